@@ -1,0 +1,33 @@
+//! Test support for Aerie: the real services that tests talk to.
+//!
+//! Each service starts on a free 127.0.0.1 port, is polled until it answers
+//! (never a fixed sleep), and stops when its handle is dropped. Its output goes
+//! to a log file that is deleted when the test passes and kept, with its last
+//! lines printed, when the test panics.
+//!
+//! | handle | real implementation | installed by |
+//! |---|---|---|
+//! | [`MotoServer`] | `moto_server` (PyPI `moto[server]`), every AWS region on one server | `scripts/install-test-deps` (virtualenv `.venv`) |
+//! | [`OsmemServer`] | `osmem-server` (PyPI), Elasticsearch-compatible | the same |
+//! | [`SmtpServer`] | `aiosmtpd` (PyPI) with AUTH required after STARTTLS | the same |
+//! | [`Chromium`] | Debian `chromium` headless, driven through `chromedriver` | the same (apt) |
+//!
+//! A service that cannot start is an [`Error`] that says why and how to
+//! install what is missing: tests fail on it, they are never skipped.
+
+mod chromium;
+mod error;
+mod moto;
+mod osmem;
+mod paths;
+mod poll;
+mod service;
+mod smtp;
+
+pub use chromium::{Chromium, screenshot};
+pub use error::Error;
+pub use moto::MotoServer;
+pub use osmem::OsmemServer;
+pub use paths::{artifact_dir, workspace_root};
+pub use poll::wait_until;
+pub use smtp::{ReceivedMail, SmtpServer};
