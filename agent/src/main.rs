@@ -1,17 +1,88 @@
-//! `aerie-agent`: runs on every host of a customer environment and ships host
-//! metrics, JVM heap, logs and API statistics to the monitor.
-//!
-//! It must never block or slow the products it watches, never drop an event
-//! it has read, and never depend on the AWS SDK (it ships to every host).
+//! `aerie-agent run --config FILE` and `aerie-agent check --config FILE`.
 
-use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
 
-/// Collect host metrics, JVM heap, logs and API statistics and deliver them.
+use aerie_agent::Config;
+use clap::{Parser, Subcommand};
+
+/// Collect host metrics, JVM heap, logs and API statistics and deliver them
+/// to the Aerie monitor (or Elasticsearch).
 #[derive(Debug, Parser)]
 #[command(version, about)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() -> anyhow::Result<()> {
-    let Cli {} = Cli::parse();
-    Ok(())
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the agent until SIGTERM or Ctrl-C.
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validate the config and print it as the agent sees it, secrets masked.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AERIE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let (Command::Run { config } | Command::Check { config }) = &cli.command;
+    let config = match Config::load(config) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("aerie-agent: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Command::Check { .. } => {
+            #[allow(clippy::print_stdout)]
+            {
+                print!("{}", config.to_masked_toml());
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Run { .. } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a tokio runtime starts");
+            runtime.block_on(async {
+                let (tell, shutdown) = tokio::sync::watch::channel(false);
+                tokio::spawn(async move {
+                    wait_for_signal().await;
+                    let _ = tell.send(true);
+                });
+                match aerie_agent::run::run(config, shutdown).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(error) => {
+                        tracing::error!(%error, "agent could not start");
+                        ExitCode::FAILURE
+                    }
+                }
+            })
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler installs");
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
 }

@@ -1,0 +1,297 @@
+//! The agent's configuration: parsed from TOML with unknown fields refused,
+//! then validated into the types the components use. Every error names the
+//! file and the field, says what is wrong and how to fix it.
+//!
+//! The fields are documented in `examples/agent.toml`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+use crate::sinks::elasticsearch::ElasticsearchConfig;
+use crate::sinks::monitor::MonitorConfig;
+use crate::sources::api_stats::AccessLogConfig;
+use crate::sources::file::LogsConfig;
+use crate::sources::host::{HealthCheckConfig, NtpConfig, ProcessCheckConfig};
+use crate::sources::jvm::JvmConfig;
+
+/// A configuration problem: where it is and what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read it: {source}")]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Parse { file: PathBuf, message: String },
+    #[error("{file}: {field}: {message}")]
+    Invalid {
+        file: PathBuf,
+        field: String,
+        message: String,
+    },
+}
+
+/// A problem with one field, before the file name is known.
+#[derive(Debug)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    environment: String,
+    host: Option<String>,
+    data_dir: PathBuf,
+    #[serde(default = "default_interval", with = "humantime_serde")]
+    interval: Duration,
+    monitor: Option<crate::sinks::monitor::RawMonitorConfig>,
+    elasticsearch: Option<crate::sinks::elasticsearch::RawElasticsearchConfig>,
+    #[serde(default)]
+    queue: QueueConfig,
+    #[serde(default)]
+    logs: Vec<LogsConfig>,
+    access_log: Option<AccessLogConfig>,
+    #[serde(default)]
+    jvm: JvmConfig,
+    #[serde(default)]
+    health: Vec<HealthCheckConfig>,
+    #[serde(default)]
+    process: Vec<ProcessCheckConfig>,
+    ntp: Option<NtpConfig>,
+}
+
+fn default_interval() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// The disk queue's budget.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Bytes the queue may hold on disk before the agent stops reading.
+    #[serde(default = "default_queue_bytes")]
+    pub max_bytes: bytesize::ByteSize,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: default_queue_bytes(),
+        }
+    }
+}
+
+fn default_queue_bytes() -> bytesize::ByteSize {
+    bytesize::ByteSize::mib(256)
+}
+
+/// Where events go.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkConfig {
+    Monitor(MonitorConfig),
+    Elasticsearch(ElasticsearchConfig),
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub environment: String,
+    pub host: String,
+    pub data_dir: PathBuf,
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    pub sink: SinkConfig,
+    pub queue: QueueConfig,
+    pub logs: Vec<LogsConfig>,
+    pub access_log: Option<AccessLogConfig>,
+    pub jvm: JvmConfig,
+    pub health: Vec<HealthCheckConfig>,
+    pub process: Vec<ProcessCheckConfig>,
+    pub ntp: Option<NtpConfig>,
+}
+
+impl Config {
+    /// Reads and validates `file`.
+    pub fn load(file: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        Self::parse(file, &text)
+    }
+
+    /// Validates `text`, the contents of `file` (named in errors; relative
+    /// paths such as `token_file` are taken from the file's folder).
+    pub fn parse(file: &Path, text: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|error| ConfigError::Parse {
+            file: file.to_path_buf(),
+            message: error.to_string().trim_end().to_owned(),
+        })?;
+        let base = file.parent().unwrap_or(Path::new("."));
+        raw.validate(base).map_err(|error| ConfigError::Invalid {
+            file: file.to_path_buf(),
+            field: error.field,
+            message: error.message,
+        })
+    }
+
+    /// The config as TOML with every secret masked, for `aerie-agent check`.
+    pub fn to_masked_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("the validated config serializes")
+    }
+
+    /// Token or password material, for tests that check nothing leaks.
+    pub fn secrets(&self) -> Vec<&Secret> {
+        match &self.sink {
+            SinkConfig::Monitor(monitor) => vec![&monitor.token],
+            SinkConfig::Elasticsearch(es) => es.password.iter().collect(),
+        }
+    }
+}
+
+impl RawConfig {
+    fn validate(self, base: &Path) -> Result<Config, FieldError> {
+        if !valid_name(&self.environment) {
+            return Err(FieldError::new(
+                "environment",
+                format!(
+                    "{:?} is not a valid environment name: use lowercase letters, digits and '-', starting with a letter (e.g. \"acme-prod\")",
+                    self.environment
+                ),
+            ));
+        }
+        let host = match self.host {
+            Some(host) if host.trim().is_empty() => {
+                return Err(FieldError::new(
+                    "host",
+                    "is empty: give the host's name, or leave the field out to use the system host name",
+                ));
+            }
+            Some(host) => host,
+            None => sysinfo::System::host_name().map_err(|_| {
+                FieldError::new(
+                    "host",
+                    "the system host name is unknown: set host = \"name\"",
+                )
+            })?,
+        };
+        if self.interval < Duration::from_secs(1) {
+            return Err(FieldError::new(
+                "interval",
+                "must be at least 1s (e.g. \"10s\")",
+            ));
+        }
+        let sink = match (self.monitor, self.elasticsearch) {
+            (Some(monitor), None) => SinkConfig::Monitor(monitor.validate(base)?),
+            (None, Some(es)) => SinkConfig::Elasticsearch(es.validate(base)?),
+            (None, None) => {
+                return Err(FieldError::new(
+                    "monitor",
+                    "no destination: add a [monitor] section (url, token_file) or an [elasticsearch] section (url)",
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(FieldError::new(
+                    "elasticsearch",
+                    "both [monitor] and [elasticsearch] are set: keep one",
+                ));
+            }
+        };
+        if self.queue.max_bytes.as_u64() < 1024 * 1024 {
+            return Err(FieldError::new(
+                "queue.max_bytes",
+                "must be at least 1 MiB (e.g. \"256 MiB\")",
+            ));
+        }
+        for (index, logs) in self.logs.iter().enumerate() {
+            logs.validate(&format!("logs[{index}]"))?;
+        }
+        if let Some(access_log) = &self.access_log {
+            access_log.validate("access_log")?;
+        }
+        for (index, check) in self.health.iter().enumerate() {
+            check.validate(&format!("health[{index}]"))?;
+        }
+        for (index, check) in self.process.iter().enumerate() {
+            check.validate(&format!("process[{index}]"))?;
+        }
+        Ok(Config {
+            environment: self.environment,
+            host,
+            data_dir: base.join(self.data_dir),
+            interval: self.interval,
+            sink,
+            queue: self.queue,
+            logs: self.logs,
+            access_log: self.access_log,
+            jvm: self.jvm,
+            health: self.health,
+            process: self.process,
+            ntp: self.ntp,
+        })
+    }
+}
+
+/// An environment name: lowercase letters, digits and '-', starting with a letter.
+pub fn valid_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// Reads a secret from `inline` or `file` (relative to `base`), exactly one.
+pub fn read_secret(
+    field: &str,
+    inline: Option<String>,
+    file: Option<PathBuf>,
+    base: &Path,
+) -> Result<Option<Secret>, FieldError> {
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(FieldError::new(
+            field,
+            format!("both {field} and {field}_file are set: keep one (prefer {field}_file)"),
+        )),
+        (Some(value), None) => Ok(Some(Secret::new(value))),
+        (None, Some(path)) => {
+            let path = base.join(path);
+            let value = std::fs::read_to_string(&path).map_err(|error| {
+                FieldError::new(
+                    format!("{field}_file"),
+                    format!("cannot read {}: {error}", path.display()),
+                )
+            })?;
+            let value = value.trim();
+            if value.is_empty() {
+                return Err(FieldError::new(
+                    format!("{field}_file"),
+                    format!("{} is empty", path.display()),
+                ));
+            }
+            Ok(Some(Secret::new(value)))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,123 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("/etc/aerie/agent.toml"), text)
+}
+
+const MINIMAL: &str = r#"
+environment = "acme-prod"
+host = "gw-1"
+data_dir = "/var/lib/aerie-agent"
+[monitor]
+url = "https://monitor.example:8443"
+token = "s3cret-token"
+"#;
+
+#[test]
+fn a_minimal_config_gets_the_defaults() {
+    let config = parse(MINIMAL).unwrap();
+    assert_eq!(config.interval, Duration::from_secs(10));
+    assert_eq!(config.queue.max_bytes, bytesize::ByteSize::mib(256));
+    assert!(config.jvm.enabled);
+    let SinkConfig::Monitor(monitor) = &config.sink else {
+        panic!("monitor sink")
+    };
+    assert!(monitor.compression);
+    assert_eq!(monitor.token.expose(), "s3cret-token");
+}
+
+#[test]
+fn the_printed_config_masks_the_token() {
+    let printed = parse(MINIMAL).unwrap().to_masked_toml();
+    assert!(!printed.contains("s3cret-token"), "{printed}");
+    assert!(printed.contains(Secret::MASK), "{printed}");
+    assert!(!format!("{:?}", parse(MINIMAL).unwrap()).contains("s3cret-token"));
+}
+
+#[test]
+fn an_unknown_field_is_named_with_the_file() {
+    let error = parse(&MINIMAL.replace("host = \"gw-1\"", "hots = \"gw-1\""))
+        .unwrap_err()
+        .to_string();
+    assert!(error.starts_with("/etc/aerie/agent.toml: "), "{error}");
+    assert!(error.contains("unknown field `hots`"), "{error}");
+}
+
+#[test]
+fn bad_values_name_the_field_and_the_fix() {
+    let cases = [
+        (
+            MINIMAL.replace("https://monitor.example:8443", "monitor.example"),
+            "monitor.url",
+            "is not a URL",
+        ),
+        (
+            MINIMAL.replace("acme-prod", "Acme Prod"),
+            "environment",
+            "lowercase",
+        ),
+        (
+            MINIMAL.replace("token = \"s3cret-token\"", ""),
+            "monitor.token_file",
+            "missing",
+        ),
+        (
+            format!("{MINIMAL}\n[[logs]]\nname = \"product\"\npaths = [\"relative/*.log\"]\n"),
+            "logs[0].paths[0]",
+            "absolute",
+        ),
+        (
+            format!(
+                "{MINIMAL}\n[[logs]]\nname = \"product\"\npaths = [\"/var/log/*.log\"]\ntimezone = \"Mars\"\n"
+            ),
+            "logs[0].timezone",
+            "+00:00",
+        ),
+        (
+            format!("{MINIMAL}\n[access_log]\npaths = [\"/a.log\"]\npattern = \"(?P<time>.*)\"\n"),
+            "access_log.pattern",
+            "status",
+        ),
+        (
+            MINIMAL.replace("[monitor]", "[queue]\nmax_bytes = \"10 KiB\"\n[monitor]"),
+            "queue.max_bytes",
+            "at least 1 MiB",
+        ),
+    ];
+    for (text, field, fix) in cases {
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(
+            error.contains(&format!(": {field}: ")),
+            "expected field {field} in: {error}"
+        );
+        assert!(error.contains(fix), "expected {fix:?} in: {error}");
+    }
+}
+
+#[test]
+fn a_token_file_is_read_relative_to_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("agent.token"), "from-file\n").unwrap();
+    let text = MINIMAL.replace("token = \"s3cret-token\"", "token_file = \"agent.token\"");
+    let config = Config::parse(&dir.path().join("agent.toml"), &text).unwrap();
+    let SinkConfig::Monitor(monitor) = &config.sink else {
+        panic!("monitor sink")
+    };
+    assert_eq!(monitor.token.expose(), "from-file");
+}
+
+#[test]
+fn the_shipped_example_parses() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/agent.toml");
+    let text = std::fs::read_to_string(&example).unwrap();
+    // The example's token file lives on the host; give it one here.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("agent.token"), "t").unwrap();
+    let text = text.replace(
+        "/etc/aerie/agent.token",
+        &dir.path().join("agent.token").display().to_string(),
+    );
+    let config = Config::parse(&example, &text).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(config.environment, "acme-prod");
+    assert!(!config.logs.is_empty() && config.access_log.is_some());
+}

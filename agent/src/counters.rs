@@ -1,0 +1,76 @@
+//! The agent's own counters, reported with its metrics as `aerie.agent.*`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+#[derive(Debug, Default)]
+struct Inner {
+    events_read: AtomicU64,
+    events_sent: AtomicU64,
+    events_retried: AtomicU64,
+    events_rejected: AtomicU64,
+    read_errors: AtomicU64,
+    truncated_lines: AtomicU64,
+    invalid_utf8_lines: AtomicU64,
+    queued_bytes: AtomicU64,
+    reading_paused: AtomicBool,
+}
+
+/// Shared, cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Counters(Arc<Inner>);
+
+/// A point-in-time copy, in the order they are reported.
+pub type Snapshot = [(&'static str, f64); 9];
+
+impl Counters {
+    pub fn add_read(&self, events: u64) {
+        self.0.events_read.fetch_add(events, Ordering::Relaxed);
+    }
+    pub fn add_sent(&self, events: u64) {
+        self.0.events_sent.fetch_add(events, Ordering::Relaxed);
+    }
+    pub fn add_retried(&self, events: u64) {
+        self.0.events_retried.fetch_add(events, Ordering::Relaxed);
+    }
+    pub fn add_rejected(&self, events: u64) {
+        self.0.events_rejected.fetch_add(events, Ordering::Relaxed);
+    }
+    pub fn add_read_error(&self) {
+        self.0.read_errors.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn add_truncated_line(&self) {
+        self.0.truncated_lines.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn add_invalid_utf8_line(&self) {
+        self.0.invalid_utf8_lines.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn set_queued_bytes(&self, bytes: u64) {
+        self.0.queued_bytes.store(bytes, Ordering::Relaxed);
+    }
+    pub fn set_reading_paused(&self, paused: bool) {
+        self.0.reading_paused.store(paused, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed) as f64;
+        let inner = &self.0;
+        [
+            ("aerie.agent.events.read", get(&inner.events_read)),
+            ("aerie.agent.events.sent", get(&inner.events_sent)),
+            ("aerie.agent.events.retried", get(&inner.events_retried)),
+            ("aerie.agent.events.rejected", get(&inner.events_rejected)),
+            ("aerie.agent.read.errors", get(&inner.read_errors)),
+            ("aerie.agent.lines.truncated", get(&inner.truncated_lines)),
+            (
+                "aerie.agent.lines.invalid_utf8",
+                get(&inner.invalid_utf8_lines),
+            ),
+            ("aerie.agent.queue.bytes", get(&inner.queued_bytes)),
+            (
+                "aerie.agent.reading.paused",
+                f64::from(u8::from(inner.reading_paused.load(Ordering::Relaxed))),
+            ),
+        ]
+    }
+}

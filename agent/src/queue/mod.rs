@@ -1,0 +1,308 @@
+//! The disk-backed queue between the sources and the sink.
+//!
+//! Sources append records (serialized events); a record is acknowledged to the
+//! source only once it is on disk (fsync), and only then may a source advance
+//! its own position (a file offset). The sink peeks a batch from the front,
+//! delivers it, and acknowledges it; only then is the queue's read cursor
+//! moved and persisted. A crash at any moment therefore leaves every event
+//! either still in its source (read again) or in the queue (sent again), and
+//! stable event ids make the second copy recognisable.
+//!
+//! On disk: numbered segment files of records `[len: u32 LE][crc32: u32 LE][bytes]`
+//! and a `cursor` file naming the first unacknowledged record. A record torn by
+//! a crash mid-write is found by its length or checksum when the queue is
+//! opened and cut off (its source had not been told it was stored).
+//!
+//! The queue never drops a record to make room: when its byte budget is full,
+//! `push` answers [`QueueError::Full`] and the caller waits.
+
+mod segment;
+mod shared;
+
+pub use shared::SharedQueue;
+
+use std::collections::VecDeque;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use segment::{HEADER_LEN, read_records, valid_prefix_len};
+
+/// Errors of the disk queue; each names the file involved.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("the disk queue is full ({used} of {budget} bytes); waiting for the sink to drain it")]
+    Full { used: u64, budget: u64 },
+    #[error(
+        "a batch of {size} bytes can never fit the disk queue's budget of {budget} bytes; raise queue.max_bytes"
+    )]
+    TooLarge { size: u64, budget: u64 },
+    #[error("disk queue {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "disk queue cursor {path} is unreadable: {reason}; move it aside to resend from the oldest segment"
+    )]
+    BadCursor { path: PathBuf, reason: String },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> QueueError + '_ {
+    move |source| QueueError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A position in the queue: a segment and a byte offset in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Cursor {
+    pub segment: u64,
+    pub offset: u64,
+}
+
+/// Records peeked from the front of the queue, and where the next batch starts.
+#[derive(Debug)]
+pub struct Batch {
+    pub records: Vec<Vec<u8>>,
+    pub end: Cursor,
+}
+
+/// The queue's state on disk and its budget.
+#[derive(Debug)]
+pub struct DiskQueue {
+    dir: PathBuf,
+    budget: u64,
+    segment_limit: u64,
+    /// Segment ids and their lengths, oldest first; the last is written to.
+    segments: VecDeque<(u64, u64)>,
+    writer: BufWriter<File>,
+    /// The first unacknowledged record.
+    acked: Cursor,
+}
+
+impl DiskQueue {
+    /// Opens (or creates) the queue in `dir`, repairing a torn last record.
+    /// Segments are about an eighth of the budget (64 KiB to 64 MiB).
+    pub fn open(dir: &Path, budget: u64) -> Result<Self, QueueError> {
+        Self::open_with_segment_limit(dir, budget, (budget / 8).clamp(64 * 1024, 64 * 1024 * 1024))
+    }
+
+    pub(crate) fn open_with_segment_limit(
+        dir: &Path,
+        budget: u64,
+        segment_limit: u64,
+    ) -> Result<Self, QueueError> {
+        fs::create_dir_all(dir).map_err(io_error(dir))?;
+        let mut ids: Vec<u64> = fs::read_dir(dir)
+            .map_err(io_error(dir))?
+            .filter_map(|entry| {
+                let name = entry.ok()?.file_name();
+                name.to_str()?.strip_suffix(".seg")?.parse().ok()
+            })
+            .collect();
+        ids.sort_unstable();
+        let cursor_path = dir.join("cursor");
+        let acked = match fs::read(&cursor_path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|error| QueueError::BadCursor {
+                path: cursor_path.clone(),
+                reason: error.to_string(),
+            })?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Cursor {
+                segment: ids.first().copied().unwrap_or(0),
+                offset: 0,
+            },
+            Err(source) => {
+                return Err(QueueError::Io {
+                    path: cursor_path,
+                    source,
+                });
+            }
+        };
+        // Segments wholly before the cursor were acknowledged before a crash
+        // interrupted their deletion.
+        for id in ids.iter().filter(|id| **id < acked.segment) {
+            let path = segment_path(dir, *id);
+            fs::remove_file(&path).map_err(io_error(&path))?;
+        }
+        ids.retain(|id| *id >= acked.segment);
+        if ids.is_empty() {
+            ids.push(acked.segment);
+        }
+        let mut segments = VecDeque::new();
+        for id in &ids {
+            let path = segment_path(dir, *id);
+            let len = match fs::metadata(&path) {
+                Ok(meta) => meta.len(),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => 0,
+                Err(source) => return Err(QueueError::Io { path, source }),
+            };
+            segments.push_back((*id, len));
+        }
+        // Only the segment being written when the process died can be torn.
+        let (last_id, last_len) = *segments.back().expect("at least one segment");
+        let path = segment_path(dir, last_id);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&path)
+            .map_err(io_error(&path))?;
+        let valid = valid_prefix_len(&path)?;
+        if valid < last_len {
+            tracing::warn!(path = %path.display(), kept = valid, cut = last_len - valid, "cutting a torn record off the disk queue");
+            file.set_len(valid).map_err(io_error(&path))?;
+            file.sync_all().map_err(io_error(&path))?;
+            segments.back_mut().expect("at least one segment").1 = valid;
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            budget,
+            segment_limit,
+            segments,
+            writer: BufWriter::new(file),
+            acked,
+        })
+    }
+
+    /// Bytes not yet acknowledged by the sink.
+    pub fn unacked_bytes(&self) -> u64 {
+        self.segments.iter().map(|(_, len)| len).sum::<u64>() - self.acked_offset_in_front()
+    }
+
+    pub fn budget(&self) -> u64 {
+        self.budget
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.unacked_bytes() == 0
+    }
+
+    fn acked_offset_in_front(&self) -> u64 {
+        match self.segments.front() {
+            Some((id, _)) if *id == self.acked.segment => self.acked.offset,
+            _ => 0,
+        }
+    }
+
+    /// Appends `records` and makes them durable. Either all are stored or
+    /// none: a full queue answers [`QueueError::Full`] and stores nothing.
+    pub fn push<R: AsRef<[u8]>>(&mut self, records: &[R]) -> Result<(), QueueError> {
+        let size: u64 = records
+            .iter()
+            .map(|record| HEADER_LEN + record.as_ref().len() as u64)
+            .sum();
+        if size > self.budget {
+            return Err(QueueError::TooLarge {
+                size,
+                budget: self.budget,
+            });
+        }
+        let used = self.unacked_bytes();
+        if used + size > self.budget {
+            return Err(QueueError::Full {
+                used,
+                budget: self.budget,
+            });
+        }
+        if self.segments.back().expect("a write segment").1 >= self.segment_limit {
+            self.roll()?;
+        }
+        let (id, len) = self.segments.back_mut().expect("a write segment");
+        let path = segment_path(&self.dir, *id);
+        for record in records {
+            let record = record.as_ref();
+            let header = segment::header(record);
+            self.writer.write_all(&header).map_err(io_error(&path))?;
+            self.writer.write_all(record).map_err(io_error(&path))?;
+        }
+        self.writer.flush().map_err(io_error(&path))?;
+        self.writer.get_ref().sync_data().map_err(io_error(&path))?;
+        *len += size;
+        Ok(())
+    }
+
+    /// Starts a new segment file.
+    fn roll(&mut self) -> Result<(), QueueError> {
+        let id = self.segments.back().expect("a write segment").0 + 1;
+        let path = segment_path(&self.dir, id);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&path)
+            .map_err(io_error(&path))?;
+        self.writer = BufWriter::new(file);
+        self.segments.push_back((id, 0));
+        Ok(())
+    }
+
+    /// Up to `max_records` records (and about `max_bytes`, at least one) from
+    /// the front, without removing them.
+    pub fn peek(&self, max_records: usize, max_bytes: u64) -> Result<Batch, QueueError> {
+        let mut records = Vec::new();
+        let mut bytes = 0;
+        let mut at = self.acked;
+        for (id, len) in &self.segments {
+            if *id < at.segment {
+                continue;
+            }
+            if *id > at.segment {
+                at = Cursor {
+                    segment: *id,
+                    offset: 0,
+                };
+            }
+            if at.offset >= *len {
+                continue;
+            }
+            let path = segment_path(&self.dir, *id);
+            let end = read_records(&path, at.offset, *len, |record| {
+                if records.len() >= max_records
+                    || (!records.is_empty() && bytes + record.len() as u64 > max_bytes)
+                {
+                    return false;
+                }
+                bytes += record.len() as u64;
+                records.push(record.to_vec());
+                true
+            })?;
+            at.offset = end;
+            if records.len() >= max_records || end < *len {
+                break;
+            }
+        }
+        Ok(Batch { records, end: at })
+    }
+
+    /// Acknowledges everything before `end` (a [`Batch::end`]): persists the
+    /// cursor and deletes segments wholly behind it.
+    pub fn ack(&mut self, end: Cursor) -> Result<(), QueueError> {
+        let cursor_path = self.dir.join("cursor");
+        let tmp = self.dir.join("cursor.tmp");
+        let json = serde_json::to_vec(&end).expect("a cursor serializes");
+        fs::write(&tmp, json).map_err(io_error(&tmp))?;
+        File::open(&tmp)
+            .and_then(|file| file.sync_all())
+            .map_err(io_error(&tmp))?;
+        fs::rename(&tmp, &cursor_path).map_err(io_error(&cursor_path))?;
+        self.acked = end;
+        while self.segments.len() > 1 && self.segments[0].0 < end.segment {
+            let (id, _) = self.segments.pop_front().expect("checked length");
+            let path = segment_path(&self.dir, id);
+            fs::remove_file(&path).map_err(io_error(&path))?;
+        }
+        Ok(())
+    }
+}
+
+fn segment_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("{id:020}.seg"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,218 @@
+//! Delivers batches to the monitor's ingest API (`aerie_wire`): JSON,
+//! gzip-compressed, bearer token, over HTTP or HTTPS (rustls, optionally a
+//! private CA), optionally through an HTTP proxy.
+//!
+//! Nothing is ever dropped for a failed delivery: the batch is sent again
+//! after a backoff until the monitor answers. Events the monitor rejects one
+//! by one (with a reason) are counted and logged, and the rest are stored.
+
+mod config;
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aerie_wire::{INGEST_PATH, IngestResponse};
+
+pub use config::{MonitorConfig, RawMonitorConfig, check_url, http_client, read_ca};
+
+use super::{ack, backoff, next_batch, pause, worth_logging};
+use crate::counters::Counters;
+use crate::queue::SharedQueue;
+
+/// Why one delivery attempt failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("cannot reach {url}: {detail}")]
+    Unreachable { url: String, detail: String },
+    #[error("{url} answered {status}{via}: {body}")]
+    Status {
+        url: String,
+        status: reqwest::StatusCode,
+        via: String,
+        body: String,
+    },
+    #[error("{url} answered with a body that is not an ingest response: {detail}")]
+    BadAnswer { url: String, detail: String },
+}
+
+/// The monitor sink.
+#[derive(Debug)]
+pub struct MonitorSink {
+    config: MonitorConfig,
+    client: reqwest::Client,
+    url: String,
+    header: Vec<u8>,
+    counters: Counters,
+}
+
+impl MonitorSink {
+    pub fn new(
+        config: MonitorConfig,
+        environment: &str,
+        host: &str,
+        counters: Counters,
+    ) -> Result<Self, String> {
+        let client = config.client()?;
+        let url = format!("{}{INGEST_PATH}", config.url.trim_end_matches('/'));
+        let header = format!(
+            r#"{{"environment":{},"host":{},"agent":{},"events":["#,
+            serde_json::Value::from(environment),
+            serde_json::Value::from(host),
+            serde_json::Value::from(concat!("aerie-agent/", env!("CARGO_PKG_VERSION"))),
+        )
+        .into_bytes();
+        Ok(Self {
+            config,
+            client,
+            url,
+            header,
+            counters,
+        })
+    }
+
+    /// Delivers from the queue until shutdown.
+    pub async fn run(self, queue: Arc<SharedQueue>, shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut limit = self.config.batch_max_events;
+        while let Some(batch) = next_batch(
+            &queue,
+            limit,
+            self.config.batch_max_bytes.as_u64(),
+            &shutdown,
+        )
+        .await
+        {
+            let events = batch.records.len() as u64;
+            let body = self.body(&batch.records);
+            let mut attempt = 0u32;
+            loop {
+                match self.send(&body).await {
+                    Ok(answer) => {
+                        self.account(&answer, events);
+                        ack(&queue, &batch).await;
+                        limit = self.config.batch_max_events;
+                        break;
+                    }
+                    Err(DeliveryError::Status { status, .. })
+                        if status == reqwest::StatusCode::PAYLOAD_TOO_LARGE
+                            && batch.records.len() > 1 =>
+                    {
+                        limit = (batch.records.len() / 2).max(1);
+                        tracing::warn!(
+                            events,
+                            limit,
+                            "the monitor found the batch too large; sending smaller ones"
+                        );
+                        break;
+                    }
+                    Err(error) => {
+                        attempt += 1;
+                        self.counters.add_retried(events);
+                        let wait = backoff(attempt);
+                        if worth_logging(attempt) {
+                            tracing::warn!(%error, attempt, retry_in = ?wait, "delivery to the monitor failed; will retry");
+                        }
+                        if !pause(wait, &shutdown).await {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn body(&self, records: &[Vec<u8>]) -> Vec<u8> {
+        let size = self.header.len() + records.iter().map(|r| r.len() + 1).sum::<usize>() + 2;
+        let mut json = Vec::with_capacity(size);
+        json.extend_from_slice(&self.header);
+        for (index, record) in records.iter().enumerate() {
+            if index > 0 {
+                json.push(b',');
+            }
+            json.extend_from_slice(record);
+        }
+        json.extend_from_slice(b"]}");
+        if !self.config.compression {
+            return json;
+        }
+        let mut encoder = flate2::write::GzEncoder::new(
+            Vec::with_capacity(size / 4),
+            flate2::Compression::fast(),
+        );
+        encoder.write_all(&json).expect("writing to memory");
+        encoder.finish().expect("writing to memory")
+    }
+
+    async fn send(&self, body: &[u8]) -> Result<IngestResponse, DeliveryError> {
+        let mut request = self
+            .client
+            .post(&self.url)
+            .bearer_auth(self.config.token.expose())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .timeout(self.config.timeout)
+            .body(body.to_vec());
+        if self.config.compression {
+            request = request.header(reqwest::header::CONTENT_ENCODING, "gzip");
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|error| DeliveryError::Unreachable {
+                url: self.url.clone(),
+                detail: error_chain(&error),
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            let via = response
+                .headers()
+                .get(reqwest::header::SERVER)
+                .and_then(|server| server.to_str().ok())
+                .map(|server| format!(" (from server {server:?})"))
+                .unwrap_or_default();
+            let body = response.text().await.unwrap_or_default();
+            return Err(DeliveryError::Status {
+                url: self.url.clone(),
+                status,
+                via,
+                body: body.chars().take(300).collect(),
+            });
+        }
+        response
+            .json()
+            .await
+            .map_err(|error| DeliveryError::BadAnswer {
+                url: self.url.clone(),
+                detail: error_chain(&error),
+            })
+    }
+
+    fn account(&self, answer: &IngestResponse, events: u64) {
+        let rejected = answer.rejected.len() as u64;
+        self.counters.add_sent(events - rejected);
+        if rejected > 0 {
+            self.counters.add_rejected(rejected);
+            for item in answer.rejected.iter().take(5) {
+                tracing::warn!(index = item.index, id = ?item.id, reason = %item.reason, "the monitor rejected an event");
+            }
+        }
+    }
+}
+
+/// An error and its sources on one line: reqwest hides the useful part
+/// (connection refused, proxy refused, certificate unknown) in the chain.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// The default time a request may take.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);

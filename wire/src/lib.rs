@@ -1,0 +1,160 @@
+//! The agent-to-monitor wire format.
+//!
+//! An agent sends [`IngestRequest`]s to `POST /api/v1/ingest` on the monitor:
+//!
+//! - body: the request as JSON, `Content-Type: application/json`, usually
+//!   compressed with `Content-Encoding: gzip`;
+//! - `Authorization: Bearer <token>`, the ingest token of the environment the
+//!   request names (a token for one environment cannot write into another);
+//! - answer: `200` with an [`IngestResponse`] that accounts for every event
+//!   (accepted, duplicate, or rejected with its index and reason); a bad event
+//!   never takes the good ones in its batch with it. Any other status means
+//!   nothing was stored and the whole batch may be sent again.
+//!
+//! Every [`Event`] carries a stable [`Event::id`] derived from where it came
+//! from (a log line's file fingerprint and offset, a metric's name, labels
+//! and time), so an event sent twice is recognised and stored once.
+//!
+//! This crate holds only types that cross the process boundary: it must stay
+//! small and never depend on anything an agent host does not need.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The path the monitor serves ingest on.
+pub const INGEST_PATH: &str = "/api/v1/ingest";
+
+/// One batch from one agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestRequest {
+    /// The environment (customer deployment) the host belongs to.
+    pub environment: String,
+    /// The host that collected the events.
+    pub host: String,
+    /// The agent's version, for the monitor's diagnostics.
+    pub agent: String,
+    pub events: Vec<Event>,
+}
+
+/// One observation: a metric sample, a log event or an API statistics record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Stable across retries and agent restarts; see [`event_id`].
+    pub id: String,
+    #[serde(rename = "@timestamp")]
+    pub timestamp: DateTime<Utc>,
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+/// What an event says, tagged by `kind`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventBody {
+    /// A numeric sample, named in ECS style (`system.cpu.total.pct`).
+    Metric {
+        name: String,
+        value: f64,
+        /// What distinguishes series of one metric: `mount`, `core`,
+        /// `interface`, `process`, `pid`, `url`.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        labels: BTreeMap<String, String>,
+    },
+    /// One log event (a line, or a line with its continuation lines).
+    Log {
+        /// The file it was read from.
+        file: String,
+        /// `log.level` when the line parsed (`INFO`, `ERROR`, ...).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        level: Option<String>,
+        /// `log.logger` when the line parsed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        logger: Option<String>,
+        /// The message; the whole line when it did not parse.
+        message: String,
+        /// Whether the line matched the product log format. When it did not,
+        /// the timestamp is the time the agent read it.
+        parsed: bool,
+    },
+    /// Per-API, per-tenant request statistics over a window (seeds 002/003).
+    ApiStats {
+        api: String,
+        tenant: String,
+        window_start: DateTime<Utc>,
+        window_end: DateTime<Utc>,
+        count: u64,
+        /// Requests answered with a 5xx status.
+        faults: u64,
+        min_ms: f64,
+        max_ms: f64,
+        avg_ms: f64,
+        /// Response bytes, where the access log records them.
+        bytes: u64,
+    },
+}
+
+/// The monitor's account of one [`IngestRequest`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestResponse {
+    /// Events stored now.
+    pub accepted: u64,
+    /// Events already stored earlier (same id): not stored again.
+    pub duplicates: u64,
+    /// Events refused, each with its reason. The rest of the batch was kept.
+    pub rejected: Vec<Rejected>,
+}
+
+/// One refused event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejected {
+    /// Its position in the request's `events`.
+    pub index: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub reason: String,
+}
+
+/// A stable event id: 128 bits of XXH3 over the parts that identify where the
+/// event came from, as 32 hex digits. The same parts always give the same id.
+pub fn event_id(parts: &[&[u8]]) -> String {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    for part in parts {
+        hasher.update(&(part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    format!("{:032x}", hasher.digest128())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_through_json_with_ecs_timestamp() {
+        let event = Event {
+            id: event_id(&[b"gw-1", b"system.cpu.total.pct"]),
+            timestamp: "2026-11-21T10:00:00Z".parse().unwrap(),
+            body: EventBody::Metric {
+                name: "system.cpu.total.pct".into(),
+                value: 12.5,
+                labels: BTreeMap::new(),
+            },
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["@timestamp"], "2026-11-21T10:00:00Z");
+        assert_eq!(json["kind"], "metric");
+        assert_eq!(json["name"], "system.cpu.total.pct");
+        assert_eq!(serde_json::from_value::<Event>(json).unwrap(), event);
+    }
+
+    #[test]
+    fn ids_depend_on_every_part_and_its_boundaries() {
+        assert_eq!(event_id(&[b"a", b"bc"]), event_id(&[b"a", b"bc"]));
+        assert_ne!(event_id(&[b"a", b"bc"]), event_id(&[b"ab", b"c"]));
+        assert_ne!(event_id(&[b"a", b"bc"]), event_id(&[b"a", b"bd"]));
+        assert_eq!(event_id(&[b"x"]).len(), 32);
+    }
+}
