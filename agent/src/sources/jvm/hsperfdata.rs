@@ -227,7 +227,7 @@ mod tests {
         file[7] = 1;
         file[8..12].copy_from_slice(&((32 + entries.len()) as i32).to_le_bytes());
         file[24..28].copy_from_slice(&32i32.to_le_bytes());
-        file[28..32].copy_from_slice(&(count as i32).to_le_bytes());
+        file[28..32].copy_from_slice(&count.to_le_bytes());
         file.extend(entries);
         file
     }
