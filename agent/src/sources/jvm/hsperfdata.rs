@@ -198,7 +198,7 @@ mod tests {
     /// Builds a little-endian file with the given long and text counters.
     pub(crate) fn sample(longs: &[(&str, i64)], texts: &[(&str, &str)]) -> Vec<u8> {
         let mut entries = Vec::new();
-        let mut count = 0;
+        let mut count: i32 = 0;
         let mut entry = |name: &str, data_type: u8, data: &[u8], vector: usize| {
             let name_offset = 20usize;
             let data_offset = (name_offset + name.len() + 1).next_multiple_of(8);
