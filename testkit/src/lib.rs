@@ -11,6 +11,7 @@
 //! | [`OsmemServer`] | `osmem-server` (PyPI), Elasticsearch-compatible | the same |
 //! | [`SmtpServer`] | `aiosmtpd` (PyPI) with AUTH required after STARTTLS | the same |
 //! | [`Chromium`] | Debian `chromium` headless, driven through `chromedriver` | the same (apt) |
+//! | [`Tinyproxy`] | Debian `tinyproxy`, an HTTP proxy | the same (apt) |
 //!
 //! A service that cannot start is an [`Error`] that says why and how to
 //! install what is missing: tests fail on it, they are never skipped.
@@ -21,6 +22,7 @@ mod moto;
 mod osmem;
 mod paths;
 mod poll;
+mod proxy;
 mod service;
 mod smtp;
 
@@ -30,4 +32,6 @@ pub use moto::MotoServer;
 pub use osmem::OsmemServer;
 pub use paths::{artifact_dir, workspace_root};
 pub use poll::wait_until;
+pub use proxy::Tinyproxy;
+pub use service::ServiceProcess;
 pub use smtp::{ReceivedMail, SmtpServer};

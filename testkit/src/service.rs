@@ -22,9 +22,11 @@ pub(crate) struct Launch<'a> {
     pub(crate) timeout: Duration,
 }
 
-/// A running service process. Dropping it stops the whole process group.
+/// A running process started by a test: a service, or one of Aerie's own
+/// binaries. Its output goes to a log file (kept if the test fails), it runs
+/// in its own process group, and dropping it stops the whole group.
 #[derive(Debug)]
-pub(crate) struct ServiceProcess {
+pub struct ServiceProcess {
     service: &'static str,
     child: Child,
     log: PathBuf,
@@ -68,6 +70,42 @@ impl Launch<'_> {
 }
 
 impl ServiceProcess {
+    /// Starts `command` (for example one of Aerie's binaries) as `name`.
+    pub fn start(name: &'static str, command: Command) -> Result<Self, Error> {
+        let program = PathBuf::from(command.get_program());
+        Self::spawn(name, &program, "cargo build --workspace", command)
+    }
+
+    /// Kills the process group with SIGKILL, as a crash would, and waits for it.
+    pub fn kill_hard(&mut self) {
+        self.signal_group(libc::SIGKILL);
+        let _ = self.child.wait();
+    }
+
+    /// Asks the process to stop (SIGTERM) and waits up to `timeout` for it.
+    /// Answers whether it exited in time.
+    pub fn terminate(&mut self, timeout: Duration) -> bool {
+        self.signal_group(libc::SIGTERM);
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Whether it is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Everything it has written to stdout and stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     fn spawn(
         service: &'static str,
         program: &Path,
@@ -143,7 +181,7 @@ impl ServiceProcess {
     }
 
     /// The last `lines` lines of the service's log.
-    pub(crate) fn log_tail(&self, lines: usize) -> String {
+    pub fn log_tail(&self, lines: usize) -> String {
         let Ok(file) = File::open(&self.log) else {
             return String::new();
         };

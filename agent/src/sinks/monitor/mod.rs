@@ -23,11 +23,16 @@ use crate::queue::SharedQueue;
 /// Why one delivery attempt failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
-    #[error("cannot reach {url}: {detail}")]
-    Unreachable { url: String, detail: String },
-    #[error("{url} answered {status}{via}: {body}")]
+    #[error("cannot reach {url}{route}: {detail}")]
+    Unreachable {
+        url: String,
+        route: String,
+        detail: String,
+    },
+    #[error("{url}{route} answered {status}{via}: {body}")]
     Status {
         url: String,
+        route: String,
         status: reqwest::StatusCode,
         via: String,
         body: String,
@@ -42,6 +47,9 @@ pub struct MonitorSink {
     config: MonitorConfig,
     client: reqwest::Client,
     url: String,
+    /// " through proxy URL" when a proxy is configured: errors say which
+    /// hop may be at fault.
+    route: String,
     header: Vec<u8>,
     counters: Counters,
 }
@@ -62,10 +70,16 @@ impl MonitorSink {
             serde_json::Value::from(concat!("aerie-agent/", env!("CARGO_PKG_VERSION"))),
         )
         .into_bytes();
+        let route = config
+            .proxy
+            .as_ref()
+            .map(|proxy| format!(" through proxy {proxy}"))
+            .unwrap_or_default();
         Ok(Self {
             config,
             client,
             url,
+            route,
             header,
             counters,
         })
@@ -159,6 +173,7 @@ impl MonitorSink {
             .await
             .map_err(|error| DeliveryError::Unreachable {
                 url: self.url.clone(),
+                route: self.route.clone(),
                 detail: error_chain(&error),
             })?;
         let status = response.status();
@@ -172,6 +187,7 @@ impl MonitorSink {
             let body = response.text().await.unwrap_or_default();
             return Err(DeliveryError::Status {
                 url: self.url.clone(),
+                route: self.route.clone(),
                 status,
                 via,
                 body: body.chars().take(300).collect(),
