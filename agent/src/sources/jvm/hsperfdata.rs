@@ -165,10 +165,17 @@ impl PerfData {
             + self.sum("sun.gc.generation.1.space.", ".capacity")
     }
 
-    /// The most the heap may grow to.
+    /// The most the heap may grow to (`-Xmx`). Generational collectors split
+    /// it between young and old; G1's regions may all serve either, so each
+    /// generation reports the whole heap as its maximum.
     pub fn heap_max(&self) -> i64 {
-        self.long("sun.gc.generation.0.maxCapacity").unwrap_or(0)
-            + self.long("sun.gc.generation.1.maxCapacity").unwrap_or(0)
+        let young = self.long("sun.gc.generation.0.maxCapacity").unwrap_or(0);
+        let old = self.long("sun.gc.generation.1.maxCapacity").unwrap_or(0);
+        if self.text("sun.gc.policy.name") == Some("GarbageFirst") {
+            young.max(old)
+        } else {
+            young + old
+        }
     }
 
     /// Collections so far, over every collector.
@@ -264,6 +271,18 @@ mod tests {
             data.main_class(),
             Some("org.wso2.carbon.bootstrap.Bootstrap")
         );
+    }
+
+    #[test]
+    fn g1_reports_the_whole_heap_as_each_generations_maximum() {
+        let file = sample(
+            &[
+                ("sun.gc.generation.0.maxCapacity", 4000),
+                ("sun.gc.generation.1.maxCapacity", 4000),
+            ],
+            &[("sun.gc.policy.name", "GarbageFirst")],
+        );
+        assert_eq!(PerfData::parse(&file).unwrap().heap_max(), 4000);
     }
 
     #[test]
