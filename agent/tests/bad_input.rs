@@ -8,7 +8,6 @@ use std::io::Write;
 use std::time::Duration;
 
 use aerie_testkit::wait_until;
-use aerie_wire::EventBody;
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,24 +64,12 @@ async fn bad_input_is_counted_and_the_agent_carries_on() {
         binary.1
     );
 
-    let counter = async |name: &str| -> Option<f64> {
-        receiver
-            .events()
-            .into_iter()
-            .rev()
-            .find_map(|event| match event.body {
-                EventBody::Metric {
-                    name: found, value, ..
-                } if found == name => Some(value),
-                _ => None,
-            })
-    };
     wait_until(
         "the agent to count the binary line and the bad hsperfdata file",
         Duration::from_secs(20),
         async || {
-            let utf8 = counter("aerie.agent.lines.invalid_utf8").await?;
-            let errors = counter("aerie.agent.read.errors").await?;
+            let utf8 = receiver.latest_metric("aerie.agent.lines.invalid_utf8", &[])?;
+            let errors = receiver.latest_metric("aerie.agent.read.errors", &[])?;
             (utf8 >= 1.0 && errors >= 1.0).then_some(())
         },
     )

@@ -186,17 +186,24 @@ async fn kill_nine_at_five_random_moments_loses_nothing() {
     assert_every_line_once(&lines, TOTAL);
 }
 
+/// An agent following `app.log` in a new folder, delivering through `proxy`.
+fn agent_through_proxy(receiver: &Receiver, proxy: &Tinyproxy) -> (tempfile::TempDir, Agent) {
+    let logs = tempfile::tempdir().unwrap();
+    let extra = format!("proxy = \"{}\"", proxy.url());
+    let agent = Agent::new(&monitor_and_logs(
+        &receiver.url(),
+        &extra,
+        &logs.path().join("app.log"),
+    ));
+    (logs, agent)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shipping_through_a_real_proxy_works() {
     let receiver = Receiver::start().await;
     let proxy = Tinyproxy::start().await.unwrap();
-    let logs = tempfile::tempdir().unwrap();
+    let (logs, mut agent) = agent_through_proxy(&receiver, &proxy);
     let live = logs.path().join("app.log");
-    let mut agent = Agent::new(&monitor_and_logs(
-        &receiver.url(),
-        &format!("proxy = \"{}\"", proxy.url()),
-        &live,
-    ));
     append(&live, 0..100);
     agent.start();
     let lines = receiver.wait_for_lines(100, Duration::from_secs(60)).await;
@@ -212,13 +219,8 @@ async fn shipping_through_a_real_proxy_works() {
 async fn a_refusing_proxy_gives_a_clear_error_and_loses_nothing() {
     let receiver = Receiver::start().await;
     let proxy = Tinyproxy::start_refusing().await.unwrap();
-    let logs = tempfile::tempdir().unwrap();
+    let (logs, mut agent) = agent_through_proxy(&receiver, &proxy);
     let live = logs.path().join("app.log");
-    let mut agent = Agent::new(&monitor_and_logs(
-        &receiver.url(),
-        &format!("proxy = \"{}\"", proxy.url()),
-        &live,
-    ));
     append(&live, 0..10);
     agent.start();
     let log = wait_until(

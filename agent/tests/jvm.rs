@@ -7,7 +7,6 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use aerie_testkit::{ServiceProcess, wait_until};
-use aerie_wire::EventBody;
 use support::*;
 
 const PROGRAM: &str = r#"
@@ -70,35 +69,8 @@ async fn heap_used_and_committed_agree_with_jstat_within_five_percent() {
     )
     .await
     .unwrap();
-    let pid = wait_until(
-        "the JVM's hsperfdata file",
-        Duration::from_secs(30),
-        async || {
-            let dir = std::env::temp_dir();
-            std::fs::read_dir(&dir)
-                .ok()?
-                .flatten()
-                .filter(|entry| {
-                    entry
-                        .file_name()
-                        .to_string_lossy()
-                        .starts_with("hsperfdata_")
-                })
-                .flat_map(|entry| {
-                    std::fs::read_dir(entry.path())
-                        .into_iter()
-                        .flatten()
-                        .flatten()
-                })
-                .filter_map(|file| file.file_name().to_str()?.parse::<u32>().ok())
-                .find(|pid| {
-                    std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
-                        .is_ok_and(|cmd| cmd.contains("Alloc"))
-                })
-        },
-    )
-    .await
-    .unwrap();
+    // The java launcher runs the JVM in its own process: its pid names the hsperfdata file.
+    let pid = java.id();
 
     let receiver = Receiver::start().await;
     let mut agent = Agent::new(&format!(
@@ -107,34 +79,19 @@ async fn heap_used_and_committed_agree_with_jstat_within_five_percent() {
     ));
     agent.start();
     let pid_label = pid.to_string();
-    let heap = async |name: &str| -> Option<f64> {
-        receiver
-            .events()
-            .into_iter()
-            .rev()
-            .find_map(|event| match event.body {
-                EventBody::Metric {
-                    name: found,
-                    value,
-                    labels,
-                } if found == name && labels.get("pid") == Some(&pid_label) => {
-                    assert_eq!(labels.get("process").map(String::as_str), Some("Alloc"));
-                    Some(value)
-                }
-                _ => None,
-            })
-    };
+    let labels = [("pid", pid_label.as_str()), ("process", "Alloc")];
+    let heap = |name: &str| receiver.latest_metric(name, &labels);
     wait_until(
         "the agent's JVM heap metrics",
         Duration::from_secs(30),
-        async || heap("jvm.heap.committed.bytes").await,
+        async || heap("jvm.heap.committed.bytes"),
     )
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", agent.log()));
     let (jstat_used, jstat_committed) = jstat(pid);
-    let used = heap("jvm.heap.used.bytes").await.unwrap();
-    let committed = heap("jvm.heap.committed.bytes").await.unwrap();
-    let max = heap("jvm.heap.max.bytes").await.unwrap();
+    let used = heap("jvm.heap.used.bytes").unwrap();
+    let committed = heap("jvm.heap.committed.bytes").unwrap();
+    let max = heap("jvm.heap.max.bytes").unwrap();
 
     let within = |ours: f64, theirs: f64| (ours - theirs).abs() <= 0.05 * theirs;
     assert!(

@@ -96,6 +96,11 @@ impl ServiceProcess {
         false
     }
 
+    /// Its process id (also its process group's id).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether it is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

@@ -146,12 +146,7 @@ impl DiskQueue {
         // Only the segment being written when the process died can be torn.
         let (last_id, last_len) = *segments.back().expect("at least one segment");
         let path = segment_path(dir, last_id);
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(&path)
-            .map_err(io_error(&path))?;
+        let file = open_segment(&path)?;
         let valid = valid_prefix_len(&path)?;
         if valid < last_len {
             tracing::warn!(path = %path.display(), kept = valid, cut = last_len - valid, "cutting a torn record off the disk queue");
@@ -230,12 +225,7 @@ impl DiskQueue {
     fn roll(&mut self) -> Result<(), QueueError> {
         let id = self.segments.back().expect("a write segment").0 + 1;
         let path = segment_path(&self.dir, id);
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(&path)
-            .map_err(io_error(&path))?;
+        let file = open_segment(&path)?;
         self.writer = BufWriter::new(file);
         self.segments.push_back((id, 0));
         Ok(())
@@ -298,6 +288,16 @@ impl DiskQueue {
         }
         Ok(())
     }
+}
+
+/// Opens a segment for appending, creating it if needed.
+fn open_segment(path: &Path) -> Result<File, QueueError> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(path)
+        .map_err(io_error(path))
 }
 
 fn segment_path(dir: &Path, id: u64) -> PathBuf {

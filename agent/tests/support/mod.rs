@@ -121,6 +121,27 @@ impl Receiver {
         self.received.lock().unwrap().events.clone()
     }
 
+    /// The latest value received of metric `name` whose labels include `labels`.
+    pub fn latest_metric(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.events()
+            .into_iter()
+            .rev()
+            .find_map(|event| match event.body {
+                EventBody::Metric {
+                    name: found,
+                    value,
+                    labels: have,
+                } if found == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| have.get(*k).map(String::as_str) == Some(*v)) =>
+                {
+                    Some(value)
+                }
+                _ => None,
+            })
+    }
+
     /// Log events, as (id, message) in arrival order.
     pub fn log_lines(&self) -> Vec<(String, String)> {
         self.events()
