@@ -223,6 +223,15 @@ impl RawConfig {
         }
         for (index, logs) in self.logs.iter().enumerate() {
             logs.validate(&format!("logs[{index}]"))?;
+            if logs.max_line_bytes.as_u64() * 4 > self.queue.max_bytes.as_u64() {
+                return Err(FieldError::new(
+                    format!("logs[{index}].max_line_bytes"),
+                    format!(
+                        "{} is more than a quarter of queue.max_bytes ({}): lower it or raise queue.max_bytes",
+                        logs.max_line_bytes, self.queue.max_bytes
+                    ),
+                ));
+            }
         }
         if let Some(access_log) = &self.access_log {
             access_log.validate("access_log")?;

@@ -74,6 +74,11 @@ impl SharedQueue {
         }
     }
 
+    /// The queue's byte budget.
+    pub fn budget(&self) -> u64 {
+        self.queue.lock().expect("queue lock").budget()
+    }
+
     pub fn peek(&self, max_records: usize, max_bytes: u64) -> Result<Batch, QueueError> {
         self.queue
             .lock()
