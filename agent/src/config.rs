@@ -275,31 +275,8 @@ pub fn read_secret(
     file: Option<PathBuf>,
     base: &Path,
 ) -> Result<Option<Secret>, FieldError> {
-    match (inline, file) {
-        (Some(_), Some(_)) => Err(FieldError::new(
-            field,
-            format!("both {field} and {field}_file are set: keep one (prefer {field}_file)"),
-        )),
-        (Some(value), None) => Ok(Some(Secret::new(value))),
-        (None, Some(path)) => {
-            let path = base.join(path);
-            let value = std::fs::read_to_string(&path).map_err(|error| {
-                FieldError::new(
-                    format!("{field}_file"),
-                    format!("cannot read {}: {error}", path.display()),
-                )
-            })?;
-            let value = value.trim();
-            if value.is_empty() {
-                return Err(FieldError::new(
-                    format!("{field}_file"),
-                    format!("{} is empty", path.display()),
-                ));
-            }
-            Ok(Some(Secret::new(value)))
-        }
-        (None, None) => Ok(None),
-    }
+    Secret::from_inline_or_file(field, inline, file, base)
+        .map_err(|(field, message)| FieldError::new(field, message))
 }
 
 #[cfg(test)]

@@ -1,18 +1,110 @@
-//! `aerie-monitor`: receives what the agents send, stores it (embedded or in
-//! Elasticsearch), answers queries, evaluates alert rules, sends notifications
-//! and serves the dashboard.
-//!
-//! It acknowledges only what is durable, and never shows a customer viewer
-//! anything outside their own environments.
+//! `aerie-monitor serve --config FILE` and `aerie-monitor check --config FILE`.
 
-use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use aerie_monitor::Config;
+use aerie_monitor::api::{AppState, app};
+use aerie_monitor::config::StoreConfig;
+use aerie_monitor::store::Store;
+use aerie_monitor::store::embedded::EmbeddedStore;
+use clap::{Parser, Subcommand};
 
 /// Ingest, store, query, alert on and show what Aerie's agents collect.
 #[derive(Debug, Parser)]
 #[command(version, about)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() -> anyhow::Result<()> {
-    let Cli {} = Cli::parse();
-    Ok(())
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve ingest and the query API until SIGTERM or Ctrl-C.
+    Serve {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validate the config and print it, secrets masked.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AERIE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tantivy=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let (Command::Serve { config } | Command::Check { config }) = &cli.command;
+    let config = match Config::load(config) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("aerie-monitor: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Command::Check { .. } => {
+            #[allow(clippy::print_stdout)]
+            {
+                print!("{}", config.to_masked_toml());
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Serve { .. } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("a tokio runtime starts");
+            match runtime.block_on(serve(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    tracing::error!(%error, "monitor stopped");
+                    eprintln!("aerie-monitor: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let store: Arc<dyn Store> = match &config.store {
+        StoreConfig::Embedded => {
+            let dir = config.data_dir.join("embedded");
+            Arc::new(EmbeddedStore::open(&dir).map_err(|error| error.to_string())?)
+        }
+        StoreConfig::Elasticsearch { .. } => {
+            return Err("store kind \"elasticsearch\" is not available in this version yet: use kind = \"embedded\"".into());
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|error| format!("cannot listen on {}: {error}", config.listen))?;
+    let address = listener.local_addr().map_err(|error| error.to_string())?;
+    tracing::info!(%address, environments = config.environments.len(), "monitor listening");
+    let state = AppState {
+        config: Arc::new(config),
+        store,
+    };
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(async {
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("a SIGTERM handler installs");
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            tracing::info!("monitor stopping");
+        })
+        .await
+        .map_err(|error| error.to_string())
 }

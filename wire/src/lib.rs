@@ -18,10 +18,14 @@
 //! This crate holds only types that cross the process boundary: it must stay
 //! small and never depend on anything an agent host does not need.
 
+mod secret;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+pub use secret::Secret;
 
 /// The path the monitor serves ingest on.
 pub const INGEST_PATH: &str = "/api/v1/ingest";

@@ -1,0 +1,64 @@
+//! Who is calling: an agent with its environment's ingest token, or a user
+//! with theirs. Tokens are compared in constant time.
+
+use axum::http::HeaderMap;
+
+use super::ApiError;
+use crate::config::{Config, Environment, User};
+
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::Unauthorized(
+                "missing bearer token: send Authorization: Bearer <token>".into(),
+            )
+        })
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// The environment whose ingest token this is.
+pub(super) fn environment<'a>(
+    config: &'a Config,
+    headers: &HeaderMap,
+) -> Result<&'a Environment, ApiError> {
+    let token = bearer(headers)?;
+    config
+        .environments
+        .iter()
+        .find(|environment| same(environment.ingest_token.expose(), token))
+        .ok_or_else(|| ApiError::Unauthorized("unknown or expired ingest token".into()))
+}
+
+/// The user this token belongs to.
+pub(super) fn user<'a>(config: &'a Config, headers: &HeaderMap) -> Result<&'a User, ApiError> {
+    let token = bearer(headers)?;
+    config
+        .users
+        .iter()
+        .find(|user| same(user.token.expose(), token))
+        .ok_or_else(|| ApiError::Unauthorized("unknown or expired API token".into()))
+}
+
+/// The environment `name`, if it exists and `user` may read it. Another
+/// customer's environment is answered exactly like one that does not exist.
+pub(super) fn readable<'a>(
+    config: &'a Config,
+    user: &User,
+    name: &str,
+) -> Result<&'a Environment, ApiError> {
+    config
+        .environment(name)
+        .filter(|_| user.can_read(name))
+        .ok_or_else(|| ApiError::NotFound(format!("no environment {name:?}")))
+}

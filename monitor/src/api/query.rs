@@ -1,0 +1,210 @@
+//! The query endpoints: hosts, metrics, logs, API statistics. Bearer token of
+//! a user; an environment the user may not see is answered as not found.
+
+use axum::Json;
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, AppState, auth};
+use crate::store::{
+    Aggregation, ApiStatsRow, LogPage, LogQuery, MetricQuery, Series, bucket_series, sum_api_stats,
+};
+use crate::timespec::{parse_duration, parse_time};
+
+/// Query parameters whose rejection is a JSON [`ApiError`] naming the problem.
+#[derive(Debug)]
+pub(super) struct Params<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(params)| Self(params))
+            .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct EnvParams {
+    env: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct HostStatus {
+    host: String,
+    last_seen: DateTime<Utc>,
+    up: bool,
+}
+
+pub(super) async fn hosts(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Params(params): Params<EnvParams>,
+) -> Result<Json<Vec<HostStatus>>, ApiError> {
+    let user = auth::user(&state.config, &headers)?;
+    let environment = auth::readable(&state.config, user, &params.env)?;
+    let down_after =
+        chrono::Duration::from_std(state.config.host_down_after).unwrap_or(chrono::Duration::MAX);
+    let now = Utc::now();
+    let hosts = state.store.hosts(&environment.name).await?;
+    Ok(Json(
+        hosts
+            .into_iter()
+            .map(|seen| HostStatus {
+                up: now - seen.last_seen <= down_after,
+                host: seen.host,
+                last_seen: seen.last_seen,
+            })
+            .collect(),
+    ))
+}
+
+/// `from` and `to`, defaulting to the last `default_span`, checked in order.
+fn range(
+    from: Option<&str>,
+    to: Option<&str>,
+    default_span: &str,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+    let now = Utc::now();
+    let from = parse_time(from.unwrap_or(default_span), now)
+        .map_err(|e| ApiError::BadRequest(format!("from: {e}")))?;
+    let to = parse_time(to.unwrap_or("now"), now)
+        .map_err(|e| ApiError::BadRequest(format!("to: {e}")))?;
+    if from > to {
+        return Err(ApiError::BadRequest(format!(
+            "from ({}) is after to ({})",
+            from.to_rfc3339(),
+            to.to_rfc3339()
+        )));
+    }
+    Ok((from, to))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct MetricParams {
+    env: String,
+    host: Option<String>,
+    name: String,
+    from: Option<String>,
+    to: Option<String>,
+    step: Option<String>,
+    agg: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct MetricAnswer {
+    name: String,
+    agg: String,
+    step_ms: i64,
+    series: Vec<Series>,
+}
+
+pub(super) async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Params(params): Params<MetricParams>,
+) -> Result<Json<MetricAnswer>, ApiError> {
+    let user = auth::user(&state.config, &headers)?;
+    let environment = auth::readable(&state.config, user, &params.env)?;
+    let (from, to) = range(params.from.as_deref(), params.to.as_deref(), "now-1h")?;
+    let step = parse_duration(params.step.as_deref().unwrap_or("60s"))
+        .map_err(|e| ApiError::BadRequest(format!("step: {e}")))?;
+    let step_ms = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
+    if step_ms < 1000 {
+        return Err(ApiError::BadRequest("step: must be at least 1s".into()));
+    }
+    if (to - from).num_milliseconds() / step_ms > 20_000 {
+        return Err(ApiError::BadRequest(
+            "the range holds more than 20,000 steps: widen the step".into(),
+        ));
+    }
+    let agg_text = params.agg.unwrap_or_else(|| "avg".into());
+    let aggregation: Aggregation = agg_text.parse().map_err(ApiError::BadRequest)?;
+    let names = state.store.metric_names(&environment.name).await?;
+    if !names.contains(&params.name) {
+        return Err(ApiError::NotFound(format!(
+            "no metric {:?} in environment {:?}",
+            params.name, environment.name
+        )));
+    }
+    let points = state
+        .store
+        .metric_points(&MetricQuery {
+            environment: environment.name.clone(),
+            host: params.host,
+            name: params.name.clone(),
+            from,
+            to,
+        })
+        .await?;
+    Ok(Json(MetricAnswer {
+        name: params.name,
+        agg: agg_text,
+        step_ms,
+        series: bucket_series(points, step_ms, aggregation),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct LogParams {
+    env: String,
+    host: Option<String>,
+    q: Option<String>,
+    level: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+pub(super) async fn logs(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Params(params): Params<LogParams>,
+) -> Result<Json<LogPage>, ApiError> {
+    let user = auth::user(&state.config, &headers)?;
+    let environment = auth::readable(&state.config, user, &params.env)?;
+    let (from, to) = range(params.from.as_deref(), params.to.as_deref(), "now-24h")?;
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit: must be from 1 to 1000".into()));
+    }
+    let page = state
+        .store
+        .logs(&LogQuery {
+            environment: environment.name.clone(),
+            host: params.host,
+            text: params.q,
+            level: params.level,
+            from,
+            to,
+            limit,
+            cursor: params.cursor,
+        })
+        .await?;
+    Ok(Json(page))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct StatsParams {
+    env: String,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+pub(super) async fn api_stats(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Params(params): Params<StatsParams>,
+) -> Result<Json<Vec<ApiStatsRow>>, ApiError> {
+    let user = auth::user(&state.config, &headers)?;
+    let environment = auth::readable(&state.config, user, &params.env)?;
+    let (from, to) = range(params.from.as_deref(), params.to.as_deref(), "now-24h")?;
+    let records = state.store.api_stats(&environment.name, from, to).await?;
+    Ok(Json(sum_api_stats(records)))
+}

@@ -1,0 +1,387 @@
+//! The API through `app(state)` with `oneshot`, on a real embedded store.
+
+use std::io::Write;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use super::*;
+use crate::store::embedded::EmbeddedStore;
+
+const CONFIG: &str = r#"
+data_dir = "data"
+max_batch_bytes = "64 KiB"
+[[environment]]
+name = "acme-prod"
+ingest_token = "acme-ingest"
+[[environment]]
+name = "globex-prod"
+ingest_token = "globex-ingest"
+[[user]]
+name = "ops"
+role = "operator"
+token = "ops-token"
+[[user]]
+name = "acme-viewer"
+role = "viewer"
+token = "acme-view"
+environments = ["acme-prod"]
+"#;
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    app: Router,
+}
+
+fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::Config::parse(&dir.path().join("monitor.toml"), CONFIG).unwrap();
+    let store = Arc::new(EmbeddedStore::open(&dir.path().join("store")).unwrap());
+    Harness {
+        app: app(AppState {
+            config: Arc::new(config),
+            store,
+        }),
+        _dir: dir,
+    }
+}
+
+impl Harness {
+    async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn ingest(
+        &self,
+        token: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        gzip: bool,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::post(aerie_wire::INGEST_PATH)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", content_type);
+        if gzip {
+            request = request.header("content-encoding", "gzip");
+        }
+        self.send(request.body(Body::from(body)).unwrap()).await
+    }
+
+    async fn get(&self, token: &str, uri: &str) -> (StatusCode, Value) {
+        self.send(
+            Request::get(uri)
+                .header("authorization", format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
+}
+
+fn batch(environment: &str, events: Value) -> Vec<u8> {
+    serde_json::to_vec(
+        &json!({ "environment": environment, "host": "gw-1", "agent": "test", "events": events }),
+    )
+    .unwrap()
+}
+
+fn log_event(id: &str, message: &str) -> Value {
+    json!({ "id": id, "@timestamp": chrono::Utc::now().to_rfc3339(), "kind": "log", "file": "/a.log", "level": "ERROR", "logger": "X", "message": message, "parsed": true })
+}
+
+fn metric_event(id: &str, value: Value) -> Value {
+    json!({ "id": id, "@timestamp": chrono::Utc::now().to_rfc3339(), "kind": "metric", "name": "system.cpu.total.pct", "value": value })
+}
+
+fn error_message(body: &Value) -> &str {
+    body["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not a JSON error: {body}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_item_is_rejected_with_its_reason_and_the_rest_kept() {
+    let h = harness();
+    let events = json!([
+        log_event("a", "first"),
+        { "id": "b", "kind": "log" },
+        metric_event("c", json!(12.5)),
+        log_event("a", "first again"),
+        { "id": "", "@timestamp": "2026-11-21T10:00:00Z", "kind": "metric", "name": "x", "value": 1.0 },
+    ]);
+    let (status, body) = h
+        .ingest(
+            "acme-ingest",
+            "application/json",
+            batch("acme-prod", events),
+            false,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["accepted"], 2);
+    assert_eq!(body["duplicates"], 1);
+    let rejected = body["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 2);
+    assert_eq!(
+        (rejected[0]["index"].clone(), rejected[0]["id"].clone()),
+        (json!(1), json!("b"))
+    );
+    assert!(
+        rejected[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("missing field"),
+        "{body}"
+    );
+    assert!(
+        rejected[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("id must be"),
+        "{body}"
+    );
+
+    let (status, body) = h
+        .get("ops-token", "/api/v1/logs?env=acme-prod&q=first")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["lines"].as_array().unwrap().len(), 1, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ingest_refuses_what_it_cannot_take_and_keeps_what_it_has() {
+    let h = harness();
+    let good = batch("acme-prod", json!([log_event("kept", "kept line")]));
+    assert_eq!(
+        h.ingest("acme-ingest", "application/json", good.clone(), false)
+            .await
+            .0,
+        StatusCode::OK
+    );
+
+    // (token, content type, body, gzip, expected status, expected message)
+    type Case<'a> = (&'a str, &'a str, Vec<u8>, bool, StatusCode, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "wrong-token",
+            "application/json",
+            good.clone(),
+            false,
+            StatusCode::UNAUTHORIZED,
+            "unknown or expired ingest token",
+        ),
+        (
+            "globex-ingest",
+            "application/json",
+            good.clone(),
+            false,
+            StatusCode::FORBIDDEN,
+            "writes to environment \"globex-prod\", not \"acme-prod\"",
+        ),
+        (
+            "acme-ingest",
+            "text/plain",
+            good.clone(),
+            false,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "application/json",
+        ),
+        (
+            "acme-ingest",
+            "application/json",
+            b"{\"environment\": \"acme-prod\", ".to_vec(),
+            false,
+            StatusCode::BAD_REQUEST,
+            "not an ingest batch",
+        ),
+        (
+            "acme-ingest",
+            "application/json",
+            b"not gzip".to_vec(),
+            true,
+            StatusCode::BAD_REQUEST,
+            "not valid gzip",
+        ),
+        (
+            "acme-ingest",
+            "application/json",
+            vec![b' '; 70 * 1024],
+            false,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "larger than",
+        ),
+    ];
+    for (token, content_type, body, gzip, status, message) in cases {
+        let (got, answer) = h.ingest(token, content_type, body, gzip).await;
+        assert_eq!(got, status, "{answer}");
+        assert!(error_message(&answer).contains(message), "{answer}");
+    }
+    // A gzip bomb is cut at the limit, not expanded in full.
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(&vec![b' '; 10 * 1024 * 1024]).unwrap();
+    let (status, _) = h
+        .ingest(
+            "acme-ingest",
+            "application/json",
+            encoder.finish().unwrap(),
+            true,
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    let (_, body) = h.get("ops-token", "/api/v1/logs?env=acme-prod").await;
+    assert_eq!(
+        body["lines"].as_array().unwrap().len(),
+        1,
+        "nothing stored was affected: {body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queries_check_their_parameters_and_the_callers_rights() {
+    let h = harness();
+    let events = json!([
+        metric_event("m1", json!(40.0)),
+        log_event("l1", "java.lang.OutOfMemoryError")
+    ]);
+    h.ingest(
+        "acme-ingest",
+        "application/json",
+        batch("acme-prod", events),
+        false,
+    )
+    .await;
+    h.ingest(
+        "globex-ingest",
+        "application/json",
+        batch("globex-prod", json!([log_event("g1", "globex only")])),
+        false,
+    )
+    .await;
+
+    let ok = h
+        .get(
+            "acme-view",
+            "/api/v1/metrics?env=acme-prod&name=system.cpu.total.pct&from=now-5m&step=10s&agg=max",
+        )
+        .await;
+    assert_eq!(ok.0, StatusCode::OK, "{}", ok.1);
+    assert_eq!(ok.1["series"][0]["host"], "gw-1");
+    assert_eq!(ok.1["series"][0]["points"][0][1], 40.0);
+    let hosts = h.get("acme-view", "/api/v1/hosts?env=acme-prod").await;
+    assert_eq!(hosts.1[0]["host"], "gw-1");
+    assert_eq!(hosts.1[0]["up"], true);
+
+    let cases = [
+        (
+            "acme-view",
+            "/api/v1/logs?env=globex-prod",
+            StatusCode::NOT_FOUND,
+            "no environment \"globex-prod\"",
+        ),
+        (
+            "acme-view",
+            "/api/v1/logs?env=initech",
+            StatusCode::NOT_FOUND,
+            "no environment \"initech\"",
+        ),
+        (
+            "nobody",
+            "/api/v1/logs?env=acme-prod",
+            StatusCode::UNAUTHORIZED,
+            "unknown or expired API token",
+        ),
+        (
+            "acme-ingest",
+            "/api/v1/logs?env=acme-prod",
+            StatusCode::UNAUTHORIZED,
+            "API token",
+        ),
+        (
+            "ops-token",
+            "/api/v1/logs?env=acme-prod&from=now-1h&to=now-2h",
+            StatusCode::BAD_REQUEST,
+            "is after to",
+        ),
+        (
+            "ops-token",
+            "/api/v1/logs?env=acme-prod&from=yesterday",
+            StatusCode::BAD_REQUEST,
+            "from: \"yesterday\" is not a time",
+        ),
+        (
+            "ops-token",
+            "/api/v1/logs?env=acme-prod&q=a%20AND%20(b",
+            StatusCode::BAD_REQUEST,
+            "is not valid",
+        ),
+        (
+            "ops-token",
+            "/api/v1/logs?env=acme-prod&limit=0",
+            StatusCode::BAD_REQUEST,
+            "limit",
+        ),
+        (
+            "ops-token",
+            "/api/v1/logs",
+            StatusCode::BAD_REQUEST,
+            "missing field `env`",
+        ),
+        (
+            "ops-token",
+            "/api/v1/metrics?env=acme-prod&name=system.nope",
+            StatusCode::NOT_FOUND,
+            "no metric \"system.nope\"",
+        ),
+        (
+            "ops-token",
+            "/api/v1/metrics?env=acme-prod&name=system.cpu.total.pct&agg=median",
+            StatusCode::BAD_REQUEST,
+            "avg, min, max, p95",
+        ),
+        (
+            "ops-token",
+            "/api/v1/nothing",
+            StatusCode::NOT_FOUND,
+            "no such endpoint",
+        ),
+    ];
+    for (token, uri, status, message) in cases {
+        let (got, body) = h.get(token, uri).await;
+        assert_eq!(got, status, "{uri}: {body}");
+        assert!(error_message(&body).contains(message), "{uri}: {body}");
+    }
+    let (status, body) = h
+        .get(
+            "ops-token",
+            "/api/v1/logs?env=acme-prod&q=OutOfMemoryError&level=ERROR",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["lines"][0]["message"], "java.lang.OutOfMemoryError");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_lists_every_route() {
+    let h = harness();
+    let (status, body) = h.get("", "/api/v1/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    for path in [
+        "/api/v1/ingest",
+        "/api/v1/hosts",
+        "/api/v1/metrics",
+        "/api/v1/logs",
+        "/api/v1/apistats",
+    ] {
+        assert!(body["paths"][path].is_object(), "{path} is not documented");
+    }
+}

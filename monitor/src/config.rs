@@ -1,0 +1,403 @@
+//! The monitor's configuration: parsed with unknown fields refused, then
+//! validated; every error names the file and the field and says how to fix
+//! it. Every field is documented in `examples/monitor.toml`.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use aerie_wire::Secret;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read it: {source}")]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Parse { file: PathBuf, message: String },
+    #[error("{file}: {field}: {message}")]
+    Invalid {
+        file: PathBuf,
+        field: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default = "default_listen")]
+    listen: SocketAddr,
+    data_dir: PathBuf,
+    #[serde(default)]
+    store: RawStore,
+    #[serde(default)]
+    retention: Retention,
+    /// An agent silent this long is down.
+    #[serde(default = "default_down_after", with = "humantime_serde")]
+    host_down_after: Duration,
+    #[serde(default = "default_max_batch")]
+    max_batch_bytes: bytesize::ByteSize,
+    #[serde(default, rename = "environment")]
+    environments: Vec<RawEnvironment>,
+    #[serde(default, rename = "user")]
+    users: Vec<RawUser>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_down_after() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_max_batch() -> bytesize::ByteSize {
+    bytesize::ByteSize::mib(32)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case", tag = "kind")]
+enum RawStore {
+    #[default]
+    Embedded,
+    Elasticsearch {
+        url: String,
+        username: Option<String>,
+        password: Option<String>,
+        password_file: Option<PathBuf>,
+        #[serde(default = "default_prefix")]
+        index_prefix: String,
+    },
+}
+
+fn default_prefix() -> String {
+    "aerie".into()
+}
+
+/// How long each kind of data is kept.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    #[serde(default = "days_30", with = "humantime_serde")]
+    pub metrics: Duration,
+    #[serde(default = "days_14", with = "humantime_serde")]
+    pub logs: Duration,
+    #[serde(default = "days_90", with = "humantime_serde")]
+    pub api_stats: Duration,
+}
+
+fn days(n: u64) -> Duration {
+    Duration::from_secs(n * 24 * 3600)
+}
+fn days_30() -> Duration {
+    days(30)
+}
+fn days_14() -> Duration {
+    days(14)
+}
+fn days_90() -> Duration {
+    days(90)
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            metrics: days_30(),
+            logs: days_14(),
+            api_stats: days_90(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnvironment {
+    name: String,
+    customer: Option<String>,
+    ingest_token: Option<String>,
+    ingest_token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    name: String,
+    role: Role,
+    token: Option<String>,
+    token_file: Option<PathBuf>,
+    #[serde(default)]
+    environments: Vec<String>,
+}
+
+/// What a user may do: operators everything, viewers read their environments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Operator,
+    Viewer,
+}
+
+/// Where data is kept.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum StoreConfig {
+    Embedded,
+    Elasticsearch {
+        url: String,
+        username: Option<String>,
+        password: Option<Secret>,
+        index_prefix: String,
+    },
+}
+
+/// A customer environment whose agents send data.
+#[derive(Debug, Clone, Serialize)]
+pub struct Environment {
+    pub name: String,
+    pub customer: Option<String>,
+    pub ingest_token: Secret,
+}
+
+/// Someone who queries the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    pub name: String,
+    pub role: Role,
+    pub token: Secret,
+    /// For viewers, the environments they may see.
+    pub environments: Vec<String>,
+}
+
+impl User {
+    /// Whether this user may read `environment`.
+    pub fn can_read(&self, environment: &str) -> bool {
+        self.role == Role::Operator || self.environments.iter().any(|e| e == environment)
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub store: StoreConfig,
+    pub retention: Retention,
+    #[serde(with = "humantime_serde")]
+    pub host_down_after: Duration,
+    pub max_batch_bytes: bytesize::ByteSize,
+    pub environments: Vec<Environment>,
+    pub users: Vec<User>,
+}
+
+type FieldError = (String, String);
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+    (field.into(), message.into())
+}
+
+/// An environment or user name: lowercase letters, digits and '-'.
+pub fn valid_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+impl Config {
+    pub fn load(file: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        Self::parse(file, &text)
+    }
+
+    pub fn parse(file: &Path, text: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|error| ConfigError::Parse {
+            file: file.to_path_buf(),
+            message: error.to_string().trim_end().to_owned(),
+        })?;
+        let base = file.parent().unwrap_or(Path::new("."));
+        raw.validate(base)
+            .map_err(|(field, message)| ConfigError::Invalid {
+                file: file.to_path_buf(),
+                field,
+                message,
+            })
+    }
+
+    /// The config as TOML with every secret masked.
+    pub fn to_masked_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("the validated config serializes")
+    }
+
+    pub fn environment(&self, name: &str) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.name == name)
+    }
+}
+
+impl RawConfig {
+    fn validate(self, base: &Path) -> Result<Config, FieldError> {
+        let store = match self.store {
+            RawStore::Embedded => StoreConfig::Embedded,
+            RawStore::Elasticsearch {
+                url,
+                username,
+                password,
+                password_file,
+                index_prefix,
+            } => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(invalid(
+                        "store.url",
+                        format!("{url:?} is not an http or https URL"),
+                    ));
+                }
+                let password =
+                    Secret::from_inline_or_file("store.password", password, password_file, base)?;
+                if password.is_some() && username.is_none() {
+                    return Err(invalid(
+                        "store.username",
+                        "missing: a password is set, so name the user too",
+                    ));
+                }
+                StoreConfig::Elasticsearch {
+                    url,
+                    username,
+                    password,
+                    index_prefix,
+                }
+            }
+        };
+        for (field, value) in [
+            ("retention.metrics", self.retention.metrics),
+            ("retention.logs", self.retention.logs),
+            ("retention.api_stats", self.retention.api_stats),
+            ("host_down_after", self.host_down_after),
+        ] {
+            if value < Duration::from_secs(1) {
+                return Err(invalid(field, "must be at least 1s (e.g. \"30d\")"));
+            }
+        }
+        let mut tokens = HashSet::new();
+        let mut environments = Vec::new();
+        for (index, raw) in self.environments.into_iter().enumerate() {
+            let field = format!("environment[{index}]");
+            if !valid_name(&raw.name) {
+                return Err(invalid(
+                    format!("{field}.name"),
+                    format!(
+                        "{:?}: use lowercase letters, digits and '-', starting with a letter",
+                        raw.name
+                    ),
+                ));
+            }
+            if environments
+                .iter()
+                .any(|e: &Environment| e.name == raw.name)
+            {
+                return Err(invalid(
+                    format!("{field}.name"),
+                    format!("{:?} is listed twice", raw.name),
+                ));
+            }
+            let token = Secret::from_inline_or_file(
+                &format!("{field}.ingest_token"),
+                raw.ingest_token,
+                raw.ingest_token_file,
+                base,
+            )?
+            .ok_or_else(|| {
+                invalid(
+                    format!("{field}.ingest_token_file"),
+                    "missing: every environment needs an ingest token for its agents",
+                )
+            })?;
+            if !tokens.insert(token.expose().to_owned()) {
+                return Err(invalid(
+                    format!("{field}.ingest_token"),
+                    "is already used by another environment or user: tokens must be unique",
+                ));
+            }
+            environments.push(Environment {
+                name: raw.name,
+                customer: raw.customer,
+                ingest_token: token,
+            });
+        }
+        let mut users = Vec::new();
+        for (index, raw) in self.users.into_iter().enumerate() {
+            let field = format!("user[{index}]");
+            if raw.name.trim().is_empty() {
+                return Err(invalid(format!("{field}.name"), "is empty"));
+            }
+            let token = Secret::from_inline_or_file(
+                &format!("{field}.token"),
+                raw.token,
+                raw.token_file,
+                base,
+            )?
+            .ok_or_else(|| {
+                invalid(
+                    format!("{field}.token_file"),
+                    "missing: give the user's API token",
+                )
+            })?;
+            if !tokens.insert(token.expose().to_owned()) {
+                return Err(invalid(
+                    format!("{field}.token"),
+                    "is already used by an environment or another user: tokens must be unique",
+                ));
+            }
+            match raw.role {
+                Role::Viewer if raw.environments.is_empty() => {
+                    return Err(invalid(
+                        format!("{field}.environments"),
+                        "a viewer must list the environments they may see",
+                    ));
+                }
+                Role::Operator if !raw.environments.is_empty() => {
+                    return Err(invalid(
+                        format!("{field}.environments"),
+                        "operators see every environment: remove the list, or make the user a viewer",
+                    ));
+                }
+                _ => {}
+            }
+            if let Some(unknown) = raw
+                .environments
+                .iter()
+                .find(|name| !environments.iter().any(|e| &e.name == *name))
+            {
+                return Err(invalid(
+                    format!("{field}.environments"),
+                    format!("{unknown:?} is not a configured environment"),
+                ));
+            }
+            users.push(User {
+                name: raw.name,
+                role: raw.role,
+                token,
+                environments: raw.environments,
+            });
+        }
+        Ok(Config {
+            listen: self.listen,
+            data_dir: base.join(self.data_dir),
+            store,
+            retention: self.retention,
+            host_down_after: self.host_down_after,
+            max_batch_bytes: self.max_batch_bytes,
+            environments,
+            users,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

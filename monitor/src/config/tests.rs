@@ -1,0 +1,102 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("/etc/aerie/monitor.toml"), text)
+}
+
+const GOOD: &str = r#"
+data_dir = "/var/lib/aerie-monitor"
+[[environment]]
+name = "acme-prod"
+ingest_token = "acme-ingest"
+[[environment]]
+name = "globex-prod"
+ingest_token = "globex-ingest"
+[[user]]
+name = "ops"
+role = "operator"
+token = "ops-token"
+[[user]]
+name = "acme-viewer"
+role = "viewer"
+token = "acme-view-token"
+environments = ["acme-prod"]
+"#;
+
+#[test]
+fn a_good_config_gets_defaults_and_masks_tokens() {
+    let config = parse(GOOD).unwrap();
+    assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(config.retention.logs, Duration::from_secs(14 * 86400));
+    assert!(matches!(config.store, StoreConfig::Embedded));
+    assert!(config.users[1].can_read("acme-prod") && !config.users[1].can_read("globex-prod"));
+    assert!(config.users[0].can_read("globex-prod"));
+    let printed = config.to_masked_toml();
+    for token in [
+        "acme-ingest",
+        "globex-ingest",
+        "ops-token",
+        "acme-view-token",
+    ] {
+        assert!(!printed.contains(token), "{printed}");
+    }
+}
+
+#[test]
+fn bad_configs_name_the_field() {
+    let cases = [
+        (
+            GOOD.replace("globex-ingest", "acme-ingest"),
+            "environment[1].ingest_token",
+            "unique",
+        ),
+        (
+            GOOD.replace(
+                "environments = [\"acme-prod\"]",
+                "environments = [\"initech\"]",
+            ),
+            "user[1].environments",
+            "not a configured environment",
+        ),
+        (
+            GOOD.replace("environments = [\"acme-prod\"]", ""),
+            "user[1].environments",
+            "must list",
+        ),
+        (
+            GOOD.replace("name = \"globex-prod\"", "name = \"Globex Prod\""),
+            "environment[1].name",
+            "lowercase",
+        ),
+        (
+            GOOD.replace("ingest_token = \"globex-ingest\"", ""),
+            "environment[1].ingest_token_file",
+            "missing",
+        ),
+        (
+            format!("{GOOD}\n[retention]\nlogs = \"0s\"\n"),
+            "retention.logs",
+            "at least 1s",
+        ),
+    ];
+    for (text, field, fix) in cases {
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(
+            error.contains(&format!("/etc/aerie/monitor.toml: {field}: ")),
+            "expected {field} in {error}"
+        );
+        assert!(error.contains(fix), "expected {fix:?} in {error}");
+    }
+    let unknown = parse(&GOOD.replace("data_dir", "datadir"))
+        .unwrap_err()
+        .to_string();
+    assert!(unknown.contains("unknown field `datadir`"), "{unknown}");
+}
+
+#[test]
+fn the_shipped_example_parses() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/monitor.toml");
+    let text = std::fs::read_to_string(&example).unwrap();
+    let config = Config::parse(&example, &text).unwrap_or_else(|error| panic!("{error}"));
+    assert!(!config.environments.is_empty() && !config.users.is_empty());
+}

@@ -1,0 +1,13 @@
+//! `aerie-monitor`: receives what the agents send, stores it (embedded or in
+//! Elasticsearch), answers queries, evaluates alert rules, sends notifications
+//! and serves the dashboard.
+//!
+//! It acknowledges only what is durable, and never shows a customer viewer
+//! anything outside their own environments.
+
+pub mod api;
+pub mod config;
+pub mod store;
+pub mod timespec;
+
+pub use config::Config;

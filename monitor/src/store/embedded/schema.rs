@@ -1,0 +1,81 @@
+//! The embedded store's one tantivy index: every kind of event in it, told
+//! apart by `kind`. Fast fields serve metric queries and sorting; `message`
+//! is full text.
+
+use tantivy::schema::{FAST, Field, INDEXED, STORED, STRING, Schema, TEXT};
+
+#[derive(Debug, Clone)]
+pub(super) struct Fields {
+    pub id: Field,
+    pub kind: Field,
+    pub env: Field,
+    pub host: Field,
+    pub ts: Field,
+    /// Logs: newest-first order with ties broken by arrival (see `sort_key`).
+    pub sort_key: Field,
+    pub name: Field,
+    pub labels: Field,
+    pub value: Field,
+    pub level: Field,
+    pub logger: Field,
+    pub file: Field,
+    pub message: Field,
+    pub api: Field,
+    pub tenant: Field,
+    pub count: Field,
+    pub faults: Field,
+    pub bytes: Field,
+    pub min_ms: Field,
+    pub max_ms: Field,
+    pub avg_ms: Field,
+}
+
+pub(super) const KIND_METRIC: &str = "metric";
+pub(super) const KIND_LOG: &str = "log";
+pub(super) const KIND_API_STATS: &str = "api_stats";
+
+pub(super) fn schema() -> (Schema, Fields) {
+    let mut builder = Schema::builder();
+    let date = tantivy::schema::DateOptions::from(INDEXED | STORED | FAST)
+        .set_precision(tantivy::schema::DateTimePrecision::Microseconds);
+    let fields = Fields {
+        id: builder.add_text_field("id", STRING | STORED),
+        kind: builder.add_text_field("kind", STRING | FAST),
+        env: builder.add_text_field("env", STRING | FAST),
+        host: builder.add_text_field("host", STRING | FAST | STORED),
+        ts: builder.add_date_field("ts", date),
+        sort_key: builder.add_u64_field("sort_key", INDEXED | FAST),
+        name: builder.add_text_field("name", STRING | FAST),
+        labels: builder.add_text_field("labels", STRING | FAST | STORED),
+        value: builder.add_f64_field("value", FAST),
+        level: builder.add_text_field("level", STRING | FAST | STORED),
+        logger: builder.add_text_field("logger", STRING | STORED),
+        file: builder.add_text_field("file", STRING | STORED),
+        message: builder.add_text_field("message", TEXT | STORED),
+        api: builder.add_text_field("api", STRING | STORED),
+        tenant: builder.add_text_field("tenant", STRING | STORED),
+        count: builder.add_u64_field("count", STORED),
+        faults: builder.add_u64_field("faults", STORED),
+        bytes: builder.add_u64_field("bytes", STORED),
+        min_ms: builder.add_f64_field("min_ms", STORED),
+        max_ms: builder.add_f64_field("max_ms", STORED),
+        avg_ms: builder.add_f64_field("avg_ms", STORED),
+    };
+    (builder.build(), fields)
+}
+
+/// Labels as one keyword: `key=value` pairs, sorted, joined by U+001F.
+pub(super) fn encode_labels(labels: &std::collections::BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect::<Vec<_>>()
+        .join("\u{1f}")
+}
+
+pub(super) fn decode_labels(text: &str) -> std::collections::BTreeMap<String, String> {
+    text.split('\u{1f}')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect()
+}

@@ -1,0 +1,189 @@
+//! The one writer of the embedded index, on its own thread. Batches that
+//! arrive together are committed together (one fsync for many requests), and
+//! each request is answered only after its commit: an acknowledged event
+//! survives a crash.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use aerie_wire::EventBody;
+use tantivy::schema::Term;
+use tantivy::{IndexReader, IndexWriter, TantivyDocument};
+use tokio::sync::{mpsc, oneshot};
+
+use super::catalog::Catalog;
+use super::schema::{Fields, KIND_API_STATS, KIND_LOG, KIND_METRIC, encode_labels};
+use crate::store::{StoreError, WriteBatch, WriteOutcome};
+
+pub(super) enum Command {
+    Write(
+        WriteBatch,
+        oneshot::Sender<Result<WriteOutcome, StoreError>>,
+    ),
+    Delete(
+        Box<dyn tantivy::query::Query>,
+        oneshot::Sender<Result<(), StoreError>>,
+    ),
+}
+
+/// Requests committed together at most.
+const GROUP: usize = 64;
+
+pub(super) fn run(
+    mut writer: IndexWriter,
+    reader: IndexReader,
+    fields: Fields,
+    catalog: Arc<Catalog>,
+    mut commands: mpsc::Receiver<Command>,
+) {
+    // Log sort keys: milliseconds in the high bits, arrival order in the low 20.
+    let mut sequence: u64 = 0;
+    while let Some(first) = commands.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP {
+            match commands.try_recv() {
+                Ok(command) => group.push(command),
+                Err(_) => break,
+            }
+        }
+        let searcher = reader.searcher();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut outcomes = Vec::with_capacity(group.len());
+        let mut failed: Option<String> = None;
+        for command in &group {
+            match command {
+                Command::Write(batch, _) => {
+                    let mut outcome = WriteOutcome::default();
+                    for event in &batch.events {
+                        let held = seen.contains(&event.id)
+                            || searcher
+                                .doc_freq(&Term::from_field_text(fields.id, &event.id))
+                                .map(|count| count > 0)
+                                .unwrap_or(false);
+                        if held {
+                            outcome.duplicates += 1;
+                            continue;
+                        }
+                        seen.insert(event.id.clone());
+                        sequence = sequence.wrapping_add(1);
+                        let document = document(&fields, batch, event, sequence);
+                        if let Err(error) = writer.add_document(document) {
+                            failed.get_or_insert(error.to_string());
+                        }
+                        outcome.accepted += 1;
+                    }
+                    outcomes.push(outcome);
+                }
+                Command::Delete(query, _) => {
+                    if let Err(error) = writer.delete_query(query.box_clone()) {
+                        failed.get_or_insert(error.to_string());
+                    }
+                    outcomes.push(WriteOutcome::default());
+                }
+            }
+        }
+        let committed = match failed {
+            Some(error) => Err(error),
+            None => writer
+                .commit()
+                .map(drop)
+                .and_then(|()| reader.reload())
+                .map_err(|error| error.to_string()),
+        };
+        if let Err(error) = &committed {
+            tracing::error!(%error, "embedded store commit failed; the batches are refused and will be resent");
+            let _ = writer.rollback();
+        } else {
+            let now = chrono::Utc::now();
+            for command in &group {
+                if let Command::Write(batch, _) = command {
+                    catalog.saw(&batch.environment, &batch.host, now);
+                }
+            }
+            if let Err(error) = catalog.save() {
+                tracing::warn!(%error, "cannot save the host catalog");
+            }
+        }
+        for (command, outcome) in group.into_iter().zip(outcomes) {
+            let failure = |error: &String| StoreError::Backend {
+                store: "embedded",
+                message: format!("commit failed: {error}"),
+            };
+            match command {
+                Command::Write(_, reply) => {
+                    let _ = reply.send(committed.as_ref().map(|()| outcome).map_err(failure));
+                }
+                Command::Delete(_, reply) => {
+                    let _ = reply.send(committed.as_ref().map(|_| ()).map_err(failure));
+                }
+            }
+        }
+    }
+}
+
+fn document(
+    fields: &Fields,
+    batch: &WriteBatch,
+    event: &aerie_wire::Event,
+    sequence: u64,
+) -> TantivyDocument {
+    let mut document = TantivyDocument::new();
+    let micros = event.timestamp.timestamp_micros();
+    document.add_text(fields.id, &event.id);
+    document.add_text(fields.env, &batch.environment);
+    document.add_text(fields.host, &batch.host);
+    document.add_date(fields.ts, tantivy::DateTime::from_timestamp_micros(micros));
+    match &event.body {
+        EventBody::Metric {
+            name,
+            value,
+            labels,
+        } => {
+            document.add_text(fields.kind, KIND_METRIC);
+            document.add_text(fields.name, name);
+            document.add_text(fields.labels, encode_labels(labels));
+            document.add_f64(fields.value, *value);
+        }
+        EventBody::Log {
+            file,
+            level,
+            logger,
+            message,
+            ..
+        } => {
+            document.add_text(fields.kind, KIND_LOG);
+            let millis = u64::try_from(event.timestamp.timestamp_millis()).unwrap_or(0);
+            document.add_u64(fields.sort_key, (millis << 20) | (sequence & 0xF_FFFF));
+            document.add_text(fields.file, file);
+            if let Some(level) = level {
+                document.add_text(fields.level, level.to_ascii_uppercase());
+            }
+            if let Some(logger) = logger {
+                document.add_text(fields.logger, logger);
+            }
+            document.add_text(fields.message, message);
+        }
+        EventBody::ApiStats {
+            api,
+            tenant,
+            count,
+            faults,
+            min_ms,
+            max_ms,
+            avg_ms,
+            bytes,
+            ..
+        } => {
+            document.add_text(fields.kind, KIND_API_STATS);
+            document.add_text(fields.api, api);
+            document.add_text(fields.tenant, tenant);
+            document.add_u64(fields.count, *count);
+            document.add_u64(fields.faults, *faults);
+            document.add_u64(fields.bytes, *bytes);
+            document.add_f64(fields.min_ms, *min_ms);
+            document.add_f64(fields.max_ms, *max_ms);
+            document.add_f64(fields.avg_ms, *avg_ms);
+        }
+    }
+    document
+}

@@ -1,0 +1,159 @@
+//! Where the monitor keeps what agents send: one trait, two implementations
+//! (the embedded store on local disk, and Elasticsearch), one conformance
+//! suite run against both (`store::conformance`).
+//!
+//! A store acknowledges a write only once it is durable, and stores an event
+//! whose id it already holds only once. Stores return raw points and records;
+//! bucketing and summing are done once, here, for both.
+
+mod aggregate;
+#[cfg(test)]
+pub(crate) mod conformance;
+pub mod embedded;
+
+use std::collections::BTreeMap;
+
+use aerie_wire::Event;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+pub use aggregate::{Aggregation, ApiStatsRow, Series, bucket_series, sum_api_stats};
+
+/// Why a store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the query {query:?} is not valid: {reason}")]
+    BadQuery { query: String, reason: String },
+    #[error("store {store}: {message}")]
+    Backend {
+        store: &'static str,
+        message: String,
+    },
+}
+
+/// Events from one host of one environment, already validated.
+#[derive(Debug, Clone)]
+pub struct WriteBatch {
+    pub environment: String,
+    pub host: String,
+    pub events: Vec<Event>,
+}
+
+/// What became of a batch: per event, stored now or already held.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    pub accepted: u64,
+    pub duplicates: u64,
+}
+
+/// A host and when the monitor last heard from its agent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostSeen {
+    pub host: String,
+    pub last_seen: DateTime<Utc>,
+}
+
+/// One metric sample as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    pub host: String,
+    pub labels: BTreeMap<String, String>,
+    pub timestamp: DateTime<Utc>,
+    pub value: f64,
+}
+
+/// Which samples of a metric.
+#[derive(Debug, Clone)]
+pub struct MetricQuery {
+    pub environment: String,
+    pub host: Option<String>,
+    pub name: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+/// Which log events, newest first.
+#[derive(Debug, Clone)]
+pub struct LogQuery {
+    pub environment: String,
+    pub host: Option<String>,
+    /// Words, "phrases", AND / OR / NOT.
+    pub text: Option<String>,
+    pub level: Option<String>,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub limit: usize,
+    /// From a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// One stored log event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogLine {
+    pub id: String,
+    #[serde(rename = "@timestamp")]
+    pub timestamp: DateTime<Utc>,
+    pub host: String,
+    pub file: String,
+    pub level: Option<String>,
+    pub logger: Option<String>,
+    pub message: String,
+}
+
+/// A page of log events and where the next one starts.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogPage {
+    pub lines: Vec<LogLine>,
+    pub next_cursor: Option<String>,
+}
+
+/// One API statistics record as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiStatsRecord {
+    pub host: String,
+    pub api: String,
+    pub tenant: String,
+    pub window_end: DateTime<Utc>,
+    pub count: u64,
+    pub faults: u64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+    pub avg_ms: f64,
+    pub bytes: u64,
+}
+
+/// Kinds of data with their own retention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataKind {
+    Metrics,
+    Logs,
+    ApiStats,
+}
+
+/// The storage behind the monitor.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Stores a batch durably; events whose id is already held are counted
+    /// as duplicates and not stored again.
+    async fn write(&self, batch: WriteBatch) -> Result<WriteOutcome, StoreError>;
+    /// Every host seen in `environment`.
+    async fn hosts(&self, environment: &str) -> Result<Vec<HostSeen>, StoreError>;
+    /// Names of the metrics held for `environment`.
+    async fn metric_names(&self, environment: &str) -> Result<Vec<String>, StoreError>;
+    /// Raw samples, in no particular order.
+    async fn metric_points(&self, query: &MetricQuery) -> Result<Vec<Point>, StoreError>;
+    async fn logs(&self, query: &LogQuery) -> Result<LogPage, StoreError>;
+    /// API statistics records whose window ended within the range.
+    async fn api_stats(
+        &self,
+        environment: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ApiStatsRecord>, StoreError>;
+    /// Deletes data of `kind` older than `cutoff`; answers how much went.
+    async fn delete_older_than(
+        &self,
+        kind: DataKind,
+        cutoff: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+}
