@@ -1,3 +1,181 @@
-//! Cross-component system tests live in `tests/tests/`: they run the real
-//! `aerie`, `aerie-agent` and `aerie-monitor` binaries against the services
-//! that `aerie-testkit` starts. This library is empty on purpose.
+//! Runners for Aerie's own binaries in system tests (`tests/tests/`): the real
+//! `aerie-monitor` and `aerie-agent`, each with a config the test writes, on
+//! free loopback ports, stopped when dropped.
+//!
+//! The binaries are the workspace's debug builds: `scripts/test` (cargo
+//! nextest over the whole workspace) builds them before any test runs.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use aerie_testkit::{ServiceProcess, wait_until, workspace_root};
+
+/// The path of one of the workspace's binaries, or a panic that says how to build it.
+pub fn binary(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from);
+    let path = target.join("debug").join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --workspace` (scripts/test builds it)",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub const ENVIRONMENT: &str = "acme-prod";
+pub const INGEST_TOKEN: &str = "acme-ingest-token";
+pub const OPERATOR_TOKEN: &str = "operator-token";
+
+/// The real monitor, with an embedded store in its own folder.
+#[derive(Debug)]
+pub struct Monitor {
+    pub dir: tempfile::TempDir,
+    port: u16,
+    process: Option<ServiceProcess>,
+    http: reqwest::Client,
+}
+
+impl Monitor {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = format!(
+            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n\n[[environment]]\nname = \"{ENVIRONMENT}\"\ningest_token = \"{INGEST_TOKEN}\"\n\n[[user]]\nname = \"ops\"\nrole = \"operator\"\ntoken = \"{OPERATOR_TOKEN}\"\n"
+        );
+        std::fs::write(dir.path().join("monitor.toml"), config).unwrap();
+        let mut monitor = Self {
+            dir,
+            port,
+            process: None,
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+        };
+        monitor.restart().await;
+        monitor
+    }
+
+    /// Starts the monitor (again, on the same port and data) and waits until it answers.
+    pub async fn restart(&mut self) {
+        let mut command = Command::new(binary("aerie-monitor"));
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(self.dir.path().join("monitor.toml"));
+        self.process = Some(ServiceProcess::start("aerie-monitor", command).unwrap());
+        let url = format!("{}/api/v1/openapi.json", self.url());
+        wait_until(
+            "the monitor to answer",
+            Duration::from_secs(30),
+            async || {
+                self.http
+                    .get(&url)
+                    .send()
+                    .await
+                    .ok()
+                    .filter(|r| r.status().is_success())
+                    .map(drop)
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", self.log()));
+    }
+
+    pub fn kill_hard(&mut self) {
+        if let Some(process) = &mut self.process {
+            process.kill_hard();
+        }
+        self.process = None;
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn log(&self) -> String {
+        self.process
+            .as_ref()
+            .map(ServiceProcess::log)
+            .unwrap_or_default()
+    }
+
+    /// `GET path` as the operator; the JSON answer, or `None` on any failure.
+    pub async fn get(&self, path_and_query: &str) -> Option<serde_json::Value> {
+        let response = self
+            .http
+            .get(format!("{}{path_and_query}", self.url()))
+            .bearer_auth(OPERATOR_TOKEN)
+            .send()
+            .await
+            .ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        response.json().await.ok()
+    }
+
+    /// Every log line matching `q`, all pages: (id, message).
+    pub async fn all_logs(&self, q: &str) -> Vec<(String, String)> {
+        let mut lines = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let path =
+                format!("/api/v1/logs?env={ENVIRONMENT}&q={q}&from=now-7d&limit=1000{cursor}");
+            let Some(page) = self.get(&path).await else {
+                return lines;
+            };
+            for line in page["lines"].as_array().into_iter().flatten() {
+                lines.push((
+                    line["id"].as_str().unwrap_or_default().to_owned(),
+                    line["message"].as_str().unwrap_or_default().to_owned(),
+                ));
+            }
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = format!("&cursor={next}"),
+                None => return lines,
+            }
+        }
+    }
+}
+
+/// The real agent, shipping to a monitor.
+#[derive(Debug)]
+pub struct Agent {
+    pub dir: tempfile::TempDir,
+    process: Option<ServiceProcess>,
+}
+
+impl Agent {
+    /// An agent for `monitor_url` following `logs_glob`, collecting every `interval`.
+    pub fn start(monitor_url: &str, logs_glob: &Path, interval: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            "environment = \"{ENVIRONMENT}\"\nhost = \"this-host\"\ndata_dir = \"data\"\ninterval = \"{interval}\"\n[monitor]\nurl = \"{monitor_url}\"\ntoken = \"{INGEST_TOKEN}\"\n[[logs]]\nname = \"app\"\npaths = [\"{}\"]\nmultiline_timeout = \"200ms\"\n",
+            logs_glob.display()
+        );
+        std::fs::write(dir.path().join("agent.toml"), config).unwrap();
+        let mut command = Command::new(binary("aerie-agent"));
+        command
+            .arg("run")
+            .arg("--config")
+            .arg(dir.path().join("agent.toml"));
+        let process = Some(ServiceProcess::start("aerie-agent", command).unwrap());
+        Self { dir, process }
+    }
+
+    pub fn log(&self) -> String {
+        self.process
+            .as_ref()
+            .map(ServiceProcess::log)
+            .unwrap_or_default()
+    }
+}

@@ -218,6 +218,11 @@ pub(crate) async fn run(
     assert_eq!(found("OutOfMemoryError OR globex.com").await, 2);
     assert_eq!(found("tenant AND NOT acme.com").await, 1);
     assert_eq!(found("NOT tenant").await, 1, "everything but");
+    assert_eq!(
+        found("throttlehandler AND heap").await,
+        1,
+        "words match the logger too"
+    );
     let errors = store
         .logs(&LogQuery {
             level: Some("error".into()),

@@ -296,7 +296,9 @@ impl Store for EmbeddedStore {
             clauses.push(self.term(self.fields.level, &level.to_ascii_uppercase()));
         }
         if let Some(text) = query.text.as_deref().filter(|text| !text.trim().is_empty()) {
-            let mut parser = QueryParser::for_index(&self.index, vec![self.fields.message]);
+            // Words match the message or the logger's name.
+            let mut parser =
+                QueryParser::for_index(&self.index, vec![self.fields.message, self.fields.logger]);
             parser.set_conjunction_by_default();
             let parsed = parser
                 .parse_query(&query_text::normalize(text))

@@ -49,7 +49,7 @@ pub(super) fn schema() -> (Schema, Fields) {
         labels: builder.add_text_field("labels", STRING | FAST | STORED),
         value: builder.add_f64_field("value", FAST),
         level: builder.add_text_field("level", STRING | FAST | STORED),
-        logger: builder.add_text_field("logger", STRING | STORED),
+        logger: builder.add_text_field("logger", TEXT | STORED),
         file: builder.add_text_field("file", STRING | STORED),
         message: builder.add_text_field("message", TEXT | STORED),
         api: builder.add_text_field("api", STRING | STORED),
