@@ -8,6 +8,7 @@ use aerie_monitor::Config;
 use aerie_monitor::api::{AppState, app};
 use aerie_monitor::config::StoreConfig;
 use aerie_monitor::store::Store;
+use aerie_monitor::store::elasticsearch::ElasticsearchStore;
 use aerie_monitor::store::embedded::EmbeddedStore;
 use clap::{Parser, Subcommand};
 
@@ -81,9 +82,16 @@ async fn serve(config: Config) -> Result<(), String> {
             let dir = config.data_dir.join("embedded");
             Arc::new(EmbeddedStore::open(&dir).map_err(|error| error.to_string())?)
         }
-        StoreConfig::Elasticsearch { .. } => {
-            return Err("store kind \"elasticsearch\" is not available in this version yet: use kind = \"embedded\"".into());
-        }
+        StoreConfig::Elasticsearch {
+            url,
+            username,
+            password,
+            index_prefix,
+        } => Arc::new(
+            ElasticsearchStore::connect(url, username.as_deref(), password.as_ref(), index_prefix)
+                .await
+                .map_err(|error| error.to_string())?,
+        ),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -46,12 +46,31 @@ pub struct Monitor {
     http: reqwest::Client,
 }
 
+/// Which store the monitor under test uses.
+#[derive(Debug, Clone)]
+pub enum StoreKind {
+    Embedded,
+    /// Elasticsearch at this URL (osmem-server in tests).
+    Elasticsearch(String),
+}
+
 impl Monitor {
+    /// A monitor with the embedded store.
     pub async fn start() -> Self {
+        Self::start_with(StoreKind::Embedded).await
+    }
+
+    pub async fn start_with(store: StoreKind) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
+        let store = match store {
+            StoreKind::Embedded => "[store]\nkind = \"embedded\"\n".to_owned(),
+            StoreKind::Elasticsearch(url) => {
+                format!("[store]\nkind = \"elasticsearch\"\nurl = \"{url}\"\n")
+            }
+        };
         let config = format!(
-            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n\n[[environment]]\nname = \"{ENVIRONMENT}\"\ningest_token = \"{INGEST_TOKEN}\"\n\n[[user]]\nname = \"ops\"\nrole = \"operator\"\ntoken = \"{OPERATOR_TOKEN}\"\n"
+            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n{store}\n[[environment]]\nname = \"{ENVIRONMENT}\"\ningest_token = \"{INGEST_TOKEN}\"\n\n[[user]]\nname = \"ops\"\nrole = \"operator\"\ntoken = \"{OPERATOR_TOKEN}\"\n"
         );
         std::fs::write(dir.path().join("monitor.toml"), config).unwrap();
         let mut monitor = Self {

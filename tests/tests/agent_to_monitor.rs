@@ -3,7 +3,8 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use aerie_system_tests::{Agent, ENVIRONMENT, Monitor};
+use aerie_system_tests::{Agent, ENVIRONMENT, Monitor, StoreKind};
+use aerie_testkit::OsmemServer;
 use aerie_testkit::wait_until;
 
 fn append(path: &std::path::Path, lines: impl IntoIterator<Item = String>) {
@@ -17,9 +18,8 @@ fn append(path: &std::path::Path, lines: impl IntoIterator<Item = String>) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn this_hosts_cpu_is_queryable_within_two_intervals() {
-    let monitor = Monitor::start().await;
+async fn this_hosts_cpu_is_queryable_within_two_intervals(store: StoreKind) {
+    let monitor = Monitor::start_with(store).await;
     let logs = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let agent = Agent::start(&monitor.url(), &logs.path().join("*.log"), "2s");
@@ -42,9 +42,8 @@ async fn this_hosts_cpu_is_queryable_within_two_intervals() {
     assert_eq!(hosts[0]["up"], true);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_appended_line_is_found_within_five_seconds() {
-    let monitor = Monitor::start().await;
+async fn an_appended_line_is_found_within_five_seconds(store: StoreKind) {
+    let monitor = Monitor::start_with(store).await;
     let logs = tempfile::tempdir().unwrap();
     let file = logs.path().join("wso2carbon.log");
     append(
@@ -74,10 +73,9 @@ async fn an_appended_line_is_found_within_five_seconds() {
     eprintln!("found after {:?}", appended.elapsed());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_monitor_killed_while_the_agent_ships_loses_and_repeats_nothing() {
+async fn a_monitor_killed_while_the_agent_ships_loses_and_repeats_nothing(store: StoreKind) {
     const TOTAL: u64 = 20_000;
-    let mut monitor = Monitor::start().await;
+    let mut monitor = Monitor::start_with(store).await;
     let logs = tempfile::tempdir().unwrap();
     let file = logs.path().join("app.log");
     let agent = Agent::start(&monitor.url(), &logs.path().join("*.log"), "10s");
@@ -130,3 +128,32 @@ async fn a_monitor_killed_while_the_agent_ships_loses_and_repeats_nothing() {
     let ids: std::collections::HashSet<&str> = lines.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(ids.len() as u64, TOTAL);
 }
+
+/// Each scenario, once with the embedded store and once with Elasticsearch.
+macro_rules! with_both_stores {
+    ($($scenario:ident),*) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(super::StoreKind::Embedded).await;
+                }
+            )*
+        }
+        mod elasticsearch {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    let osmem = super::OsmemServer::start().await.unwrap();
+                    super::$scenario(super::StoreKind::Elasticsearch(osmem.url().to_owned())).await;
+                }
+            )*
+        }
+    };
+}
+
+with_both_stores!(
+    this_hosts_cpu_is_queryable_within_two_intervals,
+    an_appended_line_is_found_within_five_seconds,
+    a_monitor_killed_while_the_agent_ships_loses_and_repeats_nothing
+);

@@ -18,6 +18,7 @@
 //! This crate holds only types that cross the process boundary: it must stay
 //! small and never depend on anything an agent host does not need.
 
+pub mod ecs;
 mod secret;
 
 use std::collections::BTreeMap;

@@ -9,6 +9,7 @@
 mod aggregate;
 #[cfg(test)]
 pub(crate) mod conformance;
+pub mod elasticsearch;
 pub mod embedded;
 
 use std::collections::BTreeMap;

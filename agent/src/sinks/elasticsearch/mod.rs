@@ -11,8 +11,9 @@ mod config;
 
 use std::sync::Arc;
 
-use aerie_wire::{Event, EventBody};
-use serde_json::{Map, Value, json};
+use aerie_wire::Event;
+use aerie_wire::ecs::ecs_document;
+use serde_json::{Value, json};
 
 pub use config::{ElasticsearchConfig, RawElasticsearchConfig};
 
@@ -121,11 +122,11 @@ impl ElasticsearchSink {
     /// The action line and the ECS document of one event.
     fn bulk_lines(&self, event: &Event) -> (String, String) {
         let (kind, document) = ecs_document(event, &self.environment, &self.host);
-        let index = format!(
-            "{}-{kind}-{}-{}",
-            self.config.index_prefix,
-            self.environment,
-            event.timestamp.format("%Y.%m.%d")
+        let index = aerie_wire::ecs::index_name(
+            &self.config.index_prefix,
+            kind,
+            &self.environment,
+            event.timestamp,
         );
         let action = json!({ "create": { "_index": index, "_id": event.id } });
         (action.to_string(), document.to_string())
@@ -198,93 +199,6 @@ fn outcome(item: &Value) -> Outcome {
     }
 }
 
-/// The index kind and ECS document of an event.
-pub fn ecs_document(event: &Event, environment: &str, host: &str) -> (&'static str, Value) {
-    let mut document = json!({
-        "@timestamp": event.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "host": { "name": host },
-        "service": { "environment": environment },
-        "event": { "id": event.id },
-    });
-    let kind = match &event.body {
-        EventBody::Log {
-            file,
-            level,
-            logger,
-            message,
-            parsed,
-        } => {
-            document["event"]["dataset"] = json!("aerie.log");
-            document["message"] = json!(message);
-            document["log"] = json!({ "file": { "path": file } });
-            if let Some(level) = level {
-                document["log"]["level"] = json!(level);
-            }
-            if let Some(logger) = logger {
-                document["log"]["logger"] = json!(logger);
-            }
-            if !parsed {
-                document["tags"] = json!(["unparsed"]);
-            }
-            "logs"
-        }
-        EventBody::Metric {
-            name,
-            value,
-            labels,
-        } => {
-            document["event"]["dataset"] = json!("aerie.metric");
-            document["metric"] = json!({ "name": name });
-            insert_dotted(&mut document, name, json!(value));
-            if !labels.is_empty() {
-                document["labels"] = json!(labels);
-            }
-            "metrics"
-        }
-        EventBody::ApiStats {
-            api,
-            tenant,
-            window_start,
-            window_end,
-            count,
-            faults,
-            min_ms,
-            max_ms,
-            avg_ms,
-            bytes,
-        } => {
-            document["event"]["dataset"] = json!("aerie.apistats");
-            document["aerie"] = json!({ "api": {
-                "name": api, "tenant": tenant,
-                "window": { "start": window_start, "end": window_end },
-                "count": count, "faults": faults, "bytes": bytes,
-                "response_time": { "min_ms": min_ms, "max_ms": max_ms, "avg_ms": avg_ms },
-            }});
-            "apistats"
-        }
-    };
-    (kind, document)
-}
-
-/// Sets `system.cpu.total.pct` as nested objects, as ECS names are stored.
-fn insert_dotted(document: &mut Value, name: &str, value: Value) {
-    let mut node = document;
-    let mut parts = name.split('.').peekable();
-    while let Some(part) = parts.next() {
-        let object = match node {
-            Value::Object(object) => object,
-            _ => return,
-        };
-        if parts.peek().is_none() {
-            object.insert(part.to_owned(), value);
-            return;
-        }
-        node = object
-            .entry(part.to_owned())
-            .or_insert_with(|| Value::Object(Map::new()));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,23 +228,5 @@ mod tests {
             rejected,
             Outcome::Rejected("400 mapper_parsing_exception: bad date".into())
         );
-    }
-
-    #[test]
-    fn metrics_are_stored_under_their_ecs_path() {
-        let event = Event {
-            id: "x".into(),
-            timestamp: "2026-11-21T10:00:00Z".parse().unwrap(),
-            body: EventBody::Metric {
-                name: "system.cpu.total.pct".into(),
-                value: 0.5,
-                labels: Default::default(),
-            },
-        };
-        let (kind, document) = ecs_document(&event, "acme-prod", "gw-1");
-        assert_eq!(kind, "metrics");
-        assert_eq!(document["system"]["cpu"]["total"]["pct"], 0.5);
-        assert_eq!(document["host"]["name"], "gw-1");
-        assert_eq!(document["@timestamp"], "2026-11-21T10:00:00.000Z");
     }
 }

@@ -11,7 +11,7 @@ pub(super) struct Fields {
     pub env: Field,
     pub host: Field,
     pub ts: Field,
-    /// Logs: newest-first order with ties broken by arrival (see `sort_key`).
+    /// Logs: newest-first order, unique (see the writer).
     pub sort_key: Field,
     pub name: Field,
     pub labels: Field,
@@ -64,18 +64,4 @@ pub(super) fn schema() -> (Schema, Fields) {
     (builder.build(), fields)
 }
 
-/// Labels as one keyword: `key=value` pairs, sorted, joined by U+001F.
-pub(super) fn encode_labels(labels: &std::collections::BTreeMap<String, String>) -> String {
-    labels
-        .iter()
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect::<Vec<_>>()
-        .join("\u{1f}")
-}
-
-pub(super) fn decode_labels(text: &str) -> std::collections::BTreeMap<String, String> {
-    text.split('\u{1f}')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(key, value)| (key.to_owned(), value.to_owned()))
-        .collect()
-}
+pub(super) use aerie_wire::ecs::{decode_labels, encode_labels};

@@ -36,8 +36,10 @@ pub(super) fn run(
     catalog: Arc<Catalog>,
     mut commands: mpsc::Receiver<Command>,
 ) {
-    // Log sort keys: milliseconds in the high bits, arrival order in the low 20.
-    let mut sequence: u64 = 0;
+    // Log sort keys: milliseconds in the high bits, a sequence in the low 20,
+    // so that keys are unique and a page cursor never skips a tie. It starts
+    // anywhere, so keys written before a restart are not repeated after it.
+    let mut sequence: u64 = rand_start();
     while let Some(first) = commands.blocking_recv() {
         let mut group = vec![first];
         while group.len() < GROUP {
@@ -82,6 +84,17 @@ pub(super) fn run(
                 }
             }
         }
+        // Hosts are heard from before their events become searchable, so that
+        // a reader never sees events from a host it does not know.
+        let now = chrono::Utc::now();
+        for command in &group {
+            if let Command::Write(batch, _) = command {
+                catalog.saw(&batch.environment, &batch.host, now);
+            }
+        }
+        if let Err(error) = catalog.save() {
+            tracing::warn!(%error, "cannot save the host catalog");
+        }
         let committed = match failed {
             Some(error) => Err(error),
             None => writer
@@ -93,16 +106,6 @@ pub(super) fn run(
         if let Err(error) = &committed {
             tracing::error!(%error, "embedded store commit failed; the batches are refused and will be resent");
             let _ = writer.rollback();
-        } else {
-            let now = chrono::Utc::now();
-            for command in &group {
-                if let Command::Write(batch, _) = command {
-                    catalog.saw(&batch.environment, &batch.host, now);
-                }
-            }
-            if let Err(error) = catalog.save() {
-                tracing::warn!(%error, "cannot save the host catalog");
-            }
         }
         for (command, outcome) in group.into_iter().zip(outcomes) {
             let failure = |error: &String| StoreError::Backend {
@@ -186,4 +189,12 @@ fn document(
         }
     }
     document
+}
+
+/// A starting point for the sequence that differs between runs.
+fn rand_start() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.subsec_nanos());
+    u64::from(nanos) ^ u64::from(std::process::id()).rotate_left(20)
 }

@@ -1,0 +1,477 @@
+//! The Elasticsearch store: the official `elasticsearch` crate, ECS
+//! documents in daily indices (`aerie_wire::ecs`, the same the agent's
+//! `_bulk` sink writes), an index template for their mappings, and a
+//! `<prefix>-hosts` index for the host catalog.
+//!
+//! Each event is written with `create` and `_id` = its id: a second copy is
+//! refused by Elasticsearch (409) and counted as a duplicate. Writes ask for
+//! a refresh, so what was acknowledged is also searchable.
+
+use aerie_wire::Secret;
+use aerie_wire::ecs::{decode_labels, ecs_document, index_name, index_pattern};
+use chrono::{DateTime, Utc};
+use elasticsearch::auth::Credentials;
+use elasticsearch::http::request::JsonBody;
+use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
+use elasticsearch::indices::IndicesPutIndexTemplateParts;
+use elasticsearch::params::Refresh;
+use elasticsearch::{BulkParts, DeleteByQueryParts, Elasticsearch, IndexParts, SearchParts};
+use serde_json::{Value, json};
+
+use super::{
+    ApiStatsRecord, DataKind, HostSeen, LogLine, LogPage, LogQuery, MetricQuery, Point, Store,
+    StoreError, WriteBatch, WriteOutcome,
+};
+
+/// How many hits one search page brings back.
+const PAGE: usize = 5000;
+
+pub struct ElasticsearchStore {
+    client: Elasticsearch,
+    url: String,
+    prefix: String,
+}
+
+impl std::fmt::Debug for ElasticsearchStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ElasticsearchStore")
+            .field("url", &self.url)
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+fn backend(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend {
+        store: "elasticsearch",
+        message: error.to_string(),
+    }
+}
+
+fn mappings() -> Value {
+    json!({
+        "properties": {
+            "@timestamp": { "type": "date" },
+            "host": { "properties": { "name": { "type": "keyword" } } },
+            "service": { "properties": { "environment": { "type": "keyword" } } },
+            "event": { "properties": { "id": { "type": "keyword" }, "dataset": { "type": "keyword" } } },
+            // The standard analyzer keeps numbers and ids but leaves
+            // "java.lang.OutOfMemoryError" one token; `words` (the simple
+            // analyzer) splits it, so that "OutOfMemoryError" finds it.
+            "message": { "type": "text", "fields": { "words": { "type": "text", "analyzer": "simple" } } },
+            "tags": { "type": "keyword" },
+            "log": { "properties": {
+                "level": { "type": "keyword" },
+                "logger": { "type": "text", "fields": { "words": { "type": "text", "analyzer": "simple" } } },
+                "file": { "properties": { "path": { "type": "keyword" } } }
+            } },
+            "metric": { "properties": { "name": { "type": "keyword" }, "value": { "type": "double" } } },
+            "aerie": { "properties": {
+                "sort": { "type": "long" },
+                "labels": { "type": "keyword" },
+                "api": { "properties": {
+                    "name": { "type": "keyword" }, "tenant": { "type": "keyword" },
+                    "count": { "type": "long" }, "faults": { "type": "long" }, "bytes": { "type": "long" }
+                } }
+            } }
+        }
+    })
+}
+
+impl ElasticsearchStore {
+    /// Connects and installs the index template.
+    pub async fn connect(
+        url: &str,
+        username: Option<&str>,
+        password: Option<&Secret>,
+        prefix: &str,
+    ) -> Result<Self, StoreError> {
+        let parsed =
+            elasticsearch::http::Url::parse(url).map_err(|e| backend(format!("{url}: {e}")))?;
+        let mut transport = TransportBuilder::new(SingleNodeConnectionPool::new(parsed));
+        if let Some(username) = username {
+            let password = password.map(|p| p.expose().to_owned()).unwrap_or_default();
+            transport = transport.auth(Credentials::Basic(username.to_owned(), password));
+        }
+        let client = Elasticsearch::new(transport.build().map_err(backend)?);
+        let store = Self {
+            client,
+            url: url.to_owned(),
+            prefix: prefix.to_owned(),
+        };
+        store
+            .client
+            .indices()
+            .put_index_template(IndicesPutIndexTemplateParts::Name(prefix))
+            .body(json!({ "index_patterns": [format!("{prefix}-*")], "template": { "mappings": mappings() } }))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status_code())
+            .map_err(|e| backend(format!("installing the index template at {url}: {e}")))?;
+        Ok(store)
+    }
+
+    fn hosts_index(&self) -> String {
+        format!("{}-hosts", self.prefix)
+    }
+
+    /// One search; the JSON answer. A query Elasticsearch cannot parse is a
+    /// [`StoreError::BadQuery`] about `text`.
+    async fn search(
+        &self,
+        index: &str,
+        body: Value,
+        text: Option<&str>,
+    ) -> Result<Value, StoreError> {
+        let response = self
+            .client
+            .search(SearchParts::Index(&[index]))
+            .allow_no_indices(true)
+            .ignore_unavailable(true)
+            .body(body)
+            .send()
+            .await
+            .map_err(backend)?;
+        let status = response.status_code();
+        let answer: Value = response.json().await.map_err(backend)?;
+        if status.as_u16() == 400 {
+            let reason = answer["error"]["root_cause"][0]["reason"]
+                .as_str()
+                .or_else(|| answer["error"]["reason"].as_str())
+                .unwrap_or("Elasticsearch could not parse it")
+                .to_owned();
+            return Err(match text {
+                Some(text) => StoreError::BadQuery {
+                    query: text.to_owned(),
+                    reason,
+                },
+                None => backend(format!("search refused: {reason}")),
+            });
+        }
+        if !status.is_success() {
+            return Err(backend(format!("search answered {status}: {answer}")));
+        }
+        Ok(answer)
+    }
+
+    /// Every hit of `query`, page by page in `sort` order.
+    async fn search_all(
+        &self,
+        index: &str,
+        query: Value,
+        sort: Value,
+        source: Value,
+    ) -> Result<Vec<Value>, StoreError> {
+        let mut hits = Vec::new();
+        let mut after: Option<Value> = None;
+        loop {
+            let mut body = json!({ "size": PAGE, "query": query, "sort": sort, "_source": source });
+            if let Some(after) = &after {
+                body["search_after"] = after.clone();
+            }
+            let answer = self.search(index, body, None).await?;
+            let page = answer["hits"]["hits"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let full = page.len() == PAGE;
+            after = page.last().map(|hit| hit["sort"].clone());
+            hits.extend(page);
+            if !full {
+                return Ok(hits);
+            }
+        }
+    }
+}
+
+fn range(from: DateTime<Utc>, to: DateTime<Utc>) -> Value {
+    json!({ "range": { "@timestamp": { "gte": from.to_rfc3339(), "lte": to.to_rfc3339() } } })
+}
+
+fn time_of(source: &Value) -> DateTime<Utc> {
+    source["@timestamp"]
+        .as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.to_utc())
+        .unwrap_or_default()
+}
+
+fn text(value: &Value) -> String {
+    value.as_str().unwrap_or_default().to_owned()
+}
+
+#[async_trait::async_trait]
+impl Store for ElasticsearchStore {
+    async fn write(&self, batch: WriteBatch) -> Result<WriteOutcome, StoreError> {
+        // The host is heard from before its events are searchable, so that a
+        // reader never sees events from a host it does not know.
+        let id = format!("{}/{}", batch.environment, batch.host);
+        self.client
+            .index(IndexParts::IndexId(&self.hosts_index(), &id))
+            .refresh(Refresh::True)
+            .body(json!({
+                "@timestamp": Utc::now().to_rfc3339(),
+                "service": { "environment": batch.environment },
+                "host": { "name": batch.host },
+            }))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status_code())
+            .map_err(backend)?;
+        let mut body: Vec<JsonBody<Value>> = Vec::with_capacity(batch.events.len() * 2);
+        for event in &batch.events {
+            let (kind, document) = ecs_document(event, &batch.environment, &batch.host);
+            let index = index_name(&self.prefix, kind, &batch.environment, event.timestamp);
+            body.push(json!({ "create": { "_index": index, "_id": event.id } }).into());
+            body.push(document.into());
+        }
+        let response = self
+            .client
+            .bulk(BulkParts::None)
+            .refresh(Refresh::True)
+            .body(body)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status_code())
+            .map_err(backend)?;
+        let answer: Value = response.json().await.map_err(backend)?;
+        let mut outcome = WriteOutcome::default();
+        for item in answer["items"].as_array().into_iter().flatten() {
+            let result = &item["create"];
+            match result["status"].as_u64() {
+                Some(200..=299) => outcome.accepted += 1,
+                Some(409) => outcome.duplicates += 1,
+                status => {
+                    return Err(backend(format!(
+                        "bulk item refused ({status:?}): {}",
+                        result["error"]["reason"]
+                            .as_str()
+                            .unwrap_or("no reason given")
+                    )));
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn hosts(&self, environment: &str) -> Result<Vec<HostSeen>, StoreError> {
+        let hits = self
+            .search_all(
+                &self.hosts_index(),
+                json!({ "term": { "service.environment": environment } }),
+                json!([{ "host.name": "asc" }]),
+                json!(["host.name", "@timestamp"]),
+            )
+            .await?;
+        Ok(hits
+            .iter()
+            .map(|hit| HostSeen {
+                host: text(&hit["_source"]["host"]["name"]),
+                last_seen: time_of(&hit["_source"]),
+            })
+            .collect())
+    }
+
+    async fn metric_names(&self, environment: &str) -> Result<Vec<String>, StoreError> {
+        let answer = self
+            .search(
+                &index_pattern(&self.prefix, "metrics", environment),
+                json!({ "size": 0, "aggs": { "names": { "terms": { "field": "metric.name", "size": 10000 } } } }),
+                None,
+            )
+            .await?;
+        let mut names: Vec<String> = answer["aggregations"]["names"]["buckets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|bucket| text(&bucket["key"]))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    async fn metric_points(&self, query: &MetricQuery) -> Result<Vec<Point>, StoreError> {
+        let mut filters = vec![
+            json!({ "term": { "metric.name": query.name } }),
+            range(query.from, query.to),
+        ];
+        if let Some(host) = &query.host {
+            filters.push(json!({ "term": { "host.name": host } }));
+        }
+        let hits = self
+            .search_all(
+                &index_pattern(&self.prefix, "metrics", &query.environment),
+                json!({ "bool": { "filter": filters } }),
+                json!([{ "@timestamp": "asc" }, { "event.id": "asc" }]),
+                json!(["host.name", "aerie.labels", "@timestamp", "metric.value"]),
+            )
+            .await?;
+        Ok(hits
+            .iter()
+            .map(|hit| {
+                let source = &hit["_source"];
+                Point {
+                    host: text(&source["host"]["name"]),
+                    labels: decode_labels(source["aerie"]["labels"].as_str().unwrap_or_default()),
+                    timestamp: time_of(source),
+                    value: source["metric"]["value"].as_f64().unwrap_or(f64::NAN),
+                }
+            })
+            .collect())
+    }
+
+    async fn logs(&self, query: &LogQuery) -> Result<LogPage, StoreError> {
+        let mut filters = vec![range(query.from, query.to)];
+        if let Some(host) = &query.host {
+            filters.push(json!({ "term": { "host.name": host } }));
+        }
+        if let Some(level) = &query.level {
+            filters.push(json!({ "term": { "log.level": level.to_ascii_uppercase() } }));
+        }
+        // The cursor is the last line's sort values: its sort key and id.
+        let after = match &query.cursor {
+            Some(cursor) => Some(
+                serde_json::from_str::<Value>(cursor)
+                    .ok()
+                    .filter(|values| values.as_array().is_some_and(|v| v.len() == 2))
+                    .ok_or_else(|| StoreError::BadQuery {
+                        query: cursor.clone(),
+                        reason: "not a cursor this API returned".into(),
+                    })?,
+            ),
+            None => None,
+        };
+        let mut must = Vec::new();
+        let text_query = query.text.as_deref().filter(|t| !t.trim().is_empty());
+        if let Some(text) = text_query {
+            must.push(json!({ "query_string": { "query": text, "fields": ["message", "message.words", "log.logger", "log.logger.words"], "default_operator": "AND" } }));
+        }
+        let limit = query.limit.max(1);
+        let mut body = json!({
+            "size": limit + 1,
+            "query": { "bool": { "filter": filters, "must": must } },
+            "sort": [{ "aerie.sort": "desc" }, { "event.id": "desc" }],
+        });
+        if let Some(after) = after {
+            body["search_after"] = after;
+        }
+        let answer = self
+            .search(
+                &index_pattern(&self.prefix, "logs", &query.environment),
+                body,
+                text_query,
+            )
+            .await?;
+        let hits = answer["hits"]["hits"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let more = hits.len() > limit;
+        let mut lines = Vec::new();
+        let mut last = None;
+        for hit in hits.into_iter().take(limit) {
+            let source = &hit["_source"];
+            last = Some(hit["sort"].to_string());
+            lines.push(LogLine {
+                id: text(&source["event"]["id"]),
+                timestamp: time_of(source),
+                host: text(&source["host"]["name"]),
+                file: text(&source["log"]["file"]["path"]),
+                level: source["log"]["level"].as_str().map(str::to_owned),
+                logger: source["log"]["logger"].as_str().map(str::to_owned),
+                message: text(&source["message"]),
+            });
+        }
+        Ok(LogPage {
+            lines,
+            next_cursor: if more { last } else { None },
+        })
+    }
+
+    async fn api_stats(
+        &self,
+        environment: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ApiStatsRecord>, StoreError> {
+        let hits = self
+            .search_all(
+                &index_pattern(&self.prefix, "apistats", environment),
+                json!({ "bool": { "filter": [range(from, to)] } }),
+                json!([{ "@timestamp": "asc" }, { "event.id": "asc" }]),
+                json!(true),
+            )
+            .await?;
+        Ok(hits
+            .iter()
+            .map(|hit| {
+                let source = &hit["_source"];
+                let api = &source["aerie"]["api"];
+                ApiStatsRecord {
+                    host: text(&source["host"]["name"]),
+                    api: text(&api["name"]),
+                    tenant: text(&api["tenant"]),
+                    window_end: time_of(source),
+                    count: api["count"].as_u64().unwrap_or(0),
+                    faults: api["faults"].as_u64().unwrap_or(0),
+                    min_ms: api["response_time"]["min_ms"].as_f64().unwrap_or(0.0),
+                    max_ms: api["response_time"]["max_ms"].as_f64().unwrap_or(0.0),
+                    avg_ms: api["response_time"]["avg_ms"].as_f64().unwrap_or(0.0),
+                    bytes: api["bytes"].as_u64().unwrap_or(0),
+                }
+            })
+            .collect())
+    }
+
+    async fn delete_older_than(
+        &self,
+        kind: DataKind,
+        cutoff: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let kind = match kind {
+            DataKind::Metrics => "metrics",
+            DataKind::Logs => "logs",
+            DataKind::ApiStats => "apistats",
+        };
+        let pattern = format!("{}-{kind}-*", self.prefix);
+        let response = self
+            .client
+            .delete_by_query(DeleteByQueryParts::Index(&[&pattern]))
+            .allow_no_indices(true)
+            .refresh(true)
+            .body(json!({ "query": { "range": { "@timestamp": { "lt": cutoff.to_rfc3339() } } } }))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status_code())
+            .map_err(backend)?;
+        let answer: Value = response.json().await.map_err(backend)?;
+        Ok(answer["deleted"].as_u64().unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_elasticsearch_store_passes_the_conformance_suite_against_osmem() {
+        let osmem = aerie_testkit::OsmemServer::start().await.unwrap();
+        let url = osmem.url().to_owned();
+        crate::store::conformance::run(
+            move || {
+                let url = url.clone();
+                Box::pin(async move {
+                    Arc::new(
+                        ElasticsearchStore::connect(&url, None, None, "aerie")
+                            .await
+                            .unwrap(),
+                    ) as Arc<dyn Store>
+                })
+            },
+            true,
+        )
+        .await;
+    }
+}
