@@ -40,6 +40,45 @@ pub(super) fn environment<'a>(
         .ok_or_else(|| ApiError::Unauthorized("unknown or expired ingest token".into()))
 }
 
+/// The environment whose ingest token is the basic-auth password (any user
+/// name) or the bearer token: what Elasticsearch shippers can send.
+pub(super) fn environment_basic_or_bearer<'a>(
+    config: &'a Config,
+    headers: &HeaderMap,
+) -> Result<&'a Environment, ApiError> {
+    let basic = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Basic "));
+    let Some(encoded) = basic else {
+        return environment(config, headers);
+    };
+    let decoded = base64_decode(encoded.trim())
+        .ok_or_else(|| ApiError::Unauthorized("the basic credentials are not base64".into()))?;
+    let password = decoded
+        .split_once(':')
+        .map(|(_, password)| password)
+        .unwrap_or_default();
+    config
+        .environments
+        .iter()
+        .find(|environment| same(environment.ingest_token.expose(), password))
+        .ok_or_else(|| {
+            ApiError::Unauthorized(
+                "unknown or expired ingest token (give it as the password)".into(),
+            )
+        })
+}
+
+/// Standard base64, as HTTP basic authentication uses it.
+fn base64_decode(text: &str) -> Option<String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
 /// The user this token belongs to.
 pub(super) fn user<'a>(config: &'a Config, headers: &HeaderMap) -> Result<&'a User, ApiError> {
     let token = bearer(headers)?;

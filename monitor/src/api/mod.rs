@@ -4,6 +4,7 @@
 //! internals (those go to the log).
 
 mod auth;
+mod bulk;
 mod error;
 mod ingest;
 mod query;
@@ -35,6 +36,10 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/metrics", get(query::metrics))
         .route("/api/v1/logs", get(query::logs))
         .route("/api/v1/apistats", get(query::api_stats))
+        // Elasticsearch-compatible ingest for existing shippers (see `bulk`).
+        .route("/_bulk", post(bulk::bulk))
+        .route("/{index}/_bulk", post(bulk::bulk))
+        .route("/_cat/health", get(bulk::health).head(bulk::health))
         .route(
             "/api/v1/openapi.json",
             get(|| async {

@@ -385,3 +385,64 @@ async fn the_openapi_document_lists_every_route() {
         assert!(body["paths"][path].is_object(), "{path} is not documented");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bulk_takes_basic_or_bearer_auth_and_refuses_items_one_by_one() {
+    use base64::Engine;
+    let h = harness();
+    let body = concat!(
+        "{\"index\":{\"_index\":\"app\"}}\n",
+        "{\"@timestamp\":\"2026-11-21T10:00:00Z\",\"host.name\":\"gw-7\",\"message\":\"bulk line one\",\"log\":{\"level\":\"warn\"}}\n",
+        "{\"create\":{\"_index\":\"app\",\"_id\":\"given-id\"}}\n",
+        "{\"@timestamp\":\"2026-11-21T10:00:01Z\",\"host\":\"gw-7\",\"msg\":\"bulk line two\"}\n",
+        "{\"index\":{}}\n",
+        "{\"@timestamp\":\"2026-11-21T10:00:02Z\",\"host\":\"gw-7\"}\n",
+        "{\"delete\":{\"_index\":\"app\",\"_id\":\"x\"}}\n",
+    );
+    let basic = base64::engine::general_purpose::STANDARD.encode("anyone:acme-ingest");
+    let request = Request::post("/app/_bulk")
+        .header("authorization", format!("Basic {basic}"))
+        .header("content-type", "application/x-ndjson")
+        .body(Body::from(body))
+        .unwrap();
+    let (status, answer) = h.send(request).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["errors"], true);
+    let items = answer["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4);
+    assert_eq!(items[0]["index"]["status"], 201);
+    assert_eq!(items[1]["create"]["_id"], "given-id");
+    assert!(
+        items[2]["index"]["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no message"),
+        "{answer}"
+    );
+    assert!(
+        items[3]["delete"]["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not supported"),
+        "{answer}"
+    );
+
+    let (_, logs) = h
+        .get(
+            "ops-token",
+            "/api/v1/logs?env=acme-prod&q=bulk&from=2026-11-21T00:00:00Z",
+        )
+        .await;
+    let lines = logs["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 2, "{logs}");
+    assert_eq!(lines[1]["level"], "WARN");
+    assert_eq!(lines[1]["host"], "gw-7");
+
+    let refused = Request::post("/_bulk")
+        .header("authorization", "Bearer globex-wrong")
+        .body(Body::from(body))
+        .unwrap();
+    assert_eq!(h.send(refused).await.0, StatusCode::UNAUTHORIZED);
+    let health = Request::head("/_cat/health").body(Body::empty()).unwrap();
+    assert_eq!(h.send(health).await.0, StatusCode::OK);
+}

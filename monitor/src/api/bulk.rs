@@ -1,0 +1,202 @@
+//! An Elasticsearch-compatible `_bulk` endpoint, so existing shippers
+//! (rsyslog's omelasticsearch, Filebeat, Fluent Bit, Logstash) can send logs
+//! to Aerie: `POST /_bulk` and `POST /{index}/_bulk`, NDJSON action and
+//! document lines, and `HEAD|GET /_cat/health` for their health checks.
+//! Elasticsearch servers take no path prefix in these shippers, hence the
+//! root.
+//!
+//! Authentication: the environment's ingest token, as the basic-auth password
+//! (any user name) or as a bearer token. Documents become log events:
+//! `@timestamp` (or `timestamp`; else the time received), `message` (or
+//! `msg`, required), `host.name` (or `host`, `hostname`), `log.level` (or
+//! `level`, `severity`), `log.logger`, `log.file.path`; dotted names may be
+//! nested objects or flat keys. The event id is the action's `_id`, else a
+//! hash of the document, so a resent document is stored once (and answered
+//! as created, like the first time).
+
+use std::collections::BTreeMap;
+
+use aerie_wire::{Event, EventBody, event_id};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState, auth};
+use crate::store::WriteBatch;
+
+pub(super) async fn health() -> Json<Value> {
+    Json(json!([{ "status": "green", "cluster": "aerie-monitor" }]))
+}
+
+/// One item of the answer, in the order of the request.
+enum Item {
+    Stored {
+        action: String,
+        index: String,
+        id: String,
+    },
+    Refused {
+        action: String,
+        index: String,
+        reason: String,
+    },
+}
+
+pub(super) async fn bulk(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let started = std::time::Instant::now();
+    let environment = auth::environment_basic_or_bearer(&state.config, &headers)?;
+    if body.len() as u64 > state.config.max_batch_bytes.as_u64() {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the bulk request is larger than {} bytes: send smaller batches",
+            state.config.max_batch_bytes.as_u64()
+        )));
+    }
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::BadRequest("the bulk body is not UTF-8".into()))?;
+    let mut lines = text.lines().filter(|line| !line.trim().is_empty());
+    let now = Utc::now();
+    let mut items = Vec::new();
+    let mut by_host: BTreeMap<String, Vec<Event>> = BTreeMap::new();
+    while let Some(action_line) = lines.next() {
+        let action: Value = serde_json::from_str(action_line).map_err(|error| {
+            ApiError::BadRequest(format!("bulk action line is not JSON: {error}"))
+        })?;
+        let Some((kind, meta)) = action.as_object().and_then(|o| o.iter().next()) else {
+            return Err(ApiError::BadRequest(format!(
+                "bulk action line {action_line:?} names no action"
+            )));
+        };
+        let kind = kind.clone();
+        let index = meta["_index"].as_str().unwrap_or("_bulk").to_owned();
+        if kind == "delete" {
+            items.push(Item::Refused {
+                action: kind,
+                index,
+                reason: "delete is not supported: Aerie keeps logs until their retention ends"
+                    .into(),
+            });
+            continue;
+        }
+        let Some(document_line) = lines.next() else {
+            return Err(ApiError::BadRequest(format!(
+                "bulk action {kind} has no document line after it"
+            )));
+        };
+        if kind != "index" && kind != "create" {
+            items.push(Item::Refused {
+                action: kind.clone(),
+                index,
+                reason: format!("action {kind} is not supported: use index or create"),
+            });
+            continue;
+        }
+        match to_event(document_line, meta["_id"].as_str(), &environment.name, now) {
+            Ok((host, event)) => {
+                items.push(Item::Stored {
+                    action: kind,
+                    index,
+                    id: event.id.clone(),
+                });
+                by_host.entry(host).or_default().push(event);
+            }
+            Err(reason) => items.push(Item::Refused {
+                action: kind,
+                index,
+                reason,
+            }),
+        }
+    }
+
+    // One durable write per host.
+    for (host, events) in by_host {
+        state
+            .store
+            .write(WriteBatch {
+                environment: environment.name.clone(),
+                host,
+                events,
+            })
+            .await?;
+    }
+    let mut errors = false;
+    let answer: Vec<Value> = items
+        .into_iter()
+        .map(|item| match item {
+            Item::Stored { action, index, id } => {
+                json!({ action: { "_index": index, "_id": id, "status": 201, "result": "created" } })
+            }
+            Item::Refused { action, index, reason } => {
+                errors = true;
+                json!({ action: { "_index": index, "status": 400, "error": { "type": "mapper_parsing_exception", "reason": reason } } })
+            }
+        })
+        .collect();
+    Ok(Json(
+        json!({ "took": started.elapsed().as_millis() as u64, "errors": errors, "items": answer }),
+    ))
+}
+
+/// A field by dotted name: a flat key (`"host.name"`) or nested objects.
+fn field<'a>(document: &'a Value, name: &str) -> Option<&'a Value> {
+    if let Some(value) = document.get(name) {
+        return Some(value);
+    }
+    name.split('.')
+        .try_fold(document, |node, part| node.get(part))
+}
+
+fn first_text<'a>(document: &'a Value, names: &[&str]) -> Option<&'a str> {
+    names
+        .iter()
+        .find_map(|name| field(document, name).and_then(Value::as_str))
+}
+
+fn to_event(
+    line: &str,
+    id: Option<&str>,
+    environment: &str,
+    now: DateTime<Utc>,
+) -> Result<(String, Event), String> {
+    let document: Value =
+        serde_json::from_str(line).map_err(|error| format!("the document is not JSON: {error}"))?;
+    if !document.is_object() {
+        return Err("the document is not a JSON object".into());
+    }
+    let message = first_text(&document, &["message", "msg"])
+        .ok_or("the document has no message (or msg) field")?;
+    let timestamp = match first_text(&document, &["@timestamp", "timestamp"]) {
+        Some(text) => DateTime::parse_from_rfc3339(text)
+            .map(|time| time.to_utc())
+            .map_err(|_| format!("@timestamp {text:?} is not an RFC 3339 time"))?,
+        None => now,
+    };
+    let host = first_text(&document, &["host.name", "host", "hostname"])
+        .unwrap_or("unknown")
+        .to_owned();
+    let id = match id {
+        Some(id) => id.to_owned(),
+        None => event_id(&[environment.as_bytes(), line.as_bytes()]),
+    };
+    let event = Event {
+        id,
+        timestamp,
+        body: EventBody::Log {
+            file: first_text(&document, &["log.file.path"])
+                .unwrap_or("_bulk")
+                .to_owned(),
+            level: first_text(&document, &["log.level", "level", "severity"])
+                .map(str::to_ascii_uppercase),
+            logger: first_text(&document, &["log.logger", "logger"]).map(str::to_owned),
+            message: message.to_owned(),
+            parsed: true,
+        },
+    };
+    Ok((host, event))
+}
