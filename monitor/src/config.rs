@@ -43,6 +43,8 @@ struct RawConfig {
     host_down_after: Duration,
     #[serde(default = "default_max_batch")]
     max_batch_bytes: bytesize::ByteSize,
+    #[serde(default)]
+    jobs: JobsConfig,
     #[serde(default, rename = "environment")]
     environments: Vec<RawEnvironment>,
     #[serde(default, rename = "user")]
@@ -76,6 +78,32 @@ enum RawStore {
 
 fn default_prefix() -> String {
     "aerie".into()
+}
+
+/// How often the periodic jobs run (each also runs at start and on demand).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsConfig {
+    #[serde(default = "minutes_5", with = "humantime_serde")]
+    pub usage_every: Duration,
+    #[serde(default = "hour_1", with = "humantime_serde")]
+    pub retention_every: Duration,
+}
+
+fn minutes_5() -> Duration {
+    Duration::from_secs(300)
+}
+fn hour_1() -> Duration {
+    Duration::from_secs(3600)
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            usage_every: minutes_5(),
+            retention_every: hour_1(),
+        }
+    }
 }
 
 /// How long each kind of data is kept.
@@ -189,6 +217,7 @@ pub struct Config {
     #[serde(with = "humantime_serde")]
     pub host_down_after: Duration,
     pub max_batch_bytes: bytesize::ByteSize,
+    pub jobs: JobsConfig,
     pub environments: Vec<Environment>,
     pub users: Vec<User>,
 }
@@ -279,6 +308,8 @@ impl RawConfig {
             ("retention.logs", self.retention.logs),
             ("retention.api_stats", self.retention.api_stats),
             ("host_down_after", self.host_down_after),
+            ("jobs.usage_every", self.jobs.usage_every),
+            ("jobs.retention_every", self.jobs.retention_every),
         ] {
             if value < Duration::from_secs(1) {
                 return Err(invalid(field, "must be at least 1s (e.g. \"30d\")"));
@@ -393,6 +424,7 @@ impl RawConfig {
             retention: self.retention,
             host_down_after: self.host_down_after,
             max_batch_bytes: self.max_batch_bytes,
+            jobs: self.jobs,
             environments,
             users,
         })

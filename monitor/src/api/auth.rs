@@ -101,3 +101,15 @@ pub(super) fn readable<'a>(
         .filter(|_| user.can_read(name))
         .ok_or_else(|| ApiError::NotFound(format!("no environment {name:?}")))
 }
+
+/// The user, who must be an operator: a viewer may read but not act.
+pub(super) fn operator<'a>(config: &'a Config, headers: &HeaderMap) -> Result<&'a User, ApiError> {
+    let user = user(config, headers)?;
+    if user.role != crate::config::Role::Operator {
+        return Err(ApiError::Forbidden(format!(
+            "{} is a viewer: only operators may do this",
+            user.name
+        )));
+    }
+    Ok(user)
+}

@@ -17,6 +17,8 @@ use axum::routing::{get, post};
 pub use error::ApiError;
 
 use crate::config::Config;
+use crate::jobs::Jobs;
+use crate::jobs::usage::Ledger;
 use crate::store::Store;
 
 /// What every handler shares.
@@ -24,6 +26,29 @@ use crate::store::Store;
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
+    pub ledger: Arc<Ledger>,
+    pub jobs: Arc<Jobs>,
+}
+
+impl AppState {
+    /// The state of a running monitor: the usage ledger under the data
+    /// directory and the periodic jobs started.
+    pub fn start(config: Config, store: Arc<dyn Store>) -> Result<Self, String> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
+        let ledger = Arc::new(Ledger::open(config.data_dir.join("usage.json"))?);
+        let jobs = Arc::new(crate::jobs::start(
+            &config,
+            Arc::clone(&store),
+            Arc::clone(&ledger),
+        ));
+        Ok(Self {
+            config: Arc::new(config),
+            store,
+            ledger,
+            jobs,
+        })
+    }
 }
 
 /// The OpenAPI description of this API.
@@ -36,6 +61,9 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/metrics", get(query::metrics))
         .route("/api/v1/logs", get(query::logs))
         .route("/api/v1/apistats", get(query::api_stats))
+        .route("/api/v1/usage", get(query::usage))
+        .route("/api/v1/jobs", get(query::jobs))
+        .route("/api/v1/jobs/{name}/run", post(query::run_job))
         // Elasticsearch-compatible ingest for existing shippers (see `bulk`).
         .route("/_bulk", post(bulk::bulk))
         .route("/{index}/_bulk", post(bulk::bulk))

@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState, auth};
+use crate::jobs::JobStatus;
+use crate::jobs::usage::{Period, UsageRow};
 use crate::store::{
     Aggregation, ApiStatsRow, LogPage, LogQuery, MetricQuery, Series, bucket_series, sum_api_stats,
 };
@@ -207,4 +209,54 @@ pub(super) async fn api_stats(
     let (from, to) = range(params.from.as_deref(), params.to.as_deref(), "now-24h")?;
     let records = state.store.api_stats(&environment.name, from, to).await?;
     Ok(Json(sum_api_stats(records)))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct UsageParams {
+    env: String,
+    tenant: Option<String>,
+    period: Option<String>,
+}
+
+pub(super) async fn usage(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Params(params): Params<UsageParams>,
+) -> Result<Json<Vec<UsageRow>>, ApiError> {
+    let user = auth::user(&state.config, &headers)?;
+    let environment = auth::readable(&state.config, user, &params.env)?;
+    let period: Period = params
+        .period
+        .as_deref()
+        .unwrap_or("day")
+        .parse()
+        .map_err(ApiError::BadRequest)?;
+    Ok(Json(state.ledger.rows(
+        &environment.name,
+        params.tenant.as_deref(),
+        period,
+    )))
+}
+
+pub(super) async fn jobs(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<std::collections::BTreeMap<&'static str, JobStatus>>, ApiError> {
+    auth::operator(&state.config, &headers)?;
+    Ok(Json(state.jobs.statuses()))
+}
+
+/// Runs a job now and answers with its status once the run is recorded.
+pub(super) async fn run_job(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<Json<JobStatus>, ApiError> {
+    auth::operator(&state.config, &headers)?;
+    state
+        .jobs
+        .run_now(&name)
+        .await
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no job {name:?}")))
 }

@@ -41,10 +41,7 @@ fn harness() -> Harness {
     let config = crate::Config::parse(&dir.path().join("monitor.toml"), CONFIG).unwrap();
     let store = Arc::new(EmbeddedStore::open(&dir.path().join("store")).unwrap());
     Harness {
-        app: app(AppState {
-            config: Arc::new(config),
-            store,
-        }),
+        app: app(AppState::start(config, store).unwrap()),
         _dir: dir,
     }
 }
@@ -445,4 +442,81 @@ async fn bulk_takes_basic_or_bearer_auth_and_refuses_items_one_by_one() {
     assert_eq!(h.send(refused).await.0, StatusCode::UNAUTHORIZED);
     let health = Request::head("/_cat/health").body(Body::empty()).unwrap();
     assert_eq!(h.send(health).await.0, StatusCode::OK);
+}
+
+fn stats_event(id: &str, tenant: &str, minutes_ago: i64, count: u64) -> Value {
+    let end = chrono::Utc::now() - chrono::Duration::minutes(minutes_ago);
+    json!({ "id": id, "@timestamp": end.to_rfc3339(), "kind": "api_stats", "api": "pizzashack/1.0.0", "tenant": tenant,
+            "window_start": end.to_rfc3339(), "window_end": end.to_rfc3339(), "count": count, "faults": 1,
+            "min_ms": 1.0, "max_ms": 9.0, "avg_ms": 4.0, "bytes": 100 })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn usage_is_summed_per_tenant_by_the_job_and_operators_run_jobs() {
+    let h = harness();
+    let events = json!([
+        stats_event("s1", "acme.com", 1, 100),
+        stats_event("s2", "acme.com", 2, 50),
+        stats_event("s3", "globex.com", 1, 7)
+    ]);
+    h.ingest(
+        "acme-ingest",
+        "application/json",
+        batch("acme-prod", events),
+        false,
+    )
+    .await;
+
+    let run = |token: &'static str| {
+        Request::post("/api/v1/jobs/usage/run")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (status, body) = h.send(run("acme-view")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = h.send(run("ops-token")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body["last_result"].as_str().unwrap().contains("recomputed"),
+        "{body}"
+    );
+
+    let (status, rows) = h
+        .get(
+            "acme-view",
+            "/api/v1/usage?env=acme-prod&tenant=acme.com&period=month",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rows}");
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (
+            rows[0]["requests"].clone(),
+            rows[0]["faults"].clone(),
+            rows[0]["bytes"].clone()
+        ),
+        (json!(150), json!(2), json!(200))
+    );
+    assert_eq!(rows[0]["period"], "month");
+    let (_, all) = h
+        .get("ops-token", "/api/v1/usage?env=acme-prod&period=day")
+        .await;
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        2,
+        "one row per tenant: {all}"
+    );
+    let (status, body) = h
+        .get("ops-token", "/api/v1/usage?env=acme-prod&period=week")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_message(&body).contains("hour, day, month"));
+
+    let (_, jobs) = h.get("ops-token", "/api/v1/jobs").await;
+    assert!(
+        jobs["usage"]["runs"].as_u64().unwrap() >= 1 && jobs["retention"].is_object(),
+        "{jobs}"
+    );
 }

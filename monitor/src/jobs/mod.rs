@@ -1,0 +1,141 @@
+//! Periodic work as reconcilers: each job runs on a timer and on demand,
+//! looks at the world (the store) rather than at hints, and records a status
+//! that `GET /api/v1/jobs` shows. A failed run is logged and tried again at
+//! the next tick; it never stops the monitor.
+
+pub mod retention;
+pub mod usage;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::Notify;
+
+/// Starts the monitor's jobs: usage summaries and retention.
+pub fn start(
+    config: &crate::Config,
+    store: Arc<dyn crate::store::Store>,
+    ledger: Arc<usage::Ledger>,
+) -> Jobs {
+    let mut jobs = Jobs::default();
+    let environments: Vec<String> = config.environments.iter().map(|e| e.name.clone()).collect();
+    let usage_store = Arc::clone(&store);
+    jobs.add("usage", config.jobs.usage_every, move || {
+        let (store, ledger, environments) = (
+            Arc::clone(&usage_store),
+            Arc::clone(&ledger),
+            environments.clone(),
+        );
+        async move { ledger.refresh(&store, &environments).await }
+    });
+    let retention = config.retention.clone();
+    jobs.add("retention", config.jobs.retention_every, move || {
+        retention::run(Arc::clone(&store), retention.clone())
+    });
+    jobs
+}
+
+/// What a job last did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct JobStatus {
+    pub runs: u64,
+    pub last_run: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    /// What the last successful run did, in a sentence.
+    pub last_result: Option<String>,
+    pub last_error: Option<String>,
+}
+
+type Run =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<String, String>> + Send>> + Send + Sync>;
+
+struct Job {
+    status: Mutex<JobStatus>,
+    wake: Notify,
+    run: Run,
+}
+
+/// The monitor's jobs, by name.
+#[derive(Default)]
+pub struct Jobs {
+    jobs: BTreeMap<&'static str, Arc<Job>>,
+}
+
+impl std::fmt::Debug for Jobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.jobs.keys()).finish()
+    }
+}
+
+impl Jobs {
+    /// Adds a job that runs now, then every `every`, and whenever woken.
+    pub fn add<F, Fut>(&mut self, name: &'static str, every: Duration, run: F)
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<String, String>> + Send + 'static,
+    {
+        let run: Run = Arc::new(move || Box::pin(run()));
+        let job = Arc::new(Job {
+            status: Mutex::default(),
+            wake: Notify::new(),
+            run,
+        });
+        self.jobs.insert(name, Arc::clone(&job));
+        tokio::spawn(async move {
+            loop {
+                Self::run_once(name, &job).await;
+                tokio::select! {
+                    () = tokio::time::sleep(every) => {}
+                    () = job.wake.notified() => {}
+                }
+            }
+        });
+    }
+
+    async fn run_once(name: &str, job: &Job) {
+        let result = (job.run)().await;
+        let now = Utc::now();
+        let mut status = job.status.lock().expect("job status lock");
+        status.runs += 1;
+        status.last_run = Some(now);
+        match result {
+            Ok(summary) => {
+                tracing::debug!(job = name, %summary, "job ran");
+                status.last_success = Some(now);
+                status.last_result = Some(summary);
+                status.last_error = None;
+            }
+            Err(error) => {
+                tracing::warn!(job = name, %error, "job failed; will try again");
+                status.last_error = Some(error);
+            }
+        }
+    }
+
+    /// Every job's status.
+    pub fn statuses(&self) -> BTreeMap<&'static str, JobStatus> {
+        self.jobs
+            .iter()
+            .map(|(name, job)| (*name, job.status.lock().expect("job status lock").clone()))
+            .collect()
+    }
+
+    /// Runs `name` now; answers once that run is recorded, with its status.
+    pub async fn run_now(&self, name: &str) -> Option<JobStatus> {
+        let job = self.jobs.get(name)?;
+        let before = job.status.lock().expect("job status lock").runs;
+        job.wake.notify_one();
+        loop {
+            let status = job.status.lock().expect("job status lock").clone();
+            if status.runs > before {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
