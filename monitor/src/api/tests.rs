@@ -520,3 +520,62 @@ async fn usage_is_summed_per_tenant_by_the_job_and_operators_run_jobs() {
         "{jobs}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_retention_job_deletes_what_is_older_than_its_kind_keeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("{CONFIG}\n[retention]\nlogs = \"1h\"\n");
+    let config = crate::Config::parse(&dir.path().join("monitor.toml"), &text).unwrap();
+    let store = Arc::new(EmbeddedStore::open(&dir.path().join("store")).unwrap());
+    let h = Harness {
+        app: app(AppState::start(config, store).unwrap()),
+        _dir: dir,
+    };
+    let old = chrono::Utc::now() - chrono::Duration::hours(2);
+    let events = json!([
+        { "id": "old", "@timestamp": old.to_rfc3339(), "kind": "log", "file": "/a.log", "message": "old line", "parsed": false },
+        log_event("new", "new line"),
+        { "id": "old-metric", "@timestamp": old.to_rfc3339(), "kind": "metric", "name": "system.load.1", "value": 1.0 },
+    ]);
+    h.ingest(
+        "acme-ingest",
+        "application/json",
+        batch("acme-prod", events),
+        false,
+    )
+    .await;
+    let run = Request::post("/api/v1/jobs/retention/run")
+        .header("authorization", "Bearer ops-token")
+        .body(Body::empty())
+        .unwrap();
+    let (status, body) = h.send(run).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body["last_result"]
+            .as_str()
+            .unwrap()
+            .contains("deleted 0 metrics"),
+        "{body}"
+    );
+    assert!(
+        body["last_result"].as_str().unwrap().contains("1 logs"),
+        "{body}"
+    );
+    let (_, logs) = h
+        .get("ops-token", "/api/v1/logs?env=acme-prod&from=now-1d")
+        .await;
+    let messages: Vec<&str> = logs["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages, ["new line"]);
+    let (status, _) = h
+        .get(
+            "ops-token",
+            "/api/v1/metrics?env=acme-prod&name=system.load.1&from=now-1d",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "metrics are kept 30 days");
+}
