@@ -171,12 +171,12 @@ token = "bench"
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
     rsyslog_version = subprocess.run(["rsyslogd", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
     r, a = rsyslog, aerie
-    text = f"""# Benchmark results
+    text = f"""## The agent against rsyslog and node-exporter
 
 Measured {datetime.date.today().isoformat()} by `bench/run` on {os.cpu_count()} cores ({cpu_model}), {mem_gib:.0f} GiB,
 {platform.system()} {platform.release()}; {rsyslog_version}.
 
-## Shipping a file of product log events: aerie-agent against rsyslog
+### Shipping a file of product log events: aerie-agent against rsyslog
 
 {EVENTS:,} events ({size_mib:.0f} MiB, every 40th an ERROR with a 6-line Java stack trace) read from one
 file and delivered to the same local null sink, one shipper after the other in one run.
@@ -194,7 +194,7 @@ file and delivered to the same local null sink, one shipper after the other in o
 
 Goal: at least 2x rsyslog's events per CPU-second.
 
-## Idle cost at a 10 s interval: aerie-agent against prometheus-node-exporter
+### Idle cost at a 10 s interval: aerie-agent against prometheus-node-exporter
 
 Over {IDLE_SECONDS} s: the agent collecting and shipping host metrics every 10 s (no log files);
 node-exporter scraped every 10 s.
@@ -209,7 +209,7 @@ node-exporter scraped every 10 s.
 Each shipper ran {REPEATS} times from a fresh start (no saved position); the table shows the run
 with the median CPU time. Every run's CPU seconds: rsyslog {r['all_cpu']}; aerie-agent {a['all_cpu']}.
 """
-    with open(os.path.join(ROOT, "bench", "RESULTS.md"), "w") as f:
+    with open(os.path.join(ROOT, "bench", "RESULTS-agent.md"), "w") as f:
         f.write(text)
     print(text)
 

@@ -3,33 +3,18 @@
 
 mod support;
 
-use std::io::Write;
 use std::time::Duration;
 
 use aerie_testkit::wait_until;
 use aerie_wire::EventBody;
 use support::*;
 
-fn write_lines(path: &std::path::Path, seqs: std::ops::Range<u64>) {
-    let mut file = std::io::BufWriter::new(
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .unwrap(),
-    );
-    for seq in seqs {
-        file.write_all(product_line(seq).as_bytes()).unwrap();
-    }
-    file.flush().unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_with_a_private_ca_delivers_and_an_unknown_ca_is_named() {
     let (receiver, ca_pem) = Receiver::start_tls().await;
     let logs = tempfile::tempdir().unwrap();
     let live = logs.path().join("app.log");
-    write_lines(&live, 0..50);
+    append_lines(&live, 0..50);
     let ca = logs.path().join("ca.pem");
     std::fs::write(&ca, &ca_pem).unwrap();
 
@@ -70,7 +55,7 @@ async fn a_full_disk_budget_pauses_reading_and_drops_nothing() {
     receiver.down().await;
     let logs = tempfile::tempdir().unwrap();
     let live = logs.path().join("app.log");
-    write_lines(&live, 0..TOTAL);
+    append_lines(&live, 0..TOTAL);
     let mut agent = Agent::new(&format!(
         "[queue]\nmax_bytes = \"1 MiB\"\n{}max_line_bytes = \"64 KiB\"\n",
         monitor_and_logs(&receiver.url(), "", &live)

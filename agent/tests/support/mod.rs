@@ -222,6 +222,22 @@ pub fn product_line(seq: u64) -> String {
     format!("[2026-11-21 10:00:00,000]  INFO - TestWriter seq={seq} request handled in 12 ms\n")
 }
 
+/// Appends the product lines `seqs` to `path` (created if needed).
+pub fn append_lines(path: &Path, seqs: std::ops::Range<u64>) {
+    use std::io::Write;
+    let mut file = std::io::BufWriter::new(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap(),
+    );
+    for seq in seqs {
+        file.write_all(product_line(seq).as_bytes()).unwrap();
+    }
+    file.flush().unwrap();
+}
+
 /// The real agent, run from a config the test writes.
 pub struct Agent {
     pub dir: tempfile::TempDir,

@@ -15,6 +15,17 @@ use serde::Deserialize;
 use super::{ApiError, AppState, auth};
 use crate::store::WriteBatch;
 
+/// The envelope with every event well-formed: the common case, parsed once.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TypedEnvelope {
+    environment: String,
+    host: String,
+    #[allow(dead_code)]
+    agent: String,
+    events: Vec<Event>,
+}
+
 /// The envelope, with events kept raw so each is judged on its own.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,40 +58,55 @@ pub(super) async fn ingest(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
     let json = read_body(&body, gzip, limit)?;
-    let envelope: Envelope = serde_json::from_slice(&json).map_err(|error| {
-        ApiError::BadRequest(format!("the body is not an ingest batch: {error}"))
-    })?;
-    if envelope.environment != environment.name {
+    // Parse straight into events; only a batch with a malformed event pays
+    // for judging each one on its own.
+    let (batch_environment, host, parsed) = match serde_json::from_slice::<TypedEnvelope>(&json) {
+        Ok(typed) => (
+            typed.environment,
+            typed.host,
+            typed.events.into_iter().map(Ok).collect::<Vec<_>>(),
+        ),
+        Err(_) => {
+            let envelope: Envelope = serde_json::from_slice(&json).map_err(|error| {
+                ApiError::BadRequest(format!("the body is not an ingest batch: {error}"))
+            })?;
+            let events = envelope
+                .events
+                .into_iter()
+                .map(|raw| {
+                    let id = raw.get("id").and_then(|id| id.as_str()).map(str::to_owned);
+                    serde_json::from_value::<Event>(raw).map_err(|error| (id, error.to_string()))
+                })
+                .collect();
+            (envelope.environment, envelope.host, events)
+        }
+    };
+    if batch_environment != environment.name {
         return Err(ApiError::Forbidden(format!(
             "this token writes to environment {:?}, not {:?}",
-            environment.name, envelope.environment
+            environment.name, batch_environment
         )));
     }
-    if envelope.host.trim().is_empty()
-        || envelope.host.len() > 255
-        || envelope.host.chars().any(char::is_control)
-    {
+    if host.trim().is_empty() || host.len() > 255 || host.chars().any(char::is_control) {
         return Err(ApiError::BadRequest(format!(
-            "host {:?} is not a host name",
-            envelope.host
+            "host {host:?} is not a host name"
         )));
     }
 
     let now = chrono::Utc::now();
-    let mut events = Vec::with_capacity(envelope.events.len());
+    let mut events = Vec::with_capacity(parsed.len());
     let mut rejected = Vec::new();
-    for (index, raw) in envelope.events.into_iter().enumerate() {
-        let id = raw.get("id").and_then(|id| id.as_str()).map(str::to_owned);
-        match serde_json::from_value::<Event>(raw)
-            .map_err(|e| e.to_string())
-            .and_then(|event| check(event, now))
-        {
+    for (index, event) in parsed.into_iter().enumerate() {
+        match event.and_then(|event| {
+            let id = Some(event.id.clone());
+            check(event, now).map_err(|reason| (id, reason))
+        }) {
             Ok(event) => events.push(event),
-            Err(reason) => rejected.push(Rejected { index, id, reason }),
+            Err((id, reason)) => rejected.push(Rejected { index, id, reason }),
         }
     }
     if !rejected.is_empty() {
-        tracing::warn!(environment = %environment.name, host = %envelope.host, rejected = rejected.len(), first = %rejected[0].reason, "rejected events");
+        tracing::warn!(environment = %environment.name, %host, rejected = rejected.len(), first = %rejected[0].reason, "rejected events");
     }
     let outcome = if events.is_empty() {
         Default::default()
@@ -89,7 +115,7 @@ pub(super) async fn ingest(
             .store
             .write(WriteBatch {
                 environment: environment.name.clone(),
-                host: envelope.host,
+                host,
                 events,
             })
             .await?

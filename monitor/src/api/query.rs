@@ -12,7 +12,7 @@ use super::{ApiError, AppState, auth};
 use crate::jobs::JobStatus;
 use crate::jobs::usage::{Period, UsageRow};
 use crate::store::{
-    Aggregation, ApiStatsRow, LogPage, LogQuery, MetricQuery, Series, bucket_series, sum_api_stats,
+    Aggregation, ApiStatsRow, LogPage, LogQuery, MetricQuery, Series, sum_api_stats,
 };
 use crate::timespec::{parse_duration, parse_time};
 
@@ -134,21 +134,22 @@ pub(super) async fn metrics(
             params.name, environment.name
         )));
     }
-    let points = state
+    let query = MetricQuery {
+        environment: environment.name.clone(),
+        host: params.host,
+        name: params.name.clone(),
+        from,
+        to,
+    };
+    let series = state
         .store
-        .metric_points(&MetricQuery {
-            environment: environment.name.clone(),
-            host: params.host,
-            name: params.name.clone(),
-            from,
-            to,
-        })
+        .metric_series(&query, step_ms, aggregation)
         .await?;
     Ok(Json(MetricAnswer {
         name: params.name,
         agg: agg_text,
         step_ms,
-        series: bucket_series(points, step_ms, aggregation),
+        series,
     }))
 }
 

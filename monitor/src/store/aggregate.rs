@@ -40,21 +40,32 @@ pub struct Series {
 /// A series' identity: its host and labels.
 type SeriesKey = (String, BTreeMap<String, String>);
 
+/// Samples grouped by series, then by step start (unix milliseconds).
+pub type Buckets = BTreeMap<SeriesKey, BTreeMap<i64, Vec<f64>>>;
+
+/// The start of the step of `step_ms` (aligned to the epoch) holding `millis`.
+pub fn step_start(millis: i64, step_ms: i64) -> i64 {
+    millis.div_euclid(step_ms.max(1)) * step_ms.max(1)
+}
+
 /// Groups `points` by host and labels, then into steps of `step_ms` aligned
 /// to the epoch, each summarised by `aggregation`. Steps without samples are
 /// left out.
 pub fn bucket_series(points: Vec<Point>, step_ms: i64, aggregation: Aggregation) -> Vec<Series> {
-    let step_ms = step_ms.max(1);
-    let mut groups: BTreeMap<SeriesKey, BTreeMap<i64, Vec<f64>>> = BTreeMap::new();
+    let mut groups = Buckets::new();
     for point in points {
-        let bucket = point.timestamp.timestamp_millis().div_euclid(step_ms) * step_ms;
         groups
             .entry((point.host, point.labels))
             .or_default()
-            .entry(bucket)
+            .entry(step_start(point.timestamp.timestamp_millis(), step_ms))
             .or_default()
             .push(point.value);
     }
+    summarise_buckets(groups, aggregation)
+}
+
+/// One series per group, each step summarised by `aggregation`.
+pub fn summarise_buckets(groups: Buckets, aggregation: Aggregation) -> Vec<Series> {
     groups
         .into_iter()
         .map(|((host, labels), buckets)| Series {

@@ -125,6 +125,32 @@ pub(crate) async fn run(
     );
     assert_eq!(points[2].labels["mount"], "/data");
     assert!(points.iter().all(|p| p.host == "gw-1"));
+    for aggregation in [
+        super::Aggregation::Avg,
+        super::Aggregation::Min,
+        super::Aggregation::Max,
+        super::Aggregation::P95,
+    ] {
+        let all = MetricQuery {
+            from: at(60),
+            host: None,
+            ..query.clone()
+        };
+        let series = store
+            .metric_series(&all, 120_000, aggregation)
+            .await
+            .unwrap();
+        let expected = super::bucket_series(
+            store.metric_points(&all).await.unwrap(),
+            120_000,
+            aggregation,
+        );
+        assert_eq!(
+            series, expected,
+            "a store's own bucketing agrees with the shared one ({aggregation:?})"
+        );
+        assert_eq!(series.len(), 3, "gw-1 /, gw-1 /data, gw-2 /");
+    }
     let recent = store
         .metric_points(&MetricQuery {
             from: at(9) - Duration::seconds(1),

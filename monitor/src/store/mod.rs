@@ -18,7 +18,10 @@ use aerie_wire::Event;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use aggregate::{Aggregation, ApiStatsRow, Series, bucket_series, sum_api_stats};
+pub use aggregate::{
+    Aggregation, ApiStatsRow, Buckets, Series, bucket_series, step_start, sum_api_stats,
+    summarise_buckets,
+};
 
 /// Why a store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +146,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn metric_names(&self, environment: &str) -> Result<Vec<String>, StoreError>;
     /// Raw samples, in no particular order.
     async fn metric_points(&self, query: &MetricQuery) -> Result<Vec<Point>, StoreError>;
+    /// The samples of `query` in steps of `step_ms`, summarised. A store may
+    /// do this where its data is; by default it is done on raw points.
+    async fn metric_series(
+        &self,
+        query: &MetricQuery,
+        step_ms: i64,
+        aggregation: Aggregation,
+    ) -> Result<Vec<Series>, StoreError> {
+        Ok(bucket_series(
+            self.metric_points(query).await?,
+            step_ms,
+            aggregation,
+        ))
+    }
     async fn logs(&self, query: &LogQuery) -> Result<LogPage, StoreError>;
     /// API statistics records whose window ended within the range.
     async fn api_stats(

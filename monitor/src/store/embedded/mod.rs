@@ -2,6 +2,7 @@
 //! service. Full text for logs, fast fields for metrics; survives restarts.
 
 mod catalog;
+mod metric_collector;
 mod query_text;
 mod schema;
 mod writer;
@@ -19,8 +20,8 @@ use tantivy::{Index, IndexReader, Order, ReloadPolicy, Searcher, TantivyDocument
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    ApiStatsRecord, DataKind, HostSeen, LogLine, LogPage, LogQuery, MetricQuery, Point, Store,
-    StoreError, WriteBatch, WriteOutcome,
+    Aggregation, ApiStatsRecord, DataKind, HostSeen, LogLine, LogPage, LogQuery, MetricQuery,
+    Point, Series, Store, StoreError, WriteBatch, WriteOutcome, summarise_buckets,
 };
 use catalog::Catalog;
 use schema::{Fields, KIND_API_STATS, KIND_LOG, KIND_METRIC, decode_labels};
@@ -136,6 +137,18 @@ impl EmbeddedStore {
                 .map(|clause| (Occur::Must, clause))
                 .collect(),
         )
+    }
+
+    /// The samples a metric query asks for.
+    fn metric_query(&self, query: &MetricQuery) -> BooleanQuery {
+        let mut clauses = vec![
+            self.term(self.fields.name, &query.name),
+            self.time_range(query.from, query.to),
+        ];
+        if let Some(host) = &query.host {
+            clauses.push(self.term(self.fields.host, host));
+        }
+        self.all(KIND_METRIC, &query.environment, clauses)
     }
 
     fn searcher(&self) -> Searcher {
@@ -285,6 +298,21 @@ impl Store for EmbeddedStore {
             }
             Ok(points)
         })
+    }
+
+    async fn metric_series(
+        &self,
+        query: &MetricQuery,
+        step_ms: i64,
+        aggregation: Aggregation,
+    ) -> Result<Vec<Series>, StoreError> {
+        let search = self.metric_query(query);
+        let searcher = self.searcher();
+        let buckets = tokio::task::block_in_place(|| {
+            searcher.search(&search, &metric_collector::MetricBuckets { step_ms })
+        })
+        .map_err(backend)?;
+        Ok(summarise_buckets(buckets, aggregation))
     }
 
     async fn logs(&self, query: &LogQuery) -> Result<LogPage, StoreError> {
