@@ -8,6 +8,7 @@
 pub mod api;
 pub mod config;
 pub mod jobs;
+pub mod notify;
 pub mod store;
 pub mod timespec;
 

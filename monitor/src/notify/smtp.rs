@@ -1,0 +1,212 @@
+//! Mail through the customer's SMTP server, with AUTH, over STARTTLS or
+//! implicit TLS (a private CA may be given). Plain connections are refused
+//! unless the configuration says so, since AUTH would cross the wire in clear.
+
+use std::time::Duration;
+
+use aerie_wire::Secret;
+use lettre::message::MultiPart;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use super::{Channel, Mail, SendError};
+
+/// How the connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Security {
+    /// STARTTLS, required (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only for a relay on the same host.
+    None,
+}
+
+/// Where and how to send.
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// PEM certificates to trust besides the system's (a private CA).
+    pub ca_pem: Option<Vec<u8>>,
+    /// The name the server's certificate is checked against (default: host).
+    pub tls_name: Option<String>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug)]
+pub struct SmtpChannel {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    server: String,
+}
+
+impl SmtpChannel {
+    pub fn new(settings: &SmtpSettings) -> Result<Self, String> {
+        let server = format!("{}:{}", settings.host, settings.port);
+        let tls_name = settings
+            .tls_name
+            .clone()
+            .unwrap_or_else(|| settings.host.clone());
+        let parameters = || -> Result<TlsParameters, String> {
+            let mut builder = TlsParameters::builder(tls_name.clone());
+            if let Some(pem) = &settings.ca_pem {
+                builder = builder.add_root_certificate(
+                    Certificate::from_pem(pem).map_err(|e| format!("the CA for {server}: {e}"))?,
+                );
+            }
+            builder
+                .build_rustls()
+                .map_err(|e| format!("TLS for {server}: {e}"))
+        };
+        let tls = match settings.security {
+            Security::Starttls => Tls::Required(parameters()?),
+            Security::Tls => Tls::Wrapper(parameters()?),
+            Security::None => Tls::None,
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host)
+            .port(settings.port)
+            .tls(tls)
+            .timeout(Some(settings.timeout));
+        if let Some(username) = &settings.username {
+            let password = settings
+                .password
+                .as_ref()
+                .map(|p| p.expose().to_owned())
+                .unwrap_or_default();
+            builder = builder.credentials(Credentials::new(username.clone(), password));
+        }
+        Ok(Self {
+            transport: builder.build(),
+            server,
+        })
+    }
+}
+
+/// A lettre message with text and HTML alternatives.
+fn message(mail: &Mail) -> Result<Message, String> {
+    let mut builder = Message::builder()
+        .from(
+            mail.from
+                .parse()
+                .map_err(|e| format!("from {:?}: {e}", mail.from))?,
+        )
+        .subject(&mail.subject);
+    for to in &mail.to {
+        builder = builder.to(to.parse().map_err(|e| format!("recipient {to:?}: {e}"))?);
+    }
+    builder
+        .multipart(MultiPart::alternative_plain_html(
+            mail.text.clone(),
+            mail.html.clone(),
+        ))
+        .map_err(|e| e.to_string())
+}
+
+#[async_trait::async_trait]
+impl Channel for SmtpChannel {
+    fn describe(&self) -> String {
+        format!("smtp {}", self.server)
+    }
+
+    async fn send(&self, mail: &Mail) -> Result<(), SendError> {
+        let error = |message: String, permanent: bool| SendError {
+            channel: self.describe(),
+            message,
+            permanent,
+        };
+        let message = message(mail).map_err(|e| error(e, true))?;
+        self.transport.send(message).await.map(drop).map_err(|e| {
+            let detail = crate::notify::smtp::chain(&e);
+            error(detail, e.is_permanent())
+        })
+    }
+}
+
+/// The error and its causes on one line (the TLS or login detail is in a cause).
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use aerie_testkit::SmtpServer;
+
+    use super::*;
+
+    fn settings(smtp: &SmtpServer, password: &str) -> SmtpSettings {
+        SmtpSettings {
+            host: smtp.host().to_owned(),
+            port: smtp.port(),
+            security: Security::Starttls,
+            username: Some(smtp.user().to_owned()),
+            password: Some(Secret::new(password)),
+            ca_pem: Some(smtp.certificate_pem().as_bytes().to_vec()),
+            tls_name: Some("localhost".into()),
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn smtp_passes_the_channel_conformance_suite() {
+        let smtp = SmtpServer::start("alerts@acme.example", "the right password")
+            .await
+            .unwrap();
+        let channel = SmtpChannel::new(&settings(&smtp, smtp.password())).unwrap();
+        crate::notify::conformance::run(&channel, async || {
+            smtp.messages()
+                .unwrap()
+                .into_iter()
+                .map(|m| crate::notify::conformance::Received {
+                    to: m.rcpt_tos,
+                    raw: m.data,
+                })
+                .collect()
+        })
+        .await;
+        assert!(
+            smtp.messages()
+                .unwrap()
+                .iter()
+                .all(|m| m.authenticated && m.tls)
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_wrong_password_is_a_clear_permanent_error() {
+        let smtp = SmtpServer::start("alerts@acme.example", "the right password")
+            .await
+            .unwrap();
+        let channel = SmtpChannel::new(&settings(&smtp, "wrong")).unwrap();
+        let mail = crate::notify::templates::Templates::built_in()
+            .render(
+                &crate::notify::templates::sample(),
+                "aerie@ops.example",
+                &["oncall@acme.example".into()],
+            )
+            .unwrap();
+        let error = channel.send(&mail).await.unwrap_err();
+        assert!(error.permanent, "{error}");
+        let text = error.to_string();
+        assert!(
+            text.starts_with(&format!("smtp 127.0.0.1:{}", smtp.port())),
+            "{text}"
+        );
+        assert!(text.contains("535"), "{text}");
+        assert!(smtp.messages().unwrap().is_empty());
+    }
+}

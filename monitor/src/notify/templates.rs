@@ -1,0 +1,203 @@
+//! Alert emails rendered with handlebars: `templates/alert/subject.hbs`,
+//! `body.txt.hbs` and `body.html.hbs`. The copies in the repository are built
+//! into the binary; a deployment may point at its own folder instead. Strict
+//! mode: a template that names a value the mail does not have fails to
+//! render, loudly, rather than sending a mail with a hole in it.
+
+use std::path::Path;
+
+use handlebars::Handlebars;
+use serde::Serialize;
+
+use super::Mail;
+
+const BUILT_IN: [(&str, &str); 3] = [
+    (
+        "subject",
+        include_str!("../../../templates/alert/subject.hbs"),
+    ),
+    (
+        "text",
+        include_str!("../../../templates/alert/body.txt.hbs"),
+    ),
+    (
+        "html",
+        include_str!("../../../templates/alert/body.html.hbs"),
+    ),
+];
+
+/// What an alert mail says.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertMail {
+    /// `FIRING` or `RESOLVED`.
+    pub status: String,
+    pub resolved: bool,
+    pub environment: String,
+    pub host: String,
+    pub rule: String,
+    pub severity: String,
+    pub value: String,
+    /// When the condition began (RFC 3339).
+    pub since: String,
+    pub summary: String,
+    pub description: String,
+    /// The dashboard page of the alert.
+    pub link: String,
+}
+
+/// Plain-text parts (subject, text body) are rendered as written; the HTML
+/// body escapes every value.
+#[derive(Debug)]
+pub struct Templates {
+    plain: Handlebars<'static>,
+    html: Handlebars<'static>,
+}
+
+fn registries() -> (Handlebars<'static>, Handlebars<'static>) {
+    let mut plain = Handlebars::new();
+    plain.set_strict_mode(true);
+    plain.register_escape_fn(handlebars::no_escape);
+    let mut html = Handlebars::new();
+    html.set_strict_mode(true);
+    (plain, html)
+}
+
+fn registry_for<'a>(
+    name: &str,
+    plain: &'a mut Handlebars<'static>,
+    html: &'a mut Handlebars<'static>,
+) -> &'a mut Handlebars<'static> {
+    if name == "html" { html } else { plain }
+}
+
+impl Templates {
+    /// The built-in templates.
+    pub fn built_in() -> Self {
+        let (mut plain, mut html) = registries();
+        for (name, text) in BUILT_IN {
+            registry_for(name, &mut plain, &mut html)
+                .register_template_string(name, text)
+                .expect("the built-in templates compile");
+        }
+        Self { plain, html }
+    }
+
+    /// Templates from `dir` (`subject.hbs`, `body.txt.hbs`, `body.html.hbs`);
+    /// an error names the file and what is wrong with it.
+    pub fn from_dir(dir: &Path) -> Result<Self, String> {
+        let (mut plain, mut html) = registries();
+        for (name, file) in [
+            ("subject", "subject.hbs"),
+            ("text", "body.txt.hbs"),
+            ("html", "body.html.hbs"),
+        ] {
+            let path = dir.join(file);
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            registry_for(name, &mut plain, &mut html)
+                .register_template_string(name, text)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        let templates = Self { plain, html };
+        templates
+            .render(&sample(), "ops@example.com", &["oncall@example.com".into()])
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok(templates)
+    }
+
+    /// The mail for `alert`, from `from` to `to`.
+    pub fn render(&self, alert: &AlertMail, from: &str, to: &[String]) -> Result<Mail, String> {
+        let render = |name: &str| {
+            let registry = if name == "html" {
+                &self.html
+            } else {
+                &self.plain
+            };
+            registry
+                .render(name, alert)
+                .map_err(|error| format!("template {name}: {error}"))
+        };
+        Ok(Mail {
+            from: from.to_owned(),
+            to: to.to_vec(),
+            subject: render("subject")?.trim().to_owned(),
+            text: render("text")?,
+            html: render("html")?,
+        })
+    }
+}
+
+/// A mail with every value set, to check templates with.
+pub fn sample() -> AlertMail {
+    AlertMail {
+        status: "FIRING".into(),
+        resolved: false,
+        environment: "acme-prod".into(),
+        host: "gw-1".into(),
+        rule: "heap-high".into(),
+        severity: "critical".into(),
+        value: "93.5".into(),
+        since: "2026-11-21T10:00:00Z".into(),
+        summary: "JVM heap above 90% for 5m".into(),
+        description: "The gateway's heap has been above 90% for five minutes.".into(),
+        link: "https://monitor.example/alerts?env=acme-prod".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_templates_render_every_value_and_escape_html() {
+        let mut alert = sample();
+        alert.description = "<script>alert(1)</script>".into();
+        let mail = Templates::built_in()
+            .render(
+                &alert,
+                "Aerie <aerie@ops.example>",
+                &["oncall@acme.example".into()],
+            )
+            .unwrap();
+        assert_eq!(mail.subject, "[FIRING] heap-high on gw-1 (acme-prod)");
+        for value in [
+            "acme-prod",
+            "gw-1",
+            "heap-high",
+            "critical",
+            "93.5",
+            "2026-11-21T10:00:00Z",
+            "https://monitor.example/alerts?env=acme-prod",
+        ] {
+            assert!(
+                mail.text.contains(value),
+                "text lacks {value}: {}",
+                mail.text
+            );
+            assert!(
+                mail.html.contains(value) || mail.html.contains(&value.replace('=', "&#x3D;")),
+                "html lacks {value}: {}",
+                mail.html
+            );
+        }
+        assert!(!mail.html.contains("<script>"), "{}", mail.html);
+    }
+
+    #[test]
+    fn a_template_naming_an_unknown_value_is_refused_with_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        for (_, file) in [
+            ("subject", "subject.hbs"),
+            ("text", "body.txt.hbs"),
+            ("html", "body.html.hbs"),
+        ] {
+            std::fs::write(dir.path().join(file), "{{status}}").unwrap();
+        }
+        std::fs::write(dir.path().join("body.txt.hbs"), "{{status}} {{hostname}}").unwrap();
+        let error = Templates::from_dir(dir.path()).unwrap_err();
+        assert!(error.contains("hostname"), "{error}");
+        std::fs::write(dir.path().join("body.txt.hbs"), "{{#if status}}unclosed").unwrap();
+        let error = Templates::from_dir(dir.path()).unwrap_err();
+        assert!(error.contains("body.txt.hbs"), "{error}");
+    }
+}
