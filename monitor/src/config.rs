@@ -45,6 +45,7 @@ struct RawConfig {
     max_batch_bytes: bytesize::ByteSize,
     #[serde(default)]
     jobs: JobsConfig,
+    alerting: Option<RawAlerting>,
     #[serde(default, rename = "environment")]
     environments: Vec<RawEnvironment>,
     #[serde(default, rename = "user")]
@@ -148,6 +149,86 @@ struct RawEnvironment {
     customer: Option<String>,
     ingest_token: Option<String>,
     ingest_token_file: Option<PathBuf>,
+    #[serde(default)]
+    operators: Vec<String>,
+    #[serde(default)]
+    customer_contacts: Vec<String>,
+    #[serde(default)]
+    notify_customer: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlerting {
+    rules_file: PathBuf,
+    #[serde(default = "seconds_15", with = "humantime_serde")]
+    evaluate_every: Duration,
+    #[serde(default = "hours_4", with = "humantime_serde")]
+    repeat_interval: Duration,
+    from: String,
+    dashboard_url: String,
+    smtp: Option<RawSmtp>,
+    ses: Option<RawSes>,
+}
+
+fn seconds_15() -> Duration {
+    Duration::from_secs(15)
+}
+fn hours_4() -> Duration {
+    Duration::from_secs(4 * 3600)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmtp {
+    host: String,
+    port: u16,
+    #[serde(default = "starttls")]
+    security: crate::notify::smtp::Security,
+    username: Option<String>,
+    password: Option<String>,
+    password_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
+    tls_name: Option<String>,
+}
+
+fn starttls() -> crate::notify::smtp::Security {
+    crate::notify::smtp::Security::Starttls
+}
+
+/// Amazon SES: region, endpoint and credentials come from the standard SDK
+/// configuration (environment, profile, instance role).
+#[derive(Debug, Deserialize, Serialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawSes {}
+
+/// Where alert mail goes out.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum ChannelConfig {
+    Smtp {
+        host: String,
+        port: u16,
+        security: crate::notify::smtp::Security,
+        username: Option<String>,
+        password: Option<Secret>,
+        ca_file: Option<PathBuf>,
+        tls_name: Option<String>,
+    },
+    Ses,
+}
+
+/// Alert rules and notifications.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertingConfig {
+    pub rules_file: PathBuf,
+    #[serde(with = "humantime_serde")]
+    pub evaluate_every: Duration,
+    #[serde(with = "humantime_serde")]
+    pub repeat_interval: Duration,
+    pub from: String,
+    pub dashboard_url: String,
+    pub channel: ChannelConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,6 +269,22 @@ pub struct Environment {
     pub name: String,
     pub customer: Option<String>,
     pub ingest_token: Secret,
+    /// Who is told of every alert.
+    pub operators: Vec<String>,
+    /// The customer's contacts, told too when `notify_customer` is set.
+    pub customer_contacts: Vec<String>,
+    pub notify_customer: bool,
+}
+
+impl Environment {
+    /// Who receives this environment's alert mail.
+    pub fn recipients(&self) -> Vec<String> {
+        let mut to = self.operators.clone();
+        if self.notify_customer {
+            to.extend(self.customer_contacts.iter().cloned());
+        }
+        to
+    }
 }
 
 /// Someone who queries the API.
@@ -218,6 +315,7 @@ pub struct Config {
     pub host_down_after: Duration,
     pub max_batch_bytes: bytesize::ByteSize,
     pub jobs: JobsConfig,
+    pub alerting: Option<AlertingConfig>,
     pub environments: Vec<Environment>,
     pub users: Vec<User>,
 }
@@ -355,10 +453,33 @@ impl RawConfig {
                     "is already used by another environment or user: tokens must be unique",
                 ));
             }
+            for (list, values) in [
+                ("operators", &raw.operators),
+                ("customer_contacts", &raw.customer_contacts),
+            ] {
+                if let Some(bad) = values
+                    .iter()
+                    .find(|address| !address.contains('@') || address.contains(char::is_whitespace))
+                {
+                    return Err(invalid(
+                        format!("{field}.{list}"),
+                        format!("{bad:?} is not an email address"),
+                    ));
+                }
+            }
+            if raw.notify_customer && raw.customer_contacts.is_empty() {
+                return Err(invalid(
+                    format!("{field}.customer_contacts"),
+                    "notify_customer is set but no contact is listed",
+                ));
+            }
             environments.push(Environment {
                 name: raw.name,
                 customer: raw.customer,
                 ingest_token: token,
+                operators: raw.operators,
+                customer_contacts: raw.customer_contacts,
+                notify_customer: raw.notify_customer,
             });
         }
         let mut users = Vec::new();
@@ -417,6 +538,66 @@ impl RawConfig {
                 environments: raw.environments,
             });
         }
+        let alerting = match self.alerting {
+            None => None,
+            Some(raw) => {
+                let channel = match (raw.smtp, raw.ses) {
+                    (Some(smtp), None) => ChannelConfig::Smtp {
+                        password: Secret::from_inline_or_file(
+                            "alerting.smtp.password",
+                            smtp.password,
+                            smtp.password_file,
+                            base,
+                        )?,
+                        host: smtp.host,
+                        port: smtp.port,
+                        security: smtp.security,
+                        username: smtp.username,
+                        ca_file: smtp.ca_file.map(|path| base.join(path)),
+                        tls_name: smtp.tls_name,
+                    },
+                    (None, Some(_)) => ChannelConfig::Ses,
+                    (None, None) => {
+                        return Err(invalid(
+                            "alerting",
+                            "no channel: add [alerting.smtp] (the customer's server) or [alerting.ses]",
+                        ));
+                    }
+                    (Some(_), Some(_)) => {
+                        return Err(invalid(
+                            "alerting.ses",
+                            "both [alerting.smtp] and [alerting.ses] are set: keep one",
+                        ));
+                    }
+                };
+                if !raw.from.contains('@') {
+                    return Err(invalid(
+                        "alerting.from",
+                        format!("{:?} is not an email address", raw.from),
+                    ));
+                }
+                if !(raw.dashboard_url.starts_with("http://")
+                    || raw.dashboard_url.starts_with("https://"))
+                {
+                    return Err(invalid(
+                        "alerting.dashboard_url",
+                        format!("{:?} is not an http or https URL", raw.dashboard_url),
+                    ));
+                }
+                let rules_file = base.join(raw.rules_file);
+                let names: Vec<String> = environments.iter().map(|e| e.name.clone()).collect();
+                crate::alerting::rules::load(&rules_file, &names)
+                    .map_err(|message| invalid("alerting.rules_file", message))?;
+                Some(AlertingConfig {
+                    rules_file,
+                    evaluate_every: raw.evaluate_every,
+                    repeat_interval: raw.repeat_interval,
+                    from: raw.from,
+                    dashboard_url: raw.dashboard_url,
+                    channel,
+                })
+            }
+        };
         Ok(Config {
             listen: self.listen,
             data_dir: base.join(self.data_dir),
@@ -425,6 +606,7 @@ impl RawConfig {
             host_down_after: self.host_down_after,
             max_batch_bytes: self.max_batch_bytes,
             jobs: self.jobs,
+            alerting,
             environments,
             users,
         })

@@ -5,6 +5,7 @@
 //! It acknowledges only what is durable, and never shows a customer viewer
 //! anything outside their own environments.
 
+pub mod alerting;
 pub mod api;
 pub mod config;
 pub mod jobs;

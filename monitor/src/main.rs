@@ -98,7 +98,7 @@ async fn serve(config: Config) -> Result<(), String> {
         .map_err(|error| format!("cannot listen on {}: {error}", config.listen))?;
     let address = listener.local_addr().map_err(|error| error.to_string())?;
     tracing::info!(%address, environments = config.environments.len(), "monitor listening");
-    let state = AppState::start(config, store)?;
+    let state = AppState::start(config, store).await?;
     axum::serve(listener, app(state))
         .with_graceful_shutdown(async {
             let mut terminate =

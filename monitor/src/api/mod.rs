@@ -28,25 +28,41 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub ledger: Arc<Ledger>,
     pub jobs: Arc<Jobs>,
+    /// Present when `[alerting]` is configured.
+    pub alerts: Option<Arc<crate::alerting::Engine>>,
 }
 
 impl AppState {
     /// The state of a running monitor: the usage ledger under the data
     /// directory and the periodic jobs started.
-    pub fn start(config: Config, store: Arc<dyn Store>) -> Result<Self, String> {
+    pub async fn start(config: Config, store: Arc<dyn Store>) -> Result<Self, String> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
         let ledger = Arc::new(Ledger::open(config.data_dir.join("usage.json"))?);
+        let config = Arc::new(config);
+        let alerts = match &config.alerting {
+            Some(alerting) => {
+                let channel = crate::alerting::channel(&alerting.channel).await?;
+                Some(Arc::new(crate::alerting::Engine::new(
+                    Arc::clone(&config),
+                    Arc::clone(&store),
+                    channel,
+                )?))
+            }
+            None => None,
+        };
         let jobs = Arc::new(crate::jobs::start(
             &config,
             Arc::clone(&store),
             Arc::clone(&ledger),
+            alerts.clone(),
         ));
         Ok(Self {
-            config: Arc::new(config),
+            config,
             store,
             ledger,
             jobs,
+            alerts,
         })
     }
 }
@@ -62,6 +78,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/logs", get(query::logs))
         .route("/api/v1/apistats", get(query::api_stats))
         .route("/api/v1/usage", get(query::usage))
+        .route("/api/v1/alerts", get(query::alerts))
+        .route("/api/v1/alerts/history", get(query::alert_history))
         .route("/api/v1/jobs", get(query::jobs))
         .route("/api/v1/jobs/{name}/run", post(query::run_job))
         // Elasticsearch-compatible ingest for existing shippers (see `bulk`).

@@ -261,3 +261,38 @@ pub(super) async fn run_job(
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no job {name:?}")))
 }
+
+fn engine(state: &AppState) -> Result<&std::sync::Arc<crate::alerting::Engine>, ApiError> {
+    state.alerts.as_ref().ok_or_else(|| {
+        ApiError::NotFound(
+            "alerting is not configured on this monitor ([alerting] in its config)".into(),
+        )
+    })
+}
+
+pub(super) async fn alerts(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Params(params): Params<EnvParams>,
+) -> Result<Json<Vec<crate::alerting::Alert>>, ApiError> {
+    let user = auth::user(&state.config, &headers)?;
+    let environment = auth::readable(&state.config, user, &params.env)?;
+    Ok(Json(engine(&state)?.alerts(&environment.name)))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct HistoryParams {
+    env: String,
+    from: Option<String>,
+}
+
+pub(super) async fn alert_history(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Params(params): Params<HistoryParams>,
+) -> Result<Json<Vec<crate::alerting::HistoryEntry>>, ApiError> {
+    let user = auth::user(&state.config, &headers)?;
+    let environment = auth::readable(&state.config, user, &params.env)?;
+    let (from, _) = range(params.from.as_deref(), None, "now-7d")?;
+    Ok(Json(engine(&state)?.history(&environment.name, from)))
+}

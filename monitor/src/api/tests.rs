@@ -36,12 +36,12 @@ struct Harness {
     app: Router,
 }
 
-fn harness() -> Harness {
+async fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let config = crate::Config::parse(&dir.path().join("monitor.toml"), CONFIG).unwrap();
     let store = Arc::new(EmbeddedStore::open(&dir.path().join("store")).unwrap());
     Harness {
-        app: app(AppState::start(config, store).unwrap()),
+        app: app(AppState::start(config, store).await.unwrap()),
         _dir: dir,
     }
 }
@@ -107,7 +107,7 @@ fn error_message(body: &Value) -> &str {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bad_item_is_rejected_with_its_reason_and_the_rest_kept() {
-    let h = harness();
+    let h = harness().await;
     let events = json!([
         log_event("a", "first"),
         { "id": "b", "kind": "log" },
@@ -156,7 +156,7 @@ async fn a_bad_item_is_rejected_with_its_reason_and_the_rest_kept() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ingest_refuses_what_it_cannot_take_and_keeps_what_it_has() {
-    let h = harness();
+    let h = harness().await;
     let good = batch("acme-prod", json!([log_event("kept", "kept line")]));
     assert_eq!(
         h.ingest("acme-ingest", "application/json", good.clone(), false)
@@ -245,7 +245,7 @@ async fn ingest_refuses_what_it_cannot_take_and_keeps_what_it_has() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn queries_check_their_parameters_and_the_callers_rights() {
-    let h = harness();
+    let h = harness().await;
     let events = json!([
         metric_event("m1", json!(40.0)),
         log_event("l1", "java.lang.OutOfMemoryError")
@@ -369,7 +369,7 @@ async fn queries_check_their_parameters_and_the_callers_rights() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_openapi_document_lists_every_route() {
-    let h = harness();
+    let h = harness().await;
     let (status, body) = h.get("", "/api/v1/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
     for path in [
@@ -386,7 +386,7 @@ async fn the_openapi_document_lists_every_route() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bulk_takes_basic_or_bearer_auth_and_refuses_items_one_by_one() {
     use base64::Engine;
-    let h = harness();
+    let h = harness().await;
     let body = concat!(
         "{\"index\":{\"_index\":\"app\"}}\n",
         "{\"@timestamp\":\"2026-11-21T10:00:00Z\",\"host.name\":\"gw-7\",\"message\":\"bulk line one\",\"log\":{\"level\":\"warn\"}}\n",
@@ -453,7 +453,7 @@ fn stats_event(id: &str, tenant: &str, minutes_ago: i64, count: u64) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn usage_is_summed_per_tenant_by_the_job_and_operators_run_jobs() {
-    let h = harness();
+    let h = harness().await;
     let events = json!([
         stats_event("s1", "acme.com", 1, 100),
         stats_event("s2", "acme.com", 2, 50),
@@ -528,7 +528,7 @@ async fn the_retention_job_deletes_what_is_older_than_its_kind_keeps() {
     let config = crate::Config::parse(&dir.path().join("monitor.toml"), &text).unwrap();
     let store = Arc::new(EmbeddedStore::open(&dir.path().join("store")).unwrap());
     let h = Harness {
-        app: app(AppState::start(config, store).unwrap()),
+        app: app(AppState::start(config, store).await.unwrap()),
         _dir: dir,
     };
     let old = chrono::Utc::now() - chrono::Duration::hours(2);

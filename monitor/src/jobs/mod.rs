@@ -1,4 +1,5 @@
-//! Periodic work as reconcilers: each job runs on a timer and on demand,
+//! Periodic work as reconcilers (usage, retention, alert evaluation): each
+//! job runs on a timer and on demand,
 //! looks at the world (the store) rather than at hints, and records a status
 //! that `GET /api/v1/jobs` shows. A failed run is logged and tried again at
 //! the next tick; it never stops the monitor.
@@ -16,11 +17,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::Notify;
 
-/// Starts the monitor's jobs: usage summaries and retention.
+/// Starts the monitor's jobs: usage summaries, retention, and alert
+/// evaluation when alerting is configured.
 pub fn start(
     config: &crate::Config,
     store: Arc<dyn crate::store::Store>,
     ledger: Arc<usage::Ledger>,
+    alerts: Option<Arc<crate::alerting::Engine>>,
 ) -> Jobs {
     let mut jobs = Jobs::default();
     let environments: Vec<String> = config.environments.iter().map(|e| e.name.clone()).collect();
@@ -37,6 +40,12 @@ pub fn start(
     jobs.add("retention", config.jobs.retention_every, move || {
         retention::run(Arc::clone(&store), retention.clone())
     });
+    if let (Some(engine), Some(alerting)) = (alerts, &config.alerting) {
+        jobs.add("alerts", alerting.evaluate_every, move || {
+            let engine = Arc::clone(&engine);
+            async move { engine.evaluate().await }
+        });
+    }
     jobs
 }
 

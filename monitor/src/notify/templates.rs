@@ -41,6 +41,8 @@ pub struct AlertMail {
     pub since: String,
     pub summary: String,
     pub description: String,
+    /// For log rules, the newest matching line.
+    pub detail: String,
     /// The dashboard page of the alert.
     pub link: String,
 }
@@ -140,6 +142,7 @@ pub fn sample() -> AlertMail {
         since: "2026-11-21T10:00:00Z".into(),
         summary: "JVM heap above 90% for 5m".into(),
         description: "The gateway's heap has been above 90% for five minutes.".into(),
+        detail: String::new(),
         link: "https://monitor.example/alerts?env=acme-prod".into(),
     }
 }

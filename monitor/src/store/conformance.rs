@@ -11,9 +11,12 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::{DataKind, LogQuery, MetricQuery, Store, WriteBatch, sum_api_stats};
 
+/// One "now" for the whole suite, so that "9 minutes ago" means the same
+/// moment when writing and when querying.
+static NOW: std::sync::LazyLock<DateTime<Utc>> = std::sync::LazyLock::new(Utc::now);
+
 fn at(minutes_ago: i64) -> DateTime<Utc> {
-    let now = Utc::now();
-    DateTime::from_timestamp_millis(now.timestamp_millis() - minutes_ago * 60_000).unwrap()
+    DateTime::from_timestamp_millis(NOW.timestamp_millis() - minutes_ago * 60_000).unwrap()
 }
 
 fn metric(host: &str, mount: &str, minutes_ago: i64, value: f64) -> Event {

@@ -4,17 +4,34 @@
 //! negations matches nothing either; users mean "a but not b" and
 //! "everything but b".
 
-/// Rewrites `AND NOT` to `NOT` outside quotes, and puts `*` (everything)
-/// before a query that starts with a negation.
+/// ECS field names a query may use, and the embedded index's names for them.
+const FIELDS: [(&str, &str); 3] = [
+    ("log.level:", "level:"),
+    ("host.name:", "host:"),
+    ("log.logger:", "logger:"),
+];
+
+/// Rewrites `AND NOT` to `NOT` outside quotes, puts `*` (everything) before a
+/// query that starts with a negation, and maps ECS field names
+/// (`log.level:ERROR`) to the index's.
 pub(super) fn normalize(text: &str) -> String {
-    let mut words: Vec<&str> = Vec::new();
+    let mut words: Vec<String> = Vec::new();
     let mut quoted = false;
     for word in text.split_whitespace() {
+        let word = FIELDS
+            .iter()
+            .find_map(|(ecs, ours)| {
+                (!quoted)
+                    .then(|| word.strip_prefix(ecs).map(|rest| format!("{ours}{rest}")))
+                    .flatten()
+            })
+            .unwrap_or_else(|| word.to_owned());
+        let word = word.as_str();
         let opens_or_closes = word.matches('"').count() % 2 == 1;
-        if !quoted && word == "NOT" && words.last() == Some(&"AND") {
+        if !quoted && word == "NOT" && words.last().is_some_and(|last| last == "AND") {
             words.pop();
         }
-        words.push(word);
+        words.push(word.to_owned());
         if opens_or_closes {
             quoted = !quoted;
         }
@@ -42,6 +59,15 @@ mod tests {
             "\"x AND NOT y\" NOT z"
         );
         assert_eq!(normalize("a OR b"), "a OR b");
+    }
+
+    #[test]
+    fn ecs_field_names_map_to_the_index() {
+        assert_eq!(
+            normalize("log.level:ERROR AND OutOfMemoryError"),
+            "level:ERROR AND OutOfMemoryError"
+        );
+        assert_eq!(normalize("\"log.level:ERROR\""), "\"log.level:ERROR\"");
     }
 
     #[test]
