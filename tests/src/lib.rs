@@ -42,6 +42,7 @@ pub const OPERATOR_TOKEN: &str = "operator-token";
 pub struct Monitor {
     pub dir: tempfile::TempDir,
     port: u16,
+    env: Vec<(&'static str, String)>,
     process: Option<ServiceProcess>,
     http: reqwest::Client,
 }
@@ -61,6 +62,17 @@ impl Monitor {
     }
 
     pub async fn start_with(store: StoreKind) -> Self {
+        Self::start_configured(store, |_| String::new(), Vec::new()).await
+    }
+
+    /// A monitor whose config gets `extra(dir)` appended (sections such as
+    /// `[alerting]`, with files the test wrote in `dir`) and whose process
+    /// gets `env` (AWS settings pointing at moto, say).
+    pub async fn start_configured(
+        store: StoreKind,
+        extra: impl FnOnce(&Path) -> String,
+        env: Vec<(&'static str, String)>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let store = match store {
@@ -69,13 +81,15 @@ impl Monitor {
                 format!("[store]\nkind = \"elasticsearch\"\nurl = \"{url}\"\n")
             }
         };
+        let extra = extra(dir.path());
         let config = format!(
-            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n{store}\n[[environment]]\nname = \"{ENVIRONMENT}\"\ningest_token = \"{INGEST_TOKEN}\"\n\n[[user]]\nname = \"ops\"\nrole = \"operator\"\ntoken = \"{OPERATOR_TOKEN}\"\n"
+            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n{store}\n[[environment]]\nname = \"{ENVIRONMENT}\"\ningest_token = \"{INGEST_TOKEN}\"\noperators = [\"oncall@acme.example\"]\n\n[[user]]\nname = \"ops\"\nrole = \"operator\"\ntoken = \"{OPERATOR_TOKEN}\"\n\n{extra}"
         );
         std::fs::write(dir.path().join("monitor.toml"), config).unwrap();
         let mut monitor = Self {
             dir,
             port,
+            env,
             process: None,
             http: reqwest::Client::builder().no_proxy().build().unwrap(),
         };
@@ -89,7 +103,8 @@ impl Monitor {
         command
             .arg("serve")
             .arg("--config")
-            .arg(self.dir.path().join("monitor.toml"));
+            .arg(self.dir.path().join("monitor.toml"))
+            .envs(self.env.iter().map(|(key, value)| (*key, value.as_str())));
         self.process = Some(ServiceProcess::start("aerie-monitor", command).unwrap());
         let url = format!("{}/api/v1/openapi.json", self.url());
         wait_until(
