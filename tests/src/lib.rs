@@ -188,6 +188,15 @@ pub struct Agent {
     process: Option<ServiceProcess>,
 }
 
+fn agent_process(dir: &Path) -> ServiceProcess {
+    let mut command = Command::new(binary("aerie-agent"));
+    command
+        .arg("run")
+        .arg("--config")
+        .arg(dir.join("agent.toml"));
+    ServiceProcess::start("aerie-agent", command).unwrap()
+}
+
 impl Agent {
     /// An agent for `monitor_url` following `logs_glob`, collecting every `interval`.
     pub fn start(monitor_url: &str, logs_glob: &Path, interval: &str) -> Self {
@@ -197,13 +206,21 @@ impl Agent {
             logs_glob.display()
         );
         std::fs::write(dir.path().join("agent.toml"), config).unwrap();
-        let mut command = Command::new(binary("aerie-agent"));
-        command
-            .arg("run")
-            .arg("--config")
-            .arg(dir.path().join("agent.toml"));
-        let process = Some(ServiceProcess::start("aerie-agent", command).unwrap());
+        let process = Some(agent_process(dir.path()));
         Self { dir, process }
+    }
+
+    /// Kills the agent with SIGKILL.
+    pub fn kill_hard(&mut self) {
+        if let Some(process) = &mut self.process {
+            process.kill_hard();
+        }
+        self.process = None;
+    }
+
+    /// Starts it again with the same config and data.
+    pub fn restart(&mut self) {
+        self.process = Some(agent_process(self.dir.path()));
     }
 
     pub fn log(&self) -> String {

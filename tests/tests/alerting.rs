@@ -136,3 +136,378 @@ async fn an_out_of_memory_line_mails_once_through_ses_and_resolves() {
         "{history}"
     );
 }
+
+mod smtp {
+    use std::time::{Duration, Instant};
+
+    use aerie_system_tests::{Agent, Monitor, OPERATOR_TOKEN, StoreKind};
+    use aerie_testkit::{SmtpServer, wait_until};
+
+    const ALWAYS: &str = "[[rule]]\nname = \"cpu-seen\"\nkind = \"metric\"\nmetric = \"system.cpu.total.pct\"\nop = \">=\"\nthreshold = 0.0\nwindow = \"5m\"\nsummary = \"{{host}} reports CPU\"\n";
+
+    /// `[alerting]` through `smtp` with `password`, the given rules and repeat interval.
+    fn alerting(
+        dir: &std::path::Path,
+        smtp: &SmtpServer,
+        password: &str,
+        rules: &str,
+        repeat: &str,
+    ) -> String {
+        std::fs::write(dir.join("rules.toml"), rules).unwrap();
+        std::fs::write(dir.join("smtp-ca.pem"), smtp.certificate_pem()).unwrap();
+        format!(
+            "[alerting]\nrules_file = \"rules.toml\"\nevaluate_every = \"1s\"\nrepeat_interval = \"{repeat}\"\nfrom = \"Aerie <aerie@ops.example>\"\ndashboard_url = \"http://monitor.example\"\n[alerting.smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"starttls\"\nusername = \"{}\"\npassword = \"{password}\"\nca_file = \"smtp-ca.pem\"\ntls_name = \"localhost\"\n",
+            smtp.port(),
+            smtp.user()
+        )
+    }
+
+    fn subjects(smtp: &SmtpServer) -> Vec<String> {
+        smtp.messages()
+            .unwrap()
+            .into_iter()
+            .filter_map(|m| {
+                m.data
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Subject: ").map(str::to_owned))
+            })
+            .collect()
+    }
+
+    async fn wait_for_subject(
+        smtp: &SmtpServer,
+        monitor: &Monitor,
+        prefix: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<String> {
+        wait_until(
+            &format!("{count} mail(s) starting {prefix:?}"),
+            timeout,
+            async || {
+                let subjects = subjects(smtp);
+                (subjects.iter().filter(|s| s.starts_with(prefix)).count() >= count)
+                    .then_some(subjects)
+            },
+        )
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "{e}\nmail: {:?}\nmonitor:\n{}",
+                subjects(smtp),
+                monitor.log()
+            )
+        })
+    }
+
+    /// Waits until the alert job has run `runs` more times: time measured in evaluations.
+    async fn evaluations(monitor: &Monitor, runs: u64) {
+        let now = || async {
+            monitor
+                .get("/api/v1/jobs")
+                .await
+                .and_then(|jobs| jobs["alerts"]["runs"].as_u64())
+                .unwrap_or(0)
+        };
+        let start = now().await;
+        wait_until("more evaluations", Duration::from_secs(60), async || {
+            (now().await >= start + runs).then_some(())
+        })
+        .await
+        .unwrap();
+    }
+
+    async fn history(monitor: &Monitor) -> Vec<serde_json::Value> {
+        monitor
+            .get("/api/v1/alerts/history?env=acme-prod")
+            .await
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_metric_rule_with_for_twenty_seconds_fires_once_after_twenty_seconds() {
+        let smtp = SmtpServer::start("alerts@acme.example", "right")
+            .await
+            .unwrap();
+        let rules = "[[rule]]\nname = \"root-used\"\nkind = \"metric\"\nmetric = \"system.filesystem.used.pct\"\nagg = \"max\"\nthreshold = 0.0\nwindow = \"1m\"\nfor = \"20s\"\nmatch_labels = { mount = \"/\" }\nsummary = \"/ on {{host}} is {{value}}% used\"\n";
+        let monitor = Monitor::start_configured(
+            StoreKind::Embedded,
+            |dir| alerting(dir, &smtp, "right", rules, "4h"),
+            Vec::new(),
+        )
+        .await;
+        let logs = tempfile::tempdir().unwrap();
+        let _agent = Agent::start(&monitor.url(), &logs.path().join("*.log"), "2s");
+        let pending = wait_until(
+            "the alert to be pending",
+            Duration::from_secs(30),
+            async || {
+                history(&monitor)
+                    .await
+                    .into_iter()
+                    .find(|e| e["event"] == "pending")
+            },
+        )
+        .await
+        .unwrap();
+        let pending_at: chrono::DateTime<chrono::Utc> =
+            pending["at"].as_str().unwrap().parse().unwrap();
+        assert!(
+            subjects(&smtp).is_empty(),
+            "nothing is mailed while pending"
+        );
+        let started = Instant::now();
+        wait_for_subject(
+            &smtp,
+            &monitor,
+            "[FIRING] root-used",
+            1,
+            Duration::from_secs(40),
+        )
+        .await;
+        let firing = history(&monitor)
+            .await
+            .into_iter()
+            .find(|e| e["event"] == "firing")
+            .unwrap();
+        let firing_at: chrono::DateTime<chrono::Utc> =
+            firing["at"].as_str().unwrap().parse().unwrap();
+        assert!(
+            (firing_at - pending_at).num_milliseconds() >= 20_000,
+            "fired {} ms after pending",
+            (firing_at - pending_at).num_milliseconds()
+        );
+        eprintln!(
+            "firing mail {:?} after we saw it pending",
+            started.elapsed()
+        );
+        evaluations(&monitor, 3).await;
+        assert_eq!(
+            subjects(&smtp).len(),
+            1,
+            "fires once: {:?}",
+            subjects(&smtp)
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_silent_host_mails_host_down_holds_back_its_other_alerts_and_resolves() {
+        let smtp = SmtpServer::start("alerts@acme.example", "right")
+            .await
+            .unwrap();
+        let rules = format!(
+            "{ALWAYS}\n[[rule]]\nname = \"host-down\"\nkind = \"host_down\"\nseverity = \"critical\"\nwindow = \"4s\"\nsummary = \"{{{{host}}}} is silent\"\n"
+        );
+        let monitor = Monitor::start_configured(
+            StoreKind::Embedded,
+            |dir| alerting(dir, &smtp, "right", &rules, "2s"),
+            Vec::new(),
+        )
+        .await;
+        let logs = tempfile::tempdir().unwrap();
+        let mut agent = Agent::start(&monitor.url(), &logs.path().join("*.log"), "1s");
+        wait_for_subject(
+            &smtp,
+            &monitor,
+            "[FIRING] cpu-seen",
+            1,
+            Duration::from_secs(30),
+        )
+        .await;
+
+        agent.kill_hard();
+        let before = subjects(&smtp)
+            .iter()
+            .filter(|s| s.starts_with("[FIRING] cpu-seen"))
+            .count();
+        wait_for_subject(
+            &smtp,
+            &monitor,
+            "[FIRING] host-down on this-host",
+            1,
+            Duration::from_secs(30),
+        )
+        .await;
+        let alerts = monitor.get("/api/v1/alerts?env=acme-prod").await.unwrap();
+        let cpu = alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["rule"] == "cpu-seen")
+            .unwrap()
+            .clone();
+        assert_eq!(cpu["inhibited"], true, "{alerts}");
+        evaluations(&monitor, 4).await; // two repeat intervals
+        let during = subjects(&smtp)
+            .iter()
+            .filter(|s| s.starts_with("[FIRING] cpu-seen"))
+            .count();
+        assert!(
+            during <= before + 1,
+            "cpu-seen repeated while the host was down: {:?}",
+            subjects(&smtp)
+        );
+
+        agent.restart();
+        wait_for_subject(
+            &smtp,
+            &monitor,
+            "[RESOLVED] host-down on this-host",
+            1,
+            Duration::from_secs(30),
+        )
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restart_while_firing_sends_no_second_firing_mail() {
+        let smtp = SmtpServer::start("alerts@acme.example", "right")
+            .await
+            .unwrap();
+        let mut monitor = Monitor::start_configured(
+            StoreKind::Embedded,
+            |dir| alerting(dir, &smtp, "right", ALWAYS, "4h"),
+            Vec::new(),
+        )
+        .await;
+        let logs = tempfile::tempdir().unwrap();
+        let _agent = Agent::start(&monitor.url(), &logs.path().join("*.log"), "1s");
+        wait_for_subject(
+            &smtp,
+            &monitor,
+            "[FIRING] cpu-seen",
+            1,
+            Duration::from_secs(30),
+        )
+        .await;
+        monitor.kill_hard();
+        monitor.restart().await;
+        evaluations(&monitor, 5).await;
+        assert_eq!(subjects(&smtp).len(), 1, "{:?}", subjects(&smtp));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_silence_holds_back_repeats_until_it_expires() {
+        let smtp = SmtpServer::start("alerts@acme.example", "right")
+            .await
+            .unwrap();
+        let monitor = Monitor::start_configured(
+            StoreKind::Embedded,
+            |dir| alerting(dir, &smtp, "right", ALWAYS, "2s"),
+            Vec::new(),
+        )
+        .await;
+        let logs = tempfile::tempdir().unwrap();
+        let _agent = Agent::start(&monitor.url(), &logs.path().join("*.log"), "1s");
+        wait_for_subject(
+            &smtp,
+            &monitor,
+            "[FIRING] cpu-seen",
+            1,
+            Duration::from_secs(30),
+        )
+        .await;
+
+        let created: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/api/v1/silences", monitor.url()))
+            .bearer_auth(OPERATOR_TOKEN)
+            .json(&serde_json::json!({ "matchers": { "rule": "cpu-seen" }, "comment": "planned maintenance", "duration": "1h" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = created["id"].as_str().unwrap().to_owned();
+        assert_eq!(created["author"], "ops");
+        evaluations(&monitor, 2).await;
+        let silenced = subjects(&smtp).len();
+        evaluations(&monitor, 5).await; // more than two repeat intervals
+        assert_eq!(
+            subjects(&smtp).len(),
+            silenced,
+            "repeats went out during the silence"
+        );
+        let alerts = monitor.get("/api/v1/alerts?env=acme-prod").await.unwrap();
+        assert_eq!(alerts[0]["silenced_by"], id.as_str(), "{alerts}");
+
+        let expired = reqwest::Client::new()
+            .delete(format!("{}/api/v1/silences/{id}", monitor.url()))
+            .bearer_auth(OPERATOR_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert!(expired.status().is_success());
+        wait_for_subject(
+            &smtp,
+            &monitor,
+            "[FIRING] cpu-seen",
+            silenced + 1,
+            Duration::from_secs(20),
+        )
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_wrong_smtp_password_is_recorded_retried_and_delivered_once_fixed() {
+        let smtp = SmtpServer::start("alerts@acme.example", "right")
+            .await
+            .unwrap();
+        let mut monitor = Monitor::start_configured(
+            StoreKind::Embedded,
+            |dir| alerting(dir, &smtp, "wrong", ALWAYS, "4h"),
+            Vec::new(),
+        )
+        .await;
+        let logs = tempfile::tempdir().unwrap();
+        let _agent = Agent::start(&monitor.url(), &logs.path().join("*.log"), "1s");
+        let failure = wait_until(
+            "a recorded send failure",
+            Duration::from_secs(30),
+            async || {
+                history(&monitor)
+                    .await
+                    .into_iter()
+                    .find(|e| e["event"] == "notify_failed")
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", monitor.log()));
+        assert!(
+            failure["message"].as_str().unwrap().contains("535"),
+            "{failure}"
+        );
+        assert!(
+            monitor.log().contains("alert mail not sent; will retry"),
+            "{}",
+            monitor.log()
+        );
+        assert!(subjects(&smtp).is_empty());
+
+        let config = monitor.dir.path().join("monitor.toml");
+        let fixed = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("password = \"wrong\"", "password = \"right\"");
+        std::fs::write(&config, fixed).unwrap();
+        monitor.kill_hard();
+        monitor.restart().await;
+        wait_for_subject(
+            &smtp,
+            &monitor,
+            "[FIRING] cpu-seen",
+            1,
+            Duration::from_secs(60),
+        )
+        .await;
+        evaluations(&monitor, 3).await;
+        assert_eq!(
+            subjects(&smtp).len(),
+            1,
+            "delivered once: {:?}",
+            subjects(&smtp)
+        );
+    }
+}

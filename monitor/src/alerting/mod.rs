@@ -56,6 +56,41 @@ pub struct Alert {
     pub detail: String,
     pub last_notified: Option<DateTime<Utc>>,
     pub inhibited: bool,
+    /// Muted by a silence (its id).
+    #[serde(default)]
+    pub silenced_by: Option<String>,
+}
+
+/// Mutes the mail of alerts it matches until it ends.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Silence {
+    pub id: String,
+    /// `environment`, `rule`, `host`, `severity`, or a label's name: all must
+    /// equal the alert's.
+    pub matchers: BTreeMap<String, String>,
+    pub author: String,
+    pub comment: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+impl Silence {
+    pub fn active(&self, now: DateTime<Utc>) -> bool {
+        self.starts_at <= now && now < self.ends_at
+    }
+
+    pub fn matches(&self, alert: &Alert) -> bool {
+        self.matchers.iter().all(|(name, value)| {
+            let actual = match name.as_str() {
+                "environment" => Some(&alert.environment),
+                "rule" => Some(&alert.rule),
+                "host" => Some(&alert.host),
+                "severity" => Some(&alert.severity),
+                label => alert.labels.get(label),
+            };
+            actual == Some(value)
+        })
+    }
 }
 
 /// A transition or a notification event, as the history keeps it.
@@ -91,6 +126,8 @@ struct Outgoing {
 struct Saved {
     alerts: BTreeMap<String, Alert>,
     outbox: Vec<Outgoing>,
+    #[serde(default)]
+    silences: Vec<Silence>,
 }
 
 /// The alert engine.
@@ -161,6 +198,64 @@ impl Engine {
             .filter(|a| a.environment == environment)
             .cloned()
             .collect()
+    }
+
+    /// Silences, current and recently ended.
+    pub fn silences(&self) -> Vec<Silence> {
+        self.saved
+            .lock()
+            .expect("alert state lock")
+            .silences
+            .clone()
+    }
+
+    /// Adds a silence; answers it with its id.
+    pub fn silence(
+        &self,
+        matchers: BTreeMap<String, String>,
+        author: &str,
+        comment: &str,
+        ends_at: DateTime<Utc>,
+    ) -> Result<Silence, String> {
+        let now = Utc::now();
+        let silence = Silence {
+            id: aerie_wire::event_id(&[
+                author.as_bytes(),
+                comment.as_bytes(),
+                &now.timestamp_nanos_opt().unwrap_or_default().to_le_bytes(),
+            ])[..16]
+                .to_owned(),
+            matchers,
+            author: author.to_owned(),
+            comment: comment.to_owned(),
+            starts_at: now,
+            ends_at,
+        };
+        self.saved
+            .lock()
+            .expect("alert state lock")
+            .silences
+            .push(silence.clone());
+        self.save()?;
+        Ok(silence)
+    }
+
+    /// Ends a silence now; `None` if there is no such silence.
+    pub fn expire(&self, id: &str) -> Result<Option<Silence>, String> {
+        let now = Utc::now();
+        let expired = {
+            let mut saved = self.saved.lock().expect("alert state lock");
+            saved
+                .silences
+                .iter_mut()
+                .find(|s| s.id == id)
+                .map(|silence| {
+                    silence.ends_at = silence.ends_at.min(now);
+                    silence.clone()
+                })
+        };
+        self.save()?;
+        Ok(expired)
     }
 
     /// History entries of `environment` since `from`, oldest first.
@@ -430,6 +525,7 @@ impl Engine {
                                 detail: observation.detail.clone(),
                                 last_notified: None,
                                 inhibited: false,
+                                silenced_by: None,
                             },
                         );
                         history.push(entry(if state == State::Firing {
@@ -513,13 +609,26 @@ impl Engine {
             let repeat = chrono::Duration::from_std(alerting.repeat_interval)
                 .unwrap_or(chrono::Duration::MAX);
             let mut mails = Vec::new();
+            let silences: Vec<Silence> = saved
+                .silences
+                .iter()
+                .filter(|s| s.active(now))
+                .cloned()
+                .collect();
+            saved
+                .silences
+                .retain(|s| now - s.ends_at < chrono::Duration::days(7));
             for (key, alert) in saved.alerts.iter_mut() {
                 let is_down_rule = self.rules.iter().any(|r| {
                     r.name == alert.rule && matches!(r.condition, Condition::HostDown { .. })
                 });
                 alert.inhibited = !is_down_rule
                     && down.contains(&(alert.environment.clone(), alert.host.clone()));
-                if alert.inhibited {
+                alert.silenced_by = silences
+                    .iter()
+                    .find(|s| s.matches(alert))
+                    .map(|s| s.id.clone());
+                if alert.inhibited || alert.silenced_by.is_some() {
                     continue;
                 }
                 let due = match alert.state {

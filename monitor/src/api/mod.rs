@@ -80,6 +80,14 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/usage", get(query::usage))
         .route("/api/v1/alerts", get(query::alerts))
         .route("/api/v1/alerts/history", get(query::alert_history))
+        .route(
+            "/api/v1/silences",
+            get(query::silences).post(query::create_silence),
+        )
+        .route(
+            "/api/v1/silences/{id}",
+            axum::routing::delete(query::expire_silence),
+        )
         .route("/api/v1/jobs", get(query::jobs))
         .route("/api/v1/jobs/{name}/run", post(query::run_job))
         // Elasticsearch-compatible ingest for existing shippers (see `bulk`).

@@ -296,3 +296,75 @@ pub(super) async fn alert_history(
     let (from, _) = range(params.from.as_deref(), None, "now-7d")?;
     Ok(Json(engine(&state)?.history(&environment.name, from)))
 }
+
+/// Silences whose environment matcher (if any) the user may read.
+pub(super) async fn silences(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<crate::alerting::Silence>>, ApiError> {
+    let user = auth::user(&state.config, &headers)?;
+    let silences = engine(&state)?.silences();
+    Ok(Json(
+        silences
+            .into_iter()
+            .filter(|s| match s.matchers.get("environment") {
+                Some(environment) => user.can_read(environment),
+                None => user.role == crate::config::Role::Operator,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewSilence {
+    matchers: std::collections::BTreeMap<String, String>,
+    comment: String,
+    /// How long it lasts, e.g. "2h".
+    duration: String,
+}
+
+pub(super) async fn create_silence(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<(axum::http::StatusCode, Json<crate::alerting::Silence>), ApiError> {
+    let user = auth::operator(&state.config, &headers)?;
+    let new: NewSilence = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not a silence: {e}")))?;
+    if new.matchers.is_empty() {
+        return Err(ApiError::BadRequest(
+            "matchers: give at least one (environment, rule, host, severity or a label)".into(),
+        ));
+    }
+    if new.comment.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "comment: say why the alerts are silenced".into(),
+        ));
+    }
+    if let Some(environment) = new.matchers.get("environment") {
+        auth::readable(&state.config, user, environment)?;
+    }
+    let duration = parse_duration(&new.duration)
+        .map_err(|e| ApiError::BadRequest(format!("duration: {e}")))?;
+    let ends_at = Utc::now()
+        + chrono::Duration::from_std(duration)
+            .map_err(|_| ApiError::BadRequest("duration: too long".into()))?;
+    let silence = engine(&state)?
+        .silence(new.matchers, &user.name, &new.comment, ends_at)
+        .map_err(ApiError::Unavailable)?;
+    Ok((axum::http::StatusCode::CREATED, Json(silence)))
+}
+
+pub(super) async fn expire_silence(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<crate::alerting::Silence>, ApiError> {
+    auth::operator(&state.config, &headers)?;
+    engine(&state)?
+        .expire(&id)
+        .map_err(ApiError::Unavailable)?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no silence {id:?}")))
+}
