@@ -72,6 +72,9 @@ impl Checkpoints {
                 path: path.to_path_buf(),
                 updated: 0,
             });
+        // A file's position only moves forward: everything before it was
+        // queued, whichever copy of the content it was read from.
+        let offset = offset.max(entry.offset);
         if entry.offset != offset || entry.path != path {
             entry.offset = offset;
             entry.path = path.to_path_buf();

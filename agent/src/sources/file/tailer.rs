@@ -97,7 +97,7 @@ impl Tailer {
             checkpoints,
             counters,
             unreadable: HashMap::new(),
-            buffer: vec![0; 256 * 1024],
+            buffer: Vec::with_capacity(256 * 1024),
         }
     }
 
@@ -216,7 +216,12 @@ impl Tailer {
             {
                 continue; // a copy of a file already followed
             }
-            let offset = self.checkpoints.get(fingerprint).unwrap_or(0);
+            // A copy shorter than what was read of its content has nothing new.
+            let offset = self
+                .checkpoints
+                .get(fingerprint)
+                .unwrap_or(0)
+                .min(meta.len());
             tracing::debug!(source = %self.source, path = %path.display(), offset, "following file");
             self.watchers.push(Watcher {
                 fingerprint,
@@ -256,42 +261,47 @@ impl Tailer {
             }
             return Ok(None);
         }
-        let mut read = 0u64;
+        // Read first, then make sure the file is still the one we think: a
+        // copytruncate and new writes between the check above and the read
+        // would otherwise hand the new generation's lines over under the old
+        // fingerprint (and so under ids nobody could match later).
+        self.buffer.clear();
         watcher.file.seek(SeekFrom::Start(position))?;
-        while (read as usize) < READ_BYTES_PER_POLL {
-            let count = watcher.file.read(&mut self.buffer)?;
-            if count == 0 {
-                break;
-            }
-            read += count as u64;
-            let mut chunk = &self.buffer[..count];
-            while let Some(newline) = chunk.iter().position(|byte| *byte == b'\n') {
-                let (line, rest) = chunk.split_at(newline);
-                let bytes: &[u8] = if watcher.partial.is_empty() {
-                    line
-                } else {
-                    watcher.partial.extend_from_slice(line);
-                    &watcher.partial
-                };
-                let end = watcher.read_offset + bytes.len() as u64 + 1;
-                let truncated = bytes.len() > self.max_line;
-                sink.line(Line {
-                    fingerprint: watcher.fingerprint,
-                    offset: watcher.read_offset,
-                    end,
-                    path: &watcher.path,
-                    bytes: &bytes[..bytes.len().min(self.max_line)],
-                    truncated,
-                });
-                if truncated {
-                    self.counters.add_truncated_line();
-                }
-                watcher.partial.clear();
-                watcher.read_offset = end;
-                chunk = &rest[1..];
-            }
-            watcher.partial.extend_from_slice(chunk);
+        (&mut watcher.file)
+            .take(READ_BYTES_PER_POLL as u64)
+            .read_to_end(&mut self.buffer)?;
+        let read = self.buffer.len() as u64;
+        if read > 0 && fingerprint(&mut watcher.file) != Some(watcher.fingerprint) {
+            tracing::debug!(source = %self.source, path = %watcher.path.display(), "file rewritten while read; reading again");
+            return Ok(Some(0));
         }
+        let mut chunk = &self.buffer[..];
+        while let Some(newline) = chunk.iter().position(|byte| *byte == b'\n') {
+            let (line, rest) = chunk.split_at(newline);
+            let bytes: &[u8] = if watcher.partial.is_empty() {
+                line
+            } else {
+                watcher.partial.extend_from_slice(line);
+                &watcher.partial
+            };
+            let end = watcher.read_offset + bytes.len() as u64 + 1;
+            let truncated = bytes.len() > self.max_line;
+            sink.line(Line {
+                fingerprint: watcher.fingerprint,
+                offset: watcher.read_offset,
+                end,
+                path: &watcher.path,
+                bytes: &bytes[..bytes.len().min(self.max_line)],
+                truncated,
+            });
+            if truncated {
+                self.counters.add_truncated_line();
+            }
+            watcher.partial.clear();
+            watcher.read_offset = end;
+            chunk = &rest[1..];
+        }
+        watcher.partial.extend_from_slice(chunk);
         let now = Instant::now();
         if read > 0 {
             watcher.last_growth = now;
