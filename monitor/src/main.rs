@@ -99,6 +99,16 @@ async fn serve(config: Config) -> Result<(), String> {
     let address = listener.local_addr().map_err(|error| error.to_string())?;
     tracing::info!(%address, environments = config.environments.len(), "monitor listening");
     let state = AppState::start(config, store).await?;
+    if let Some(engine) = state.alerts.clone() {
+        // SIGHUP reloads the rules, as daemons do; a bad file keeps the old ones.
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(|error| format!("cannot handle SIGHUP: {error}"))?;
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                let _ = engine.reload();
+            }
+        });
+    }
     axum::serve(listener, app(state))
         .with_graceful_shutdown(async {
             let mut terminate =

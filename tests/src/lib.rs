@@ -131,6 +131,11 @@ impl Monitor {
         self.process = None;
     }
 
+    /// The running monitor's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(ServiceProcess::id)
+    }
+
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }

@@ -510,4 +510,99 @@ mod smtp {
             subjects(&smtp)
         );
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_bad_rules_file_on_reload_keeps_the_old_rules_and_says_why() {
+        let smtp = SmtpServer::start("alerts@acme.example", "right")
+            .await
+            .unwrap();
+        let monitor = Monitor::start_configured(
+            StoreKind::Embedded,
+            |dir| alerting(dir, &smtp, "right", ALWAYS, "4h"),
+            Vec::new(),
+        )
+        .await;
+        let rules = monitor.dir.path().join("rules.toml");
+        let reload = async || {
+            let response = reqwest::Client::new()
+                .post(format!("{}/api/v1/rules/reload", monitor.url()))
+                .bearer_auth(OPERATOR_TOKEN)
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<serde_json::Value>().await.unwrap(),
+            )
+        };
+        let rule_count = async || {
+            evaluations(&monitor, 1).await;
+            let jobs = monitor.get("/api/v1/jobs").await.unwrap();
+            jobs["alerts"]["last_result"]
+                .as_str()
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse::<usize>()
+                .unwrap()
+        };
+        assert_eq!(rule_count().await, 1);
+
+        std::fs::write(
+            &rules,
+            format!("{ALWAYS}\n[[rule]]\nname = \"broken\"\nkind = \"gauge\"\nsummary = \"s\"\n"),
+        )
+        .unwrap();
+        let (status, answer) = reload().await;
+        assert_eq!(status, 400, "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("rules.toml")
+                && message.contains("\"broken\"")
+                && message.contains("kind \"gauge\""),
+            "{message}"
+        );
+        assert!(
+            message.contains("the 1 current rules stay in force"),
+            "{message}"
+        );
+        assert_eq!(rule_count().await, 1, "the old rules still run");
+        assert!(
+            monitor
+                .log()
+                .contains("rules not reloaded; keeping the current ones"),
+            "{}",
+            monitor.log()
+        );
+
+        std::fs::write(
+            &rules,
+            format!("{ALWAYS}\n{}", ALWAYS.replace("cpu-seen", "cpu-seen-too")),
+        )
+        .unwrap();
+        let (status, answer) = reload().await;
+        assert_eq!(
+            (status, answer["rules"].as_u64()),
+            (200, Some(2)),
+            "{answer}"
+        );
+        assert_eq!(rule_count().await, 2);
+
+        // SIGHUP does the same.
+        std::fs::write(&rules, ALWAYS).unwrap();
+        let pid = monitor.pid().unwrap();
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-HUP", &pid.to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+        wait_until("the SIGHUP reload", Duration::from_secs(20), async || {
+            (rule_count().await == 1).then_some(())
+        })
+        .await
+        .unwrap();
+    }
 }

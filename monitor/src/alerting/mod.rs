@@ -137,7 +137,8 @@ pub struct Engine {
     store: Arc<dyn Store>,
     channel: Arc<dyn Channel>,
     templates: Templates,
-    rules: Vec<Rule>,
+    /// Replaced whole by a reload; an evaluation works on the set it started with.
+    rules: std::sync::RwLock<Arc<Vec<Rule>>>,
     dir: PathBuf,
     saved: Mutex<Saved>,
 }
@@ -183,7 +184,7 @@ impl Engine {
             store,
             channel,
             templates: Templates::built_in(),
-            rules,
+            rules: std::sync::RwLock::new(Arc::new(rules)),
             dir,
             saved: Mutex::new(saved),
         })
@@ -198,6 +199,39 @@ impl Engine {
             .filter(|a| a.environment == environment)
             .cloned()
             .collect()
+    }
+
+    fn current_rules(&self) -> Arc<Vec<Rule>> {
+        Arc::clone(&self.rules.read().expect("rules lock"))
+    }
+
+    /// Reads the rules file again. A file that does not validate changes
+    /// nothing: the current rules stay, and the error says why.
+    pub fn reload(&self) -> Result<usize, String> {
+        let alerting = self
+            .config
+            .alerting
+            .as_ref()
+            .ok_or("alerting is not configured")?;
+        let names: Vec<String> = self
+            .config
+            .environments
+            .iter()
+            .map(|e| e.name.clone())
+            .collect();
+        match rules::load(&alerting.rules_file, &names) {
+            Ok(rules) => {
+                let count = rules.len();
+                *self.rules.write().expect("rules lock") = Arc::new(rules);
+                tracing::info!(rules = count, file = %alerting.rules_file.display(), "rules reloaded");
+                Ok(count)
+            }
+            Err(error) => {
+                let kept = self.current_rules().len();
+                tracing::error!(%error, kept, "rules not reloaded; keeping the current ones");
+                Err(format!("{error}; the {kept} current rules stay in force"))
+            }
+        }
     }
 
     /// Silences, current and recently ended.
@@ -454,14 +488,11 @@ impl Engine {
             .alerting
             .as_ref()
             .ok_or("alerting is not configured")?;
+        let rules = self.current_rules();
         let mut history = Vec::new();
         let mut observed: Vec<(String, &Rule, String, Observation)> = Vec::new();
         for environment in &self.config.environments {
-            for rule in self
-                .rules
-                .iter()
-                .filter(|r| r.applies_to(&environment.name))
-            {
+            for rule in rules.iter().filter(|r| r.applies_to(&environment.name)) {
                 match self.observe(rule, &environment.name, now).await {
                     Ok(observations) => {
                         for observation in observations {
@@ -600,7 +631,7 @@ impl Engine {
                 .values()
                 .filter(|a| {
                     a.state == State::Firing
-                        && self.rules.iter().any(|r| {
+                        && rules.iter().any(|r| {
                             r.name == a.rule && matches!(r.condition, Condition::HostDown { .. })
                         })
                 })
@@ -619,7 +650,7 @@ impl Engine {
                 .silences
                 .retain(|s| now - s.ends_at < chrono::Duration::days(7));
             for (key, alert) in saved.alerts.iter_mut() {
-                let is_down_rule = self.rules.iter().any(|r| {
+                let is_down_rule = rules.iter().any(|r| {
                     r.name == alert.rule && matches!(r.condition, Condition::HostDown { .. })
                 });
                 alert.inhibited = !is_down_rule
@@ -710,7 +741,7 @@ impl Engine {
             .count();
         Ok(format!(
             "{} rules, {firing} firing, {sent} mails sent, {} waiting",
-            self.rules.len(),
+            rules.len(),
             saved.outbox.len()
         ))
     }

@@ -80,6 +80,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/usage", get(query::usage))
         .route("/api/v1/alerts", get(query::alerts))
         .route("/api/v1/alerts/history", get(query::alert_history))
+        .route("/api/v1/rules/reload", post(query::reload_rules))
         .route(
             "/api/v1/silences",
             get(query::silences).post(query::create_silence),

@@ -368,3 +368,13 @@ pub(super) async fn expire_silence(
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no silence {id:?}")))
 }
+
+/// Reloads the rules file; a bad file keeps the current rules (400, why).
+pub(super) async fn reload_rules(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    auth::operator(&state.config, &headers)?;
+    let count = engine(&state)?.reload().map_err(ApiError::BadRequest)?;
+    Ok(Json(serde_json::json!({ "rules": count })))
+}
