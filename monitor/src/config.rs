@@ -165,6 +165,10 @@ struct RawAlerting {
     evaluate_every: Duration,
     #[serde(default = "hours_4", with = "humantime_serde")]
     repeat_interval: Duration,
+    #[serde(default = "minutes_10", with = "humantime_serde")]
+    flap_window: Duration,
+    #[serde(default = "four")]
+    flap_threshold: usize,
     from: String,
     dashboard_url: String,
     smtp: Option<RawSmtp>,
@@ -176,6 +180,12 @@ fn seconds_15() -> Duration {
 }
 fn hours_4() -> Duration {
     Duration::from_secs(4 * 3600)
+}
+fn minutes_10() -> Duration {
+    Duration::from_secs(600)
+}
+fn four() -> usize {
+    4
 }
 
 #[derive(Debug, Deserialize)]
@@ -226,6 +236,11 @@ pub struct AlertingConfig {
     pub evaluate_every: Duration,
     #[serde(with = "humantime_serde")]
     pub repeat_interval: Duration,
+    /// More than `flap_threshold` changes between firing and resolved within
+    /// `flap_window` mark an alert flapping and hold its mail back.
+    #[serde(with = "humantime_serde")]
+    pub flap_window: Duration,
+    pub flap_threshold: usize,
     pub from: String,
     pub dashboard_url: String,
     pub channel: ChannelConfig,
@@ -592,6 +607,8 @@ impl RawConfig {
                     rules_file,
                     evaluate_every: raw.evaluate_every,
                     repeat_interval: raw.repeat_interval,
+                    flap_window: raw.flap_window,
+                    flap_threshold: raw.flap_threshold,
                     from: raw.from,
                     dashboard_url: raw.dashboard_url,
                     channel,

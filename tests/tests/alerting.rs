@@ -605,4 +605,87 @@ mod smtp {
         .await
         .unwrap();
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flapping_alert_is_marked_and_its_mail_held_back() {
+        let smtp = SmtpServer::start("alerts@acme.example", "right")
+            .await
+            .unwrap();
+        let rules = "[[rule]]\nname = \"toggle\"\nkind = \"metric\"\nmetric = \"test.toggle\"\nagg = \"max\"\nthreshold = 50.0\nwindow = \"2s\"\nsummary = \"toggle on {{host}}\"\n";
+        let monitor = Monitor::start_configured(
+            StoreKind::Embedded,
+            |dir| {
+                alerting(dir, &smtp, "right", rules, "4h").replace(
+                    "repeat_interval",
+                    "flap_window = \"5m\"\nflap_threshold = 3\nrepeat_interval",
+                )
+            },
+            Vec::new(),
+        )
+        .await;
+        let http = reqwest::Client::new();
+        let mut sequence = 0u64;
+        let mut send = async |value: f64| {
+            sequence += 1;
+            let batch = serde_json::json!({ "environment": "acme-prod", "host": "toggle-host", "agent": "test", "events": [
+                { "id": format!("toggle-{sequence}"), "@timestamp": chrono::Utc::now().to_rfc3339(), "kind": "metric", "name": "test.toggle", "value": value }
+            ]});
+            let response = http
+                .post(format!("{}/api/v1/ingest", monitor.url()))
+                .bearer_auth(aerie_system_tests::INGEST_TOKEN)
+                .json(&batch)
+                .send()
+                .await
+                .unwrap();
+            assert!(response.status().is_success());
+        };
+        let events = async |name: &str| {
+            history(&monitor)
+                .await
+                .iter()
+                .filter(|e| e["event"] == name)
+                .count()
+        };
+        // Fire and resolve three times: six changes against a threshold of three.
+        for round in 1..=3 {
+            send(100.0).await;
+            wait_until("firing", Duration::from_secs(20), async || {
+                (events("firing").await >= round).then_some(())
+            })
+            .await
+            .unwrap();
+            send(0.0).await;
+            wait_until("resolved", Duration::from_secs(20), async || {
+                (events("resolved").await >= round).then_some(())
+            })
+            .await
+            .unwrap();
+        }
+        let entries = history(&monitor).await;
+        let flapping = entries
+            .iter()
+            .position(|e| e["event"] == "flapping")
+            .unwrap_or_else(|| panic!("never marked flapping: {entries:?}"));
+        assert!(
+            entries[flapping]["message"]
+                .as_str()
+                .unwrap()
+                .contains("changes within 5m"),
+            "{}",
+            entries[flapping]
+        );
+        let after: Vec<&serde_json::Value> = entries[flapping..]
+            .iter()
+            .filter(|e| e["event"] == "notified")
+            .collect();
+        assert!(after.is_empty(), "mail went out while flapping: {after:?}");
+        assert_eq!(
+            subjects(&smtp).len(),
+            3,
+            "firing, resolved, firing; then held back: {:?}",
+            subjects(&smtp)
+        );
+        let alerts = monitor.get("/api/v1/alerts?env=acme-prod").await.unwrap();
+        assert_eq!(alerts[0]["flapping"], true, "{alerts}");
+    }
 }

@@ -59,6 +59,12 @@ pub struct Alert {
     /// Muted by a silence (its id).
     #[serde(default)]
     pub silenced_by: Option<String>,
+    /// When it last changed between firing and resolved (within the flap window).
+    #[serde(default)]
+    pub changes: Vec<DateTime<Utc>>,
+    /// Changing state too often: its mail is held back until it settles.
+    #[serde(default)]
+    pub flapping: bool,
 }
 
 /// Mutes the mail of alerts it matches until it ends.
@@ -533,6 +539,15 @@ impl Engine {
                         } else {
                             State::Pending
                         };
+                        let mut changes = saved
+                            .alerts
+                            .get(key)
+                            .map(|a| a.changes.clone())
+                            .unwrap_or_default();
+                        let flapping = saved.alerts.get(key).is_some_and(|a| a.flapping);
+                        if state == State::Firing {
+                            changes.push(now);
+                        }
                         saved.alerts.insert(
                             key.clone(),
                             Alert {
@@ -557,6 +572,8 @@ impl Engine {
                                 last_notified: None,
                                 inhibited: false,
                                 silenced_by: None,
+                                changes,
+                                flapping,
                             },
                         );
                         history.push(entry(if state == State::Firing {
@@ -570,6 +587,7 @@ impl Engine {
                         alert.value = observation.value;
                         if (now - alert.since).to_std().unwrap_or_default() >= rule.for_ {
                             alert.state = State::Firing;
+                            alert.changes.push(now);
                             alert.fired_at = Some(now);
                             history.push(entry("firing"));
                         }
@@ -588,6 +606,7 @@ impl Engine {
                     (false, Some(State::Firing)) => {
                         let alert = saved.alerts.get_mut(key).expect("present");
                         alert.state = State::Resolved;
+                        alert.changes.push(now);
                         alert.resolved_at = Some(now);
                         alert.value = observation.value;
                         history.push(entry("resolved"));
@@ -603,6 +622,7 @@ impl Engine {
                 match alert.state {
                     State::Firing => {
                         alert.state = State::Resolved;
+                        alert.changes.push(now);
                         alert.resolved_at = Some(now);
                         history.push(HistoryEntry {
                             at: now,
@@ -640,6 +660,8 @@ impl Engine {
             let repeat = chrono::Duration::from_std(alerting.repeat_interval)
                 .unwrap_or(chrono::Duration::MAX);
             let mut mails = Vec::new();
+            let flap_window =
+                chrono::Duration::from_std(alerting.flap_window).unwrap_or(chrono::Duration::MAX);
             let silences: Vec<Silence> = saved
                 .silences
                 .iter()
@@ -659,7 +681,32 @@ impl Engine {
                     .iter()
                     .find(|s| s.matches(alert))
                     .map(|s| s.id.clone());
-                if alert.inhibited || alert.silenced_by.is_some() {
+                // Flap damping: too many changes within the window hold the
+                // alert's mail back until it settles.
+                alert.changes.retain(|at| now - *at < flap_window);
+                let flapping = alert.changes.len() > alerting.flap_threshold;
+                if flapping != alert.flapping {
+                    alert.flapping = flapping;
+                    history.push(HistoryEntry {
+                        at: now,
+                        environment: alert.environment.clone(),
+                        rule: alert.rule.clone(),
+                        host: alert.host.clone(),
+                        event: if flapping {
+                            "flapping"
+                        } else {
+                            "flapping_ended"
+                        }
+                        .into(),
+                        value: alert.value,
+                        message: format!(
+                            "{} changes within {}",
+                            alert.changes.len(),
+                            humantime::format_duration(alerting.flap_window)
+                        ),
+                    });
+                }
+                if alert.inhibited || alert.silenced_by.is_some() || alert.flapping {
                     continue;
                 }
                 let due = match alert.state {
