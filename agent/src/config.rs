@@ -259,14 +259,7 @@ impl RawConfig {
     }
 }
 
-/// An environment name: lowercase letters, digits and '-', starting with a letter.
-pub fn valid_name(name: &str) -> bool {
-    name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-}
+pub use aerie_wire::valid_name;
 
 /// Reads a secret from `inline` or `file` (relative to `base`), exactly one.
 pub fn read_secret(

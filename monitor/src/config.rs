@@ -341,14 +341,7 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> FieldError {
     (field.into(), message.into())
 }
 
-/// An environment or user name: lowercase letters, digits and '-'.
-pub fn valid_name(name: &str) -> bool {
-    name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-}
+pub use aerie_wire::valid_name;
 
 impl Config {
     pub fn load(file: &Path) -> Result<Self, ConfigError> {

@@ -122,6 +122,18 @@ pub struct Rejected {
     pub reason: String,
 }
 
+/// Whether `name` is a valid environment (or other) name: lowercase ASCII
+/// letters, digits and '-', starting with a letter, at most 63 characters.
+/// Environment names travel in every [`IngestRequest`], so the agent and the
+/// monitor check them by this one rule.
+pub fn valid_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
 /// A stable event id: 128 bits of XXH3 over the parts that identify where the
 /// event came from, as 32 hex digits. The same parts always give the same id.
 pub fn event_id(parts: &[&[u8]]) -> String {

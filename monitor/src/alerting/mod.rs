@@ -152,7 +152,7 @@ pub struct Engine {
 fn key(rule: &str, environment: &str, host: &str, labels: &BTreeMap<String, String>) -> String {
     format!(
         "{environment}\u{1f}{rule}\u{1f}{host}\u{1f}{}",
-        crate::store::embedded::encode_labels_key(labels)
+        aerie_wire::ecs::encode_labels(labels)
     )
 }
 
@@ -646,15 +646,15 @@ impl Engine {
                 _ => true,
             });
             // Inhibition: a host that is down mails only about being down.
+            let down_rules: std::collections::HashSet<&str> = rules
+                .iter()
+                .filter(|r| matches!(r.condition, Condition::HostDown { .. }))
+                .map(|r| r.name.as_str())
+                .collect();
             let down: std::collections::HashSet<(String, String)> = saved
                 .alerts
                 .values()
-                .filter(|a| {
-                    a.state == State::Firing
-                        && rules.iter().any(|r| {
-                            r.name == a.rule && matches!(r.condition, Condition::HostDown { .. })
-                        })
-                })
+                .filter(|a| a.state == State::Firing && down_rules.contains(a.rule.as_str()))
                 .map(|a| (a.environment.clone(), a.host.clone()))
                 .collect();
             let repeat = chrono::Duration::from_std(alerting.repeat_interval)
@@ -672,10 +672,7 @@ impl Engine {
                 .silences
                 .retain(|s| now - s.ends_at < chrono::Duration::days(7));
             for (key, alert) in saved.alerts.iter_mut() {
-                let is_down_rule = rules.iter().any(|r| {
-                    r.name == alert.rule && matches!(r.condition, Condition::HostDown { .. })
-                });
-                alert.inhibited = !is_down_rule
+                alert.inhibited = !down_rules.contains(alert.rule.as_str())
                     && down.contains(&(alert.environment.clone(), alert.host.clone()));
                 alert.silenced_by = silences
                     .iter()

@@ -26,11 +26,6 @@ use super::{
 use catalog::Catalog;
 use schema::{Fields, KIND_API_STATS, KIND_LOG, KIND_METRIC, decode_labels};
 
-/// Labels as one string key (shared with the alert engine's keys).
-pub fn encode_labels_key(labels: &std::collections::BTreeMap<String, String>) -> String {
-    schema::encode_labels(labels)
-}
-
 /// The embedded store.
 pub struct EmbeddedStore {
     index: Index,
