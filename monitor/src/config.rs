@@ -169,6 +169,14 @@ struct RawAlerting {
     flap_window: Duration,
     #[serde(default = "four")]
     flap_threshold: usize,
+    #[serde(default = "seconds_10", with = "humantime_serde")]
+    group_wait: Duration,
+    #[serde(default = "minutes_1", with = "humantime_serde")]
+    group_interval: Duration,
+    /// `smtp` or `ses`: which of the two sends alert mail when both are set.
+    channel: Option<String>,
+    #[serde(default = "minutes_10", with = "humantime_serde")]
+    channel_failing_after: Duration,
     from: String,
     dashboard_url: String,
     smtp: Option<RawSmtp>,
@@ -177,6 +185,12 @@ struct RawAlerting {
 
 fn seconds_15() -> Duration {
     Duration::from_secs(15)
+}
+fn seconds_10() -> Duration {
+    Duration::from_secs(10)
+}
+fn minutes_1() -> Duration {
+    Duration::from_secs(60)
 }
 fn hours_4() -> Duration {
     Duration::from_secs(4 * 3600)
@@ -241,9 +255,23 @@ pub struct AlertingConfig {
     #[serde(with = "humantime_serde")]
     pub flap_window: Duration,
     pub flap_threshold: usize,
+    /// A group (an environment's alerts of one rule) waits `group_wait`
+    /// after its first alert fires, so alerts firing together go in one mail.
+    #[serde(with = "humantime_serde")]
+    pub group_wait: Duration,
+    /// Once a group has mailed, changes to it (a host more firing, one
+    /// resolved) wait this long after its last mail.
+    #[serde(with = "humantime_serde")]
+    pub group_interval: Duration,
     pub from: String,
     pub dashboard_url: String,
+    /// Sends alert mail.
     pub channel: ChannelConfig,
+    /// The other channel, when both are configured: it carries the alert
+    /// that `channel` has failed for longer than `channel_failing_after`.
+    pub fallback: Option<ChannelConfig>,
+    #[serde(with = "humantime_serde")]
+    pub channel_failing_after: Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -549,8 +577,8 @@ impl RawConfig {
         let alerting = match self.alerting {
             None => None,
             Some(raw) => {
-                let channel = match (raw.smtp, raw.ses) {
-                    (Some(smtp), None) => ChannelConfig::Smtp {
+                let smtp = match raw.smtp {
+                    Some(smtp) => Some(ChannelConfig::Smtp {
                         password: Secret::from_inline_or_file(
                             "alerting.smtp.password",
                             smtp.password,
@@ -563,18 +591,33 @@ impl RawConfig {
                         username: smtp.username,
                         ca_file: smtp.ca_file.map(|path| base.join(path)),
                         tls_name: smtp.tls_name,
-                    },
-                    (None, Some(_)) => ChannelConfig::Ses,
-                    (None, None) => {
+                    }),
+                    None => None,
+                };
+                let ses = raw.ses.map(|_| ChannelConfig::Ses);
+                let (channel, fallback) = match (smtp, ses, raw.channel.as_deref()) {
+                    (Some(smtp), None, None | Some("smtp")) => (smtp, None),
+                    (None, Some(ses), None | Some("ses")) => (ses, None),
+                    (Some(smtp), Some(ses), Some("smtp")) => (smtp, Some(ses)),
+                    (Some(smtp), Some(ses), Some("ses")) => (ses, Some(smtp)),
+                    (None, None, _) => {
                         return Err(invalid(
                             "alerting",
                             "no channel: add [alerting.smtp] (the customer's server) or [alerting.ses]",
                         ));
                     }
-                    (Some(_), Some(_)) => {
+                    (Some(_), Some(_), None) => {
                         return Err(invalid(
-                            "alerting.ses",
-                            "both [alerting.smtp] and [alerting.ses] are set: keep one",
+                            "alerting.channel",
+                            "both [alerting.smtp] and [alerting.ses] are set: say which one sends alert mail with channel = \"smtp\" or \"ses\" (the other carries the alert that it is failing)",
+                        ));
+                    }
+                    (_, _, Some(other)) => {
+                        return Err(invalid(
+                            "alerting.channel",
+                            format!(
+                                "{other:?} is not a configured channel: use \"smtp\" with [alerting.smtp] or \"ses\" with [alerting.ses]"
+                            ),
                         ));
                     }
                 };
@@ -602,9 +645,13 @@ impl RawConfig {
                     repeat_interval: raw.repeat_interval,
                     flap_window: raw.flap_window,
                     flap_threshold: raw.flap_threshold,
+                    group_wait: raw.group_wait,
+                    group_interval: raw.group_interval,
                     from: raw.from,
                     dashboard_url: raw.dashboard_url,
                     channel,
+                    fallback,
+                    channel_failing_after: raw.channel_failing_after,
                 })
             }
         };

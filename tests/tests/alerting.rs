@@ -44,7 +44,7 @@ async fn an_out_of_memory_line_mails_once_through_ses_and_resolves() {
                 "[[rule]]\nname = \"out-of-memory\"\nkind = \"log\"\nseverity = \"critical\"\nquery = \"log.level:ERROR AND OutOfMemoryError\"\nwindow = \"10s\"\nsummary = \"{{host}} logged an OutOfMemoryError\"\n",
             )
             .unwrap();
-            "[alerting]\nrules_file = \"rules.toml\"\nevaluate_every = \"1s\"\nfrom = \"Aerie <aerie@ops.example>\"\ndashboard_url = \"http://monitor.example\"\n[alerting.ses]\n".to_owned()
+            "[alerting]\nrules_file = \"rules.toml\"\nevaluate_every = \"1s\"\ngroup_wait = \"1s\"\ngroup_interval = \"1s\"\nfrom = \"Aerie <aerie@ops.example>\"\ndashboard_url = \"http://monitor.example\"\n[alerting.ses]\n".to_owned()
         },
         moto.env(region),
     )
@@ -156,7 +156,7 @@ mod smtp {
         std::fs::write(dir.join("rules.toml"), rules).unwrap();
         std::fs::write(dir.join("smtp-ca.pem"), smtp.certificate_pem()).unwrap();
         format!(
-            "[alerting]\nrules_file = \"rules.toml\"\nevaluate_every = \"1s\"\nrepeat_interval = \"{repeat}\"\nfrom = \"Aerie <aerie@ops.example>\"\ndashboard_url = \"http://monitor.example\"\n[alerting.smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"starttls\"\nusername = \"{}\"\npassword = \"{password}\"\nca_file = \"smtp-ca.pem\"\ntls_name = \"localhost\"\n",
+            "[alerting]\nrules_file = \"rules.toml\"\nevaluate_every = \"1s\"\ngroup_wait = \"1s\"\ngroup_interval = \"1s\"\nrepeat_interval = \"{repeat}\"\nfrom = \"Aerie <aerie@ops.example>\"\ndashboard_url = \"http://monitor.example\"\n[alerting.smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"starttls\"\nusername = \"{}\"\npassword = \"{password}\"\nca_file = \"smtp-ca.pem\"\ntls_name = \"localhost\"\n",
             smtp.port(),
             smtp.user()
         )
@@ -215,6 +215,30 @@ mod smtp {
         })
         .await
         .unwrap();
+    }
+
+    /// Sends one sample of `name` for `host` through the ingest API.
+    async fn ingest_metric(monitor: &Monitor, host: &str, name: &str, value: f64) {
+        let batch = serde_json::json!({ "environment": "acme-prod", "host": host, "agent": "test", "events": [
+            { "id": uuid_like(), "@timestamp": chrono::Utc::now().to_rfc3339(), "kind": "metric", "name": name, "value": value }
+        ]});
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/v1/ingest", monitor.url()))
+            .bearer_auth(aerie_system_tests::INGEST_TOKEN)
+            .json(&batch)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{response:?}");
+    }
+
+    fn uuid_like() -> String {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        format!(
+            "test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        )
     }
 
     async fn history(monitor: &Monitor) -> Vec<serde_json::Value> {
@@ -623,22 +647,8 @@ mod smtp {
             Vec::new(),
         )
         .await;
-        let http = reqwest::Client::new();
-        let mut sequence = 0u64;
-        let mut send = async |value: f64| {
-            sequence += 1;
-            let batch = serde_json::json!({ "environment": "acme-prod", "host": "toggle-host", "agent": "test", "events": [
-                { "id": format!("toggle-{sequence}"), "@timestamp": chrono::Utc::now().to_rfc3339(), "kind": "metric", "name": "test.toggle", "value": value }
-            ]});
-            let response = http
-                .post(format!("{}/api/v1/ingest", monitor.url()))
-                .bearer_auth(aerie_system_tests::INGEST_TOKEN)
-                .json(&batch)
-                .send()
-                .await
-                .unwrap();
-            assert!(response.status().is_success());
-        };
+        let send =
+            async |value: f64| ingest_metric(&monitor, "toggle-host", "test.toggle", value).await;
         let events = async |name: &str| {
             history(&monitor)
                 .await
@@ -687,5 +697,207 @@ mod smtp {
         );
         let alerts = monitor.get("/api/v1/alerts?env=acme-prod").await.unwrap();
         assert_eq!(alerts[0]["flapping"], true, "{alerts}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn alerts_of_one_rule_firing_together_go_out_in_one_mail() {
+        let smtp = SmtpServer::start("alerts@acme.example", "right")
+            .await
+            .unwrap();
+        let rules = "[[rule]]\nname = \"level-high\"\nkind = \"metric\"\nmetric = \"test.level\"\nagg = \"max\"\nthreshold = 50.0\nwindow = \"2s\"\nsummary = \"level on {{host}} is {{value}}\"\n";
+        let monitor = Monitor::start_configured(
+            StoreKind::Embedded,
+            |dir| {
+                alerting(dir, &smtp, "right", rules, "4h")
+                    .replace("group_wait = \"1s\"", "group_wait = \"4s\"")
+                    .replace("group_interval = \"1s\"", "group_interval = \"8s\"")
+            },
+            Vec::new(),
+        )
+        .await;
+        // Every host reports its level twice a second, as an agent would.
+        let levels = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<
+            &str,
+            f64,
+        >::new()));
+        let reporter = {
+            let levels = std::sync::Arc::clone(&levels);
+            let monitor_url = monitor.url();
+            tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                loop {
+                    let now: Vec<(&str, f64)> = levels
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .map(|(h, v)| (*h, *v))
+                        .collect();
+                    for (host, value) in now {
+                        let batch = serde_json::json!({ "environment": "acme-prod", "host": host, "agent": "test", "events": [
+                            { "id": uuid_like(), "@timestamp": chrono::Utc::now().to_rfc3339(), "kind": "metric", "name": "test.level", "value": value }
+                        ]});
+                        let _ = http
+                            .post(format!("{monitor_url}/api/v1/ingest"))
+                            .bearer_auth(aerie_system_tests::INGEST_TOKEN)
+                            .json(&batch)
+                            .send()
+                            .await;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            })
+        };
+        levels
+            .lock()
+            .unwrap()
+            .extend([("gw-1", 100.0), ("gw-2", 100.0), ("tm-1", 100.0)]);
+        let first = wait_for_subject(&smtp, &monitor, "[FIRING", 1, Duration::from_secs(30)).await;
+        assert_eq!(
+            first,
+            ["[FIRING:3] level-high on gw-1, gw-2, tm-1 (acme-prod)"],
+            "three alerts, one mail"
+        );
+        // The group waited group_wait after its first alert fired.
+        let entries = history(&monitor).await;
+        let at = |event: &str| -> chrono::DateTime<chrono::Utc> {
+            entries.iter().find(|e| e["event"] == event).unwrap()["at"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        assert!(
+            (at("notified") - at("firing")).num_milliseconds() >= 4000,
+            "mailed before group_wait: {entries:?}"
+        );
+
+        // A fourth host fires and one resolves: both wait for group_interval
+        // and go out together.
+        {
+            let mut levels = levels.lock().unwrap();
+            levels.insert("gw-3", 100.0);
+            levels.insert("gw-1", 0.0);
+        }
+        let mail = wait_for_subject(&smtp, &monitor, "[FIRING", 2, Duration::from_secs(30)).await;
+        assert_eq!(mail.len(), 2, "{mail:?}");
+        assert_eq!(
+            mail[1],
+            "[FIRING:3] level-high on gw-2, gw-3, tm-1 (acme-prod)"
+        );
+        let body = smtp.messages().unwrap().pop().unwrap().data;
+        assert!(
+            body.contains("[RESOLVED] gw-1: level on gw-1 is 100"),
+            "{body}"
+        );
+        let notified: Vec<chrono::DateTime<chrono::Utc>> = history(&monitor)
+            .await
+            .iter()
+            .filter(|e| e["event"] == "notified" && e["host"] == "gw-2")
+            .map(|e| e["at"].as_str().unwrap().parse().unwrap())
+            .collect();
+        assert!(
+            (notified[1] - notified[0]).num_milliseconds() >= 8000,
+            "the second mail came before group_interval: {notified:?}"
+        );
+        reporter.abort();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_channel_raises_its_own_alert_through_the_other_channel() {
+        let smtp = SmtpServer::start("alerts@acme.example", "right")
+            .await
+            .unwrap();
+        let moto = aerie_testkit::MotoServer::start().await.unwrap();
+        let region = "eu-west-1";
+        aws_sdk_ses::Client::new(&moto.sdk_config(region).await)
+            .verify_domain_identity()
+            .domain("ops.example")
+            .send()
+            .await
+            .unwrap();
+        let mut monitor = Monitor::start_configured(
+            StoreKind::Embedded,
+            |dir| {
+                format!(
+                    "{}[alerting.ses]\n",
+                    alerting(dir, &smtp, "wrong", ALWAYS, "4h").replace(
+                        "repeat_interval",
+                        "channel = \"smtp\"\nchannel_failing_after = \"3s\"\nrepeat_interval"
+                    )
+                )
+            },
+            moto.env(region),
+        )
+        .await;
+        ingest_metric(&monitor, "gw-1", "system.cpu.total.pct", 12.0).await;
+        let raised = wait_until(
+            "the channel alert in SES",
+            Duration::from_secs(40),
+            async || {
+                super::ses_mail(&moto)
+                    .await
+                    .into_iter()
+                    .find(|(subject, _)| subject.starts_with("[FIRING]"))
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\nmonitor:\n{}", monitor.log()));
+        assert_eq!(
+            raised.0,
+            "[FIRING] notification-channel on aerie-monitor (acme-prod)"
+        );
+        assert!(
+            raised.1.contains("Alert mail through smtp") && raised.1.contains("535"),
+            "the mail names the channel and its error: {}",
+            raised.1
+        );
+        assert!(subjects(&smtp).is_empty());
+        let alerts = monitor.get("/api/v1/alerts?env=acme-prod").await.unwrap();
+        assert!(
+            alerts
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["rule"] == "notification-channel" && a["state"] == "firing"),
+            "{alerts}"
+        );
+
+        // The password is fixed: the waiting mail goes out through SMTP and
+        // the channel alert resolves through SES.
+        let config = monitor.dir.path().join("monitor.toml");
+        let fixed = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("password = \"wrong\"", "password = \"right\"");
+        std::fs::write(&config, fixed).unwrap();
+        monitor.kill_hard();
+        monitor.restart().await;
+        wait_for_subject(
+            &smtp,
+            &monitor,
+            "[FIRING] cpu-seen on gw-1",
+            1,
+            Duration::from_secs(60),
+        )
+        .await;
+        let mail = wait_until(
+            "the channel's resolved mail",
+            Duration::from_secs(30),
+            async || {
+                let mail = super::ses_mail(&moto).await;
+                mail.iter()
+                    .any(|(subject, _)| subject.starts_with("[RESOLVED]"))
+                    .then_some(mail)
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\nmonitor:\n{}", monitor.log()));
+        let subjects: Vec<&str> = mail.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(
+            subjects,
+            [
+                "[FIRING] notification-channel on aerie-monitor (acme-prod)",
+                "[RESOLVED] notification-channel on aerie-monitor (acme-prod)"
+            ]
+        );
     }
 }

@@ -10,6 +10,13 @@
 //!
 //! While a host's `host_down` alert fires, that host's other alerts send no
 //! mail (they are marked inhibited).
+//!
+//! Mail goes out per group, an environment's alerts of one rule: one mail for
+//! all the hosts that fired within `group_wait`, then one per
+//! `group_interval` at most while the group changes (see
+//! [`Engine::due_groups`]). When the primary channel has failed for longer
+//! than `channel_failing_after`, the engine raises a [`CHANNEL_RULE`] alert
+//! of its own, mailed to the operators through the other channel.
 
 pub mod rules;
 
@@ -22,7 +29,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::notify::templates::{AlertMail, Templates};
+use crate::notify::templates::{AlertMail, MailItem, Templates};
 use crate::notify::{Channel, Mail};
 use crate::store::{LogQuery, MetricQuery, Store};
 use rules::{Condition, Rule};
@@ -115,10 +122,11 @@ pub struct HistoryEntry {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Outgoing {
-    key: String,
+    id: u64,
     environment: String,
     rule: String,
-    host: String,
+    /// The hosts of the alerts it tells about.
+    hosts: Vec<String>,
     kind: String,
     subject: String,
     to: Vec<String>,
@@ -126,6 +134,8 @@ struct Outgoing {
     html: String,
     attempts: u32,
     next_attempt: DateTime<Utc>,
+    #[serde(default)]
+    via: Via,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -134,6 +144,13 @@ struct Saved {
     outbox: Vec<Outgoing>,
     #[serde(default)]
     silences: Vec<Silence>,
+    #[serde(default)]
+    groups: BTreeMap<String, Group>,
+    #[serde(default)]
+    channel: ChannelHealth,
+    /// The last outbox id handed out.
+    #[serde(default)]
+    sequence: u64,
 }
 
 /// The alert engine.
@@ -142,6 +159,7 @@ pub struct Engine {
     config: Arc<Config>,
     store: Arc<dyn Store>,
     channel: Arc<dyn Channel>,
+    fallback: Option<Arc<dyn Channel>>,
     templates: Templates,
     /// Replaced whole by a reload; an evaluation works on the set it started with.
     rules: std::sync::RwLock<Arc<Vec<Rule>>>,
@@ -170,6 +188,7 @@ impl Engine {
         config: Arc<Config>,
         store: Arc<dyn Store>,
         channel: Arc<dyn Channel>,
+        fallback: Option<Arc<dyn Channel>>,
     ) -> Result<Self, String> {
         let alerting = config
             .alerting
@@ -189,6 +208,7 @@ impl Engine {
             config,
             store,
             channel,
+            fallback,
             templates: Templates::built_in(),
             rules: std::sync::RwLock::new(Arc::new(rules)),
             dir,
@@ -616,7 +636,7 @@ impl Engine {
             }
             // Alerts whose host or series no longer shows up: the condition is gone.
             for (key, alert) in saved.alerts.iter_mut() {
-                if seen_keys.contains(key) {
+                if seen_keys.contains(key) || alert.rule == CHANNEL_RULE {
                     continue;
                 }
                 match alert.state {
@@ -657,9 +677,7 @@ impl Engine {
                 .filter(|a| a.state == State::Firing && down_rules.contains(a.rule.as_str()))
                 .map(|a| (a.environment.clone(), a.host.clone()))
                 .collect();
-            let repeat = chrono::Duration::from_std(alerting.repeat_interval)
-                .unwrap_or(chrono::Duration::MAX);
-            let mut mails = Vec::new();
+            let mut history_flags = Vec::new();
             let flap_window =
                 chrono::Duration::from_std(alerting.flap_window).unwrap_or(chrono::Duration::MAX);
             let silences: Vec<Silence> = saved
@@ -671,7 +689,10 @@ impl Engine {
             saved
                 .silences
                 .retain(|s| now - s.ends_at < chrono::Duration::days(7));
-            for (key, alert) in saved.alerts.iter_mut() {
+            for alert in saved.alerts.values_mut() {
+                if alert.rule == CHANNEL_RULE {
+                    continue;
+                }
                 alert.inhibited = !down_rules.contains(alert.rule.as_str())
                     && down.contains(&(alert.environment.clone(), alert.host.clone()));
                 alert.silenced_by = silences
@@ -684,7 +705,7 @@ impl Engine {
                 let flapping = alert.changes.len() > alerting.flap_threshold;
                 if flapping != alert.flapping {
                     alert.flapping = flapping;
-                    history.push(HistoryEntry {
+                    history_flags.push(HistoryEntry {
                         at: now,
                         environment: alert.environment.clone(),
                         rule: alert.rule.clone(),
@@ -703,75 +724,10 @@ impl Engine {
                         ),
                     });
                 }
-                if alert.inhibited || alert.silenced_by.is_some() || alert.flapping {
-                    continue;
-                }
-                let due = match alert.state {
-                    State::Firing => alert
-                        .last_notified
-                        .is_none_or(|at| now - at >= repeat)
-                        .then_some("firing"),
-                    State::Resolved
-                        if alert.last_notified.is_some()
-                            && alert
-                                .resolved_at
-                                .is_some_and(|at| alert.last_notified < Some(at)) =>
-                    {
-                        Some("resolved")
-                    }
-                    _ => None,
-                };
-                if let Some(kind) = due {
-                    alert.last_notified = Some(now);
-                    mails.push((key.clone(), kind, alert.clone()));
-                }
             }
-            for (key, kind, alert) in mails {
-                let Some(environment) = self.config.environment(&alert.environment) else {
-                    continue;
-                };
-                let mail = self.templates.render(
-                    &AlertMail {
-                        status: kind.to_ascii_uppercase(),
-                        resolved: kind == "resolved",
-                        environment: alert.environment.clone(),
-                        host: alert.host.clone(),
-                        rule: alert.rule.clone(),
-                        severity: alert.severity.clone(),
-                        value: format_value(alert.value),
-                        since: alert
-                            .since
-                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                        summary: alert.summary.clone(),
-                        description: alert.description.clone(),
-                        detail: alert.detail.clone(),
-                        link: format!(
-                            "{}/alerts?env={}",
-                            alerting.dashboard_url.trim_end_matches('/'),
-                            alert.environment
-                        ),
-                    },
-                    &alerting.from,
-                    &environment.recipients(),
-                );
-                match mail {
-                    Ok(mail) => saved.outbox.push(Outgoing {
-                        key,
-                        environment: alert.environment,
-                        rule: alert.rule,
-                        host: alert.host,
-                        kind: kind.into(),
-                        subject: mail.subject,
-                        to: mail.to,
-                        text: mail.text,
-                        html: mail.html,
-                        attempts: 0,
-                        next_attempt: now,
-                    }),
-                    Err(error) => {
-                        tracing::error!(%error, rule = %alert.rule, "alert mail not rendered")
-                    }
-                }
+            history.extend(history_flags);
+            for group in self.due_groups(&mut saved, now) {
+                self.queue_group_mail(&mut saved, &group, now);
             }
         }
         self.save()?;
@@ -791,13 +747,17 @@ impl Engine {
     }
 
     /// Sends what is due in the outbox; failures stay, with a later attempt.
+    /// A primary channel failing for too long raises the channel alert.
     async fn drain(&self, now: DateTime<Utc>) -> Result<usize, String> {
+        let mut history = Vec::new();
         let due: Vec<Outgoing> = {
-            let saved = self.saved.lock().expect("alert state lock");
+            let mut saved = self.saved.lock().expect("alert state lock");
+            self.raise_channel_alert(&mut saved, now, &mut history);
             saved
                 .outbox
                 .iter()
                 .filter(|o| o.next_attempt <= now && !o.to.is_empty())
+                .filter(|o| o.via == Via::Primary || self.fallback.is_some())
                 .cloned()
                 .collect()
         };
@@ -807,9 +767,12 @@ impl Engine {
             .as_ref()
             .map(|a| a.from.clone())
             .unwrap_or_default();
-        let mut history = Vec::new();
         let mut sent = 0;
         for outgoing in due {
+            let channel = match outgoing.via {
+                Via::Primary => &self.channel,
+                Via::Fallback => self.fallback.as_ref().expect("filtered above"),
+            };
             let mail = Mail {
                 from: from.clone(),
                 to: outgoing.to.clone(),
@@ -817,49 +780,489 @@ impl Engine {
                 text: outgoing.text.clone(),
                 html: outgoing.html.clone(),
             };
-            let result = self.channel.send(&mail).await;
+            let result = channel.send(&mail).await;
             let mut saved = self.saved.lock().expect("alert state lock");
-            let entry = |event: &str, message: String| HistoryEntry {
-                at: Utc::now(),
-                environment: outgoing.environment.clone(),
-                rule: outgoing.rule.clone(),
-                host: outgoing.host.clone(),
-                event: event.into(),
-                value: 0.0,
-                message,
+            let entries = |event: &str, message: String| {
+                outgoing
+                    .hosts
+                    .iter()
+                    .map(|host| HistoryEntry {
+                        at: Utc::now(),
+                        environment: outgoing.environment.clone(),
+                        rule: outgoing.rule.clone(),
+                        host: host.clone(),
+                        event: event.into(),
+                        value: 0.0,
+                        message: message.clone(),
+                    })
+                    .collect::<Vec<_>>()
             };
             match result {
                 Ok(()) => {
                     sent += 1;
-                    saved.outbox.retain(|o| {
-                        !(o.key == outgoing.key
-                            && o.kind == outgoing.kind
-                            && o.subject == outgoing.subject
-                            && o.next_attempt == outgoing.next_attempt)
-                    });
-                    history.push(entry(
+                    saved.outbox.retain(|o| o.id != outgoing.id);
+                    history.extend(entries(
                         "notified",
-                        format!("{} mail by {}", outgoing.kind, self.channel.describe()),
+                        format!("{} mail by {}", outgoing.kind, channel.describe()),
                     ));
+                    if outgoing.via == Via::Primary && saved.channel.failing_since.is_some() {
+                        self.resolve_channel_alert(&mut saved, Utc::now(), &mut history);
+                    }
                 }
                 Err(error) => {
-                    tracing::warn!(%error, rule = %outgoing.rule, host = %outgoing.host, "alert mail not sent; will retry");
-                    if let Some(waiting) = saved.outbox.iter_mut().find(|o| {
-                        o.key == outgoing.key
-                            && o.kind == outgoing.kind
-                            && o.next_attempt == outgoing.next_attempt
-                    }) {
+                    tracing::warn!(%error, rule = %outgoing.rule, hosts = ?outgoing.hosts, "alert mail not sent; will retry");
+                    if let Some(waiting) = saved.outbox.iter_mut().find(|o| o.id == outgoing.id) {
                         waiting.attempts += 1;
                         let wait = 5i64.saturating_mul(1 << waiting.attempts.min(8)).min(600);
                         waiting.next_attempt = Utc::now() + chrono::Duration::seconds(wait);
                     }
-                    history.push(entry("notify_failed", error.to_string()));
+                    if outgoing.via == Via::Primary {
+                        saved.channel.failing_since.get_or_insert(now);
+                        saved.channel.last_error = error.to_string();
+                    }
+                    history.extend(entries("notify_failed", error.to_string()));
                 }
             }
         }
         self.save()?;
         self.record(&history)?;
         Ok(sent)
+    }
+}
+
+/// The rule name of the alert the engine raises about its own mail channel.
+pub const CHANNEL_RULE: &str = "notification-channel";
+
+/// Which configured channel carries a mail.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Via {
+    /// The channel `[alerting]` sends alert mail with.
+    #[default]
+    Primary,
+    /// The other one: it carries only the alert that the primary is failing.
+    Fallback,
+}
+
+/// The notification state of one group: an environment's alerts of one rule.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Group {
+    /// When a change (an alert newly firing or resolved) began to wait for
+    /// the group's next mail.
+    pending_since: Option<DateTime<Utc>>,
+    last_sent: Option<DateTime<Utc>>,
+}
+
+/// How the primary channel has been doing.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct ChannelHealth {
+    /// The first failure since the last success.
+    failing_since: Option<DateTime<Utc>>,
+    last_error: String,
+    /// The channel alert is firing.
+    raised: bool,
+}
+
+/// A group's mail, due now.
+struct DueGroup {
+    environment: String,
+    rule: String,
+    firing: Vec<Alert>,
+    resolved: Vec<Alert>,
+}
+
+/// Whether `alert` has news its group has not mailed: it fired and was never
+/// mailed, or it resolved after its firing mail.
+fn has_news(alert: &Alert) -> bool {
+    match alert.state {
+        State::Firing => alert.last_notified.is_none(),
+        State::Resolved => {
+            alert.last_notified.is_some()
+                && alert
+                    .resolved_at
+                    .is_some_and(|at| alert.last_notified < Some(at))
+        }
+        _ => false,
+    }
+}
+
+fn held_back(alert: &Alert) -> bool {
+    alert.inhibited || alert.silenced_by.is_some() || alert.flapping
+}
+
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn mail_item(alert: &Alert) -> MailItem {
+    MailItem {
+        status: if alert.state == State::Resolved {
+            "RESOLVED"
+        } else {
+            "FIRING"
+        }
+        .into(),
+        host: alert.host.clone(),
+        labels: alert
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        value: format_value(alert.value),
+        since: rfc3339(alert.since),
+        summary: alert.summary.clone(),
+        detail: alert.detail.clone(),
+    }
+}
+
+impl Engine {
+    /// Groups whose mail is due now. A group mails `group_wait` after its
+    /// first news, then news waits until `group_interval` after its last
+    /// mail; with no news, firing alerts are mailed again every
+    /// `repeat_interval`. Alerts inhibited, silenced or flapping are left
+    /// out. Every alert in a mail is marked notified.
+    fn due_groups(&self, saved: &mut Saved, now: DateTime<Utc>) -> Vec<DueGroup> {
+        let Some(alerting) = self.config.alerting.as_ref() else {
+            return Vec::new();
+        };
+        let duration =
+            |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+        let (wait, interval, repeat) = (
+            duration(alerting.group_wait),
+            duration(alerting.group_interval),
+            duration(alerting.repeat_interval),
+        );
+        let mut members: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        for (key, alert) in &saved.alerts {
+            if alert.rule != CHANNEL_RULE {
+                members
+                    .entry((alert.environment.clone(), alert.rule.clone()))
+                    .or_default()
+                    .push(key.clone());
+            }
+        }
+        let mut due = Vec::new();
+        let mut live = std::collections::HashSet::new();
+        for ((environment, rule), keys) in members {
+            let group_key = format!("{environment}\u{1f}{rule}");
+            let eligible: Vec<String> = keys
+                .into_iter()
+                .filter(|k| !held_back(&saved.alerts[k]))
+                .collect();
+            let alerts = &saved.alerts;
+            let news = eligible.iter().any(|k| has_news(&alerts[k]));
+            let repeat_due = eligible.iter().any(|k| {
+                let alert = &alerts[k];
+                alert.state == State::Firing
+                    && alert.last_notified.is_some_and(|at| now - at >= repeat)
+            });
+            if alerts.values().any(|a| {
+                a.environment == environment && a.rule == rule && a.state != State::Resolved
+            }) || news
+            {
+                live.insert(group_key.clone());
+            }
+            let group = saved.groups.entry(group_key).or_default();
+            if news && group.pending_since.is_none() {
+                group.pending_since = Some(now);
+            }
+            let send = if news {
+                match group.last_sent {
+                    None => group.pending_since.is_some_and(|at| now - at >= wait),
+                    Some(last) => now - last >= interval,
+                }
+            } else {
+                repeat_due
+            };
+            if !send {
+                continue;
+            }
+            group.last_sent = Some(now);
+            group.pending_since = None;
+            let mut mail = DueGroup {
+                environment,
+                rule,
+                firing: Vec::new(),
+                resolved: Vec::new(),
+            };
+            for key in &eligible {
+                let alert = saved.alerts.get_mut(key).expect("a member");
+                match alert.state {
+                    State::Firing => {
+                        alert.last_notified = Some(now);
+                        mail.firing.push(alert.clone());
+                    }
+                    State::Resolved if has_news(alert) => {
+                        alert.last_notified = Some(now);
+                        mail.resolved.push(alert.clone());
+                    }
+                    _ => {}
+                }
+            }
+            if !(mail.firing.is_empty() && mail.resolved.is_empty()) {
+                due.push(mail);
+            }
+        }
+        // A group with nothing firing or pending and nothing left to say
+        // starts afresh (with `group_wait`) next time.
+        saved.groups.retain(|key, _| live.contains(key));
+        due
+    }
+
+    /// Renders a group's mail into the outbox.
+    fn queue_group_mail(&self, saved: &mut Saved, group: &DueGroup, now: DateTime<Utc>) {
+        let (Some(alerting), Some(environment)) = (
+            self.config.alerting.as_ref(),
+            self.config.environment(&group.environment),
+        ) else {
+            return;
+        };
+        let resolved = group.firing.is_empty();
+        let shown = if resolved {
+            &group.resolved
+        } else {
+            &group.firing
+        };
+        let first = &shown[0];
+        let count = shown.len();
+        let mut hosts: Vec<String> = shown.iter().map(|a| a.host.clone()).collect();
+        hosts.dedup();
+        let many = count > 1;
+        let alert = AlertMail {
+            status: if resolved { "RESOLVED" } else { "FIRING" }.into(),
+            resolved,
+            many,
+            count,
+            environment: group.environment.clone(),
+            host: hosts.join(", "),
+            rule: group.rule.clone(),
+            severity: first.severity.clone(),
+            value: format_value(first.value),
+            since: rfc3339(shown.iter().map(|a| a.since).min().unwrap_or(first.since)),
+            summary: match (many, group.firing.len(), group.resolved.len()) {
+                (false, _, _) => first.summary.clone(),
+                (true, firing, 0) => format!("{firing} alerts firing"),
+                (true, 0, resolved) => format!("{resolved} alerts resolved"),
+                (true, firing, resolved) => format!("{firing} firing, {resolved} resolved"),
+            },
+            description: first.description.clone(),
+            detail: first.detail.clone(),
+            alerts: group
+                .firing
+                .iter()
+                .chain(&group.resolved)
+                .map(mail_item)
+                .collect(),
+            link: format!(
+                "{}/alerts?env={}",
+                alerting.dashboard_url.trim_end_matches('/'),
+                group.environment
+            ),
+        };
+        let mut hosts: Vec<String> = group
+            .firing
+            .iter()
+            .chain(&group.resolved)
+            .map(|a| a.host.clone())
+            .collect();
+        hosts.sort();
+        hosts.dedup();
+        self.queue(
+            saved,
+            &alert,
+            Via::Primary,
+            hosts,
+            if resolved { "resolved" } else { "firing" },
+            &environment.recipients(),
+            now,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn queue(
+        &self,
+        saved: &mut Saved,
+        alert: &AlertMail,
+        via: Via,
+        hosts: Vec<String>,
+        kind: &str,
+        to: &[String],
+        now: DateTime<Utc>,
+    ) {
+        let from = self
+            .config
+            .alerting
+            .as_ref()
+            .map(|a| a.from.as_str())
+            .unwrap_or_default();
+        match self.templates.render(alert, from, to) {
+            Ok(mail) => {
+                saved.sequence += 1;
+                saved.outbox.push(Outgoing {
+                    id: saved.sequence,
+                    environment: alert.environment.clone(),
+                    rule: alert.rule.clone(),
+                    hosts,
+                    kind: kind.into(),
+                    subject: mail.subject,
+                    to: mail.to,
+                    text: mail.text,
+                    html: mail.html,
+                    attempts: 0,
+                    next_attempt: now,
+                    via,
+                });
+            }
+            Err(error) => tracing::error!(%error, rule = %alert.rule, "alert mail not rendered"),
+        }
+    }
+
+    /// Raises the channel alert once the primary channel has failed for
+    /// longer than `channel_failing_after`: one alert per environment whose
+    /// mail waits, mailed to its operators through the other channel.
+    fn raise_channel_alert(
+        &self,
+        saved: &mut Saved,
+        now: DateTime<Utc>,
+        history: &mut Vec<HistoryEntry>,
+    ) {
+        let Some(alerting) = self.config.alerting.as_ref() else {
+            return;
+        };
+        let Some(since) = saved.channel.failing_since else {
+            return;
+        };
+        if saved.channel.raised
+            || now - since
+                < chrono::Duration::from_std(alerting.channel_failing_after)
+                    .unwrap_or(chrono::Duration::MAX)
+        {
+            return;
+        }
+        saved.channel.raised = true;
+        let describe = self.channel.describe();
+        let mut waiting: BTreeMap<String, usize> = BTreeMap::new();
+        for outgoing in saved.outbox.iter().filter(|o| o.via == Via::Primary) {
+            *waiting.entry(outgoing.environment.clone()).or_default() += 1;
+        }
+        for (environment, count) in waiting {
+            let labels = BTreeMap::from([("channel".to_owned(), describe.clone())]);
+            let alert = Alert {
+                rule: CHANNEL_RULE.into(),
+                environment: environment.clone(),
+                host: "aerie-monitor".into(),
+                labels: labels.clone(),
+                severity: "critical".into(),
+                state: State::Firing,
+                since,
+                fired_at: Some(now),
+                resolved_at: None,
+                value: count as f64,
+                summary: format!(
+                    "Alert mail through {describe} has failed since {}",
+                    rfc3339(since)
+                ),
+                description: format!(
+                    "{count} alert mail(s) for {environment} wait in the outbox and are retried; they go out once {describe} works again. Check its settings in monitor.toml (server, credentials, sender) and reload or restart the monitor."
+                ),
+                detail: saved.channel.last_error.clone(),
+                last_notified: None,
+                inhibited: false,
+                silenced_by: None,
+                changes: Vec::new(),
+                flapping: false,
+            };
+            history.push(HistoryEntry {
+                at: now,
+                environment: environment.clone(),
+                rule: CHANNEL_RULE.into(),
+                host: alert.host.clone(),
+                event: "firing".into(),
+                value: alert.value,
+                message: saved.channel.last_error.clone(),
+            });
+            self.queue_channel_mail(saved, &alert, now);
+            saved
+                .alerts
+                .insert(key(CHANNEL_RULE, &environment, &alert.host, &labels), alert);
+        }
+    }
+
+    /// The channel works again: its alerts resolve (mailed through the other channel).
+    fn resolve_channel_alert(
+        &self,
+        saved: &mut Saved,
+        now: DateTime<Utc>,
+        history: &mut Vec<HistoryEntry>,
+    ) {
+        saved.channel = ChannelHealth::default();
+        let raised: Vec<String> = saved
+            .alerts
+            .iter()
+            .filter(|(_, a)| a.rule == CHANNEL_RULE && a.state == State::Firing)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in raised {
+            let alert = saved.alerts.get_mut(&key).expect("present");
+            alert.state = State::Resolved;
+            alert.resolved_at = Some(now);
+            let alert = alert.clone();
+            history.push(HistoryEntry {
+                at: now,
+                environment: alert.environment.clone(),
+                rule: CHANNEL_RULE.into(),
+                host: alert.host.clone(),
+                event: "resolved".into(),
+                value: 0.0,
+                message: format!("{} delivers again", self.channel.describe()),
+            });
+            self.queue_channel_mail(saved, &alert, now);
+        }
+    }
+
+    fn queue_channel_mail(&self, saved: &mut Saved, alert: &Alert, now: DateTime<Utc>) {
+        if self.fallback.is_none() {
+            return;
+        }
+        let (Some(alerting), Some(environment)) = (
+            self.config.alerting.as_ref(),
+            self.config.environment(&alert.environment),
+        ) else {
+            return;
+        };
+        let resolved = alert.state == State::Resolved;
+        let mail = AlertMail {
+            status: if resolved { "RESOLVED" } else { "FIRING" }.into(),
+            resolved,
+            many: false,
+            count: 1,
+            environment: alert.environment.clone(),
+            host: alert.host.clone(),
+            rule: alert.rule.clone(),
+            severity: alert.severity.clone(),
+            value: format_value(alert.value),
+            since: rfc3339(alert.since),
+            summary: alert.summary.clone(),
+            description: alert.description.clone(),
+            detail: alert.detail.clone(),
+            alerts: vec![mail_item(alert)],
+            link: format!(
+                "{}/alerts?env={}",
+                alerting.dashboard_url.trim_end_matches('/'),
+                alert.environment
+            ),
+        };
+        // Operators only: the customer is told about their alerts, not about our plumbing.
+        self.queue(
+            saved,
+            &mail,
+            Via::Fallback,
+            vec![alert.host.clone()],
+            if resolved { "resolved" } else { "firing" },
+            &environment.operators,
+            now,
+        );
     }
 }
 

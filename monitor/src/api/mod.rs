@@ -43,10 +43,15 @@ impl AppState {
         let alerts = match &config.alerting {
             Some(alerting) => {
                 let channel = crate::alerting::channel(&alerting.channel).await?;
+                let fallback = match &alerting.fallback {
+                    Some(fallback) => Some(crate::alerting::channel(fallback).await?),
+                    None => None,
+                };
                 Some(Arc::new(crate::alerting::Engine::new(
                     Arc::clone(&config),
                     Arc::clone(&store),
                     channel,
+                    fallback,
                 )?))
             }
             None => None,

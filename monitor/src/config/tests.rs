@@ -100,3 +100,32 @@ fn the_shipped_example_parses() {
     let config = Config::parse(&example, &text).unwrap_or_else(|error| panic!("{error}"));
     assert!(!config.environments.is_empty() && !config.users.is_empty());
 }
+
+#[test]
+fn with_both_channels_one_is_named_and_the_other_is_the_fallback() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.toml"), "").unwrap();
+    let path = dir.path().join("monitor.toml");
+    let with = |extra: &str| {
+        let text = format!(
+            "{GOOD}\n[alerting]\nrules_file = \"rules.toml\"\nfrom = \"aerie@ops.example\"\ndashboard_url = \"http://monitor.example\"\n{extra}\n[alerting.smtp]\nhost = \"mail.acme.example\"\nport = 587\n[alerting.ses]\n"
+        );
+        Config::parse(&path, &text)
+    };
+    let error = with("").unwrap_err().to_string();
+    assert!(
+        error.contains("alerting.channel: ") && error.contains("channel = \"smtp\" or \"ses\""),
+        "{error}"
+    );
+    let error = with("channel = \"pigeon\"").unwrap_err().to_string();
+    assert!(
+        error.contains("\"pigeon\" is not a configured channel"),
+        "{error}"
+    );
+    let config = with("channel = \"smtp\"").unwrap();
+    let alerting = config.alerting.unwrap();
+    assert!(matches!(alerting.channel, ChannelConfig::Smtp { .. }));
+    assert!(matches!(alerting.fallback, Some(ChannelConfig::Ses)));
+    assert_eq!(alerting.group_wait, Duration::from_secs(10));
+    assert_eq!(alerting.channel_failing_after, Duration::from_secs(600));
+}

@@ -29,10 +29,15 @@ const BUILT_IN: [(&str, &str); 3] = [
 /// What an alert mail says.
 #[derive(Debug, Clone, Serialize)]
 pub struct AlertMail {
-    /// `FIRING` or `RESOLVED`.
+    /// `FIRING` or `RESOLVED`: firing while any alert of the mail fires.
     pub status: String,
     pub resolved: bool,
+    /// The mail tells about more than one alert (a group).
+    pub many: bool,
+    /// How many alerts are firing (or, in a resolved mail, resolved).
+    pub count: usize,
     pub environment: String,
+    /// The host, or the hosts of a group joined with ", ".
     pub host: String,
     pub rule: String,
     pub severity: String,
@@ -43,8 +48,23 @@ pub struct AlertMail {
     pub description: String,
     /// For log rules, the newest matching line.
     pub detail: String,
+    /// Every alert of the mail: firing ones first, then resolved ones.
+    pub alerts: Vec<MailItem>,
     /// The dashboard page of the alert.
     pub link: String,
+}
+
+/// One alert of a group's mail.
+#[derive(Debug, Clone, Serialize)]
+pub struct MailItem {
+    pub status: String,
+    pub host: String,
+    /// `mount=/, core=1`, or empty.
+    pub labels: String,
+    pub value: String,
+    pub since: String,
+    pub summary: String,
+    pub detail: String,
 }
 
 /// Plain-text parts (subject, text body) are rendered as written; the HTML
@@ -134,6 +154,8 @@ pub fn sample() -> AlertMail {
     AlertMail {
         status: "FIRING".into(),
         resolved: false,
+        many: false,
+        count: 1,
         environment: "acme-prod".into(),
         host: "gw-1".into(),
         rule: "heap-high".into(),
@@ -143,6 +165,15 @@ pub fn sample() -> AlertMail {
         summary: "JVM heap above 90% for 5m".into(),
         description: "The gateway's heap has been above 90% for five minutes.".into(),
         detail: String::new(),
+        alerts: vec![MailItem {
+            status: "FIRING".into(),
+            host: "gw-1".into(),
+            labels: String::new(),
+            value: "93.5".into(),
+            since: "2026-11-21T10:00:00Z".into(),
+            summary: "JVM heap above 90% for 5m".into(),
+            detail: String::new(),
+        }],
         link: "https://monitor.example/alerts?env=acme-prod".into(),
     }
 }
@@ -184,6 +215,56 @@ mod tests {
             );
         }
         assert!(!mail.html.contains("<script>"), "{}", mail.html);
+    }
+
+    #[test]
+    fn a_group_mail_lists_every_alert_with_its_host_and_line() {
+        let mut alert = sample();
+        let item = alert.alerts[0].clone();
+        alert.many = true;
+        alert.count = 2;
+        alert.host = "gw-1, gw-2".into();
+        alert.summary = "2 firing, 1 resolved".into();
+        alert.alerts = vec![
+            item.clone(),
+            MailItem {
+                host: "gw-2".into(),
+                detail: "ERROR <b>OutOfMemoryError</b>".into(),
+                ..item.clone()
+            },
+            MailItem {
+                status: "RESOLVED".into(),
+                host: "tm-1".into(),
+                labels: "mount=/".into(),
+                ..item
+            },
+        ];
+        let mail = Templates::built_in()
+            .render(&alert, "aerie@ops.example", &["oncall@acme.example".into()])
+            .unwrap();
+        assert_eq!(
+            mail.subject,
+            "[FIRING:2] heap-high on gw-1, gw-2 (acme-prod)"
+        );
+        for line in [
+            "FIRING: 2 firing, 1 resolved",
+            "[FIRING] gw-1: JVM heap above 90% for 5m",
+            "[FIRING] gw-2: JVM heap above 90% for 5m",
+            "Line: ERROR <b>OutOfMemoryError</b>",
+            "[RESOLVED] tm-1 (mount=/): JVM heap above 90% for 5m",
+        ] {
+            assert!(
+                mail.text.contains(line),
+                "text lacks {line:?}: {}",
+                mail.text
+            );
+        }
+        assert!(
+            mail.html.contains("&lt;b&gt;OutOfMemoryError"),
+            "{}",
+            mail.html
+        );
+        assert_eq!(mail.html.matches("<tr><td").count(), 3, "{}", mail.html);
     }
 
     #[test]
