@@ -13,8 +13,7 @@
 //!
 //! Mail goes out per group, an environment's alerts of one rule: one mail for
 //! all the hosts that fired within `group_wait`, then one per
-//! `group_interval` at most while the group changes (see
-//! [`Engine::due_groups`]). When the primary channel has failed for longer
+//! `group_interval` at most while the group changes. When the primary channel has failed for longer
 //! than `channel_failing_after`, the engine raises a [`CHANNEL_RULE`] alert
 //! of its own, mailed to the operators through the other channel.
 
