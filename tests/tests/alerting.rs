@@ -900,4 +900,72 @@ mod smtp {
             ]
         );
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stale_backup_fires_and_a_fresh_one_does_not() {
+        let smtp = SmtpServer::start("alerts@acme.example", "right")
+            .await
+            .unwrap();
+        let rules = "[[rule]]\nname = \"backup-stale\"\nkind = \"backup_age\"\nseverity = \"critical\"\nmax_age = \"26h\"\nsummary = \"backup of {{host}} is {{value}} s old\"\n";
+        let monitor = Monitor::start_configured(
+            StoreKind::Embedded,
+            |dir| alerting(dir, &smtp, "right", rules, "4h"),
+            Vec::new(),
+        )
+        .await;
+        // Nothing reported yet: the environment has no backup at all.
+        let none = wait_for_subject(&smtp, &monitor, "[FIRING]", 1, Duration::from_secs(30)).await;
+        assert_eq!(none, ["[FIRING] backup-stale on (no backups) (acme-prod)"]);
+
+        let now = chrono::Utc::now().timestamp() as f64;
+        for (host, age_hours) in [("db-stale", 30.0), ("db-fresh", 1.0)] {
+            ingest_metric(
+                &monitor,
+                host,
+                "aerie.backup.last_success.timestamp",
+                now - age_hours * 3600.0,
+            )
+            .await;
+        }
+        // One mail: db-stale fires, and the environment-wide alert resolves.
+        let mail = wait_for_subject(
+            &smtp,
+            &monitor,
+            "[FIRING:1] backup-stale on db-stale",
+            1,
+            Duration::from_secs(30),
+        )
+        .await;
+        assert_eq!(mail.len(), 2, "{mail:?}");
+        let body = smtp.messages().unwrap().pop().unwrap().data;
+        assert!(
+            body.contains("[RESOLVED] (no backups): backup of (no backups)"),
+            "{body}"
+        );
+        evaluations(&monitor, 2).await;
+        let alerts = monitor.get("/api/v1/alerts?env=acme-prod").await.unwrap();
+        let firing: Vec<&str> = alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["state"] == "firing")
+            .map(|a| a["host"].as_str().unwrap())
+            .collect();
+        assert_eq!(firing, ["db-stale"], "{alerts}");
+        let stale = alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["host"] == "db-stale")
+            .unwrap();
+        let age = stale["value"].as_f64().unwrap();
+        assert!((30.0 * 3600.0..31.0 * 3600.0).contains(&age), "{stale}");
+        assert!(
+            stale["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("newest good backup: "),
+            "{stale}"
+        );
+    }
 }

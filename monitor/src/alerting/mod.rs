@@ -467,6 +467,57 @@ impl Engine {
                 }
                 Ok(observations)
             }
+            Condition::BackupAge {
+                metric,
+                max_age,
+                window,
+            } => {
+                let query = MetricQuery {
+                    environment: environment.into(),
+                    host: None,
+                    name: metric.clone(),
+                    from: since(*window),
+                    to: now,
+                };
+                let series = self
+                    .store
+                    .metric_series(&query, i64::MAX / 4, crate::store::Aggregation::Max)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let limit = max_age.as_secs_f64();
+                let mut observations: Vec<Observation> = series
+                    .into_iter()
+                    .filter_map(|s| {
+                        let newest = s.points.first()?.1;
+                        let age = now.timestamp() as f64 - newest;
+                        Some(Observation {
+                            host: s.host,
+                            labels: s.labels,
+                            holds: age > limit,
+                            value: age,
+                            detail: format!(
+                                "newest good backup: {}",
+                                DateTime::from_timestamp(newest as i64, 0)
+                                    .map(rfc3339)
+                                    .unwrap_or_else(|| newest.to_string())
+                            ),
+                        })
+                    })
+                    .collect();
+                if observations.is_empty() {
+                    observations.push(Observation {
+                        host: "(no backups)".into(),
+                        labels: BTreeMap::new(),
+                        holds: true,
+                        value: window.as_secs_f64(),
+                        detail: format!(
+                            "no {metric} reported within {}",
+                            humantime::format_duration(*window)
+                        ),
+                    });
+                }
+                Ok(observations)
+            }
             Condition::HostDown { window } => Ok(self
                 .store
                 .hosts(environment)
@@ -1027,7 +1078,7 @@ impl Engine {
         let count = shown.len();
         let mut hosts: Vec<String> = shown.iter().map(|a| a.host.clone()).collect();
         hosts.dedup();
-        let many = count > 1;
+        let many = group.firing.len() + group.resolved.len() > 1;
         let alert = AlertMail {
             status: if resolved { "RESOLVED" } else { "FIRING" }.into(),
             resolved,

@@ -39,6 +39,9 @@ struct RawRule {
     window: Option<Duration>,
     #[serde(default, rename = "for", with = "humantime_serde::option")]
     for_: Option<Duration>,
+    /// Backup rules: how old the newest good backup may be.
+    #[serde(default, with = "humantime_serde::option")]
+    max_age: Option<Duration>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
     summary: String,
@@ -93,7 +96,19 @@ pub enum Condition {
     NoData { metric: String, window: Duration },
     /// A host's agent silent for `window`.
     HostDown { window: Duration },
+    /// The newest good backup older than `max_age`. Backups report the Unix
+    /// time (seconds) of their last success as `metric` (by default
+    /// [`BACKUP_METRIC`]), per host and label set (e.g. `target = "rds"`);
+    /// an environment with no such report within `window` fires too.
+    BackupAge {
+        metric: String,
+        max_age: Duration,
+        window: Duration,
+    },
 }
+
+/// What a backup reports on success: the Unix time of its newest good copy.
+pub const BACKUP_METRIC: &str = "aerie.backup.last_success.timestamp";
 
 /// A validated rule.
 #[derive(Debug, Clone, PartialEq)]
@@ -179,57 +194,70 @@ fn validate(raw: RawRule, environments: &[String]) -> Result<Rule, String> {
             .filter(|m| !m.is_empty())
             .ok_or_else(|| "metric is missing (e.g. metric = \"system.cpu.total.pct\")".to_owned())
     };
-    let condition =
-        match raw.kind.as_str() {
-            "metric" => {
-                let agg = raw.agg.as_deref().unwrap_or("avg").parse::<Aggregation>()?;
-                let op = match raw.op.as_deref().unwrap_or(">") {
-                    ">" => Op::Above,
-                    ">=" => Op::AtLeast,
-                    "<" => Op::Below,
-                    "<=" => Op::AtMost,
-                    other => return Err(format!("op {other:?}: use >, >=, < or <=")),
-                };
-                let threshold = raw
-                    .threshold
-                    .ok_or("threshold is missing (e.g. threshold = 90.0)")?;
-                Condition::Metric {
-                    metric: metric()?,
-                    agg,
-                    op,
-                    threshold,
-                    match_labels: raw.match_labels.clone(),
-                    window: window(None)?,
-                }
-            }
-            "log" => {
-                let query = raw.query.clone().filter(|q| !q.trim().is_empty()).ok_or(
-                    "query is missing (e.g. query = \"log.level:ERROR AND OutOfMemoryError\")",
-                )?;
-                check_query(&query)?;
-                Condition::Log {
-                    query,
-                    count_above: raw.count_above.unwrap_or(0),
-                    window: window(None)?,
-                }
-            }
-            "no_data" => Condition::NoData {
+    let condition = match raw.kind.as_str() {
+        "metric" => {
+            let agg = raw.agg.as_deref().unwrap_or("avg").parse::<Aggregation>()?;
+            let op = match raw.op.as_deref().unwrap_or(">") {
+                ">" => Op::Above,
+                ">=" => Op::AtLeast,
+                "<" => Op::Below,
+                "<=" => Op::AtMost,
+                other => return Err(format!("op {other:?}: use >, >=, < or <=")),
+            };
+            let threshold = raw
+                .threshold
+                .ok_or("threshold is missing (e.g. threshold = 90.0)")?;
+            Condition::Metric {
                 metric: metric()?,
+                agg,
+                op,
+                threshold,
+                match_labels: raw.match_labels.clone(),
                 window: window(None)?,
-            },
-            "host_down" => Condition::HostDown {
-                window: window(Some(Duration::from_secs(60)))?,
-            },
-            "backup_age" => return Err(
-                "kind backup_age needs the backup catalog, which this monitor does not have yet"
-                    .into(),
-            ),
-            other => {
+            }
+        }
+        "log" => {
+            let query = raw.query.clone().filter(|q| !q.trim().is_empty()).ok_or(
+                "query is missing (e.g. query = \"log.level:ERROR AND OutOfMemoryError\")",
+            )?;
+            check_query(&query)?;
+            Condition::Log {
+                query,
+                count_above: raw.count_above.unwrap_or(0),
+                window: window(None)?,
+            }
+        }
+        "no_data" => Condition::NoData {
+            metric: metric()?,
+            window: window(None)?,
+        },
+        "host_down" => Condition::HostDown {
+            window: window(Some(Duration::from_secs(60)))?,
+        },
+        "backup_age" => {
+            let max_age = raw
+                .max_age
+                .ok_or("max_age is missing (e.g. max_age = \"26h\")")?;
+            let window = window(Some(Duration::from_secs(35 * 86400)))?;
+            if window <= max_age {
                 return Err(format!(
-                    "kind {other:?} is not one of metric, log, no_data, host_down, backup_age"
+                    "window ({}) must be longer than max_age ({}): it is how far back the newest backup is looked for",
+                    humantime::format_duration(window),
+                    humantime::format_duration(max_age)
                 ));
             }
-        };
+            Condition::BackupAge {
+                metric: raw.metric.clone().unwrap_or_else(|| BACKUP_METRIC.into()),
+                max_age,
+                window,
+            }
+        }
+        other => {
+            return Err(format!(
+                "kind {other:?} is not one of metric, log, no_data, host_down, backup_age"
+            ));
+        }
+    };
     let mut templates = handlebars::Handlebars::new();
     templates.set_strict_mode(true);
     for (field, text) in [("summary", &raw.summary), ("description", &raw.description)] {
@@ -305,6 +333,11 @@ mod tests {
                 .iter()
                 .any(|r| matches!(r.condition, Condition::HostDown { .. }))
         );
+        assert!(rules.iter().any(|r| matches!(
+            &r.condition,
+            Condition::BackupAge { metric, max_age, .. }
+                if metric == BACKUP_METRIC && *max_age == Duration::from_secs(26 * 3600)
+        )));
     }
 
     #[test]
@@ -343,6 +376,17 @@ mod tests {
             (
                 format!("{base}colour = \"red\"\n"),
                 "unknown field `colour`",
+            ),
+            (
+                base.replace("kind = \"metric\"", "kind = \"backup_age\""),
+                "max_age is missing",
+            ),
+            (
+                base.replace(
+                    "kind = \"metric\"",
+                    "kind = \"backup_age\"\nmax_age = \"26h\"",
+                ),
+                "window (5m) must be longer than max_age (1day 2h)",
             ),
         ];
         for (text, reason) in cases {
