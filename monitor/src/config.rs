@@ -46,6 +46,8 @@ struct RawConfig {
     #[serde(default)]
     jobs: JobsConfig,
     alerting: Option<RawAlerting>,
+    #[serde(default)]
+    dashboard: DashboardConfig,
     #[serde(default, rename = "environment")]
     environments: Vec<RawEnvironment>,
     #[serde(default, rename = "user")]
@@ -281,8 +283,44 @@ struct RawUser {
     role: Role,
     token: Option<String>,
     token_file: Option<PathBuf>,
+    /// RFC 3339; the API token is refused from then on.
+    token_expires: Option<String>,
+    /// Dashboard login: an argon2 hash (`aerie-monitor hash-password`).
+    password_hash: Option<String>,
     #[serde(default)]
     environments: Vec<String>,
+}
+
+/// The web dashboard's sessions and logins.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardConfig {
+    /// How long a login lasts without being used.
+    #[serde(default = "hours_12", with = "humantime_serde")]
+    pub session_ttl: Duration,
+    /// Failed logins allowed per user name and client address within
+    /// `login_window`; more are refused until the window passes.
+    #[serde(default = "five")]
+    pub max_login_failures: usize,
+    #[serde(default = "minutes_5", with = "humantime_serde")]
+    pub login_window: Duration,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl: hours_12(),
+            max_login_failures: five(),
+            login_window: minutes_5(),
+        }
+    }
+}
+
+fn hours_12() -> Duration {
+    Duration::from_secs(12 * 3600)
+}
+fn five() -> usize {
+    5
 }
 
 /// What a user may do: operators everything, viewers read their environments.
@@ -335,7 +373,11 @@ impl Environment {
 pub struct User {
     pub name: String,
     pub role: Role,
-    pub token: Secret,
+    /// For the API; a dashboard-only user has none.
+    pub token: Option<Secret>,
+    pub token_expires: Option<chrono::DateTime<chrono::Utc>>,
+    /// For the dashboard; an API-only user has none.
+    pub password_hash: Option<Secret>,
     /// For viewers, the environments they may see.
     pub environments: Vec<String>,
 }
@@ -359,6 +401,7 @@ pub struct Config {
     pub max_batch_bytes: bytesize::ByteSize,
     pub jobs: JobsConfig,
     pub alerting: Option<AlertingConfig>,
+    pub dashboard: DashboardConfig,
     pub environments: Vec<Environment>,
     pub users: Vec<User>,
 }
@@ -529,17 +572,40 @@ impl RawConfig {
                 raw.token,
                 raw.token_file,
                 base,
-            )?
-            .ok_or_else(|| {
-                invalid(
+            )?;
+            if token.is_none() && raw.password_hash.is_none() {
+                return Err(invalid(
                     format!("{field}.token_file"),
-                    "missing: give the user's API token",
-                )
-            })?;
-            if !tokens.insert(token.expose().to_owned()) {
+                    "missing: give the user an API token (token or token_file), a dashboard password (password_hash), or both",
+                ));
+            }
+            if let Some(token) = &token
+                && !tokens.insert(token.expose().to_owned())
+            {
                 return Err(invalid(
                     format!("{field}.token"),
                     "is already used by an environment or another user: tokens must be unique",
+                ));
+            }
+            let token_expires = match &raw.token_expires {
+                None => None,
+                Some(text) => Some(
+                    chrono::DateTime::parse_from_rfc3339(text)
+                        .map_err(|e| {
+                            invalid(
+                                format!("{field}.token_expires"),
+                                format!("{text:?} is not an RFC 3339 time ({e}): write e.g. \"2027-01-31T00:00:00Z\""),
+                            )
+                        })?
+                        .to_utc(),
+                ),
+            };
+            if let Some(hash) = &raw.password_hash
+                && let Err(error) = argon2::PasswordHash::new(hash)
+            {
+                return Err(invalid(
+                    format!("{field}.password_hash"),
+                    format!("not an argon2 hash ({error}): make one with `aerie-monitor hash-password`"),
                 ));
             }
             match raw.role {
@@ -567,10 +633,18 @@ impl RawConfig {
                     format!("{unknown:?} is not a configured environment"),
                 ));
             }
+            if users.iter().any(|u: &User| u.name == raw.name) {
+                return Err(invalid(
+                    format!("{field}.name"),
+                    format!("{:?} is used twice: user names must be unique", raw.name),
+                ));
+            }
             users.push(User {
                 name: raw.name,
                 role: raw.role,
                 token,
+                token_expires,
+                password_hash: raw.password_hash.map(Secret::new),
                 environments: raw.environments,
             });
         }
@@ -664,6 +738,7 @@ impl RawConfig {
             max_batch_bytes: self.max_batch_bytes,
             jobs: self.jobs,
             alerting,
+            dashboard: self.dashboard,
             environments,
             users,
         })

@@ -8,6 +8,7 @@
 pub mod alerting;
 pub mod api;
 pub mod config;
+pub mod dashboard;
 pub mod jobs;
 pub mod notify;
 pub mod store;

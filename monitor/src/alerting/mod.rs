@@ -226,6 +226,15 @@ impl Engine {
             .collect()
     }
 
+    /// Names of the rules that apply to `environment`.
+    pub fn rule_names(&self, environment: &str) -> Vec<String> {
+        self.current_rules()
+            .iter()
+            .filter(|r| r.applies_to(environment))
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
     fn current_rules(&self) -> Arc<Vec<Rule>> {
         Arc::clone(&self.rules.read().expect("rules lock"))
     }
@@ -414,6 +423,7 @@ impl Engine {
                         host: None,
                         text: Some(query.clone()),
                         level: None,
+                        file: None,
                         from: since(*window),
                         to: now,
                         limit: 1000,

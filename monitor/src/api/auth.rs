@@ -82,11 +82,21 @@ fn base64_decode(text: &str) -> Option<String> {
 /// The user this token belongs to.
 pub(super) fn user<'a>(config: &'a Config, headers: &HeaderMap) -> Result<&'a User, ApiError> {
     let token = bearer(headers)?;
-    config
+    let user = config
         .users
         .iter()
-        .find(|user| same(user.token.expose(), token))
-        .ok_or_else(|| ApiError::Unauthorized("unknown or expired API token".into()))
+        .find(|user| user.token.as_ref().is_some_and(|t| same(t.expose(), token)))
+        .ok_or_else(|| ApiError::Unauthorized("unknown API token".into()))?;
+    if let Some(expires) = user.token_expires
+        && expires <= chrono::Utc::now()
+    {
+        return Err(ApiError::Unauthorized(format!(
+            "the API token of {} expired at {}: ask an operator for a new one",
+            user.name,
+            expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )));
+    }
+    Ok(user)
 }
 
 /// The environment `name`, if it exists and `user` may read it. Another

@@ -30,6 +30,8 @@ pub struct AppState {
     pub jobs: Arc<Jobs>,
     /// Present when `[alerting]` is configured.
     pub alerts: Option<Arc<crate::alerting::Engine>>,
+    /// The web dashboard's sessions.
+    pub dashboard: Arc<crate::dashboard::Dashboard>,
 }
 
 impl AppState {
@@ -68,6 +70,7 @@ impl AppState {
             ledger,
             jobs,
             alerts,
+            dashboard: Arc::new(crate::dashboard::Dashboard::new()),
         })
     }
 }
@@ -109,6 +112,7 @@ pub fn app(state: AppState) -> Router {
                 )
             }),
         )
+        .merge(crate::dashboard::routes())
         .fallback(|| async {
             ApiError::NotFound("no such endpoint; see /api/v1/openapi.json".into())
         })

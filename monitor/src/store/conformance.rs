@@ -64,6 +64,7 @@ fn logs(text: Option<&str>) -> LogQuery {
         host: None,
         text: text.map(str::to_owned),
         level: None,
+        file: None,
         from: at(120),
         to: at(-1),
         limit: 100,
@@ -263,6 +264,16 @@ pub(crate) async fn run(
     assert_eq!(errors.lines[0].level.as_deref(), Some("ERROR"));
     assert_eq!(errors.lines[0].logger.as_deref(), Some("ThrottleHandler"));
     assert_eq!(errors.lines[0].host, "gw-1");
+    let of_file = |file: &str| {
+        let store = Arc::clone(&store);
+        let query = LogQuery {
+            file: Some(file.to_owned()),
+            ..logs(None)
+        };
+        async move { store.logs(&query).await.unwrap().lines.len() }
+    };
+    assert_eq!(of_file("/opt/wso2/repository/logs/wso2carbon.log").await, 27);
+    assert_eq!(of_file("/opt/wso2/repository/logs/audit.log").await, 0);
     let bad = store.logs(&logs(Some("tenant AND (unclosed"))).await;
     assert!(
         matches!(bad, Err(super::StoreError::BadQuery { .. })),

@@ -328,6 +328,9 @@ impl Store for ElasticsearchStore {
         if let Some(level) = &query.level {
             filters.push(json!({ "term": { "log.level": level.to_ascii_uppercase() } }));
         }
+        if let Some(file) = &query.file {
+            filters.push(json!({ "term": { "log.file.path": file } }));
+        }
         // The cursor is the last line's sort values: its sort key and id.
         let after = match &query.cursor {
             Some(cursor) => Some(

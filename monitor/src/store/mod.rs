@@ -84,6 +84,8 @@ pub struct LogQuery {
     /// Words, "phrases", AND / OR / NOT.
     pub text: Option<String>,
     pub level: Option<String>,
+    /// Only lines of this file (its full path).
+    pub file: Option<String>,
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub limit: usize,

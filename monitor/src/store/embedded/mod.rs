@@ -323,6 +323,9 @@ impl Store for EmbeddedStore {
         if let Some(level) = &query.level {
             clauses.push(self.term(self.fields.level, &level.to_ascii_uppercase()));
         }
+        if let Some(file) = &query.file {
+            clauses.push(self.term(self.fields.file, file));
+        }
         if let Some(text) = query.text.as_deref().filter(|text| !text.trim().is_empty()) {
             // Words match the message or the logger's name.
             let mut parser =

@@ -1,0 +1,619 @@
+//! The web dashboard, served by the monitor itself: every page rendered on
+//! the server from the handlebars templates in `templates/dashboard/`, every
+//! asset (styles, the small script, the charts, drawn as SVG) built into the
+//! binary, so it works with no internet access.
+//!
+//! Access: users of the config with an argon2 `password_hash` log in with a
+//! form; the session cookie is HttpOnly, SameSite=Strict and Secure when the
+//! dashboard is reached over TLS (`X-Forwarded-Proto: https` from the proxy
+//! in front). Every form that changes something carries the session's CSRF
+//! token. Failed logins are limited per user name and client address. A
+//! viewer sees only their environments (another one is a 404, as in the
+//! API) and can change nothing (403).
+
+mod chart;
+mod pages;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{LazyLock, Mutex};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use handlebars::Handlebars;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::api::AppState;
+use crate::config::{Config, Role, User};
+
+const COOKIE: &str = "aerie_session";
+
+const TEMPLATES: [(&str, &str); 9] = [
+    (
+        "layout",
+        include_str!("../../../templates/dashboard/layout.hbs"),
+    ),
+    (
+        "login",
+        include_str!("../../../templates/dashboard/login.hbs"),
+    ),
+    (
+        "error",
+        include_str!("../../../templates/dashboard/error.hbs"),
+    ),
+    (
+        "environments",
+        include_str!("../../../templates/dashboard/environments.hbs"),
+    ),
+    (
+        "environment",
+        include_str!("../../../templates/dashboard/environment.hbs"),
+    ),
+    ("host", include_str!("../../../templates/dashboard/host.hbs")),
+    ("logs", include_str!("../../../templates/dashboard/logs.hbs")),
+    (
+        "alerts",
+        include_str!("../../../templates/dashboard/alerts.hbs"),
+    ),
+    (
+        "apistats",
+        include_str!("../../../templates/dashboard/apistats.hbs"),
+    ),
+];
+
+const CSS: &str = include_str!("../../assets/aerie.css");
+const JS: &str = include_str!("../../assets/aerie.js");
+
+/// A logged-in user's session.
+#[derive(Debug, Clone)]
+struct Session {
+    user: String,
+    csrf: String,
+    expires: DateTime<Utc>,
+}
+
+/// Sessions and recent login failures.
+#[derive(Debug, Default)]
+pub struct Dashboard {
+    sessions: Mutex<HashMap<String, Session>>,
+    failures: Mutex<HashMap<(String, String), Vec<Instant>>>,
+}
+
+/// The page templates, compiled once.
+static PAGES: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
+    let mut pages = Handlebars::new();
+    for (name, text) in TEMPLATES {
+        pages
+            .register_template_string(name, text)
+            .expect("the dashboard templates compile");
+    }
+    pages
+        .register_partial("layout", TEMPLATES[0].1)
+        .expect("the layout compiles");
+    pages
+});
+
+impl Dashboard {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn render(&self, name: &str, data: &serde_json::Value) -> Html<String> {
+        render(name, data)
+    }
+}
+
+fn render(name: &str, data: &serde_json::Value) -> Html<String> {
+    Html(PAGES.render(name, data).unwrap_or_else(|error| {
+        tracing::error!(%error, page = name, "page not rendered");
+        format!(
+            "<!doctype html><title>Aerie</title><p>This page could not be drawn ({}). The monitor's log has the details.</p>",
+            chart::escape(&error.to_string())
+        )
+    }))
+}
+
+/// A random token: 32 bytes from the operating system, hex.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system gives random bytes");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An argon2id hash of `password`, as `password_hash` in the config takes it.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| e.to_string())?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| e.to_string())
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    use argon2::password_hash::PasswordVerifier;
+    argon2::PasswordHash::new(hash).is_ok_and(|parsed| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+/// Compared with when a user name is unknown, so that it takes as long.
+static DUMMY_HASH: LazyLock<String> =
+    LazyLock::new(|| hash_password("not anyone's password").expect("argon2 hashes"));
+
+/// A page that did not come about, as the user sees it.
+#[derive(Debug)]
+pub enum PageError {
+    /// Not logged in (or the session ended): to the login form.
+    Login { expired: bool, next: String },
+    BadRequest(String),
+    Forbidden(String),
+    NotFound(String),
+    Unavailable(String),
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match self {
+            Self::Login { expired, next } => {
+                let mut target = format!("/login?next={}", urlencode(&next));
+                if expired {
+                    target.push_str("&expired=1");
+                }
+                return Redirect::to(&target).into_response();
+            }
+            Self::BadRequest(message) => (StatusCode::BAD_REQUEST, "Not understood", message),
+            Self::Forbidden(message) => (StatusCode::FORBIDDEN, "Not allowed", message),
+            Self::NotFound(message) => (StatusCode::NOT_FOUND, "Not found", message),
+            Self::Unavailable(message) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "Not available now", message)
+            }
+        };
+        let page = render(
+            "error",
+            &json!({ "title": title, "message": message, "status": status.as_u16() }),
+        );
+        (status, secure_headers(), page).into_response()
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(byte as char)
+            }
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}
+
+/// Headers every page carries: no framing, no outside scripts or styles.
+fn secure_headers() -> [(header::HeaderName, HeaderValue); 4] {
+    [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+            ),
+        ),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    ]
+}
+
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+fn over_tls(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+/// The user behind a request's session cookie.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub user: User,
+    pub csrf: String,
+}
+
+impl SignedIn {
+    fn operator(&self) -> bool {
+        self.user.role == Role::Operator
+    }
+
+    /// Refuses a viewer: they may look, not change.
+    fn must_operate(&self) -> Result<(), PageError> {
+        if self.operator() {
+            Ok(())
+        } else {
+            Err(PageError::Forbidden(format!(
+                "{} has read-only access: only operators may change anything.",
+                self.user.name
+            )))
+        }
+    }
+
+    /// Refuses a form without this session's CSRF token.
+    fn check_csrf(&self, token: &str) -> Result<(), PageError> {
+        if !token.is_empty() && token == self.csrf {
+            Ok(())
+        } else {
+            Err(PageError::Forbidden(
+                "The form was not sent from this dashboard (its CSRF token is missing or stale). Reload the page and try again.".into(),
+            ))
+        }
+    }
+
+    /// What every page knows: the user, the CSRF token and the environments
+    /// they may see.
+    fn context(&self, config: &Config, title: &str) -> serde_json::Value {
+        json!({
+            "title": title,
+            "user": { "name": self.user.name, "operator": self.operator() },
+            "csrf": self.csrf,
+            "nav": config
+                .environments
+                .iter()
+                .filter(|e| self.user.can_read(&e.name))
+                .map(|e| e.name.clone())
+                .collect::<Vec<_>>(),
+        })
+    }
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let next = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| "/".into());
+        let Some(id) = cookie_value(&parts.headers, COOKIE) else {
+            return Err(PageError::Login {
+                expired: false,
+                next,
+            });
+        };
+        let now = Utc::now();
+        let ttl = chrono::Duration::from_std(state.config.dashboard.session_ttl)
+            .unwrap_or(chrono::Duration::hours(12));
+        let session = {
+            let mut sessions = state.dashboard.sessions.lock().expect("sessions lock");
+            match sessions.get_mut(id) {
+                Some(session) if session.expires > now => {
+                    session.expires = now + ttl;
+                    Some(session.clone())
+                }
+                Some(_) => {
+                    sessions.remove(id);
+                    None
+                }
+                None => None,
+            }
+        };
+        let Some(session) = session else {
+            return Err(PageError::Login {
+                expired: true,
+                next,
+            });
+        };
+        let user = state
+            .config
+            .users
+            .iter()
+            .find(|u| u.name == session.user && u.password_hash.is_some())
+            .cloned()
+            .ok_or(PageError::Login {
+                expired: true,
+                next,
+            })?;
+        Ok(Self {
+            user,
+            csrf: session.csrf,
+        })
+    }
+}
+
+/// The environment `name` if `user` may see it; another customer's is
+/// answered as one that does not exist.
+fn readable<'a>(
+    config: &'a Config,
+    signed_in: &SignedIn,
+    name: &str,
+) -> Result<&'a crate::config::Environment, PageError> {
+    config
+        .environment(name)
+        .filter(|_| signed_in.user.can_read(name))
+        .ok_or_else(|| PageError::NotFound(format!("There is no environment {name:?}.")))
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginQuery {
+    next: Option<String>,
+    expired: Option<String>,
+}
+
+/// Where a login may send the user on: only a path of this site.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+            path.to_owned()
+        }
+        _ => "/".into(),
+    }
+}
+
+async fn login_form(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<LoginQuery>,
+) -> impl IntoResponse {
+    let message = query
+        .expired
+        .is_some()
+        .then_some("Your session has ended. Log in again to go on.");
+    (
+        secure_headers(),
+        state.dashboard.render(
+            "login",
+            &json!({
+                "title": "Log in",
+                "next": safe_next(query.next.as_deref()),
+                "message": message,
+            }),
+        ),
+    )
+}
+
+/// The client's address, as the connection gives it (not a header a client
+/// could forge).
+#[derive(Debug)]
+struct ClientAddress(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string()),
+        ))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    password: String,
+    next: Option<String>,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
+    headers: HeaderMap,
+    axum::extract::Form(form): axum::extract::Form<LoginForm>,
+) -> Response {
+
+    let key = (form.user.trim().to_lowercase(), client.clone());
+    let dashboard = &state.config.dashboard;
+    let refuse = |status: StatusCode, message: &str| {
+        (
+            status,
+            secure_headers(),
+            state.dashboard.render(
+                "login",
+                &json!({
+                    "title": "Log in",
+                    "next": safe_next(form.next.as_deref()),
+                    "user": form.user,
+                    "error": message,
+                }),
+            ),
+        )
+            .into_response()
+    };
+    {
+        let mut failures = state.dashboard.failures.lock().expect("failures lock");
+        let recent = failures.entry(key.clone()).or_default();
+        recent.retain(|at| at.elapsed() < dashboard.login_window);
+        if recent.len() >= dashboard.max_login_failures {
+            let wait = dashboard
+                .login_window
+                .saturating_sub(recent[0].elapsed())
+                .as_secs()
+                + 1;
+            tracing::warn!(user = %key.0, %client, "login refused: too many failures");
+            return refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!("Too many failed logins for this user from your address. Try again in {wait} seconds."),
+            );
+        }
+    }
+    let user = state
+        .config
+        .users
+        .iter()
+        .find(|u| u.name == form.user.trim() && u.password_hash.is_some())
+        .cloned();
+    let hash = user
+        .as_ref()
+        .and_then(|u| u.password_hash.as_ref())
+        .map_or_else(|| DUMMY_HASH.clone(), |h| h.expose().to_owned());
+    let password = form.password.clone();
+    let verified = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false);
+    let Some(user) = user.filter(|_| verified) else {
+        state
+            .dashboard
+            .failures
+            .lock()
+            .expect("failures lock")
+            .entry(key.clone())
+            .or_default()
+            .push(Instant::now());
+        tracing::warn!(user = %key.0, %client, "login failed");
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "Wrong user name or password.",
+        );
+    };
+    state
+        .dashboard
+        .failures
+        .lock()
+        .expect("failures lock")
+        .remove(&key);
+    let id = random_token();
+    let ttl = chrono::Duration::from_std(dashboard.session_ttl).unwrap_or(chrono::Duration::hours(12));
+    {
+        let mut sessions = state.dashboard.sessions.lock().expect("sessions lock");
+        let now = Utc::now();
+        sessions.retain(|_, s| s.expires > now);
+        sessions.insert(
+            id.clone(),
+            Session {
+                user: user.name.clone(),
+                csrf: random_token(),
+                expires: now + ttl,
+            },
+        );
+    }
+    tracing::info!(user = %user.name, %client, "logged in");
+    let secure = if over_tls(&headers) { "; Secure" } else { "" };
+    let cookie = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict{secure}");
+    (
+        [(
+            header::SET_COOKIE,
+            HeaderValue::from_str(&cookie).expect("a cookie is a header value"),
+        )],
+        Redirect::to(&safe_next(form.next.as_deref())),
+    )
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    headers: HeaderMap,
+    axum::extract::Form(form): axum::extract::Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf)?;
+    if let Some(id) = cookie_value(&headers, COOKIE) {
+        state
+            .dashboard
+            .sessions
+            .lock()
+            .expect("sessions lock")
+            .remove(id);
+    }
+    let cookie = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    Ok((
+        [(
+            header::SET_COOKIE,
+            HeaderValue::from_str(&cookie).expect("a cookie is a header value"),
+        )],
+        Redirect::to("/login"),
+    )
+        .into_response())
+}
+
+/// The dashboard's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(pages::environments))
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+        .route("/env/{env}", get(pages::environment))
+        .route("/env/{env}/host/{host}", get(pages::host))
+        .route("/env/{env}/logs", get(pages::logs))
+        .route("/env/{env}/logs/tail", get(pages::tail))
+        .route("/env/{env}/alerts", get(pages::alerts))
+        .route("/env/{env}/silences", post(pages::create_silence))
+        .route(
+            "/env/{env}/silences/{id}/expire",
+            post(pages::expire_silence),
+        )
+        .route("/env/{env}/apistats", get(pages::api_stats))
+        .route(
+            "/assets/aerie.css",
+            get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS) }),
+        )
+        .route(
+            "/assets/aerie.js",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+                    JS,
+                )
+            }),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_hash_verifies_that_password_only() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("correct horse!", &hash));
+        assert!(!verify_password("anything", &DUMMY_HASH));
+    }
+
+    #[test]
+    fn a_login_only_sends_on_within_the_site() {
+        assert_eq!(safe_next(Some("/env/acme/logs?q=a")), "/env/acme/logs?q=a");
+        assert_eq!(safe_next(Some("//evil.example/")), "/");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn every_page_template_compiles() {
+        let page = render("login", &json!({ "title": "Log in", "next": "/" }));
+        assert!(page.0.contains("<form"), "{}", page.0);
+    }
+}
