@@ -605,7 +605,9 @@ impl RawConfig {
             {
                 return Err(invalid(
                     format!("{field}.password_hash"),
-                    format!("not an argon2 hash ({error}): make one with `aerie-monitor hash-password`"),
+                    format!(
+                        "not an argon2 hash ({error}): make one with `aerie-monitor hash-password`"
+                    ),
                 ));
             }
             match raw.role {

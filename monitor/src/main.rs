@@ -238,7 +238,8 @@ fn quickstart_inner(data_dir: &Path, port: u16, tail: &[String]) -> Result<(), S
     use tracing_subscriber::fmt::writer::MakeWriterExt;
     std::fs::create_dir_all(data_dir.join("logs"))
         .map_err(|e| format!("{}: {e}", data_dir.display()))?;
-    let data_dir = std::fs::canonicalize(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    let data_dir =
+        std::fs::canonicalize(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
     let log_path = data_dir.join("logs").join("aerie-quickstart.log");
     let log_file = std::fs::OpenOptions::new()
         .create(true)
@@ -261,7 +262,10 @@ fn quickstart_inner(data_dir: &Path, port: u16, tail: &[String]) -> Result<(), S
         }
     };
     let hash = aerie_monitor::dashboard::hash_password(&password)?;
-    write_private(&data_dir.join("ingest.token"), &aerie_monitor::dashboard::random_token())?;
+    write_private(
+        &data_dir.join("ingest.token"),
+        &aerie_monitor::dashboard::random_token(),
+    )?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

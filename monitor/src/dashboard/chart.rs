@@ -238,7 +238,10 @@ mod tests {
     #[test]
     fn values_read_in_their_unit() {
         assert_eq!(format(1536.0, Unit::Bytes), "1.5 KiB");
-        assert_eq!(format(3.0 * 1024.0 * 1024.0 * 1024.0, Unit::Bytes), "3.0 GiB");
+        assert_eq!(
+            format(3.0 * 1024.0 * 1024.0 * 1024.0, Unit::Bytes),
+            "3.0 GiB"
+        );
         assert_eq!(format(42.4, Unit::Percent), "42%");
         assert_eq!(format(0.25, Unit::Plain), "0.25");
         assert_eq!(nice_ceiling(730.0, Unit::Plain), 1000.0);

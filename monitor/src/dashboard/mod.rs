@@ -56,8 +56,14 @@ const TEMPLATES: [(&str, &str); 9] = [
         "environment",
         include_str!("../../../templates/dashboard/environment.hbs"),
     ),
-    ("host", include_str!("../../../templates/dashboard/host.hbs")),
-    ("logs", include_str!("../../../templates/dashboard/logs.hbs")),
+    (
+        "host",
+        include_str!("../../../templates/dashboard/host.hbs"),
+    ),
+    (
+        "logs",
+        include_str!("../../../templates/dashboard/logs.hbs"),
+    ),
     (
         "alerts",
         include_str!("../../../templates/dashboard/alerts.hbs"),
@@ -156,7 +162,10 @@ static DUMMY_HASH: LazyLock<String> =
 #[derive(Debug)]
 pub enum PageError {
     /// Not logged in (or the session ended): to the login form.
-    Login { expired: bool, next: String },
+    Login {
+        expired: bool,
+        next: String,
+    },
     BadRequest(String),
     Forbidden(String),
     NotFound(String),
@@ -176,9 +185,11 @@ impl IntoResponse for PageError {
             Self::BadRequest(message) => (StatusCode::BAD_REQUEST, "Not understood", message),
             Self::Forbidden(message) => (StatusCode::FORBIDDEN, "Not allowed", message),
             Self::NotFound(message) => (StatusCode::NOT_FOUND, "Not found", message),
-            Self::Unavailable(message) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "Not available now", message)
-            }
+            Self::Unavailable(message) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Not available now",
+                message,
+            ),
         };
         let page = render(
             "error",
@@ -427,7 +438,6 @@ async fn login(
     headers: HeaderMap,
     axum::extract::Form(form): axum::extract::Form<LoginForm>,
 ) -> Response {
-
     let key = (form.user.trim().to_lowercase(), client.clone());
     let dashboard = &state.config.dashboard;
     let refuse = |status: StatusCode, message: &str| {
@@ -459,7 +469,9 @@ async fn login(
             tracing::warn!(user = %key.0, %client, "login refused: too many failures");
             return refuse(
                 StatusCode::TOO_MANY_REQUESTS,
-                &format!("Too many failed logins for this user from your address. Try again in {wait} seconds."),
+                &format!(
+                    "Too many failed logins for this user from your address. Try again in {wait} seconds."
+                ),
             );
         }
     }
@@ -487,10 +499,7 @@ async fn login(
             .or_default()
             .push(Instant::now());
         tracing::warn!(user = %key.0, %client, "login failed");
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            "Wrong user name or password.",
-        );
+        return refuse(StatusCode::UNAUTHORIZED, "Wrong user name or password.");
     };
     state
         .dashboard
@@ -499,7 +508,8 @@ async fn login(
         .expect("failures lock")
         .remove(&key);
     let id = random_token();
-    let ttl = chrono::Duration::from_std(dashboard.session_ttl).unwrap_or(chrono::Duration::hours(12));
+    let ttl =
+        chrono::Duration::from_std(dashboard.session_ttl).unwrap_or(chrono::Duration::hours(12));
     {
         let mut sessions = state.dashboard.sessions.lock().expect("sessions lock");
         let now = Utc::now();

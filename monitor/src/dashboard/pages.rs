@@ -139,8 +139,8 @@ struct HostView {
 }
 
 async fn host_views(state: &AppState, environment: &str) -> Result<Vec<HostView>, PageError> {
-    let down_after = chrono::Duration::from_std(state.config.host_down_after)
-        .unwrap_or(chrono::Duration::MAX);
+    let down_after =
+        chrono::Duration::from_std(state.config.host_down_after).unwrap_or(chrono::Duration::MAX);
     let now = Utc::now();
     let alerts = state
         .alerts
@@ -313,7 +313,9 @@ pub(super) async fn host(
                 .metric_series(&query, step_ms, Aggregation::Avg)
                 .await
                 .map_err(store_error)?;
-            let short = metric.rsplit_once("system.").map_or(*metric, |(_, rest)| rest);
+            let short = metric
+                .rsplit_once("system.")
+                .map_or(*metric, |(_, rest)| rest);
             for mut line in chart::lines(short, series) {
                 if metrics.len() > 1 && !line.label.starts_with(short) {
                     line.label = format!("{short} {}", line.label);
@@ -477,7 +479,9 @@ pub(super) async fn tail(
     let environment = readable(&state.config, &signed_in, &env)?;
     let now = Utc::now();
     let after = match nonempty(&params.after) {
-        Some(text) => parse_time(&text, now).map_err(|e| PageError::BadRequest(format!("after: {e}")))?,
+        Some(text) => {
+            parse_time(&text, now).map_err(|e| PageError::BadRequest(format!("after: {e}")))?
+        }
         None => now - chrono::Duration::minutes(5),
     };
     let query = LogQuery {
@@ -532,7 +536,7 @@ async fn alerts_page(
             "labels": a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "),
             "severity": a.severity,
             "since": local(a.since),
-            "value": a.value,
+            "value": chart::format(a.value, Unit::Plain),
             "summary": a.summary,
             "silenced": a.silenced_by.is_some(),
             "inhibited": a.inhibited,
@@ -676,11 +680,14 @@ pub(super) async fn expire_silence(
     signed_in.must_operate()?;
     signed_in.check_csrf(&form.csrf)?;
     let engine = engine(&state)?;
-    let belongs = engine.silences().iter().any(|s| {
-        s.id == id && s.matchers.get("environment") == Some(&environment.name)
-    });
+    let belongs = engine
+        .silences()
+        .iter()
+        .any(|s| s.id == id && s.matchers.get("environment") == Some(&environment.name));
     if !belongs {
-        return Err(PageError::NotFound(format!("There is no silence {id:?} in {env}.")));
+        return Err(PageError::NotFound(format!(
+            "There is no silence {id:?} in {env}."
+        )));
     }
     engine.expire(&id).map_err(PageError::Unavailable)?;
     Ok(Redirect::to(&format!("/env/{}/alerts", environment.name)).into_response())

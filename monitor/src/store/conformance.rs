@@ -272,7 +272,10 @@ pub(crate) async fn run(
         };
         async move { store.logs(&query).await.unwrap().lines.len() }
     };
-    assert_eq!(of_file("/opt/wso2/repository/logs/wso2carbon.log").await, 27);
+    assert_eq!(
+        of_file("/opt/wso2/repository/logs/wso2carbon.log").await,
+        27
+    );
     assert_eq!(of_file("/opt/wso2/repository/logs/audit.log").await, 0);
     let bad = store.logs(&logs(Some("tenant AND (unclosed"))).await;
     assert!(
