@@ -29,6 +29,11 @@ name = "acme-viewer"
 role = "viewer"
 token = "acme-view"
 environments = ["acme-prod"]
+[[user]]
+name = "old-contractor"
+role = "operator"
+token = "old-token"
+token_expires = "2020-01-01T00:00:00Z"
 "#;
 
 struct Harness {
@@ -295,7 +300,7 @@ async fn queries_check_their_parameters_and_the_callers_rights() {
             "nobody",
             "/api/v1/logs?env=acme-prod",
             StatusCode::UNAUTHORIZED,
-            "unknown or expired API token",
+            "unknown API token",
         ),
         (
             "acme-ingest",
@@ -578,4 +583,26 @@ async fn the_retention_job_deletes_what_is_older_than_its_kind_keeps() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "metrics are kept 30 days");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_token_is_refused_and_says_so() {
+    let harness = harness().await;
+    let (status, body) = harness
+        .get("old-token", "/api/v1/hosts?env=acme-prod")
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        error_message(&body),
+        "the API token of old-contractor expired at 2020-01-01T00:00:00Z: ask an operator for a new one"
+    );
+    let (status, body) = harness
+        .get("no-such-token", "/api/v1/hosts?env=acme-prod")
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(error_message(&body), "unknown API token");
+    let (status, _) = harness
+        .get("ops-token", "/api/v1/hosts?env=acme-prod")
+        .await;
+    assert_eq!(status, StatusCode::OK);
 }
