@@ -1,17 +1,195 @@
 //! `aerie`: the operator's command line. It provisions a customer environment
-//! from a spec (`aerie env plan/apply/status/destroy`), checks its security
-//! posture, renders the handover report and drives DR drills and restores.
+//! from a spec (`aerie env plan/apply/status/destroy`).
 //!
-//! It must never print, log or write a secret anywhere but AWS Secrets Manager.
+//! AWS access comes from the standard SDK configuration (`AWS_ENDPOINT_URL`,
+//! `AWS_REGION`, the usual credential variables and profiles), so the same
+//! binary runs against AWS and against moto_server. It never prints, logs
+//! or writes a secret anywhere but AWS Secrets Manager.
 
-use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use aerie_provisioner::apply;
+use aerie_provisioner::aws::Cloud;
+use aerie_provisioner::model::desired;
+use aerie_provisioner::plan::plan;
+use aerie_provisioner::spec::{DnsMode, Spec};
+use clap::{Parser, Subcommand};
 
 /// Provision, check, hand over and recover customer environments on AWS.
 #[derive(Debug, Parser)]
 #[command(version, about)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Top,
+}
 
-fn main() -> anyhow::Result<()> {
-    let Cli {} = Cli::parse();
-    Ok(())
+#[derive(Debug, Subcommand)]
+enum Top {
+    /// A customer environment: plan, apply, status, destroy.
+    #[command(subcommand)]
+    Env(EnvCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum EnvCommand {
+    /// Compare the spec with the account and print what apply would do.
+    Plan {
+        #[arg(long)]
+        spec: PathBuf,
+    },
+    /// Make the account match the spec.
+    Apply {
+        #[arg(long)]
+        spec: PathBuf,
+        /// Apply without asking (required: there is no prompt).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Every resource of the environment with its AWS id and state.
+    Status {
+        #[arg(long)]
+        spec: PathBuf,
+    },
+    /// Remove every resource tagged for the environment, and nothing else.
+    Destroy {
+        #[arg(long)]
+        spec: PathBuf,
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[allow(clippy::print_stdout)]
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AERIE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let Top::Env(command) = Cli::parse().command;
+    let (EnvCommand::Plan { spec }
+    | EnvCommand::Apply { spec, .. }
+    | EnvCommand::Status { spec }
+    | EnvCommand::Destroy { spec, .. }) = &command;
+    let spec = match Spec::load(spec) {
+        Ok(spec) => spec,
+        Err(error) => {
+            eprintln!("aerie: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts");
+    match runtime.block_on(run(command, spec)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("aerie: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)]
+async fn run(command: EnvCommand, spec: Spec) -> Result<ExitCode, String> {
+    let cloud = Cloud::connect(&spec.name, &spec.region).await;
+    let observed = cloud.observe(&spec).await.map_err(|e| e.to_string())?;
+    let wanted = desired(&spec);
+    match command {
+        EnvCommand::Plan { .. } => {
+            let plan = plan(&wanted, &observed);
+            print!("{}", plan.render());
+            print_records(&observed);
+            Ok(ExitCode::SUCCESS)
+        }
+        EnvCommand::Apply { yes, .. } => {
+            let plan = plan(&wanted, &observed);
+            print!("{}", plan.render());
+            if plan.is_empty() {
+                print_records(&observed);
+                return Ok(ExitCode::SUCCESS);
+            }
+            if !yes {
+                println!("Not applied: run again with --yes to apply this plan.");
+                return Ok(ExitCode::from(1));
+            }
+            apply::apply(&cloud, &spec, &plan, &observed)
+                .await
+                .map_err(|e| format!("apply stopped: {e}; run it again to go on from here"))?;
+            let observed = cloud.observe(&spec).await.map_err(|e| e.to_string())?;
+            if spec.dns.mode == DnsMode::Customer {
+                write_mappings(&spec, &observed)?;
+            }
+            let (add, change, destroy) = plan.counts();
+            println!("Apply complete: {add} added, {change} changed, {destroy} destroyed.");
+            print_records(&observed);
+            Ok(ExitCode::SUCCESS)
+        }
+        EnvCommand::Status { .. } => {
+            print!("{}", apply::status(&wanted, &observed));
+            print_records(&observed);
+            Ok(ExitCode::SUCCESS)
+        }
+        EnvCommand::Destroy { yes, .. } => {
+            if observed.is_empty() {
+                println!("Nothing is tagged for {}.", spec.name);
+                return Ok(ExitCode::SUCCESS);
+            }
+            for found in &observed {
+                println!(
+                    "- {} {} ({})",
+                    found.resource.kind.label(),
+                    found.resource.role,
+                    found.id
+                );
+            }
+            if !yes {
+                println!(
+                    "Not destroyed: run again with --yes to remove these {} resources.",
+                    observed.len()
+                );
+                return Ok(ExitCode::from(1));
+            }
+            let removed = apply::destroy(&cloud, &observed)
+                .await
+                .map_err(|e| format!("destroy stopped: {e}; run it again to go on from here"))?;
+            println!("Destroy complete: {removed} removed.");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn print_records(observed: &[aerie_provisioner::aws::Found]) {
+    let records = apply::customer_records(observed);
+    if !records.is_empty() {
+        println!("\nDNS records the customer must add (SES domain verification and DKIM):");
+        for record in records {
+            println!("  {record}");
+        }
+    }
+}
+
+fn write_mappings(spec: &Spec, observed: &[aerie_provisioner::aws::Found]) -> Result<(), String> {
+    let Some(path) = &spec.dns.mappings_file else {
+        return Ok(());
+    };
+    let mut text = format!(
+        "# Name-to-IP mappings for {} (written by aerie env apply)\n",
+        spec.name
+    );
+    for found in observed {
+        if let Some(address) = &found.address {
+            text.push_str(&format!(
+                "{}.{}\t{address}\n",
+                found.resource.role, spec.dns.zone
+            ));
+        }
+    }
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -1,0 +1,9 @@
+//! The provisioner behind `aerie env`: a spec ([`spec`]), the resources it
+//! asks for ([`model`]), what AWS has ([`aws`]), the pure plan between the
+//! two ([`plan`]) and its execution ([`apply`]).
+
+pub mod apply;
+pub mod aws;
+pub mod model;
+pub mod plan;
+pub mod spec;

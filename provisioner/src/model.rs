@@ -1,0 +1,306 @@
+//! What an environment is made of: every resource the spec asks for, named
+//! by its role, with the properties set when it is created, the rules that
+//! can change in place (security group ingress, routes, route table
+//! associations, DNS records, VPN routes) and the roles it needs first.
+//!
+//! Desired and observed resources have the same shape, references between
+//! them written as roles, so that the plan is a plain comparison.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::spec::{DnsMode, Spec};
+
+/// The kinds of resources, in the order they are created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Vpc,
+    Subnet,
+    InternetGateway,
+    ElasticIp,
+    NatGateway,
+    RouteTable,
+    SecurityGroup,
+    KeyPair,
+    Instance,
+    Secret,
+    DbSubnetGroup,
+    DbInstance,
+    HostedZone,
+    SesIdentity,
+    CustomerGateway,
+    VpnGateway,
+    VpnConnection,
+}
+
+impl Kind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Vpc => "vpc",
+            Self::Subnet => "subnet",
+            Self::InternetGateway => "internet-gateway",
+            Self::ElasticIp => "elastic-ip",
+            Self::NatGateway => "nat-gateway",
+            Self::RouteTable => "route-table",
+            Self::SecurityGroup => "security-group",
+            Self::KeyPair => "key-pair",
+            Self::Instance => "instance",
+            Self::Secret => "secret",
+            Self::DbSubnetGroup => "db-subnet-group",
+            Self::DbInstance => "db-instance",
+            Self::HostedZone => "hosted-zone",
+            Self::SesIdentity => "ses-identity",
+            Self::CustomerGateway => "customer-gateway",
+            Self::VpnGateway => "vpn-gateway",
+            Self::VpnConnection => "vpn-connection",
+        }
+    }
+}
+
+/// One resource, desired or observed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    pub kind: Kind,
+    pub role: String,
+    /// Set at creation and shown in the plan.
+    pub props: BTreeMap<String, String>,
+    /// What can change in place; each rule one line of text.
+    pub rules: BTreeSet<String>,
+    /// Roles that must exist first.
+    pub deps: Vec<String>,
+}
+
+impl Resource {
+    fn new(kind: Kind, role: &str) -> Self {
+        Self {
+            kind,
+            role: role.to_owned(),
+            props: BTreeMap::new(),
+            rules: BTreeSet::new(),
+            deps: Vec::new(),
+        }
+    }
+
+    fn prop(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.props.insert(key.to_owned(), value.into());
+        self
+    }
+
+    fn rule(mut self, rule: impl Into<String>) -> Self {
+        self.rules.insert(rule.into());
+        self
+    }
+
+    fn needs(mut self, roles: &[&str]) -> Self {
+        self.deps.extend(roles.iter().map(|r| (*r).to_owned()));
+        self
+    }
+}
+
+/// The traffic manager ports open to the gateways: binary receiver, auth,
+/// JMS and services, for the pair's port offsets 1 and 2 (seed 000).
+pub fn traffic_manager_ports() -> Vec<u16> {
+    let mut ports = Vec::new();
+    for base in [9611, 9711, 5672, 9443] {
+        for offset in [1, 2] {
+            ports.push(base + offset);
+        }
+    }
+    ports
+}
+
+/// The Secrets Manager name of the RDS master password.
+pub fn rds_secret_name(environment: &str) -> String {
+    format!("aerie/{environment}/rds-master")
+}
+
+/// The Secrets Manager name of the bastion's SSH private key.
+pub fn ssh_key_secret_name(environment: &str) -> String {
+    format!("aerie/{environment}/bastion-ssh-key")
+}
+
+/// Everything the spec asks for.
+pub fn desired(spec: &Spec) -> Vec<Resource> {
+    let network = &spec.network;
+    let zones = &network.availability_zones;
+    let mut out = vec![Resource::new(Kind::Vpc, "vpc").prop("cidr", network.vpc_cidr.to_string())];
+    for (index, letter) in ["a", "b"].iter().enumerate() {
+        out.push(
+            Resource::new(Kind::Subnet, &format!("public-{letter}"))
+                .prop("cidr", network.public_subnets[index].to_string())
+                .prop("zone", &zones[index])
+                .prop("public", "true")
+                .needs(&["vpc"]),
+        );
+        out.push(
+            Resource::new(Kind::Subnet, &format!("private-{letter}"))
+                .prop("cidr", network.private_subnets[index].to_string())
+                .prop("zone", &zones[index])
+                .prop("public", "false")
+                .needs(&["vpc"]),
+        );
+    }
+    out.push(
+        Resource::new(Kind::InternetGateway, "igw")
+            .rule("attached to vpc")
+            .needs(&["vpc"]),
+    );
+    out.push(Resource::new(Kind::ElasticIp, "nat-ip"));
+    out.push(
+        Resource::new(Kind::NatGateway, "nat")
+            .prop("subnet", "public-a")
+            .prop("address", "nat-ip")
+            .needs(&["public-a", "nat-ip", "igw"]),
+    );
+    out.push(
+        Resource::new(Kind::RouteTable, "public-routes")
+            .rule("route 0.0.0.0/0 via igw")
+            .rule("associate public-a")
+            .rule("associate public-b")
+            .needs(&["vpc", "igw", "public-a", "public-b"]),
+    );
+    let mut private = Resource::new(Kind::RouteTable, "private-routes")
+        .rule("route 0.0.0.0/0 via nat")
+        .rule("associate private-a")
+        .rule("associate private-b")
+        .needs(&["vpc", "nat", "private-a", "private-b"]);
+    if let Some(vpn) = &spec.vpn {
+        for route in &vpn.static_routes {
+            private = private.rule(format!("route {route} via vgw"));
+        }
+        private = private.needs(&["vgw"]);
+    }
+    out.push(private);
+
+    let mut bastion = Resource::new(Kind::SecurityGroup, "bastion-sg")
+        .prop("description", "SSH to the bastion from the operators")
+        .needs(&["vpc"]);
+    for cidr in &spec.access.operator_cidrs {
+        bastion = bastion.rule(format!("tcp {} from {cidr}", spec.access.ssh_port));
+    }
+    out.push(bastion);
+    out.push(
+        Resource::new(Kind::SecurityGroup, "gateway-sg")
+            .prop("description", "API gateways: SSH from the bastion")
+            .rule("tcp 22 from bastion-sg")
+            .needs(&["vpc", "bastion-sg"]),
+    );
+    let mut traffic = Resource::new(Kind::SecurityGroup, "traffic-manager-sg")
+        .prop(
+            "description",
+            "Traffic managers: SSH from the bastion, throttling ports from the gateways",
+        )
+        .rule("tcp 22 from bastion-sg")
+        .needs(&["vpc", "bastion-sg", "gateway-sg"]);
+    for port in traffic_manager_ports() {
+        traffic = traffic.rule(format!("tcp {port} from gateway-sg"));
+    }
+    out.push(traffic);
+    out.push(
+        Resource::new(Kind::SecurityGroup, "rds-sg")
+            .prop("description", "MySQL from the product nodes")
+            .rule("tcp 3306 from gateway-sg")
+            .rule("tcp 3306 from traffic-manager-sg")
+            .needs(&["vpc", "gateway-sg", "traffic-manager-sg"]),
+    );
+    out.push(
+        Resource::new(Kind::KeyPair, "bastion-key").prop("secret", ssh_key_secret_name(&spec.name)),
+    );
+    out.push(
+        Resource::new(Kind::Instance, "bastion")
+            .prop("type", &spec.bastion.instance_type)
+            .prop("ami", &spec.bastion.ami)
+            .prop("subnet", "public-a")
+            .prop("public_ip", "true")
+            .prop("imdsv2", "required")
+            .prop(
+                "root_volume",
+                format!("{} GiB encrypted", spec.bastion.root_volume_gb),
+            )
+            .needs(&["public-a", "bastion-sg", "bastion-key", "public-routes"]),
+    );
+    out.push(
+        Resource::new(Kind::Secret, "rds-master-password")
+            .prop("name", rds_secret_name(&spec.name)),
+    );
+    out.push(
+        Resource::new(Kind::DbSubnetGroup, "db-subnets")
+            .prop("name", format!("{}-db", spec.name))
+            .prop("subnets", "private-a, private-b")
+            .needs(&["private-a", "private-b"]),
+    );
+    let database = &spec.database;
+    out.push(
+        Resource::new(Kind::DbInstance, "db")
+            .prop("identifier", format!("{}-db", spec.name))
+            .prop("engine", format!("mysql {}", database.engine_version))
+            .prop("class", &database.instance_class)
+            .prop(
+                "storage",
+                format!("{} GiB encrypted", database.allocated_storage_gb),
+            )
+            .prop("multi_az", database.multi_az.to_string())
+            .prop("public", "false")
+            .needs(&["db-subnets", "rds-sg", "rds-master-password"]),
+    );
+    if spec.dns.mode == DnsMode::Route53 {
+        out.push(
+            Resource::new(Kind::HostedZone, "private-zone")
+                .prop("name", &spec.dns.zone)
+                .prop("vpc", "vpc")
+                .rule(format!("A bastion.{} -> bastion", spec.dns.zone))
+                .rule(format!("CNAME db.{} -> db", spec.dns.zone))
+                .needs(&["vpc", "bastion", "db"]),
+        );
+    }
+    out.push(Resource::new(Kind::SesIdentity, "email").prop("domain", &spec.email.domain));
+    if let Some(vpn) = &spec.vpn {
+        out.push(
+            Resource::new(Kind::CustomerGateway, "cgw")
+                .prop("ip", vpn.customer_gateway_ip.to_string())
+                .prop("bgp_asn", vpn.bgp_asn.to_string()),
+        );
+        out.push(
+            Resource::new(Kind::VpnGateway, "vgw")
+                .rule("attached to vpc")
+                .needs(&["vpc"]),
+        );
+        let mut connection = Resource::new(Kind::VpnConnection, "vpn")
+            .prop("customer_gateway", "cgw")
+            .prop("vpn_gateway", "vgw")
+            .prop(
+                "static_routes_only",
+                (!vpn.static_routes.is_empty()).to_string(),
+            )
+            .needs(&["cgw", "vgw"]);
+        for route in &vpn.static_routes {
+            connection = connection.rule(format!("route {route}"));
+        }
+        out.push(connection);
+    }
+    out
+}
+
+/// The DNS records a private zone holds, from the observed resources:
+/// `A bastion.zone -> <ip>` as AWS has it.
+pub fn resolve_record(
+    rule: &str,
+    addresses: &BTreeMap<String, String>,
+) -> Option<(String, String, String)> {
+    let (kind, rest) = rule.split_once(' ')?;
+    let (name, target) = rest.split_once(" -> ")?;
+    let value = addresses.get(target)?;
+    Some((kind.to_owned(), name.to_owned(), value.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pair_s_ports_follow_the_offsets() {
+        assert_eq!(
+            traffic_manager_ports(),
+            [9612, 9613, 9712, 9713, 5673, 5674, 9444, 9445]
+        );
+    }
+}

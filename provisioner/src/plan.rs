@@ -1,0 +1,236 @@
+//! `plan(desired, observed) -> Plan`: pure, and printed as a `+ / ~ / -`
+//! diff grouped by resource, then one summary line.
+
+use std::collections::BTreeSet;
+use std::fmt::Write;
+
+use crate::aws::Found;
+use crate::model::Resource;
+
+/// One thing to do.
+#[derive(Debug, Clone)]
+pub enum Step {
+    Add(Resource),
+    Change {
+        desired: Resource,
+        found: Found,
+        add: Vec<String>,
+        remove: Vec<String>,
+    },
+    Remove(Found),
+}
+
+impl Step {
+    pub fn role(&self) -> &str {
+        match self {
+            Self::Add(resource) => &resource.role,
+            Self::Change { desired, .. } => &desired.role,
+            Self::Remove(found) => &found.resource.role,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+}
+
+impl Plan {
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let mut counts = (0, 0, 0);
+        for step in &self.steps {
+            match step {
+                Step::Add(_) => counts.0 += 1,
+                Step::Change { .. } => counts.1 += 1,
+                Step::Remove(_) => counts.2 += 1,
+            }
+        }
+        counts
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// The diff as the operator reads it.
+    pub fn render(&self) -> String {
+        if self.steps.is_empty() {
+            return "No changes.\n".into();
+        }
+        let mut out = String::new();
+        for step in &self.steps {
+            match step {
+                Step::Add(resource) => {
+                    let _ = writeln!(out, "+ {} {}", resource.kind.label(), resource.role);
+                    for (key, value) in &resource.props {
+                        let _ = writeln!(out, "    {key} = {value}");
+                    }
+                    for rule in &resource.rules {
+                        let _ = writeln!(out, "    + {rule}");
+                    }
+                }
+                Step::Change {
+                    desired,
+                    found,
+                    add,
+                    remove,
+                } => {
+                    let _ = writeln!(
+                        out,
+                        "~ {} {} ({})",
+                        desired.kind.label(),
+                        desired.role,
+                        found.id
+                    );
+                    for rule in remove {
+                        let _ = writeln!(out, "    - {rule}");
+                    }
+                    for rule in add {
+                        let _ = writeln!(out, "    + {rule}");
+                    }
+                }
+                Step::Remove(found) => {
+                    let _ = writeln!(
+                        out,
+                        "- {} {} ({})",
+                        found.resource.kind.label(),
+                        found.resource.role,
+                        found.id
+                    );
+                }
+            }
+        }
+        let (add, change, destroy) = self.counts();
+        let _ = writeln!(
+            out,
+            "\nPlan: {add} to add, {change} to change, {destroy} to destroy."
+        );
+        out
+    }
+}
+
+/// What must happen for AWS to match `desired`. Resources tagged for the
+/// environment that the spec no longer asks for are removed; a resource in
+/// both keeps its id and has its rules brought in line.
+pub fn plan(desired: &[Resource], observed: &[Found]) -> Plan {
+    let mut steps = Vec::new();
+    for resource in desired {
+        let matches: Vec<&Found> = observed
+            .iter()
+            .filter(|f| f.resource.kind == resource.kind && f.resource.role == resource.role)
+            .collect();
+        match matches.first() {
+            None => steps.push(Step::Add(resource.clone())),
+            Some(found) => {
+                let add: Vec<String> = resource
+                    .rules
+                    .difference(&found.resource.rules)
+                    .cloned()
+                    .collect();
+                let remove: Vec<String> = found
+                    .resource
+                    .rules
+                    .difference(&resource.rules)
+                    .cloned()
+                    .collect();
+                if !add.is_empty() || !remove.is_empty() {
+                    steps.push(Step::Change {
+                        desired: resource.clone(),
+                        found: (*found).clone(),
+                        add,
+                        remove,
+                    });
+                }
+                // Duplicates (an interrupted create that left two): the extras go.
+                for extra in &matches[1..] {
+                    steps.push(Step::Remove((*extra).clone()));
+                }
+            }
+        }
+    }
+    let wanted: BTreeSet<(crate::model::Kind, &str)> =
+        desired.iter().map(|r| (r.kind, r.role.as_str())).collect();
+    for found in observed {
+        if !wanted.contains(&(found.resource.kind, found.resource.role.as_str())) {
+            steps.push(Step::Remove(found.clone()));
+        }
+    }
+    Plan { steps }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::model::Kind;
+
+    fn resource(kind: Kind, role: &str, rules: &[&str]) -> Resource {
+        Resource {
+            kind,
+            role: role.into(),
+            props: BTreeMap::from([("cidr".to_owned(), "10.0.0.0/16".to_owned())]),
+            rules: rules.iter().map(|r| (*r).to_owned()).collect(),
+            deps: Vec::new(),
+        }
+    }
+
+    fn found(resource: Resource, id: &str) -> Found {
+        Found {
+            resource,
+            id: id.into(),
+            state: "available".into(),
+            address: None,
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_plan_adds_changes_and_removes_by_role() {
+        let desired = vec![
+            resource(Kind::Vpc, "vpc", &[]),
+            resource(
+                Kind::SecurityGroup,
+                "bastion-sg",
+                &["tcp 2222 from 203.0.113.0/24"],
+            ),
+        ];
+        let observed = vec![
+            found(
+                resource(
+                    Kind::SecurityGroup,
+                    "bastion-sg",
+                    &["tcp 2222 from 203.0.113.0/24", "tcp 22 from 0.0.0.0/0"],
+                ),
+                "sg-1",
+            ),
+            found(resource(Kind::VpnGateway, "vgw", &[]), "vgw-1"),
+        ];
+        let plan = plan(&desired, &observed);
+        assert_eq!(plan.counts(), (1, 1, 1));
+        assert_eq!(
+            plan.render(),
+            "+ vpc vpc\n    cidr = 10.0.0.0/16\n~ security-group bastion-sg (sg-1)\n    - tcp 22 from 0.0.0.0/0\n- vpn-gateway vgw (vgw-1)\n\nPlan: 1 to add, 1 to change, 1 to destroy.\n"
+        );
+        assert_eq!(
+            super::plan(
+                &desired[..1],
+                &[found(resource(Kind::Vpc, "vpc", &[]), "vpc-1")]
+            )
+            .render(),
+            "No changes.\n"
+        );
+    }
+
+    #[test]
+    fn a_duplicate_left_by_a_crash_is_removed() {
+        let desired = vec![resource(Kind::Vpc, "vpc", &[])];
+        let observed = vec![
+            found(resource(Kind::Vpc, "vpc", &[]), "vpc-1"),
+            found(resource(Kind::Vpc, "vpc", &[]), "vpc-2"),
+        ];
+        let plan = plan(&desired, &observed);
+        assert_eq!(plan.counts(), (0, 0, 1));
+        assert!(plan.render().contains("- vpc vpc (vpc-2)"));
+    }
+}

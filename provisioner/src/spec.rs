@@ -1,0 +1,413 @@
+//! The environment spec: one TOML file per customer environment, parsed with
+//! unknown fields refused and then validated before any AWS call. Every
+//! error names the file, the field, what is wrong and how to fix it. The
+//! fields are documented in `examples/acme.toml`.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use ipnet::Ipv4Net;
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("{file}: cannot read it: {source}")]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Parse { file: PathBuf, message: String },
+    #[error("{file}: {field}: {message}")]
+    Invalid {
+        file: PathBuf,
+        field: String,
+        message: String,
+    },
+}
+
+/// A validated environment spec.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// The environment's name: lowercase letters, digits and '-'; every
+    /// resource is tagged `aerie:env=<name>`.
+    pub name: String,
+    pub customer: String,
+    pub region: String,
+    /// Where backups go (used by the backup work).
+    pub dr_region: Option<String>,
+    pub network: Network,
+    pub access: Access,
+    pub bastion: Bastion,
+    pub dns: Dns,
+    pub email: Email,
+    pub ntp: Ntp,
+    pub vpn: Option<Vpn>,
+    pub database: Database,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    pub vpc_cidr: Ipv4Net,
+    pub availability_zones: Vec<String>,
+    pub public_subnets: Vec<Ipv4Net>,
+    pub private_subnets: Vec<Ipv4Net>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Access {
+    /// Who may reach the bastion's SSH port.
+    pub operator_cidrs: Vec<Ipv4Net>,
+    /// The bastion's SSH port: anything but 22.
+    pub ssh_port: u16,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bastion {
+    pub instance_type: String,
+    pub ami: String,
+    #[serde(default = "default_volume")]
+    pub root_volume_gb: i32,
+}
+
+fn default_volume() -> i32 {
+    20
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DnsMode {
+    /// A Route53 private hosted zone associated with the VPC.
+    Route53,
+    /// The customer runs DNS: Aerie writes the name-to-IP mappings to a file.
+    Customer,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dns {
+    pub mode: DnsMode,
+    /// The private zone's name (e.g. `acme.internal`).
+    pub zone: String,
+    /// With `mode = "customer"`: where the mappings are written, relative
+    /// to the spec.
+    pub mappings_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Email {
+    /// The domain alert mail is sent from, verified in SES with DKIM.
+    pub domain: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ntp {
+    pub servers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vpn {
+    pub customer_gateway_ip: Ipv4Addr,
+    pub bgp_asn: i32,
+    /// The customer's networks, routed over the VPN; empty means BGP.
+    #[serde(default)]
+    pub static_routes: Vec<Ipv4Net>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    pub instance_class: String,
+    pub allocated_storage_gb: i32,
+    #[serde(default)]
+    pub multi_az: bool,
+    #[serde(default = "default_engine_version")]
+    pub engine_version: String,
+}
+
+fn default_engine_version() -> String {
+    "8.0".into()
+}
+
+type FieldError = (String, String);
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+    (field.into(), message.into())
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+fn valid_domain(domain: &str) -> bool {
+    let labels: Vec<&str> = domain.split('.').collect();
+    labels.len() >= 2
+        && domain.len() <= 253
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_lowercase()))
+}
+
+impl Spec {
+    pub fn load(file: &Path) -> Result<Self, SpecError> {
+        let text = std::fs::read_to_string(file).map_err(|source| SpecError::Read {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        Self::parse(file, &text)
+    }
+
+    pub fn parse(file: &Path, text: &str) -> Result<Self, SpecError> {
+        let mut spec: Spec = toml::from_str(text).map_err(|error| SpecError::Parse {
+            file: file.to_path_buf(),
+            message: error.to_string().trim_end().to_owned(),
+        })?;
+        if let Some(mappings) = &spec.dns.mappings_file {
+            spec.dns.mappings_file = Some(file.parent().unwrap_or(Path::new(".")).join(mappings));
+        }
+        spec.validate()
+            .map_err(|(field, message)| SpecError::Invalid {
+                file: file.to_path_buf(),
+                field,
+                message,
+            })?;
+        Ok(spec)
+    }
+
+    fn validate(&self) -> Result<(), FieldError> {
+        if !valid_name(&self.name) {
+            return Err(invalid(
+                "name",
+                format!(
+                    "{:?}: use 1 to 32 lowercase letters, digits and '-' (e.g. \"acme-prod\")",
+                    self.name
+                ),
+            ));
+        }
+        if !self.region.contains('-') || self.region.len() < 9 {
+            return Err(invalid(
+                "region",
+                format!(
+                    "{:?} is not an AWS region (e.g. \"eu-west-1\")",
+                    self.region
+                ),
+            ));
+        }
+        let network = &self.network;
+        let vpc = network.vpc_cidr;
+        if !(16..=24).contains(&vpc.prefix_len()) {
+            return Err(invalid(
+                "network.vpc_cidr",
+                format!(
+                    "{vpc} is /{}: the VPC needs a /16 to /24 (room for four subnets)",
+                    vpc.prefix_len()
+                ),
+            ));
+        }
+        if vpc.network() != vpc.addr() {
+            return Err(invalid(
+                "network.vpc_cidr",
+                format!("{vpc} has host bits set: write {}", vpc.trunc()),
+            ));
+        }
+        if network.availability_zones.len() != 2 {
+            return Err(invalid(
+                "network.availability_zones",
+                format!(
+                    "give exactly two zones of {} (e.g. [\"{0}a\", \"{0}b\"]), not {}",
+                    self.region,
+                    network.availability_zones.len()
+                ),
+            ));
+        }
+        for (index, zone) in network.availability_zones.iter().enumerate() {
+            if !zone.starts_with(&self.region) || zone.len() != self.region.len() + 1 {
+                return Err(invalid(
+                    format!("network.availability_zones[{index}]"),
+                    format!(
+                        "{zone:?} is not a zone of {} (e.g. \"{}a\")",
+                        self.region, self.region
+                    ),
+                ));
+            }
+        }
+        if network.availability_zones[0] == network.availability_zones[1] {
+            return Err(invalid(
+                "network.availability_zones",
+                "the two zones are the same: the pair must survive the loss of one zone",
+            ));
+        }
+        let mut subnets: Vec<(String, Ipv4Net)> = Vec::new();
+        for (kind, list) in [
+            ("public_subnets", &network.public_subnets),
+            ("private_subnets", &network.private_subnets),
+        ] {
+            if list.len() != 2 {
+                return Err(invalid(
+                    format!("network.{kind}"),
+                    format!("give two, one per availability zone, not {}", list.len()),
+                ));
+            }
+            for (index, cidr) in list.iter().enumerate() {
+                let field = format!("network.{kind}[{index}]");
+                if cidr.prefix_len() > 27 {
+                    return Err(invalid(
+                        field,
+                        format!(
+                            "{cidr} is too small (/{}): AWS keeps five addresses of every subnet; use /27 or larger",
+                            cidr.prefix_len()
+                        ),
+                    ));
+                }
+                if cidr.network() != cidr.addr() {
+                    return Err(invalid(
+                        field,
+                        format!("{cidr} has host bits set: write {}", cidr.trunc()),
+                    ));
+                }
+                if !vpc.contains(cidr) {
+                    return Err(invalid(
+                        field,
+                        format!("{cidr} is outside the VPC's {vpc}: pick a range inside it"),
+                    ));
+                }
+                if let Some((other, _)) = subnets
+                    .iter()
+                    .find(|(_, taken)| taken.contains(cidr) || cidr.contains(taken))
+                {
+                    return Err(invalid(
+                        field,
+                        format!("{cidr} overlaps {other}: subnets must not overlap"),
+                    ));
+                }
+                subnets.push((format!("network.{kind}[{index}]"), *cidr));
+            }
+        }
+        if self.access.operator_cidrs.is_empty() {
+            return Err(invalid(
+                "access.operator_cidrs",
+                "empty: list the operators' networks that may reach the bastion",
+            ));
+        }
+        for (index, cidr) in self.access.operator_cidrs.iter().enumerate() {
+            if cidr.prefix_len() == 0 {
+                return Err(invalid(
+                    format!("access.operator_cidrs[{index}]"),
+                    "0.0.0.0/0 opens the bastion to the internet: list the operators' networks",
+                ));
+            }
+        }
+        match self.access.ssh_port {
+            22 => {
+                return Err(invalid(
+                    "access.ssh_port",
+                    "22 is the port every scanner tries: choose a non-standard port (e.g. 2222)",
+                ));
+            }
+            0 => return Err(invalid("access.ssh_port", "0 is not a port")),
+            _ => {}
+        }
+        if self.bastion.ami.is_empty() || !self.bastion.ami.starts_with("ami-") {
+            return Err(invalid(
+                "bastion.ami",
+                format!("{:?} is not an AMI id (ami-...)", self.bastion.ami),
+            ));
+        }
+        if !(8..=1024).contains(&self.bastion.root_volume_gb) {
+            return Err(invalid("bastion.root_volume_gb", "use 8 to 1024 GiB"));
+        }
+        if !valid_domain(&self.dns.zone) {
+            return Err(invalid(
+                "dns.zone",
+                format!(
+                    "{:?} is not a domain name (e.g. \"acme.internal\")",
+                    self.dns.zone
+                ),
+            ));
+        }
+        if self.dns.mode == DnsMode::Customer && self.dns.mappings_file.is_none() {
+            return Err(invalid(
+                "dns.mappings_file",
+                "missing: with mode = \"customer\", say where the name-to-IP mappings go",
+            ));
+        }
+        if !valid_domain(&self.email.domain) {
+            return Err(invalid(
+                "email.domain",
+                format!(
+                    "{:?} is not a domain name: give the domain alert mail is sent from (e.g. \"mail.acme.example\")",
+                    self.email.domain
+                ),
+            ));
+        }
+        if self.ntp.servers.is_empty() {
+            return Err(invalid(
+                "ntp.servers",
+                "missing: list the customer's NTP servers, or [\"169.254.169.123\"] for the Amazon Time Sync Service",
+            ));
+        }
+        for (index, server) in self.ntp.servers.iter().enumerate() {
+            if server.trim().is_empty() || server.contains(char::is_whitespace) {
+                return Err(invalid(
+                    format!("ntp.servers[{index}]"),
+                    format!("{server:?} is not a host name or address"),
+                ));
+            }
+        }
+        if let Some(vpn) = &self.vpn {
+            if !(1..=4_294_967_294_i64).contains(&i64::from(vpn.bgp_asn)) {
+                return Err(invalid("vpn.bgp_asn", "must be a positive AS number"));
+            }
+            for (index, route) in vpn.static_routes.iter().enumerate() {
+                if route.contains(&vpc.addr()) || vpc.contains(route) {
+                    return Err(invalid(
+                        format!("vpn.static_routes[{index}]"),
+                        format!("{route} overlaps the VPC's {vpc}"),
+                    ));
+                }
+            }
+        }
+        if !self.database.instance_class.starts_with("db.") {
+            return Err(invalid(
+                "database.instance_class",
+                format!(
+                    "{:?} is not an RDS instance class (e.g. \"db.t3.medium\")",
+                    self.database.instance_class
+                ),
+            ));
+        }
+        if !(20..=16384).contains(&self.database.allocated_storage_gb) {
+            return Err(invalid(
+                "database.allocated_storage_gb",
+                "MySQL on RDS takes 20 to 16384 GiB",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,88 @@
+use super::*;
+
+fn example() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/acme.toml"))
+        .unwrap()
+}
+
+fn parse(text: &str) -> Result<Spec, SpecError> {
+    Spec::parse(Path::new("/specs/acme.toml"), text)
+}
+
+#[test]
+fn the_shipped_example_parses() {
+    let spec = parse(&example()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(spec.name, "acme-prod");
+    assert_eq!(spec.access.ssh_port, 2222);
+    assert!(spec.vpn.is_some());
+}
+
+#[test]
+fn bad_specs_name_the_file_the_field_and_the_fix() {
+    let good = example();
+    let cases = [
+        (
+            good.replace("ssh_port = 2222", "ssh_port = 22"),
+            "access.ssh_port",
+            "non-standard port",
+        ),
+        (
+            good.replace("vpc_cidr = \"10.20.0.0/16\"", "vpc_cidr = \"10.20.0.0/26\""),
+            "network.vpc_cidr",
+            "/16 to /24",
+        ),
+        (
+            good.replace("\"10.20.1.0/24\"", "\"10.20.0.128/25\""),
+            "network.public_subnets[1]",
+            "overlaps network.public_subnets[0]",
+        ),
+        (
+            good.replace("\"10.20.11.0/24\"", "\"10.20.11.0/29\""),
+            "network.private_subnets[1]",
+            "too small",
+        ),
+        (
+            good.replace("\"10.20.11.0/24\"", "\"10.30.11.0/24\""),
+            "network.private_subnets[1]",
+            "outside the VPC",
+        ),
+        (
+            good.replace(
+                "servers = [\"ntp1.acme.example\", \"ntp2.acme.example\"]",
+                "servers = []",
+            ),
+            "ntp.servers",
+            "Amazon Time Sync",
+        ),
+        (
+            good.replace("domain = \"mail.acme.example\"", "domain = \"mail acme\""),
+            "email.domain",
+            "not a domain name",
+        ),
+        (
+            good.replace("\"203.0.113.0/24\", ", "\"0.0.0.0/0\", "),
+            "access.operator_cidrs[0]",
+            "opens the bastion to the internet",
+        ),
+        (
+            good.replace("eu-west-1b", "eu-west-1a"),
+            "network.availability_zones",
+            "the same",
+        ),
+    ];
+    for (text, field, fix) in cases {
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(
+            error.starts_with(&format!("/specs/acme.toml: {field}: ")),
+            "expected {field}: {error}"
+        );
+        assert!(error.contains(fix), "expected {fix:?} in {error}");
+    }
+    let unknown = parse(&good.replace("ssh_port", "ssh_prot"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        unknown.starts_with("/specs/acme.toml: ") && unknown.contains("unknown field `ssh_prot`"),
+        "{unknown}"
+    );
+}
