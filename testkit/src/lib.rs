@@ -18,6 +18,7 @@
 
 mod chromium;
 mod error;
+mod faults;
 mod moto;
 mod osmem;
 mod paths;
@@ -28,6 +29,7 @@ mod smtp;
 
 pub use chromium::{Chromium, screenshot};
 pub use error::Error;
+pub use faults::FaultProxy;
 pub use moto::MotoServer;
 pub use osmem::OsmemServer;
 pub use paths::{artifact_dir, workspace_root};

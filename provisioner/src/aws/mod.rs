@@ -89,6 +89,11 @@ impl Cloud {
         }
     }
 
+    /// Tagged for this environment: the filters say so, and this checks it.
+    fn ours(&self, tags: &[Tag]) -> bool {
+        tag_of(tags, ENV_TAG) == Some(self.environment.as_str())
+    }
+
     fn tags(&self, kind: ResourceType, role: &str) -> TagSpecification {
         TagSpecification::builder()
             .resource_type(kind)
@@ -118,8 +123,16 @@ impl Cloud {
         .await?;
         for vpc in vpcs.vpcs() {
             let role = tag_of(vpc.tags(), ROLE_TAG).unwrap_or("vpc");
+            if !self.ours(vpc.tags()) {
+                continue;
+            }
             let id = vpc.vpc_id().unwrap_or_default();
-            let mut f = found(Kind::Vpc, role, id, &format!("{:?}", vpc.state()));
+            let mut f = found(
+                Kind::Vpc,
+                role,
+                id,
+                vpc.state().map_or("unknown", |s| s.as_str()),
+            );
             f.resource
                 .props
                 .insert("cidr".into(), vpc.cidr_block().unwrap_or_default().into());
@@ -132,6 +145,9 @@ impl Cloud {
         .await?;
         for subnet in subnets.subnets() {
             let role = tag_of(subnet.tags(), ROLE_TAG).unwrap_or("subnet");
+            if !self.ours(subnet.tags()) {
+                continue;
+            }
             let id = subnet.subnet_id().unwrap_or_default();
             let mut f = found(Kind::Subnet, role, id, "available");
             f.resource.props.insert(
@@ -154,6 +170,9 @@ impl Cloud {
         .await?;
         for gateway in gateways.internet_gateways() {
             let role = tag_of(gateway.tags(), ROLE_TAG).unwrap_or("igw");
+            if !self.ours(gateway.tags()) {
+                continue;
+            }
             let id = gateway.internet_gateway_id().unwrap_or_default();
             let mut f = found(Kind::InternetGateway, role, id, "available");
             for attachment in gateway.attachments() {
@@ -170,6 +189,9 @@ impl Cloud {
         .await?;
         for address in addresses.addresses() {
             let role = tag_of(address.tags(), ROLE_TAG).unwrap_or("eip");
+            if !self.ours(address.tags()) {
+                continue;
+            }
             let id = address.allocation_id().unwrap_or_default();
             let mut f = found(Kind::ElasticIp, role, id, "allocated");
             f.address = address.public_ip().map(str::to_owned);
@@ -192,6 +214,9 @@ impl Cloud {
         .await?;
         for nat in nats.nat_gateways() {
             let role = tag_of(nat.tags(), ROLE_TAG).unwrap_or("nat");
+            if !self.ours(nat.tags()) {
+                continue;
+            }
             let id = nat.nat_gateway_id().unwrap_or_default();
             let state = nat
                 .state()
@@ -230,7 +255,16 @@ impl Cloud {
         .await?;
         for vgw in vgws.vpn_gateways() {
             let role = tag_of(vgw.tags(), ROLE_TAG).unwrap_or("vgw");
+            if !self.ours(vgw.tags()) {
+                continue;
+            }
             let id = vgw.vpn_gateway_id().unwrap_or_default();
+            if vgw
+                .state()
+                .is_some_and(|s| matches!(s.as_str(), "deleted" | "deleting"))
+            {
+                continue;
+            }
             let mut f = found(Kind::VpnGateway, role, id, "available");
             for attachment in vgw.vpc_attachments() {
                 let attached = attachment
@@ -249,6 +283,9 @@ impl Cloud {
         .await?;
         for table in tables.route_tables() {
             let role = tag_of(table.tags(), ROLE_TAG).unwrap_or("routes");
+            if !self.ours(table.tags()) {
+                continue;
+            }
             let id = table.route_table_id().unwrap_or_default();
             let mut f = found(Kind::RouteTable, role, id, "available");
             for route in table.routes() {
@@ -285,10 +322,16 @@ impl Cloud {
         .await?;
         for group in groups.security_groups() {
             let role = tag_of(group.tags(), ROLE_TAG).unwrap_or("sg");
+            if !self.ours(group.tags()) {
+                continue;
+            }
             roles.insert(group.group_id().unwrap_or_default().into(), role.into());
         }
         for group in groups.security_groups() {
             let role = tag_of(group.tags(), ROLE_TAG).unwrap_or("sg");
+            if !self.ours(group.tags()) {
+                continue;
+            }
             let id = group.group_id().unwrap_or_default();
             let mut f = found(Kind::SecurityGroup, role, id, "available");
             f.resource.props.insert(
@@ -327,6 +370,9 @@ impl Cloud {
         .await?;
         for key in keys.key_pairs() {
             let role = tag_of(key.tags(), ROLE_TAG).unwrap_or("key");
+            if !self.ours(key.tags()) {
+                continue;
+            }
             let mut f = found(
                 Kind::KeyPair,
                 role,
@@ -360,6 +406,9 @@ impl Cloud {
             .flat_map(|r| r.instances())
         {
             let role = tag_of(instance.tags(), ROLE_TAG).unwrap_or("instance");
+            if !self.ours(instance.tags()) {
+                continue;
+            }
             let id = instance.instance_id().unwrap_or_default();
             let state = instance
                 .state()
@@ -410,7 +459,16 @@ impl Cloud {
         .await?;
         for cgw in cgws.customer_gateways() {
             let role = tag_of(cgw.tags(), ROLE_TAG).unwrap_or("cgw");
+            if !self.ours(cgw.tags()) {
+                continue;
+            }
             let id = cgw.customer_gateway_id().unwrap_or_default();
+            if cgw
+                .state()
+                .is_some_and(|s| matches!(s, "deleted" | "deleting"))
+            {
+                continue;
+            }
             let mut f = found(Kind::CustomerGateway, role, id, "available");
             f.resource
                 .props
@@ -436,7 +494,16 @@ impl Cloud {
         .await?;
         for connection in connections.vpn_connections() {
             let role = tag_of(connection.tags(), ROLE_TAG).unwrap_or("vpn");
+            if !self.ours(connection.tags()) {
+                continue;
+            }
             let id = connection.vpn_connection_id().unwrap_or_default();
+            if connection
+                .state()
+                .is_some_and(|s| matches!(s.as_str(), "deleted" | "deleting"))
+            {
+                continue;
+            }
             let mut f = found(Kind::VpnConnection, role, id, "available");
             for route in connection.routes() {
                 if let Some(cidr) = route.destination_cidr_block() {

@@ -66,6 +66,9 @@ pub struct Policy {
     pub cap: Duration,
     /// Also retry `DependencyViolation` (destroy: a dependent is still going).
     pub dependencies: bool,
+    /// Retry "not found" right after a create (not when deleting: there it
+    /// means gone).
+    pub visibility: bool,
 }
 
 impl Policy {
@@ -79,6 +82,7 @@ impl Policy {
             base: Duration::from_millis(200),
             cap: Duration::from_secs(10),
             dependencies: false,
+            visibility: true,
         }
     }
 
@@ -86,6 +90,7 @@ impl Policy {
         Self {
             attempts: Self::standard().attempts.max(20),
             dependencies: true,
+            visibility: false,
             ..Self::standard()
         }
     }
@@ -93,7 +98,7 @@ impl Policy {
 
 fn retryable(policy: &Policy, code: &str, status: Option<u16>) -> bool {
     TRANSIENT.contains(&code)
-        || NOT_YET_VISIBLE.contains(&code)
+        || (policy.visibility && NOT_YET_VISIBLE.contains(&code))
         || status.is_some_and(|s| s >= 500)
         || (policy.dependencies
             && matches!(
@@ -130,10 +135,18 @@ where
                 true,
             ),
             other => (
-                other.code().unwrap_or("Unknown").to_owned(),
-                other.message().map(str::to_owned).unwrap_or_else(|| {
-                    aws_smithy_types::error::display::DisplayErrorContext(other).to_string()
+                other.code().map(str::to_owned).unwrap_or_else(|| {
+                    status.map_or_else(|| "Unknown".to_owned(), |s| format!("HTTP {s}"))
                 }),
+                other.message().map_or_else(
+                    || match status {
+                        Some(status) => {
+                            format!("the service answered HTTP {status} with no AWS error")
+                        }
+                        None => "no AWS error in the answer".to_owned(),
+                    },
+                    str::to_owned,
+                ),
                 false,
             ),
         };

@@ -1,0 +1,264 @@
+//! A small HTTP proxy of ours in front of moto_server that fails chosen AWS
+//! calls a chosen number of times, the way AWS does when it throttles, errs
+//! or has not yet seen what it just created. It also records every call, so
+//! a test can tell which (and how many mutating) calls a command made.
+//!
+//! Calls are named by their action: `Action=` of the query protocols (EC2,
+//! RDS, SES), `X-Amz-Target` of the JSON ones (Secrets Manager), and
+//! `route53:METHOD /path-without-ids` for Route53's REST API.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+use crate::Error;
+
+/// A fault to inject.
+#[derive(Debug, Clone)]
+struct Fault {
+    remaining: u32,
+    status: u16,
+    code: String,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    faults: HashMap<String, Fault>,
+    calls: Vec<String>,
+    injected: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct ProxyState {
+    upstream: String,
+    http: reqwest::Client,
+    shared: Arc<Mutex<Shared>>,
+}
+
+/// The fault-injecting proxy, on a free loopback port until dropped.
+#[derive(Debug)]
+pub struct FaultProxy {
+    address: SocketAddr,
+    shared: Arc<Mutex<Shared>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Calls that change something, by the prefix of their action's name.
+const MUTATING: &[&str] = &[
+    "Create",
+    "Delete",
+    "Modify",
+    "Authorize",
+    "Revoke",
+    "Associate",
+    "Disassociate",
+    "Attach",
+    "Detach",
+    "Allocate",
+    "Release",
+    "Run",
+    "Terminate",
+    "Put",
+    "Verify",
+    "Change",
+    "Replace",
+    "secretsmanager.Create",
+    "secretsmanager.Delete",
+    "secretsmanager.Put",
+    "route53:POST",
+    "route53:DELETE",
+];
+
+impl FaultProxy {
+    /// A proxy forwarding to `upstream` (e.g. moto's endpoint).
+    pub async fn start(upstream: &str) -> Result<Self, Error> {
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let state = ProxyState {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+            shared: Arc::clone(&shared),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|source| Error::Io {
+                what: "binding the fault proxy".into(),
+                source,
+            })?;
+        let address = listener.local_addr().map_err(|source| Error::Io {
+            what: "the fault proxy's address".into(),
+            source,
+        })?;
+        let app = axum::Router::new().fallback(forward).with_state(state);
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self {
+            address,
+            shared,
+            task,
+        })
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Fails the next `times` calls of `action` with `status` and AWS error `code`.
+    pub fn fail(&self, action: &str, times: u32, status: u16, code: &str) {
+        self.shared.lock().expect("proxy lock").faults.insert(
+            action.to_owned(),
+            Fault {
+                remaining: times,
+                status,
+                code: code.to_owned(),
+            },
+        );
+    }
+
+    /// Every call seen, in order.
+    pub fn calls(&self) -> Vec<String> {
+        self.shared.lock().expect("proxy lock").calls.clone()
+    }
+
+    /// The calls that changed something.
+    pub fn mutating_calls(&self) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter(|call| MUTATING.iter().any(|prefix| call.starts_with(prefix)))
+            .collect()
+    }
+
+    /// The calls that were failed on purpose.
+    pub fn injected(&self) -> Vec<String> {
+        self.shared.lock().expect("proxy lock").injected.clone()
+    }
+
+    pub fn clear(&self) {
+        let mut shared = self.shared.lock().expect("proxy lock");
+        shared.calls.clear();
+        shared.injected.clear();
+    }
+}
+
+fn action(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> String {
+    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        return target.to_owned();
+    }
+    let text = String::from_utf8_lossy(body);
+    let query = uri.query().unwrap_or_default();
+    for source in [text.as_ref(), query] {
+        if let Some(found) = source
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("Action="))
+        {
+            return found.to_owned();
+        }
+    }
+    if uri.path().starts_with("/2013-04-01/") {
+        let path: Vec<&str> = uri
+            .path()
+            .trim_start_matches("/2013-04-01/")
+            .split('/')
+            .enumerate()
+            .filter(|(index, _)| index % 2 == 0)
+            .map(|(_, part)| part)
+            .collect();
+        return format!("route53:{method} /{}", path.join("/"));
+    }
+    format!("{method} {}", uri.path())
+}
+
+fn error_response(call: &str, headers: &HeaderMap, status: u16, code: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let message = format!("injected by the fault proxy into {call}");
+    if headers.contains_key("x-amz-target") {
+        return (
+            status,
+            [
+                ("content-type", "application/x-amz-json-1.1".to_owned()),
+                ("x-amzn-errortype", code.to_owned()),
+            ],
+            serde_json::json!({ "__type": code, "message": message }).to_string(),
+        )
+            .into_response();
+    }
+    let ec2 = !call.starts_with("route53:")
+        && !call.contains("DB")
+        && !call.contains("Identity")
+        && !call.contains("Dkim");
+    let body = if ec2 {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>"
+        )
+    } else {
+        format!(
+            "<?xml version=\"1.0\"?><ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>"
+        )
+    };
+    (status, [("content-type", "text/xml".to_owned())], body).into_response()
+}
+
+async fn forward(
+    State(state): State<ProxyState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let call = action(&method, &uri, &headers, &body);
+    let fault = {
+        let mut shared = state.shared.lock().expect("proxy lock");
+        shared.calls.push(call.clone());
+        let fault = shared.faults.get_mut(&call).and_then(|fault| {
+            (fault.remaining > 0).then(|| {
+                fault.remaining -= 1;
+                fault.clone()
+            })
+        });
+        if fault.is_some() {
+            shared.injected.push(call.clone());
+        }
+        fault
+    };
+    if let Some(fault) = fault {
+        return error_response(&call, &headers, fault.status, &fault.code);
+    }
+    let url = format!(
+        "{}{}",
+        state.upstream,
+        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+    );
+    let mut request = state.http.request(method, url).body(body);
+    for (name, value) in &headers {
+        if name != "host" && name != "content-length" {
+            request = request.header(name, value);
+        }
+    }
+    match request.send().await {
+        Ok(response) => {
+            let status = response.status();
+            let mut builder = Response::builder().status(status.as_u16());
+            for (name, value) in response.headers() {
+                if name != "transfer-encoding" && name != "content-length" && name != "connection" {
+                    builder = builder.header(name, value);
+                }
+            }
+            let bytes = response.bytes().await.unwrap_or_default();
+            builder
+                .body(Body::from(bytes))
+                .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+        }
+        Err(error) => (StatusCode::BAD_GATEWAY, error.to_string()).into_response(),
+    }
+}

@@ -1,0 +1,549 @@
+//! `aerie env` against moto_server, through our fault-injecting proxy: the
+//! real binary, the example spec, and the AWS SDK to look at what it did.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use aerie_system_tests::binary;
+use aerie_testkit::{FaultProxy, MotoServer, workspace_root};
+
+const REGION: &str = "eu-west-1";
+
+struct Account {
+    moto: MotoServer,
+    proxy: FaultProxy,
+}
+
+impl Account {
+    async fn start() -> Self {
+        let moto = MotoServer::start().await.unwrap();
+        let proxy = FaultProxy::start(moto.endpoint()).await.unwrap();
+        Self { moto, proxy }
+    }
+
+    fn aerie(&self, args: &[&str], spec: &Path) -> Output {
+        let mut command = Command::new(binary("aerie"));
+        command.args(args).arg("--spec").arg(spec);
+        for (key, value) in self.moto.env(REGION) {
+            command.env(key, value);
+        }
+        command
+            .env("AWS_ENDPOINT_URL", self.proxy.endpoint())
+            .env("AERIE_AWS_ATTEMPTS", "8");
+        command.output().unwrap()
+    }
+
+    async fn ec2(&self) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(&self.moto.sdk_config(REGION).await)
+    }
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn example() -> PathBuf {
+    workspace_root().join("examples/acme.toml")
+}
+
+/// The example spec with another name, CIDR and mail domain: a second
+/// customer in the same account and region.
+fn second_spec(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(example())
+        .unwrap()
+        .replace("name = \"acme-prod\"", "name = \"globex-prod\"")
+        .replace("10.20.", "10.30.")
+        .replace("mail.acme.example", "mail.globex.example")
+        .replace("acme.internal", "globex.internal")
+        .replace("[vpn]", "[vpn-removed]")
+        .replace("customer_gateway_ip", "# customer_gateway_ip")
+        .replace("bgp_asn = 65010", "# bgp_asn")
+        .replace("static_routes = []", "# static_routes")
+        .replace("[vpn-removed]", "");
+    let path = dir.join("globex.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn env_filter(environment: &str) -> aws_sdk_ec2::types::Filter {
+    aws_sdk_ec2::types::Filter::builder()
+        .name("tag:aerie:env")
+        .values(environment)
+        .build()
+}
+
+async fn count_tagged(ec2: &aws_sdk_ec2::Client, environment: &str) -> (usize, usize, usize) {
+    let vpcs = ec2
+        .describe_vpcs()
+        .filters(env_filter(environment))
+        .send()
+        .await
+        .unwrap();
+    let nats = ec2
+        .describe_nat_gateways()
+        .filter(env_filter(environment))
+        .filter(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("state")
+                .values("available")
+                .values("pending")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let instances = ec2
+        .describe_instances()
+        .filters(env_filter(environment))
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("instance-state-name")
+                .values("running")
+                .values("pending")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // moto does not filter NAT gateways by tag: look at the tags.
+    let ours = |tags: &[aws_sdk_ec2::types::Tag]| {
+        tags.iter()
+            .any(|t| t.key() == Some("aerie:env") && t.value() == Some(environment))
+    };
+    (
+        vpcs.vpcs().len(),
+        nats.nat_gateways()
+            .iter()
+            .filter(|n| ours(n.tags()))
+            .count(),
+        instances
+            .reservations()
+            .iter()
+            .map(|r| r.instances().len())
+            .sum(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_applies_reapplies_with_no_changes_and_destroys_to_nothing() {
+    let account = Account::start().await;
+    let spec = example();
+
+    let plan = account.aerie(&["env", "plan"], &spec);
+    assert!(plan.status.success(), "{}", text(&plan));
+    let golden = workspace_root().join("tests/golden/acme-plan.txt");
+    let printed = String::from_utf8(plan.stdout.clone()).unwrap();
+    if std::env::var_os("AERIE_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &printed).unwrap();
+    }
+    assert_eq!(
+        printed,
+        std::fs::read_to_string(&golden).unwrap(),
+        "the plan of an empty account differs from {} (AERIE_UPDATE_GOLDEN=1 rewrites it)",
+        golden.display()
+    );
+    assert!(
+        printed.ends_with("Plan: 24 to add, 0 to change, 0 to destroy.\n"),
+        "{printed}"
+    );
+
+    let apply = account.aerie(&["env", "apply", "--yes"], &spec);
+    assert!(apply.status.success(), "{}", text(&apply));
+    let out = text(&apply);
+    assert!(
+        out.contains("Apply complete: 24 added, 0 changed, 0 destroyed."),
+        "{out}"
+    );
+    // The SES records the customer must add: a TXT and three DKIM CNAMEs.
+    assert_eq!(
+        out.matches("TXT   _amazonses.mail.acme.example").count(),
+        1,
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("._domainkey.mail.acme.example").count(),
+        3,
+        "{out}"
+    );
+
+    let ec2 = account.ec2().await;
+    assert_eq!(count_tagged(&ec2, "acme-prod").await, (1, 1, 1));
+    // The bastion: IMDSv2, a public IP, the user-data of the golden file,
+    // and no secret in it.
+    let instances = ec2
+        .describe_instances()
+        .filters(env_filter("acme-prod"))
+        .send()
+        .await
+        .unwrap();
+    let bastion = &instances.reservations()[0].instances()[0];
+    assert_eq!(
+        bastion
+            .metadata_options()
+            .unwrap()
+            .http_tokens()
+            .unwrap()
+            .as_str(),
+        "required"
+    );
+    assert!(bastion.public_ip_address().is_some());
+    let user_data = ec2
+        .describe_instance_attribute()
+        .instance_id(bastion.instance_id().unwrap())
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+        .send()
+        .await
+        .unwrap();
+    use base64::Engine;
+    let user_data = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(user_data.user_data().unwrap().value().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let golden = workspace_root().join("tests/golden/acme-bastion-user-data.yaml");
+    if std::env::var_os("AERIE_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &user_data).unwrap();
+    }
+    assert_eq!(user_data, std::fs::read_to_string(&golden).unwrap());
+    // The RDS master password lives in Secrets Manager only.
+    let secrets = aws_sdk_secretsmanager::Client::new(&account.moto.sdk_config(REGION).await);
+    let password = secrets
+        .get_secret_value()
+        .secret_id("aerie/acme-prod/rds-master")
+        .send()
+        .await
+        .unwrap()
+        .secret_string()
+        .unwrap()
+        .to_owned();
+    assert!(password.len() >= 24);
+    assert!(!out.contains(&password) && !user_data.contains(&password));
+    let rds = aws_sdk_rds::Client::new(&account.moto.sdk_config(REGION).await);
+    let db = rds
+        .describe_db_instances()
+        .db_instance_identifier("acme-prod-db")
+        .send()
+        .await
+        .unwrap();
+    let db = &db.db_instances()[0];
+    assert_eq!(
+        (db.storage_encrypted(), db.publicly_accessible()),
+        (Some(true), Some(false))
+    );
+
+    account.proxy.clear();
+    let again = account.aerie(&["env", "apply", "--yes"], &spec);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(text(&again).starts_with("No changes."), "{}", text(&again));
+    assert_eq!(
+        account.proxy.mutating_calls(),
+        Vec::<String>::new(),
+        "a second apply changes nothing"
+    );
+
+    let status = account.aerie(&["env", "status"], &spec);
+    let status_text = text(&status);
+    assert!(!status_text.contains("missing"), "{status_text}");
+    assert!(
+        status_text.contains("db-instance") && status_text.contains("acme-prod-db"),
+        "{status_text}"
+    );
+
+    let destroy = account.aerie(&["env", "destroy", "--yes"], &spec);
+    assert!(destroy.status.success(), "{}", text(&destroy));
+    assert!(
+        text(&destroy).contains("Destroy complete: 24 removed."),
+        "{}",
+        text(&destroy)
+    );
+    assert_eq!(count_tagged(&ec2, "acme-prod").await, (0, 0, 0));
+    let after = account.aerie(&["env", "plan"], &spec);
+    assert!(
+        text(&after).contains("Plan: 24 to add, 0 to change, 0 to destroy."),
+        "nothing tagged is left: {}",
+        text(&after)
+    );
+    let sgs = ec2
+        .describe_security_groups()
+        .filters(env_filter("acme-prod"))
+        .send()
+        .await
+        .unwrap();
+    assert!(sgs.security_groups().is_empty());
+    assert!(
+        rds.describe_db_instances()
+            .db_instance_identifier("acme-prod-db")
+            .send()
+            .await
+            .is_err()
+            || rds
+                .describe_db_instances()
+                .db_instance_identifier("acme-prod-db")
+                .send()
+                .await
+                .unwrap()
+                .db_instances()
+                .iter()
+                .all(|d| d.db_instance_status() == Some("deleting")
+                    || d.db_instance_status() == Some("deleted"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_shows_in_the_plan_and_apply_repairs_it() {
+    let account = Account::start().await;
+    let spec = example();
+    let apply = account.aerie(&["env", "apply", "--yes"], &spec);
+    assert!(apply.status.success(), "{}", text(&apply));
+    let ec2 = account.ec2().await;
+
+    // Someone deletes the NAT route and opens SSH to the world.
+    let tables = ec2
+        .describe_route_tables()
+        .filters(env_filter("acme-prod"))
+        .send()
+        .await
+        .unwrap();
+    let private = tables
+        .route_tables()
+        .iter()
+        .find(|t| {
+            t.tags()
+                .iter()
+                .any(|tag| tag.value() == Some("private-routes"))
+        })
+        .unwrap();
+    ec2.delete_route()
+        .route_table_id(private.route_table_id().unwrap())
+        .destination_cidr_block("0.0.0.0/0")
+        .send()
+        .await
+        .unwrap();
+    let groups = ec2
+        .describe_security_groups()
+        .filters(env_filter("acme-prod"))
+        .send()
+        .await
+        .unwrap();
+    let bastion = groups
+        .security_groups()
+        .iter()
+        .find(|g| g.tags().iter().any(|tag| tag.value() == Some("bastion-sg")))
+        .unwrap();
+    ec2.authorize_security_group_ingress()
+        .group_id(bastion.group_id().unwrap())
+        .ip_protocol("tcp")
+        .from_port(22)
+        .to_port(22)
+        .cidr_ip("0.0.0.0/0")
+        .send()
+        .await
+        .unwrap();
+
+    let plan = account.aerie(&["env", "plan"], &spec);
+    let printed = text(&plan);
+    assert!(
+        printed.contains(&format!(
+            "~ route-table private-routes ({})\n    + route 0.0.0.0/0 via nat",
+            private.route_table_id().unwrap()
+        )),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!(
+            "~ security-group bastion-sg ({})\n    - tcp 22 from 0.0.0.0/0",
+            bastion.group_id().unwrap()
+        )),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("Plan: 0 to add, 2 to change, 0 to destroy."),
+        "{printed}"
+    );
+
+    let repair = account.aerie(&["env", "apply", "--yes"], &spec);
+    assert!(repair.status.success(), "{}", text(&repair));
+    let plan = account.aerie(&["env", "plan"], &spec);
+    assert!(text(&plan).starts_with("No changes."), "{}", text(&plan));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_and_eventual_consistency_are_retried() {
+    let account = Account::start().await;
+    account
+        .proxy
+        .fail("CreateVpc", 3, 503, "RequestLimitExceeded");
+    account
+        .proxy
+        .fail("CreateSubnet", 2, 400, "InvalidVpcID.NotFound");
+    account
+        .proxy
+        .fail("AuthorizeSecurityGroupIngress", 2, 400, "Throttling");
+    account
+        .proxy
+        .fail("secretsmanager.CreateSecret", 2, 400, "ThrottlingException");
+    account
+        .proxy
+        .fail("CreateDBSubnetGroup", 1, 500, "InternalFailure");
+    let apply = account.aerie(&["env", "apply", "--yes"], &example());
+    assert!(apply.status.success(), "{}", text(&apply));
+    let injected = account.proxy.injected();
+    for (call, times) in [
+        ("CreateVpc", 3),
+        ("CreateSubnet", 2),
+        ("AuthorizeSecurityGroupIngress", 2),
+        ("secretsmanager.CreateSecret", 2),
+        ("CreateDBSubnetGroup", 1),
+    ] {
+        assert_eq!(
+            injected.iter().filter(|c| *c == call).count(),
+            times,
+            "{call}: {injected:?}"
+        );
+    }
+    assert_eq!(
+        count_tagged(&account.ec2().await, "acme-prod").await,
+        (1, 1, 1)
+    );
+    let calls = account.proxy.calls();
+    assert_eq!(
+        calls.iter().filter(|c| *c == "CreateVpc").count(),
+        4,
+        "three failures, then one VPC"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_apply_converges_with_no_duplicates() {
+    let account = Account::start().await;
+    let spec = example();
+    // A fatal error part way: the run stops and says so.
+    account
+        .proxy
+        .fail("CreateDBInstance", 1, 400, "InvalidParameterCombination");
+    let failed = account.aerie(&["env", "apply", "--yes"], &spec);
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
+    assert!(
+        text(&failed).contains("CreateDBInstance: InvalidParameterCombination")
+            && text(&failed).contains("run it again"),
+        "{}",
+        text(&failed)
+    );
+
+    // Then the process is killed part way through another run.
+    let mut child = Command::new(binary("aerie"));
+    child.args(["env", "destroy", "--yes", "--spec"]).arg(&spec);
+    for (key, value) in account.moto.env(REGION) {
+        child.env(key, value);
+    }
+    assert!(child.status().unwrap().success());
+    let mut command = Command::new(binary("aerie"));
+    command.args(["env", "apply", "--yes", "--spec"]).arg(&spec);
+    for (key, value) in account.moto.env(REGION) {
+        command.env(key, value);
+    }
+    command.env("AWS_ENDPOINT_URL", account.proxy.endpoint());
+    // Slow one call down by failing it a few times, and kill the run then.
+    account
+        .proxy
+        .fail("CreateNatGateway", 4, 503, "RequestLimitExceeded");
+    account.proxy.clear();
+    let mut running = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    aerie_testkit::wait_until(
+        "the run to reach the NAT gateway",
+        std::time::Duration::from_secs(30),
+        async || {
+            account
+                .proxy
+                .injected()
+                .iter()
+                .any(|c| c == "CreateNatGateway")
+                .then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    running.kill().unwrap();
+    running.wait().unwrap();
+    let ec2 = account.ec2().await;
+    let (vpcs, _, _) = count_tagged(&ec2, "acme-prod").await;
+    assert_eq!(vpcs, 1, "the killed run had made the VPC");
+
+    let resumed = account.aerie(&["env", "apply", "--yes"], &spec);
+    assert!(resumed.status.success(), "{}", text(&resumed));
+    assert_eq!(count_tagged(&ec2, "acme-prod").await, (1, 1, 1));
+    let rds = aws_sdk_rds::Client::new(&account.moto.sdk_config(REGION).await);
+    let dbs = rds.describe_db_instances().send().await.unwrap();
+    assert_eq!(dbs.db_instances().len(), 1);
+    let plan = account.aerie(&["env", "plan"], &spec);
+    assert!(text(&plan).starts_with("No changes."), "{}", text(&plan));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_environments_never_touch_each_other_or_untagged_resources() {
+    let account = Account::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let globex = second_spec(dir.path());
+    let ec2 = account.ec2().await;
+    let untagged = ec2
+        .create_vpc()
+        .cidr_block("172.16.0.0/16")
+        .send()
+        .await
+        .unwrap();
+    let untagged = untagged.vpc().unwrap().vpc_id().unwrap().to_owned();
+    for spec in [example(), globex.clone()] {
+        let apply = account.aerie(&["env", "apply", "--yes"], &spec);
+        assert!(apply.status.success(), "{}", text(&apply));
+    }
+    let destroy = account.aerie(&["env", "destroy", "--yes"], &example());
+    assert!(destroy.status.success(), "{}", text(&destroy));
+    assert_eq!(count_tagged(&ec2, "acme-prod").await, (0, 0, 0));
+    assert_eq!(count_tagged(&ec2, "globex-prod").await, (1, 1, 1));
+    let plan = account.aerie(&["env", "plan"], &globex);
+    assert!(
+        text(&plan).starts_with("No changes."),
+        "globex is whole: {}",
+        text(&plan)
+    );
+    let vpcs = ec2.describe_vpcs().vpc_ids(&untagged).send().await.unwrap();
+    assert_eq!(vpcs.vpcs().len(), 1, "the untagged VPC is left alone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_spec_fails_before_any_aws_call_with_exit_code_two() {
+    let account = Account::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(example())
+            .unwrap()
+            .replace("ssh_port = 2222", "ssh_port = 22"),
+    )
+    .unwrap();
+    let output = account.aerie(&["env", "apply", "--yes"], &bad);
+    assert_eq!(output.status.code(), Some(2));
+    let message = text(&output);
+    assert!(
+        message.contains(&format!(
+            "{}: access.ssh_port: 22 is the port every scanner tries",
+            bad.display()
+        )),
+        "{message}"
+    );
+    assert_eq!(
+        account.proxy.calls(),
+        Vec::<String>::new(),
+        "no AWS call was made"
+    );
+}
