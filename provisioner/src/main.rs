@@ -105,6 +105,15 @@ async fn run(command: EnvCommand, spec: Spec) -> Result<ExitCode, String> {
             let plan = plan(&wanted, &observed);
             print!("{}", plan.render());
             print_records(&observed);
+            if !observed
+                .iter()
+                .any(|f| f.resource.kind == aerie_provisioner::model::Kind::SesIdentity)
+            {
+                println!(
+                    "\nDNS records the customer must add for {} (SES verification TXT and three DKIM CNAMEs): known after apply; `aerie env status` prints them.",
+                    spec.email.domain
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         EnvCommand::Apply { yes, .. } => {
@@ -183,7 +192,12 @@ fn write_mappings(spec: &Spec, observed: &[aerie_provisioner::aws::Found]) -> Re
         "# Name-to-IP mappings for {} (written by aerie env apply)\n",
         spec.name
     );
-    for found in observed {
+    // The hosts the private zone would name: the bastion (its private IP)
+    // and the database (its RDS endpoint, a name: a CNAME for the customer).
+    for found in observed
+        .iter()
+        .filter(|f| matches!(f.resource.role.as_str(), "bastion" | "db"))
+    {
         if let Some(address) = &found.address {
             text.push_str(&format!(
                 "{}.{}\t{address}\n",

@@ -547,3 +547,39 @@ async fn a_bad_spec_fails_before_any_aws_call_with_exit_code_two() {
         "no AWS call was made"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_customer_runs_dns_the_mappings_go_to_a_file() {
+    let account = Account::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("acme.toml");
+    std::fs::write(
+        &spec,
+        std::fs::read_to_string(example())
+            .unwrap()
+            .replace("mode = \"route53\"", "mode = \"customer\"")
+            .replace(
+                "# mappings_file = \"acme-dns.txt\"",
+                "mappings_file = \"acme-dns.txt\"",
+            ),
+    )
+    .unwrap();
+    let apply = account.aerie(&["env", "apply", "--yes"], &spec);
+    assert!(apply.status.success(), "{}", text(&apply));
+    assert!(!text(&apply).contains("hosted-zone"), "{}", text(&apply));
+    let mappings = std::fs::read_to_string(dir.path().join("acme-dns.txt")).unwrap();
+    let bastion = mappings
+        .lines()
+        .find(|l| l.starts_with("bastion.acme.internal\t10.20.0."))
+        .unwrap_or_else(|| panic!("{mappings}"));
+    assert!(bastion.split('\t').nth(1).is_some());
+    assert!(
+        mappings
+            .lines()
+            .any(|l| l.starts_with("db.acme.internal\t")),
+        "{mappings}"
+    );
+    let route53 = aws_sdk_route53::Client::new(&account.moto.sdk_config(REGION).await);
+    let zones = route53.list_hosted_zones().send().await.unwrap();
+    assert!(zones.hosted_zones().is_empty(), "no zone is made");
+}
