@@ -147,7 +147,7 @@ async fn the_example_applies_reapplies_with_no_changes_and_destroys_to_nothing()
         golden.display()
     );
     assert!(
-        printed.ends_with("Plan: 24 to add, 0 to change, 0 to destroy.\n"),
+        printed.contains("\nPlan: 24 to add, 0 to change, 0 to destroy.\n"),
         "{printed}"
     );
 
