@@ -13,7 +13,7 @@ use aws_sdk_ec2::types::{
 };
 
 use crate::model::{Kind, Resource};
-use retry::{AwsError, Policy, call};
+use retry::{AwsError, Policy, call, removed};
 
 pub const ENV_TAG: &str = "aerie:env";
 pub const ROLE_TAG: &str = "aerie:role";
@@ -1442,67 +1442,42 @@ impl Cloud {
         let policy = Policy::destroying();
         let ec2 = &self.ec2;
         let id = found.id.as_str();
-        let gone = |result: Result<(), AwsError>| match result {
-            Err(error)
-                if error.code.ends_with(".NotFound")
-                    || error.code.ends_with("NotFound")
-                    || error.code.ends_with("NotFoundFault") =>
-            {
-                Ok(())
-            }
-            other => other,
-        };
         match found.resource.kind {
-            Kind::Vpc => gone(
-                call("DeleteVpc", policy, || ec2.delete_vpc().vpc_id(id).send())
-                    .await
-                    .map(|_| ()),
-            ),
-            Kind::Subnet => gone(
-                call("DeleteSubnet", policy, || {
+            Kind::Vpc => removed("DeleteVpc", policy, || ec2.delete_vpc().vpc_id(id).send()).await,
+            Kind::Subnet => {
+                removed("DeleteSubnet", policy, || {
                     ec2.delete_subnet().subnet_id(id).send()
                 })
                 .await
-                .map(|_| ()),
-            ),
+            }
             Kind::InternetGateway => {
                 for rule in &found.resource.rules {
                     if let Some(vpc) = known.ids.get(rule.trim_start_matches("attached to ")) {
-                        gone(
-                            call("DetachInternetGateway", policy, || {
-                                ec2.detach_internet_gateway()
-                                    .internet_gateway_id(id)
-                                    .vpc_id(vpc)
-                                    .send()
-                            })
-                            .await
-                            .map(|_| ()),
-                        )?;
+                        removed("DetachInternetGateway", policy, || {
+                            ec2.detach_internet_gateway()
+                                .internet_gateway_id(id)
+                                .vpc_id(vpc)
+                                .send()
+                        })
+                        .await?;
                     }
                 }
-                gone(
-                    call("DeleteInternetGateway", policy, || {
-                        ec2.delete_internet_gateway().internet_gateway_id(id).send()
-                    })
-                    .await
-                    .map(|_| ()),
-                )
+                removed("DeleteInternetGateway", policy, || {
+                    ec2.delete_internet_gateway().internet_gateway_id(id).send()
+                })
+                .await
             }
-            Kind::ElasticIp => gone(
-                call("ReleaseAddress", policy, || {
+            Kind::ElasticIp => {
+                removed("ReleaseAddress", policy, || {
                     ec2.release_address().allocation_id(id).send()
                 })
                 .await
-                .map(|_| ()),
-            ),
+            }
             Kind::NatGateway => {
-                gone(
-                    call("DeleteNatGateway", policy, || {
-                        ec2.delete_nat_gateway().nat_gateway_id(id).send()
-                    })
-                    .await
-                    .map(|_| ()),
-                )?;
+                removed("DeleteNatGateway", policy, || {
+                    ec2.delete_nat_gateway().nat_gateway_id(id).send()
+                })
+                .await?;
                 for _ in 0..150 {
                     let nats = call("DescribeNatGateways", Policy::standard(), || {
                         ec2.describe_nat_gateways().nat_gateway_ids(id).send()
@@ -1534,25 +1509,19 @@ impl Cloud {
                             association.route_table_association_id(),
                             association.main().unwrap_or(false),
                         ) {
-                            gone(
-                                call("DisassociateRouteTable", policy, || {
-                                    ec2.disassociate_route_table()
-                                        .association_id(association_id)
-                                        .send()
-                                })
-                                .await
-                                .map(|_| ()),
-                            )?;
+                            removed("DisassociateRouteTable", policy, || {
+                                ec2.disassociate_route_table()
+                                    .association_id(association_id)
+                                    .send()
+                            })
+                            .await?;
                         }
                     }
                 }
-                gone(
-                    call("DeleteRouteTable", policy, || {
-                        ec2.delete_route_table().route_table_id(id).send()
-                    })
-                    .await
-                    .map(|_| ()),
-                )
+                removed("DeleteRouteTable", policy, || {
+                    ec2.delete_route_table().route_table_id(id).send()
+                })
+                .await
             }
             Kind::SecurityGroup => {
                 // Rules naming other groups must go first, or neither group can.
@@ -1569,89 +1538,62 @@ impl Cloud {
                         .cloned()
                         .collect();
                     if !referencing.is_empty() {
-                        gone(
-                            call("RevokeSecurityGroupIngress", policy, || {
-                                ec2.revoke_security_group_ingress()
-                                    .group_id(id)
-                                    .set_ip_permissions(Some(referencing.clone()))
-                                    .send()
-                            })
-                            .await
-                            .map(|_| ()),
-                        )?;
+                        removed("RevokeSecurityGroupIngress", policy, || {
+                            ec2.revoke_security_group_ingress()
+                                .group_id(id)
+                                .set_ip_permissions(Some(referencing.clone()))
+                                .send()
+                        })
+                        .await?;
                     }
                 }
-                gone(
-                    call("DeleteSecurityGroup", policy, || {
-                        ec2.delete_security_group().group_id(id).send()
-                    })
-                    .await
-                    .map(|_| ()),
-                )
+                removed("DeleteSecurityGroup", policy, || {
+                    ec2.delete_security_group().group_id(id).send()
+                })
+                .await
             }
             Kind::KeyPair => {
-                gone(
-                    call("DeleteKeyPair", policy, || {
-                        ec2.delete_key_pair().key_name(id).send()
-                    })
-                    .await
-                    .map(|_| ()),
-                )?;
-                let secret = crate::model::ssh_key_secret_name(&self.environment);
-                gone(
-                    call("DeleteSecret", policy, || {
-                        self.secrets
-                            .delete_secret()
-                            .secret_id(&secret)
-                            .force_delete_without_recovery(true)
-                            .send()
-                    })
-                    .await
-                    .map(|_| ()),
-                )
-                .or_else(|e| {
-                    if e.is("ResourceNotFoundException") {
-                        Ok(())
-                    } else {
-                        Err(e)
-                    }
+                removed("DeleteKeyPair", policy, || {
+                    ec2.delete_key_pair().key_name(id).send()
                 })
+                .await?;
+                let secret = crate::model::ssh_key_secret_name(&self.environment);
+                removed("DeleteSecret", policy, || {
+                    self.secrets
+                        .delete_secret()
+                        .secret_id(&secret)
+                        .force_delete_without_recovery(true)
+                        .send()
+                })
+                .await
             }
-            Kind::Instance => gone(
-                call("TerminateInstances", policy, || {
+            Kind::Instance => {
+                removed("TerminateInstances", policy, || {
                     ec2.terminate_instances().instance_ids(id).send()
                 })
                 .await
-                .map(|_| ()),
-            ),
-            Kind::Secret => call("DeleteSecret", policy, || {
-                self.secrets
-                    .delete_secret()
-                    .secret_id(id)
-                    .force_delete_without_recovery(true)
-                    .send()
-            })
-            .await
-            .map(|_| ())
-            .or_else(|e| {
-                if e.is("ResourceNotFoundException") {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            }),
-            Kind::DbSubnetGroup => gone(
-                call("DeleteDBSubnetGroup", policy, || {
+            }
+            Kind::Secret => {
+                removed("DeleteSecret", policy, || {
+                    self.secrets
+                        .delete_secret()
+                        .secret_id(id)
+                        .force_delete_without_recovery(true)
+                        .send()
+                })
+                .await
+            }
+            Kind::DbSubnetGroup => {
+                removed("DeleteDBSubnetGroup", policy, || {
                     self.rds
                         .delete_db_subnet_group()
                         .db_subnet_group_name(id)
                         .send()
                 })
                 .await
-                .map(|_| ()),
-            ),
-            Kind::DbInstance => gone(
-                call("DeleteDBInstance", policy, || {
+            }
+            Kind::DbInstance => {
+                removed("DeleteDBInstance", policy, || {
                     self.rds
                         .delete_db_instance()
                         .db_instance_identifier(id)
@@ -1659,8 +1601,7 @@ impl Cloud {
                         .send()
                 })
                 .await
-                .map(|_| ()),
-            ),
+            }
             Kind::HostedZone => {
                 use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch};
                 let records = call("ListResourceRecordSets", policy, || {
@@ -1707,43 +1648,35 @@ impl Cloud {
             })
             .await
             .map(|_| ()),
-            Kind::CustomerGateway => gone(
-                call("DeleteCustomerGateway", policy, || {
+            Kind::CustomerGateway => {
+                removed("DeleteCustomerGateway", policy, || {
                     ec2.delete_customer_gateway().customer_gateway_id(id).send()
                 })
                 .await
-                .map(|_| ()),
-            ),
+            }
             Kind::VpnGateway => {
                 for rule in &found.resource.rules {
                     if let Some(vpc) = known.ids.get(rule.trim_start_matches("attached to ")) {
-                        gone(
-                            call("DetachVpnGateway", policy, || {
-                                ec2.detach_vpn_gateway()
-                                    .vpn_gateway_id(id)
-                                    .vpc_id(vpc)
-                                    .send()
-                            })
-                            .await
-                            .map(|_| ()),
-                        )?;
+                        removed("DetachVpnGateway", policy, || {
+                            ec2.detach_vpn_gateway()
+                                .vpn_gateway_id(id)
+                                .vpc_id(vpc)
+                                .send()
+                        })
+                        .await?;
                     }
                 }
-                gone(
-                    call("DeleteVpnGateway", policy, || {
-                        ec2.delete_vpn_gateway().vpn_gateway_id(id).send()
-                    })
-                    .await
-                    .map(|_| ()),
-                )
+                removed("DeleteVpnGateway", policy, || {
+                    ec2.delete_vpn_gateway().vpn_gateway_id(id).send()
+                })
+                .await
             }
-            Kind::VpnConnection => gone(
-                call("DeleteVpnConnection", policy, || {
+            Kind::VpnConnection => {
+                removed("DeleteVpnConnection", policy, || {
                     ec2.delete_vpn_connection().vpn_connection_id(id).send()
                 })
                 .await
-                .map(|_| ()),
-            ),
+            }
         }
     }
 }

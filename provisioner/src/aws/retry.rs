@@ -167,3 +167,17 @@ where
         });
     }
 }
+
+/// A delete: [`call`], where "not found" means it is already gone.
+pub async fn removed<T, E, F, Fut>(name: &str, policy: Policy, make: F) -> Result<(), AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, aws_smithy_runtime_api::http::Response>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match call(name, policy, make).await {
+        Ok(_) => Ok(()),
+        Err(error) if error.code.contains("NotFound") => Ok(()),
+        Err(error) => Err(error),
+    }
+}
