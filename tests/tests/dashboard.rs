@@ -221,6 +221,32 @@ async fn browser_operator_sees_the_cpu_chart_and_finds_a_log_line() {
         "the search is in the URL"
     );
     screenshot(&client, "dashboard-log-search").await.unwrap();
+
+    // Live tail: a new matching line appears without a reload.
+    client
+        .find(Locator::Css("#live-tail"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    append(
+        setup.logs.path(),
+        "WARN - GatewayHandler request ck7q2-needle retried on the second backend",
+    );
+    text_with(&client, "#log-rows", "retried on the second backend").await;
+    screenshot(&client, "dashboard-live-tail").await.unwrap();
+
+    // The API statistics page answers with its tables.
+    client
+        .goto(&format!("{base}/env/acme-prod/apistats?period=hour"))
+        .await
+        .unwrap();
+    let page = text(&client).await;
+    assert!(
+        page.contains("Per API and tenant") && page.contains("Usage per tenant"),
+        "{page}"
+    );
     client.close().await.unwrap();
 }
 
@@ -427,6 +453,36 @@ async fn browser_viewer_sees_only_their_environment_and_cannot_change_anything()
         "no silence was made"
     );
     operator.close().await.unwrap();
+
+    // Logging out ends the session: the next page asks for a login.
+    client
+        .find(Locator::Css("form.logout button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("section.login"))
+        .await
+        .unwrap();
+    client.goto(&format!("{base}/env/acme-prod")).await.unwrap();
+    assert_eq!(client.current_url().await.unwrap().path(), "/login");
+    let replay = post(
+        format!("{base}/logout"),
+        vec![("csrf", "x".into())],
+        cookie.value().to_owned(),
+    )
+    .await;
+    assert_eq!(replay.status(), 303, "the old cookie is no session");
+    assert!(
+        replay.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/login")
+    );
     client.close().await.unwrap();
 }
 

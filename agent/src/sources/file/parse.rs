@@ -96,7 +96,12 @@ pub fn product_line(text: &str, zone: Zone) -> Option<Parsed<'_>> {
     if let Some(context) = rest.strip_prefix('{') {
         // `{org.apache...} - Logger message`; without the closing `} -`
         // the braces belong to the logger.
-        if let Some(after) = context.find('}').and_then(|end| dash(&context[end + 1..])) {
+        // Nor when no logger follows it: then `{...}` is the logger.
+        if let Some(after) = context
+            .find('}')
+            .and_then(|end| dash(&context[end + 1..]))
+            .filter(|after| !after.is_empty())
+        {
             rest = after;
         }
     }
@@ -214,6 +219,18 @@ mod tests {
             });
             proptest::prop_assert_eq!(ours, oracle(&text), "{:?}", text);
         }
+    }
+
+    #[test]
+    fn a_context_with_nothing_after_it_is_the_logger() {
+        // Found by the property test: the regex takes `{}` as the logger.
+        let text = "[2000-01-01 00:00:00,000] A - {} - ";
+        let parsed = product_line(text, utc()).unwrap();
+        assert_eq!((parsed.logger, parsed.message), ("{}", "- "));
+        assert_eq!(
+            oracle(text).map(|o| (o.2, o.3)),
+            Some(("{}".to_owned(), "- ".to_owned()))
+        );
     }
 
     #[test]
