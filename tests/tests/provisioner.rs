@@ -231,6 +231,42 @@ async fn the_example_applies_reapplies_with_no_changes_and_destroys_to_nothing()
         .await
         .unwrap();
     let db = &db.db_instances()[0];
+    let tag = |key: &str| {
+        db.tag_list()
+            .iter()
+            .find(|t| t.key() == Some(key))
+            .and_then(|t| t.value())
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        (tag("aerie:env"), tag("aerie:role"), tag("Name")),
+        (
+            Some("acme-prod".into()),
+            Some("db".into()),
+            Some("acme-prod-db".into())
+        )
+    );
+    let vpcs = ec2
+        .describe_vpcs()
+        .filters(env_filter("acme-prod"))
+        .send()
+        .await
+        .unwrap();
+    let vpc_tags: Vec<(String, String)> = vpcs.vpcs()[0]
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap().to_owned(), t.value().unwrap().to_owned()))
+        .collect();
+    for wanted in [
+        ("aerie:env", "acme-prod"),
+        ("aerie:role", "vpc"),
+        ("Name", "acme-prod-vpc"),
+    ] {
+        assert!(
+            vpc_tags.contains(&(wanted.0.to_owned(), wanted.1.to_owned())),
+            "{vpc_tags:?}"
+        );
+    }
     assert_eq!(
         (db.storage_encrypted(), db.publicly_accessible()),
         (Some(true), Some(false))

@@ -1017,6 +1017,7 @@ impl Cloud {
                         .subnet_ids(known.ids.get("private-b").cloned().unwrap_or_default())
                         .tags(self.rds_tag(ENV_TAG, &self.environment))
                         .tags(self.rds_tag(ROLE_TAG, role))
+                        .tags(self.rds_tag("Name", &format!("{}-{role}", self.environment)))
                         .send()
                 })
                 .await?;
@@ -1054,6 +1055,7 @@ impl Cloud {
                         .backup_retention_period(7)
                         .tags(self.rds_tag(ENV_TAG, &self.environment))
                         .tags(self.rds_tag(ROLE_TAG, role))
+                        .tags(self.rds_tag("Name", &format!("{}-{role}", self.environment)))
                         .send()
                 })
                 .await?;
@@ -1111,6 +1113,12 @@ impl Cloud {
                             aws_sdk_route53::types::Tag::builder()
                                 .key(ROLE_TAG)
                                 .value(role)
+                                .build(),
+                        )
+                        .add_tags(
+                            aws_sdk_route53::types::Tag::builder()
+                                .key("Name")
+                                .value(format!("{}-{role}", self.environment))
                                 .build(),
                         )
                         .send()
@@ -1200,6 +1208,12 @@ impl Cloud {
                     aws_sdk_secretsmanager::types::Tag::builder()
                         .key(ROLE_TAG)
                         .value(role)
+                        .build(),
+                )
+                .tags(
+                    aws_sdk_secretsmanager::types::Tag::builder()
+                        .key("Name")
+                        .value(format!("{}-{role}", self.environment))
                         .build(),
                 )
                 .send()
