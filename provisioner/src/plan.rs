@@ -33,6 +33,9 @@ impl Step {
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
     pub steps: Vec<Step>,
+    /// Drift in what is set at creation (a CIDR, an instance type): shown,
+    /// not repaired, because it cannot change in place.
+    pub drift: Vec<String>,
 }
 
 impl Plan {
@@ -54,10 +57,18 @@ impl Plan {
 
     /// The diff as the operator reads it.
     pub fn render(&self) -> String {
-        if self.steps.is_empty() {
-            return "No changes.\n".into();
-        }
         let mut out = String::new();
+        if !self.drift.is_empty() {
+            out.push_str("Changed outside Aerie and not repairable in place (destroy the resource and apply to re-create it):\n");
+            for line in &self.drift {
+                let _ = writeln!(out, "! {line}");
+            }
+            out.push('\n');
+        }
+        if self.steps.is_empty() {
+            out.push_str("No changes.\n");
+            return out;
+        }
         for step in &self.steps {
             match step {
                 Step::Add(resource) => {
@@ -114,6 +125,7 @@ impl Plan {
 /// both keeps its id and has its rules brought in line.
 pub fn plan(desired: &[Resource], observed: &[Found]) -> Plan {
     let mut steps = Vec::new();
+    let mut drift = Vec::new();
     for resource in desired {
         let matches: Vec<&Found> = observed
             .iter()
@@ -122,6 +134,18 @@ pub fn plan(desired: &[Resource], observed: &[Found]) -> Plan {
         match matches.first() {
             None => steps.push(Step::Add(resource.clone())),
             Some(found) => {
+                for (key, wanted) in &resource.props {
+                    if let Some(actual) = found.resource.props.get(key)
+                        && actual != wanted
+                    {
+                        drift.push(format!(
+                            "{} {} ({}): {key} is {actual} in AWS, {wanted} in the spec",
+                            resource.kind.label(),
+                            resource.role,
+                            found.id
+                        ));
+                    }
+                }
                 let add: Vec<String> = resource
                     .rules
                     .difference(&found.resource.rules)
@@ -155,7 +179,7 @@ pub fn plan(desired: &[Resource], observed: &[Found]) -> Plan {
             steps.push(Step::Remove(found.clone()));
         }
     }
-    Plan { steps }
+    Plan { steps, drift }
 }
 
 #[cfg(test)]
@@ -219,6 +243,19 @@ mod tests {
             )
             .render(),
             "No changes.\n"
+        );
+    }
+
+    #[test]
+    fn drift_in_what_is_set_at_creation_is_shown_not_acted_on() {
+        let desired = vec![resource(Kind::Vpc, "vpc", &[])];
+        let mut changed = resource(Kind::Vpc, "vpc", &[]);
+        changed.props.insert("cidr".into(), "10.9.0.0/16".into());
+        let plan = plan(&desired, &[found(changed, "vpc-1")]);
+        assert!(plan.steps.is_empty());
+        assert_eq!(
+            plan.render(),
+            "Changed outside Aerie and not repairable in place (destroy the resource and apply to re-create it):\n! vpc vpc (vpc-1): cidr is 10.9.0.0/16 in AWS, 10.0.0.0/16 in the spec\n\nNo changes.\n"
         );
     }
 
