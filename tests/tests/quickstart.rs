@@ -117,6 +117,11 @@ async fn quickstart_prints_its_login_shows_this_host_and_stops_on_ctrl_c() {
     .await
     .unwrap();
     assert!(logs.contains("aerie-quickstart.log"), "the file is named");
+    let alerts = page("/env/local/alerts").await.unwrap();
+    assert!(
+        alerts.contains("Alerting is not configured on this monitor"),
+        "the alerts page says why it is empty: {alerts}"
+    );
 
     // Ctrl-C stops both, cleanly.
     assert!(

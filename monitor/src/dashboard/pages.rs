@@ -524,7 +524,17 @@ async fn alerts_page(
     status: StatusCode,
     form: Value,
 ) -> Result<Response, PageError> {
-    let engine = engine(state)?;
+    let Some(engine) = state.alerts.as_ref() else {
+        // A monitor without [alerting] (the quickstart, say): say so on the page.
+        let data = merge(
+            signed_in.context(&state.config, &format!("Alerts · {env}")),
+            json!({
+                "env": env,
+                "disabled": true,
+            }),
+        );
+        return Ok(page(state, StatusCode::OK, "alerts", &data));
+    };
     let now = Utc::now();
     let mut current = engine.alerts(env);
     current.sort_by_key(|a| (a.state != crate::alerting::State::Firing, a.since));
