@@ -218,12 +218,12 @@ mod smtp {
     }
 
     /// Sends one sample of `name` for `host` through the ingest API.
-    async fn ingest_metric(monitor: &Monitor, host: &str, name: &str, value: f64) {
+    async fn ingest_metric(monitor_url: &str, host: &str, name: &str, value: f64) {
         let batch = serde_json::json!({ "environment": "acme-prod", "host": host, "agent": "test", "events": [
             { "id": uuid_like(), "@timestamp": chrono::Utc::now().to_rfc3339(), "kind": "metric", "name": name, "value": value }
         ]});
         let response = reqwest::Client::new()
-            .post(format!("{}/api/v1/ingest", monitor.url()))
+            .post(format!("{monitor_url}/api/v1/ingest"))
             .bearer_auth(aerie_system_tests::INGEST_TOKEN)
             .json(&batch)
             .send()
@@ -647,8 +647,9 @@ mod smtp {
             Vec::new(),
         )
         .await;
-        let send =
-            async |value: f64| ingest_metric(&monitor, "toggle-host", "test.toggle", value).await;
+        let send = async |value: f64| {
+            ingest_metric(&monitor.url(), "toggle-host", "test.toggle", value).await
+        };
         let events = async |name: &str| {
             history(&monitor)
                 .await
@@ -724,7 +725,6 @@ mod smtp {
             let levels = std::sync::Arc::clone(&levels);
             let monitor_url = monitor.url();
             tokio::spawn(async move {
-                let http = reqwest::Client::new();
                 loop {
                     let now: Vec<(&str, f64)> = levels
                         .lock()
@@ -733,15 +733,7 @@ mod smtp {
                         .map(|(h, v)| (*h, *v))
                         .collect();
                     for (host, value) in now {
-                        let batch = serde_json::json!({ "environment": "acme-prod", "host": host, "agent": "test", "events": [
-                            { "id": uuid_like(), "@timestamp": chrono::Utc::now().to_rfc3339(), "kind": "metric", "name": "test.level", "value": value }
-                        ]});
-                        let _ = http
-                            .post(format!("{monitor_url}/api/v1/ingest"))
-                            .bearer_auth(aerie_system_tests::INGEST_TOKEN)
-                            .json(&batch)
-                            .send()
-                            .await;
+                        ingest_metric(&monitor_url, host, "test.level", value).await;
                     }
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
@@ -829,7 +821,7 @@ mod smtp {
             moto.env(region),
         )
         .await;
-        ingest_metric(&monitor, "gw-1", "system.cpu.total.pct", 12.0).await;
+        ingest_metric(&monitor.url(), "gw-1", "system.cpu.total.pct", 12.0).await;
         let raised = wait_until(
             "the channel alert in SES",
             Duration::from_secs(40),
@@ -920,7 +912,7 @@ mod smtp {
         let now = chrono::Utc::now().timestamp() as f64;
         for (host, age_hours) in [("db-stale", 30.0), ("db-fresh", 1.0)] {
             ingest_metric(
-                &monitor,
+                &monitor.url(),
                 host,
                 "aerie.backup.last_success.timestamp",
                 now - age_hours * 3600.0,

@@ -112,6 +112,17 @@ async fn text(client: &Client) -> String {
         .unwrap()
 }
 
+/// The text of the element `css` (which must be there).
+async fn element_text(client: &Client, css: &str) -> String {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
 /// The text of `css` once it contains `wanted`.
 async fn text_with(client: &Client, css: &str, wanted: &str) -> String {
     wait_until(
@@ -173,13 +184,7 @@ async fn browser_operator_sees_the_cpu_chart_and_finds_a_log_line() {
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", setup.monitor.log()));
     assert!(points >= 2);
-    let legend = client
-        .find(Locator::Css("#chart-cpu .legend"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let legend = element_text(&client, "#chart-cpu .legend").await;
     assert!(
         legend.contains("cpu.total.pct") && legend.contains('%'),
         "{legend}"
@@ -339,13 +344,7 @@ async fn browser_viewer_sees_only_their_environment_and_cannot_change_anything()
         !page.contains("globex-prod"),
         "another customer is listed: {page}"
     );
-    let header = client
-        .find(Locator::Css("header.top"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let header = element_text(&client, "header.top").await;
     assert!(
         header.contains("acme-viewer · read-only") && !header.contains("globex-prod"),
         "{header}"
