@@ -825,6 +825,13 @@ impl Cloud {
         let ec2 = &self.ec2;
         let role = resource.role.as_str();
         let prop = |key: &str| resource.props.get(key).cloned().unwrap_or_default();
+        // Every id looked up below is of a dependency: all must exist.
+        if let Some(missing) = resource.deps.iter().find(|d| !known.ids.contains_key(*d)) {
+            return Err(AwsError::other(
+                "resolve",
+                format!("{role} needs {missing}, which does not exist yet"),
+            ));
+        }
         let id = match resource.kind {
             Kind::Vpc => {
                 let created = call("CreateVpc", policy, || {
