@@ -110,10 +110,6 @@ impl Dashboard {
     pub fn new() -> Self {
         Self::default()
     }
-
-    fn render(&self, name: &str, data: &serde_json::Value) -> Html<String> {
-        render(name, data)
-    }
 }
 
 fn render(name: &str, data: &serde_json::Value) -> Html<String> {
@@ -385,7 +381,6 @@ fn safe_next(next: Option<&str>) -> String {
 }
 
 async fn login_form(
-    State(state): State<AppState>,
     axum::extract::Query(query): axum::extract::Query<LoginQuery>,
 ) -> impl IntoResponse {
     let message = query
@@ -394,7 +389,7 @@ async fn login_form(
         .then_some("Your session has ended. Log in again to go on.");
     (
         secure_headers(),
-        state.dashboard.render(
+        render(
             "login",
             &json!({
                 "title": "Log in",
@@ -444,7 +439,7 @@ async fn login(
         (
             status,
             secure_headers(),
-            state.dashboard.render(
+            render(
                 "login",
                 &json!({
                     "title": "Log in",
@@ -458,8 +453,12 @@ async fn login(
     };
     {
         let mut failures = state.dashboard.failures.lock().expect("failures lock");
+        // Forget failures older than the window, so the map stays small.
+        failures.retain(|_, times| {
+            times.retain(|at| at.elapsed() < dashboard.login_window);
+            !times.is_empty()
+        });
         let recent = failures.entry(key.clone()).or_default();
-        recent.retain(|at| at.elapsed() < dashboard.login_window);
         if recent.len() >= dashboard.max_login_failures {
             let wait = dashboard
                 .login_window

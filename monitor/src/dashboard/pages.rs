@@ -17,8 +17,8 @@ use crate::api::AppState;
 use crate::store::{Aggregation, LogQuery, MetricQuery, StoreError};
 use crate::timespec::{parse_duration, parse_time};
 
-fn page(state: &AppState, status: StatusCode, name: &str, data: &Value) -> Response {
-    (status, secure_headers(), state.dashboard.render(name, data)).into_response()
+fn page(status: StatusCode, name: &str, data: &Value) -> Response {
+    (status, secure_headers(), super::render(name, data)).into_response()
 }
 
 fn store_error(error: StoreError) -> PageError {
@@ -213,7 +213,7 @@ pub(super) async fn environments(
         signed_in.context(&state.config, "Environments"),
         json!({ "environments": environments }),
     );
-    Ok(page(&state, StatusCode::OK, "environments", &data))
+    Ok(page(StatusCode::OK, "environments", &data))
 }
 
 pub(super) async fn environment(
@@ -231,7 +231,7 @@ pub(super) async fn environment(
             "hosts": hosts.iter().map(|h| host_json(&environment.name, h)).collect::<Vec<_>>(),
         }),
     );
-    Ok(page(&state, StatusCode::OK, "environment", &data))
+    Ok(page(StatusCode::OK, "environment", &data))
 }
 
 /// What the host page draws: a title, the metrics on it, their unit.
@@ -292,7 +292,7 @@ pub(super) async fn host(
                 base,
                 json!({ "error": message, "picker": params.picker("custom") }),
             );
-            return Ok(page(&state, StatusCode::BAD_REQUEST, "host", &data));
+            return Ok(page(StatusCode::BAD_REQUEST, "host", &data));
         }
     };
     let span_ms = (range.to - range.from).num_milliseconds();
@@ -340,7 +340,7 @@ pub(super) async fn host(
             "shown": format!("{} to {}", local(range.from), local(range.to)),
         }),
     );
-    Ok(page(&state, StatusCode::OK, "host", &data))
+    Ok(page(StatusCode::OK, "host", &data))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -401,7 +401,7 @@ pub(super) async fn logs(
                 base,
                 json!({ "error": message, "picker": params.range.picker("custom") }),
             );
-            return Ok(page(&state, StatusCode::BAD_REQUEST, "logs", &data));
+            return Ok(page(StatusCode::BAD_REQUEST, "logs", &data));
         }
     };
     let query = LogQuery {
@@ -426,7 +426,7 @@ pub(super) async fn logs(
                     "picker": params.range.picker(&range.name),
                 }),
             );
-            return Ok(page(&state, StatusCode::BAD_REQUEST, "logs", &data));
+            return Ok(page(StatusCode::BAD_REQUEST, "logs", &data));
         }
         Err(error) => return Err(store_error(error)),
     };
@@ -466,7 +466,7 @@ pub(super) async fn logs(
             "shown": format!("{} to {}", local(range.from), local(range.to)),
         }),
     );
-    Ok(page(&state, StatusCode::OK, "logs", &data))
+    Ok(page(StatusCode::OK, "logs", &data))
 }
 
 /// Lines newer than `after`, for the logs page's live tail (JSON).
@@ -533,7 +533,7 @@ async fn alerts_page(
                 "disabled": true,
             }),
         );
-        return Ok(page(state, StatusCode::OK, "alerts", &data));
+        return Ok(page(StatusCode::OK, "alerts", &data));
     };
     let now = Utc::now();
     let mut current = engine.alerts(env);
@@ -594,7 +594,7 @@ async fn alerts_page(
             "form": form,
         }),
     );
-    Ok(page(state, status, "alerts", &data))
+    Ok(page(status, "alerts", &data))
 }
 
 pub(super) async fn alerts(
@@ -733,7 +733,7 @@ pub(super) async fn api_stats(
             base.clone(),
             json!({ "error": message, "picker": params.range.picker("custom") }),
         );
-        Ok(page(&state, StatusCode::BAD_REQUEST, "apistats", &data))
+        Ok(page(StatusCode::BAD_REQUEST, "apistats", &data))
     };
     let range = match params.range.resolve("24h") {
         Ok(range) => range,
@@ -768,5 +768,5 @@ pub(super) async fn api_stats(
             })).collect::<Vec<_>>(),
         }),
     );
-    Ok(page(&state, StatusCode::OK, "apistats", &data))
+    Ok(page(StatusCode::OK, "apistats", &data))
 }
