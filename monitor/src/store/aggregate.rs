@@ -40,9 +40,6 @@ pub struct Series {
 /// A series' identity: its host and labels.
 type SeriesKey = (String, BTreeMap<String, String>);
 
-/// Samples grouped by series, then by step start (unix milliseconds).
-pub type Buckets = BTreeMap<SeriesKey, BTreeMap<i64, Vec<f64>>>;
-
 /// The start of the step of `step_ms` (aligned to the epoch) holding `millis`.
 pub fn step_start(millis: i64, step_ms: i64) -> i64 {
     millis.div_euclid(step_ms.max(1)) * step_ms.max(1)
@@ -52,31 +49,114 @@ pub fn step_start(millis: i64, step_ms: i64) -> i64 {
 /// to the epoch, each summarised by `aggregation`. Steps without samples are
 /// left out.
 pub fn bucket_series(points: Vec<Point>, step_ms: i64, aggregation: Aggregation) -> Vec<Series> {
-    let mut groups = Buckets::new();
+    let mut groups: BTreeMap<SeriesKey, Vec<(i64, f64)>> = BTreeMap::new();
     for point in points {
         groups
             .entry((point.host, point.labels))
             .or_default()
-            .entry(step_start(point.timestamp.timestamp_millis(), step_ms))
-            .or_default()
-            .push(point.value);
+            .push((point.timestamp.timestamp_millis(), point.value));
     }
-    summarise_buckets(groups, aggregation)
-}
-
-/// One series per group, each step summarised by `aggregation`.
-pub fn summarise_buckets(groups: Buckets, aggregation: Aggregation) -> Vec<Series> {
     groups
         .into_iter()
-        .map(|((host, labels), buckets)| Series {
-            host,
-            labels,
-            points: buckets
-                .into_iter()
-                .map(|(bucket, mut values)| (bucket, summarise(&mut values, aggregation)))
-                .collect(),
+        .map(|((host, labels), mut points)| {
+            points.sort_by_key(|point| point.0);
+            Series {
+                host,
+                labels,
+                points: summarise_sorted(&points, step_ms, aggregation),
+            }
         })
         .collect()
+}
+
+/// The samples of one series, sorted by time, in steps of `step_ms` aligned
+/// to the epoch, each summarised by `aggregation`. Steps without samples are
+/// left out.
+pub fn summarise_sorted(
+    points: &[(i64, f64)],
+    step_ms: i64,
+    aggregation: Aggregation,
+) -> Vec<(i64, f64)> {
+    let step_ms = step_ms.max(1);
+    let mut steps = Vec::new();
+    let mut values = Vec::new();
+    let mut rest = points;
+    while let Some(first) = rest.first() {
+        let start = step_start(first.0, step_ms);
+        // A step holds few samples: a scan beats a binary search over the
+        // whole rest, which misses the cache at every probe.
+        let end = rest
+            .iter()
+            .position(|point| point.0 - start >= step_ms)
+            .unwrap_or(rest.len());
+        values.clear();
+        values.extend(rest[..end].iter().map(|point| point.1));
+        steps.push((start, summarise(&mut values, aggregation)));
+        rest = &rest[end..];
+    }
+    steps
+}
+
+/// Steps of `step_ms` over a range, summarised as samples arrive in any
+/// order, without keeping them: for avg, min and max (p95 needs every value).
+#[derive(Debug, Clone)]
+pub struct StepSummary {
+    first: i64,
+    step_ms: i64,
+    sums: Vec<f64>,
+    counts: Vec<u32>,
+    mins: Vec<f64>,
+    maxs: Vec<f64>,
+}
+
+impl StepSummary {
+    /// Steps covering `from..=to`; `None` when there would be more than
+    /// `max_steps` of them.
+    pub fn new(from: i64, to: i64, step_ms: i64, max_steps: usize) -> Option<Self> {
+        let step_ms = step_ms.max(1);
+        let first = step_start(from, step_ms);
+        let steps =
+            (i128::from(step_start(to, step_ms)) - i128::from(first)) / i128::from(step_ms) + 1;
+        let steps = usize::try_from(steps).ok().filter(|&n| n <= max_steps)?;
+        Some(Self {
+            first,
+            step_ms,
+            sums: vec![0.0; steps],
+            counts: vec![0; steps],
+            mins: vec![f64::INFINITY; steps],
+            maxs: vec![f64::NEG_INFINITY; steps],
+        })
+    }
+
+    /// Counts a sample in its step (samples outside the range are ignored).
+    pub fn add(&mut self, millis: i64, value: f64) {
+        let Ok(step) = usize::try_from((millis - self.first).div_euclid(self.step_ms)) else {
+            return;
+        };
+        if step < self.counts.len() {
+            self.sums[step] += value;
+            self.counts[step] += 1;
+            self.mins[step] = self.mins[step].min(value);
+            self.maxs[step] = self.maxs[step].max(value);
+        }
+    }
+
+    /// `[step start, value]` of each step with samples.
+    pub fn finish(&self, aggregation: Aggregation) -> Vec<(i64, f64)> {
+        (0..self.counts.len())
+            .filter(|&step| self.counts[step] > 0)
+            .map(|step| {
+                let value = match aggregation {
+                    Aggregation::Min => self.mins[step],
+                    Aggregation::Max => self.maxs[step],
+                    Aggregation::Avg | Aggregation::P95 => {
+                        self.sums[step] / f64::from(self.counts[step])
+                    }
+                };
+                (self.first + step as i64 * self.step_ms, value)
+            })
+            .collect()
+    }
 }
 
 fn summarise(values: &mut [f64], aggregation: Aggregation) -> f64 {
@@ -185,6 +265,32 @@ mod tests {
                 .unwrap_err()
                 .contains("avg, min, max, p95")
         );
+    }
+
+    #[test]
+    fn a_step_summary_agrees_with_summarising_sorted_samples() {
+        // Samples out of order, some steps empty, one outside the range.
+        let samples = [
+            (125_000, 4.0),
+            (5_000, 1.0),
+            (59_999, 3.0),
+            (61_000, -2.0),
+            (400_000, 9.0),
+        ];
+        let mut sorted = samples[..4].to_vec();
+        sorted.sort_by_key(|sample| sample.0);
+        for aggregation in [Aggregation::Avg, Aggregation::Min, Aggregation::Max] {
+            let mut summary = StepSummary::new(1_000, 200_000, 60_000, 100).unwrap();
+            for (millis, value) in samples {
+                summary.add(millis, value);
+            }
+            assert_eq!(
+                summary.finish(aggregation),
+                summarise_sorted(&sorted, 60_000, aggregation),
+                "{aggregation:?}"
+            );
+        }
+        assert!(StepSummary::new(0, 3_600_000, 1_000, 100).is_none());
     }
 
     #[test]

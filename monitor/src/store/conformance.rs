@@ -321,6 +321,11 @@ pub(crate) async fn run(
         .unwrap();
     assert_eq!(removed, 10, "logs 30..21 minutes old");
     assert_eq!(store.logs(&logs(None)).await.unwrap().lines.len(), 17);
+    let removed = store
+        .delete_older_than(DataKind::Metrics, at(9) - Duration::seconds(30))
+        .await
+        .unwrap();
+    assert_eq!(removed, 1, "the one sample 10 minutes old");
     assert_eq!(
         store
             .metric_points(&MetricQuery {
@@ -331,7 +336,7 @@ pub(crate) async fn run(
             .await
             .unwrap()
             .len(),
-        4
+        3
     );
 
     if reopen {
@@ -352,11 +357,11 @@ pub(crate) async fn run(
                 .await
                 .unwrap()
                 .len(),
-            4
+            3
         );
         assert_eq!(store.hosts("acme-prod").await.unwrap().len(), 2);
         let outcome = store
-            .write(batch("gw-1", metrics[..1].to_vec()))
+            .write(batch("gw-1", metrics[1..2].to_vec()))
             .await
             .unwrap();
         assert_eq!(outcome.duplicates, 1, "ids are remembered across a restart");

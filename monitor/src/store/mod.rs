@@ -19,8 +19,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use aggregate::{
-    Aggregation, ApiStatsRow, Buckets, Series, bucket_series, step_start, sum_api_stats,
-    summarise_buckets,
+    Aggregation, ApiStatsRow, Series, StepSummary, bucket_series, step_start, sum_api_stats,
+    summarise_sorted,
 };
 
 /// Why a store could not do what was asked.

@@ -1,30 +1,33 @@
-//! The embedded store: a tantivy index under the data directory, no other
-//! service. Full text for logs, fast fields for metrics; survives restarts.
+//! The embedded store, under the data directory, no other service: logs and
+//! API statistics in a tantivy index (full text for logs), metric samples in
+//! a time-series store of ours (`tsdb`) made for scanning a series' samples
+//! in time order. Survives restarts.
 
 mod catalog;
-mod metric_collector;
 mod query_text;
 mod schema;
+mod tsdb;
 mod writer;
 
-use std::collections::HashMap;
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tantivy::collector::{Count, DocSetCollector, TopDocs};
-use tantivy::query::{BooleanQuery, Occur, Query, QueryClone, QueryParser, RangeQuery, TermQuery};
+use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
 use tantivy::schema::{IndexRecordOption, Term, Value};
 use tantivy::{Index, IndexReader, Order, ReloadPolicy, Searcher, TantivyDocument};
 use tokio::sync::{mpsc, oneshot};
 
+use aerie_wire::EventBody;
+
 use super::{
     Aggregation, ApiStatsRecord, DataKind, HostSeen, LogLine, LogPage, LogQuery, MetricQuery,
-    Point, Series, Store, StoreError, WriteBatch, WriteOutcome, summarise_buckets,
+    Point, Series, StepSummary, Store, StoreError, WriteBatch, WriteOutcome, summarise_sorted,
 };
 use catalog::Catalog;
-use schema::{Fields, KIND_API_STATS, KIND_LOG, KIND_METRIC, decode_labels};
+use schema::{Fields, KIND_API_STATS, KIND_LOG};
 
 /// The embedded store.
 pub struct EmbeddedStore {
@@ -32,6 +35,7 @@ pub struct EmbeddedStore {
     reader: IndexReader,
     fields: Fields,
     catalog: Arc<Catalog>,
+    metrics: tsdb::MetricStore,
     commands: mpsc::Sender<writer::Command>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -82,6 +86,7 @@ impl EmbeddedStore {
             .try_into()
             .map_err(backend)?;
         let catalog = Arc::new(Catalog::load(dir.join("hosts.json")).map_err(backend)?);
+        let metrics = tsdb::MetricStore::open(&dir.join("metrics")).map_err(backend)?;
         let (commands, receiver) = mpsc::channel(256);
         let (thread_reader, thread_fields, thread_catalog) =
             (reader.clone(), fields.clone(), Arc::clone(&catalog));
@@ -102,6 +107,7 @@ impl EmbeddedStore {
             reader,
             fields,
             catalog,
+            metrics,
             commands,
             thread: Some(thread),
         })
@@ -139,16 +145,8 @@ impl EmbeddedStore {
         )
     }
 
-    /// The samples a metric query asks for.
-    fn metric_query(&self, query: &MetricQuery) -> BooleanQuery {
-        let mut clauses = vec![
-            self.term(self.fields.name, &query.name),
-            self.time_range(query.from, query.to),
-        ];
-        if let Some(host) = &query.host {
-            clauses.push(self.term(self.fields.host, host));
-        }
-        self.all(KIND_METRIC, &query.environment, clauses)
+    fn read_metric(&self, query: &MetricQuery) -> Result<Vec<tsdb::SeriesPoints>, StoreError> {
+        self.metrics.read(&metric_range(query)).map_err(backend)
     }
 
     fn searcher(&self) -> Searcher {
@@ -160,6 +158,16 @@ impl EmbeddedStore {
             .send(command)
             .await
             .map_err(|_| backend("the writer thread has stopped"))
+    }
+}
+
+fn metric_range(query: &MetricQuery) -> tsdb::Range<'_> {
+    tsdb::Range {
+        environment: &query.environment,
+        name: &query.name,
+        host: query.host.as_deref(),
+        from: query.from.timestamp_millis(),
+        to: query.to.timestamp_millis(),
     }
 }
 
@@ -191,12 +199,54 @@ fn date_of(document: &TantivyDocument, field: tantivy::schema::Field) -> DateTim
 
 #[async_trait::async_trait]
 impl Store for EmbeddedStore {
-    async fn write(&self, batch: WriteBatch) -> Result<WriteOutcome, StoreError> {
+    async fn write(&self, mut batch: WriteBatch) -> Result<WriteOutcome, StoreError> {
+        let (metrics, others): (Vec<_>, Vec<_>) = std::mem::take(&mut batch.events)
+            .into_iter()
+            .partition(|event| matches!(event.body, EventBody::Metric { .. }));
+        let mut outcome = WriteOutcome::default();
+        if !metrics.is_empty() {
+            // Hosts are heard from before their samples can be read.
+            self.catalog
+                .saw(&batch.environment, &batch.host, chrono::Utc::now());
+            let samples: Vec<tsdb::Sample<'_>> = metrics
+                .iter()
+                .filter_map(|event| match &event.body {
+                    EventBody::Metric {
+                        name,
+                        value,
+                        labels,
+                    } => Some(tsdb::Sample {
+                        name,
+                        labels,
+                        millis: event.timestamp.timestamp_millis(),
+                        value: *value,
+                    }),
+                    _ => None,
+                })
+                .collect();
+            let (stored, duplicates) = tokio::task::block_in_place(|| {
+                self.metrics
+                    .write(&batch.environment, &batch.host, &samples)
+            })
+            .map_err(backend)?;
+            outcome.accepted += stored;
+            outcome.duplicates += duplicates;
+            if others.is_empty() {
+                if let Err(error) = self.catalog.save() {
+                    tracing::warn!(%error, "cannot save the host catalog");
+                }
+                return Ok(outcome);
+            }
+        }
+        batch.events = others;
         let (reply, answer) = oneshot::channel();
         self.command(writer::Command::Write(batch, reply)).await?;
-        answer
+        let rest = answer
             .await
-            .map_err(|_| backend("the writer thread has stopped"))?
+            .map_err(|_| backend("the writer thread has stopped"))??;
+        outcome.accepted += rest.accepted;
+        outcome.duplicates += rest.duplicates;
+        Ok(outcome)
     }
 
     async fn hosts(&self, environment: &str) -> Result<Vec<HostSeen>, StoreError> {
@@ -204,100 +254,23 @@ impl Store for EmbeddedStore {
     }
 
     async fn metric_names(&self, environment: &str) -> Result<Vec<String>, StoreError> {
-        let searcher = self.searcher();
-        let query = self.all(KIND_METRIC, environment, Vec::new());
-        let field = self.fields.name;
-        tokio::task::block_in_place(|| {
-            let mut names = std::collections::BTreeSet::new();
-            // Every name in the dictionary, kept if this environment has one.
-            for segment in searcher.segment_readers() {
-                let terms = segment.inverted_index(field).map_err(backend)?;
-                let mut stream = terms.terms().stream().map_err(backend)?;
-                while stream.advance() {
-                    if let Ok(name) = std::str::from_utf8(stream.key()) {
-                        names.insert(name.to_owned());
-                    }
-                }
-            }
-            let mut held = Vec::new();
-            for name in names {
-                let with_name = BooleanQuery::new(vec![
-                    (Occur::Must, query.box_clone()),
-                    (Occur::Must, self.term(field, &name)),
-                ]);
-                if searcher.search(&with_name, &Count).map_err(backend)? > 0 {
-                    held.push(name);
-                }
-            }
-            Ok(held)
-        })
+        Ok(self.metrics.names(environment))
     }
 
     async fn metric_points(&self, query: &MetricQuery) -> Result<Vec<Point>, StoreError> {
-        let mut clauses = vec![
-            self.term(self.fields.name, &query.name),
-            self.time_range(query.from, query.to),
-        ];
-        if let Some(host) = &query.host {
-            clauses.push(self.term(self.fields.host, host));
-        }
-        let query = self.all(KIND_METRIC, &query.environment, clauses);
-        let searcher = self.searcher();
-        tokio::task::block_in_place(|| {
-            let found = searcher.search(&query, &DocSetCollector).map_err(backend)?;
-            let mut by_segment: HashMap<u32, Vec<u32>> = HashMap::new();
-            for address in found {
-                by_segment
-                    .entry(address.segment_ord)
-                    .or_default()
-                    .push(address.doc_id);
-            }
-            let mut points = Vec::new();
-            for (segment, docs) in by_segment {
-                let reader = searcher.segment_reader(segment);
-                let fast = reader.fast_fields();
-                let values = fast.f64("value").map_err(backend)?;
-                let times = fast.date("ts").map_err(backend)?;
-                let hosts = fast
-                    .str("host")
-                    .map_err(backend)?
-                    .ok_or_else(|| backend("no host column"))?;
-                let labels = fast
-                    .str("labels")
-                    .map_err(backend)?
-                    .ok_or_else(|| backend("no labels column"))?;
-                let mut names: HashMap<(bool, u64), String> = HashMap::new();
-                let mut lookup =
-                    |column: &tantivy::columnar::StrColumn, is_host: bool, doc: u32| -> String {
-                        let Some(ord) = column.ords().first(doc) else {
-                            return String::new();
-                        };
-                        names
-                            .entry((is_host, ord))
-                            .or_insert_with(|| {
-                                let mut text = String::new();
-                                let _ = column.ord_to_str(ord, &mut text);
-                                text
-                            })
-                            .clone()
-                    };
-                for doc in docs {
-                    let (Some(value), Some(at)) = (values.first(doc), times.first(doc)) else {
-                        continue;
-                    };
-                    let host = lookup(&hosts, true, doc);
-                    let label_text = lookup(&labels, false, doc);
-                    points.push(Point {
-                        host,
-                        labels: decode_labels(&label_text),
-                        timestamp: DateTime::from_timestamp_micros(at.into_timestamp_micros())
-                            .unwrap_or_default(),
-                        value,
-                    });
-                }
-            }
-            Ok(points)
-        })
+        let found = tokio::task::block_in_place(|| self.read_metric(query))?;
+        Ok(found
+            .into_iter()
+            .flat_map(|series| {
+                let (host, labels) = (series.info.host, series.info.labels);
+                series.points.into_iter().map(move |(millis, value)| Point {
+                    host: host.clone(),
+                    labels: labels.clone(),
+                    timestamp: DateTime::from_timestamp_millis(millis).unwrap_or_default(),
+                    value,
+                })
+            })
+            .collect())
     }
 
     async fn metric_series(
@@ -306,13 +279,38 @@ impl Store for EmbeddedStore {
         step_ms: i64,
         aggregation: Aggregation,
     ) -> Result<Vec<Series>, StoreError> {
-        let search = self.metric_query(query);
-        let searcher = self.searcher();
-        let buckets = tokio::task::block_in_place(|| {
-            searcher.search(&search, &metric_collector::MetricBuckets { step_ms })
-        })
-        .map_err(backend)?;
-        Ok(summarise_buckets(buckets, aggregation))
+        let range = metric_range(query);
+        // Avg, min and max are summed up as the samples are read; p95 needs
+        // every sample of a step.
+        let summary = StepSummary::new(range.from, range.to, step_ms, 100_000)
+            .filter(|_| aggregation != Aggregation::P95);
+        let mut series: Vec<Series> = match summary {
+            Some(summary) => tokio::task::block_in_place(|| {
+                self.metrics.scan(
+                    &range,
+                    || summary.clone(),
+                    |steps, millis, value| steps.add(millis, value),
+                )
+            })
+            .map_err(backend)?
+            .into_iter()
+            .map(|(info, steps)| Series {
+                points: steps.finish(aggregation),
+                host: info.host,
+                labels: info.labels,
+            })
+            .collect(),
+            None => tokio::task::block_in_place(|| self.read_metric(query))?
+                .into_iter()
+                .map(|series| Series {
+                    points: summarise_sorted(&series.points, step_ms, aggregation),
+                    host: series.info.host,
+                    labels: series.info.labels,
+                })
+                .collect(),
+        };
+        series.sort_by(|a, b| (&a.host, &a.labels).cmp(&(&b.host, &b.labels)));
+        Ok(series)
     }
 
     async fn logs(&self, query: &LogQuery) -> Result<LogPage, StoreError> {
@@ -437,7 +435,12 @@ impl Store for EmbeddedStore {
         cutoff: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let kind = match kind {
-            DataKind::Metrics => KIND_METRIC,
+            DataKind::Metrics => {
+                return tokio::task::block_in_place(|| {
+                    self.metrics.delete_older_than(cutoff.timestamp_millis())
+                })
+                .map_err(backend);
+            }
             DataKind::Logs => KIND_LOG,
             DataKind::ApiStats => KIND_API_STATS,
         };

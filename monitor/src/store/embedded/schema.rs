@@ -1,6 +1,5 @@
-//! The embedded store's one tantivy index: every kind of event in it, told
-//! apart by `kind`. Fast fields serve metric queries and sorting; `message`
-//! is full text.
+//! The embedded store's tantivy index: logs and API statistics, told apart
+//! by `kind`. `message` is full text; fast fields serve sorting.
 
 use tantivy::schema::{FAST, Field, INDEXED, STORED, STRING, Schema, TEXT};
 
@@ -13,9 +12,6 @@ pub(super) struct Fields {
     pub ts: Field,
     /// Logs: newest-first order, unique (see the writer).
     pub sort_key: Field,
-    pub name: Field,
-    pub labels: Field,
-    pub value: Field,
     pub level: Field,
     pub logger: Field,
     pub file: Field,
@@ -30,7 +26,6 @@ pub(super) struct Fields {
     pub avg_ms: Field,
 }
 
-pub(super) const KIND_METRIC: &str = "metric";
 pub(super) const KIND_LOG: &str = "log";
 pub(super) const KIND_API_STATS: &str = "api_stats";
 
@@ -45,9 +40,6 @@ pub(super) fn schema() -> (Schema, Fields) {
         host: builder.add_text_field("host", STRING | FAST | STORED),
         ts: builder.add_date_field("ts", date),
         sort_key: builder.add_u64_field("sort_key", INDEXED | FAST),
-        name: builder.add_text_field("name", STRING | FAST),
-        labels: builder.add_text_field("labels", STRING | FAST | STORED),
-        value: builder.add_f64_field("value", FAST),
         level: builder.add_text_field("level", STRING | FAST | STORED),
         logger: builder.add_text_field("logger", TEXT | STORED),
         file: builder.add_text_field("file", STRING | STORED),
@@ -63,5 +55,3 @@ pub(super) fn schema() -> (Schema, Fields) {
     };
     (builder.build(), fields)
 }
-
-pub(super) use aerie_wire::ecs::{decode_labels, encode_labels};

@@ -12,7 +12,7 @@ use tantivy::{IndexReader, IndexWriter, TantivyDocument};
 use tokio::sync::{mpsc, oneshot};
 
 use super::catalog::Catalog;
-use super::schema::{Fields, KIND_API_STATS, KIND_LOG, KIND_METRIC, encode_labels};
+use super::schema::{Fields, KIND_API_STATS, KIND_LOG};
 use crate::store::{StoreError, WriteBatch, WriteOutcome};
 
 pub(super) enum Command {
@@ -68,7 +68,9 @@ pub(super) fn run(
                         }
                         seen.insert(event.id.clone());
                         sequence = sequence.wrapping_add(1);
-                        let document = document(&fields, batch, event, sequence);
+                        let Some(document) = document(&fields, batch, event, sequence) else {
+                            continue;
+                        };
                         if let Err(error) = writer.add_document(document) {
                             failed.get_or_insert(error.to_string());
                         }
@@ -129,7 +131,7 @@ fn document(
     batch: &WriteBatch,
     event: &aerie_wire::Event,
     sequence: u64,
-) -> TantivyDocument {
+) -> Option<TantivyDocument> {
     let mut document = TantivyDocument::new();
     let micros = event.timestamp.timestamp_micros();
     document.add_text(fields.id, &event.id);
@@ -137,16 +139,8 @@ fn document(
     document.add_text(fields.host, &batch.host);
     document.add_date(fields.ts, tantivy::DateTime::from_timestamp_micros(micros));
     match &event.body {
-        EventBody::Metric {
-            name,
-            value,
-            labels,
-        } => {
-            document.add_text(fields.kind, KIND_METRIC);
-            document.add_text(fields.name, name);
-            document.add_text(fields.labels, encode_labels(labels));
-            document.add_f64(fields.value, *value);
-        }
+        // Metric samples go to the metric store, never here.
+        EventBody::Metric { .. } => return None,
         EventBody::Log {
             file,
             level,
@@ -188,7 +182,7 @@ fn document(
             document.add_f64(fields.avg_ms, *avg_ms);
         }
     }
-    document
+    Some(document)
 }
 
 /// A starting point for the sequence that differs between runs.
