@@ -18,6 +18,9 @@ use std::path::{Path, PathBuf};
 const MAGIC: &[u8; 8] = b"AERIETS1";
 const ENTRY_LEN: usize = 36;
 
+/// A series' number and its samples, sorted by time.
+pub(super) type SeriesSamples = (u32, Vec<(i64, f64)>);
+
 /// Where one series' samples are in a block.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Entry {
@@ -94,7 +97,7 @@ impl Block {
         seq: u64,
         day: i64,
         supersedes: &[u64],
-        series: &[(u32, Vec<(i64, f64)>)],
+        series: &[SeriesSamples],
     ) -> std::io::Result<Block> {
         let mut header = Vec::with_capacity(64 + series.len() * ENTRY_LEN);
         header.extend_from_slice(MAGIC);

@@ -250,7 +250,7 @@ impl MetricStore {
             let Some(payload) = bytes.get(at + 8..at + 8 + len) else {
                 break;
             };
-            if crc32fast::hash(payload) != crc || len % RECORD != 0 {
+            if crc32fast::hash(payload) != crc || !len.is_multiple_of(RECORD) {
                 break;
             }
             for record in payload.chunks_exact(RECORD) {
@@ -392,7 +392,7 @@ impl MetricStore {
     /// the days that have gathered enough blocks.
     fn flush(&self, state: &mut State) -> Result<(), String> {
         let blocks_dir = self.dir.join("blocks");
-        let mut days: BTreeMap<i64, Vec<(u32, Vec<(i64, f64)>)>> = BTreeMap::new();
+        let mut days: BTreeMap<i64, Vec<block::SeriesSamples>> = BTreeMap::new();
         for (id, points) in state.head.iter_mut().enumerate() {
             let points = std::mem::take(points);
             let mut start = 0;
