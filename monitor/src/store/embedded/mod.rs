@@ -29,6 +29,9 @@ use super::{
 use catalog::Catalog;
 use schema::{Fields, KIND_API_STATS, KIND_LOG};
 
+/// Segments of a size merged together.
+const MERGE_AT: usize = 16;
+
 /// The embedded store.
 pub struct EmbeddedStore {
     index: Index,
@@ -77,9 +80,14 @@ impl EmbeddedStore {
         let directory = tantivy::directory::MmapDirectory::open(&index_dir).map_err(backend)?;
         let index = Index::open_or_create(directory, schema)
             .map_err(|e| backend(format!("{}: {e}", index_dir.display())))?;
-        let writer = index
+        let writer: tantivy::IndexWriter = index
             .writer(64 * 1024 * 1024)
             .map_err(|e| backend(format!("{}: {e}", index_dir.display())))?;
+        // Every acknowledged batch is a commit, so a segment: merging them in
+        // larger groups rewrites each document fewer times.
+        let mut merges = tantivy::indexer::LogMergePolicy::default();
+        merges.set_min_num_segments(MERGE_AT);
+        writer.set_merge_policy(Box::new(merges));
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)

@@ -1,7 +1,7 @@
 //! The embedded store's tantivy index: logs and API statistics, told apart
 //! by `kind`. `message` is full text; fast fields serve sorting.
 
-use tantivy::schema::{FAST, Field, INDEXED, STORED, STRING, Schema, TEXT};
+use tantivy::schema::{FAST, Field, STORED, STRING, Schema, TEXT};
 
 #[derive(Debug, Clone)]
 pub(super) struct Fields {
@@ -31,7 +31,10 @@ pub(super) const KIND_API_STATS: &str = "api_stats";
 
 pub(super) fn schema() -> (Schema, Fields) {
     let mut builder = Schema::builder();
-    let date = tantivy::schema::DateOptions::from(INDEXED | STORED | FAST)
+    // Ranges over time and sort keys are answered from the fast columns
+    // (tantivy does so for any fast field), so neither is indexed: nearly
+    // every value is unique, and a term per document is costly to write.
+    let date = tantivy::schema::DateOptions::from(STORED | FAST)
         .set_precision(tantivy::schema::DateTimePrecision::Microseconds);
     let fields = Fields {
         id: builder.add_text_field("id", STRING | STORED),
@@ -39,7 +42,7 @@ pub(super) fn schema() -> (Schema, Fields) {
         env: builder.add_text_field("env", STRING | FAST),
         host: builder.add_text_field("host", STRING | FAST | STORED),
         ts: builder.add_date_field("ts", date),
-        sort_key: builder.add_u64_field("sort_key", INDEXED | FAST),
+        sort_key: builder.add_u64_field("sort_key", FAST),
         level: builder.add_text_field("level", STRING | FAST | STORED),
         logger: builder.add_text_field("logger", TEXT | STORED),
         file: builder.add_text_field("file", STRING | STORED),
