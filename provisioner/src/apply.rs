@@ -57,6 +57,17 @@ fn progress(total: usize) -> indicatif::ProgressBar {
     bar
 }
 
+/// Prints a line above the progress bar, or on its own when the bar is
+/// hidden (output not a terminal: a log or CI keeps every line).
+#[allow(clippy::print_stdout)]
+fn say(bar: &indicatif::ProgressBar, line: impl AsRef<str>) {
+    if bar.is_hidden() {
+        println!("{}", line.as_ref());
+    } else {
+        bar.println(line);
+    }
+}
+
 /// Runs `plan`; prints a line per finished step.
 #[allow(clippy::print_stdout)]
 pub async fn apply(
@@ -117,18 +128,17 @@ pub async fn apply(
         match result {
             Ok((id, address)) => {
                 let step = pending.remove(&role).expect("a pending step");
-                bar.println(format!(
-                    "{} {} {role} ({id})",
-                    past(step),
-                    kind_of(step).label()
-                ));
+                say(
+                    &bar,
+                    format!("{} {} {role} ({id})", past(step), kind_of(step).label()),
+                );
                 known.ids.insert(role.clone(), id);
                 if let Some(address) = address {
                     known.addresses.insert(role, address);
                 }
             }
             Err(error) => {
-                bar.println(format!("! {role}: {error}"));
+                say(&bar, format!("! {role}: {error}"));
                 failure.get_or_insert(error);
             }
         }
@@ -157,14 +167,9 @@ pub async fn apply(
     removals.sort_by_key(|f| std::cmp::Reverse(f.resource.kind));
     for found in removals {
         bar.set_message(format!("removing {}", found.resource.role));
-        cloud.delete(found, &known).await?;
+        let kept = cloud.delete(found, &known).await?;
         bar.inc(1);
-        bar.println(format!(
-            "- removed {} {} ({})",
-            found.resource.kind.label(),
-            found.resource.role,
-            found.id
-        ));
+        say(&bar, removed_line(found, kept.as_deref()));
     }
     bar.finish_and_clear();
     Ok(())
@@ -244,7 +249,7 @@ pub async fn destroy(cloud: &Cloud, observed: &[Found]) -> Result<usize, AwsErro
             .push(found);
     }
     for (_, group) in by_kind {
-        let results: Vec<(&Found, Result<(), AwsError>)> =
+        let results: Vec<(&Found, Result<Option<String>, AwsError>)> =
             futures_util::future::join_all(group.iter().map(|found| {
                 let known = &known;
                 async move { (*found, cloud.delete(found, known).await) }
@@ -252,17 +257,26 @@ pub async fn destroy(cloud: &Cloud, observed: &[Found]) -> Result<usize, AwsErro
             .await;
         for (found, result) in results {
             bar.inc(1);
-            result?;
-            bar.println(format!(
-                "- removed {} {} ({})",
-                found.resource.kind.label(),
-                found.resource.role,
-                found.id
-            ));
+            let kept = result?;
+            say(&bar, removed_line(found, kept.as_deref()));
         }
     }
     bar.finish_and_clear();
     Ok(observed.len())
+}
+
+/// The line printed for a removed resource, with what was kept of it.
+fn removed_line(found: &Found, kept: Option<&str>) -> String {
+    let mut line = format!(
+        "- removed {} {} ({})",
+        found.resource.kind.label(),
+        found.resource.role,
+        found.id
+    );
+    if let Some(kept) = kept {
+        line.push_str(&format!("; kept {kept}"));
+    }
+    line
 }
 
 /// What `status` prints: every resource of the environment, its id and state.

@@ -97,7 +97,8 @@ fn main() -> ExitCode {
 
 #[allow(clippy::print_stdout)]
 async fn run(command: EnvCommand, spec: Spec) -> Result<ExitCode, String> {
-    let cloud = Cloud::connect(&spec.name, &spec.region).await;
+    let mut cloud = Cloud::connect(&spec.name, &spec.region).await;
+    cloud.final_snapshot = spec.database.final_snapshot;
     let observed = cloud.observe(&spec).await.map_err(|e| e.to_string())?;
     let wanted = desired(&spec);
     match command {

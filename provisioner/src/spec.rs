@@ -131,6 +131,15 @@ pub struct Database {
     pub multi_az: bool,
     #[serde(default = "default_engine_version")]
     pub engine_version: String,
+    /// Take a final snapshot when the database is deleted (destroy, or
+    /// removed from the spec). On by default; off only for throwaway
+    /// environments.
+    #[serde(default = "yes")]
+    pub final_snapshot: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_engine_version() -> String {

@@ -298,6 +298,25 @@ async fn the_example_applies_reapplies_with_no_changes_and_destroys_to_nothing()
         text(&destroy)
     );
     assert_eq!(count_tagged(&ec2, "acme-prod").await, (0, 0, 0));
+    // The database's data is kept: destroy took a final snapshot first.
+    let snapshots = rds
+        .describe_db_snapshots()
+        .db_instance_identifier("acme-prod-db")
+        .send()
+        .await
+        .unwrap();
+    let finals: Vec<&str> = snapshots
+        .db_snapshots()
+        .iter()
+        .filter_map(|s| s.db_snapshot_identifier())
+        .filter(|id| id.starts_with("acme-prod-db-final-"))
+        .collect();
+    assert_eq!(finals.len(), 1, "one final snapshot: {finals:?}");
+    assert!(
+        text(&destroy).contains(finals[0]),
+        "destroy names the snapshot it kept: {}",
+        text(&destroy)
+    );
     let after = account.aerie(&["env", "plan"], &spec);
     assert!(
         text(&after).contains("Plan: 24 to add, 0 to change, 0 to destroy."),

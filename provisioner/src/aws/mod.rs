@@ -40,6 +40,8 @@ pub struct Cloud {
     pub ses: aws_sdk_ses::Client,
     pub environment: String,
     pub region: String,
+    /// Whether deleting the database first takes a final snapshot (kept).
+    pub final_snapshot: bool,
 }
 
 fn tag_of<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
@@ -86,6 +88,7 @@ impl Cloud {
             ses: aws_sdk_ses::Client::new(&sdk),
             environment: environment.to_owned(),
             region: region.to_owned(),
+            final_snapshot: true,
         }
     }
 
@@ -768,6 +771,11 @@ impl Known {
             .cloned()
             .ok_or_else(|| AwsError::other("resolve", format!("{role} does not exist yet")))
     }
+}
+
+/// The name of the snapshot taken when database `instance` is deleted at `at`.
+pub fn final_snapshot_name(instance: &str, at: chrono::DateTime<chrono::Utc>) -> String {
+    format!("{instance}-final-{}", at.format("%Y%m%d-%H%M%S"))
 }
 
 fn random_password() -> String {
@@ -1458,12 +1466,14 @@ impl Cloud {
         Ok(())
     }
 
-    /// Deletes a resource found in AWS.
-    pub async fn delete(&self, found: &Found, known: &Known) -> Result<(), AwsError> {
+    /// Deletes a resource found in AWS; answers what it kept, if anything
+    /// (the database's final snapshot).
+    pub async fn delete(&self, found: &Found, known: &Known) -> Result<Option<String>, AwsError> {
         let policy = Policy::destroying();
         let ec2 = &self.ec2;
         let id = found.id.as_str();
-        match found.resource.kind {
+        let mut kept = None;
+        let outcome = match found.resource.kind {
             Kind::Vpc => removed("DeleteVpc", policy, || ec2.delete_vpc().vpc_id(id).send()).await,
             Kind::Subnet => {
                 removed("DeleteSubnet", policy, || {
@@ -1514,7 +1524,7 @@ impl Cloud {
                         {
                             tokio::time::sleep(std::time::Duration::from_secs(2)).await;
                         }
-                        _ => return Ok(()),
+                        _ => return Ok(None),
                     }
                 }
                 Ok(())
@@ -1614,11 +1624,21 @@ impl Cloud {
                 .await
             }
             Kind::DbInstance => {
+                // The snapshot outlives the environment: it is how its data
+                // comes back (`aerie:env` tags are copied onto it).
+                let snapshot = self
+                    .final_snapshot
+                    .then(|| final_snapshot_name(id, chrono::Utc::now()));
+                kept = snapshot
+                    .as_ref()
+                    .map(|name| format!("final snapshot {name}"));
                 removed("DeleteDBInstance", policy, || {
                     self.rds
                         .delete_db_instance()
                         .db_instance_identifier(id)
-                        .skip_final_snapshot(true)
+                        .skip_final_snapshot(snapshot.is_none())
+                        .set_final_db_snapshot_identifier(snapshot.clone())
+                        .delete_automated_backups(false)
                         .send()
                 })
                 .await
@@ -1698,6 +1718,7 @@ impl Cloud {
                 })
                 .await
             }
-        }
+        };
+        outcome.map(|()| kept)
     }
 }
