@@ -9,11 +9,12 @@
 - Term search: 100 random vocabulary words, the newest 100 matching lines:
   the monitor's /api/v1/logs?q=WORD, ClickHouse's
   `WHERE position(message, ' WORD ') > 0 ORDER BY ts DESC LIMIT 100`.
-  Latency at the client, p50 and p99.
+  Latency at the client (curl's time_total), p50 and p99.
 - Metric ingest: one metric for 50 hosts over 7 days at 10 s (3,024,000
   points): the monitor's ingest API, VictoriaMetrics' /api/v1/import.
 - Metric query: the 7-day, 50-host series at a 5-minute step (average), 20
-  times: /api/v1/metrics against /api/v1/query_range (nocache=1). p50, p99.
+  times: /api/v1/metrics against /api/v1/query_range (nocache=1). p50, p99
+  of curl's time_total.
 
 Run through bench/run, which installs the peers and builds the monitor."""
 
@@ -63,6 +64,18 @@ def request(port, method, path, body=None, headers=None, timeout=600):
     if response.status >= 300:
         raise RuntimeError(f"{method} {path[:80]} answered {response.status}: {data[:300]!r}")
     return data
+
+
+def timed_get(port, path, headers=None):
+    """GET with curl, a separate small process, so that the latency measured
+    is the server's and not this (large) Python process's reading of a
+    multi-megabyte answer; the same for every server. Answers (seconds, body)."""
+    args = ["curl", "-sS", "--fail-with-body", "-o", "-", "-w", "\n%{time_total}"]
+    for name, value in (headers or {}).items():
+        args += ["-H", f"{name}: {value}"]
+    done = subprocess.run(args + [f"http://127.0.0.1:{port}{path}"], capture_output=True, check=True)
+    body, _, seconds = done.stdout.rpartition(b"\n")
+    return float(seconds), body
 
 
 def wait_http(port, path, timeout=60):
@@ -197,12 +210,12 @@ def main():
         frm = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(BASE_MS / 1000 - 60))
         monitor_search, ch_search = [], []
         for term in terms:
-            started = time.time()
-            page = json.loads(request(port, "GET", f"/api/v1/logs?env=bench&q={term}&from={frm}&limit=100", headers={"Authorization": f"Bearer {USER_TOKEN}"}))
-            monitor_search.append(time.time() - started)
-            started = time.time()
-            answer = ch(f"SELECT ts, ms, host, message FROM logs WHERE position(message, ' {term} ') > 0 ORDER BY ts DESC, ms DESC LIMIT 100 FORMAT JSON")
-            ch_search.append(time.time() - started)
+            seconds, page = timed_get(port, f"/api/v1/logs?env=bench&q={term}&from={frm}&limit=100", {"Authorization": f"Bearer {USER_TOKEN}"})
+            page = json.loads(page)
+            monitor_search.append(seconds)
+            sql = f"SELECT ts, ms, host, message FROM logs WHERE position(message, ' {term} ') > 0 ORDER BY ts DESC, ms DESC LIMIT 100 FORMAT JSON"
+            seconds, answer = timed_get(ch_http, "/?query=" + urllib.parse.quote(sql))
+            ch_search.append(seconds)
             found = len(json.loads(answer)["data"])
             assert len(page["lines"]) == found, f"{term}: the monitor found {len(page['lines'])} lines, ClickHouse {found}"
         results["monitor_search"] = percentiles(monitor_search)
@@ -241,15 +254,15 @@ def main():
         q_from, q_to = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start_s)), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end_s))
         monitor_query, vm_query = [], []
         for _ in range(20):
-            started = time.time()
-            answer = json.loads(request(port, "GET", f"/api/v1/metrics?env=bench&name=system.cpu.total.pct&from={q_from}&to={q_to}&step=5m&agg=avg",
-                                        headers={"Authorization": f"Bearer {USER_TOKEN}"}))
-            monitor_query.append(time.time() - started)
+            seconds, answer = timed_get(port, f"/api/v1/metrics?env=bench&name=system.cpu.total.pct&from={q_from}&to={q_to}&step=5m&agg=avg",
+                                        {"Authorization": f"Bearer {USER_TOKEN}"})
+            monitor_query.append(seconds)
+            answer = json.loads(answer)
             assert len(answer["series"]) == HOSTS, len(answer["series"])
-            started = time.time()
-            answer = json.loads(request(vm_port, "GET", "/api/v1/query_range?" + urllib.parse.urlencode(
-                {"query": "avg_over_time(system_cpu_total_pct[5m])", "start": start_s, "end": end_s, "step": 300, "nocache": 1})))
-            vm_query.append(time.time() - started)
+            seconds, answer = timed_get(vm_port, "/api/v1/query_range?" + urllib.parse.urlencode(
+                {"query": "avg_over_time(system_cpu_total_pct[5m])", "start": start_s, "end": end_s, "step": 300, "nocache": 1}))
+            vm_query.append(seconds)
+            answer = json.loads(answer)
             assert len(answer["data"]["result"]) == HOSTS, len(answer["data"]["result"])
         results["monitor_query"] = percentiles(monitor_query)
         results["vm_query"] = percentiles(vm_query)
@@ -271,7 +284,8 @@ def main():
     text = f"""## The monitor's embedded store against ClickHouse and VictoriaMetrics
 
 Measured {time.strftime('%Y-%m-%d')} by `bench/run` (`bench/monitor_vs_peers.py`) on {os.cpu_count()} cores ({cpu_model});
-Debian {versions.strip().rstrip(";")}. Same data to both in one run; CPU is the server process's own.
+Debian {versions.strip().rstrip(";")}. Same data to both in one run; CPU is the server process's own;
+latencies are curl's `time_total` for each request (a small client, the same for every server).
 
 ### Logs: {LOG_LINES:,} product log lines
 

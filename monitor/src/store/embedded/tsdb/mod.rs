@@ -70,7 +70,7 @@ pub(super) struct MetricStore {
     dir: PathBuf,
     head_limit: usize,
     state: Mutex<State>,
-    sync: Mutex<Sync>,
+    sync: Mutex<GroupCommit>,
 }
 
 impl std::fmt::Debug for MetricStore {
@@ -82,7 +82,7 @@ impl std::fmt::Debug for MetricStore {
 }
 
 /// Group commit: how much of the WAL (in bytes ever written) is synced.
-struct Sync {
+struct GroupCommit {
     synced: u64,
     wal: File,
     series: File,
@@ -267,7 +267,7 @@ impl MetricStore {
         wal.set_len(at as u64).map_err(io(&wal_path))?;
         wal.seek(SeekFrom::End(0)).map_err(io(&wal_path))?;
         state.wal_written = at as u64;
-        let sync = Sync {
+        let sync = GroupCommit {
             synced: at as u64,
             wal: wal.try_clone().map_err(io(&wal_path))?,
             series: state.series_file.try_clone().map_err(io(&series_path))?,
@@ -518,8 +518,11 @@ impl MetricStore {
         &self,
         range: &Range<'_>,
         start: impl Fn() -> A,
-        add: impl Fn(&mut A, i64, f64),
-    ) -> Result<Vec<(SeriesInfo, A)>, String> {
+        add: impl Fn(&mut A, i64, f64) + Sync,
+    ) -> Result<Vec<(SeriesInfo, A)>, String>
+    where
+        A: Send,
+    {
         let (from, to) = (range.from, range.to);
         let (mut found, blocks) = {
             let state = self.state();
@@ -551,17 +554,34 @@ impl MetricStore {
                 .collect();
             (found, blocks)
         };
-        let mut buffer = Vec::new();
-        for (info, folded, count) in &mut found {
-            for block in &blocks {
-                if let Some(entry) = block.entry(info.id) {
-                    block.scan(entry, from, to, &mut buffer, |ts, value| {
-                        add(folded, ts, value);
-                        *count += 1;
-                    })?;
-                }
-            }
-        }
+        // Series are independent: they are read on every core.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let per_thread = found.len().div_ceil(threads).max(1);
+        let (add, blocks) = (&add, &blocks);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = found
+                .chunks_mut(per_thread)
+                .map(|chunk| {
+                    scope.spawn(move || {
+                        let mut buffer = Vec::new();
+                        for (info, folded, count) in chunk {
+                            for block in blocks {
+                                if let Some(entry) = block.entry(info.id) {
+                                    block.scan(entry, from, to, &mut buffer, |ts, value| {
+                                        add(folded, ts, value);
+                                        *count += 1;
+                                    })?;
+                                }
+                            }
+                        }
+                        Ok::<(), String>(())
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .try_for_each(|worker| worker.join().expect("a metric reader panicked"))
+        })?;
         Ok(found
             .into_iter()
             .filter(|(_, _, count)| *count > 0)
