@@ -209,7 +209,10 @@ async fn browser_operator_sees_the_cpu_chart_and_finds_a_log_line() {
             let row = client.find(Locator::Css("#log-rows tr")).await.ok()?;
             // The submit navigates: until the answer is loaded the rows are
             // the unfiltered page's.
-            row.text().await.ok().filter(|text| text.contains("ck7q2-needle"))
+            row.text()
+                .await
+                .ok()
+                .filter(|text| text.contains("ck7q2-needle"))
         },
     )
     .await
