@@ -196,6 +196,17 @@ impl MetricStore {
         blocks.sort_by_key(|block| (block.day, block.seq));
         let next_seq = blocks.iter().map(|block| block.seq + 1).max().unwrap_or(1);
 
+        let wal_path = dir.join("wal");
+        let mut wal = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&wal_path)
+            .map_err(io(&wal_path))?;
+        let mut bytes = Vec::new();
+        wal.read_to_end(&mut bytes).map_err(io(&wal_path))?;
+
         let mut state = State {
             ids: series
                 .iter()
@@ -212,7 +223,7 @@ impl MetricStore {
             head_points: 0,
             blocks: blocks.into_iter().map(Arc::new).collect(),
             next_seq,
-            wal: File::open("/dev/null").map_err(io(Path::new("/dev/null")))?,
+            wal,
             wal_written: 0,
             series_file,
             series: Vec::new(),
@@ -233,16 +244,6 @@ impl MetricStore {
             }
         }
 
-        let wal_path = dir.join("wal");
-        let mut wal = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&wal_path)
-            .map_err(io(&wal_path))?;
-        let mut bytes = Vec::new();
-        wal.read_to_end(&mut bytes).map_err(io(&wal_path))?;
         let mut at = 0;
         while at + 8 <= bytes.len() {
             let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4")) as usize;
@@ -264,15 +265,14 @@ impl MetricStore {
             at += 8 + len;
         }
         // What follows the last whole frame was never acknowledged.
-        wal.set_len(at as u64).map_err(io(&wal_path))?;
-        wal.seek(SeekFrom::End(0)).map_err(io(&wal_path))?;
+        state.wal.set_len(at as u64).map_err(io(&wal_path))?;
+        state.wal.seek(SeekFrom::End(0)).map_err(io(&wal_path))?;
         state.wal_written = at as u64;
         let sync = GroupCommit {
             synced: at as u64,
-            wal: wal.try_clone().map_err(io(&wal_path))?,
+            wal: state.wal.try_clone().map_err(io(&wal_path))?,
             series: state.series_file.try_clone().map_err(io(&series_path))?,
         };
-        state.wal = wal;
         Ok(Self {
             dir: dir.to_owned(),
             head_limit,
@@ -295,7 +295,7 @@ impl MetricStore {
         samples: &[Sample<'_>],
     ) -> Result<(u64, u64), String> {
         let wal_path = self.dir.join("wal");
-        let end = {
+        let (written, stored, duplicates) = {
             let mut state = self.state();
             let mut local: HashMap<(&str, &BTreeMap<String, String>), u32> = HashMap::new();
             let mut new_series = String::new();
@@ -368,7 +368,6 @@ impl MetricStore {
                 duplicates,
             )
         };
-        let (written, stored, duplicates) = end;
         self.sync_to(written)?;
         Ok((stored, duplicates))
     }
@@ -384,7 +383,8 @@ impl MetricStore {
             .sync_data()
             .map_err(io(&self.dir.join("series.jsonl")))?;
         sync.wal.sync_data().map_err(io(&self.dir.join("wal")))?;
-        sync.synced = sync.synced.max(now_written).max(written);
+        // Read under the sync lock, so it only grows.
+        sync.synced = now_written;
         Ok(())
     }
 
