@@ -18,6 +18,7 @@
 //! This crate holds only types that cross the process boundary: it must stay
 //! small and never depend on anything an agent host does not need.
 
+mod de;
 pub mod ecs;
 mod secret;
 
@@ -45,7 +46,11 @@ pub struct IngestRequest {
 }
 
 /// One observation: a metric sample, a log event or an API statistics record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Read by a hand-written `Deserialize` (`de.rs`): serde's derive for a
+/// flattened, internally tagged enum buffers every field twice, and the
+/// monitor reads millions of these.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
     /// Stable across retries and agent restarts; see [`event_id`].
     pub id: String,
@@ -56,7 +61,7 @@ pub struct Event {
 }
 
 /// What an event says, tagged by `kind`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventBody {
     /// A numeric sample, named in ECS style (`system.cpu.total.pct`).

@@ -1,10 +1,10 @@
-//! The embedded store, under the data directory, no other service: logs and
-//! API statistics in a tantivy index (full text for logs), metric samples in
-//! a time-series store of ours (`tsdb`) made for scanning a series' samples
-//! in time order. Survives restarts.
+//! The embedded store, under the data directory, no other service: logs in
+//! a log store of ours (`logs`: compressed chunks scanned newest first),
+//! metric samples in a time-series store of ours (`tsdb`: a series' samples
+//! in time order), API statistics in a tantivy index. Survives restarts.
 
 mod catalog;
-mod query_text;
+mod logs;
 mod schema;
 mod tsdb;
 mod writer;
@@ -14,20 +14,20 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use tantivy::collector::{Count, DocSetCollector, TopDocs};
-use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
+use tantivy::collector::{Count, DocSetCollector};
+use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{IndexRecordOption, Term, Value};
-use tantivy::{Index, IndexReader, Order, ReloadPolicy, Searcher, TantivyDocument};
+use tantivy::{Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument};
 use tokio::sync::{mpsc, oneshot};
 
 use aerie_wire::EventBody;
 
 use super::{
-    Aggregation, ApiStatsRecord, DataKind, HostSeen, LogLine, LogPage, LogQuery, MetricQuery,
-    Point, Series, StepSummary, Store, StoreError, WriteBatch, WriteOutcome, summarise_sorted,
+    Aggregation, ApiStatsRecord, DataKind, HostSeen, LogPage, LogQuery, MetricQuery, Point, Series,
+    StepSummary, Store, StoreError, WriteBatch, WriteOutcome, summarise_sorted,
 };
 use catalog::Catalog;
-use schema::{Fields, KIND_API_STATS, KIND_LOG};
+use schema::{Fields, KIND_API_STATS};
 
 /// Segments of a size merged together.
 const MERGE_AT: usize = 16;
@@ -39,6 +39,7 @@ pub struct EmbeddedStore {
     fields: Fields,
     catalog: Arc<Catalog>,
     metrics: tsdb::MetricStore,
+    logs: logs::LogStore,
     commands: mpsc::Sender<writer::Command>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -95,6 +96,7 @@ impl EmbeddedStore {
             .map_err(backend)?;
         let catalog = Arc::new(Catalog::load(dir.join("hosts.json")).map_err(backend)?);
         let metrics = tsdb::MetricStore::open(&dir.join("metrics")).map_err(backend)?;
+        let logs = logs::LogStore::open(&dir.join("logs")).map_err(backend)?;
         let (commands, receiver) = mpsc::channel(256);
         let (thread_reader, thread_fields, thread_catalog) =
             (reader.clone(), fields.clone(), Arc::clone(&catalog));
@@ -116,6 +118,7 @@ impl EmbeddedStore {
             fields,
             catalog,
             metrics,
+            logs,
             commands,
             thread: Some(thread),
         })
@@ -211,7 +214,53 @@ impl Store for EmbeddedStore {
         let (metrics, others): (Vec<_>, Vec<_>) = std::mem::take(&mut batch.events)
             .into_iter()
             .partition(|event| matches!(event.body, EventBody::Metric { .. }));
+        let (logs, others): (Vec<_>, Vec<_>) = others
+            .into_iter()
+            .partition(|event| matches!(event.body, EventBody::Log { .. }));
         let mut outcome = WriteOutcome::default();
+        if !logs.is_empty() {
+            // Hosts are heard from before their lines can be read.
+            self.catalog
+                .saw(&batch.environment, &batch.host, chrono::Utc::now());
+            let levels: Vec<Option<std::borrow::Cow<'_, str>>> = logs
+                .iter()
+                .map(|event| match &event.body {
+                    EventBody::Log {
+                        level: Some(level), ..
+                    } if level.bytes().any(|b| b.is_ascii_lowercase()) => {
+                        Some(level.to_ascii_uppercase().into())
+                    }
+                    EventBody::Log { level, .. } => level.as_deref().map(Into::into),
+                    _ => None,
+                })
+                .collect();
+            let lines: Vec<logs::NewLine<'_>> = logs
+                .iter()
+                .zip(&levels)
+                .filter_map(|(event, level)| match &event.body {
+                    EventBody::Log {
+                        file,
+                        logger,
+                        message,
+                        ..
+                    } => Some(logs::NewLine {
+                        ts: event.timestamp.timestamp_micros(),
+                        file,
+                        level: level.as_deref(),
+                        logger: logger.as_deref(),
+                        id: &event.id,
+                        message,
+                    }),
+                    _ => None,
+                })
+                .collect();
+            let (stored, duplicates) = tokio::task::block_in_place(|| {
+                self.logs.write(&batch.environment, &batch.host, &lines)
+            })
+            .map_err(backend)?;
+            outcome.accepted += stored;
+            outcome.duplicates += duplicates;
+        }
         if !metrics.is_empty() {
             // Hosts are heard from before their samples can be read.
             self.catalog
@@ -239,12 +288,12 @@ impl Store for EmbeddedStore {
             .map_err(backend)?;
             outcome.accepted += stored;
             outcome.duplicates += duplicates;
-            if others.is_empty() {
-                if let Err(error) = self.catalog.save() {
-                    tracing::warn!(%error, "cannot save the host catalog");
-                }
-                return Ok(outcome);
+        }
+        if others.is_empty() {
+            if let Err(error) = self.catalog.save() {
+                tracing::warn!(%error, "cannot save the host catalog");
             }
+            return Ok(outcome);
         }
         batch.events = others;
         let (reply, answer) = oneshot::channel();
@@ -322,80 +371,38 @@ impl Store for EmbeddedStore {
     }
 
     async fn logs(&self, query: &LogQuery) -> Result<LogPage, StoreError> {
-        let mut clauses = vec![self.time_range(query.from, query.to)];
-        if let Some(host) = &query.host {
-            clauses.push(self.term(self.fields.host, host));
-        }
-        if let Some(level) = &query.level {
-            clauses.push(self.term(self.fields.level, &level.to_ascii_uppercase()));
-        }
-        if let Some(file) = &query.file {
-            clauses.push(self.term(self.fields.file, file));
-        }
-        if let Some(text) = query.text.as_deref().filter(|text| !text.trim().is_empty()) {
-            // Words match the message or the logger's name.
-            let mut parser =
-                QueryParser::for_index(&self.index, vec![self.fields.message, self.fields.logger]);
-            parser.set_conjunction_by_default();
-            let parsed = parser
-                .parse_query(&query_text::normalize(text))
-                .map_err(|error| StoreError::BadQuery {
-                    query: text.to_owned(),
-                    reason: error.to_string(),
-                })?;
-            clauses.push(parsed);
-        }
-        if let Some(cursor) = &query.cursor {
-            let below: u64 = cursor.parse().map_err(|_| StoreError::BadQuery {
-                query: cursor.clone(),
-                reason: "not a cursor this API returned".into(),
-            })?;
-            clauses.push(Box::new(RangeQuery::new(
-                Bound::Unbounded,
-                Bound::Excluded(Term::from_field_u64(self.fields.sort_key, below)),
-            )));
-        }
-        let search = self.all(KIND_LOG, &query.environment, clauses);
-        let searcher = self.searcher();
-        let limit = query.limit.max(1);
-        tokio::task::block_in_place(|| {
-            let top = searcher
-                .search(
-                    &search,
-                    &TopDocs::with_limit(limit + 1)
-                        .order_by_fast_field::<u64>("sort_key", Order::Desc),
+        let text = query.text.as_deref().unwrap_or_default();
+        let expr = logs::parse(text).map_err(|reason| StoreError::BadQuery {
+            query: text.to_owned(),
+            reason,
+        })?;
+        let below = match &query.cursor {
+            Some(cursor) => {
+                Some(
+                    logs::parse_cursor(cursor).ok_or_else(|| StoreError::BadQuery {
+                        query: cursor.clone(),
+                        reason: "not a cursor this API returned".into(),
+                    })?,
                 )
-                .map_err(backend)?;
-            let more = top.len() > limit;
-            let mut lines = Vec::with_capacity(limit);
-            let mut last_key = None;
-            for (key, address) in top.into_iter().take(limit) {
-                let document: TantivyDocument = searcher.doc(address).map_err(backend)?;
-                last_key = key;
-                lines.push(LogLine {
-                    id: text_of(&document, self.fields.id)
-                        .unwrap_or_default()
-                        .to_owned(),
-                    timestamp: date_of(&document, self.fields.ts),
-                    host: text_of(&document, self.fields.host)
-                        .unwrap_or_default()
-                        .to_owned(),
-                    file: text_of(&document, self.fields.file)
-                        .unwrap_or_default()
-                        .to_owned(),
-                    level: text_of(&document, self.fields.level).map(str::to_owned),
-                    logger: text_of(&document, self.fields.logger).map(str::to_owned),
-                    message: text_of(&document, self.fields.message)
-                        .unwrap_or_default()
-                        .to_owned(),
-                });
             }
-            let next_cursor = if more {
-                last_key.map(|key| key.to_string())
-            } else {
-                None
-            };
-            Ok(LogPage { lines, next_cursor })
+            None => None,
+        };
+        let level = query.level.as_deref().map(str::to_ascii_uppercase);
+        let search = logs::Search {
+            environment: &query.environment,
+            host: query.host.as_deref(),
+            level: level.as_deref(),
+            file: query.file.as_deref(),
+            from: query.from.timestamp_micros(),
+            to: query.to.timestamp_micros(),
+            below,
+            limit: query.limit,
+            expr: &expr,
+        };
+        let page = tokio::task::block_in_place(|| self.logs.search(&search)).map_err(backend)?;
+        Ok(LogPage {
+            lines: page.lines,
+            next_cursor: page.next.map(logs::cursor),
         })
     }
 
@@ -449,7 +456,12 @@ impl Store for EmbeddedStore {
                 })
                 .map_err(backend);
             }
-            DataKind::Logs => KIND_LOG,
+            DataKind::Logs => {
+                return tokio::task::block_in_place(|| {
+                    self.logs.delete_older_than(cutoff.timestamp_micros())
+                })
+                .map_err(backend);
+            }
             DataKind::ApiStats => KIND_API_STATS,
         };
         let old = BooleanQuery::new(vec![

@@ -1,7 +1,7 @@
-//! The embedded store's tantivy index: logs and API statistics, told apart
-//! by `kind`. `message` is full text; fast fields serve sorting.
+//! The embedded store's tantivy index: API statistics (`kind` tells kinds
+//! apart, should more join them).
 
-use tantivy::schema::{FAST, Field, STORED, STRING, Schema, TEXT};
+use tantivy::schema::{FAST, Field, STORED, STRING, Schema};
 
 #[derive(Debug, Clone)]
 pub(super) struct Fields {
@@ -10,12 +10,6 @@ pub(super) struct Fields {
     pub env: Field,
     pub host: Field,
     pub ts: Field,
-    /// Logs: newest-first order, unique (see the writer).
-    pub sort_key: Field,
-    pub level: Field,
-    pub logger: Field,
-    pub file: Field,
-    pub message: Field,
     pub api: Field,
     pub tenant: Field,
     pub count: Field,
@@ -26,14 +20,12 @@ pub(super) struct Fields {
     pub avg_ms: Field,
 }
 
-pub(super) const KIND_LOG: &str = "log";
 pub(super) const KIND_API_STATS: &str = "api_stats";
 
 pub(super) fn schema() -> (Schema, Fields) {
     let mut builder = Schema::builder();
-    // Ranges over time and sort keys are answered from the fast columns
-    // (tantivy does so for any fast field), so neither is indexed: nearly
-    // every value is unique, and a term per document is costly to write.
+    // Ranges over time are answered from the fast column (tantivy does so
+    // for any fast field), so it is not indexed: a term per value is costly.
     let date = tantivy::schema::DateOptions::from(STORED | FAST)
         .set_precision(tantivy::schema::DateTimePrecision::Microseconds);
     let fields = Fields {
@@ -42,11 +34,6 @@ pub(super) fn schema() -> (Schema, Fields) {
         env: builder.add_text_field("env", STRING | FAST),
         host: builder.add_text_field("host", STRING | FAST | STORED),
         ts: builder.add_date_field("ts", date),
-        sort_key: builder.add_u64_field("sort_key", FAST),
-        level: builder.add_text_field("level", STRING | FAST | STORED),
-        logger: builder.add_text_field("logger", TEXT | STORED),
-        file: builder.add_text_field("file", STRING | STORED),
-        message: builder.add_text_field("message", TEXT | STORED),
         api: builder.add_text_field("api", STRING | STORED),
         tenant: builder.add_text_field("tenant", STRING | STORED),
         count: builder.add_u64_field("count", STORED),

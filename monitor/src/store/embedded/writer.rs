@@ -1,4 +1,4 @@
-//! The one writer of the embedded index, on its own thread. Batches that
+//! The one writer of the embedded index (API statistics), on its own thread. Batches that
 //! arrive together are committed together (one fsync for many requests), and
 //! each request is answered only after its commit: an acknowledged event
 //! survives a crash.
@@ -12,7 +12,7 @@ use tantivy::{IndexReader, IndexWriter, TantivyDocument};
 use tokio::sync::{mpsc, oneshot};
 
 use super::catalog::Catalog;
-use super::schema::{Fields, KIND_API_STATS, KIND_LOG};
+use super::schema::{Fields, KIND_API_STATS};
 use crate::store::{StoreError, WriteBatch, WriteOutcome};
 
 pub(super) enum Command {
@@ -36,10 +36,6 @@ pub(super) fn run(
     catalog: Arc<Catalog>,
     mut commands: mpsc::Receiver<Command>,
 ) {
-    // Log sort keys: milliseconds in the high bits, a sequence in the low 20,
-    // so that keys are unique and a page cursor never skips a tie. It starts
-    // anywhere, so keys written before a restart are not repeated after it.
-    let mut sequence: u64 = rand_start();
     while let Some(first) = commands.blocking_recv() {
         let mut group = vec![first];
         while group.len() < GROUP {
@@ -67,8 +63,7 @@ pub(super) fn run(
                             continue;
                         }
                         seen.insert(event.id.clone());
-                        sequence = sequence.wrapping_add(1);
-                        let Some(document) = document(&fields, batch, event, sequence) else {
+                        let Some(document) = document(&fields, batch, event) else {
                             continue;
                         };
                         if let Err(error) = writer.add_document(document) {
@@ -130,7 +125,6 @@ fn document(
     fields: &Fields,
     batch: &WriteBatch,
     event: &aerie_wire::Event,
-    sequence: u64,
 ) -> Option<TantivyDocument> {
     let mut document = TantivyDocument::new();
     let micros = event.timestamp.timestamp_micros();
@@ -139,27 +133,8 @@ fn document(
     document.add_text(fields.host, &batch.host);
     document.add_date(fields.ts, tantivy::DateTime::from_timestamp_micros(micros));
     match &event.body {
-        // Metric samples go to the metric store, never here.
-        EventBody::Metric { .. } => return None,
-        EventBody::Log {
-            file,
-            level,
-            logger,
-            message,
-            ..
-        } => {
-            document.add_text(fields.kind, KIND_LOG);
-            let millis = u64::try_from(event.timestamp.timestamp_millis()).unwrap_or(0);
-            document.add_u64(fields.sort_key, (millis << 20) | (sequence & 0xF_FFFF));
-            document.add_text(fields.file, file);
-            if let Some(level) = level {
-                document.add_text(fields.level, level.to_ascii_uppercase());
-            }
-            if let Some(logger) = logger {
-                document.add_text(fields.logger, logger);
-            }
-            document.add_text(fields.message, message);
-        }
+        // Metric samples and logs have stores of their own, never here.
+        EventBody::Metric { .. } | EventBody::Log { .. } => return None,
         EventBody::ApiStats {
             api,
             tenant,
@@ -183,12 +158,4 @@ fn document(
         }
     }
     Some(document)
-}
-
-/// A starting point for the sequence that differs between runs.
-fn rand_start() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.subsec_nanos());
-    u64::from(nanos) ^ u64::from(std::process::id()).rotate_left(20)
 }

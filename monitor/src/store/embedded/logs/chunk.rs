@@ -1,0 +1,379 @@
+//! The row codec that the WAL, the in-memory head and the segments' granules
+//! share. A chunk is a dictionary of the strings rows repeat (environment,
+//! host, file, level, logger), then its rows, newest first:
+//!
+//! ```text
+//! u16 entries, per entry: u16 length, UTF-8
+//! u32 rows, per row: i64 µs, u64 seq, u16 env, host, file, level, logger
+//!   (u16::MAX: none), id (u8 0 + u8 length + text, or u8 1 + 16 bytes for
+//!   32 lower-case hex digits), u32 message length, message
+//! ```
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+/// No value (a line without a level or logger).
+pub(super) const NONE: u16 = u16::MAX;
+
+/// Where a row sorts: its time (µs) and its sequence number, unique.
+pub(super) type Key = (i64, u64);
+
+/// What a chunk holds, to tell without reading its rows whether a query or
+/// a duplicate check needs it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct Span {
+    pub rows: u32,
+    pub min_key: Key,
+    pub max_key: Key,
+    pub dict: Vec<String>,
+}
+
+impl Span {
+    /// The dictionary index of `value`, if any row uses it.
+    pub(super) fn index_of(&self, value: &str) -> Option<u16> {
+        self.dict
+            .iter()
+            .position(|entry| entry == value)
+            .map(|at| at as u16)
+    }
+}
+
+/// An event id as stored: the agent's ids are 32 hex digits (128 bits),
+/// kept as the number; any other text is kept as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Id<'a> {
+    Hex(u128),
+    Text(&'a str),
+}
+
+impl<'a> Id<'a> {
+    pub(super) fn of(text: &'a str) -> Self {
+        if text.len() == 32
+            && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            && let Ok(value) = u128::from_str_radix(text, 16)
+        {
+            return Id::Hex(value);
+        }
+        Id::Text(text)
+    }
+
+    /// What duplicates are recognised by: the agent's id is already a hash.
+    pub(super) fn hash(&self) -> u128 {
+        match self {
+            Id::Hex(value) => *value,
+            Id::Text(text) => xxhash_rust::xxh3::xxh3_128(text.as_bytes()),
+        }
+    }
+}
+
+impl std::fmt::Display for Id<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Id::Hex(value) => write!(f, "{value:032x}"),
+            Id::Text(text) => f.write_str(text),
+        }
+    }
+}
+
+/// One row as read from a chunk; strings are dictionary indexes.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RowRef<'a> {
+    pub ts: i64,
+    pub seq: u64,
+    pub env: u16,
+    pub host: u16,
+    pub file: u16,
+    pub level: u16,
+    pub logger: u16,
+    pub id: Id<'a>,
+    pub message: &'a str,
+}
+
+impl RowRef<'_> {
+    pub(super) fn key(&self) -> Key {
+        (self.ts, self.seq)
+    }
+}
+
+/// One row to write, with its strings.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct NewRow<'a> {
+    pub ts: i64,
+    pub seq: u64,
+    pub env: &'a str,
+    pub host: &'a str,
+    pub file: &'a str,
+    pub level: Option<&'a str>,
+    pub logger: Option<&'a str>,
+    pub id: Id<'a>,
+    pub message: &'a str,
+}
+
+impl<'a> NewRow<'a> {
+    /// The row `row` of a chunk with dictionary `dict`.
+    pub(super) fn from_ref(row: &RowRef<'a>, dict: &[&'a str]) -> Self {
+        let text = |at: u16| dict.get(at as usize).copied();
+        NewRow {
+            ts: row.ts,
+            seq: row.seq,
+            env: text(row.env).unwrap_or_default(),
+            host: text(row.host).unwrap_or_default(),
+            file: text(row.file).unwrap_or_default(),
+            level: text(row.level),
+            logger: text(row.logger),
+            id: row.id,
+            message: row.message,
+        }
+    }
+}
+
+/// Rows at most in one chunk: its dictionary indexes fit in a u16.
+pub(super) const CHUNK_ROWS: usize = 8192;
+
+/// Encodes rows, given newest first, into a chunk.
+#[derive(Default)]
+pub(super) struct Builder {
+    dict: Vec<String>,
+    index: HashMap<String, u16>,
+    last: [(u16, usize); 5],
+    rows: Vec<u8>,
+    count: u32,
+    min_key: Option<Key>,
+    max_key: Option<Key>,
+}
+
+impl Builder {
+    pub(super) fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// The dictionary index of `value`; `slot` remembers the last one per
+    /// column, since consecutive rows mostly repeat it.
+    fn intern(&mut self, slot: usize, value: &str) -> u16 {
+        let (at, len) = self.last[slot];
+        if len == value.len() + 1 && self.dict[at as usize] == value {
+            return at;
+        }
+        let at = match self.index.get(value) {
+            Some(at) => *at,
+            None => {
+                let at = self.dict.len() as u16;
+                self.dict.push(value.to_owned());
+                self.index.insert(value.to_owned(), at);
+                at
+            }
+        };
+        self.last[slot] = (at, value.len() + 1);
+        at
+    }
+
+    pub(super) fn push(&mut self, row: &NewRow<'_>) {
+        let env = self.intern(0, row.env);
+        let host = self.intern(1, row.host);
+        let file = self.intern(2, row.file);
+        let level = row.level.map_or(NONE, |level| self.intern(3, level));
+        let logger = row.logger.map_or(NONE, |logger| self.intern(4, logger));
+        let out = &mut self.rows;
+        out.extend_from_slice(&row.ts.to_le_bytes());
+        out.extend_from_slice(&row.seq.to_le_bytes());
+        for index in [env, host, file, level, logger] {
+            out.extend_from_slice(&index.to_le_bytes());
+        }
+        match row.id {
+            Id::Hex(value) => {
+                out.push(1);
+                out.extend_from_slice(&value.to_le_bytes());
+            }
+            Id::Text(text) => {
+                out.push(0);
+                out.push(text.len().min(255) as u8);
+                out.extend_from_slice(&text.as_bytes()[..text.len().min(255)]);
+            }
+        }
+        out.extend_from_slice(&(row.message.len() as u32).to_le_bytes());
+        out.extend_from_slice(row.message.as_bytes());
+        let key = (row.ts, row.seq);
+        self.count += 1;
+        self.min_key = Some(self.min_key.map_or(key, |min| min.min(key)));
+        self.max_key = Some(self.max_key.map_or(key, |max| max.max(key)));
+    }
+
+    /// The chunk's span and bytes; `None` when no row was pushed.
+    pub(super) fn finish(self) -> Option<(Span, Vec<u8>)> {
+        let (min_key, max_key) = (self.min_key?, self.max_key?);
+        let mut bytes = Vec::with_capacity(self.rows.len() + 64 * self.dict.len() + 8);
+        bytes.extend_from_slice(&(self.dict.len() as u16).to_le_bytes());
+        for entry in &self.dict {
+            bytes.extend_from_slice(&(entry.len() as u16).to_le_bytes());
+            bytes.extend_from_slice(entry.as_bytes());
+        }
+        bytes.extend_from_slice(&self.count.to_le_bytes());
+        bytes.extend_from_slice(&self.rows);
+        Some((
+            Span {
+                rows: self.count,
+                min_key,
+                max_key,
+                dict: self.dict,
+            },
+            bytes,
+        ))
+    }
+}
+
+/// A chunk read back: its dictionary and rows, borrowed from its bytes.
+pub(super) struct Decoded<'a> {
+    pub dict: Vec<&'a str>,
+    pub rows: Vec<RowRef<'a>>,
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let part = self
+            .bytes
+            .get(self.at..self.at + n)
+            .ok_or("a chunk ends in the middle of a row")?;
+        self.at += n;
+        Ok(part)
+    }
+
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, String> {
+        Ok(u16::from_le_bytes(self.take(2)?.try_into().expect("2")))
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4")))
+    }
+
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8")))
+    }
+
+    fn text(&mut self, n: usize) -> Result<&'a str, String> {
+        std::str::from_utf8(self.take(n)?)
+            .map_err(|_| "a chunk holds text that is not UTF-8".into())
+    }
+}
+
+/// Reads a chunk written by [`Builder`].
+pub(super) fn decode(bytes: &[u8]) -> Result<Decoded<'_>, String> {
+    let mut reader = Reader { bytes, at: 0 };
+    let entries = reader.u16()?;
+    let mut dict = Vec::with_capacity(entries as usize);
+    for _ in 0..entries {
+        let len = reader.u16()? as usize;
+        dict.push(reader.text(len)?);
+    }
+    let count = reader.u32()? as usize;
+    let mut rows = Vec::with_capacity(count.min(CHUNK_ROWS * 4));
+    for _ in 0..count {
+        let ts = reader.u64()? as i64;
+        let seq = reader.u64()?;
+        let (env, host, file) = (reader.u16()?, reader.u16()?, reader.u16()?);
+        let (level, logger) = (reader.u16()?, reader.u16()?);
+        let id = match reader.u8()? {
+            1 => Id::Hex(u128::from_le_bytes(
+                reader.take(16)?.try_into().expect("16"),
+            )),
+            _ => {
+                let len = reader.u8()? as usize;
+                Id::Text(reader.text(len)?)
+            }
+        };
+        let len = reader.u32()? as usize;
+        let message = reader.text(len)?;
+        rows.push(RowRef {
+            ts,
+            seq,
+            env,
+            host,
+            file,
+            level,
+            logger,
+            id,
+            message,
+        });
+    }
+    Ok(Decoded { dict, rows })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_round_trip_with_their_dictionary() {
+        let mut builder = Builder::default();
+        let id = "0123456789abcdef0123456789abcdef";
+        let rows = [
+            NewRow {
+                ts: 20,
+                seq: 2,
+                env: "acme",
+                host: "gw-1",
+                file: "/f",
+                level: Some("ERROR"),
+                logger: None,
+                id: Id::of(id),
+                message: "boom",
+            },
+            NewRow {
+                ts: 10,
+                seq: 1,
+                env: "acme",
+                host: "gw-1",
+                file: "/f",
+                level: None,
+                logger: Some("L"),
+                id: Id::of("resent-7"),
+                message: "ünïcode",
+            },
+        ];
+        for row in &rows {
+            builder.push(row);
+        }
+        let (span, bytes) = builder.finish().unwrap();
+        assert_eq!(
+            (span.rows, span.min_key, span.max_key),
+            (2, (10, 1), (20, 2))
+        );
+        assert_eq!(span.dict, ["acme", "gw-1", "/f", "ERROR", "L"]);
+        let decoded = decode(&bytes).unwrap();
+        let back: Vec<NewRow<'_>> = decoded
+            .rows
+            .iter()
+            .map(|row| NewRow::from_ref(row, &decoded.dict))
+            .collect();
+        assert_eq!(back[0].id.to_string(), id);
+        assert!(matches!(back[0].id, Id::Hex(_)));
+        assert_eq!(back[1].id, Id::Text("resent-7"));
+        assert_eq!((back[0].level, back[0].logger), (Some("ERROR"), None));
+        assert_eq!((back[1].level, back[1].logger), (None, Some("L")));
+        assert_eq!(back[1].message, "ünïcode");
+        assert!(
+            decode(&bytes[..bytes.len() - 1]).is_err(),
+            "a cut chunk is refused"
+        );
+    }
+
+    #[test]
+    fn only_lower_case_32_digit_hex_is_kept_as_a_number() {
+        assert!(matches!(
+            Id::of("0123456789ABCDEF0123456789abcdef"),
+            Id::Text(_)
+        ));
+        assert!(matches!(Id::of("0123456789abcdef"), Id::Text(_)));
+        assert_eq!(Id::of("x").hash(), Id::of("x").hash());
+        assert_ne!(Id::of("x").hash(), Id::of("y").hash());
+    }
+}

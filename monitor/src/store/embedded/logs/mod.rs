@@ -1,0 +1,649 @@
+//! The embedded store's logs, kept the way log stores that ingest fast do
+//! (ClickHouse, Loki): rows in compressed chunks, scanned at query time,
+//! rather than an inverted index that costs most of the work at write time.
+//!
+//! - A write is checked for ids already held, given sequence numbers,
+//!   encoded as chunks of rows (`chunk`), appended to the write-ahead log,
+//!   kept in memory (the head), and answered once the WAL is synced; writes
+//!   that arrive together share one sync.
+//! - Every [`HEAD_LIMIT`] rows the head becomes a segment (`segment`): its
+//!   rows sorted newest first into LZ4-compressed granules, with each
+//!   granule's time span and dictionary (environments, hosts, files, levels)
+//!   in the segment's index, and the rows' id hashes for duplicate checks.
+//!   Then the WAL is emptied.
+//! - A search takes the granules (and head chunks) whose time span and
+//!   dictionary fit the query, newest first, and scans their rows until it
+//!   has a page: the newest lines, and where the next page starts.
+//! - Retention drops whole segments, rewrites one that straddles the
+//!   cutoff, and records the cutoff in the WAL for the head.
+//!
+//! An id is recognised as held if it is in the head or in a segment whose
+//! time span covers the event's time: a resent event carries its original
+//! time (the agent resends what its disk queue holds).
+
+mod chunk;
+mod query;
+mod segment;
+#[cfg(test)]
+mod tests;
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::DateTime;
+
+use crate::store::LogLine;
+use chunk::{Builder, CHUNK_ROWS, Decoded, Id, Key, NewRow, RowRef, Span};
+pub(super) use query::{Expr, parse};
+use segment::Segment;
+
+/// Rows kept in memory (and the WAL) before they are written as a segment.
+const HEAD_LIMIT: usize = 256 * 1024;
+
+/// WAL frame kinds.
+const FRAME_CHUNK: u8 = 1;
+const FRAME_CUTOFF: u8 = 2;
+
+/// One log line to store.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct NewLine<'a> {
+    /// Microseconds since the epoch.
+    pub ts: i64,
+    pub file: &'a str,
+    pub level: Option<&'a str>,
+    pub logger: Option<&'a str>,
+    pub id: &'a str,
+    pub message: &'a str,
+}
+
+/// Which lines, newest first.
+#[derive(Debug)]
+pub(super) struct Search<'a> {
+    pub environment: &'a str,
+    pub host: Option<&'a str>,
+    pub level: Option<&'a str>,
+    pub file: Option<&'a str>,
+    /// Inclusive, µs.
+    pub from: i64,
+    pub to: i64,
+    /// Only lines that sort before this (the previous page's last).
+    pub below: Option<Key>,
+    pub limit: usize,
+    pub expr: &'a Expr,
+}
+
+/// A page of lines, newest first, and the key of the last if more follow.
+#[derive(Debug)]
+pub(super) struct Page {
+    pub lines: Vec<LogLine>,
+    pub next: Option<Key>,
+}
+
+pub(super) struct LogStore {
+    dir: PathBuf,
+    head_limit: usize,
+    state: Mutex<State>,
+    sync: Mutex<GroupCommit>,
+}
+
+impl std::fmt::Debug for LogStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogStore")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Group commit: how much of the WAL (in bytes ever written) is synced.
+struct GroupCommit {
+    synced: u64,
+    wal: File,
+}
+
+/// Rows in memory, encoded as they are in the WAL.
+struct Chunk {
+    span: Span,
+    bytes: Vec<u8>,
+}
+
+struct State {
+    head: Vec<Arc<Chunk>>,
+    head_rows: usize,
+    /// Id hashes of the head's rows.
+    head_ids: HashSet<u128>,
+    segments: Vec<Arc<Segment>>,
+    next_seq: u64,
+    wal: File,
+    /// The WAL's length now.
+    wal_len: u64,
+    /// Bytes ever appended to the WAL (it is emptied after each flush).
+    wal_written: u64,
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
+    move |error| format!("{}: {error}", path.display())
+}
+
+/// A row with the chunk dictionary it refers to.
+type Sourced<'a> = (RowRef<'a>, &'a [&'a str]);
+
+/// Rows (any order) as granules sorted newest first, with their id hashes.
+fn granules_of(mut rows: Vec<Sourced<'_>>) -> (Vec<(Span, Vec<u8>)>, Vec<u128>) {
+    // The head's chunks are each sorted and mostly follow one another, so
+    // this is close to a merge.
+    rows.sort_by_key(|(row, _)| std::cmp::Reverse(row.key()));
+    let ids = rows.iter().map(|(row, _)| row.id.hash()).collect();
+    let granules = rows
+        .chunks(CHUNK_ROWS)
+        .filter_map(|part| {
+            let mut builder = Builder::default();
+            for (row, dict) in part {
+                builder.push(&NewRow::from_ref(row, dict));
+            }
+            builder.finish()
+        })
+        .collect();
+    (granules, ids)
+}
+
+fn frame(out: &mut Vec<u8>, kind: u8, payload: &[u8]) {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&[kind]);
+    crc.update(payload);
+    out.extend_from_slice(&(payload.len() as u32 + 1).to_le_bytes());
+    out.extend_from_slice(&crc.finalize().to_le_bytes());
+    out.push(kind);
+    out.extend_from_slice(payload);
+}
+
+impl LogStore {
+    /// Opens the store in `dir` (created if needed): the segments, then the
+    /// WAL replayed into the head. A WAL frame cut short by a crash was
+    /// never acknowledged and is dropped.
+    pub(super) fn open(dir: &Path) -> Result<Self, String> {
+        Self::open_with(dir, HEAD_LIMIT)
+    }
+
+    fn open_with(dir: &Path, head_limit: usize) -> Result<Self, String> {
+        let segments_dir = dir.join("segments");
+        std::fs::create_dir_all(&segments_dir).map_err(io(&segments_dir))?;
+        let mut segments = Vec::new();
+        for entry in std::fs::read_dir(&segments_dir).map_err(io(&segments_dir))? {
+            let path = entry.map_err(io(&segments_dir))?.path();
+            match path.extension().and_then(|e| e.to_str()) {
+                Some("seg") => segments.push(Segment::open(&path)?),
+                Some("tmp") => std::fs::remove_file(&path).map_err(io(&path))?,
+                _ => {}
+            }
+        }
+        segments.sort_by_key(Segment::flushed_through);
+        let flushed = segments
+            .iter()
+            .map(Segment::flushed_through)
+            .max()
+            .unwrap_or(0);
+
+        let wal_path = dir.join("wal");
+        let mut wal = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&wal_path)
+            .map_err(io(&wal_path))?;
+        let mut bytes = Vec::new();
+        wal.read_to_end(&mut bytes).map_err(io(&wal_path))?;
+        let mut state = State {
+            head: Vec::new(),
+            head_rows: 0,
+            head_ids: HashSet::new(),
+            segments: segments.into_iter().map(Arc::new).collect(),
+            next_seq: flushed,
+            wal,
+            wal_len: 0,
+            wal_written: 0,
+        };
+        let mut at = 0;
+        while at + 9 <= bytes.len() {
+            let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4")) as usize;
+            let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4"));
+            let Some(payload) = bytes.get(at + 8..at + 8 + len) else {
+                break;
+            };
+            if len == 0 || crc32fast::hash(payload) != crc {
+                break;
+            }
+            match payload[0] {
+                FRAME_CHUNK => {
+                    let decoded = chunk::decode(&payload[1..])
+                        .map_err(|e| format!("{}: {e}", wal_path.display()))?;
+                    // Rows below `flushed` were written to a segment before
+                    // a crash kept the WAL from being emptied.
+                    state.add_to_head(&decoded, |row| row.seq >= flushed);
+                }
+                FRAME_CUTOFF if payload.len() == 9 => {
+                    let cutoff = i64::from_le_bytes(payload[1..9].try_into().expect("8"));
+                    state.cut_head(cutoff)?;
+                }
+                _ => break,
+            }
+            at += 8 + len;
+        }
+        state.wal.set_len(at as u64).map_err(io(&wal_path))?;
+        state.wal.seek(SeekFrom::End(0)).map_err(io(&wal_path))?;
+        state.wal_len = at as u64;
+        state.wal_written = at as u64;
+        let sync = GroupCommit {
+            synced: at as u64,
+            wal: state.wal.try_clone().map_err(io(&wal_path))?,
+        };
+        Ok(Self {
+            dir: dir.to_owned(),
+            head_limit,
+            state: Mutex::new(state),
+            sync: Mutex::new(sync),
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Stores the lines of one host, durably; answers (stored, duplicates).
+    pub(super) fn write(
+        &self,
+        environment: &str,
+        host: &str,
+        lines: &[NewLine<'_>],
+    ) -> Result<(u64, u64), String> {
+        let ids: Vec<Id<'_>> = lines.iter().map(|line| Id::of(line.id)).collect();
+        let written = {
+            let mut state = self.state();
+            let mut accepted: Vec<(usize, u64)> = Vec::with_capacity(lines.len());
+            for (index, (line, id)) in lines.iter().zip(&ids).enumerate() {
+                let hash = id.hash();
+                if state.head_ids.contains(&hash) || state.in_segments(hash, line.ts)? {
+                    continue;
+                }
+                state.head_ids.insert(hash);
+                accepted.push((index, state.next_seq));
+                state.next_seq += 1;
+            }
+            // Newest first: (time, sequence) descending.
+            accepted.sort_by(|a, b| (lines[b.0].ts, b.1).cmp(&(lines[a.0].ts, a.1)));
+            let mut chunks = Vec::new();
+            let mut frames = Vec::new();
+            for part in accepted.chunks(CHUNK_ROWS) {
+                let mut builder = Builder::default();
+                for &(index, seq) in part {
+                    let line = &lines[index];
+                    builder.push(&NewRow {
+                        ts: line.ts,
+                        seq,
+                        env: environment,
+                        host,
+                        file: line.file,
+                        level: line.level,
+                        logger: line.logger,
+                        id: ids[index],
+                        message: line.message,
+                    });
+                }
+                if let Some((span, bytes)) = builder.finish() {
+                    frame(&mut frames, FRAME_CHUNK, &bytes);
+                    chunks.push(Arc::new(Chunk { span, bytes }));
+                }
+            }
+            if !frames.is_empty()
+                && let Err(error) = state.append(&frames)
+            {
+                // Not acknowledged, so not kept: the agent sends it again.
+                for &(index, _) in &accepted {
+                    state.head_ids.remove(&ids[index].hash());
+                }
+                return Err(format!("{}: {error}", self.dir.join("wal").display()));
+            }
+            state.head_rows += accepted.len();
+            state.head.extend(chunks);
+            if state.head_rows >= self.head_limit {
+                self.flush(&mut state)?;
+            }
+            let stored = accepted.len() as u64;
+            (state.wal_written, stored)
+        };
+        self.sync_to(written.0)?;
+        Ok((written.1, lines.len() as u64 - written.1))
+    }
+
+    /// Syncs the WAL unless a sync since `written` did.
+    fn sync_to(&self, written: u64) -> Result<(), String> {
+        let mut sync = self.sync.lock().unwrap_or_else(|p| p.into_inner());
+        if sync.synced >= written {
+            return Ok(());
+        }
+        let now_written = self.state().wal_written;
+        sync.wal.sync_data().map_err(io(&self.dir.join("wal")))?;
+        // Read under the sync lock, so it only grows.
+        sync.synced = now_written;
+        Ok(())
+    }
+
+    /// Writes the head as a segment and empties the WAL.
+    fn flush(&self, state: &mut State) -> Result<(), String> {
+        let head = std::mem::take(&mut state.head);
+        let written = (|| {
+            let decoded: Vec<Decoded<'_>> = head
+                .iter()
+                .map(|chunk| chunk::decode(&chunk.bytes))
+                .collect::<Result<_, _>>()?;
+            let rows: Vec<Sourced<'_>> = decoded
+                .iter()
+                .flat_map(|d| d.rows.iter().map(move |row| (*row, d.dict.as_slice())))
+                .collect();
+            let (granules, ids) = granules_of(rows);
+            let through = state.next_seq;
+            let path = self.dir.join("segments").join(format!("{through:020}.seg"));
+            Segment::write(&path, through, granules, ids)
+        })();
+        let segment = match written {
+            Ok(segment) => segment,
+            Err(error) => {
+                state.head = head;
+                return Err(error);
+            }
+        };
+        state.segments.push(Arc::new(segment));
+        state.head_rows = 0;
+        state.head_ids = HashSet::new();
+        let wal_path = self.dir.join("wal");
+        state.wal.set_len(0).map_err(io(&wal_path))?;
+        state.wal.seek(SeekFrom::Start(0)).map_err(io(&wal_path))?;
+        state.wal.sync_all().map_err(io(&wal_path))?;
+        state.wal_len = 0;
+        Ok(())
+    }
+
+    /// The newest lines the search asks for (up to `limit`), and the key to
+    /// continue from when there are more.
+    pub(super) fn search(&self, search: &Search<'_>) -> Result<Page, String> {
+        enum Part {
+            Head(Arc<Chunk>),
+            Granule(Arc<Segment>, usize),
+        }
+        let fits = |span: &Span| {
+            span.max_key.0 >= search.from
+                && span.min_key.0 <= search.to
+                && search.below.is_none_or(|below| span.min_key < below)
+                && span.index_of(search.environment).is_some()
+                && search.host.is_none_or(|host| span.index_of(host).is_some())
+                && search.file.is_none_or(|file| span.index_of(file).is_some())
+                && search
+                    .level
+                    .is_none_or(|level| span.dict.iter().any(|e| e.eq_ignore_ascii_case(level)))
+        };
+        let mut parts: Vec<(Key, Part)> = {
+            let state = self.state();
+            let head = state
+                .head
+                .iter()
+                .filter(|chunk| fits(&chunk.span))
+                .map(|chunk| (chunk.span.max_key, Part::Head(Arc::clone(chunk))));
+            let granules = state.segments.iter().flat_map(|segment| {
+                segment
+                    .granules()
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, granule)| fits(&granule.span))
+                    .map(|(at, granule)| {
+                        (granule.span.max_key, Part::Granule(Arc::clone(segment), at))
+                    })
+            });
+            head.chain(granules).collect()
+        };
+        parts.sort_by_key(|(max_key, _)| std::cmp::Reverse(*max_key));
+
+        let limit = search.limit.max(1);
+        let mut best: Vec<(Key, LogLine)> = Vec::with_capacity(limit + 1);
+        let mut text = Vec::with_capacity(1024);
+        let needs_text = search.expr.needs_text();
+        for (max_key, part) in parts {
+            if best.len() > limit && best.last().is_some_and(|(key, _)| max_key < *key) {
+                break;
+            }
+            let bytes = match &part {
+                Part::Head(chunk) => Cow::Borrowed(chunk.bytes.as_slice()),
+                Part::Granule(segment, at) => Cow::Owned(segment.granule(*at)?),
+            };
+            let decoded = chunk::decode(&bytes)?;
+            let index = |value: &str| decoded.dict.iter().position(|e| *e == value);
+            let Some(env) = index(search.environment) else {
+                continue;
+            };
+            let host = search.host.map(index);
+            let file = search.file.map(index);
+            let level = search.level.map(|level| {
+                decoded
+                    .dict
+                    .iter()
+                    .position(|e| e.eq_ignore_ascii_case(level))
+            });
+            let wanted = |want: Option<Option<usize>>, have: u16| match want {
+                None => true,
+                Some(want) => want == Some(have as usize),
+            };
+            for row in &decoded.rows {
+                let key = row.key();
+                if best.len() > limit && best.last().is_some_and(|(last, _)| key < *last) {
+                    break;
+                }
+                if row.ts > search.to
+                    || row.ts < search.from
+                    || search.below.is_some_and(|below| key >= below)
+                    || row.env as usize != env
+                    || !wanted(host, row.host)
+                    || !wanted(file, row.file)
+                    || !wanted(level, row.level)
+                {
+                    continue;
+                }
+                let dict = |at: u16| decoded.dict.get(at as usize).copied();
+                let mut logger_at = 0;
+                if needs_text {
+                    text.clear();
+                    text.push(b' ');
+                    query::normalize_into(row.message, &mut text);
+                    text.extend_from_slice(b"\n ");
+                    logger_at = text.len() - 1;
+                    if let Some(logger) = dict(row.logger) {
+                        query::normalize_into(logger, &mut text);
+                    }
+                }
+                let line = query::Line {
+                    text: &text,
+                    logger_at,
+                    level: dict(row.level),
+                    host: dict(row.host).unwrap_or_default(),
+                };
+                if !search.expr.matches(&line) {
+                    continue;
+                }
+                let at = best.partition_point(|(other, _)| *other > key);
+                best.insert(
+                    at,
+                    (
+                        key,
+                        LogLine {
+                            id: row.id.to_string(),
+                            timestamp: DateTime::from_timestamp_micros(row.ts).unwrap_or_default(),
+                            host: line.host.to_owned(),
+                            file: dict(row.file).unwrap_or_default().to_owned(),
+                            level: line.level.map(str::to_owned),
+                            logger: dict(row.logger).map(str::to_owned),
+                            message: row.message.to_owned(),
+                        },
+                    ),
+                );
+                best.truncate(limit + 1);
+            }
+        }
+        let more = best.len() > limit;
+        best.truncate(limit);
+        Ok(Page {
+            next: more.then(|| best.last().map(|(key, _)| *key)).flatten(),
+            lines: best.into_iter().map(|(_, line)| line).collect(),
+        })
+    }
+
+    /// Deletes the lines older than `cutoff` (µs); answers how many went.
+    pub(super) fn delete_older_than(&self, cutoff: i64) -> Result<u64, String> {
+        let mut state = self.state();
+        let mut removed = 0;
+        let mut kept = Vec::with_capacity(state.segments.len());
+        for segment in std::mem::take(&mut state.segments) {
+            let (min_ts, max_ts) = segment.time_range();
+            if min_ts >= cutoff {
+                kept.push(segment);
+            } else if max_ts < cutoff {
+                if let Err(error) = std::fs::remove_file(&segment.path) {
+                    kept.push(Arc::clone(&segment));
+                    kept.extend(std::mem::take(&mut state.segments));
+                    state.segments = kept;
+                    return Err(io(&segment.path)(error));
+                }
+                removed += segment.rows();
+            } else {
+                match rewrite(&segment, cutoff) {
+                    Ok((rewritten, gone)) => {
+                        kept.push(Arc::new(rewritten));
+                        removed += gone;
+                    }
+                    Err(error) => {
+                        kept.push(segment);
+                        state.segments = kept;
+                        return Err(error);
+                    }
+                }
+            }
+        }
+        state.segments = kept;
+        let in_head = state.cut_head(cutoff)?;
+        if in_head > 0 {
+            // The WAL still holds those rows: the cutoff goes after them.
+            let mut marker = Vec::new();
+            frame(&mut marker, FRAME_CUTOFF, &cutoff.to_le_bytes());
+            state
+                .append(&marker)
+                .and_then(|()| state.wal.sync_data())
+                .map_err(io(&self.dir.join("wal")))?;
+        }
+        Ok(removed + in_head)
+    }
+}
+
+/// The segment without its rows older than `cutoff`, written in its place;
+/// and how many rows went.
+fn rewrite(segment: &Segment, cutoff: i64) -> Result<(Segment, u64), String> {
+    let chunks: Vec<Vec<u8>> = (0..segment.granules().len())
+        .map(|at| segment.granule(at))
+        .collect::<Result<_, _>>()?;
+    let decoded: Vec<Decoded<'_>> = chunks
+        .iter()
+        .map(|bytes| chunk::decode(bytes))
+        .collect::<Result<_, _>>()?;
+    let rows: Vec<Sourced<'_>> = decoded
+        .iter()
+        .flat_map(|d| {
+            d.rows
+                .iter()
+                .filter(|row| row.ts >= cutoff)
+                .map(move |row| (*row, d.dict.as_slice()))
+        })
+        .collect();
+    let gone = segment.rows() - rows.len() as u64;
+    let (granules, ids) = granules_of(rows);
+    let rewritten = Segment::write(&segment.path, segment.flushed_through(), granules, ids)?;
+    Ok((rewritten, gone))
+}
+
+impl State {
+    /// Whether a segment covering `ts` holds the id hash.
+    fn in_segments(&self, hash: u128, ts: i64) -> Result<bool, String> {
+        for segment in &self.segments {
+            let (min_ts, max_ts) = segment.time_range();
+            if (min_ts..=max_ts).contains(&ts) && segment.holds(hash)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Appends to the WAL; on failure cuts it back to where it was, so no
+    /// torn frame sits before the next one.
+    fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if let Err(error) = self.wal.write_all(bytes) {
+            let _ = self.wal.set_len(self.wal_len);
+            let _ = self.wal.seek(SeekFrom::Start(self.wal_len));
+            return Err(error);
+        }
+        self.wal_len += bytes.len() as u64;
+        self.wal_written += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Adds the rows of a decoded chunk that `keep` keeps to the head.
+    fn add_to_head(&mut self, decoded: &Decoded<'_>, keep: impl Fn(&RowRef<'_>) -> bool) -> u64 {
+        let mut builder = Builder::default();
+        let mut dropped = 0;
+        for row in &decoded.rows {
+            if keep(row) {
+                builder.push(&NewRow::from_ref(row, &decoded.dict));
+                self.head_ids.insert(row.id.hash());
+                self.next_seq = self.next_seq.max(row.seq + 1);
+            } else {
+                dropped += 1;
+            }
+        }
+        self.head_rows += builder.len();
+        if let Some((span, bytes)) = builder.finish() {
+            self.head.push(Arc::new(Chunk { span, bytes }));
+        }
+        dropped
+    }
+
+    /// Removes the head's rows older than `cutoff`; answers how many.
+    fn cut_head(&mut self, cutoff: i64) -> Result<u64, String> {
+        let mut removed = 0;
+        let mut head = Vec::with_capacity(self.head.len());
+        for chunk in std::mem::take(&mut self.head) {
+            if chunk.span.min_key.0 >= cutoff {
+                head.push(chunk);
+                continue;
+            }
+            let decoded = chunk::decode(&chunk.bytes)?;
+            for row in decoded.rows.iter().filter(|row| row.ts < cutoff) {
+                self.head_ids.remove(&row.id.hash());
+            }
+            self.head_rows -= decoded.rows.len();
+            removed += self.add_to_head(&decoded, |row| row.ts >= cutoff);
+            head.extend(self.head.pop());
+        }
+        self.head = head;
+        Ok(removed)
+    }
+}
+
+/// The page cursor for a key, and back.
+pub(super) fn cursor(key: Key) -> String {
+    format!("{}.{}", key.0, key.1)
+}
+
+pub(super) fn parse_cursor(text: &str) -> Option<Key> {
+    let (ts, seq) = text.split_once('.')?;
+    Some((ts.parse().ok()?, seq.parse().ok()?))
+}

@@ -1,0 +1,375 @@
+//! The log search syntax: words, "phrases", AND, OR, NOT (or `-word`),
+//! parentheses, and the fields `level:`, `host:`, `logger:` (also by their
+//! ECS names `log.level:`, `host.name:`, `log.logger:`). Words are matched
+//! case-insensitively against the message or the logger's name; a word with
+//! punctuation in it (`acme.com`) is the phrase of its parts. Juxtaposed
+//! terms are joined by AND, which binds tighter than OR.
+
+use memchr::memmem::Finder;
+
+/// A parsed query.
+#[derive(Debug)]
+pub(in crate::store::embedded) enum Expr {
+    /// Matches every line (`*`, or an empty query).
+    All,
+    /// These tokens, in this order, in the message or in the logger.
+    Phrase(Finder<'static>),
+    /// These tokens in the logger only.
+    Logger(Finder<'static>),
+    /// The level, exactly (case-insensitive).
+    Level(String),
+    /// The host, exactly.
+    Host(String),
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    Not(Box<Expr>),
+}
+
+/// What a line offers a query.
+pub(super) struct Line<'a> {
+    /// ` tok tok \n tok ` : the message's tokens, then the logger's, each
+    /// lower-cased and surrounded by single spaces (see [`normalize_into`]).
+    pub text: &'a [u8],
+    /// Where the logger's tokens start in `text`.
+    pub logger_at: usize,
+    pub level: Option<&'a str>,
+    pub host: &'a str,
+}
+
+impl Expr {
+    pub(super) fn matches(&self, line: &Line<'_>) -> bool {
+        match self {
+            Expr::All => true,
+            Expr::Phrase(finder) => finder.find(line.text).is_some(),
+            Expr::Logger(finder) => finder.find(&line.text[line.logger_at..]).is_some(),
+            Expr::Level(level) => line
+                .level
+                .is_some_and(|have| have.eq_ignore_ascii_case(level)),
+            Expr::Host(host) => line.host == host,
+            Expr::And(all) => all.iter().all(|expr| expr.matches(line)),
+            Expr::Or(any) => any.iter().any(|expr| expr.matches(line)),
+            Expr::Not(expr) => !expr.matches(line),
+        }
+    }
+
+    /// Whether matching needs the line's text (else it is never built).
+    pub(super) fn needs_text(&self) -> bool {
+        match self {
+            Expr::Phrase(_) | Expr::Logger(_) => true,
+            Expr::All | Expr::Level(_) | Expr::Host(_) => false,
+            Expr::And(all) | Expr::Or(all) => all.iter().any(Expr::needs_text),
+            Expr::Not(expr) => expr.needs_text(),
+        }
+    }
+}
+
+/// Appends the tokens of `text` to `out`: runs of letters and digits,
+/// lower-cased, each followed by one space (the caller writes the first).
+pub(super) fn normalize_into(text: &str, out: &mut Vec<u8>) {
+    let mut in_token = false;
+    if text.is_ascii() {
+        for &byte in text.as_bytes() {
+            if byte.is_ascii_alphanumeric() {
+                out.push(byte.to_ascii_lowercase());
+                in_token = true;
+            } else if in_token {
+                out.push(b' ');
+                in_token = false;
+            }
+        }
+    } else {
+        let mut buffer = [0u8; 4];
+        for c in text.chars() {
+            if c.is_alphanumeric() {
+                for lower in c.to_lowercase() {
+                    out.extend_from_slice(lower.encode_utf8(&mut buffer).as_bytes());
+                }
+                in_token = true;
+            } else if in_token {
+                out.push(b' ');
+                in_token = false;
+            }
+        }
+    }
+    if in_token {
+        out.push(b' ');
+    }
+}
+
+/// ` tok tok ` for a word or phrase; `None` when it has no token at all.
+fn needle(text: &str) -> Option<Finder<'static>> {
+    let mut out = vec![b' '];
+    normalize_into(text, &mut out);
+    (out.len() > 1).then(|| Finder::new(&out).into_owned())
+}
+
+#[derive(Debug, PartialEq)]
+enum Token {
+    Open,
+    Close,
+    And,
+    Or,
+    Not,
+    Minus,
+    Quoted(String),
+    Word(String),
+}
+
+fn lex(text: &str) -> Result<Vec<Token>, String> {
+    let mut tokens = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some(&(at, c)) = chars.peek() {
+        match c {
+            c if c.is_whitespace() => {
+                chars.next();
+            }
+            '(' => {
+                chars.next();
+                tokens.push(Token::Open);
+            }
+            ')' => {
+                chars.next();
+                tokens.push(Token::Close);
+            }
+            '"' => {
+                chars.next();
+                let mut phrase = String::new();
+                loop {
+                    match chars.next() {
+                        Some((_, '"')) => break,
+                        Some((_, c)) => phrase.push(c),
+                        None => {
+                            return Err(format!(
+                                "the quote at character {} is never closed",
+                                text[..at].chars().count() + 1
+                            ));
+                        }
+                    }
+                }
+                tokens.push(Token::Quoted(phrase));
+            }
+            '-' => {
+                chars.next();
+                tokens.push(Token::Minus);
+            }
+            '+' => {
+                chars.next();
+            }
+            _ => {
+                let mut word = String::new();
+                while let Some(&(_, c)) = chars.peek() {
+                    if c.is_whitespace() || c == '(' || c == ')' || c == '"' {
+                        break;
+                    }
+                    word.push(c);
+                    chars.next();
+                }
+                tokens.push(match word.as_str() {
+                    "AND" | "&&" => Token::And,
+                    "OR" | "||" => Token::Or,
+                    "NOT" => Token::Not,
+                    _ => Token::Word(word),
+                });
+            }
+        }
+    }
+    Ok(tokens)
+}
+
+/// Parses a query; the error says what is wrong in words a user can act on.
+pub(in crate::store::embedded) fn parse(text: &str) -> Result<Expr, String> {
+    let tokens = lex(text)?;
+    if tokens.is_empty() {
+        return Ok(Expr::All);
+    }
+    let mut parser = Parser { tokens, at: 0 };
+    let expr = parser.or()?;
+    match parser.tokens.get(parser.at) {
+        None => Ok(expr),
+        Some(Token::Close) => Err("a ')' closes nothing".into()),
+        Some(token) => Err(format!("unexpected {token:?}")),
+    }
+}
+
+struct Parser {
+    tokens: Vec<Token>,
+    at: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.at)
+    }
+
+    fn or(&mut self) -> Result<Expr, String> {
+        let mut any = vec![self.and()?];
+        while self.peek() == Some(&Token::Or) {
+            self.at += 1;
+            any.push(self.and()?);
+        }
+        Ok(if any.len() == 1 {
+            any.pop().expect("one")
+        } else {
+            Expr::Or(any)
+        })
+    }
+
+    fn and(&mut self) -> Result<Expr, String> {
+        let mut all = vec![self.unary()?];
+        loop {
+            match self.peek() {
+                Some(Token::And) => {
+                    self.at += 1;
+                    all.push(self.unary()?);
+                }
+                Some(Token::Or | Token::Close) | None => break,
+                Some(_) => all.push(self.unary()?),
+            }
+        }
+        Ok(if all.len() == 1 {
+            all.pop().expect("one")
+        } else {
+            Expr::And(all)
+        })
+    }
+
+    fn unary(&mut self) -> Result<Expr, String> {
+        match self.peek() {
+            Some(Token::Not | Token::Minus) => {
+                self.at += 1;
+                Ok(Expr::Not(Box::new(self.unary()?)))
+            }
+            _ => self.atom(),
+        }
+    }
+
+    fn atom(&mut self) -> Result<Expr, String> {
+        let token = self.tokens.get(self.at);
+        self.at += 1;
+        match token {
+            Some(Token::Open) => {
+                if self.peek() == Some(&Token::Close) {
+                    return Err("empty parentheses".into());
+                }
+                let inner = self.or()?;
+                if self.peek() != Some(&Token::Close) {
+                    return Err("a '(' is never closed".into());
+                }
+                self.at += 1;
+                Ok(inner)
+            }
+            Some(Token::Quoted(phrase)) => Ok(needle(phrase).map_or(Expr::All, Expr::Phrase)),
+            Some(Token::Word(word)) => Ok(word_expr(word)),
+            Some(Token::Close) => Err("a ')' closes nothing".into()),
+            Some(Token::And | Token::Or | Token::Not | Token::Minus) | None => {
+                let after = match self.tokens.get(self.at.wrapping_sub(2)) {
+                    Some(Token::And) => "AND",
+                    Some(Token::Or) => "OR",
+                    Some(Token::Not) => "NOT",
+                    _ => "the query",
+                };
+                Err(format!(
+                    "{after} needs a word, a \"phrase\" or a (group) after it"
+                ))
+            }
+        }
+    }
+}
+
+fn word_expr(word: &str) -> Expr {
+    if word == "*" {
+        return Expr::All;
+    }
+    let field = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|name| word.strip_prefix(name).filter(|value| !value.is_empty()))
+    };
+    if let Some(level) = field(&["level:", "log.level:"]) {
+        return Expr::Level(level.to_owned());
+    }
+    if let Some(host) = field(&["host:", "host.name:"]) {
+        return Expr::Host(host.to_owned());
+    }
+    if let Some(logger) = field(&["logger:", "log.logger:"]) {
+        return needle(logger).map_or(Expr::All, Expr::Logger);
+    }
+    needle(word).map_or(Expr::All, Expr::Phrase)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line_matches(query: &str, message: &str, logger: &str) -> bool {
+        let mut text = vec![b' '];
+        normalize_into(message, &mut text);
+        text.extend_from_slice(b"\n ");
+        let logger_at = text.len() - 1;
+        normalize_into(logger, &mut text);
+        parse(query).unwrap().matches(&Line {
+            text: &text,
+            logger_at,
+            level: Some("ERROR"),
+            host: "gw-1",
+        })
+    }
+
+    #[test]
+    fn words_phrases_and_operators() {
+        let m = "java.lang.OutOfMemoryError: Java heap space for tenant acme.com";
+        assert!(line_matches("outofmemoryerror", m, "X"));
+        assert!(line_matches("\"heap space\"", m, "X"));
+        assert!(!line_matches("\"space heap\"", m, "X"));
+        assert!(!line_matches("heap AND globex.com", m, "X"));
+        assert!(line_matches("heap AND acme.com", m, "X"));
+        assert!(line_matches("globex OR acme", m, "X"));
+        assert!(line_matches("tenant AND NOT globex.com", m, "X"));
+        assert!(!line_matches("NOT tenant", m, "X"));
+        assert!(line_matches("-globex heap", m, "X"));
+        assert!(line_matches("(globex OR heap) AND java", m, "X"));
+        assert!(!line_matches("globex OR heap AND missing", m, "X"));
+        assert!(
+            !line_matches("acme com", "acmecom", "X"),
+            "words, not substrings"
+        );
+        assert!(!line_matches("eap", m, "X"), "whole words only");
+    }
+
+    #[test]
+    fn the_logger_and_fields() {
+        let m = "throttle decision delayed";
+        assert!(line_matches(
+            "throttlehandler AND delayed",
+            m,
+            "ThrottleHandler"
+        ));
+        assert!(line_matches("logger:throttlehandler", m, "ThrottleHandler"));
+        assert!(!line_matches("logger:throttle", m, "ThrottleHandler"));
+        assert!(
+            !line_matches("\"delayed throttlehandler\"", m, "ThrottleHandler"),
+            "a phrase never spans message and logger"
+        );
+        assert!(line_matches("log.level:error AND delayed", m, "X"));
+        assert!(!line_matches("level:WARN", m, "X"));
+        assert!(line_matches("host.name:gw-1", m, "X"));
+        assert!(line_matches("*", m, "X"));
+        assert!(line_matches("", m, "X"));
+    }
+
+    #[test]
+    fn non_ascii_text_is_lower_cased_too() {
+        assert!(line_matches("größe", "Die GRÖSSE und Größe", "X"));
+    }
+
+    #[test]
+    fn malformed_queries_say_what_is_wrong() {
+        let error = |q: &str| parse(q).unwrap_err();
+        assert_eq!(error("tenant AND (unclosed"), "a '(' is never closed");
+        assert!(error("\"open phrase").contains("never closed"));
+        assert_eq!(error("a )"), "a ')' closes nothing");
+        assert_eq!(error("()"), "empty parentheses");
+        assert!(error("tenant AND").starts_with("AND needs"));
+        assert!(error("NOT").starts_with("NOT needs"));
+    }
+}

@@ -1,0 +1,220 @@
+//! A segment: the head's rows written once, immutable, in granules of up to
+//! [`CHUNK_ROWS`](super::chunk::CHUNK_ROWS) rows, each a chunk compressed with
+//! LZ4 and read on its own, so a search reads only the granules its time
+//! range and filters need, newest first.
+//!
+//! ```text
+//! "AERIELG1"
+//! granules (LZ4 blocks of chunks)
+//! the rows' id hashes, sorted, 16 bytes each (duplicate checks)
+//! meta (JSON: granule spans, offsets, CRCs)
+//! u64 meta offset, u32 meta length, u32 meta CRC, "AERIELG1"
+//! ```
+//!
+//! A segment is written to a `.tmp` file, synced, and renamed into place, so
+//! a segment file is whole or absent.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+use super::chunk::Span;
+
+const MAGIC: &[u8; 8] = b"AERIELG1";
+const FOOTER: usize = 8 + 4 + 4 + 8;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct GranuleMeta {
+    pub span: Span,
+    offset: u64,
+    len: u32,
+    crc: u32,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Meta {
+    /// Every row with a sequence number below this is in a segment: WAL
+    /// rows below it were written here before the WAL was emptied.
+    flushed_through: u64,
+    rows: u64,
+    min_ts: i64,
+    max_ts: i64,
+    ids_offset: u64,
+    ids_count: u64,
+    ids_crc: u32,
+    granules: Vec<GranuleMeta>,
+}
+
+#[derive(Debug)]
+pub(super) struct Segment {
+    pub path: PathBuf,
+    file: File,
+    meta: Meta,
+    ids: OnceLock<Vec<u128>>,
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
+    move |error| format!("{}: {error}", path.display())
+}
+
+impl Segment {
+    /// Writes granules (uncompressed chunks, with their spans) and the rows'
+    /// id hashes as the segment `path`, durably.
+    pub(super) fn write(
+        path: &Path,
+        flushed_through: u64,
+        granules: Vec<(Span, Vec<u8>)>,
+        mut ids: Vec<u128>,
+    ) -> Result<Self, String> {
+        let tmp = path.with_extension("tmp");
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        let mut metas = Vec::with_capacity(granules.len());
+        for (span, bytes) in granules {
+            let compressed = lz4_flex::block::compress_prepend_size(&bytes);
+            metas.push(GranuleMeta {
+                span,
+                offset: out.len() as u64,
+                len: compressed.len() as u32,
+                crc: crc32fast::hash(&compressed),
+            });
+            out.extend_from_slice(&compressed);
+        }
+        ids.sort_unstable();
+        let ids_offset = out.len() as u64;
+        for id in &ids {
+            out.extend_from_slice(&id.to_le_bytes());
+        }
+        let meta = Meta {
+            flushed_through,
+            rows: metas.iter().map(|g| u64::from(g.span.rows)).sum(),
+            min_ts: metas.iter().map(|g| g.span.min_key.0).min().unwrap_or(0),
+            max_ts: metas.iter().map(|g| g.span.max_key.0).max().unwrap_or(0),
+            ids_offset,
+            ids_count: ids.len() as u64,
+            ids_crc: crc32fast::hash(&out[ids_offset as usize..]),
+            granules: metas,
+        };
+        let json = serde_json::to_vec(&meta).expect("segment meta serializes");
+        let meta_offset = out.len() as u64;
+        out.extend_from_slice(&json);
+        out.extend_from_slice(&meta_offset.to_le_bytes());
+        out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        out.extend_from_slice(&crc32fast::hash(&json).to_le_bytes());
+        out.extend_from_slice(MAGIC);
+        let mut file = File::create(&tmp).map_err(io(&tmp))?;
+        file.write_all(&out).map_err(io(&tmp))?;
+        file.sync_all().map_err(io(&tmp))?;
+        std::fs::rename(&tmp, path).map_err(io(path))?;
+        if let Some(dir) = path.parent() {
+            File::open(dir)
+                .and_then(|dir| dir.sync_all())
+                .map_err(io(dir))?;
+        }
+        let ids_cell = OnceLock::new();
+        let _ = ids_cell.set(ids);
+        Ok(Self {
+            path: path.to_owned(),
+            file: File::open(path).map_err(io(path))?,
+            meta,
+            ids: ids_cell,
+        })
+    }
+
+    /// Opens a segment written by [`Segment::write`]; refuses a damaged one.
+    pub(super) fn open(path: &Path) -> Result<Self, String> {
+        let file = File::open(path).map_err(io(path))?;
+        let len = file.metadata().map_err(io(path))?.len();
+        let damaged = |what: &str| format!("{}: {what}; the segment is damaged", path.display());
+        if len < (MAGIC.len() + FOOTER) as u64 {
+            return Err(damaged("too short"));
+        }
+        let mut footer = [0u8; FOOTER];
+        file.read_exact_at(&mut footer, len - FOOTER as u64)
+            .map_err(io(path))?;
+        if &footer[16..] != MAGIC {
+            return Err(damaged("no end marker"));
+        }
+        let meta_offset = u64::from_le_bytes(footer[..8].try_into().expect("8"));
+        let meta_len = u32::from_le_bytes(footer[8..12].try_into().expect("4"));
+        let meta_crc = u32::from_le_bytes(footer[12..16].try_into().expect("4"));
+        if meta_offset + u64::from(meta_len) + FOOTER as u64 != len {
+            return Err(damaged("the footer does not fit the file"));
+        }
+        let mut json = vec![0u8; meta_len as usize];
+        file.read_exact_at(&mut json, meta_offset)
+            .map_err(io(path))?;
+        if crc32fast::hash(&json) != meta_crc {
+            return Err(damaged("the index fails its checksum"));
+        }
+        let meta: Meta = serde_json::from_slice(&json).map_err(|e| damaged(&e.to_string()))?;
+        Ok(Self {
+            path: path.to_owned(),
+            file,
+            meta,
+            ids: OnceLock::new(),
+        })
+    }
+
+    pub(super) fn granules(&self) -> &[GranuleMeta] {
+        &self.meta.granules
+    }
+
+    pub(super) fn flushed_through(&self) -> u64 {
+        self.meta.flushed_through
+    }
+
+    pub(super) fn rows(&self) -> u64 {
+        self.meta.rows
+    }
+
+    /// Oldest and newest row times (µs).
+    pub(super) fn time_range(&self) -> (i64, i64) {
+        (self.meta.min_ts, self.meta.max_ts)
+    }
+
+    /// The chunk of granule `at`, uncompressed.
+    pub(super) fn granule(&self, at: usize) -> Result<Vec<u8>, String> {
+        let meta = &self.meta.granules[at];
+        let mut compressed = vec![0u8; meta.len as usize];
+        self.file
+            .read_exact_at(&mut compressed, meta.offset)
+            .map_err(io(&self.path))?;
+        if crc32fast::hash(&compressed) != meta.crc {
+            return Err(format!(
+                "{}: granule {at} fails its checksum; the segment is damaged",
+                self.path.display()
+            ));
+        }
+        lz4_flex::block::decompress_size_prepended(&compressed)
+            .map_err(|error| format!("{}: granule {at}: {error}", self.path.display()))
+    }
+
+    /// Whether a row with this id hash is here (reads the ids once).
+    pub(super) fn holds(&self, id: u128) -> Result<bool, String> {
+        if let Some(ids) = self.ids.get() {
+            return Ok(ids.binary_search(&id).is_ok());
+        }
+        let mut bytes = vec![0u8; self.meta.ids_count as usize * 16];
+        self.file
+            .read_exact_at(&mut bytes, self.meta.ids_offset)
+            .map_err(io(&self.path))?;
+        if crc32fast::hash(&bytes) != self.meta.ids_crc {
+            return Err(format!(
+                "{}: the id list fails its checksum; the segment is damaged",
+                self.path.display()
+            ));
+        }
+        let ids: Vec<u128> = bytes
+            .chunks_exact(16)
+            .map(|id| u128::from_le_bytes(id.try_into().expect("16")))
+            .collect();
+        let held = ids.binary_search(&id).is_ok();
+        let _ = self.ids.set(ids);
+        Ok(held)
+    }
+}

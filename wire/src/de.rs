@@ -1,0 +1,248 @@
+//! `Deserialize` for [`Event`], by hand: one pass over the object's keys into
+//! typed slots, then the body its `kind` names. Unknown keys are ignored, as
+//! the derived form did, so a newer agent's extra fields do not break an
+//! older monitor.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+use crate::{Event, EventBody};
+
+#[derive(Clone, Copy, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    Metric,
+    Log,
+    ApiStats,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier)]
+enum Key {
+    #[serde(rename = "id")]
+    Id,
+    #[serde(rename = "@timestamp")]
+    Timestamp,
+    #[serde(rename = "kind")]
+    Kind,
+    #[serde(rename = "name")]
+    Name,
+    #[serde(rename = "value")]
+    Value,
+    #[serde(rename = "labels")]
+    Labels,
+    #[serde(rename = "file")]
+    File,
+    #[serde(rename = "level")]
+    Level,
+    #[serde(rename = "logger")]
+    Logger,
+    #[serde(rename = "message")]
+    Message,
+    #[serde(rename = "parsed")]
+    Parsed,
+    #[serde(rename = "api")]
+    Api,
+    #[serde(rename = "tenant")]
+    Tenant,
+    #[serde(rename = "window_start")]
+    WindowStart,
+    #[serde(rename = "window_end")]
+    WindowEnd,
+    #[serde(rename = "count")]
+    Count,
+    #[serde(rename = "faults")]
+    Faults,
+    #[serde(rename = "min_ms")]
+    MinMs,
+    #[serde(rename = "max_ms")]
+    MaxMs,
+    #[serde(rename = "avg_ms")]
+    AvgMs,
+    #[serde(rename = "bytes")]
+    Bytes,
+    #[serde(other)]
+    Other,
+}
+
+/// Every field any kind has; each kind takes its own.
+#[derive(Default)]
+struct Slots {
+    id: Option<String>,
+    timestamp: Option<DateTime<Utc>>,
+    kind: Option<Kind>,
+    name: Option<String>,
+    value: Option<f64>,
+    labels: Option<BTreeMap<String, String>>,
+    file: Option<String>,
+    level: Option<Option<String>>,
+    logger: Option<Option<String>>,
+    message: Option<String>,
+    parsed: Option<bool>,
+    api: Option<String>,
+    tenant: Option<String>,
+    window_start: Option<DateTime<Utc>>,
+    window_end: Option<DateTime<Utc>>,
+    count: Option<u64>,
+    faults: Option<u64>,
+    min_ms: Option<f64>,
+    max_ms: Option<f64>,
+    avg_ms: Option<f64>,
+    bytes: Option<u64>,
+}
+
+fn required<T, E: de::Error>(slot: Option<T>, name: &'static str) -> Result<T, E> {
+    slot.ok_or_else(|| E::missing_field(name))
+}
+
+fn fill<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
+    map: &mut A,
+    slot: &mut Option<T>,
+    name: &'static str,
+) -> Result<(), A::Error> {
+    if slot.is_some() {
+        return Err(de::Error::duplicate_field(name));
+    }
+    *slot = Some(map.next_value()?);
+    Ok(())
+}
+
+struct EventVisitor;
+
+impl<'de> Visitor<'de> for EventVisitor {
+    type Value = Event;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an event object with id, @timestamp and kind")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Event, A::Error> {
+        let mut s = Slots::default();
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Id => fill(&mut map, &mut s.id, "id")?,
+                Key::Timestamp => fill(&mut map, &mut s.timestamp, "@timestamp")?,
+                Key::Kind => fill(&mut map, &mut s.kind, "kind")?,
+                Key::Name => fill(&mut map, &mut s.name, "name")?,
+                Key::Value => fill(&mut map, &mut s.value, "value")?,
+                Key::Labels => fill(&mut map, &mut s.labels, "labels")?,
+                Key::File => fill(&mut map, &mut s.file, "file")?,
+                Key::Level => fill(&mut map, &mut s.level, "level")?,
+                Key::Logger => fill(&mut map, &mut s.logger, "logger")?,
+                Key::Message => fill(&mut map, &mut s.message, "message")?,
+                Key::Parsed => fill(&mut map, &mut s.parsed, "parsed")?,
+                Key::Api => fill(&mut map, &mut s.api, "api")?,
+                Key::Tenant => fill(&mut map, &mut s.tenant, "tenant")?,
+                Key::WindowStart => fill(&mut map, &mut s.window_start, "window_start")?,
+                Key::WindowEnd => fill(&mut map, &mut s.window_end, "window_end")?,
+                Key::Count => fill(&mut map, &mut s.count, "count")?,
+                Key::Faults => fill(&mut map, &mut s.faults, "faults")?,
+                Key::MinMs => fill(&mut map, &mut s.min_ms, "min_ms")?,
+                Key::MaxMs => fill(&mut map, &mut s.max_ms, "max_ms")?,
+                Key::AvgMs => fill(&mut map, &mut s.avg_ms, "avg_ms")?,
+                Key::Bytes => fill(&mut map, &mut s.bytes, "bytes")?,
+                Key::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let body = match required(s.kind, "kind")? {
+            Kind::Metric => EventBody::Metric {
+                name: required(s.name, "name")?,
+                value: required(s.value, "value")?,
+                labels: s.labels.unwrap_or_default(),
+            },
+            Kind::Log => EventBody::Log {
+                file: required(s.file, "file")?,
+                level: s.level.flatten(),
+                logger: s.logger.flatten(),
+                message: required(s.message, "message")?,
+                parsed: required(s.parsed, "parsed")?,
+            },
+            Kind::ApiStats => EventBody::ApiStats {
+                api: required(s.api, "api")?,
+                tenant: required(s.tenant, "tenant")?,
+                window_start: required(s.window_start, "window_start")?,
+                window_end: required(s.window_end, "window_end")?,
+                count: required(s.count, "count")?,
+                faults: required(s.faults, "faults")?,
+                min_ms: required(s.min_ms, "min_ms")?,
+                max_ms: required(s.max_ms, "max_ms")?,
+                avg_ms: required(s.avg_ms, "avg_ms")?,
+                bytes: required(s.bytes, "bytes")?,
+            },
+        };
+        Ok(Event {
+            id: required(s.id, "id")?,
+            timestamp: required(s.timestamp, "@timestamp")?,
+            body,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EventVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Event;
+
+    fn parse(json: &str) -> Result<Event, String> {
+        serde_json::from_str(json).map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn a_log_event_reads_with_unknown_keys_ignored() {
+        let event = parse(
+            r#"{"id":"a","@timestamp":"2026-11-21T10:00:00.123Z","kind":"log","file":"/f","level":"INFO","message":"m","parsed":true,"extra":[1,{"x":2}]}"#,
+        )
+        .unwrap();
+        assert_eq!(event.id, "a");
+        assert_eq!(event.timestamp.timestamp_millis() % 1000, 123);
+        match event.body {
+            crate::EventBody::Log {
+                file,
+                level,
+                logger,
+                message,
+                parsed,
+            } => {
+                assert_eq!(
+                    (file.as_str(), level.as_deref(), logger, message.as_str()),
+                    ("/f", Some("INFO"), None, "m")
+                );
+                assert!(parsed);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn what_is_missing_or_wrong_is_named() {
+        let missing = parse(
+            r#"{"id":"a","@timestamp":"2026-11-21T10:00:00Z","kind":"log","file":"/f","parsed":true}"#,
+        );
+        assert!(missing.unwrap_err().contains("missing field `message`"));
+        let kind = parse(r#"{"id":"a","@timestamp":"2026-11-21T10:00:00Z","kind":"trace"}"#);
+        assert!(kind.unwrap_err().contains("unknown variant `trace`"));
+        let twice = parse(
+            r#"{"id":"a","id":"b","@timestamp":"2026-11-21T10:00:00Z","kind":"metric","name":"x","value":1}"#,
+        );
+        assert!(twice.unwrap_err().contains("duplicate field `id`"));
+        let value = parse(
+            r#"{"id":"a","@timestamp":"2026-11-21T10:00:00Z","kind":"metric","name":"x","value":"high"}"#,
+        );
+        assert!(value.is_err());
+        let null_level = parse(
+            r#"{"id":"a","@timestamp":"2026-11-21T10:00:00Z","kind":"log","file":"/f","level":null,"message":"m","parsed":false}"#,
+        );
+        assert!(null_level.is_ok());
+    }
+}
