@@ -73,7 +73,7 @@ enum Key {
 #[derive(Default)]
 struct Slots {
     id: Option<String>,
-    timestamp: Option<DateTime<Utc>>,
+    timestamp: Option<Timestamp>,
     kind: Option<Kind>,
     name: Option<String>,
     value: Option<f64>,
@@ -93,6 +93,72 @@ struct Slots {
     max_ms: Option<f64>,
     avg_ms: Option<f64>,
     bytes: Option<u64>,
+}
+
+/// An RFC 3339 time: the agent's form (`2026-11-21T10:00:00.123Z`, UTC,
+/// 0 to 9 fraction digits) read directly, any other offset by chrono.
+struct Timestamp(DateTime<Utc>);
+
+fn utc_fast(text: &str) -> Option<DateTime<Utc>> {
+    let b = text.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let digits = |range: std::ops::Range<usize>| {
+        b[range].iter().try_fold(0u32, |value, &c| {
+            c.is_ascii_digit().then(|| value * 10 + u32::from(c - b'0'))
+        })
+    };
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    let mut nanos = 0;
+    let mut at = 19;
+    if b[at] == b'.' {
+        at += 1;
+        let start = at;
+        while at < b.len() && b[at].is_ascii_digit() {
+            at += 1;
+        }
+        if at == start || at - start > 9 {
+            return None;
+        }
+        nanos = digits(start..at)? * 10u32.pow(9 - (at - start) as u32);
+    }
+    if &b[at..] != b"Z" {
+        return None;
+    }
+    let date = chrono::NaiveDate::from_ymd_opt(year as i32, month, day)?;
+    let time = chrono::NaiveTime::from_hms_nano_opt(hour, minute, second, nanos)?;
+    Some(date.and_time(time).and_utc())
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TimeVisitor;
+        impl Visitor<'_> for TimeVisitor {
+            type Value = Timestamp;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an RFC 3339 date and time")
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Timestamp, E> {
+                match utc_fast(text) {
+                    Some(at) => Ok(Timestamp(at)),
+                    None => DateTime::parse_from_rfc3339(text)
+                        .map(|at| Timestamp(at.with_timezone(&Utc)))
+                        .map_err(E::custom),
+                }
+            }
+        }
+        deserializer.deserialize_str(TimeVisitor)
+    }
 }
 
 fn required<T, E: de::Error>(slot: Option<T>, name: &'static str) -> Result<T, E> {
@@ -178,7 +244,7 @@ impl<'de> Visitor<'de> for EventVisitor {
         };
         Ok(Event {
             id: required(s.id, "id")?,
-            timestamp: required(s.timestamp, "@timestamp")?,
+            timestamp: required(s.timestamp, "@timestamp")?.0,
             body,
         })
     }
@@ -222,6 +288,39 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn times_read_in_the_agents_form_and_in_any_rfc_3339_form() {
+        let at = |text: &str| {
+            parse(&format!(
+                r#"{{"id":"a","@timestamp":"{text}","kind":"metric","name":"x","value":1}}"#
+            ))
+            .map(|event| {
+                event
+                    .timestamp
+                    .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+            })
+        };
+        assert_eq!(
+            at("2026-11-21T10:00:00Z").unwrap(),
+            "2026-11-21T10:00:00.000000000Z"
+        );
+        assert_eq!(
+            at("2026-11-21T10:00:00.5Z").unwrap(),
+            "2026-11-21T10:00:00.500000000Z"
+        );
+        assert_eq!(
+            at("2026-11-21T10:00:00.123456789Z").unwrap(),
+            "2026-11-21T10:00:00.123456789Z"
+        );
+        assert_eq!(
+            at("2026-11-21T12:00:00+02:00").unwrap(),
+            "2026-11-21T10:00:00.000000000Z"
+        );
+        assert!(at("2026-02-30T10:00:00Z").is_err(), "no such day");
+        assert!(at("2026-11-21T10:00:00.Z").is_err());
+        assert!(at("2026-11-21 10:00").is_err());
     }
 
     #[test]

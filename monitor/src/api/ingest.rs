@@ -139,7 +139,11 @@ fn read_body(body: &[u8], gzip: bool, limit: u64) -> Result<Vec<u8>, ApiError> {
     if !gzip {
         return Ok(body.to_vec());
     }
-    let mut json = Vec::new();
+    // The gzip trailer holds the size (mod 2^32): one allocation, no regrowth.
+    let size_hint = body.len().checked_sub(4).map_or(0, |at| {
+        u32::from_le_bytes(body[at..].try_into().expect("4")) as u64
+    });
+    let mut json = Vec::with_capacity(size_hint.min(limit + 1) as usize);
     flate2::read::GzDecoder::new(body)
         .take(limit + 1)
         .read_to_end(&mut json)

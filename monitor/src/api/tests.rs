@@ -536,6 +536,15 @@ async fn the_retention_job_deletes_what_is_older_than_its_kind_keeps() {
         app: app(AppState::start(config, store).await.unwrap()),
         _dir: dir,
     };
+    // The job runs once at start: wait for that run, so that the run below
+    // is the one that meets the old data.
+    loop {
+        let (_, jobs) = h.get("ops-token", "/api/v1/jobs").await;
+        if jobs["retention"]["runs"].as_u64() >= Some(1) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let old = chrono::Utc::now() - chrono::Duration::hours(2);
     let events = json!([
         { "id": "old", "@timestamp": old.to_rfc3339(), "kind": "log", "file": "/a.log", "message": "old line", "parsed": false },

@@ -1,13 +1,17 @@
 //! The row codec that the WAL, the in-memory head and the segments' granules
-//! share. A chunk is a dictionary of the strings rows repeat (environment,
-//! host, file, level, logger), then its rows, newest first:
+//! share. A chunk is its rows, newest first, then a dictionary of the
+//! strings rows repeat (environment, host, file, level, logger):
 //!
 //! ```text
+//! u32 length of the rows, u32 rows, per row: i64 µs, u64 seq, u16 env,
+//!   host, file, level, logger (u16::MAX: none), id (u8 0 + u8 length +
+//!   text, or u8 1 + 16 bytes for 32 lower-case hex digits), u32 message
+//!   length, message
 //! u16 entries, per entry: u16 length, UTF-8
-//! u32 rows, per row: i64 µs, u64 seq, u16 env, host, file, level, logger
-//!   (u16::MAX: none), id (u8 0 + u8 length + text, or u8 1 + 16 bytes for
-//!   32 lower-case hex digits), u32 message length, message
 //! ```
+//!
+//! Rows come first so that a chunk is written in one pass into the buffer
+//! that becomes its WAL frame, with no copy.
 
 use std::collections::HashMap;
 
@@ -87,7 +91,8 @@ pub(super) struct RowRef<'a> {
     pub level: u16,
     pub logger: u16,
     pub id: Id<'a>,
-    pub message: &'a str,
+    /// UTF-8 (checked when it was written); read as text only when shown.
+    pub message: &'a [u8],
 }
 
 impl RowRef<'_> {
@@ -107,7 +112,7 @@ pub(super) struct NewRow<'a> {
     pub level: Option<&'a str>,
     pub logger: Option<&'a str>,
     pub id: Id<'a>,
-    pub message: &'a str,
+    pub message: &'a [u8],
 }
 
 impl<'a> NewRow<'a> {
@@ -132,18 +137,42 @@ impl<'a> NewRow<'a> {
 pub(super) const CHUNK_ROWS: usize = 8192;
 
 /// Encodes rows, given newest first, into a chunk.
-#[derive(Default)]
 pub(super) struct Builder {
     dict: Vec<String>,
     index: HashMap<String, u16>,
     last: [(u16, usize); 5],
-    rows: Vec<u8>,
+    /// `prefix` bytes for the caller, then the chunk.
+    out: Vec<u8>,
+    prefix: usize,
     count: u32,
     min_key: Option<Key>,
     max_key: Option<Key>,
 }
 
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new(0)
+    }
+}
+
 impl Builder {
+    /// A builder whose output starts with `prefix` bytes left for the caller
+    /// (a WAL frame's header).
+    pub(super) fn new(prefix: usize) -> Self {
+        let mut out = Vec::with_capacity(prefix + 8 + 256 * 64);
+        out.resize(prefix + 8, 0);
+        Self {
+            dict: Vec::new(),
+            index: HashMap::new(),
+            last: [(0, 0); 5],
+            out,
+            prefix,
+            count: 0,
+            min_key: None,
+            max_key: None,
+        }
+    }
+
     pub(super) fn len(&self) -> usize {
         self.count as usize
     }
@@ -174,7 +203,7 @@ impl Builder {
         let file = self.intern(2, row.file);
         let level = row.level.map_or(NONE, |level| self.intern(3, level));
         let logger = row.logger.map_or(NONE, |logger| self.intern(4, logger));
-        let out = &mut self.rows;
+        let out = &mut self.out;
         out.extend_from_slice(&row.ts.to_le_bytes());
         out.extend_from_slice(&row.seq.to_le_bytes());
         for index in [env, host, file, level, logger] {
@@ -192,24 +221,26 @@ impl Builder {
             }
         }
         out.extend_from_slice(&(row.message.len() as u32).to_le_bytes());
-        out.extend_from_slice(row.message.as_bytes());
+        out.extend_from_slice(row.message);
         let key = (row.ts, row.seq);
         self.count += 1;
         self.min_key = Some(self.min_key.map_or(key, |min| min.min(key)));
         self.max_key = Some(self.max_key.map_or(key, |max| max.max(key)));
     }
 
-    /// The chunk's span and bytes; `None` when no row was pushed.
+    /// The chunk's span and bytes (after the prefix); `None` when no row
+    /// was pushed.
     pub(super) fn finish(self) -> Option<(Span, Vec<u8>)> {
         let (min_key, max_key) = (self.min_key?, self.max_key?);
-        let mut bytes = Vec::with_capacity(self.rows.len() + 64 * self.dict.len() + 8);
+        let mut bytes = self.out;
+        let rows_len = (bytes.len() - self.prefix - 8) as u32;
+        bytes[self.prefix..self.prefix + 4].copy_from_slice(&rows_len.to_le_bytes());
+        bytes[self.prefix + 4..self.prefix + 8].copy_from_slice(&self.count.to_le_bytes());
         bytes.extend_from_slice(&(self.dict.len() as u16).to_le_bytes());
         for entry in &self.dict {
             bytes.extend_from_slice(&(entry.len() as u16).to_le_bytes());
             bytes.extend_from_slice(entry.as_bytes());
         }
-        bytes.extend_from_slice(&self.count.to_le_bytes());
-        bytes.extend_from_slice(&self.rows);
         Some((
             Span {
                 rows: self.count,
@@ -268,13 +299,18 @@ impl<'a> Reader<'a> {
 /// Reads a chunk written by [`Builder`].
 pub(super) fn decode(bytes: &[u8]) -> Result<Decoded<'_>, String> {
     let mut reader = Reader { bytes, at: 0 };
-    let entries = reader.u16()?;
+    let rows_len = reader.u32()? as usize;
+    let count = reader.u32()? as usize;
+    let mut dict_reader = Reader {
+        bytes,
+        at: 8 + rows_len,
+    };
+    let entries = dict_reader.u16()?;
     let mut dict = Vec::with_capacity(entries as usize);
     for _ in 0..entries {
-        let len = reader.u16()? as usize;
-        dict.push(reader.text(len)?);
+        let len = dict_reader.u16()? as usize;
+        dict.push(dict_reader.text(len)?);
     }
-    let count = reader.u32()? as usize;
     let mut rows = Vec::with_capacity(count.min(CHUNK_ROWS * 4));
     for _ in 0..count {
         let ts = reader.u64()? as i64;
@@ -291,7 +327,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Decoded<'_>, String> {
             }
         };
         let len = reader.u32()? as usize;
-        let message = reader.text(len)?;
+        let message = reader.take(len)?;
         rows.push(RowRef {
             ts,
             seq,
@@ -303,6 +339,9 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Decoded<'_>, String> {
             id,
             message,
         });
+    }
+    if reader.at != 8 + rows_len {
+        return Err("a chunk's rows do not fill their length".into());
     }
     Ok(Decoded { dict, rows })
 }
@@ -325,7 +364,7 @@ mod tests {
                 level: Some("ERROR"),
                 logger: None,
                 id: Id::of(id),
-                message: "boom",
+                message: b"boom",
             },
             NewRow {
                 ts: 10,
@@ -336,7 +375,7 @@ mod tests {
                 level: None,
                 logger: Some("L"),
                 id: Id::of("resent-7"),
-                message: "ünïcode",
+                message: "ünïcode".as_bytes(),
             },
         ];
         for row in &rows {
@@ -359,7 +398,7 @@ mod tests {
         assert_eq!(back[1].id, Id::Text("resent-7"));
         assert_eq!((back[0].level, back[0].logger), (Some("ERROR"), None));
         assert_eq!((back[1].level, back[1].logger), (None, Some("L")));
-        assert_eq!(back[1].message, "ünïcode");
+        assert_eq!(back[1].message, "ünïcode".as_bytes());
         assert!(
             decode(&bytes[..bytes.len() - 1]).is_err(),
             "a cut chunk is refused"

@@ -44,7 +44,9 @@ use segment::Segment;
 /// Rows kept in memory (and the WAL) before they are written as a segment.
 const HEAD_LIMIT: usize = 256 * 1024;
 
-/// WAL frame kinds.
+/// WAL frames: u32 length (of what follows the CRC), u32 CRC, u8 kind,
+/// then a chunk or a cutoff (i64 µs).
+const FRAME_HEADER: usize = 9;
 const FRAME_CHUNK: u8 = 1;
 const FRAME_CUTOFF: u8 = 2;
 
@@ -104,17 +106,46 @@ struct GroupCommit {
     wal: File,
 }
 
-/// Rows in memory, encoded as they are in the WAL.
+/// Rows in memory: the WAL frame that holds them.
 struct Chunk {
     span: Span,
-    bytes: Vec<u8>,
+    frame: Vec<u8>,
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        &self.frame[FRAME_HEADER..]
+    }
+}
+
+/// The set of id hashes in the head: they are hashes already, so the set
+/// need not hash them again.
+type IdSet = HashSet<u128, std::hash::BuildHasherDefault<IdHasher>>;
+
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u128(&mut self, value: u128) {
+        self.0 = (value as u64) ^ ((value >> 64) as u64);
+    }
 }
 
 struct State {
     head: Vec<Arc<Chunk>>,
     head_rows: usize,
     /// Id hashes of the head's rows.
-    head_ids: HashSet<u128>,
+    head_ids: IdSet,
     segments: Vec<Arc<Segment>>,
     next_seq: u64,
     wal: File,
@@ -150,14 +181,14 @@ fn granules_of(mut rows: Vec<Sourced<'_>>) -> (Vec<(Span, Vec<u8>)>, Vec<u128>) 
     (granules, ids)
 }
 
-fn frame(out: &mut Vec<u8>, kind: u8, payload: &[u8]) {
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&[kind]);
-    crc.update(payload);
-    out.extend_from_slice(&(payload.len() as u32 + 1).to_le_bytes());
-    out.extend_from_slice(&crc.finalize().to_le_bytes());
-    out.push(kind);
-    out.extend_from_slice(payload);
+/// Fills in the header of a frame whose payload follows [`FRAME_HEADER`]
+/// reserved bytes.
+fn seal(frame: &mut [u8], kind: u8) {
+    frame[8] = kind;
+    let len = (frame.len() - 8) as u32;
+    let crc = crc32fast::hash(&frame[8..]);
+    frame[..4].copy_from_slice(&len.to_le_bytes());
+    frame[4..8].copy_from_slice(&crc.to_le_bytes());
 }
 
 impl LogStore {
@@ -200,7 +231,7 @@ impl LogStore {
         let mut state = State {
             head: Vec::new(),
             head_rows: 0,
-            head_ids: HashSet::new(),
+            head_ids: IdSet::default(),
             segments: segments.into_iter().map(Arc::new).collect(),
             next_seq: flushed,
             wal,
@@ -278,9 +309,8 @@ impl LogStore {
             // Newest first: (time, sequence) descending.
             accepted.sort_by(|a, b| (lines[b.0].ts, b.1).cmp(&(lines[a.0].ts, a.1)));
             let mut chunks = Vec::new();
-            let mut frames = Vec::new();
             for part in accepted.chunks(CHUNK_ROWS) {
-                let mut builder = Builder::default();
+                let mut builder = Builder::new(FRAME_HEADER);
                 for &(index, seq) in part {
                     let line = &lines[index];
                     builder.push(&NewRow {
@@ -292,17 +322,16 @@ impl LogStore {
                         level: line.level,
                         logger: line.logger,
                         id: ids[index],
-                        message: line.message,
+                        message: line.message.as_bytes(),
                     });
                 }
-                if let Some((span, bytes)) = builder.finish() {
-                    frame(&mut frames, FRAME_CHUNK, &bytes);
-                    chunks.push(Arc::new(Chunk { span, bytes }));
+                if let Some((span, mut frame)) = builder.finish() {
+                    seal(&mut frame, FRAME_CHUNK);
+                    chunks.push(Arc::new(Chunk { span, frame }));
                 }
             }
-            if !frames.is_empty()
-                && let Err(error) = state.append(&frames)
-            {
+            let frames: Vec<&[u8]> = chunks.iter().map(|chunk| chunk.frame.as_slice()).collect();
+            if let Err(error) = state.append(&frames) {
                 // Not acknowledged, so not kept: the agent sends it again.
                 for &(index, _) in &accepted {
                     state.head_ids.remove(&ids[index].hash());
@@ -340,7 +369,7 @@ impl LogStore {
         let written = (|| {
             let decoded: Vec<Decoded<'_>> = head
                 .iter()
-                .map(|chunk| chunk::decode(&chunk.bytes))
+                .map(|chunk| chunk::decode(chunk.bytes()))
                 .collect::<Result<_, _>>()?;
             let rows: Vec<Sourced<'_>> = decoded
                 .iter()
@@ -360,7 +389,7 @@ impl LogStore {
         };
         state.segments.push(Arc::new(segment));
         state.head_rows = 0;
-        state.head_ids = HashSet::new();
+        state.head_ids = IdSet::default();
         let wal_path = self.dir.join("wal");
         state.wal.set_len(0).map_err(io(&wal_path))?;
         state.wal.seek(SeekFrom::Start(0)).map_err(io(&wal_path))?;
@@ -417,7 +446,7 @@ impl LogStore {
                 break;
             }
             let bytes = match &part {
-                Part::Head(chunk) => Cow::Borrowed(chunk.bytes.as_slice()),
+                Part::Head(chunk) => Cow::Borrowed(chunk.bytes()),
                 Part::Granule(segment, at) => Cow::Owned(segment.granule(*at)?),
             };
             let decoded = chunk::decode(&bytes)?;
@@ -461,7 +490,7 @@ impl LogStore {
                     text.extend_from_slice(b"\n ");
                     logger_at = text.len() - 1;
                     if let Some(logger) = dict(row.logger) {
-                        query::normalize_into(logger, &mut text);
+                        query::normalize_into(logger.as_bytes(), &mut text);
                     }
                 }
                 let line = query::Line {
@@ -485,7 +514,7 @@ impl LogStore {
                             file: dict(row.file).unwrap_or_default().to_owned(),
                             level: line.level.map(str::to_owned),
                             logger: dict(row.logger).map(str::to_owned),
-                            message: row.message.to_owned(),
+                            message: String::from_utf8_lossy(row.message).into_owned(),
                         },
                     ),
                 );
@@ -535,10 +564,11 @@ impl LogStore {
         let in_head = state.cut_head(cutoff)?;
         if in_head > 0 {
             // The WAL still holds those rows: the cutoff goes after them.
-            let mut marker = Vec::new();
-            frame(&mut marker, FRAME_CUTOFF, &cutoff.to_le_bytes());
+            let mut marker = vec![0; FRAME_HEADER];
+            marker.extend_from_slice(&cutoff.to_le_bytes());
+            seal(&mut marker, FRAME_CUTOFF);
             state
-                .append(&marker)
+                .append(&[&marker])
                 .and_then(|()| state.wal.sync_data())
                 .map_err(io(&self.dir.join("wal")))?;
         }
@@ -583,22 +613,27 @@ impl State {
         Ok(false)
     }
 
-    /// Appends to the WAL; on failure cuts it back to where it was, so no
-    /// torn frame sits before the next one.
-    fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        if let Err(error) = self.wal.write_all(bytes) {
-            let _ = self.wal.set_len(self.wal_len);
-            let _ = self.wal.seek(SeekFrom::Start(self.wal_len));
-            return Err(error);
+    /// Appends frames to the WAL; on failure cuts it back to where it was,
+    /// so no torn frame sits before the next one.
+    fn append(&mut self, frames: &[&[u8]]) -> std::io::Result<()> {
+        for (at, frame) in frames.iter().enumerate() {
+            if let Err(error) = self.wal.write_all(frame) {
+                let _ = self.wal.set_len(self.wal_len);
+                let _ = self.wal.seek(SeekFrom::Start(self.wal_len));
+                return Err(error);
+            }
+            if at + 1 == frames.len() {
+                let len: u64 = frames.iter().map(|frame| frame.len() as u64).sum();
+                self.wal_len += len;
+                self.wal_written += len;
+            }
         }
-        self.wal_len += bytes.len() as u64;
-        self.wal_written += bytes.len() as u64;
         Ok(())
     }
 
     /// Adds the rows of a decoded chunk that `keep` keeps to the head.
     fn add_to_head(&mut self, decoded: &Decoded<'_>, keep: impl Fn(&RowRef<'_>) -> bool) -> u64 {
-        let mut builder = Builder::default();
+        let mut builder = Builder::new(FRAME_HEADER);
         let mut dropped = 0;
         for row in &decoded.rows {
             if keep(row) {
@@ -610,8 +645,9 @@ impl State {
             }
         }
         self.head_rows += builder.len();
-        if let Some((span, bytes)) = builder.finish() {
-            self.head.push(Arc::new(Chunk { span, bytes }));
+        if let Some((span, mut frame)) = builder.finish() {
+            seal(&mut frame, FRAME_CHUNK);
+            self.head.push(Arc::new(Chunk { span, frame }));
         }
         dropped
     }
@@ -625,7 +661,7 @@ impl State {
                 head.push(chunk);
                 continue;
             }
-            let decoded = chunk::decode(&chunk.bytes)?;
+            let decoded = chunk::decode(chunk.bytes())?;
             for row in decoded.rows.iter().filter(|row| row.ts < cutoff) {
                 self.head_ids.remove(&row.id.hash());
             }

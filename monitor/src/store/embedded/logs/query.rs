@@ -65,10 +65,11 @@ impl Expr {
 
 /// Appends the tokens of `text` to `out`: runs of letters and digits,
 /// lower-cased, each followed by one space (the caller writes the first).
-pub(super) fn normalize_into(text: &str, out: &mut Vec<u8>) {
+/// Text that is not UTF-8 is read with replacement characters.
+pub(super) fn normalize_into(text: &[u8], out: &mut Vec<u8>) {
     let mut in_token = false;
     if text.is_ascii() {
-        for &byte in text.as_bytes() {
+        for &byte in text {
             if byte.is_ascii_alphanumeric() {
                 out.push(byte.to_ascii_lowercase());
                 in_token = true;
@@ -79,7 +80,7 @@ pub(super) fn normalize_into(text: &str, out: &mut Vec<u8>) {
         }
     } else {
         let mut buffer = [0u8; 4];
-        for c in text.chars() {
+        for c in String::from_utf8_lossy(text).chars() {
             if c.is_alphanumeric() {
                 for lower in c.to_lowercase() {
                     out.extend_from_slice(lower.encode_utf8(&mut buffer).as_bytes());
@@ -99,7 +100,7 @@ pub(super) fn normalize_into(text: &str, out: &mut Vec<u8>) {
 /// ` tok tok ` for a word or phrase; `None` when it has no token at all.
 fn needle(text: &str) -> Option<Finder<'static>> {
     let mut out = vec![b' '];
-    normalize_into(text, &mut out);
+    normalize_into(text.as_bytes(), &mut out);
     (out.len() > 1).then(|| Finder::new(&out).into_owned())
 }
 
@@ -303,10 +304,10 @@ mod tests {
 
     fn line_matches(query: &str, message: &str, logger: &str) -> bool {
         let mut text = vec![b' '];
-        normalize_into(message, &mut text);
+        normalize_into(message.as_bytes(), &mut text);
         text.extend_from_slice(b"\n ");
         let logger_at = text.len() - 1;
-        normalize_into(logger, &mut text);
+        normalize_into(logger.as_bytes(), &mut text);
         parse(query).unwrap().matches(&Line {
             text: &text,
             logger_at,
