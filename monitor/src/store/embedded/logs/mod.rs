@@ -162,14 +162,12 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
 /// A row with the chunk dictionary it refers to.
 type Sourced<'a> = (RowRef<'a>, &'a [&'a str]);
 
-/// Rows (any order) as granules sorted newest first, with their id hashes.
-fn granules_of(mut rows: Vec<Sourced<'_>>) -> (Vec<(Span, Vec<u8>)>, Vec<u128>) {
-    // The head's chunks are each sorted and mostly follow one another, so
-    // this is close to a merge.
+/// Rows (any order) as granules sorted newest first.
+fn granules_of(mut rows: Vec<Sourced<'_>>) -> Vec<(Span, Vec<u8>)> {
+    // Chunks are each sorted and mostly follow one another, so this is
+    // close to a merge.
     rows.sort_by_key(|(row, _)| std::cmp::Reverse(row.key()));
-    let ids = rows.iter().map(|(row, _)| row.id.hash()).collect();
-    let granules = rows
-        .chunks(CHUNK_ROWS)
+    rows.chunks(CHUNK_ROWS)
         .filter_map(|part| {
             let mut builder = Builder::default();
             for (row, dict) in part {
@@ -177,8 +175,7 @@ fn granules_of(mut rows: Vec<Sourced<'_>>) -> (Vec<(Span, Vec<u8>)>, Vec<u128>) 
             }
             builder.finish()
         })
-        .collect();
-    (granules, ids)
+        .collect()
 }
 
 /// Fills in the header of a frame whose payload follows [`FRAME_HEADER`]
@@ -363,11 +360,17 @@ impl LogStore {
         Ok(())
     }
 
-    /// Writes the head as a segment and empties the WAL.
+    /// Writes the head as a segment and empties the WAL. Chunks of at least
+    /// half a granule become granules as they are; smaller ones (an agent's
+    /// batches are often small) are merged.
     fn flush(&self, state: &mut State) -> Result<(), String> {
         let head = std::mem::take(&mut state.head);
+        let (whole, small): (Vec<&Arc<Chunk>>, Vec<&Arc<Chunk>>) = head
+            .iter()
+            .partition(|chunk| chunk.span.rows as usize >= CHUNK_ROWS / 2);
+        let ids: Vec<u128> = state.head_ids.iter().copied().collect();
         let written = (|| {
-            let decoded: Vec<Decoded<'_>> = head
+            let decoded: Vec<Decoded<'_>> = small
                 .iter()
                 .map(|chunk| chunk::decode(chunk.bytes()))
                 .collect::<Result<_, _>>()?;
@@ -375,7 +378,16 @@ impl LogStore {
                 .iter()
                 .flat_map(|d| d.rows.iter().map(move |row| (*row, d.dict.as_slice())))
                 .collect();
-            let (granules, ids) = granules_of(rows);
+            let merged = granules_of(rows);
+            let granules = whole
+                .iter()
+                .map(|chunk| (chunk.span.clone(), chunk.bytes()))
+                .chain(
+                    merged
+                        .iter()
+                        .map(|(span, bytes)| (span.clone(), bytes.as_slice())),
+                )
+                .collect();
             let through = state.next_seq;
             let path = self.dir.join("segments").join(format!("{through:020}.seg"));
             Segment::write(&path, through, granules, ids)
@@ -596,7 +608,12 @@ fn rewrite(segment: &Segment, cutoff: i64) -> Result<(Segment, u64), String> {
         })
         .collect();
     let gone = segment.rows() - rows.len() as u64;
-    let (granules, ids) = granules_of(rows);
+    let ids = rows.iter().map(|(row, _)| row.id.hash()).collect();
+    let granules = granules_of(rows);
+    let granules = granules
+        .iter()
+        .map(|(span, bytes)| (span.clone(), bytes.as_slice()))
+        .collect();
     let rewritten = Segment::write(&segment.path, segment.flushed_through(), granules, ids)?;
     Ok((rewritten, gone))
 }

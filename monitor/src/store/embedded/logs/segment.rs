@@ -57,6 +57,19 @@ pub(super) struct Segment {
     ids: OnceLock<Vec<u128>>,
 }
 
+/// A buffered file that counts what was written to it.
+struct Counted {
+    out: std::io::BufWriter<File>,
+    at: u64,
+}
+
+impl Counted {
+    fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.at += bytes.len() as u64;
+        self.out.write_all(bytes)
+    }
+}
+
 fn io(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
     move |error| format!("{}: {error}", path.display())
 }
@@ -67,27 +80,34 @@ impl Segment {
     pub(super) fn write(
         path: &Path,
         flushed_through: u64,
-        granules: Vec<(Span, Vec<u8>)>,
+        granules: Vec<(Span, &[u8])>,
         mut ids: Vec<u128>,
     ) -> Result<Self, String> {
         let tmp = path.with_extension("tmp");
-        let mut out = Vec::new();
-        out.extend_from_slice(MAGIC);
+        let file = File::create(&tmp).map_err(io(&tmp))?;
+        let mut out = Counted {
+            out: std::io::BufWriter::with_capacity(1 << 20, file),
+            at: 0,
+        };
+        out.put(MAGIC).map_err(io(&tmp))?;
         let mut metas = Vec::with_capacity(granules.len());
         for (span, bytes) in granules {
-            let compressed = lz4_flex::block::compress_prepend_size(&bytes);
+            let compressed = lz4_flex::block::compress_prepend_size(bytes);
             metas.push(GranuleMeta {
                 span,
-                offset: out.len() as u64,
+                offset: out.at,
                 len: compressed.len() as u32,
                 crc: crc32fast::hash(&compressed),
             });
-            out.extend_from_slice(&compressed);
+            out.put(&compressed).map_err(io(&tmp))?;
         }
         ids.sort_unstable();
-        let ids_offset = out.len() as u64;
+        let ids_offset = out.at;
+        let mut ids_crc = crc32fast::Hasher::new();
         for id in &ids {
-            out.extend_from_slice(&id.to_le_bytes());
+            let bytes = id.to_le_bytes();
+            ids_crc.update(&bytes);
+            out.put(&bytes).map_err(io(&tmp))?;
         }
         let meta = Meta {
             flushed_through,
@@ -96,18 +116,18 @@ impl Segment {
             max_ts: metas.iter().map(|g| g.span.max_key.0).max().unwrap_or(0),
             ids_offset,
             ids_count: ids.len() as u64,
-            ids_crc: crc32fast::hash(&out[ids_offset as usize..]),
+            ids_crc: ids_crc.finalize(),
             granules: metas,
         };
         let json = serde_json::to_vec(&meta).expect("segment meta serializes");
-        let meta_offset = out.len() as u64;
-        out.extend_from_slice(&json);
-        out.extend_from_slice(&meta_offset.to_le_bytes());
-        out.extend_from_slice(&(json.len() as u32).to_le_bytes());
-        out.extend_from_slice(&crc32fast::hash(&json).to_le_bytes());
-        out.extend_from_slice(MAGIC);
-        let mut file = File::create(&tmp).map_err(io(&tmp))?;
-        file.write_all(&out).map_err(io(&tmp))?;
+        let mut footer = Vec::with_capacity(FOOTER);
+        footer.extend_from_slice(&out.at.to_le_bytes());
+        footer.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        footer.extend_from_slice(&crc32fast::hash(&json).to_le_bytes());
+        footer.extend_from_slice(MAGIC);
+        out.put(&json).map_err(io(&tmp))?;
+        out.put(&footer).map_err(io(&tmp))?;
+        let file = out.out.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
         file.sync_all().map_err(io(&tmp))?;
         std::fs::rename(&tmp, path).map_err(io(path))?;
         if let Some(dir) = path.parent() {
@@ -119,7 +139,7 @@ impl Segment {
         let _ = ids_cell.set(ids);
         Ok(Self {
             path: path.to_owned(),
-            file: File::open(path).map_err(io(path))?,
+            file,
             meta,
             ids: ids_cell,
         })
