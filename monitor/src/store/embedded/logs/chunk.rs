@@ -159,7 +159,12 @@ impl Builder {
     /// A builder whose output starts with `prefix` bytes left for the caller
     /// (a WAL frame's header).
     pub(super) fn new(prefix: usize) -> Self {
-        let mut out = Vec::with_capacity(prefix + 8 + 256 * 64);
+        Self::with_capacity(prefix, 256 * 64)
+    }
+
+    /// As [`Builder::new`], with room for `bytes` of rows.
+    pub(super) fn with_capacity(prefix: usize, bytes: usize) -> Self {
+        let mut out = Vec::with_capacity(prefix + 8 + bytes + 1024);
         out.resize(prefix + 8, 0);
         Self {
             dict: Vec::new(),

@@ -307,7 +307,12 @@ impl LogStore {
             accepted.sort_by(|a, b| (lines[b.0].ts, b.1).cmp(&(lines[a.0].ts, a.1)));
             let mut chunks = Vec::new();
             for part in accepted.chunks(CHUNK_ROWS) {
-                let mut builder = Builder::new(FRAME_HEADER);
+                // A row is its message and at most 60 bytes more.
+                let bytes = part
+                    .iter()
+                    .map(|&(index, _)| lines[index].message.len() + 60)
+                    .sum();
+                let mut builder = Builder::with_capacity(FRAME_HEADER, bytes);
                 for &(index, seq) in part {
                     let line = &lines[index];
                     builder.push(&NewRow {
