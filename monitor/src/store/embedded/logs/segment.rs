@@ -137,9 +137,11 @@ impl Segment {
         }
         let ids_cell = OnceLock::new();
         let _ = ids_cell.set(ids);
+        drop(file);
         Ok(Self {
             path: path.to_owned(),
-            file,
+            // The file was opened to write; reads need their own handle.
+            file: File::open(path).map_err(io(path))?,
             meta,
             ids: ids_cell,
         })

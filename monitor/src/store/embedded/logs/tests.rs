@@ -1,1 +1,300 @@
+use super::*;
 
+/// A line `n` at `ts` µs; ids are the agent's form (32 hex digits) for
+/// even `n` and free text for odd, to exercise both.
+fn line(n: u64, ts: i64, message: &str) -> (String, String, i64) {
+    let id = if n % 2 == 0 {
+        format!("{:032x}", u128::from(n) * 0x9e37_79b9_7f4a_7c15)
+    } else {
+        format!("resent-{n}")
+    };
+    (id, message.to_owned(), ts)
+}
+
+fn write(store: &LogStore, host: &str, lines: &[(String, String, i64)]) -> (u64, u64) {
+    let new: Vec<NewLine<'_>> = lines
+        .iter()
+        .map(|(id, message, ts)| NewLine {
+            ts: *ts,
+            file: "/var/log/app.log",
+            level: Some(if message.contains("fail") {
+                "ERROR"
+            } else {
+                "INFO"
+            }),
+            logger: Some("Handler"),
+            id,
+            message,
+        })
+        .collect();
+    store.write("acme", host, &new).unwrap()
+}
+
+fn search(store: &LogStore, text: &str, limit: usize, below: Option<Key>) -> Page {
+    let expr = parse(text).unwrap();
+    store
+        .search(&Search {
+            environment: "acme",
+            host: None,
+            level: None,
+            file: None,
+            from: i64::MIN,
+            to: i64::MAX,
+            below,
+            limit,
+            expr: &expr,
+        })
+        .unwrap()
+}
+
+/// Every line's timestamp, newest first, page by page.
+fn all_pages(store: &LogStore, text: &str, limit: usize) -> Vec<i64> {
+    let mut seen = Vec::new();
+    let mut below = None;
+    loop {
+        let page = search(store, text, limit, below);
+        seen.extend(page.lines.iter().map(|l| l.timestamp.timestamp_micros()));
+        match page.next {
+            Some(next) => below = Some(next),
+            None => return seen,
+        }
+    }
+}
+
+fn segments(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("segments"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "seg")
+        })
+        .count()
+}
+
+#[test]
+fn lines_come_back_newest_first_across_head_and_segments_with_every_line_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open_with(dir.path(), 100).unwrap();
+    // Two hosts whose batches interleave in time, as concurrent agents do.
+    for batch in 0..10i64 {
+        for (host, offset) in [("gw-1", 0), ("gw-2", 1)] {
+            let lines: Vec<_> = (0..30)
+                .map(|i| {
+                    let n = (batch * 60 + i * 2 + offset) as u64;
+                    line(n, 1_000 + n as i64 * 10, &format!("request {n} done"))
+                })
+                .collect();
+            assert_eq!(write(&store, host, &lines), (30, 0));
+        }
+    }
+    assert!(segments(dir.path()) >= 5, "the head was written out");
+    let seen = all_pages(&store, "", 7);
+    assert_eq!(seen.len(), 600);
+    assert!(
+        seen.windows(2).all(|w| w[0] > w[1]),
+        "newest first, no repeats"
+    );
+    let page = search(&store, "\"request 599\"", 10, None);
+    assert_eq!(page.lines.len(), 1);
+    assert_eq!(page.lines[0].host, "gw-2");
+    assert_eq!(page.lines[0].logger.as_deref(), Some("Handler"));
+}
+
+#[test]
+fn a_resent_line_is_a_duplicate_in_the_head_in_a_segment_and_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<_> = (0..50)
+        .map(|n| line(n, 5_000 + n as i64, "hello"))
+        .collect();
+    {
+        let store = LogStore::open_with(dir.path(), 40).unwrap();
+        assert_eq!(write(&store, "gw-1", &lines[..30]), (30, 0));
+        assert_eq!(write(&store, "gw-1", &lines[..30]), (0, 30), "in the head");
+        assert_eq!(write(&store, "gw-1", &lines[20..]), (20, 10));
+        assert_eq!(segments(dir.path()), 1);
+        assert_eq!(write(&store, "gw-1", &lines[..5]), (0, 5), "in a segment");
+    }
+    let store = LogStore::open_with(dir.path(), 40).unwrap();
+    assert_eq!(write(&store, "gw-1", &lines), (0, 50), "across a restart");
+    assert_eq!(all_pages(&store, "hello", 100).len(), 50);
+    let dup = [lines[3].clone(), lines[3].clone()];
+    assert_eq!(write(&store, "gw-2", &dup), (0, 2));
+    let new = [line(77, 9_000, "x"), line(77, 9_000, "x")];
+    assert_eq!(
+        write(&store, "gw-2", &new),
+        (1, 1),
+        "a repeat within a batch"
+    );
+}
+
+#[test]
+fn what_was_acknowledged_survives_a_restart_and_a_torn_wal_tail_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = LogStore::open_with(dir.path(), 1_000).unwrap();
+        write(
+            &store,
+            "gw-1",
+            &[line(1, 10, "first"), line(2, 20, "second")],
+        );
+        write(&store, "gw-1", &[line(3, 30, "third")]);
+    }
+    // A crash in the middle of appending the next frame.
+    let wal = dir.path().join("wal");
+    let mut bytes = std::fs::read(&wal).unwrap();
+    let whole = bytes.len();
+    bytes.extend_from_slice(&[200, 0, 0, 0, 1, 2, 3, 4, FRAME_CHUNK, 9, 9]);
+    std::fs::write(&wal, &bytes).unwrap();
+    let store = LogStore::open_with(dir.path(), 1_000).unwrap();
+    assert_eq!(std::fs::metadata(&wal).unwrap().len() as usize, whole);
+    assert_eq!(all_pages(&store, "", 10), [30, 20, 10]);
+    write(&store, "gw-1", &[line(4, 40, "fourth")]);
+    drop(store);
+    let store = LogStore::open_with(dir.path(), 1_000).unwrap();
+    assert_eq!(
+        all_pages(&store, "", 10),
+        [40, 30, 20, 10],
+        "written after the repair"
+    );
+}
+
+#[test]
+fn a_crash_after_a_segment_is_written_but_before_the_wal_is_emptied_counts_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = dir.path().join("wal");
+    {
+        let store = LogStore::open_with(dir.path(), 10).unwrap();
+        let lines: Vec<_> = (0..6).map(|n| line(n, 100 + n as i64, "a")).collect();
+        write(&store, "gw-1", &lines);
+        let before_flush = std::fs::read(&wal).unwrap();
+        let more: Vec<_> = (6..12).map(|n| line(n, 100 + n as i64, "a")).collect();
+        write(&store, "gw-1", &more);
+        assert_eq!(segments(dir.path()), 1);
+        // Put back the WAL as it was before the flush emptied it, plus the
+        // second batch's frame: what a crash at that moment leaves.
+        let mut frames = before_flush;
+        let second = {
+            let scratch = tempfile::tempdir().unwrap();
+            let other = LogStore::open_with(scratch.path(), 1_000).unwrap();
+            other.state().next_seq = 6;
+            write(&other, "gw-1", &more);
+            std::fs::read(scratch.path().join("wal")).unwrap()
+        };
+        frames.extend_from_slice(&second);
+        drop(store);
+        std::fs::write(&wal, frames).unwrap();
+    }
+    let store = LogStore::open_with(dir.path(), 10).unwrap();
+    assert_eq!(all_pages(&store, "a", 100).len(), 12);
+    assert_eq!(write(&store, "gw-1", &[line(3, 103, "a")]), (0, 1));
+}
+
+#[test]
+fn retention_drops_and_rewrites_segments_and_cuts_the_head_durably() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = LogStore::open_with(dir.path(), 20).unwrap();
+        for start in [0u64, 20, 40] {
+            let lines: Vec<_> = (start..start + 20)
+                .map(|n| line(n, n as i64 * 100, "tick"))
+                .collect();
+            write(&store, "gw-1", &lines);
+        }
+        // Three segments of 20; then 10 lines in the head.
+        let head: Vec<_> = (60..70).map(|n| line(n, n as i64 * 100, "tick")).collect();
+        write(&store, "gw-1", &head);
+        assert_eq!(segments(dir.path()), 3);
+        // Cut at 3,000 µs: the first segment goes, the second is rewritten.
+        assert_eq!(store.delete_older_than(3_000).unwrap(), 30);
+        assert_eq!(segments(dir.path()), 2);
+        assert_eq!(all_pages(&store, "", 100).len(), 40);
+        // Cut inside the head.
+        assert_eq!(store.delete_older_than(6_500).unwrap(), 35);
+        assert_eq!(
+            all_pages(&store, "", 100),
+            [6_900, 6_800, 6_700, 6_600, 6_500]
+        );
+    }
+    let store = LogStore::open_with(dir.path(), 20).unwrap();
+    assert_eq!(
+        all_pages(&store, "", 100),
+        [6_900, 6_800, 6_700, 6_600, 6_500],
+        "the head's cutoff holds after a restart"
+    );
+    assert_eq!(store.delete_older_than(6_500).unwrap(), 0);
+}
+
+#[test]
+fn filters_narrow_by_host_level_file_time_and_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open_with(dir.path(), 8).unwrap();
+    write(
+        &store,
+        "gw-1",
+        &[line(1, 10, "login ok"), line(2, 20, "login failed")],
+    );
+    write(
+        &store,
+        "gw-2",
+        &[line(3, 30, "login failed"), line(4, 40, "logout")],
+    );
+    let expr = parse("login").unwrap();
+    let mut query = Search {
+        environment: "acme",
+        host: Some("gw-2"),
+        level: None,
+        file: None,
+        from: i64::MIN,
+        to: i64::MAX,
+        below: None,
+        limit: 10,
+        expr: &expr,
+    };
+    assert_eq!(store.search(&query).unwrap().lines.len(), 1);
+    query.host = None;
+    query.level = Some("error");
+    assert_eq!(
+        store.search(&query).unwrap().lines.len(),
+        2,
+        "level in any case"
+    );
+    query.level = None;
+    query.from = 15;
+    query.to = 30;
+    assert_eq!(store.search(&query).unwrap().lines.len(), 2);
+    query.file = Some("/var/log/other.log");
+    assert_eq!(store.search(&query).unwrap().lines.len(), 0);
+    query.file = None;
+    query.environment = "globex";
+    assert_eq!(
+        store.search(&query).unwrap().lines.len(),
+        0,
+        "environments apart"
+    );
+}
+
+#[test]
+fn a_damaged_segment_is_refused_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = LogStore::open_with(dir.path(), 4).unwrap();
+        let lines: Vec<_> = (0..4).map(|n| line(n, n as i64, "x")).collect();
+        write(&store, "gw-1", &lines);
+    }
+    let path = std::fs::read_dir(dir.path().join("segments"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.len() - 30;
+    bytes[at] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let error = LogStore::open_with(dir.path(), 4).unwrap_err();
+    assert!(error.contains(&path.display().to_string()), "{error}");
+    assert!(error.contains("damaged"), "{error}");
+}
