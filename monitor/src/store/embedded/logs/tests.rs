@@ -3,7 +3,7 @@ use super::*;
 /// A line `n` at `ts` µs; ids are the agent's form (32 hex digits) for
 /// even `n` and free text for odd, to exercise both.
 fn line(n: u64, ts: i64, message: &str) -> (String, String, i64) {
-    let id = if n % 2 == 0 {
+    let id = if n.is_multiple_of(2) {
         format!("{:032x}", u128::from(n) * 0x9e37_79b9_7f4a_7c15)
     } else {
         format!("resent-{n}")
