@@ -211,39 +211,49 @@ fn date_of(document: &TantivyDocument, field: tantivy::schema::Field) -> DateTim
 #[async_trait::async_trait]
 impl Store for EmbeddedStore {
     async fn write(&self, mut batch: WriteBatch) -> Result<WriteOutcome, StoreError> {
-        let (metrics, others): (Vec<_>, Vec<_>) = std::mem::take(&mut batch.events)
-            .into_iter()
-            .partition(|event| matches!(event.body, EventBody::Metric { .. }));
-        let (logs, others): (Vec<_>, Vec<_>) = others
-            .into_iter()
-            .partition(|event| matches!(event.body, EventBody::Log { .. }));
+        // Each store reads the events in place: moving tens of thousands of
+        // them into lists per kind cost more than storing them.
+        let count = |kind: fn(&EventBody) -> bool| {
+            batch
+                .events
+                .iter()
+                .filter(|event| kind(&event.body))
+                .count()
+        };
+        let logs = count(|body| matches!(body, EventBody::Log { .. }));
+        let metrics = count(|body| matches!(body, EventBody::Metric { .. }));
+        let others = batch.events.len() - logs - metrics;
         let mut outcome = WriteOutcome::default();
-        if !logs.is_empty() {
+        if logs > 0 {
             // Hosts are heard from before their lines can be read.
             self.catalog
                 .saw(&batch.environment, &batch.host, chrono::Utc::now());
-            let levels: Vec<Option<std::borrow::Cow<'_, str>>> = logs
-                .iter()
-                .map(|event| match &event.body {
-                    EventBody::Log {
-                        level: Some(level), ..
-                    } if level.bytes().any(|b| b.is_ascii_lowercase()) => {
-                        Some(level.to_ascii_uppercase().into())
-                    }
-                    EventBody::Log { level, .. } => level.as_deref().map(Into::into),
-                    _ => None,
-                })
-                .collect();
-            let lines: Vec<logs::NewLine<'_>> = logs
-                .iter()
-                .zip(&levels)
-                .filter_map(|(event, level)| match &event.body {
-                    EventBody::Log {
-                        file,
-                        logger,
-                        message,
-                        ..
-                    } => Some(logs::NewLine {
+            let mut levels: Vec<Option<std::borrow::Cow<'_, str>>> = Vec::with_capacity(logs);
+            levels.extend(batch.events.iter().filter_map(|event| match &event.body {
+                EventBody::Log {
+                    level: Some(level), ..
+                } if level.bytes().any(|b| b.is_ascii_lowercase()) => {
+                    Some(Some(level.to_ascii_uppercase().into()))
+                }
+                EventBody::Log { level, .. } => Some(level.as_deref().map(Into::into)),
+                _ => None,
+            }));
+            let mut lines: Vec<logs::NewLine<'_>> = Vec::with_capacity(logs);
+            lines.extend(
+                batch
+                    .events
+                    .iter()
+                    .filter_map(|event| match &event.body {
+                        EventBody::Log {
+                            file,
+                            logger,
+                            message,
+                            ..
+                        } => Some((event, file, logger, message)),
+                        _ => None,
+                    })
+                    .zip(&levels)
+                    .map(|((event, file, logger, message), level)| logs::NewLine {
                         ts: event.timestamp.timestamp_micros(),
                         file,
                         level: level.as_deref(),
@@ -251,9 +261,7 @@ impl Store for EmbeddedStore {
                         id: &event.id,
                         message,
                     }),
-                    _ => None,
-                })
-                .collect();
+            );
             let (stored, duplicates) = tokio::task::block_in_place(|| {
                 self.logs.write(&batch.environment, &batch.host, &lines)
             })
@@ -261,26 +269,24 @@ impl Store for EmbeddedStore {
             outcome.accepted += stored;
             outcome.duplicates += duplicates;
         }
-        if !metrics.is_empty() {
+        if metrics > 0 {
             // Hosts are heard from before their samples can be read.
             self.catalog
                 .saw(&batch.environment, &batch.host, chrono::Utc::now());
-            let samples: Vec<tsdb::Sample<'_>> = metrics
-                .iter()
-                .filter_map(|event| match &event.body {
-                    EventBody::Metric {
-                        name,
-                        value,
-                        labels,
-                    } => Some(tsdb::Sample {
-                        name,
-                        labels,
-                        millis: event.timestamp.timestamp_millis(),
-                        value: *value,
-                    }),
-                    _ => None,
-                })
-                .collect();
+            let mut samples: Vec<tsdb::Sample<'_>> = Vec::with_capacity(metrics);
+            samples.extend(batch.events.iter().filter_map(|event| match &event.body {
+                EventBody::Metric {
+                    name,
+                    value,
+                    labels,
+                } => Some(tsdb::Sample {
+                    name,
+                    labels,
+                    millis: event.timestamp.timestamp_millis(),
+                    value: *value,
+                }),
+                _ => None,
+            }));
             let (stored, duplicates) = tokio::task::block_in_place(|| {
                 self.metrics
                     .write(&batch.environment, &batch.host, &samples)
@@ -289,13 +295,15 @@ impl Store for EmbeddedStore {
             outcome.accepted += stored;
             outcome.duplicates += duplicates;
         }
-        if others.is_empty() {
+        if others == 0 {
             if let Err(error) = self.catalog.save() {
                 tracing::warn!(%error, "cannot save the host catalog");
             }
             return Ok(outcome);
         }
-        batch.events = others;
+        batch
+            .events
+            .retain(|event| matches!(event.body, EventBody::ApiStats { .. }));
         let (reply, answer) = oneshot::channel();
         self.command(writer::Command::Write(batch, reply)).await?;
         let rest = answer

@@ -91,15 +91,24 @@ impl Segment {
         };
         out.put(MAGIC).map_err(io(&tmp))?;
         let mut metas = Vec::with_capacity(granules.len());
+        let mut scratch = Vec::new();
         for (span, bytes) in granules {
-            let compressed = lz4_flex::block::compress_prepend_size(bytes);
+            // As `compress_prepend_size`, into one buffer for all granules.
+            let needed = 4 + lz4_flex::block::get_maximum_output_size(bytes.len());
+            if scratch.len() < needed {
+                scratch.resize(needed, 0);
+            }
+            scratch[..4].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
+            let len = lz4_flex::block::compress_into(bytes, &mut scratch[4..])
+                .map_err(|e| format!("{}: {e}", tmp.display()))?;
+            let compressed = &scratch[..4 + len];
             metas.push(GranuleMeta {
                 span,
                 offset: out.at,
                 len: compressed.len() as u32,
-                crc: crc32fast::hash(&compressed),
+                crc: crc32fast::hash(compressed),
             });
-            out.put(&compressed).map_err(io(&tmp))?;
+            out.put(compressed).map_err(io(&tmp))?;
         }
         ids.sort_unstable();
         let ids_offset = out.at;
