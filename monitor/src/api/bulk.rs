@@ -118,7 +118,7 @@ pub(super) async fn bulk(
     for (host, events) in by_host {
         state
             .store
-            .write(WriteBatch {
+            .write(&WriteBatch {
                 environment: environment.name.clone(),
                 host,
                 events,

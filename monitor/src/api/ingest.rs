@@ -98,7 +98,12 @@ impl<'de> serde::de::Visitor<'de> for EventsSeed {
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Event>, A::Error> {
-        let mut events = Vec::with_capacity(self.capacity);
+        let mut events = EVENT_LISTS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default();
+        events.reserve(self.capacity);
         while let Some(event) = seq.next_element()? {
             events.push(event);
         }
@@ -216,14 +221,14 @@ pub(super) async fn ingest(
     let outcome = if events.is_empty() {
         Default::default()
     } else {
-        state
-            .store
-            .write(WriteBatch {
-                environment: environment.name.clone(),
-                host,
-                events,
-            })
-            .await?
+        let batch = WriteBatch {
+            environment: environment.name.clone(),
+            host,
+            events,
+        };
+        let outcome = state.store.write(&batch).await?;
+        give_back_events(batch.events);
+        outcome
     };
     Ok(Json(IngestResponse {
         accepted: outcome.accepted,
@@ -232,9 +237,21 @@ pub(super) async fn ingest(
     }))
 }
 
-/// Buffers for unzipped batches, kept for the next request: a fresh
-/// multi-megabyte buffer per request costs a page fault per 4 KiB.
+/// Buffers for unzipped batches and lists of events, kept for the next
+/// request: a fresh multi-megabyte buffer per request costs a page fault per
+/// 4 KiB, and the allocator returns buffers this large to the system at once.
 static BUFFERS: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+static EVENT_LISTS: std::sync::Mutex<Vec<Vec<Event>>> = std::sync::Mutex::new(Vec::new());
+
+fn give_back_events(mut events: Vec<Event>) {
+    if events.capacity() <= 1 << 20 {
+        events.clear();
+        let mut lists = EVENT_LISTS.lock().unwrap_or_else(|p| p.into_inner());
+        if lists.len() < 4 {
+            lists.push(events);
+        }
+    }
+}
 
 fn give_back(mut buffer: Vec<u8>) {
     if buffer.capacity() <= 64 << 20 {

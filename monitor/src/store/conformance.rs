@@ -88,12 +88,12 @@ pub(crate) async fn run(
         metric("gw-2", "/", 9, 70.0),
     ];
     let outcome = store
-        .write(batch("gw-1", metrics[..3].to_vec()))
+        .write(&batch("gw-1", metrics[..3].to_vec()))
         .await
         .unwrap();
     assert_eq!((outcome.accepted, outcome.duplicates), (3, 0));
     let outcome = store
-        .write(batch("gw-2", vec![metrics[3].clone(), metrics[3].clone()]))
+        .write(&batch("gw-2", vec![metrics[3].clone(), metrics[3].clone()]))
         .await
         .unwrap();
     assert_eq!(
@@ -102,7 +102,7 @@ pub(crate) async fn run(
         "a repeat within a batch is stored once"
     );
     let outcome = store
-        .write(batch("gw-1", metrics[..1].to_vec()))
+        .write(&batch("gw-1", metrics[..1].to_vec()))
         .await
         .unwrap();
     assert_eq!(
@@ -217,7 +217,7 @@ pub(crate) async fn run(
         "WARN",
         "throttle decision delayed for tenant globex.com",
     ));
-    store.write(batch("gw-1", events)).await.unwrap();
+    store.write(&batch("gw-1", events)).await.unwrap();
     let mut seen = Vec::new();
     let mut query = LogQuery {
         limit: 10,
@@ -301,7 +301,7 @@ pub(crate) async fn run(
         },
     };
     store
-        .write(batch(
+        .write(&batch(
             "gw-1",
             vec![stats(100, 2, 20), stats(50, 1, 10), stats(7, 0, 200)],
         ))
@@ -361,7 +361,7 @@ pub(crate) async fn run(
         );
         assert_eq!(store.hosts("acme-prod").await.unwrap().len(), 2);
         let outcome = store
-            .write(batch("gw-1", metrics[1..2].to_vec()))
+            .write(&batch("gw-1", metrics[1..2].to_vec()))
             .await
             .unwrap();
         assert_eq!(outcome.duplicates, 1, "ids are remembered across a restart");

@@ -202,7 +202,7 @@ fn text(value: &Value) -> String {
 
 #[async_trait::async_trait]
 impl Store for ElasticsearchStore {
-    async fn write(&self, batch: WriteBatch) -> Result<WriteOutcome, StoreError> {
+    async fn write(&self, batch: &WriteBatch) -> Result<WriteOutcome, StoreError> {
         // The host is heard from before its events are searchable, so that a
         // reader never sees events from a host it does not know.
         let id = format!("{}/{}", batch.environment, batch.host);

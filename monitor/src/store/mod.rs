@@ -141,7 +141,8 @@ pub enum DataKind {
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Stores a batch durably; events whose id is already held are counted
     /// as duplicates and not stored again.
-    async fn write(&self, batch: WriteBatch) -> Result<WriteOutcome, StoreError>;
+    /// The batch is borrowed, so the caller can reuse its list of events.
+    async fn write(&self, batch: &WriteBatch) -> Result<WriteOutcome, StoreError>;
     /// Every host seen in `environment`.
     async fn hosts(&self, environment: &str) -> Result<Vec<HostSeen>, StoreError>;
     /// Names of the metrics held for `environment`.

@@ -32,6 +32,9 @@ use schema::{Fields, KIND_API_STATS};
 /// Segments of a size merged together.
 const MERGE_AT: usize = 16;
 
+/// Log events handed to the log store at a time.
+const LOG_PART: usize = 4096;
+
 /// The embedded store.
 pub struct EmbeddedStore {
     index: Index,
@@ -210,7 +213,7 @@ fn date_of(document: &TantivyDocument, field: tantivy::schema::Field) -> DateTim
 
 #[async_trait::async_trait]
 impl Store for EmbeddedStore {
-    async fn write(&self, mut batch: WriteBatch) -> Result<WriteOutcome, StoreError> {
+    async fn write(&self, batch: &WriteBatch) -> Result<WriteOutcome, StoreError> {
         // Each store reads the events in place: moving tens of thousands of
         // them into lists per kind cost more than storing them.
         let count = |kind: fn(&EventBody) -> bool| {
@@ -228,46 +231,56 @@ impl Store for EmbeddedStore {
             // Hosts are heard from before their lines can be read.
             self.catalog
                 .saw(&batch.environment, &batch.host, chrono::Utc::now());
-            let mut levels: Vec<Option<std::borrow::Cow<'_, str>>> = Vec::with_capacity(logs);
-            levels.extend(batch.events.iter().filter_map(|event| match &event.body {
-                EventBody::Log {
-                    level: Some(level), ..
-                } if level.bytes().any(|b| b.is_ascii_lowercase()) => {
-                    Some(Some(level.to_ascii_uppercase().into()))
-                }
-                EventBody::Log { level, .. } => Some(level.as_deref().map(Into::into)),
-                _ => None,
-            }));
-            let mut lines: Vec<logs::NewLine<'_>> = Vec::with_capacity(logs);
-            lines.extend(
-                batch
-                    .events
+            // In parts, so that no list here is as long as the batch; one sync.
+            let mut events = batch
+                .events
+                .iter()
+                .filter(|event| matches!(event.body, EventBody::Log { .. }))
+                .peekable();
+            let mut mark = 0;
+            while events.peek().is_some() {
+                let part: Vec<&aerie_wire::Event> = events.by_ref().take(LOG_PART).collect();
+                let levels: Vec<Option<std::borrow::Cow<'_, str>>> = part
                     .iter()
-                    .filter_map(|event| match &event.body {
+                    .map(|event| match &event.body {
+                        EventBody::Log {
+                            level: Some(level), ..
+                        } if level.bytes().any(|b| b.is_ascii_lowercase()) => {
+                            Some(level.to_ascii_uppercase().into())
+                        }
+                        EventBody::Log { level, .. } => level.as_deref().map(Into::into),
+                        _ => None,
+                    })
+                    .collect();
+                let lines: Vec<logs::NewLine<'_>> = part
+                    .iter()
+                    .zip(&levels)
+                    .filter_map(|(event, level)| match &event.body {
                         EventBody::Log {
                             file,
                             logger,
                             message,
                             ..
-                        } => Some((event, file, logger, message)),
+                        } => Some(logs::NewLine {
+                            ts: event.timestamp.timestamp_micros(),
+                            file,
+                            level: level.as_deref(),
+                            logger: logger.as_deref(),
+                            id: &event.id,
+                            message,
+                        }),
                         _ => None,
                     })
-                    .zip(&levels)
-                    .map(|((event, file, logger, message), level)| logs::NewLine {
-                        ts: event.timestamp.timestamp_micros(),
-                        file,
-                        level: level.as_deref(),
-                        logger: logger.as_deref(),
-                        id: &event.id,
-                        message,
-                    }),
-            );
-            let (stored, duplicates) = tokio::task::block_in_place(|| {
-                self.logs.write(&batch.environment, &batch.host, &lines)
-            })
-            .map_err(backend)?;
-            outcome.accepted += stored;
-            outcome.duplicates += duplicates;
+                    .collect();
+                let (stored, duplicates, written) = tokio::task::block_in_place(|| {
+                    self.logs.append(&batch.environment, &batch.host, &lines)
+                })
+                .map_err(backend)?;
+                outcome.accepted += stored;
+                outcome.duplicates += duplicates;
+                mark = written;
+            }
+            tokio::task::block_in_place(|| self.logs.sync(mark)).map_err(backend)?;
         }
         if metrics > 0 {
             // Hosts are heard from before their samples can be read.
@@ -301,9 +314,16 @@ impl Store for EmbeddedStore {
             }
             return Ok(outcome);
         }
-        batch
-            .events
-            .retain(|event| matches!(event.body, EventBody::ApiStats { .. }));
+        let batch = WriteBatch {
+            environment: batch.environment.clone(),
+            host: batch.host.clone(),
+            events: batch
+                .events
+                .iter()
+                .filter(|event| matches!(event.body, EventBody::ApiStats { .. }))
+                .cloned()
+                .collect(),
+        };
         let (reply, answer) = oneshot::channel();
         self.command(writer::Command::Write(batch, reply)).await?;
         let rest = answer

@@ -284,12 +284,28 @@ impl LogStore {
     }
 
     /// Stores the lines of one host, durably; answers (stored, duplicates).
+    #[cfg(test)]
     pub(super) fn write(
         &self,
         environment: &str,
         host: &str,
         lines: &[NewLine<'_>],
     ) -> Result<(u64, u64), String> {
+        let (stored, duplicates, mark) = self.append(environment, host, lines)?;
+        self.sync(mark)?;
+        Ok((stored, duplicates))
+    }
+
+    /// Stores the lines of one host, not yet durably: answers (stored,
+    /// duplicates, mark), and the lines are durable once [`LogStore::sync`]
+    /// of that mark (or a later one) returns. A batch may be appended in
+    /// parts and synced once.
+    pub(super) fn append(
+        &self,
+        environment: &str,
+        host: &str,
+        lines: &[NewLine<'_>],
+    ) -> Result<(u64, u64, u64), String> {
         let ids: Vec<Id<'_>> = lines.iter().map(|line| Id::of(line.id)).collect();
         let written = {
             let mut state = self.state();
@@ -348,12 +364,11 @@ impl LogStore {
             let stored = accepted.len() as u64;
             (state.wal_written, stored)
         };
-        self.sync_to(written.0)?;
-        Ok((written.1, lines.len() as u64 - written.1))
+        Ok((written.1, lines.len() as u64 - written.1, written.0))
     }
 
     /// Syncs the WAL unless a sync since `written` did.
-    fn sync_to(&self, written: u64) -> Result<(), String> {
+    pub(super) fn sync(&self, written: u64) -> Result<(), String> {
         let mut sync = self.sync.lock().unwrap_or_else(|p| p.into_inner());
         if sync.synced >= written {
             return Ok(());
