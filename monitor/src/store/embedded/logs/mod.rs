@@ -433,10 +433,6 @@ impl LogStore {
     /// The newest lines the search asks for (up to `limit`), and the key to
     /// continue from when there are more.
     pub(super) fn search(&self, search: &Search<'_>) -> Result<Page, String> {
-        enum Part {
-            Head(Arc<Chunk>),
-            Granule(Arc<Segment>, usize),
-        }
         let fits = |span: &Span| {
             span.max_key.0 >= search.from
                 && span.min_key.0 <= search.to
@@ -470,88 +466,55 @@ impl LogStore {
         parts.sort_by_key(|(max_key, _)| std::cmp::Reverse(*max_key));
 
         let limit = search.limit.max(1);
+        let required = search.expr.required_words();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut best: Vec<(Key, LogLine)> = Vec::with_capacity(limit + 1);
-        let mut text = Vec::with_capacity(1024);
-        let needs_text = search.expr.needs_text();
-        for (max_key, part) in parts {
-            if best.len() > limit && best.last().is_some_and(|(key, _)| max_key < *key) {
-                break;
-            }
-            let bytes = match &part {
-                Part::Head(chunk) => Cow::Borrowed(chunk.bytes()),
-                Part::Granule(segment, at) => Cow::Owned(segment.granule(*at)?),
-            };
-            let decoded = chunk::decode(&bytes)?;
-            let index = |value: &str| decoded.dict.iter().position(|e| *e == value);
-            let Some(env) = index(search.environment) else {
-                continue;
-            };
-            let host = search.host.map(index);
-            let file = search.file.map(index);
-            let level = search.level.map(|level| {
-                decoded
-                    .dict
-                    .iter()
-                    .position(|e| e.eq_ignore_ascii_case(level))
-            });
-            let wanted = |want: Option<Option<usize>>, have: u16| match want {
-                None => true,
-                Some(want) => want == Some(have as usize),
-            };
-            for row in &decoded.rows {
-                let key = row.key();
-                if best.len() > limit && best.last().is_some_and(|(last, _)| key < *last) {
+        let mut parts = parts.into_iter().peekable();
+        // Parts are read newest first, a few per thread at a time; a search
+        // stops once its page is full and no part left can hold a newer line.
+        loop {
+            let floor = (best.len() > limit).then(|| best[limit].0);
+            let mut wave = Vec::with_capacity(threads * 2);
+            while wave.len() < threads * 2
+                && let Some((max_key, _)) = parts.peek()
+            {
+                if floor.is_some_and(|floor| *max_key < floor) {
                     break;
                 }
-                if row.ts > search.to
-                    || row.ts < search.from
-                    || search.below.is_some_and(|below| key >= below)
-                    || row.env as usize != env
-                    || !wanted(host, row.host)
-                    || !wanted(file, row.file)
-                    || !wanted(level, row.level)
-                {
-                    continue;
-                }
-                let dict = |at: u16| decoded.dict.get(at as usize).copied();
-                let mut logger_at = 0;
-                if needs_text {
-                    text.clear();
-                    text.push(b' ');
-                    query::normalize_into(row.message, &mut text);
-                    text.extend_from_slice(b"\n ");
-                    logger_at = text.len() - 1;
-                    if let Some(logger) = dict(row.logger) {
-                        query::normalize_into(logger.as_bytes(), &mut text);
-                    }
-                }
-                let line = query::Line {
-                    text: &text,
-                    logger_at,
-                    level: dict(row.level),
-                    host: dict(row.host).unwrap_or_default(),
-                };
-                if !search.expr.matches(&line) {
-                    continue;
-                }
-                let at = best.partition_point(|(other, _)| *other > key);
-                best.insert(
-                    at,
-                    (
-                        key,
-                        LogLine {
-                            id: row.id.to_string(),
-                            timestamp: DateTime::from_timestamp_micros(row.ts).unwrap_or_default(),
-                            host: line.host.to_owned(),
-                            file: dict(row.file).unwrap_or_default().to_owned(),
-                            level: line.level.map(str::to_owned),
-                            logger: dict(row.logger).map(str::to_owned),
-                            message: String::from_utf8_lossy(row.message).into_owned(),
-                        },
-                    ),
-                );
-                best.truncate(limit + 1);
+                wave.extend(parts.next().map(|(_, part)| part));
             }
+            if wave.is_empty() {
+                break;
+            }
+            let found: Vec<Result<Vec<(Key, LogLine)>, String>> = if wave.len() == 1 {
+                vec![scan(&wave[0], search, &required, floor, limit)]
+            } else {
+                let next = std::sync::atomic::AtomicUsize::new(0);
+                let results = Mutex::new(Vec::with_capacity(wave.len()));
+                std::thread::scope(|scope| {
+                    for _ in 0..threads.min(wave.len()) {
+                        scope.spawn(|| {
+                            loop {
+                                let at = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                let Some(part) = wave.get(at) else {
+                                    return;
+                                };
+                                let found = scan(part, search, &required, floor, limit);
+                                results
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .push(found);
+                            }
+                        });
+                    }
+                });
+                results.into_inner().unwrap_or_else(|p| p.into_inner())
+            };
+            for lines in found {
+                best.extend(lines?);
+            }
+            best.sort_by_key(|(key, _)| std::cmp::Reverse(*key));
+            best.truncate(limit + 1);
         }
         let more = best.len() > limit;
         best.truncate(limit);
@@ -606,6 +569,105 @@ impl LogStore {
         }
         Ok(removed + in_head)
     }
+}
+
+/// What a search reads: a chunk of the head or a segment's granule.
+enum Part {
+    Head(Arc<Chunk>),
+    Granule(Arc<Segment>, usize),
+}
+
+/// The newest lines of one part (up to `limit + 1`) that match `search` and
+/// sort after `floor`. A granule that lacks one of the `required` words (as
+/// lower-cased ASCII anywhere in its bytes) is passed over unread.
+fn scan(
+    part: &Part,
+    search: &Search<'_>,
+    required: &[memchr::memmem::Finder<'static>],
+    floor: Option<Key>,
+    limit: usize,
+) -> Result<Vec<(Key, LogLine)>, String> {
+    let bytes = match part {
+        Part::Head(chunk) => Cow::Borrowed(chunk.bytes()),
+        Part::Granule(segment, at) => Cow::Owned(segment.granule(*at)?),
+    };
+    if !required.is_empty() {
+        let lower = bytes.to_ascii_lowercase();
+        if required.iter().any(|word| word.find(&lower).is_none()) {
+            return Ok(Vec::new());
+        }
+    }
+    let decoded = chunk::decode(&bytes)?;
+    let index = |value: &str| decoded.dict.iter().position(|e| *e == value);
+    let Some(env) = index(search.environment) else {
+        return Ok(Vec::new());
+    };
+    let host = search.host.map(index);
+    let file = search.file.map(index);
+    let level = search.level.map(|level| {
+        decoded
+            .dict
+            .iter()
+            .position(|e| e.eq_ignore_ascii_case(level))
+    });
+    let wanted = |want: Option<Option<usize>>, have: u16| match want {
+        None => true,
+        Some(want) => want == Some(have as usize),
+    };
+    let needs_text = search.expr.needs_text();
+    let mut text = Vec::with_capacity(1024);
+    let mut found = Vec::new();
+    // Rows are newest first: the first `limit + 1` matches are the part's.
+    for row in &decoded.rows {
+        let key = row.key();
+        if found.len() > limit || floor.is_some_and(|floor| key < floor) {
+            break;
+        }
+        if row.ts > search.to
+            || row.ts < search.from
+            || search.below.is_some_and(|below| key >= below)
+            || row.env as usize != env
+            || !wanted(host, row.host)
+            || !wanted(file, row.file)
+            || !wanted(level, row.level)
+        {
+            continue;
+        }
+        let dict = |at: u16| decoded.dict.get(at as usize).copied();
+        let mut logger_at = 0;
+        if needs_text {
+            text.clear();
+            text.push(b' ');
+            query::normalize_into(row.message, &mut text);
+            text.extend_from_slice(b"\n ");
+            logger_at = text.len() - 1;
+            if let Some(logger) = dict(row.logger) {
+                query::normalize_into(logger.as_bytes(), &mut text);
+            }
+        }
+        let line = query::Line {
+            text: &text,
+            logger_at,
+            level: dict(row.level),
+            host: dict(row.host).unwrap_or_default(),
+        };
+        if !search.expr.matches(&line) {
+            continue;
+        }
+        found.push((
+            key,
+            LogLine {
+                id: row.id.to_string(),
+                timestamp: DateTime::from_timestamp_micros(row.ts).unwrap_or_default(),
+                host: line.host.to_owned(),
+                file: dict(row.file).unwrap_or_default().to_owned(),
+                level: line.level.map(str::to_owned),
+                logger: dict(row.logger).map(str::to_owned),
+                message: String::from_utf8_lossy(row.message).into_owned(),
+            },
+        ));
+    }
+    Ok(found)
 }
 
 /// The segment without its rows older than `cutoff`, written in its place;

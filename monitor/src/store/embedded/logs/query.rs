@@ -52,6 +52,30 @@ impl Expr {
         }
     }
 
+    /// Words every matching line holds (from phrases that must match), each
+    /// as plain lower-case ASCII: a granule without one of them is skipped.
+    /// Words with other characters are left out (case folding beyond ASCII
+    /// can change their bytes).
+    pub(super) fn required_words(&self) -> Vec<Finder<'static>> {
+        let mut words = Vec::new();
+        self.collect_required(&mut words);
+        words
+    }
+
+    fn collect_required(&self, out: &mut Vec<Finder<'static>>) {
+        match self {
+            Expr::Phrase(finder) => {
+                for word in finder.needle().split(|b| *b == b' ') {
+                    if !word.is_empty() && word.is_ascii() {
+                        out.push(Finder::new(word).into_owned());
+                    }
+                }
+            }
+            Expr::And(all) => all.iter().for_each(|expr| expr.collect_required(out)),
+            _ => {}
+        }
+    }
+
     /// Whether matching needs the line's text (else it is never built).
     pub(super) fn needs_text(&self) -> bool {
         match self {
@@ -335,6 +359,22 @@ mod tests {
             "words, not substrings"
         );
         assert!(!line_matches("eap", m, "X"), "whole words only");
+    }
+
+    #[test]
+    fn words_a_match_must_hold_are_known_before_reading() {
+        let words = |q: &str| {
+            parse(q)
+                .unwrap()
+                .required_words()
+                .iter()
+                .map(|f| String::from_utf8(f.needle().to_vec()).unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(words("Heap AND \"acme.com\""), ["heap", "acme", "com"]);
+        assert!(words("heap OR space").is_empty());
+        assert_eq!(words("heap -space"), ["heap"]);
+        assert!(words("größe").is_empty());
     }
 
     #[test]
