@@ -189,6 +189,15 @@ impl Builder {
         if len == value.len() + 1 && self.dict[at as usize] == value {
             return at;
         }
+        // Not the last one: the dictionary is short, and a scan of it is
+        // cheaper than hashing the value.
+        if self.dict.len() <= 8
+            && let Some(at) = self.dict.iter().position(|entry| entry == value)
+        {
+            let at = at as u16;
+            self.last[slot] = (at, value.len() + 1);
+            return at;
+        }
         let at = match self.index.get(value) {
             Some(at) => *at,
             None => {

@@ -312,10 +312,13 @@ impl LogStore {
             let mut accepted: Vec<(usize, u64)> = Vec::with_capacity(lines.len());
             for (index, (line, id)) in lines.iter().zip(&ids).enumerate() {
                 let hash = id.hash();
-                if state.head_ids.contains(&hash) || state.in_segments(hash, line.ts)? {
+                if !state.head_ids.insert(hash) {
                     continue;
                 }
-                state.head_ids.insert(hash);
+                if state.in_segments(hash, line.ts)? {
+                    state.head_ids.remove(&hash);
+                    continue;
+                }
                 accepted.push((index, state.next_seq));
                 state.next_seq += 1;
             }
@@ -701,11 +704,17 @@ fn rewrite(segment: &Segment, cutoff: i64) -> Result<(Segment, u64), String> {
 }
 
 impl State {
-    /// Whether a segment covering `ts` holds the id hash.
+    /// Whether a segment with a granule covering `ts` holds the id hash.
     fn in_segments(&self, hash: u128, ts: i64) -> Result<bool, String> {
         for segment in &self.segments {
             let (min_ts, max_ts) = segment.time_range();
-            if (min_ts..=max_ts).contains(&ts) && segment.holds(hash)? {
+            if (min_ts..=max_ts).contains(&ts)
+                && segment
+                    .granules()
+                    .iter()
+                    .any(|g| (g.span.min_key.0..=g.span.max_key.0).contains(&ts))
+                && segment.holds(hash)?
+            {
                 return Ok(true);
             }
         }
