@@ -228,7 +228,7 @@ impl LogStore {
         let mut state = State {
             head: Vec::new(),
             head_rows: 0,
-            head_ids: IdSet::default(),
+            head_ids: IdSet::with_capacity_and_hasher(head_limit, Default::default()),
             segments: segments.into_iter().map(Arc::new).collect(),
             next_seq: flushed,
             wal,
@@ -424,7 +424,8 @@ impl LogStore {
         };
         state.segments.push(Arc::new(segment));
         state.head_rows = 0;
-        state.head_ids = IdSet::default();
+        // Emptied, not replaced: it keeps its room for the next head.
+        state.head_ids.clear();
         let wal_path = self.dir.join("wal");
         state.wal.set_len(0).map_err(io(&wal_path))?;
         state.wal.seek(SeekFrom::Start(0)).map_err(io(&wal_path))?;
