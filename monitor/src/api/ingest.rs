@@ -253,9 +253,10 @@ fn give_back_events(mut events: Vec<Event>) {
     }
 }
 
-fn give_back(mut buffer: Vec<u8>) {
+fn give_back(buffer: Vec<u8>) {
+    // Not cleared: its bytes are overwritten, and a buffer that keeps its
+    // length is not zeroed again.
     if buffer.capacity() <= 64 << 20 {
-        buffer.clear();
         let mut buffers = BUFFERS.lock().unwrap_or_else(|p| p.into_inner());
         if buffers.len() < 4 {
             buffers.push(buffer);
@@ -285,6 +286,20 @@ fn read_body(body: &[u8], gzip: bool, limit: u64) -> Result<Cow<'_, [u8]>, ApiEr
         .unwrap_or_else(|p| p.into_inner())
         .pop()
         .unwrap_or_default();
+    // libdeflate unzips a whole body at once, about 1.6 times as fast as a
+    // stream; it needs the size, which the trailer gives. A body it cannot
+    // take (a lying trailer, several gzip members) goes through flate2.
+    if (1..=limit).contains(&size_hint) {
+        let size = size_hint as usize;
+        if json.len() < size {
+            json.resize(size, 0);
+        }
+        if let Ok(n) = libdeflater::Decompressor::new().gzip_decompress(body, &mut json[..size]) {
+            json.truncate(n);
+            return Ok(Cow::Owned(json));
+        }
+    }
+    json.clear();
     json.reserve(size_hint.min(limit + 1) as usize);
     flate2::read::GzDecoder::new(body)
         .take(limit + 1)

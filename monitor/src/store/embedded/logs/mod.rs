@@ -147,6 +147,10 @@ struct State {
     /// Id hashes of the head's rows.
     head_ids: IdSet,
     segments: Vec<Arc<Segment>>,
+    /// No segment holds a line newer than this (µs): lines newer than every
+    /// segment, the usual case, need no look at them for duplicates.
+    /// Retention only lowers the true value, so it is never too low.
+    segments_newest: i64,
     next_seq: u64,
     wal: File,
     /// The WAL's length now.
@@ -229,6 +233,11 @@ impl LogStore {
             head: Vec::new(),
             head_rows: 0,
             head_ids: IdSet::with_capacity_and_hasher(head_limit, Default::default()),
+            segments_newest: segments
+                .iter()
+                .map(|segment| segment.time_range().1)
+                .max()
+                .unwrap_or(i64::MIN),
             segments: segments.into_iter().map(Arc::new).collect(),
             next_seq: flushed,
             wal,
@@ -422,6 +431,7 @@ impl LogStore {
                 return Err(error);
             }
         };
+        state.segments_newest = state.segments_newest.max(segment.time_range().1);
         state.segments.push(Arc::new(segment));
         state.head_rows = 0;
         // Emptied, not replaced: it keeps its room for the next head.
@@ -707,6 +717,9 @@ fn rewrite(segment: &Segment, cutoff: i64) -> Result<(Segment, u64), String> {
 impl State {
     /// Whether a segment with a granule covering `ts` holds the id hash.
     fn in_segments(&self, hash: u128, ts: i64) -> Result<bool, String> {
+        if ts > self.segments_newest {
+            return Ok(false);
+        }
         for segment in &self.segments {
             let (min_ts, max_ts) = segment.time_range();
             if (min_ts..=max_ts).contains(&ts)
