@@ -153,10 +153,9 @@ pub(super) async fn ingest(
         capacity: (json.len() / SMALLEST_EVENT).min(1 << 20),
     };
     let mut rejected = Vec::new();
-    let typed = serde::de::DeserializeSeed::deserialize(
-        seed,
-        &mut serde_json::Deserializer::from_slice(&json),
-    );
+    let mut reader = serde_json::Deserializer::from_slice(&json);
+    let typed = serde::de::DeserializeSeed::deserialize(seed, &mut reader)
+        .and_then(|typed| reader.end().map(|()| typed));
     let (batch_environment, host, mut events, positions) = match typed {
         Ok(typed) => (typed.environment, typed.host, typed.events, None),
         Err(_) => {
