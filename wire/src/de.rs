@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::{Event, EventBody};
+use std::borrow::Cow;
+
+use crate::{Event, EventBody, EventRef, LogRef};
 
 #[derive(Clone, Copy, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -71,20 +73,20 @@ enum Key {
 
 /// Every field any kind has; each kind takes its own.
 #[derive(Default)]
-struct Slots {
-    id: Option<String>,
+struct Slots<'de> {
+    id: Option<Text<'de>>,
     timestamp: Option<Timestamp>,
     kind: Option<Kind>,
-    name: Option<String>,
+    name: Option<Text<'de>>,
     value: Option<f64>,
     labels: Option<BTreeMap<String, String>>,
-    file: Option<String>,
-    level: Option<Option<String>>,
-    logger: Option<Option<String>>,
-    message: Option<String>,
+    file: Option<Text<'de>>,
+    level: Option<Option<Text<'de>>>,
+    logger: Option<Option<Text<'de>>>,
+    message: Option<Text<'de>>,
     parsed: Option<bool>,
-    api: Option<String>,
-    tenant: Option<String>,
+    api: Option<Text<'de>>,
+    tenant: Option<Text<'de>>,
     window_start: Option<DateTime<Utc>>,
     window_end: Option<DateTime<Utc>>,
     count: Option<u64>,
@@ -93,6 +95,41 @@ struct Slots {
     max_ms: Option<f64>,
     avg_ms: Option<f64>,
     bytes: Option<u64>,
+}
+
+/// A string, borrowed from the input when it holds no escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl Text<'_> {
+    fn owned(self) -> String {
+        self.0.into_owned()
+    }
+}
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(text)))
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(text.to_owned())))
+            }
+
+            fn visit_string<E: de::Error>(self, text: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(text)))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
 }
 
 /// An RFC 3339 time: the agent's form (`2026-11-21T10:00:00.123Z`, UTC,
@@ -180,13 +217,13 @@ fn fill<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
 struct EventVisitor;
 
 impl<'de> Visitor<'de> for EventVisitor {
-    type Value = Event;
+    type Value = EventRef<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an event object with id, @timestamp and kind")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Event, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EventRef<'de>, A::Error> {
         let mut s = Slots::default();
         while let Some(key) = map.next_key::<Key>()? {
             match key {
@@ -216,22 +253,28 @@ impl<'de> Visitor<'de> for EventVisitor {
                 }
             }
         }
-        let body = match required(s.kind, "kind")? {
+        let kind = required(s.kind, "kind")?;
+        if let Kind::Log = kind {
+            return Ok(EventRef::Log(LogRef {
+                file: required(s.file, "file")?.0,
+                level: s.level.flatten().map(|t| t.0),
+                logger: s.logger.flatten().map(|t| t.0),
+                message: required(s.message, "message")?.0,
+                parsed: required(s.parsed, "parsed")?,
+                id: required(s.id, "id")?.0,
+                timestamp: required(s.timestamp, "@timestamp")?.0,
+            }));
+        }
+        let body = match kind {
             Kind::Metric => EventBody::Metric {
-                name: required(s.name, "name")?,
+                name: required(s.name, "name")?.owned(),
                 value: required(s.value, "value")?,
                 labels: s.labels.unwrap_or_default(),
             },
-            Kind::Log => EventBody::Log {
-                file: required(s.file, "file")?,
-                level: s.level.flatten(),
-                logger: s.logger.flatten(),
-                message: required(s.message, "message")?,
-                parsed: required(s.parsed, "parsed")?,
-            },
+            Kind::Log => unreachable!("read above"),
             Kind::ApiStats => EventBody::ApiStats {
-                api: required(s.api, "api")?,
-                tenant: required(s.tenant, "tenant")?,
+                api: required(s.api, "api")?.owned(),
+                tenant: required(s.tenant, "tenant")?.owned(),
                 window_start: required(s.window_start, "window_start")?,
                 window_end: required(s.window_end, "window_end")?,
                 count: required(s.count, "count")?,
@@ -242,17 +285,23 @@ impl<'de> Visitor<'de> for EventVisitor {
                 bytes: required(s.bytes, "bytes")?,
             },
         };
-        Ok(Event {
-            id: required(s.id, "id")?,
+        Ok(EventRef::Other(Event {
+            id: required(s.id, "id")?.owned(),
             timestamp: required(s.timestamp, "@timestamp")?.0,
             body,
-        })
+        }))
+    }
+}
+
+impl<'de> Deserialize<'de> for EventRef<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EventVisitor)
     }
 }
 
 impl<'de> Deserialize<'de> for Event {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(EventVisitor)
+        EventRef::deserialize(deserializer).map(EventRef::into_owned)
     }
 }
 

@@ -106,6 +106,83 @@ pub enum EventBody {
     },
 }
 
+/// An event as the monitor reads it from a batch: a log event's text
+/// borrowed from the batch where it can be, so that it is stored without
+/// being copied first; other kinds as [`Event`]s.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventRef<'a> {
+    Log(LogRef<'a>),
+    Other(Event),
+}
+
+/// A log event's fields (see [`EventBody::Log`]), borrowed where they can be.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogRef<'a> {
+    pub id: std::borrow::Cow<'a, str>,
+    pub timestamp: DateTime<Utc>,
+    pub file: std::borrow::Cow<'a, str>,
+    pub level: Option<std::borrow::Cow<'a, str>>,
+    pub logger: Option<std::borrow::Cow<'a, str>>,
+    pub message: std::borrow::Cow<'a, str>,
+    pub parsed: bool,
+}
+
+impl EventRef<'_> {
+    pub fn id(&self) -> &str {
+        match self {
+            EventRef::Log(log) => &log.id,
+            EventRef::Other(event) => &event.id,
+        }
+    }
+
+    pub fn timestamp(&self) -> DateTime<Utc> {
+        match self {
+            EventRef::Log(log) => log.timestamp,
+            EventRef::Other(event) => event.timestamp,
+        }
+    }
+
+    pub fn into_owned(self) -> Event {
+        match self {
+            EventRef::Log(log) => Event {
+                id: log.id.into_owned(),
+                timestamp: log.timestamp,
+                body: EventBody::Log {
+                    file: log.file.into_owned(),
+                    level: log.level.map(std::borrow::Cow::into_owned),
+                    logger: log.logger.map(std::borrow::Cow::into_owned),
+                    message: log.message.into_owned(),
+                    parsed: log.parsed,
+                },
+            },
+            EventRef::Other(event) => event,
+        }
+    }
+}
+
+impl From<Event> for EventRef<'static> {
+    fn from(event: Event) -> Self {
+        match event.body {
+            EventBody::Log {
+                file,
+                level,
+                logger,
+                message,
+                parsed,
+            } => EventRef::Log(LogRef {
+                id: event.id.into(),
+                timestamp: event.timestamp,
+                file: file.into(),
+                level: level.map(Into::into),
+                logger: logger.map(Into::into),
+                message: message.into(),
+                parsed,
+            }),
+            body => EventRef::Other(Event { body, ..event }),
+        }
+    }
+}
+
 /// The monitor's account of one [`IngestRequest`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestResponse {

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::io::Read;
 
-use aerie_wire::{Event, EventBody, IngestResponse, Rejected};
+use aerie_wire::{Event, EventBody, EventRef, IngestResponse, Rejected};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -14,15 +14,14 @@ use axum::http::HeaderMap;
 use serde::Deserialize;
 
 use super::{ApiError, AppState, auth};
-use crate::store::WriteBatch;
 
 /// The envelope with every event well-formed: the common case, parsed once,
 /// into a list of events sized from the body up front (a batch holds tens
 /// of thousands; growing the list by doubling copied megabytes).
-struct TypedEnvelope {
+struct TypedEnvelope<'de> {
     environment: String,
     host: String,
-    events: Vec<Event>,
+    events: Vec<EventRef<'de>>,
 }
 
 /// Reads a [`TypedEnvelope`], reserving room for `capacity` events.
@@ -31,15 +30,18 @@ struct EnvelopeSeed {
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for EnvelopeSeed {
-    type Value = TypedEnvelope;
+    type Value = TypedEnvelope<'de>;
 
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<TypedEnvelope, D::Error> {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> Result<TypedEnvelope<'de>, D::Error> {
         d.deserialize_map(self)
     }
 }
 
 impl<'de> serde::de::Visitor<'de> for EnvelopeSeed {
-    type Value = TypedEnvelope;
+    type Value = TypedEnvelope<'de>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("an ingest batch")
@@ -48,7 +50,7 @@ impl<'de> serde::de::Visitor<'de> for EnvelopeSeed {
     fn visit_map<A: serde::de::MapAccess<'de>>(
         self,
         mut map: A,
-    ) -> Result<TypedEnvelope, A::Error> {
+    ) -> Result<TypedEnvelope<'de>, A::Error> {
         use serde::de::Error;
         let (mut environment, mut host, mut agent, mut events) = (None, None, None, None);
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
@@ -83,26 +85,28 @@ struct EventsSeed {
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for EventsSeed {
-    type Value = Vec<Event>;
+    type Value = Vec<EventRef<'de>>;
 
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<Event>, D::Error> {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> Result<Vec<EventRef<'de>>, D::Error> {
         d.deserialize_seq(self)
     }
 }
 
 impl<'de> serde::de::Visitor<'de> for EventsSeed {
-    type Value = Vec<Event>;
+    type Value = Vec<EventRef<'de>>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a list of events")
     }
 
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Event>, A::Error> {
-        let mut events = EVENT_LISTS
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop()
-            .unwrap_or_default();
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> Result<Vec<EventRef<'de>>, A::Error> {
+        let mut events = take_event_list();
         events.reserve(self.capacity);
         while let Some(event) = seq.next_element()? {
             events.push(event);
@@ -168,7 +172,7 @@ pub(super) async fn ingest(
                 let id = raw.get("id").and_then(|id| id.as_str()).map(str::to_owned);
                 match serde_json::from_value::<Event>(raw) {
                     Ok(event) => {
-                        events.push(event);
+                        events.push(EventRef::from(event));
                         positions.push(index);
                     }
                     Err(error) => rejected.push(Rejected {
@@ -181,9 +185,6 @@ pub(super) async fn ingest(
             (envelope.environment, envelope.host, events, Some(positions))
         }
     };
-    if let Cow::Owned(buffer) = json {
-        give_back(buffer);
-    }
     if batch_environment != environment.name {
         return Err(ApiError::Forbidden(format!(
             "this token writes to environment {:?}, not {:?}",
@@ -206,7 +207,7 @@ pub(super) async fn ingest(
             Err(reason) => {
                 rejected.push(Rejected {
                     index,
-                    id: Some(event.id.clone()),
+                    id: Some(event.id().to_owned()),
                     reason,
                 });
                 false
@@ -220,15 +221,16 @@ pub(super) async fn ingest(
     let outcome = if events.is_empty() {
         Default::default()
     } else {
-        let batch = WriteBatch {
-            environment: environment.name.clone(),
-            host,
-            events,
-        };
-        let outcome = state.store.write(&batch).await?;
-        give_back_events(batch.events);
-        outcome
+        state
+            .store
+            .write_events(&environment.name, &host, &events)
+            .await?
     };
+    // The events borrow from the unzipped body: both go back together.
+    give_back_events(events);
+    if let Cow::Owned(buffer) = json {
+        give_back(buffer);
+    }
     Ok(Json(IngestResponse {
         accepted: outcome.accepted,
         duplicates: outcome.duplicates,
@@ -240,16 +242,37 @@ pub(super) async fn ingest(
 /// request: a fresh multi-megabyte buffer per request costs a page fault per
 /// 4 KiB, and the allocator returns buffers this large to the system at once.
 static BUFFERS: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
-static EVENT_LISTS: std::sync::Mutex<Vec<Vec<Event>>> = std::sync::Mutex::new(Vec::new());
+static EVENT_LISTS: std::sync::Mutex<Vec<Vec<EventRef<'static>>>> =
+    std::sync::Mutex::new(Vec::new());
 
-fn give_back_events(mut events: Vec<Event>) {
+/// An empty list of events, with room kept from an earlier request.
+fn take_event_list<'a>() -> Vec<EventRef<'a>> {
+    let list = EVENT_LISTS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .pop()
+        .unwrap_or_default();
+    relabel(list)
+}
+
+fn give_back_events(events: Vec<EventRef<'_>>) {
     if events.capacity() <= 1 << 20 {
-        events.clear();
+        let list = relabel(events);
         let mut lists = EVENT_LISTS.lock().unwrap_or_else(|p| p.into_inner());
         if lists.len() < 4 {
-            lists.push(events);
+            lists.push(list);
         }
     }
+}
+
+/// Empties a list and gives it another lifetime: collecting a list in place
+/// keeps its allocation.
+fn relabel<'b>(mut events: Vec<EventRef<'_>>) -> Vec<EventRef<'b>> {
+    events.clear();
+    events
+        .into_iter()
+        .map(|_| unreachable!("the list was emptied"))
+        .collect()
 }
 
 fn give_back(buffer: Vec<u8>) {
@@ -311,16 +334,24 @@ fn read_body(body: &[u8], gzip: bool, limit: u64) -> Result<Cow<'_, [u8]>, ApiEr
 }
 
 /// Why an event cannot be stored, if it cannot.
-fn check(event: &Event, now: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
-    if event.id.is_empty() || event.id.len() > 128 {
+fn check(event: &EventRef<'_>, now: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
+    let id = event.id();
+    if id.is_empty() || id.len() > 128 {
         return Err("id must be 1 to 128 characters".into());
     }
-    if event.timestamp > now + chrono::Duration::days(1) {
+    if event.timestamp() > now + chrono::Duration::days(1) {
         return Err(format!(
             "@timestamp {} is more than a day in the future",
-            event.timestamp.to_rfc3339()
+            event.timestamp().to_rfc3339()
         ));
     }
+    let event = match event {
+        EventRef::Log(log) if log.message.len() > 1024 * 1024 => {
+            return Err("log message is longer than 1 MiB".into());
+        }
+        EventRef::Log(_) => return Ok(()),
+        EventRef::Other(event) => event,
+    };
     match &event.body {
         EventBody::Metric { name, value, .. } => {
             if name.is_empty() || name.len() > 255 {
@@ -341,4 +372,27 @@ fn check(event: &Event, now: chrono::DateTime<chrono::Utc>) -> Result<(), String
         _ => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_emptied_event_list_keeps_its_room_for_the_next_request() {
+        let mut list: Vec<EventRef<'_>> = Vec::with_capacity(1000);
+        let text = String::from("m");
+        list.push(EventRef::Log(aerie_wire::LogRef {
+            id: "a".into(),
+            timestamp: chrono::Utc::now(),
+            file: "/f".into(),
+            level: None,
+            logger: None,
+            message: text.as_str().into(),
+            parsed: false,
+        }));
+        let again: Vec<EventRef<'static>> = relabel(list);
+        assert!(again.is_empty());
+        assert!(again.capacity() >= 1000, "{}", again.capacity());
+    }
 }

@@ -14,7 +14,7 @@ pub mod embedded;
 
 use std::collections::BTreeMap;
 
-use aerie_wire::Event;
+use aerie_wire::{Event, EventRef};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -143,6 +143,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// as duplicates and not stored again.
     /// The batch is borrowed, so the caller can reuse its list of events.
     async fn write(&self, batch: &WriteBatch) -> Result<WriteOutcome, StoreError>;
+    /// As [`Store::write`], for events as the ingest API reads them, log
+    /// text borrowed from the request: a store may keep it without copying
+    /// it first. By default the events are copied into a [`WriteBatch`].
+    async fn write_events(
+        &self,
+        environment: &str,
+        host: &str,
+        events: &[EventRef<'_>],
+    ) -> Result<WriteOutcome, StoreError> {
+        let batch = WriteBatch {
+            environment: environment.to_owned(),
+            host: host.to_owned(),
+            events: events.iter().cloned().map(EventRef::into_owned).collect(),
+        };
+        self.write(&batch).await
+    }
     /// Every host seen in `environment`.
     async fn hosts(&self, environment: &str) -> Result<Vec<HostSeen>, StoreError>;
     /// Names of the metrics held for `environment`.

@@ -20,7 +20,7 @@ use tantivy::schema::{IndexRecordOption, Term, Value};
 use tantivy::{Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument};
 use tokio::sync::{mpsc, oneshot};
 
-use aerie_wire::EventBody;
+use aerie_wire::{EventBody, EventRef};
 
 use super::{
     Aggregation, ApiStatsRecord, DataKind, HostSeen, LogPage, LogQuery, MetricQuery, Point, Series,
@@ -175,6 +175,138 @@ impl EmbeddedStore {
     }
 }
 
+impl EmbeddedStore {
+    /// Stores one host's log lines and other events: each kind in its own
+    /// store, read in place.
+    async fn write_all<'e>(
+        &self,
+        environment: &str,
+        host: &str,
+        lines: impl Iterator<Item = logs::NewLine<'e>>,
+        others: Vec<&aerie_wire::Event>,
+    ) -> Result<WriteOutcome, StoreError> {
+        let mut outcome = WriteOutcome::default();
+        let mut lines = lines.peekable();
+        if lines.peek().is_some() {
+            // Hosts are heard from before their lines can be read.
+            self.catalog.saw(environment, host, chrono::Utc::now());
+            let (stored, duplicates) = self.write_logs(environment, host, lines)?;
+            outcome.accepted += stored;
+            outcome.duplicates += duplicates;
+        }
+        let metrics = others
+            .iter()
+            .filter(|event| matches!(event.body, EventBody::Metric { .. }))
+            .count();
+        if metrics > 0 {
+            // Hosts are heard from before their samples can be read.
+            self.catalog.saw(environment, host, chrono::Utc::now());
+            let mut samples: Vec<tsdb::Sample<'_>> = Vec::with_capacity(metrics);
+            samples.extend(others.iter().filter_map(|event| match &event.body {
+                EventBody::Metric {
+                    name,
+                    value,
+                    labels,
+                } => Some(tsdb::Sample {
+                    name,
+                    labels,
+                    millis: event.timestamp.timestamp_millis(),
+                    value: *value,
+                }),
+                _ => None,
+            }));
+            let (stored, duplicates) =
+                tokio::task::block_in_place(|| self.metrics.write(environment, host, &samples))
+                    .map_err(backend)?;
+            outcome.accepted += stored;
+            outcome.duplicates += duplicates;
+        }
+        if others.len() == metrics {
+            if let Err(error) = self.catalog.save() {
+                tracing::warn!(%error, "cannot save the host catalog");
+            }
+            return Ok(outcome);
+        }
+        let batch = WriteBatch {
+            environment: environment.to_owned(),
+            host: host.to_owned(),
+            events: others
+                .into_iter()
+                .filter(|event| matches!(event.body, EventBody::ApiStats { .. }))
+                .cloned()
+                .collect(),
+        };
+        let (reply, answer) = oneshot::channel();
+        self.command(writer::Command::Write(batch, reply)).await?;
+        let rest = answer
+            .await
+            .map_err(|_| backend("the writer thread has stopped"))??;
+        outcome.accepted += rest.accepted;
+        outcome.duplicates += rest.duplicates;
+        Ok(outcome)
+    }
+
+    /// Stores log lines in parts, so that no list here is as long as the
+    /// batch, with one sync at the end.
+    fn write_logs<'e>(
+        &self,
+        environment: &str,
+        host: &str,
+        mut lines: std::iter::Peekable<impl Iterator<Item = logs::NewLine<'e>>>,
+    ) -> Result<(u64, u64), StoreError> {
+        let (mut stored, mut duplicates, mut mark) = (0, 0, 0);
+        let mut part = Vec::with_capacity(LOG_PART);
+        while lines.peek().is_some() {
+            part.clear();
+            part.extend(lines.by_ref().take(LOG_PART));
+            let (new, repeated, written) =
+                tokio::task::block_in_place(|| self.logs.append(environment, host, &part))
+                    .map_err(backend)?;
+            stored += new;
+            duplicates += repeated;
+            mark = written;
+        }
+        tokio::task::block_in_place(|| self.logs.sync(mark)).map_err(backend)?;
+        Ok((stored, duplicates))
+    }
+}
+
+/// A log event's line for the log store (named functions, not closures: an
+/// async caller needs their lifetimes spelt out).
+fn line_of_event(event: &aerie_wire::Event) -> Option<logs::NewLine<'_>> {
+    match &event.body {
+        EventBody::Log {
+            file,
+            level,
+            logger,
+            message,
+            ..
+        } => Some(logs::NewLine {
+            ts: event.timestamp.timestamp_micros(),
+            file,
+            level: level.as_deref(),
+            logger: logger.as_deref(),
+            id: &event.id,
+            message,
+        }),
+        _ => None,
+    }
+}
+
+fn line_of_ref<'a>(event: &'a EventRef<'_>) -> Option<logs::NewLine<'a>> {
+    match event {
+        EventRef::Log(log) => Some(logs::NewLine {
+            ts: log.timestamp.timestamp_micros(),
+            file: &log.file,
+            level: log.level.as_deref(),
+            logger: log.logger.as_deref(),
+            id: &log.id,
+            message: &log.message,
+        }),
+        EventRef::Other(_) => None,
+    }
+}
+
 fn metric_range(query: &MetricQuery) -> tsdb::Range<'_> {
     tsdb::Range {
         environment: &query.environment,
@@ -214,124 +346,31 @@ fn date_of(document: &TantivyDocument, field: tantivy::schema::Field) -> DateTim
 #[async_trait::async_trait]
 impl Store for EmbeddedStore {
     async fn write(&self, batch: &WriteBatch) -> Result<WriteOutcome, StoreError> {
-        // Each store reads the events in place: moving tens of thousands of
-        // them into lists per kind cost more than storing them.
-        let count = |kind: fn(&EventBody) -> bool| {
-            batch
-                .events
-                .iter()
-                .filter(|event| kind(&event.body))
-                .count()
-        };
-        let logs = count(|body| matches!(body, EventBody::Log { .. }));
-        let metrics = count(|body| matches!(body, EventBody::Metric { .. }));
-        let others = batch.events.len() - logs - metrics;
-        let mut outcome = WriteOutcome::default();
-        if logs > 0 {
-            // Hosts are heard from before their lines can be read.
-            self.catalog
-                .saw(&batch.environment, &batch.host, chrono::Utc::now());
-            // In parts, so that no list here is as long as the batch; one sync.
-            let mut events = batch
-                .events
-                .iter()
-                .filter(|event| matches!(event.body, EventBody::Log { .. }))
-                .peekable();
-            let mut mark = 0;
-            while events.peek().is_some() {
-                let part: Vec<&aerie_wire::Event> = events.by_ref().take(LOG_PART).collect();
-                let levels: Vec<Option<std::borrow::Cow<'_, str>>> = part
-                    .iter()
-                    .map(|event| match &event.body {
-                        EventBody::Log {
-                            level: Some(level), ..
-                        } if level.bytes().any(|b| b.is_ascii_lowercase()) => {
-                            Some(level.to_ascii_uppercase().into())
-                        }
-                        EventBody::Log { level, .. } => level.as_deref().map(Into::into),
-                        _ => None,
-                    })
-                    .collect();
-                let lines: Vec<logs::NewLine<'_>> = part
-                    .iter()
-                    .zip(&levels)
-                    .filter_map(|(event, level)| match &event.body {
-                        EventBody::Log {
-                            file,
-                            logger,
-                            message,
-                            ..
-                        } => Some(logs::NewLine {
-                            ts: event.timestamp.timestamp_micros(),
-                            file,
-                            level: level.as_deref(),
-                            logger: logger.as_deref(),
-                            id: &event.id,
-                            message,
-                        }),
-                        _ => None,
-                    })
-                    .collect();
-                let (stored, duplicates, written) = tokio::task::block_in_place(|| {
-                    self.logs.append(&batch.environment, &batch.host, &lines)
-                })
-                .map_err(backend)?;
-                outcome.accepted += stored;
-                outcome.duplicates += duplicates;
-                mark = written;
-            }
-            tokio::task::block_in_place(|| self.logs.sync(mark)).map_err(backend)?;
-        }
-        if metrics > 0 {
-            // Hosts are heard from before their samples can be read.
-            self.catalog
-                .saw(&batch.environment, &batch.host, chrono::Utc::now());
-            let mut samples: Vec<tsdb::Sample<'_>> = Vec::with_capacity(metrics);
-            samples.extend(batch.events.iter().filter_map(|event| match &event.body {
-                EventBody::Metric {
-                    name,
-                    value,
-                    labels,
-                } => Some(tsdb::Sample {
-                    name,
-                    labels,
-                    millis: event.timestamp.timestamp_millis(),
-                    value: *value,
-                }),
-                _ => None,
-            }));
-            let (stored, duplicates) = tokio::task::block_in_place(|| {
-                self.metrics
-                    .write(&batch.environment, &batch.host, &samples)
-            })
-            .map_err(backend)?;
-            outcome.accepted += stored;
-            outcome.duplicates += duplicates;
-        }
-        if others == 0 {
-            if let Err(error) = self.catalog.save() {
-                tracing::warn!(%error, "cannot save the host catalog");
-            }
-            return Ok(outcome);
-        }
-        let batch = WriteBatch {
-            environment: batch.environment.clone(),
-            host: batch.host.clone(),
-            events: batch
-                .events
-                .iter()
-                .filter(|event| matches!(event.body, EventBody::ApiStats { .. }))
-                .cloned()
-                .collect(),
-        };
-        let (reply, answer) = oneshot::channel();
-        self.command(writer::Command::Write(batch, reply)).await?;
-        let rest = answer
+        let lines = batch.events.iter().filter_map(line_of_event);
+        let others = batch
+            .events
+            .iter()
+            .filter(|event| !matches!(event.body, EventBody::Log { .. }))
+            .collect();
+        self.write_all(&batch.environment, &batch.host, lines, others)
             .await
-            .map_err(|_| backend("the writer thread has stopped"))??;
-        outcome.accepted += rest.accepted;
-        outcome.duplicates += rest.duplicates;
-        Ok(outcome)
+    }
+
+    async fn write_events(
+        &self,
+        environment: &str,
+        host: &str,
+        events: &[EventRef<'_>],
+    ) -> Result<WriteOutcome, StoreError> {
+        let lines = events.iter().filter_map(line_of_ref);
+        let others = events
+            .iter()
+            .filter_map(|event| match event {
+                EventRef::Other(event) => Some(event),
+                EventRef::Log(_) => None,
+            })
+            .collect();
+        self.write_all(environment, host, lines, others).await
     }
 
     async fn hosts(&self, environment: &str) -> Result<Vec<HostSeen>, StoreError> {

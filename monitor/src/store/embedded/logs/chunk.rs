@@ -215,7 +215,14 @@ impl Builder {
         let env = self.intern(0, row.env);
         let host = self.intern(1, row.host);
         let file = self.intern(2, row.file);
-        let level = row.level.map_or(NONE, |level| self.intern(3, level));
+        // Levels are kept in capitals, whatever case they came in.
+        let level = row.level.map_or(NONE, |level| {
+            if level.bytes().any(|b| b.is_ascii_lowercase()) {
+                self.intern(3, &level.to_ascii_uppercase())
+            } else {
+                self.intern(3, level)
+            }
+        });
         let logger = row.logger.map_or(NONE, |logger| self.intern(4, logger));
         let out = &mut self.out;
         out.extend_from_slice(&row.ts.to_le_bytes());
