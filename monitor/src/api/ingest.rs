@@ -345,6 +345,7 @@ fn check(event: &EventRef<'_>, now: chrono::DateTime<chrono::Utc>) -> Result<(),
             event.timestamp().to_rfc3339()
         ));
     }
+    // Log events are always read as `EventRef::Log`, never as `Other`.
     let event = match event {
         EventRef::Log(log) if log.message.len() > 1024 * 1024 => {
             return Err("log message is longer than 1 MiB".into());
@@ -362,9 +363,6 @@ fn check(event: &EventRef<'_>, now: chrono::DateTime<chrono::Utc>) -> Result<(),
                     "metric {name} has a value that is not a finite number"
                 ));
             }
-        }
-        EventBody::Log { message, .. } if message.len() > 1024 * 1024 => {
-            return Err("log message is longer than 1 MiB".into());
         }
         EventBody::ApiStats { api, count, .. } if api.is_empty() || *count == 0 => {
             return Err("api statistics need an api name and a count above 0".into());
@@ -394,5 +392,26 @@ mod tests {
         let again: Vec<EventRef<'static>> = relabel(list);
         assert!(again.is_empty());
         assert!(again.capacity() >= 1000, "{}", again.capacity());
+    }
+
+    #[test]
+    fn a_log_message_over_one_mib_is_refused_and_one_at_the_limit_is_not() {
+        let log = |len: usize| {
+            EventRef::Log(aerie_wire::LogRef {
+                id: "a".into(),
+                timestamp: chrono::Utc::now(),
+                file: "/f".into(),
+                level: None,
+                logger: None,
+                message: "x".repeat(len).into(),
+                parsed: false,
+            })
+        };
+        let now = chrono::Utc::now();
+        assert_eq!(check(&log(1024 * 1024), now), Ok(()));
+        assert_eq!(
+            check(&log(1024 * 1024 + 1), now),
+            Err("log message is longer than 1 MiB".to_owned())
+        );
     }
 }

@@ -119,6 +119,7 @@ async fn a_bad_item_is_rejected_with_its_reason_and_the_rest_kept() {
         metric_event("c", json!(12.5)),
         log_event("a", "first again"),
         { "id": "", "@timestamp": "2026-11-21T10:00:00Z", "kind": "metric", "name": "x", "value": 1.0 },
+        log_event("f", "an \"escaped\" second\nline"),
     ]);
     let (status, body) = h
         .ingest(
@@ -129,7 +130,7 @@ async fn a_bad_item_is_rejected_with_its_reason_and_the_rest_kept() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["accepted"], 2);
+    assert_eq!(body["accepted"], 3);
     assert_eq!(body["duplicates"], 1);
     let rejected = body["rejected"].as_array().unwrap();
     assert_eq!(rejected.len(), 2);
@@ -157,6 +158,13 @@ async fn a_bad_item_is_rejected_with_its_reason_and_the_rest_kept() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["lines"].as_array().unwrap().len(), 1, "{body}");
+    let (_, body) = h
+        .get("ops-token", "/api/v1/logs?env=acme-prod&q=escaped")
+        .await;
+    assert_eq!(
+        body["lines"][0]["message"], "an \"escaped\" second\nline",
+        "a message with escapes is read whole: {body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
