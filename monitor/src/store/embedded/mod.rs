@@ -4,6 +4,7 @@
 //! in time order), API statistics in a tantivy index. Survives restarts.
 
 mod catalog;
+mod group_commit;
 mod logs;
 mod schema;
 mod tsdb;

@@ -36,6 +36,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::DateTime;
 
+use super::group_commit::GroupCommit;
 use crate::store::LogLine;
 use chunk::{Builder, CHUNK_ROWS, Decoded, Id, Key, NewRow, RowRef, Span};
 pub(super) use query::{Expr, parse};
@@ -89,7 +90,7 @@ pub(super) struct LogStore {
     dir: PathBuf,
     head_limit: usize,
     state: Mutex<State>,
-    sync: Mutex<GroupCommit>,
+    sync: GroupCommit,
 }
 
 impl std::fmt::Debug for LogStore {
@@ -98,12 +99,6 @@ impl std::fmt::Debug for LogStore {
             .field("dir", &self.dir)
             .finish_non_exhaustive()
     }
-}
-
-/// Group commit: how much of the WAL (in bytes ever written) is synced.
-struct GroupCommit {
-    synced: u64,
-    wal: File,
 }
 
 /// Rows in memory: the WAL frame that holds them.
@@ -274,15 +269,18 @@ impl LogStore {
         state.wal.seek(SeekFrom::End(0)).map_err(io(&wal_path))?;
         state.wal_len = at as u64;
         state.wal_written = at as u64;
-        let sync = GroupCommit {
-            synced: at as u64,
-            wal: state.wal.try_clone().map_err(io(&wal_path))?,
-        };
+        let sync = GroupCommit::new(
+            at as u64,
+            vec![(
+                wal_path.clone(),
+                state.wal.try_clone().map_err(io(&wal_path))?,
+            )],
+        );
         Ok(Self {
             dir: dir.to_owned(),
             head_limit,
             state: Mutex::new(state),
-            sync: Mutex::new(sync),
+            sync,
         })
     }
 
@@ -381,15 +379,7 @@ impl LogStore {
 
     /// Syncs the WAL unless a sync since `written` did.
     pub(super) fn sync(&self, written: u64) -> Result<(), String> {
-        let mut sync = self.sync.lock().unwrap_or_else(|p| p.into_inner());
-        if sync.synced >= written {
-            return Ok(());
-        }
-        let now_written = self.state().wal_written;
-        sync.wal.sync_data().map_err(io(&self.dir.join("wal")))?;
-        // Read under the sync lock, so it only grows.
-        sync.synced = now_written;
-        Ok(())
+        self.sync.sync_to(written, || self.state().wal_written)
     }
 
     /// Writes the head as a segment and empties the WAL. Chunks of at least

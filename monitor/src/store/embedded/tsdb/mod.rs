@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use super::group_commit::GroupCommit;
 use block::{Block, day_of};
 
 /// Samples held in memory (and in the WAL) before they go to blocks.
@@ -70,7 +71,7 @@ pub(super) struct MetricStore {
     dir: PathBuf,
     head_limit: usize,
     state: Mutex<State>,
-    sync: Mutex<GroupCommit>,
+    sync: GroupCommit,
 }
 
 impl std::fmt::Debug for MetricStore {
@@ -79,13 +80,6 @@ impl std::fmt::Debug for MetricStore {
             .field("dir", &self.dir)
             .finish_non_exhaustive()
     }
-}
-
-/// Group commit: how much of the WAL (in bytes ever written) is synced.
-struct GroupCommit {
-    synced: u64,
-    wal: File,
-    series: File,
 }
 
 struct State {
@@ -268,16 +262,25 @@ impl MetricStore {
         state.wal.set_len(at as u64).map_err(io(&wal_path))?;
         state.wal.seek(SeekFrom::End(0)).map_err(io(&wal_path))?;
         state.wal_written = at as u64;
-        let sync = GroupCommit {
-            synced: at as u64,
-            wal: state.wal.try_clone().map_err(io(&wal_path))?,
-            series: state.series_file.try_clone().map_err(io(&series_path))?,
-        };
+        // The series file first: a sample's series is on disk before it.
+        let sync = GroupCommit::new(
+            at as u64,
+            vec![
+                (
+                    series_path.clone(),
+                    state.series_file.try_clone().map_err(io(&series_path))?,
+                ),
+                (
+                    wal_path.clone(),
+                    state.wal.try_clone().map_err(io(&wal_path))?,
+                ),
+            ],
+        );
         Ok(Self {
             dir: dir.to_owned(),
             head_limit,
             state: Mutex::new(state),
-            sync: Mutex::new(sync),
+            sync,
         })
     }
 
@@ -374,18 +377,7 @@ impl MetricStore {
 
     /// Syncs the series file and the WAL unless a sync since `written` did.
     fn sync_to(&self, written: u64) -> Result<(), String> {
-        let mut sync = self.sync.lock().unwrap_or_else(|p| p.into_inner());
-        if sync.synced >= written {
-            return Ok(());
-        }
-        let now_written = self.state().wal_written;
-        sync.series
-            .sync_data()
-            .map_err(io(&self.dir.join("series.jsonl")))?;
-        sync.wal.sync_data().map_err(io(&self.dir.join("wal")))?;
-        // Read under the sync lock, so it only grows.
-        sync.synced = now_written;
-        Ok(())
+        self.sync.sync_to(written, || self.state().wal_written)
     }
 
     /// Writes the head to blocks (one per day), empties the WAL, and merges
