@@ -322,9 +322,21 @@ impl LogStore {
                 if !state.head_ids.insert(hash) {
                     continue;
                 }
-                if state.in_segments(hash, line.ts)? {
-                    state.head_ids.remove(&hash);
-                    continue;
+                match state.in_segments(hash, line.ts) {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        state.head_ids.remove(&hash);
+                        continue;
+                    }
+                    Err(error) => {
+                        // Nothing of this part is kept: its ids must not
+                        // count as held when it is sent again.
+                        state.head_ids.remove(&hash);
+                        for &(index, _) in &accepted {
+                            state.head_ids.remove(&ids[index].hash());
+                        }
+                        return Err(error);
+                    }
                 }
                 accepted.push((index, state.next_seq));
                 state.next_seq += 1;

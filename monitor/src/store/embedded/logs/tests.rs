@@ -298,3 +298,49 @@ fn a_damaged_segment_is_refused_with_its_path() {
     assert!(error.contains(&path.display().to_string()), "{error}");
     assert!(error.contains("damaged"), "{error}");
 }
+
+#[test]
+fn a_failed_duplicate_check_keeps_nothing_so_the_resent_lines_are_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = LogStore::open_with(dir.path(), 4).unwrap();
+        let lines: Vec<_> = (0..4).map(|n| line(n, 10 + n as i64, "old")).collect();
+        write(&store, "gw-1", &lines);
+    }
+    // Damage the segment's id list (just before its index); the segment
+    // still opens, and the damage shows when a duplicate check reads it.
+    let path = std::fs::read_dir(dir.path().join("segments"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let footer = bytes.len() - 24;
+    let meta_offset = u64::from_le_bytes(bytes[footer..footer + 8].try_into().unwrap()) as usize;
+    bytes[meta_offset - 1] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let store = LogStore::open_with(dir.path(), 4).unwrap();
+    let new = [
+        line(100, 1_000, "new"),
+        line(101, 12, "inside the old span"),
+    ];
+    let refs: Vec<NewLine<'_>> = new
+        .iter()
+        .map(|(id, message, ts)| NewLine {
+            ts: *ts,
+            file: "/var/log/app.log",
+            level: None,
+            logger: None,
+            id,
+            message,
+        })
+        .collect();
+    let error = store.write("acme", "gw-1", &refs).unwrap_err();
+    assert!(error.contains("damaged"), "{error}");
+    assert_eq!(
+        write(&store, "gw-1", &new[..1]),
+        (1, 0),
+        "the line of the refused part is not taken for a duplicate"
+    );
+}
