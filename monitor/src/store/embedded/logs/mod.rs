@@ -545,18 +545,21 @@ impl LogStore {
         let mut state = self.state();
         let mut removed = 0;
         let mut kept = Vec::with_capacity(state.segments.len());
-        for segment in std::mem::take(&mut state.segments) {
+        let mut segments = std::mem::take(&mut state.segments).into_iter();
+        let mut failed = None;
+        for segment in segments.by_ref() {
             let (min_ts, max_ts) = segment.time_range();
             if min_ts >= cutoff {
                 kept.push(segment);
             } else if max_ts < cutoff {
-                if let Err(error) = std::fs::remove_file(&segment.path) {
-                    kept.push(Arc::clone(&segment));
-                    kept.extend(std::mem::take(&mut state.segments));
-                    state.segments = kept;
-                    return Err(io(&segment.path)(error));
+                match std::fs::remove_file(&segment.path) {
+                    Ok(()) => removed += segment.rows(),
+                    Err(error) => {
+                        failed = Some(io(&segment.path)(error));
+                        kept.push(segment);
+                        break;
+                    }
                 }
-                removed += segment.rows();
             } else {
                 match rewrite(&segment, cutoff) {
                     Ok((rewritten, gone)) => {
@@ -564,14 +567,19 @@ impl LogStore {
                         removed += gone;
                     }
                     Err(error) => {
+                        failed = Some(error);
                         kept.push(segment);
-                        state.segments = kept;
-                        return Err(error);
+                        break;
                     }
                 }
             }
         }
+        // On a failure the segments not yet looked at stay as they are.
+        kept.extend(segments);
         state.segments = kept;
+        if let Some(error) = failed {
+            return Err(error);
+        }
         let in_head = state.cut_head(cutoff)?;
         if in_head > 0 {
             // The WAL still holds those rows: the cutoff goes after them.

@@ -344,3 +344,42 @@ fn a_failed_duplicate_check_keeps_nothing_so_the_resent_lines_are_stored() {
         "the line of the refused part is not taken for a duplicate"
     );
 }
+
+#[test]
+fn retention_that_fails_on_one_segment_leaves_the_others_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open_with(dir.path(), 4).unwrap();
+    for start in [10i64, 20, 30] {
+        let lines: Vec<_> = (0..4)
+            .map(|i| line((start + i) as u64, start + i, "tick"))
+            .collect();
+        write(&store, "gw-1", &lines);
+    }
+    // The oldest segment straddles the cutoff and its granule is damaged,
+    // so rewriting it fails.
+    let mut paths: Vec<_> = std::fs::read_dir(dir.path().join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    let mut bytes = std::fs::read(&paths[0]).unwrap();
+    bytes[12] ^= 0xff;
+    std::fs::write(&paths[0], bytes).unwrap();
+    let error = store.delete_older_than(12).unwrap_err();
+    assert!(error.contains("damaged"), "{error}");
+    let expr = parse("tick").unwrap();
+    let page = store
+        .search(&Search {
+            environment: "acme",
+            host: None,
+            level: None,
+            file: None,
+            from: 20,
+            to: i64::MAX,
+            below: None,
+            limit: 100,
+            expr: &expr,
+        })
+        .unwrap();
+    assert_eq!(page.lines.len(), 8, "the newer segments are still there");
+}
