@@ -4,10 +4,10 @@
 //! in time order), API statistics in a tantivy index. Survives restarts.
 
 mod catalog;
-mod group_commit;
 mod logs;
 mod schema;
 mod tsdb;
+mod wal;
 mod writer;
 
 use std::ops::Bound;

@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::DateTime;
 
-use super::group_commit::GroupCommit;
+use super::wal::{self, GroupCommit};
 use crate::store::LogLine;
 use chunk::{Builder, CHUNK_ROWS, Decoded, Id, Key, NewRow, RowRef, Span};
 pub(super) use query::{Expr, parse};
@@ -45,9 +45,9 @@ use segment::Segment;
 /// Rows kept in memory (and the WAL) before they are written as a segment.
 const HEAD_LIMIT: usize = 256 * 1024;
 
-/// WAL frames: u32 length (of what follows the CRC), u32 CRC, u8 kind,
-/// then a chunk or a cutoff (i64 µs).
-const FRAME_HEADER: usize = 9;
+/// WAL frames (`wal`): the payload is a u8 kind, then a chunk or a cutoff
+/// (i64 µs).
+const FRAME_HEADER: usize = wal::HEADER + 1;
 const FRAME_CHUNK: u8 = 1;
 const FRAME_CUTOFF: u8 = 2;
 
@@ -177,14 +177,11 @@ fn granules_of(mut rows: Vec<Sourced<'_>>) -> Vec<(Span, Vec<u8>)> {
         .collect()
 }
 
-/// Fills in the header of a frame whose payload follows [`FRAME_HEADER`]
-/// reserved bytes.
+/// Fills in the header of a frame of `kind` whose body follows
+/// [`FRAME_HEADER`] reserved bytes.
 fn seal(frame: &mut [u8], kind: u8) {
-    frame[8] = kind;
-    let len = (frame.len() - 8) as u32;
-    let crc = crc32fast::hash(&frame[8..]);
-    frame[..4].copy_from_slice(&len.to_le_bytes());
-    frame[4..8].copy_from_slice(&crc.to_le_bytes());
+    frame[wal::HEADER] = kind;
+    wal::seal(frame);
 }
 
 impl LogStore {
@@ -240,16 +237,11 @@ impl LogStore {
             wal_written: 0,
         };
         let mut at = 0;
-        while at + 9 <= bytes.len() {
-            let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4")) as usize;
-            let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4"));
-            let Some(payload) = bytes.get(at + 8..at + 8 + len) else {
+        for (payload, end) in wal::frames(&bytes) {
+            let Some(&kind) = payload.first() else {
                 break;
             };
-            if len == 0 || crc32fast::hash(payload) != crc {
-                break;
-            }
-            match payload[0] {
+            match kind {
                 FRAME_CHUNK => {
                     let decoded = chunk::decode(&payload[1..])
                         .map_err(|e| format!("{}: {e}", wal_path.display()))?;
@@ -263,7 +255,7 @@ impl LogStore {
                 }
                 _ => break,
             }
-            at += 8 + len;
+            at = end;
         }
         state.wal.set_len(at as u64).map_err(io(&wal_path))?;
         state.wal.seek(SeekFrom::End(0)).map_err(io(&wal_path))?;

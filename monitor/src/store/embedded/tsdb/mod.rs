@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use super::group_commit::GroupCommit;
+use super::wal::{self, GroupCommit};
 use block::{Block, day_of};
 
 /// Samples held in memory (and in the WAL) before they go to blocks.
@@ -239,13 +239,8 @@ impl MetricStore {
         }
 
         let mut at = 0;
-        while at + 8 <= bytes.len() {
-            let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4")) as usize;
-            let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4"));
-            let Some(payload) = bytes.get(at + 8..at + 8 + len) else {
-                break;
-            };
-            if crc32fast::hash(payload) != crc || !len.is_multiple_of(RECORD) {
+        for (payload, end) in wal::frames(&bytes) {
+            if !payload.len().is_multiple_of(RECORD) {
                 break;
             }
             for record in payload.chunks_exact(RECORD) {
@@ -256,7 +251,7 @@ impl MetricStore {
                     state.insert(id, ts, value);
                 }
             }
-            at += 8 + len;
+            at = end;
         }
         // What follows the last whole frame was never acknowledged.
         state.wal.set_len(at as u64).map_err(io(&wal_path))?;
@@ -303,7 +298,7 @@ impl MetricStore {
             let mut local: HashMap<(&str, &BTreeMap<String, String>), u32> = HashMap::new();
             let mut new_series = String::new();
             let mut frame = Vec::with_capacity(8 + samples.len() * RECORD);
-            frame.extend_from_slice(&[0; 8]);
+            frame.extend_from_slice(&[0; wal::HEADER]);
             let mut inserted = Vec::new();
             let mut duplicates = 0;
             for sample in samples {
@@ -337,10 +332,8 @@ impl MetricStore {
                 frame.extend_from_slice(&sample.millis.to_le_bytes());
                 frame.extend_from_slice(&sample.value.to_le_bytes());
             }
-            let payload = (frame.len() - 8) as u32;
-            let crc = crc32fast::hash(&frame[8..]);
-            frame[..4].copy_from_slice(&payload.to_le_bytes());
-            frame[4..8].copy_from_slice(&crc.to_le_bytes());
+            let payload = frame.len() - wal::HEADER;
+            wal::seal(&mut frame);
             let series_path = self.dir.join("series.jsonl");
             let written = state
                 .series_file
