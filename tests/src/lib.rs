@@ -33,6 +33,15 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A line in the product log format (`[2026-11-21 10:00:00,000]  INFO - text`)
+/// stamped with this host's local time now, as the agent reads it: a test
+/// never depends on the day it runs, and its lines stay inside every
+/// "the last N days" query and retention window.
+pub fn product_log_line(level: &str, text: &str) -> String {
+    let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S,%3f");
+    format!("[{now}] {level:>5} - {text}\n")
+}
+
 pub const ENVIRONMENT: &str = "acme-prod";
 pub const INGEST_TOKEN: &str = "acme-ingest-token";
 pub const OPERATOR_TOKEN: &str = "operator-token";

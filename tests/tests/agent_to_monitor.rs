@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use aerie_system_tests::{Agent, ENVIRONMENT, Monitor, StoreKind};
+use aerie_system_tests::{Agent, ENVIRONMENT, Monitor, StoreKind, product_log_line};
 use aerie_testkit::OsmemServer;
 use aerie_testkit::wait_until;
 
@@ -46,10 +46,7 @@ async fn an_appended_line_is_found_within_five_seconds(store: StoreKind) {
     let monitor = Monitor::start_with(store).await;
     let logs = tempfile::tempdir().unwrap();
     let file = logs.path().join("wso2carbon.log");
-    append(
-        &file,
-        ["[2026-11-21 10:00:00,000]  INFO - Bootstrap started\n".to_owned()],
-    );
+    append(&file, [product_log_line("INFO", "Bootstrap started")]);
     let agent = Agent::start(&monitor.url(), &logs.path().join("*.log"), "10s");
     wait_until("the first line", Duration::from_secs(30), async || {
         (!monitor.all_logs("Bootstrap").await.is_empty()).then_some(())
@@ -59,10 +56,10 @@ async fn an_appended_line_is_found_within_five_seconds(store: StoreKind) {
 
     append(
         &file,
-        [
-            "[2026-11-21 10:00:01,000] ERROR - ThrottleHandler zanzibar quota exceeded\n"
-                .to_owned(),
-        ],
+        [product_log_line(
+            "ERROR",
+            "ThrottleHandler zanzibar quota exceeded",
+        )],
     );
     let appended = Instant::now();
     wait_until("the appended line", Duration::from_secs(5), async || {
@@ -84,9 +81,8 @@ async fn a_monitor_killed_while_the_agent_ships_loses_and_repeats_nothing(store:
         for batch in 0..40u64 {
             append(
                 &writer_file,
-                (batch * 500..(batch + 1) * 500).map(|n| {
-                    format!("[2026-11-21 10:00:00,000]  INFO - Writer shipped seq{n} ok\n")
-                }),
+                (batch * 500..(batch + 1) * 500)
+                    .map(|n| product_log_line("INFO", &format!("Writer shipped seq{n} ok"))),
             );
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use aerie_system_tests::{Agent, Monitor, StoreKind, binary};
+use aerie_system_tests::{Agent, Monitor, StoreKind, binary, product_log_line};
 use aerie_testkit::{Chromium, SmtpServer, screenshot, wait_until};
 use fantoccini::{Client, Locator};
 
@@ -69,7 +69,7 @@ async fn setup(dashboard: &str) -> Setup {
     let logs = tempfile::tempdir().unwrap();
     std::fs::write(
         logs.path().join("wso2carbon.log"),
-        "[2026-11-21 10:00:00,000]  INFO - Bootstrap started\n",
+        product_log_line("INFO", "Bootstrap started"),
     )
     .unwrap();
     let agent = Agent::start(&monitor.url(), &logs.path().join("*.log"), "1s");
