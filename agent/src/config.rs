@@ -17,40 +17,10 @@ use crate::sources::file::LogsConfig;
 use crate::sources::host::{HealthCheckConfig, NtpConfig, ProcessCheckConfig};
 use crate::sources::jvm::JvmConfig;
 
-/// A configuration problem: where it is and what to do about it.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{file}: cannot read it: {source}")]
-    Read {
-        file: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{file}: {message}")]
-    Parse { file: PathBuf, message: String },
-    #[error("{file}: {field}: {message}")]
-    Invalid {
-        file: PathBuf,
-        field: String,
-        message: String,
-    },
-}
-
 /// A problem with one field, before the file name is known.
-#[derive(Debug)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use aerie_common::toml_file::FieldError;
+/// A configuration problem: the file, the field and the fix.
+pub use aerie_common::toml_file::FileError as ConfigError;
 
 /// The file as written.
 #[derive(Debug, Deserialize)]
@@ -131,26 +101,13 @@ pub struct Config {
 impl Config {
     /// Reads and validates `file`.
     pub fn load(file: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
-            file: file.to_path_buf(),
-            source,
-        })?;
-        Self::parse(file, &text)
+        aerie_common::toml_file::load(file, RawConfig::validate)
     }
 
     /// Validates `text`, the contents of `file` (named in errors; relative
     /// paths such as `token_file` are taken from the file's folder).
     pub fn parse(file: &Path, text: &str) -> Result<Self, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|error| ConfigError::Parse {
-            file: file.to_path_buf(),
-            message: error.to_string().trim_end().to_owned(),
-        })?;
-        let base = file.parent().unwrap_or(Path::new("."));
-        raw.validate(base).map_err(|error| ConfigError::Invalid {
-            file: file.to_path_buf(),
-            field: error.field,
-            message: error.message,
-        })
+        aerie_common::toml_file::parse(file, text, RawConfig::validate)
     }
 
     /// The config as TOML with every secret masked, for `aerie-agent check`.

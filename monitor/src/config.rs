@@ -10,23 +10,8 @@ use std::time::Duration;
 use aerie_wire::Secret;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{file}: cannot read it: {source}")]
-    Read {
-        file: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{file}: {message}")]
-    Parse { file: PathBuf, message: String },
-    #[error("{file}: {field}: {message}")]
-    Invalid {
-        file: PathBuf,
-        field: String,
-        message: String,
-    },
-}
+/// A configuration problem: the file, the field and the fix.
+pub use aerie_common::toml_file::FileError as ConfigError;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -119,6 +104,9 @@ pub struct Retention {
     pub logs: Duration,
     #[serde(default = "days_90", with = "humantime_serde")]
     pub api_stats: Duration,
+    /// The alert history (transitions and notifications).
+    #[serde(default = "days_90", with = "humantime_serde")]
+    pub alerts: Duration,
 }
 
 fn days(n: u64) -> Duration {
@@ -140,6 +128,7 @@ impl Default for Retention {
             metrics: days_30(),
             logs: days_14(),
             api_stats: days_90(),
+            alerts: days_90(),
         }
     }
 }
@@ -416,25 +405,11 @@ pub use aerie_wire::valid_name;
 
 impl Config {
     pub fn load(file: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
-            file: file.to_path_buf(),
-            source,
-        })?;
-        Self::parse(file, &text)
+        aerie_common::toml_file::load(file, RawConfig::validate)
     }
 
     pub fn parse(file: &Path, text: &str) -> Result<Self, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|error| ConfigError::Parse {
-            file: file.to_path_buf(),
-            message: error.to_string().trim_end().to_owned(),
-        })?;
-        let base = file.parent().unwrap_or(Path::new("."));
-        raw.validate(base)
-            .map_err(|(field, message)| ConfigError::Invalid {
-                file: file.to_path_buf(),
-                field,
-                message,
-            })
+        aerie_common::toml_file::parse(file, text, RawConfig::validate)
     }
 
     /// The config as TOML with every secret masked.
@@ -484,6 +459,7 @@ impl RawConfig {
             ("retention.metrics", self.retention.metrics),
             ("retention.logs", self.retention.logs),
             ("retention.api_stats", self.retention.api_stats),
+            ("retention.alerts", self.retention.alerts),
             ("host_down_after", self.host_down_after),
             ("jobs.usage_every", self.jobs.usage_every),
             ("jobs.retention_every", self.jobs.retention_every),
@@ -714,7 +690,7 @@ impl RawConfig {
                 let rules_file = base.join(raw.rules_file);
                 let names: Vec<String> = environments.iter().map(|e| e.name.clone()).collect();
                 crate::alerting::rules::load(&rules_file, &names)
-                    .map_err(|message| invalid("alerting.rules_file", message))?;
+                    .map_err(|error| invalid("alerting.rules_file", error.to_string()))?;
                 Some(AlertingConfig {
                     rules_file,
                     evaluate_every: raw.evaluate_every,

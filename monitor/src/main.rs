@@ -216,13 +216,7 @@ fn write_private(path: &Path, text: &str) -> Result<(), String> {
 
 /// A password of 20 letters and digits.
 fn generate_password() -> String {
-    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let mut bytes = [0u8; 20];
-    getrandom::fill(&mut bytes).expect("the operating system gives random bytes");
-    bytes
-        .iter()
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-        .collect()
+    aerie_common::secret::password(20)
 }
 
 fn toml_string(text: &str) -> String {

@@ -9,23 +9,8 @@ use std::path::{Path, PathBuf};
 use ipnet::Ipv4Net;
 use serde::Deserialize;
 
-#[derive(Debug, thiserror::Error)]
-pub enum SpecError {
-    #[error("{file}: cannot read it: {source}")]
-    Read {
-        file: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{file}: {message}")]
-    Parse { file: PathBuf, message: String },
-    #[error("{file}: {field}: {message}")]
-    Invalid {
-        file: PathBuf,
-        field: String,
-        message: String,
-    },
-}
+/// A spec problem: the file, the field and the fix.
+pub use aerie_common::toml_file::FileError as SpecError;
 
 /// A validated environment spec.
 #[derive(Debug, Clone, Deserialize)]
@@ -182,28 +167,20 @@ fn valid_domain(domain: &str) -> bool {
 
 impl Spec {
     pub fn load(file: &Path) -> Result<Self, SpecError> {
-        let text = std::fs::read_to_string(file).map_err(|source| SpecError::Read {
-            file: file.to_path_buf(),
-            source,
-        })?;
-        Self::parse(file, &text)
+        aerie_common::toml_file::load(file, Self::resolve)
     }
 
     pub fn parse(file: &Path, text: &str) -> Result<Self, SpecError> {
-        let mut spec: Spec = toml::from_str(text).map_err(|error| SpecError::Parse {
-            file: file.to_path_buf(),
-            message: error.to_string().trim_end().to_owned(),
-        })?;
-        if let Some(mappings) = &spec.dns.mappings_file {
-            spec.dns.mappings_file = Some(file.parent().unwrap_or(Path::new(".")).join(mappings));
+        aerie_common::toml_file::parse(file, text, Self::resolve)
+    }
+
+    /// The spec as read, its relative paths taken from the spec's folder, validated.
+    fn resolve(mut self, base: &Path) -> Result<Self, FieldError> {
+        if let Some(mappings) = &self.dns.mappings_file {
+            self.dns.mappings_file = Some(base.join(mappings));
         }
-        spec.validate()
-            .map_err(|(field, message)| SpecError::Invalid {
-                file: file.to_path_buf(),
-                field,
-                message,
-            })?;
-        Ok(spec)
+        self.validate()?;
+        Ok(self)
     }
 
     fn validate(&self) -> Result<(), FieldError> {

@@ -273,13 +273,8 @@ impl DiskQueue {
     /// cursor and deletes segments wholly behind it.
     pub fn ack(&mut self, end: Cursor) -> Result<(), QueueError> {
         let cursor_path = self.dir.join("cursor");
-        let tmp = self.dir.join("cursor.tmp");
         let json = serde_json::to_vec(&end).expect("a cursor serializes");
-        fs::write(&tmp, json).map_err(io_error(&tmp))?;
-        File::open(&tmp)
-            .and_then(|file| file.sync_all())
-            .map_err(io_error(&tmp))?;
-        fs::rename(&tmp, &cursor_path).map_err(io_error(&cursor_path))?;
+        aerie_common::atomic_write(&cursor_path, &json).map_err(io_error(&cursor_path))?;
         self.acked = end;
         while self.segments.len() > 1 && self.segments[0].0 < end.segment {
             let (id, _) = self.segments.pop_front().expect("checked length");

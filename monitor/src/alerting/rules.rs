@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use aerie_common::toml_file::{self, FieldError, FileError};
 use serde::{Deserialize, Serialize};
 
 use crate::store::Aggregation;
@@ -134,32 +135,25 @@ impl Rule {
 }
 
 /// Reads and validates a rules file; `environments` are the configured ones.
-pub fn load(file: &Path, environments: &[String]) -> Result<Vec<Rule>, String> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| format!("{}: cannot read it: {e}", file.display()))?;
-    parse(file, &text, environments)
+pub fn load(file: &Path, environments: &[String]) -> Result<Vec<Rule>, FileError> {
+    toml_file::load(file, |raw, _| validate_all(raw, environments))
 }
 
-pub fn parse(file: &Path, text: &str, environments: &[String]) -> Result<Vec<Rule>, String> {
-    let raw: RawRules = toml::from_str(text)
-        .map_err(|e| format!("{}: {}", file.display(), e.to_string().trim_end()))?;
+pub fn parse(file: &Path, text: &str, environments: &[String]) -> Result<Vec<Rule>, FileError> {
+    toml_file::parse(file, text, |raw, _| validate_all(raw, environments))
+}
+
+fn validate_all(raw: RawRules, environments: &[String]) -> Result<Vec<Rule>, FieldError> {
     let mut rules: Vec<Rule> = Vec::new();
     for (index, raw) in raw.rules.into_iter().enumerate() {
-        let name = raw.name.clone();
-        let rule = validate(raw, environments).map_err(|reason| {
-            format!(
-                "{}: rule {name:?} (rule[{index}]): {reason}",
-                file.display()
-            )
-        })?;
+        let field = format!("rule {:?} (rule[{index}])", raw.name);
+        let rule =
+            validate(raw, environments).map_err(|reason| FieldError::new(field.clone(), reason))?;
         if rules
             .iter()
             .any(|other| other.name == rule.name && other.environment == rule.environment)
         {
-            return Err(format!(
-                "{}: rule {name:?} (rule[{index}]): the name is used twice",
-                file.display()
-            ));
+            return Err(FieldError::new(field, "the name is used twice"));
         }
         rules.push(rule);
     }
@@ -311,7 +305,7 @@ pub fn template_sample() -> serde_json::Value {
 mod tests {
     use super::*;
 
-    fn parse_one(text: &str) -> Result<Vec<Rule>, String> {
+    fn parse_one(text: &str) -> Result<Vec<Rule>, FileError> {
         parse(
             Path::new("/etc/aerie/rules.toml"),
             text,
@@ -390,7 +384,7 @@ mod tests {
             ),
         ];
         for (text, reason) in cases {
-            let error = parse_one(&text).unwrap_err();
+            let error = parse_one(&text).unwrap_err().to_string();
             assert!(error.starts_with("/etc/aerie/rules.toml"), "{error}");
             assert!(error.contains(reason), "expected {reason:?} in {error}");
         }

@@ -44,17 +44,21 @@ impl AppState {
         let config = Arc::new(config);
         let alerts = match &config.alerting {
             Some(alerting) => {
-                let channel = crate::alerting::channel(&alerting.channel).await?;
+                let channel = crate::notify::from_config(&alerting.channel).await?;
                 let fallback = match &alerting.fallback {
-                    Some(fallback) => Some(crate::alerting::channel(fallback).await?),
+                    Some(fallback) => Some(crate::notify::from_config(fallback).await?),
                     None => None,
                 };
-                Some(Arc::new(crate::alerting::Engine::new(
-                    Arc::clone(&config),
-                    Arc::clone(&store),
-                    channel,
-                    fallback,
-                )?))
+                Some(Arc::new(
+                    crate::alerting::Engine::new(
+                        Arc::clone(&config),
+                        Arc::clone(&store),
+                        channel,
+                        fallback,
+                        chrono::Utc::now(),
+                    )
+                    .map_err(|e| aerie_common::error_chain(&e))?,
+                ))
             }
             None => None,
         };

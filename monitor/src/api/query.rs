@@ -353,8 +353,8 @@ pub(super) async fn create_silence(
         + chrono::Duration::from_std(duration)
             .map_err(|_| ApiError::BadRequest("duration: too long".into()))?;
     let silence = engine(&state)?
-        .silence(new.matchers, &user.name, &new.comment, ends_at)
-        .map_err(ApiError::Unavailable)?;
+        .silence(new.matchers, &user.name, &new.comment, ends_at, Utc::now())
+        .map_err(|e| ApiError::Unavailable(aerie_common::error_chain(&e)))?;
     Ok((axum::http::StatusCode::CREATED, Json(silence)))
 }
 
@@ -365,8 +365,8 @@ pub(super) async fn expire_silence(
 ) -> Result<Json<crate::alerting::Silence>, ApiError> {
     auth::operator(&state.config, &headers)?;
     engine(&state)?
-        .expire(&id)
-        .map_err(ApiError::Unavailable)?
+        .expire(&id, Utc::now())
+        .map_err(|e| ApiError::Unavailable(aerie_common::error_chain(&e)))?
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no silence {id:?}")))
 }
@@ -377,6 +377,8 @@ pub(super) async fn reload_rules(
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     auth::operator(&state.config, &headers)?;
-    let count = engine(&state)?.reload().map_err(ApiError::BadRequest)?;
+    let count = engine(&state)?
+        .reload()
+        .map_err(|e| ApiError::BadRequest(aerie_common::error_chain(&e)))?;
     Ok(Json(serde_json::json!({ "rules": count })))
 }

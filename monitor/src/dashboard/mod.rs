@@ -124,9 +124,7 @@ fn render(name: &str, data: &serde_json::Value) -> Html<String> {
 
 /// A random token: 32 bytes from the operating system, hex.
 pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("the operating system gives random bytes");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    aerie_common::secret::token()
 }
 
 /// An argon2id hash of `password`, as `password_hash` in the config takes it.

@@ -673,10 +673,17 @@ pub(super) async fn create_silence(
         )
         .await;
     }
-    let ends_at = Utc::now() + duration.expect("checked above");
+    let now = Utc::now();
+    let ends_at = now + duration.expect("checked above");
     engine(&state)?
-        .silence(matchers, &signed_in.user.name, form.comment.trim(), ends_at)
-        .map_err(PageError::Unavailable)?;
+        .silence(
+            matchers,
+            &signed_in.user.name,
+            form.comment.trim(),
+            ends_at,
+            now,
+        )
+        .map_err(|e| PageError::Unavailable(aerie_common::error_chain(&e)))?;
     Ok(Redirect::to(&format!("/env/{}/alerts", environment.name)).into_response())
 }
 
@@ -699,7 +706,9 @@ pub(super) async fn expire_silence(
             "There is no silence {id:?} in {env}."
         )));
     }
-    engine.expire(&id).map_err(PageError::Unavailable)?;
+    engine
+        .expire(&id, chrono::Utc::now())
+        .map_err(|e| PageError::Unavailable(aerie_common::error_chain(&e)))?;
     Ok(Redirect::to(&format!("/env/{}/alerts", environment.name)).into_response())
 }
 

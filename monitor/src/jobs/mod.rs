@@ -43,7 +43,12 @@ pub fn start(
     if let (Some(engine), Some(alerting)) = (alerts, &config.alerting) {
         jobs.add("alerts", alerting.evaluate_every, move || {
             let engine = Arc::clone(&engine);
-            async move { engine.evaluate().await }
+            async move {
+                engine
+                    .evaluate()
+                    .await
+                    .map_err(|e| aerie_common::error_chain(&e))
+            }
         });
     }
     jobs

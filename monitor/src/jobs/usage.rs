@@ -149,9 +149,7 @@ impl Ledger {
     fn save(&self) -> Result<(), String> {
         let json = serde_json::to_vec(&*self.hours.lock().expect("ledger lock"))
             .expect("the ledger serializes");
-        let tmp = self.file.with_extension("tmp");
-        std::fs::write(&tmp, json)
-            .and_then(|()| std::fs::rename(&tmp, &self.file))
+        aerie_common::atomic_write(&self.file, &json)
             .map_err(|e| format!("{}: {e}", self.file.display()))
     }
 

@@ -39,3 +39,43 @@ pub trait Channel: Send + Sync + std::fmt::Debug {
     fn describe(&self) -> String;
     async fn send(&self, mail: &Mail) -> Result<(), SendError>;
 }
+
+/// The mail channel `[alerting]` names.
+pub async fn from_config(
+    config: &crate::config::ChannelConfig,
+) -> Result<std::sync::Arc<dyn Channel>, String> {
+    use crate::config::ChannelConfig;
+    use smtp::{SmtpChannel, SmtpSettings};
+    Ok(match config {
+        ChannelConfig::Smtp {
+            host,
+            port,
+            security,
+            username,
+            password,
+            ca_file,
+            tls_name,
+        } => {
+            let ca_pem = match ca_file {
+                Some(path) => {
+                    Some(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?)
+                }
+                None => None,
+            };
+            std::sync::Arc::new(SmtpChannel::new(&SmtpSettings {
+                host: host.clone(),
+                port: *port,
+                security: *security,
+                username: username.clone(),
+                password: password.clone(),
+                ca_pem,
+                tls_name: tls_name.clone(),
+                timeout: std::time::Duration::from_secs(30),
+            })?)
+        }
+        ChannelConfig::Ses => {
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            std::sync::Arc::new(ses::SesChannel::new(&sdk))
+        }
+    })
+}

@@ -127,20 +127,7 @@ impl Channel for SmtpChannel {
     }
 }
 
-/// The error and its causes on one line (the TLS or login detail is in a cause).
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let message = cause.to_string();
-        if !text.contains(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        source = cause.source();
-    }
-    text
-}
+pub(crate) use aerie_common::error_chain as chain;
 
 #[cfg(test)]
 mod tests {

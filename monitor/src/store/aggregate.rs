@@ -97,6 +97,34 @@ pub fn summarise_sorted(
     steps
 }
 
+/// One value of one series (a host and label set) over a whole window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeriesValue {
+    pub host: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// Groups `points` by host and labels, each group summarised by
+/// `aggregation` into one value, whatever the span of its samples.
+pub fn summarise_window(points: Vec<Point>, aggregation: Aggregation) -> Vec<SeriesValue> {
+    let mut groups: BTreeMap<SeriesKey, Vec<f64>> = BTreeMap::new();
+    for point in points {
+        groups
+            .entry((point.host, point.labels))
+            .or_default()
+            .push(point.value);
+    }
+    groups
+        .into_iter()
+        .map(|((host, labels), mut values)| SeriesValue {
+            host,
+            labels,
+            value: summarise(&mut values, aggregation),
+        })
+        .collect()
+}
+
 /// Steps of `step_ms` over a range, summarised as samples arrive in any
 /// order, without keeping them: for avg, min and max (p95 needs every value).
 #[derive(Debug, Clone)]

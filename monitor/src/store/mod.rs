@@ -19,8 +19,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use aggregate::{
-    Aggregation, ApiStatsRow, Series, StepSummary, bucket_series, step_start, sum_api_stats,
-    summarise_sorted,
+    Aggregation, ApiStatsRow, Series, SeriesValue, StepSummary, bucket_series, step_start,
+    sum_api_stats, summarise_sorted, summarise_window,
 };
 
 /// Why a store could not do what was asked.
@@ -113,6 +113,14 @@ pub struct LogPage {
     pub next_cursor: Option<String>,
 }
 
+/// How many log lines of one host matched a query, and the newest of them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostLogCount {
+    pub host: String,
+    pub count: u64,
+    pub newest: String,
+}
+
 /// One API statistics record as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiStatsRecord {
@@ -127,6 +135,9 @@ pub struct ApiStatsRecord {
     pub avg_ms: f64,
     pub bytes: u64,
 }
+
+/// Lines per page when [`Store::count_logs_by_host`] reads every page.
+const COUNT_PAGE: usize = 5_000;
 
 /// Kinds of data with their own retention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,7 +190,49 @@ pub trait Store: Send + Sync + std::fmt::Debug {
             aggregation,
         ))
     }
+    /// One value per series (host and label set) over the whole range of
+    /// `query`: what a threshold rule compares. By default it is computed
+    /// from the raw points.
+    async fn metric_window(
+        &self,
+        query: &MetricQuery,
+        aggregation: Aggregation,
+    ) -> Result<Vec<SeriesValue>, StoreError> {
+        Ok(summarise_window(
+            self.metric_points(query).await?,
+            aggregation,
+        ))
+    }
     async fn logs(&self, query: &LogQuery) -> Result<LogPage, StoreError>;
+    /// Every line matching `query` (its `limit` and `cursor` are ignored),
+    /// counted per host, with the newest line's message: what a log rule
+    /// compares. By default every page of [`Store::logs`] is read.
+    async fn count_logs_by_host(&self, query: &LogQuery) -> Result<Vec<HostLogCount>, StoreError> {
+        let mut counts: BTreeMap<String, HostLogCount> = BTreeMap::new();
+        let mut page_query = LogQuery {
+            limit: COUNT_PAGE,
+            cursor: None,
+            ..query.clone()
+        };
+        loop {
+            let page = self.logs(&page_query).await?;
+            for line in page.lines {
+                // Pages come newest first: the first line seen is the newest.
+                counts
+                    .entry(line.host.clone())
+                    .or_insert_with(|| HostLogCount {
+                        host: line.host,
+                        count: 0,
+                        newest: line.message,
+                    })
+                    .count += 1;
+            }
+            match page.next_cursor {
+                Some(cursor) => page_query.cursor = Some(cursor),
+                None => return Ok(counts.into_values().collect()),
+            }
+        }
+    }
     /// API statistics records whose window ended within the range.
     async fn api_stats(
         &self,

@@ -779,13 +779,7 @@ pub fn final_snapshot_name(instance: &str, at: chrono::DateTime<chrono::Utc>) ->
 }
 
 fn random_password() -> String {
-    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("the operating system gives random bytes");
-    bytes
-        .iter()
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-        .collect()
+    aerie_common::secret::password(32)
 }
 
 fn ingress(rule: &str, known: &Known) -> Result<IpPermission, AwsError> {

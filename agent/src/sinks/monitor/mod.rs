@@ -214,21 +214,7 @@ impl MonitorSink {
     }
 }
 
-/// An error and its sources on one line: reqwest hides the useful part
-/// (connection refused, proxy refused, certificate unknown) in the chain.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let message = cause.to_string();
-        if !text.contains(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        source = cause.source();
-    }
-    text
-}
+pub use aerie_common::error_chain;
 
 /// The default time a request may take.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);

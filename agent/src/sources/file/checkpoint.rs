@@ -103,19 +103,17 @@ impl Checkpoints {
         let now = chrono::Utc::now().timestamp();
         self.entries
             .retain(|_, entry| now - entry.updated < FORGET_AFTER_SECS);
-        let tmp = self.file.with_extension("tmp");
         let saved = CheckpointFile {
             files: std::mem::take(&mut self.entries),
             state: std::mem::take(&mut self.state),
         };
-        let written = std::fs::write(
-            &tmp,
-            serde_json::to_vec(&saved).expect("checkpoints serialize"),
+        let written = aerie_common::atomic_write(
+            &self.file,
+            &serde_json::to_vec(&saved).expect("checkpoints serialize"),
         );
         self.entries = saved.files;
         self.state = saved.state;
         written?;
-        std::fs::rename(&tmp, &self.file)?;
         self.dirty = false;
         Ok(())
     }

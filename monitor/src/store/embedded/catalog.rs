@@ -58,8 +58,6 @@ impl Catalog {
     pub(super) fn save(&self) -> std::io::Result<()> {
         let json = serde_json::to_vec(&*self.hosts.lock().expect("catalog lock"))
             .expect("catalog serializes");
-        let tmp = self.file.with_extension("tmp");
-        std::fs::write(&tmp, json)?;
-        std::fs::rename(&tmp, &self.file)
+        aerie_common::atomic_write(&self.file, &json)
     }
 }

@@ -1,0 +1,16 @@
+//! The few mechanisms every Aerie crate shares, each written once: writing a
+//! file so that a crash leaves the old or the new version whole
+//! ([`atomic_write`]), an error with its causes on one line
+//! ([`error_chain`]), generated secrets ([`secret`]), and the loader of
+//! every TOML file a person writes ([`toml_file`]).
+//!
+//! It must stay small and quick to build: the agent depends on it, so it
+//! never brings in an async runtime, a network client or the AWS SDK.
+
+mod atomic;
+mod chain;
+pub mod secret;
+pub mod toml_file;
+
+pub use atomic::atomic_write;
+pub use chain::error_chain;

@@ -1,0 +1,48 @@
+//! Why the alert engine could not do what was asked.
+
+use std::path::PathBuf;
+
+use aerie_common::toml_file::FileError;
+
+/// An alert engine failure, naming the file or rule behind it.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    #[error("alerting is not configured: add an [alerting] section to the monitor's config")]
+    NotConfigured,
+    /// The rules file did not load; the error names the file, the rule and the fix.
+    #[error(transparent)]
+    Rules(#[from] FileError),
+    #[error("the rules file was not reloaded; the {kept} current rules stay in force")]
+    RulesKept {
+        #[source]
+        source: FileError,
+        kept: usize,
+    },
+    #[error("{}: cannot {action}", path.display())]
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not alert state this monitor can read: move it aside to start afresh", path.display())]
+    State {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl AlertError {
+    pub(super) fn io(
+        path: &std::path::Path,
+        action: &'static str,
+    ) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.to_owned();
+        move |source| Self::Io {
+            path,
+            action,
+            source,
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! The engine's state on disk (`alerts/state.json`): alerts, the outbox,
+//! silences, groups and the channel's health, replaced whole after every
+//! change and before any mail is sent, so a restart neither repeats a firing
+//! mail nor loses one waiting to go.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::error::AlertError;
+use super::group::Group;
+use super::model::{Alert, Silence};
+use super::outbox::{ChannelHealth, Outgoing};
+
+/// Everything the engine keeps between evaluations.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Saved {
+    pub(crate) alerts: BTreeMap<String, Alert>,
+    pub(crate) outbox: Vec<Outgoing>,
+    #[serde(default)]
+    pub(crate) silences: Vec<Silence>,
+    #[serde(default)]
+    pub(crate) groups: BTreeMap<String, Group>,
+    #[serde(default)]
+    pub(crate) channel: ChannelHealth,
+    /// The last outbox id handed out.
+    #[serde(default)]
+    pub(crate) sequence: u64,
+}
+
+/// Where the state lives under the engine's directory.
+pub(crate) fn path(dir: &Path) -> PathBuf {
+    dir.join("state.json")
+}
+
+/// The saved state, or a fresh one when there is none yet.
+pub(crate) fn load(dir: &Path) -> Result<Saved, AlertError> {
+    let path = path(dir);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).map_err(|source| AlertError::State { path, source })
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Saved::default()),
+        Err(source) => Err(AlertError::Io {
+            path,
+            action: "read it",
+            source,
+        }),
+    }
+}
+
+/// Replaces the saved state durably.
+pub(crate) fn save(dir: &Path, saved: &Saved) -> Result<(), AlertError> {
+    let path = path(dir);
+    let json = serde_json::to_vec(saved).expect("alert state serializes");
+    aerie_common::atomic_write(&path, &json).map_err(AlertError::io(&path, "write it"))
+}
