@@ -181,3 +181,134 @@ where
         Err(error) => Err(error),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+
+    type Failure = SdkError<ErrorMetadata, Response>;
+
+    fn failure(code: &str, status: u16) -> Failure {
+        let metadata = ErrorMetadata::builder()
+            .code(code)
+            .message(format!("{code} from the test"))
+            .build();
+        let response = Response::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+        SdkError::service_error(metadata, response)
+    }
+
+    /// A call that fails with `code` (HTTP `status`) `failures` times, then succeeds.
+    async fn run(
+        policy: Policy,
+        code: &str,
+        status: u16,
+        failures: u32,
+    ) -> (Result<&'static str, AwsError>, u32, Duration) {
+        let calls = AtomicU32::new(0);
+        let started = tokio::time::Instant::now();
+        let result = call("DescribeVpcs", policy, || {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            let code = code.to_owned();
+            async move {
+                if n < failures {
+                    Err(failure(&code, status))
+                } else {
+                    Ok("vpc-1")
+                }
+            }
+        })
+        .await;
+        (result, calls.into_inner(), started.elapsed())
+    }
+
+    fn policy(attempts: u32) -> Policy {
+        Policy {
+            attempts,
+            base: Duration::from_millis(200),
+            cap: Duration::from_secs(10),
+            dependencies: false,
+            visibility: true,
+        }
+    }
+
+    fn destroying(attempts: u32) -> Policy {
+        Policy {
+            dependencies: true,
+            visibility: false,
+            ..policy(attempts)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throttling_is_retried_with_capped_jittered_backoff_until_it_succeeds() {
+        let (result, calls, waited) = run(policy(10), "Throttling", 400, 3).await;
+        assert_eq!(result.unwrap(), "vpc-1");
+        assert_eq!(calls, 4);
+        // Full jitter: each wait is at most base * 2^attempt, so three waits
+        // are at most 0.4 + 0.8 + 1.6 seconds.
+        assert!(waited <= Duration::from_millis(2800), "{waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_5xx_answer_is_retried_even_without_an_aws_code_of_its_own() {
+        let (result, calls, _) = run(policy(10), "SomethingUnheardOf", 503, 2).await;
+        assert_eq!(result.unwrap(), "vpc-1");
+        assert_eq!(calls, 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn not_found_right_after_create_is_retried_but_means_gone_when_destroying() {
+        let (result, calls, _) = run(policy(10), "InvalidVpcID.NotFound", 400, 2).await;
+        assert_eq!(result.unwrap(), "vpc-1");
+        assert_eq!(calls, 3);
+
+        let (result, calls, _) = run(destroying(10), "InvalidVpcID.NotFound", 400, 2).await;
+        assert_eq!(result.unwrap_err().code, "InvalidVpcID.NotFound");
+        assert_eq!(calls, 1, "a delete does not wait for what is gone");
+        let gone = removed("DeleteVpc", destroying(10), || async {
+            Err::<(), _>(failure("InvalidVpcID.NotFound", 400))
+        })
+        .await;
+        assert!(gone.is_ok(), "a delete of what is gone succeeds");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dependency_violation_is_retried_only_when_destroying() {
+        let (result, calls, _) = run(policy(10), "DependencyViolation", 400, 2).await;
+        assert_eq!(result.unwrap_err().code, "DependencyViolation");
+        assert_eq!(calls, 1);
+
+        let (result, calls, _) = run(destroying(10), "DependencyViolation", 400, 2).await;
+        assert_eq!(result.unwrap(), "vpc-1");
+        assert_eq!(calls, 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_attempt_limit_ends_the_retries_with_the_last_error_named() {
+        let (result, calls, waited) = run(policy(4), "RequestLimitExceeded", 400, u32::MAX).await;
+        let error = result.unwrap_err();
+        assert_eq!(calls, 4);
+        assert_eq!(error.call, "DescribeVpcs");
+        assert_eq!(error.code, "RequestLimitExceeded");
+        assert!(
+            error
+                .to_string()
+                .contains("RequestLimitExceeded from the test")
+        );
+        assert!(waited <= Duration::from_secs(30), "{waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fatal_error_is_returned_at_once() {
+        let (result, calls, waited) = run(policy(10), "UnauthorizedOperation", 403, 1).await;
+        assert_eq!(result.unwrap_err().code, "UnauthorizedOperation");
+        assert_eq!(calls, 1);
+        assert_eq!(waited, Duration::ZERO);
+    }
+}
