@@ -1,5 +1,5 @@
 //! Executing a plan: steps along the dependency graph, at most
-//! [`PARALLEL`] at a time, with a progress bar; removals last, in reverse
+//! [`PARALLEL`] at a time, each step reported as a [`Progress`] event; removals last, in reverse
 //! dependency order. Every create is preceded by the plan's "find by tag",
 //! so a run that crashed part way converges when run again.
 
@@ -8,29 +8,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use crate::aws::retry::AwsError;
-use crate::aws::{Cloud, Found, Known};
+use crate::aws::{Cloud, Known};
+use crate::model::Found;
 use crate::model::{Kind, Resource};
 use crate::plan::{Plan, Step};
+use crate::progress::{Progress, Report};
 use crate::spec::Spec;
 
 pub const PARALLEL: usize = 4;
-
-/// The bastion's cloud-init user-data, from `templates/bastion/user-data.hbs`.
-pub fn bastion_user_data(spec: &Spec) -> String {
-    let mut registry = handlebars::Handlebars::new();
-    registry.set_strict_mode(true);
-    registry.register_escape_fn(handlebars::no_escape);
-    registry
-        .render_template(
-            include_str!("../../templates/bastion/user-data.hbs"),
-            &serde_json::json!({
-                "environment": spec.name,
-                "ssh_port": spec.access.ssh_port,
-                "ntp_servers": spec.ntp.servers,
-            }),
-        )
-        .expect("the user-data template renders")
-}
 
 fn known_from(observed: &[Found]) -> Known {
     let mut known = Known::default();
@@ -47,38 +32,28 @@ fn known_from(observed: &[Found]) -> Known {
     known
 }
 
-fn progress(total: usize) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(total as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {wide_msg}")
-            .expect("the progress template is valid")
-            .progress_chars("=> "),
-    );
-    bar
+/// Why an apply stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error(transparent)]
+    Render(#[from] crate::render::RenderError),
 }
 
-/// Prints a line above the progress bar, or on its own when the bar is
-/// hidden (output not a terminal: a log or CI keeps every line).
-#[allow(clippy::print_stdout)]
-fn say(bar: &indicatif::ProgressBar, line: impl AsRef<str>) {
-    if bar.is_hidden() {
-        println!("{}", line.as_ref());
-    } else {
-        bar.println(line);
-    }
-}
-
-/// Runs `plan`; prints a line per finished step.
-#[allow(clippy::print_stdout)]
+/// Runs `plan`, reporting each step as it starts and ends.
 pub async fn apply(
     cloud: &Cloud,
     spec: &Spec,
     plan: &Plan,
     observed: &[Found],
-) -> Result<(), AwsError> {
+    report: &dyn Report,
+) -> Result<(), ApplyError> {
     let mut known = known_from(observed);
-    let user_data = bastion_user_data(spec);
-    let bar = progress(plan.steps.len());
+    let user_data = crate::render::bastion_user_data(spec)?;
+    report.report(Progress::Begin {
+        total: plan.steps.len(),
+    });
     let (removals, work): (Vec<&Step>, Vec<&Step>) = plan
         .steps
         .iter()
@@ -114,7 +89,7 @@ pub async fn apply(
                 let step = pending[&role];
                 let snapshot = known.clone();
                 let user_data = user_data.as_str();
-                bar.set_message(format!("{} {}", verb(step), role));
+                report.report(Progress::Working(format!("{} {role}", verb(step))));
                 running.push(async move {
                     let result = run_step(cloud, spec, step, &snapshot, user_data).await;
                     (role, result)
@@ -124,38 +99,39 @@ pub async fn apply(
         let Some((role, result)) = running.next().await else {
             break;
         };
-        bar.inc(1);
         match result {
             Ok((id, address)) => {
                 let step = pending.remove(&role).expect("a pending step");
-                say(
-                    &bar,
-                    format!("{} {} {role} ({id})", past(step), kind_of(step).label()),
-                );
+                report.report(Progress::Done(format!(
+                    "{} {} {role} ({id})",
+                    past(step),
+                    kind_of(step).label()
+                )));
                 known.ids.insert(role.clone(), id);
                 if let Some(address) = address {
                     known.addresses.insert(role, address);
                 }
             }
             Err(error) => {
-                say(&bar, format!("! {role}: {error}"));
+                report.report(Progress::Done(format!("! {role}: {error}")));
                 failure.get_or_insert(error);
             }
         }
     }
     if let Some(error) = failure {
-        bar.abandon();
-        return Err(error);
+        report.report(Progress::End { ok: false });
+        return Err(error.into());
     }
     if !pending.is_empty() {
-        bar.abandon();
+        report.report(Progress::End { ok: false });
         return Err(AwsError::other(
             "apply",
             format!(
                 "steps wait on resources that are not in the plan: {}",
                 pending.keys().cloned().collect::<Vec<_>>().join(", ")
             ),
-        ));
+        )
+        .into());
     }
     let mut removals: Vec<&Found> = removals
         .iter()
@@ -166,12 +142,14 @@ pub async fn apply(
         .collect();
     removals.sort_by_key(|f| std::cmp::Reverse(f.resource.kind));
     for found in removals {
-        bar.set_message(format!("removing {}", found.resource.role));
+        report.report(Progress::Working(format!(
+            "removing {}",
+            found.resource.role
+        )));
         let kept = cloud.delete(found, &known).await?;
-        bar.inc(1);
-        say(&bar, removed_line(found, kept.as_deref()));
+        report.report(Progress::Done(removed_line(found, kept.as_deref())));
     }
-    bar.finish_and_clear();
+    report.report(Progress::End { ok: true });
     Ok(())
 }
 
@@ -237,10 +215,15 @@ async fn run_step(
 }
 
 /// Removes everything tagged for the environment, dependents first.
-#[allow(clippy::print_stdout)]
-pub async fn destroy(cloud: &Cloud, observed: &[Found]) -> Result<usize, AwsError> {
+pub async fn destroy(
+    cloud: &Cloud,
+    observed: &[Found],
+    report: &dyn Report,
+) -> Result<usize, AwsError> {
     let known = known_from(observed);
-    let bar = progress(observed.len());
+    report.report(Progress::Begin {
+        total: observed.len(),
+    });
     let mut by_kind: BTreeMap<std::cmp::Reverse<Kind>, Vec<&Found>> = BTreeMap::new();
     for found in observed {
         by_kind
@@ -256,12 +239,11 @@ pub async fn destroy(cloud: &Cloud, observed: &[Found]) -> Result<usize, AwsErro
             }))
             .await;
         for (found, result) in results {
-            bar.inc(1);
-            let kept = result?;
-            say(&bar, removed_line(found, kept.as_deref()));
+            let kept = result.inspect_err(|_| report.report(Progress::End { ok: false }))?;
+            report.report(Progress::Done(removed_line(found, kept.as_deref())));
         }
     }
-    bar.finish_and_clear();
+    report.report(Progress::End { ok: true });
     Ok(observed.len())
 }
 

@@ -6,4 +6,6 @@ pub mod apply;
 pub mod aws;
 pub mod model;
 pub mod plan;
+pub mod progress;
+pub mod render;
 pub mod spec;

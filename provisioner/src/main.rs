@@ -6,6 +6,8 @@
 //! binary runs against AWS and against moto_server. It never prints, logs
 //! or writes a secret anywhere but AWS Secrets Manager.
 
+mod cli;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -128,7 +130,7 @@ async fn run(command: EnvCommand, spec: Spec) -> Result<ExitCode, String> {
                 println!("Not applied: run again with --yes to apply this plan.");
                 return Ok(ExitCode::from(1));
             }
-            apply::apply(&cloud, &spec, &plan, &observed)
+            apply::apply(&cloud, &spec, &plan, &observed, &cli::progress::Bar::new())
                 .await
                 .map_err(|e| format!("apply stopped: {e}; run it again to go on from here"))?;
             let observed = cloud.observe(&spec).await.map_err(|e| e.to_string())?;
@@ -165,7 +167,7 @@ async fn run(command: EnvCommand, spec: Spec) -> Result<ExitCode, String> {
                 );
                 return Ok(ExitCode::from(1));
             }
-            let removed = apply::destroy(&cloud, &observed)
+            let removed = apply::destroy(&cloud, &observed, &cli::progress::Bar::new())
                 .await
                 .map_err(|e| format!("destroy stopped: {e}; run it again to go on from here"))?;
             println!("Destroy complete: {removed} removed.");
@@ -175,7 +177,7 @@ async fn run(command: EnvCommand, spec: Spec) -> Result<ExitCode, String> {
 }
 
 #[allow(clippy::print_stdout)]
-fn print_records(observed: &[aerie_provisioner::aws::Found]) {
+fn print_records(observed: &[aerie_provisioner::model::Found]) {
     let records = apply::customer_records(observed);
     if !records.is_empty() {
         println!("\nDNS records the customer must add (SES domain verification and DKIM):");
@@ -185,7 +187,7 @@ fn print_records(observed: &[aerie_provisioner::aws::Found]) {
     }
 }
 
-fn write_mappings(spec: &Spec, observed: &[aerie_provisioner::aws::Found]) -> Result<(), String> {
+fn write_mappings(spec: &Spec, observed: &[aerie_provisioner::model::Found]) -> Result<(), String> {
     let Some(path) = &spec.dns.mappings_file else {
         return Ok(());
     };

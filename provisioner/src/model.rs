@@ -69,6 +69,18 @@ pub struct Resource {
     pub deps: Vec<String>,
 }
 
+/// A resource as found in AWS: what the plan compares with what is desired.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub resource: Resource,
+    pub id: String,
+    pub state: String,
+    /// The address others point at (a private IP, an endpoint).
+    pub address: Option<String>,
+    /// Things to tell the operator (DNS records the customer must add).
+    pub notes: Vec<String>,
+}
+
 impl Resource {
     fn new(kind: Kind, role: &str) -> Self {
         Self {
@@ -211,6 +223,8 @@ pub fn desired(spec: &Spec) -> Vec<Resource> {
             .prop("ami", &spec.bastion.ami)
             .prop("subnet", "public-a")
             .prop("public_ip", "true")
+            .prop("key", "bastion-key")
+            .prop("security_groups", "bastion-sg")
             .prop("imdsv2", "required")
             .prop(
                 "root_volume",

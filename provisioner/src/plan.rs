@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use crate::aws::Found;
+use crate::model::Found;
 use crate::model::Resource;
 
 /// One thing to do.

@@ -19,6 +19,7 @@
 mod chromium;
 mod error;
 mod faults;
+mod golden;
 mod moto;
 mod osmem;
 mod paths;
@@ -30,6 +31,7 @@ mod smtp;
 pub use chromium::{Chromium, screenshot};
 pub use error::Error;
 pub use faults::FaultProxy;
+pub use golden::assert_golden;
 pub use moto::MotoServer;
 pub use osmem::OsmemServer;
 pub use paths::{artifact_dir, workspace_root};

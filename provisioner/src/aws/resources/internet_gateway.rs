@@ -1,0 +1,118 @@
+//! The internet gateway, attached to the VPC (an attachment is a rule).
+
+use super::{Need, ResourceKind, Seen, found};
+use crate::aws::retry::{AwsError, Policy, call, removed};
+use crate::aws::tags::{ROLE_TAG, tag_of};
+use crate::aws::{Cloud, Known};
+use crate::model::{Found, Kind, Resource};
+use aws_sdk_ec2::types::ResourceType;
+
+/// InternetGateway resources.
+#[derive(Debug)]
+pub(super) struct InternetGateway;
+
+#[async_trait::async_trait]
+impl ResourceKind for InternetGateway {
+    async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError> {
+        let policy = Policy::standard();
+        let ec2 = &cloud.ec2;
+        let gateways = call("DescribeInternetGateways", policy, || {
+            ec2.describe_internet_gateways()
+                .filters(cloud.env_filter())
+                .send()
+        })
+        .await?;
+        for gateway in gateways.internet_gateways() {
+            let role = tag_of(gateway.tags(), ROLE_TAG).unwrap_or("igw");
+            if !cloud.ours(gateway.tags()) {
+                continue;
+            }
+            let id = gateway.internet_gateway_id().unwrap_or_default();
+            let mut f = found(Kind::InternetGateway, role, id, "available");
+            for attachment in gateway.attachments() {
+                if let Some(vpc) = attachment.vpc_id().and_then(|v| seen.roles.get(v)) {
+                    f.resource.rules.insert(format!("attached to {vpc}"));
+                }
+            }
+            seen.roles.insert(id.into(), role.into());
+            seen.out.push(f);
+        }
+        Ok(())
+    }
+
+    async fn create(
+        &self,
+        cloud: &Cloud,
+        need: &Need<'_>,
+    ) -> Result<(String, Option<String>), AwsError> {
+        let policy = Policy::standard();
+        let ec2 = &cloud.ec2;
+        let role = need.resource.role.as_str();
+        let id = call("CreateInternetGateway", policy, || {
+            ec2.create_internet_gateway()
+                .tag_specifications(cloud.tags(ResourceType::InternetGateway, role))
+                .send()
+        })
+        .await?
+        .internet_gateway()
+        .and_then(|g| g.internet_gateway_id())
+        .unwrap_or_default()
+        .to_owned();
+        Ok((id, None))
+    }
+
+    async fn change(
+        &self,
+        cloud: &Cloud,
+        _resource: &Resource,
+        id: &str,
+        add: &[String],
+        _remove: &[String],
+        known: &Known,
+    ) -> Result<(), AwsError> {
+        let policy = Policy::standard();
+        let ec2 = &cloud.ec2;
+        {
+            for rule in add {
+                let vpc = known.id(rule.trim_start_matches("attached to "))?;
+                call("AttachInternetGateway", policy, || {
+                    ec2.attach_internet_gateway()
+                        .internet_gateway_id(id)
+                        .vpc_id(&vpc)
+                        .send()
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(
+        &self,
+        cloud: &Cloud,
+        found: &Found,
+        known: &Known,
+    ) -> Result<Option<String>, AwsError> {
+        let policy = Policy::destroying();
+        let ec2 = &cloud.ec2;
+        let id = found.id.as_str();
+        let outcome = {
+            for rule in &found.resource.rules {
+                if let Some(vpc) = known.ids.get(rule.trim_start_matches("attached to ")) {
+                    removed("DetachInternetGateway", policy, || {
+                        ec2.detach_internet_gateway()
+                            .internet_gateway_id(id)
+                            .vpc_id(vpc)
+                            .send()
+                    })
+                    .await?;
+                }
+            }
+            removed("DeleteInternetGateway", policy, || {
+                ec2.delete_internet_gateway().internet_gateway_id(id).send()
+            })
+            .await
+        };
+        outcome.map(|()| None)
+    }
+}

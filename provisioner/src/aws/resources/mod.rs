@@ -1,0 +1,150 @@
+//! One file per kind of resource, each behind [`ResourceKind`]: how AWS is
+//! asked what exists (observe), how one is made (create), changed in place
+//! (change: rules such as ingress, routes, attachments, records) and removed
+//! (delete).
+//!
+//! Adding a kind of resource is one new file here and one entry in
+//! [`TABLE`] (plus its [`Kind`] in the model). Nothing here decides *what*
+//! to do: the plan does; these only do it, each call through `retry`.
+
+mod customer_gateway;
+mod db_instance;
+mod db_subnet_group;
+mod elastic_ip;
+mod hosted_zone;
+mod instance;
+mod internet_gateway;
+mod key_pair;
+mod nat_gateway;
+mod route_table;
+mod secret;
+mod security_group;
+mod ses_identity;
+mod subnet;
+mod vpc;
+mod vpn_connection;
+mod vpn_gateway;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::aws::retry::AwsError;
+use crate::aws::{Cloud, Known};
+use crate::model::{Found, Kind, Resource};
+use crate::spec::Spec;
+
+/// What observing has found so far: kinds are observed in [`TABLE`] order,
+/// so a resource can name those it refers to by role (`roles`: id to role).
+#[derive(Debug)]
+pub(super) struct Seen<'a> {
+    pub(super) spec: &'a Spec,
+    pub(super) out: Vec<Found>,
+    pub(super) roles: BTreeMap<String, String>,
+}
+
+/// What creating a resource needs: the resource as planned, the ids and
+/// addresses of what exists already, its rendered user-data (instances).
+#[derive(Debug)]
+pub(super) struct Need<'a> {
+    pub(super) resource: &'a Resource,
+    pub(super) known: &'a Known,
+    pub(super) user_data: &'a str,
+    pub(super) spec: &'a Spec,
+}
+
+/// One kind of AWS resource.
+#[async_trait::async_trait]
+pub(super) trait ResourceKind: Send + Sync + std::fmt::Debug {
+    /// Adds this kind's resources of the environment to `seen`.
+    async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError>;
+
+    /// Creates the resource; answers its id (and address, when it has one).
+    async fn create(
+        &self,
+        cloud: &Cloud,
+        need: &Need<'_>,
+    ) -> Result<(String, Option<String>), AwsError>;
+
+    /// Adds and removes rules of an existing resource; kinds without
+    /// rules have nothing to change in place.
+    async fn change(
+        &self,
+        _cloud: &Cloud,
+        _resource: &Resource,
+        _id: &str,
+        _add: &[String],
+        _remove: &[String],
+        _known: &Known,
+    ) -> Result<(), AwsError> {
+        Ok(())
+    }
+
+    /// Deletes a resource found in AWS; answers what it kept, if anything
+    /// (the database's final snapshot).
+    async fn delete(
+        &self,
+        cloud: &Cloud,
+        found: &Found,
+        known: &Known,
+    ) -> Result<Option<String>, AwsError>;
+}
+
+/// Every kind, in the order they are observed (what refers to another comes after it).
+pub(super) const TABLE: &[(Kind, &dyn ResourceKind)] = &[
+    (Kind::Vpc, &vpc::Vpc),
+    (Kind::Subnet, &subnet::Subnet),
+    (Kind::InternetGateway, &internet_gateway::InternetGateway),
+    (Kind::ElasticIp, &elastic_ip::ElasticIp),
+    (Kind::NatGateway, &nat_gateway::NatGateway),
+    (Kind::VpnGateway, &vpn_gateway::VpnGateway),
+    (Kind::RouteTable, &route_table::RouteTable),
+    (Kind::SecurityGroup, &security_group::SecurityGroup),
+    (Kind::KeyPair, &key_pair::KeyPair),
+    (Kind::Instance, &instance::Instance),
+    (Kind::CustomerGateway, &customer_gateway::CustomerGateway),
+    (Kind::VpnConnection, &vpn_connection::VpnConnection),
+    (Kind::Secret, &secret::Secret),
+    (Kind::DbSubnetGroup, &db_subnet_group::DbSubnetGroup),
+    (Kind::DbInstance, &db_instance::DbInstance),
+    (Kind::HostedZone, &hosted_zone::HostedZone),
+    (Kind::SesIdentity, &ses_identity::SesIdentity),
+];
+
+/// The implementation of `kind`.
+pub(super) fn of(kind: Kind) -> &'static dyn ResourceKind {
+    TABLE
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, implementation)| *implementation)
+        .expect("every kind has an entry in TABLE")
+}
+
+/// A resource found in AWS, with no properties or rules yet.
+pub(super) fn found(kind: Kind, role: &str, id: &str, state: &str) -> Found {
+    Found {
+        resource: Resource {
+            kind,
+            role: role.to_owned(),
+            props: BTreeMap::new(),
+            rules: BTreeSet::new(),
+            deps: Vec::new(),
+        },
+        id: id.to_owned(),
+        state: state.to_owned(),
+        address: None,
+        notes: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_exactly_one_entry() {
+        let mut kinds: Vec<Kind> = TABLE.iter().map(|(k, _)| *k).collect();
+        kinds.sort();
+        kinds.dedup();
+        assert_eq!(kinds.len(), TABLE.len(), "a kind is listed twice");
+        assert_eq!(kinds.len(), 17, "a kind of the model has no implementation");
+    }
+}

@@ -1,0 +1,135 @@
+//! The VPN gateway, attached to the VPC (an attachment is a rule).
+
+use super::{Need, ResourceKind, Seen, found};
+use crate::aws::retry::{AwsError, Policy, call, removed};
+use crate::aws::tags::{ROLE_TAG, tag_of};
+use crate::aws::{Cloud, Known};
+use crate::model::{Found, Kind, Resource};
+use aws_sdk_ec2::types::{Filter, GatewayType, ResourceType};
+
+/// VpnGateway resources.
+#[derive(Debug)]
+pub(super) struct VpnGateway;
+
+#[async_trait::async_trait]
+impl ResourceKind for VpnGateway {
+    async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError> {
+        let policy = Policy::standard();
+        let ec2 = &cloud.ec2;
+        let vgws = call("DescribeVpnGateways", policy, || {
+            ec2.describe_vpn_gateways()
+                .filters(cloud.env_filter())
+                .filters(
+                    Filter::builder()
+                        .name("state")
+                        .values("pending")
+                        .values("available")
+                        .build(),
+                )
+                .send()
+        })
+        .await?;
+        for vgw in vgws.vpn_gateways() {
+            let role = tag_of(vgw.tags(), ROLE_TAG).unwrap_or("vgw");
+            if !cloud.ours(vgw.tags()) {
+                continue;
+            }
+            let id = vgw.vpn_gateway_id().unwrap_or_default();
+            if vgw
+                .state()
+                .is_some_and(|s| matches!(s.as_str(), "deleted" | "deleting"))
+            {
+                continue;
+            }
+            let mut f = found(Kind::VpnGateway, role, id, "available");
+            for attachment in vgw.vpc_attachments() {
+                let attached = attachment
+                    .state()
+                    .is_some_and(|s| matches!(s.as_str(), "attached" | "attaching"));
+                if attached && let Some(vpc) = attachment.vpc_id().and_then(|v| seen.roles.get(v)) {
+                    f.resource.rules.insert(format!("attached to {vpc}"));
+                }
+            }
+            seen.roles.insert(id.into(), role.into());
+            seen.out.push(f);
+        }
+        Ok(())
+    }
+
+    async fn create(
+        &self,
+        cloud: &Cloud,
+        need: &Need<'_>,
+    ) -> Result<(String, Option<String>), AwsError> {
+        let policy = Policy::standard();
+        let ec2 = &cloud.ec2;
+        let role = need.resource.role.as_str();
+        let id = call("CreateVpnGateway", policy, || {
+            ec2.create_vpn_gateway()
+                .r#type(GatewayType::Ipsec1)
+                .tag_specifications(cloud.tags(ResourceType::VpnGateway, role))
+                .send()
+        })
+        .await?
+        .vpn_gateway()
+        .and_then(|g| g.vpn_gateway_id())
+        .unwrap_or_default()
+        .to_owned();
+        Ok((id, None))
+    }
+
+    async fn change(
+        &self,
+        cloud: &Cloud,
+        _resource: &Resource,
+        id: &str,
+        add: &[String],
+        _remove: &[String],
+        known: &Known,
+    ) -> Result<(), AwsError> {
+        let policy = Policy::standard();
+        let ec2 = &cloud.ec2;
+        {
+            for rule in add {
+                let vpc = known.id(rule.trim_start_matches("attached to "))?;
+                call("AttachVpnGateway", policy, || {
+                    ec2.attach_vpn_gateway()
+                        .vpn_gateway_id(id)
+                        .vpc_id(&vpc)
+                        .send()
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(
+        &self,
+        cloud: &Cloud,
+        found: &Found,
+        known: &Known,
+    ) -> Result<Option<String>, AwsError> {
+        let policy = Policy::destroying();
+        let ec2 = &cloud.ec2;
+        let id = found.id.as_str();
+        let outcome = {
+            for rule in &found.resource.rules {
+                if let Some(vpc) = known.ids.get(rule.trim_start_matches("attached to ")) {
+                    removed("DetachVpnGateway", policy, || {
+                        ec2.detach_vpn_gateway()
+                            .vpn_gateway_id(id)
+                            .vpc_id(vpc)
+                            .send()
+                    })
+                    .await?;
+                }
+            }
+            removed("DeleteVpnGateway", policy, || {
+                ec2.delete_vpn_gateway().vpn_gateway_id(id).send()
+            })
+            .await
+        };
+        outcome.map(|()| None)
+    }
+}

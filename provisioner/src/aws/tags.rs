@@ -1,0 +1,53 @@
+//! How Aerie marks what it owns: every resource tagged `aerie:env`,
+//! `aerie:role` and `Name=<env>-<role>`, and found again by those tags.
+
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+
+use super::Cloud;
+
+pub const ENV_TAG: &str = "aerie:env";
+pub const ROLE_TAG: &str = "aerie:role";
+
+pub(super) fn tag_of<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
+    tags.iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value())
+}
+
+impl Cloud {
+    /// The EC2 filter for this environment's tag.
+    pub(super) fn env_filter(&self) -> Filter {
+        Filter::builder()
+            .name(format!("tag:{ENV_TAG}"))
+            .values(&self.environment)
+            .build()
+    }
+
+    /// Tagged for this environment: the filters say so, and this checks it.
+    pub(super) fn ours(&self, tags: &[Tag]) -> bool {
+        tag_of(tags, ENV_TAG) == Some(self.environment.as_str())
+    }
+
+    /// The tags of an EC2 resource of `role`, given at creation.
+    pub(super) fn tags(&self, kind: ResourceType, role: &str) -> TagSpecification {
+        TagSpecification::builder()
+            .resource_type(kind)
+            .tags(Tag::builder().key(ENV_TAG).value(&self.environment).build())
+            .tags(Tag::builder().key(ROLE_TAG).value(role).build())
+            .tags(
+                Tag::builder()
+                    .key("Name")
+                    .value(format!("{}-{role}", self.environment))
+                    .build(),
+            )
+            .build()
+    }
+
+    /// One tag of an RDS resource.
+    pub(super) fn rds_tag(&self, key: &str, value: &str) -> aws_sdk_rds::types::Tag {
+        aws_sdk_rds::types::Tag::builder()
+            .key(key)
+            .value(value)
+            .build()
+    }
+}

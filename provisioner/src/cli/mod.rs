@@ -1,0 +1,3 @@
+//! What the `aerie` command draws: the library reports, this shows.
+
+pub(crate) mod progress;

@@ -1,0 +1,50 @@
+//! What the provisioner prints and renders for the shipped example, compared
+//! with the files under `tests/output/` without any AWS:
+//! `AERIE_UPDATE_GOLDEN=1` rewrites them. The moto system tests check that
+//! AWS then holds what these files say.
+
+use std::path::{Path, PathBuf};
+
+use aerie_provisioner::model::desired;
+use aerie_provisioner::plan::plan;
+use aerie_provisioner::render::bastion_user_data;
+use aerie_provisioner::spec::Spec;
+use aerie_testkit::assert_golden;
+
+fn here(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn example() -> Spec {
+    Spec::load(&here("../examples/acme.toml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn the_plan_of_the_example_against_an_empty_account_is_the_golden_plan() {
+    let printed = plan(&desired(&example()), &[]).render();
+    assert_golden(&here("tests/output/acme-plan.txt"), &printed);
+    assert!(
+        printed.ends_with("Plan: 24 to add, 0 to change, 0 to destroy.\n"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn the_bastions_user_data_is_the_golden_one_and_holds_no_secret() {
+    let spec = example();
+    let user_data = bastion_user_data(&spec).unwrap_or_else(|e| panic!("{e}"));
+    assert_golden(
+        &here("tests/output/acme-bastion-user-data.yaml"),
+        &user_data,
+    );
+    assert!(
+        user_data.contains(&format!("Port {}", spec.access.ssh_port)),
+        "{user_data}"
+    );
+    for secret_word in ["password", "BEGIN RSA", "PRIVATE KEY"] {
+        assert!(
+            !user_data.contains(secret_word),
+            "{secret_word} in {user_data}"
+        );
+    }
+}
