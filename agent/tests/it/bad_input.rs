@@ -2,13 +2,11 @@
 //! line, a truncated hsperfdata file are logged once, counted in the agent's
 //! own metrics, and everything else keeps flowing.
 
-mod support;
-
 use std::io::Write;
 use std::time::Duration;
 
+use crate::support::*;
 use aerie_testkit::wait_until;
-use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_counted_and_the_agent_carries_on() {

@@ -1,13 +1,11 @@
 //! JVM heap read by the real agent from a real Java 17 process's hsperfdata,
 //! checked against `jstat -gc` for the same process.
 
-mod support;
-
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::support::*;
 use aerie_testkit::{ServiceProcess, wait_until};
-use support::*;
 
 const PROGRAM: &str = r#"
 public class Alloc {

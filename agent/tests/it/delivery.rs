@@ -2,15 +2,13 @@
 //! real HTTP receiver: nothing lost, nothing duplicated that its id does not
 //! give away, through rotation, outages, kill -9 and proxies.
 
-mod support;
-
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::*;
 use aerie_testkit::{OsmemServer, Tinyproxy, wait_until};
-use support::*;
 
 fn append(path: &Path, seqs: std::ops::Range<u64>) {
     let mut file = std::io::BufWriter::new(

@@ -1,13 +1,11 @@
 //! Delivery over HTTPS with a private CA, a disk budget that fills up, and
 //! API statistics, all through the real agent binary.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use aerie_testkit::wait_until;
 use aerie_wire::EventBody;
-use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_with_a_private_ca_delivers_and_an_unknown_ca_is_named() {
