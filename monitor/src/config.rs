@@ -687,10 +687,9 @@ impl RawConfig {
                         format!("{:?} is not an http or https URL", raw.dashboard_url),
                     ));
                 }
+                // The file itself is read and checked by the alert engine's
+                // own loader (`alerting::rules`), at start and at each reload.
                 let rules_file = base.join(raw.rules_file);
-                let names: Vec<String> = environments.iter().map(|e| e.name.clone()).collect();
-                crate::alerting::rules::load(&rules_file, &names)
-                    .map_err(|error| invalid("alerting.rules_file", error.to_string()))?;
                 Some(AlertingConfig {
                     rules_file,
                     evaluate_every: raw.evaluate_every,

@@ -7,10 +7,13 @@
 
 pub mod alerting;
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod dashboard;
 pub mod jobs;
 pub mod notify;
+pub mod server;
+pub mod state;
 pub mod store;
 pub mod timespec;
 

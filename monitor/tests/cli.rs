@@ -45,3 +45,33 @@ fn check_names_the_field_at_fault() {
         "{stderr}"
     );
 }
+
+#[test]
+fn check_names_a_bad_rules_file_the_rule_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rules.toml"),
+        "[[rule]]\nname = \"broken\"\nkind = \"gauge\"\nsummary = \"s\"\n",
+    )
+    .unwrap();
+    let config = dir.path().join("monitor.toml");
+    std::fs::write(
+        &config,
+        format!("{GOOD}\n[alerting]\nrules_file = \"rules.toml\"\nfrom = \"aerie@ops.example\"\ndashboard_url = \"http://monitor.example\"\n[alerting.ses]\n"),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_aerie-monitor"))
+        .arg("check")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("rules.toml")
+            && stderr.contains("\"broken\"")
+            && stderr.contains("kind \"gauge\""),
+        "{stderr}"
+    );
+}

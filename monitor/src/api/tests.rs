@@ -1,6 +1,7 @@
 //! The API through `app(state)` with `oneshot`, on a real embedded store.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -9,6 +10,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use super::*;
+use crate::server::{app, build};
 use crate::store::embedded::EmbeddedStore;
 
 const CONFIG: &str = r#"
@@ -46,7 +48,7 @@ async fn harness() -> Harness {
     let config = crate::Config::parse(&dir.path().join("monitor.toml"), CONFIG).unwrap();
     let store = Arc::new(EmbeddedStore::open(&dir.path().join("store")).unwrap());
     Harness {
-        app: app(AppState::start(config, store).await.unwrap()),
+        app: app(build(config, store).await.unwrap()),
         _dir: dir,
     }
 }
@@ -541,7 +543,7 @@ async fn the_retention_job_deletes_what_is_older_than_its_kind_keeps() {
     let config = crate::Config::parse(&dir.path().join("monitor.toml"), &text).unwrap();
     let store = Arc::new(EmbeddedStore::open(&dir.path().join("store")).unwrap());
     let h = Harness {
-        app: app(AppState::start(config, store).await.unwrap()),
+        app: app(build(config, store).await.unwrap()),
         _dir: dir,
     };
     // The job runs once at start: wait for that run, so that the run below

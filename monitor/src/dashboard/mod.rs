@@ -14,10 +14,8 @@
 mod chart;
 mod pages;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{LazyLock, Mutex};
-use std::time::Instant;
+use std::sync::LazyLock;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
@@ -25,13 +23,14 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use handlebars::Handlebars;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::api::AppState;
+use crate::auth::password::{DUMMY_HASH, verify_password};
 use crate::config::{Config, Role, User};
+use crate::state::AppState;
 
 const COOKIE: &str = "aerie_session";
 
@@ -77,21 +76,6 @@ const TEMPLATES: [(&str, &str); 9] = [
 const CSS: &str = include_str!("../../assets/aerie.css");
 const JS: &str = include_str!("../../assets/aerie.js");
 
-/// A logged-in user's session.
-#[derive(Debug, Clone)]
-struct Session {
-    user: String,
-    csrf: String,
-    expires: DateTime<Utc>,
-}
-
-/// Sessions and recent login failures.
-#[derive(Debug, Default)]
-pub struct Dashboard {
-    sessions: Mutex<HashMap<String, Session>>,
-    failures: Mutex<HashMap<(String, String), Vec<Instant>>>,
-}
-
 /// The page templates, compiled once.
 static PAGES: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
     let mut pages = Handlebars::new();
@@ -106,12 +90,6 @@ static PAGES: LazyLock<Handlebars<'static>> = LazyLock::new(|| {
     pages
 });
 
-impl Dashboard {
-    pub fn new() -> Self {
-        Self::default()
-    }
-}
-
 fn render(name: &str, data: &serde_json::Value) -> Html<String> {
     Html(PAGES.render(name, data).unwrap_or_else(|error| {
         tracing::error!(%error, page = name, "page not rendered");
@@ -121,36 +99,6 @@ fn render(name: &str, data: &serde_json::Value) -> Html<String> {
         )
     }))
 }
-
-/// A random token: 32 bytes from the operating system, hex.
-pub fn random_token() -> String {
-    aerie_common::secret::token()
-}
-
-/// An argon2id hash of `password`, as `password_hash` in the config takes it.
-pub fn hash_password(password: &str) -> Result<String, String> {
-    use argon2::password_hash::{PasswordHasher, SaltString};
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| e.to_string())?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-    argon2::Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|e| e.to_string())
-}
-
-fn verify_password(password: &str, hash: &str) -> bool {
-    use argon2::password_hash::PasswordVerifier;
-    argon2::PasswordHash::new(hash).is_ok_and(|parsed| {
-        argon2::Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
-}
-
-/// Compared with when a user name is unknown, so that it takes as long.
-static DUMMY_HASH: LazyLock<String> =
-    LazyLock::new(|| hash_password("not anyone's password").expect("argon2 hashes"));
 
 /// A page that did not come about, as the user sees it.
 #[derive(Debug)]
@@ -312,20 +260,7 @@ impl FromRequestParts<AppState> for SignedIn {
         let now = Utc::now();
         let ttl = chrono::Duration::from_std(state.config.dashboard.session_ttl)
             .unwrap_or(chrono::Duration::hours(12));
-        let session = {
-            let mut sessions = state.dashboard.sessions.lock().expect("sessions lock");
-            match sessions.get_mut(id) {
-                Some(session) if session.expires > now => {
-                    session.expires = now + ttl;
-                    Some(session.clone())
-                }
-                Some(_) => {
-                    sessions.remove(id);
-                    None
-                }
-                None => None,
-            }
-        };
+        let session = state.sessions.touch(id, ttl, now);
         let Some(session) = session else {
             return Err(PageError::Login {
                 expired: true,
@@ -449,28 +384,18 @@ async fn login(
         )
             .into_response()
     };
+    if let Some(wait) =
+        state
+            .sessions
+            .login_wait(&key, dashboard.login_window, dashboard.max_login_failures)
     {
-        let mut failures = state.dashboard.failures.lock().expect("failures lock");
-        // Forget failures older than the window, so the map stays small.
-        failures.retain(|_, times| {
-            times.retain(|at| at.elapsed() < dashboard.login_window);
-            !times.is_empty()
-        });
-        let recent = failures.entry(key.clone()).or_default();
-        if recent.len() >= dashboard.max_login_failures {
-            let wait = dashboard
-                .login_window
-                .saturating_sub(recent[0].elapsed())
-                .as_secs()
-                + 1;
-            tracing::warn!(user = %key.0, %client, "login refused: too many failures");
-            return refuse(
-                StatusCode::TOO_MANY_REQUESTS,
-                &format!(
-                    "Too many failed logins for this user from your address. Try again in {wait} seconds."
-                ),
-            );
-        }
+        tracing::warn!(user = %key.0, %client, "login refused: too many failures");
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!(
+                "Too many failed logins for this user from your address. Try again in {wait} seconds."
+            ),
+        );
     }
     let user = state
         .config
@@ -487,39 +412,14 @@ async fn login(
         .await
         .unwrap_or(false);
     let Some(user) = user.filter(|_| verified) else {
-        state
-            .dashboard
-            .failures
-            .lock()
-            .expect("failures lock")
-            .entry(key.clone())
-            .or_default()
-            .push(Instant::now());
+        state.sessions.failed(key.clone());
         tracing::warn!(user = %key.0, %client, "login failed");
         return refuse(StatusCode::UNAUTHORIZED, "Wrong user name or password.");
     };
-    state
-        .dashboard
-        .failures
-        .lock()
-        .expect("failures lock")
-        .remove(&key);
-    let id = random_token();
+    state.sessions.succeeded(&key);
     let ttl =
         chrono::Duration::from_std(dashboard.session_ttl).unwrap_or(chrono::Duration::hours(12));
-    {
-        let mut sessions = state.dashboard.sessions.lock().expect("sessions lock");
-        let now = Utc::now();
-        sessions.retain(|_, s| s.expires > now);
-        sessions.insert(
-            id.clone(),
-            Session {
-                user: user.name.clone(),
-                csrf: random_token(),
-                expires: now + ttl,
-            },
-        );
-    }
+    let id = state.sessions.start(&user.name, ttl, Utc::now());
     tracing::info!(user = %user.name, %client, "logged in");
     let secure = if over_tls(&headers) { "; Secure" } else { "" };
     let cookie = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict{secure}");
@@ -547,12 +447,7 @@ async fn logout(
 ) -> Result<Response, PageError> {
     signed_in.check_csrf(&form.csrf)?;
     if let Some(id) = cookie_value(&headers, COOKIE) {
-        state
-            .dashboard
-            .sessions
-            .lock()
-            .expect("sessions lock")
-            .remove(id);
+        state.sessions.end(id);
     }
     let cookie = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     Ok((
@@ -600,15 +495,6 @@ pub fn routes() -> Router<AppState> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_password_hash_verifies_that_password_only() {
-        let hash = hash_password("correct horse").unwrap();
-        assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse", &hash));
-        assert!(!verify_password("correct horse!", &hash));
-        assert!(!verify_password("anything", &DUMMY_HASH));
-    }
 
     #[test]
     fn a_login_only_sends_on_within_the_site() {

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::chart::{self, Line, Unit};
 use super::{PageError, SignedIn, readable, secure_headers};
-use crate::api::AppState;
+use crate::state::AppState;
 use crate::store::{Aggregation, LogQuery, MetricQuery, StoreError};
 use crate::timespec::{parse_duration, parse_time};
 

@@ -1,0 +1,160 @@
+//! The composition root: opens the store, builds the notification channels,
+//! the alert engine, the usage ledger and the jobs, mounts both faces (the
+//! JSON API and the dashboard) on one router, and serves it until told to
+//! stop, finishing the requests under way.
+//!
+//! This is the one place that knows every part; the parts know only what
+//! they are given.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+
+use crate::alerting::{AlertError, Engine};
+use crate::api::ApiError;
+use crate::auth::Sessions;
+use crate::config::{Config, StoreConfig};
+use crate::jobs::usage::Ledger;
+use crate::state::AppState;
+use crate::store::elasticsearch::ElasticsearchStore;
+use crate::store::embedded::EmbeddedStore;
+use crate::store::{Store, StoreError};
+
+/// Why the monitor could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("the store did not open")]
+    Store(#[from] StoreError),
+    #[error("{}: cannot create the data directory", path.display())]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the usage ledger did not open: {0}")]
+    Ledger(String),
+    #[error("the alert mail channel could not be set up: {0}")]
+    Channel(String),
+    #[error("alerting did not start")]
+    Alerting(#[from] AlertError),
+    #[error("cannot handle SIGHUP")]
+    Signal(#[source] std::io::Error),
+    #[error("the server stopped")]
+    Serve(#[source] std::io::Error),
+}
+
+/// The store the config names.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
+    Ok(match &config.store {
+        StoreConfig::Embedded => Arc::new(EmbeddedStore::open(&config.data_dir.join("embedded"))?),
+        StoreConfig::Elasticsearch {
+            url,
+            username,
+            password,
+            index_prefix,
+        } => Arc::new(
+            ElasticsearchStore::connect(url, username.as_deref(), password.as_ref(), index_prefix)
+                .await?,
+        ),
+    })
+}
+
+/// The state of a running monitor: the usage ledger under the data
+/// directory, the alert engine when `[alerting]` is configured, and the
+/// periodic jobs started.
+pub async fn build(config: Config, store: Arc<dyn Store>) -> Result<AppState, ServerError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let ledger =
+        Arc::new(Ledger::open(config.data_dir.join("usage.json")).map_err(ServerError::Ledger)?);
+    let config = Arc::new(config);
+    let alerts = match &config.alerting {
+        Some(alerting) => {
+            let channel = crate::notify::from_config(&alerting.channel)
+                .await
+                .map_err(ServerError::Channel)?;
+            let fallback = match &alerting.fallback {
+                Some(fallback) => Some(
+                    crate::notify::from_config(fallback)
+                        .await
+                        .map_err(ServerError::Channel)?,
+                ),
+                None => None,
+            };
+            let engine = Engine::new(
+                Arc::clone(&config),
+                Arc::clone(&store),
+                channel,
+                fallback,
+                chrono::Utc::now(),
+            )?;
+            Some(Arc::new(engine))
+        }
+        None => None,
+    };
+    let jobs = Arc::new(crate::jobs::start(
+        &config,
+        Arc::clone(&store),
+        Arc::clone(&ledger),
+        alerts.clone(),
+    ));
+    Ok(AppState {
+        config,
+        store,
+        ledger,
+        jobs,
+        alerts,
+        sessions: Arc::new(Sessions::new()),
+    })
+}
+
+/// Both faces on one router: the API (and the Elasticsearch-compatible
+/// ingest at the root) and the dashboard.
+pub fn app(state: AppState) -> Router {
+    crate::api::routes()
+        .merge(crate::dashboard::routes())
+        .fallback(|| async {
+            ApiError::NotFound("no such endpoint; see /api/v1/openapi.json".into())
+        })
+        // The ingest handler enforces the configured batch limit itself, so
+        // that an oversized batch gets a JSON answer.
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// Opens the store, builds the monitor and serves it on `listener` until
+/// `stop` completes; SIGHUP reloads the alert rules.
+pub async fn serve(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let store = open_store(&config).await?;
+    let address = listener.local_addr().map_err(ServerError::Serve)?;
+    tracing::info!(%address, environments = config.environments.len(), "monitor listening");
+    let state = build(config, store).await?;
+    if let Some(engine) = state.alerts.clone() {
+        // SIGHUP reloads the rules, as daemons do; a bad file keeps the old ones.
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(ServerError::Signal)?;
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                let _ = engine.reload();
+            }
+        });
+    }
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        stop.await;
+        tracing::info!("monitor stopping");
+    })
+    .await
+    .map_err(ServerError::Serve)
+}

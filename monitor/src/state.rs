@@ -1,0 +1,25 @@
+//! What every handler of both faces (the JSON API and the dashboard) shares.
+//! Data only: it is built by the composition root (`crate::server`) and
+//! never builds anything itself.
+
+use std::sync::Arc;
+
+use crate::alerting::Engine;
+use crate::auth::Sessions;
+use crate::config::Config;
+use crate::jobs::Jobs;
+use crate::jobs::usage::Ledger;
+use crate::store::Store;
+
+/// The running monitor, as handlers see it.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub ledger: Arc<Ledger>,
+    pub jobs: Arc<Jobs>,
+    /// Present when `[alerting]` is configured.
+    pub alerts: Option<Arc<Engine>>,
+    /// The dashboard's sessions and login limiter.
+    pub sessions: Arc<Sessions>,
+}
