@@ -12,6 +12,7 @@ pub mod config;
 pub mod dashboard;
 pub mod jobs;
 pub mod notify;
+pub mod query;
 pub mod server;
 pub mod state;
 pub mod store;

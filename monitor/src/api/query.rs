@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, AppState, auth};
 use crate::jobs::JobStatus;
 use crate::jobs::usage::{Period, UsageRow};
+use crate::query::TimeRange;
 use crate::store::{
     Aggregation, ApiStatsRow, LogPage, LogQuery, MetricQuery, Series, sum_api_stats,
 };
-use crate::timespec::{parse_duration, parse_time};
+use crate::timespec::parse_duration;
 
 /// Query parameters whose rejection is a JSON [`ApiError`] naming the problem.
 #[derive(Debug)]
@@ -66,25 +67,16 @@ pub(super) async fn hosts(
     ))
 }
 
-/// `from` and `to`, defaulting to the last `default_span`, checked in order.
+/// `from` and `to`, defaulting to the last `default_span`, checked by the
+/// one range rule (`crate::query::range`).
 fn range(
     from: Option<&str>,
     to: Option<&str>,
     default_span: &str,
 ) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
-    let now = Utc::now();
-    let from = parse_time(from.unwrap_or(default_span), now)
-        .map_err(|e| ApiError::BadRequest(format!("from: {e}")))?;
-    let to = parse_time(to.unwrap_or("now"), now)
-        .map_err(|e| ApiError::BadRequest(format!("to: {e}")))?;
-    if from > to {
-        return Err(ApiError::BadRequest(format!(
-            "from ({}) is after to ({})",
-            from.to_rfc3339(),
-            to.to_rfc3339()
-        )));
-    }
-    Ok((from, to))
+    let range = TimeRange::parse(from, to, default_span, Utc::now())
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok((range.from, range.to))
 }
 
 #[derive(Debug, Deserialize)]

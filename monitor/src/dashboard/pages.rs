@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::chart::{self, Line, Unit};
 use super::{PageError, SignedIn, readable, secure_headers};
+use crate::query::{RangeError, TimeRange};
 use crate::state::AppState;
 use crate::store::{Aggregation, LogQuery, MetricQuery, StoreError};
 use crate::timespec::{parse_duration, parse_time};
@@ -81,17 +82,19 @@ impl RangeParams {
             .filter(|r| !r.is_empty())
             .unwrap_or_else(|| default.to_owned());
         if given(&self.from).is_some() || given(&self.to).is_some() || name == "custom" {
-            let from = parse_time(given(&self.from).unwrap_or(&format!("now-{default}")), now)
-                .map_err(|e| format!("From: {e}"))?;
-            let to = parse_time(given(&self.to).unwrap_or("now"), now)
-                .map_err(|e| format!("To: {e}"))?;
-            if from >= to {
-                return Err(format!(
-                    "The range starts ({}) after it ends ({}): pick a From before the To.",
-                    rfc3339(from),
-                    rfc3339(to)
-                ));
-            }
+            let default_from = format!("now-{default}");
+            let TimeRange { from, to } =
+                TimeRange::parse(given(&self.from), given(&self.to), &default_from, now).map_err(
+                    |error| match error {
+                        RangeError::From(e) => format!("From: {e}"),
+                        RangeError::To(e) => format!("To: {e}"),
+                        RangeError::NotBefore { from, to } => format!(
+                            "The range starts ({}) after it ends ({}): pick a From before the To.",
+                            rfc3339(from),
+                            rfc3339(to)
+                        ),
+                    },
+                )?;
             return Ok(Range {
                 from,
                 to,
