@@ -6,6 +6,7 @@
 //! matching log lines counted per host. Observing never changes an alert.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -43,25 +44,17 @@ pub(crate) async fn observe(
     environment: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<Observation>, StoreError> {
-    let since =
-        |window: std::time::Duration| now - chrono::Duration::from_std(window).unwrap_or_default();
-    let metric = |name: &str, window| MetricQuery {
-        environment: environment.into(),
-        host: None,
-        name: name.into(),
-        from: since(window),
-        to: now,
-    };
+    let at = At { environment, now };
     match &rule.condition {
         Condition::Metric {
-            metric: name,
+            metric,
             agg,
             op,
             threshold,
             match_labels,
             window,
         } => Ok(store
-            .metric_window(&metric(name, *window), *agg)
+            .metric_window(&at.metric(metric, *window), *agg)
             .await?
             .into_iter()
             .filter(|s| match_labels.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
@@ -77,98 +70,145 @@ pub(crate) async fn observe(
             query,
             count_above,
             window,
-        } => {
-            let counts = store
-                .count_logs_by_host(&LogQuery {
-                    environment: environment.into(),
-                    host: None,
-                    text: Some(query.clone()),
-                    level: None,
-                    file: None,
-                    from: since(*window),
-                    to: now,
-                    limit: 0,
-                    cursor: None,
-                })
-                .await?;
-            Ok(counts
-                .into_iter()
-                .map(|count| Observation {
-                    holds: count.count > *count_above,
-                    value: count.count as f64,
-                    host: count.host,
-                    labels: BTreeMap::new(),
-                    detail: count.newest,
-                })
-                .collect())
-        }
-        Condition::NoData {
-            metric: name,
-            window,
-        } => {
-            let reporting: BTreeSet<String> = store
-                .metric_window(&metric(name, *window), Aggregation::Max)
-                .await?
-                .into_iter()
-                .map(|s| s.host)
-                .collect();
-            Ok(store
-                .hosts(environment)
-                .await?
-                .into_iter()
-                .map(|seen| {
-                    let reports = reporting.contains(&seen.host);
-                    Observation::of_host(seen.host, !reports, f64::from(u8::from(reports)))
-                })
-                .collect())
-        }
+        } => log_counts(store, &at, query, *count_above, *window).await,
+        Condition::NoData { metric, window } => no_data(store, &at, metric, *window).await,
         Condition::BackupAge {
-            metric: name,
+            metric,
             max_age,
             window,
-        } => {
-            let limit = max_age.as_secs_f64();
-            let mut observations: Vec<Observation> = store
-                .metric_window(&metric(name, *window), Aggregation::Max)
-                .await?
-                .into_iter()
-                .map(|s| {
-                    let newest = s.value;
-                    let age = now.timestamp() as f64 - newest;
-                    Observation {
-                        host: s.host,
-                        labels: s.labels,
-                        holds: age > limit,
-                        value: age,
-                        detail: format!(
-                            "newest good backup: {}",
-                            DateTime::from_timestamp(newest as i64, 0)
-                                .map(rfc3339)
-                                .unwrap_or_else(|| newest.to_string())
-                        ),
-                    }
-                })
-                .collect();
-            if observations.is_empty() {
-                observations.push(Observation {
-                    detail: format!(
-                        "no {name} reported within {}",
-                        humantime::format_duration(*window)
-                    ),
-                    ..Observation::of_host("(no backups)".into(), true, window.as_secs_f64())
-                });
-            }
-            Ok(observations)
-        }
+        } => backup_age(store, &at, metric, *max_age, *window).await,
         Condition::HostDown { window } => Ok(store
             .hosts(environment)
             .await?
             .into_iter()
             .map(|seen| {
                 let silent = (now - seen.last_seen).num_milliseconds() as f64 / 1000.0;
-                let holds = seen.last_seen < since(*window);
+                let holds = seen.last_seen < at.since(*window);
                 Observation::of_host(seen.host, holds, silent)
             })
             .collect()),
     }
+}
+
+/// The environment and the moment an evaluation looks at.
+struct At<'a> {
+    environment: &'a str,
+    now: DateTime<Utc>,
+}
+
+impl At<'_> {
+    fn since(&self, window: Duration) -> DateTime<Utc> {
+        self.now - chrono::Duration::from_std(window).unwrap_or_default()
+    }
+
+    fn metric(&self, name: &str, window: Duration) -> MetricQuery {
+        MetricQuery {
+            environment: self.environment.into(),
+            host: None,
+            name: name.into(),
+            from: self.since(window),
+            to: self.now,
+        }
+    }
+}
+
+/// Every line matching `query` within `window`, counted per host.
+async fn log_counts(
+    store: &dyn Store,
+    at: &At<'_>,
+    query: &str,
+    count_above: u64,
+    window: Duration,
+) -> Result<Vec<Observation>, StoreError> {
+    let counts = store
+        .count_logs_by_host(&LogQuery {
+            environment: at.environment.into(),
+            host: None,
+            text: Some(query.to_owned()),
+            level: None,
+            file: None,
+            from: at.since(window),
+            to: at.now,
+            limit: 0,
+            cursor: None,
+        })
+        .await?;
+    Ok(counts
+        .into_iter()
+        .map(|count| Observation {
+            holds: count.count > count_above,
+            value: count.count as f64,
+            host: count.host,
+            labels: BTreeMap::new(),
+            detail: count.newest,
+        })
+        .collect())
+}
+
+/// Every host the store knows, holding when it sent no `metric` within
+/// `window`: two questions whatever the number of hosts.
+async fn no_data(
+    store: &dyn Store,
+    at: &At<'_>,
+    metric: &str,
+    window: Duration,
+) -> Result<Vec<Observation>, StoreError> {
+    let reporting: BTreeSet<String> = store
+        .metric_window(&at.metric(metric, window), Aggregation::Max)
+        .await?
+        .into_iter()
+        .map(|s| s.host)
+        .collect();
+    Ok(store
+        .hosts(at.environment)
+        .await?
+        .into_iter()
+        .map(|seen| {
+            let reports = reporting.contains(&seen.host);
+            Observation::of_host(seen.host, !reports, f64::from(u8::from(reports)))
+        })
+        .collect())
+}
+
+/// The age of the newest good backup per series; no report at all within
+/// `window` holds too.
+async fn backup_age(
+    store: &dyn Store,
+    at: &At<'_>,
+    metric: &str,
+    max_age: Duration,
+    window: Duration,
+) -> Result<Vec<Observation>, StoreError> {
+    let limit = max_age.as_secs_f64();
+    let mut observations: Vec<Observation> = store
+        .metric_window(&at.metric(metric, window), Aggregation::Max)
+        .await?
+        .into_iter()
+        .map(|s| {
+            let newest = s.value;
+            let age = at.now.timestamp() as f64 - newest;
+            Observation {
+                host: s.host,
+                labels: s.labels,
+                holds: age > limit,
+                value: age,
+                detail: format!(
+                    "newest good backup: {}",
+                    DateTime::from_timestamp(newest as i64, 0)
+                        .map(rfc3339)
+                        .unwrap_or_else(|| newest.to_string())
+                ),
+            }
+        })
+        .collect();
+    if observations.is_empty() {
+        observations.push(Observation {
+            detail: format!(
+                "no {metric} reported within {}",
+                humantime::format_duration(window)
+            ),
+            ..Observation::of_host("(no backups)".into(), true, window.as_secs_f64())
+        });
+    }
+    Ok(observations)
 }

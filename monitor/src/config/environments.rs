@@ -1,0 +1,127 @@
+//! `[[environment]]`: each customer environment, its ingest token and who
+//! is told about its alerts.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use aerie_wire::Secret;
+use serde::{Deserialize, Serialize};
+
+use super::{FieldError, invalid, valid_name};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEnvironment {
+    name: String,
+    customer: Option<String>,
+    ingest_token: Option<String>,
+    ingest_token_file: Option<PathBuf>,
+    #[serde(default)]
+    operators: Vec<String>,
+    #[serde(default)]
+    customer_contacts: Vec<String>,
+    #[serde(default)]
+    notify_customer: bool,
+}
+
+/// A customer environment whose agents send data.
+#[derive(Debug, Clone, Serialize)]
+pub struct Environment {
+    pub name: String,
+    pub customer: Option<String>,
+    pub ingest_token: Secret,
+    /// Who is told of every alert.
+    pub operators: Vec<String>,
+    /// The customer's contacts, told too when `notify_customer` is set.
+    pub customer_contacts: Vec<String>,
+    pub notify_customer: bool,
+}
+
+impl Environment {
+    /// Who receives this environment's alert mail.
+    pub fn recipients(&self) -> Vec<String> {
+        let mut to = self.operators.clone();
+        if self.notify_customer {
+            to.extend(self.customer_contacts.iter().cloned());
+        }
+        to
+    }
+}
+
+/// Validates the environments; their tokens go into `tokens` (unique across
+/// environments and users).
+pub(super) fn validate(
+    raws: Vec<RawEnvironment>,
+    base: &Path,
+    tokens: &mut HashSet<String>,
+) -> Result<Vec<Environment>, FieldError> {
+    let mut environments = Vec::new();
+    for (index, raw) in raws.into_iter().enumerate() {
+        let field = format!("environment[{index}]");
+        if !valid_name(&raw.name) {
+            return Err(invalid(
+                format!("{field}.name"),
+                format!(
+                    "{:?}: use lowercase letters, digits and '-', starting with a letter",
+                    raw.name
+                ),
+            ));
+        }
+        if environments
+            .iter()
+            .any(|e: &Environment| e.name == raw.name)
+        {
+            return Err(invalid(
+                format!("{field}.name"),
+                format!("{:?} is listed twice", raw.name),
+            ));
+        }
+        let token = Secret::from_inline_or_file(
+            &format!("{field}.ingest_token"),
+            raw.ingest_token,
+            raw.ingest_token_file,
+            base,
+        )?
+        .ok_or_else(|| {
+            invalid(
+                format!("{field}.ingest_token_file"),
+                "missing: every environment needs an ingest token for its agents",
+            )
+        })?;
+        if !tokens.insert(token.expose().to_owned()) {
+            return Err(invalid(
+                format!("{field}.ingest_token"),
+                "is already used by another environment or user: tokens must be unique",
+            ));
+        }
+        for (list, values) in [
+            ("operators", &raw.operators),
+            ("customer_contacts", &raw.customer_contacts),
+        ] {
+            if let Some(bad) = values
+                .iter()
+                .find(|address| !address.contains('@') || address.contains(char::is_whitespace))
+            {
+                return Err(invalid(
+                    format!("{field}.{list}"),
+                    format!("{bad:?} is not an email address"),
+                ));
+            }
+        }
+        if raw.notify_customer && raw.customer_contacts.is_empty() {
+            return Err(invalid(
+                format!("{field}.customer_contacts"),
+                "notify_customer is set but no contact is listed",
+            ));
+        }
+        environments.push(Environment {
+            name: raw.name,
+            customer: raw.customer,
+            ingest_token: token,
+            operators: raw.operators,
+            customer_contacts: raw.customer_contacts,
+            notify_customer: raw.notify_customer,
+        });
+    }
+    Ok(environments)
+}
