@@ -130,11 +130,23 @@ pub fn ssh_key_secret_name(environment: &str) -> String {
     format!("aerie/{environment}/bastion-ssh-key")
 }
 
-/// Everything the spec asks for.
+/// Everything the spec asks for, in the order the plan shows it.
 pub fn desired(spec: &Spec) -> Vec<Resource> {
+    let mut out = Vec::new();
+    network(spec, &mut out);
+    security_groups(spec, &mut out);
+    bastion(spec, &mut out);
+    database(spec, &mut out);
+    naming(spec, &mut out);
+    vpn(spec, &mut out);
+    out
+}
+
+/// The VPC, its subnets in two zones, the gateways and the route tables.
+fn network(spec: &Spec, out: &mut Vec<Resource>) {
     let network = &spec.network;
     let zones = &network.availability_zones;
-    let mut out = vec![Resource::new(Kind::Vpc, "vpc").prop("cidr", network.vpc_cidr.to_string())];
+    out.push(Resource::new(Kind::Vpc, "vpc").prop("cidr", network.vpc_cidr.to_string()));
     for (index, letter) in ["a", "b"].iter().enumerate() {
         out.push(
             Resource::new(Kind::Subnet, &format!("public-{letter}"))
@@ -182,7 +194,10 @@ pub fn desired(spec: &Spec) -> Vec<Resource> {
         private = private.needs(&["vgw"]);
     }
     out.push(private);
+}
 
+/// The security groups: SSH to the bastion from the operators only, to every other node from the bastion only; the traffic-manager ports from the gateways; MySQL from the nodes.
+fn security_groups(spec: &Spec, out: &mut Vec<Resource>) {
     let mut bastion = Resource::new(Kind::SecurityGroup, "bastion-sg")
         .prop("description", "SSH to the bastion from the operators")
         .needs(&["vpc"]);
@@ -214,6 +229,10 @@ pub fn desired(spec: &Spec) -> Vec<Resource> {
             .rule("tcp 3306 from traffic-manager-sg")
             .needs(&["vpc", "gateway-sg", "traffic-manager-sg"]),
     );
+}
+
+/// The bastion: its key pair (the private key in Secrets Manager) and the instance, the only one with a public IP.
+fn bastion(spec: &Spec, out: &mut Vec<Resource>) {
     out.push(
         Resource::new(Kind::KeyPair, "bastion-key").prop("secret", ssh_key_secret_name(&spec.name)),
     );
@@ -232,6 +251,10 @@ pub fn desired(spec: &Spec) -> Vec<Resource> {
             )
             .needs(&["public-a", "bastion-sg", "bastion-key", "public-routes"]),
     );
+}
+
+/// The database: its master password in Secrets Manager, its subnet group and the RDS instance.
+fn database(spec: &Spec, out: &mut Vec<Resource>) {
     out.push(
         Resource::new(Kind::Secret, "rds-master-password")
             .prop("name", rds_secret_name(&spec.name)),
@@ -256,6 +279,10 @@ pub fn desired(spec: &Spec) -> Vec<Resource> {
             .prop("public", "false")
             .needs(&["db-subnets", "rds-sg", "rds-master-password"]),
     );
+}
+
+/// The private zone (when Aerie runs DNS) and the SES identity.
+fn naming(spec: &Spec, out: &mut Vec<Resource>) {
     if spec.dns.mode == DnsMode::Route53 {
         out.push(
             Resource::new(Kind::HostedZone, "private-zone")
@@ -267,6 +294,10 @@ pub fn desired(spec: &Spec) -> Vec<Resource> {
         );
     }
     out.push(Resource::new(Kind::SesIdentity, "email").prop("domain", &spec.email.domain));
+}
+
+/// The optional VPN: customer gateway, VPN gateway and connection.
+fn vpn(spec: &Spec, out: &mut Vec<Resource>) {
     if let Some(vpn) = &spec.vpn {
         out.push(
             Resource::new(Kind::CustomerGateway, "cgw")
@@ -291,7 +322,6 @@ pub fn desired(spec: &Spec) -> Vec<Resource> {
         }
         out.push(connection);
     }
-    out
 }
 
 /// The DNS records a private zone holds, from the observed resources:

@@ -184,6 +184,18 @@ impl Spec {
     }
 
     fn validate(&self) -> Result<(), FieldError> {
+        self.validate_identity()?;
+        self.validate_network()?;
+        self.validate_access()?;
+        self.validate_bastion()?;
+        self.validate_naming()?;
+        self.validate_vpn()?;
+        self.validate_database()?;
+        Ok(())
+    }
+
+    /// The name and the region.
+    fn validate_identity(&self) -> Result<(), FieldError> {
         if !valid_name(&self.name) {
             return Err(invalid(
                 "name",
@@ -202,6 +214,11 @@ impl Spec {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// The VPC, its zones and its subnets: sizes, overlaps, zones of the region.
+    fn validate_network(&self) -> Result<(), FieldError> {
         let network = &self.network;
         let vpc = network.vpc_cidr;
         if !(16..=24).contains(&vpc.prefix_len()) {
@@ -292,6 +309,11 @@ impl Spec {
                 subnets.push((format!("network.{kind}[{index}]"), *cidr));
             }
         }
+        Ok(())
+    }
+
+    /// Who reaches the bastion, and on which port.
+    fn validate_access(&self) -> Result<(), FieldError> {
         if self.access.operator_cidrs.is_empty() {
             return Err(invalid(
                 "access.operator_cidrs",
@@ -316,6 +338,11 @@ impl Spec {
             0 => return Err(invalid("access.ssh_port", "0 is not a port")),
             _ => {}
         }
+        Ok(())
+    }
+
+    /// The bastion's image and disk.
+    fn validate_bastion(&self) -> Result<(), FieldError> {
         if self.bastion.ami.is_empty() || !self.bastion.ami.starts_with("ami-") {
             return Err(invalid(
                 "bastion.ami",
@@ -325,6 +352,11 @@ impl Spec {
         if !(8..=1024).contains(&self.bastion.root_volume_gb) {
             return Err(invalid("bastion.root_volume_gb", "use 8 to 1024 GiB"));
         }
+        Ok(())
+    }
+
+    /// DNS, mail and time: the zone, the mail domain, the NTP servers.
+    fn validate_naming(&self) -> Result<(), FieldError> {
         if !valid_domain(&self.dns.zone) {
             return Err(invalid(
                 "dns.zone",
@@ -363,6 +395,12 @@ impl Spec {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// The optional VPN.
+    fn validate_vpn(&self) -> Result<(), FieldError> {
+        let vpc = self.network.vpc_cidr;
         if let Some(vpn) = &self.vpn {
             if !(1..=4_294_967_294_i64).contains(&i64::from(vpn.bgp_asn)) {
                 return Err(invalid("vpn.bgp_asn", "must be a positive AS number"));
@@ -376,6 +414,11 @@ impl Spec {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// The database.
+    fn validate_database(&self) -> Result<(), FieldError> {
         if !self.database.instance_class.starts_with("db.") {
             return Err(invalid(
                 "database.instance_class",
