@@ -132,35 +132,7 @@ impl MetricStore {
         std::fs::create_dir_all(&blocks_dir).map_err(io(&blocks_dir))?;
 
         let series_path = dir.join("series.jsonl");
-        let mut series: Vec<SeriesInfo> = Vec::new();
-        let mut valid_len = 0u64;
-        if let Ok(text) = std::fs::read_to_string(&series_path) {
-            for line in text.split_inclusive('\n') {
-                // A line cut short by a crash is dropped: nothing acknowledged
-                // refers to it, since series are synced before samples.
-                let Some(json) = line.strip_suffix('\n') else {
-                    break;
-                };
-                let info: SeriesInfo = serde_json::from_str(json).map_err(|error| {
-                    format!(
-                        "{}: line {}: {error}",
-                        series_path.display(),
-                        series.len() + 1
-                    )
-                })?;
-                if info.id as usize != series.len() {
-                    return Err(format!(
-                        "{}: line {} has series number {}, expected {}",
-                        series_path.display(),
-                        series.len() + 1,
-                        info.id,
-                        series.len()
-                    ));
-                }
-                valid_len += line.len() as u64;
-                series.push(info);
-            }
-        }
+        let (series, valid_len) = read_series(&series_path)?;
         let series_file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -168,26 +140,7 @@ impl MetricStore {
             .map_err(io(&series_path))?;
         series_file.set_len(valid_len).map_err(io(&series_path))?;
 
-        let mut blocks = Vec::new();
-        for entry in std::fs::read_dir(&blocks_dir).map_err(io(&blocks_dir))? {
-            let path = entry.map_err(io(&blocks_dir))?.path();
-            match path.extension().and_then(|e| e.to_str()) {
-                Some("blk") => blocks.push(Block::open(&path)?),
-                Some("tmp") => std::fs::remove_file(&path).map_err(io(&path))?,
-                _ => {}
-            }
-        }
-        let superseded: std::collections::HashSet<u64> = blocks
-            .iter()
-            .flat_map(|block| block.supersedes.iter().copied())
-            .collect();
-        let (stale, mut blocks): (Vec<Block>, Vec<Block>) = blocks
-            .into_iter()
-            .partition(|block| superseded.contains(&block.seq));
-        for block in stale {
-            std::fs::remove_file(&block.path).map_err(io(&block.path))?;
-        }
-        blocks.sort_by_key(|block| (block.day, block.seq));
+        let blocks = read_blocks(&blocks_dir)?;
         let next_seq = blocks.iter().map(|block| block.seq + 1).max().unwrap_or(1);
 
         let wal_path = dir.join("wal");
@@ -238,21 +191,7 @@ impl MetricStore {
             }
         }
 
-        let mut at = 0;
-        for (payload, end) in wal::frames(&bytes) {
-            if !payload.len().is_multiple_of(RECORD) {
-                break;
-            }
-            for record in payload.chunks_exact(RECORD) {
-                let id = u32::from_le_bytes(record[..4].try_into().expect("4"));
-                let ts = i64::from_le_bytes(record[4..12].try_into().expect("8"));
-                let value = f64::from_le_bytes(record[12..20].try_into().expect("8"));
-                if (id as usize) < state.series.len() && !state.holds(id, ts)? {
-                    state.insert(id, ts, value);
-                }
-            }
-            at = end;
-        }
+        let at = replay(&mut state, &bytes)?;
         // What follows the last whole frame was never acknowledged.
         state.wal.set_len(at as u64).map_err(io(&wal_path))?;
         state.wal.seek(SeekFrom::End(0)).map_err(io(&wal_path))?;
@@ -680,6 +619,88 @@ impl State {
             self.head_points -= 1;
         }
     }
+}
+
+/// The series file's entries, and the length of its whole lines (a line cut
+/// short by a crash is dropped).
+fn read_series(series_path: &Path) -> Result<(Vec<SeriesInfo>, u64), String> {
+    let mut series: Vec<SeriesInfo> = Vec::new();
+    let mut valid_len = 0u64;
+    if let Ok(text) = std::fs::read_to_string(series_path) {
+        for line in text.split_inclusive('\n') {
+            // A line cut short by a crash is dropped: nothing acknowledged
+            // refers to it, since series are synced before samples.
+            let Some(json) = line.strip_suffix('\n') else {
+                break;
+            };
+            let info: SeriesInfo = serde_json::from_str(json).map_err(|error| {
+                format!(
+                    "{}: line {}: {error}",
+                    series_path.display(),
+                    series.len() + 1
+                )
+            })?;
+            if info.id as usize != series.len() {
+                return Err(format!(
+                    "{}: line {} has series number {}, expected {}",
+                    series_path.display(),
+                    series.len() + 1,
+                    info.id,
+                    series.len()
+                ));
+            }
+            valid_len += line.len() as u64;
+            series.push(info);
+        }
+    }
+    Ok((series, valid_len))
+}
+
+/// The block files, oldest first, without those a later merge or retention
+/// rewrite superseded (deleted now) and without unfinished `.tmp` files.
+fn read_blocks(blocks_dir: &Path) -> Result<Vec<Block>, String> {
+    let mut blocks = Vec::new();
+    for entry in std::fs::read_dir(blocks_dir).map_err(io(blocks_dir))? {
+        let path = entry.map_err(io(blocks_dir))?.path();
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("blk") => blocks.push(Block::open(&path)?),
+            Some("tmp") => std::fs::remove_file(&path).map_err(io(&path))?,
+            _ => {}
+        }
+    }
+    let superseded: std::collections::HashSet<u64> = blocks
+        .iter()
+        .flat_map(|block| block.supersedes.iter().copied())
+        .collect();
+    let (stale, mut blocks): (Vec<Block>, Vec<Block>) = blocks
+        .into_iter()
+        .partition(|block| superseded.contains(&block.seq));
+    for block in stale {
+        std::fs::remove_file(&block.path).map_err(io(&block.path))?;
+    }
+    blocks.sort_by_key(|block| (block.day, block.seq));
+    Ok(blocks)
+}
+
+/// Puts the samples of the write-ahead log's whole frames back in the head;
+/// answers where the last whole frame ends.
+fn replay(state: &mut State, bytes: &[u8]) -> Result<usize, String> {
+    let mut at = 0;
+    for (payload, end) in wal::frames(bytes) {
+        if !payload.len().is_multiple_of(RECORD) {
+            break;
+        }
+        for record in payload.chunks_exact(RECORD) {
+            let id = u32::from_le_bytes(record[..4].try_into().expect("4"));
+            let ts = i64::from_le_bytes(record[4..12].try_into().expect("8"));
+            let value = f64::from_le_bytes(record[12..20].try_into().expect("8"));
+            if (id as usize) < state.series.len() && !state.holds(id, ts)? {
+                state.insert(id, ts, value);
+            }
+        }
+        at = end;
+    }
+    Ok(at)
 }
 
 #[cfg(test)]
