@@ -35,7 +35,7 @@ pub use golden::assert_golden;
 pub use moto::MotoServer;
 pub use osmem::OsmemServer;
 pub use paths::{artifact_dir, workspace_root};
-pub use poll::wait_until;
+pub use poll::{pace, wait_until};
 pub use proxy::Tinyproxy;
 pub use service::ServiceProcess;
 pub use smtp::{ReceivedMail, SmtpServer};

@@ -49,3 +49,14 @@ pub(crate) async fn http_ready(url: &str, header: Option<(&str, &str)>) -> bool 
         })
     })
 }
+
+/// A writer's pause between batches, so that a reader sees a file grow the
+/// way a product writes it. Here the pause is the point: never use it to
+/// wait for a condition (that is [`wait_until`]).
+pub fn pace(pause: std::time::Duration) {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "pacing a writer thread, not waiting for a condition"
+    )]
+    std::thread::sleep(pause);
+}

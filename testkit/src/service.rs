@@ -86,11 +86,21 @@ impl ServiceProcess {
     /// Answers whether it exited in time.
     pub fn terminate(&mut self, timeout: Duration) -> bool {
         self.signal_group(libc::SIGTERM);
+        self.wait_for_exit(timeout)
+    }
+
+    /// Waits up to `timeout` for the process to exit; answers whether it did.
+    /// A process gives no event to wait on here, so this polls it.
+    fn wait_for_exit(&mut self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if matches!(self.child.try_wait(), Ok(Some(_))) {
                 return true;
             }
+            #[expect(
+                clippy::disallowed_methods,
+                reason = "polling an exit status, within a deadline"
+            )]
             std::thread::sleep(Duration::from_millis(20));
         }
         false
@@ -210,13 +220,7 @@ impl ServiceProcess {
 impl Drop for ServiceProcess {
     fn drop(&mut self) {
         self.signal_group(libc::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.wait_for_exit(Duration::from_secs(3));
         // Helpers (Chromium's renderers) may outlive their leader: kill the group.
         self.signal_group(libc::SIGKILL);
         let _ = self.child.wait();

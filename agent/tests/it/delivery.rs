@@ -53,7 +53,7 @@ async fn rotation_by_rename_and_copytruncate_loses_and_duplicates_nothing() {
                 let end = (start + 2_000).min(range.end);
                 append(&live, start..end);
                 start = end;
-                std::thread::sleep(Duration::from_millis(5));
+                aerie_testkit::pace(Duration::from_millis(5));
             }
             if chunk + 1 == CHUNKS {
                 break;
@@ -125,7 +125,7 @@ async fn a_receiver_down_for_thirty_seconds_loses_nothing() {
     let writer = tokio::task::spawn_blocking(move || {
         for batch in 0..100u64 {
             append(&writer_path, 1_000 + batch * 20..1_000 + (batch + 1) * 20);
-            std::thread::sleep(Duration::from_millis(300));
+            aerie_testkit::pace(Duration::from_millis(300));
         }
     });
     writer.await.unwrap();
@@ -162,7 +162,7 @@ async fn kill_nine_at_five_random_moments_loses_nothing() {
     let writer = std::thread::spawn(move || {
         for batch in 0..120u64 {
             append(&writer_path, batch * 500..(batch + 1) * 500);
-            std::thread::sleep(Duration::from_millis(100));
+            aerie_testkit::pace(Duration::from_millis(100));
         }
     });
     let seed = fastrand::u64(..);

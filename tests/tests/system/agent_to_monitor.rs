@@ -84,7 +84,7 @@ async fn a_monitor_killed_while_the_agent_ships_loses_and_repeats_nothing(store:
                 (batch * 500..(batch + 1) * 500)
                     .map(|n| product_log_line("INFO", &format!("Writer shipped seq{n} ok"))),
             );
-            std::thread::sleep(Duration::from_millis(100));
+            aerie_testkit::pace(Duration::from_millis(100));
         }
     });
     tokio::time::sleep(Duration::from_millis(1500)).await;
