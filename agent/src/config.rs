@@ -218,16 +218,5 @@ impl RawConfig {
 
 pub use aerie_wire::valid_name;
 
-/// Reads a secret from `inline` or `file` (relative to `base`), exactly one.
-pub fn read_secret(
-    field: &str,
-    inline: Option<String>,
-    file: Option<PathBuf>,
-    base: &Path,
-) -> Result<Option<Secret>, FieldError> {
-    Secret::from_inline_or_file(field, inline, file, base)
-        .map_err(|(field, message)| FieldError::new(field, message))
-}
-
 #[cfg(test)]
 mod tests;

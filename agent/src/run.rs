@@ -13,7 +13,7 @@ use crate::counters::Counters;
 use crate::queue::{DiskQueue, QueueError, SharedQueue};
 use crate::sinks::elasticsearch::ElasticsearchSink;
 use crate::sinks::monitor::MonitorSink;
-use crate::sources::file::SourceContext;
+use crate::sources::context::SourceContext;
 use crate::sources::host::{HostMetrics, clock_offset};
 use crate::sources::jvm::JvmMetrics;
 use crate::sources::{api_stats, file, metric};
@@ -85,6 +85,7 @@ pub async fn run(
         let context = context.clone();
         threads.push(std::thread::spawn(move || {
             if let Err(error) = file::run(&logs, &context) {
+                let error = aerie_common::error_chain(&error);
                 tracing::error!(%error, "log source stopped");
             }
         }));
@@ -93,6 +94,7 @@ pub async fn run(
         let context = context.clone();
         threads.push(std::thread::spawn(move || {
             if let Err(error) = api_stats::run(&access_log, &context) {
+                let error = aerie_common::error_chain(&error);
                 tracing::error!(%error, "access log source stopped");
             }
         }));

@@ -3,6 +3,7 @@
 //! disk queue, delivers it, and only then acknowledges it to the queue.
 
 pub mod elasticsearch;
+pub mod http;
 pub mod monitor;
 mod retry;
 

@@ -3,6 +3,7 @@
 //! only after the queue has stored what it read.
 
 pub mod api_stats;
+pub mod context;
 pub mod file;
 pub mod host;
 pub mod jvm;

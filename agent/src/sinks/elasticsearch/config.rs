@@ -3,9 +3,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{FieldError, read_secret};
+use aerie_common::toml_file::FieldError;
+
 use crate::secret::Secret;
-use crate::sinks::monitor::{check_url, read_ca};
+use crate::secret::read_secret;
+use crate::sinks::http::{check_url, read_ca};
 
 /// `[elasticsearch]` as written.
 #[derive(Debug, Deserialize)]
@@ -32,7 +34,7 @@ fn default_batch_events() -> usize {
     1000
 }
 fn default_timeout() -> Duration {
-    crate::sinks::monitor::DEFAULT_TIMEOUT
+    crate::sinks::http::DEFAULT_TIMEOUT
 }
 
 /// Where and how to reach Elasticsearch.

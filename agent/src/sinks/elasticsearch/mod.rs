@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 pub use config::{ElasticsearchConfig, RawElasticsearchConfig};
 
-use super::monitor::error_chain;
+use super::http::error_chain;
 use super::{ack, backoff, next_batch, pause, worth_logging};
 use crate::counters::Counters;
 use crate::queue::SharedQueue;
@@ -46,7 +46,7 @@ impl ElasticsearchSink {
         host: &str,
         counters: Counters,
     ) -> Result<Self, String> {
-        let client = super::monitor::http_client(
+        let client = super::http::http_client(
             config.ca_pem.as_deref(),
             config.proxy.as_deref(),
             config.timeout,

@@ -3,8 +3,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{FieldError, read_secret};
+use aerie_common::toml_file::FieldError;
+
 use crate::secret::Secret;
+use crate::secret::read_secret;
+use crate::sinks::http::{check_url, http_client, read_ca};
 
 /// `[monitor]` as written.
 #[derive(Debug, Deserialize)]
@@ -32,7 +35,7 @@ fn default_batch_bytes() -> bytesize::ByteSize {
     bytesize::ByteSize::mib(4)
 }
 fn default_timeout() -> Duration {
-    super::DEFAULT_TIMEOUT
+    crate::sinks::http::DEFAULT_TIMEOUT
 }
 fn yes() -> bool {
     true
@@ -94,53 +97,5 @@ impl MonitorConfig {
     /// The HTTP client: rustls, the private CA if given, the proxy if given.
     pub fn client(&self) -> Result<reqwest::Client, String> {
         http_client(self.ca_pem.as_deref(), self.proxy.as_deref(), self.timeout)
-    }
-}
-
-/// An HTTP client for a sink: rustls with the system roots plus `ca_pem`,
-/// through `proxy` when given.
-pub fn http_client(
-    ca_pem: Option<&[u8]>,
-    proxy: Option<&str>,
-    timeout: Duration,
-) -> Result<reqwest::Client, String> {
-    let mut builder = reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(Duration::from_secs(10))
-        .user_agent(concat!("aerie-agent/", env!("CARGO_PKG_VERSION")));
-    if let Some(pem) = ca_pem {
-        for certificate in reqwest::Certificate::from_pem_bundle(pem).map_err(|e| e.to_string())? {
-            builder = builder.add_root_certificate(certificate);
-        }
-    }
-    if let Some(proxy) = proxy {
-        builder =
-            builder.proxy(reqwest::Proxy::all(proxy).map_err(|e| format!("proxy {proxy}: {e}"))?);
-    }
-    builder.build().map_err(|error| error.to_string())
-}
-
-pub fn check_url(field: &str, url: &str) -> Result<(), FieldError> {
-    let parsed = reqwest::Url::parse(url).map_err(|error| {
-        FieldError::new(
-            field,
-            format!("{url:?} is not a URL ({error}); write e.g. \"https://monitor.example:8443\""),
-        )
-    })?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(FieldError::new(
-            field,
-            format!("{url:?}: the scheme must be http or https"),
-        ));
-    }
-    Ok(())
-}
-
-pub fn read_ca(path: &Path) -> Result<Vec<u8>, String> {
-    let pem =
-        std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-    match reqwest::Certificate::from_pem_bundle(&pem) {
-        Ok(certificates) if !certificates.is_empty() => Ok(pem),
-        _ => Err(format!("{} holds no PEM certificate", path.display())),
     }
 }

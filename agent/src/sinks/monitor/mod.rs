@@ -10,11 +10,12 @@ mod config;
 
 use std::io::Write;
 use std::sync::Arc;
-use std::time::Duration;
 
 use aerie_wire::{INGEST_PATH, IngestResponse};
 
-pub use config::{MonitorConfig, RawMonitorConfig, check_url, http_client, read_ca};
+pub use config::{MonitorConfig, RawMonitorConfig};
+
+use super::http::error_chain;
 
 use super::{ack, backoff, next_batch, pause, worth_logging};
 use crate::counters::Counters;
@@ -213,8 +214,3 @@ impl MonitorSink {
         }
     }
 }
-
-pub use aerie_common::error_chain;
-
-/// The default time a request may take.
-pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);

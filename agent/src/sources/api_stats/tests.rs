@@ -1,3 +1,6 @@
+use std::time::Duration;
+
+use super::config::default_time_format;
 use super::*;
 
 fn config(threshold: u64) -> AccessLogConfig {

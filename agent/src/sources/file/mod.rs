@@ -6,113 +6,23 @@
 //! and never past the start of an event still waiting for continuation lines.
 
 mod checkpoint;
+mod config;
 mod parse;
 mod tailer;
 
+pub use config::{LogFormat, LogsConfig};
+
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use aerie_wire::{Event, EventBody, event_id};
-use serde::{Deserialize, Serialize};
 
 pub use checkpoint::Checkpoints;
 pub use parse::{Zone, product_line};
 pub use tailer::{Line, LineSink, Tailer};
 
-use crate::config::FieldError;
+use super::context::{SourceContext, SourceError, checkpoint_file};
 use crate::counters::Counters;
-
-/// One `[[logs]]` section.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogsConfig {
-    /// A name for this set of files; names the checkpoint file. Unique.
-    pub name: String,
-    /// Globs of files to follow. Include rotated names (`app.log*`) when
-    /// logrotate uses copytruncate, so nothing written just before a
-    /// truncation is lost.
-    pub paths: Vec<String>,
-    /// `product` (the default): `[timestamp] LEVEL - Logger message`, lines
-    /// not starting with `[` joined onto the event before. `plain`: one event
-    /// per line, timestamped when read.
-    #[serde(default)]
-    pub format: LogFormat,
-    /// The product timestamps' zone: `local` (default) or `+HH:MM`.
-    #[serde(default = "default_zone")]
-    pub timezone: String,
-    /// How long an event waits for more continuation lines. Default 1s.
-    #[serde(default = "default_multiline_timeout", with = "humantime_serde")]
-    pub multiline_timeout: Duration,
-    /// Longer lines are cut (and counted). Default 1 MiB.
-    #[serde(default = "default_max_line")]
-    pub max_line_bytes: bytesize::ByteSize,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    #[default]
-    Product,
-    Plain,
-}
-
-fn default_zone() -> String {
-    "local".into()
-}
-
-fn default_multiline_timeout() -> Duration {
-    Duration::from_secs(1)
-}
-
-fn default_max_line() -> bytesize::ByteSize {
-    bytesize::ByteSize::mib(1)
-}
-
-impl LogsConfig {
-    pub fn validate(&self, field: &str) -> Result<(), FieldError> {
-        if !crate::config::valid_name(&self.name) {
-            return Err(FieldError::new(
-                format!("{field}.name"),
-                format!("{:?}: use lowercase letters, digits and '-'", self.name),
-            ));
-        }
-        if self.paths.is_empty() {
-            return Err(FieldError::new(
-                format!("{field}.paths"),
-                "is empty: list at least one glob, e.g. [\"/opt/wso2/repository/logs/wso2carbon.log*\"]",
-            ));
-        }
-        for (index, pattern) in self.paths.iter().enumerate() {
-            if !pattern.starts_with('/') {
-                return Err(FieldError::new(
-                    format!("{field}.paths[{index}]"),
-                    format!("{pattern:?} is not an absolute path"),
-                ));
-            }
-            glob::Pattern::new(pattern).map_err(|error| {
-                FieldError::new(
-                    format!("{field}.paths[{index}]"),
-                    format!("{pattern:?} is not a valid glob: {error}"),
-                )
-            })?;
-        }
-        if Zone::parse(&self.timezone).is_none() {
-            return Err(FieldError::new(
-                format!("{field}.timezone"),
-                format!(
-                    "{:?}: use \"local\" or an offset such as \"+00:00\"",
-                    self.timezone
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    pub fn zone(&self) -> Zone {
-        Zone::parse(&self.timezone).expect("validated")
-    }
-}
 
 /// An event whose continuation lines may still come.
 #[derive(Debug)]
@@ -247,76 +157,6 @@ impl LineSink for LogEvents {
     fn finished(&mut self, fingerprint: u64) {
         self.finish(fingerprint);
     }
-}
-
-/// The checkpoint file of the source called `name`.
-pub fn checkpoint_file(data_dir: &Path, name: &str) -> std::path::PathBuf {
-    data_dir.join(format!("checkpoints-{name}.json"))
-}
-
-/// Shared by the file-reading sources: what they need to run.
-#[derive(Debug, Clone)]
-pub struct SourceContext {
-    pub host: String,
-    pub data_dir: std::path::PathBuf,
-    pub queue: std::sync::Arc<crate::queue::SharedQueue>,
-    pub counters: Counters,
-    pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl SourceContext {
-    pub fn stopping(&self) -> bool {
-        self.stop.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Serializes and queues `events`, waiting while the queue is full. Large
-    /// reads go in parts of at most a quarter of the budget, so that a read
-    /// never needs more room than the queue can ever free.
-    pub fn queue_events(&self, events: &[Event]) -> Result<(), crate::queue::QueueError> {
-        let part_limit = self.queue.budget() / 4;
-        let mut part: Vec<Vec<u8>> = Vec::new();
-        let mut part_bytes = 0u64;
-        for event in events {
-            let record = serde_json::to_vec(event).expect("events serialize");
-            if !part.is_empty() && part_bytes + record.len() as u64 > part_limit {
-                self.queue.push_blocking(&part, || self.stopping())?;
-                part.clear();
-                part_bytes = 0;
-            }
-            part_bytes += record.len() as u64;
-            part.push(record);
-        }
-        self.queue.push_blocking(&part, || self.stopping())?;
-        self.counters.add_read(events.len() as u64);
-        Ok(())
-    }
-
-    /// Sleeps a little when there was nothing to read.
-    pub fn idle(&self, read: u64) {
-        if read == 0 {
-            #[expect(
-                clippy::disallowed_methods,
-                reason = "files give no event to wait on here: the reader polls them"
-            )]
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-/// Why a source stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum SourceError {
-    #[error("source {source_name}: checkpoint file {path}: {error}")]
-    Checkpoint {
-        source_name: String,
-        path: std::path::PathBuf,
-        error: std::io::Error,
-    },
-    #[error("source {source_name}: {error}")]
-    Queue {
-        source_name: String,
-        error: crate::queue::QueueError,
-    },
 }
 
 /// Follows one `[[logs]]` section until the agent stops.

@@ -6,8 +6,8 @@ use aerie_wire::Event;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use crate::config::FieldError;
 use crate::sources::metric;
+use aerie_common::toml_file::FieldError;
 
 /// A `[[health]]` section: an HTTP URL that answers 2xx when the product is well.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -33,7 +33,7 @@ pub struct ProcessCheckConfig {
 
 impl HealthCheckConfig {
     pub fn validate(&self, field: &str) -> Result<(), FieldError> {
-        crate::sinks::monitor::check_url(&format!("{field}.url"), &self.url)
+        crate::sinks::http::check_url(&format!("{field}.url"), &self.url)
     }
 
     /// `aerie.health.up` (1 or 0), `aerie.health.status` and
