@@ -44,6 +44,7 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::BadQuery { .. } => Self::BadRequest(error.to_string()),
             StoreError::Backend { .. } => {
+                let error = aerie_common::error_chain(&error);
                 tracing::error!(%error, "store failed");
                 Self::Unavailable("the store is unavailable; nothing was changed, try again".into())
             }

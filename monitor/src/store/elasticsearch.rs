@@ -41,11 +41,8 @@ impl std::fmt::Debug for ElasticsearchStore {
     }
 }
 
-fn backend(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend {
-        store: "elasticsearch",
-        message: error.to_string(),
-    }
+fn backend(error: impl Into<super::BoxError>) -> StoreError {
+    StoreError::backend("elasticsearch", error)
 }
 
 fn mappings() -> Value {

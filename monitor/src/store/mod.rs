@@ -28,11 +28,26 @@ pub use aggregate::{
 pub enum StoreError {
     #[error("the query {query:?} is not valid: {reason}")]
     BadQuery { query: String, reason: String },
-    #[error("store {store}: {message}")]
+    /// The store itself failed (a disk, a file it wrote, the cluster).
+    #[error("the {store} store failed")]
     Backend {
         store: &'static str,
-        message: String,
+        #[source]
+        source: BoxError,
     },
+}
+
+/// Any error, as a store's own failure carries it.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl StoreError {
+    /// A failure of store `store`, with its cause.
+    pub fn backend(store: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Backend {
+            store,
+            source: source.into(),
+        }
+    }
 }
 
 /// Events from one host of one environment, already validated.

@@ -1,6 +1,7 @@
 //! Which hosts each environment has, and when each was last heard from (the
 //! time of its last batch), saved beside the index.
 
+use crate::store::embedded::error::{EmbeddedError, io};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -16,12 +17,12 @@ pub(super) struct Catalog {
 }
 
 impl Catalog {
-    pub(super) fn load(file: PathBuf) -> Result<Self, String> {
+    pub(super) fn load(file: PathBuf) -> Result<Self, EmbeddedError> {
         let hosts = match std::fs::read(&file) {
             Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|error| format!("{}: {error}", file.display()))?,
+                .map_err(|error| EmbeddedError::damaged(format!("{}: {error}", file.display())))?,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(error) => return Err(format!("{}: {error}", file.display())),
+            Err(error) => return Err(io(&file)(error)),
         };
         Ok(Self {
             file,

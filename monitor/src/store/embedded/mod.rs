@@ -4,6 +4,7 @@
 //! in time order), API statistics in a tantivy index. Survives restarts.
 
 mod catalog;
+mod error;
 mod logs;
 mod schema;
 mod tsdb;
@@ -68,11 +69,8 @@ impl Drop for EmbeddedStore {
     }
 }
 
-fn backend(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend {
-        store: "embedded",
-        message: error.to_string(),
-    }
+fn backend(error: impl Into<super::BoxError>) -> StoreError {
+    StoreError::backend("embedded", error)
 }
 
 impl EmbeddedStore {
@@ -440,9 +438,9 @@ impl Store for EmbeddedStore {
 
     async fn logs(&self, query: &LogQuery) -> Result<LogPage, StoreError> {
         let text = query.text.as_deref().unwrap_or_default();
-        let expr = logs::parse(text).map_err(|reason| StoreError::BadQuery {
+        let expr = logs::parse(text).map_err(|syntax| StoreError::BadQuery {
             query: text.to_owned(),
-            reason,
+            reason: syntax.0,
         })?;
         let below = match &query.cursor {
             Some(cursor) => {

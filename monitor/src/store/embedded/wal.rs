@@ -10,6 +10,7 @@
 //! whose bytes it covers, so requests that arrive together pay for one
 //! fsync.
 
+use crate::store::embedded::error::EmbeddedError;
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -67,7 +68,7 @@ impl GroupCommit {
         &self,
         written: u64,
         now_written: impl FnOnce() -> u64,
-    ) -> Result<(), String> {
+    ) -> Result<(), EmbeddedError> {
         let mut synced = self.synced.lock().unwrap_or_else(|p| p.into_inner());
         if *synced >= written {
             return Ok(());
@@ -75,7 +76,7 @@ impl GroupCommit {
         let now_written = now_written();
         for (path, file) in &self.files {
             file.sync_data()
-                .map_err(|error| format!("{}: {error}", path.display()))?;
+                .map_err(|error| EmbeddedError::damaged(format!("{}: {error}", path.display())))?;
         }
         *synced = now_written;
         Ok(())

@@ -105,9 +105,11 @@ pub(super) fn run(
             let _ = writer.rollback();
         }
         for (command, outcome) in group.into_iter().zip(outcomes) {
-            let failure = |error: &String| StoreError::Backend {
-                store: "embedded",
-                message: format!("commit failed: {error}"),
+            let failure = |error: &String| {
+                StoreError::backend(
+                    "embedded",
+                    format!("the API statistics index: commit failed: {error}"),
+                )
             };
             match command {
                 Command::Write(_, reply) => {

@@ -13,6 +13,7 @@
 //! Rows come first so that a chunk is written in one pass into the buffer
 //! that becomes its WAL frame, with no copy.
 
+use crate::store::embedded::error::EmbeddedError;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
@@ -286,7 +287,7 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], EmbeddedError> {
         let part = self
             .bytes
             .get(self.at..self.at + n)
@@ -295,30 +296,30 @@ impl<'a> Reader<'a> {
         Ok(part)
     }
 
-    fn u8(&mut self) -> Result<u8, String> {
+    fn u8(&mut self) -> Result<u8, EmbeddedError> {
         Ok(self.take(1)?[0])
     }
 
-    fn u16(&mut self) -> Result<u16, String> {
+    fn u16(&mut self) -> Result<u16, EmbeddedError> {
         Ok(u16::from_le_bytes(self.take(2)?.try_into().expect("2")))
     }
 
-    fn u32(&mut self) -> Result<u32, String> {
+    fn u32(&mut self) -> Result<u32, EmbeddedError> {
         Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4")))
     }
 
-    fn u64(&mut self) -> Result<u64, String> {
+    fn u64(&mut self) -> Result<u64, EmbeddedError> {
         Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8")))
     }
 
-    fn text(&mut self, n: usize) -> Result<&'a str, String> {
+    fn text(&mut self, n: usize) -> Result<&'a str, EmbeddedError> {
         std::str::from_utf8(self.take(n)?)
             .map_err(|_| "a chunk holds text that is not UTF-8".into())
     }
 }
 
 /// Reads a chunk written by [`Builder`].
-pub(super) fn decode(bytes: &[u8]) -> Result<Decoded<'_>, String> {
+pub(super) fn decode(bytes: &[u8]) -> Result<Decoded<'_>, EmbeddedError> {
     let mut reader = Reader { bytes, at: 0 };
     let rows_len = reader.u32()? as usize;
     let count = reader.u32()? as usize;
@@ -362,7 +363,9 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Decoded<'_>, String> {
         });
     }
     if reader.at != 8 + rows_len {
-        return Err("a chunk's rows do not fill their length".into());
+        return Err(EmbeddedError::damaged(
+            "a chunk's rows do not fill their length",
+        ));
     }
     Ok(Decoded { dict, rows })
 }

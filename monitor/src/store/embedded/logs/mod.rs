@@ -27,6 +27,7 @@ mod segment;
 #[cfg(test)]
 mod tests;
 
+use crate::store::embedded::error::{EmbeddedError, io};
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -154,10 +155,6 @@ struct State {
     wal_written: u64,
 }
 
-fn io(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
-    move |error| format!("{}: {error}", path.display())
-}
-
 /// A row with the chunk dictionary it refers to.
 type Sourced<'a> = (RowRef<'a>, &'a [&'a str]);
 
@@ -188,11 +185,11 @@ impl LogStore {
     /// Opens the store in `dir` (created if needed): the segments, then the
     /// WAL replayed into the head. A WAL frame cut short by a crash was
     /// never acknowledged and is dropped.
-    pub(super) fn open(dir: &Path) -> Result<Self, String> {
+    pub(super) fn open(dir: &Path) -> Result<Self, EmbeddedError> {
         Self::open_with(dir, HEAD_LIMIT)
     }
 
-    fn open_with(dir: &Path, head_limit: usize) -> Result<Self, String> {
+    fn open_with(dir: &Path, head_limit: usize) -> Result<Self, EmbeddedError> {
         let segments_dir = dir.join("segments");
         std::fs::create_dir_all(&segments_dir).map_err(io(&segments_dir))?;
         let mut segments = Vec::new();
@@ -243,8 +240,9 @@ impl LogStore {
             };
             match kind {
                 FRAME_CHUNK => {
-                    let decoded = chunk::decode(&payload[1..])
-                        .map_err(|e| format!("{}: {e}", wal_path.display()))?;
+                    let decoded = chunk::decode(&payload[1..]).map_err(|e| {
+                        EmbeddedError::damaged(format!("{}: {e}", wal_path.display()))
+                    })?;
                     // Rows below `flushed` were written to a segment before
                     // a crash kept the WAL from being emptied.
                     state.add_to_head(&decoded, |row| row.seq >= flushed);
@@ -289,7 +287,7 @@ impl LogStore {
         environment: &str,
         host: &str,
         lines: &[NewLine<'_>],
-    ) -> Result<(u64, u64), String> {
+    ) -> Result<(u64, u64), EmbeddedError> {
         let (stored, duplicates, mark) = self.append(environment, host, lines)?;
         self.sync(mark)?;
         Ok((stored, duplicates))
@@ -304,7 +302,7 @@ impl LogStore {
         environment: &str,
         host: &str,
         lines: &[NewLine<'_>],
-    ) -> Result<(u64, u64, u64), String> {
+    ) -> Result<(u64, u64, u64), EmbeddedError> {
         let ids: Vec<Id<'_>> = lines.iter().map(|line| Id::of(line.id)).collect();
         let written = {
             let mut state = self.state();
@@ -368,7 +366,10 @@ impl LogStore {
                 for &(index, _) in &accepted {
                     state.head_ids.remove(&ids[index].hash());
                 }
-                return Err(format!("{}: {error}", self.dir.join("wal").display()));
+                return Err(EmbeddedError::damaged(format!(
+                    "{}: {error}",
+                    self.dir.join("wal").display()
+                )));
             }
             state.head_rows += accepted.len();
             state.head.extend(chunks);
@@ -382,14 +383,14 @@ impl LogStore {
     }
 
     /// Syncs the WAL unless a sync since `written` did.
-    pub(super) fn sync(&self, written: u64) -> Result<(), String> {
+    pub(super) fn sync(&self, written: u64) -> Result<(), EmbeddedError> {
         self.sync.sync_to(written, || self.state().wal_written)
     }
 
     /// Writes the head as a segment and empties the WAL. Chunks of at least
     /// half a granule become granules as they are; smaller ones (an agent's
     /// batches are often small) are merged.
-    fn flush(&self, state: &mut State) -> Result<(), String> {
+    fn flush(&self, state: &mut State) -> Result<(), EmbeddedError> {
         let head = std::mem::take(&mut state.head);
         let (whole, small): (Vec<&Arc<Chunk>>, Vec<&Arc<Chunk>>) = head
             .iter()
@@ -440,7 +441,7 @@ impl LogStore {
 
     /// The newest lines the search asks for (up to `limit`), and the key to
     /// continue from when there are more.
-    pub(super) fn search(&self, search: &Search<'_>) -> Result<Page, String> {
+    pub(super) fn search(&self, search: &Search<'_>) -> Result<Page, EmbeddedError> {
         let fits = |span: &Span| {
             span.max_key.0 >= search.from
                 && span.min_key.0 <= search.to
@@ -494,7 +495,7 @@ impl LogStore {
             if wave.is_empty() {
                 break;
             }
-            let found: Vec<Result<Vec<(Key, LogLine)>, String>> = if wave.len() == 1 {
+            let found: Vec<Result<Vec<(Key, LogLine)>, EmbeddedError>> = if wave.len() == 1 {
                 vec![scan(&wave[0], search, &required, floor, limit)]
             } else {
                 let next = std::sync::atomic::AtomicUsize::new(0);
@@ -533,7 +534,7 @@ impl LogStore {
     }
 
     /// Deletes the lines older than `cutoff` (µs); answers how many went.
-    pub(super) fn delete_older_than(&self, cutoff: i64) -> Result<u64, String> {
+    pub(super) fn delete_older_than(&self, cutoff: i64) -> Result<u64, EmbeddedError> {
         let mut state = self.state();
         let mut removed = 0;
         let mut kept = Vec::with_capacity(state.segments.len());
@@ -602,7 +603,7 @@ fn scan(
     required: &[memchr::memmem::Finder<'static>],
     floor: Option<Key>,
     limit: usize,
-) -> Result<Vec<(Key, LogLine)>, String> {
+) -> Result<Vec<(Key, LogLine)>, EmbeddedError> {
     let bytes = match part {
         Part::Head(chunk) => Cow::Borrowed(chunk.bytes()),
         Part::Granule(segment, at) => Cow::Owned(segment.granule(*at)?),
@@ -688,7 +689,7 @@ fn scan(
 
 /// The segment without its rows older than `cutoff`, written in its place;
 /// and how many rows went.
-fn rewrite(segment: &Segment, cutoff: i64) -> Result<(Segment, u64), String> {
+fn rewrite(segment: &Segment, cutoff: i64) -> Result<(Segment, u64), EmbeddedError> {
     let chunks: Vec<Vec<u8>> = (0..segment.granules().len())
         .map(|at| segment.granule(at))
         .collect::<Result<_, _>>()?;
@@ -718,7 +719,7 @@ fn rewrite(segment: &Segment, cutoff: i64) -> Result<(Segment, u64), String> {
 
 impl State {
     /// Whether a segment with a granule covering `ts` holds the id hash.
-    fn in_segments(&self, hash: u128, ts: i64) -> Result<bool, String> {
+    fn in_segments(&self, hash: u128, ts: i64) -> Result<bool, EmbeddedError> {
         if ts > self.segments_newest {
             return Ok(false);
         }
@@ -777,7 +778,7 @@ impl State {
     }
 
     /// Removes the head's rows older than `cutoff`; answers how many.
-    fn cut_head(&mut self, cutoff: i64) -> Result<u64, String> {
+    fn cut_head(&mut self, cutoff: i64) -> Result<u64, EmbeddedError> {
         let mut removed = 0;
         let mut head = Vec::with_capacity(self.head.len());
         for chunk in std::mem::take(&mut self.head) {

@@ -7,6 +7,11 @@
 
 use memchr::memmem::Finder;
 
+/// A query that does not parse: what is wrong, in a sentence for the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub(in crate::store::embedded) struct QuerySyntax(pub(in crate::store::embedded) String);
+
 /// A parsed query.
 #[derive(Debug)]
 pub(in crate::store::embedded) enum Expr {
@@ -140,7 +145,7 @@ enum Token {
     Word(String),
 }
 
-fn lex(text: &str) -> Result<Vec<Token>, String> {
+fn lex(text: &str) -> Result<Vec<Token>, QuerySyntax> {
     let mut tokens = Vec::new();
     let mut chars = text.char_indices().peekable();
     while let Some(&(at, c)) = chars.peek() {
@@ -164,10 +169,10 @@ fn lex(text: &str) -> Result<Vec<Token>, String> {
                         Some((_, '"')) => break,
                         Some((_, c)) => phrase.push(c),
                         None => {
-                            return Err(format!(
+                            return Err(QuerySyntax(format!(
                                 "the quote at character {} is never closed",
                                 text[..at].chars().count() + 1
-                            ));
+                            )));
                         }
                     }
                 }
@@ -202,7 +207,7 @@ fn lex(text: &str) -> Result<Vec<Token>, String> {
 }
 
 /// Parses a query; the error says what is wrong in words a user can act on.
-pub(in crate::store::embedded) fn parse(text: &str) -> Result<Expr, String> {
+pub(in crate::store::embedded) fn parse(text: &str) -> Result<Expr, QuerySyntax> {
     let tokens = lex(text)?;
     if tokens.is_empty() {
         return Ok(Expr::All);
@@ -211,8 +216,8 @@ pub(in crate::store::embedded) fn parse(text: &str) -> Result<Expr, String> {
     let expr = parser.or()?;
     match parser.tokens.get(parser.at) {
         None => Ok(expr),
-        Some(Token::Close) => Err("a ')' closes nothing".into()),
-        Some(token) => Err(format!("unexpected {token:?}")),
+        Some(Token::Close) => Err(QuerySyntax("a ')' closes nothing".into())),
+        Some(token) => Err(QuerySyntax(format!("unexpected {token:?}"))),
     }
 }
 
@@ -226,7 +231,7 @@ impl Parser {
         self.tokens.get(self.at)
     }
 
-    fn or(&mut self) -> Result<Expr, String> {
+    fn or(&mut self) -> Result<Expr, QuerySyntax> {
         let mut any = vec![self.and()?];
         while self.peek() == Some(&Token::Or) {
             self.at += 1;
@@ -239,7 +244,7 @@ impl Parser {
         })
     }
 
-    fn and(&mut self) -> Result<Expr, String> {
+    fn and(&mut self) -> Result<Expr, QuerySyntax> {
         let mut all = vec![self.unary()?];
         loop {
             match self.peek() {
@@ -258,7 +263,7 @@ impl Parser {
         })
     }
 
-    fn unary(&mut self) -> Result<Expr, String> {
+    fn unary(&mut self) -> Result<Expr, QuerySyntax> {
         match self.peek() {
             Some(Token::Not | Token::Minus) => {
                 self.at += 1;
@@ -268,24 +273,24 @@ impl Parser {
         }
     }
 
-    fn atom(&mut self) -> Result<Expr, String> {
+    fn atom(&mut self) -> Result<Expr, QuerySyntax> {
         let token = self.tokens.get(self.at);
         self.at += 1;
         match token {
             Some(Token::Open) => {
                 if self.peek() == Some(&Token::Close) {
-                    return Err("empty parentheses".into());
+                    return Err(QuerySyntax("empty parentheses".into()));
                 }
                 let inner = self.or()?;
                 if self.peek() != Some(&Token::Close) {
-                    return Err("a '(' is never closed".into());
+                    return Err(QuerySyntax("a '(' is never closed".into()));
                 }
                 self.at += 1;
                 Ok(inner)
             }
             Some(Token::Quoted(phrase)) => Ok(needle(phrase).map_or(Expr::All, Expr::Phrase)),
             Some(Token::Word(word)) => Ok(word_expr(word)),
-            Some(Token::Close) => Err("a ')' closes nothing".into()),
+            Some(Token::Close) => Err(QuerySyntax("a ')' closes nothing".into())),
             Some(Token::And | Token::Or | Token::Not | Token::Minus) | None => {
                 let after = match self.tokens.get(self.at.wrapping_sub(2)) {
                     Some(Token::And) => "AND",
@@ -293,9 +298,9 @@ impl Parser {
                     Some(Token::Not) => "NOT",
                     _ => "the query",
                 };
-                Err(format!(
+                Err(QuerySyntax(format!(
                     "{after} needs a word, a \"phrase\" or a (group) after it"
-                ))
+                )))
             }
         }
     }
@@ -405,7 +410,7 @@ mod tests {
 
     #[test]
     fn malformed_queries_say_what_is_wrong() {
-        let error = |q: &str| parse(q).unwrap_err();
+        let error = |q: &str| parse(q).unwrap_err().0;
         assert_eq!(error("tenant AND (unclosed"), "a '(' is never closed");
         assert!(error("\"open phrase").contains("never closed"));
         assert_eq!(error("a )"), "a ')' closes nothing");

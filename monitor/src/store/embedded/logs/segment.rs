@@ -14,6 +14,7 @@
 //! A segment is written to a `.tmp` file, synced, and renamed into place, so
 //! a segment file is whole or absent.
 
+use crate::store::embedded::error::{EmbeddedError, io};
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -70,10 +71,6 @@ impl Counted {
     }
 }
 
-fn io(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
-    move |error| format!("{}: {error}", path.display())
-}
-
 impl Segment {
     /// Writes granules (uncompressed chunks, with their spans) and the rows'
     /// id hashes as the segment `path`, durably.
@@ -82,7 +79,7 @@ impl Segment {
         flushed_through: u64,
         granules: Vec<(Span, &[u8])>,
         mut ids: Vec<u128>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, EmbeddedError> {
         let tmp = path.with_extension("tmp");
         let file = File::create(&tmp).map_err(io(&tmp))?;
         let mut out = Counted {
@@ -100,7 +97,7 @@ impl Segment {
             }
             scratch[..4].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
             let len = lz4_flex::block::compress_into(bytes, &mut scratch[4..])
-                .map_err(|e| format!("{}: {e}", tmp.display()))?;
+                .map_err(|e| EmbeddedError::damaged(format!("{}: {e}", tmp.display())))?;
             let compressed = &scratch[..4 + len];
             metas.push(GranuleMeta {
                 span,
@@ -157,10 +154,15 @@ impl Segment {
     }
 
     /// Opens a segment written by [`Segment::write`]; refuses a damaged one.
-    pub(super) fn open(path: &Path) -> Result<Self, String> {
+    pub(super) fn open(path: &Path) -> Result<Self, EmbeddedError> {
         let file = File::open(path).map_err(io(path))?;
         let len = file.metadata().map_err(io(path))?.len();
-        let damaged = |what: &str| format!("{}: {what}; the segment is damaged", path.display());
+        let damaged = |what: &str| {
+            EmbeddedError::damaged(format!(
+                "{}: {what}; the segment is damaged",
+                path.display()
+            ))
+        };
         if len < (MAGIC.len() + FOOTER) as u64 {
             return Err(damaged("too short"));
         }
@@ -209,24 +211,25 @@ impl Segment {
     }
 
     /// The chunk of granule `at`, uncompressed.
-    pub(super) fn granule(&self, at: usize) -> Result<Vec<u8>, String> {
+    pub(super) fn granule(&self, at: usize) -> Result<Vec<u8>, EmbeddedError> {
         let meta = &self.meta.granules[at];
         let mut compressed = vec![0u8; meta.len as usize];
         self.file
             .read_exact_at(&mut compressed, meta.offset)
             .map_err(io(&self.path))?;
         if crc32fast::hash(&compressed) != meta.crc {
-            return Err(format!(
+            return Err(EmbeddedError::damaged(format!(
                 "{}: granule {at} fails its checksum; the segment is damaged",
                 self.path.display()
-            ));
+            )));
         }
-        lz4_flex::block::decompress_size_prepended(&compressed)
-            .map_err(|error| format!("{}: granule {at}: {error}", self.path.display()))
+        lz4_flex::block::decompress_size_prepended(&compressed).map_err(|error| {
+            EmbeddedError::damaged(format!("{}: granule {at}: {error}", self.path.display()))
+        })
     }
 
     /// Whether a row with this id hash is here (reads the ids once).
-    pub(super) fn holds(&self, id: u128) -> Result<bool, String> {
+    pub(super) fn holds(&self, id: u128) -> Result<bool, EmbeddedError> {
         if let Some(ids) = self.ids.get() {
             return Ok(ids.binary_search(&id).is_ok());
         }
@@ -235,10 +238,10 @@ impl Segment {
             .read_exact_at(&mut bytes, self.meta.ids_offset)
             .map_err(io(&self.path))?;
         if crc32fast::hash(&bytes) != self.meta.ids_crc {
-            return Err(format!(
+            return Err(EmbeddedError::damaged(format!(
                 "{}: the id list fails its checksum; the segment is damaged",
                 self.path.display()
-            ));
+            )));
         }
         let ids: Vec<u128> = bytes
             .chunks_exact(16)

@@ -295,6 +295,7 @@ fn a_damaged_segment_is_refused_with_its_path() {
     bytes[at] ^= 0xff;
     std::fs::write(&path, bytes).unwrap();
     let error = LogStore::open_with(dir.path(), 4).unwrap_err();
+    let error = error.to_string();
     assert!(error.contains(&path.display().to_string()), "{error}");
     assert!(error.contains("damaged"), "{error}");
 }
@@ -337,6 +338,7 @@ fn a_failed_duplicate_check_keeps_nothing_so_the_resent_lines_are_stored() {
         })
         .collect();
     let error = store.write("acme", "gw-1", &refs).unwrap_err();
+    let error = error.to_string();
     assert!(error.contains("damaged"), "{error}");
     assert_eq!(
         write(&store, "gw-1", &new[..1]),
@@ -366,6 +368,7 @@ fn retention_that_fails_on_one_segment_leaves_the_others_readable() {
     bytes[12] ^= 0xff;
     std::fs::write(&paths[0], bytes).unwrap();
     let error = store.delete_older_than(12).unwrap_err();
+    let error = error.to_string();
     assert!(error.contains("damaged"), "{error}");
     let expr = parse("tick").unwrap();
     let page = store

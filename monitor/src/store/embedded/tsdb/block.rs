@@ -10,6 +10,7 @@
 //! | data | crc32 u32
 //! ```
 
+use crate::store::embedded::error::EmbeddedError;
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -146,8 +147,8 @@ impl Block {
     }
 
     /// Opens and checks a block file.
-    pub(super) fn open(path: &Path) -> Result<Block, String> {
-        let fail = |what: &str| format!("{}: {what}", path.display());
+    pub(super) fn open(path: &Path) -> Result<Block, EmbeddedError> {
+        let fail = |what: &str| EmbeddedError::damaged(format!("{}: {what}", path.display()));
         let file = File::open(path).map_err(|e| fail(&e.to_string()))?;
         let map = std::fs::read(path).map_err(|e| fail(&e.to_string()))?;
         if map.len() < 32 || &map[..8] != MAGIC {
@@ -220,7 +221,7 @@ impl Block {
         from: i64,
         to: i64,
         out: &mut Vec<(i64, f64)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), EmbeddedError> {
         self.scan(entry, from, to, &mut Vec::new(), |ts, value| {
             out.push((ts, value))
         })
@@ -235,7 +236,7 @@ impl Block {
         to: i64,
         buffer: &mut Vec<u8>,
         mut visit: impl FnMut(i64, f64),
-    ) -> Result<(), String> {
+    ) -> Result<(), EmbeddedError> {
         if entry.max_ts < from || entry.min_ts > to {
             return Ok(());
         }
@@ -243,7 +244,7 @@ impl Block {
         buffer.resize(entry.ts_len as usize + 8 * entry.count as usize, 0);
         self.file
             .read_exact_at(buffer, entry.offset)
-            .map_err(|error| format!("{}: {error}", self.path.display()))?;
+            .map_err(|error| EmbeddedError::damaged(format!("{}: {error}", self.path.display())))?;
         let (times, values) = buffer.split_at(entry.ts_len as usize);
         let mut at = 0;
         let mut ts = entry.min_ts;
@@ -263,7 +264,7 @@ impl Block {
     }
 
     /// Whether the block holds a sample of `series` at `ts`.
-    pub(super) fn holds(&self, series: u32, ts: i64) -> Result<bool, String> {
+    pub(super) fn holds(&self, series: u32, ts: i64) -> Result<bool, EmbeddedError> {
         let Some(entry) = self.entry(series) else {
             return Ok(false);
         };
@@ -308,6 +309,7 @@ mod tests {
         bytes[middle] ^= 0xFF;
         std::fs::write(&path, bytes).unwrap();
         let error = Block::open(&path).unwrap_err();
+        let error = error.to_string();
         assert!(error.contains("checksum mismatch"), "{error}");
     }
 }

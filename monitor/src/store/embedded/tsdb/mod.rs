@@ -16,6 +16,7 @@
 
 mod block;
 
+use crate::store::embedded::error::{EmbeddedError, io};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -99,10 +100,6 @@ struct State {
     series_file: File,
 }
 
-fn io(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
-    move |error| format!("{}: {error}", path.display())
-}
-
 fn series_key(
     environment: &str,
     host: &str,
@@ -122,12 +119,12 @@ fn series_key(
 impl MetricStore {
     /// Opens the store in `dir` (created if needed): loads the series and the
     /// blocks, removes what a crash left behind, replays the WAL.
-    pub(super) fn open(dir: &Path) -> Result<Self, String> {
+    pub(super) fn open(dir: &Path) -> Result<Self, EmbeddedError> {
         Self::open_with(dir, HEAD_LIMIT)
     }
 
     /// As `open`, writing blocks every `head_limit` samples.
-    fn open_with(dir: &Path, head_limit: usize) -> Result<Self, String> {
+    fn open_with(dir: &Path, head_limit: usize) -> Result<Self, EmbeddedError> {
         let blocks_dir = dir.join("blocks");
         std::fs::create_dir_all(&blocks_dir).map_err(io(&blocks_dir))?;
 
@@ -230,7 +227,7 @@ impl MetricStore {
         environment: &str,
         host: &str,
         samples: &[Sample<'_>],
-    ) -> Result<(u64, u64), String> {
+    ) -> Result<(u64, u64), EmbeddedError> {
         let wal_path = self.dir.join("wal");
         let (written, stored, duplicates) = {
             let mut state = self.state();
@@ -308,13 +305,13 @@ impl MetricStore {
     }
 
     /// Syncs the series file and the WAL unless a sync since `written` did.
-    fn sync_to(&self, written: u64) -> Result<(), String> {
+    fn sync_to(&self, written: u64) -> Result<(), EmbeddedError> {
         self.sync.sync_to(written, || self.state().wal_written)
     }
 
     /// Writes the head to blocks (one per day), empties the WAL, and merges
     /// the days that have gathered enough blocks.
-    fn flush(&self, state: &mut State) -> Result<(), String> {
+    fn flush(&self, state: &mut State) -> Result<(), EmbeddedError> {
         let blocks_dir = self.dir.join("blocks");
         let mut days: BTreeMap<i64, Vec<block::SeriesSamples>> = BTreeMap::new();
         for (id, points) in state.head.iter_mut().enumerate() {
@@ -355,7 +352,12 @@ impl MetricStore {
 
     /// Replaces the blocks of `day` with one holding their samples at or
     /// after `keep_from`; answers how many samples were left out.
-    fn rewrite_day(&self, state: &mut State, day: i64, keep_from: i64) -> Result<u64, String> {
+    fn rewrite_day(
+        &self,
+        state: &mut State,
+        day: i64,
+        keep_from: i64,
+    ) -> Result<u64, EmbeddedError> {
         let blocks_dir = self.dir.join("blocks");
         let (old, rest): (Vec<Arc<Block>>, Vec<Arc<Block>>) = std::mem::take(&mut state.blocks)
             .into_iter()
@@ -396,7 +398,7 @@ impl MetricStore {
     }
 
     /// Deletes every sample older than `cutoff` (Unix milliseconds).
-    pub(super) fn delete_older_than(&self, cutoff: i64) -> Result<u64, String> {
+    pub(super) fn delete_older_than(&self, cutoff: i64) -> Result<u64, EmbeddedError> {
         let mut state = self.state();
         if state.head_points > 0 {
             self.flush(&mut state)?;
@@ -416,7 +418,7 @@ impl MetricStore {
 
     /// The series of a metric in an environment (of one host if given) that
     /// hold samples in `from..=to`, each with those samples sorted by time.
-    pub(super) fn read(&self, range: &Range<'_>) -> Result<Vec<SeriesPoints>, String> {
+    pub(super) fn read(&self, range: &Range<'_>) -> Result<Vec<SeriesPoints>, EmbeddedError> {
         let found = self.scan(
             range,
             Vec::new,
@@ -443,7 +445,7 @@ impl MetricStore {
         range: &Range<'_>,
         start: impl Fn() -> A,
         add: impl Fn(&mut A, i64, f64) + Sync,
-    ) -> Result<Vec<(SeriesInfo, A)>, String>
+    ) -> Result<Vec<(SeriesInfo, A)>, EmbeddedError>
     where
         A: Send,
     {
@@ -498,7 +500,7 @@ impl MetricStore {
                                 }
                             }
                         }
-                        Ok::<(), String>(())
+                        Ok::<(), EmbeddedError>(())
                     })
                 })
                 .collect();
@@ -581,7 +583,7 @@ impl State {
     }
 
     /// Whether a sample of `id` at `ts` is held, in memory or in a block.
-    fn holds(&self, id: u32, ts: i64) -> Result<bool, String> {
+    fn holds(&self, id: u32, ts: i64) -> Result<bool, EmbeddedError> {
         if ts > self.newest[id as usize] {
             return Ok(false);
         }
@@ -623,7 +625,7 @@ impl State {
 
 /// The series file's entries, and the length of its whole lines (a line cut
 /// short by a crash is dropped).
-fn read_series(series_path: &Path) -> Result<(Vec<SeriesInfo>, u64), String> {
+fn read_series(series_path: &Path) -> Result<(Vec<SeriesInfo>, u64), EmbeddedError> {
     let mut series: Vec<SeriesInfo> = Vec::new();
     let mut valid_len = 0u64;
     if let Ok(text) = std::fs::read_to_string(series_path) {
@@ -641,13 +643,13 @@ fn read_series(series_path: &Path) -> Result<(Vec<SeriesInfo>, u64), String> {
                 )
             })?;
             if info.id as usize != series.len() {
-                return Err(format!(
+                return Err(EmbeddedError::damaged(format!(
                     "{}: line {} has series number {}, expected {}",
                     series_path.display(),
                     series.len() + 1,
                     info.id,
                     series.len()
-                ));
+                )));
             }
             valid_len += line.len() as u64;
             series.push(info);
@@ -658,7 +660,7 @@ fn read_series(series_path: &Path) -> Result<(Vec<SeriesInfo>, u64), String> {
 
 /// The block files, oldest first, without those a later merge or retention
 /// rewrite superseded (deleted now) and without unfinished `.tmp` files.
-fn read_blocks(blocks_dir: &Path) -> Result<Vec<Block>, String> {
+fn read_blocks(blocks_dir: &Path) -> Result<Vec<Block>, EmbeddedError> {
     let mut blocks = Vec::new();
     for entry in std::fs::read_dir(blocks_dir).map_err(io(blocks_dir))? {
         let path = entry.map_err(io(blocks_dir))?.path();
@@ -684,7 +686,7 @@ fn read_blocks(blocks_dir: &Path) -> Result<Vec<Block>, String> {
 
 /// Puts the samples of the write-ahead log's whole frames back in the head;
 /// answers where the last whole frame ends.
-fn replay(state: &mut State, bytes: &[u8]) -> Result<usize, String> {
+fn replay(state: &mut State, bytes: &[u8]) -> Result<usize, EmbeddedError> {
     let mut at = 0;
     for (payload, end) in wal::frames(bytes) {
         if !payload.len().is_multiple_of(RECORD) {
