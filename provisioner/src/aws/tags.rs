@@ -28,6 +28,13 @@ impl Cloud {
         tag_of(tags, ENV_TAG) == Some(self.environment.as_str())
     }
 
+    /// The role of a resource with `tags` (`default` when untagged) when it
+    /// is this environment's; `None` when it is not ours.
+    pub(super) fn role_if_ours<'a>(&self, tags: &'a [Tag], default: &'a str) -> Option<&'a str> {
+        self.ours(tags)
+            .then(|| tag_of(tags, ROLE_TAG).unwrap_or(default))
+    }
+
     /// The tags of an EC2 resource of `role`, given at creation.
     pub(super) fn tags(&self, kind: ResourceType, role: &str) -> TagSpecification {
         TagSpecification::builder()
@@ -50,4 +57,14 @@ impl Cloud {
             .value(value)
             .build()
     }
+}
+
+/// An EC2 filter on `name` (a state) for any of `values`.
+pub(super) fn any_of(name: &str, values: &[&str]) -> Filter {
+    values
+        .iter()
+        .fold(Filter::builder().name(name), |filter, value| {
+            filter.values(*value)
+        })
+        .build()
 }

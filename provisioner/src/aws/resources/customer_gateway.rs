@@ -2,10 +2,10 @@
 
 use super::{Need, ResourceKind, Seen, found};
 use crate::aws::retry::{AwsError, Policy, call, removed};
-use crate::aws::tags::{ROLE_TAG, tag_of};
+use crate::aws::tags::any_of;
 use crate::aws::{Cloud, Known};
 use crate::model::{Found, Kind};
-use aws_sdk_ec2::types::{Filter, GatewayType, ResourceType};
+use aws_sdk_ec2::types::{GatewayType, ResourceType};
 
 /// CustomerGateway resources.
 #[derive(Debug)]
@@ -19,21 +19,14 @@ impl ResourceKind for CustomerGateway {
         let cgws = call("DescribeCustomerGateways", policy, || {
             ec2.describe_customer_gateways()
                 .filters(cloud.env_filter())
-                .filters(
-                    Filter::builder()
-                        .name("state")
-                        .values("pending")
-                        .values("available")
-                        .build(),
-                )
+                .filters(any_of("state", &["pending", "available"]))
                 .send()
         })
         .await?;
         for cgw in cgws.customer_gateways() {
-            let role = tag_of(cgw.tags(), ROLE_TAG).unwrap_or("cgw");
-            if !cloud.ours(cgw.tags()) {
+            let Some(role) = cloud.role_if_ours(cgw.tags(), "cgw") else {
                 continue;
-            }
+            };
             let id = cgw.customer_gateway_id().unwrap_or_default();
             if cgw
                 .state()
@@ -48,8 +41,7 @@ impl ResourceKind for CustomerGateway {
             f.resource
                 .props
                 .insert("bgp_asn".into(), cgw.bgp_asn().unwrap_or_default().into());
-            seen.roles.insert(id.into(), role.into());
-            seen.out.push(f);
+            seen.add(f);
         }
         Ok(())
     }
@@ -61,8 +53,8 @@ impl ResourceKind for CustomerGateway {
     ) -> Result<(String, Option<String>), AwsError> {
         let policy = Policy::standard();
         let ec2 = &cloud.ec2;
-        let role = need.resource.role.as_str();
-        let prop = |key: &str| need.resource.props.get(key).cloned().unwrap_or_default();
+        let role = need.role();
+        let prop = |key: &str| need.prop(key);
         let id = call("CreateCustomerGateway", policy, || {
             ec2.create_customer_gateway()
                 .bgp_asn(prop("bgp_asn").parse().unwrap_or(65000))
@@ -88,12 +80,10 @@ impl ResourceKind for CustomerGateway {
         let policy = Policy::destroying();
         let ec2 = &cloud.ec2;
         let id = found.id.as_str();
-        let outcome = {
-            removed("DeleteCustomerGateway", policy, || {
-                ec2.delete_customer_gateway().customer_gateway_id(id).send()
-            })
-            .await
-        };
-        outcome.map(|()| None)
+        removed("DeleteCustomerGateway", policy, || {
+            ec2.delete_customer_gateway().customer_gateway_id(id).send()
+        })
+        .await?;
+        Ok(None)
     }
 }

@@ -82,8 +82,8 @@ impl ResourceKind for DbInstance {
         need: &Need<'_>,
     ) -> Result<(String, Option<String>), AwsError> {
         let policy = Policy::standard();
-        let role = need.resource.role.as_str();
-        let prop = |key: &str| need.resource.props.get(key).cloned().unwrap_or_default();
+        let role = need.role();
+        let prop = |key: &str| need.prop(key);
         let known = need.known;
         let spec = need.spec;
         {

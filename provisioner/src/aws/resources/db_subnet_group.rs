@@ -51,8 +51,8 @@ impl ResourceKind for DbSubnetGroup {
         need: &Need<'_>,
     ) -> Result<(String, Option<String>), AwsError> {
         let policy = Policy::standard();
-        let role = need.resource.role.as_str();
-        let prop = |key: &str| need.resource.props.get(key).cloned().unwrap_or_default();
+        let role = need.role();
+        let prop = |key: &str| need.prop(key);
         let known = need.known;
         let id = {
             let name = prop("name");
@@ -83,16 +83,14 @@ impl ResourceKind for DbSubnetGroup {
     ) -> Result<Option<String>, AwsError> {
         let policy = Policy::destroying();
         let id = found.id.as_str();
-        let outcome = {
-            removed("DeleteDBSubnetGroup", policy, || {
-                cloud
-                    .rds
-                    .delete_db_subnet_group()
-                    .db_subnet_group_name(id)
-                    .send()
-            })
-            .await
-        };
-        outcome.map(|()| None)
+        removed("DeleteDBSubnetGroup", policy, || {
+            cloud
+                .rds
+                .delete_db_subnet_group()
+                .db_subnet_group_name(id)
+                .send()
+        })
+        .await?;
+        Ok(None)
     }
 }

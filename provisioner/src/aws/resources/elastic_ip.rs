@@ -2,7 +2,6 @@
 
 use super::{Need, ResourceKind, Seen, found};
 use crate::aws::retry::{AwsError, Policy, call, removed};
-use crate::aws::tags::{ROLE_TAG, tag_of};
 use crate::aws::{Cloud, Known};
 use crate::model::{Found, Kind};
 use aws_sdk_ec2::types::{DomainType, ResourceType};
@@ -21,15 +20,13 @@ impl ResourceKind for ElasticIp {
         })
         .await?;
         for address in addresses.addresses() {
-            let role = tag_of(address.tags(), ROLE_TAG).unwrap_or("eip");
-            if !cloud.ours(address.tags()) {
+            let Some(role) = cloud.role_if_ours(address.tags(), "eip") else {
                 continue;
-            }
+            };
             let id = address.allocation_id().unwrap_or_default();
             let mut f = found(Kind::ElasticIp, role, id, "allocated");
             f.address = address.public_ip().map(str::to_owned);
-            seen.roles.insert(id.into(), role.into());
-            seen.out.push(f);
+            seen.add(f);
         }
         Ok(())
     }
@@ -41,7 +38,7 @@ impl ResourceKind for ElasticIp {
     ) -> Result<(String, Option<String>), AwsError> {
         let policy = Policy::standard();
         let ec2 = &cloud.ec2;
-        let role = need.resource.role.as_str();
+        let role = need.role();
         let id = call("AllocateAddress", policy, || {
             ec2.allocate_address()
                 .domain(DomainType::Vpc)
@@ -64,12 +61,10 @@ impl ResourceKind for ElasticIp {
         let policy = Policy::destroying();
         let ec2 = &cloud.ec2;
         let id = found.id.as_str();
-        let outcome = {
-            removed("ReleaseAddress", policy, || {
-                ec2.release_address().allocation_id(id).send()
-            })
-            .await
-        };
-        outcome.map(|()| None)
+        removed("ReleaseAddress", policy, || {
+            ec2.release_address().allocation_id(id).send()
+        })
+        .await?;
+        Ok(None)
     }
 }

@@ -6,11 +6,11 @@
 
 use super::{Need, ResourceKind, Seen, found};
 use crate::aws::retry::{AwsError, Policy, call, removed};
-use crate::aws::tags::{ROLE_TAG, tag_of};
+use crate::aws::tags::any_of;
 use crate::aws::{Cloud, Known};
 use crate::model::{Found, Kind};
 use aws_sdk_ec2::types::{
-    BlockDeviceMapping, EbsBlockDevice, Filter, HttpTokensState, InstanceMetadataEndpointState,
+    BlockDeviceMapping, EbsBlockDevice, HttpTokensState, InstanceMetadataEndpointState,
     InstanceMetadataOptionsRequest, InstanceNetworkInterfaceSpecification, ResourceType,
     VolumeType,
 };
@@ -27,15 +27,10 @@ impl ResourceKind for Instance {
         let reservations = call("DescribeInstances", policy, || {
             ec2.describe_instances()
                 .filters(cloud.env_filter())
-                .filters(
-                    Filter::builder()
-                        .name("instance-state-name")
-                        .values("pending")
-                        .values("running")
-                        .values("stopping")
-                        .values("stopped")
-                        .build(),
-                )
+                .filters(any_of(
+                    "instance-state-name",
+                    &["pending", "running", "stopping", "stopped"],
+                ))
                 .send()
         })
         .await?;
@@ -44,10 +39,9 @@ impl ResourceKind for Instance {
             .iter()
             .flat_map(|r| r.instances())
         {
-            let role = tag_of(instance.tags(), ROLE_TAG).unwrap_or("instance");
-            if !cloud.ours(instance.tags()) {
+            let Some(role) = cloud.role_if_ours(instance.tags(), "instance") else {
                 continue;
-            }
+            };
             let id = instance.instance_id().unwrap_or_default();
             let state = instance
                 .state()
@@ -96,8 +90,7 @@ impl ResourceKind for Instance {
             groups.dedup();
             props.insert("security_groups".into(), groups.join(", "));
             f.address = instance.private_ip_address().map(str::to_owned);
-            seen.roles.insert(id.into(), role.into());
-            seen.out.push(f);
+            seen.add(f);
         }
         Ok(())
     }
@@ -109,11 +102,11 @@ impl ResourceKind for Instance {
     ) -> Result<(String, Option<String>), AwsError> {
         let policy = Policy::standard();
         let ec2 = &cloud.ec2;
-        let role = need.resource.role.as_str();
-        let prop = |key: &str| need.resource.props.get(key).cloned().unwrap_or_default();
-        let known = need.known;
+        let role = need.role();
+        let prop = |key: &str| need.prop(key);
+        let _known = need.known;
         let user_data = need.user_data;
-        let id_of = |role: &str| known.ids.get(role).cloned().unwrap_or_default();
+        let id_of = |role: &str| need.id_of(role);
         // "20 GiB encrypted": the size is the first word.
         let root_gb: i32 = prop("root_volume")
             .split_whitespace()
@@ -190,12 +183,10 @@ impl ResourceKind for Instance {
         let policy = Policy::destroying();
         let ec2 = &cloud.ec2;
         let id = found.id.as_str();
-        let outcome = {
-            removed("TerminateInstances", policy, || {
-                ec2.terminate_instances().instance_ids(id).send()
-            })
-            .await
-        };
-        outcome.map(|()| None)
+        removed("TerminateInstances", policy, || {
+            ec2.terminate_instances().instance_ids(id).send()
+        })
+        .await?;
+        Ok(None)
     }
 }

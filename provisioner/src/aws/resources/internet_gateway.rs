@@ -2,7 +2,6 @@
 
 use super::{Need, ResourceKind, Seen, found};
 use crate::aws::retry::{AwsError, Policy, call, removed};
-use crate::aws::tags::{ROLE_TAG, tag_of};
 use crate::aws::{Cloud, Known};
 use crate::model::{Found, Kind, Resource};
 use aws_sdk_ec2::types::ResourceType;
@@ -23,10 +22,9 @@ impl ResourceKind for InternetGateway {
         })
         .await?;
         for gateway in gateways.internet_gateways() {
-            let role = tag_of(gateway.tags(), ROLE_TAG).unwrap_or("igw");
-            if !cloud.ours(gateway.tags()) {
+            let Some(role) = cloud.role_if_ours(gateway.tags(), "igw") else {
                 continue;
-            }
+            };
             let id = gateway.internet_gateway_id().unwrap_or_default();
             let mut f = found(Kind::InternetGateway, role, id, "available");
             for attachment in gateway.attachments() {
@@ -34,8 +32,7 @@ impl ResourceKind for InternetGateway {
                     f.resource.rules.insert(format!("attached to {vpc}"));
                 }
             }
-            seen.roles.insert(id.into(), role.into());
-            seen.out.push(f);
+            seen.add(f);
         }
         Ok(())
     }
@@ -47,7 +44,7 @@ impl ResourceKind for InternetGateway {
     ) -> Result<(String, Option<String>), AwsError> {
         let policy = Policy::standard();
         let ec2 = &cloud.ec2;
-        let role = need.resource.role.as_str();
+        let role = need.role();
         let id = call("CreateInternetGateway", policy, || {
             ec2.create_internet_gateway()
                 .tag_specifications(cloud.tags(ResourceType::InternetGateway, role))

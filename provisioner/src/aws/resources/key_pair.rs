@@ -2,7 +2,6 @@
 
 use super::{Need, ResourceKind, Seen, found};
 use crate::aws::retry::{AwsError, Policy, call, removed};
-use crate::aws::tags::{ROLE_TAG, tag_of};
 use crate::aws::{Cloud, Known};
 use crate::model::{Found, Kind};
 use aws_sdk_ec2::types::ResourceType;
@@ -21,10 +20,9 @@ impl ResourceKind for KeyPair {
         })
         .await?;
         for key in keys.key_pairs() {
-            let role = tag_of(key.tags(), ROLE_TAG).unwrap_or("key");
-            if !cloud.ours(key.tags()) {
+            let Some(role) = cloud.role_if_ours(key.tags(), "key") else {
                 continue;
-            }
+            };
             let mut f = found(
                 Kind::KeyPair,
                 role,
@@ -49,8 +47,8 @@ impl ResourceKind for KeyPair {
     ) -> Result<(String, Option<String>), AwsError> {
         let policy = Policy::standard();
         let ec2 = &cloud.ec2;
-        let role = need.resource.role.as_str();
-        let prop = |key: &str| need.resource.props.get(key).cloned().unwrap_or_default();
+        let role = need.role();
+        let prop = |key: &str| need.prop(key);
         let id = {
             let name = format!("{}-{role}", cloud.environment);
             let created = call("CreateKeyPair", policy, || {

@@ -41,6 +41,16 @@ pub(super) struct Seen<'a> {
     pub(super) roles: BTreeMap<String, String>,
 }
 
+impl Seen<'_> {
+    /// Keeps `found`, and its role under its id so that what refers to it
+    /// by id can name its role.
+    pub(super) fn add(&mut self, found: Found) {
+        self.roles
+            .insert(found.id.clone(), found.resource.role.clone());
+        self.out.push(found);
+    }
+}
+
 /// What creating a resource needs: the resource as planned, the ids and
 /// addresses of what exists already, its rendered user-data (instances).
 #[derive(Debug)]
@@ -49,6 +59,23 @@ pub(super) struct Need<'a> {
     pub(super) known: &'a Known,
     pub(super) user_data: &'a str,
     pub(super) spec: &'a Spec,
+}
+
+impl Need<'_> {
+    /// The role of the resource to create.
+    pub(super) fn role(&self) -> &str {
+        &self.resource.role
+    }
+
+    /// A property of the resource to create ("" when it has none).
+    pub(super) fn prop(&self, key: &str) -> String {
+        self.resource.props.get(key).cloned().unwrap_or_default()
+    }
+
+    /// The id of the resource of `role` (a dependency: it exists).
+    pub(super) fn id_of(&self, role: &str) -> String {
+        self.known.ids.get(role).cloned().unwrap_or_default()
+    }
 }
 
 /// One kind of AWS resource.

@@ -2,10 +2,10 @@
 
 use super::{Need, ResourceKind, Seen, found};
 use crate::aws::retry::{AwsError, Policy, call, removed};
-use crate::aws::tags::{ROLE_TAG, tag_of};
+use crate::aws::tags::any_of;
 use crate::aws::{Cloud, Known};
 use crate::model::{Found, Kind};
-use aws_sdk_ec2::types::{Filter, ResourceType};
+use aws_sdk_ec2::types::ResourceType;
 
 /// NatGateway resources.
 #[derive(Debug)]
@@ -19,22 +19,14 @@ impl ResourceKind for NatGateway {
         let nats = call("DescribeNatGateways", policy, || {
             ec2.describe_nat_gateways()
                 .filter(cloud.env_filter())
-                .filter(
-                    Filter::builder()
-                        .name("state")
-                        .values("pending")
-                        .values("available")
-                        .values("failed")
-                        .build(),
-                )
+                .filter(any_of("state", &["pending", "available", "failed"]))
                 .send()
         })
         .await?;
         for nat in nats.nat_gateways() {
-            let role = tag_of(nat.tags(), ROLE_TAG).unwrap_or("nat");
-            if !cloud.ours(nat.tags()) {
+            let Some(role) = cloud.role_if_ours(nat.tags(), "nat") else {
                 continue;
-            }
+            };
             let id = nat.nat_gateway_id().unwrap_or_default();
             let state = nat
                 .state()
@@ -55,8 +47,7 @@ impl ResourceKind for NatGateway {
             {
                 f.resource.props.insert("address".into(), address.clone());
             }
-            seen.roles.insert(id.into(), role.into());
-            seen.out.push(f);
+            seen.add(f);
         }
         Ok(())
     }
@@ -68,8 +59,8 @@ impl ResourceKind for NatGateway {
     ) -> Result<(String, Option<String>), AwsError> {
         let policy = Policy::standard();
         let ec2 = &cloud.ec2;
-        let role = need.resource.role.as_str();
-        let prop = |key: &str| need.resource.props.get(key).cloned().unwrap_or_default();
+        let role = need.role();
+        let prop = |key: &str| need.prop(key);
         let known = need.known;
         let id = {
             let id = call("CreateNatGateway", policy, || {

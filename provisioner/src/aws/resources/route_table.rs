@@ -2,7 +2,6 @@
 
 use super::{Need, ResourceKind, Seen, found};
 use crate::aws::retry::{AwsError, Policy, call, removed};
-use crate::aws::tags::{ROLE_TAG, tag_of};
 use crate::aws::{Cloud, Known};
 use crate::model::{Found, Kind, Resource};
 use aws_sdk_ec2::types::ResourceType;
@@ -23,10 +22,9 @@ impl ResourceKind for RouteTable {
         })
         .await?;
         for table in tables.route_tables() {
-            let role = tag_of(table.tags(), ROLE_TAG).unwrap_or("routes");
-            if !cloud.ours(table.tags()) {
+            let Some(role) = cloud.role_if_ours(table.tags(), "routes") else {
                 continue;
-            }
+            };
             let id = table.route_table_id().unwrap_or_default();
             let mut f = found(Kind::RouteTable, role, id, "available");
             for route in table.routes() {
@@ -56,8 +54,7 @@ impl ResourceKind for RouteTable {
                     f.resource.rules.insert(format!("associate {subnet}"));
                 }
             }
-            seen.roles.insert(id.into(), role.into());
-            seen.out.push(f);
+            seen.add(f);
         }
         Ok(())
     }
@@ -69,7 +66,7 @@ impl ResourceKind for RouteTable {
     ) -> Result<(String, Option<String>), AwsError> {
         let policy = Policy::standard();
         let ec2 = &cloud.ec2;
-        let role = need.resource.role.as_str();
+        let role = need.role();
         let known = need.known;
         let id = call("CreateRouteTable", policy, || {
             ec2.create_route_table()

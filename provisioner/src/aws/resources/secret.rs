@@ -58,8 +58,8 @@ impl ResourceKind for Secret {
         cloud: &Cloud,
         need: &Need<'_>,
     ) -> Result<(String, Option<String>), AwsError> {
-        let role = need.resource.role.as_str();
-        let prop = |key: &str| need.resource.props.get(key).cloned().unwrap_or_default();
+        let role = need.role();
+        let prop = |key: &str| need.prop(key);
         let id = {
             let name = prop("name");
             super::secret::put_secret(cloud, &name, &aerie_common::secret::password(32), role)
@@ -76,18 +76,16 @@ impl ResourceKind for Secret {
     ) -> Result<Option<String>, AwsError> {
         let policy = Policy::destroying();
         let id = found.id.as_str();
-        let outcome = {
-            removed("DeleteSecret", policy, || {
-                cloud
-                    .secrets
-                    .delete_secret()
-                    .secret_id(id)
-                    .force_delete_without_recovery(true)
-                    .send()
-            })
-            .await
-        };
-        outcome.map(|()| None)
+        removed("DeleteSecret", policy, || {
+            cloud
+                .secrets
+                .delete_secret()
+                .secret_id(id)
+                .force_delete_without_recovery(true)
+                .send()
+        })
+        .await?;
+        Ok(None)
     }
 }
 

@@ -2,7 +2,6 @@
 
 use super::{Need, ResourceKind, Seen, found};
 use crate::aws::retry::{AwsError, Policy, call, removed};
-use crate::aws::tags::{ROLE_TAG, tag_of};
 use crate::aws::{Cloud, Known};
 use crate::model::{Found, Kind, Resource};
 use aws_sdk_ec2::types::ResourceType;
@@ -24,18 +23,16 @@ impl ResourceKind for SecurityGroup {
         })
         .await?;
         for group in groups.security_groups() {
-            let role = tag_of(group.tags(), ROLE_TAG).unwrap_or("sg");
-            if !cloud.ours(group.tags()) {
+            let Some(role) = cloud.role_if_ours(group.tags(), "sg") else {
                 continue;
-            }
+            };
             seen.roles
                 .insert(group.group_id().unwrap_or_default().into(), role.into());
         }
         for group in groups.security_groups() {
-            let role = tag_of(group.tags(), ROLE_TAG).unwrap_or("sg");
-            if !cloud.ours(group.tags()) {
+            let Some(role) = cloud.role_if_ours(group.tags(), "sg") else {
                 continue;
-            }
+            };
             let id = group.group_id().unwrap_or_default();
             let mut f = found(Kind::SecurityGroup, role, id, "available");
             f.resource.props.insert(
@@ -79,8 +76,8 @@ impl ResourceKind for SecurityGroup {
     ) -> Result<(String, Option<String>), AwsError> {
         let policy = Policy::standard();
         let ec2 = &cloud.ec2;
-        let role = need.resource.role.as_str();
-        let prop = |key: &str| need.resource.props.get(key).cloned().unwrap_or_default();
+        let role = need.role();
+        let prop = |key: &str| need.prop(key);
         let known = need.known;
         let id = call("CreateSecurityGroup", policy, || {
             ec2.create_security_group()

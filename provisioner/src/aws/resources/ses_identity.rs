@@ -60,7 +60,7 @@ impl ResourceKind for SesIdentity {
         need: &Need<'_>,
     ) -> Result<(String, Option<String>), AwsError> {
         let policy = Policy::standard();
-        let prop = |key: &str| need.resource.props.get(key).cloned().unwrap_or_default();
+        let prop = |key: &str| need.prop(key);
         let id = {
             let domain = prop("domain");
             call("VerifyDomainIdentity", policy, || {

@@ -2,7 +2,6 @@
 
 use super::{Need, ResourceKind, Seen, found};
 use crate::aws::retry::{AwsError, Policy, call, removed};
-use crate::aws::tags::{ROLE_TAG, tag_of};
 use crate::aws::{Cloud, Known};
 use crate::model::{Found, Kind};
 use aws_sdk_ec2::types::ResourceType;
@@ -21,10 +20,9 @@ impl ResourceKind for Subnet {
         })
         .await?;
         for subnet in subnets.subnets() {
-            let role = tag_of(subnet.tags(), ROLE_TAG).unwrap_or("subnet");
-            if !cloud.ours(subnet.tags()) {
+            let Some(role) = cloud.role_if_ours(subnet.tags(), "subnet") else {
                 continue;
-            }
+            };
             let id = subnet.subnet_id().unwrap_or_default();
             let mut f = found(Kind::Subnet, role, id, "available");
             f.resource.props.insert(
@@ -38,8 +36,7 @@ impl ResourceKind for Subnet {
             f.resource
                 .props
                 .insert("public".into(), role.starts_with("public").to_string());
-            seen.roles.insert(id.into(), role.into());
-            seen.out.push(f);
+            seen.add(f);
         }
         Ok(())
     }
@@ -51,8 +48,8 @@ impl ResourceKind for Subnet {
     ) -> Result<(String, Option<String>), AwsError> {
         let policy = Policy::standard();
         let ec2 = &cloud.ec2;
-        let role = need.resource.role.as_str();
-        let prop = |key: &str| need.resource.props.get(key).cloned().unwrap_or_default();
+        let role = need.role();
+        let prop = |key: &str| need.prop(key);
         let known = need.known;
         let id = call("CreateSubnet", policy, || {
             ec2.create_subnet()
@@ -79,12 +76,10 @@ impl ResourceKind for Subnet {
         let policy = Policy::destroying();
         let ec2 = &cloud.ec2;
         let id = found.id.as_str();
-        let outcome = {
-            removed("DeleteSubnet", policy, || {
-                ec2.delete_subnet().subnet_id(id).send()
-            })
-            .await
-        };
-        outcome.map(|()| None)
+        removed("DeleteSubnet", policy, || {
+            ec2.delete_subnet().subnet_id(id).send()
+        })
+        .await?;
+        Ok(None)
     }
 }

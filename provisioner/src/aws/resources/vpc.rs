@@ -2,7 +2,6 @@
 
 use super::{Need, ResourceKind, Seen, found};
 use crate::aws::retry::{AwsError, Policy, call, removed};
-use crate::aws::tags::{ROLE_TAG, tag_of};
 use crate::aws::{Cloud, Known};
 use crate::model::{Found, Kind};
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
@@ -21,10 +20,9 @@ impl ResourceKind for Vpc {
         })
         .await?;
         for vpc in vpcs.vpcs() {
-            let role = tag_of(vpc.tags(), ROLE_TAG).unwrap_or("vpc");
-            if !cloud.ours(vpc.tags()) {
+            let Some(role) = cloud.role_if_ours(vpc.tags(), "vpc") else {
                 continue;
-            }
+            };
             let id = vpc.vpc_id().unwrap_or_default();
             let mut f = found(
                 Kind::Vpc,
@@ -35,8 +33,7 @@ impl ResourceKind for Vpc {
             f.resource
                 .props
                 .insert("cidr".into(), vpc.cidr_block().unwrap_or_default().into());
-            seen.roles.insert(id.into(), role.into());
-            seen.out.push(f);
+            seen.add(f);
         }
         Ok(())
     }
@@ -48,8 +45,8 @@ impl ResourceKind for Vpc {
     ) -> Result<(String, Option<String>), AwsError> {
         let policy = Policy::standard();
         let ec2 = &cloud.ec2;
-        let role = need.resource.role.as_str();
-        let prop = |key: &str| need.resource.props.get(key).cloned().unwrap_or_default();
+        let role = need.role();
+        let prop = |key: &str| need.prop(key);
         let id = {
             let created = call("CreateVpc", policy, || {
                 ec2.create_vpc()

@@ -2,10 +2,10 @@
 
 use super::{Need, ResourceKind, Seen, found};
 use crate::aws::retry::{AwsError, Policy, call, removed};
-use crate::aws::tags::{ROLE_TAG, tag_of};
+use crate::aws::tags::any_of;
 use crate::aws::{Cloud, Known};
 use crate::model::{Found, Kind, Resource};
-use aws_sdk_ec2::types::{Filter, ResourceType, VpnConnectionOptionsSpecification};
+use aws_sdk_ec2::types::{ResourceType, VpnConnectionOptionsSpecification};
 
 /// VpnConnection resources.
 #[derive(Debug)]
@@ -19,21 +19,14 @@ impl ResourceKind for VpnConnection {
         let connections = call("DescribeVpnConnections", policy, || {
             ec2.describe_vpn_connections()
                 .filters(cloud.env_filter())
-                .filters(
-                    Filter::builder()
-                        .name("state")
-                        .values("pending")
-                        .values("available")
-                        .build(),
-                )
+                .filters(any_of("state", &["pending", "available"]))
                 .send()
         })
         .await?;
         for connection in connections.vpn_connections() {
-            let role = tag_of(connection.tags(), ROLE_TAG).unwrap_or("vpn");
-            if !cloud.ours(connection.tags()) {
+            let Some(role) = cloud.role_if_ours(connection.tags(), "vpn") else {
                 continue;
-            }
+            };
             let id = connection.vpn_connection_id().unwrap_or_default();
             if connection
                 .state()
@@ -60,8 +53,8 @@ impl ResourceKind for VpnConnection {
     ) -> Result<(String, Option<String>), AwsError> {
         let policy = Policy::standard();
         let ec2 = &cloud.ec2;
-        let role = need.resource.role.as_str();
-        let prop = |key: &str| need.resource.props.get(key).cloned().unwrap_or_default();
+        let role = need.role();
+        let prop = |key: &str| need.prop(key);
         let known = need.known;
         let id = call("CreateVpnConnection", policy, || {
             ec2.create_vpn_connection()
@@ -129,12 +122,10 @@ impl ResourceKind for VpnConnection {
         let policy = Policy::destroying();
         let ec2 = &cloud.ec2;
         let id = found.id.as_str();
-        let outcome = {
-            removed("DeleteVpnConnection", policy, || {
-                ec2.delete_vpn_connection().vpn_connection_id(id).send()
-            })
-            .await
-        };
-        outcome.map(|()| None)
+        removed("DeleteVpnConnection", policy, || {
+            ec2.delete_vpn_connection().vpn_connection_id(id).send()
+        })
+        .await?;
+        Ok(None)
     }
 }

@@ -2,10 +2,10 @@
 
 use super::{Need, ResourceKind, Seen, found};
 use crate::aws::retry::{AwsError, Policy, call, removed};
-use crate::aws::tags::{ROLE_TAG, tag_of};
+use crate::aws::tags::any_of;
 use crate::aws::{Cloud, Known};
 use crate::model::{Found, Kind, Resource};
-use aws_sdk_ec2::types::{Filter, GatewayType, ResourceType};
+use aws_sdk_ec2::types::{GatewayType, ResourceType};
 
 /// VpnGateway resources.
 #[derive(Debug)]
@@ -19,21 +19,14 @@ impl ResourceKind for VpnGateway {
         let vgws = call("DescribeVpnGateways", policy, || {
             ec2.describe_vpn_gateways()
                 .filters(cloud.env_filter())
-                .filters(
-                    Filter::builder()
-                        .name("state")
-                        .values("pending")
-                        .values("available")
-                        .build(),
-                )
+                .filters(any_of("state", &["pending", "available"]))
                 .send()
         })
         .await?;
         for vgw in vgws.vpn_gateways() {
-            let role = tag_of(vgw.tags(), ROLE_TAG).unwrap_or("vgw");
-            if !cloud.ours(vgw.tags()) {
+            let Some(role) = cloud.role_if_ours(vgw.tags(), "vgw") else {
                 continue;
-            }
+            };
             let id = vgw.vpn_gateway_id().unwrap_or_default();
             if vgw
                 .state()
@@ -50,8 +43,7 @@ impl ResourceKind for VpnGateway {
                     f.resource.rules.insert(format!("attached to {vpc}"));
                 }
             }
-            seen.roles.insert(id.into(), role.into());
-            seen.out.push(f);
+            seen.add(f);
         }
         Ok(())
     }
@@ -63,7 +55,7 @@ impl ResourceKind for VpnGateway {
     ) -> Result<(String, Option<String>), AwsError> {
         let policy = Policy::standard();
         let ec2 = &cloud.ec2;
-        let role = need.resource.role.as_str();
+        let role = need.role();
         let id = call("CreateVpnGateway", policy, || {
             ec2.create_vpn_gateway()
                 .r#type(GatewayType::Ipsec1)
