@@ -15,7 +15,9 @@ pub mod notify;
 pub mod query;
 pub mod server;
 pub mod state;
-pub mod store;
+/// The store, its own crate (`monitor/store`): a template change here does
+/// not recompile it.
+pub use aerie_store as store;
 pub mod timespec;
 
 pub use config::Config;

@@ -7,8 +7,8 @@
 //! bucketing and summing are done once, here, for both.
 
 mod aggregate;
-#[cfg(test)]
-pub(crate) mod conformance;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 pub mod elasticsearch;
 pub mod embedded;
 

@@ -1,14 +1,14 @@
 //! Which hosts each environment has, and when each was last heard from (the
 //! time of its last batch), saved beside the index.
 
-use crate::store::embedded::error::{EmbeddedError, io};
+use crate::embedded::error::{EmbeddedError, io};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
-use crate::store::HostSeen;
+use crate::HostSeen;
 
 #[derive(Debug)]
 pub(super) struct Catalog {

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::catalog::Catalog;
 use super::schema::{Fields, KIND_API_STATS};
-use crate::store::{StoreError, WriteBatch, WriteOutcome};
+use crate::{StoreError, WriteBatch, WriteOutcome};
 
 pub(super) enum Command {
     Write(

@@ -27,7 +27,7 @@ mod segment;
 #[cfg(test)]
 mod tests;
 
-use crate::store::embedded::error::{EmbeddedError, io};
+use crate::embedded::error::{EmbeddedError, io};
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -38,7 +38,7 @@ use std::sync::{Arc, Mutex};
 use chrono::DateTime;
 
 use super::wal::{self, GroupCommit};
-use crate::store::LogLine;
+use crate::LogLine;
 use chunk::{Builder, CHUNK_ROWS, Decoded, Id, Key, NewRow, RowRef, Span};
 pub(super) use query::{Expr, parse};
 use segment::Segment;

@@ -459,7 +459,7 @@ mod tests {
     async fn the_elasticsearch_store_passes_the_conformance_suite_against_osmem() {
         let osmem = aerie_testkit::OsmemServer::start().await.unwrap();
         let url = osmem.url().to_owned();
-        crate::store::conformance::run(
+        crate::conformance::run(
             move || {
                 let url = url.clone();
                 Box::pin(async move {

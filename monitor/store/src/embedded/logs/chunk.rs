@@ -13,7 +13,7 @@
 //! Rows come first so that a chunk is written in one pass into the buffer
 //! that becomes its WAL frame, with no copy.
 
-use crate::store::embedded::error::EmbeddedError;
+use crate::embedded::error::EmbeddedError;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};

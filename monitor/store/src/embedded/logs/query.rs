@@ -10,11 +10,11 @@ use memchr::memmem::Finder;
 /// A query that does not parse: what is wrong, in a sentence for the user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub(in crate::store::embedded) struct QuerySyntax(pub(in crate::store::embedded) String);
+pub(in crate::embedded) struct QuerySyntax(pub(in crate::embedded) String);
 
 /// A parsed query.
 #[derive(Debug)]
-pub(in crate::store::embedded) enum Expr {
+pub(in crate::embedded) enum Expr {
     /// Matches every line (`*`, or an empty query).
     All,
     /// These tokens, in this order, in the message or in the logger.
@@ -207,7 +207,7 @@ fn lex(text: &str) -> Result<Vec<Token>, QuerySyntax> {
 }
 
 /// Parses a query; the error says what is wrong in words a user can act on.
-pub(in crate::store::embedded) fn parse(text: &str) -> Result<Expr, QuerySyntax> {
+pub(in crate::embedded) fn parse(text: &str) -> Result<Expr, QuerySyntax> {
     let tokens = lex(text)?;
     if tokens.is_empty() {
         return Ok(Expr::All);

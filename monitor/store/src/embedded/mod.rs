@@ -566,7 +566,7 @@ mod tests {
     async fn the_embedded_store_passes_the_conformance_suite() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_path_buf();
-        crate::store::conformance::run(
+        crate::conformance::run(
             move || {
                 let path = path.clone();
                 Box::pin(

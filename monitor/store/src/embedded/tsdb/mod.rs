@@ -16,7 +16,7 @@
 
 mod block;
 
-use crate::store::embedded::error::{EmbeddedError, io};
+use crate::embedded::error::{EmbeddedError, io};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};

@@ -14,7 +14,7 @@
 //! A segment is written to a `.tmp` file, synced, and renamed into place, so
 //! a segment file is whole or absent.
 
-use crate::store::embedded::error::{EmbeddedError, io};
+use crate::embedded::error::{EmbeddedError, io};
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;

@@ -10,7 +10,7 @@
 //! | data | crc32 u32
 //! ```
 
-use crate::store::embedded::error::EmbeddedError;
+use crate::embedded::error::EmbeddedError;
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;

@@ -10,7 +10,7 @@
 //! whose bytes it covers, so requests that arrive together pay for one
 //! fsync.
 
-use crate::store::embedded::error::EmbeddedError;
+use crate::embedded::error::EmbeddedError;
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Mutex;

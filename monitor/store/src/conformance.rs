@@ -74,7 +74,7 @@ fn logs(text: Option<&str>) -> LogQuery {
 
 /// Runs every check against the store `open` gives; with `reopen`, also that
 /// data survives closing and opening the store again.
-pub(crate) async fn run(
+pub async fn run(
     open: impl Fn() -> Pin<Box<dyn Future<Output = Arc<dyn Store>> + Send>>,
     reopen: bool,
 ) {
