@@ -56,6 +56,3 @@ pub fn routes() -> Router<AppState> {
             }),
         )
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,4 +1,5 @@
-//! The API through `app(state)` with `oneshot`, on a real embedded store.
+//! The monitor's router (`app(state)`, both faces) through `oneshot`, on a
+//! real embedded store: the JSON API's claims.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -9,8 +10,9 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use super::*;
-use crate::server::{app, build};
+use axum::Router;
+
+use super::{app, build};
 use crate::store::embedded::EmbeddedStore;
 
 const CONFIG: &str = r#"

@@ -15,8 +15,9 @@ use axum::Router;
 use crate::alerting::{AlertError, Engine};
 use crate::api::ApiError;
 use crate::auth::Sessions;
-use crate::config::{Config, StoreConfig};
+use crate::config::{ChannelConfig, Config, StoreConfig};
 use crate::jobs::usage::Ledger;
+use crate::notify::Channel;
 use crate::state::AppState;
 use crate::store::elasticsearch::ElasticsearchStore;
 use crate::store::embedded::EmbeddedStore;
@@ -74,21 +75,17 @@ pub async fn build(config: Config, store: Arc<dyn Store>) -> Result<AppState, Se
     let config = Arc::new(config);
     let alerts = match &config.alerting {
         Some(alerting) => {
-            let channel = crate::notify::from_config(&alerting.channel)
+            let primary = channel(&alerting.channel)
                 .await
                 .map_err(ServerError::Channel)?;
             let fallback = match &alerting.fallback {
-                Some(fallback) => Some(
-                    crate::notify::from_config(fallback)
-                        .await
-                        .map_err(ServerError::Channel)?,
-                ),
+                Some(fallback) => Some(channel(fallback).await.map_err(ServerError::Channel)?),
                 None => None,
             };
             let engine = Engine::new(
                 Arc::clone(&config),
                 Arc::clone(&store),
-                channel,
+                primary,
                 fallback,
                 chrono::Utc::now(),
             )?;
@@ -158,3 +155,43 @@ pub async fn serve(
     .await
     .map_err(ServerError::Serve)
 }
+
+/// The mail channel `[alerting]` names.
+pub async fn channel(config: &ChannelConfig) -> Result<Arc<dyn Channel>, String> {
+    use crate::notify::smtp::{SmtpChannel, SmtpSettings};
+    Ok(match config {
+        ChannelConfig::Smtp {
+            host,
+            port,
+            security,
+            username,
+            password,
+            ca_file,
+            tls_name,
+        } => {
+            let ca_pem = match ca_file {
+                Some(path) => {
+                    Some(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?)
+                }
+                None => None,
+            };
+            Arc::new(SmtpChannel::new(&SmtpSettings {
+                host: host.clone(),
+                port: *port,
+                security: *security,
+                username: username.clone(),
+                password: password.clone(),
+                ca_pem,
+                tls_name: tls_name.clone(),
+                timeout: std::time::Duration::from_secs(30),
+            })?)
+        }
+        ChannelConfig::Ses => {
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            Arc::new(crate::notify::ses::SesChannel::new(&sdk))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;
