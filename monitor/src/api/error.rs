@@ -3,6 +3,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::auth::tokens::AuthError;
 use crate::store::StoreError;
 
 /// Every way a request can fail, each with the status it answers.
@@ -35,6 +36,16 @@ impl ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::Unauthorized(message) => Self::Unauthorized(message),
+            AuthError::Forbidden(message) => Self::Forbidden(message),
+            AuthError::NotFound(message) => Self::NotFound(message),
         }
     }
 }

@@ -4,7 +4,6 @@
 //! [`ApiError`], answered as JSON that names the problem without exposing
 //! internals (those go to the log).
 
-mod auth;
 mod bulk;
 mod error;
 mod ingest;
@@ -15,6 +14,7 @@ use axum::routing::{get, post};
 
 pub use error::ApiError;
 
+use crate::auth::tokens as auth;
 use crate::state::AppState;
 
 /// The OpenAPI description of this API.

@@ -291,10 +291,8 @@ fn readable<'a>(
     signed_in: &SignedIn,
     name: &str,
 ) -> Result<&'a crate::config::Environment, PageError> {
-    config
-        .environment(name)
-        .filter(|_| signed_in.user.can_read(name))
-        .ok_or_else(|| PageError::NotFound(format!("There is no environment {name:?}.")))
+    crate::auth::tokens::readable(config, &signed_in.user, name)
+        .map_err(|_| PageError::NotFound(format!("There is no environment {name:?}.")))
 }
 
 #[derive(Debug, Deserialize)]

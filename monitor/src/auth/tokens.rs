@@ -1,19 +1,34 @@
-//! Who is calling: an agent with its environment's ingest token, or a user
-//! with theirs. Tokens are compared in constant time.
+//! Who is calling the API: an agent with its environment's ingest token, or
+//! a user with theirs; and what a user may read. Tokens are compared in
+//! constant time. A failure says what to do, never which tokens exist.
 
 use axum::http::HeaderMap;
 
-use super::ApiError;
 use crate::config::{Config, Environment, User};
 
-fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+/// Why a caller is refused; each face answers it in its own way.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No credentials, or ones that match nobody (or have expired).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A viewer asking to change something.
+    #[error("{0}")]
+    Forbidden(String),
+    /// An environment that does not exist, or that the user may not see:
+    /// the two are answered alike.
+    #[error("{0}")]
+    NotFound(String),
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str, AuthError> {
     headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::trim)
         .ok_or_else(|| {
-            ApiError::Unauthorized(
+            AuthError::Unauthorized(
                 "missing bearer token: send Authorization: Bearer <token>".into(),
             )
         })
@@ -28,24 +43,24 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 /// The environment whose ingest token this is.
-pub(super) fn environment<'a>(
+pub fn environment<'a>(
     config: &'a Config,
     headers: &HeaderMap,
-) -> Result<&'a Environment, ApiError> {
+) -> Result<&'a Environment, AuthError> {
     let token = bearer(headers)?;
     config
         .environments
         .iter()
         .find(|environment| same(environment.ingest_token.expose(), token))
-        .ok_or_else(|| ApiError::Unauthorized("unknown or expired ingest token".into()))
+        .ok_or_else(|| AuthError::Unauthorized("unknown or expired ingest token".into()))
 }
 
 /// The environment whose ingest token is the basic-auth password (any user
 /// name) or the bearer token: what Elasticsearch shippers can send.
-pub(super) fn environment_basic_or_bearer<'a>(
+pub fn environment_basic_or_bearer<'a>(
     config: &'a Config,
     headers: &HeaderMap,
-) -> Result<&'a Environment, ApiError> {
+) -> Result<&'a Environment, AuthError> {
     let basic = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -54,7 +69,7 @@ pub(super) fn environment_basic_or_bearer<'a>(
         return environment(config, headers);
     };
     let decoded = base64_decode(encoded.trim())
-        .ok_or_else(|| ApiError::Unauthorized("the basic credentials are not base64".into()))?;
+        .ok_or_else(|| AuthError::Unauthorized("the basic credentials are not base64".into()))?;
     let password = decoded
         .split_once(':')
         .map(|(_, password)| password)
@@ -64,7 +79,7 @@ pub(super) fn environment_basic_or_bearer<'a>(
         .iter()
         .find(|environment| same(environment.ingest_token.expose(), password))
         .ok_or_else(|| {
-            ApiError::Unauthorized(
+            AuthError::Unauthorized(
                 "unknown or expired ingest token (give it as the password)".into(),
             )
         })
@@ -80,17 +95,17 @@ fn base64_decode(text: &str) -> Option<String> {
 }
 
 /// The user this token belongs to.
-pub(super) fn user<'a>(config: &'a Config, headers: &HeaderMap) -> Result<&'a User, ApiError> {
+pub fn user<'a>(config: &'a Config, headers: &HeaderMap) -> Result<&'a User, AuthError> {
     let token = bearer(headers)?;
     let user = config
         .users
         .iter()
         .find(|user| user.token.as_ref().is_some_and(|t| same(t.expose(), token)))
-        .ok_or_else(|| ApiError::Unauthorized("unknown API token".into()))?;
+        .ok_or_else(|| AuthError::Unauthorized("unknown API token".into()))?;
     if let Some(expires) = user.token_expires
         && expires <= chrono::Utc::now()
     {
-        return Err(ApiError::Unauthorized(format!(
+        return Err(AuthError::Unauthorized(format!(
             "the API token of {} expired at {}: ask an operator for a new one",
             user.name,
             expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -101,22 +116,22 @@ pub(super) fn user<'a>(config: &'a Config, headers: &HeaderMap) -> Result<&'a Us
 
 /// The environment `name`, if it exists and `user` may read it. Another
 /// customer's environment is answered exactly like one that does not exist.
-pub(super) fn readable<'a>(
+pub fn readable<'a>(
     config: &'a Config,
     user: &User,
     name: &str,
-) -> Result<&'a Environment, ApiError> {
+) -> Result<&'a Environment, AuthError> {
     config
         .environment(name)
         .filter(|_| user.can_read(name))
-        .ok_or_else(|| ApiError::NotFound(format!("no environment {name:?}")))
+        .ok_or_else(|| AuthError::NotFound(format!("no environment {name:?}")))
 }
 
 /// The user, who must be an operator: a viewer may read but not act.
-pub(super) fn operator<'a>(config: &'a Config, headers: &HeaderMap) -> Result<&'a User, ApiError> {
+pub fn operator<'a>(config: &'a Config, headers: &HeaderMap) -> Result<&'a User, AuthError> {
     let user = user(config, headers)?;
     if user.role != crate::config::Role::Operator {
-        return Err(ApiError::Forbidden(format!(
+        return Err(AuthError::Forbidden(format!(
             "{} is a viewer: only operators may do this",
             user.name
         )));
