@@ -10,7 +10,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use crate::aws::retry::AwsError;
 use crate::aws::{Cloud, Known};
 use crate::model::Found;
-use crate::model::{Kind, Resource};
+use crate::model::{Kind, Resource, Rule};
 use crate::plan::{Plan, Step};
 use crate::progress::{Progress, Report};
 use crate::spec::Spec;
@@ -191,7 +191,7 @@ async fn run_step(
             let (id, address) = cloud.create(resource, known, user_data, spec).await?;
             let mut known = known.clone();
             known.ids.insert(resource.role.clone(), id.clone());
-            let rules: Vec<String> = resource.rules.iter().cloned().collect();
+            let rules: Vec<Rule> = resource.rules.iter().cloned().collect();
             if !rules.is_empty() {
                 cloud
                     .change_rules(resource, &id, &rules, &[], &known)

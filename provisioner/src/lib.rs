@@ -8,4 +8,5 @@ pub mod model;
 pub mod plan;
 pub mod progress;
 pub mod render;
+pub mod rule;
 pub mod spec;

@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::spec::{DnsMode, Spec};
 
+pub use crate::rule::{Rule, Source};
+
 /// The kinds of resources, in the order they are created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
@@ -64,7 +66,7 @@ pub struct Resource {
     /// Set at creation and shown in the plan.
     pub props: BTreeMap<String, String>,
     /// What can change in place; each rule one line of text.
-    pub rules: BTreeSet<String>,
+    pub rules: BTreeSet<Rule>,
     /// Roles that must exist first.
     pub deps: Vec<String>,
 }
@@ -97,8 +99,8 @@ impl Resource {
         self
     }
 
-    fn rule(mut self, rule: impl Into<String>) -> Self {
-        self.rules.insert(rule.into());
+    fn rule(mut self, rule: Rule) -> Self {
+        self.rules.insert(rule);
         self
     }
 
@@ -128,6 +130,38 @@ pub fn rds_secret_name(environment: &str) -> String {
 /// The Secrets Manager name of the bastion's SSH private key.
 pub fn ssh_key_secret_name(environment: &str) -> String {
     format!("aerie/{environment}/bastion-ssh-key")
+}
+
+/// TCP ingress on `port` from the security group of `role`.
+fn from_group(port: u16, role: &str) -> Rule {
+    Rule::ingress("tcp", port, Source::Group(role.to_owned()))
+}
+
+fn route(cidr: &str, via: &str) -> Rule {
+    Rule::Route {
+        cidr: cidr.to_owned(),
+        via: via.to_owned(),
+    }
+}
+
+fn associate(subnet: &str) -> Rule {
+    Rule::Associate {
+        subnet: subnet.to_owned(),
+    }
+}
+
+fn attached(vpc: &str) -> Rule {
+    Rule::Attached {
+        vpc: vpc.to_owned(),
+    }
+}
+
+fn record(kind: &str, name: &str, target: &str) -> Rule {
+    Rule::Record {
+        kind: kind.to_owned(),
+        name: name.to_owned(),
+        target: target.to_owned(),
+    }
 }
 
 /// Everything the spec asks for, in the order the plan shows it.
@@ -165,7 +199,7 @@ fn network(spec: &Spec, out: &mut Vec<Resource>) {
     }
     out.push(
         Resource::new(Kind::InternetGateway, "igw")
-            .rule("attached to vpc")
+            .rule(attached("vpc"))
             .needs(&["vpc"]),
     );
     out.push(Resource::new(Kind::ElasticIp, "nat-ip"));
@@ -177,19 +211,19 @@ fn network(spec: &Spec, out: &mut Vec<Resource>) {
     );
     out.push(
         Resource::new(Kind::RouteTable, "public-routes")
-            .rule("route 0.0.0.0/0 via igw")
-            .rule("associate public-a")
-            .rule("associate public-b")
+            .rule(route("0.0.0.0/0", "igw"))
+            .rule(associate("public-a"))
+            .rule(associate("public-b"))
             .needs(&["vpc", "igw", "public-a", "public-b"]),
     );
     let mut private = Resource::new(Kind::RouteTable, "private-routes")
-        .rule("route 0.0.0.0/0 via nat")
-        .rule("associate private-a")
-        .rule("associate private-b")
+        .rule(route("0.0.0.0/0", "nat"))
+        .rule(associate("private-a"))
+        .rule(associate("private-b"))
         .needs(&["vpc", "nat", "private-a", "private-b"]);
     if let Some(vpn) = &spec.vpn {
-        for route in &vpn.static_routes {
-            private = private.rule(format!("route {route} via vgw"));
+        for cidr in &vpn.static_routes {
+            private = private.rule(route(&cidr.to_string(), "vgw"));
         }
         private = private.needs(&["vgw"]);
     }
@@ -202,13 +236,17 @@ fn security_groups(spec: &Spec, out: &mut Vec<Resource>) {
         .prop("description", "SSH to the bastion from the operators")
         .needs(&["vpc"]);
     for cidr in &spec.access.operator_cidrs {
-        bastion = bastion.rule(format!("tcp {} from {cidr}", spec.access.ssh_port));
+        bastion = bastion.rule(Rule::ingress(
+            "tcp",
+            spec.access.ssh_port,
+            Source::Cidr(cidr.to_string()),
+        ));
     }
     out.push(bastion);
     out.push(
         Resource::new(Kind::SecurityGroup, "gateway-sg")
             .prop("description", "API gateways: SSH from the bastion")
-            .rule("tcp 22 from bastion-sg")
+            .rule(from_group(22, "bastion-sg"))
             .needs(&["vpc", "bastion-sg"]),
     );
     let mut traffic = Resource::new(Kind::SecurityGroup, "traffic-manager-sg")
@@ -216,17 +254,17 @@ fn security_groups(spec: &Spec, out: &mut Vec<Resource>) {
             "description",
             "Traffic managers: SSH from the bastion, throttling ports from the gateways",
         )
-        .rule("tcp 22 from bastion-sg")
+        .rule(from_group(22, "bastion-sg"))
         .needs(&["vpc", "bastion-sg", "gateway-sg"]);
     for port in traffic_manager_ports() {
-        traffic = traffic.rule(format!("tcp {port} from gateway-sg"));
+        traffic = traffic.rule(from_group(port, "gateway-sg"));
     }
     out.push(traffic);
     out.push(
         Resource::new(Kind::SecurityGroup, "rds-sg")
             .prop("description", "MySQL from the product nodes")
-            .rule("tcp 3306 from gateway-sg")
-            .rule("tcp 3306 from traffic-manager-sg")
+            .rule(from_group(3306, "gateway-sg"))
+            .rule(from_group(3306, "traffic-manager-sg"))
             .needs(&["vpc", "gateway-sg", "traffic-manager-sg"]),
     );
 }
@@ -288,8 +326,12 @@ fn naming(spec: &Spec, out: &mut Vec<Resource>) {
             Resource::new(Kind::HostedZone, "private-zone")
                 .prop("name", &spec.dns.zone)
                 .prop("vpc", "vpc")
-                .rule(format!("A bastion.{} -> bastion", spec.dns.zone))
-                .rule(format!("CNAME db.{} -> db", spec.dns.zone))
+                .rule(record(
+                    "A",
+                    &format!("bastion.{}", spec.dns.zone),
+                    "bastion",
+                ))
+                .rule(record("CNAME", &format!("db.{}", spec.dns.zone), "db"))
                 .needs(&["vpc", "bastion", "db"]),
         );
     }
@@ -306,7 +348,7 @@ fn vpn(spec: &Spec, out: &mut Vec<Resource>) {
         );
         out.push(
             Resource::new(Kind::VpnGateway, "vgw")
-                .rule("attached to vpc")
+                .rule(attached("vpc"))
                 .needs(&["vpc"]),
         );
         let mut connection = Resource::new(Kind::VpnConnection, "vpn")
@@ -318,7 +360,9 @@ fn vpn(spec: &Spec, out: &mut Vec<Resource>) {
             )
             .needs(&["cgw", "vgw"]);
         for route in &vpn.static_routes {
-            connection = connection.rule(format!("route {route}"));
+            connection = connection.rule(Rule::VpnRoute {
+                cidr: route.to_string(),
+            });
         }
         out.push(connection);
     }
@@ -327,13 +371,14 @@ fn vpn(spec: &Spec, out: &mut Vec<Resource>) {
 /// The DNS records a private zone holds, from the observed resources:
 /// `A bastion.zone -> <ip>` as AWS has it.
 pub fn resolve_record(
-    rule: &str,
+    rule: &Rule,
     addresses: &BTreeMap<String, String>,
 ) -> Option<(String, String, String)> {
-    let (kind, rest) = rule.split_once(' ')?;
-    let (name, target) = rest.split_once(" -> ")?;
+    let Rule::Record { kind, name, target } = rule else {
+        return None;
+    };
     let value = addresses.get(target)?;
-    Some((kind.to_owned(), name.to_owned(), value.clone()))
+    Some((kind.clone(), name.clone(), value.clone()))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use crate::model::Found;
-use crate::model::Resource;
+use crate::model::{Resource, Rule};
 
 /// One thing to do.
 #[derive(Debug, Clone)]
@@ -14,8 +14,8 @@ pub enum Step {
     Change {
         desired: Resource,
         found: Found,
-        add: Vec<String>,
-        remove: Vec<String>,
+        add: Vec<Rule>,
+        remove: Vec<Rule>,
     },
     Remove(Found),
 }
@@ -146,12 +146,12 @@ pub fn plan(desired: &[Resource], observed: &[Found]) -> Plan {
                         ));
                     }
                 }
-                let add: Vec<String> = resource
+                let add: Vec<Rule> = resource
                     .rules
                     .difference(&found.resource.rules)
                     .cloned()
                     .collect();
-                let remove: Vec<String> = found
+                let remove: Vec<Rule> = found
                     .resource
                     .rules
                     .difference(&resource.rules)
@@ -189,12 +189,17 @@ mod tests {
     use super::*;
     use crate::model::Kind;
 
-    fn resource(kind: Kind, role: &str, rules: &[&str]) -> Resource {
+    /// A security group's TCP ingress rule from a CIDR, as "port cidr".
+    fn ingress(port: u16, cidr: &str) -> Rule {
+        Rule::ingress("tcp", port, crate::model::Source::Cidr(cidr.into()))
+    }
+
+    fn resource(kind: Kind, role: &str, rules: &[Rule]) -> Resource {
         Resource {
             kind,
             role: role.into(),
             props: BTreeMap::from([("cidr".to_owned(), "10.0.0.0/16".to_owned())]),
-            rules: rules.iter().map(|r| (*r).to_owned()).collect(),
+            rules: rules.iter().cloned().collect(),
             deps: Vec::new(),
         }
     }
@@ -216,7 +221,7 @@ mod tests {
             resource(
                 Kind::SecurityGroup,
                 "bastion-sg",
-                &["tcp 2222 from 203.0.113.0/24"],
+                &[ingress(2222, "203.0.113.0/24")],
             ),
         ];
         let observed = vec![
@@ -224,7 +229,7 @@ mod tests {
                 resource(
                     Kind::SecurityGroup,
                     "bastion-sg",
-                    &["tcp 2222 from 203.0.113.0/24", "tcp 22 from 0.0.0.0/0"],
+                    &[ingress(2222, "203.0.113.0/24"), ingress(22, "0.0.0.0/0")],
                 ),
                 "sg-1",
             ),

@@ -11,7 +11,7 @@ mod tags;
 
 use std::collections::BTreeMap;
 
-use crate::model::{Found, Resource};
+use crate::model::{Found, Resource, Rule};
 use resources::{Need, Seen, TABLE};
 use retry::AwsError;
 
@@ -96,8 +96,8 @@ impl Cloud {
         &self,
         resource: &Resource,
         id: &str,
-        add: &[String],
-        remove: &[String],
+        add: &[Rule],
+        remove: &[Rule],
         known: &Known,
     ) -> Result<(), AwsError> {
         resources::of(resource.kind)

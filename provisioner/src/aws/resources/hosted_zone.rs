@@ -4,7 +4,7 @@ use super::{Need, ResourceKind, Seen, found};
 use crate::aws::retry::{AwsError, Policy, call};
 use crate::aws::tags::{ENV_TAG, ROLE_TAG};
 use crate::aws::{Cloud, Known};
-use crate::model::{Found, Kind, Resource};
+use crate::model::{Found, Kind, Resource, Rule};
 use std::collections::BTreeMap;
 
 /// HostedZone resources.
@@ -51,9 +51,11 @@ impl ResourceKind for HostedZone {
                         .find(|(_, address)| address.as_str() == value)
                         .map(|(role, _)| role.clone())
                         .unwrap_or_else(|| format!("{value} (unknown)"));
-                    f.resource
-                        .rules
-                        .insert(format!("{kind} {name} -> {target}"));
+                    f.resource.rules.insert(Rule::Record {
+                        kind: kind.to_owned(),
+                        name: name.to_owned(),
+                        target,
+                    });
                 }
                 seen.out.push(f);
             }
@@ -140,8 +142,8 @@ impl ResourceKind for HostedZone {
         cloud: &Cloud,
         _resource: &Resource,
         id: &str,
-        add: &[String],
-        _remove: &[String],
+        add: &[Rule],
+        _remove: &[Rule],
         known: &Known,
     ) -> Result<(), AwsError> {
         let policy = Policy::standard();
@@ -156,7 +158,7 @@ impl ResourceKind for HostedZone {
                 else {
                     return Err(AwsError::other(
                         "ChangeResourceRecordSets",
-                        format!("no address yet for {rule:?}"),
+                        format!("no address yet for {rule}"),
                     ));
                 };
                 let set = ResourceRecordSet::builder()

@@ -3,7 +3,7 @@
 use super::{Need, ResourceKind, Seen, found};
 use crate::aws::retry::{AwsError, Policy, call, removed};
 use crate::aws::{Cloud, Known};
-use crate::model::{Found, Kind, Resource};
+use crate::model::{Found, Kind, Resource, Rule};
 use aws_sdk_ec2::types::ResourceType;
 
 /// InternetGateway resources.
@@ -29,7 +29,7 @@ impl ResourceKind for InternetGateway {
             let mut f = found(Kind::InternetGateway, role, id, "available");
             for attachment in gateway.attachments() {
                 if let Some(vpc) = attachment.vpc_id().and_then(|v| seen.roles.get(v)) {
-                    f.resource.rules.insert(format!("attached to {vpc}"));
+                    f.resource.rules.insert(Rule::Attached { vpc: vpc.clone() });
                 }
             }
             seen.add(f);
@@ -63,15 +63,18 @@ impl ResourceKind for InternetGateway {
         cloud: &Cloud,
         _resource: &Resource,
         id: &str,
-        add: &[String],
-        _remove: &[String],
+        add: &[Rule],
+        _remove: &[Rule],
         known: &Known,
     ) -> Result<(), AwsError> {
         let policy = Policy::standard();
         let ec2 = &cloud.ec2;
         {
             for rule in add {
-                let vpc = known.id(rule.trim_start_matches("attached to "))?;
+                let Rule::Attached { vpc } = rule else {
+                    continue;
+                };
+                let vpc = known.id(vpc)?;
                 call("AttachInternetGateway", policy, || {
                     ec2.attach_internet_gateway()
                         .internet_gateway_id(id)
@@ -95,7 +98,9 @@ impl ResourceKind for InternetGateway {
         let id = found.id.as_str();
         let outcome = {
             for rule in &found.resource.rules {
-                if let Some(vpc) = known.ids.get(rule.trim_start_matches("attached to ")) {
+                if let Rule::Attached { vpc } = rule
+                    && let Some(vpc) = known.ids.get(vpc)
+                {
                     removed("DetachInternetGateway", policy, || {
                         ec2.detach_internet_gateway()
                             .internet_gateway_id(id)

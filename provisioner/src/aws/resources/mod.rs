@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::aws::retry::AwsError;
 use crate::aws::{Cloud, Known};
-use crate::model::{Found, Kind, Resource};
+use crate::model::{Found, Kind, Resource, Rule};
 use crate::spec::Spec;
 
 /// What observing has found so far: kinds are observed in [`TABLE`] order,
@@ -98,8 +98,8 @@ pub(super) trait ResourceKind: Send + Sync + std::fmt::Debug {
         _cloud: &Cloud,
         _resource: &Resource,
         _id: &str,
-        _add: &[String],
-        _remove: &[String],
+        _add: &[Rule],
+        _remove: &[Rule],
         _known: &Known,
     ) -> Result<(), AwsError> {
         Ok(())

@@ -3,7 +3,7 @@
 use super::{Need, ResourceKind, Seen, found};
 use crate::aws::retry::{AwsError, Policy, call, removed};
 use crate::aws::{Cloud, Known};
-use crate::model::{Found, Kind, Resource};
+use crate::model::{Found, Kind, Resource, Rule};
 use aws_sdk_ec2::types::ResourceType;
 
 /// RouteTable resources.
@@ -34,14 +34,15 @@ impl ResourceKind for RouteTable {
                     .or(route.nat_gateway_id());
                 if let (Some(destination), Some(target)) = (route.destination_cidr_block(), target)
                 {
-                    let target = seen
+                    let via = seen
                         .roles
                         .get(target)
                         .cloned()
                         .unwrap_or_else(|| target.to_owned());
-                    f.resource
-                        .rules
-                        .insert(format!("route {destination} via {target}"));
+                    f.resource.rules.insert(Rule::Route {
+                        cidr: destination.to_owned(),
+                        via,
+                    });
                 }
             }
             for association in table.associations() {
@@ -51,7 +52,7 @@ impl ResourceKind for RouteTable {
                         .get(subnet)
                         .cloned()
                         .unwrap_or_else(|| subnet.to_owned());
-                    f.resource.rules.insert(format!("associate {subnet}"));
+                    f.resource.rules.insert(Rule::Associate { subnet });
                 }
             }
             seen.add(f);
@@ -87,16 +88,18 @@ impl ResourceKind for RouteTable {
         cloud: &Cloud,
         _resource: &Resource,
         id: &str,
-        add: &[String],
-        remove: &[String],
+        add: &[Rule],
+        remove: &[Rule],
         known: &Known,
     ) -> Result<(), AwsError> {
         let policy = Policy::standard();
         let ec2 = &cloud.ec2;
         {
             for rule in remove {
-                if let Some(route) = rule.strip_prefix("route ") {
-                    let destination = route.split(' ').next().unwrap_or_default();
+                if let Rule::Route {
+                    cidr: destination, ..
+                } = rule
+                {
                     call("DeleteRoute", policy, || {
                         ec2.delete_route()
                             .route_table_id(id)
@@ -104,7 +107,7 @@ impl ResourceKind for RouteTable {
                             .send()
                     })
                     .await?;
-                } else if let Some(subnet) = rule.strip_prefix("associate ") {
+                } else if let Rule::Associate { subnet } = rule {
                     let subnet_id = known
                         .ids
                         .get(subnet)
@@ -129,9 +132,12 @@ impl ResourceKind for RouteTable {
                 }
             }
             for rule in add {
-                if let Some(route) = rule.strip_prefix("route ") {
-                    let (destination, target) = route.split_once(" via ").unwrap_or((route, ""));
-                    let target = known.id(target)?;
+                if let Rule::Route {
+                    cidr: destination,
+                    via,
+                } = rule
+                {
+                    let target = known.id(via)?;
                     call("CreateRoute", policy, || {
                         let request = ec2
                             .create_route()
@@ -144,7 +150,7 @@ impl ResourceKind for RouteTable {
                         }
                     })
                     .await?;
-                } else if let Some(subnet) = rule.strip_prefix("associate ") {
+                } else if let Rule::Associate { subnet } = rule {
                     let subnet_id = known.id(subnet)?;
                     call("AssociateRouteTable", policy, || {
                         ec2.associate_route_table()

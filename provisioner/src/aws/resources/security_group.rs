@@ -3,7 +3,7 @@
 use super::{Need, ResourceKind, Seen, found};
 use crate::aws::retry::{AwsError, Policy, call, removed};
 use crate::aws::{Cloud, Known};
-use crate::model::{Found, Kind, Resource};
+use crate::model::{Found, Kind, Resource, Rule, Source};
 use aws_sdk_ec2::types::ResourceType;
 use aws_sdk_ec2::types::{IpPermission, IpRange, UserIdGroupPair};
 
@@ -42,26 +42,25 @@ impl ResourceKind for SecurityGroup {
             for permission in group.ip_permissions() {
                 let protocol = permission.ip_protocol().unwrap_or("-1");
                 let ports = match (permission.from_port(), permission.to_port()) {
-                    (Some(from), Some(to)) if from == to => from.to_string(),
-                    (Some(from), Some(to)) => format!("{from}-{to}"),
-                    _ => "all".to_owned(),
+                    (Some(from), Some(to)) => Some((from, to)),
+                    _ => None,
+                };
+                let rule = |from| Rule::Ingress {
+                    protocol: protocol.to_owned(),
+                    ports,
+                    from,
                 };
                 for range in permission.ip_ranges() {
-                    f.resource.rules.insert(format!(
-                        "{protocol} {ports} from {}",
-                        range.cidr_ip().unwrap_or_default()
-                    ));
+                    let cidr = range.cidr_ip().unwrap_or_default().to_owned();
+                    f.resource.rules.insert(rule(Source::Cidr(cidr)));
                 }
                 for pair in permission.user_id_group_pairs() {
-                    let source = pair.group_id().unwrap_or_default();
-                    let source = seen
-                        .roles
-                        .get(source)
-                        .cloned()
-                        .unwrap_or_else(|| source.to_owned());
-                    f.resource
-                        .rules
-                        .insert(format!("{protocol} {ports} from {source}"));
+                    let group = pair.group_id().unwrap_or_default();
+                    let source = match seen.roles.get(group) {
+                        Some(role) => Source::Group(role.clone()),
+                        None => Source::Foreign(group.to_owned()),
+                    };
+                    f.resource.rules.insert(rule(source));
                 }
             }
             seen.out.push(f);
@@ -99,8 +98,8 @@ impl ResourceKind for SecurityGroup {
         cloud: &Cloud,
         _resource: &Resource,
         id: &str,
-        add: &[String],
-        remove: &[String],
+        add: &[Rule],
+        remove: &[Rule],
         known: &Known,
     ) -> Result<(), AwsError> {
         let policy = Policy::standard();
@@ -172,36 +171,33 @@ impl ResourceKind for SecurityGroup {
     }
 }
 
-/// An ingress rule as the EC2 API takes it: "tcp 2222 from 203.0.113.0/24"
-/// or "tcp 22 from bastion-sg".
-fn ingress(rule: &str, known: &Known) -> Result<IpPermission, AwsError> {
-    // "tcp 2222 from 203.0.113.0/24" or "tcp 22 from bastion-sg"
-    let parts: Vec<&str> = rule.split(' ').collect();
-    let [protocol, port, "from", source] = parts[..] else {
+/// An ingress rule as the EC2 API takes it; a group of the environment by
+/// its id.
+fn ingress(rule: &Rule, known: &Known) -> Result<IpPermission, AwsError> {
+    let Rule::Ingress {
+        protocol,
+        ports,
+        from,
+    } = rule
+    else {
         return Err(AwsError::other(
             "ingress",
-            format!("cannot read rule {rule:?}"),
+            format!("{rule} is not an ingress rule"),
         ));
     };
-    let port: i32 = port
-        .parse()
-        .map_err(|_| AwsError::other("ingress", format!("cannot read port in {rule:?}")))?;
     let permission = IpPermission::builder()
         .ip_protocol(protocol)
-        .from_port(port)
-        .to_port(port);
-    Ok(if source.contains('/') {
-        permission
-            .ip_ranges(IpRange::builder().cidr_ip(source).build())
-            .build()
-    } else {
-        let group = known
-            .ids
-            .get(source)
-            .cloned()
-            .unwrap_or_else(|| source.to_owned());
-        permission
-            .user_id_group_pairs(UserIdGroupPair::builder().group_id(group).build())
-            .build()
+        .set_from_port(ports.map(|(low, _)| low))
+        .set_to_port(ports.map(|(_, high)| high));
+    Ok(match from {
+        Source::Cidr(cidr) => permission
+            .ip_ranges(IpRange::builder().cidr_ip(cidr).build())
+            .build(),
+        Source::Group(role) => permission
+            .user_id_group_pairs(UserIdGroupPair::builder().group_id(known.id(role)?).build())
+            .build(),
+        Source::Foreign(id) => permission
+            .user_id_group_pairs(UserIdGroupPair::builder().group_id(id).build())
+            .build(),
     })
 }

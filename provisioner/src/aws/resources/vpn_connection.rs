@@ -4,7 +4,7 @@ use super::{Need, ResourceKind, Seen, found};
 use crate::aws::retry::{AwsError, Policy, call, removed};
 use crate::aws::tags::any_of;
 use crate::aws::{Cloud, Known};
-use crate::model::{Found, Kind, Resource};
+use crate::model::{Found, Kind, Resource, Rule};
 use aws_sdk_ec2::types::{ResourceType, VpnConnectionOptionsSpecification};
 
 /// VpnConnection resources.
@@ -37,7 +37,9 @@ impl ResourceKind for VpnConnection {
             let mut f = found(Kind::VpnConnection, role, id, "available");
             for route in connection.routes() {
                 if let Some(cidr) = route.destination_cidr_block() {
-                    f.resource.rules.insert(format!("route {cidr}"));
+                    f.resource.rules.insert(Rule::VpnRoute {
+                        cidr: cidr.to_owned(),
+                    });
                 }
             }
             seen.out.push(f);
@@ -82,15 +84,17 @@ impl ResourceKind for VpnConnection {
         cloud: &Cloud,
         _resource: &Resource,
         id: &str,
-        add: &[String],
-        remove: &[String],
+        add: &[Rule],
+        remove: &[Rule],
         _known: &Known,
     ) -> Result<(), AwsError> {
         let policy = Policy::standard();
         let ec2 = &cloud.ec2;
         {
             for rule in remove {
-                let cidr = rule.trim_start_matches("route ");
+                let Rule::VpnRoute { cidr } = rule else {
+                    continue;
+                };
                 call("DeleteVpnConnectionRoute", policy, || {
                     ec2.delete_vpn_connection_route()
                         .vpn_connection_id(id)
@@ -100,7 +104,9 @@ impl ResourceKind for VpnConnection {
                 .await?;
             }
             for rule in add {
-                let cidr = rule.trim_start_matches("route ");
+                let Rule::VpnRoute { cidr } = rule else {
+                    continue;
+                };
                 call("CreateVpnConnectionRoute", policy, || {
                     ec2.create_vpn_connection_route()
                         .vpn_connection_id(id)

@@ -4,7 +4,7 @@ use super::{Need, ResourceKind, Seen, found};
 use crate::aws::retry::{AwsError, Policy, call, removed};
 use crate::aws::tags::any_of;
 use crate::aws::{Cloud, Known};
-use crate::model::{Found, Kind, Resource};
+use crate::model::{Found, Kind, Resource, Rule};
 use aws_sdk_ec2::types::{GatewayType, ResourceType};
 
 /// VpnGateway resources.
@@ -40,7 +40,7 @@ impl ResourceKind for VpnGateway {
                     .state()
                     .is_some_and(|s| matches!(s.as_str(), "attached" | "attaching"));
                 if attached && let Some(vpc) = attachment.vpc_id().and_then(|v| seen.roles.get(v)) {
-                    f.resource.rules.insert(format!("attached to {vpc}"));
+                    f.resource.rules.insert(Rule::Attached { vpc: vpc.clone() });
                 }
             }
             seen.add(f);
@@ -75,15 +75,18 @@ impl ResourceKind for VpnGateway {
         cloud: &Cloud,
         _resource: &Resource,
         id: &str,
-        add: &[String],
-        _remove: &[String],
+        add: &[Rule],
+        _remove: &[Rule],
         known: &Known,
     ) -> Result<(), AwsError> {
         let policy = Policy::standard();
         let ec2 = &cloud.ec2;
         {
             for rule in add {
-                let vpc = known.id(rule.trim_start_matches("attached to "))?;
+                let Rule::Attached { vpc } = rule else {
+                    continue;
+                };
+                let vpc = known.id(vpc)?;
                 call("AttachVpnGateway", policy, || {
                     ec2.attach_vpn_gateway()
                         .vpn_gateway_id(id)
@@ -107,7 +110,9 @@ impl ResourceKind for VpnGateway {
         let id = found.id.as_str();
         let outcome = {
             for rule in &found.resource.rules {
-                if let Some(vpc) = known.ids.get(rule.trim_start_matches("attached to ")) {
+                if let Rule::Attached { vpc } = rule
+                    && let Some(vpc) = known.ids.get(vpc)
+                {
                     removed("DetachVpnGateway", policy, || {
                         ec2.detach_vpn_gateway()
                             .vpn_gateway_id(id)
