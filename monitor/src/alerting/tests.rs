@@ -1,6 +1,6 @@
-//! The engine driven through minutes in milliseconds: a real embedded store
-//! in a temporary folder, a channel that records what it is given (and can
-//! fail on demand), and the time passed in.
+//! The engine driven through minutes in milliseconds: the in-memory store,
+//! a channel that records what it is given (and can fail on demand), and
+//! the time passed in.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::{Engine, State};
 use crate::config::Config;
 use crate::notify::{Channel, Mail, SendError};
-use crate::store::embedded::EmbeddedStore;
+use crate::store::memory::MemoryStore;
 use crate::store::{Store, WriteBatch};
 
 const ENV: &str = "acme-prod";
@@ -67,8 +67,7 @@ impl Harness {
         );
         let config = Arc::new(Config::parse(&file, &text).unwrap_or_else(|e| panic!("{e}")));
         std::fs::create_dir_all(&config.data_dir).unwrap();
-        let store: Arc<dyn Store> =
-            Arc::new(EmbeddedStore::open(&config.data_dir.join("store")).unwrap());
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let mail = Arc::new(Recorder::default());
         let t0 = Utc::now();
         let engine = Self::engine(&config, &store, &mail, t0);
@@ -182,7 +181,7 @@ impl Harness {
 
 const HEAP_HIGH: &str = "[[rule]]\nname = \"heap-high\"\nkind = \"metric\"\nmetric = \"jvm.heap.used.pct\"\nagg = \"max\"\nop = \">\"\nthreshold = 90.0\nwindow = \"1m\"\nfor = \"20s\"\nsummary = \"{{host}} heap at {{value}}%\"\n";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_metric_alert_fires_only_after_its_for_duration_and_resolves_with_one_mail_each() {
     let h = Harness::new(HEAP_HIGH);
     h.metric("gw-1", "jvm.heap.used.pct", 95.0, h.at(0)).await;
@@ -222,7 +221,7 @@ async fn a_metric_alert_fires_only_after_its_for_duration_and_resolves_with_one_
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_pending_alert_whose_condition_ends_before_for_never_mails() {
     let h = Harness::new(HEAP_HIGH);
     h.metric("gw-1", "jvm.heap.used.pct", 95.0, h.at(0)).await;
@@ -235,7 +234,7 @@ async fn a_pending_alert_whose_condition_ends_before_for_never_mails() {
     assert_eq!(h.events("heap-high"), ["pending", "inactive"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_log_rule_counts_every_matching_line_not_one_page() {
     let rules = "[[rule]]\nname = \"throttle-errors\"\nkind = \"log\"\nquery = \"quota AND exceeded\"\ncount_above = 1200\nwindow = \"5m\"\nsummary = \"{{host}} logged {{value}} quota errors\"\n";
     let h = Harness::new(rules);
@@ -269,7 +268,7 @@ async fn a_log_rule_counts_every_matching_line_not_one_page() {
 
 const DOWN_AND_CPU: &str = "[[rule]]\nname = \"host-down\"\nkind = \"host_down\"\nwindow = \"1m\"\nseverity = \"critical\"\nsummary = \"{{host}} is down\"\n\n[[rule]]\nname = \"cpu-seen\"\nkind = \"metric\"\nmetric = \"system.cpu.total.pct\"\nop = \">=\"\nthreshold = 0.0\nwindow = \"10m\"\nsummary = \"{{host}} reports CPU\"\n";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_host_that_is_down_mails_only_about_being_down() {
     let h = Harness::new(DOWN_AND_CPU);
     // The store saw the host now (wall clock); two minutes on it is silent.
@@ -291,7 +290,7 @@ async fn a_host_that_is_down_mails_only_about_being_down() {
     assert!(subjects[0].contains("host-down"), "{subjects:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_silence_holds_mail_back_until_it_expires_then_the_alert_is_mailed() {
     let h = Harness::new(HEAP_HIGH.replace("for = \"20s\"\n", "").as_str());
     let matchers = BTreeMap::from([("rule".to_owned(), "heap-high".to_owned())]);
@@ -315,7 +314,7 @@ async fn a_silence_holds_mail_back_until_it_expires_then_the_alert_is_mailed() {
     assert_eq!(h.subjects().len(), 1, "mailed once the silence ended");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn an_alert_that_changes_too_often_is_marked_flapping_and_held_back() {
     let h = Harness::new(HEAP_HIGH.replace("for = \"20s\"\n", "").as_str());
     // Up and down every 70 s: more than 4 changes within the 10 min window.
@@ -346,7 +345,7 @@ async fn an_alert_that_changes_too_often_is_marked_flapping_and_held_back() {
     assert!(mails_while_flapping < 8, "{:?}", h.subjects());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn alerts_of_one_rule_firing_together_go_out_in_one_mail() {
     let h = Harness::new(HEAP_HIGH.replace("for = \"20s\"\n", "").as_str());
     for host in ["gw-1", "gw-2", "gw-3"] {
@@ -361,7 +360,7 @@ async fn alerts_of_one_rule_firing_together_go_out_in_one_mail() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_failed_send_is_retried_with_backoff_and_survives_a_restart() {
     let mut h = Harness::new(HEAP_HIGH.replace("for = \"20s\"\n", "").as_str());
     h.mail.failures.store(2, Ordering::SeqCst);
@@ -444,7 +443,7 @@ impl Store for Counting {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_no_data_rule_asks_the_store_twice_whatever_the_number_of_hosts() {
     let rules = "[[rule]]\nname = \"heap-silent\"\nkind = \"no_data\"\nmetric = \"jvm.heap.used.pct\"\nwindow = \"1m\"\nsummary = \"{{host}} sends no heap data\"\n";
     let h = Harness::new(rules);

@@ -5,7 +5,7 @@
 
 mod catalog;
 mod error;
-mod logs;
+pub(crate) mod logs;
 mod schema;
 mod tsdb;
 mod wal;

@@ -22,7 +22,7 @@
 //! time (the agent resends what its disk queue holds).
 
 mod chunk;
-mod query;
+pub(crate) mod query;
 mod segment;
 #[cfg(test)]
 mod tests;
@@ -41,6 +41,7 @@ use super::wal::{self, GroupCommit};
 use crate::LogLine;
 use chunk::{Builder, CHUNK_ROWS, Decoded, Id, Key, NewRow, RowRef, Span};
 pub(super) use query::{Expr, parse};
+pub(crate) use query::{line_matches, parse as parse_query};
 use segment::Segment;
 
 /// Rows kept in memory (and the WAL) before they are written as a segment.

@@ -10,11 +10,11 @@ use memchr::memmem::Finder;
 /// A query that does not parse: what is wrong, in a sentence for the user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub(in crate::embedded) struct QuerySyntax(pub(in crate::embedded) String);
+pub(crate) struct QuerySyntax(pub(crate) String);
 
 /// A parsed query.
 #[derive(Debug)]
-pub(in crate::embedded) enum Expr {
+pub(crate) enum Expr {
     /// Matches every line (`*`, or an empty query).
     All,
     /// These tokens, in this order, in the message or in the logger.
@@ -90,6 +90,30 @@ impl Expr {
             Expr::Not(expr) => expr.needs_text(),
         }
     }
+}
+
+/// Whether a line with these parts matches `expr`, read as the embedded
+/// store reads its rows (for a store that keeps lines another way).
+pub(crate) fn line_matches(
+    expr: &Expr,
+    message: &str,
+    logger: Option<&str>,
+    level: Option<&str>,
+    host: &str,
+) -> bool {
+    let mut text = vec![b' '];
+    normalize_into(message.as_bytes(), &mut text);
+    text.extend_from_slice(b"\n ");
+    let logger_at = text.len() - 1;
+    if let Some(logger) = logger {
+        normalize_into(logger.as_bytes(), &mut text);
+    }
+    expr.matches(&Line {
+        text: &text,
+        logger_at,
+        level,
+        host,
+    })
 }
 
 /// Appends the tokens of `text` to `out`: runs of letters and digits,
@@ -207,7 +231,7 @@ fn lex(text: &str) -> Result<Vec<Token>, QuerySyntax> {
 }
 
 /// Parses a query; the error says what is wrong in words a user can act on.
-pub(in crate::embedded) fn parse(text: &str) -> Result<Expr, QuerySyntax> {
+pub(crate) fn parse(text: &str) -> Result<Expr, QuerySyntax> {
     let tokens = lex(text)?;
     if tokens.is_empty() {
         return Ok(Expr::All);
