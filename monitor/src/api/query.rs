@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, AppState, auth};
 use crate::jobs::JobStatus;
 use crate::jobs::usage::{Period, UsageRow};
-use crate::query::TimeRange;
+use crate::query::{HostStatus, TimeRange, host_status};
 use crate::store::{
     Aggregation, ApiStatsRow, LogPage, LogQuery, MetricQuery, Series, sum_api_stats,
 };
@@ -37,13 +37,6 @@ pub(super) struct EnvParams {
     env: String,
 }
 
-#[derive(Debug, Serialize)]
-pub(super) struct HostStatus {
-    host: String,
-    last_seen: DateTime<Utc>,
-    up: bool,
-}
-
 pub(super) async fn hosts(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -51,20 +44,14 @@ pub(super) async fn hosts(
 ) -> Result<Json<Vec<HostStatus>>, ApiError> {
     let user = auth::user(&state.config, &headers)?;
     let environment = auth::readable(&state.config, user, &params.env)?;
-    let down_after =
-        chrono::Duration::from_std(state.config.host_down_after).unwrap_or(chrono::Duration::MAX);
-    let now = Utc::now();
-    let hosts = state.store.hosts(&environment.name).await?;
-    Ok(Json(
-        hosts
-            .into_iter()
-            .map(|seen| HostStatus {
-                up: now - seen.last_seen <= down_after,
-                host: seen.host,
-                last_seen: seen.last_seen,
-            })
-            .collect(),
-    ))
+    let hosts = host_status(
+        &*state.store,
+        &environment.name,
+        state.config.host_down_after,
+        Utc::now(),
+    )
+    .await?;
+    Ok(Json(hosts))
 }
 
 /// `from` and `to`, defaulting to the last `default_span`, checked by the

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::chart::{self, Line, Unit};
 use super::{PageError, SignedIn, readable, secure_headers};
-use crate::query::{RangeError, TimeRange};
+use crate::query::{RangeError, TimeRange, host_status};
 use crate::state::AppState;
 use crate::store::{Aggregation, LogQuery, MetricQuery, StoreError};
 use crate::timespec::{parse_duration, parse_time};
@@ -142,32 +142,31 @@ struct HostView {
 }
 
 async fn host_views(state: &AppState, environment: &str) -> Result<Vec<HostView>, PageError> {
-    let down_after =
-        chrono::Duration::from_std(state.config.host_down_after).unwrap_or(chrono::Duration::MAX);
-    let now = Utc::now();
     let alerts = state
         .alerts
         .as_ref()
         .map(|engine| engine.alerts(environment))
         .unwrap_or_default();
-    let mut hosts: Vec<HostView> = state
-        .store
-        .hosts(environment)
-        .await
-        .map_err(store_error)?
+    let hosts = host_status(
+        &*state.store,
+        environment,
+        state.config.host_down_after,
+        Utc::now(),
+    )
+    .await
+    .map_err(store_error)?;
+    Ok(hosts
         .into_iter()
-        .map(|seen| HostView {
+        .map(|status| HostView {
             firing: alerts
                 .iter()
-                .filter(|a| a.host == seen.host && a.state == crate::alerting::State::Firing)
+                .filter(|a| a.host == status.host && a.state == crate::alerting::State::Firing)
                 .count(),
-            up: now - seen.last_seen <= down_after,
-            host: seen.host,
-            last_seen: seen.last_seen,
+            up: status.up,
+            host: status.host,
+            last_seen: status.last_seen,
         })
-        .collect();
-    hosts.sort_by(|a, b| a.host.cmp(&b.host));
-    Ok(hosts)
+        .collect())
 }
 
 fn host_json(environment: &str, host: &HostView) -> Value {
