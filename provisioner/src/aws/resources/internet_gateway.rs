@@ -1,5 +1,6 @@
 //! The internet gateway, attached to the VPC (an attachment is a rule).
 
+use super::attachment::{attach_each, detach_each};
 use super::{Need, ResourceKind, Seen, found};
 use crate::aws::retry::{AwsError, Policy, call, removed};
 use crate::aws::{Cloud, Known};
@@ -67,24 +68,15 @@ impl ResourceKind for InternetGateway {
         _remove: &[Rule],
         known: &Known,
     ) -> Result<(), AwsError> {
-        let policy = Policy::standard();
-        let ec2 = &cloud.ec2;
-        {
-            for rule in add {
-                let Rule::Attached { vpc } = rule else {
-                    continue;
-                };
-                let vpc = known.id(vpc)?;
-                call("AttachInternetGateway", policy, || {
-                    ec2.attach_internet_gateway()
-                        .internet_gateway_id(id)
-                        .vpc_id(&vpc)
-                        .send()
-                })
-                .await?;
-            }
-        }
-        Ok(())
+        attach_each(add, known, |vpc| async move {
+            call("AttachInternetGateway", Policy::standard(), || {
+                let request = cloud.ec2.attach_internet_gateway();
+                request.internet_gateway_id(id).vpc_id(&vpc).send()
+            })
+            .await
+            .map(drop)
+        })
+        .await
     }
 
     async fn delete(
@@ -93,28 +85,23 @@ impl ResourceKind for InternetGateway {
         found: &Found,
         known: &Known,
     ) -> Result<Option<String>, AwsError> {
-        let policy = Policy::destroying();
-        let ec2 = &cloud.ec2;
-        let id = found.id.as_str();
-        let outcome = {
-            for rule in &found.resource.rules {
-                if let Rule::Attached { vpc } = rule
-                    && let Some(vpc) = known.ids.get(vpc)
-                {
-                    removed("DetachInternetGateway", policy, || {
-                        ec2.detach_internet_gateway()
-                            .internet_gateway_id(id)
-                            .vpc_id(vpc)
-                            .send()
-                    })
-                    .await?;
-                }
-            }
-            removed("DeleteInternetGateway", policy, || {
-                ec2.delete_internet_gateway().internet_gateway_id(id).send()
+        let (policy, id) = (Policy::destroying(), found.id.as_str());
+        detach_each(found, known, |vpc| async move {
+            removed("DetachInternetGateway", policy, || {
+                let request = cloud.ec2.detach_internet_gateway();
+                request.internet_gateway_id(id).vpc_id(&vpc).send()
             })
             .await
-        };
-        outcome.map(|()| None)
+        })
+        .await?;
+        removed("DeleteInternetGateway", policy, || {
+            cloud
+                .ec2
+                .delete_internet_gateway()
+                .internet_gateway_id(id)
+                .send()
+        })
+        .await?;
+        Ok(None)
     }
 }

@@ -7,6 +7,7 @@
 //! [`TABLE`] (plus its [`Kind`] in the model). Nothing here decides *what*
 //! to do: the plan does; these only do it, each call through `retry`.
 
+mod attachment;
 mod customer_gateway;
 mod db_instance;
 mod db_subnet_group;

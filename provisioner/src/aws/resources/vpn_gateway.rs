@@ -1,5 +1,6 @@
 //! The VPN gateway, attached to the VPC (an attachment is a rule).
 
+use super::attachment::{attach_each, detach_each};
 use super::{Need, ResourceKind, Seen, found};
 use crate::aws::retry::{AwsError, Policy, call, removed};
 use crate::aws::tags::any_of;
@@ -79,24 +80,15 @@ impl ResourceKind for VpnGateway {
         _remove: &[Rule],
         known: &Known,
     ) -> Result<(), AwsError> {
-        let policy = Policy::standard();
-        let ec2 = &cloud.ec2;
-        {
-            for rule in add {
-                let Rule::Attached { vpc } = rule else {
-                    continue;
-                };
-                let vpc = known.id(vpc)?;
-                call("AttachVpnGateway", policy, || {
-                    ec2.attach_vpn_gateway()
-                        .vpn_gateway_id(id)
-                        .vpc_id(&vpc)
-                        .send()
-                })
-                .await?;
-            }
-        }
-        Ok(())
+        attach_each(add, known, |vpc| async move {
+            call("AttachVpnGateway", Policy::standard(), || {
+                let request = cloud.ec2.attach_vpn_gateway();
+                request.vpn_gateway_id(id).vpc_id(&vpc).send()
+            })
+            .await
+            .map(drop)
+        })
+        .await
     }
 
     async fn delete(
@@ -105,28 +97,19 @@ impl ResourceKind for VpnGateway {
         found: &Found,
         known: &Known,
     ) -> Result<Option<String>, AwsError> {
-        let policy = Policy::destroying();
-        let ec2 = &cloud.ec2;
-        let id = found.id.as_str();
-        let outcome = {
-            for rule in &found.resource.rules {
-                if let Rule::Attached { vpc } = rule
-                    && let Some(vpc) = known.ids.get(vpc)
-                {
-                    removed("DetachVpnGateway", policy, || {
-                        ec2.detach_vpn_gateway()
-                            .vpn_gateway_id(id)
-                            .vpc_id(vpc)
-                            .send()
-                    })
-                    .await?;
-                }
-            }
-            removed("DeleteVpnGateway", policy, || {
-                ec2.delete_vpn_gateway().vpn_gateway_id(id).send()
+        let (policy, id) = (Policy::destroying(), found.id.as_str());
+        detach_each(found, known, |vpc| async move {
+            removed("DetachVpnGateway", policy, || {
+                let request = cloud.ec2.detach_vpn_gateway();
+                request.vpn_gateway_id(id).vpc_id(&vpc).send()
             })
             .await
-        };
-        outcome.map(|()| None)
+        })
+        .await?;
+        removed("DeleteVpnGateway", policy, || {
+            cloud.ec2.delete_vpn_gateway().vpn_gateway_id(id).send()
+        })
+        .await?;
+        Ok(None)
     }
 }
