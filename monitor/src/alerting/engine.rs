@@ -397,15 +397,16 @@ impl Engine {
                     }
                 }
                 Err(error) => {
+                    let error = aerie_common::error_chain(&error);
                     tracing::warn!(%error, rule = %outgoing.rule, hosts = ?outgoing.hosts, "alert mail not sent; will retry");
                     if let Some(waiting) = saved.outbox.iter_mut().find(|o| o.id == outgoing.id) {
                         waiting.failed(now);
                     }
                     if outgoing.via == Via::Primary {
                         saved.channel.failing_since.get_or_insert(now);
-                        saved.channel.last_error = error.to_string();
+                        saved.channel.last_error.clone_from(&error);
                     }
-                    history.extend(entries("notify_failed", error.to_string()));
+                    history.extend(entries("notify_failed", error));
                 }
             }
         }

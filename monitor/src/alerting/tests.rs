@@ -38,7 +38,7 @@ impl Channel for Recorder {
         if failing {
             return Err(SendError {
                 channel: "recorder".into(),
-                message: "535 authentication failed".into(),
+                source: "535 authentication failed".into(),
                 permanent: true,
             });
         }

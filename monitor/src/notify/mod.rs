@@ -20,12 +20,14 @@ pub struct Mail {
     pub html: String,
 }
 
-/// Why a mail was not sent.
+/// Why a mail was not sent: the channel, and the cause from the mail
+/// server or SES as its source.
 #[derive(Debug, thiserror::Error)]
-#[error("{channel}: {message}")]
+#[error("{channel} did not take the mail")]
 pub struct SendError {
     pub channel: String,
-    pub message: String,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
     /// Sending the same mail again will fail the same way until something
     /// changes (a password, a verified sender); it is still retried, at the
     /// slower pace of the backoff.

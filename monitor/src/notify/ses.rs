@@ -42,17 +42,17 @@ impl Channel for SesChannel {
     }
 
     async fn send(&self, mail: &Mail) -> Result<(), SendError> {
-        let error = |message: String, permanent: bool| SendError {
+        let error = |source: Box<dyn std::error::Error + Send + Sync>, permanent: bool| SendError {
             channel: self.describe(),
-            message,
+            source,
             permanent,
         };
         let message = Message::builder()
-            .subject(content(&mail.subject).map_err(|e| error(e, true))?)
+            .subject(content(&mail.subject).map_err(|e| error(e.into(), true))?)
             .body(
                 Body::builder()
-                    .text(content(&mail.text).map_err(|e| error(e, true))?)
-                    .html(content(&mail.html).map_err(|e| error(e, true))?)
+                    .text(content(&mail.text).map_err(|e| error(e.into(), true))?)
+                    .html(content(&mail.html).map_err(|e| error(e.into(), true))?)
                     .build(),
             )
             .build();
@@ -73,7 +73,7 @@ impl Channel for SesChannel {
                     service.is_message_rejected()
                         || service.is_mail_from_domain_not_verified_exception()
                 });
-                error(DisplayErrorContext(&e).to_string(), permanent)
+                error(DisplayErrorContext(&e).to_string().into(), permanent)
             })
     }
 }
@@ -141,8 +141,9 @@ mod tests {
             )
             .unwrap();
         let error = channel.send(&mail).await.unwrap_err();
-        assert!(error.permanent, "{error}");
-        let text = error.to_string();
+        // What the history and the log show: the error with its cause.
+        let text = aerie_common::error_chain(&error);
+        assert!(error.permanent, "{text}");
         assert!(text.starts_with("ses eu-west-1"), "{text}");
         assert!(
             text.contains("MessageRejected") || text.contains("not verified"),

@@ -114,20 +114,18 @@ impl Channel for SmtpChannel {
     }
 
     async fn send(&self, mail: &Mail) -> Result<(), SendError> {
-        let error = |message: String, permanent: bool| SendError {
+        let error = |source: Box<dyn std::error::Error + Send + Sync>, permanent: bool| SendError {
             channel: self.describe(),
-            message,
+            source,
             permanent,
         };
-        let message = message(mail).map_err(|e| error(e, true))?;
+        let message = message(mail).map_err(|e| error(e.into(), true))?;
         self.transport.send(message).await.map(drop).map_err(|e| {
-            let detail = crate::notify::smtp::chain(&e);
-            error(detail, e.is_permanent())
+            let permanent = e.is_permanent();
+            error(Box::new(e), permanent)
         })
     }
 }
-
-pub(crate) use aerie_common::error_chain as chain;
 
 #[cfg(test)]
 mod tests {
@@ -187,8 +185,9 @@ mod tests {
             )
             .unwrap();
         let error = channel.send(&mail).await.unwrap_err();
-        assert!(error.permanent, "{error}");
-        let text = error.to_string();
+        // What the history and the log show: the error with its cause.
+        let text = aerie_common::error_chain(&error);
+        assert!(error.permanent, "{text}");
         assert!(
             text.starts_with(&format!("smtp 127.0.0.1:{}", smtp.port())),
             "{text}"
