@@ -86,49 +86,47 @@ impl ResourceKind for DbInstance {
         let prop = |key: &str| need.prop(key);
         let known = need.known;
         let spec = need.spec;
-        {
-            let identifier = prop("identifier");
-            let password = call("GetSecretValue", policy, || {
-                cloud
-                    .secrets
-                    .get_secret_value()
-                    .secret_id(crate::model::rds_secret_name(&cloud.environment))
-                    .send()
-            })
-            .await?
-            .secret_string()
-            .unwrap_or_default()
-            .to_owned();
-            let created = call("CreateDBInstance", policy, || {
-                cloud
-                    .rds
-                    .create_db_instance()
-                    .db_instance_identifier(&identifier)
-                    .engine("mysql")
-                    .engine_version(&spec.database.engine_version)
-                    .db_instance_class(&spec.database.instance_class)
-                    .allocated_storage(spec.database.allocated_storage_gb)
-                    .master_username("aerieadmin")
-                    .master_user_password(&password)
-                    .db_subnet_group_name(format!("{}-db", cloud.environment))
-                    .vpc_security_group_ids(known.ids.get("rds-sg").cloned().unwrap_or_default())
-                    .storage_encrypted(true)
-                    .publicly_accessible(false)
-                    .multi_az(spec.database.multi_az)
-                    .backup_retention_period(7)
-                    .tags(cloud.rds_tag(ENV_TAG, &cloud.environment))
-                    .tags(cloud.rds_tag(ROLE_TAG, role))
-                    .tags(cloud.rds_tag("Name", &format!("{}-{role}", cloud.environment)))
-                    .send()
-            })
-            .await?;
-            let address = created
-                .db_instance()
-                .and_then(|d| d.endpoint())
-                .and_then(|e| e.address())
-                .map(str::to_owned);
-            return Ok((identifier, address));
-        }
+        let identifier = prop("identifier");
+        let password = call("GetSecretValue", policy, || {
+            cloud
+                .secrets
+                .get_secret_value()
+                .secret_id(crate::model::rds_secret_name(&cloud.environment))
+                .send()
+        })
+        .await?
+        .secret_string()
+        .unwrap_or_default()
+        .to_owned();
+        let created = call("CreateDBInstance", policy, || {
+            cloud
+                .rds
+                .create_db_instance()
+                .db_instance_identifier(&identifier)
+                .engine("mysql")
+                .engine_version(&spec.database.engine_version)
+                .db_instance_class(&spec.database.instance_class)
+                .allocated_storage(spec.database.allocated_storage_gb)
+                .master_username("aerieadmin")
+                .master_user_password(&password)
+                .db_subnet_group_name(format!("{}-db", cloud.environment))
+                .vpc_security_group_ids(known.ids.get("rds-sg").cloned().unwrap_or_default())
+                .storage_encrypted(true)
+                .publicly_accessible(false)
+                .multi_az(spec.database.multi_az)
+                .backup_retention_period(7)
+                .tags(cloud.rds_tag(ENV_TAG, &cloud.environment))
+                .tags(cloud.rds_tag(ROLE_TAG, role))
+                .tags(cloud.rds_tag("Name", &format!("{}-{role}", cloud.environment)))
+                .send()
+        })
+        .await?;
+        let address = created
+            .db_instance()
+            .and_then(|d| d.endpoint())
+            .and_then(|e| e.address())
+            .map(str::to_owned);
+        return Ok((identifier, address));
     }
 
     async fn delete(
@@ -139,28 +137,25 @@ impl ResourceKind for DbInstance {
     ) -> Result<Option<String>, AwsError> {
         let policy = Policy::destroying();
         let id = found.id.as_str();
-        let kept;
-        let outcome = {
-            // The snapshot outlives the environment: it is how its data
-            // comes back (`aerie:env` tags are copied onto it).
-            let snapshot = cloud
-                .final_snapshot
-                .then(|| crate::aws::final_snapshot_name(id, chrono::Utc::now()));
-            kept = snapshot
-                .as_ref()
-                .map(|name| format!("final snapshot {name}"));
-            removed("DeleteDBInstance", policy, || {
-                cloud
-                    .rds
-                    .delete_db_instance()
-                    .db_instance_identifier(id)
-                    .skip_final_snapshot(snapshot.is_none())
-                    .set_final_db_snapshot_identifier(snapshot.clone())
-                    .delete_automated_backups(false)
-                    .send()
-            })
-            .await
-        };
-        outcome.map(|()| kept)
+        // The snapshot outlives the environment: it is how its data
+        // comes back (`aerie:env` tags are copied onto it).
+        let snapshot = cloud
+            .final_snapshot
+            .then(|| crate::aws::final_snapshot_name(id, chrono::Utc::now()));
+        let kept = snapshot
+            .as_ref()
+            .map(|name| format!("final snapshot {name}"));
+        removed("DeleteDBInstance", policy, || {
+            cloud
+                .rds
+                .delete_db_instance()
+                .db_instance_identifier(id)
+                .skip_final_snapshot(snapshot.is_none())
+                .set_final_db_snapshot_identifier(snapshot.clone())
+                .delete_automated_backups(false)
+                .send()
+        })
+        .await?;
+        Ok(kept)
     }
 }

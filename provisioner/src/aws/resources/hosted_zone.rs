@@ -147,55 +147,52 @@ impl ResourceKind for HostedZone {
         known: &Known,
     ) -> Result<(), AwsError> {
         let policy = Policy::standard();
-        {
-            use aws_sdk_route53::types::{
-                Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+        use aws_sdk_route53::types::{
+            Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+        };
+        let mut changes = Vec::new();
+        for rule in add {
+            let Some((kind, name, value)) = crate::model::resolve_record(rule, &known.addresses)
+            else {
+                return Err(AwsError::other(
+                    "ChangeResourceRecordSets",
+                    format!("no address yet for {rule}"),
+                ));
             };
-            let mut changes = Vec::new();
-            for rule in add {
-                let Some((kind, name, value)) =
-                    crate::model::resolve_record(rule, &known.addresses)
-                else {
-                    return Err(AwsError::other(
-                        "ChangeResourceRecordSets",
-                        format!("no address yet for {rule}"),
-                    ));
-                };
-                let set = ResourceRecordSet::builder()
-                    .name(&name)
-                    .r#type(RrType::from(kind.as_str()))
-                    .ttl(300)
-                    .resource_records(
-                        ResourceRecord::builder()
-                            .value(value)
-                            .build()
-                            .map_err(|e| AwsError::other("record", e.to_string()))?,
-                    )
-                    .build()
-                    .map_err(|e| AwsError::other("record", e.to_string()))?;
-                changes.push(
-                    Change::builder()
-                        .action(ChangeAction::Upsert)
-                        .resource_record_set(set)
+            let set = ResourceRecordSet::builder()
+                .name(&name)
+                .r#type(RrType::from(kind.as_str()))
+                .ttl(300)
+                .resource_records(
+                    ResourceRecord::builder()
+                        .value(value)
                         .build()
                         .map_err(|e| AwsError::other("record", e.to_string()))?,
-                );
-            }
-            if !changes.is_empty() {
-                let batch = ChangeBatch::builder()
-                    .set_changes(Some(changes))
+                )
+                .build()
+                .map_err(|e| AwsError::other("record", e.to_string()))?;
+            changes.push(
+                Change::builder()
+                    .action(ChangeAction::Upsert)
+                    .resource_record_set(set)
                     .build()
-                    .map_err(|e| AwsError::other("record", e.to_string()))?;
-                call("ChangeResourceRecordSets", policy, || {
-                    cloud
-                        .route53
-                        .change_resource_record_sets()
-                        .hosted_zone_id(id)
-                        .change_batch(batch.clone())
-                        .send()
-                })
-                .await?;
-            }
+                    .map_err(|e| AwsError::other("record", e.to_string()))?,
+            );
+        }
+        if !changes.is_empty() {
+            let batch = ChangeBatch::builder()
+                .set_changes(Some(changes))
+                .build()
+                .map_err(|e| AwsError::other("record", e.to_string()))?;
+            call("ChangeResourceRecordSets", policy, || {
+                cloud
+                    .route53
+                    .change_resource_record_sets()
+                    .hosted_zone_id(id)
+                    .change_batch(batch.clone())
+                    .send()
+            })
+            .await?;
         }
         Ok(())
     }
@@ -208,50 +205,47 @@ impl ResourceKind for HostedZone {
     ) -> Result<Option<String>, AwsError> {
         let policy = Policy::destroying();
         let id = found.id.as_str();
-        let outcome = {
-            use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch};
-            let records = call("ListResourceRecordSets", policy, || {
+        use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch};
+        let records = call("ListResourceRecordSets", policy, || {
+            cloud
+                .route53
+                .list_resource_record_sets()
+                .hosted_zone_id(id)
+                .send()
+        })
+        .await?;
+        let changes: Vec<Change> = records
+            .resource_record_sets()
+            .iter()
+            .filter(|s| !matches!(s.r#type().as_str(), "SOA" | "NS"))
+            .filter_map(|s| {
+                Change::builder()
+                    .action(ChangeAction::Delete)
+                    .resource_record_set(s.clone())
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if !changes.is_empty() {
+            let batch = ChangeBatch::builder()
+                .set_changes(Some(changes))
+                .build()
+                .map_err(|e| AwsError::other("record", e.to_string()))?;
+            call("ChangeResourceRecordSets", policy, || {
                 cloud
                     .route53
-                    .list_resource_record_sets()
+                    .change_resource_record_sets()
                     .hosted_zone_id(id)
+                    .change_batch(batch.clone())
                     .send()
             })
             .await?;
-            let changes: Vec<Change> = records
-                .resource_record_sets()
-                .iter()
-                .filter(|s| !matches!(s.r#type().as_str(), "SOA" | "NS"))
-                .filter_map(|s| {
-                    Change::builder()
-                        .action(ChangeAction::Delete)
-                        .resource_record_set(s.clone())
-                        .build()
-                        .ok()
-                })
-                .collect();
-            if !changes.is_empty() {
-                let batch = ChangeBatch::builder()
-                    .set_changes(Some(changes))
-                    .build()
-                    .map_err(|e| AwsError::other("record", e.to_string()))?;
-                call("ChangeResourceRecordSets", policy, || {
-                    cloud
-                        .route53
-                        .change_resource_record_sets()
-                        .hosted_zone_id(id)
-                        .change_batch(batch.clone())
-                        .send()
-                })
-                .await?;
-            }
-            call("DeleteHostedZone", policy, || {
-                cloud.route53.delete_hosted_zone().id(id).send()
-            })
-            .await
-            .map(|_| ())
-        };
-        outcome.map(|()| None)
+        }
+        call("DeleteHostedZone", policy, || {
+            cloud.route53.delete_hosted_zone().id(id).send()
+        })
+        .await?;
+        Ok(None)
     }
 }
 

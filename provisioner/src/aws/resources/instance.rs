@@ -118,60 +118,58 @@ impl ResourceKind for Instance {
             .filter(|g| !g.is_empty())
             .map(id_of)
             .collect();
-        {
-            use base64::Engine;
-            let encoded = base64::engine::general_purpose::STANDARD.encode(user_data);
-            let created = call("RunInstances", policy, || {
-                ec2.run_instances()
-                    .image_id(prop("ami"))
-                    .instance_type(aws_sdk_ec2::types::InstanceType::from(
-                        prop("type").as_str(),
-                    ))
-                    .min_count(1)
-                    .max_count(1)
-                    .key_name(id_of(&prop("key")))
-                    .user_data(&encoded)
-                    .metadata_options(
-                        InstanceMetadataOptionsRequest::builder()
-                            .http_tokens(HttpTokensState::Required)
-                            .http_endpoint(InstanceMetadataEndpointState::Enabled)
-                            .build(),
-                    )
-                    .block_device_mappings(
-                        BlockDeviceMapping::builder()
-                            .device_name("/dev/xvda")
-                            .ebs(
-                                EbsBlockDevice::builder()
-                                    .volume_size(root_gb)
-                                    .volume_type(VolumeType::Gp3)
-                                    .encrypted(true)
-                                    .delete_on_termination(true)
-                                    .build(),
-                            )
-                            .build(),
-                    )
-                    .network_interfaces(
-                        InstanceNetworkInterfaceSpecification::builder()
-                            .device_index(0)
-                            .subnet_id(id_of(&prop("subnet")))
-                            .set_groups(Some(groups.clone()))
-                            .associate_public_ip_address(prop("public_ip") == "true")
-                            .build(),
-                    )
-                    .tag_specifications(cloud.tags(ResourceType::Instance, role))
-                    .send()
-            })
-            .await?;
-            let instance = created.instances().first();
-            let id = instance
-                .and_then(|i| i.instance_id())
-                .unwrap_or_default()
-                .to_owned();
-            let address = instance
-                .and_then(|i| i.private_ip_address())
-                .map(str::to_owned);
-            return Ok((id, address));
-        }
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(user_data);
+        let created = call("RunInstances", policy, || {
+            ec2.run_instances()
+                .image_id(prop("ami"))
+                .instance_type(aws_sdk_ec2::types::InstanceType::from(
+                    prop("type").as_str(),
+                ))
+                .min_count(1)
+                .max_count(1)
+                .key_name(id_of(&prop("key")))
+                .user_data(&encoded)
+                .metadata_options(
+                    InstanceMetadataOptionsRequest::builder()
+                        .http_tokens(HttpTokensState::Required)
+                        .http_endpoint(InstanceMetadataEndpointState::Enabled)
+                        .build(),
+                )
+                .block_device_mappings(
+                    BlockDeviceMapping::builder()
+                        .device_name("/dev/xvda")
+                        .ebs(
+                            EbsBlockDevice::builder()
+                                .volume_size(root_gb)
+                                .volume_type(VolumeType::Gp3)
+                                .encrypted(true)
+                                .delete_on_termination(true)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .network_interfaces(
+                    InstanceNetworkInterfaceSpecification::builder()
+                        .device_index(0)
+                        .subnet_id(id_of(&prop("subnet")))
+                        .set_groups(Some(groups.clone()))
+                        .associate_public_ip_address(prop("public_ip") == "true")
+                        .build(),
+                )
+                .tag_specifications(cloud.tags(ResourceType::Instance, role))
+                .send()
+        })
+        .await?;
+        let instance = created.instances().first();
+        let id = instance
+            .and_then(|i| i.instance_id())
+            .unwrap_or_default()
+            .to_owned();
+        let address = instance
+            .and_then(|i| i.private_ip_address())
+            .map(str::to_owned);
+        return Ok((id, address));
     }
 
     async fn delete(

@@ -75,22 +75,20 @@ impl ResourceKind for KeyPair {
         let policy = Policy::destroying();
         let ec2 = &cloud.ec2;
         let id = found.id.as_str();
-        let outcome = {
-            removed("DeleteKeyPair", policy, || {
-                ec2.delete_key_pair().key_name(id).send()
-            })
-            .await?;
-            let secret = crate::model::ssh_key_secret_name(&cloud.environment);
-            removed("DeleteSecret", policy, || {
-                cloud
-                    .secrets
-                    .delete_secret()
-                    .secret_id(&secret)
-                    .force_delete_without_recovery(true)
-                    .send()
-            })
-            .await
-        };
-        outcome.map(|()| None)
+        removed("DeleteKeyPair", policy, || {
+            ec2.delete_key_pair().key_name(id).send()
+        })
+        .await?;
+        let secret = crate::model::ssh_key_secret_name(&cloud.environment);
+        removed("DeleteSecret", policy, || {
+            cloud
+                .secrets
+                .delete_secret()
+                .secret_id(&secret)
+                .force_delete_without_recovery(true)
+                .send()
+        })
+        .await?;
+        Ok(None)
     }
 }

@@ -90,32 +90,30 @@ impl ResourceKind for NatGateway {
         let policy = Policy::destroying();
         let ec2 = &cloud.ec2;
         let id = found.id.as_str();
-        let outcome = {
-            removed("DeleteNatGateway", policy, || {
-                ec2.delete_nat_gateway().nat_gateway_id(id).send()
+        removed("DeleteNatGateway", policy, || {
+            ec2.delete_nat_gateway().nat_gateway_id(id).send()
+        })
+        .await?;
+        for _ in 0..150 {
+            let nats = call("DescribeNatGateways", Policy::standard(), || {
+                ec2.describe_nat_gateways().nat_gateway_ids(id).send()
             })
-            .await?;
-            for _ in 0..150 {
-                let nats = call("DescribeNatGateways", Policy::standard(), || {
-                    ec2.describe_nat_gateways().nat_gateway_ids(id).send()
-                })
-                .await;
-                match nats {
-                    Ok(nats)
-                        if nats
-                            .nat_gateways()
-                            .first()
-                            .and_then(|n| n.state())
-                            .is_some_and(|s| s.as_str() != "deleted") =>
-                    {
-                        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-                    }
-                    _ => return Ok(None),
+            .await;
+            match nats {
+                Ok(nats)
+                    if nats
+                        .nat_gateways()
+                        .first()
+                        .and_then(|n| n.state())
+                        .is_some_and(|s| s.as_str() != "deleted") =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
                 }
+                _ => return Ok(None),
             }
-            Ok(())
-        };
-        outcome.map(|()| None)
+        }
+        Ok(())?;
+        Ok(None)
     }
 }
 

@@ -94,72 +94,70 @@ impl ResourceKind for RouteTable {
     ) -> Result<(), AwsError> {
         let policy = Policy::standard();
         let ec2 = &cloud.ec2;
-        {
-            for rule in remove {
-                if let Rule::Route {
-                    cidr: destination, ..
-                } = rule
-                {
-                    call("DeleteRoute", policy, || {
-                        ec2.delete_route()
-                            .route_table_id(id)
-                            .destination_cidr_block(destination)
-                            .send()
-                    })
-                    .await?;
-                } else if let Rule::Associate { subnet } = rule {
-                    let subnet_id = known
-                        .ids
-                        .get(subnet)
-                        .cloned()
-                        .unwrap_or_else(|| subnet.to_owned());
-                    let tables = call("DescribeRouteTables", policy, || {
-                        ec2.describe_route_tables().route_table_ids(id).send()
-                    })
-                    .await?;
-                    for association in tables.route_tables().iter().flat_map(|t| t.associations()) {
-                        if association.subnet_id() == Some(subnet_id.as_str())
-                            && let Some(association_id) = association.route_table_association_id()
-                        {
-                            call("DisassociateRouteTable", policy, || {
-                                ec2.disassociate_route_table()
-                                    .association_id(association_id)
-                                    .send()
-                            })
-                            .await?;
-                        }
+        for rule in remove {
+            if let Rule::Route {
+                cidr: destination, ..
+            } = rule
+            {
+                call("DeleteRoute", policy, || {
+                    ec2.delete_route()
+                        .route_table_id(id)
+                        .destination_cidr_block(destination)
+                        .send()
+                })
+                .await?;
+            } else if let Rule::Associate { subnet } = rule {
+                let subnet_id = known
+                    .ids
+                    .get(subnet)
+                    .cloned()
+                    .unwrap_or_else(|| subnet.to_owned());
+                let tables = call("DescribeRouteTables", policy, || {
+                    ec2.describe_route_tables().route_table_ids(id).send()
+                })
+                .await?;
+                for association in tables.route_tables().iter().flat_map(|t| t.associations()) {
+                    if association.subnet_id() == Some(subnet_id.as_str())
+                        && let Some(association_id) = association.route_table_association_id()
+                    {
+                        call("DisassociateRouteTable", policy, || {
+                            ec2.disassociate_route_table()
+                                .association_id(association_id)
+                                .send()
+                        })
+                        .await?;
                     }
                 }
             }
-            for rule in add {
-                if let Rule::Route {
-                    cidr: destination,
-                    via,
-                } = rule
-                {
-                    let target = known.id(via)?;
-                    call("CreateRoute", policy, || {
-                        let request = ec2
-                            .create_route()
-                            .route_table_id(id)
-                            .destination_cidr_block(destination);
-                        if target.starts_with("nat-") {
-                            request.nat_gateway_id(&target).send()
-                        } else {
-                            request.gateway_id(&target).send()
-                        }
-                    })
-                    .await?;
-                } else if let Rule::Associate { subnet } = rule {
-                    let subnet_id = known.id(subnet)?;
-                    call("AssociateRouteTable", policy, || {
-                        ec2.associate_route_table()
-                            .route_table_id(id)
-                            .subnet_id(&subnet_id)
-                            .send()
-                    })
-                    .await?;
-                }
+        }
+        for rule in add {
+            if let Rule::Route {
+                cidr: destination,
+                via,
+            } = rule
+            {
+                let target = known.id(via)?;
+                call("CreateRoute", policy, || {
+                    let request = ec2
+                        .create_route()
+                        .route_table_id(id)
+                        .destination_cidr_block(destination);
+                    if target.starts_with("nat-") {
+                        request.nat_gateway_id(&target).send()
+                    } else {
+                        request.gateway_id(&target).send()
+                    }
+                })
+                .await?;
+            } else if let Rule::Associate { subnet } = rule {
+                let subnet_id = known.id(subnet)?;
+                call("AssociateRouteTable", policy, || {
+                    ec2.associate_route_table()
+                        .route_table_id(id)
+                        .subnet_id(&subnet_id)
+                        .send()
+                })
+                .await?;
             }
         }
         Ok(())
@@ -174,31 +172,29 @@ impl ResourceKind for RouteTable {
         let policy = Policy::destroying();
         let ec2 = &cloud.ec2;
         let id = found.id.as_str();
-        let outcome = {
-            let tables = call("DescribeRouteTables", policy, || {
-                ec2.describe_route_tables().route_table_ids(id).send()
-            })
-            .await;
-            if let Ok(tables) = tables {
-                for association in tables.route_tables().iter().flat_map(|t| t.associations()) {
-                    if let (Some(association_id), false) = (
-                        association.route_table_association_id(),
-                        association.main().unwrap_or(false),
-                    ) {
-                        removed("DisassociateRouteTable", policy, || {
-                            ec2.disassociate_route_table()
-                                .association_id(association_id)
-                                .send()
-                        })
-                        .await?;
-                    }
+        let tables = call("DescribeRouteTables", policy, || {
+            ec2.describe_route_tables().route_table_ids(id).send()
+        })
+        .await;
+        if let Ok(tables) = tables {
+            for association in tables.route_tables().iter().flat_map(|t| t.associations()) {
+                if let (Some(association_id), false) = (
+                    association.route_table_association_id(),
+                    association.main().unwrap_or(false),
+                ) {
+                    removed("DisassociateRouteTable", policy, || {
+                        ec2.disassociate_route_table()
+                            .association_id(association_id)
+                            .send()
+                    })
+                    .await?;
                 }
             }
-            removed("DeleteRouteTable", policy, || {
-                ec2.delete_route_table().route_table_id(id).send()
-            })
-            .await
-        };
-        outcome.map(|()| None)
+        }
+        removed("DeleteRouteTable", policy, || {
+            ec2.delete_route_table().route_table_id(id).send()
+        })
+        .await?;
+        Ok(None)
     }
 }

@@ -104,27 +104,25 @@ impl ResourceKind for SecurityGroup {
     ) -> Result<(), AwsError> {
         let policy = Policy::standard();
         let ec2 = &cloud.ec2;
-        {
-            for rule in remove {
-                let permission = ingress(rule, known)?;
-                call("RevokeSecurityGroupIngress", policy, || {
-                    ec2.revoke_security_group_ingress()
-                        .group_id(id)
-                        .ip_permissions(permission.clone())
-                        .send()
-                })
-                .await?;
-            }
-            for rule in add {
-                let permission = ingress(rule, known)?;
-                call("AuthorizeSecurityGroupIngress", policy, || {
-                    ec2.authorize_security_group_ingress()
-                        .group_id(id)
-                        .ip_permissions(permission.clone())
-                        .send()
-                })
-                .await?;
-            }
+        for rule in remove {
+            let permission = ingress(rule, known)?;
+            call("RevokeSecurityGroupIngress", policy, || {
+                ec2.revoke_security_group_ingress()
+                    .group_id(id)
+                    .ip_permissions(permission.clone())
+                    .send()
+            })
+            .await?;
+        }
+        for rule in add {
+            let permission = ingress(rule, known)?;
+            call("AuthorizeSecurityGroupIngress", policy, || {
+                ec2.authorize_security_group_ingress()
+                    .group_id(id)
+                    .ip_permissions(permission.clone())
+                    .send()
+            })
+            .await?;
         }
         Ok(())
     }
@@ -138,36 +136,34 @@ impl ResourceKind for SecurityGroup {
         let policy = Policy::destroying();
         let ec2 = &cloud.ec2;
         let id = found.id.as_str();
-        let outcome = {
-            // Rules naming other groups must go first, or neither group can.
-            let groups = call("DescribeSecurityGroups", policy, || {
-                ec2.describe_security_groups().group_ids(id).send()
-            })
-            .await;
-            if let Ok(groups) = groups {
-                let referencing: Vec<IpPermission> = groups
-                    .security_groups()
-                    .iter()
-                    .flat_map(|g| g.ip_permissions())
-                    .filter(|p| !p.user_id_group_pairs().is_empty())
-                    .cloned()
-                    .collect();
-                if !referencing.is_empty() {
-                    removed("RevokeSecurityGroupIngress", policy, || {
-                        ec2.revoke_security_group_ingress()
-                            .group_id(id)
-                            .set_ip_permissions(Some(referencing.clone()))
-                            .send()
-                    })
-                    .await?;
-                }
+        // Rules naming other groups must go first, or neither group can.
+        let groups = call("DescribeSecurityGroups", policy, || {
+            ec2.describe_security_groups().group_ids(id).send()
+        })
+        .await;
+        if let Ok(groups) = groups {
+            let referencing: Vec<IpPermission> = groups
+                .security_groups()
+                .iter()
+                .flat_map(|g| g.ip_permissions())
+                .filter(|p| !p.user_id_group_pairs().is_empty())
+                .cloned()
+                .collect();
+            if !referencing.is_empty() {
+                removed("RevokeSecurityGroupIngress", policy, || {
+                    ec2.revoke_security_group_ingress()
+                        .group_id(id)
+                        .set_ip_permissions(Some(referencing.clone()))
+                        .send()
+                })
+                .await?;
             }
-            removed("DeleteSecurityGroup", policy, || {
-                ec2.delete_security_group().group_id(id).send()
-            })
-            .await
-        };
-        outcome.map(|()| None)
+        }
+        removed("DeleteSecurityGroup", policy, || {
+            ec2.delete_security_group().group_id(id).send()
+        })
+        .await?;
+        Ok(None)
     }
 }
 

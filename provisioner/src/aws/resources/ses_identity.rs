@@ -84,11 +84,10 @@ impl ResourceKind for SesIdentity {
     ) -> Result<Option<String>, AwsError> {
         let policy = Policy::destroying();
         let id = found.id.as_str();
-        let outcome = call("DeleteIdentity", policy, || {
+        call("DeleteIdentity", policy, || {
             cloud.ses.delete_identity().identity(id).send()
         })
-        .await
-        .map(|_| ());
-        outcome.map(|()| None)
+        .await?;
+        Ok(None)
     }
 }

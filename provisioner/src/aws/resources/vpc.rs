@@ -90,7 +90,7 @@ impl ResourceKind for Vpc {
         let policy = Policy::destroying();
         let ec2 = &cloud.ec2;
         let id = found.id.as_str();
-        let outcome = removed("DeleteVpc", policy, || ec2.delete_vpc().vpc_id(id).send()).await;
-        outcome.map(|()| None)
+        removed("DeleteVpc", policy, || ec2.delete_vpc().vpc_id(id).send()).await?;
+        Ok(None)
     }
 }

@@ -90,31 +90,29 @@ impl ResourceKind for VpnConnection {
     ) -> Result<(), AwsError> {
         let policy = Policy::standard();
         let ec2 = &cloud.ec2;
-        {
-            for rule in remove {
-                let Rule::VpnRoute { cidr } = rule else {
-                    continue;
-                };
-                call("DeleteVpnConnectionRoute", policy, || {
-                    ec2.delete_vpn_connection_route()
-                        .vpn_connection_id(id)
-                        .destination_cidr_block(cidr)
-                        .send()
-                })
-                .await?;
-            }
-            for rule in add {
-                let Rule::VpnRoute { cidr } = rule else {
-                    continue;
-                };
-                call("CreateVpnConnectionRoute", policy, || {
-                    ec2.create_vpn_connection_route()
-                        .vpn_connection_id(id)
-                        .destination_cidr_block(cidr)
-                        .send()
-                })
-                .await?;
-            }
+        for rule in remove {
+            let Rule::VpnRoute { cidr } = rule else {
+                continue;
+            };
+            call("DeleteVpnConnectionRoute", policy, || {
+                ec2.delete_vpn_connection_route()
+                    .vpn_connection_id(id)
+                    .destination_cidr_block(cidr)
+                    .send()
+            })
+            .await?;
+        }
+        for rule in add {
+            let Rule::VpnRoute { cidr } = rule else {
+                continue;
+            };
+            call("CreateVpnConnectionRoute", policy, || {
+                ec2.create_vpn_connection_route()
+                    .vpn_connection_id(id)
+                    .destination_cidr_block(cidr)
+                    .send()
+            })
+            .await?;
         }
         Ok(())
     }
