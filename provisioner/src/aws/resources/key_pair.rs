@@ -33,9 +33,8 @@ impl ResourceKind for KeyPair {
                 "secret".into(),
                 crate::model::ssh_key_secret_name(&cloud.environment),
             );
-            seen.roles
-                .insert(key.key_name().unwrap_or_default().into(), role.into());
-            seen.out.push(f);
+            // Instances name their key by its name, the key pair's id.
+            seen.add(f);
         }
         Ok(())
     }
