@@ -116,10 +116,18 @@ async fn an_out_of_memory_line_mails_once_through_ses_and_resolves() {
         ]
     );
 
-    let history = monitor
-        .get("/api/v1/alerts/history?env=acme-prod")
-        .await
-        .unwrap();
+    // The engine records a mail as notified once the send returns, just
+    // after SES has it: wait for the fourth entry, then check them all.
+    let history = wait_until(
+        "the resolved mail in the history",
+        Duration::from_secs(10),
+        async || {
+            let history = monitor.get("/api/v1/alerts/history?env=acme-prod").await?;
+            (history.as_array()?.len() >= 4).then_some(history)
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\nmonitor:\n{}", monitor.log()));
     let events: Vec<&str> = history
         .as_array()
         .unwrap()
