@@ -188,7 +188,8 @@ async fn run_step(
 ) -> Result<(String, Option<String>), AwsError> {
     match step {
         Step::Add(resource) => {
-            let (id, address) = cloud.create(resource, known, user_data, spec).await?;
+            let crate::aws::Made { id, address } =
+                cloud.create(resource, known, user_data, spec).await?;
             let mut known = known.clone();
             known.ids.insert(resource.role.clone(), id.clone());
             let rules: Vec<Rule> = resource.rules.iter().cloned().collect();

@@ -83,6 +83,13 @@ pub struct Found {
     pub notes: Vec<String>,
 }
 
+impl Found {
+    /// Sets property `key` of the resource found.
+    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+        self.resource.props.insert(key.to_owned(), value.into());
+    }
+}
+
 impl Resource {
     fn new(kind: Kind, role: &str) -> Self {
         Self {

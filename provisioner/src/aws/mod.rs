@@ -12,7 +12,9 @@ mod tags;
 use std::collections::BTreeMap;
 
 use crate::model::{Found, Resource, Rule};
-use resources::{Need, Seen, TABLE};
+use resources::{Change, Gone, Need, Seen, TABLE};
+
+pub use resources::Made;
 use retry::AwsError;
 
 pub use tags::{ENV_TAG, ROLE_TAG};
@@ -71,7 +73,7 @@ impl Cloud {
         known: &Known,
         user_data: &str,
         spec: &crate::spec::Spec,
-    ) -> Result<(String, Option<String>), AwsError> {
+    ) -> Result<Made, AwsError> {
         // Every id a kind looks up is of a dependency: all must exist.
         if let Some(missing) = resource.deps.iter().find(|d| !known.ids.contains_key(*d)) {
             return Err(AwsError::other(
@@ -100,17 +102,20 @@ impl Cloud {
         remove: &[Rule],
         known: &Known,
     ) -> Result<(), AwsError> {
-        resources::of(resource.kind)
-            .change(self, resource, id, add, remove, known)
-            .await
+        let change = Change {
+            id,
+            add,
+            remove,
+            known,
+        };
+        resources::of(resource.kind).change(self, &change).await
     }
 
     /// Deletes a resource found in AWS; answers what it kept, if anything
     /// (the database's final snapshot).
     pub async fn delete(&self, found: &Found, known: &Known) -> Result<Option<String>, AwsError> {
-        resources::of(found.resource.kind)
-            .delete(self, found, known)
-            .await
+        let gone = Gone { found, known };
+        resources::of(found.resource.kind).delete(self, &gone).await
     }
 }
 

@@ -24,15 +24,37 @@ impl Cloud {
     }
 
     /// Tagged for this environment: the filters say so, and this checks it.
-    pub(super) fn ours(&self, tags: &[Tag]) -> bool {
+    pub(super) fn is_ours(&self, tags: &[Tag]) -> bool {
         tag_of(tags, ENV_TAG) == Some(self.environment.as_str())
+    }
+
+    /// The same for the services whose tags are not EC2's (RDS, Secrets
+    /// Manager, Route53), given as (key, value) pairs.
+    pub(super) fn owns<'a>(
+        &self,
+        mut tags: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+    ) -> bool {
+        tags.any(|(key, value)| key == Some(ENV_TAG) && value == Some(self.environment.as_str()))
     }
 
     /// The role of a resource with `tags` (`default` when untagged) when it
     /// is this environment's; `None` when it is not ours.
     pub(super) fn role_if_ours<'a>(&self, tags: &'a [Tag], default: &'a str) -> Option<&'a str> {
-        self.ours(tags)
+        self.is_ours(tags)
             .then(|| tag_of(tags, ROLE_TAG).unwrap_or(default))
+    }
+
+    /// Each of `items` that is this environment's, with its role (`default`
+    /// when it has none).
+    pub(super) fn ours<'a, T>(
+        &'a self,
+        items: &'a [T],
+        tags: fn(&T) -> &[Tag],
+        default: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a T)> {
+        items
+            .iter()
+            .filter_map(move |item| Some((self.role_if_ours(tags(item), default)?, item)))
     }
 
     /// The tags of an EC2 resource of `role`, given at creation.

@@ -1,48 +1,73 @@
 //! What the internet gateway and the VPN gateway share: each is attached to
-//! the VPC, an attachment being an `Attached` rule. The loops live here;
-//! each kind gives only its own attach and detach call.
+//! the VPC, an attachment being an `Attached` rule. The loops and the
+//! attach and detach calls of both live here.
 
-use std::future::Future;
+use super::prelude::*;
 
-use crate::aws::Known;
-use crate::aws::retry::AwsError;
-use crate::model::{Found, Rule};
+/// A gateway attached to the VPC.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Gateway {
+    Internet,
+    Vpn,
+}
 
-/// Calls `attach` with the id of the VPC of each `Attached` rule in `add`
+/// Attaches gateway `change.id` to the VPC of each `Attached` rule added
 /// (the VPC is a dependency: it exists).
-pub(super) async fn attach_each<F, Fut>(
-    add: &[Rule],
-    known: &Known,
-    mut attach: F,
-) -> Result<(), AwsError>
-where
-    F: FnMut(String) -> Fut,
-    Fut: Future<Output = Result<(), AwsError>>,
-{
-    for rule in add {
-        if let Rule::Attached { vpc } = rule {
-            attach(known.id(vpc)?).await?;
+pub(super) async fn attach(
+    cloud: &Cloud,
+    gateway: Gateway,
+    change: &Change<'_>,
+) -> Result<(), AwsError> {
+    let policy = Policy::standard();
+    for rule in change.add {
+        let Rule::Attached { vpc } = rule else {
+            continue;
+        };
+        let (id, vpc) = (change.id, change.known.id(vpc)?);
+        match gateway {
+            Gateway::Internet => {
+                let request = cloud.ec2.attach_internet_gateway().internet_gateway_id(id);
+                let request = request.vpc_id(vpc);
+                call("AttachInternetGateway", policy, || request.clone().send()).await?;
+            }
+            Gateway::Vpn => {
+                let request = cloud
+                    .ec2
+                    .attach_vpn_gateway()
+                    .vpn_gateway_id(id)
+                    .vpc_id(vpc);
+                call("AttachVpnGateway", policy, || request.clone().send()).await?;
+            }
         }
     }
     Ok(())
 }
 
-/// Calls `detach` with the id of each VPC `found` is attached to (one
-/// already gone is skipped).
-pub(super) async fn detach_each<F, Fut>(
-    found: &Found,
-    known: &Known,
-    mut detach: F,
-) -> Result<(), AwsError>
-where
-    F: FnMut(String) -> Fut,
-    Fut: Future<Output = Result<(), AwsError>>,
-{
-    for rule in &found.resource.rules {
-        if let Rule::Attached { vpc } = rule
-            && let Some(vpc) = known.ids.get(vpc)
-        {
-            detach(vpc.clone()).await?;
+/// Detaches the gateway from each VPC it is attached to (one already gone
+/// is skipped).
+pub(super) async fn detach(
+    cloud: &Cloud,
+    gateway: Gateway,
+    gone: &Gone<'_>,
+) -> Result<(), AwsError> {
+    let policy = Policy::destroying();
+    for rule in &gone.found.resource.rules {
+        let Rule::Attached { vpc } = rule else {
+            continue;
+        };
+        let Some(vpc) = gone.known.ids.get(vpc) else {
+            continue;
+        };
+        if let Gateway::Internet = gateway {
+            let request = cloud.ec2.detach_internet_gateway().vpc_id(vpc);
+            let request = request.internet_gateway_id(gone.id());
+            removed("DetachInternetGateway", policy, || request.clone().send()).await?;
+        } else {
+            let request = cloud.ec2.detach_vpn_gateway().vpn_gateway_id(gone.id());
+            removed("DetachVpnGateway", policy, || {
+                request.clone().vpc_id(vpc).send()
+            })
+            .await?;
         }
     }
     Ok(())

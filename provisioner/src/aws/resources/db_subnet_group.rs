@@ -1,96 +1,63 @@
 //! The RDS subnet group over the private subnets.
 
-use super::{Need, ResourceKind, Seen, found};
-use crate::aws::retry::{AwsError, Policy, call, removed};
+use super::prelude::*;
 use crate::aws::tags::{ENV_TAG, ROLE_TAG};
-use crate::aws::{Cloud, Known};
-use crate::model::{Found, Kind};
 
-/// DbSubnetGroup resources.
-#[derive(Debug)]
+/// The subnets the database may live in.
 pub(super) struct DbSubnetGroup;
 
 #[async_trait::async_trait]
 impl ResourceKind for DbSubnetGroup {
     async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError> {
-        let group_name = format!("{}-db", cloud.environment);
-        if let Ok(groups) = cloud
-            .rds
-            .describe_db_subnet_groups()
-            .db_subnet_group_name(&group_name)
-            .send()
-            .await
+        let name = format!("{}-db", cloud.environment);
+        let describe = cloud.rds.describe_db_subnet_groups();
+        let request = describe.db_subnet_group_name(&name);
+        let groups = match call("DescribeDBSubnetGroups", Policy::standard(), || {
+            request.clone().send()
+        })
+        .await
         {
-            for group in groups.db_subnet_groups() {
-                let mut f = found(
-                    Kind::DbSubnetGroup,
-                    "db-subnets",
-                    group.db_subnet_group_name().unwrap_or_default(),
-                    "available",
-                );
-                f.resource.props.insert("name".into(), group_name.clone());
-                let mut subnets: Vec<String> = group
-                    .subnets()
-                    .iter()
-                    .filter_map(|s| s.subnet_identifier())
-                    .map(|s| seen.roles.get(s).cloned().unwrap_or_else(|| s.to_owned()))
-                    .collect();
-                subnets.sort();
-                f.resource
-                    .props
-                    .insert("subnets".into(), subnets.join(", "));
-                seen.out.push(f);
-            }
+            Ok(groups) => groups,
+            Err(error) if error.code.contains("NotFound") => return Ok(()),
+            Err(error) => return Err(error),
+        };
+        for group in groups.db_subnet_groups() {
+            let id = group.db_subnet_group_name().unwrap_or_default();
+            let mut f = found(Kind::DbSubnetGroup, "db-subnets", id, "available");
+            f.set("name", &name);
+            let subnets = group.subnets().iter().filter_map(|s| s.subnet_identifier());
+            let mut subnets: Vec<String> = subnets.map(|s| seen.role_of(s)).collect();
+            subnets.sort();
+            f.set("subnets", subnets.join(", "));
+            seen.out.push(f);
         }
         Ok(())
     }
 
-    async fn create(
-        &self,
-        cloud: &Cloud,
-        need: &Need<'_>,
-    ) -> Result<(String, Option<String>), AwsError> {
-        let policy = Policy::standard();
-        let role = need.role();
-        let prop = |key: &str| need.prop(key);
-        let known = need.known;
-        let id = {
-            let name = prop("name");
-            call("CreateDBSubnetGroup", policy, || {
-                cloud
-                    .rds
-                    .create_db_subnet_group()
-                    .db_subnet_group_name(&name)
-                    .db_subnet_group_description(format!("{} private subnets", cloud.environment))
-                    .subnet_ids(known.ids.get("private-a").cloned().unwrap_or_default())
-                    .subnet_ids(known.ids.get("private-b").cloned().unwrap_or_default())
-                    .tags(cloud.rds_tag(ENV_TAG, &cloud.environment))
-                    .tags(cloud.rds_tag(ROLE_TAG, role))
-                    .tags(cloud.rds_tag("Name", &format!("{}-{role}", cloud.environment)))
-                    .send()
-            })
-            .await?;
-            name
-        };
-        Ok((id, None))
-    }
-
-    async fn delete(
-        &self,
-        cloud: &Cloud,
-        found: &Found,
-        _known: &Known,
-    ) -> Result<Option<String>, AwsError> {
-        let policy = Policy::destroying();
-        let id = found.id.as_str();
-        removed("DeleteDBSubnetGroup", policy, || {
-            cloud
-                .rds
-                .delete_db_subnet_group()
-                .db_subnet_group_name(id)
-                .send()
+    async fn create(&self, cloud: &Cloud, need: &Need<'_>) -> Result<Made, AwsError> {
+        let (role, name) = (need.role(), need.prop("name"));
+        let tag = |key: &str, value: &str| cloud.rds_tag(key, value);
+        let request = cloud
+            .rds
+            .create_db_subnet_group()
+            .db_subnet_group_name(&name)
+            .db_subnet_group_description(format!("{} private subnets", cloud.environment))
+            .subnet_ids(need.id_of("private-a"))
+            .subnet_ids(need.id_of("private-b"))
+            .tags(tag(ENV_TAG, &cloud.environment))
+            .tags(tag(ROLE_TAG, role))
+            .tags(tag("Name", &format!("{}-{role}", cloud.environment)));
+        call("CreateDBSubnetGroup", Policy::standard(), || {
+            request.clone().send()
         })
         .await?;
-        Ok(None)
+        Ok(Made::named(&name))
+    }
+
+    async fn delete(&self, cloud: &Cloud, gone: &Gone<'_>) -> Result<Option<String>, AwsError> {
+        let delete = cloud.rds.delete_db_subnet_group();
+        let request = delete.db_subnet_group_name(gone.id());
+        gone.by("DeleteDBSubnetGroup", || request.clone().send())
+            .await
     }
 }

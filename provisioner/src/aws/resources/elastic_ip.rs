@@ -1,70 +1,40 @@
 //! The Elastic IP the NAT gateway sends from.
 
-use super::{Need, ResourceKind, Seen, found};
-use crate::aws::retry::{AwsError, Policy, call, removed};
-use crate::aws::{Cloud, Known};
-use crate::model::{Found, Kind};
+use super::prelude::*;
 use aws_sdk_ec2::types::{DomainType, ResourceType};
 
-/// ElasticIp resources.
-#[derive(Debug)]
+/// An Elastic IP address of the environment.
 pub(super) struct ElasticIp;
 
 #[async_trait::async_trait]
 impl ResourceKind for ElasticIp {
     async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError> {
-        let policy = Policy::standard();
-        let ec2 = &cloud.ec2;
-        let addresses = call("DescribeAddresses", policy, || {
-            ec2.describe_addresses().filters(cloud.env_filter()).send()
-        })
-        .await?;
-        for address in addresses.addresses() {
-            let Some(role) = cloud.role_if_ours(address.tags(), "eip") else {
-                continue;
-            };
-            let id = address.allocation_id().unwrap_or_default();
-            let mut f = found(Kind::ElasticIp, role, id, "allocated");
+        let request = cloud.ec2.describe_addresses().filters(cloud.env_filter());
+        let answer = call("DescribeAddresses", Policy::standard(), || {
+            request.clone().send()
+        });
+        let answer = answer.await?;
+        for (role, address) in cloud.ours(answer.addresses(), |a| a.tags(), "eip") {
+            let allocation = address.allocation_id().unwrap_or_default();
+            let mut f = found(Kind::ElasticIp, role, allocation, "allocated");
             f.address = address.public_ip().map(str::to_owned);
             seen.add(f);
         }
         Ok(())
     }
 
-    async fn create(
-        &self,
-        cloud: &Cloud,
-        need: &Need<'_>,
-    ) -> Result<(String, Option<String>), AwsError> {
-        let policy = Policy::standard();
-        let ec2 = &cloud.ec2;
-        let role = need.role();
-        let id = call("AllocateAddress", policy, || {
-            ec2.allocate_address()
-                .domain(DomainType::Vpc)
-                .tag_specifications(cloud.tags(ResourceType::ElasticIp, role))
-                .send()
-        })
-        .await?
-        .allocation_id()
-        .unwrap_or_default()
-        .to_owned();
-        Ok((id, None))
+    async fn create(&self, cloud: &Cloud, need: &Need<'_>) -> Result<Made, AwsError> {
+        let tags = cloud.tags(ResourceType::ElasticIp, need.role());
+        let allocate = cloud.ec2.allocate_address().domain(DomainType::Vpc);
+        let request = allocate.tag_specifications(tags);
+        let allocated = call("AllocateAddress", Policy::standard(), || {
+            request.clone().send()
+        });
+        Made::id("AllocateAddress", allocated.await?.allocation_id())
     }
 
-    async fn delete(
-        &self,
-        cloud: &Cloud,
-        found: &Found,
-        _known: &Known,
-    ) -> Result<Option<String>, AwsError> {
-        let policy = Policy::destroying();
-        let ec2 = &cloud.ec2;
-        let id = found.id.as_str();
-        removed("ReleaseAddress", policy, || {
-            ec2.release_address().allocation_id(id).send()
-        })
-        .await?;
-        Ok(None)
+    async fn delete(&self, cloud: &Cloud, gone: &Gone<'_>) -> Result<Option<String>, AwsError> {
+        let request = cloud.ec2.release_address().allocation_id(gone.id());
+        gone.by("ReleaseAddress", || request.clone().send()).await
     }
 }

@@ -1,107 +1,56 @@
 //! The internet gateway, attached to the VPC (an attachment is a rule).
 
-use super::attachment::{attach_each, detach_each};
-use super::{Need, ResourceKind, Seen, found};
-use crate::aws::retry::{AwsError, Policy, call, removed};
-use crate::aws::{Cloud, Known};
-use crate::model::{Found, Kind, Resource, Rule};
+use super::attachment::{Gateway, attach, detach};
+use super::prelude::*;
 use aws_sdk_ec2::types::ResourceType;
 
-/// InternetGateway resources.
-#[derive(Debug)]
+/// The VPC's way out to the internet.
 pub(super) struct InternetGateway;
 
 #[async_trait::async_trait]
 impl ResourceKind for InternetGateway {
     async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError> {
-        let policy = Policy::standard();
-        let ec2 = &cloud.ec2;
-        let gateways = call("DescribeInternetGateways", policy, || {
-            ec2.describe_internet_gateways()
-                .filters(cloud.env_filter())
-                .send()
+        let describe = cloud.ec2.describe_internet_gateways();
+        let request = describe.filters(cloud.env_filter());
+        let answer = call("DescribeInternetGateways", Policy::standard(), || {
+            request.clone().send()
         })
         .await?;
-        for gateway in gateways.internet_gateways() {
-            let Some(role) = cloud.role_if_ours(gateway.tags(), "igw") else {
-                continue;
-            };
+        for (role, gateway) in cloud.ours(answer.internet_gateways(), |g| g.tags(), "igw") {
             let id = gateway.internet_gateway_id().unwrap_or_default();
             let mut f = found(Kind::InternetGateway, role, id, "available");
-            for attachment in gateway.attachments() {
-                if let Some(vpc) = attachment.vpc_id().and_then(|v| seen.roles.get(v)) {
-                    f.resource.rules.insert(Rule::Attached { vpc: vpc.clone() });
-                }
-            }
+            let vpcs = gateway.attachments().iter().filter_map(|a| a.vpc_id());
+            f.resource
+                .rules
+                .extend(vpcs.filter_map(|vpc| seen.attached(vpc)));
             seen.add(f);
         }
         Ok(())
     }
 
-    async fn create(
-        &self,
-        cloud: &Cloud,
-        need: &Need<'_>,
-    ) -> Result<(String, Option<String>), AwsError> {
-        let policy = Policy::standard();
-        let ec2 = &cloud.ec2;
-        let role = need.role();
-        let id = call("CreateInternetGateway", policy, || {
-            ec2.create_internet_gateway()
-                .tag_specifications(cloud.tags(ResourceType::InternetGateway, role))
-                .send()
-        })
-        .await?
-        .internet_gateway()
-        .and_then(|g| g.internet_gateway_id())
-        .unwrap_or_default()
-        .to_owned();
-        Ok((id, None))
-    }
-
-    async fn change(
-        &self,
-        cloud: &Cloud,
-        _resource: &Resource,
-        id: &str,
-        add: &[Rule],
-        _remove: &[Rule],
-        known: &Known,
-    ) -> Result<(), AwsError> {
-        attach_each(add, known, |vpc| async move {
-            call("AttachInternetGateway", Policy::standard(), || {
-                let request = cloud.ec2.attach_internet_gateway();
-                request.internet_gateway_id(id).vpc_id(&vpc).send()
-            })
-            .await
-            .map(drop)
-        })
-        .await
-    }
-
-    async fn delete(
-        &self,
-        cloud: &Cloud,
-        found: &Found,
-        known: &Known,
-    ) -> Result<Option<String>, AwsError> {
-        let (policy, id) = (Policy::destroying(), found.id.as_str());
-        detach_each(found, known, |vpc| async move {
-            removed("DetachInternetGateway", policy, || {
-                let request = cloud.ec2.detach_internet_gateway();
-                request.internet_gateway_id(id).vpc_id(&vpc).send()
-            })
-            .await
+    async fn create(&self, cloud: &Cloud, need: &Need<'_>) -> Result<Made, AwsError> {
+        let tags = cloud.tags(ResourceType::InternetGateway, need.role());
+        let request = cloud.ec2.create_internet_gateway().tag_specifications(tags);
+        let created = call("CreateInternetGateway", Policy::standard(), || {
+            request.clone().send()
         })
         .await?;
-        removed("DeleteInternetGateway", policy, || {
-            cloud
-                .ec2
-                .delete_internet_gateway()
-                .internet_gateway_id(id)
-                .send()
-        })
-        .await?;
-        Ok(None)
+        let gateway = created.internet_gateway();
+        Made::id(
+            "CreateInternetGateway",
+            gateway.and_then(|g| g.internet_gateway_id()),
+        )
+    }
+
+    async fn change(&self, cloud: &Cloud, change: &Change<'_>) -> Result<(), AwsError> {
+        attach(cloud, Gateway::Internet, change).await
+    }
+
+    async fn delete(&self, cloud: &Cloud, gone: &Gone<'_>) -> Result<Option<String>, AwsError> {
+        detach(cloud, Gateway::Internet, gone).await?;
+        let request = cloud.ec2.delete_internet_gateway();
+        let request = request.internet_gateway_id(gone.id());
+        gone.by("DeleteInternetGateway", || request.clone().send())
+            .await
     }
 }

@@ -1,93 +1,52 @@
 //! The SSH key pair: its private key goes to Secrets Manager and nowhere else.
 
-use super::{Need, ResourceKind, Seen, found};
-use crate::aws::retry::{AwsError, Policy, call, removed};
-use crate::aws::{Cloud, Known};
-use crate::model::{Found, Kind};
+use super::prelude::*;
+use super::secret::{delete_secret, put_secret};
+use crate::model::ssh_key_secret_name;
 use aws_sdk_ec2::types::ResourceType;
 
-/// KeyPair resources.
-#[derive(Debug)]
+/// The key pair instances are launched with (its name is its id).
 pub(super) struct KeyPair;
 
 #[async_trait::async_trait]
 impl ResourceKind for KeyPair {
     async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError> {
-        let policy = Policy::standard();
-        let ec2 = &cloud.ec2;
-        let keys = call("DescribeKeyPairs", policy, || {
-            ec2.describe_key_pairs().filters(cloud.env_filter()).send()
-        })
-        .await?;
-        for key in keys.key_pairs() {
-            let Some(role) = cloud.role_if_ours(key.tags(), "key") else {
-                continue;
-            };
-            let mut f = found(
-                Kind::KeyPair,
-                role,
-                key.key_name().unwrap_or_default(),
-                "available",
-            );
-            f.resource.props.insert(
-                "secret".into(),
-                crate::model::ssh_key_secret_name(&cloud.environment),
-            );
-            // Instances name their key by its name, the key pair's id.
+        let request = cloud.ec2.describe_key_pairs().filters(cloud.env_filter());
+        let keys = call("DescribeKeyPairs", Policy::standard(), || {
+            request.clone().send()
+        });
+        for (role, key) in cloud.ours(keys.await?.key_pairs(), |k| k.tags(), "key") {
+            let name = key.key_name().unwrap_or_default();
+            let mut f = found(Kind::KeyPair, role, name, "available");
+            f.set("secret", ssh_key_secret_name(&cloud.environment));
             seen.add(f);
         }
         Ok(())
     }
 
-    async fn create(
-        &self,
-        cloud: &Cloud,
-        need: &Need<'_>,
-    ) -> Result<(String, Option<String>), AwsError> {
-        let policy = Policy::standard();
-        let ec2 = &cloud.ec2;
+    async fn create(&self, cloud: &Cloud, need: &Need<'_>) -> Result<Made, AwsError> {
         let role = need.role();
-        let prop = |key: &str| need.prop(key);
-        let id = {
-            let name = format!("{}-{role}", cloud.environment);
-            let created = call("CreateKeyPair", policy, || {
-                ec2.create_key_pair()
-                    .key_name(&name)
-                    .tag_specifications(cloud.tags(ResourceType::KeyPair, role))
-                    .send()
-            })
-            .await?;
-            // The private key goes to Secrets Manager and nowhere else.
-            let material = created.key_material().unwrap_or_default().to_owned();
-            super::secret::put_secret(cloud, &prop("secret"), &material, role).await?;
-            name
-        };
-        Ok((id, None))
+        let name = format!("{}-{role}", cloud.environment);
+        let tags = cloud.tags(ResourceType::KeyPair, role);
+        let request = cloud
+            .ec2
+            .create_key_pair()
+            .key_name(&name)
+            .tag_specifications(tags);
+        let created = call("CreateKeyPair", Policy::standard(), || {
+            request.clone().send()
+        })
+        .await?;
+        // The private key goes to Secrets Manager and nowhere else.
+        let material = created.key_material().unwrap_or_default();
+        put_secret(cloud, &need.prop("secret"), material, role).await?;
+        Ok(Made::named(&name))
     }
 
-    async fn delete(
-        &self,
-        cloud: &Cloud,
-        found: &Found,
-        _known: &Known,
-    ) -> Result<Option<String>, AwsError> {
-        let policy = Policy::destroying();
-        let ec2 = &cloud.ec2;
-        let id = found.id.as_str();
-        removed("DeleteKeyPair", policy, || {
-            ec2.delete_key_pair().key_name(id).send()
-        })
-        .await?;
-        let secret = crate::model::ssh_key_secret_name(&cloud.environment);
-        removed("DeleteSecret", policy, || {
-            cloud
-                .secrets
-                .delete_secret()
-                .secret_id(&secret)
-                .force_delete_without_recovery(true)
-                .send()
-        })
-        .await?;
+    async fn delete(&self, cloud: &Cloud, gone: &Gone<'_>) -> Result<Option<String>, AwsError> {
+        let request = cloud.ec2.delete_key_pair().key_name(gone.id());
+        gone.by("DeleteKeyPair", || request.clone().send()).await?;
+        delete_secret(cloud, &ssh_key_secret_name(&cloud.environment)).await?;
         Ok(None)
     }
 }

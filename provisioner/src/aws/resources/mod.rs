@@ -27,11 +27,23 @@ mod vpn_connection;
 mod vpn_gateway;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 
-use crate::aws::retry::AwsError;
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
+
+use crate::aws::retry::{AwsError, Policy, removed};
 use crate::aws::{Cloud, Known};
 use crate::model::{Found, Kind, Resource, Rule};
 use crate::spec::Spec;
+
+/// What every kind's file uses, imported at once.
+mod prelude {
+    pub(super) use super::{Change, Gone, Made, Need, ResourceKind, Seen, found};
+    pub(super) use crate::aws::Cloud;
+    pub(super) use crate::aws::retry::{AwsError, Policy, call, removed};
+    pub(super) use crate::model::{Kind, Rule};
+}
 
 /// What observing has found so far: kinds are observed in [`TABLE`] order,
 /// so a resource can name those it refers to by role (`roles`: id to role).
@@ -49,6 +61,19 @@ impl Seen<'_> {
         self.roles
             .insert(found.id.clone(), found.resource.role.clone());
         self.out.push(found);
+    }
+
+    /// The role of the resource with `id`, or the id itself when it is not
+    /// the environment's.
+    pub(super) fn role_of(&self, id: &str) -> String {
+        self.roles.get(id).cloned().unwrap_or_else(|| id.to_owned())
+    }
+
+    /// The rule saying a gateway is attached to the VPC with `vpc` as its
+    /// id, when that VPC is the environment's.
+    pub(super) fn attached(&self, vpc: &str) -> Option<Rule> {
+        let vpc = self.roles.get(vpc)?.clone();
+        Some(Rule::Attached { vpc })
     }
 }
 
@@ -79,41 +104,94 @@ impl Need<'_> {
     }
 }
 
+/// What a create made: the id, and the address when it has one.
+#[derive(Debug)]
+pub struct Made {
+    pub id: String,
+    pub address: Option<String>,
+}
+
+impl Made {
+    /// The id `call` answered; an answer without one is an error, never an
+    /// empty id that later calls would trip over.
+    pub(super) fn id(call: &str, id: Option<&str>) -> Result<Self, AwsError> {
+        match id {
+            Some(id) if !id.is_empty() => Ok(Self::named(id)),
+            _ => Err(AwsError::other(call, "the answer named no id")),
+        }
+    }
+
+    /// A resource whose id Aerie chose (a name).
+    pub(super) fn named(id: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            address: None,
+        }
+    }
+}
+
+/// The rules to add to and remove from an existing resource.
+#[derive(Debug)]
+pub(super) struct Change<'a> {
+    pub(super) id: &'a str,
+    pub(super) add: &'a [Rule],
+    pub(super) remove: &'a [Rule],
+    pub(super) known: &'a Known,
+}
+
+impl Change<'_> {
+    /// The rules to add, then those to remove, each with whether it is added.
+    pub(super) fn each(&self) -> impl Iterator<Item = (bool, &Rule)> {
+        let add = self.add.iter().map(|rule| (true, rule));
+        self.remove.iter().map(|rule| (false, rule)).chain(add)
+    }
+}
+
+/// A resource found in AWS that is to go, with what is known of the others.
+#[derive(Debug)]
+pub(super) struct Gone<'a> {
+    pub(super) found: &'a Found,
+    pub(super) known: &'a Known,
+}
+
+impl Gone<'_> {
+    /// The id of the resource to delete.
+    pub(super) fn id(&self) -> &str {
+        &self.found.id
+    }
+
+    /// Deletes it with the one call `request` makes; gone already is done.
+    pub(super) async fn by<T, E, F, Fut>(&self, call: &str, request: F) -> Result<Kept, AwsError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, aws_sdk_ec2::error::SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        removed(call, Policy::destroying(), request).await?;
+        Ok(None)
+    }
+}
+
+/// What a delete kept, if anything (the database's final snapshot).
+pub(super) type Kept = Option<String>;
+
 /// One kind of AWS resource.
 #[async_trait::async_trait]
-pub(super) trait ResourceKind: Send + Sync + std::fmt::Debug {
+pub(super) trait ResourceKind: Send + Sync {
     /// Adds this kind's resources of the environment to `seen`.
     async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError>;
 
-    /// Creates the resource; answers its id (and address, when it has one).
-    async fn create(
-        &self,
-        cloud: &Cloud,
-        need: &Need<'_>,
-    ) -> Result<(String, Option<String>), AwsError>;
+    /// Creates the resource.
+    async fn create(&self, cloud: &Cloud, need: &Need<'_>) -> Result<Made, AwsError>;
 
     /// Adds and removes rules of an existing resource; kinds without
     /// rules have nothing to change in place.
-    async fn change(
-        &self,
-        _cloud: &Cloud,
-        _resource: &Resource,
-        _id: &str,
-        _add: &[Rule],
-        _remove: &[Rule],
-        _known: &Known,
-    ) -> Result<(), AwsError> {
+    async fn change(&self, _cloud: &Cloud, _change: &Change<'_>) -> Result<(), AwsError> {
         Ok(())
     }
 
-    /// Deletes a resource found in AWS; answers what it kept, if anything
-    /// (the database's final snapshot).
-    async fn delete(
-        &self,
-        cloud: &Cloud,
-        found: &Found,
-        known: &Known,
-    ) -> Result<Option<String>, AwsError>;
+    /// Deletes a resource found in AWS; answers what it kept, if anything.
+    async fn delete(&self, cloud: &Cloud, gone: &Gone<'_>) -> Result<Kept, AwsError>;
 }
 
 /// Every kind, in the order they are observed (what refers to another comes after it).

@@ -1,144 +1,122 @@
-//! The NAT gateway that lets private subnets reach out; created and deleted only once AWS says it is available or gone.
+//! The NAT gateway that lets private subnets reach out; created and deleted
+//! only once AWS says it is available or gone.
 
-use super::{Need, ResourceKind, Seen, found};
-use crate::aws::retry::{AwsError, Policy, call, removed};
+use std::time::Duration;
+
+use super::prelude::*;
 use crate::aws::tags::any_of;
-use crate::aws::{Cloud, Known};
-use crate::model::{Found, Kind};
 use aws_sdk_ec2::types::ResourceType;
 
-/// NatGateway resources.
-#[derive(Debug)]
+/// The NAT gateway of the private subnets.
 pub(super) struct NatGateway;
 
 #[async_trait::async_trait]
 impl ResourceKind for NatGateway {
     async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError> {
-        let policy = Policy::standard();
-        let ec2 = &cloud.ec2;
-        let nats = call("DescribeNatGateways", policy, || {
-            ec2.describe_nat_gateways()
-                .filter(cloud.env_filter())
-                .filter(any_of("state", &["pending", "available", "failed"]))
-                .send()
+        let live = any_of("state", &["pending", "available", "failed"]);
+        let request = cloud.ec2.describe_nat_gateways().filter(live);
+        let request = request.filter(cloud.env_filter());
+        let answer = call("DescribeNatGateways", Policy::standard(), || {
+            request.clone().send()
         })
         .await?;
-        for nat in nats.nat_gateways() {
-            let Some(role) = cloud.role_if_ours(nat.tags(), "nat") else {
-                continue;
-            };
-            let id = nat.nat_gateway_id().unwrap_or_default();
-            let state = nat
-                .state()
-                .map(|s| s.as_str().to_owned())
-                .unwrap_or_default();
+        for (role, nat) in cloud.ours(answer.nat_gateways(), |n| n.tags(), "nat") {
+            let state = nat.state().map(|s| s.as_str()).unwrap_or_default();
             if state == "failed" {
                 continue;
             }
-            let mut f = found(Kind::NatGateway, role, id, &state);
+            let mut f = found(
+                Kind::NatGateway,
+                role,
+                nat.nat_gateway_id().unwrap_or_default(),
+                state,
+            );
             if let Some(subnet) = nat.subnet_id().and_then(|s| seen.roles.get(s)) {
-                f.resource.props.insert("subnet".into(), subnet.clone());
+                f.set("subnet", subnet);
             }
-            if let Some(address) = nat
+            let allocation = nat
                 .nat_gateway_addresses()
                 .first()
-                .and_then(|a| a.allocation_id())
-                .and_then(|a| seen.roles.get(a))
-            {
-                f.resource.props.insert("address".into(), address.clone());
+                .and_then(|a| a.allocation_id());
+            if let Some(address) = allocation.and_then(|a| seen.roles.get(a)) {
+                f.set("address", address);
             }
             seen.add(f);
         }
         Ok(())
     }
 
-    async fn create(
-        &self,
-        cloud: &Cloud,
-        need: &Need<'_>,
-    ) -> Result<(String, Option<String>), AwsError> {
-        let policy = Policy::standard();
-        let ec2 = &cloud.ec2;
-        let role = need.role();
-        let prop = |key: &str| need.prop(key);
-        let known = need.known;
-        let id = {
-            let id = call("CreateNatGateway", policy, || {
-                ec2.create_nat_gateway()
-                    .subnet_id(known.ids.get(&prop("subnet")).cloned().unwrap_or_default())
-                    .allocation_id(known.ids.get(&prop("address")).cloned().unwrap_or_default())
-                    .tag_specifications(cloud.tags(ResourceType::Natgateway, role))
-                    .send()
-            })
-            .await?
-            .nat_gateway()
-            .and_then(|n| n.nat_gateway_id())
-            .unwrap_or_default()
-            .to_owned();
-            wait_available(cloud, &id).await?;
-            id
-        };
-        Ok((id, None))
-    }
-
-    async fn delete(
-        &self,
-        cloud: &Cloud,
-        found: &Found,
-        _known: &Known,
-    ) -> Result<Option<String>, AwsError> {
-        let policy = Policy::destroying();
-        let ec2 = &cloud.ec2;
-        let id = found.id.as_str();
-        removed("DeleteNatGateway", policy, || {
-            ec2.delete_nat_gateway().nat_gateway_id(id).send()
+    async fn create(&self, cloud: &Cloud, need: &Need<'_>) -> Result<Made, AwsError> {
+        let tags = cloud.tags(ResourceType::Natgateway, need.role());
+        let request = cloud.ec2.create_nat_gateway().tag_specifications(tags);
+        let request = request
+            .subnet_id(need.id_of(&need.prop("subnet")))
+            .allocation_id(need.id_of(&need.prop("address")));
+        let created = call("CreateNatGateway", Policy::standard(), || {
+            request.clone().send()
         })
         .await?;
-        for _ in 0..150 {
-            let nats = call("DescribeNatGateways", Policy::standard(), || {
-                ec2.describe_nat_gateways().nat_gateway_ids(id).send()
-            })
-            .await;
-            match nats {
-                Ok(nats)
-                    if nats
-                        .nat_gateways()
-                        .first()
-                        .and_then(|n| n.state())
-                        .is_some_and(|s| s.as_str() != "deleted") =>
-                {
-                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-                }
-                _ => return Ok(None),
-            }
+        let nat = created.nat_gateway().and_then(|n| n.nat_gateway_id());
+        let made = Made::id("CreateNatGateway", nat)?;
+        match wait_for(cloud, &made.id, 120, |state| state != Some("pending")).await? {
+            Some("available") => Ok(made),
+            Some(state) => Err(AwsError::other(
+                "CreateNatGateway",
+                format!("{} is {state}", made.id),
+            )),
+            None => Err(AwsError::other(
+                "CreateNatGateway",
+                format!("{} was not available after 4 minutes", made.id),
+            )),
         }
-        Ok(())?;
+    }
+
+    async fn delete(&self, cloud: &Cloud, gone: &Gone<'_>) -> Result<Option<String>, AwsError> {
+        let request = cloud.ec2.delete_nat_gateway().nat_gateway_id(gone.id());
+        gone.by("DeleteNatGateway", || request.clone().send())
+            .await?;
+        // Its Elastic IP is released only once it is gone.
+        wait_for(cloud, gone.id(), 150, |state| {
+            matches!(state, None | Some("deleted"))
+        })
+        .await?;
         Ok(None)
     }
 }
 
-/// Waits until NAT gateway `id` is available (or failed).
-async fn wait_available(cloud: &Cloud, id: &str) -> Result<(), AwsError> {
-    for _ in 0..120 {
-        let nats = call("DescribeNatGateways", Policy::standard(), || {
-            cloud.ec2.describe_nat_gateways().nat_gateway_ids(id).send()
-        })
-        .await?;
-        match nats
-            .nat_gateways()
-            .first()
-            .and_then(|n| n.state())
-            .map(|s| s.as_str())
-        {
-            Some("available") => return Ok(()),
-            Some("failed") => {
-                return Err(AwsError::other("CreateNatGateway", format!("{id} failed")));
-            }
-            _ => tokio::time::sleep(std::time::Duration::from_secs(2)).await,
+/// Polls NAT gateway `id` every two seconds, at most `polls` times, until
+/// `done` says so of its state (`None`: there is none); answers that state,
+/// or `None` when it never came.
+async fn wait_for(
+    cloud: &Cloud,
+    id: &str,
+    polls: u32,
+    done: impl Fn(Option<&str>) -> bool,
+) -> Result<Option<&'static str>, AwsError> {
+    let request = cloud.ec2.describe_nat_gateways().nat_gateway_ids(id);
+    for _ in 0..polls {
+        let answer = call("DescribeNatGateways", Policy::standard(), || {
+            request.clone().send()
+        });
+        let answer = match answer.await {
+            Ok(answer) => answer,
+            Err(error) if error.code.contains("NotFound") => return Ok(Some("deleted")),
+            Err(error) => return Err(error),
+        };
+        let state = answer.nat_gateways().first().and_then(|n| n.state());
+        let state = state.map(|s| s.as_str());
+        if done(state) {
+            return Ok(Some(state.map_or("deleted", name_of)));
         }
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    Err(AwsError::other(
-        "CreateNatGateway",
-        format!("{id} was not available after 4 minutes"),
-    ))
+    Ok(None)
+}
+
+/// The state names as `'static` strings (the answer's are borrowed).
+fn name_of(state: &str) -> &'static str {
+    ["pending", "failed", "available", "deleting", "deleted"]
+        .into_iter()
+        .find(|known| *known == state)
+        .unwrap_or("unknown")
 }

@@ -1,200 +1,143 @@
 //! Route tables: routes and subnet associations are rules that change in place.
 
-use super::{Need, ResourceKind, Seen, found};
-use crate::aws::retry::{AwsError, Policy, call, removed};
-use crate::aws::{Cloud, Known};
-use crate::model::{Found, Kind, Resource, Rule};
+use super::prelude::*;
 use aws_sdk_ec2::types::ResourceType;
 
-/// RouteTable resources.
-#[derive(Debug)]
+/// A route table with its routes and subnet associations.
 pub(super) struct RouteTable;
 
 #[async_trait::async_trait]
 impl ResourceKind for RouteTable {
     async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError> {
-        let policy = Policy::standard();
-        let ec2 = &cloud.ec2;
-        let tables = call("DescribeRouteTables", policy, || {
-            ec2.describe_route_tables()
-                .filters(cloud.env_filter())
-                .send()
-        })
-        .await?;
-        for table in tables.route_tables() {
-            let Some(role) = cloud.role_if_ours(table.tags(), "routes") else {
-                continue;
-            };
+        let request = cloud
+            .ec2
+            .describe_route_tables()
+            .filters(cloud.env_filter());
+        let tables = call("DescribeRouteTables", Policy::standard(), || {
+            request.clone().send()
+        });
+        let tables = tables.await?;
+        for (role, table) in cloud.ours(tables.route_tables(), |t| t.tags(), "routes") {
             let id = table.route_table_id().unwrap_or_default();
             let mut f = found(Kind::RouteTable, role, id, "available");
             for route in table.routes() {
-                let target = route
-                    .gateway_id()
-                    .filter(|g| *g != "local")
-                    .or(route.nat_gateway_id());
-                if let (Some(destination), Some(target)) = (route.destination_cidr_block(), target)
-                {
-                    let via = seen
-                        .roles
-                        .get(target)
-                        .cloned()
-                        .unwrap_or_else(|| target.to_owned());
-                    f.resource.rules.insert(Rule::Route {
-                        cidr: destination.to_owned(),
-                        via,
-                    });
+                let local = route.gateway_id().filter(|g| *g != "local");
+                let target = local.or(route.nat_gateway_id());
+                if let (Some(cidr), Some(target)) = (route.destination_cidr_block(), target) {
+                    let (cidr, via) = (cidr.to_owned(), seen.role_of(target));
+                    f.resource.rules.insert(Rule::Route { cidr, via });
                 }
             }
-            for association in table.associations() {
-                if let Some(subnet) = association.subnet_id() {
-                    let subnet = seen
-                        .roles
-                        .get(subnet)
-                        .cloned()
-                        .unwrap_or_else(|| subnet.to_owned());
-                    f.resource.rules.insert(Rule::Associate { subnet });
-                }
-            }
+            let subnets = table.associations().iter().filter_map(|a| a.subnet_id());
+            let associations = subnets.map(|subnet| Rule::Associate {
+                subnet: seen.role_of(subnet),
+            });
+            f.resource.rules.extend(associations);
             seen.add(f);
         }
         Ok(())
     }
 
-    async fn create(
-        &self,
-        cloud: &Cloud,
-        need: &Need<'_>,
-    ) -> Result<(String, Option<String>), AwsError> {
-        let policy = Policy::standard();
-        let ec2 = &cloud.ec2;
-        let role = need.role();
-        let known = need.known;
-        let id = call("CreateRouteTable", policy, || {
-            ec2.create_route_table()
-                .vpc_id(known.ids.get("vpc").cloned().unwrap_or_default())
-                .tag_specifications(cloud.tags(ResourceType::RouteTable, role))
-                .send()
-        })
-        .await?
-        .route_table()
-        .and_then(|t| t.route_table_id())
-        .unwrap_or_default()
-        .to_owned();
-        Ok((id, None))
+    async fn create(&self, cloud: &Cloud, need: &Need<'_>) -> Result<Made, AwsError> {
+        let tags = cloud.tags(ResourceType::RouteTable, need.role());
+        let request = cloud.ec2.create_route_table().tag_specifications(tags);
+        let request = request.vpc_id(need.id_of("vpc"));
+        let created = call("CreateRouteTable", Policy::standard(), || {
+            request.clone().send()
+        });
+        let table = created.await?.route_table().cloned();
+        Made::id(
+            "CreateRouteTable",
+            table.as_ref().and_then(|t| t.route_table_id()),
+        )
     }
 
-    async fn change(
-        &self,
-        cloud: &Cloud,
-        _resource: &Resource,
-        id: &str,
-        add: &[Rule],
-        remove: &[Rule],
-        known: &Known,
-    ) -> Result<(), AwsError> {
-        let policy = Policy::standard();
-        let ec2 = &cloud.ec2;
-        for rule in remove {
-            if let Rule::Route {
-                cidr: destination, ..
-            } = rule
-            {
-                call("DeleteRoute", policy, || {
-                    ec2.delete_route()
-                        .route_table_id(id)
-                        .destination_cidr_block(destination)
-                        .send()
-                })
-                .await?;
-            } else if let Rule::Associate { subnet } = rule {
-                let subnet_id = known
-                    .ids
-                    .get(subnet)
-                    .cloned()
-                    .unwrap_or_else(|| subnet.to_owned());
-                let tables = call("DescribeRouteTables", policy, || {
-                    ec2.describe_route_tables().route_table_ids(id).send()
-                })
-                .await?;
-                for association in tables.route_tables().iter().flat_map(|t| t.associations()) {
-                    if association.subnet_id() == Some(subnet_id.as_str())
-                        && let Some(association_id) = association.route_table_association_id()
-                    {
-                        call("DisassociateRouteTable", policy, || {
-                            ec2.disassociate_route_table()
-                                .association_id(association_id)
-                                .send()
-                        })
-                        .await?;
-                    }
+    async fn change(&self, cloud: &Cloud, change: &Change<'_>) -> Result<(), AwsError> {
+        for (add, rule) in change.each() {
+            match rule {
+                Rule::Route { cidr, via } => route(cloud, change, add, cidr, via).await?,
+                Rule::Associate { subnet } if add => {
+                    let associate = cloud.ec2.associate_route_table().route_table_id(change.id);
+                    let request = associate.subnet_id(change.known.id(subnet)?);
+                    call("AssociateRouteTable", Policy::standard(), || {
+                        request.clone().send()
+                    })
+                    .await?;
                 }
-            }
-        }
-        for rule in add {
-            if let Rule::Route {
-                cidr: destination,
-                via,
-            } = rule
-            {
-                let target = known.id(via)?;
-                call("CreateRoute", policy, || {
-                    let request = ec2
-                        .create_route()
-                        .route_table_id(id)
-                        .destination_cidr_block(destination);
-                    if target.starts_with("nat-") {
-                        request.nat_gateway_id(&target).send()
-                    } else {
-                        request.gateway_id(&target).send()
-                    }
-                })
-                .await?;
-            } else if let Rule::Associate { subnet } = rule {
-                let subnet_id = known.id(subnet)?;
-                call("AssociateRouteTable", policy, || {
-                    ec2.associate_route_table()
-                        .route_table_id(id)
-                        .subnet_id(&subnet_id)
-                        .send()
-                })
-                .await?;
+                Rule::Associate { subnet } => {
+                    let subnet = change.known.ids.get(subnet).unwrap_or(subnet);
+                    let policy = Policy::standard();
+                    disassociate(cloud, change.id, Some(subnet), policy).await?;
+                }
+                _ => {}
             }
         }
         Ok(())
     }
 
-    async fn delete(
-        &self,
-        cloud: &Cloud,
-        found: &Found,
-        _known: &Known,
-    ) -> Result<Option<String>, AwsError> {
-        let policy = Policy::destroying();
-        let ec2 = &cloud.ec2;
-        let id = found.id.as_str();
-        let tables = call("DescribeRouteTables", policy, || {
-            ec2.describe_route_tables().route_table_ids(id).send()
-        })
-        .await;
-        if let Ok(tables) = tables {
-            for association in tables.route_tables().iter().flat_map(|t| t.associations()) {
-                if let (Some(association_id), false) = (
-                    association.route_table_association_id(),
-                    association.main().unwrap_or(false),
-                ) {
-                    removed("DisassociateRouteTable", policy, || {
-                        ec2.disassociate_route_table()
-                            .association_id(association_id)
-                            .send()
-                    })
-                    .await?;
-                }
-            }
+    async fn delete(&self, cloud: &Cloud, gone: &Gone<'_>) -> Result<Option<String>, AwsError> {
+        match disassociate(cloud, gone.id(), None, Policy::destroying()).await {
+            // A table that is gone has nothing to disassociate.
+            Err(error) if !error.code.contains("NotFound") => return Err(error),
+            _ => {}
         }
-        removed("DeleteRouteTable", policy, || {
-            ec2.delete_route_table().route_table_id(id).send()
-        })
-        .await?;
-        Ok(None)
+        let request = cloud.ec2.delete_route_table().route_table_id(gone.id());
+        gone.by("DeleteRouteTable", || request.clone().send()).await
     }
+}
+
+/// Adds or removes the route to `cidr` through `via` (a NAT gateway or a gateway).
+async fn route(
+    cloud: &Cloud,
+    change: &Change<'_>,
+    add: bool,
+    cidr: &str,
+    via: &str,
+) -> Result<(), AwsError> {
+    let policy = Policy::standard();
+    if !add {
+        let delete = cloud.ec2.delete_route().route_table_id(change.id);
+        let request = delete.destination_cidr_block(cidr);
+        return call("DeleteRoute", policy, || request.clone().send())
+            .await
+            .map(drop);
+    }
+    let target = change.known.id(via)?;
+    let create = cloud.ec2.create_route().route_table_id(change.id);
+    let request = create.destination_cidr_block(cidr);
+    let request = if target.starts_with("nat-") {
+        request.nat_gateway_id(target)
+    } else {
+        request.gateway_id(target)
+    };
+    call("CreateRoute", policy, || request.clone().send())
+        .await
+        .map(drop)
+}
+
+/// Removes table `id`'s associations with `subnet` (an id), or with every
+/// subnet when `None` (never the VPC's main association).
+async fn disassociate(
+    cloud: &Cloud,
+    id: &str,
+    subnet: Option<&str>,
+    policy: Policy,
+) -> Result<(), AwsError> {
+    let request = cloud.ec2.describe_route_tables().route_table_ids(id);
+    let tables = call("DescribeRouteTables", policy, || request.clone().send()).await?;
+    let associations = tables.route_tables().iter().flat_map(|t| t.associations());
+    for association in associations {
+        let wanted = subnet.is_none_or(|s| association.subnet_id() == Some(s));
+        if !wanted || association.main().unwrap_or(false) {
+            continue;
+        }
+        if let Some(association) = association.route_table_association_id() {
+            let request = cloud
+                .ec2
+                .disassociate_route_table()
+                .association_id(association);
+            removed("DisassociateRouteTable", policy, || request.clone().send()).await?;
+        }
+    }
+    Ok(())
 }

@@ -1,170 +1,137 @@
-//! Security groups: ingress rules change in place; rules naming other groups are revoked before a group is deleted.
+//! Security groups: ingress rules change in place; rules naming other
+//! groups are revoked before a group is deleted.
 
-use super::{Need, ResourceKind, Seen, found};
-use crate::aws::retry::{AwsError, Policy, call, removed};
-use crate::aws::{Cloud, Known};
-use crate::model::{Found, Kind, Resource, Rule, Source};
-use aws_sdk_ec2::types::ResourceType;
-use aws_sdk_ec2::types::{IpPermission, IpRange, UserIdGroupPair};
+use super::prelude::*;
+use crate::aws::Known;
+use crate::model::Source;
+use aws_sdk_ec2::types::{
+    IpPermission, IpRange, ResourceType, SecurityGroup as Group, UserIdGroupPair,
+};
 
-/// SecurityGroup resources.
-#[derive(Debug)]
+/// A security group and its ingress rules.
 pub(super) struct SecurityGroup;
 
 #[async_trait::async_trait]
 impl ResourceKind for SecurityGroup {
     async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError> {
-        let policy = Policy::standard();
-        let ec2 = &cloud.ec2;
-        let groups = call("DescribeSecurityGroups", policy, || {
-            ec2.describe_security_groups()
-                .filters(cloud.env_filter())
-                .send()
+        let request = cloud
+            .ec2
+            .describe_security_groups()
+            .filters(cloud.env_filter());
+        let answer = call("DescribeSecurityGroups", Policy::standard(), || {
+            request.clone().send()
         })
         .await?;
-        for group in groups.security_groups() {
-            let Some(role) = cloud.role_if_ours(group.tags(), "sg") else {
-                continue;
-            };
-            seen.roles
-                .insert(group.group_id().unwrap_or_default().into(), role.into());
+        let groups: Vec<(&str, &Group)> = cloud
+            .ours(answer.security_groups(), |g| g.tags(), "sg")
+            .collect();
+        // Rules name groups by id: every group's role first.
+        for (role, group) in &groups {
+            let id = group.group_id().unwrap_or_default();
+            seen.roles.insert(id.to_owned(), (*role).to_owned());
         }
-        for group in groups.security_groups() {
-            let Some(role) = cloud.role_if_ours(group.tags(), "sg") else {
-                continue;
-            };
+        for (role, group) in groups {
             let id = group.group_id().unwrap_or_default();
             let mut f = found(Kind::SecurityGroup, role, id, "available");
-            f.resource.props.insert(
-                "description".into(),
-                group.description().unwrap_or_default().into(),
-            );
-            for permission in group.ip_permissions() {
-                let protocol = permission.ip_protocol().unwrap_or("-1");
-                let ports = match (permission.from_port(), permission.to_port()) {
-                    (Some(from), Some(to)) => Some((from, to)),
-                    _ => None,
-                };
-                let rule = |from| Rule::Ingress {
-                    protocol: protocol.to_owned(),
-                    ports,
-                    from,
-                };
-                for range in permission.ip_ranges() {
-                    let cidr = range.cidr_ip().unwrap_or_default().to_owned();
-                    f.resource.rules.insert(rule(Source::Cidr(cidr)));
-                }
-                for pair in permission.user_id_group_pairs() {
-                    let group = pair.group_id().unwrap_or_default();
-                    let source = match seen.roles.get(group) {
-                        Some(role) => Source::Group(role.clone()),
-                        None => Source::Foreign(group.to_owned()),
-                    };
-                    f.resource.rules.insert(rule(source));
-                }
-            }
+            f.set("description", group.description().unwrap_or_default());
+            f.resource
+                .rules
+                .extend(group.ip_permissions().iter().flat_map(|p| rules(p, seen)));
             seen.out.push(f);
         }
         Ok(())
     }
 
-    async fn create(
-        &self,
-        cloud: &Cloud,
-        need: &Need<'_>,
-    ) -> Result<(String, Option<String>), AwsError> {
-        let policy = Policy::standard();
-        let ec2 = &cloud.ec2;
+    async fn create(&self, cloud: &Cloud, need: &Need<'_>) -> Result<Made, AwsError> {
         let role = need.role();
-        let prop = |key: &str| need.prop(key);
-        let known = need.known;
-        let id = call("CreateSecurityGroup", policy, || {
-            ec2.create_security_group()
-                .group_name(format!("{}-{role}", cloud.environment))
-                .description(prop("description"))
-                .vpc_id(known.ids.get("vpc").cloned().unwrap_or_default())
-                .tag_specifications(cloud.tags(ResourceType::SecurityGroup, role))
-                .send()
-        })
-        .await?
-        .group_id()
-        .unwrap_or_default()
-        .to_owned();
-        Ok((id, None))
+        let request = cloud
+            .ec2
+            .create_security_group()
+            .group_name(format!("{}-{role}", cloud.environment))
+            .description(need.prop("description"))
+            .vpc_id(need.id_of("vpc"))
+            .tag_specifications(cloud.tags(ResourceType::SecurityGroup, role));
+        let created = call("CreateSecurityGroup", Policy::standard(), || {
+            request.clone().send()
+        });
+        Made::id("CreateSecurityGroup", created.await?.group_id())
     }
 
-    async fn change(
-        &self,
-        cloud: &Cloud,
-        _resource: &Resource,
-        id: &str,
-        add: &[Rule],
-        remove: &[Rule],
-        known: &Known,
-    ) -> Result<(), AwsError> {
+    async fn change(&self, cloud: &Cloud, change: &Change<'_>) -> Result<(), AwsError> {
         let policy = Policy::standard();
-        let ec2 = &cloud.ec2;
-        for rule in remove {
-            let permission = ingress(rule, known)?;
-            call("RevokeSecurityGroupIngress", policy, || {
-                ec2.revoke_security_group_ingress()
-                    .group_id(id)
-                    .ip_permissions(permission.clone())
-                    .send()
-            })
-            .await?;
-        }
-        for rule in add {
-            let permission = ingress(rule, known)?;
-            call("AuthorizeSecurityGroupIngress", policy, || {
-                ec2.authorize_security_group_ingress()
-                    .group_id(id)
-                    .ip_permissions(permission.clone())
-                    .send()
-            })
-            .await?;
-        }
-        Ok(())
-    }
-
-    async fn delete(
-        &self,
-        cloud: &Cloud,
-        found: &Found,
-        _known: &Known,
-    ) -> Result<Option<String>, AwsError> {
-        let policy = Policy::destroying();
-        let ec2 = &cloud.ec2;
-        let id = found.id.as_str();
-        // Rules naming other groups must go first, or neither group can.
-        let groups = call("DescribeSecurityGroups", policy, || {
-            ec2.describe_security_groups().group_ids(id).send()
-        })
-        .await;
-        if let Ok(groups) = groups {
-            let referencing: Vec<IpPermission> = groups
-                .security_groups()
-                .iter()
-                .flat_map(|g| g.ip_permissions())
-                .filter(|p| !p.user_id_group_pairs().is_empty())
-                .cloned()
-                .collect();
-            if !referencing.is_empty() {
-                removed("RevokeSecurityGroupIngress", policy, || {
-                    ec2.revoke_security_group_ingress()
-                        .group_id(id)
-                        .set_ip_permissions(Some(referencing.clone()))
-                        .send()
+        for (add, rule) in change.each() {
+            let permission = ingress(rule, change.known)?;
+            if add {
+                let authorize = cloud.ec2.authorize_security_group_ingress();
+                let request = authorize.group_id(change.id).ip_permissions(permission);
+                call("AuthorizeSecurityGroupIngress", policy, || {
+                    request.clone().send()
+                })
+                .await?;
+            } else {
+                let revoke = cloud.ec2.revoke_security_group_ingress();
+                let request = revoke.group_id(change.id).ip_permissions(permission);
+                call("RevokeSecurityGroupIngress", policy, || {
+                    request.clone().send()
                 })
                 .await?;
             }
         }
-        removed("DeleteSecurityGroup", policy, || {
-            ec2.delete_security_group().group_id(id).send()
-        })
-        .await?;
-        Ok(None)
+        Ok(())
     }
+
+    async fn delete(&self, cloud: &Cloud, gone: &Gone<'_>) -> Result<Option<String>, AwsError> {
+        let policy = Policy::destroying();
+        // Rules naming other groups must go first, or neither group can.
+        let describe = cloud.ec2.describe_security_groups().group_ids(gone.id());
+        if let Ok(answer) = call("DescribeSecurityGroups", policy, || describe.clone().send()).await
+        {
+            let permissions = answer
+                .security_groups()
+                .iter()
+                .flat_map(|g| g.ip_permissions());
+            let referencing: Vec<IpPermission> = permissions
+                .filter(|p| !p.user_id_group_pairs().is_empty())
+                .cloned()
+                .collect();
+            if !referencing.is_empty() {
+                let revoke = cloud
+                    .ec2
+                    .revoke_security_group_ingress()
+                    .group_id(gone.id());
+                let request = revoke.set_ip_permissions(Some(referencing));
+                removed("RevokeSecurityGroupIngress", policy, || {
+                    request.clone().send()
+                })
+                .await?;
+            }
+        }
+        let request = cloud.ec2.delete_security_group().group_id(gone.id());
+        gone.by("DeleteSecurityGroup", || request.clone().send())
+            .await
+    }
+}
+
+/// The rules of one permission as the model has them: a group of the
+/// environment by its role, another by its id.
+fn rules(permission: &IpPermission, seen: &Seen<'_>) -> Vec<Rule> {
+    let protocol = permission.ip_protocol().unwrap_or("-1");
+    let ports = permission.from_port().zip(permission.to_port());
+    let rule = |from| Rule::Ingress {
+        protocol: protocol.to_owned(),
+        ports,
+        from,
+    };
+    let ranges = permission.ip_ranges().iter();
+    let cidrs = ranges.map(|range| Source::Cidr(range.cidr_ip().unwrap_or_default().to_owned()));
+    let groups = permission.user_id_group_pairs().iter().map(|pair| {
+        let group = pair.group_id().unwrap_or_default();
+        match seen.roles.get(group) {
+            Some(role) => Source::Group(role.clone()),
+            None => Source::Foreign(group.to_owned()),
+        }
+    });
+    cidrs.chain(groups).map(rule).collect()
 }
 
 /// An ingress rule as the EC2 API takes it; a group of the environment by
@@ -176,24 +143,18 @@ fn ingress(rule: &Rule, known: &Known) -> Result<IpPermission, AwsError> {
         from,
     } = rule
     else {
-        return Err(AwsError::other(
-            "ingress",
-            format!("{rule} is not an ingress rule"),
-        ));
+        let message = format!("{rule} is not an ingress rule");
+        return Err(AwsError::other("ingress", message));
     };
     let permission = IpPermission::builder()
         .ip_protocol(protocol)
         .set_from_port(ports.map(|(low, _)| low))
         .set_to_port(ports.map(|(_, high)| high));
+    let group = |id: String| UserIdGroupPair::builder().group_id(id).build();
     Ok(match from {
-        Source::Cidr(cidr) => permission
-            .ip_ranges(IpRange::builder().cidr_ip(cidr).build())
-            .build(),
-        Source::Group(role) => permission
-            .user_id_group_pairs(UserIdGroupPair::builder().group_id(known.id(role)?).build())
-            .build(),
-        Source::Foreign(id) => permission
-            .user_id_group_pairs(UserIdGroupPair::builder().group_id(id).build())
-            .build(),
-    })
+        Source::Cidr(cidr) => permission.ip_ranges(IpRange::builder().cidr_ip(cidr).build()),
+        Source::Group(role) => permission.user_id_group_pairs(group(known.id(role)?)),
+        Source::Foreign(id) => permission.user_id_group_pairs(group(id.clone())),
+    }
+    .build())
 }

@@ -1,47 +1,38 @@
 //! The VPN gateway, attached to the VPC (an attachment is a rule).
 
-use super::attachment::{attach_each, detach_each};
-use super::{Need, ResourceKind, Seen, found};
-use crate::aws::retry::{AwsError, Policy, call, removed};
+use super::attachment::{Gateway, attach, detach};
+use super::prelude::*;
 use crate::aws::tags::any_of;
-use crate::aws::{Cloud, Known};
-use crate::model::{Found, Kind, Resource, Rule};
 use aws_sdk_ec2::types::{GatewayType, ResourceType};
 
-/// VpnGateway resources.
-#[derive(Debug)]
+/// The VPC's end of the customer's VPN.
 pub(super) struct VpnGateway;
 
 #[async_trait::async_trait]
 impl ResourceKind for VpnGateway {
     async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError> {
-        let policy = Policy::standard();
-        let ec2 = &cloud.ec2;
-        let vgws = call("DescribeVpnGateways", policy, || {
-            ec2.describe_vpn_gateways()
-                .filters(cloud.env_filter())
-                .filters(any_of("state", &["pending", "available"]))
-                .send()
+        let live = any_of("state", &["pending", "available"]);
+        let request = cloud.ec2.describe_vpn_gateways().filters(live);
+        let request = request.filters(cloud.env_filter());
+        let answer = call("DescribeVpnGateways", Policy::standard(), || {
+            request.clone().send()
         })
         .await?;
-        for vgw in vgws.vpn_gateways() {
-            let Some(role) = cloud.role_if_ours(vgw.tags(), "vgw") else {
-                continue;
-            };
-            let id = vgw.vpn_gateway_id().unwrap_or_default();
+        for (role, vgw) in cloud.ours(answer.vpn_gateways(), |g| g.tags(), "vgw") {
             if vgw
                 .state()
                 .is_some_and(|s| matches!(s.as_str(), "deleted" | "deleting"))
             {
                 continue;
             }
+            let id = vgw.vpn_gateway_id().unwrap_or_default();
             let mut f = found(Kind::VpnGateway, role, id, "available");
             for attachment in vgw.vpc_attachments() {
-                let attached = attachment
-                    .state()
-                    .is_some_and(|s| matches!(s.as_str(), "attached" | "attaching"));
-                if attached && let Some(vpc) = attachment.vpc_id().and_then(|v| seen.roles.get(v)) {
-                    f.resource.rules.insert(Rule::Attached { vpc: vpc.clone() });
+                let state = attachment.state().map(|s| s.as_str());
+                if matches!(state, Some("attached" | "attaching"))
+                    && let Some(rule) = attachment.vpc_id().and_then(|vpc| seen.attached(vpc))
+                {
+                    f.resource.rules.insert(rule);
                 }
             }
             seen.add(f);
@@ -49,67 +40,27 @@ impl ResourceKind for VpnGateway {
         Ok(())
     }
 
-    async fn create(
-        &self,
-        cloud: &Cloud,
-        need: &Need<'_>,
-    ) -> Result<(String, Option<String>), AwsError> {
-        let policy = Policy::standard();
-        let ec2 = &cloud.ec2;
-        let role = need.role();
-        let id = call("CreateVpnGateway", policy, || {
-            ec2.create_vpn_gateway()
-                .r#type(GatewayType::Ipsec1)
-                .tag_specifications(cloud.tags(ResourceType::VpnGateway, role))
-                .send()
-        })
-        .await?
-        .vpn_gateway()
-        .and_then(|g| g.vpn_gateway_id())
-        .unwrap_or_default()
-        .to_owned();
-        Ok((id, None))
+    async fn create(&self, cloud: &Cloud, need: &Need<'_>) -> Result<Made, AwsError> {
+        let tags = cloud.tags(ResourceType::VpnGateway, need.role());
+        let create = cloud.ec2.create_vpn_gateway().tag_specifications(tags);
+        let request = create.r#type(GatewayType::Ipsec1);
+        let created = call("CreateVpnGateway", Policy::standard(), || {
+            request.clone().send()
+        });
+        let created = created.await?;
+        Made::id(
+            "CreateVpnGateway",
+            created.vpn_gateway().and_then(|g| g.vpn_gateway_id()),
+        )
     }
 
-    async fn change(
-        &self,
-        cloud: &Cloud,
-        _resource: &Resource,
-        id: &str,
-        add: &[Rule],
-        _remove: &[Rule],
-        known: &Known,
-    ) -> Result<(), AwsError> {
-        attach_each(add, known, |vpc| async move {
-            call("AttachVpnGateway", Policy::standard(), || {
-                let request = cloud.ec2.attach_vpn_gateway();
-                request.vpn_gateway_id(id).vpc_id(&vpc).send()
-            })
-            .await
-            .map(drop)
-        })
-        .await
+    async fn change(&self, cloud: &Cloud, change: &Change<'_>) -> Result<(), AwsError> {
+        attach(cloud, Gateway::Vpn, change).await
     }
 
-    async fn delete(
-        &self,
-        cloud: &Cloud,
-        found: &Found,
-        known: &Known,
-    ) -> Result<Option<String>, AwsError> {
-        let (policy, id) = (Policy::destroying(), found.id.as_str());
-        detach_each(found, known, |vpc| async move {
-            removed("DetachVpnGateway", policy, || {
-                let request = cloud.ec2.detach_vpn_gateway();
-                request.vpn_gateway_id(id).vpc_id(&vpc).send()
-            })
-            .await
-        })
-        .await?;
-        removed("DeleteVpnGateway", policy, || {
-            cloud.ec2.delete_vpn_gateway().vpn_gateway_id(id).send()
-        })
-        .await?;
-        Ok(None)
+    async fn delete(&self, cloud: &Cloud, gone: &Gone<'_>) -> Result<Option<String>, AwsError> {
+        detach(cloud, Gateway::Vpn, gone).await?;
+        let request = cloud.ec2.delete_vpn_gateway().vpn_gateway_id(gone.id());
+        gone.by("DeleteVpnGateway", || request.clone().send()).await
     }
 }
