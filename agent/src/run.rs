@@ -31,8 +31,8 @@ pub enum StartError {
     Locked(std::path::PathBuf),
     #[error(transparent)]
     Queue(#[from] QueueError),
-    #[error("sink: {0}")]
-    Sink(String),
+    #[error("the sink has no HTTP client")]
+    Sink(#[from] crate::sinks::http::ClientError),
 }
 
 /// Runs until `shutdown` turns true.

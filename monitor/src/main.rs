@@ -74,7 +74,10 @@ fn main() -> ExitCode {
             match load(config) {
                 Ok(config) => config,
                 Err(error) => {
-                    eprintln!("aerie-monitor: {error}");
+                    eprintln!(
+                        "aerie-monitor: {}",
+                        aerie_common::error_chain(error.as_ref())
+                    );
                     return ExitCode::from(2);
                 }
             }
@@ -142,12 +145,11 @@ fn main() -> ExitCode {
 
 /// The config at `path`, with its alert rules file checked too: a bad one is
 /// refused before anything starts, naming the file, the rule and the fix.
-fn load(path: &Path) -> Result<Config, String> {
-    let config = Config::load(path).map_err(|e| e.to_string())?;
+fn load(path: &Path) -> anyhow::Result<Config> {
+    let config = Config::load(path)?;
     if let Some(alerting) = &config.alerting {
         let names: Vec<String> = config.environments.iter().map(|e| e.name.clone()).collect();
-        aerie_monitor::alerting::rules::load(&alerting.rules_file, &names)
-            .map_err(|e| e.to_string())?;
+        aerie_monitor::alerting::rules::load(&alerting.rules_file, &names)?;
     }
     Ok(config)
 }

@@ -7,9 +7,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use aerie_monitor::Config;
+use anyhow::Context;
 
 /// Writes `text` to `path`, readable by its owner only.
-fn write_private(path: &Path, text: &str) -> Result<(), String> {
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
@@ -18,12 +19,12 @@ fn write_private(path: &Path, text: &str) -> Result<(), String> {
         .truncate(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .with_context(|| path.display().to_string())?;
     // An existing file keeps its mode on open: set it.
     file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .with_context(|| path.display().to_string())?;
     file.write_all(text.as_bytes())
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .with_context(|| path.display().to_string())
 }
 
 /// A password of 20 letters and digits.
@@ -40,25 +41,28 @@ pub(crate) fn run(data_dir: &Path, port: u16, tail: &[String]) -> ExitCode {
     match quickstart_inner(data_dir, port, tail) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("aerie-monitor quickstart: {error}");
+            eprintln!(
+                "aerie-monitor quickstart: {}",
+                aerie_common::error_chain(error.as_ref())
+            );
             ExitCode::FAILURE
         }
     }
 }
 
 #[allow(clippy::print_stdout)]
-fn quickstart_inner(data_dir: &Path, port: u16, tail: &[String]) -> Result<(), String> {
+fn quickstart_inner(data_dir: &Path, port: u16, tail: &[String]) -> anyhow::Result<()> {
     use tracing_subscriber::fmt::writer::MakeWriterExt;
     std::fs::create_dir_all(data_dir.join("logs"))
-        .map_err(|e| format!("{}: {e}", data_dir.display()))?;
+        .with_context(|| data_dir.display().to_string())?;
     let data_dir =
-        std::fs::canonicalize(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+        std::fs::canonicalize(data_dir).with_context(|| data_dir.display().to_string())?;
     let log_path = data_dir.join("logs").join("aerie-quickstart.log");
     let log_file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log_path)
-        .map_err(|e| format!("{}: {e}", log_path.display()))?;
+        .with_context(|| log_path.display().to_string())?;
     tracing_subscriber::fmt()
         .with_env_filter(crate::log_filter())
         .with_ansi(false)
@@ -74,7 +78,7 @@ fn quickstart_inner(data_dir: &Path, port: u16, tail: &[String]) -> Result<(), S
             password
         }
     };
-    let hash = aerie_monitor::auth::hash_password(&password).map_err(|e| e.to_string())?;
+    let hash = aerie_monitor::auth::hash_password(&password)?;
     write_private(
         &data_dir.join("ingest.token"),
         &aerie_common::secret::token(),
@@ -83,14 +87,14 @@ fn quickstart_inner(data_dir: &Path, port: u16, tail: &[String]) -> Result<(), S
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("a tokio runtime: {e}"))?;
+        .context("a tokio runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
-            .map_err(|e| {
-                format!("cannot listen on 127.0.0.1:{port}: {e} (choose another with --port, or --port 0 for a free one)")
+            .with_context(|| {
+                format!("cannot listen on 127.0.0.1:{port} (choose another with --port, or --port 0 for a free one)")
             })?;
-        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        let address = listener.local_addr().context("the listening address")?;
         let monitor_toml = format!(
             "# Written by `aerie-monitor quickstart`; see examples/monitor.toml for every field.\n\
              listen = \"{address}\"\n\
@@ -107,7 +111,7 @@ fn quickstart_inner(data_dir: &Path, port: u16, tail: &[String]) -> Result<(), S
         );
         let monitor_path = data_dir.join("monitor.toml");
         write_private(&monitor_path, &monitor_toml)?;
-        let config = Config::load(&monitor_path).map_err(|e| e.to_string())?;
+        let config = Config::load(&monitor_path)?;
 
         let mut paths = vec![format!("{}/logs/*.log", data_dir.display())];
         paths.extend(tail.iter().cloned());
@@ -131,7 +135,7 @@ fn quickstart_inner(data_dir: &Path, port: u16, tail: &[String]) -> Result<(), S
         );
         let agent_path = data_dir.join("agent.toml");
         write_private(&agent_path, &agent_toml)?;
-        let agent_config = aerie_agent::Config::load(&agent_path).map_err(|e| e.to_string())?;
+        let agent_config = aerie_agent::Config::load(&agent_path)?;
 
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut server_stop = stop_rx.clone();
@@ -156,8 +160,7 @@ fn quickstart_inner(data_dir: &Path, port: u16, tail: &[String]) -> Result<(), S
         }
         server
             .await
-            .map_err(|e| format!("the monitor task failed: {e}"))?
-            .map_err(|e| aerie_common::error_chain(&e))?;
+            .context("the monitor task failed")??;
         tracing::info!("quickstart stopped");
         Ok(())
     })

@@ -16,6 +16,7 @@ use aerie_provisioner::aws::Cloud;
 use aerie_provisioner::model::desired;
 use aerie_provisioner::plan::plan;
 use aerie_provisioner::spec::{DnsMode, Spec};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 /// Provision, check, hand over and recover customer environments on AWS.
@@ -91,17 +92,17 @@ fn main() -> ExitCode {
     match runtime.block_on(run(command, spec)) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("aerie: {error}");
+            eprintln!("aerie: {}", aerie_common::error_chain(error.as_ref()));
             ExitCode::FAILURE
         }
     }
 }
 
 #[allow(clippy::print_stdout)]
-async fn run(command: EnvCommand, spec: Spec) -> Result<ExitCode, String> {
+async fn run(command: EnvCommand, spec: Spec) -> anyhow::Result<ExitCode> {
     let mut cloud = Cloud::connect(&spec.name, &spec.region).await;
     cloud.final_snapshot = spec.database.final_snapshot;
-    let observed = cloud.observe(&spec).await.map_err(|e| e.to_string())?;
+    let observed = cloud.observe(&spec).await?;
     let wanted = desired(&spec);
     match command {
         EnvCommand::Plan { .. } => {
@@ -132,8 +133,8 @@ async fn run(command: EnvCommand, spec: Spec) -> Result<ExitCode, String> {
             }
             apply::apply(&cloud, &spec, &plan, &observed, &cli::progress::Bar::new())
                 .await
-                .map_err(|e| format!("apply stopped: {e}; run it again to go on from here"))?;
-            let observed = cloud.observe(&spec).await.map_err(|e| e.to_string())?;
+                .context("apply stopped (run it again to go on from here)")?;
+            let observed = cloud.observe(&spec).await?;
             if spec.dns.mode == DnsMode::Customer {
                 write_mappings(&spec, &observed)?;
             }
@@ -169,7 +170,7 @@ async fn run(command: EnvCommand, spec: Spec) -> Result<ExitCode, String> {
             }
             let removed = apply::destroy(&cloud, &observed, &cli::progress::Bar::new())
                 .await
-                .map_err(|e| format!("destroy stopped: {e}; run it again to go on from here"))?;
+                .context("destroy stopped (run it again to go on from here)")?;
             println!("Destroy complete: {removed} removed.");
             Ok(ExitCode::SUCCESS)
         }
@@ -187,7 +188,7 @@ fn print_records(observed: &[aerie_provisioner::model::Found]) {
     }
 }
 
-fn write_mappings(spec: &Spec, observed: &[aerie_provisioner::model::Found]) -> Result<(), String> {
+fn write_mappings(spec: &Spec, observed: &[aerie_provisioner::model::Found]) -> anyhow::Result<()> {
     let Some(path) = &spec.dns.mappings_file else {
         return Ok(());
     };
@@ -208,5 +209,6 @@ fn write_mappings(spec: &Spec, observed: &[aerie_provisioner::model::Found]) -> 
             ));
         }
     }
-    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+    std::fs::write(path, text)
+        .with_context(|| format!("{}: cannot write the mappings", path.display()))
 }

@@ -4,7 +4,7 @@
 //! shown with their causes (reqwest hides the useful part, such as a
 //! refused connection or an unknown certificate, in the chain).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aerie_common::toml_file::FieldError;
@@ -14,27 +14,78 @@ pub use aerie_common::error_chain;
 /// The default time a request may take.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Why a sink has no HTTP client, or no CA to give it.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot read {path}")]
+    ReadCa {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} holds no PEM certificate")]
+    NoCertificate { path: PathBuf },
+    #[error("the CA bundle is not PEM")]
+    Ca(#[source] reqwest::Error),
+    #[error("proxy {proxy} is not usable")]
+    Proxy {
+        proxy: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("the HTTP client could not be built")]
+    Build(#[source] reqwest::Error),
+}
+
+/// Why one delivery attempt failed (either sink).
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("cannot reach {url}{route}: {detail}")]
+    Unreachable {
+        url: String,
+        route: String,
+        detail: String,
+    },
+    #[error("{url}{route} answered {status}{via}: {body}")]
+    Status {
+        url: String,
+        route: String,
+        status: reqwest::StatusCode,
+        via: String,
+        body: String,
+    },
+    #[error("{url} answered with a body that is not {expected}: {detail}")]
+    BadAnswer {
+        url: String,
+        expected: &'static str,
+        detail: String,
+    },
+}
+
 /// An HTTP client for a sink: rustls with the system roots plus `ca_pem`,
 /// through `proxy` when given.
 pub fn http_client(
     ca_pem: Option<&[u8]>,
     proxy: Option<&str>,
     timeout: Duration,
-) -> Result<reqwest::Client, String> {
+) -> Result<reqwest::Client, ClientError> {
     let mut builder = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(Duration::from_secs(10))
         .user_agent(concat!("aerie-agent/", env!("CARGO_PKG_VERSION")));
     if let Some(pem) = ca_pem {
-        for certificate in reqwest::Certificate::from_pem_bundle(pem).map_err(|e| e.to_string())? {
+        for certificate in reqwest::Certificate::from_pem_bundle(pem).map_err(ClientError::Ca)? {
             builder = builder.add_root_certificate(certificate);
         }
     }
     if let Some(proxy) = proxy {
-        builder =
-            builder.proxy(reqwest::Proxy::all(proxy).map_err(|e| format!("proxy {proxy}: {e}"))?);
+        let all = reqwest::Proxy::all(proxy).map_err(|source| ClientError::Proxy {
+            proxy: proxy.to_owned(),
+            source,
+        })?;
+        builder = builder.proxy(all);
     }
-    builder.build().map_err(|error| error.to_string())
+    builder.build().map_err(ClientError::Build)
 }
 
 /// Refuses a value of `field` that is not an http or https URL.
@@ -55,11 +106,15 @@ pub fn check_url(field: &str, url: &str) -> Result<(), FieldError> {
 }
 
 /// The PEM bundle at `path`, refused when it holds no certificate.
-pub fn read_ca(path: &Path) -> Result<Vec<u8>, String> {
-    let pem =
-        std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+pub fn read_ca(path: &Path) -> Result<Vec<u8>, ClientError> {
+    let pem = std::fs::read(path).map_err(|source| ClientError::ReadCa {
+        path: path.to_owned(),
+        source,
+    })?;
     match reqwest::Certificate::from_pem_bundle(&pem) {
         Ok(certificates) if !certificates.is_empty() => Ok(pem),
-        _ => Err(format!("{} holds no PEM certificate", path.display())),
+        _ => Err(ClientError::NoCertificate {
+            path: path.to_owned(),
+        }),
     }
 }

@@ -147,8 +147,7 @@ fn validate_all(raw: RawRules, environments: &[String]) -> Result<Vec<Rule>, Fie
     let mut rules: Vec<Rule> = Vec::new();
     for (index, raw) in raw.rules.into_iter().enumerate() {
         let field = format!("rule {:?} (rule[{index}])", raw.name);
-        let rule =
-            validate(raw, environments).map_err(|reason| FieldError::new(field.clone(), reason))?;
+        let rule = validate(raw, environments, &field)?;
         if rules
             .iter()
             .any(|other| other.name == rule.name && other.environment == rule.environment)
@@ -160,47 +159,52 @@ fn validate_all(raw: RawRules, environments: &[String]) -> Result<Vec<Rule>, Fie
     Ok(rules)
 }
 
-fn validate(raw: RawRule, environments: &[String]) -> Result<Rule, String> {
+fn validate(raw: RawRule, environments: &[String], field: &str) -> Result<Rule, FieldError> {
+    let bad = |reason: String| FieldError::new(field, reason);
     if !crate::config::valid_name(&raw.name) {
-        return Err("name: use lowercase letters, digits and '-'".into());
+        return Err(bad("name: use lowercase letters, digits and '-'".into()));
     }
     if let Some(environment) = &raw.environment
         && !environments.contains(environment)
     {
-        return Err(format!(
+        return Err(bad(format!(
             "environment {environment:?} is not configured in the monitor"
-        ));
+        )));
     }
     if !["critical", "warning", "info"].contains(&raw.severity.as_str()) {
-        return Err(format!(
+        return Err(bad(format!(
             "severity {:?}: use critical, warning or info",
             raw.severity
-        ));
+        )));
     }
     let window = |default: Option<Duration>| {
         raw.window
             .or(default)
-            .ok_or_else(|| "window is missing (e.g. window = \"5m\")".to_owned())
+            .ok_or_else(|| bad("window is missing (e.g. window = \"5m\")".to_owned()))
     };
     let metric = || {
-        raw.metric
-            .clone()
-            .filter(|m| !m.is_empty())
-            .ok_or_else(|| "metric is missing (e.g. metric = \"system.cpu.total.pct\")".to_owned())
+        raw.metric.clone().filter(|m| !m.is_empty()).ok_or_else(|| {
+            bad("metric is missing (e.g. metric = \"system.cpu.total.pct\")".to_owned())
+        })
     };
     let condition = match raw.kind.as_str() {
         "metric" => {
-            let agg = raw.agg.as_deref().unwrap_or("avg").parse::<Aggregation>()?;
+            let agg = raw
+                .agg
+                .as_deref()
+                .unwrap_or("avg")
+                .parse::<Aggregation>()
+                .map_err(|unknown| bad(unknown.to_string()))?;
             let op = match raw.op.as_deref().unwrap_or(">") {
                 ">" => Op::Above,
                 ">=" => Op::AtLeast,
                 "<" => Op::Below,
                 "<=" => Op::AtMost,
-                other => return Err(format!("op {other:?}: use >, >=, < or <=")),
+                other => return Err(bad(format!("op {other:?}: use >, >=, < or <="))),
             };
             let threshold = raw
                 .threshold
-                .ok_or("threshold is missing (e.g. threshold = 90.0)")?;
+                .ok_or_else(|| bad("threshold is missing (e.g. threshold = 90.0)".into()))?;
             Condition::Metric {
                 metric: metric()?,
                 agg,
@@ -211,10 +215,17 @@ fn validate(raw: RawRule, environments: &[String]) -> Result<Rule, String> {
             }
         }
         "log" => {
-            let query = raw.query.clone().filter(|q| !q.trim().is_empty()).ok_or(
-                "query is missing (e.g. query = \"log.level:ERROR AND OutOfMemoryError\")",
-            )?;
-            check_query(&query)?;
+            let query = raw
+                .query
+                .clone()
+                .filter(|q| !q.trim().is_empty())
+                .ok_or_else(|| {
+                    bad(
+                        "query is missing (e.g. query = \"log.level:ERROR AND OutOfMemoryError\")"
+                            .into(),
+                    )
+                })?;
+            check_query(&query).map_err(|unbalanced| bad(unbalanced.to_string()))?;
             Condition::Log {
                 query,
                 count_above: raw.count_above.unwrap_or(0),
@@ -231,14 +242,14 @@ fn validate(raw: RawRule, environments: &[String]) -> Result<Rule, String> {
         "backup_age" => {
             let max_age = raw
                 .max_age
-                .ok_or("max_age is missing (e.g. max_age = \"26h\")")?;
+                .ok_or_else(|| bad("max_age is missing (e.g. max_age = \"26h\")".into()))?;
             let window = window(Some(Duration::from_secs(35 * 86400)))?;
             if window <= max_age {
-                return Err(format!(
+                return Err(bad(format!(
                     "window ({}) must be longer than max_age ({}): it is how far back the newest backup is looked for",
                     humantime::format_duration(window),
                     humantime::format_duration(max_age)
-                ));
+                )));
             }
             Condition::BackupAge {
                 metric: raw.metric.clone().unwrap_or_else(|| BACKUP_METRIC.into()),
@@ -247,20 +258,20 @@ fn validate(raw: RawRule, environments: &[String]) -> Result<Rule, String> {
             }
         }
         other => {
-            return Err(format!(
+            return Err(bad(format!(
                 "kind {other:?} is not one of metric, log, no_data, host_down, backup_age"
-            ));
+            )));
         }
     };
     let mut templates = handlebars::Handlebars::new();
     templates.set_strict_mode(true);
-    for (field, text) in [("summary", &raw.summary), ("description", &raw.description)] {
+    for (name, text) in [("summary", &raw.summary), ("description", &raw.description)] {
         templates
-            .register_template_string(field, text)
-            .map_err(|e| format!("{field}: {e}"))?;
+            .register_template_string(name, text)
+            .map_err(|e| bad(format!("{name}: {e}")))?;
         templates
-            .render(field, &template_sample())
-            .map_err(|e| format!("{field}: {e}"))?;
+            .render(name, &template_sample())
+            .map_err(|e| bad(format!("{name}: {e}")))?;
     }
     Ok(Rule {
         name: raw.name,
@@ -274,10 +285,21 @@ fn validate(raw: RawRule, environments: &[String]) -> Result<Rule, String> {
     })
 }
 
+/// A log query whose quotes or parentheses do not match.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Unbalanced {
+    #[error("query {0:?}: a quote is not closed")]
+    Quote(String),
+    #[error("query {0:?}: a ')' has no '('")]
+    Close(String),
+    #[error("query {0:?}: a '(' is not closed")]
+    Open(String),
+}
+
 /// A log query must parse: quotes closed, parentheses balanced.
-fn check_query(query: &str) -> Result<(), String> {
+fn check_query(query: &str) -> Result<(), Unbalanced> {
     if query.matches('"').count() % 2 == 1 {
-        return Err(format!("query {query:?}: a quote is not closed"));
+        return Err(Unbalanced::Quote(query.to_owned()));
     }
     let mut depth = 0i32;
     for c in query.chars() {
@@ -287,11 +309,11 @@ fn check_query(query: &str) -> Result<(), String> {
             _ => 0,
         };
         if depth < 0 {
-            return Err(format!("query {query:?}: a ')' has no '('"));
+            return Err(Unbalanced::Close(query.to_owned()));
         }
     }
     if depth != 0 {
-        return Err(format!("query {query:?}: a '(' is not closed"));
+        return Err(Unbalanced::Open(query.to_owned()));
     }
     Ok(())
 }

@@ -106,10 +106,10 @@ pub(super) async fn bulk(
                 });
                 by_host.entry(host).or_default().push(event);
             }
-            Err(reason) => items.push(Item::Refused {
+            Err(bad) => items.push(Item::Refused {
                 action: kind,
                 index,
-                reason,
+                reason: bad.to_string(),
             }),
         }
     }
@@ -158,23 +158,34 @@ fn first_text<'a>(document: &'a Value, names: &[&str]) -> Option<&'a str> {
         .find_map(|name| field(document, name).and_then(Value::as_str))
 }
 
+/// Why one document of a `_bulk` request is refused (the others are still stored).
+#[derive(Debug, thiserror::Error)]
+enum BadDocument {
+    #[error("the document is not JSON: {0}")]
+    NotJson(serde_json::Error),
+    #[error("the document is not a JSON object")]
+    NotObject,
+    #[error("the document has no message (or msg) field")]
+    NoMessage,
+    #[error("@timestamp {0:?} is not an RFC 3339 time")]
+    Timestamp(String),
+}
+
 fn to_event(
     line: &str,
     id: Option<&str>,
     environment: &str,
     now: DateTime<Utc>,
-) -> Result<(String, Event), String> {
-    let document: Value =
-        serde_json::from_str(line).map_err(|error| format!("the document is not JSON: {error}"))?;
+) -> Result<(String, Event), BadDocument> {
+    let document: Value = serde_json::from_str(line).map_err(BadDocument::NotJson)?;
     if !document.is_object() {
-        return Err("the document is not a JSON object".into());
+        return Err(BadDocument::NotObject);
     }
-    let message = first_text(&document, &["message", "msg"])
-        .ok_or("the document has no message (or msg) field")?;
+    let message = first_text(&document, &["message", "msg"]).ok_or(BadDocument::NoMessage)?;
     let timestamp = match first_text(&document, &["@timestamp", "timestamp"]) {
         Some(text) => DateTime::parse_from_rfc3339(text)
             .map(|time| time.to_utc())
-            .map_err(|_| format!("@timestamp {text:?} is not an RFC 3339 time"))?,
+            .map_err(|_| BadDocument::Timestamp(text.to_owned()))?,
         None => now,
     };
     let host = first_text(&document, &["host.name", "host", "hostname"])

@@ -204,11 +204,11 @@ pub(super) async fn ingest(
         at += 1;
         match check(event, now) {
             Ok(()) => true,
-            Err(reason) => {
+            Err(invalid) => {
                 rejected.push(Rejected {
                     index,
                     id: Some(event.id().to_owned()),
-                    reason,
+                    reason: invalid.to_string(),
                 });
                 false
             }
@@ -333,22 +333,36 @@ fn read_body(body: &[u8], gzip: bool, limit: u64) -> Result<Cow<'_, [u8]>, ApiEr
     Ok(Cow::Owned(json))
 }
 
+/// Why one event of a batch is refused (the others are still stored).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Invalid {
+    #[error("id must be 1 to 128 characters")]
+    Id,
+    #[error("@timestamp {0} is more than a day in the future")]
+    Future(String),
+    #[error("log message is longer than 1 MiB")]
+    LongMessage,
+    #[error("metric name must be 1 to 255 characters")]
+    MetricName,
+    #[error("metric {0} has a value that is not a finite number")]
+    MetricValue(String),
+    #[error("api statistics need an api name and a count above 0")]
+    ApiStats,
+}
+
 /// Why an event cannot be stored, if it cannot.
-fn check(event: &EventRef<'_>, now: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
+fn check(event: &EventRef<'_>, now: chrono::DateTime<chrono::Utc>) -> Result<(), Invalid> {
     let id = event.id();
     if id.is_empty() || id.len() > 128 {
-        return Err("id must be 1 to 128 characters".into());
+        return Err(Invalid::Id);
     }
     if event.timestamp() > now + chrono::Duration::days(1) {
-        return Err(format!(
-            "@timestamp {} is more than a day in the future",
-            event.timestamp().to_rfc3339()
-        ));
+        return Err(Invalid::Future(event.timestamp().to_rfc3339()));
     }
     // Log events are always read as `EventRef::Log`, never as `Other`.
     let event = match event {
         EventRef::Log(log) if log.message.len() > 1024 * 1024 => {
-            return Err("log message is longer than 1 MiB".into());
+            return Err(Invalid::LongMessage);
         }
         EventRef::Log(_) => return Ok(()),
         EventRef::Other(event) => event,
@@ -356,16 +370,14 @@ fn check(event: &EventRef<'_>, now: chrono::DateTime<chrono::Utc>) -> Result<(),
     match &event.body {
         EventBody::Metric { name, value, .. } => {
             if name.is_empty() || name.len() > 255 {
-                return Err("metric name must be 1 to 255 characters".into());
+                return Err(Invalid::MetricName);
             }
             if !value.is_finite() {
-                return Err(format!(
-                    "metric {name} has a value that is not a finite number"
-                ));
+                return Err(Invalid::MetricValue(name.clone()));
             }
         }
         EventBody::ApiStats { api, count, .. } if api.is_empty() || *count == 0 => {
-            return Err("api statistics need an api name and a count above 0".into());
+            return Err(Invalid::ApiStats);
         }
         _ => {}
     }
@@ -410,7 +422,7 @@ mod tests {
         let now = chrono::Utc::now();
         assert_eq!(check(&log(1024 * 1024), now), Ok(()));
         assert_eq!(
-            check(&log(1024 * 1024 + 1), now),
+            check(&log(1024 * 1024 + 1), now).map_err(|e| e.to_string()),
             Err("log message is longer than 1 MiB".to_owned())
         );
     }

@@ -5,16 +5,14 @@ use axum::Json;
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState, auth};
 use crate::jobs::JobStatus;
 use crate::jobs::usage::{Period, UsageRow};
-use crate::query::{HostStatus, TimeRange, host_status};
-use crate::store::{
-    Aggregation, ApiStatsRow, LogPage, LogQuery, MetricQuery, Series, sum_api_stats,
-};
+use crate::query::{HostStatus, MetricError, TimeRange, host_status, logs, metrics};
+use crate::store::{Aggregation, ApiStatsRow, LogPage, LogQuery, MetricQuery, Series};
 use crate::timespec::parse_duration;
 
 /// Query parameters whose rejection is a JSON [`ApiError`] naming the problem.
@@ -56,14 +54,19 @@ pub(super) async fn hosts(
 
 /// `from` and `to`, defaulting to the last `default_span`, checked by the
 /// one range rule (`crate::query::range`).
-fn range(
-    from: Option<&str>,
-    to: Option<&str>,
-    default_span: &str,
-) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
-    let range = TimeRange::parse(from, to, default_span, Utc::now())
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    Ok((range.from, range.to))
+fn range(from: Option<&str>, to: Option<&str>, default_span: &str) -> Result<TimeRange, ApiError> {
+    TimeRange::parse(from, to, default_span, Utc::now())
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+impl From<MetricError> for ApiError {
+    fn from(error: MetricError) -> Self {
+        match error {
+            MetricError::Store(error) => error.into(),
+            MetricError::Unknown { .. } => Self::NotFound(error.to_string()),
+            _ => Self::BadRequest(error.to_string()),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,38 +95,23 @@ pub(super) async fn metrics(
 ) -> Result<Json<MetricAnswer>, ApiError> {
     let user = auth::user(&state.config, &headers)?;
     let environment = auth::readable(&state.config, user, &params.env)?;
-    let (from, to) = range(params.from.as_deref(), params.to.as_deref(), "now-1h")?;
-    let step = parse_duration(params.step.as_deref().unwrap_or("60s"))
-        .map_err(|e| ApiError::BadRequest(format!("step: {e}")))?;
-    let step_ms = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
-    if step_ms < 1000 {
-        return Err(ApiError::BadRequest("step: must be at least 1s".into()));
-    }
-    if (to - from).num_milliseconds() / step_ms > 20_000 {
-        return Err(ApiError::BadRequest(
-            "the range holds more than 20,000 steps: widen the step".into(),
-        ));
-    }
+    let range = range(params.from.as_deref(), params.to.as_deref(), "now-1h")?;
+    let step_ms = metrics::step_ms(params.step.as_deref().unwrap_or("60s"), &range)?;
     let agg_text = params.agg.unwrap_or_else(|| "avg".into());
-    let aggregation: Aggregation = agg_text.parse().map_err(ApiError::BadRequest)?;
-    let names = state.store.metric_names(&environment.name).await?;
-    if !names.contains(&params.name) {
-        return Err(ApiError::NotFound(format!(
-            "no metric {:?} in environment {:?}",
-            params.name, environment.name
-        )));
-    }
+    let aggregation: Aggregation =
+        agg_text
+            .parse()
+            .map_err(|unknown: crate::store::UnknownAggregation| {
+                ApiError::BadRequest(unknown.to_string())
+            })?;
     let query = MetricQuery {
         environment: environment.name.clone(),
         host: params.host,
         name: params.name.clone(),
-        from,
-        to,
+        from: range.from,
+        to: range.to,
     };
-    let series = state
-        .store
-        .metric_series(&query, step_ms, aggregation)
-        .await?;
+    let series = metrics::named_series(&*state.store, &query, step_ms, aggregation).await?;
     Ok(Json(MetricAnswer {
         name: params.name,
         agg: agg_text,
@@ -152,11 +140,8 @@ pub(super) async fn logs(
 ) -> Result<Json<LogPage>, ApiError> {
     let user = auth::user(&state.config, &headers)?;
     let environment = auth::readable(&state.config, user, &params.env)?;
-    let (from, to) = range(params.from.as_deref(), params.to.as_deref(), "now-24h")?;
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest("limit: must be from 1 to 1000".into()));
-    }
+    let TimeRange { from, to } = range(params.from.as_deref(), params.to.as_deref(), "now-24h")?;
+    let limit = logs::limit(params.limit).map_err(|bad| ApiError::BadRequest(bad.to_string()))?;
     let page = state
         .store
         .logs(&LogQuery {
@@ -188,9 +173,9 @@ pub(super) async fn api_stats(
 ) -> Result<Json<Vec<ApiStatsRow>>, ApiError> {
     let user = auth::user(&state.config, &headers)?;
     let environment = auth::readable(&state.config, user, &params.env)?;
-    let (from, to) = range(params.from.as_deref(), params.to.as_deref(), "now-24h")?;
-    let records = state.store.api_stats(&environment.name, from, to).await?;
-    Ok(Json(sum_api_stats(records)))
+    let range = range(params.from.as_deref(), params.to.as_deref(), "now-24h")?;
+    let rows = crate::query::api_stats(&*state.store, &environment.name, &range).await?;
+    Ok(Json(rows))
 }
 
 #[derive(Debug, Deserialize)]
@@ -207,12 +192,9 @@ pub(super) async fn usage(
 ) -> Result<Json<Vec<UsageRow>>, ApiError> {
     let user = auth::user(&state.config, &headers)?;
     let environment = auth::readable(&state.config, user, &params.env)?;
-    let period: Period = params
-        .period
-        .as_deref()
-        .unwrap_or("day")
-        .parse()
-        .map_err(ApiError::BadRequest)?;
+    let period: Period = params.period.as_deref().unwrap_or("day").parse().map_err(
+        |unknown: crate::jobs::usage::UnknownPeriod| ApiError::BadRequest(unknown.to_string()),
+    )?;
     Ok(Json(state.ledger.rows(
         &environment.name,
         params.tenant.as_deref(),
@@ -274,7 +256,7 @@ pub(super) async fn alert_history(
 ) -> Result<Json<Vec<crate::alerting::HistoryEntry>>, ApiError> {
     let user = auth::user(&state.config, &headers)?;
     let environment = auth::readable(&state.config, user, &params.env)?;
-    let (from, _) = range(params.from.as_deref(), None, "now-7d")?;
+    let TimeRange { from, .. } = range(params.from.as_deref(), None, "now-7d")?;
     Ok(Json(engine(&state)?.history(&environment.name, from)))
 }
 

@@ -13,10 +13,10 @@ use serde_json::{Value, json};
 
 use super::chart::{self, Line, Unit};
 use super::{PageError, SignedIn, readable, secure_headers};
-use crate::query::{RangeError, TimeRange, host_status};
+use crate::query::{RangeError, TimeRange, host_status, logs, metrics};
 use crate::state::AppState;
 use crate::store::{Aggregation, LogQuery, MetricQuery, StoreError};
-use crate::timespec::{parse_duration, parse_time};
+use crate::timespec::{TimeSpecError, parse_duration, parse_time};
 
 fn page(status: StatusCode, name: &str, data: &Value) -> Response {
     (status, secure_headers(), super::render(name, data)).into_response()
@@ -70,8 +70,40 @@ struct Range {
     name: String,
 }
 
+/// Why the range picked on a page cannot be shown, as the page says it.
+#[derive(Debug, thiserror::Error)]
+enum PickError {
+    #[error("From: {0}")]
+    From(TimeSpecError),
+    #[error("To: {0}")]
+    To(TimeSpecError),
+    #[error(
+        "The range starts ({}) after it ends ({}): pick a From before the To.",
+        rfc3339(*from),
+        rfc3339(*to)
+    )]
+    Reversed {
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    },
+    #[error("Range: {0}")]
+    Span(TimeSpecError),
+    #[error("Range: too long")]
+    TooLong,
+}
+
+impl From<RangeError> for PickError {
+    fn from(error: RangeError) -> Self {
+        match error {
+            RangeError::From(e) => Self::From(e),
+            RangeError::To(e) => Self::To(e),
+            RangeError::NotBefore { from, to } => Self::Reversed { from, to },
+        }
+    }
+}
+
 impl RangeParams {
-    fn resolve(&self, default: &str) -> Result<Range, String> {
+    fn resolve(&self, default: &str) -> Result<Range, PickError> {
         let now = Utc::now();
         fn given(value: &Option<String>) -> Option<&str> {
             value.as_deref().map(str::trim).filter(|v| !v.is_empty())
@@ -84,25 +116,15 @@ impl RangeParams {
         if given(&self.from).is_some() || given(&self.to).is_some() || name == "custom" {
             let default_from = format!("now-{default}");
             let TimeRange { from, to } =
-                TimeRange::parse(given(&self.from), given(&self.to), &default_from, now).map_err(
-                    |error| match error {
-                        RangeError::From(e) => format!("From: {e}"),
-                        RangeError::To(e) => format!("To: {e}"),
-                        RangeError::NotBefore { from, to } => format!(
-                            "The range starts ({}) after it ends ({}): pick a From before the To.",
-                            rfc3339(from),
-                            rfc3339(to)
-                        ),
-                    },
-                )?;
+                TimeRange::parse(given(&self.from), given(&self.to), &default_from, now)?;
             return Ok(Range {
                 from,
                 to,
                 name: "custom".into(),
             });
         }
-        let span = parse_duration(&name).map_err(|e| format!("Range: {e}"))?;
-        let span = chrono::Duration::from_std(span).map_err(|_| "Range: too long".to_owned())?;
+        let span = parse_duration(&name).map_err(PickError::Span)?;
+        let span = chrono::Duration::from_std(span).map_err(|_| PickError::TooLong)?;
         Ok(Range {
             from: now - span,
             to: now,
@@ -292,13 +314,18 @@ pub(super) async fn host(
         Err(message) => {
             let data = merge(
                 base,
-                json!({ "error": message, "picker": params.picker("custom") }),
+                json!({ "error": message.to_string(), "picker": params.picker("custom") }),
             );
             return Ok(page(StatusCode::BAD_REQUEST, "host", &data));
         }
     };
-    let span_ms = (range.to - range.from).num_milliseconds();
-    let step_ms = (span_ms / 240).max(10_000);
+    let step_ms = metrics::chart_step_ms(
+        &TimeRange {
+            from: range.from,
+            to: range.to,
+        },
+        240,
+    );
     let mut charts = Vec::new();
     for (title, metrics, unit) in HOST_CHARTS {
         let mut lines: Vec<Line> = Vec::new();
@@ -401,7 +428,7 @@ pub(super) async fn logs(
         Err(message) => {
             let data = merge(
                 base,
-                json!({ "error": message, "picker": params.range.picker("custom") }),
+                json!({ "error": message.to_string(), "picker": params.range.picker("custom") }),
             );
             return Ok(page(StatusCode::BAD_REQUEST, "logs", &data));
         }
@@ -414,7 +441,7 @@ pub(super) async fn logs(
         file: nonempty(&params.file),
         from: range.from,
         to: range.to,
-        limit: 100,
+        limit: logs::DEFAULT_LIMIT,
         cursor: nonempty(&params.cursor),
     };
     let result = state.store.logs(&query).await;
@@ -742,24 +769,25 @@ pub(super) async fn api_stats(
     let problem = |message: String| {
         let data = merge(
             base.clone(),
-            json!({ "error": message, "picker": params.range.picker("custom") }),
+            json!({ "error": message.to_string(), "picker": params.range.picker("custom") }),
         );
         Ok(page(StatusCode::BAD_REQUEST, "apistats", &data))
     };
     let range = match params.range.resolve("24h") {
         Ok(range) => range,
-        Err(message) => return problem(message),
+        Err(message) => return problem(message.to_string()),
     };
     let period: crate::jobs::usage::Period = match period_name.parse() {
         Ok(period) => period,
-        Err(message) => return problem(message),
+        Err(unknown) => return problem(unknown.to_string()),
     };
-    let records = state
-        .store
-        .api_stats(&environment.name, range.from, range.to)
+    let shown = TimeRange {
+        from: range.from,
+        to: range.to,
+    };
+    let rows = crate::query::api_stats(&*state.store, &environment.name, &shown)
         .await
         .map_err(store_error)?;
-    let rows = crate::store::sum_api_stats(records);
     let usage = state
         .ledger
         .rows(&environment.name, tenant.as_deref(), period);

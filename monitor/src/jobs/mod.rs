@@ -34,20 +34,25 @@ pub fn start(
             Arc::clone(&ledger),
             environments.clone(),
         );
-        async move { ledger.refresh(&store, &environments).await }
+        async move {
+            let refreshed = ledger.refresh(&store, &environments).await;
+            refreshed.map_err(|e| Box::new(e) as JobError)
+        }
     });
     let retention = config.retention.clone();
     jobs.add("retention", config.jobs.retention_every, move || {
-        retention::run(Arc::clone(&store), retention.clone())
+        let (store, retention) = (Arc::clone(&store), retention.clone());
+        async move {
+            let deleted = retention::run(store, retention).await;
+            deleted.map_err(|e| Box::new(e) as JobError)
+        }
     });
     if let (Some(engine), Some(alerting)) = (alerts, &config.alerting) {
         jobs.add("alerts", alerting.evaluate_every, move || {
             let engine = Arc::clone(&engine);
             async move {
-                engine
-                    .evaluate()
-                    .await
-                    .map_err(|e| aerie_common::error_chain(&e))
+                let evaluated = engine.evaluate().await;
+                evaluated.map_err(|e| Box::new(e) as JobError)
             }
         });
     }
@@ -65,8 +70,11 @@ pub struct JobStatus {
     pub last_error: Option<String>,
 }
 
+/// Why a run of a job failed: the job's own error.
+pub type JobError = Box<dyn std::error::Error + Send + Sync>;
+
 type Run =
-    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<String, String>> + Send>> + Send + Sync>;
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<String, JobError>> + Send>> + Send + Sync>;
 
 struct Job {
     status: Mutex<JobStatus>,
@@ -91,7 +99,7 @@ impl Jobs {
     pub fn add<F, Fut>(&mut self, name: &'static str, every: Duration, run: F)
     where
         F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<String, String>> + Send + 'static,
+        Fut: Future<Output = Result<String, JobError>> + Send + 'static,
     {
         let run: Run = Arc::new(move || Box::pin(run()));
         let job = Arc::new(Job {
@@ -125,6 +133,7 @@ impl Jobs {
                 status.last_error = None;
             }
             Err(error) => {
+                let error = aerie_common::error_chain(&*error);
                 tracing::warn!(job = name, %error, "job failed; will try again");
                 status.last_error = Some(error);
             }

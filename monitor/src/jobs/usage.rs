@@ -28,16 +28,46 @@ pub enum Period {
     Month,
 }
 
+/// A period that is not one of hour, day, month.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("period {0:?} is not one of hour, day, month")]
+pub struct UnknownPeriod(pub String);
+
 impl std::str::FromStr for Period {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
+    type Err = UnknownPeriod;
+    fn from_str(text: &str) -> Result<Self, UnknownPeriod> {
         match text {
             "hour" => Ok(Self::Hour),
             "day" => Ok(Self::Day),
             "month" => Ok(Self::Month),
-            other => Err(format!("period {other:?} is not one of hour, day, month")),
+            other => Err(UnknownPeriod(other.to_owned())),
         }
     }
+}
+
+/// Why the usage ledger could not be read, refreshed or written.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("{}: cannot read the usage ledger", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: the usage ledger is not valid JSON", path.display())]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{}: cannot write the usage ledger", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the store did not give the API statistics")]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// One tenant's usage in one period.
@@ -90,13 +120,14 @@ fn start_of(period: Period, hour: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 impl Ledger {
-    pub fn open(file: PathBuf) -> Result<Self, String> {
+    pub fn open(file: PathBuf) -> Result<Self, LedgerError> {
         let hours = match std::fs::read(&file) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", file.display()))?
-            }
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| LedgerError::Parse {
+                path: file.clone(),
+                source,
+            })?,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Hours::new(),
-            Err(error) => return Err(format!("{}: {error}", file.display())),
+            Err(source) => return Err(LedgerError::Read { path: file, source }),
         };
         Ok(Self {
             file,
@@ -109,15 +140,12 @@ impl Ledger {
         &self,
         store: &Arc<dyn Store>,
         environments: &[String],
-    ) -> Result<String, String> {
+    ) -> Result<String, LedgerError> {
         let now = Utc::now();
         let from = hour_of(now) - Duration::hours(RECOMPUTE);
         let mut recomputed = 0;
         for environment in environments {
-            let records = store
-                .api_stats(environment, from, now)
-                .await
-                .map_err(|e| e.to_string())?;
+            let records = store.api_stats(environment, from, now).await?;
             let mut fresh: BTreeMap<String, BTreeMap<DateTime<Utc>, Usage>> = BTreeMap::new();
             for record in records {
                 let usage = fresh
@@ -146,11 +174,13 @@ impl Ledger {
         ))
     }
 
-    fn save(&self) -> Result<(), String> {
+    fn save(&self) -> Result<(), LedgerError> {
         let json = serde_json::to_vec(&*self.hours.lock().expect("ledger lock"))
             .expect("the ledger serializes");
-        aerie_common::atomic_write(&self.file, &json)
-            .map_err(|e| format!("{}: {e}", self.file.display()))
+        aerie_common::atomic_write(&self.file, &json).map_err(|source| LedgerError::Write {
+            path: self.file.clone(),
+            source,
+        })
     }
 
     /// Usage of `environment` (one tenant, or all) per `period`, oldest first.
@@ -201,6 +231,7 @@ mod tests {
             "week"
                 .parse::<Period>()
                 .unwrap_err()
+                .to_string()
                 .contains("hour, day, month")
         );
     }

@@ -27,12 +27,8 @@ impl SesChannel {
     }
 }
 
-fn content(text: &str) -> Result<Content, String> {
-    Content::builder()
-        .data(text)
-        .charset("UTF-8")
-        .build()
-        .map_err(|e| e.to_string())
+fn content(text: &str) -> Result<Content, aws_sdk_ses::error::BuildError> {
+    Content::builder().data(text).charset("UTF-8").build()
 }
 
 #[async_trait::async_trait]

@@ -46,22 +46,27 @@ pub struct SmtpChannel {
 }
 
 impl SmtpChannel {
-    pub fn new(settings: &SmtpSettings) -> Result<Self, String> {
+    pub fn new(settings: &SmtpSettings) -> Result<Self, SmtpSetupError> {
         let server = format!("{}:{}", settings.host, settings.port);
         let tls_name = settings
             .tls_name
             .clone()
             .unwrap_or_else(|| settings.host.clone());
-        let parameters = || -> Result<TlsParameters, String> {
+        let parameters = || -> Result<TlsParameters, SmtpSetupError> {
             let mut builder = TlsParameters::builder(tls_name.clone());
             if let Some(pem) = &settings.ca_pem {
-                builder = builder.add_root_certificate(
-                    Certificate::from_pem(pem).map_err(|e| format!("the CA for {server}: {e}"))?,
-                );
+                let ca = Certificate::from_pem(pem).map_err(|source| SmtpSetupError::Ca {
+                    server: server.clone(),
+                    source,
+                })?;
+                builder = builder.add_root_certificate(ca);
             }
             builder
                 .build_rustls()
-                .map_err(|e| format!("TLS for {server}: {e}"))
+                .map_err(|source| SmtpSetupError::Tls {
+                    server: server.clone(),
+                    source,
+                })
         };
         let tls = match settings.security {
             Security::Starttls => Tls::Required(parameters()?),
@@ -87,24 +92,58 @@ impl SmtpChannel {
     }
 }
 
+/// Why the SMTP channel could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SmtpSetupError {
+    #[error("the CA for {server} is not usable")]
+    Ca {
+        server: String,
+        #[source]
+        source: lettre::transport::smtp::Error,
+    },
+    #[error("TLS for {server} cannot be set up")]
+    Tls {
+        server: String,
+        #[source]
+        source: lettre::transport::smtp::Error,
+    },
+}
+
+/// Why a mail is not a message lettre can send.
+#[derive(Debug, thiserror::Error)]
+enum MessageError {
+    #[error("the {role} address {address:?} is not a mailbox")]
+    Address {
+        role: &'static str,
+        address: String,
+        #[source]
+        source: lettre::address::AddressError,
+    },
+    #[error("the message cannot be built")]
+    Build(#[source] lettre::error::Error),
+}
+
 /// A lettre message with text and HTML alternatives.
-fn message(mail: &Mail) -> Result<Message, String> {
+fn message(mail: &Mail) -> Result<Message, MessageError> {
+    let mailbox = |role, address: &str| {
+        address.parse().map_err(|source| MessageError::Address {
+            role,
+            address: address.to_owned(),
+            source,
+        })
+    };
     let mut builder = Message::builder()
-        .from(
-            mail.from
-                .parse()
-                .map_err(|e| format!("from {:?}: {e}", mail.from))?,
-        )
+        .from(mailbox("sender", &mail.from)?)
         .subject(&mail.subject);
     for to in &mail.to {
-        builder = builder.to(to.parse().map_err(|e| format!("recipient {to:?}: {e}"))?);
+        builder = builder.to(mailbox("recipient", to)?);
     }
     builder
         .multipart(MultiPart::alternative_plain_html(
             mail.text.clone(),
             mail.html.clone(),
         ))
-        .map_err(|e| e.to_string())
+        .map_err(MessageError::Build)
 }
 
 #[async_trait::async_trait]

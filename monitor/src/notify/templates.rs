@@ -4,12 +4,42 @@
 //! mode: a template that names a value the mail does not have fails to
 //! render, loudly, rather than sending a mail with a hole in it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use handlebars::Handlebars;
 use serde::Serialize;
 
 use super::Mail;
+
+/// A mail template that does not read, compile or render; each names the
+/// file or template.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("{}: cannot read it", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: does not compile", path.display())]
+    Compile {
+        path: PathBuf,
+        #[source]
+        source: Box<handlebars::TemplateError>,
+    },
+    #[error("template {name} does not render")]
+    Render {
+        name: String,
+        #[source]
+        source: handlebars::RenderError,
+    },
+    #[error("{}: the templates do not render a sample alert", dir.display())]
+    Sample {
+        dir: PathBuf,
+        #[source]
+        source: Box<TemplateError>,
+    },
+}
 
 const BUILT_IN: [(&str, &str); 3] = [
     (
@@ -106,7 +136,7 @@ impl Templates {
 
     /// Templates from `dir` (`subject.hbs`, `body.txt.hbs`, `body.html.hbs`);
     /// an error names the file and what is wrong with it.
-    pub fn from_dir(dir: &Path) -> Result<Self, String> {
+    pub fn from_dir(dir: &Path) -> Result<Self, TemplateError> {
         let (mut plain, mut html) = registries();
         for (name, file) in [
             ("subject", "subject.hbs"),
@@ -114,21 +144,34 @@ impl Templates {
             ("html", "body.html.hbs"),
         ] {
             let path = dir.join(file);
-            let text =
-                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(&path).map_err(|source| TemplateError::Read {
+                path: path.clone(),
+                source,
+            })?;
             registry_for(name, &mut plain, &mut html)
                 .register_template_string(name, text)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+                .map_err(|source| TemplateError::Compile {
+                    path,
+                    source: Box::new(source),
+                })?;
         }
         let templates = Self { plain, html };
         templates
             .render(&sample(), "ops@example.com", &["oncall@example.com".into()])
-            .map_err(|e| format!("{}: {e}", dir.display()))?;
+            .map_err(|source| TemplateError::Sample {
+                dir: dir.to_owned(),
+                source: Box::new(source),
+            })?;
         Ok(templates)
     }
 
     /// The mail for `alert`, from `from` to `to`.
-    pub fn render(&self, alert: &AlertMail, from: &str, to: &[String]) -> Result<Mail, String> {
+    pub fn render(
+        &self,
+        alert: &AlertMail,
+        from: &str,
+        to: &[String],
+    ) -> Result<Mail, TemplateError> {
         let render = |name: &str| {
             let registry = if name == "html" {
                 &self.html
@@ -137,7 +180,10 @@ impl Templates {
             };
             registry
                 .render(name, alert)
-                .map_err(|error| format!("template {name}: {error}"))
+                .map_err(|source| TemplateError::Render {
+                    name: name.to_owned(),
+                    source,
+                })
         };
         Ok(Mail {
             from: from.to_owned(),
@@ -278,10 +324,10 @@ mod tests {
             std::fs::write(dir.path().join(file), "{{status}}").unwrap();
         }
         std::fs::write(dir.path().join("body.txt.hbs"), "{{status}} {{hostname}}").unwrap();
-        let error = Templates::from_dir(dir.path()).unwrap_err();
+        let error = aerie_common::error_chain(&Templates::from_dir(dir.path()).unwrap_err());
         assert!(error.contains("hostname"), "{error}");
         std::fs::write(dir.path().join("body.txt.hbs"), "{{#if status}}unclosed").unwrap();
-        let error = Templates::from_dir(dir.path()).unwrap_err();
+        let error = aerie_common::error_chain(&Templates::from_dir(dir.path()).unwrap_err());
         assert!(error.contains("body.txt.hbs"), "{error}");
     }
 }

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::timespec::parse_time;
+use crate::timespec::{TimeSpecError, parse_time};
 
 /// A checked range of time: `from` before `to`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,9 +18,9 @@ pub struct TimeRange {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RangeError {
     #[error("from: {0}")]
-    From(String),
+    From(TimeSpecError),
     #[error("to: {0}")]
-    To(String),
+    To(TimeSpecError),
     #[error("from ({}) is not before to ({})", rfc3339(*from), rfc3339(*to))]
     NotBefore {
         from: DateTime<Utc>,

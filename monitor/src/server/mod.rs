@@ -34,10 +34,10 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the usage ledger did not open: {0}")]
-    Ledger(String),
-    #[error("the alert mail channel could not be set up: {0}")]
-    Channel(String),
+    #[error("the usage ledger did not open")]
+    Ledger(#[source] crate::jobs::usage::LedgerError),
+    #[error("the alert mail channel could not be set up")]
+    Channel(#[source] ChannelError),
     #[error("alerting did not start")]
     Alerting(#[from] AlertError),
     #[error("cannot handle SIGHUP")]
@@ -156,8 +156,21 @@ pub async fn serve(
     .map_err(ServerError::Serve)
 }
 
+/// Why the mail channel `[alerting]` names could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("{}: cannot read the SMTP server's CA", path.display())]
+    Ca {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Smtp(#[from] crate::notify::smtp::SmtpSetupError),
+}
+
 /// The mail channel `[alerting]` names.
-pub async fn channel(config: &ChannelConfig) -> Result<Arc<dyn Channel>, String> {
+pub async fn channel(config: &ChannelConfig) -> Result<Arc<dyn Channel>, ChannelError> {
     use crate::notify::smtp::{SmtpChannel, SmtpSettings};
     Ok(match config {
         ChannelConfig::Smtp {
@@ -170,9 +183,10 @@ pub async fn channel(config: &ChannelConfig) -> Result<Arc<dyn Channel>, String>
             tls_name,
         } => {
             let ca_pem = match ca_file {
-                Some(path) => {
-                    Some(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?)
-                }
+                Some(path) => Some(std::fs::read(path).map_err(|source| ChannelError::Ca {
+                    path: path.clone(),
+                    source,
+                })?),
                 None => None,
             };
             Arc::new(SmtpChannel::new(&SmtpSettings {

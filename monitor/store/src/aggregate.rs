@@ -16,15 +16,20 @@ pub enum Aggregation {
     P95,
 }
 
+/// An aggregation that is not one of avg, min, max, p95.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("agg {0:?} is not one of avg, min, max, p95")]
+pub struct UnknownAggregation(pub String);
+
 impl std::str::FromStr for Aggregation {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
+    type Err = UnknownAggregation;
+    fn from_str(text: &str) -> Result<Self, UnknownAggregation> {
         match text {
             "avg" => Ok(Self::Avg),
             "min" => Ok(Self::Min),
             "max" => Ok(Self::Max),
             "p95" => Ok(Self::P95),
-            other => Err(format!("agg {other:?} is not one of avg, min, max, p95")),
+            other => Err(UnknownAggregation(other.to_owned())),
         }
     }
 }
@@ -291,6 +296,7 @@ mod tests {
             "median"
                 .parse::<Aggregation>()
                 .unwrap_err()
+                .to_string()
                 .contains("avg, min, max, p95")
         );
     }

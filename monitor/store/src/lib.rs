@@ -20,8 +20,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use aggregate::{
-    Aggregation, ApiStatsRow, Series, SeriesValue, StepSummary, bucket_series, step_start,
-    sum_api_stats, summarise_sorted, summarise_window,
+    Aggregation, ApiStatsRow, Series, SeriesValue, StepSummary, UnknownAggregation, bucket_series,
+    step_start, sum_api_stats, summarise_sorted, summarise_window,
 };
 
 /// Why a store could not do what was asked.

@@ -4,17 +4,22 @@
 //! The SDK's own retries are off, so this is the one policy.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 
-/// An AWS call that failed for good.
+/// An AWS call that failed for good: the call, the AWS error code and
+/// message, and the SDK's error as the source (none when Aerie itself
+/// refused to go on).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{call}: {code}: {message}")]
 pub struct AwsError {
     pub call: String,
     pub code: String,
     pub message: String,
+    #[source]
+    pub source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl AwsError {
@@ -27,6 +32,7 @@ impl AwsError {
             call: call.into(),
             code: "Aerie".into(),
             message: message.into(),
+            source: None,
         }
     }
 }
@@ -164,6 +170,7 @@ where
             call: name.into(),
             code,
             message,
+            source: Some(Arc::new(error)),
         });
     }
 }

@@ -7,7 +7,7 @@ use aerie_common::toml_file::FieldError;
 
 use crate::secret::Secret;
 use crate::secret::read_secret;
-use crate::sinks::http::{check_url, read_ca};
+use crate::sinks::http::{check_url, error_chain, read_ca};
 
 /// `[elasticsearch]` as written.
 #[derive(Debug, Deserialize)]
@@ -89,7 +89,7 @@ impl RawElasticsearchConfig {
         let ca_pem = match &ca_file {
             Some(path) => Some(
                 read_ca(path)
-                    .map_err(|message| FieldError::new("elasticsearch.ca_file", message))?,
+                    .map_err(|e| FieldError::new("elasticsearch.ca_file", error_chain(&e)))?,
             ),
             None => None,
         };

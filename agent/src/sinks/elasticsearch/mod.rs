@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 pub use config::{ElasticsearchConfig, RawElasticsearchConfig};
 
-use super::http::error_chain;
+use super::http::{ClientError, DeliveryError, error_chain};
 use super::{ack, backoff, next_batch, pause, worth_logging};
 use crate::counters::Counters;
 use crate::queue::SharedQueue;
@@ -45,7 +45,7 @@ impl ElasticsearchSink {
         environment: &str,
         host: &str,
         counters: Counters,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ClientError> {
         let client = super::http::http_client(
             config.ca_pem.as_deref(),
             config.proxy.as_deref(),
@@ -132,7 +132,7 @@ impl ElasticsearchSink {
         (action.to_string(), document.to_string())
     }
 
-    async fn send(&self, lines: &[(String, String)]) -> Result<Vec<Outcome>, String> {
+    async fn send(&self, lines: &[(String, String)]) -> Result<Vec<Outcome>, DeliveryError> {
         let mut body =
             String::with_capacity(lines.iter().map(|(a, d)| a.len() + d.len() + 2).sum());
         for (action, document) in lines {
@@ -154,24 +154,35 @@ impl ElasticsearchSink {
         let response = request
             .send()
             .await
-            .map_err(|error| format!("cannot reach {url}: {}", error_chain(&error)))?;
+            .map_err(|error| DeliveryError::Unreachable {
+                url: url.clone(),
+                route: String::new(),
+                detail: error_chain(&error),
+            })?;
         let status = response.status();
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();
-            return Err(format!(
-                "{url} answered {status}: {}",
-                body.chars().take(300).collect::<String>()
-            ));
+            return Err(DeliveryError::Status {
+                url,
+                route: String::new(),
+                status,
+                via: String::new(),
+                body: body.chars().take(300).collect(),
+            });
         }
-        let answer: Value = response.json().await.map_err(|error| {
-            format!("{url} answered with a body that is not a bulk response: {error}")
-        })?;
+        let bad_answer = |detail: String| DeliveryError::BadAnswer {
+            url: url.clone(),
+            expected: "a bulk response",
+            detail,
+        };
+        let answer: Value = response
+            .json()
+            .await
+            .map_err(|error| bad_answer(error_chain(&error)))?;
         let items = answer["items"]
             .as_array()
             .filter(|items| items.len() == lines.len())
-            .ok_or_else(|| {
-                format!("{url} answered a bulk response with the wrong number of items")
-            })?;
+            .ok_or_else(|| bad_answer("it holds the wrong number of items".to_owned()))?;
         Ok(items.iter().map(outcome).collect())
     }
 }

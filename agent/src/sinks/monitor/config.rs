@@ -7,7 +7,7 @@ use aerie_common::toml_file::FieldError;
 
 use crate::secret::Secret;
 use crate::secret::read_secret;
-use crate::sinks::http::{check_url, http_client, read_ca};
+use crate::sinks::http::{ClientError, check_url, error_chain, http_client, read_ca};
 
 /// `[monitor]` as written.
 #[derive(Debug, Deserialize)]
@@ -68,9 +68,9 @@ impl RawMonitorConfig {
         }
         let ca_file = self.ca_file.map(|path| base.join(path));
         let ca_pem = match &ca_file {
-            Some(path) => {
-                Some(read_ca(path).map_err(|message| FieldError::new("monitor.ca_file", message))?)
-            }
+            Some(path) => Some(
+                read_ca(path).map_err(|e| FieldError::new("monitor.ca_file", error_chain(&e)))?,
+            ),
             None => None,
         };
         if self.batch_max_events == 0 {
@@ -95,7 +95,7 @@ impl RawMonitorConfig {
 
 impl MonitorConfig {
     /// The HTTP client: rustls, the private CA if given, the proxy if given.
-    pub fn client(&self) -> Result<reqwest::Client, String> {
+    pub fn client(&self) -> Result<reqwest::Client, ClientError> {
         http_client(self.ca_pem.as_deref(), self.proxy.as_deref(), self.timeout)
     }
 }

@@ -15,32 +15,11 @@ use aerie_wire::{INGEST_PATH, IngestResponse};
 
 pub use config::{MonitorConfig, RawMonitorConfig};
 
-use super::http::error_chain;
+use super::http::{ClientError, DeliveryError, error_chain};
 
 use super::{ack, backoff, next_batch, pause, worth_logging};
 use crate::counters::Counters;
 use crate::queue::SharedQueue;
-
-/// Why one delivery attempt failed.
-#[derive(Debug, thiserror::Error)]
-pub enum DeliveryError {
-    #[error("cannot reach {url}{route}: {detail}")]
-    Unreachable {
-        url: String,
-        route: String,
-        detail: String,
-    },
-    #[error("{url}{route} answered {status}{via}: {body}")]
-    Status {
-        url: String,
-        route: String,
-        status: reqwest::StatusCode,
-        via: String,
-        body: String,
-    },
-    #[error("{url} answered with a body that is not an ingest response: {detail}")]
-    BadAnswer { url: String, detail: String },
-}
 
 /// The monitor sink.
 #[derive(Debug)]
@@ -61,7 +40,7 @@ impl MonitorSink {
         environment: &str,
         host: &str,
         counters: Counters,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ClientError> {
         let client = config.client()?;
         let url = format!("{}{INGEST_PATH}", config.url.trim_end_matches('/'));
         let header = format!(
@@ -199,6 +178,7 @@ impl MonitorSink {
             .await
             .map_err(|error| DeliveryError::BadAnswer {
                 url: self.url.clone(),
+                expected: "an ingest response",
                 detail: error_chain(&error),
             })
     }
