@@ -3,22 +3,41 @@
 //! either its old or its new content, never a mix or nothing.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 /// Replaces `path` with `bytes`, durably: a `.tmp` sibling is written and
 /// synced, renamed over `path`, then the directory is synced so the rename
 /// itself survives a crash.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    atomic_write_with(path, |out| out.write_all(bytes))
+}
+
+/// The same for a file written piece by piece (a store segment): `write`
+/// fills the buffered temporary file; nothing replaces `path` unless it
+/// succeeds. Answers what `write` answered.
+pub fn atomic_write_with<T>(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<T>,
+) -> std::io::Result<T> {
     let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
     tmp_name.push(".tmp");
     let tmp = path.with_file_name(tmp_name);
-    let mut file = OpenOptions::new()
+    let file = OpenOptions::new()
         .create(true)
         .write(true)
         .truncate(true)
         .open(&tmp)?;
-    file.write_all(bytes)?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let written = match write(&mut out) {
+        Ok(written) => written,
+        Err(error) => {
+            drop(out);
+            let _ = std::fs::remove_file(&tmp);
+            return Err(error);
+        }
+    };
+    let file = out.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     drop(file);
     std::fs::rename(&tmp, path)?;
@@ -26,7 +45,8 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    File::open(dir)?.sync_all()
+    File::open(dir)?.sync_all()?;
+    Ok(written)
 }
 
 #[cfg(test)]

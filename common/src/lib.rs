@@ -12,5 +12,5 @@ mod chain;
 pub mod secret;
 pub mod toml_file;
 
-pub use atomic::atomic_write;
+pub use atomic::{atomic_write, atomic_write_with};
 pub use chain::error_chain;

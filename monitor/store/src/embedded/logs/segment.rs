@@ -59,16 +59,75 @@ pub(super) struct Segment {
 }
 
 /// A buffered file that counts what was written to it.
-struct Counted {
-    out: std::io::BufWriter<File>,
+struct Counted<'a> {
+    out: &'a mut std::io::BufWriter<File>,
     at: u64,
 }
 
-impl Counted {
+impl Counted<'_> {
     fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.at += bytes.len() as u64;
         self.out.write_all(bytes)
     }
+}
+
+/// The segment's bytes: the compressed granules, the sorted id hashes, the
+/// meta and the footer. Answers the meta.
+fn write_body(
+    out: &mut std::io::BufWriter<File>,
+    flushed_through: u64,
+    granules: Vec<(Span, &[u8])>,
+    ids: &mut [u128],
+) -> std::io::Result<Meta> {
+    let mut out = Counted { out, at: 0 };
+    out.put(MAGIC)?;
+    let mut metas = Vec::with_capacity(granules.len());
+    let mut scratch = Vec::new();
+    for (span, bytes) in granules {
+        // As `compress_prepend_size`, into one buffer for all granules.
+        let needed = 4 + lz4_flex::block::get_maximum_output_size(bytes.len());
+        if scratch.len() < needed {
+            scratch.resize(needed, 0);
+        }
+        scratch[..4].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
+        let len = lz4_flex::block::compress_into(bytes, &mut scratch[4..])
+            .map_err(std::io::Error::other)?;
+        let compressed = &scratch[..4 + len];
+        metas.push(GranuleMeta {
+            span,
+            offset: out.at,
+            len: compressed.len() as u32,
+            crc: crc32fast::hash(compressed),
+        });
+        out.put(compressed)?;
+    }
+    ids.sort_unstable();
+    let ids_offset = out.at;
+    let mut ids_crc = crc32fast::Hasher::new();
+    for id in ids.iter() {
+        let bytes = id.to_le_bytes();
+        ids_crc.update(&bytes);
+        out.put(&bytes)?;
+    }
+    let meta = Meta {
+        flushed_through,
+        rows: metas.iter().map(|g| u64::from(g.span.rows)).sum(),
+        min_ts: metas.iter().map(|g| g.span.min_key.0).min().unwrap_or(0),
+        max_ts: metas.iter().map(|g| g.span.max_key.0).max().unwrap_or(0),
+        ids_offset,
+        ids_count: ids.len() as u64,
+        ids_crc: ids_crc.finalize(),
+        granules: metas,
+    };
+    let json = serde_json::to_vec(&meta).expect("segment meta serializes");
+    let mut footer = Vec::with_capacity(FOOTER);
+    footer.extend_from_slice(&out.at.to_le_bytes());
+    footer.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    footer.extend_from_slice(&crc32fast::hash(&json).to_le_bytes());
+    footer.extend_from_slice(MAGIC);
+    out.put(&json)?;
+    out.put(&footer)?;
+    Ok(meta)
 }
 
 impl Segment {
@@ -80,70 +139,12 @@ impl Segment {
         granules: Vec<(Span, &[u8])>,
         mut ids: Vec<u128>,
     ) -> Result<Self, EmbeddedError> {
-        let tmp = path.with_extension("tmp");
-        let file = File::create(&tmp).map_err(io(&tmp))?;
-        let mut out = Counted {
-            out: std::io::BufWriter::with_capacity(1 << 20, file),
-            at: 0,
-        };
-        out.put(MAGIC).map_err(io(&tmp))?;
-        let mut metas = Vec::with_capacity(granules.len());
-        let mut scratch = Vec::new();
-        for (span, bytes) in granules {
-            // As `compress_prepend_size`, into one buffer for all granules.
-            let needed = 4 + lz4_flex::block::get_maximum_output_size(bytes.len());
-            if scratch.len() < needed {
-                scratch.resize(needed, 0);
-            }
-            scratch[..4].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
-            let len = lz4_flex::block::compress_into(bytes, &mut scratch[4..])
-                .map_err(|e| EmbeddedError::damaged(format!("{}: {e}", tmp.display())))?;
-            let compressed = &scratch[..4 + len];
-            metas.push(GranuleMeta {
-                span,
-                offset: out.at,
-                len: compressed.len() as u32,
-                crc: crc32fast::hash(compressed),
-            });
-            out.put(compressed).map_err(io(&tmp))?;
-        }
-        ids.sort_unstable();
-        let ids_offset = out.at;
-        let mut ids_crc = crc32fast::Hasher::new();
-        for id in &ids {
-            let bytes = id.to_le_bytes();
-            ids_crc.update(&bytes);
-            out.put(&bytes).map_err(io(&tmp))?;
-        }
-        let meta = Meta {
-            flushed_through,
-            rows: metas.iter().map(|g| u64::from(g.span.rows)).sum(),
-            min_ts: metas.iter().map(|g| g.span.min_key.0).min().unwrap_or(0),
-            max_ts: metas.iter().map(|g| g.span.max_key.0).max().unwrap_or(0),
-            ids_offset,
-            ids_count: ids.len() as u64,
-            ids_crc: ids_crc.finalize(),
-            granules: metas,
-        };
-        let json = serde_json::to_vec(&meta).expect("segment meta serializes");
-        let mut footer = Vec::with_capacity(FOOTER);
-        footer.extend_from_slice(&out.at.to_le_bytes());
-        footer.extend_from_slice(&(json.len() as u32).to_le_bytes());
-        footer.extend_from_slice(&crc32fast::hash(&json).to_le_bytes());
-        footer.extend_from_slice(MAGIC);
-        out.put(&json).map_err(io(&tmp))?;
-        out.put(&footer).map_err(io(&tmp))?;
-        let file = out.out.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
-        file.sync_all().map_err(io(&tmp))?;
-        std::fs::rename(&tmp, path).map_err(io(path))?;
-        if let Some(dir) = path.parent() {
-            File::open(dir)
-                .and_then(|dir| dir.sync_all())
-                .map_err(io(dir))?;
-        }
+        let written = aerie_common::atomic_write_with(path, |out| {
+            write_body(out, flushed_through, granules, &mut ids)
+        });
+        let meta = written.map_err(io(path))?;
         let ids_cell = OnceLock::new();
         let _ = ids_cell.set(ids);
-        drop(file);
         Ok(Self {
             path: path.to_owned(),
             // The file was opened to write; reads need their own handle.

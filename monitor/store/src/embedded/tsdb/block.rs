@@ -134,15 +134,11 @@ impl Block {
         crc.update(&header);
         crc.update(&data);
         let path = dir.join(Self::file_name(day, seq));
-        let tmp = path.with_extension("tmp");
-        let mut file = File::create(&tmp)?;
-        file.write_all(&header)?;
-        file.write_all(&data)?;
-        file.write_all(&crc.finalize().to_le_bytes())?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, &path)?;
-        File::open(dir)?.sync_all()?;
+        aerie_common::atomic_write_with(&path, |out| {
+            out.write_all(&header)?;
+            out.write_all(&data)?;
+            out.write_all(&crc.finalize().to_le_bytes())
+        })?;
         Self::open(&path).map_err(std::io::Error::other)
     }
 
