@@ -21,11 +21,13 @@ use crate::sources::jvm::JvmConfig;
 pub use aerie_common::toml_file::FieldError;
 /// A configuration problem: the file, the field and the fix.
 pub use aerie_common::toml_file::FileError as ConfigError;
+pub use aerie_common::toml_file::TomlFile;
+use aerie_common::toml_file::Validate;
 
 /// The file as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawConfig {
+pub struct RawConfig {
     environment: String,
     host: Option<String>,
     data_dir: PathBuf,
@@ -98,18 +100,13 @@ pub struct Config {
     pub ntp: Option<NtpConfig>,
 }
 
+/// Read with the one loader: `Config::load(file)` and `Config::parse(file,
+/// text)`, relative paths such as `token_file` taken from the file's folder.
+impl TomlFile for Config {
+    type Raw = RawConfig;
+}
+
 impl Config {
-    /// Reads and validates `file`.
-    pub fn load(file: &Path) -> Result<Self, ConfigError> {
-        aerie_common::toml_file::load(file, RawConfig::validate)
-    }
-
-    /// Validates `text`, the contents of `file` (named in errors; relative
-    /// paths such as `token_file` are taken from the file's folder).
-    pub fn parse(file: &Path, text: &str) -> Result<Self, ConfigError> {
-        aerie_common::toml_file::parse(file, text, RawConfig::validate)
-    }
-
     /// The config as TOML with every secret masked, for `aerie-agent check`.
     pub fn to_masked_toml(&self) -> String {
         toml::to_string_pretty(self).expect("the validated config serializes")
@@ -124,7 +121,9 @@ impl Config {
     }
 }
 
-impl RawConfig {
+impl Validate for RawConfig {
+    type Valid = Config;
+
     fn validate(self, base: &Path) -> Result<Config, FieldError> {
         if !valid_name(&self.environment) {
             return Err(FieldError::new(

@@ -1,5 +1,6 @@
 //! `aerie-agent run --config FILE` and `aerie-agent check --config FILE`.
 
+use aerie_common::toml_file::TomlFile as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

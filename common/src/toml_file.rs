@@ -52,6 +52,31 @@ impl From<(String, String)> for FieldError {
     }
 }
 
+/// A file as written, checked into what the program uses: relative paths
+/// in it are taken from `base`, the file's folder; what is wrong names the
+/// field and the fix.
+pub trait Validate {
+    type Valid;
+    fn validate(self, base: &Path) -> Result<Self::Valid, FieldError>;
+}
+
+/// A file of TOML read with the one loader: `load` and `parse` read `Raw`
+/// and validate it, errors naming the file, the field and the fix.
+pub trait TomlFile: Sized {
+    /// The file as written.
+    type Raw: DeserializeOwned + Validate<Valid = Self>;
+
+    /// Reads and validates `file`.
+    fn load(file: &Path) -> Result<Self, FileError> {
+        load(file, Self::Raw::validate)
+    }
+
+    /// Validates `text`, the contents of `file` (named in errors).
+    fn parse(file: &Path, text: &str) -> Result<Self, FileError> {
+        parse(file, text, Self::Raw::validate)
+    }
+}
+
 /// Reads `file`, then [`parse`]s it.
 pub fn load<Raw, T, E>(
     file: &Path,

@@ -4,6 +4,7 @@
 #[cfg(feature = "quickstart")]
 mod quickstart;
 
+use aerie_common::toml_file::TomlFile as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

@@ -3,6 +3,7 @@
 //! file that names the agent crate (behind the default `quickstart`
 //! feature), so the monitor builds without it.
 
+use aerie_common::toml_file::TomlFile as _;
 use std::path::Path;
 use std::process::ExitCode;
 

@@ -8,6 +8,7 @@
 
 mod cli;
 
+use aerie_common::toml_file::TomlFile as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

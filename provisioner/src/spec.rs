@@ -11,6 +11,8 @@ use serde::Deserialize;
 
 /// A spec problem: the file, the field and the fix.
 pub use aerie_common::toml_file::FileError as SpecError;
+pub use aerie_common::toml_file::TomlFile;
+use aerie_common::toml_file::Validate;
 
 /// A validated environment spec.
 #[derive(Debug, Clone, Deserialize)]
@@ -131,10 +133,10 @@ fn default_engine_version() -> String {
     "8.0".into()
 }
 
-type FieldError = (String, String);
+use aerie_common::toml_file::FieldError;
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> FieldError {
-    (field.into(), message.into())
+    FieldError::new(field, message)
 }
 
 fn valid_name(name: &str) -> bool {
@@ -165,25 +167,26 @@ fn valid_domain(domain: &str) -> bool {
             .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_lowercase()))
 }
 
-impl Spec {
-    pub fn load(file: &Path) -> Result<Self, SpecError> {
-        aerie_common::toml_file::load(file, Self::resolve)
-    }
+/// Read with the one loader: `Spec::load(file)` and `Spec::parse(file, text)`.
+impl TomlFile for Spec {
+    type Raw = Spec;
+}
 
-    pub fn parse(file: &Path, text: &str) -> Result<Self, SpecError> {
-        aerie_common::toml_file::parse(file, text, Self::resolve)
-    }
+impl Validate for Spec {
+    type Valid = Spec;
 
     /// The spec as read, its relative paths taken from the spec's folder, validated.
-    fn resolve(mut self, base: &Path) -> Result<Self, FieldError> {
+    fn validate(mut self, base: &Path) -> Result<Self, FieldError> {
         if let Some(mappings) = &self.dns.mappings_file {
             self.dns.mappings_file = Some(base.join(mappings));
         }
-        self.validate()?;
+        self.check()?;
         Ok(self)
     }
+}
 
-    fn validate(&self) -> Result<(), FieldError> {
+impl Spec {
+    fn check(&self) -> Result<(), FieldError> {
         self.validate_identity()?;
         self.validate_network()?;
         self.validate_access()?;

@@ -3,6 +3,7 @@
 //! `AERIE_UPDATE_GOLDEN=1` rewrites them. The moto system tests check that
 //! AWS then holds what these files say.
 
+use aerie_common::toml_file::TomlFile as _;
 use std::path::{Path, PathBuf};
 
 use aerie_provisioner::model::desired;

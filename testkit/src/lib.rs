@@ -25,6 +25,7 @@ mod osmem;
 mod paths;
 mod poll;
 mod proxy;
+mod refusals;
 mod service;
 mod smtp;
 
@@ -37,5 +38,6 @@ pub use osmem::OsmemServer;
 pub use paths::{artifact_dir, workspace_root};
 pub use poll::{pace, wait_until};
 pub use proxy::Tinyproxy;
+pub use refusals::assert_refused;
 pub use service::ServiceProcess;
 pub use smtp::{ReceivedMail, SmtpServer};

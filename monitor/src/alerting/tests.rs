@@ -2,6 +2,7 @@
 //! a channel that records what it is given (and can fail on demand), and
 //! the time passed in.
 
+use aerie_common::toml_file::TomlFile as _;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

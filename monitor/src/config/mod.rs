@@ -30,10 +30,12 @@ use serde::{Deserialize, Serialize};
 
 /// A configuration problem: the file, the field and the fix.
 pub use aerie_common::toml_file::FileError as ConfigError;
+pub use aerie_common::toml_file::TomlFile;
+use aerie_common::toml_file::Validate;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawConfig {
+pub struct RawConfig {
     #[serde(default = "default_listen")]
     listen: SocketAddr,
     data_dir: PathBuf,
@@ -84,23 +86,21 @@ pub struct Config {
     pub users: Vec<User>,
 }
 
-type FieldError = (String, String);
+use aerie_common::toml_file::FieldError;
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> FieldError {
-    (field.into(), message.into())
+    FieldError::new(field, message)
 }
 
 pub use aerie_wire::valid_name;
 
+/// Read with the one loader: `Config::load(file)` and `Config::parse(file,
+/// text)`; the rules file is loaded by the alert engine's own loader.
+impl TomlFile for Config {
+    type Raw = RawConfig;
+}
+
 impl Config {
-    pub fn load(file: &Path) -> Result<Self, ConfigError> {
-        aerie_common::toml_file::load(file, RawConfig::validate)
-    }
-
-    pub fn parse(file: &Path, text: &str) -> Result<Self, ConfigError> {
-        aerie_common::toml_file::parse(file, text, RawConfig::validate)
-    }
-
     /// The config as TOML with every secret masked.
     pub fn to_masked_toml(&self) -> String {
         toml::to_string_pretty(self).expect("the validated config serializes")
@@ -111,7 +111,9 @@ impl Config {
     }
 }
 
-impl RawConfig {
+impl Validate for RawConfig {
+    type Valid = Config;
+
     fn validate(self, base: &Path) -> Result<Config, FieldError> {
         let store = self.store.validate(base)?;
         for (field, value) in [

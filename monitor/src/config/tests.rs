@@ -79,14 +79,7 @@ fn bad_configs_name_the_field() {
             "at least 1s",
         ),
     ];
-    for (text, field, fix) in cases {
-        let error = parse(&text).unwrap_err().to_string();
-        assert!(
-            error.contains(&format!("/etc/aerie/monitor.toml: {field}: ")),
-            "expected {field} in {error}"
-        );
-        assert!(error.contains(fix), "expected {fix:?} in {error}");
-    }
+    aerie_testkit::assert_refused("/etc/aerie/monitor.toml", &cases, parse);
     let unknown = parse(&GOOD.replace("data_dir", "datadir"))
         .unwrap_err()
         .to_string();

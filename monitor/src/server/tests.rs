@@ -1,6 +1,7 @@
 //! The monitor's router (`app(state)`, both faces) through `oneshot`, on a
 //! real embedded store: the JSON API's claims.
 
+use aerie_common::toml_file::TomlFile as _;
 use std::io::Write;
 use std::sync::Arc;
 

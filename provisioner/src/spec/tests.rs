@@ -70,14 +70,7 @@ fn bad_specs_name_the_file_the_field_and_the_fix() {
             "the same",
         ),
     ];
-    for (text, field, fix) in cases {
-        let error = parse(&text).unwrap_err().to_string();
-        assert!(
-            error.starts_with(&format!("/specs/acme.toml: {field}: ")),
-            "expected {field}: {error}"
-        );
-        assert!(error.contains(fix), "expected {fix:?} in {error}");
-    }
+    aerie_testkit::assert_refused("/specs/acme.toml", &cases, parse);
     let unknown = parse(&good.replace("ssh_port", "ssh_prot"))
         .unwrap_err()
         .to_string();
