@@ -314,6 +314,8 @@ pub async fn run(
         (150, 3, 2000)
     );
 
+    environments_are_kept_apart(&*store, &metrics[1]).await;
+
     // Retention removes only what is older than the cutoff, of that kind.
     let removed = store
         .delete_older_than(DataKind::Logs, at(20) - Duration::seconds(30))
@@ -366,6 +368,66 @@ pub async fn run(
             .unwrap();
         assert_eq!(outcome.duplicates, 1, "ids are remembered across a restart");
     }
+}
+
+/// Ids are unique within an environment only: the same id from another
+/// environment is another event, stored; and an environment whose name
+/// begins another's ("acme" and "acme-prod") sees only its own data.
+async fn environments_are_kept_apart(store: &dyn Store, sample: &Event) {
+    let acme_prod_lines = store.logs(&logs(None)).await.unwrap().lines.len();
+    let line = log(1, 5, "ERROR", "the same id, another customer");
+    let outcome = store
+        .write(&WriteBatch {
+            environment: "acme".into(),
+            host: "gw-1".into(),
+            events: vec![line.clone(), sample.clone()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (outcome.accepted, outcome.duplicates),
+        (2, 0),
+        "ids that acme-prod used are acme's own events"
+    );
+    let acme = store
+        .logs(&LogQuery {
+            environment: "acme".into(),
+            ..logs(None)
+        })
+        .await
+        .unwrap();
+    let messages: Vec<&str> = acme.lines.iter().map(|l| l.message.as_str()).collect();
+    assert_eq!(messages, ["the same id, another customer"], "acme sees only its line");
+    assert_eq!(
+        store.logs(&logs(None)).await.unwrap().lines.len(),
+        acme_prod_lines,
+        "acme-prod keeps its lines and sees none of acme's"
+    );
+    let acme_points = store
+        .metric_points(&MetricQuery {
+            environment: "acme".into(),
+            ..query_metric()
+        })
+        .await
+        .unwrap();
+    assert_eq!(acme_points.len(), 1, "acme sees only its sample: {acme_points:?}");
+    assert_eq!(
+        store.metric_names("acme").await.unwrap(),
+        ["system.filesystem.used.pct"]
+    );
+    assert!(
+        store.api_stats("acme", at(60), at(-1)).await.unwrap().is_empty(),
+        "acme-prod's API statistics are not acme's"
+    );
+    let again = store
+        .write(&WriteBatch {
+            environment: "acme".into(),
+            host: "gw-1".into(),
+            events: vec![line],
+        })
+        .await
+        .unwrap();
+    assert_eq!(again.duplicates, 1, "within acme the id is still a duplicate");
 }
 
 fn query_metric() -> MetricQuery {

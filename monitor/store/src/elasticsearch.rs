@@ -181,6 +181,12 @@ impl ElasticsearchStore {
     }
 }
 
+/// Only `environment`'s documents: an index pattern alone is not enough,
+/// since `acme-*` also matches the indices of `acme-prod`.
+fn of_environment(environment: &str) -> Value {
+    json!({ "term": { "service.environment": environment } })
+}
+
 fn range(from: DateTime<Utc>, to: DateTime<Utc>) -> Value {
     json!({ "range": { "@timestamp": { "gte": from.to_rfc3339(), "lte": to.to_rfc3339() } } })
 }
@@ -273,7 +279,11 @@ impl Store for ElasticsearchStore {
         let answer = self
             .search(
                 &index_pattern(&self.prefix, "metrics", environment),
-                json!({ "size": 0, "aggs": { "names": { "terms": { "field": "metric.name", "size": 10000 } } } }),
+                json!({
+                    "size": 0,
+                    "query": of_environment(environment),
+                    "aggs": { "names": { "terms": { "field": "metric.name", "size": 10000 } } },
+                }),
                 None,
             )
             .await?;
@@ -289,6 +299,7 @@ impl Store for ElasticsearchStore {
 
     async fn metric_points(&self, query: &MetricQuery) -> Result<Vec<Point>, StoreError> {
         let mut filters = vec![
+            of_environment(&query.environment),
             json!({ "term": { "metric.name": query.name } }),
             range(query.from, query.to),
         ];
@@ -318,7 +329,7 @@ impl Store for ElasticsearchStore {
     }
 
     async fn logs(&self, query: &LogQuery) -> Result<LogPage, StoreError> {
-        let mut filters = vec![range(query.from, query.to)];
+        let mut filters = vec![of_environment(&query.environment), range(query.from, query.to)];
         if let Some(host) = &query.host {
             filters.push(json!({ "term": { "host.name": host } }));
         }
@@ -397,7 +408,7 @@ impl Store for ElasticsearchStore {
         let hits = self
             .search_all(
                 &index_pattern(&self.prefix, "apistats", environment),
-                json!({ "bool": { "filter": [range(from, to)] } }),
+                json!({ "bool": { "filter": [of_environment(environment), range(from, to)] } }),
                 json!([{ "@timestamp": "asc" }, { "event.id": "asc" }]),
                 json!(true),
             )

@@ -53,16 +53,17 @@ pub(super) fn run(
                 Command::Write(batch, _) => {
                     let mut outcome = WriteOutcome::default();
                     for event in &batch.events {
-                        let held = seen.contains(&event.id)
+                        let id = scoped_id(&batch.environment, &event.id);
+                        let held = seen.contains(&id)
                             || searcher
-                                .doc_freq(&Term::from_field_text(fields.id, &event.id))
+                                .doc_freq(&Term::from_field_text(fields.id, &id))
                                 .map(|count| count > 0)
                                 .unwrap_or(false);
                         if held {
                             outcome.duplicates += 1;
                             continue;
                         }
-                        seen.insert(event.id.clone());
+                        seen.insert(id);
                         let Some(document) = document(&fields, batch, event) else {
                             continue;
                         };
@@ -123,6 +124,12 @@ pub(super) fn run(
     }
 }
 
+/// What duplicates are recognised by: the id within its environment (the
+/// same id sent by two environments is two events). A name holds no `/`.
+fn scoped_id(environment: &str, id: &str) -> String {
+    format!("{environment}/{id}")
+}
+
 fn document(
     fields: &Fields,
     batch: &WriteBatch,
@@ -130,7 +137,7 @@ fn document(
 ) -> Option<TantivyDocument> {
     let mut document = TantivyDocument::new();
     let micros = event.timestamp.timestamp_micros();
-    document.add_text(fields.id, &event.id);
+    document.add_text(fields.id, &scoped_id(&batch.environment, &event.id));
     document.add_text(fields.env, &batch.environment);
     document.add_text(fields.host, &batch.host);
     document.add_date(fields.ts, tantivy::DateTime::from_timestamp_micros(micros));

@@ -63,12 +63,19 @@ impl<'a> Id<'a> {
         Id::Text(text)
     }
 
-    /// What duplicates are recognised by: the agent's id is already a hash.
-    pub(super) fn hash(&self) -> u128 {
+    /// What duplicates are recognised by: the id within its environment.
+    /// Ids are unique within an environment only; the same id sent by two
+    /// environments is two events, so the environment is part of the key.
+    pub(super) fn key(&self, environment: &str) -> u128 {
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        hasher.update(environment.as_bytes());
+        // A byte no environment name holds ends the name.
+        hasher.update(&[0xff]);
         match self {
-            Id::Hex(value) => *value,
-            Id::Text(text) => xxhash_rust::xxh3::xxh3_128(text.as_bytes()),
+            Id::Hex(value) => hasher.update(&value.to_le_bytes()),
+            Id::Text(text) => hasher.update(text.as_bytes()),
         }
+        hasher.digest128()
     }
 }
 
@@ -99,6 +106,13 @@ pub(super) struct RowRef<'a> {
 impl RowRef<'_> {
     pub(super) fn key(&self) -> Key {
         (self.ts, self.seq)
+    }
+
+    /// The row's duplicate key ([`Id::key`]), its environment read from
+    /// the chunk's dictionary `dict`.
+    pub(super) fn id_key(&self, dict: &[&str]) -> u128 {
+        let environment = dict.get(self.env as usize).copied().unwrap_or_default();
+        self.id.key(environment)
     }
 }
 
@@ -436,7 +450,16 @@ mod tests {
             Id::Text(_)
         ));
         assert!(matches!(Id::of("0123456789abcdef"), Id::Text(_)));
-        assert_eq!(Id::of("x").hash(), Id::of("x").hash());
-        assert_ne!(Id::of("x").hash(), Id::of("y").hash());
+        assert_eq!(Id::of("x").key("acme"), Id::of("x").key("acme"));
+        assert_ne!(Id::of("x").key("acme"), Id::of("y").key("acme"));
+    }
+
+    #[test]
+    fn the_same_id_in_two_environments_has_two_keys() {
+        let hex = "0123456789abcdef0123456789abcdef";
+        assert_ne!(Id::of(hex).key("acme"), Id::of(hex).key("globex"));
+        assert_ne!(Id::of("x").key("acme"), Id::of("x").key("globex"));
+        // The name ends where the id begins: "ab" + "c" is not "a" + "bc".
+        assert_ne!(Id::of("c").key("ab"), Id::of("bc").key("a"));
     }
 }

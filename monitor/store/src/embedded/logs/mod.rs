@@ -308,8 +308,8 @@ impl LogStore {
         let written = {
             let mut state = self.state();
             let mut accepted: Vec<(usize, u64)> = Vec::with_capacity(lines.len());
-            for (index, (line, id)) in lines.iter().zip(&ids).enumerate() {
-                let hash = id.hash();
+            let keys: Vec<u128> = ids.iter().map(|id| id.key(environment)).collect();
+            for (index, (line, &hash)) in lines.iter().zip(&keys).enumerate() {
                 if !state.head_ids.insert(hash) {
                     continue;
                 }
@@ -324,7 +324,7 @@ impl LogStore {
                         // count as held when it is sent again.
                         state.head_ids.remove(&hash);
                         for &(index, _) in &accepted {
-                            state.head_ids.remove(&ids[index].hash());
+                            state.head_ids.remove(&keys[index]);
                         }
                         return Err(error);
                     }
@@ -365,7 +365,7 @@ impl LogStore {
             if let Err(error) = state.append(&frames) {
                 // Not acknowledged, so not kept: the agent sends it again.
                 for &(index, _) in &accepted {
-                    state.head_ids.remove(&ids[index].hash());
+                    state.head_ids.remove(&keys[index]);
                 }
                 return Err(EmbeddedError::damaged(format!(
                     "{}: {error}",
@@ -708,7 +708,7 @@ fn rewrite(segment: &Segment, cutoff: i64) -> Result<(Segment, u64), EmbeddedErr
         })
         .collect();
     let gone = segment.rows() - rows.len() as u64;
-    let ids = rows.iter().map(|(row, _)| row.id.hash()).collect();
+    let ids = rows.iter().map(|(row, dict)| row.id_key(dict)).collect();
     let granules = granules_of(rows);
     let granules = granules
         .iter()
@@ -764,7 +764,7 @@ impl State {
         for row in &decoded.rows {
             if keep(row) {
                 builder.push(&NewRow::from_ref(row, &decoded.dict));
-                self.head_ids.insert(row.id.hash());
+                self.head_ids.insert(row.id_key(&decoded.dict));
                 self.next_seq = self.next_seq.max(row.seq + 1);
             } else {
                 dropped += 1;
@@ -789,7 +789,7 @@ impl State {
             }
             let decoded = chunk::decode(chunk.bytes())?;
             for row in decoded.rows.iter().filter(|row| row.ts < cutoff) {
-                self.head_ids.remove(&row.id.hash());
+                self.head_ids.remove(&row.id_key(&decoded.dict));
             }
             self.head_rows -= decoded.rows.len();
             removed += self.add_to_head(&decoded, |row| row.ts >= cutoff);
