@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use tokio::sync::Semaphore;
+
 use crate::alerting::Engine;
 use crate::auth::Sessions;
 use crate::config::Config;
@@ -22,4 +24,12 @@ pub struct AppState {
     pub alerts: Option<Arc<Engine>>,
     /// The dashboard's sessions and login limiter.
     pub sessions: Arc<Sessions>,
+    /// Permits to read a large body (ingest, `_bulk`): at most
+    /// [`BODIES_IN_FLIGHT`] at once, so that memory for bodies stays under
+    /// that many times the batch limit however many clients send.
+    pub bodies: Arc<Semaphore>,
 }
+
+/// How many large bodies are read and handled at once; the rest wait for a
+/// permit before a byte of theirs is read.
+pub const BODIES_IN_FLIGHT: usize = 8;

@@ -16,14 +16,16 @@
 
 use std::collections::BTreeMap;
 
-use aerie_wire::{Event, EventBody, event_id};
+use aerie_wire::{Event, EventBody, EventRef, event_id};
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use super::checks::{Invalid, check, check_host};
+use super::split::not_utf8;
 use super::{ApiError, AppState, auth};
 use crate::store::WriteBatch;
 
@@ -42,35 +44,39 @@ enum Item {
         action: String,
         index: String,
         reason: String,
+        /// Elasticsearch's name for the kind of refusal.
+        error_type: &'static str,
     },
 }
 
 pub(super) async fn bulk(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let started = std::time::Instant::now();
+    // Who sends, from the headers, before a byte of the body is read.
     let environment = auth::environment_basic_or_bearer(&state.config, &headers)?;
-    if body.len() as u64 > state.config.max_batch_bytes.as_u64() {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "the bulk request is larger than {} bytes: send smaller batches",
-            state.config.max_batch_bytes.as_u64()
-        )));
-    }
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::BadRequest("the bulk body is not UTF-8".into()))?;
-    let mut lines = text.lines().filter(|line| !line.trim().is_empty());
+    let limit = state.config.max_batch_bytes.as_u64();
+    let body = super::body::read(&state.bodies, &headers, body, limit, "bulk request").await?;
+    let body = &body.bytes;
+    // Lines as bytes: a document that is not UTF-8 is that item's problem.
+    let mut lines = body
+        .split(|&b| b == b'\n')
+        .filter(|line| !line.trim_ascii().is_empty());
     let now = Utc::now();
     let mut items = Vec::new();
     let mut by_host: BTreeMap<String, Vec<Event>> = BTreeMap::new();
     while let Some(action_line) = lines.next() {
-        let action: Value = serde_json::from_str(action_line).map_err(|error| {
+        // As Elasticsearch: an action line that does not read ends the
+        // request (what follows cannot be paired with its documents).
+        let action: Value = serde_json::from_slice(action_line).map_err(|error| {
             ApiError::BadRequest(format!("bulk action line is not JSON: {error}"))
         })?;
         let Some((kind, meta)) = action.as_object().and_then(|o| o.iter().next()) else {
             return Err(ApiError::BadRequest(format!(
-                "bulk action line {action_line:?} names no action"
+                "bulk action line {:?} names no action",
+                String::from_utf8_lossy(action_line)
             )));
         };
         let kind = kind.clone();
@@ -81,6 +87,7 @@ pub(super) async fn bulk(
                 index,
                 reason: "delete is not supported: Aerie keeps logs until their retention ends"
                     .into(),
+                error_type: "illegal_argument_exception",
             });
             continue;
         }
@@ -94,10 +101,18 @@ pub(super) async fn bulk(
                 action: kind.clone(),
                 index,
                 reason: format!("action {kind} is not supported: use index or create"),
+                error_type: "illegal_argument_exception",
             });
             continue;
         }
-        match to_event(document_line, meta["_id"].as_str(), &environment.name, now) {
+        let checked = to_event(document_line, meta["_id"].as_str(), &environment.name, now)
+            .and_then(|(host, event)| {
+                let event = EventRef::from(event);
+                check(&event, now, &state.config.retention).map_err(BadDocument::Invalid)?;
+                check_host(&host).map_err(BadDocument::Invalid)?;
+                Ok((host, event.into_owned()))
+            });
+        match checked {
             Ok((host, event)) => {
                 items.push(Item::Stored {
                     action: kind,
@@ -109,6 +124,7 @@ pub(super) async fn bulk(
             Err(bad) => items.push(Item::Refused {
                 action: kind,
                 index,
+                error_type: bad.error_type(),
                 reason: bad.to_string(),
             }),
         }
@@ -132,9 +148,9 @@ pub(super) async fn bulk(
             Item::Stored { action, index, id } => {
                 json!({ action: { "_index": index, "_id": id, "status": 201, "result": "created" } })
             }
-            Item::Refused { action, index, reason } => {
+            Item::Refused { action, index, reason, error_type } => {
                 errors = true;
-                json!({ action: { "_index": index, "status": 400, "error": { "type": "mapper_parsing_exception", "reason": reason } } })
+                json!({ action: { "_index": index, "status": 400, "error": { "type": error_type, "reason": reason } } })
             }
         })
         .collect();
@@ -161,6 +177,8 @@ fn first_text<'a>(document: &'a Value, names: &[&str]) -> Option<&'a str> {
 /// Why one document of a `_bulk` request is refused (the others are still stored).
 #[derive(Debug, thiserror::Error)]
 enum BadDocument {
+    #[error("{0}")]
+    NotUtf8(String),
     #[error("the document is not JSON: {0}")]
     NotJson(serde_json::Error),
     #[error("the document is not a JSON object")]
@@ -169,15 +187,35 @@ enum BadDocument {
     NoMessage,
     #[error("@timestamp {0:?} is not an RFC 3339 time")]
     Timestamp(String),
+    /// Read, but not what the ingest API would store either.
+    #[error("{0}")]
+    Invalid(Invalid),
+}
+
+impl BadDocument {
+    /// Elasticsearch's name for the refusal: a document that does not read
+    /// is a mapping failure, one that reads but breaks a rule an illegal
+    /// argument.
+    fn error_type(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "illegal_argument_exception",
+            _ => "mapper_parsing_exception",
+        }
+    }
 }
 
 fn to_event(
-    line: &str,
+    line: &[u8],
     id: Option<&str>,
     environment: &str,
     now: DateTime<Utc>,
 ) -> Result<(String, Event), BadDocument> {
-    let document: Value = serde_json::from_str(line).map_err(BadDocument::NotJson)?;
+    if let Some(reason) = not_utf8(line) {
+        return Err(BadDocument::NotUtf8(
+            reason.replace("the event", "the document"),
+        ));
+    }
+    let document: Value = serde_json::from_slice(line).map_err(BadDocument::NotJson)?;
     if !document.is_object() {
         return Err(BadDocument::NotObject);
     }
@@ -193,7 +231,7 @@ fn to_event(
         .to_owned();
     let id = match id {
         Some(id) => id.to_owned(),
-        None => event_id(&[environment.as_bytes(), line.as_bytes()]),
+        None => event_id(&[environment.as_bytes(), line]),
     };
     let event = Event {
         id,

@@ -6,13 +6,15 @@
 use std::borrow::Cow;
 use std::io::Read;
 
-use aerie_wire::{Event, EventBody, EventRef, IngestResponse, Rejected};
+use aerie_wire::{Event, EventRef, IngestResponse, Rejected};
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::Deserialize;
 
+use super::checks::{check, check_host};
+use super::split::{id_of, not_utf8, split_events};
 use super::{ApiError, AppState, auth};
 
 /// The envelope with every event well-formed: the common case, parsed once,
@@ -118,7 +120,8 @@ impl<'de> serde::de::Visitor<'de> for EventsSeed {
 /// The smallest an event's JSON is, near enough, for sizing the list.
 const SMALLEST_EVENT: usize = 96;
 
-/// The envelope, with events kept raw so each is judged on its own.
+/// The envelope with its events cut out (`split`), so each is judged on
+/// its own.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Envelope {
@@ -126,14 +129,16 @@ struct Envelope {
     host: String,
     #[allow(dead_code)]
     agent: String,
-    events: Vec<serde_json::Value>,
+    #[allow(dead_code)]
+    events: [(); 0],
 }
 
 pub(super) async fn ingest(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<IngestResponse>, ApiError> {
+    // Who sends, from the headers, before a byte of the body is read.
     let environment = auth::environment(&state.config, &headers)?;
     let content_type = headers
         .get(axum::http::header::CONTENT_TYPE)
@@ -149,7 +154,8 @@ pub(super) async fn ingest(
         .get(axum::http::header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-    let json = read_body(&body, gzip, limit)?;
+    let body = super::body::read(&state.bodies, &headers, body, limit, "batch").await?;
+    let json = read_body(&body.bytes, gzip, limit)?;
     // Parse straight into events; only a batch with a malformed event pays
     // for judging each one on its own. `positions` maps events to their
     // place in the batch when some were left out.
@@ -162,23 +168,32 @@ pub(super) async fn ingest(
         .and_then(|typed| reader.end().map(|()| typed));
     let (batch_environment, host, mut events, positions) = match typed {
         Ok(typed) => (typed.environment, typed.host, typed.events, None),
-        Err(_) => {
-            let envelope: Envelope = serde_json::from_slice(&json).map_err(|error| {
-                ApiError::BadRequest(format!("the body is not an ingest batch: {error}"))
-            })?;
-            let mut events = Vec::with_capacity(envelope.events.len());
-            let mut positions = Vec::with_capacity(envelope.events.len());
-            for (index, raw) in envelope.events.into_iter().enumerate() {
-                let id = raw.get("id").and_then(|id| id.as_str()).map(str::to_owned);
-                match serde_json::from_value::<Event>(raw) {
+        Err(error) => {
+            // Judge each event on its own: cut the events out without
+            // parsing them, then parse the envelope and each event.
+            let not_a_batch = |detail: String| {
+                ApiError::BadRequest(format!("the body is not an ingest batch: {detail}"))
+            };
+            let (envelope, raw_events) =
+                split_events(&json).ok_or_else(|| not_a_batch(error.to_string()))?;
+            let envelope: Envelope = serde_json::from_slice(&envelope)
+                .map_err(|error| not_a_batch(error.to_string()))?;
+            let mut events = Vec::with_capacity(raw_events.len());
+            let mut positions = Vec::with_capacity(raw_events.len());
+            for (index, raw) in raw_events.into_iter().enumerate() {
+                let parsed = match not_utf8(raw) {
+                    Some(reason) => Err(reason),
+                    None => serde_json::from_slice::<Event>(raw).map_err(|e| e.to_string()),
+                };
+                match parsed {
                     Ok(event) => {
                         events.push(EventRef::from(event));
                         positions.push(index);
                     }
-                    Err(error) => rejected.push(Rejected {
+                    Err(reason) => rejected.push(Rejected {
                         index,
-                        id,
-                        reason: error.to_string(),
+                        id: id_of(raw),
+                        reason,
                     }),
                 }
             }
@@ -191,18 +206,14 @@ pub(super) async fn ingest(
             environment.name, batch_environment
         )));
     }
-    if host.trim().is_empty() || host.len() > 255 || host.chars().any(char::is_control) {
-        return Err(ApiError::BadRequest(format!(
-            "host {host:?} is not a host name"
-        )));
-    }
+    check_host(&host).map_err(|invalid| ApiError::BadRequest(invalid.to_string()))?;
 
     let now = chrono::Utc::now();
     let mut at = 0;
     events.retain(|event| {
         let index = positions.as_ref().map_or(at, |positions| positions[at]);
         at += 1;
-        match check(event, now) {
+        match check(event, now, &state.config.retention) {
             Ok(()) => true,
             Err(invalid) => {
                 rejected.push(Rejected {
@@ -333,57 +344,6 @@ fn read_body(body: &[u8], gzip: bool, limit: u64) -> Result<Cow<'_, [u8]>, ApiEr
     Ok(Cow::Owned(json))
 }
 
-/// Why one event of a batch is refused (the others are still stored).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-enum Invalid {
-    #[error("id must be 1 to 128 characters")]
-    Id,
-    #[error("@timestamp {0} is more than a day in the future")]
-    Future(String),
-    #[error("log message is longer than 1 MiB")]
-    LongMessage,
-    #[error("metric name must be 1 to 255 characters")]
-    MetricName,
-    #[error("metric {0} has a value that is not a finite number")]
-    MetricValue(String),
-    #[error("api statistics need an api name and a count above 0")]
-    ApiStats,
-}
-
-/// Why an event cannot be stored, if it cannot.
-fn check(event: &EventRef<'_>, now: chrono::DateTime<chrono::Utc>) -> Result<(), Invalid> {
-    let id = event.id();
-    if id.is_empty() || id.len() > 128 {
-        return Err(Invalid::Id);
-    }
-    if event.timestamp() > now + chrono::Duration::days(1) {
-        return Err(Invalid::Future(event.timestamp().to_rfc3339()));
-    }
-    // Log events are always read as `EventRef::Log`, never as `Other`.
-    let event = match event {
-        EventRef::Log(log) if log.message.len() > 1024 * 1024 => {
-            return Err(Invalid::LongMessage);
-        }
-        EventRef::Log(_) => return Ok(()),
-        EventRef::Other(event) => event,
-    };
-    match &event.body {
-        EventBody::Metric { name, value, .. } => {
-            if name.is_empty() || name.len() > 255 {
-                return Err(Invalid::MetricName);
-            }
-            if !value.is_finite() {
-                return Err(Invalid::MetricValue(name.clone()));
-            }
-        }
-        EventBody::ApiStats { api, count, .. } if api.is_empty() || *count == 0 => {
-            return Err(Invalid::ApiStats);
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,26 +364,5 @@ mod tests {
         let again: Vec<EventRef<'static>> = relabel(list);
         assert!(again.is_empty());
         assert!(again.capacity() >= 1000, "{}", again.capacity());
-    }
-
-    #[test]
-    fn a_log_message_over_one_mib_is_refused_and_one_at_the_limit_is_not() {
-        let log = |len: usize| {
-            EventRef::Log(aerie_wire::LogRef {
-                id: "a".into(),
-                timestamp: chrono::Utc::now(),
-                file: "/f".into(),
-                level: None,
-                logger: None,
-                message: "x".repeat(len).into(),
-                parsed: false,
-            })
-        };
-        let now = chrono::Utc::now();
-        assert_eq!(check(&log(1024 * 1024), now), Ok(()));
-        assert_eq!(
-            check(&log(1024 * 1024 + 1), now).map_err(|e| e.to_string()),
-            Err("log message is longer than 1 MiB".to_owned())
-        );
     }
 }

@@ -4,10 +4,13 @@
 //! [`ApiError`], answered as JSON that names the problem without exposing
 //! internals (those go to the log).
 
+mod body;
 mod bulk;
+mod checks;
 mod error;
 mod ingest;
 mod query;
+mod split;
 
 use axum::Router;
 use axum::routing::{get, post};

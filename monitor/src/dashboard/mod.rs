@@ -301,10 +301,18 @@ struct LoginQuery {
     expired: Option<String>,
 }
 
-/// Where a login may send the user on: only a path of this site.
+/// Where a login may send the user on: only a path of this dashboard,
+/// anything else to the start page. A path is printable ASCII (browsers
+/// drop tabs and line breaks, so `/<tab>/evil.example` would leave the
+/// site; a control character cannot be a `Location` at all), begins with
+/// one `/` and holds no backslash (which browsers read as `/`).
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && path.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
             path.to_owned()
         }
         _ => "/".into(),
@@ -500,6 +508,21 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example/")), "/");
         assert_eq!(safe_next(Some("https://evil.example/")), "/");
         assert_eq!(safe_next(None), "/");
+        for hostile in [
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/\\evil.example",
+            "/\\/evil.example",
+            "/ /evil.example",
+            "/\u{7f}/evil.example",
+            "/\u{2028}/evil.example",
+            "/é",
+            "",
+            "evil.example",
+        ] {
+            assert_eq!(safe_next(Some(hostile)), "/", "{hostile:?}");
+        }
     }
 
     #[test]

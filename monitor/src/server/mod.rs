@@ -106,8 +106,13 @@ pub async fn build(config: Config, store: Arc<dyn Store>) -> Result<AppState, Se
         jobs,
         alerts,
         sessions: Arc::new(Sessions::new()),
+        bodies: Arc::new(tokio::sync::Semaphore::new(crate::state::BODIES_IN_FLIGHT)),
     })
 }
+
+/// The most a form or a JSON API request may send (the login form, a
+/// silence): anything larger is refused with 413 at this many bytes.
+pub const SMALL_BODY: usize = 64 * 1024;
 
 /// Both faces on one router: the API (and the Elasticsearch-compatible
 /// ingest at the root) and the dashboard.
@@ -117,9 +122,10 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async {
             ApiError::NotFound("no such endpoint; see /api/v1/openapi.json".into())
         })
-        // The ingest handler enforces the configured batch limit itself, so
-        // that an oversized batch gets a JSON answer.
-        .layer(axum::extract::DefaultBodyLimit::disable())
+        // Forms and the JSON API take small bodies; the ingest routes read
+        // theirs themselves, after authenticating, up to the batch limit
+        // (`api::body`).
+        .layer(axum::extract::DefaultBodyLimit::max(SMALL_BODY))
         .with_state(state)
 }
 

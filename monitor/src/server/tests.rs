@@ -552,12 +552,27 @@ async fn the_retention_job_deletes_what_is_older_than_its_kind_keeps() {
     let text = format!("{CONFIG}\n[retention]\nlogs = \"1h\"\n");
     let config = crate::Config::parse(&dir.path().join("monitor.toml"), &text).unwrap();
     let store = Arc::new(EmbeddedStore::open(&dir.path().join("store")).unwrap());
+    // Data older than the retention is refused at ingest: it is in the
+    // store from before the retention was shortened.
+    let old = chrono::Utc::now() - chrono::Duration::hours(2);
+    let events: Vec<aerie_wire::Event> = serde_json::from_value(json!([
+        { "id": "old", "@timestamp": old.to_rfc3339(), "kind": "log", "file": "/a.log", "message": "old line", "parsed": false },
+        log_event("new", "new line"),
+        { "id": "old-metric", "@timestamp": old.to_rfc3339(), "kind": "metric", "name": "system.load.1", "value": 1.0 },
+    ]))
+    .unwrap();
+    let written = crate::store::WriteBatch {
+        environment: "acme-prod".into(),
+        host: "gw-1".into(),
+        events,
+    };
+    crate::store::Store::write(&*store, &written).await.unwrap();
     let h = Harness {
         app: app(build(config, store).await.unwrap()),
         _dir: dir,
     };
-    // The job runs once at start: wait for that run, so that the run below
-    // is the one that meets the old data.
+    // The job runs once at start, and may meet the old data then or in
+    // the run below: together they delete the one old line.
     loop {
         let (_, jobs) = h.get("ops-token", "/api/v1/jobs").await;
         if jobs["retention"]["runs"].as_u64() >= Some(1) {
@@ -565,19 +580,11 @@ async fn the_retention_job_deletes_what_is_older_than_its_kind_keeps() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let old = chrono::Utc::now() - chrono::Duration::hours(2);
-    let events = json!([
-        { "id": "old", "@timestamp": old.to_rfc3339(), "kind": "log", "file": "/a.log", "message": "old line", "parsed": false },
-        log_event("new", "new line"),
-        { "id": "old-metric", "@timestamp": old.to_rfc3339(), "kind": "metric", "name": "system.load.1", "value": 1.0 },
-    ]);
-    h.ingest(
-        "acme-ingest",
-        "application/json",
-        batch("acme-prod", events),
-        false,
-    )
-    .await;
+    let (_, jobs) = h.get("ops-token", "/api/v1/jobs").await;
+    let first = jobs["retention"]["last_result"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let run = Request::post("/api/v1/jobs/retention/run")
         .header("authorization", "Bearer ops-token")
         .body(Body::empty())
@@ -591,9 +598,10 @@ async fn the_retention_job_deletes_what_is_older_than_its_kind_keeps() {
             .contains("deleted 0 metrics"),
         "{body}"
     );
+    let second = body["last_result"].as_str().unwrap();
     assert!(
-        body["last_result"].as_str().unwrap().contains("1 logs"),
-        "{body}"
+        first.contains(" 1 logs") || second.contains(" 1 logs"),
+        "{first} / {second}"
     );
     let (_, logs) = h
         .get("ops-token", "/api/v1/logs?env=acme-prod&from=now-1d")

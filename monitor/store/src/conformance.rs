@@ -397,7 +397,11 @@ async fn environments_are_kept_apart(store: &dyn Store, sample: &Event) {
         .await
         .unwrap();
     let messages: Vec<&str> = acme.lines.iter().map(|l| l.message.as_str()).collect();
-    assert_eq!(messages, ["the same id, another customer"], "acme sees only its line");
+    assert_eq!(
+        messages,
+        ["the same id, another customer"],
+        "acme sees only its line"
+    );
     assert_eq!(
         store.logs(&logs(None)).await.unwrap().lines.len(),
         acme_prod_lines,
@@ -410,13 +414,21 @@ async fn environments_are_kept_apart(store: &dyn Store, sample: &Event) {
         })
         .await
         .unwrap();
-    assert_eq!(acme_points.len(), 1, "acme sees only its sample: {acme_points:?}");
+    assert_eq!(
+        acme_points.len(),
+        1,
+        "acme sees only its sample: {acme_points:?}"
+    );
     assert_eq!(
         store.metric_names("acme").await.unwrap(),
         ["system.filesystem.used.pct"]
     );
     assert!(
-        store.api_stats("acme", at(60), at(-1)).await.unwrap().is_empty(),
+        store
+            .api_stats("acme", at(60), at(-1))
+            .await
+            .unwrap()
+            .is_empty(),
         "acme-prod's API statistics are not acme's"
     );
     let again = store
@@ -427,7 +439,10 @@ async fn environments_are_kept_apart(store: &dyn Store, sample: &Event) {
         })
         .await
         .unwrap();
-    assert_eq!(again.duplicates, 1, "within acme the id is still a duplicate");
+    assert_eq!(
+        again.duplicates, 1,
+        "within acme the id is still a duplicate"
+    );
 }
 
 fn query_metric() -> MetricQuery {

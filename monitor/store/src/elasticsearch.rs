@@ -329,7 +329,10 @@ impl Store for ElasticsearchStore {
     }
 
     async fn logs(&self, query: &LogQuery) -> Result<LogPage, StoreError> {
-        let mut filters = vec![of_environment(&query.environment), range(query.from, query.to)];
+        let mut filters = vec![
+            of_environment(&query.environment),
+            range(query.from, query.to),
+        ];
         if let Some(host) = &query.host {
             filters.push(json!({ "term": { "host.name": host } }));
         }

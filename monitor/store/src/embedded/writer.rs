@@ -137,7 +137,7 @@ fn document(
 ) -> Option<TantivyDocument> {
     let mut document = TantivyDocument::new();
     let micros = event.timestamp.timestamp_micros();
-    document.add_text(fields.id, &scoped_id(&batch.environment, &event.id));
+    document.add_text(fields.id, scoped_id(&batch.environment, &event.id));
     document.add_text(fields.env, &batch.environment);
     document.add_text(fields.host, &batch.host);
     document.add_date(fields.ts, tantivy::DateTime::from_timestamp_micros(micros));
