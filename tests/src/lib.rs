@@ -42,6 +42,21 @@ pub fn product_log_line(level: &str, text: &str) -> String {
     format!("[{now}] {level:>5} - {text}\n")
 }
 
+/// `password`'s hash, made by `aerie-monitor hash-password`.
+pub fn password_hash(password: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(binary("aerie-monitor"))
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
 pub const ENVIRONMENT: &str = "acme-prod";
 pub const INGEST_TOKEN: &str = "acme-ingest-token";
 pub const OPERATOR_TOKEN: &str = "operator-token";
@@ -82,6 +97,17 @@ impl Monitor {
         extra: impl FnOnce(&Path) -> String,
         env: Vec<(&'static str, String)>,
     ) -> Self {
+        Self::start_with_settings(store, "", extra, env).await
+    }
+
+    /// The same, with `settings` (top-level keys such as `max_batch_bytes`)
+    /// before the config's first section.
+    pub async fn start_with_settings(
+        store: StoreKind,
+        settings: &str,
+        extra: impl FnOnce(&Path) -> String,
+        env: Vec<(&'static str, String)>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let store = match store {
@@ -92,7 +118,7 @@ impl Monitor {
         };
         let extra = extra(dir.path());
         let config = format!(
-            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n{store}\n[[environment]]\nname = \"{ENVIRONMENT}\"\ningest_token = \"{INGEST_TOKEN}\"\noperators = [\"oncall@acme.example\"]\n\n[[user]]\nname = \"ops\"\nrole = \"operator\"\ntoken = \"{OPERATOR_TOKEN}\"\n\n{extra}"
+            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n{settings}\n{store}\n[[environment]]\nname = \"{ENVIRONMENT}\"\ningest_token = \"{INGEST_TOKEN}\"\noperators = [\"oncall@acme.example\"]\n\n[[user]]\nname = \"ops\"\nrole = \"operator\"\ntoken = \"{OPERATOR_TOKEN}\"\n\n{extra}"
         );
         std::fs::write(dir.path().join("monitor.toml"), config).unwrap();
         let mut monitor = Self {

@@ -125,29 +125,6 @@ async fn a_monitor_killed_while_the_agent_ships_loses_and_repeats_nothing(store:
     assert_eq!(ids.len() as u64, TOTAL);
 }
 
-/// Each scenario, once with the embedded store and once with Elasticsearch.
-macro_rules! with_both_stores {
-    ($($scenario:ident),*) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario(super::StoreKind::Embedded).await;
-                }
-            )*
-        }
-        mod elasticsearch {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    let osmem = super::OsmemServer::start().await.unwrap();
-                    super::$scenario(super::StoreKind::Elasticsearch(osmem.url().to_owned())).await;
-                }
-            )*
-        }
-    };
-}
-
 with_both_stores!(
     this_hosts_cpu_is_queryable_within_two_intervals,
     an_appended_line_is_found_within_five_seconds,

@@ -7,26 +7,14 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use aerie_system_tests::{Agent, Monitor, StoreKind, binary, product_log_line};
+use aerie_system_tests::{Agent, Monitor, StoreKind, product_log_line};
 use aerie_testkit::{Chromium, SmtpServer, screenshot, wait_until};
 use fantoccini::{Client, Locator};
 
 const ADMIN_PASSWORD: &str = "operator's long passphrase";
 const VIEWER_PASSWORD: &str = "acme sees acme only";
 
-/// `password`'s hash, made by `aerie-monitor hash-password`.
-fn hash(password: &str) -> String {
-    let mut child = std::process::Command::new(binary("aerie-monitor"))
-        .arg("hash-password")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success());
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
+use aerie_system_tests::password_hash as hash;
 
 /// A monitor with two environments, an operator and a viewer of acme-prod
 /// only, alerting through a real SMTP server, and an agent for this host.

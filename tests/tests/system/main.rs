@@ -2,9 +2,35 @@
 //! `aerie-monitor`) against the real services testkit starts. One test binary
 //! for the crate, so the test build links once.
 
+/// Each scenario of a module, once with the embedded store and once with
+/// Elasticsearch (osmem-server); the module imports `OsmemServer` and
+/// `StoreKind`.
+macro_rules! with_both_stores {
+    ($($scenario:ident),*) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(super::StoreKind::Embedded).await;
+                }
+            )*
+        }
+        mod elasticsearch {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    let osmem = super::OsmemServer::start().await.unwrap();
+                    super::$scenario(super::StoreKind::Elasticsearch(osmem.url().to_owned())).await;
+                }
+            )*
+        }
+    };
+}
+
 mod agent_to_monitor;
 mod alerting;
 mod dashboard;
+mod hostile_input;
 mod provisioner;
 mod quickstart;
 mod rsyslog_to_monitor;
