@@ -12,6 +12,7 @@ struct Inner {
     read_errors: AtomicU64,
     truncated_lines: AtomicU64,
     invalid_utf8_lines: AtomicU64,
+    files_taken_for_copies: AtomicU64,
     queued_bytes: AtomicU64,
     reading_paused: AtomicBool,
 }
@@ -21,7 +22,7 @@ struct Inner {
 pub struct Counters(Arc<Inner>);
 
 /// A point-in-time copy, in the order they are reported.
-pub type Snapshot = [(&'static str, f64); 9];
+pub type Snapshot = [(&'static str, f64); 10];
 
 impl Counters {
     pub fn add_read(&self, events: u64) {
@@ -45,6 +46,13 @@ impl Counters {
     pub fn add_invalid_utf8_line(&self) {
         self.0.invalid_utf8_lines.fetch_add(1, Ordering::Relaxed);
     }
+    /// A file not read because it holds what a followed file holds (a
+    /// copy made by copytruncate, or a hard copy).
+    pub fn add_file_taken_for_a_copy(&self) {
+        self.0
+            .files_taken_for_copies
+            .fetch_add(1, Ordering::Relaxed);
+    }
     pub fn set_queued_bytes(&self, bytes: u64) {
         self.0.queued_bytes.store(bytes, Ordering::Relaxed);
     }
@@ -65,6 +73,10 @@ impl Counters {
             (
                 "aerie.agent.lines.invalid_utf8",
                 get(&inner.invalid_utf8_lines),
+            ),
+            (
+                "aerie.agent.files.taken_for_copies",
+                get(&inner.files_taken_for_copies),
             ),
             ("aerie.agent.queue.bytes", get(&inner.queued_bytes)),
             (

@@ -9,4 +9,5 @@ mod bad_input;
 mod cli;
 mod delivery;
 mod edges;
+mod identity;
 mod jvm;

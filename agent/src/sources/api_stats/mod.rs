@@ -230,13 +230,7 @@ pub fn run(
         }
         let read = tailer.poll(&mut stats);
         stats.cut_expired(Utc::now());
-        let offsets: Vec<(u64, u64, std::path::PathBuf)> = tailer
-            .read_offsets()
-            .map(|(fingerprint, offset, path)| (fingerprint, offset, path.to_path_buf()))
-            .collect();
-        for (fingerprint, offset, path) in offsets {
-            tailer.checkpoints.set(fingerprint, offset, &path);
-        }
+        tailer.checkpoint_read(|_, offset| offset);
         // Totals, pending records and positions in one write.
         tailer
             .checkpoints

@@ -14,6 +14,10 @@ pub(super) struct Checkpoint {
     pub path: PathBuf,
     /// Unix seconds of the last update: entries unseen for a week are dropped.
     pub updated: i64,
+    /// The device and inode it was last read through: which of several
+    /// files with the same first line owns the plain fingerprint.
+    #[serde(default)]
+    pub inode: Option<(u64, u64)>,
 }
 
 /// The positions, and whatever state the source keeps with them (saved in
@@ -63,7 +67,14 @@ impl Checkpoints {
             .map(|entry| entry.offset)
     }
 
-    pub fn set(&mut self, fingerprint: u64, offset: u64, path: &Path) {
+    /// The device and inode the file with `fingerprint` was last read through.
+    pub fn inode(&self, fingerprint: u64) -> Option<(u64, u64)> {
+        self.entries
+            .get(&key(fingerprint))
+            .and_then(|entry| entry.inode)
+    }
+
+    pub fn set(&mut self, fingerprint: u64, offset: u64, path: &Path, inode: (u64, u64)) {
         let entry = self
             .entries
             .entry(key(fingerprint))
@@ -71,13 +82,15 @@ impl Checkpoints {
                 offset: 0,
                 path: path.to_path_buf(),
                 updated: 0,
+                inode: None,
             });
         // A file's position only moves forward: everything before it was
         // queued, whichever copy of the content it was read from.
         let offset = offset.max(entry.offset);
-        if entry.offset != offset || entry.path != path {
+        if entry.offset != offset || entry.path != path || entry.inode != Some(inode) {
             entry.offset = offset;
             entry.path = path.to_path_buf();
+            entry.inode = Some(inode);
             entry.updated = chrono::Utc::now().timestamp();
             self.dirty = true;
         }

@@ -191,19 +191,9 @@ pub fn run(config: &LogsConfig, context: &SourceContext) -> Result<(), SourceErr
             });
         }
         // Everything read is now queued, except events still collecting lines.
-        let offsets: Vec<(u64, u64, std::path::PathBuf)> = tailer
-            .read_offsets()
-            .map(|(fingerprint, offset, path)| {
-                (
-                    fingerprint,
-                    events.pending_start(fingerprint).unwrap_or(offset),
-                    path.to_path_buf(),
-                )
-            })
-            .collect();
-        for (fingerprint, offset, path) in offsets {
-            tailer.checkpoints.set(fingerprint, offset, &path);
-        }
+        tailer.checkpoint_read(|fingerprint, offset| {
+            events.pending_start(fingerprint).unwrap_or(offset)
+        });
         tailer.checkpoints.save().map_err(checkpoint_error)?;
         context.idle(read);
     }

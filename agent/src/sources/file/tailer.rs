@@ -7,6 +7,14 @@
 //! first line (it is read from the start). A file whose first line is not yet
 //! complete is not read until it is.
 //!
+//! Two live files may begin alike (a common header). A new file whose first
+//! line is a followed file's is compared with it over what both hold: the
+//! same bytes make it a copy (not read; said in the log and counted as
+//! `aerie.agent.files.taken_for_copies`), different bytes a file of its own,
+//! whose fingerprint is then salted with its device and inode. Which of the
+//! alike files owns the plain fingerprint is kept with the checkpoints (the
+//! inode it was read through), so a restart gives each file its own again.
+//!
 //! When a followed file is truncated, whatever it held past the last read
 //! position is read from its copy, if the globs match the copy (include the
 //! rotated names, e.g. `app.log*`, when logrotate uses copytruncate).
@@ -54,7 +62,11 @@ pub trait LineSink {
 
 #[derive(Debug)]
 struct Watcher {
+    /// The file's identity: its first line's hash, salted when another
+    /// live file begins the same way.
     fingerprint: u64,
+    /// Its first line's hash, as read.
+    first_line: u64,
     path: PathBuf,
     file: File,
     device_inode: (u64, u64),
@@ -101,16 +113,19 @@ impl Tailer {
         }
     }
 
-    /// Offsets up to which everything has been handed to the sink, per
-    /// followed file (`fingerprint`, `offset`, `path`).
-    pub fn read_offsets(&self) -> impl Iterator<Item = (u64, u64, &Path)> {
-        self.watchers.iter().map(|watcher| {
-            (
+    /// Records, for every followed file, where reading resumes: what
+    /// `resume` makes of (fingerprint, offset up to which everything was
+    /// handed to the sink), such as the start of an event still open.
+    pub fn checkpoint_read(&mut self, resume: impl Fn(u64, u64) -> u64) {
+        for watcher in &self.watchers {
+            let offset = resume(watcher.fingerprint, watcher.read_offset);
+            self.checkpoints.set(
                 watcher.fingerprint,
-                watcher.read_offset,
-                watcher.path.as_path(),
-            )
-        })
+                offset,
+                &watcher.path,
+                watcher.device_inode,
+            );
+        }
     }
 
     /// Finds new and rotated files, then reads what every followed file has
@@ -156,8 +171,12 @@ impl Tailer {
             watcher.read_offset = end;
         }
         sink.finished(watcher.fingerprint);
-        self.checkpoints
-            .set(watcher.fingerprint, watcher.read_offset, &watcher.path);
+        self.checkpoints.set(
+            watcher.fingerprint,
+            watcher.read_offset,
+            &watcher.path,
+            watcher.device_inode,
+        );
     }
 
     /// Matches the globs against the file system and starts following new files.
@@ -174,6 +193,7 @@ impl Tailer {
         }
         found.sort();
         found.dedup();
+        let mut new = Vec::new();
         for path in found {
             let Ok(meta) = std::fs::metadata(&path) else {
                 continue;
@@ -191,40 +211,29 @@ impl Tailer {
                 watcher.path = path;
                 continue;
             }
-            let mut file = match File::open(&path) {
-                Ok(file) => {
-                    self.unreadable.remove(&path);
-                    file
+            if let Some(mut file) = self.open(&path) {
+                // None: no complete first line yet.
+                if let Some(first_line) = fingerprint(&mut file) {
+                    new.push((path, file, meta.len(), device_inode, first_line));
                 }
-                Err(error) => {
-                    let message = error.to_string();
-                    if self.unreadable.get(&path) != Some(&message) {
-                        self.counters.add_read_error();
-                        tracing::warn!(source = %self.source, path = %path.display(), %error, "cannot open a log file; will retry");
-                        self.unreadable.insert(path, message);
-                    }
-                    continue;
-                }
-            };
-            let Some(fingerprint) = fingerprint(&mut file) else {
-                continue; // no complete first line yet
-            };
-            if self
-                .watchers
-                .iter()
-                .any(|watcher| watcher.fingerprint == fingerprint)
-            {
-                continue; // a copy of a file already followed
             }
+        }
+        // The file that owned a fingerprint before (a restart) claims it
+        // first; the others that begin alike are then compared with it.
+        new.sort_by_key(|(_, _, _, inode, first_line)| {
+            self.checkpoints.inode(*first_line) != Some(*inode)
+        });
+        for (path, mut file, len, device_inode, first_line) in new {
+            let Some(fingerprint) = self.identify(&path, &mut file, device_inode, first_line)
+            else {
+                continue;
+            };
             // A copy shorter than what was read of its content has nothing new.
-            let offset = self
-                .checkpoints
-                .get(fingerprint)
-                .unwrap_or(0)
-                .min(meta.len());
+            let offset = self.checkpoints.get(fingerprint).unwrap_or(0).min(len);
             tracing::debug!(source = %self.source, path = %path.display(), offset, "following file");
             self.watchers.push(Watcher {
                 fingerprint,
+                first_line,
                 path,
                 file,
                 device_inode,
@@ -236,6 +245,64 @@ impl Tailer {
         }
     }
 
+    /// Opens `path`, saying once per path and reason when it cannot.
+    fn open(&mut self, path: &Path) -> Option<File> {
+        match File::open(path) {
+            Ok(file) => {
+                self.unreadable.remove(path);
+                Some(file)
+            }
+            Err(error) => {
+                let message = error.to_string();
+                if self.unreadable.get(path) != Some(&message) {
+                    self.counters.add_read_error();
+                    tracing::warn!(source = %self.source, path = %path.display(), %error, "cannot open a log file; will retry");
+                    self.unreadable.insert(path.to_owned(), message);
+                }
+                None
+            }
+        }
+    }
+
+    /// The fingerprint a new file is followed under, or `None` when it is
+    /// a copy of a followed file (said in the log and counted).
+    fn identify(
+        &mut self,
+        path: &Path,
+        file: &mut File,
+        device_inode: (u64, u64),
+        first_line: u64,
+    ) -> Option<u64> {
+        let salted = salt(first_line, device_inode);
+        let mut alike_any = false;
+        for alike in self
+            .watchers
+            .iter_mut()
+            .filter(|w| w.first_line == first_line)
+        {
+            alike_any = true;
+            // A followed file that no longer begins so was truncated: this
+            // is where its old content went. One that still does is compared.
+            let still = fingerprint(&mut alike.file) == Some(first_line);
+            if !still || same_content(&mut alike.file, file) {
+                self.counters.add_file_taken_for_a_copy();
+                tracing::info!(source = %self.source, path = %path.display(), copy_of = %alike.path.display(), "not read: it holds what a followed file holds (a copy)");
+                return None;
+            }
+        }
+        if alike_any {
+            tracing::info!(source = %self.source, path = %path.display(), "a file that begins like a followed one but is not a copy of it: followed on its own");
+            return Some(salted);
+        }
+        // The only live file that begins so: the plain fingerprint, unless
+        // it was salted before (another file owns the plain one).
+        Some(if self.checkpoints.get(salted).is_some() {
+            salted
+        } else {
+            first_line
+        })
+    }
+
     /// Reads what the file gained. `None` when the watcher is done with it.
     fn read_watcher(
         &mut self,
@@ -245,13 +312,13 @@ impl Tailer {
         let watcher = &mut self.watchers[index];
         let len = watcher.file.metadata()?.len();
         let position = watcher.read_offset + watcher.partial.len() as u64;
-        let rewritten = len > 0 && fingerprint(&mut watcher.file) != Some(watcher.fingerprint);
+        let rewritten = len > 0 && fingerprint(&mut watcher.file) != Some(watcher.first_line);
         if len < position || rewritten {
             // Truncated (copytruncate) or rewritten in place: the rest of the
             // old content, if anywhere, is in a copy with our fingerprint.
             tracing::debug!(source = %self.source, path = %watcher.path.display(), "file truncated");
-            let fingerprint = watcher.fingerprint;
-            if let Some(copy) = self.find_copy(fingerprint, position) {
+            let first_line = watcher.first_line;
+            if let Some(copy) = self.find_copy(first_line, position) {
                 let watcher = &mut self.watchers[index];
                 watcher.file = copy.0;
                 watcher.device_inode = copy.1;
@@ -271,7 +338,7 @@ impl Tailer {
             .take(READ_BYTES_PER_POLL as u64)
             .read_to_end(&mut self.buffer)?;
         let read = self.buffer.len() as u64;
-        if read > 0 && fingerprint(&mut watcher.file) != Some(watcher.fingerprint) {
+        if read > 0 && fingerprint(&mut watcher.file) != Some(watcher.first_line) {
             tracing::debug!(source = %self.source, path = %watcher.path.display(), "file rewritten while read; reading again");
             return Ok(Some(0));
         }
@@ -312,9 +379,10 @@ impl Tailer {
         Ok(Some(read))
     }
 
-    /// A file matched by the globs, other than the followed ones, with this
-    /// fingerprint and at least `len` bytes: the copy copytruncate made.
-    fn find_copy(&self, fingerprint: u64, len: u64) -> Option<(File, (u64, u64), PathBuf)> {
+    /// A file matched by the globs, other than the followed ones, whose first
+    /// line hashes to `first_line`, with at least `len` bytes: the copy
+    /// copytruncate made.
+    fn find_copy(&self, first_line: u64, len: u64) -> Option<(File, (u64, u64), PathBuf)> {
         for pattern in &self.patterns {
             for path in glob::glob(pattern).ok()?.flatten() {
                 let Ok(meta) = std::fs::metadata(&path) else {
@@ -330,13 +398,52 @@ impl Tailer {
                 let Ok(mut file) = File::open(&path) else {
                     continue;
                 };
-                if self::fingerprint(&mut file) == Some(fingerprint) {
+                if self::fingerprint(&mut file) == Some(first_line) {
                     return Some((file, device_inode, path));
                 }
             }
         }
         None
     }
+}
+
+/// How far two files that begin alike are compared before one is taken for
+/// a copy of the other.
+const COMPARE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Whether `a` and `b` hold the same bytes as far as both go (up to
+/// [`COMPARE_BYTES`]): a copy holds what its original held when copied.
+fn same_content(a: &mut File, b: &mut File) -> bool {
+    let (Ok(len_a), Ok(len_b)) = (a.metadata().map(|m| m.len()), b.metadata().map(|m| m.len()))
+    else {
+        return false;
+    };
+    let mut left = len_a.min(len_b).min(COMPARE_BYTES);
+    if a.seek(SeekFrom::Start(0)).is_err() || b.seek(SeekFrom::Start(0)).is_err() {
+        return false;
+    }
+    let (mut buf_a, mut buf_b) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    while left > 0 {
+        let want = left.min(buf_a.len() as u64) as usize;
+        if a.read_exact(&mut buf_a[..want]).is_err() || b.read_exact(&mut buf_b[..want]).is_err() {
+            return false;
+        }
+        if buf_a[..want] != buf_b[..want] {
+            return false;
+        }
+        left -= want as u64;
+    }
+    true
+}
+
+/// The fingerprint of a file that begins like another live file: its
+/// first line's hash with its device and inode.
+fn salt(first_line: u64, (device, inode): (u64, u64)) -> u64 {
+    let mut bytes = [0u8; 24];
+    bytes[..8].copy_from_slice(&first_line.to_le_bytes());
+    bytes[8..16].copy_from_slice(&device.to_le_bytes());
+    bytes[16..].copy_from_slice(&inode.to_le_bytes());
+    xxhash_rust::xxh3::xxh3_64(&bytes)
 }
 
 /// The hash of the file's first line (or first 1 KiB), or `None` while the
