@@ -44,6 +44,47 @@ fn an_unknown_field_is_named_with_the_file() {
 }
 
 #[test]
+fn a_pattern_format_needs_a_pattern_naming_time_and_message() {
+    let logs = |extra: &str| {
+        format!("{MINIMAL}\n[[logs]]\nname = \"other\"\npaths = [\"/var/log/other.log\"]\n{extra}")
+    };
+    let good = logs(
+        "format = \"pattern\"\npattern = '^(?P<time>\\S+ \\S+) (?P<level>[A-Z]+) (?P<message>.*)'\ntime_format = \"%Y-%m-%d %H:%M:%S\"\n",
+    );
+    let config = parse(&good).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.logs[0].format,
+        crate::sources::file::LogFormat::Pattern
+    );
+    let cases = [
+        (logs("format = \"pattern\"\n"), "logs[0].pattern", "missing"),
+        (
+            logs("format = \"pattern\"\npattern = '(?P<time>.*'\n"),
+            "logs[0].pattern",
+            "not a regular expression",
+        ),
+        (
+            logs("format = \"pattern\"\npattern = '(?P<time>\\S+) (?P<msg>.*)'\n"),
+            "logs[0].pattern",
+            "(?P<message>...)",
+        ),
+        (
+            logs("pattern = '(?P<time>\\S+) (?P<message>.*)'\n"),
+            "logs[0].pattern",
+            "format is not",
+        ),
+        (
+            logs(
+                "format = \"pattern\"\npattern = '(?P<time>\\S+) (?P<message>.*)'\ntime_format = \"%Q\"\n",
+            ),
+            "logs[0].time_format",
+            "strftime",
+        ),
+    ];
+    aerie_testkit::assert_refused("/etc/aerie/agent.toml", &cases, parse);
+}
+
+#[test]
 fn bad_values_name_the_field_and_the_fix() {
     let cases = [
         (

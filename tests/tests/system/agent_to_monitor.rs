@@ -128,5 +128,70 @@ async fn a_monitor_killed_while_the_agent_ships_loses_and_repeats_nothing(store:
 with_both_stores!(
     this_hosts_cpu_is_queryable_within_two_intervals,
     an_appended_line_is_found_within_five_seconds,
-    a_monitor_killed_while_the_agent_ships_loses_and_repeats_nothing
+    a_monitor_killed_while_the_agent_ships_loses_and_repeats_nothing,
+    both_product_layouts_arrive_with_their_level_logger_and_time
 );
+
+/// A corpus in both product layouts (seed 000's and WSO2 Carbon's default,
+/// with and without bracketed contexts, some with stack traces), shipped by
+/// the real agent: every event's level, logger and time, as the monitor
+/// gives them back, are the line's own.
+async fn both_product_layouts_arrive_with_their_level_logger_and_time(store: StoreKind) {
+    let monitor = Monitor::start_with(store).await;
+    let logs = tempfile::tempdir().unwrap();
+    let base = chrono::Local::now() - chrono::Duration::minutes(10);
+    let levels = ["INFO", "WARN", "ERROR", "DEBUG"];
+    let mut lines = Vec::new();
+    let mut expected = Vec::new();
+    for n in 0..40i64 {
+        let at = base + chrono::Duration::milliseconds(n * 1_001);
+        let stamp = at.format("%Y-%m-%d %H:%M:%S,%3f");
+        let level = levels[n as usize % levels.len()];
+        let logger = format!("org.wso2.carbon.Part{n}");
+        let text = format!("corpus-{n} happened");
+        let line = match n % 4 {
+            0 => format!("[{stamp}] {level:>5} - {logger} {text}\n"),
+            1 => format!("[{stamp}] {level:>5} {{{logger}}} - {text}\n"),
+            2 => format!("[{stamp}] [-1234] [carbon.super] {level:>5} {{{logger}}} - {text}\n"),
+            _ => format!(
+                "[{stamp}] [acme.com] {level:>5} {{{logger}}} - {text}\njava.lang.IllegalStateException: corpus\n\tat a.B.c(B.java:{n})\n"
+            ),
+        };
+        lines.push(line);
+        expected.push((
+            format!("corpus-{n}"),
+            level,
+            logger,
+            at.with_timezone(&chrono::Utc),
+        ));
+    }
+    append(&logs.path().join("wso2carbon.log"), lines);
+    let agent = Agent::start(&monitor.url(), &logs.path().join("*.log"), "10s");
+    let page = wait_until("the corpus", Duration::from_secs(30), async || {
+        let page = monitor
+            .get("/api/v1/logs?env=acme-prod&q=happened&from=now-1h&limit=1000")
+            .await?;
+        (page["lines"].as_array()?.len() == expected.len()).then_some(page)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", agent.log()));
+    for line in page["lines"].as_array().unwrap() {
+        let message = line["message"].as_str().unwrap();
+        let tag = message.split(' ').next().unwrap();
+        let (_, level, logger, at) = expected
+            .iter()
+            .find(|(t, ..)| t == tag)
+            .unwrap_or_else(|| panic!("unexpected line {message:?}"));
+        assert_eq!(line["level"], *level, "{line}");
+        assert_eq!(line["logger"], logger.as_str(), "{line}");
+        let time: chrono::DateTime<chrono::Utc> =
+            line["@timestamp"].as_str().unwrap().parse().unwrap();
+        assert_eq!(time.timestamp_millis(), at.timestamp_millis(), "{line}");
+        if tag.trim_start_matches("corpus-").parse::<u32>().unwrap() % 4 == 3 {
+            assert!(
+                message.contains("\n\tat a.B.c(B.java:"),
+                "the stack trace stays: {message:?}"
+            );
+        }
+    }
+}

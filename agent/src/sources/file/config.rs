@@ -17,11 +17,24 @@ pub struct LogsConfig {
     /// logrotate uses copytruncate, so nothing written just before a
     /// truncation is lost.
     pub paths: Vec<String>,
-    /// `product` (the default): `[timestamp] LEVEL - Logger message`, lines
-    /// not starting with `[` joined onto the event before. `plain`: one event
-    /// per line, timestamped when read.
+    /// `product` (the default): seed 000's `[timestamp] LEVEL - Logger
+    /// message` or WSO2 Carbon's `[timestamp] LEVEL {logger} - message`
+    /// (bracketed contexts before the level are skipped), lines not starting
+    /// with `[` joined onto the event before. `plain`: one event per line,
+    /// timestamped when read. `pattern`: another product's layout, read by
+    /// `pattern`.
     #[serde(default)]
     pub format: LogFormat,
+    /// With `format = "pattern"`: a regular expression with the named groups
+    /// `time` and `message` (and, if the layout has them, `level` and
+    /// `logger`). A line it matches starts an event; others join the event
+    /// before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// With `format = "pattern"`: how `time` is written (chrono's strftime).
+    /// Default `%Y-%m-%d %H:%M:%S,%3f`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_format: Option<String>,
     /// The product timestamps' zone: `local` (default) or `+HH:MM`.
     #[serde(default = "default_zone")]
     pub timezone: String,
@@ -39,7 +52,11 @@ pub enum LogFormat {
     #[default]
     Product,
     Plain,
+    Pattern,
 }
+
+/// The time format of `pattern` when none is given.
+pub const DEFAULT_TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S,%3f";
 
 fn default_zone() -> String {
     "local".into()
@@ -81,6 +98,7 @@ impl LogsConfig {
                 )
             })?;
         }
+        self.validate_pattern(field)?;
         if Zone::parse(&self.timezone).is_none() {
             return Err(FieldError::new(
                 format!("{field}.timezone"),
@@ -88,6 +106,47 @@ impl LogsConfig {
                     "{:?}: use \"local\" or an offset such as \"+00:00\"",
                     self.timezone
                 ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `pattern` and `time_format` make sense with `format = "pattern"` only,
+    /// where the pattern compiles and names `time` and `message`.
+    fn validate_pattern(&self, field: &str) -> Result<(), FieldError> {
+        let bad = |key: &str, message: String| FieldError::new(format!("{field}.{key}"), message);
+        let Some(pattern) = &self.pattern else {
+            if self.format == LogFormat::Pattern {
+                return Err(bad("pattern", "missing: format = \"pattern\" reads lines with a regular expression, e.g. pattern = '^(?P<time>\\S+ \\S+) (?P<level>[A-Z]+) (?P<message>.*)'".into()));
+            }
+            return Ok(());
+        };
+        if self.format != LogFormat::Pattern {
+            return Err(bad(
+                "pattern",
+                "is given but format is not \"pattern\": add format = \"pattern\" or remove it"
+                    .into(),
+            ));
+        }
+        let regex = regex::Regex::new(pattern)
+            .map_err(|error| bad("pattern", format!("is not a regular expression: {error}")))?;
+        for group in ["time", "message"] {
+            if !regex.capture_names().flatten().any(|name| name == group) {
+                return Err(bad(
+                    "pattern",
+                    format!("has no group named {group}: write (?P<{group}>...)"),
+                ));
+            }
+        }
+        let time_format = self.time_format.as_deref().unwrap_or(DEFAULT_TIME_FORMAT);
+        let items = chrono::format::StrftimeItems::new(time_format);
+        if items
+            .clone()
+            .any(|item| matches!(item, chrono::format::Item::Error))
+        {
+            return Err(bad(
+                "time_format",
+                format!("{time_format:?} is not a strftime format, e.g. \"%Y-%m-%d %H:%M:%S\""),
             ));
         }
         Ok(())

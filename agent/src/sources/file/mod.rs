@@ -10,7 +10,7 @@ mod config;
 mod parse;
 mod tailer;
 
-pub use config::{LogFormat, LogsConfig};
+pub use config::{DEFAULT_TIME_FORMAT, LogFormat, LogsConfig};
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use aerie_wire::{Event, EventBody, event_id};
 
 pub use checkpoint::Checkpoints;
-pub use parse::{Zone, product_line};
+pub use parse::{Zone, pattern_line, product_line};
 pub use tailer::{Line, LineSink, Tailer};
 
 use super::context::{SourceContext, SourceError, checkpoint_file};
@@ -38,6 +38,8 @@ struct Pending {
 pub struct LogEvents {
     host: String,
     format: LogFormat,
+    /// With `format = "pattern"`: the pattern, and how `time` is written.
+    pattern: Option<(regex::Regex, String)>,
     zone: Zone,
     multiline_timeout: Duration,
     counters: Counters,
@@ -48,9 +50,15 @@ pub struct LogEvents {
 
 impl LogEvents {
     pub fn new(host: &str, config: &LogsConfig, counters: Counters) -> Self {
+        let pattern = config.pattern.as_deref().map(|pattern| {
+            let regex = regex::Regex::new(&format!("(?s){pattern}")).expect("validated");
+            let time_format = config.time_format.as_deref().unwrap_or(DEFAULT_TIME_FORMAT);
+            (regex, time_format.to_owned())
+        });
         Self {
             host: host.to_owned(),
             format: config.format,
+            pattern,
             zone: config.zone(),
             multiline_timeout: config.multiline_timeout,
             counters,
@@ -87,19 +95,26 @@ impl LogEvents {
             &fingerprint.to_le_bytes(),
             &pending.offset.to_le_bytes(),
         ]);
-        let event = match (self.format, product_line(&pending.text, self.zone)) {
-            (LogFormat::Product, Some(parsed)) => Event {
+        let parsed = match (self.format, &self.pattern) {
+            (LogFormat::Product, _) => product_line(&pending.text, self.zone),
+            (LogFormat::Pattern, Some((regex, time_format))) => {
+                pattern_line(&pending.text, regex, time_format, self.zone)
+            }
+            _ => None,
+        };
+        let event = match parsed {
+            Some(parsed) => Event {
                 id,
                 timestamp: parsed.timestamp,
                 body: EventBody::Log {
                     file: pending.path,
-                    level: Some(parsed.level.to_owned()),
-                    logger: Some(parsed.logger.to_owned()),
+                    level: Some(parsed.level.to_owned()).filter(|l| !l.is_empty()),
+                    logger: Some(parsed.logger.to_owned()).filter(|l| !l.is_empty()),
                     message: parsed.message.to_owned(),
                     parsed: true,
                 },
             },
-            _ => Event {
+            None => Event {
                 id,
                 timestamp: chrono::Utc::now(),
                 body: EventBody::Log {
@@ -129,9 +144,12 @@ impl LineSink for LogEvents {
     fn line(&mut self, line: Line<'_>) {
         let text = self.text(line.bytes);
         let text = text.strip_suffix('\r').map(str::to_owned).unwrap_or(text);
-        let continues = self.format == LogFormat::Product
-            && !text.starts_with('[')
-            && self.pending.contains_key(&line.fingerprint);
+        let starts_an_event = match (self.format, &self.pattern) {
+            (LogFormat::Product, _) => text.starts_with('['),
+            (LogFormat::Pattern, Some((regex, _))) => regex.is_match(&text),
+            _ => true,
+        };
+        let continues = !starts_an_event && self.pending.contains_key(&line.fingerprint);
         if continues {
             let pending = self.pending.get_mut(&line.fingerprint).expect("checked");
             pending.text.push('\n');

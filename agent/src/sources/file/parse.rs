@@ -1,7 +1,15 @@
-//! The product log format (seed 000):
-//! `[2016-08-25 11:30:14,950]  INFO - WKABasedMembershipScheme Member joined [...]`
-//! i.e. `[timestamp] LEVEL - Logger message`, the timestamp in the host's
-//! local time (or the configured UTC offset).
+//! The product log formats, both with the timestamp in the host's local
+//! time (or the configured UTC offset):
+//!
+//! - seed 000's: `[2016-08-25 11:30:14,950]  INFO - WKABasedMembershipScheme
+//!   Member joined [...]`, i.e. `[timestamp] LEVEL - Logger message`, with an
+//!   optional `{context} - ` before the logger;
+//! - WSO2 Carbon's default (`[%d] %5p {%c} - %m`): `[2024-03-01
+//!   10:00:00,123]  INFO {org.wso2.carbon.core.Foo} - message`, i.e.
+//!   `[timestamp] LEVEL {logger} - message`.
+//!
+//! Either may carry bracketed contexts between the timestamp and the level
+//! (`[-1234] [carbon.super]`, a tenant, a thread), which are skipped.
 
 //!
 //! Parsed by hand rather than with a regular expression: this runs for every
@@ -86,12 +94,29 @@ pub fn product_line(text: &str, zone: Zone) -> Option<Parsed<'_>> {
         number(18..20)?,
         number(21..24)?,
     )?;
-    let rest = skip_space(&text[25..], 1)?;
+    let mut rest = skip_space(&text[25..], 1)?;
+    // Bracketed contexts (a tenant, a thread) before the level.
+    while let Some(context) = rest.strip_prefix('[') {
+        let end = context.find(']')?;
+        rest = skip_space(&context[end + 1..], 1)?;
+    }
     let level_len = rest.bytes().take_while(u8::is_ascii_uppercase).count();
     if level_len == 0 {
         return None;
     }
     let (level, rest) = rest.split_at(level_len);
+    let timestamp = zone.to_utc(naive)?;
+    if let Some(braced) = skip_space(rest, 1)?.strip_prefix('{') {
+        // Carbon's `LEVEL {logger} - message`.
+        let end = braced.find('}').filter(|end| *end > 0)?;
+        let after = skip_space(&braced[end + 1..], 1)?.strip_prefix('-')?;
+        return Some(Parsed {
+            timestamp,
+            level,
+            logger: &braced[..end],
+            message: after.strip_prefix(char::is_whitespace).unwrap_or(after),
+        });
+    }
     let mut rest = dash(rest)?;
     if let Some(context) = rest.strip_prefix('{') {
         // `{org.apache...} - Logger message`; without the closing `} -`
@@ -114,10 +139,30 @@ pub fn product_line(text: &str, zone: Zone) -> Option<Parsed<'_>> {
         .strip_prefix(|c: char| c.is_whitespace())
         .unwrap_or(rest);
     Some(Parsed {
-        timestamp: zone.to_utc(naive)?,
+        timestamp,
         level,
         logger,
         message,
+    })
+}
+
+/// One event of another product's layout, read by `regex` (named groups
+/// `time` and `message`, optionally `level` and `logger`), `time` written
+/// as `time_format`; `None` when it does not match or its time does not read.
+pub fn pattern_line<'a>(
+    text: &'a str,
+    regex: &regex::Regex,
+    time_format: &str,
+    zone: Zone,
+) -> Option<Parsed<'a>> {
+    let captures = regex.captures(text)?;
+    let group = |name: &str| captures.name(name).map_or("", |m| m.as_str());
+    let naive = NaiveDateTime::parse_from_str(group("time"), time_format).ok()?;
+    Some(Parsed {
+        timestamp: zone.to_utc(naive)?,
+        level: captures.name("level").map_or("", |m| m.as_str()),
+        logger: captures.name("logger").map_or("", |m| m.as_str()),
+        message: captures.name("message").map_or("", |m| m.as_str()),
     })
 }
 
@@ -191,15 +236,20 @@ mod tests {
     /// The regular expression the hand-written parser replaced: the oracle.
     fn oracle(text: &str) -> Option<(String, String, String, String)> {
         static PATTERN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-            regex::Regex::new(r"(?s)^\[(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3})\]\s+([A-Z]+)\s+-\s+(?:\{([^}]*)\}\s+-\s+)?(\S+)\s?(.*)$").unwrap()
+            regex::Regex::new(r"(?s)^\[(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3})\](?:\s+\[[^\]]*\])*\s+([A-Z]+)\s+(?:-\s+(?:\{([^}]*)\}\s+-\s+)?(\S+)\s?(.*)|\{([^}]+)\}\s+-\s?(.*))$").unwrap()
         });
         let captures = PATTERN.captures(text)?;
         let naive = NaiveDateTime::parse_from_str(&captures[1], "%Y-%m-%d %H:%M:%S,%3f").ok()?;
+        let (logger, message) = match (captures.get(4), captures.get(6)) {
+            (Some(logger), _) => (logger.as_str(), &captures[5]),
+            (None, Some(logger)) => (logger.as_str(), &captures[7]),
+            (None, None) => return None,
+        };
         Some((
             naive.to_string(),
             captures[2].to_owned(),
-            captures[4].to_owned(),
-            captures[5].to_owned(),
+            logger.to_owned(),
+            message.to_owned(),
         ))
     }
 
@@ -219,6 +269,46 @@ mod tests {
             });
             proptest::prop_assert_eq!(ours, oracle(&text), "{:?}", text);
         }
+
+        #[test]
+        fn the_parser_agrees_with_the_regex_on_carbon_lines(
+            date in "20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8]) ([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9],[0-9]{3}",
+            contexts in "( \\[[a-z0-9.-]{0,8}\\]){0,2}",
+            gap in "[ \t]{0,3}",
+            level in "[A-Z]{0,5}|[a-z]{1,3}",
+            logger in "\\{[A-Za-z.]{0,12}\\}?",
+            dash in "[ ]{0,2}-[ -]{0,2}",
+            message in "[ -~\n\t]{0,30}",
+        ) {
+            let text = format!("[{date}]{contexts}{gap}{level} {logger}{dash}{message}");
+            let ours = product_line(&text, utc()).map(|p| {
+                (p.timestamp.naive_utc().to_string(), p.level.to_owned(), p.logger.to_owned(), p.message.to_owned())
+            });
+            proptest::prop_assert_eq!(ours, oracle(&text), "{:?}", text);
+        }
+    }
+
+    #[test]
+    fn parses_carbons_default_layout_with_and_without_contexts() {
+        for text in [
+            "[2024-03-01 10:00:00,123]  INFO {org.wso2.carbon.core.Foo} - Server started",
+            "[2024-03-01 10:00:00,123] [-1234] [carbon.super]  INFO {org.wso2.carbon.core.Foo} - Server started",
+            "[2024-03-01 10:00:00,123] [acme.com] [http-nio-9443-exec-1]  INFO {org.wso2.carbon.core.Foo} - Server started",
+        ] {
+            let parsed = product_line(text, utc()).unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(
+                parsed.timestamp.to_rfc3339(),
+                "2024-03-01T10:00:00.123+00:00"
+            );
+            assert_eq!(
+                (parsed.level, parsed.logger, parsed.message),
+                ("INFO", "org.wso2.carbon.core.Foo", "Server started")
+            );
+        }
+        let trace = "[2024-03-01 10:00:01,000] ERROR {org.wso2.Handler} - Failed\njava.lang.OutOfMemoryError: Java heap space";
+        let parsed = product_line(trace, utc()).unwrap();
+        assert_eq!((parsed.level, parsed.logger), ("ERROR", "org.wso2.Handler"));
+        assert!(parsed.message.ends_with("Java heap space"));
     }
 
     #[test]
@@ -230,6 +320,34 @@ mod tests {
         assert_eq!(
             oracle(text).map(|o| (o.2, o.3)),
             Some(("{}".to_owned(), "- ".to_owned()))
+        );
+    }
+
+    #[test]
+    fn a_configured_pattern_reads_another_products_layout() {
+        let regex = regex::Regex::new(
+            r"(?s)^(?P<time>\S+ \S+) \[(?P<logger>[^\]]+)\] (?P<level>[A-Z]+): (?P<message>.*)",
+        )
+        .unwrap();
+        let text = "2024-03-01 10:00:00.250 [main] WARN: disk almost full\n\tat x";
+        let parsed = pattern_line(text, &regex, "%Y-%m-%d %H:%M:%S%.3f", utc()).unwrap();
+        assert_eq!(
+            parsed.timestamp.to_rfc3339(),
+            "2024-03-01T10:00:00.250+00:00"
+        );
+        assert_eq!(
+            (parsed.level, parsed.logger, parsed.message),
+            ("WARN", "main", "disk almost full\n\tat x")
+        );
+        assert!(pattern_line("no time here", &regex, "%Y", utc()).is_none());
+        assert!(
+            pattern_line(
+                "2024-13-01 10:00:00.250 [m] X: y",
+                &regex,
+                "%Y-%m-%d %H:%M:%S%.3f",
+                utc()
+            )
+            .is_none()
         );
     }
 
