@@ -14,6 +14,7 @@ use std::process::ExitCode;
 
 use aerie_provisioner::apply;
 use aerie_provisioner::aws::Cloud;
+use aerie_provisioner::aws::preflight::{self, PreflightError};
 use aerie_provisioner::model::desired;
 use aerie_provisioner::plan::plan;
 use aerie_provisioner::spec::{DnsMode, Spec};
@@ -74,11 +75,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let Top::Env(command) = Cli::parse().command;
-    let (EnvCommand::Plan { spec }
-    | EnvCommand::Apply { spec, .. }
-    | EnvCommand::Status { spec }
-    | EnvCommand::Destroy { spec, .. }) = &command;
-    let spec = match Spec::load(spec) {
+    let spec = match Spec::load(spec_path(&command)) {
         Ok(spec) => spec,
         Err(error) => {
             eprintln!("aerie: {error}");
@@ -103,6 +100,18 @@ fn main() -> ExitCode {
 async fn run(command: EnvCommand, spec: Spec) -> anyhow::Result<ExitCode> {
     let mut cloud = Cloud::connect(&spec.name, &spec.region).await;
     cloud.final_snapshot = spec.database.final_snapshot;
+    if matches!(command, EnvCommand::Plan { .. } | EnvCommand::Apply { .. }) {
+        // What only AWS can tell, before anything is created.
+        match preflight::check(&cloud, &spec).await {
+            Err(PreflightError::Unavailable { problems, .. }) => {
+                for problem in problems {
+                    eprintln!("aerie: {}: {problem}", spec_path(&command).display());
+                }
+                return Ok(ExitCode::from(2));
+            }
+            checked => checked?,
+        }
+    }
     let observed = cloud.observe(&spec).await?;
     let wanted = desired(&spec);
     match command {
@@ -176,6 +185,15 @@ async fn run(command: EnvCommand, spec: Spec) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The spec file `command` reads.
+fn spec_path(command: &EnvCommand) -> &std::path::Path {
+    let (EnvCommand::Plan { spec }
+    | EnvCommand::Apply { spec, .. }
+    | EnvCommand::Status { spec }
+    | EnvCommand::Destroy { spec, .. }) = command;
+    spec
 }
 
 #[allow(clippy::print_stdout)]

@@ -22,6 +22,8 @@ pub struct Spec {
     /// resource is tagged `aerie:env=<name>`.
     pub name: String,
     pub customer: String,
+    /// The AWS region (e.g. `eu-west-1`); missing is refused by name.
+    #[serde(default)]
     pub region: String,
     /// Where backups go (used by the backup work).
     pub dr_region: Option<String>,
@@ -208,14 +210,36 @@ impl Spec {
                 ),
             ));
         }
-        if !self.region.contains('-') || self.region.len() < 9 {
+        if self.region.is_empty() {
+            return Err(invalid(
+                "region",
+                "missing: name the AWS region the environment lives in, e.g. region = \"eu-west-1\"",
+            ));
+        }
+        if !regions::is_region(&self.region) {
             return Err(invalid(
                 "region",
                 format!(
-                    "{:?} is not an AWS region (e.g. \"eu-west-1\")",
+                    "{:?} is not an AWS region (e.g. \"eu-west-1\"; the list is in provisioner/src/spec/regions.rs)",
                     self.region
                 ),
             ));
+        }
+        if let Some(dr_region) = &self.dr_region {
+            if !regions::is_region(dr_region) {
+                return Err(invalid(
+                    "dr_region",
+                    format!("{dr_region:?} is not an AWS region (e.g. \"eu-central-1\")"),
+                ));
+            }
+            if *dr_region == self.region {
+                return Err(invalid(
+                    "dr_region",
+                    format!(
+                        "is {dr_region:?}, the environment's own region: disaster recovery needs another region (e.g. \"eu-central-1\")"
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -250,7 +274,7 @@ impl Spec {
             ));
         }
         for (index, zone) in network.availability_zones.iter().enumerate() {
-            if !zone.starts_with(&self.region) || zone.len() != self.region.len() + 1 {
+            if !regions::is_zone_of(zone, &self.region) {
                 return Err(invalid(
                     format!("network.availability_zones[{index}]"),
                     format!(
@@ -344,8 +368,17 @@ impl Spec {
         Ok(())
     }
 
-    /// The bastion's image and disk.
+    /// The bastion's type, image and disk.
     fn validate_bastion(&self) -> Result<(), FieldError> {
+        if !regions::is_instance_type(&self.bastion.instance_type, false) {
+            return Err(invalid(
+                "bastion.instance_type",
+                format!(
+                    "{:?} is not an EC2 instance type (e.g. \"t3.micro\")",
+                    self.bastion.instance_type
+                ),
+            ));
+        }
         if self.bastion.ami.is_empty() || !self.bastion.ami.starts_with("ami-") {
             return Err(invalid(
                 "bastion.ami",
@@ -422,7 +455,7 @@ impl Spec {
 
     /// The database.
     fn validate_database(&self) -> Result<(), FieldError> {
-        if !self.database.instance_class.starts_with("db.") {
+        if !regions::is_instance_type(&self.database.instance_class, true) {
             return Err(invalid(
                 "database.instance_class",
                 format!(
@@ -440,6 +473,8 @@ impl Spec {
         Ok(())
     }
 }
+
+pub mod regions;
 
 #[cfg(test)]
 mod tests;

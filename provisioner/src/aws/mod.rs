@@ -5,6 +5,7 @@
 //! each resource (`resources/`, one file per kind). It never decides what to
 //! change (the plan does) and never prints.
 
+pub mod preflight;
 mod resources;
 pub mod retry;
 mod tags;

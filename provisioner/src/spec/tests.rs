@@ -69,6 +69,36 @@ fn bad_specs_name_the_file_the_field_and_the_fix() {
             "network.availability_zones",
             "the same",
         ),
+        (
+            good.replace("eu-west-1b", "eu-west-1z"),
+            "network.availability_zones[1]",
+            "is not a zone of eu-west-1",
+        ),
+        (
+            good.replace("region = \"eu-west-1\"", "region = \"mars\""),
+            "region",
+            "not an AWS region",
+        ),
+        (
+            good.replace("region = \"eu-west-1\"\n", ""),
+            "region",
+            "missing: name the AWS region",
+        ),
+        (
+            good.replace("dr_region = \"eu-central-1\"", "dr_region = \"eu-west-1\""),
+            "dr_region",
+            "another region",
+        ),
+        (
+            good.replace("dr_region = \"eu-central-1\"", "dr_region = \"mars\""),
+            "dr_region",
+            "not an AWS region",
+        ),
+        (
+            good.replace("instance_type = \"t3.micro\"", "instance_type = \"\""),
+            "bastion.instance_type",
+            "not an EC2 instance type",
+        ),
     ];
     aerie_testkit::assert_refused("/specs/acme.toml", &cases, parse);
     let unknown = parse(&good.replace("ssh_port", "ssh_prot"))

@@ -46,8 +46,28 @@ fn text(output: &Output) -> String {
     )
 }
 
+/// An image moto has in every region (the example's is a real one, which
+/// moto does not know, and `plan` checks that the image exists).
+const MOTO_AMI: &str = "ami-03cf127a";
+
+/// The example spec, with an image moto has: a copy in a folder of the
+/// test process's own.
 fn example() -> PathBuf {
-    workspace_root().join("examples/acme.toml")
+    static COPY: std::sync::LazyLock<(tempfile::TempDir, PathBuf)> =
+        std::sync::LazyLock::new(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let text = std::fs::read_to_string(workspace_root().join("examples/acme.toml"))
+                .unwrap()
+                .replace(
+                    "ami = \"ami-0c1bc246476a5572b\"",
+                    &format!("ami = \"{MOTO_AMI}\""),
+                );
+            assert!(text.contains(MOTO_AMI), "the example's image line moved");
+            let path = dir.path().join("acme.toml");
+            std::fs::write(&path, text).unwrap();
+            (dir, path)
+        });
+    COPY.1.clone()
 }
 
 /// The example spec with another name, CIDR and mail domain: a second
@@ -138,7 +158,10 @@ async fn the_example_applies_reapplies_with_no_changes_and_destroys_to_nothing()
     // The plan itself is checked against its golden without AWS
     // (provisioner/tests/golden.rs); here, that the CLI prints it whole.
     let golden = workspace_root().join("provisioner/tests/output/acme-plan.txt");
-    let printed = String::from_utf8(plan.stdout.clone()).unwrap();
+    // The copy differs from the example in its image only.
+    let printed = String::from_utf8(plan.stdout.clone())
+        .unwrap()
+        .replace(MOTO_AMI, "ami-0c1bc246476a5572b");
     assert!(
         printed.starts_with(&std::fs::read_to_string(&golden).unwrap()),
         "the CLI's plan of an empty account is not {}:\n{printed}",
@@ -596,6 +619,47 @@ async fn a_bad_spec_fails_before_any_aws_call_with_exit_code_two() {
         Vec::<String>::new(),
         "no AWS call was made"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zone_type_or_image_the_region_lacks_is_refused_before_anything_is_created() {
+    let account = Account::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("lacking.toml");
+    std::fs::write(
+        &spec,
+        std::fs::read_to_string(example())
+            .unwrap()
+            .replace("eu-west-1b", "eu-west-1d")
+            .replace(
+                "instance_type = \"t3.micro\"",
+                "instance_type = \"t3.colossal\"",
+            )
+            .replace(MOTO_AMI, "ami-0123456789abcdef0"),
+    )
+    .unwrap();
+    for command in [&["env", "plan"][..], &["env", "apply", "--yes"]] {
+        let output = account.aerie(command, &spec);
+        assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+        let message = text(&output);
+        for expected in [
+            "network.availability_zones[1]: eu-west-1d is not an available zone of eu-west-1",
+            "bastion.instance_type: t3.colossal is not offered in eu-west-1a",
+            "bastion.ami: ami-0123456789abcdef0 does not exist in eu-west-1",
+        ] {
+            assert!(
+                message.contains(&format!("{}: {expected}", spec.display())),
+                "expected {expected:?} in {message}"
+            );
+        }
+    }
+    assert_eq!(
+        account.proxy.mutating_calls(),
+        Vec::<String>::new(),
+        "only read-only calls were made"
+    );
+    let (vpcs, _, _) = count_tagged(&account.ec2().await, "acme-prod").await;
+    assert_eq!(vpcs, 0, "nothing was created");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,125 @@
+//! What only AWS can tell about a spec, asked with read-only calls before
+//! `plan` or `apply` creates anything: do the availability zones exist in
+//! this account's region, is the bastion's instance type offered in both,
+//! does its image exist. A spec that fails here would leave half an
+//! environment behind if apply found out on the way.
+//!
+//! Never changes anything in the account.
+
+use aws_sdk_ec2::types::{Filter, LocationType};
+
+use super::Cloud;
+use super::retry::{AwsError, Policy, call};
+use crate::spec::Spec;
+
+/// A field of the spec that this account's region cannot give.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct Unavailable {
+    pub field: String,
+    pub message: String,
+}
+
+/// Why the preflight could not finish, or what it found.
+#[derive(Debug, thiserror::Error)]
+pub enum PreflightError {
+    #[error("the spec asks for what {region} does not have")]
+    Unavailable {
+        region: String,
+        /// Every problem found, in the spec's order.
+        problems: Vec<Unavailable>,
+    },
+    #[error("the preflight checks could not ask AWS")]
+    Aws(#[from] AwsError),
+}
+
+/// Checks `spec` against the account's region; every problem at once.
+pub async fn check(cloud: &Cloud, spec: &Spec) -> Result<(), PreflightError> {
+    let mut problems = Vec::new();
+    let policy = Policy::standard();
+    let request = cloud.ec2.describe_availability_zones();
+    let answer = call("DescribeAvailabilityZones", policy, || {
+        request.clone().send()
+    })
+    .await?;
+    let zones: Vec<&str> = answer
+        .availability_zones()
+        .iter()
+        .filter(|zone| zone.state().is_some_and(|s| s.as_str() == "available"))
+        .filter_map(|zone| zone.zone_name())
+        .collect();
+    for (index, zone) in spec.network.availability_zones.iter().enumerate() {
+        if !zones.contains(&zone.as_str()) {
+            problems.push(Unavailable {
+                field: format!("network.availability_zones[{index}]"),
+                message: format!(
+                    "{zone} is not an available zone of {} in this account (it has {}): pick two of those",
+                    spec.region,
+                    zones.join(", ")
+                ),
+            });
+        }
+    }
+    let instance_type = &spec.bastion.instance_type;
+    let offered = Filter::builder()
+        .name("instance-type")
+        .values(instance_type)
+        .build();
+    let request = cloud
+        .ec2
+        .describe_instance_type_offerings()
+        .location_type(LocationType::AvailabilityZone)
+        .filters(offered);
+    let answer = call("DescribeInstanceTypeOfferings", policy, || {
+        request.clone().send()
+    })
+    .await?;
+    let offered_in: Vec<&str> = answer
+        .instance_type_offerings()
+        .iter()
+        .filter_map(|offering| offering.location())
+        .collect();
+    let missing: Vec<&str> = spec
+        .network
+        .availability_zones
+        .iter()
+        .map(String::as_str)
+        .filter(|zone| zones.contains(zone) && !offered_in.contains(zone))
+        .collect();
+    if !missing.is_empty() {
+        problems.push(Unavailable {
+            field: "bastion.instance_type".into(),
+            message: format!(
+                "{instance_type} is not offered in {} of {}: pick a type offered there (e.g. t3.micro)",
+                missing.join(" and "),
+                spec.region
+            ),
+        });
+    }
+    let ami = &spec.bastion.ami;
+    let request = cloud.ec2.describe_images().image_ids(ami);
+    match call("DescribeImages", policy, || request.clone().send()).await {
+        Ok(answer) if !answer.images().is_empty() => {}
+        Ok(_) => problems.push(no_image(spec)),
+        Err(error) if error.code.starts_with("InvalidAMIID") => problems.push(no_image(spec)),
+        Err(error) => return Err(error.into()),
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(PreflightError::Unavailable {
+            region: spec.region.clone(),
+            problems,
+        })
+    }
+}
+
+fn no_image(spec: &Spec) -> Unavailable {
+    Unavailable {
+        field: "bastion.ami".into(),
+        message: format!(
+            "{} does not exist in {} (or this account may not use it): give an image of that region",
+            spec.bastion.ami, spec.region
+        ),
+    }
+}
