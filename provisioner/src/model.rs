@@ -342,7 +342,12 @@ fn naming(spec: &Spec, out: &mut Vec<Resource>) {
                 .needs(&["vpc", "bastion", "db"]),
         );
     }
-    out.push(Resource::new(Kind::SesIdentity, "email").prop("domain", &spec.email.domain));
+    // Claimed on the VPC (see aws/resources/ses_identity.rs): it comes after it.
+    out.push(
+        Resource::new(Kind::SesIdentity, "email")
+            .prop("domain", &spec.email.domain)
+            .needs(&["vpc"]),
+    );
 }
 
 /// The optional VPN: customer gateway, VPN gateway and connection.

@@ -10,8 +10,8 @@ use std::time::Duration;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 
 /// An AWS call that failed for good: the call, the AWS error code and
-/// message, and the SDK's error as the source (none when Aerie itself
-/// refused to go on).
+/// message; when no answer came (a refused connection, a timeout), the
+/// SDK's error as the source.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{call}: {code}: {message}")]
 pub struct AwsError {
@@ -132,9 +132,11 @@ where
             SdkError::TimeoutError(_) => {
                 ("Timeout".to_owned(), "the call timed out".to_owned(), true)
             }
-            SdkError::DispatchFailure(failure) => {
-                ("DispatchFailure".to_owned(), format!("{failure:?}"), true)
-            }
+            SdkError::DispatchFailure(_) => (
+                "DispatchFailure".to_owned(),
+                "the request was not sent".to_owned(),
+                true,
+            ),
             SdkError::ResponseError(_) => (
                 "ResponseError".to_owned(),
                 "the response could not be read".to_owned(),
@@ -166,11 +168,15 @@ where
             tokio::time::sleep(wait).await;
             continue;
         }
+        // A service's answer is its code and message, whole; a call that
+        // got no answer keeps the transport's error (refused, reset, TLS).
+        let source: Option<Arc<dyn std::error::Error + Send + Sync>> =
+            transport.then(|| Arc::new(error) as _);
         return Err(AwsError {
             call: name.into(),
             code,
             message,
-            source: Some(Arc::new(error)),
+            source,
         });
     }
 }

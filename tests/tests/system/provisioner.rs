@@ -697,3 +697,74 @@ async fn when_the_customer_runs_dns_the_mappings_go_to_a_file() {
     let zones = route53.list_hosted_zones().send().await.unwrap();
     assert!(zones.hosted_zones().is_empty(), "no zone is made");
 }
+
+/// The domains SES has as identities, read from SES.
+async fn ses_identities(account: &Account) -> Vec<String> {
+    let ses = aws_sdk_ses::Client::new(&account.moto.sdk_config(REGION).await);
+    let answer = ses.list_identities().send().await.unwrap();
+    answer.identities().to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environments_sharing_a_mail_domain_keep_its_identity_until_the_last_one_leaves() {
+    let account = Account::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let acme = example();
+    // A second customer environment sending from the same domain.
+    let globex = dir.path().join("globex-shared.toml");
+    let text_of = std::fs::read_to_string(second_spec(dir.path()))
+        .unwrap()
+        .replace("mail.globex.example", "mail.acme.example");
+    std::fs::write(&globex, text_of).unwrap();
+    for spec in [&acme, &globex] {
+        let apply = account.aerie(&["env", "apply", "--yes"], spec);
+        assert!(apply.status.success(), "{}", text(&apply));
+    }
+    assert_eq!(ses_identities(&account).await, ["mail.acme.example"]);
+    for spec in [&acme, &globex] {
+        let plan = account.aerie(&["env", "plan"], spec);
+        assert!(text(&plan).starts_with("No changes."), "{}", text(&plan));
+    }
+
+    let destroy = account.aerie(&["env", "destroy", "--yes"], &acme);
+    assert!(destroy.status.success(), "{}", text(&destroy));
+    assert_eq!(
+        ses_identities(&account).await,
+        ["mail.acme.example"],
+        "globex still sends from it"
+    );
+    let plan = account.aerie(&["env", "plan"], &globex);
+    assert!(text(&plan).starts_with("No changes."), "{}", text(&plan));
+    let destroy = account.aerie(&["env", "destroy", "--yes"], &globex);
+    assert!(destroy.status.success(), "{}", text(&destroy));
+    assert!(
+        ses_identities(&account).await.is_empty(),
+        "the last environment that used it took it along"
+    );
+
+    // An identity the customer made outside Aerie is used, never deleted
+    // (a third environment: moto keeps the deleted databases' names).
+    let ses = aws_sdk_ses::Client::new(&account.moto.sdk_config(REGION).await);
+    ses.verify_domain_identity()
+        .domain("mail.acme.example")
+        .send()
+        .await
+        .unwrap();
+    let initech = dir.path().join("initech.toml");
+    let text_of = std::fs::read_to_string(&globex)
+        .unwrap()
+        .replace("name = \"globex-prod\"", "name = \"initech-prod\"")
+        .replace("10.30.", "10.40.")
+        .replace("globex.internal", "initech.internal");
+    std::fs::write(&initech, text_of).unwrap();
+    let apply = account.aerie(&["env", "apply", "--yes"], &initech);
+    assert!(apply.status.success(), "{}", text(&apply));
+    let destroy = account.aerie(&["env", "destroy", "--yes"], &initech);
+    assert!(destroy.status.success(), "{}", text(&destroy));
+    assert!(
+        text(&destroy).contains("made outside Aerie, left as it was"),
+        "{}",
+        text(&destroy)
+    );
+    assert_eq!(ses_identities(&account).await, ["mail.acme.example"]);
+}
