@@ -195,7 +195,7 @@ async fn run_step(
             let rules: Vec<Rule> = resource.rules.iter().cloned().collect();
             if !rules.is_empty() {
                 cloud
-                    .change_rules(resource, &id, &rules, &[], &known)
+                    .change_rules(resource, &id, (&rules, &[]), &[], &known)
                     .await?;
             }
             Ok((id, address))
@@ -205,9 +205,10 @@ async fn run_step(
             found,
             add,
             remove,
+            repairs,
         } => {
             cloud
-                .change_rules(desired, &found.id, add, remove, known)
+                .change_rules(desired, &found.id, (add, remove), repairs, known)
                 .await?;
             Ok((found.id.clone(), found.address.clone()))
         }

@@ -8,5 +8,6 @@ pub mod model;
 pub mod plan;
 pub mod progress;
 pub mod render;
+pub mod repair;
 pub mod rule;
 pub mod spec;

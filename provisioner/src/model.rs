@@ -81,6 +81,9 @@ pub struct Found {
     pub address: Option<String>,
     /// Things to tell the operator (DNS records the customer must add).
     pub notes: Vec<String>,
+    /// What apply repairs in place (tags left off by a crash, a stopped
+    /// instance, ...).
+    pub repairs: Vec<crate::repair::Repair>,
 }
 
 impl Found {

@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use crate::model::Found;
 use crate::model::{Resource, Rule};
+use crate::repair::Repair;
 
 /// One thing to do.
 #[derive(Debug, Clone)]
@@ -16,6 +17,8 @@ pub enum Step {
         found: Found,
         add: Vec<Rule>,
         remove: Vec<Rule>,
+        /// What observe found undone and the kind repairs in place.
+        repairs: Vec<Repair>,
     },
     Remove(Found),
 }
@@ -85,6 +88,7 @@ impl Plan {
                     found,
                     add,
                     remove,
+                    repairs,
                 } => {
                     let _ = writeln!(
                         out,
@@ -98,6 +102,9 @@ impl Plan {
                     }
                     for rule in add {
                         let _ = writeln!(out, "    + {rule}");
+                    }
+                    for repair in repairs {
+                        let _ = writeln!(out, "    ! {repair}");
                     }
                 }
                 Step::Remove(found) => {
@@ -157,12 +164,14 @@ pub fn plan(desired: &[Resource], observed: &[Found]) -> Plan {
                     .difference(&resource.rules)
                     .cloned()
                     .collect();
-                if !add.is_empty() || !remove.is_empty() {
+                let repairs = found.repairs.clone();
+                if !add.is_empty() || !remove.is_empty() || !repairs.is_empty() {
                     steps.push(Step::Change {
                         desired: resource.clone(),
                         found: (*found).clone(),
                         add,
                         remove,
+                        repairs,
                     });
                 }
                 // Duplicates (an interrupted create that left two): the extras go.
@@ -211,6 +220,7 @@ mod tests {
             state: "available".into(),
             address: None,
             notes: Vec::new(),
+            repairs: Vec::new(),
         }
     }
 

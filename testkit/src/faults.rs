@@ -31,6 +31,10 @@ struct Shared {
     faults: HashMap<String, Fault>,
     calls: Vec<String>,
     injected: Vec<String>,
+    /// After this call has been answered, every call is refused: the
+    /// process making them is as good as killed right after it.
+    stop_after: Option<String>,
+    stopped: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -144,6 +148,23 @@ impl FaultProxy {
         self.shared.lock().expect("proxy lock").injected.clone()
     }
 
+    /// Refuses every call after the first successful `call` (as named in
+    /// [`FaultProxy::calls`]), as if the caller had been killed right after
+    /// it returned; the refusal is a client error, which nobody retries.
+    pub fn stop_after(&self, call: &str) {
+        let mut shared = self.shared.lock().expect("proxy lock");
+        shared.stop_after = Some(call.to_owned());
+        shared.stopped = false;
+    }
+
+    /// Forwards every call again.
+    pub fn heal(&self) {
+        let mut shared = self.shared.lock().expect("proxy lock");
+        shared.stop_after = None;
+        shared.stopped = false;
+        shared.faults.clear();
+    }
+
     pub fn clear(&self) {
         let mut shared = self.shared.lock().expect("proxy lock");
         shared.calls.clear();
@@ -219,6 +240,10 @@ async fn forward(
     let call = action(&method, &uri, &headers, &body);
     let fault = {
         let mut shared = state.shared.lock().expect("proxy lock");
+        if shared.stopped {
+            drop(shared);
+            return error_response(&call, &headers, 400, "StoppedByTheTest");
+        }
         shared.calls.push(call.clone());
         let fault = shared.faults.get_mut(&call).and_then(|fault| {
             (fault.remaining > 0).then(|| {
@@ -248,6 +273,12 @@ async fn forward(
     match request.send().await {
         Ok(response) => {
             let status = response.status();
+            if status.is_success() {
+                let mut shared = state.shared.lock().expect("proxy lock");
+                if shared.stop_after.as_deref() == Some(call.as_str()) {
+                    shared.stopped = true;
+                }
+            }
             let mut builder = Response::builder().status(status.as_u16());
             for (name, value) in response.headers() {
                 if name != "transfer-encoding" && name != "content-length" && name != "connection" {

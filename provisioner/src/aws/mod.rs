@@ -94,19 +94,21 @@ impl Cloud {
         resources::of(resource.kind).create(self, &need).await
     }
 
-    /// Adds and removes rules of an existing resource.
+    /// Adds and removes rules of an existing resource, and makes the
+    /// repairs observe found it needs.
     pub async fn change_rules(
         &self,
         resource: &Resource,
         id: &str,
-        add: &[Rule],
-        remove: &[Rule],
+        (add, remove): (&[Rule], &[Rule]),
+        repairs: &[crate::repair::Repair],
         known: &Known,
     ) -> Result<(), AwsError> {
         let change = Change {
             id,
             add,
             remove,
+            repairs,
             known,
         };
         resources::of(resource.kind).change(self, &change).await

@@ -768,3 +768,215 @@ async fn environments_sharing_a_mail_domain_keep_its_identity_until_the_last_one
     );
     assert_eq!(ses_identities(&account).await, ["mail.acme.example"]);
 }
+
+/// The environment's VPC and bastion, as AWS has them.
+async fn vpc_and_bastion(ec2: &aws_sdk_ec2::Client) -> (String, aws_sdk_ec2::types::Instance) {
+    let vpcs = ec2
+        .describe_vpcs()
+        .filters(env_filter("acme-prod"))
+        .send()
+        .await
+        .unwrap();
+    let vpc = vpcs.vpcs()[0].vpc_id().unwrap().to_owned();
+    let reservations = ec2
+        .describe_instances()
+        .filters(env_filter("acme-prod"))
+        .send()
+        .await
+        .unwrap();
+    let bastion = reservations
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .find(|i| i.tags().iter().any(|t| t.value() == Some("bastion")))
+        .unwrap()
+        .clone();
+    (vpc, bastion)
+}
+
+async fn dns_hostnames_on(ec2: &aws_sdk_ec2::Client, vpc: &str) -> bool {
+    let answer = ec2
+        .describe_vpc_attribute()
+        .vpc_id(vpc)
+        .attribute(aws_sdk_ec2::types::VpcAttributeName::EnableDnsHostnames)
+        .send()
+        .await
+        .unwrap();
+    answer.enable_dns_hostnames().and_then(|v| v.value()) == Some(true)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_left_half_done_is_shown_and_repaired_in_place() {
+    let account = Account::start().await;
+    let spec = example();
+    let apply = account.aerie(&["env", "apply", "--yes"], &spec);
+    assert!(apply.status.success(), "{}", text(&apply));
+    let ec2 = account.ec2().await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&account.moto.sdk_config(REGION).await);
+    let (vpc, bastion) = vpc_and_bastion(&ec2).await;
+
+    // DNS hostnames off (as a crash right after CreateVpc leaves them), the
+    // bastion stopped, the database secret scheduled for deletion.
+    ec2.modify_vpc_attribute()
+        .vpc_id(&vpc)
+        .enable_dns_hostnames(
+            aws_sdk_ec2::types::AttributeBooleanValue::builder()
+                .value(false)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    ec2.stop_instances()
+        .instance_ids(bastion.instance_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    secrets
+        .delete_secret()
+        .secret_id("aerie/acme-prod/rds-master")
+        .recovery_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+
+    let plan = account.aerie(&["env", "plan"], &spec);
+    let printed = text(&plan);
+    for expected in [
+        "! DNS hostnames are off: turn them on",
+        "! stopped: start it",
+        "! scheduled for deletion: restore it",
+    ] {
+        assert!(
+            printed.contains(expected),
+            "expected {expected:?} in:\n{printed}"
+        );
+    }
+    assert!(
+        !printed.contains("public_ip"),
+        "a stopped bastion is not drift:\n{printed}"
+    );
+    let apply = account.aerie(&["env", "apply", "--yes"], &spec);
+    assert!(apply.status.success(), "{}", text(&apply));
+
+    assert!(
+        dns_hostnames_on(&ec2, &vpc).await,
+        "DNS hostnames are on again"
+    );
+    let (_, bastion) = vpc_and_bastion(&ec2).await;
+    assert_eq!(
+        bastion.state().and_then(|s| s.name()).map(|s| s.as_str()),
+        Some("running"),
+        "the same bastion runs again"
+    );
+    let secret = secrets
+        .describe_secret()
+        .secret_id("aerie/acme-prod/rds-master")
+        .send()
+        .await
+        .unwrap();
+    assert!(secret.deleted_date().is_none(), "the secret was restored");
+    let plan = account.aerie(&["env", "plan"], &spec);
+    assert!(text(&plan).starts_with("No changes."), "{}", text(&plan));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zone_created_but_not_tagged_before_a_crash_is_found_again_and_tagged() {
+    let account = Account::start().await;
+    let spec = example();
+    let ec2 = account.ec2().await;
+    let route53 = aws_sdk_route53::Client::new(&account.moto.sdk_config(REGION).await);
+    // The apply is stopped right after CreateHostedZone: the proxy fails
+    // every call after it, so its tagging never happens.
+    account.proxy.stop_after("route53:POST /hostedzone");
+    let crashed = account.aerie(&["env", "apply", "--yes"], &spec);
+    assert!(!crashed.status.success(), "{}", text(&crashed));
+    account.proxy.heal();
+    let zones = |route53: aws_sdk_route53::Client| async move {
+        let answer = route53
+            .list_hosted_zones_by_name()
+            .dns_name("acme.internal")
+            .send()
+            .await
+            .unwrap();
+        answer
+            .hosted_zones()
+            .iter()
+            .filter(|z| z.name().trim_end_matches('.') == "acme.internal")
+            .map(|z| z.id().trim_start_matches("/hostedzone/").to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        zones(route53.clone()).await.len(),
+        1,
+        "the crash left one zone"
+    );
+
+    let apply = account.aerie(&["env", "apply", "--yes"], &spec);
+    assert!(apply.status.success(), "{}", text(&apply));
+    let ids = zones(route53.clone()).await;
+    assert_eq!(ids.len(), 1, "no second zone: {ids:?}");
+    let tags = route53
+        .list_tags_for_resource()
+        .resource_type(aws_sdk_route53::types::TagResourceType::Hostedzone)
+        .resource_id(&ids[0])
+        .send()
+        .await
+        .unwrap();
+    let tagged = tags
+        .resource_tag_set()
+        .map(|s| s.tags())
+        .unwrap_or_default()
+        .iter()
+        .any(|t| t.key() == Some("aerie:env") && t.value() == Some("acme-prod"));
+    assert!(tagged, "the zone is tagged now");
+    let plan = account.aerie(&["env", "plan"], &spec);
+    assert!(text(&plan).starts_with("No changes."), "{}", text(&plan));
+    drop(ec2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_secret_is_never_papered_over() {
+    let account = Account::start().await;
+    let spec = example();
+    let apply = account.aerie(&["env", "apply", "--yes"], &spec);
+    assert!(apply.status.success(), "{}", text(&apply));
+    let secrets = aws_sdk_secretsmanager::Client::new(&account.moto.sdk_config(REGION).await);
+    for name in [
+        "aerie/acme-prod/rds-master",
+        "aerie/acme-prod/bastion-ssh-key",
+    ] {
+        secrets
+            .delete_secret()
+            .secret_id(name)
+            .force_delete_without_recovery(true)
+            .send()
+            .await
+            .unwrap();
+    }
+    // The SSH key's private half is gone with its secret: shown, never
+    // "No changes".
+    let plan = account.aerie(&["env", "plan"], &spec);
+    let printed = text(&plan);
+    assert!(
+        printed.contains("bastion-key") && printed.contains("secret is lost"),
+        "{printed}"
+    );
+    // The database password is made again and set on the database itself.
+    account.proxy.clear();
+    let apply = account.aerie(&["env", "apply", "--yes"], &spec);
+    assert!(apply.status.success(), "{}", text(&apply));
+    let calls = account.proxy.mutating_calls();
+    assert!(
+        calls.iter().any(|c| c == "secretsmanager.CreateSecret"),
+        "{calls:?}"
+    );
+    assert!(calls.iter().any(|c| c == "ModifyDBInstance"), "{calls:?}");
+    let secret = secrets
+        .get_secret_value()
+        .secret_id("aerie/acme-prod/rds-master")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(secret.secret_string().map(str::len), Some(32));
+}

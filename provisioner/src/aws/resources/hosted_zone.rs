@@ -1,8 +1,16 @@
 //! The Route53 private zone: found by name and proven ours by its tags;
 //! records are rules.
+//!
+//! Route53 takes no tags on create, so the zone is created with a caller
+//! reference of its own (`aerie-<env>-<zone>-<vpc id>`): a zone with that
+//! reference and no tags is one a crash left between create and tag, found
+//! again, and tagged (never a second zone). The VPC id makes the reference
+//! new for a new environment of the same name (Route53 never takes a
+//! reference twice).
 
 use super::prelude::*;
 use crate::aws::tags::{ENV_TAG, ROLE_TAG};
+use crate::repair::Repair;
 use aws_sdk_route53::types::{
     Change as RecordChange, ChangeAction, ChangeBatch, HostedZoneConfig, ResourceRecord,
     ResourceRecordSet, RrType, Tag, TagResourceType, Vpc, VpcRegion,
@@ -19,10 +27,15 @@ impl ResourceKind for HostedZone {
         if dns.mode != crate::spec::DnsMode::Route53 {
             return Ok(());
         }
-        let Some(zone) = find_zone(cloud, &dns.zone).await? else {
+        let vpc = seen.out.iter().find(|f| f.resource.kind == Kind::Vpc);
+        let reference = vpc.map(|vpc| caller_reference(cloud, &dns.zone, &vpc.id));
+        let Some((zone, tagged)) = find_zone(cloud, &dns.zone, reference.as_deref()).await? else {
             return Ok(());
         };
         let mut f = found(Kind::HostedZone, "private-zone", &zone, "available");
+        if !tagged {
+            f.repairs.push(Repair::Tags);
+        }
         f.set("name", &dns.zone);
         f.set("vpc", "vpc");
         // A record names its target by role: the one whose address it holds.
@@ -51,7 +64,7 @@ impl ResourceKind for HostedZone {
 
     async fn create(&self, cloud: &Cloud, need: &Need<'_>) -> Result<Made, AwsError> {
         let (role, name) = (need.role(), need.prop("name"));
-        let nonce = aerie_common::secret::password(32);
+        let reference = caller_reference(cloud, &name, &need.id_of("vpc"));
         let vpc = Vpc::builder()
             .vpc_id(need.id_of("vpc"))
             .vpc_region(VpcRegion::from(cloud.region.as_str()));
@@ -62,34 +75,34 @@ impl ResourceKind for HostedZone {
             .route53
             .create_hosted_zone()
             .name(&name)
-            .caller_reference(format!("aerie-{}-{nonce}", cloud.environment))
+            .caller_reference(&reference)
             .vpc(vpc.build())
             .hosted_zone_config(config.build());
         let created = call("CreateHostedZone", Policy::standard(), || {
             request.clone().send()
-        })
-        .await?;
-        let id = created
-            .hosted_zone()
-            .map(|z| z.id().trim_start_matches("/hostedzone/"));
-        let made = Made::id("CreateHostedZone", id)?;
-        let tag = |key: &str, value: &str| Tag::builder().key(key).value(value).build();
-        let request = cloud
-            .route53
-            .change_tags_for_resource()
-            .resource_type(TagResourceType::Hostedzone)
-            .resource_id(&made.id)
-            .add_tags(tag(ENV_TAG, &cloud.environment))
-            .add_tags(tag(ROLE_TAG, role))
-            .add_tags(tag("Name", &format!("{}-{role}", cloud.environment)));
-        call("ChangeTagsForResource", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        });
+        let made = match created.await {
+            Ok(created) => {
+                let id = created
+                    .hosted_zone()
+                    .map(|z| z.id().trim_start_matches("/hostedzone/"));
+                Made::id("CreateHostedZone", id)?
+            }
+            // Made by an earlier run that stopped before tagging it.
+            Err(error) if error.is("HostedZoneAlreadyExists") => {
+                let zone = find_zone(cloud, &name, Some(&reference)).await?;
+                Made::id("CreateHostedZone", zone.as_ref().map(|(id, _)| id.as_str()))?
+            }
+            Err(error) => return Err(error),
+        };
+        tag(cloud, &made.id, role).await?;
         Ok(made)
     }
 
     async fn change(&self, cloud: &Cloud, change: &Change<'_>) -> Result<(), AwsError> {
+        if change.repairs.contains(&Repair::Tags) {
+            tag(cloud, change.id, "private-zone").await?;
+        }
         let mut upserts = Vec::new();
         for rule in change.add {
             let Some((kind, name, value)) =
@@ -174,8 +187,37 @@ fn invalid(error: aws_sdk_route53::error::BuildError) -> AwsError {
     AwsError::other("record", error.to_string())
 }
 
-/// The id of the private zone `name`, when one is tagged for this environment.
-pub(super) async fn find_zone(cloud: &Cloud, name: &str) -> Result<Option<String>, AwsError> {
+/// The caller reference the environment's zone `name` is created with in `vpc`.
+fn caller_reference(cloud: &Cloud, name: &str, vpc: &str) -> String {
+    format!("aerie-{}-{name}-{vpc}", cloud.environment)
+}
+
+/// Tags zone `id` for the environment, as `role`.
+async fn tag(cloud: &Cloud, id: &str, role: &str) -> Result<(), AwsError> {
+    let tag = |key: &str, value: &str| Tag::builder().key(key).value(value).build();
+    let request = cloud
+        .route53
+        .change_tags_for_resource()
+        .resource_type(TagResourceType::Hostedzone)
+        .resource_id(id)
+        .add_tags(tag(ENV_TAG, &cloud.environment))
+        .add_tags(tag(ROLE_TAG, role))
+        .add_tags(tag("Name", &format!("{}-{role}", cloud.environment)));
+    call("ChangeTagsForResource", Policy::standard(), || {
+        request.clone().send()
+    })
+    .await?;
+    Ok(())
+}
+
+/// The id of the private zone `name` that is this environment's, and
+/// whether it is tagged: one tagged for it, or one created with
+/// `reference` that a crash left untagged.
+pub(super) async fn find_zone(
+    cloud: &Cloud,
+    name: &str,
+    reference: Option<&str>,
+) -> Result<Option<(String, bool)>, AwsError> {
     let policy = Policy::standard();
     let request = cloud.route53.list_hosted_zones_by_name().dns_name(name);
     let zones = call("ListHostedZonesByName", policy, || request.clone().send()).await?;
@@ -183,6 +225,7 @@ pub(super) async fn find_zone(cloud: &Cloud, name: &str) -> Result<Option<String
         .hosted_zones()
         .iter()
         .filter(|z| z.name().trim_end_matches('.') == name);
+    let mut untagged = None;
     for zone in named {
         let id = zone.id().trim_start_matches("/hostedzone/");
         let list = cloud.route53.list_tags_for_resource().resource_id(id);
@@ -193,8 +236,12 @@ pub(super) async fn find_zone(cloud: &Cloud, name: &str) -> Result<Option<String
             .map(|s| s.tags())
             .unwrap_or_default();
         if cloud.owns(set.iter().map(|t| (t.key(), t.value()))) {
-            return Ok(Some(id.to_owned()));
+            return Ok(Some((id.to_owned(), true)));
+        }
+        let ours = reference.is_some_and(|reference| zone.caller_reference() == reference);
+        if ours && set.iter().all(|t| t.key() != Some(ENV_TAG)) {
+            untagged = Some((id.to_owned(), false));
         }
     }
-    Ok(None)
+    Ok(untagged)
 }

@@ -6,6 +6,7 @@
 
 use super::prelude::*;
 use crate::aws::tags::any_of;
+use crate::repair::Repair;
 use aws_sdk_ec2::types::{
     BlockDeviceMapping, EbsBlockDevice, HttpTokensState, Instance as Ec2Instance,
     InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
@@ -90,6 +91,17 @@ impl ResourceKind for Instance {
         Ok(made)
     }
 
+    async fn change(&self, cloud: &Cloud, change: &Change<'_>) -> Result<(), AwsError> {
+        if change.repairs.contains(&Repair::Start) {
+            let request = cloud.ec2.start_instances().instance_ids(change.id);
+            call("StartInstances", Policy::standard(), || {
+                request.clone().send()
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
     async fn delete(&self, cloud: &Cloud, gone: &Gone<'_>) -> Result<Option<String>, AwsError> {
         let request = cloud.ec2.terminate_instances().instance_ids(gone.id());
         gone.by("TerminateInstances", || request.clone().send())
@@ -108,10 +120,15 @@ fn described(role: &str, instance: &Ec2Instance, seen: &Seen<'_>) -> crate::mode
     if let Some(subnet) = instance.subnet_id().and_then(|s| seen.roles.get(s)) {
         f.set("subnet", subnet);
     }
-    f.set(
-        "public_ip",
-        instance.public_ip_address().is_some().to_string(),
-    );
+    // A stopped instance has no public IP: that is its state, not drift.
+    if matches!(state, Some("stopped" | "stopping")) {
+        f.repairs.push(Repair::Start);
+    } else {
+        f.set(
+            "public_ip",
+            instance.public_ip_address().is_some().to_string(),
+        );
+    }
     let tokens = instance.metadata_options().and_then(|m| m.http_tokens());
     f.set("imdsv2", tokens.map(|t| t.as_str()).unwrap_or_default());
     if let Some(key) = instance.key_name().and_then(|k| seen.roles.get(k)) {

@@ -1,8 +1,12 @@
-//! The SSH key pair: its private key goes to Secrets Manager and nowhere else.
+//! The SSH key pair: its private key goes to Secrets Manager and nowhere
+//! else. The secret is read back on every plan: one scheduled for deletion
+//! is restored; one that is gone means the private key is lost, which the
+//! plan shows as drift (the key pair and the bastion must be made again).
 
 use super::prelude::*;
 use super::secret::{delete_secret, put_secret};
 use crate::model::ssh_key_secret_name;
+use crate::repair::Repair;
 use aws_sdk_ec2::types::ResourceType;
 
 /// The key pair instances are launched with (its name is its id).
@@ -15,10 +19,31 @@ impl ResourceKind for KeyPair {
         let keys = call("DescribeKeyPairs", Policy::standard(), || {
             request.clone().send()
         });
-        for (role, key) in cloud.ours(keys.await?.key_pairs(), |k| k.tags(), "key") {
+        let keys = keys.await?;
+        let ours: Vec<_> = cloud.ours(keys.key_pairs(), |k| k.tags(), "key").collect();
+        for (role, key) in ours {
             let name = key.key_name().unwrap_or_default();
             let mut f = found(Kind::KeyPair, role, name, "available");
-            f.set("secret", ssh_key_secret_name(&cloud.environment));
+            let secret = ssh_key_secret_name(&cloud.environment);
+            let request = cloud.secrets.describe_secret().secret_id(&secret);
+            match call("DescribeSecret", Policy::standard(), || {
+                request.clone().send()
+            })
+            .await
+            {
+                Ok(found) if found.deleted_date().is_some() => f.repairs.push(Repair::Restore),
+                Ok(_) => {}
+                Err(error) if error.is("ResourceNotFoundException") => {
+                    f.set(
+                        "secret",
+                        format!("lost ({secret} is gone, and the private key with it)"),
+                    );
+                    seen.add(f);
+                    continue;
+                }
+                Err(error) => return Err(error),
+            }
+            f.set("secret", secret);
             seen.add(f);
         }
         Ok(())
@@ -41,6 +66,18 @@ impl ResourceKind for KeyPair {
         let material = created.key_material().unwrap_or_default();
         put_secret(cloud, &need.prop("secret"), material, role).await?;
         Ok(Made::named(&name))
+    }
+
+    async fn change(&self, cloud: &Cloud, change: &Change<'_>) -> Result<(), AwsError> {
+        if change.repairs.contains(&Repair::Restore) {
+            let secret = ssh_key_secret_name(&cloud.environment);
+            let request = cloud.secrets.restore_secret().secret_id(&secret);
+            call("RestoreSecret", Policy::standard(), || {
+                request.clone().send()
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     async fn delete(&self, cloud: &Cloud, gone: &Gone<'_>) -> Result<Option<String>, AwsError> {

@@ -136,6 +136,8 @@ pub(super) struct Change<'a> {
     pub(super) id: &'a str,
     pub(super) add: &'a [Rule],
     pub(super) remove: &'a [Rule],
+    /// What observe found undone on it.
+    pub(super) repairs: &'a [crate::repair::Repair],
     pub(super) known: &'a Known,
 }
 
@@ -238,6 +240,7 @@ pub(super) fn found(kind: Kind, role: &str, id: &str, state: &str) -> Found {
         state: state.to_owned(),
         address: None,
         notes: Vec::new(),
+        repairs: Vec::new(),
     }
 }
 

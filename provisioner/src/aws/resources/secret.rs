@@ -1,8 +1,14 @@
 //! The database master password, generated into Secrets Manager and never
 //! printed; and how any secret of the environment is written and removed.
+//!
+//! The secret is observed like any resource: one scheduled for deletion is
+//! restored (`RestoreSecret`), and one deleted for good is made again with
+//! a new password that is then set on the database too (`ModifyDBInstance`),
+//! so that the secret always opens the database.
 
 use super::prelude::*;
 use crate::aws::tags::{ENV_TAG, ROLE_TAG};
+use crate::repair::Repair;
 use aws_sdk_secretsmanager::types::Tag;
 
 /// A secret in Secrets Manager (the database master password).
@@ -25,10 +31,14 @@ impl ResourceKind for Secret {
             Err(error) => return Err(error),
         };
         let tags = secret.tags().iter().map(|t| (t.key(), t.value()));
-        if secret.deleted_date().is_none() && cloud.owns(tags) {
+        if cloud.owns(tags) {
             let arn = secret.arn().unwrap_or_default();
             let mut f = found(Kind::Secret, "rds-master-password", arn, "available");
             f.set("name", name);
+            if secret.deleted_date().is_some() {
+                f.state = "scheduled for deletion".into();
+                f.repairs.push(Repair::Restore);
+            }
             seen.out.push(f);
         }
         Ok(())
@@ -37,7 +47,47 @@ impl ResourceKind for Secret {
     async fn create(&self, cloud: &Cloud, need: &Need<'_>) -> Result<Made, AwsError> {
         let password = aerie_common::secret::password(32);
         let arn = put_secret(cloud, &need.prop("name"), &password, need.role()).await?;
+        // A database that outlived its secret gets the new password: the
+        // old one is lost with the secret.
+        let identifier = format!("{}-db", cloud.environment);
+        let describe = cloud
+            .rds
+            .describe_db_instances()
+            .db_instance_identifier(&identifier);
+        let exists = match call("DescribeDBInstances", Policy::standard(), || {
+            describe.clone().send()
+        })
+        .await
+        {
+            Ok(answer) => !answer.db_instances().is_empty(),
+            Err(error) if error.code.contains("NotFound") => false,
+            Err(error) => return Err(error),
+        };
+        if exists {
+            let modify = cloud
+                .rds
+                .modify_db_instance()
+                .db_instance_identifier(&identifier);
+            let request = modify
+                .master_user_password(&password)
+                .apply_immediately(true);
+            call("ModifyDBInstance", Policy::standard(), || {
+                request.clone().send()
+            })
+            .await?;
+        }
         Ok(Made::named(&arn))
+    }
+
+    async fn change(&self, cloud: &Cloud, change: &Change<'_>) -> Result<(), AwsError> {
+        if change.repairs.contains(&Repair::Restore) {
+            let request = cloud.secrets.restore_secret().secret_id(change.id);
+            call("RestoreSecret", Policy::standard(), || {
+                request.clone().send()
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     async fn delete(&self, cloud: &Cloud, gone: &Gone<'_>) -> Result<Option<String>, AwsError> {

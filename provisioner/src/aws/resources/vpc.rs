@@ -1,7 +1,10 @@
-//! The VPC: found by tag, created with DNS support and hostnames on.
+//! The VPC: found by tag, created with DNS support and hostnames on; both
+//! are read back on every plan (a crash right after `CreateVpc` leaves
+//! them off) and turned on again when off.
 
 use super::prelude::*;
-use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
+use crate::repair::Repair;
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName};
 
 /// The environment's VPC.
 pub(super) struct Vpc;
@@ -18,6 +21,14 @@ impl ResourceKind for Vpc {
             let state = vpc.state().map_or("unknown", |s| s.as_str());
             let mut f = found(Kind::Vpc, role, vpc.vpc_id().unwrap_or_default(), state);
             f.set("cidr", vpc.cidr_block().unwrap_or_default());
+            for (attribute, repair) in [
+                (VpcAttributeName::EnableDnsSupport, Repair::DnsSupport),
+                (VpcAttributeName::EnableDnsHostnames, Repair::DnsHostnames),
+            ] {
+                if !dns_on(cloud, &f.id, attribute).await? {
+                    f.repairs.push(repair);
+                }
+            }
             seen.add(f);
         }
         Ok(())
@@ -31,23 +42,53 @@ impl ResourceKind for Vpc {
             .tag_specifications(cloud.tags(ResourceType::Vpc, need.role()));
         let created = call("CreateVpc", Policy::standard(), || request.clone().send()).await?;
         let made = Made::id("CreateVpc", created.vpc().and_then(|v| v.vpc_id()))?;
-        let on = || AttributeBooleanValue::builder().value(true).build();
-        let modify = cloud.ec2.modify_vpc_attribute().vpc_id(&made.id);
-        let support = modify.clone().enable_dns_support(on());
-        call("ModifyVpcAttribute", Policy::standard(), || {
-            support.clone().send()
-        })
-        .await?;
-        let hostnames = modify.enable_dns_hostnames(on());
-        call("ModifyVpcAttribute", Policy::standard(), || {
-            hostnames.clone().send()
-        })
-        .await?;
+        turn_on(cloud, &made.id, &[Repair::DnsSupport, Repair::DnsHostnames]).await?;
         Ok(made)
+    }
+
+    async fn change(&self, cloud: &Cloud, change: &Change<'_>) -> Result<(), AwsError> {
+        turn_on(cloud, change.id, change.repairs).await
     }
 
     async fn delete(&self, cloud: &Cloud, gone: &Gone<'_>) -> Result<Option<String>, AwsError> {
         let request = cloud.ec2.delete_vpc().vpc_id(gone.id());
         gone.by("DeleteVpc", || request.clone().send()).await
     }
+}
+
+/// Whether the VPC's DNS `attribute` is on.
+async fn dns_on(cloud: &Cloud, vpc: &str, attribute: VpcAttributeName) -> Result<bool, AwsError> {
+    let describe = cloud.ec2.describe_vpc_attribute().vpc_id(vpc);
+    let request = describe.attribute(attribute.clone());
+    let answer = call("DescribeVpcAttribute", Policy::standard(), || {
+        request.clone().send()
+    });
+    let answer = answer.await?;
+    let value = match attribute {
+        VpcAttributeName::EnableDnsSupport => answer.enable_dns_support(),
+        _ => answer.enable_dns_hostnames(),
+    };
+    Ok(value.and_then(|v| v.value()).unwrap_or(false))
+}
+
+/// Turns on the DNS attributes `repairs` names (support before hostnames:
+/// AWS refuses hostnames without support).
+async fn turn_on(cloud: &Cloud, vpc: &str, repairs: &[Repair]) -> Result<(), AwsError> {
+    let on = || AttributeBooleanValue::builder().value(true).build();
+    let modify = cloud.ec2.modify_vpc_attribute().vpc_id(vpc);
+    if repairs.contains(&Repair::DnsSupport) {
+        let support = modify.clone().enable_dns_support(on());
+        call("ModifyVpcAttribute", Policy::standard(), || {
+            support.clone().send()
+        })
+        .await?;
+    }
+    if repairs.contains(&Repair::DnsHostnames) {
+        let hostnames = modify.enable_dns_hostnames(on());
+        call("ModifyVpcAttribute", Policy::standard(), || {
+            hostnames.clone().send()
+        })
+        .await?;
+    }
+    Ok(())
 }

@@ -1,0 +1,34 @@
+//! What observe found half done or undone on a resource that is still the
+//! right one, and that apply repairs in place: tags a crash left off, VPC
+//! DNS attributes turned off, a stopped instance, a secret scheduled for
+//! deletion. Their `Display` is the plan's text (`! DNS hostnames are off`);
+//! each kind's `change` does its own.
+
+use std::fmt;
+
+/// One repair of a resource that exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Repair {
+    /// Created, but the crash came before it was tagged: tag it.
+    Tags,
+    /// The VPC's DNS support is off (instances cannot resolve names).
+    DnsSupport,
+    /// The VPC's DNS hostnames are off (instances get no DNS names).
+    DnsHostnames,
+    /// The instance is stopped: start it.
+    Start,
+    /// The secret is scheduled for deletion: restore it.
+    Restore,
+}
+
+impl fmt::Display for Repair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Tags => "not tagged (created, then interrupted): tag it",
+            Self::DnsSupport => "DNS support is off: turn it on",
+            Self::DnsHostnames => "DNS hostnames are off: turn them on",
+            Self::Start => "stopped: start it",
+            Self::Restore => "scheduled for deletion: restore it",
+        })
+    }
+}
