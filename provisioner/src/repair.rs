@@ -19,6 +19,9 @@ pub enum Repair {
     Start,
     /// The secret is scheduled for deletion: restore it.
     Restore,
+    /// The key pair's private key is lost with its secret: a new key pair
+    /// of the same name, its private key in a new secret.
+    NewKey,
 }
 
 impl fmt::Display for Repair {
@@ -29,6 +32,9 @@ impl fmt::Display for Repair {
             Self::DnsHostnames => "DNS hostnames are off: turn them on",
             Self::Start => "stopped: start it",
             Self::Restore => "scheduled for deletion: restore it",
+            Self::NewKey => {
+                "its private key is lost with its secret: make a new key pair of the same name (instances launched with the old one keep it until they are replaced)"
+            }
         })
     }
 }

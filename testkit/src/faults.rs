@@ -34,6 +34,9 @@ struct Shared {
     /// After this call has been answered, every call is refused: the
     /// process making them is as good as killed right after it.
     stop_after: Option<String>,
+    /// Or after this many mutating calls have been answered.
+    stop_after_mutating: Option<usize>,
+    mutating_answered: usize,
     stopped: bool,
 }
 
@@ -77,7 +80,10 @@ const MUTATING: &[&str] = &[
     "Verify",
     "Change",
     "Replace",
+    "Start",
+    "Stop",
     "secretsmanager.Create",
+    "secretsmanager.Restore",
     "secretsmanager.Delete",
     "secretsmanager.Put",
     "route53:POST",
@@ -139,7 +145,7 @@ impl FaultProxy {
     pub fn mutating_calls(&self) -> Vec<String> {
         self.calls()
             .into_iter()
-            .filter(|call| MUTATING.iter().any(|prefix| call.starts_with(prefix)))
+            .filter(|call| is_mutating(call))
             .collect()
     }
 
@@ -157,10 +163,21 @@ impl FaultProxy {
         shared.stopped = false;
     }
 
+    /// Refuses every call after the `n`th mutating call has been answered
+    /// (counting from now): a kill right after that call returned.
+    pub fn stop_after_mutating(&self, n: usize) {
+        let mut shared = self.shared.lock().expect("proxy lock");
+        shared.stop_after_mutating = Some(n);
+        shared.mutating_answered = 0;
+        shared.stopped = false;
+    }
+
     /// Forwards every call again.
     pub fn heal(&self) {
         let mut shared = self.shared.lock().expect("proxy lock");
         shared.stop_after = None;
+        shared.stop_after_mutating = None;
+        shared.mutating_answered = 0;
         shared.stopped = false;
         shared.faults.clear();
     }
@@ -170,6 +187,10 @@ impl FaultProxy {
         shared.calls.clear();
         shared.injected.clear();
     }
+}
+
+fn is_mutating(call: &str) -> bool {
+    MUTATING.iter().any(|prefix| call.starts_with(prefix))
 }
 
 fn action(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> String {
@@ -277,6 +298,12 @@ async fn forward(
                 let mut shared = state.shared.lock().expect("proxy lock");
                 if shared.stop_after.as_deref() == Some(call.as_str()) {
                     shared.stopped = true;
+                }
+                if is_mutating(&call) {
+                    shared.mutating_answered += 1;
+                    if shared.stop_after_mutating == Some(shared.mutating_answered) {
+                        shared.stopped = true;
+                    }
                 }
             }
             let mut builder = Response::builder().status(status.as_u16());

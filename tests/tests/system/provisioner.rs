@@ -955,11 +955,11 @@ async fn a_lost_secret_is_never_papered_over() {
             .unwrap();
     }
     // The SSH key's private half is gone with its secret: shown, never
-    // "No changes".
+    // "No changes", and made again.
     let plan = account.aerie(&["env", "plan"], &spec);
     let printed = text(&plan);
     assert!(
-        printed.contains("bastion-key") && printed.contains("secret is lost"),
+        printed.contains("bastion-key") && printed.contains("its private key is lost"),
         "{printed}"
     );
     // The database password is made again and set on the database itself.
@@ -979,4 +979,131 @@ async fn a_lost_secret_is_never_papered_over() {
         .await
         .unwrap();
     assert_eq!(secret.secret_string().map(str::len), Some(32));
+    let key = secrets
+        .get_secret_value()
+        .secret_id("aerie/acme-prod/bastion-ssh-key")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        key.secret_string()
+            .is_some_and(|k| k.contains("PRIVATE KEY")),
+        "a new private key is in the key's secret"
+    );
+    let plan = account.aerie(&["env", "plan"], &spec);
+    assert!(text(&plan).starts_with("No changes."), "{}", text(&plan));
+}
+
+/// What the account holds of the example environment, read from AWS: the
+/// counts a converged apply leaves (one VPC, one NAT gateway, one bastion,
+/// one zone, one database, two secrets, one untagged-nothing).
+async fn holdings(account: &Account) -> Vec<(&'static str, usize)> {
+    let config = account.moto.sdk_config(REGION).await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let (vpcs, nats, instances) = count_tagged(&ec2, "acme-prod").await;
+    let all_vpcs = ec2.describe_vpcs().send().await.unwrap();
+    let untagged = all_vpcs
+        .vpcs()
+        .iter()
+        .filter(|v| v.is_default() != Some(true))
+        .filter(|v| !v.tags().iter().any(|t| t.key() == Some("aerie:env")))
+        .count();
+    let subnets = ec2
+        .describe_subnets()
+        .filters(env_filter("acme-prod"))
+        .send()
+        .await
+        .unwrap();
+    let groups = ec2
+        .describe_security_groups()
+        .filters(env_filter("acme-prod"))
+        .send()
+        .await
+        .unwrap();
+    let keys = ec2.describe_key_pairs().send().await.unwrap();
+    let route53 = aws_sdk_route53::Client::new(&config);
+    let zones = route53.list_hosted_zones().send().await.unwrap();
+    let zones = zones
+        .hosted_zones()
+        .iter()
+        .filter(|z| z.name().trim_end_matches('.') == "acme.internal")
+        .count();
+    let rds = aws_sdk_rds::Client::new(&config);
+    let databases = rds.describe_db_instances().send().await.unwrap();
+    let secrets = aws_sdk_secretsmanager::Client::new(&config);
+    let listed = secrets.list_secrets().send().await.unwrap();
+    let secrets = listed
+        .secret_list()
+        .iter()
+        .filter(|s| s.name().is_some_and(|n| n.starts_with("aerie/acme-prod/")))
+        .count();
+    let ses = aws_sdk_ses::Client::new(&config);
+    let identities = ses
+        .list_identities()
+        .send()
+        .await
+        .unwrap()
+        .identities()
+        .len();
+    vec![
+        ("vpcs", vpcs),
+        ("untagged vpcs", untagged),
+        ("subnets", subnets.subnets().len()),
+        ("security groups", groups.security_groups().len()),
+        ("key pairs", keys.key_pairs().len()),
+        ("nat gateways", nats),
+        ("instances", instances),
+        ("zones", zones),
+        ("databases", databases.db_instances().len()),
+        ("secrets", secrets),
+        ("ses identities", identities),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_after_any_mutating_call_the_next_apply_converges_with_no_orphan() {
+    let account = Account::start().await;
+    let spec = example();
+    let apply = account.aerie(&["env", "apply", "--yes"], &spec);
+    assert!(apply.status.success(), "{}", text(&apply));
+    let calls = account.proxy.mutating_calls();
+    let expected = holdings(&account).await;
+    assert!(calls.len() > 20, "{calls:?}");
+    eprintln!(
+        "killing the apply after each of its {} mutating calls",
+        calls.len()
+    );
+    for n in 1..=calls.len() {
+        account.moto.reset().await.unwrap();
+        account.proxy.heal();
+        account.proxy.clear();
+        account.proxy.stop_after_mutating(n);
+        let killed = account.aerie(&["env", "apply", "--yes"], &spec);
+        if n < calls.len() {
+            assert!(
+                !killed.status.success(),
+                "the run went on after call {n}: {}",
+                text(&killed)
+            );
+        }
+        account.proxy.heal();
+        let apply = account.aerie(&["env", "apply", "--yes"], &spec);
+        let after = &calls[n - 1];
+        assert!(
+            apply.status.success(),
+            "killed after call {n} ({after}), the next apply failed:\n{}",
+            text(&apply)
+        );
+        assert_eq!(
+            holdings(&account).await,
+            expected,
+            "killed after call {n} ({after}): the account holds other than one clean apply leaves"
+        );
+        let plan = account.aerie(&["env", "plan"], &spec);
+        assert!(
+            text(&plan).starts_with("No changes."),
+            "killed after call {n} ({after}):\n{}",
+            text(&plan)
+        );
+    }
 }

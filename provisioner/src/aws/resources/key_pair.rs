@@ -1,7 +1,8 @@
 //! The SSH key pair: its private key goes to Secrets Manager and nowhere
 //! else. The secret is read back on every plan: one scheduled for deletion
-//! is restored; one that is gone means the private key is lost, which the
-//! plan shows as drift (the key pair and the bastion must be made again).
+//! is restored; one that is gone (a crash between `CreateKeyPair` and the
+//! secret, or a deletion) means the private key is lost, and the key pair
+//! is made again under the same name with a new secret.
 
 use super::prelude::*;
 use super::secret::{delete_secret, put_secret};
@@ -34,12 +35,7 @@ impl ResourceKind for KeyPair {
                 Ok(found) if found.deleted_date().is_some() => f.repairs.push(Repair::Restore),
                 Ok(_) => {}
                 Err(error) if error.is("ResourceNotFoundException") => {
-                    f.set(
-                        "secret",
-                        format!("lost ({secret} is gone, and the private key with it)"),
-                    );
-                    seen.add(f);
-                    continue;
+                    f.repairs.push(Repair::NewKey);
                 }
                 Err(error) => return Err(error),
             }
@@ -50,25 +46,21 @@ impl ResourceKind for KeyPair {
     }
 
     async fn create(&self, cloud: &Cloud, need: &Need<'_>) -> Result<Made, AwsError> {
-        let role = need.role();
-        let name = format!("{}-{role}", cloud.environment);
-        let tags = cloud.tags(ResourceType::KeyPair, role);
-        let request = cloud
-            .ec2
-            .create_key_pair()
-            .key_name(&name)
-            .tag_specifications(tags);
-        let created = call("CreateKeyPair", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
-        // The private key goes to Secrets Manager and nowhere else.
-        let material = created.key_material().unwrap_or_default();
-        put_secret(cloud, &need.prop("secret"), material, role).await?;
+        let name = format!("{}-{}", cloud.environment, need.role());
+        new_key(cloud, &name, need.role()).await?;
         Ok(Made::named(&name))
     }
 
     async fn change(&self, cloud: &Cloud, change: &Change<'_>) -> Result<(), AwsError> {
+        if change.repairs.contains(&Repair::NewKey) {
+            let request = cloud.ec2.delete_key_pair().key_name(change.id);
+            removed("DeleteKeyPair", Policy::standard(), || {
+                request.clone().send()
+            })
+            .await?;
+            let role = change.id.strip_prefix(&format!("{}-", cloud.environment));
+            new_key(cloud, change.id, role.unwrap_or("bastion-key")).await?;
+        }
         if change.repairs.contains(&Repair::Restore) {
             let secret = ssh_key_secret_name(&cloud.environment);
             let request = cloud.secrets.restore_secret().secret_id(&secret);
@@ -86,4 +78,28 @@ impl ResourceKind for KeyPair {
         delete_secret(cloud, &ssh_key_secret_name(&cloud.environment)).await?;
         Ok(None)
     }
+}
+
+/// Creates key pair `name` for `role`; its private key goes to its secret
+/// and nowhere else.
+async fn new_key(cloud: &Cloud, name: &str, role: &str) -> Result<(), AwsError> {
+    let tags = cloud.tags(ResourceType::KeyPair, role);
+    let request = cloud
+        .ec2
+        .create_key_pair()
+        .key_name(name)
+        .tag_specifications(tags);
+    let created = call("CreateKeyPair", Policy::standard(), || {
+        request.clone().send()
+    })
+    .await?;
+    let material = created.key_material().unwrap_or_default();
+    put_secret(
+        cloud,
+        &ssh_key_secret_name(&cloud.environment),
+        material,
+        role,
+    )
+    .await?;
+    Ok(())
 }
