@@ -1107,3 +1107,47 @@ async fn killed_after_any_mutating_call_the_next_apply_converges_with_no_orphan(
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nat_gateway_deleted_behind_our_back_is_made_again_with_its_address() {
+    let account = Account::start().await;
+    let spec = example();
+    let apply = account.aerie(&["env", "apply", "--yes"], &spec);
+    assert!(apply.status.success(), "{}", text(&apply));
+    let ec2 = account.ec2().await;
+    let nats = ec2.describe_nat_gateways().send().await.unwrap();
+    let nat = nats.nat_gateways()[0].nat_gateway_id().unwrap().to_owned();
+    let address = |nat: &aws_sdk_ec2::types::NatGateway| {
+        nat.nat_gateway_addresses()[0]
+            .allocation_id()
+            .unwrap()
+            .to_owned()
+    };
+    let allocation = address(&nats.nat_gateways()[0]);
+    ec2.delete_nat_gateway()
+        .nat_gateway_id(&nat)
+        .send()
+        .await
+        .unwrap();
+
+    let plan = account.aerie(&["env", "plan"], &spec);
+    assert!(text(&plan).contains("+ nat-gateway"), "{}", text(&plan));
+    let apply = account.aerie(&["env", "apply", "--yes"], &spec);
+    assert!(apply.status.success(), "{}", text(&apply));
+    let (_, nats, _) = count_tagged(&ec2, "acme-prod").await;
+    assert_eq!(nats, 1, "a NAT gateway serves the private subnets again");
+    let all = ec2.describe_nat_gateways().send().await.unwrap();
+    let new = all
+        .nat_gateways()
+        .iter()
+        .find(|n| n.state().map(|s| s.as_str()) == Some("available"))
+        .unwrap();
+    assert_ne!(new.nat_gateway_id(), Some(nat.as_str()));
+    assert_eq!(
+        address(new),
+        allocation,
+        "with the same address the customer knows"
+    );
+    let plan = account.aerie(&["env", "plan"], &spec);
+    assert!(text(&plan).starts_with("No changes."), "{}", text(&plan));
+}

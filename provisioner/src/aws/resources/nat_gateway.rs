@@ -52,10 +52,22 @@ impl ResourceKind for NatGateway {
         let request = request
             .subnet_id(need.id_of(&need.prop("subnet")))
             .allocation_id(need.id_of(&need.prop("address")));
-        let created = call("CreateNatGateway", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        let allocation = need.id_of(&need.prop("address"));
+        let mut polls = 0;
+        let created = loop {
+            let created = call("CreateNatGateway", Policy::standard(), || {
+                request.clone().send()
+            });
+            match created.await {
+                // The address still belongs to a NAT gateway deleted behind
+                // our back: AWS lets it go once that one is gone.
+                Err(error) if error.is("Resource.AlreadyAssociated") && polls < 60 => {
+                    polls += 1;
+                    let_go_of(cloud, &allocation).await?;
+                }
+                created => break created?,
+            }
+        };
         let nat = created.nat_gateway().and_then(|n| n.nat_gateway_id());
         let made = Made::id("CreateNatGateway", nat)?;
         match wait_for(cloud, &made.id, 120, |state| state != Some("pending")).await? {
@@ -82,6 +94,52 @@ impl ResourceKind for NatGateway {
         .await?;
         Ok(None)
     }
+}
+
+/// Frees Elastic IP `allocation` from a NAT gateway that is deleted or
+/// being deleted, or waits two seconds for AWS to do it; an address still
+/// held by a live gateway is an error (it is not ours to take).
+async fn let_go_of(cloud: &Cloud, allocation: &str) -> Result<(), AwsError> {
+    let request = cloud.ec2.describe_addresses().allocation_ids(allocation);
+    let answer = call("DescribeAddresses", Policy::standard(), || {
+        request.clone().send()
+    })
+    .await?;
+    let Some(association) = answer.addresses().first().and_then(|a| a.association_id()) else {
+        return Ok(()); // free already
+    };
+    let filter = aws_sdk_ec2::types::Filter::builder()
+        .name("state")
+        .values("available")
+        .values("pending")
+        .build();
+    let request = cloud.ec2.describe_nat_gateways().filter(filter);
+    let live = call("DescribeNatGateways", Policy::standard(), || {
+        request.clone().send()
+    })
+    .await?;
+    let held = live.nat_gateways().iter().any(|nat| {
+        nat.nat_gateway_addresses()
+            .iter()
+            .any(|a| a.allocation_id() == Some(allocation))
+    });
+    if held {
+        return Err(AwsError::other(
+            "CreateNatGateway",
+            format!("{allocation} is held by a live NAT gateway that is not the environment's"),
+        ));
+    }
+    let request = cloud.ec2.disassociate_address().association_id(association);
+    // AWS may refuse for a gateway still being deleted: then wait for it.
+    if call("DisassociateAddress", Policy::destroying(), || {
+        request.clone().send()
+    })
+    .await
+    .is_err()
+    {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    Ok(())
 }
 
 /// Polls NAT gateway `id` every two seconds, at most `polls` times, until
