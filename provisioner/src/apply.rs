@@ -65,6 +65,9 @@ pub async fn apply(
             Step::Add(resource)
             | Step::Change {
                 desired: resource, ..
+            }
+            | Step::Replace {
+                desired: resource, ..
             } => resource.deps.clone(),
             Step::Remove(_) => Vec::new(),
         }
@@ -158,6 +161,9 @@ fn kind_of(step: &Step) -> Kind {
         Step::Add(resource)
         | Step::Change {
             desired: resource, ..
+        }
+        | Step::Replace {
+            desired: resource, ..
         } => resource.kind,
         Step::Remove(found) => found.resource.kind,
     }
@@ -168,6 +174,7 @@ fn verb(step: &Step) -> &'static str {
         Step::Add(_) => "creating",
         Step::Change { .. } => "changing",
         Step::Remove(_) => "removing",
+        Step::Replace { .. } => "replacing",
     }
 }
 
@@ -176,6 +183,7 @@ fn past(step: &Step) -> &'static str {
         Step::Add(_) => "+ created",
         Step::Change { .. } => "~ changed",
         Step::Remove(_) => "- removed",
+        Step::Replace { .. } => "-/+ replaced",
     }
 }
 
@@ -187,6 +195,13 @@ async fn run_step(
     user_data: &str,
 ) -> Result<(String, Option<String>), AwsError> {
     match step {
+        Step::Replace { desired, found, .. } => {
+            // The old one goes first: two instances of one role would be
+            // taken for a duplicate left by a crash.
+            cloud.delete(found, known).await?;
+            let add = Step::Add(desired.clone());
+            Box::pin(run_step(cloud, spec, &add, known, user_data)).await
+        }
         Step::Add(resource) => {
             let crate::aws::Made { id, address } =
                 cloud.create(resource, known, user_data, spec).await?;

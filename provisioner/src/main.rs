@@ -113,11 +113,14 @@ async fn run(command: EnvCommand, spec: Spec) -> anyhow::Result<ExitCode> {
         }
     }
     let observed = cloud.observe(&spec).await?;
-    let wanted = desired(&spec);
+    let wanted = desired(&spec)?;
     match command {
         EnvCommand::Plan { .. } => {
             let plan = plan(&wanted, &observed);
             print!("{}", plan.render());
+            if !plan.refused.is_empty() {
+                return Ok(ExitCode::from(1));
+            }
             print_records(&observed);
             if !observed
                 .iter()
@@ -133,6 +136,10 @@ async fn run(command: EnvCommand, spec: Spec) -> anyhow::Result<ExitCode> {
         EnvCommand::Apply { yes, .. } => {
             let plan = plan(&wanted, &observed);
             print!("{}", plan.render());
+            if !plan.refused.is_empty() {
+                println!("Not applied: the plan refuses what is listed under Refused.");
+                return Ok(ExitCode::from(1));
+            }
             if plan.is_empty() {
                 print_records(&observed);
                 return Ok(ExitCode::SUCCESS);

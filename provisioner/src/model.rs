@@ -175,15 +175,26 @@ fn record(kind: &str, name: &str, target: &str) -> Rule {
 }
 
 /// Everything the spec asks for, in the order the plan shows it.
-pub fn desired(spec: &Spec) -> Vec<Resource> {
+pub fn desired(spec: &Spec) -> Result<Vec<Resource>, crate::render::RenderError> {
     let mut out = Vec::new();
     network(spec, &mut out);
     security_groups(spec, &mut out);
-    bastion(spec, &mut out);
+    bastion(
+        spec,
+        &user_data_print(&crate::render::bastion_user_data(spec)?),
+        &mut out,
+    );
     database(spec, &mut out);
     naming(spec, &mut out);
     vpn(spec, &mut out);
-    out
+    Ok(out)
+}
+
+/// What stands for an instance's user-data in the plan: a hash of it, so
+/// that a change of what boots the instance (the sshd port, say) shows, and
+/// the user-data itself (long, and the operator's business only) does not.
+pub fn user_data_print(user_data: &str) -> String {
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(user_data.as_bytes()))
 }
 
 /// The VPC, its subnets in two zones, the gateways and the route tables.
@@ -280,7 +291,7 @@ fn security_groups(spec: &Spec, out: &mut Vec<Resource>) {
 }
 
 /// The bastion: its key pair (the private key in Secrets Manager) and the instance, the only one with a public IP.
-fn bastion(spec: &Spec, out: &mut Vec<Resource>) {
+fn bastion(spec: &Spec, user_data: &str, out: &mut Vec<Resource>) {
     out.push(
         Resource::new(Kind::KeyPair, "bastion-key").prop("secret", ssh_key_secret_name(&spec.name)),
     );
@@ -293,6 +304,7 @@ fn bastion(spec: &Spec, out: &mut Vec<Resource>) {
             .prop("key", "bastion-key")
             .prop("security_groups", "bastion-sg")
             .prop("imdsv2", "required")
+            .prop("user_data", user_data)
             .prop(
                 "root_volume",
                 format!("{} GiB encrypted", spec.bastion.root_volume_gb),

@@ -21,13 +21,21 @@ pub enum Step {
         repairs: Vec<Repair>,
     },
     Remove(Found),
+    /// What cannot change in place on an instance: the old one goes, a new
+    /// one comes with the same role (and so the same DNS name), in that
+    /// order; `reasons` say which field forces it.
+    Replace {
+        desired: Resource,
+        found: Found,
+        reasons: Vec<String>,
+    },
 }
 
 impl Step {
     pub fn role(&self) -> &str {
         match self {
             Self::Add(resource) => &resource.role,
-            Self::Change { desired, .. } => &desired.role,
+            Self::Change { desired, .. } | Self::Replace { desired, .. } => &desired.role,
             Self::Remove(found) => &found.resource.role,
         }
     }
@@ -39,6 +47,9 @@ pub struct Plan {
     /// Drift in what is set at creation (a CIDR, an instance type): shown,
     /// not repaired, because it cannot change in place.
     pub drift: Vec<String>,
+    /// What the plan will not do (replace the database): apply refuses to
+    /// run while there is any.
+    pub refused: Vec<String>,
 }
 
 impl Plan {
@@ -49,6 +60,10 @@ impl Plan {
                 Step::Add(_) => counts.0 += 1,
                 Step::Change { .. } => counts.1 += 1,
                 Step::Remove(_) => counts.2 += 1,
+                Step::Replace { .. } => {
+                    counts.0 += 1;
+                    counts.2 += 1;
+                }
             }
         }
         counts
@@ -61,6 +76,13 @@ impl Plan {
     /// The diff as the operator reads it.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        if !self.refused.is_empty() {
+            out.push_str("Refused (apply will not run until the spec or the resource changes):\n");
+            for line in &self.refused {
+                let _ = writeln!(out, "x {line}");
+            }
+            out.push('\n');
+        }
         if !self.drift.is_empty() {
             out.push_str("Changed outside Aerie and not repairable in place (destroy the resource and apply to re-create it):\n");
             for line in &self.drift {
@@ -116,6 +138,22 @@ impl Plan {
                         found.id
                     );
                 }
+                Step::Replace {
+                    desired,
+                    found,
+                    reasons,
+                } => {
+                    let _ = writeln!(
+                        out,
+                        "-/+ {} {} ({}): replaced, because",
+                        desired.kind.label(),
+                        desired.role,
+                        found.id
+                    );
+                    for reason in reasons {
+                        let _ = writeln!(out, "    {reason}");
+                    }
+                }
             }
         }
         let (add, change, destroy) = self.counts();
@@ -133,6 +171,8 @@ impl Plan {
 pub fn plan(desired: &[Resource], observed: &[Found]) -> Plan {
     let mut steps = Vec::new();
     let mut drift = Vec::new();
+    let mut refused = Vec::new();
+    let mut replaced: Vec<String> = Vec::new();
     for resource in desired {
         let matches: Vec<&Found> = observed
             .iter()
@@ -141,16 +181,38 @@ pub fn plan(desired: &[Resource], observed: &[Found]) -> Plan {
         match matches.first() {
             None => steps.push(Step::Add(resource.clone())),
             Some(found) => {
-                for (key, wanted) in &resource.props {
-                    if let Some(actual) = found.resource.props.get(key)
-                        && actual != wanted
-                    {
-                        drift.push(format!(
-                            "{} {} ({}): {key} is {actual} in AWS, {wanted} in the spec",
-                            resource.kind.label(),
-                            resource.role,
-                            found.id
+                let differ: Vec<String> = resource
+                    .props
+                    .iter()
+                    .filter_map(|(key, wanted)| {
+                        let actual = found.resource.props.get(key)?;
+                        (actual != wanted)
+                            .then(|| format!("{key} is {actual} in AWS, {wanted} in the spec"))
+                    })
+                    .collect();
+                if !differ.is_empty() && resource.kind == crate::model::Kind::Instance {
+                    // An instance holds no data of its own: it is replaced.
+                    replaced.push(resource.role.clone());
+                    steps.push(Step::Replace {
+                        desired: resource.clone(),
+                        found: (*found).clone(),
+                        reasons: differ,
+                    });
+                    continue;
+                }
+                for difference in differ {
+                    let line = format!(
+                        "{} {} ({}): {difference}",
+                        resource.kind.label(),
+                        resource.role,
+                        found.id
+                    );
+                    if resource.kind == crate::model::Kind::DbInstance {
+                        refused.push(format!(
+                            "{line}. Aerie never replaces a database: take a snapshot, restore it as a new instance with the new settings, switch the environment to it, then delete the old one; or set the spec back"
                         ));
+                    } else {
+                        drift.push(line);
                     }
                 }
                 let add: Vec<Rule> = resource
@@ -188,7 +250,61 @@ pub fn plan(desired: &[Resource], observed: &[Found]) -> Plan {
             steps.push(Step::Remove(found.clone()));
         }
     }
-    Plan { steps, drift }
+    refresh_records(desired, observed, &replaced, &mut steps);
+    Plan {
+        steps,
+        drift,
+        refused,
+    }
+}
+
+/// A replaced instance has a new address: the records that point at it
+/// are written again (an upsert), whatever else changes on their zone.
+fn refresh_records(
+    desired: &[Resource],
+    observed: &[Found],
+    replaced: &[String],
+    steps: &mut Vec<Step>,
+) {
+    for resource in desired {
+        let stale: Vec<Rule> = resource
+            .rules
+            .iter()
+            .filter(|rule| matches!(rule, Rule::Record { target, .. } if replaced.contains(target)))
+            .cloned()
+            .collect();
+        if stale.is_empty() {
+            continue;
+        }
+        let existing = steps.iter_mut().find_map(|step| match step {
+            Step::Change { desired, add, .. } if desired.role == resource.role => Some(add),
+            _ => None,
+        });
+        match existing {
+            Some(add) => {
+                for rule in stale {
+                    if !add.contains(&rule) {
+                        add.push(rule);
+                    }
+                }
+            }
+            None => {
+                // A zone still to be made gets its records when it is made.
+                let found = observed
+                    .iter()
+                    .find(|f| f.resource.kind == resource.kind && f.resource.role == resource.role);
+                if let Some(found) = found {
+                    steps.push(Step::Change {
+                        desired: resource.clone(),
+                        found: found.clone(),
+                        add: stale,
+                        remove: Vec::new(),
+                        repairs: Vec::new(),
+                    });
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ fn example() -> Spec {
 
 #[test]
 fn the_plan_of_the_example_against_an_empty_account_is_the_golden_plan() {
-    let printed = plan(&desired(&example()), &[]).render();
+    let printed = plan(&desired(&example()).unwrap(), &[]).render();
     assert_golden(&here("tests/output/acme-plan.txt"), &printed);
     assert!(
         printed.ends_with("Plan: 24 to add, 0 to change, 0 to destroy.\n"),

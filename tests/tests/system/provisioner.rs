@@ -1151,3 +1151,146 @@ async fn a_nat_gateway_deleted_behind_our_back_is_made_again_with_its_address() 
     let plan = account.aerie(&["env", "plan"], &spec);
     assert!(text(&plan).starts_with("No changes."), "{}", text(&plan));
 }
+
+/// The running bastion (its id, type, private IP and user-data) and what
+/// the private zone's A record for it holds, read from AWS.
+async fn bastion_as_aws_has_it(account: &Account) -> (String, String, String, String, String) {
+    let config = account.moto.sdk_config(REGION).await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let reservations = ec2
+        .describe_instances()
+        .filters(env_filter("acme-prod"))
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("instance-state-name")
+                .values("running")
+                .values("pending")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let running: Vec<_> = reservations
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .collect();
+    assert_eq!(running.len(), 1, "one bastion runs");
+    let bastion = running[0];
+    let id = bastion.instance_id().unwrap().to_owned();
+    let user_data = ec2
+        .describe_instance_attribute()
+        .instance_id(&id)
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+        .send()
+        .await
+        .unwrap();
+    use base64::Engine;
+    let user_data = base64::engine::general_purpose::STANDARD
+        .decode(
+            user_data
+                .user_data()
+                .and_then(|v| v.value())
+                .unwrap_or_default(),
+        )
+        .unwrap();
+    let route53 = aws_sdk_route53::Client::new(&config);
+    let zones = route53
+        .list_hosted_zones_by_name()
+        .dns_name("acme.internal")
+        .send()
+        .await
+        .unwrap();
+    let zone = zones.hosted_zones()[0].id().to_owned();
+    let records = route53
+        .list_resource_record_sets()
+        .hosted_zone_id(zone.trim_start_matches("/hostedzone/"))
+        .send()
+        .await
+        .unwrap();
+    let record = records
+        .resource_record_sets()
+        .iter()
+        .find(|set| set.name().starts_with("bastion.acme.internal"))
+        .and_then(|set| set.resource_records().first())
+        .map(|r| r.value().to_owned())
+        .unwrap_or_default();
+    (
+        id,
+        bastion.instance_type().unwrap().as_str().to_owned(),
+        bastion.private_ip_address().unwrap_or_default().to_owned(),
+        String::from_utf8(user_data).unwrap(),
+        record,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_cannot_change_in_place_is_replaced_and_keeps_its_dns_name() {
+    let account = Account::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("acme.toml");
+    let original = std::fs::read_to_string(example()).unwrap();
+    std::fs::write(&spec, &original).unwrap();
+    let apply = account.aerie(&["env", "apply", "--yes"], &spec);
+    assert!(apply.status.success(), "{}", text(&apply));
+    let (old, _, _, _, _) = bastion_as_aws_has_it(&account).await;
+
+    // A bigger bastion: replaced, the plan says so and why.
+    let bigger = original.replace(
+        "instance_type = \"t3.micro\"",
+        "instance_type = \"t3.small\"",
+    );
+    std::fs::write(&spec, &bigger).unwrap();
+    let plan = account.aerie(&["env", "plan"], &spec);
+    let printed = text(&plan);
+    assert!(
+        printed.contains(&format!("-/+ instance bastion ({old}): replaced, because"))
+            && printed.contains("type is t3.micro in AWS, t3.small in the spec"),
+        "{printed}"
+    );
+    let apply = account.aerie(&["env", "apply", "--yes"], &spec);
+    assert!(apply.status.success(), "{}", text(&apply));
+    let (new, kind, address, _, record) = bastion_as_aws_has_it(&account).await;
+    assert_ne!(new, old);
+    assert_eq!(kind, "t3.small");
+    assert_eq!(
+        record, address,
+        "bastion.acme.internal follows the new bastion"
+    );
+
+    // Another SSH port reaches sshd: the bastion boots with it.
+    let moved = bigger.replace("ssh_port = 2222", "ssh_port = 2200");
+    std::fs::write(&spec, &moved).unwrap();
+    let plan = account.aerie(&["env", "plan"], &spec);
+    let printed = text(&plan);
+    assert!(
+        printed.contains("+ tcp 2200 from") && printed.contains("user_data is"),
+        "{printed}"
+    );
+    let apply = account.aerie(&["env", "apply", "--yes"], &spec);
+    assert!(apply.status.success(), "{}", text(&apply));
+    let (_, _, address, user_data, record) = bastion_as_aws_has_it(&account).await;
+    assert!(user_data.contains("Port 2200"), "{user_data}");
+    assert_eq!(record, address);
+    let plan = account.aerie(&["env", "plan"], &spec);
+    assert!(text(&plan).starts_with("No changes."), "{}", text(&plan));
+
+    // The database is never replaced: plan and apply refuse and say how.
+    let database = moved.replace(
+        "instance_class = \"db.t3.medium\"",
+        "instance_class = \"db.t3.large\"",
+    );
+    assert_ne!(database, moved, "the example's database class moved");
+    std::fs::write(&spec, &database).unwrap();
+    account.proxy.clear();
+    for command in [&["env", "plan"][..], &["env", "apply", "--yes"]] {
+        let output = account.aerie(command, &spec);
+        assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+        assert!(
+            text(&output).contains("Aerie never replaces a database: take a snapshot"),
+            "{}",
+            text(&output)
+        );
+    }
+    assert_eq!(account.proxy.mutating_calls(), Vec::<String>::new());
+}

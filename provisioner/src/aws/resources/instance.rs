@@ -33,7 +33,8 @@ impl ResourceKind for Instance {
             .flat_map(|r| r.instances().iter().cloned())
             .collect();
         for (role, instance) in cloud.ours(&instances, |i| i.tags(), "instance") {
-            let f = described(role, instance, seen);
+            let mut f = described(role, instance, seen);
+            f.set("user_data", user_data_print(cloud, &f.id).await?);
             seen.add(f);
         }
         Ok(())
@@ -107,6 +108,27 @@ impl ResourceKind for Instance {
         gone.by("TerminateInstances", || request.clone().send())
             .await
     }
+}
+
+/// The print of instance `id`'s user-data (`model::user_data_print`).
+async fn user_data_print(cloud: &Cloud, id: &str) -> Result<String, AwsError> {
+    let describe = cloud.ec2.describe_instance_attribute().instance_id(id);
+    let request = describe.attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData);
+    let answer = call("DescribeInstanceAttribute", Policy::standard(), || {
+        request.clone().send()
+    });
+    let encoded = answer
+        .await?
+        .user_data()
+        .and_then(|v| v.value())
+        .unwrap_or_default()
+        .to_owned();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .unwrap_or_default();
+    Ok(crate::model::user_data_print(&String::from_utf8_lossy(
+        &decoded,
+    )))
 }
 
 /// An instance as the model has it: what it runs, where, and with what.
