@@ -778,9 +778,18 @@ async fn vpc_and_bastion(ec2: &aws_sdk_ec2::Client) -> (String, aws_sdk_ec2::typ
         .await
         .unwrap();
     let vpc = vpcs.vpcs()[0].vpc_id().unwrap().to_owned();
+    // Not one terminated before (AWS lists those for an hour).
+    let live = aws_sdk_ec2::types::Filter::builder()
+        .name("instance-state-name")
+        .values("pending")
+        .values("running")
+        .values("stopping")
+        .values("stopped")
+        .build();
     let reservations = ec2
         .describe_instances()
         .filters(env_filter("acme-prod"))
+        .filters(live)
         .send()
         .await
         .unwrap();
@@ -1293,4 +1302,265 @@ async fn what_cannot_change_in_place_is_replaced_and_keeps_its_dns_name() {
         );
     }
     assert_eq!(account.proxy.mutating_calls(), Vec::<String>::new());
+}
+
+/// Changes one thing of the applied example behind Aerie's back, with the
+/// AWS API, as an operator or a script might.
+async fn tamper(account: &Account, case: &str) {
+    let config = account.moto.sdk_config(REGION).await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let tagged = |role: &'static str| {
+        aws_sdk_ec2::types::Filter::builder()
+            .name("tag:aerie:role")
+            .values(role)
+            .build()
+    };
+    let (vpc, bastion) = vpc_and_bastion(&ec2).await;
+    let bastion_id = bastion.instance_id().unwrap().to_owned();
+    let off = aws_sdk_ec2::types::AttributeBooleanValue::builder()
+        .value(false)
+        .build();
+    match case {
+        "security group opened to the world" => {
+            let groups = ec2
+                .describe_security_groups()
+                .filters(tagged("rds-sg"))
+                .send()
+                .await
+                .unwrap();
+            ec2.authorize_security_group_ingress()
+                .group_id(groups.security_groups()[0].group_id().unwrap())
+                .ip_protocol("tcp")
+                .from_port(3306)
+                .to_port(3306)
+                .cidr_ip("0.0.0.0/0")
+                .send()
+                .await
+                .unwrap();
+        }
+        "default route removed" => {
+            let tables = ec2
+                .describe_route_tables()
+                .filters(tagged("public-routes"))
+                .send()
+                .await
+                .unwrap();
+            ec2.delete_route()
+                .route_table_id(tables.route_tables()[0].route_table_id().unwrap())
+                .destination_cidr_block("0.0.0.0/0")
+                .send()
+                .await
+                .unwrap();
+        }
+        "subnet disassociated" => {
+            let tables = ec2
+                .describe_route_tables()
+                .filters(tagged("private-routes"))
+                .send()
+                .await
+                .unwrap();
+            let association = tables.route_tables()[0]
+                .associations()
+                .iter()
+                .find(|a| a.main() != Some(true))
+                .unwrap();
+            ec2.disassociate_route_table()
+                .association_id(association.route_table_association_id().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+        "internet gateway detached" => {
+            let gateways = ec2
+                .describe_internet_gateways()
+                .filters(tagged("igw"))
+                .send()
+                .await
+                .unwrap();
+            ec2.detach_internet_gateway()
+                .internet_gateway_id(
+                    gateways.internet_gateways()[0]
+                        .internet_gateway_id()
+                        .unwrap(),
+                )
+                .vpc_id(&vpc)
+                .send()
+                .await
+                .unwrap();
+        }
+        "vpn gateway detached" => {
+            let gateways = ec2
+                .describe_vpn_gateways()
+                .filters(tagged("vgw"))
+                .send()
+                .await
+                .unwrap();
+            ec2.detach_vpn_gateway()
+                .vpn_gateway_id(gateways.vpn_gateways()[0].vpn_gateway_id().unwrap())
+                .vpc_id(&vpc)
+                .send()
+                .await
+                .unwrap();
+        }
+        "bastion resized" => {
+            ec2.stop_instances()
+                .instance_ids(&bastion_id)
+                .send()
+                .await
+                .unwrap();
+            ec2.modify_instance_attribute()
+                .instance_id(&bastion_id)
+                .instance_type(
+                    aws_sdk_ec2::types::AttributeValue::builder()
+                        .value("t3.large")
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+            ec2.start_instances()
+                .instance_ids(&bastion_id)
+                .send()
+                .await
+                .unwrap();
+        }
+        "DNS support off" => {
+            ec2.modify_vpc_attribute()
+                .vpc_id(&vpc)
+                .enable_dns_support(off)
+                .send()
+                .await
+                .unwrap();
+        }
+        "bastion stopped" => {
+            ec2.stop_instances()
+                .instance_ids(&bastion_id)
+                .send()
+                .await
+                .unwrap();
+        }
+        "bastion terminated" => {
+            ec2.terminate_instances()
+                .instance_ids(&bastion_id)
+                .send()
+                .await
+                .unwrap();
+        }
+        "key pair deleted" => {
+            ec2.delete_key_pair()
+                .key_name("acme-prod-bastion-key")
+                .send()
+                .await
+                .unwrap();
+        }
+        "dns record deleted" => {
+            let route53 = aws_sdk_route53::Client::new(&config);
+            let zones = route53
+                .list_hosted_zones_by_name()
+                .dns_name("acme.internal")
+                .send()
+                .await
+                .unwrap();
+            let zone = zones.hosted_zones()[0]
+                .id()
+                .trim_start_matches("/hostedzone/")
+                .to_owned();
+            let records = route53
+                .list_resource_record_sets()
+                .hosted_zone_id(&zone)
+                .send()
+                .await
+                .unwrap();
+            let set = records
+                .resource_record_sets()
+                .iter()
+                .find(|s| s.name().starts_with("db."))
+                .unwrap()
+                .clone();
+            let change = aws_sdk_route53::types::Change::builder()
+                .action(aws_sdk_route53::types::ChangeAction::Delete)
+                .resource_record_set(set)
+                .build()
+                .unwrap();
+            route53
+                .change_resource_record_sets()
+                .hosted_zone_id(&zone)
+                .change_batch(
+                    aws_sdk_route53::types::ChangeBatch::builder()
+                        .changes(change)
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+        "ses identity deleted" => {
+            let ses = aws_sdk_ses::Client::new(&config);
+            ses.delete_identity()
+                .identity("mail.acme.example")
+                .send()
+                .await
+                .unwrap();
+        }
+        "database secret scheduled for deletion" => {
+            let secrets = aws_sdk_secretsmanager::Client::new(&config);
+            secrets
+                .delete_secret()
+                .secret_id("aerie/acme-prod/rds-master")
+                .send()
+                .await
+                .unwrap();
+        }
+        other => panic!("no tampering named {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whatever_is_changed_behind_our_back_is_shown_and_repaired() {
+    let account = Account::start().await;
+    let spec = example();
+    let apply = account.aerie(&["env", "apply", "--yes"], &spec);
+    assert!(apply.status.success(), "{}", text(&apply));
+    let expected = holdings(&account).await;
+    for case in [
+        "security group opened to the world",
+        "default route removed",
+        "subnet disassociated",
+        "internet gateway detached",
+        "vpn gateway detached",
+        "bastion resized",
+        "DNS support off",
+        "bastion stopped",
+        "bastion terminated",
+        "key pair deleted",
+        "dns record deleted",
+        "ses identity deleted",
+        "database secret scheduled for deletion",
+    ] {
+        tamper(&account, case).await;
+        let plan = account.aerie(&["env", "plan"], &spec);
+        assert!(
+            plan.status.success() && !text(&plan).starts_with("No changes."),
+            "{case}: the plan does not show it:\n{}",
+            text(&plan)
+        );
+        let apply = account.aerie(&["env", "apply", "--yes"], &spec);
+        assert!(
+            apply.status.success(),
+            "{case}: apply failed:\n{}",
+            text(&apply)
+        );
+        let plan = account.aerie(&["env", "plan"], &spec);
+        assert!(
+            text(&plan).starts_with("No changes."),
+            "{case}: not repaired:\n{}",
+            text(&plan)
+        );
+        assert_eq!(
+            holdings(&account).await,
+            expected,
+            "{case}: the account holds other than it should"
+        );
+    }
 }

@@ -153,8 +153,10 @@ fn described(role: &str, instance: &Ec2Instance, seen: &Seen<'_>) -> crate::mode
     }
     let tokens = instance.metadata_options().and_then(|m| m.http_tokens());
     f.set("imdsv2", tokens.map(|t| t.as_str()).unwrap_or_default());
-    if let Some(key) = instance.key_name().and_then(|k| seen.roles.get(k)) {
-        f.set("key", key);
+    // A key that is not the environment's any more (deleted, made again)
+    // shows by its name: the instance no longer has the key the spec names.
+    if let Some(key) = instance.key_name() {
+        f.set("key", seen.role_of(key));
     }
     // The groups of its interfaces (where they were given at launch), and
     // of the instance itself.
