@@ -1564,3 +1564,86 @@ async fn whatever_is_changed_behind_our_back_is_shown_and_repaired() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_is_found_by_name_but_not_tagged_ours_is_never_taken_or_deleted() {
+    let account = Account::start().await;
+    let config = account.moto.sdk_config(REGION).await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let rds = aws_sdk_rds::Client::new(&config);
+    let secrets = aws_sdk_secretsmanager::Client::new(&config);
+    // Someone else's subnet group and secret, with the names Aerie would
+    // give the environment's.
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.99.0.0/16")
+        .send()
+        .await
+        .unwrap();
+    let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_owned();
+    let mut subnets = Vec::new();
+    for (cidr, zone) in [
+        ("10.99.1.0/24", "eu-west-1a"),
+        ("10.99.2.0/24", "eu-west-1b"),
+    ] {
+        let subnet = ec2
+            .create_subnet()
+            .vpc_id(&vpc)
+            .cidr_block(cidr)
+            .availability_zone(zone)
+            .send()
+            .await
+            .unwrap();
+        subnets.push(subnet.subnet().unwrap().subnet_id().unwrap().to_owned());
+    }
+    rds.create_db_subnet_group()
+        .db_subnet_group_name("acme-prod-db")
+        .db_subnet_group_description("not Aerie's")
+        .set_subnet_ids(Some(subnets))
+        .send()
+        .await
+        .unwrap();
+    secrets
+        .create_secret()
+        .name("aerie/acme-prod/bastion-ssh-key")
+        .secret_string("someone else's")
+        .send()
+        .await
+        .unwrap();
+
+    // Destroy finds nothing of the environment's, and so removes nothing.
+    let destroy = account.aerie(&["env", "destroy", "--yes"], &example());
+    assert!(destroy.status.success(), "{}", text(&destroy));
+    assert!(
+        text(&destroy).contains("Nothing is tagged for acme-prod"),
+        "{}",
+        text(&destroy)
+    );
+    // Apply does not take the secret over: it says whose name is taken.
+    let apply = account.aerie(&["env", "apply", "--yes"], &example());
+    assert!(!apply.status.success(), "{}", text(&apply));
+    assert!(
+        text(&apply).contains(
+            "aerie/acme-prod/bastion-ssh-key exists and is not tagged aerie:env=acme-prod"
+        ),
+        "{}",
+        text(&apply)
+    );
+    let kept = secrets
+        .get_secret_value()
+        .secret_id("aerie/acme-prod/bastion-ssh-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.secret_string(), Some("someone else's"));
+    let groups = rds
+        .describe_db_subnet_groups()
+        .db_subnet_group_name("acme-prod-db")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        groups.db_subnet_groups()[0].db_subnet_group_description(),
+        Some("not Aerie's")
+    );
+}

@@ -1,4 +1,6 @@
-//! The RDS subnet group over the private subnets.
+//! The RDS subnet group over the private subnets. Found by its name, and
+//! the environment's only when tagged for it: one of that name made by
+//! someone else is never changed or deleted.
 
 use super::prelude::*;
 use crate::aws::tags::{ENV_TAG, ROLE_TAG};
@@ -22,6 +24,16 @@ impl ResourceKind for DbSubnetGroup {
             Err(error) => return Err(error),
         };
         for group in groups.db_subnet_groups() {
+            // Found by name: ours only when tagged for the environment.
+            let arn = group.db_subnet_group_arn().unwrap_or_default();
+            let list = cloud.rds.list_tags_for_resource().resource_name(arn);
+            let tags = call("ListTagsForResource", Policy::standard(), || {
+                list.clone().send()
+            })
+            .await?;
+            if !cloud.owns(tags.tag_list().iter().map(|t| (t.key(), t.value()))) {
+                continue;
+            }
             let id = group.db_subnet_group_name().unwrap_or_default();
             let mut f = found(Kind::DbSubnetGroup, "db-subnets", id, "available");
             f.set("name", &name);

@@ -119,14 +119,45 @@ pub(super) async fn put_secret(
     .await
     {
         Ok(created) => Ok(created.arn().unwrap_or_default().to_owned()),
-        // Left by an interrupted run: keep it (its value may be in use).
-        Err(error) if error.is("ResourceExistsException") => Ok(name.to_owned()),
+        // Left by an interrupted run: keep it (its value may be in use);
+        // one of that name that is not the environment's is not taken.
+        Err(error) if error.is("ResourceExistsException") => {
+            if owned(cloud, name).await? {
+                Ok(name.to_owned())
+            } else {
+                Err(AwsError::other(
+                    "CreateSecret",
+                    format!(
+                        "a secret named {name} exists and is not tagged aerie:env={}: rename or remove it, Aerie will not take it over",
+                        cloud.environment
+                    ),
+                ))
+            }
+        }
         Err(error) => Err(error),
     }
 }
 
-/// Deletes secret `id` (a name or an ARN) at once, without a recovery window.
+/// Whether secret `id` exists and is tagged for this environment.
+async fn owned(cloud: &Cloud, id: &str) -> Result<bool, AwsError> {
+    let request = cloud.secrets.describe_secret().secret_id(id);
+    match call("DescribeSecret", Policy::standard(), || {
+        request.clone().send()
+    })
+    .await
+    {
+        Ok(secret) => Ok(cloud.owns(secret.tags().iter().map(|t| (t.key(), t.value())))),
+        Err(error) if error.is("ResourceNotFoundException") => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// Deletes secret `id` (a name or an ARN) at once, without a recovery
+/// window; one that is not tagged for the environment is left alone.
 pub(super) async fn delete_secret(cloud: &Cloud, id: &str) -> Result<(), AwsError> {
+    if !owned(cloud, id).await? {
+        return Ok(());
+    }
     let delete = cloud.secrets.delete_secret().secret_id(id);
     let request = delete.force_delete_without_recovery(true);
     removed("DeleteSecret", Policy::destroying(), || {
