@@ -11,3 +11,4 @@ pub mod render;
 pub mod repair;
 pub mod rule;
 pub mod spec;
+pub mod topology;

@@ -56,6 +56,15 @@ enum EnvCommand {
         #[arg(long)]
         spec: PathBuf,
     },
+    /// Write what the spec renders (the bastion's user-data, each product
+    /// node's configuration bundle) to a folder, without any AWS call.
+    Render {
+        #[arg(long)]
+        spec: PathBuf,
+        /// The folder to write into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Remove every resource tagged for the environment, and nothing else.
     Destroy {
         #[arg(long)]
@@ -98,6 +107,10 @@ fn main() -> ExitCode {
 
 #[allow(clippy::print_stdout)]
 async fn run(command: EnvCommand, spec: Spec) -> anyhow::Result<ExitCode> {
+    if let EnvCommand::Render { out, .. } = &command {
+        // Rendering is pure: no AWS client, no call.
+        return render_to(&spec, out);
+    }
     let mut cloud = Cloud::connect(&spec.name, &spec.region).await;
     cloud.final_snapshot = spec.database.final_snapshot;
     if matches!(command, EnvCommand::Plan { .. } | EnvCommand::Apply { .. }) {
@@ -160,6 +173,7 @@ async fn run(command: EnvCommand, spec: Spec) -> anyhow::Result<ExitCode> {
             print_records(&observed);
             Ok(ExitCode::SUCCESS)
         }
+        EnvCommand::Render { out, .. } => render_to(&spec, &out),
         EnvCommand::Status { .. } => {
             print!("{}", apply::status(&wanted, &observed));
             print_records(&observed);
@@ -199,8 +213,33 @@ fn spec_path(command: &EnvCommand) -> &std::path::Path {
     let (EnvCommand::Plan { spec }
     | EnvCommand::Apply { spec, .. }
     | EnvCommand::Status { spec }
+    | EnvCommand::Render { spec, .. }
     | EnvCommand::Destroy { spec, .. }) = command;
     spec
+}
+
+/// Writes the bastion's user-data and every node's bundle under `out`.
+#[allow(clippy::print_stdout)]
+fn render_to(spec: &Spec, out: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let mut written = vec![(
+        out.join("bastion/user-data.yaml"),
+        aerie_provisioner::render::bastion_user_data(spec)?,
+    )];
+    for bundle in aerie_provisioner::render::bundles(spec)? {
+        for (path, text) in bundle.files {
+            written.push((out.join(&bundle.role).join(path), text));
+        }
+    }
+    for (path, text) in &written {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("{}: cannot create it", dir.display()))?;
+        }
+        std::fs::write(path, text)
+            .with_context(|| format!("{}: cannot write it", path.display()))?;
+    }
+    println!("Rendered {} files under {}.", written.len(), out.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 #[allow(clippy::print_stdout)]

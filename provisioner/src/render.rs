@@ -13,10 +13,44 @@ use serde::Serialize;
 use crate::spec::Spec;
 
 /// Every template, by the name it is rendered with.
-const TEMPLATES: &[(&str, &str)] = &[(
-    "bastion/user-data",
-    include_str!("../../templates/bastion/user-data.hbs"),
-)];
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "bastion/user-data",
+        include_str!("../../templates/bastion/user-data.hbs"),
+    ),
+    (
+        "product/traffic-manager/carbon-offset.xml",
+        include_str!("../../templates/product/traffic-manager/carbon-offset.xml.hbs"),
+    ),
+    (
+        "product/traffic-manager/axis2-clustering.xml",
+        include_str!("../../templates/product/traffic-manager/axis2-clustering.xml.hbs"),
+    ),
+    (
+        "product/traffic-manager/event-processor-mode.xml",
+        include_str!("../../templates/product/traffic-manager/event-processor-mode.xml.hbs"),
+    ),
+    (
+        "product/traffic-manager/jndi.properties",
+        include_str!("../../templates/product/traffic-manager/jndi.properties.hbs"),
+    ),
+    (
+        "product/traffic-manager/jms-event-publisher.xml",
+        include_str!("../../templates/product/traffic-manager/jms-event-publisher.xml.hbs"),
+    ),
+    (
+        "product/gateway/api-manager-throttling.xml",
+        include_str!("../../templates/product/gateway/api-manager-throttling.xml.hbs"),
+    ),
+    (
+        "product/common/master-datasources.xml",
+        include_str!("../../templates/product/common/master-datasources.xml.hbs"),
+    ),
+    (
+        "product/common/aerie-agent.toml",
+        include_str!("../../templates/product/common/aerie-agent.toml.hbs"),
+    ),
+];
 
 /// A template that would not render, by name.
 #[derive(Debug, thiserror::Error)]
@@ -82,18 +116,161 @@ pub fn bastion_user_data(spec: &Spec) -> Result<String, RenderError> {
     )
 }
 
+/// One node role's configuration bundle: file paths (relative to the
+/// product's home; `.fragment` files are spliced into the distribution's
+/// file of that name at boot) and their contents. Passwords and tokens
+/// appear only as `__SECRET(name)__` references the node resolves at boot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bundle {
+    pub role: String,
+    pub files: std::collections::BTreeMap<String, String>,
+}
+
+/// Every node's bundle, traffic managers first; none without `[nodes]`.
+pub fn bundles(spec: &Spec) -> Result<Vec<Bundle>, RenderError> {
+    let Some(topology) = crate::topology::Topology::of(spec) else {
+        return Ok(Vec::new());
+    };
+    let templates = Templates::get();
+    let mut out = Vec::new();
+    for node in topology.nodes() {
+        let gateway = node.role.starts_with("gateway");
+        let base = serde_json::json!({
+            "environment": topology.environment,
+            "node": node,
+            "ports": node.ports(),
+            "admin_user": topology.admin_user,
+            "product_version": topology.product_version,
+            "monitor_url": topology.monitor_url,
+            "monitor_proxy": topology.monitor_proxy,
+            "gateway": gateway,
+            "services_port": node.ports().services,
+            "database_host": topology.database_host,
+            "database_user": "wso2",
+            "databases": crate::topology::DATABASES
+                .iter()
+                .map(|(name, database)| serde_json::json!({ "name": name, "database": database }))
+                .collect::<Vec<_>>(),
+        });
+        let mut files = std::collections::BTreeMap::new();
+        let mut add = |path: &str,
+                       template: &str,
+                       extra: serde_json::Value|
+         -> Result<(), RenderError> {
+            let mut data = base.clone();
+            if let (Some(data), serde_json::Value::Object(extra)) = (data.as_object_mut(), extra) {
+                data.extend(extra);
+            }
+            files.insert(path.to_owned(), templates.render(template, &data)?);
+            Ok(())
+        };
+        add(
+            "repository/conf/datasources/master-datasources.xml",
+            "product/common/master-datasources.xml",
+            serde_json::Value::Null,
+        )?;
+        add(
+            "aerie-agent.toml",
+            "product/common/aerie-agent.toml",
+            serde_json::Value::Null,
+        )?;
+        if gateway {
+            let (first, second) = (&topology.traffic_managers[0], &topology.traffic_managers[1]);
+            let (one, two) = (first.ports(), second.ports());
+            add(
+                "repository/conf/api-manager.xml.fragment",
+                "product/gateway/api-manager-throttling.xml",
+                serde_json::json!({
+                    "receiver_urls": format!("{{tcp://{}:{}, tcp://{}:{}}}", first.host, one.receiver, second.host, two.receiver),
+                    "auth_urls": format!("{{ssl://{}:{}, ssl://{}:{}}}", first.host, one.auth, second.host, two.auth),
+                    "broker_list": format!("tcp://{}:{};tcp://{}:{}", first.host, one.broker, second.host, two.broker),
+                    "first": first,
+                    "first_ports": one,
+                }),
+            )?;
+        } else {
+            let peer = topology.peer_of(node);
+            let peer_ports = peer.ports();
+            let own = serde_json::json!({ "peer": peer, "peer_ports": peer_ports,
+                "management_port": 10005, "presentation_port": 11000 });
+            add(
+                "repository/conf/carbon.xml.fragment",
+                "product/traffic-manager/carbon-offset.xml",
+                own.clone(),
+            )?;
+            add(
+                "repository/conf/axis2/axis2.xml.fragment",
+                "product/traffic-manager/axis2-clustering.xml",
+                own.clone(),
+            )?;
+            add(
+                "repository/conf/event-processor.xml.fragment",
+                "product/traffic-manager/event-processor-mode.xml",
+                own.clone(),
+            )?;
+            // Each publishes throttle decisions to its own broker and to
+            // its peer's, for either may be the active one.
+            for (file, host, port, owner) in [
+                (
+                    "jndi.properties",
+                    &node.host,
+                    node.ports().broker,
+                    &node.role,
+                ),
+                (
+                    "jndi2.properties",
+                    &peer.host,
+                    peer_ports.broker,
+                    &peer.role,
+                ),
+            ] {
+                add(
+                    &format!("repository/conf/{file}"),
+                    "product/traffic-manager/jndi.properties",
+                    serde_json::json!({ "broker_host": host, "broker_port": port, "broker_owner": owner }),
+                )?;
+            }
+            for (name, jndi) in [
+                ("jmsEventPublisher", "jndi.properties"),
+                ("jmsEventPublisher2", "jndi2.properties"),
+            ] {
+                add(
+                    &format!("repository/deployment/server/eventpublishers/{name}.xml"),
+                    "product/traffic-manager/jms-event-publisher.xml",
+                    serde_json::json!({ "name": name, "jndi_file": jndi }),
+                )?;
+            }
+        }
+        out.push(Bundle {
+            role: node.role.clone(),
+            files,
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn every_template_under_templates_that_the_provisioner_renders_is_registered() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates/bastion");
-        let on_disk: Vec<String> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter_map(|name| name.strip_suffix(".hbs").map(|n| format!("bastion/{n}")))
-            .collect();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates");
+        let mut on_disk: Vec<String> = Vec::new();
+        for folder in [
+            "bastion",
+            "product/traffic-manager",
+            "product/gateway",
+            "product/common",
+        ] {
+            on_disk.extend(
+                std::fs::read_dir(root.join(folder))
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .filter_map(|name| name.strip_suffix(".hbs").map(|n| format!("{folder}/{n}"))),
+            );
+        }
+        assert!(on_disk.len() >= 9, "{on_disk:?}");
         let names = Templates::get().names();
         for name in on_disk {
             assert!(names.contains(&name.as_str()), "{name} is not registered");
@@ -109,5 +286,221 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(error.template, "bastion/user-data");
+    }
+
+    /// The head of the example's gateways section.
+    const GATEWAYS: &str = "[nodes.gateways]\n# One or more; spread over both zones' private subnets.\ncount = 2\ninstance_type = \"m5.large\"\nami = \"ami-0c1bc246476a5572b\"";
+
+    fn spec_with_gateways(count: u32) -> Spec {
+        use aerie_common::toml_file::TomlFile as _;
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/acme.toml");
+        let text = std::fs::read_to_string(&path).unwrap().replace(
+            GATEWAYS,
+            &GATEWAYS.replace("count = 2", &format!("count = {count}")),
+        );
+        assert!(
+            text.contains(&format!("count = {count}\ninstance_type")),
+            "the gateways section moved"
+        );
+        Spec::parse(&path, &text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The value of element `name` in `xml`.
+    fn element<'a>(xml: &'a roxmltree::Document<'a>, name: &str) -> Vec<&'a str> {
+        xml.descendants()
+            .filter(|n| n.tag_name().name() == name)
+            .filter_map(|n| n.text())
+            .collect()
+    }
+
+    /// Cross-file invariants of the pair and the gateways, for `count` gateways.
+    fn check_invariants(count: u32) {
+        let spec = spec_with_gateways(count);
+        let bundles = bundles(&spec).unwrap();
+        let topology = crate::topology::Topology::of(&spec).unwrap();
+        assert_eq!(bundles.len() as u32, count + 2);
+        let [one, two] = &topology.traffic_managers;
+        let (p1, p2) = (one.ports(), two.ports());
+        for bundle in &bundles {
+            for (path, text) in &bundle.files {
+                if path.contains(".xml") {
+                    roxmltree::Document::parse(text)
+                        .unwrap_or_else(|e| panic!("{}/{path}: {e}\n{text}", bundle.role));
+                }
+                assert!(
+                    !text.contains("{{") && !text.contains("}}"),
+                    "{path} holds template text"
+                );
+                for line in text
+                    .lines()
+                    .filter(|l| l.to_lowercase().contains("password"))
+                {
+                    assert!(
+                        line.contains("__SECRET(")
+                            || line.trim_start().starts_with('#')
+                            || line.contains("<!--"),
+                        "{}/{path}: a password that is not a reference: {line}",
+                        bundle.role
+                    );
+                }
+            }
+            let datasources = roxmltree::Document::parse(
+                &bundle.files["repository/conf/datasources/master-datasources.xml"],
+            )
+            .unwrap();
+            let urls = element(&datasources, "url");
+            assert_eq!(urls.len(), 3);
+            for ((_, database), url) in crate::topology::DATABASES.iter().zip(&urls) {
+                assert_eq!(
+                    *url,
+                    format!(
+                        "jdbc:mysql://{}:3306/{database}?autoReconnect=true",
+                        topology.database_host
+                    )
+                );
+            }
+            if bundle.role.starts_with("gateway") {
+                let throttling = roxmltree::Document::parse(
+                    &bundle.files["repository/conf/api-manager.xml.fragment"],
+                )
+                .unwrap();
+                assert_eq!(
+                    element(&throttling, "ReceiverUrlGroup"),
+                    [format!(
+                        "{{tcp://{}:{}, tcp://{}:{}}}",
+                        one.host, p1.receiver, two.host, p2.receiver
+                    )
+                    .as_str()]
+                );
+                assert_eq!(
+                    element(&throttling, "AuthUrlGroup"),
+                    [format!(
+                        "{{ssl://{}:{}, ssl://{}:{}}}",
+                        one.host, p1.auth, two.host, p2.auth
+                    )
+                    .as_str()]
+                );
+                let jms = element(&throttling, "connectionfactory.TopicConnectionFactory").concat();
+                assert!(
+                    jms.contains(&format!(
+                        "tcp://{}:{};tcp://{}:{}",
+                        one.host, p1.broker, two.host, p2.broker
+                    )),
+                    "{jms}"
+                );
+            } else {
+                let me = topology
+                    .traffic_managers
+                    .iter()
+                    .find(|n| n.role == bundle.role)
+                    .unwrap();
+                let peer = topology.peer_of(me);
+                let clustering = roxmltree::Document::parse(
+                    &bundle.files["repository/conf/axis2/axis2.xml.fragment"],
+                )
+                .unwrap();
+                assert_eq!(
+                    element(&clustering, "hostName"),
+                    [peer.host.as_str()],
+                    "the other one is its member"
+                );
+                assert_eq!(
+                    element(&clustering, "port"),
+                    [peer.ports().cluster.to_string().as_str()]
+                );
+                let offset = roxmltree::Document::parse(
+                    &bundle.files["repository/conf/carbon.xml.fragment"],
+                )
+                .unwrap();
+                assert_eq!(element(&offset, "Offset"), [me.offset.to_string().as_str()]);
+                assert!(
+                    bundle.files["repository/conf/jndi.properties"].contains(&format!(
+                        "tcp://{}:{}'",
+                        me.host,
+                        me.ports().broker
+                    ))
+                );
+                assert!(
+                    bundle.files["repository/conf/jndi2.properties"].contains(&format!(
+                        "tcp://{}:{}'",
+                        peer.host,
+                        peer.ports().broker
+                    ))
+                );
+            }
+        }
+        // The pair is spread over both zones; so are the gateways.
+        assert_ne!(one.availability_zone, two.availability_zone);
+        assert_eq!(
+            (p1.receiver, p2.receiver, p1.broker, p2.broker),
+            (9612, 9613, 5673, 5674)
+        );
+        if count > 1 {
+            let zones: std::collections::BTreeSet<&str> = topology
+                .gateways
+                .iter()
+                .map(|g| g.availability_zone.as_str())
+                .collect();
+            assert_eq!(zones.len(), 2);
+        }
+    }
+
+    #[test]
+    fn the_pair_and_one_two_or_five_gateways_name_each_other_at_the_ports_their_offsets_give() {
+        for count in [1, 2, 5] {
+            check_invariants(count);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        #[test]
+        fn any_valid_gateway_count_keeps_the_invariants(count in 1u32..40) {
+            check_invariants(count);
+        }
+    }
+
+    #[test]
+    fn bad_node_sections_name_the_field_and_the_fix() {
+        use aerie_common::toml_file::TomlFile as _;
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/acme.toml");
+        let good = std::fs::read_to_string(&path).unwrap();
+        let gateways = |from: &str, to: &str| good.replace(GATEWAYS, &GATEWAYS.replace(from, to));
+        let cases = [
+            (
+                gateways("count = 2", "count = 0"),
+                "nodes.gateways.count",
+                "at least one gateway",
+            ),
+            (
+                good.replace("other's.\ncount = 2", "other's.\ncount = 3"),
+                "nodes.traffic_managers.count",
+                "always an active/active pair",
+            ),
+            (
+                gateways("ami-0c1bc246476a5572b", "ami-xyz"),
+                "nodes.gateways.ami",
+                "not an AMI id",
+            ),
+            (
+                gateways("count = 2", "count = 600"),
+                "nodes.gateways.count",
+                "use fewer gateways or larger subnets",
+            ),
+            (
+                good.replace(
+                    "url = \"https://monitor.ops.example:8443\"",
+                    "url = \"monitor.ops.example\"",
+                ),
+                "nodes.monitor.url",
+                "not an http(s) URL",
+            ),
+        ];
+        for (text, _, _) in &cases {
+            assert_ne!(text, &good, "a case did not change the example");
+        }
+        aerie_testkit::assert_refused(&path.display().to_string(), &cases, |text| {
+            Spec::parse(&path, text)
+        });
     }
 }

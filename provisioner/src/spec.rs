@@ -35,6 +35,60 @@ pub struct Spec {
     pub ntp: Ntp,
     pub vpn: Option<Vpn>,
     pub database: Database,
+    /// The product nodes (API gateways, the traffic-manager pair).
+    pub nodes: Option<Nodes>,
+}
+
+/// `[nodes]`: the machines the environment exists for (seed 000's pattern).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Nodes {
+    /// The API Manager version the nodes run (e.g. `2.0.0`).
+    pub product_version: String,
+    /// The product's administrator account name (its password is a secret).
+    pub admin_user: String,
+    pub gateways: Gateways,
+    pub traffic_managers: TrafficManagers,
+    pub monitor: NodeMonitor,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gateways {
+    pub count: u32,
+    pub instance_type: String,
+    pub ami: String,
+    #[serde(default = "default_node_volume")]
+    pub root_volume_gb: i32,
+}
+
+/// Always two: an active/active pair, one per availability zone.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficManagers {
+    #[serde(default = "two")]
+    pub count: u32,
+    pub instance_type: String,
+    pub ami: String,
+    #[serde(default = "default_node_volume")]
+    pub root_volume_gb: i32,
+}
+
+/// Where the nodes' agents ship: the operators' central monitor.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeMonitor {
+    pub url: String,
+    /// The customer's HTTP proxy, when the nodes reach out only through it.
+    pub proxy: Option<String>,
+}
+
+fn default_node_volume() -> i32 {
+    40
+}
+
+fn two() -> u32 {
+    2
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -141,6 +195,16 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> FieldError {
     FieldError::new(field, message)
 }
 
+/// Whether `ami` reads as an AMI id: `ami-` and 8 or 17 hex digits.
+fn is_ami(ami: &str) -> bool {
+    ami.strip_prefix("ami-").is_some_and(|hex| {
+        matches!(hex.len(), 8 | 17)
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 32
@@ -196,6 +260,7 @@ impl Spec {
         self.validate_naming()?;
         self.validate_vpn()?;
         self.validate_database()?;
+        self.validate_nodes()?;
         Ok(())
     }
 
@@ -368,6 +433,118 @@ impl Spec {
         Ok(())
     }
 
+    /// The product nodes: counts, types, images, disks, the monitor.
+    fn validate_nodes(&self) -> Result<(), FieldError> {
+        let Some(nodes) = &self.nodes else {
+            return Ok(());
+        };
+        if nodes.product_version.trim().is_empty() {
+            return Err(invalid(
+                "nodes.product_version",
+                "missing: e.g. product_version = \"2.0.0\"",
+            ));
+        }
+        if !valid_name(&nodes.admin_user) {
+            return Err(invalid(
+                "nodes.admin_user",
+                format!(
+                    "{:?}: use lowercase letters, digits and '-' (e.g. \"admin\")",
+                    nodes.admin_user
+                ),
+            ));
+        }
+        // Each private subnet holds its zone's share of the nodes; AWS keeps
+        // five addresses of every subnet.
+        let room: u64 = self
+            .network
+            .private_subnets
+            .iter()
+            .map(|net| (1u64 << (32 - u32::from(net.prefix_len()))).saturating_sub(5))
+            .min()
+            .unwrap_or(0);
+        let per_zone = u64::from(nodes.gateways.count).div_ceil(2) + 1;
+        if nodes.gateways.count == 0 {
+            return Err(invalid(
+                "nodes.gateways.count",
+                "is 0: an environment needs at least one gateway",
+            ));
+        }
+        if per_zone > room {
+            return Err(invalid(
+                "nodes.gateways.count",
+                format!(
+                    "{} gateways and a traffic manager per zone need {per_zone} addresses in each private subnet, which hold {room}: use fewer gateways or larger subnets",
+                    nodes.gateways.count
+                ),
+            ));
+        }
+        if nodes.traffic_managers.count != 2 {
+            return Err(invalid(
+                "nodes.traffic_managers.count",
+                format!(
+                    "is {}: the traffic managers are always an active/active pair, one per zone (2)",
+                    nodes.traffic_managers.count
+                ),
+            ));
+        }
+        for (field, kind, ami, volume) in [
+            (
+                "nodes.gateways",
+                &nodes.gateways.instance_type,
+                &nodes.gateways.ami,
+                nodes.gateways.root_volume_gb,
+            ),
+            (
+                "nodes.traffic_managers",
+                &nodes.traffic_managers.instance_type,
+                &nodes.traffic_managers.ami,
+                nodes.traffic_managers.root_volume_gb,
+            ),
+        ] {
+            if !regions::is_instance_type(kind, false) {
+                return Err(invalid(
+                    format!("{field}.instance_type"),
+                    format!("{kind:?} is not an EC2 instance type (e.g. \"m5.large\")"),
+                ));
+            }
+            if !is_ami(ami) {
+                return Err(invalid(
+                    format!("{field}.ami"),
+                    format!("{ami:?} is not an AMI id (ami- and 8 or 17 hex digits)"),
+                ));
+            }
+            if !(20..=1024).contains(&volume) {
+                return Err(invalid(
+                    format!("{field}.root_volume_gb"),
+                    "use 20 to 1024 GiB",
+                ));
+            }
+        }
+        let url = &nodes.monitor.url;
+        if !(url.starts_with("https://") || url.starts_with("http://"))
+            || url.contains(char::is_whitespace)
+        {
+            return Err(invalid(
+                "nodes.monitor.url",
+                format!(
+                    "{url:?} is not an http(s) URL (e.g. \"https://monitor.ops.example:8443\")"
+                ),
+            ));
+        }
+        if let Some(proxy) = &nodes.monitor.proxy
+            && !proxy.starts_with("http://")
+            && !proxy.starts_with("https://")
+        {
+            return Err(invalid(
+                "nodes.monitor.proxy",
+                format!(
+                    "{proxy:?} is not an http(s) URL (e.g. \"http://proxy.acme.example:3128\")"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The bastion's type, image and disk.
     fn validate_bastion(&self) -> Result<(), FieldError> {
         if !regions::is_instance_type(&self.bastion.instance_type, false) {
@@ -379,10 +556,13 @@ impl Spec {
                 ),
             ));
         }
-        if self.bastion.ami.is_empty() || !self.bastion.ami.starts_with("ami-") {
+        if !is_ami(&self.bastion.ami) {
             return Err(invalid(
                 "bastion.ami",
-                format!("{:?} is not an AMI id (ami-...)", self.bastion.ami),
+                format!(
+                    "{:?} is not an AMI id (ami- and 8 or 17 hex digits)",
+                    self.bastion.ami
+                ),
             ));
         }
         if !(8..=1024).contains(&self.bastion.root_volume_gb) {

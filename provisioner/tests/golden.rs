@@ -49,3 +49,30 @@ fn the_bastions_user_data_is_the_golden_one_and_holds_no_secret() {
         );
     }
 }
+
+/// Every rendered configuration file of the example's nodes, under
+/// `tests/output/nodes/<role>/`.
+#[test]
+fn every_nodes_rendered_configuration_is_the_golden_one() {
+    let bundles = aerie_provisioner::render::bundles(&example()).unwrap_or_else(|e| panic!("{e}"));
+    let roles: Vec<&str> = bundles.iter().map(|b| b.role.as_str()).collect();
+    assert_eq!(
+        roles,
+        [
+            "traffic-manager-1",
+            "traffic-manager-2",
+            "gateway-1",
+            "gateway-2"
+        ]
+    );
+    for bundle in &bundles {
+        for (path, text) in &bundle.files {
+            let golden = format!(
+                "tests/output/nodes/{}/{}",
+                bundle.role,
+                path.replace('/', "__")
+            );
+            assert_golden(&here(&golden), text);
+        }
+    }
+}
