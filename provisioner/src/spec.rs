@@ -47,27 +47,19 @@ pub struct Nodes {
     pub product_version: String,
     /// The product's administrator account name (its password is a secret).
     pub admin_user: String,
-    pub gateways: Gateways,
-    pub traffic_managers: TrafficManagers,
+    /// One or more.
+    pub gateways: NodeGroup,
+    /// Always two: an active/active pair, one per availability zone.
+    pub traffic_managers: NodeGroup,
     pub monitor: NodeMonitor,
 }
 
+/// Nodes of one role: how many, on what.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Gateways {
-    pub count: u32,
-    pub instance_type: String,
-    pub ami: String,
-    #[serde(default = "default_node_volume")]
-    pub root_volume_gb: i32,
-}
-
-/// Always two: an active/active pair, one per availability zone.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrafficManagers {
-    #[serde(default = "two")]
-    pub count: u32,
+pub struct NodeGroup {
+    /// Required for the gateways; the traffic managers are always two.
+    pub count: Option<u32>,
     pub instance_type: String,
     pub ami: String,
     #[serde(default = "default_node_volume")]
@@ -85,10 +77,6 @@ pub struct NodeMonitor {
 
 fn default_node_volume() -> i32 {
     40
-}
-
-fn two() -> u32 {
-    2
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -462,8 +450,14 @@ impl Spec {
             .map(|net| (1u64 << (32 - u32::from(net.prefix_len()))).saturating_sub(5))
             .min()
             .unwrap_or(0);
-        let per_zone = u64::from(nodes.gateways.count).div_ceil(2) + 1;
-        if nodes.gateways.count == 0 {
+        let Some(gateways) = nodes.gateways.count else {
+            return Err(invalid(
+                "nodes.gateways.count",
+                "missing: how many gateways, at least one (e.g. count = 2)",
+            ));
+        };
+        let per_zone = u64::from(gateways).div_ceil(2) + 1;
+        if gateways == 0 {
             return Err(invalid(
                 "nodes.gateways.count",
                 "is 0: an environment needs at least one gateway",
@@ -473,17 +467,15 @@ impl Spec {
             return Err(invalid(
                 "nodes.gateways.count",
                 format!(
-                    "{} gateways and a traffic manager per zone need {per_zone} addresses in each private subnet, which hold {room}: use fewer gateways or larger subnets",
-                    nodes.gateways.count
+                    "{gateways} gateways and a traffic manager per zone need {per_zone} addresses in each private subnet, which hold {room}: use fewer gateways or larger subnets"
                 ),
             ));
         }
-        if nodes.traffic_managers.count != 2 {
+        if let Some(count) = nodes.traffic_managers.count.filter(|count| *count != 2) {
             return Err(invalid(
                 "nodes.traffic_managers.count",
                 format!(
-                    "is {}: the traffic managers are always an active/active pair, one per zone (2)",
-                    nodes.traffic_managers.count
+                    "is {count}: the traffic managers are always an active/active pair, one per zone (2)"
                 ),
             ));
         }

@@ -109,7 +109,7 @@ impl Topology {
         };
         Some(Self {
             environment: spec.name.clone(),
-            gateways: (1..=nodes.gateways.count)
+            gateways: (1..=nodes.gateways.count.unwrap_or(1))
                 .map(|i| node("gateway", i, 0))
                 .collect(),
             traffic_managers: [node("traffic-manager", 1, 1), node("traffic-manager", 2, 2)],
