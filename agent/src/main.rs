@@ -9,8 +9,16 @@ use clap::{Parser, Subcommand};
 
 /// Collect host metrics, JVM heap, logs and API statistics and deliver them
 /// to the Aerie monitor (or Elasticsearch).
+/// The version and the git revision the binary was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("AERIE_GIT_REVISION"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version = VERSION, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

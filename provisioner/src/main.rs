@@ -22,8 +22,16 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 /// Provision, check, hand over and recover customer environments on AWS.
+/// The version and the git revision the binary was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("AERIE_GIT_REVISION"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version = VERSION, about)]
 struct Cli {
     #[command(subcommand)]
     command: Top,

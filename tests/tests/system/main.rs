@@ -35,3 +35,4 @@ mod product_database;
 mod provisioner;
 mod quickstart;
 mod rsyslog_to_monitor;
+mod versions;

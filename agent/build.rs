@@ -1,0 +1,3 @@
+fn main() {
+    aerie_build::git_revision();
+}
