@@ -9,6 +9,10 @@ use std::process::Command;
 
 /// Sets `AERIE_GIT_REVISION` for the crate being built, and tells cargo to
 /// build again when the checked-out commit changes.
+#[expect(
+    clippy::print_stdout,
+    reason = "cargo reads a build script's instructions from its standard output"
+)]
 pub fn git_revision() {
     let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
     let git = |args: &[&str]| -> Option<String> {
