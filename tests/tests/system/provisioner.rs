@@ -1647,3 +1647,45 @@ async fn what_is_found_by_name_but_not_tagged_ours_is_never_taken_or_deleted() {
         Some("not Aerie's")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_part_way_through_destroy_the_next_destroy_removes_everything() {
+    let account = Account::start().await;
+    let spec = example();
+    let apply = account.aerie(&["env", "apply", "--yes"], &spec);
+    assert!(apply.status.success(), "{}", text(&apply));
+    account.proxy.clear();
+    let destroy = account.aerie(&["env", "destroy", "--yes"], &spec);
+    assert!(destroy.status.success(), "{}", text(&destroy));
+    let calls = account.proxy.mutating_calls();
+    let empty = holdings(&account).await;
+    assert!(calls.len() > 10, "{calls:?}");
+    eprintln!(
+        "killing the destroy after each of its {} mutating calls",
+        calls.len()
+    );
+    for n in 1..calls.len() {
+        account.moto.reset().await.unwrap();
+        account.proxy.heal();
+        let apply = account.aerie(&["env", "apply", "--yes"], &spec);
+        assert!(apply.status.success(), "{}", text(&apply));
+        account.proxy.clear();
+        account.proxy.stop_after_mutating(n);
+        // Killed after call n (a run whose later calls were only reads
+        // may still end well).
+        let _killed = account.aerie(&["env", "destroy", "--yes"], &spec);
+        account.proxy.heal();
+        let destroy = account.aerie(&["env", "destroy", "--yes"], &spec);
+        let after = &calls[n - 1];
+        assert!(
+            destroy.status.success(),
+            "killed after call {n} ({after}), the next destroy failed:\n{}",
+            text(&destroy)
+        );
+        assert_eq!(
+            holdings(&account).await,
+            empty,
+            "killed after call {n} ({after}): something is left"
+        );
+    }
+}

@@ -73,10 +73,11 @@ impl ResourceKind for KeyPair {
     }
 
     async fn delete(&self, cloud: &Cloud, gone: &Gone<'_>) -> Result<Option<String>, AwsError> {
-        let request = cloud.ec2.delete_key_pair().key_name(gone.id());
-        gone.by("DeleteKeyPair", || request.clone().send()).await?;
+        // The secret first: a run stopped between the two leaves a key pair
+        // (found by its tag, and removed next time), never an orphan secret.
         delete_secret(cloud, &ssh_key_secret_name(&cloud.environment)).await?;
-        Ok(None)
+        let request = cloud.ec2.delete_key_pair().key_name(gone.id());
+        gone.by("DeleteKeyPair", || request.clone().send()).await
     }
 }
 
@@ -94,12 +95,18 @@ async fn new_key(cloud: &Cloud, name: &str, role: &str) -> Result<(), AwsError> 
     })
     .await?;
     let material = created.key_material().unwrap_or_default();
-    put_secret(
-        cloud,
-        &ssh_key_secret_name(&cloud.environment),
-        material,
-        role,
-    )
+    let secret = ssh_key_secret_name(&cloud.environment);
+    put_secret(cloud, &secret, material, role).await?;
+    // A secret left from the key pair before holds its private key: this
+    // key's replaces it (put_secret keeps an existing value).
+    let request = cloud
+        .secrets
+        .put_secret_value()
+        .secret_id(&secret)
+        .secret_string(material);
+    call("PutSecretValue", Policy::standard(), || {
+        request.clone().send()
+    })
     .await?;
     Ok(())
 }

@@ -95,7 +95,29 @@ impl ResourceKind for SesIdentity {
 
     async fn delete(&self, cloud: &Cloud, gone: &Gone<'_>) -> Result<Option<String>, AwsError> {
         let domain = gone.id();
-        if let Some(vpc) = gone.known.ids.get("vpc") {
+        let ours = gone.known.ids.get("vpc");
+        let others: Vec<_> = claims(cloud, domain)
+            .await?
+            .into_iter()
+            .filter(|(vpc, _)| Some(vpc) != ours)
+            .collect();
+        let kept = if !others.is_empty() {
+            Some(format!(
+                "SES identity {domain}: still used by {} other environment(s)",
+                others.len()
+            ))
+        } else if gone.found.resource.props.get("claim").map(String::as_str) == Some(ADOPTED) {
+            Some(format!(
+                "SES identity {domain}: made outside Aerie, left as it was"
+            ))
+        } else {
+            // The identity before the claim: a run stopped between the two
+            // leaves a claim on a VPC about to go, never an unclaimed
+            // identity nobody would delete.
+            let request = cloud.ses.delete_identity().identity(domain);
+            gone.by("DeleteIdentity", || request.clone().send()).await?
+        };
+        if let Some(vpc) = ours {
             let tag = Tag::builder().key(claim_key(domain)).build();
             let request = cloud.ec2.delete_tags().resources(vpc).tags(tag);
             removed("DeleteTags", Policy::destroying(), || {
@@ -103,20 +125,7 @@ impl ResourceKind for SesIdentity {
             })
             .await?;
         }
-        let others = claims(cloud, domain).await?;
-        if !others.is_empty() {
-            let users = others.len();
-            return Ok(Some(format!(
-                "SES identity {domain}: still used by {users} other environment(s)"
-            )));
-        }
-        if gone.found.resource.props.get("claim").map(String::as_str) == Some(ADOPTED) {
-            return Ok(Some(format!(
-                "SES identity {domain}: made outside Aerie, left as it was"
-            )));
-        }
-        let request = cloud.ses.delete_identity().identity(domain);
-        gone.by("DeleteIdentity", || request.clone().send()).await
+        Ok(kept)
     }
 }
 
