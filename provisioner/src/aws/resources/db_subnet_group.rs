@@ -48,6 +48,29 @@ impl ResourceKind for DbSubnetGroup {
 
     async fn create(&self, cloud: &Cloud, need: &Need<'_>) -> Result<Made, AwsError> {
         let (role, name) = (need.role(), need.prop("name"));
+        // Observe saw none of ours: one of that name is someone else's, and
+        // creating it again would take it over where the API allows that.
+        let describe = cloud
+            .rds
+            .describe_db_subnet_groups()
+            .db_subnet_group_name(&name);
+        match call("DescribeDBSubnetGroups", Policy::standard(), || {
+            describe.clone().send()
+        })
+        .await
+        {
+            Ok(found) if !found.db_subnet_groups().is_empty() => {
+                return Err(AwsError::other(
+                    "CreateDBSubnetGroup",
+                    format!(
+                        "a DB subnet group named {name} exists and is not tagged aerie:env={}: rename or remove it, Aerie will not take it over",
+                        cloud.environment
+                    ),
+                ));
+            }
+            Err(error) if !error.code.contains("NotFound") => return Err(error),
+            _ => {}
+        }
         let tag = |key: &str, value: &str| cloud.rds_tag(key, value);
         let request = cloud
             .rds
