@@ -139,140 +139,178 @@ pub fn bundles(spec: &Spec) -> Result<Vec<Bundle>, RenderError> {
     let Some(topology) = crate::topology::Topology::of(spec) else {
         return Ok(Vec::new());
     };
-    let templates = Templates::get();
     let mut out = Vec::new();
     for node in topology.nodes() {
         let gateway = node.role.starts_with("gateway");
-        let base = serde_json::json!({
-            "environment": topology.environment,
-            "node": node,
-            "ports": node.ports(),
-            "admin_user": topology.admin_user,
-            "product_version": topology.product_version,
-            "monitor_url": topology.monitor_url,
-            "monitor_proxy": topology.monitor_proxy,
-            "gateway": gateway,
-            "services_port": node.ports().services,
-            "database_host": topology.database_host,
-            "database_user": crate::topology::DATABASE_USER,
-            "region": spec.region,
-            "master_user": crate::topology::MASTER_USER,
-            "master_secret": crate::model::rds_secret_name(&spec.name),
-            "product_secret": crate::topology::product_secret_name(&spec.name),
-            "databases": crate::topology::DATABASES
-                .iter()
-                .map(|(name, database)| serde_json::json!({ "name": name, "database": database }))
-                .collect::<Vec<_>>(),
-        });
-        let mut files = std::collections::BTreeMap::new();
-        let mut add = |path: &str,
-                       template: &str,
-                       extra: serde_json::Value|
-         -> Result<(), RenderError> {
-            let mut data = base.clone();
-            if let (Some(data), serde_json::Value::Object(extra)) = (data.as_object_mut(), extra) {
-                data.extend(extra);
-            }
-            files.insert(path.to_owned(), templates.render(template, &data)?);
-            Ok(())
+        let mut bundle = BundleWriter {
+            data: node_data(spec, &topology, node, gateway),
+            files: std::collections::BTreeMap::new(),
         };
-        add(
+        bundle.add(
             "repository/conf/datasources/master-datasources.xml",
             "product/common/master-datasources.xml",
             serde_json::Value::Null,
         )?;
-        add(
+        bundle.add(
             "aerie-agent.toml",
             "product/common/aerie-agent.toml",
             serde_json::Value::Null,
         )?;
         if gateway {
-            let (first, second) = (&topology.traffic_managers[0], &topology.traffic_managers[1]);
-            let (one, two) = (first.ports(), second.ports());
-            add(
-                "repository/conf/api-manager.xml.fragment",
-                "product/gateway/api-manager-throttling.xml",
-                serde_json::json!({
-                    "receiver_urls": format!("{{tcp://{}:{}, tcp://{}:{}}}", first.host, one.receiver, second.host, two.receiver),
-                    "auth_urls": format!("{{ssl://{}:{}, ssl://{}:{}}}", first.host, one.auth, second.host, two.auth),
-                    "broker_list": format!("tcp://{}:{};tcp://{}:{}", first.host, one.broker, second.host, two.broker),
-                    "first": first,
-                    "first_ports": one,
-                }),
-            )?;
+            gateway_files(&mut bundle, &topology)?;
         } else {
-            if node.index == 1 {
-                // The product databases are made once, from the first
-                // traffic manager (it has the mysql client).
-                add(
-                    "db-bootstrap.sql",
-                    "product/common/db-bootstrap.sql",
-                    serde_json::Value::Null,
-                )?;
-                add(
-                    "db-bootstrap.sh",
-                    "product/common/db-bootstrap.sh",
-                    serde_json::Value::Null,
-                )?;
-            }
-            let peer = topology.peer_of(node);
-            let peer_ports = peer.ports();
-            let own = serde_json::json!({ "peer": peer, "peer_ports": peer_ports,
-                "management_port": 10005, "presentation_port": 11000 });
-            add(
-                "repository/conf/carbon.xml.fragment",
-                "product/traffic-manager/carbon-offset.xml",
-                own.clone(),
-            )?;
-            add(
-                "repository/conf/axis2/axis2.xml.fragment",
-                "product/traffic-manager/axis2-clustering.xml",
-                own.clone(),
-            )?;
-            add(
-                "repository/conf/event-processor.xml.fragment",
-                "product/traffic-manager/event-processor-mode.xml",
-                own.clone(),
-            )?;
-            // Each publishes throttle decisions to its own broker and to
-            // its peer's, for either may be the active one.
-            for (file, host, port, owner) in [
-                (
-                    "jndi.properties",
-                    &node.host,
-                    node.ports().broker,
-                    &node.role,
-                ),
-                (
-                    "jndi2.properties",
-                    &peer.host,
-                    peer_ports.broker,
-                    &peer.role,
-                ),
-            ] {
-                add(
-                    &format!("repository/conf/{file}"),
-                    "product/traffic-manager/jndi.properties",
-                    serde_json::json!({ "broker_host": host, "broker_port": port, "broker_owner": owner }),
-                )?;
-            }
-            for (name, jndi) in [
-                ("jmsEventPublisher", "jndi.properties"),
-                ("jmsEventPublisher2", "jndi2.properties"),
-            ] {
-                add(
-                    &format!("repository/deployment/server/eventpublishers/{name}.xml"),
-                    "product/traffic-manager/jms-event-publisher.xml",
-                    serde_json::json!({ "name": name, "jndi_file": jndi }),
-                )?;
-            }
+            traffic_manager_files(&mut bundle, &topology, node)?;
         }
         out.push(Bundle {
             role: node.role.clone(),
-            files,
+            files: bundle.files,
         });
     }
     Ok(out)
+}
+
+/// What every template of `node` may use.
+fn node_data(
+    spec: &Spec,
+    topology: &crate::topology::Topology,
+    node: &crate::topology::Node,
+    gateway: bool,
+) -> serde_json::Value {
+    serde_json::json!({
+        "environment": topology.environment,
+        "node": node,
+        "ports": node.ports(),
+        "admin_user": topology.admin_user,
+        "product_version": topology.product_version,
+        "monitor_url": topology.monitor_url,
+        "monitor_proxy": topology.monitor_proxy,
+        "gateway": gateway,
+        "services_port": node.ports().services,
+        "database_host": topology.database_host,
+        "database_user": crate::topology::DATABASE_USER,
+        "region": spec.region,
+        "master_user": crate::topology::MASTER_USER,
+        "master_secret": crate::model::rds_secret_name(&spec.name),
+        "product_secret": crate::topology::product_secret_name(&spec.name),
+        "databases": crate::topology::DATABASES
+            .iter()
+            .map(|(name, database)| serde_json::json!({ "name": name, "database": database }))
+            .collect::<Vec<_>>(),
+    })
+}
+
+/// One node's files as they are rendered.
+struct BundleWriter {
+    /// The node's data (`node_data`).
+    data: serde_json::Value,
+    files: std::collections::BTreeMap<String, String>,
+}
+
+impl BundleWriter {
+    /// Renders `template` into `path` with the node's data and `extra`.
+    fn add(
+        &mut self,
+        path: &str,
+        template: &str,
+        extra: serde_json::Value,
+    ) -> Result<(), RenderError> {
+        let mut data = self.data.clone();
+        if let (Some(data), serde_json::Value::Object(extra)) = (data.as_object_mut(), extra) {
+            data.extend(extra);
+        }
+        let text = Templates::get().render(template, &data)?;
+        self.files.insert(path.to_owned(), text);
+        Ok(())
+    }
+}
+
+/// A gateway's throttling configuration: it publishes to, and hears from,
+/// both traffic managers.
+fn gateway_files(
+    bundle: &mut BundleWriter,
+    topology: &crate::topology::Topology,
+) -> Result<(), RenderError> {
+    let (first, second) = (&topology.traffic_managers[0], &topology.traffic_managers[1]);
+    let (one, two) = (first.ports(), second.ports());
+    bundle.add(
+        "repository/conf/api-manager.xml.fragment",
+        "product/gateway/api-manager-throttling.xml",
+        serde_json::json!({
+            "receiver_urls": format!("{{tcp://{}:{}, tcp://{}:{}}}", first.host, one.receiver, second.host, two.receiver),
+            "auth_urls": format!("{{ssl://{}:{}, ssl://{}:{}}}", first.host, one.auth, second.host, two.auth),
+            "broker_list": format!("tcp://{}:{};tcp://{}:{}", first.host, one.broker, second.host, two.broker),
+            "first": first,
+            "first_ports": one,
+        }),
+    )
+}
+
+/// A traffic manager's offset, clustering, HA mode and throttle-decision
+/// publishing; the first one also carries the database bootstrap.
+fn traffic_manager_files(
+    bundle: &mut BundleWriter,
+    topology: &crate::topology::Topology,
+    node: &crate::topology::Node,
+) -> Result<(), RenderError> {
+    if node.index == 1 {
+        // The product databases are made once, from the first traffic
+        // manager (it has the mysql client).
+        for file in ["db-bootstrap.sql", "db-bootstrap.sh"] {
+            bundle.add(
+                file,
+                &format!("product/common/{file}"),
+                serde_json::Value::Null,
+            )?;
+        }
+    }
+    let peer = topology.peer_of(node);
+    let peer_ports = peer.ports();
+    let own = serde_json::json!({ "peer": peer, "peer_ports": peer_ports,
+        "management_port": 10005, "presentation_port": 11000 });
+    for (path, template) in [
+        ("carbon.xml.fragment", "carbon-offset.xml"),
+        ("axis2/axis2.xml.fragment", "axis2-clustering.xml"),
+        ("event-processor.xml.fragment", "event-processor-mode.xml"),
+    ] {
+        bundle.add(
+            &format!("repository/conf/{path}"),
+            &format!("product/traffic-manager/{template}"),
+            own.clone(),
+        )?;
+    }
+    // Each publishes throttle decisions to its own broker and to its
+    // peer's, for either may be the active one.
+    for (file, host, port, owner) in [
+        (
+            "jndi.properties",
+            &node.host,
+            node.ports().broker,
+            &node.role,
+        ),
+        (
+            "jndi2.properties",
+            &peer.host,
+            peer_ports.broker,
+            &peer.role,
+        ),
+    ] {
+        bundle.add(
+            &format!("repository/conf/{file}"),
+            "product/traffic-manager/jndi.properties",
+            serde_json::json!({ "broker_host": host, "broker_port": port, "broker_owner": owner }),
+        )?;
+    }
+    for (name, jndi) in [
+        ("jmsEventPublisher", "jndi.properties"),
+        ("jmsEventPublisher2", "jndi2.properties"),
+    ] {
+        bundle.add(
+            &format!("repository/deployment/server/eventpublishers/{name}.xml"),
+            "product/traffic-manager/jms-event-publisher.xml",
+            serde_json::json!({ "name": name, "jndi_file": jndi }),
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
