@@ -177,6 +177,31 @@ fn validate(raw: RawRule, environments: &[String], field: &str) -> Result<Rule, 
             raw.severity
         )));
     }
+    let condition = condition(&raw, &bad)?;
+    let mut templates = handlebars::Handlebars::new();
+    templates.set_strict_mode(true);
+    for (name, text) in [("summary", &raw.summary), ("description", &raw.description)] {
+        templates
+            .register_template_string(name, text)
+            .map_err(|e| bad(format!("{name}: {e}")))?;
+        templates
+            .render(name, &template_sample())
+            .map_err(|e| bad(format!("{name}: {e}")))?;
+    }
+    Ok(Rule {
+        name: raw.name,
+        environment: raw.environment,
+        severity: raw.severity,
+        condition,
+        for_: raw.for_.unwrap_or_default(),
+        labels: raw.labels,
+        summary: raw.summary,
+        description: raw.description,
+    })
+}
+
+/// The condition a rule watches, by its `kind`; `bad` names the rule.
+fn condition(raw: &RawRule, bad: &impl Fn(String) -> FieldError) -> Result<Condition, FieldError> {
     let window = |default: Option<Duration>| {
         raw.window
             .or(default)
@@ -187,7 +212,7 @@ fn validate(raw: RawRule, environments: &[String], field: &str) -> Result<Rule, 
             bad("metric is missing (e.g. metric = \"system.cpu.total.pct\")".to_owned())
         })
     };
-    let condition = match raw.kind.as_str() {
+    Ok(match raw.kind.as_str() {
         "metric" => {
             let agg = raw
                 .agg
@@ -262,26 +287,6 @@ fn validate(raw: RawRule, environments: &[String], field: &str) -> Result<Rule, 
                 "kind {other:?} is not one of metric, log, no_data, host_down, backup_age"
             )));
         }
-    };
-    let mut templates = handlebars::Handlebars::new();
-    templates.set_strict_mode(true);
-    for (name, text) in [("summary", &raw.summary), ("description", &raw.description)] {
-        templates
-            .register_template_string(name, text)
-            .map_err(|e| bad(format!("{name}: {e}")))?;
-        templates
-            .render(name, &template_sample())
-            .map_err(|e| bad(format!("{name}: {e}")))?;
-    }
-    Ok(Rule {
-        name: raw.name,
-        environment: raw.environment,
-        severity: raw.severity,
-        condition,
-        for_: raw.for_.unwrap_or_default(),
-        labels: raw.labels,
-        summary: raw.summary,
-        description: raw.description,
     })
 }
 
