@@ -112,13 +112,7 @@ impl Plan {
                     remove,
                     repairs,
                 } => {
-                    let _ = writeln!(
-                        out,
-                        "~ {} {} ({})",
-                        desired.kind.label(),
-                        desired.role,
-                        found.id
-                    );
+                    let _ = writeln!(out, "~ {}", named(desired, found));
                     for rule in remove {
                         let _ = writeln!(out, "    - {rule}");
                     }
@@ -130,26 +124,14 @@ impl Plan {
                     }
                 }
                 Step::Remove(found) => {
-                    let _ = writeln!(
-                        out,
-                        "- {} {} ({})",
-                        found.resource.kind.label(),
-                        found.resource.role,
-                        found.id
-                    );
+                    let _ = writeln!(out, "- {}", named(&found.resource, found));
                 }
                 Step::Replace {
                     desired,
                     found,
                     reasons,
                 } => {
-                    let _ = writeln!(
-                        out,
-                        "-/+ {} {} ({}): replaced, because",
-                        desired.kind.label(),
-                        desired.role,
-                        found.id
-                    );
+                    let _ = writeln!(out, "-/+ {}: replaced, because", named(desired, found));
                     for reason in reasons {
                         let _ = writeln!(out, "    {reason}");
                     }
@@ -163,6 +145,11 @@ impl Plan {
         );
         out
     }
+}
+
+/// A resource as the plan names it: `instance bastion (i-0123…)`.
+fn named(resource: &Resource, found: &Found) -> String {
+    format!("{} {} ({})", resource.kind.label(), resource.role, found.id)
 }
 
 /// What must happen for AWS to match `desired`. Resources tagged for the
@@ -201,12 +188,7 @@ pub fn plan(desired: &[Resource], observed: &[Found]) -> Plan {
                     continue;
                 }
                 for difference in differ {
-                    let line = format!(
-                        "{} {} ({}): {difference}",
-                        resource.kind.label(),
-                        resource.role,
-                        found.id
-                    );
+                    let line = format!("{}: {difference}", named(resource, found));
                     if resource.kind == crate::model::Kind::DbInstance {
                         refused.push(format!(
                             "{line}. Aerie never replaces a database: take a snapshot, restore it as a new instance with the new settings, switch the environment to it, then delete the old one; or set the spec back"
