@@ -25,7 +25,7 @@ impl Cloud {
 
     /// Tagged for this environment: the filters say so, and this checks it.
     pub(super) fn is_ours(&self, tags: &[Tag]) -> bool {
-        tag_of(tags, ENV_TAG) == Some(self.environment.as_str())
+        self.owns(tags.iter().map(|t| (t.key(), t.value())))
     }
 
     /// The same for the services whose tags are not EC2's (RDS, Secrets
