@@ -50,7 +50,7 @@ pub async fn apply(
     report: &dyn Report,
 ) -> Result<(), ApplyError> {
     let mut known = known_from(observed);
-    let user_data = crate::render::bastion_user_data(spec)?;
+    let artifacts = crate::render::artifacts(spec)?;
     report.report(Progress::Begin {
         total: plan.steps.len(),
     });
@@ -91,10 +91,10 @@ pub async fn apply(
                 started.insert(role.clone());
                 let step = pending[&role];
                 let snapshot = known.clone();
-                let user_data = user_data.as_str();
+                let artifacts = &artifacts;
                 report.report(Progress::Working(format!("{} {role}", verb(step))));
                 running.push(async move {
-                    let result = run_step(cloud, spec, step, &snapshot, user_data).await;
+                    let result = run_step(cloud, spec, step, &snapshot, artifacts).await;
                     (role, result)
                 });
             }
@@ -192,7 +192,7 @@ async fn run_step(
     spec: &Spec,
     step: &Step,
     known: &Known,
-    user_data: &str,
+    artifacts: &crate::render::Artifacts,
 ) -> Result<(String, Option<String>), AwsError> {
     match step {
         Step::Replace { desired, found, .. } => {
@@ -200,11 +200,11 @@ async fn run_step(
             // taken for a duplicate left by a crash.
             cloud.delete(found, known).await?;
             let add = Step::Add(desired.clone());
-            Box::pin(run_step(cloud, spec, &add, known, user_data)).await
+            Box::pin(run_step(cloud, spec, &add, known, artifacts)).await
         }
         Step::Add(resource) => {
             let crate::aws::Made { id, address } =
-                cloud.create(resource, known, user_data, spec).await?;
+                cloud.create(resource, known, artifacts, spec).await?;
             let mut known = known.clone();
             known.ids.insert(resource.role.clone(), id.clone());
             let rules: Vec<Rule> = resource.rules.iter().cloned().collect();

@@ -229,10 +229,12 @@ fn spec_path(command: &EnvCommand) -> &std::path::Path {
 /// Writes the bastion's user-data and every node's bundle under `out`.
 #[allow(clippy::print_stdout)]
 fn render_to(spec: &Spec, out: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let mut written = vec![(
-        out.join("bastion/user-data.yaml"),
-        aerie_provisioner::render::bastion_user_data(spec)?,
-    )];
+    let artifacts = aerie_provisioner::render::artifacts(spec)?;
+    let mut written: Vec<_> = artifacts
+        .user_data
+        .into_iter()
+        .map(|(role, text)| (out.join(role).join("user-data.yaml"), text))
+        .collect();
     for bundle in aerie_provisioner::render::bundles(spec)? {
         for (path, text) in bundle.files {
             written.push((out.join(&bundle.role).join(path), text));
@@ -269,12 +271,11 @@ fn write_mappings(spec: &Spec, observed: &[aerie_provisioner::model::Found]) -> 
         "# Name-to-IP mappings for {} (written by aerie env apply)\n",
         spec.name
     );
-    // The hosts the private zone would name: the bastion (its private IP)
-    // and the database (its RDS endpoint, a name: a CNAME for the customer).
-    for found in observed
-        .iter()
-        .filter(|f| matches!(f.resource.role.as_str(), "bastion" | "db"))
-    {
+    // The hosts the private zone would name: the bastion and the nodes
+    // (their private IPs) and the database (its RDS endpoint, a name: a
+    // CNAME for the customer).
+    let hosts = aerie_provisioner::model::named_hosts(spec);
+    for found in observed.iter().filter(|f| hosts.contains(&f.resource.role)) {
         if let Some(address) = &found.address {
             text.push_str(&format!(
                 "{}.{}\t{address}\n",

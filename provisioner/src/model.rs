@@ -8,9 +8,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+mod nodes;
+
 use crate::spec::{DnsMode, Spec};
 
-pub use crate::rule::{Rule, Source};
+pub use crate::rule::{BucketSetting, Rule, Source};
+pub use nodes::{artifacts_bucket, secrets};
 
 /// The kinds of resources, in the order they are created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32,6 +35,10 @@ pub enum Kind {
     CustomerGateway,
     VpnGateway,
     VpnConnection,
+    Bucket,
+    Object,
+    IamRole,
+    InstanceProfile,
 }
 
 impl Kind {
@@ -54,6 +61,10 @@ impl Kind {
             Self::CustomerGateway => "customer-gateway",
             Self::VpnGateway => "vpn-gateway",
             Self::VpnConnection => "vpn-connection",
+            Self::Bucket => "bucket",
+            Self::Object => "object",
+            Self::IamRole => "iam-role",
+            Self::InstanceProfile => "instance-profile",
         }
     }
 }
@@ -94,7 +105,7 @@ impl Found {
 }
 
 impl Resource {
-    fn new(kind: Kind, role: &str) -> Self {
+    pub(crate) fn new(kind: Kind, role: &str) -> Self {
         Self {
             kind,
             role: role.to_owned(),
@@ -104,17 +115,17 @@ impl Resource {
         }
     }
 
-    fn prop(mut self, key: &str, value: impl Into<String>) -> Self {
+    pub(crate) fn prop(mut self, key: &str, value: impl Into<String>) -> Self {
         self.props.insert(key.to_owned(), value.into());
         self
     }
 
-    fn rule(mut self, rule: Rule) -> Self {
+    pub(crate) fn rule(mut self, rule: Rule) -> Self {
         self.rules.insert(rule);
         self
     }
 
-    fn needs(mut self, roles: &[&str]) -> Self {
+    pub(crate) fn needs(mut self, roles: &[&str]) -> Self {
         self.deps.extend(roles.iter().map(|r| (*r).to_owned()));
         self
     }
@@ -176,18 +187,30 @@ fn record(kind: &str, name: &str, target: &str) -> Rule {
 
 /// Everything the spec asks for, in the order the plan shows it.
 pub fn desired(spec: &Spec) -> Result<Vec<Resource>, crate::render::RenderError> {
+    let artifacts = crate::render::artifacts(spec)?;
     let mut out = Vec::new();
     network(spec, &mut out);
     security_groups(spec, &mut out);
     bastion(
         spec,
-        &user_data_print(&crate::render::bastion_user_data(spec)?),
+        &user_data_print(&artifacts.user_data["bastion"]),
         &mut out,
     );
     database(spec, &mut out);
+    nodes::nodes(spec, &artifacts, &mut out);
     naming(spec, &mut out);
     vpn(spec, &mut out);
     Ok(out)
+}
+
+/// The roles named in the environment's DNS (`<role>.<zone>`): the
+/// bastion, the database and every product node.
+pub fn named_hosts(spec: &Spec) -> Vec<String> {
+    let mut hosts = vec!["bastion".to_owned(), "db".to_owned()];
+    if let Some(topology) = crate::topology::Topology::of(spec) {
+        hosts.extend(topology.nodes().map(|node| node.role.clone()));
+    }
+    hosts
 }
 
 /// What stands for an instance's user-data in the plan: a hash of it, so
@@ -344,18 +367,18 @@ fn database(spec: &Spec, out: &mut Vec<Resource>) {
 /// The private zone (when Aerie runs DNS) and the SES identity.
 fn naming(spec: &Spec, out: &mut Vec<Resource>) {
     if spec.dns.mode == DnsMode::Route53 {
-        out.push(
-            Resource::new(Kind::HostedZone, "private-zone")
-                .prop("name", &spec.dns.zone)
-                .prop("vpc", "vpc")
-                .rule(record(
-                    "A",
-                    &format!("bastion.{}", spec.dns.zone),
-                    "bastion",
-                ))
-                .rule(record("CNAME", &format!("db.{}", spec.dns.zone), "db"))
-                .needs(&["vpc", "bastion", "db"]),
-        );
+        let mut zone = Resource::new(Kind::HostedZone, "private-zone")
+            .prop("name", &spec.dns.zone)
+            .prop("vpc", "vpc")
+            .needs(&["vpc"]);
+        for host in named_hosts(spec) {
+            // The database's address is an endpoint name, the others' an IP.
+            let kind = if host == "db" { "CNAME" } else { "A" };
+            zone = zone
+                .rule(record(kind, &format!("{host}.{}", spec.dns.zone), &host))
+                .needs(&[&host]);
+        }
+        out.push(zone);
     }
     // Claimed on the VPC (see aws/resources/ses_identity.rs): it comes after it.
     out.push(

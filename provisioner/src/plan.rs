@@ -177,8 +177,13 @@ pub fn plan(desired: &[Resource], observed: &[Found]) -> Plan {
                             .then(|| format!("{key} is {actual} in AWS, {wanted} in the spec"))
                     })
                     .collect();
-                if !differ.is_empty() && resource.kind == crate::model::Kind::Instance {
-                    // An instance holds no data of its own: it is replaced.
+                let replaceable = matches!(
+                    resource.kind,
+                    crate::model::Kind::Instance | crate::model::Kind::Object
+                );
+                if !differ.is_empty() && replaceable {
+                    // An instance holds no data of its own, a bundle is
+                    // rendered again: either is replaced.
                     replaced.push(resource.role.clone());
                     steps.push(Step::Replace {
                         desired: resource.clone(),

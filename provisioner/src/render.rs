@@ -12,11 +12,23 @@ use serde::Serialize;
 
 use crate::spec::Spec;
 
+mod artifacts;
+
+pub use artifacts::{Archive, Artifacts, USER_DATA_LIMIT, artifacts, bundle_key};
+
 /// Every template, by the name it is rendered with.
 const TEMPLATES: &[(&str, &str)] = &[
     (
         "bastion/user-data",
         include_str!("../../templates/bastion/user-data.hbs"),
+    ),
+    (
+        "cloud-init/node",
+        include_str!("../../templates/cloud-init/node.hbs"),
+    ),
+    (
+        "product/common/configure.sh",
+        include_str!("../../templates/product/common/configure.sh.hbs"),
     ),
     (
         "product/traffic-manager/carbon-offset.xml",
@@ -156,6 +168,11 @@ pub fn bundles(spec: &Spec) -> Result<Vec<Bundle>, RenderError> {
             "product/common/aerie-agent.toml",
             serde_json::Value::Null,
         )?;
+        bundle.add(
+            "configure.sh",
+            "product/common/configure.sh",
+            serde_json::json!({ "bootstrap": node.role == "traffic-manager-1" }),
+        )?;
         if gateway {
             gateway_files(&mut bundle, &topology)?;
         } else {
@@ -182,6 +199,13 @@ fn node_data(
         "ports": node.ports(),
         "admin_user": topology.admin_user,
         "product_version": topology.product_version,
+        "home": topology.home(),
+        "bucket": crate::model::artifacts_bucket(spec),
+        "ingest_token_secret": crate::topology::ingest_token_secret_name(&spec.name),
+        "secrets": crate::model::secrets(spec)
+            .into_iter()
+            .map(|(role, name)| serde_json::json!({ "role": role, "name": name }))
+            .collect::<Vec<_>>(),
         "monitor_url": topology.monitor_url,
         "monitor_proxy": topology.monitor_proxy,
         "gateway": gateway,

@@ -44,6 +44,34 @@ pub enum Rule {
     },
     /// A static route of a VPN connection: `route 10.8.0.0/16`.
     VpnRoute { cidr: String },
+    /// What an instance role may do: `allow secretsmanager:GetSecretValue
+    /// on product-db-password`; `on` is a role of the environment (a
+    /// secret) or `<bucket role>/<key pattern>` (`artifacts/bundles/gateway-*`).
+    Grant { action: String, on: String },
+    /// The IAM role an instance profile carries: `carries gateway-role`.
+    Carries { role: String },
+    /// A setting of a bucket: `versioning on`, `encrypted`, `public
+    /// access blocked`.
+    Bucket(BucketSetting),
+}
+
+/// What every bucket of the environment is set to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BucketSetting {
+    /// Every overwrite and delete keeps the version before it.
+    Versioning,
+    /// Encrypted at rest by default (SSE-S3).
+    Encryption,
+    /// All four public-access blocks on.
+    PublicAccessBlocked,
+}
+
+impl BucketSetting {
+    pub const ALL: [Self; 3] = [
+        Self::Versioning,
+        Self::Encryption,
+        Self::PublicAccessBlocked,
+    ];
 }
 
 impl Rule {
@@ -85,6 +113,13 @@ impl fmt::Display for Rule {
             Self::Attached { vpc } => write!(f, "attached to {vpc}"),
             Self::Record { kind, name, target } => write!(f, "{kind} {name} -> {target}"),
             Self::VpnRoute { cidr } => write!(f, "route {cidr}"),
+            Self::Grant { action, on } => write!(f, "allow {action} on {on}"),
+            Self::Carries { role } => write!(f, "carries {role}"),
+            Self::Bucket(BucketSetting::Versioning) => f.write_str("versioning on"),
+            Self::Bucket(BucketSetting::Encryption) => f.write_str("encrypted at rest"),
+            Self::Bucket(BucketSetting::PublicAccessBlocked) => {
+                f.write_str("public access blocked")
+            }
         }
     }
 }
@@ -151,6 +186,20 @@ mod tests {
                 },
                 "route 10.8.0.0/16",
             ),
+            (
+                Rule::Grant {
+                    action: "s3:GetObject".into(),
+                    on: "artifacts/bundles/gateway-*".into(),
+                },
+                "allow s3:GetObject on artifacts/bundles/gateway-*",
+            ),
+            (
+                Rule::Carries {
+                    role: "gateway-role".into(),
+                },
+                "carries gateway-role",
+            ),
+            (Rule::Bucket(BucketSetting::Versioning), "versioning on"),
         ];
         for (rule, text) in cases {
             assert_eq!(rule.to_string(), text);

@@ -47,6 +47,9 @@ pub struct Nodes {
     pub product_version: String,
     /// The product's administrator account name (its password is a secret).
     pub admin_user: String,
+    /// The product's distribution: an object in the environment's
+    /// artifacts bucket (default `dist/wso2am-<product_version>.zip`).
+    pub distribution: Option<String>,
     /// One or more.
     pub gateways: NodeGroup,
     /// Always two: an active/active pair, one per availability zone.
@@ -430,6 +433,16 @@ impl Spec {
             return Err(invalid(
                 "nodes.product_version",
                 "missing: e.g. product_version = \"2.0.0\"",
+            ));
+        }
+        if let Some(key) = &nodes.distribution
+            && (key.is_empty() || key.starts_with('/') || key.starts_with("s3://"))
+        {
+            return Err(invalid(
+                "nodes.distribution",
+                format!(
+                    "{key:?}: name the object's key in the artifacts bucket, e.g. \"dist/wso2am-2.0.0.zip\""
+                ),
             ));
         }
         if !valid_name(&nodes.admin_user) {

@@ -35,6 +35,17 @@ pub fn product_secret_name(environment: &str) -> String {
     format!("aerie/{environment}/product-db")
 }
 
+/// The Secrets Manager name of the product administrator's password.
+pub fn admin_secret_name(environment: &str) -> String {
+    format!("aerie/{environment}/product-admin")
+}
+
+/// The Secrets Manager name of the environment's ingest token (the agents
+/// present it to the monitor).
+pub fn ingest_token_secret_name(environment: &str) -> String {
+    format!("aerie/{environment}/ingest-token")
+}
+
 /// One product node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Node {
@@ -84,6 +95,8 @@ pub struct Topology {
     /// The database's name in the environment's DNS (`db.acme.internal`).
     pub database_host: String,
     pub product_version: String,
+    /// The distribution's key in the artifacts bucket.
+    pub distribution: String,
     pub admin_user: String,
     pub monitor_url: String,
     pub monitor_proxy: Option<String>,
@@ -115,10 +128,19 @@ impl Topology {
             traffic_managers: [node("traffic-manager", 1, 1), node("traffic-manager", 2, 2)],
             database_host: format!("db.{}", spec.dns.zone),
             product_version: nodes.product_version.clone(),
+            distribution: nodes
+                .distribution
+                .clone()
+                .unwrap_or_else(|| format!("dist/wso2am-{}.zip", nodes.product_version)),
             admin_user: nodes.admin_user.clone(),
             monitor_url: nodes.monitor.url.clone(),
             monitor_proxy: nodes.monitor.proxy.clone(),
         })
+    }
+
+    /// Where the product is installed on every node.
+    pub fn home(&self) -> String {
+        format!("/opt/wso2am-{}", self.product_version)
     }
 
     /// Every node, traffic managers first.

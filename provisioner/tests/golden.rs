@@ -25,7 +25,7 @@ fn the_plan_of_the_example_against_an_empty_account_is_the_golden_plan() {
     let printed = plan(&desired(&example()).unwrap(), &[]).render();
     assert_golden(&here("tests/output/acme-plan.txt"), &printed);
     assert!(
-        printed.ends_with("Plan: 24 to add, 0 to change, 0 to destroy.\n"),
+        printed.ends_with("Plan: 40 to add, 0 to change, 0 to destroy.\n"),
         "{printed}"
     );
 }
@@ -65,6 +65,14 @@ fn every_nodes_rendered_configuration_is_the_golden_one() {
             "gateway-2"
         ]
     );
+    let artifacts = aerie_provisioner::render::artifacts(&example()).unwrap();
+    for role in roles {
+        let user_data = &artifacts.user_data[role];
+        assert_golden(
+            &here(&format!("tests/output/nodes/{role}/user-data.yaml")),
+            user_data,
+        );
+    }
     for bundle in &bundles {
         for (path, text) in &bundle.files {
             let golden = format!(

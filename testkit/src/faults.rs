@@ -5,7 +5,8 @@
 //!
 //! Calls are named by their action: `Action=` of the query protocols (EC2,
 //! RDS, SES), `X-Amz-Target` of the JSON ones (Secrets Manager), and
-//! `route53:METHOD /path-without-ids` for Route53's REST API.
+//! `route53:METHOD /path-without-ids` for Route53's REST API and
+//! `s3:METHOD /bucket[/key][?sub-resource]` for S3's.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -86,6 +87,11 @@ const MUTATING: &[&str] = &[
     "secretsmanager.Restore",
     "secretsmanager.Delete",
     "secretsmanager.Put",
+    "Add",
+    "Remove",
+    "s3:PUT",
+    "s3:POST",
+    "s3:DELETE",
     "route53:POST",
     "route53:DELETE",
 ];
@@ -189,6 +195,19 @@ impl FaultProxy {
     }
 }
 
+/// moto 5.2 answers `GetBucketVersioning` under a root element real S3
+/// does not use (`GetBucketVersioningResponse`, not
+/// `VersioningConfiguration`), which the Rust SDK refuses to read; the
+/// proxy renames it, and changes nothing else of any answer.
+fn moto_compatible(call: &str, body: Bytes) -> Bytes {
+    if call.starts_with("s3:GET /") && call.ends_with("?versioning") {
+        let text = String::from_utf8_lossy(&body)
+            .replace("GetBucketVersioningResponse", "VersioningConfiguration");
+        return Bytes::from(text);
+    }
+    body
+}
+
 fn is_mutating(call: &str) -> bool {
     MUTATING.iter().any(|prefix| call.starts_with(prefix))
 }
@@ -218,7 +237,22 @@ fn action(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Strin
             .collect();
         return format!("route53:{method} /{}", path.join("/"));
     }
-    format!("{method} {}", uri.path())
+    // S3's REST API: the method, the bucket, whether a key follows, and
+    // the sub-resource (`s3:PUT /bucket?versioning`, `s3:PUT /bucket/key`).
+    let mut parts = uri.path().trim_start_matches('/').splitn(2, '/');
+    let bucket = parts.next().unwrap_or_default();
+    let key = if parts.next().is_some_and(|k| !k.is_empty()) {
+        "/key"
+    } else {
+        ""
+    };
+    let sub = query
+        .split('&')
+        .map(|pair| pair.split('=').next().unwrap_or_default())
+        .find(|name| !name.is_empty() && !name.starts_with("x-id") && *name != "list-type")
+        .map(|name| format!("?{name}"))
+        .unwrap_or_default();
+    format!("s3:{method} /{bucket}{key}{sub}")
 }
 
 fn error_response(call: &str, headers: &HeaderMap, status: u16, code: &str) -> Response {
@@ -235,9 +269,22 @@ fn error_response(call: &str, headers: &HeaderMap, status: u16, code: &str) -> R
         )
             .into_response();
     }
+    if call.starts_with("s3:") {
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message><RequestId>fault-proxy</RequestId></Error>"
+        );
+        return (
+            status,
+            [("content-type", "application/xml".to_owned())],
+            body,
+        )
+            .into_response();
+    }
     let ec2 = !call.starts_with("route53:")
         && !call.contains("DB")
         && !call.contains("Identity")
+        && !call.contains("Role")
+        && !call.contains("InstanceProfile")
         && !call.contains("Dkim");
     let body = if ec2 {
         format!(
@@ -314,7 +361,7 @@ async fn forward(
             }
             let bytes = response.bytes().await.unwrap_or_default();
             builder
-                .body(Body::from(bytes))
+                .body(Body::from(moto_compatible(&call, bytes)))
                 .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
         }
         Err(error) => (StatusCode::BAD_GATEWAY, error.to_string()).into_response(),

@@ -28,6 +28,8 @@ pub struct Cloud {
     pub route53: aws_sdk_route53::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub ses: aws_sdk_ses::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub iam: aws_sdk_iam::Client,
     pub environment: String,
     pub region: String,
     /// Whether deleting the database first takes a final snapshot (kept).
@@ -47,6 +49,8 @@ impl Cloud {
             route53: aws_sdk_route53::Client::new(&sdk),
             secrets: aws_sdk_secretsmanager::Client::new(&sdk),
             ses: aws_sdk_ses::Client::new(&sdk),
+            s3: s3_client(&sdk),
+            iam: aws_sdk_iam::Client::new(&sdk),
             environment: environment.to_owned(),
             region: region.to_owned(),
             final_snapshot: true,
@@ -72,7 +76,7 @@ impl Cloud {
         &self,
         resource: &Resource,
         known: &Known,
-        user_data: &str,
+        artifacts: &crate::render::Artifacts,
         spec: &crate::spec::Spec,
     ) -> Result<Made, AwsError> {
         // Every id a kind looks up is of a dependency: all must exist.
@@ -88,7 +92,7 @@ impl Cloud {
         let need = Need {
             resource,
             known,
-            user_data,
+            artifacts,
             spec,
         };
         resources::of(resource.kind).create(self, &need).await
@@ -108,6 +112,7 @@ impl Cloud {
             id,
             add,
             remove,
+            rules: &resource.rules,
             repairs,
             known,
         };
@@ -120,6 +125,15 @@ impl Cloud {
         let gone = Gone { found, known };
         resources::of(found.resource.kind).delete(self, &gone).await
     }
+}
+
+/// The S3 client: path-style addressing when the endpoint is overridden
+/// (a local S3 has no per-bucket host names).
+fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(sdk.endpoint_url().is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
 }
 
 /// What a step needs to know of the others: ids and addresses by role.

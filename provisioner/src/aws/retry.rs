@@ -102,9 +102,13 @@ impl Policy {
     }
 }
 
-fn retryable(policy: &Policy, code: &str, status: Option<u16>) -> bool {
+fn retryable(policy: &Policy, code: &str, message: &str, status: Option<u16>) -> bool {
     TRANSIENT.contains(&code)
         || (policy.visibility && NOT_YET_VISIBLE.contains(&code))
+        // A new instance profile takes a while to reach EC2.
+        || (policy.visibility
+            && code == "InvalidParameterValue"
+            && message.contains("iamInstanceProfile"))
         || status.is_some_and(|s| s >= 500)
         || (policy.dependencies
             && matches!(
@@ -158,7 +162,7 @@ where
                 false,
             ),
         };
-        if (transport || retryable(&policy, &code, status)) && attempt < policy.attempts {
+        if (transport || retryable(&policy, &code, &message, status)) && attempt < policy.attempts {
             let ceiling = policy
                 .base
                 .saturating_mul(1 << attempt.min(16))
@@ -190,10 +194,15 @@ where
 {
     match call(name, policy, make).await {
         Ok(_) => Ok(()),
-        Err(error) if error.code.contains("NotFound") => Ok(()),
+        Err(error) if error.code.contains("NotFound") || GONE.contains(&error.code.as_str()) => {
+            Ok(())
+        }
         Err(error) => Err(error),
     }
 }
+
+/// What S3 and IAM answer for what is not there.
+const GONE: &[&str] = &["NoSuchBucket", "NoSuchKey", "NoSuchEntity"];
 
 #[cfg(test)]
 mod tests {

@@ -7,21 +7,21 @@ use std::process::{Command, Output};
 use aerie_system_tests::binary;
 use aerie_testkit::{FaultProxy, MotoServer, workspace_root};
 
-const REGION: &str = "eu-west-1";
+pub(crate) const REGION: &str = "eu-west-1";
 
-struct Account {
-    moto: MotoServer,
-    proxy: FaultProxy,
+pub(crate) struct Account {
+    pub(crate) moto: MotoServer,
+    pub(crate) proxy: FaultProxy,
 }
 
 impl Account {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let moto = MotoServer::start().await.unwrap();
         let proxy = FaultProxy::start(moto.endpoint()).await.unwrap();
         Self { moto, proxy }
     }
 
-    fn aerie(&self, args: &[&str], spec: &Path) -> Output {
+    pub(crate) fn aerie(&self, args: &[&str], spec: &Path) -> Output {
         let mut command = Command::new(binary("aerie"));
         command.args(args).arg("--spec").arg(spec);
         for (key, value) in self.moto.env(REGION) {
@@ -33,12 +33,12 @@ impl Account {
         command.output().unwrap()
     }
 
-    async fn ec2(&self) -> aws_sdk_ec2::Client {
+    pub(crate) async fn ec2(&self) -> aws_sdk_ec2::Client {
         aws_sdk_ec2::Client::new(&self.moto.sdk_config(REGION).await)
     }
 }
 
-fn text(output: &Output) -> String {
+pub(crate) fn text(output: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -52,7 +52,7 @@ const MOTO_AMI: &str = "ami-03cf127a";
 
 /// The example spec, with an image moto has: a copy in a folder of the
 /// test process's own.
-fn example() -> PathBuf {
+pub(crate) fn example() -> PathBuf {
     static COPY: std::sync::LazyLock<(tempfile::TempDir, PathBuf)> =
         std::sync::LazyLock::new(|| {
             let dir = tempfile::tempdir().unwrap();
@@ -89,7 +89,7 @@ fn second_spec(dir: &Path) -> PathBuf {
     path
 }
 
-fn env_filter(environment: &str) -> aws_sdk_ec2::types::Filter {
+pub(crate) fn env_filter(environment: &str) -> aws_sdk_ec2::types::Filter {
     aws_sdk_ec2::types::Filter::builder()
         .name("tag:aerie:env")
         .values(environment)
@@ -168,7 +168,7 @@ async fn the_example_applies_reapplies_with_no_changes_and_destroys_to_nothing()
         golden.display()
     );
     assert!(
-        printed.contains("\nPlan: 24 to add, 0 to change, 0 to destroy.\n"),
+        printed.contains("\nPlan: 40 to add, 0 to change, 0 to destroy.\n"),
         "{printed}"
     );
 
@@ -176,7 +176,7 @@ async fn the_example_applies_reapplies_with_no_changes_and_destroys_to_nothing()
     assert!(apply.status.success(), "{}", text(&apply));
     let out = text(&apply);
     assert!(
-        out.contains("Apply complete: 24 added, 0 changed, 0 destroyed."),
+        out.contains("Apply complete: 40 added, 0 changed, 0 destroyed."),
         "{out}"
     );
     // The SES records the customer must add: a TXT and three DKIM CNAMEs.
@@ -192,12 +192,19 @@ async fn the_example_applies_reapplies_with_no_changes_and_destroys_to_nothing()
     );
 
     let ec2 = account.ec2().await;
-    assert_eq!(count_tagged(&ec2, "acme-prod").await, (1, 1, 1));
+    // The bastion and the four product nodes.
+    assert_eq!(count_tagged(&ec2, "acme-prod").await, (1, 1, 5));
     // The bastion: IMDSv2, a public IP, the user-data of the golden file,
     // and no secret in it.
     let instances = ec2
         .describe_instances()
         .filters(env_filter("acme-prod"))
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:aerie:role")
+                .values("bastion")
+                .build(),
+        )
         .send()
         .await
         .unwrap();
@@ -311,7 +318,7 @@ async fn the_example_applies_reapplies_with_no_changes_and_destroys_to_nothing()
     let destroy = account.aerie(&["env", "destroy", "--yes"], &spec);
     assert!(destroy.status.success(), "{}", text(&destroy));
     assert!(
-        text(&destroy).contains("Destroy complete: 24 removed."),
+        text(&destroy).contains("Destroy complete: 40 removed."),
         "{}",
         text(&destroy)
     );
@@ -337,7 +344,7 @@ async fn the_example_applies_reapplies_with_no_changes_and_destroys_to_nothing()
     );
     let after = account.aerie(&["env", "plan"], &spec);
     assert!(
-        text(&after).contains("Plan: 24 to add, 0 to change, 0 to destroy."),
+        text(&after).contains("Plan: 40 to add, 0 to change, 0 to destroy."),
         "nothing tagged is left: {}",
         text(&after)
     );

@@ -8,8 +8,8 @@ use super::prelude::*;
 use crate::aws::tags::any_of;
 use crate::repair::Repair;
 use aws_sdk_ec2::types::{
-    BlockDeviceMapping, EbsBlockDevice, HttpTokensState, Instance as Ec2Instance,
-    InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
+    BlockDeviceMapping, EbsBlockDevice, HttpTokensState, IamInstanceProfileSpecification,
+    Instance as Ec2Instance, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
     InstanceNetworkInterfaceSpecification, InstanceType, ResourceType, VolumeType,
 };
 use base64::Engine;
@@ -51,6 +51,9 @@ impl ResourceKind for Instance {
             .filter(|g| !g.is_empty())
             .map(|role| need.id_of(role))
             .collect();
+        let user_data = need.artifacts.user_data.get(need.role()).ok_or_else(|| {
+            AwsError::other("RunInstances", format!("{} has no user-data", need.role()))
+        })?;
         let imdsv2 = InstanceMetadataOptionsRequest::builder()
             .http_tokens(HttpTokensState::Required)
             .http_endpoint(InstanceMetadataEndpointState::Enabled);
@@ -75,11 +78,20 @@ impl ResourceKind for Instance {
             .min_count(1)
             .max_count(1)
             .key_name(need.id_of(&need.prop("key")))
-            .user_data(base64::engine::general_purpose::STANDARD.encode(need.user_data))
+            .user_data(base64::engine::general_purpose::STANDARD.encode(user_data))
             .metadata_options(imdsv2.build())
             .block_device_mappings(disk.build())
             .network_interfaces(interface.build())
-            .tag_specifications(cloud.tags(ResourceType::Instance, need.role()));
+            .tag_specifications(cloud.tags(ResourceType::Instance, need.role()))
+            .tag_specifications(cloud.tags(ResourceType::Volume, need.role()));
+        let profile = need.prop("profile");
+        let request = if profile.is_empty() {
+            request
+        } else {
+            let name = need.id_of(&profile);
+            let profile = IamInstanceProfileSpecification::builder().name(name);
+            request.iam_instance_profile(profile.build())
+        };
         let ran = call("RunInstances", Policy::standard(), || {
             request.clone().send()
         })
@@ -172,6 +184,13 @@ fn described(role: &str, instance: &Ec2Instance, seen: &Seen<'_>) -> crate::mode
     groups.sort();
     groups.dedup();
     f.set("security_groups", groups.join(", "));
+    // The profile by its ARN's last part, the name Aerie gave it.
+    if let Some(arn) = instance.iam_instance_profile().and_then(|p| p.arn()) {
+        f.set(
+            "profile",
+            seen.role_of(arn.rsplit('/').next().unwrap_or(arn)),
+        );
+    }
     f.address = instance.private_ip_address().map(str::to_owned);
     f
 }

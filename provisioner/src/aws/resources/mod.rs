@@ -8,15 +8,19 @@
 //! to do: the plan does; these only do it, each call through `retry`.
 
 mod attachment;
+mod bucket;
 mod customer_gateway;
 mod db_instance;
 mod db_subnet_group;
 mod elastic_ip;
 mod hosted_zone;
+mod iam_role;
 mod instance;
+mod instance_profile;
 mod internet_gateway;
 mod key_pair;
 mod nat_gateway;
+mod object;
 mod route_table;
 mod secret;
 mod security_group;
@@ -78,12 +82,12 @@ impl Seen<'_> {
 }
 
 /// What creating a resource needs: the resource as planned, the ids and
-/// addresses of what exists already, its rendered user-data (instances).
+/// addresses of what exists already, what the instances boot with.
 #[derive(Debug)]
 pub(super) struct Need<'a> {
     pub(super) resource: &'a Resource,
     pub(super) known: &'a Known,
-    pub(super) user_data: &'a str,
+    pub(super) artifacts: &'a crate::render::Artifacts,
     pub(super) spec: &'a Spec,
 }
 
@@ -136,6 +140,9 @@ pub(super) struct Change<'a> {
     pub(super) id: &'a str,
     pub(super) add: &'a [Rule],
     pub(super) remove: &'a [Rule],
+    /// Every rule the resource is to have (a kind that writes them all
+    /// at once, such as an IAM policy, needs the whole set).
+    pub(super) rules: &'a BTreeSet<Rule>,
     /// What observe found undone on it.
     pub(super) repairs: &'a [crate::repair::Repair],
     pub(super) known: &'a Known,
@@ -207,10 +214,14 @@ pub(super) const TABLE: &[(Kind, &dyn ResourceKind)] = &[
     (Kind::RouteTable, &route_table::RouteTable),
     (Kind::SecurityGroup, &security_group::SecurityGroup),
     (Kind::KeyPair, &key_pair::KeyPair),
-    (Kind::Instance, &instance::Instance),
     (Kind::CustomerGateway, &customer_gateway::CustomerGateway),
     (Kind::VpnConnection, &vpn_connection::VpnConnection),
     (Kind::Secret, &secret::Secret),
+    (Kind::Bucket, &bucket::Bucket),
+    (Kind::Object, &object::Object),
+    (Kind::IamRole, &iam_role::IamRole),
+    (Kind::InstanceProfile, &instance_profile::InstanceProfile),
+    (Kind::Instance, &instance::Instance),
     (Kind::DbSubnetGroup, &db_subnet_group::DbSubnetGroup),
     (Kind::DbInstance, &db_instance::DbInstance),
     (Kind::HostedZone, &hosted_zone::HostedZone),
@@ -254,6 +265,6 @@ mod tests {
         kinds.sort();
         kinds.dedup();
         assert_eq!(kinds.len(), TABLE.len(), "a kind is listed twice");
-        assert_eq!(kinds.len(), 17, "a kind of the model has no implementation");
+        assert_eq!(kinds.len(), 21, "a kind of the model has no implementation");
     }
 }

@@ -1,80 +1,65 @@
-//! The database master password, generated into Secrets Manager and never
-//! printed; and how any secret of the environment is written and removed.
+//! The environment's secrets (the database master password, the product's
+//! database and administrator passwords, the agents' ingest token),
+//! generated into Secrets Manager and never printed; and how any secret of
+//! the environment is written and removed.
 //!
-//! The secret is observed like any resource: one scheduled for deletion is
-//! restored (`RestoreSecret`), and one deleted for good is made again with
-//! a new password that is then set on the database too (`ModifyDBInstance`),
-//! so that the secret always opens the database.
+//! A secret is observed like any resource: one scheduled for deletion is
+//! restored (`RestoreSecret`), and a master password deleted for good is
+//! made again with a new value that is then set on the database too
+//! (`ModifyDBInstance`), so that the secret always opens the database.
 
 use super::prelude::*;
 use crate::aws::tags::{ENV_TAG, ROLE_TAG};
 use crate::repair::Repair;
 use aws_sdk_secretsmanager::types::Tag;
 
-/// A secret in Secrets Manager (the database master password).
+/// A secret in Secrets Manager (the database master password, the
+/// product's passwords, the ingest token).
 pub(super) struct Secret;
 
 #[async_trait::async_trait]
 impl ResourceKind for Secret {
     async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError> {
-        // Found by the name the environment gives it, Aerie's only when
+        // Found by the names the environment gives them, Aerie's only when
         // tagged for this environment.
-        let name = crate::model::rds_secret_name(&cloud.environment);
-        let request = cloud.secrets.describe_secret().secret_id(&name);
-        let secret = match call("DescribeSecret", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await
-        {
-            Ok(secret) => secret,
-            Err(error) if error.is("ResourceNotFoundException") => return Ok(()),
-            Err(error) => return Err(error),
-        };
-        let tags = secret.tags().iter().map(|t| (t.key(), t.value()));
-        if cloud.owns(tags) {
-            let arn = secret.arn().unwrap_or_default();
-            let mut f = found(Kind::Secret, "rds-master-password", arn, "available");
-            f.set("name", name);
-            if secret.deleted_date().is_some() {
-                f.state = "scheduled for deletion".into();
-                f.repairs.push(Repair::Restore);
+        for (role, name) in crate::model::secrets(seen.spec) {
+            let request = cloud.secrets.describe_secret().secret_id(&name);
+            let secret = match call("DescribeSecret", Policy::standard(), || {
+                request.clone().send()
+            })
+            .await
+            {
+                Ok(secret) => secret,
+                Err(error) if error.is("ResourceNotFoundException") => continue,
+                Err(error) => return Err(error),
+            };
+            let tags = secret.tags().iter().map(|t| (t.key(), t.value()));
+            if cloud.owns(tags) {
+                let arn = secret.arn().unwrap_or_default();
+                let mut f = found(Kind::Secret, role, arn, "available");
+                f.set("name", name);
+                if secret.deleted_date().is_some() {
+                    f.state = "scheduled for deletion".into();
+                    f.repairs.push(Repair::Restore);
+                }
+                seen.add(f);
             }
-            seen.out.push(f);
         }
         Ok(())
     }
 
     async fn create(&self, cloud: &Cloud, need: &Need<'_>) -> Result<Made, AwsError> {
+        if need.role() == "ingest-token" {
+            let token = aerie_common::secret::token();
+            let arn = put_secret(cloud, &need.prop("name"), &token, need.role()).await?;
+            return Ok(Made::named(&arn));
+        }
         let password = aerie_common::secret::password(32);
         let arn = put_secret(cloud, &need.prop("name"), &password, need.role()).await?;
-        // A database that outlived its secret gets the new password: the
-        // old one is lost with the secret.
-        let identifier = format!("{}-db", cloud.environment);
-        let describe = cloud
-            .rds
-            .describe_db_instances()
-            .db_instance_identifier(&identifier);
-        let exists = match call("DescribeDBInstances", Policy::standard(), || {
-            describe.clone().send()
-        })
-        .await
-        {
-            Ok(answer) => !answer.db_instances().is_empty(),
-            Err(error) if error.code.contains("NotFound") => false,
-            Err(error) => return Err(error),
-        };
-        if exists {
-            let modify = cloud
-                .rds
-                .modify_db_instance()
-                .db_instance_identifier(&identifier);
-            let request = modify
-                .master_user_password(&password)
-                .apply_immediately(true);
-            call("ModifyDBInstance", Policy::standard(), || {
-                request.clone().send()
-            })
-            .await?;
+        if need.role() != "rds-master-password" {
+            // The product's passwords are set by the nodes from the secret
+            // (the database bootstrap sets the user's on every run).
+            return Ok(Made::named(&arn));
         }
         Ok(Made::named(&arn))
     }
@@ -122,8 +107,8 @@ pub(super) async fn put_secret(
         // Left by an interrupted run: keep it (its value may be in use);
         // one of that name that is not the environment's is not taken.
         Err(error) if error.is("ResourceExistsException") => {
-            if owned(cloud, name).await? {
-                Ok(name.to_owned())
+            if let Some(arn) = owned(cloud, name).await? {
+                Ok(arn)
             } else {
                 Err(AwsError::other(
                     "CreateSecret",
@@ -138,16 +123,18 @@ pub(super) async fn put_secret(
     }
 }
 
-/// Whether secret `id` exists and is tagged for this environment.
-async fn owned(cloud: &Cloud, id: &str) -> Result<bool, AwsError> {
+/// The ARN of secret `id` when it exists and is tagged for this environment.
+async fn owned(cloud: &Cloud, id: &str) -> Result<Option<String>, AwsError> {
     let request = cloud.secrets.describe_secret().secret_id(id);
     match call("DescribeSecret", Policy::standard(), || {
         request.clone().send()
     })
     .await
     {
-        Ok(secret) => Ok(cloud.owns(secret.tags().iter().map(|t| (t.key(), t.value())))),
-        Err(error) if error.is("ResourceNotFoundException") => Ok(false),
+        Ok(secret) => Ok(cloud
+            .owns(secret.tags().iter().map(|t| (t.key(), t.value())))
+            .then(|| secret.arn().unwrap_or(id).to_owned())),
+        Err(error) if error.is("ResourceNotFoundException") => Ok(None),
         Err(error) => Err(error),
     }
 }
@@ -155,7 +142,7 @@ async fn owned(cloud: &Cloud, id: &str) -> Result<bool, AwsError> {
 /// Deletes secret `id` (a name or an ARN) at once, without a recovery
 /// window; one that is not tagged for the environment is left alone.
 pub(super) async fn delete_secret(cloud: &Cloud, id: &str) -> Result<(), AwsError> {
-    if !owned(cloud, id).await? {
+    if owned(cloud, id).await?.is_none() {
         return Ok(());
     }
     let delete = cloud.secrets.delete_secret().secret_id(id);

@@ -1,0 +1,163 @@
+//! The nodes' instance profiles, one per node role, each carrying that
+//! role's IAM role (its rule: `carries gateway-role`). Found under the path
+//! `/aerie/<env>/`, the environment's only when tagged for it; its id is
+//! its name, which is what `RunInstances` is given.
+
+use super::iam_role::{path, tags};
+use super::prelude::*;
+use crate::aws::tags::{ENV_TAG, ROLE_TAG};
+
+/// An instance profile of the environment.
+pub(super) struct InstanceProfile;
+
+#[async_trait::async_trait]
+impl ResourceKind for InstanceProfile {
+    async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError> {
+        let request = cloud.iam.list_instance_profiles().path_prefix(path(cloud));
+        let listed = call("ListInstanceProfiles", Policy::standard(), || {
+            request.clone().send()
+        })
+        .await?;
+        // The path filter is checked here too (moto ignores it).
+        let ours = listed.instance_profiles().iter();
+        for profile in ours.filter(|p| p.path() == path(cloud)) {
+            let name = profile.instance_profile_name();
+            // Only GetInstanceProfile answers a profile's tags.
+            let request = cloud.iam.get_instance_profile();
+            let request = request.instance_profile_name(name);
+            let answer = call("GetInstanceProfile", Policy::standard(), || {
+                request.clone().send()
+            })
+            .await?;
+            let tags = answer
+                .instance_profile()
+                .map(|p| p.tags())
+                .unwrap_or_default();
+            let tags: Vec<(Option<&str>, Option<&str>)> = tags
+                .iter()
+                .map(|t| (Some(t.key()), Some(t.value())))
+                .collect();
+            if !cloud.owns(tags.iter().copied()) {
+                continue;
+            }
+            let role = tags
+                .iter()
+                .find(|(key, _)| *key == Some(ROLE_TAG))
+                .and_then(|(_, value)| *value)
+                .unwrap_or("instance-profile");
+            let mut f = found(Kind::InstanceProfile, role, name, "available");
+            f.set("name", name);
+            for carried in profile.roles() {
+                f.resource.rules.insert(Rule::Carries {
+                    role: seen.role_of(carried.role_name()),
+                });
+            }
+            seen.add(f);
+        }
+        Ok(())
+    }
+
+    async fn create(&self, cloud: &Cloud, need: &Need<'_>) -> Result<Made, AwsError> {
+        let name = need.prop("name");
+        let request = cloud
+            .iam
+            .create_instance_profile()
+            .instance_profile_name(&name)
+            .path(path(cloud))
+            .set_tags(Some(tags(cloud, need.role())?));
+        match call("CreateInstanceProfile", Policy::standard(), || {
+            request.clone().send()
+        })
+        .await
+        {
+            Ok(_) => {}
+            Err(error) if error.is("EntityAlreadyExists") => {
+                return Err(AwsError::other(
+                    "CreateInstanceProfile",
+                    format!(
+                        "an instance profile named {name} exists and is not tagged {ENV_TAG}={}: remove it, Aerie will not take it over",
+                        cloud.environment
+                    ),
+                ));
+            }
+            Err(error) => return Err(error),
+        }
+        for rule in &need.resource.rules {
+            carry(cloud, &name, rule, need.known, true).await?;
+        }
+        Ok(Made::named(&name))
+    }
+
+    async fn change(&self, cloud: &Cloud, change: &Change<'_>) -> Result<(), AwsError> {
+        // Removals first: a profile carries one role at most.
+        for (add, rule) in change.each() {
+            carry(cloud, change.id, rule, change.known, add).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, cloud: &Cloud, gone: &Gone<'_>) -> Result<Option<String>, AwsError> {
+        let name = gone.id();
+        let request = cloud.iam.get_instance_profile().instance_profile_name(name);
+        let profile = call("GetInstanceProfile", Policy::destroying(), || {
+            request.clone().send()
+        })
+        .await;
+        let roles: Vec<String> = profile
+            .ok()
+            .and_then(|p| p.instance_profile)
+            .map(|p| p.roles().iter().map(|r| r.role_name().to_owned()).collect())
+            .unwrap_or_default();
+        for role in roles {
+            let request = cloud.iam.remove_role_from_instance_profile();
+            let request = request.instance_profile_name(name).role_name(role);
+            removed(
+                "RemoveRoleFromInstanceProfile",
+                Policy::destroying(),
+                || request.clone().send(),
+            )
+            .await?;
+        }
+        let request = cloud
+            .iam
+            .delete_instance_profile()
+            .instance_profile_name(name);
+        gone.by("DeleteInstanceProfile", || request.clone().send())
+            .await
+    }
+}
+
+/// Adds (or removes) the role a `carries` rule names to profile `name`.
+async fn carry(
+    cloud: &Cloud,
+    name: &str,
+    rule: &Rule,
+    known: &crate::aws::Known,
+    add: bool,
+) -> Result<(), AwsError> {
+    let Rule::Carries { role } = rule else {
+        return Ok(());
+    };
+    // A role that is not the environment's is named by its own name.
+    let role = known.ids.get(role).cloned().unwrap_or_else(|| role.clone());
+    if add {
+        let request = cloud.iam.add_role_to_instance_profile();
+        let request = request.instance_profile_name(name).role_name(role);
+        match call("AddRoleToInstanceProfile", Policy::standard(), || {
+            request.clone().send()
+        })
+        .await
+        {
+            // Added before an interruption: done.
+            Err(error) if error.is("LimitExceeded") => Ok(()),
+            other => other.map(|_| ()),
+        }
+    } else {
+        let request = cloud.iam.remove_role_from_instance_profile();
+        let request = request.instance_profile_name(name).role_name(role);
+        removed("RemoveRoleFromInstanceProfile", Policy::standard(), || {
+            request.clone().send()
+        })
+        .await
+    }
+}

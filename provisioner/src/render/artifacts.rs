@@ -1,0 +1,176 @@
+//! What the instances boot with, rendered whole: every instance's
+//! user-data and every node's configuration bundle as the archive that
+//! goes to the artifacts bucket, with its SHA-256 (the node checks the
+//! archive it fetches against the digest its user-data names).
+//!
+//! The archives are reproducible: the same spec and templates give the
+//! same bytes (fixed times, owners and modes), so an unchanged node has an
+//! unchanged digest and nothing to replace.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+
+use super::{Bundle, RenderError, Templates, bundles};
+use crate::spec::Spec;
+use crate::topology::{Node, Topology};
+
+/// EC2 refuses user-data over 16 KiB.
+pub const USER_DATA_LIMIT: usize = 16 * 1024;
+
+/// Every instance's user-data by role, every bundle archive by node role.
+#[derive(Debug, Clone)]
+pub struct Artifacts {
+    pub user_data: BTreeMap<String, String>,
+    pub bundles: BTreeMap<String, Archive>,
+}
+
+/// One node's bundle as stored in S3.
+#[derive(Debug, Clone)]
+pub struct Archive {
+    /// A gzip-compressed tar of the bundle's files.
+    pub bytes: Vec<u8>,
+    /// Hex SHA-256 of `bytes`.
+    pub sha256: String,
+}
+
+/// The key of `role`'s bundle in the artifacts bucket (versioned: each
+/// apply that changes it keeps the one before as an older version).
+pub fn bundle_key(role: &str) -> String {
+    format!("bundles/{role}.tar.gz")
+}
+
+/// Renders everything the instances of `spec` boot with.
+pub fn artifacts(spec: &Spec) -> Result<Artifacts, RenderError> {
+    let mut user_data = BTreeMap::from([("bastion".to_owned(), super::bastion_user_data(spec)?)]);
+    let mut archives = BTreeMap::new();
+    if let Some(topology) = Topology::of(spec) {
+        for bundle in bundles(spec)? {
+            let archive = archive(&bundle);
+            let node = topology
+                .nodes()
+                .find(|node| node.role == bundle.role)
+                .expect("every bundle is of a node");
+            user_data.insert(
+                bundle.role.clone(),
+                node_user_data(spec, &topology, node, &archive.sha256)?,
+            );
+            archives.insert(bundle.role, archive);
+        }
+    }
+    Ok(Artifacts {
+        user_data,
+        bundles: archives,
+    })
+}
+
+/// The node's cloud-init: fetch its bundle, check it, run its configure.sh.
+fn node_user_data(
+    spec: &Spec,
+    topology: &Topology,
+    node: &Node,
+    sha256: &str,
+) -> Result<String, RenderError> {
+    Templates::get().render(
+        "cloud-init/node",
+        &serde_json::json!({
+            "environment": spec.name,
+            "node": node,
+            "region": spec.region,
+            "ntp_servers": spec.ntp.servers,
+            "bucket": crate::model::artifacts_bucket(spec),
+            "bundle_key": bundle_key(&node.role),
+            "bundle_sha256": sha256,
+            "distribution": topology.distribution,
+            "home": topology.home(),
+        }),
+    )
+}
+
+/// The bundle as a reproducible `.tar.gz`: files sorted by path, mode 0600
+/// (0700 for scripts), owner root, time zero.
+fn archive(bundle: &Bundle) -> Archive {
+    let gzip = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::default());
+    let mut tar = tar::Builder::new(gzip);
+    for (path, text) in &bundle.files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(if path.ends_with(".sh") { 0o700 } else { 0o600 });
+        header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_cksum();
+        tar.append_data(&mut header, path, text.as_bytes())
+            .expect("writing to memory does not fail");
+    }
+    let bytes = tar
+        .into_inner()
+        .and_then(flate2::write::GzEncoder::finish)
+        .expect("writing to memory does not fail");
+    let sha256 = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Archive { bytes, sha256 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> Spec {
+        use aerie_common::toml_file::TomlFile as _;
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/acme.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        Spec::parse(&path, &text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn the_same_spec_gives_the_same_archives_byte_for_byte() {
+        let (first, second) = (
+            artifacts(&example()).unwrap(),
+            artifacts(&example()).unwrap(),
+        );
+        assert!(!first.bundles.is_empty());
+        for (role, archive) in &first.bundles {
+            assert_eq!(archive.bytes, second.bundles[role].bytes, "{role}");
+        }
+    }
+
+    #[test]
+    fn every_user_data_is_under_ec2_s_limit_and_names_its_bundle_s_digest() {
+        let artifacts = artifacts(&example()).unwrap();
+        for (role, user_data) in &artifacts.user_data {
+            assert!(
+                user_data.len() < USER_DATA_LIMIT,
+                "{role}: {} bytes",
+                user_data.len()
+            );
+        }
+        for (role, archive) in &artifacts.bundles {
+            assert!(
+                artifacts.user_data[role].contains(&archive.sha256),
+                "{role}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_archive_unpacks_to_the_bundle_s_files() {
+        let spec = example();
+        let bundle = bundles(&spec).unwrap().remove(0);
+        let archive = archive(&bundle);
+        let mut unpacked = BTreeMap::new();
+        let gzip = flate2::read::GzDecoder::new(archive.bytes.as_slice());
+        for entry in tar::Archive::new(gzip).entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = entry.path().unwrap().to_string_lossy().into_owned();
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+            unpacked.insert(path, text);
+        }
+        assert_eq!(unpacked, bundle.files);
+    }
+}
