@@ -179,6 +179,7 @@ async fn run(command: EnvCommand, spec: Spec) -> anyhow::Result<ExitCode> {
             let (add, change, destroy) = plan.counts();
             println!("Apply complete: {add} added, {change} changed, {destroy} destroyed.");
             print_records(&observed);
+            print_monitor_token(&spec);
             Ok(ExitCode::SUCCESS)
         }
         EnvCommand::Render { out, .. } => render_to(&spec, &out),
@@ -250,6 +251,20 @@ fn render_to(spec: &Spec, out: &std::path::Path) -> anyhow::Result<ExitCode> {
     }
     println!("Rendered {} files under {}.", written.len(), out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the nodes' agents ship, and where the token they present is kept
+/// (never the token itself).
+#[allow(clippy::print_stdout)]
+fn print_monitor_token(spec: &Spec) {
+    if let Some(nodes) = &spec.nodes {
+        println!(
+            "\nThe nodes' agents ship to {} with the ingest token in Secrets Manager ({}): give it to that monitor as environment {}'s ingest_token_file.",
+            nodes.monitor.url,
+            aerie_provisioner::topology::ingest_token_secret_name(&spec.name),
+            spec.name
+        );
+    }
 }
 
 #[allow(clippy::print_stdout)]

@@ -31,6 +31,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/product/common/configure.sh.hbs"),
     ),
     (
+        "product/common/configure.py",
+        include_str!("../../templates/product/common/configure.py.hbs"),
+    ),
+    (
         "product/traffic-manager/carbon-offset.xml",
         include_str!("../../templates/product/traffic-manager/carbon-offset.xml.hbs"),
     ),
@@ -172,6 +176,11 @@ pub fn bundles(spec: &Spec) -> Result<Vec<Bundle>, RenderError> {
             "configure.sh",
             "product/common/configure.sh",
             serde_json::json!({ "bootstrap": node.role == "traffic-manager-1" }),
+        )?;
+        bundle.add(
+            "configure.py",
+            "product/common/configure.py",
+            serde_json::Value::Null,
         )?;
         if gateway {
             gateway_files(&mut bundle, &topology)?;
@@ -423,7 +432,10 @@ mod tests {
                     .lines()
                     // Configuration files hold references only; the bootstrap
                     // script reads the passwords into variables at run time.
-                    .filter(|_| !path.ends_with(".sh") && !path.ends_with(".sql"))
+                    // The boot scripts read them at run time.
+                    .filter(|_| {
+                        !path.ends_with(".sh") && !path.ends_with(".sql") && !path.ends_with(".py")
+                    })
                     .filter(|l| l.to_lowercase().contains("password"))
                 {
                     assert!(

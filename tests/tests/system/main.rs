@@ -32,6 +32,7 @@ mod alerting;
 mod dashboard;
 mod hostile_input;
 mod product_database;
+mod product_nodes;
 mod provisioner;
 mod quickstart;
 mod rsyslog_to_monitor;

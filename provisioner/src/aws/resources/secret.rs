@@ -61,6 +61,35 @@ impl ResourceKind for Secret {
             // (the database bootstrap sets the user's on every run).
             return Ok(Made::named(&arn));
         }
+        // A database that outlived its secret gets the new password: the
+        // old one is lost with the secret.
+        let identifier = format!("{}-db", cloud.environment);
+        let describe = cloud
+            .rds
+            .describe_db_instances()
+            .db_instance_identifier(&identifier);
+        let exists = match call("DescribeDBInstances", Policy::standard(), || {
+            describe.clone().send()
+        })
+        .await
+        {
+            Ok(answer) => !answer.db_instances().is_empty(),
+            Err(error) if error.code.contains("NotFound") => false,
+            Err(error) => return Err(error),
+        };
+        if exists {
+            let modify = cloud
+                .rds
+                .modify_db_instance()
+                .db_instance_identifier(&identifier);
+            let request = modify
+                .master_user_password(&password)
+                .apply_immediately(true);
+            call("ModifyDBInstance", Policy::standard(), || {
+                request.clone().send()
+            })
+            .await?;
+        }
         Ok(Made::named(&arn))
     }
 
