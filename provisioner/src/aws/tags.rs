@@ -44,6 +44,21 @@ impl Cloud {
             .then(|| tag_of(tags, ROLE_TAG).unwrap_or(default))
     }
 
+    /// The same for (key, value) pairs (the services whose tags are not
+    /// EC2's): the role, `default` when untagged, or `None` when not ours.
+    pub(super) fn role_in<'a>(
+        &self,
+        tags: &[(Option<&'a str>, Option<&'a str>)],
+        default: &'a str,
+    ) -> Option<&'a str> {
+        self.owns(tags.iter().copied()).then(|| {
+            tags.iter()
+                .find(|(key, _)| *key == Some(ROLE_TAG))
+                .and_then(|(_, value)| *value)
+                .unwrap_or(default)
+        })
+    }
+
     /// Each of `items` that is this environment's, with its role (`default`
     /// when it has none).
     pub(super) fn ours<'a, T>(

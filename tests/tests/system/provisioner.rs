@@ -1032,6 +1032,15 @@ async fn a_lost_secret_is_never_papered_over() {
     assert!(text(&plan).starts_with("No changes."), "{}", text(&plan));
 }
 
+/// S3 of `config`, path-style (a local S3 has no per-bucket host names).
+pub(crate) fn s3_of(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
 /// What the account holds of the example environment, read from AWS: the
 /// counts a converged apply leaves (one VPC, one NAT gateway, five
 /// instances, one zone, one database, six secrets, two roles and profiles,
@@ -1097,11 +1106,7 @@ async fn holdings(account: &Account) -> Vec<(&'static str, usize)> {
         .iter()
         .filter(|p| p.path() == "/aerie/acme-prod/")
         .count();
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = s3_of(&config);
     let buckets = s3.list_buckets().send().await.unwrap().buckets().len();
     let bundles = match s3
         .list_objects_v2()
@@ -1605,11 +1610,7 @@ async fn tamper(account: &Account, case: &str) {
                 .unwrap();
         }
         "artifacts bucket opened to the public" => {
-            let s3 = aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(&config)
-                    .force_path_style(true)
-                    .build(),
-            );
+            let s3 = s3_of(&config);
             s3.delete_public_access_block()
                 .bucket("aerie-acme-prod-eu-west-1-artifacts")
                 .send()
@@ -1617,11 +1618,7 @@ async fn tamper(account: &Account, case: &str) {
                 .unwrap();
         }
         "bundle overwritten" => {
-            let s3 = aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(&config)
-                    .force_path_style(true)
-                    .build(),
-            );
+            let s3 = s3_of(&config);
             s3.put_object()
                 .bucket("aerie-acme-prod-eu-west-1-artifacts")
                 .key("bundles/gateway-2.tar.gz")

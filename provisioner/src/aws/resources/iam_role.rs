@@ -62,14 +62,9 @@ impl ResourceKind for IamRole {
                 .iter()
                 .map(|t| (Some(t.key()), Some(t.value())))
                 .collect();
-            if !cloud.owns(tags.iter().copied()) {
+            let Some(role) = cloud.role_in(&tags, "iam-role") else {
                 continue;
-            }
-            let role = tags
-                .iter()
-                .find(|(key, _)| *key == Some(ROLE_TAG))
-                .and_then(|(_, value)| *value)
-                .unwrap_or("iam-role");
+            };
             let mut f = found(Kind::IamRole, role, name, "available");
             f.set("name", name);
             f.resource.rules = grants(cloud, seen, name).await?;

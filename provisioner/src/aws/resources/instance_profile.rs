@@ -5,7 +5,7 @@
 
 use super::iam_role::{path, tags};
 use super::prelude::*;
-use crate::aws::tags::{ENV_TAG, ROLE_TAG};
+use crate::aws::tags::ENV_TAG;
 
 /// An instance profile of the environment.
 pub(super) struct InstanceProfile;
@@ -37,14 +37,9 @@ impl ResourceKind for InstanceProfile {
                 .iter()
                 .map(|t| (Some(t.key()), Some(t.value())))
                 .collect();
-            if !cloud.owns(tags.iter().copied()) {
+            let Some(role) = cloud.role_in(&tags, "instance-profile") else {
                 continue;
-            }
-            let role = tags
-                .iter()
-                .find(|(key, _)| *key == Some(ROLE_TAG))
-                .and_then(|(_, value)| *value)
-                .unwrap_or("instance-profile");
+            };
             let mut f = found(Kind::InstanceProfile, role, name, "available");
             f.set("name", name);
             for carried in profile.roles() {
