@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod aws;
+pub mod check;
 pub mod model;
 pub mod plan;
 pub mod progress;

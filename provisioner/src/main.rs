@@ -1,5 +1,6 @@
 //! `aerie`: the operator's command line. It provisions a customer environment
-//! from a spec (`aerie env plan/apply/status/destroy`).
+//! from a spec (`aerie env plan/apply/status/destroy`) and checks its
+//! security posture (`aerie env check`).
 //!
 //! AWS access comes from the standard SDK configuration (`AWS_ENDPOINT_URL`,
 //! `AWS_REGION`, the usual credential variables and profiles), so the same
@@ -73,6 +74,15 @@ enum EnvCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The security posture of the live environment, read from AWS: one
+    /// line per check and resource; exit code 1 when any check fails.
+    Check {
+        #[arg(long)]
+        spec: PathBuf,
+        /// `text` (one line each) or `json` (for other tools).
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// Remove every resource tagged for the environment, and nothing else.
     Destroy {
         #[arg(long)]
@@ -80,6 +90,32 @@ enum EnvCommand {
         #[arg(long)]
         yes: bool,
     },
+}
+
+/// Runs every posture check and prints the findings; exit code 1 when
+/// any fails.
+#[allow(clippy::print_stdout)]
+async fn check(cloud: &Cloud, spec: &Spec, format: Format) -> anyhow::Result<ExitCode> {
+    let findings = aerie_provisioner::check::run(cloud, spec).await?;
+    match format {
+        Format::Text => print!("{}", aerie_provisioner::check::render(&findings)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&findings)?),
+    }
+    let failed = findings
+        .iter()
+        .any(|f| f.status == aerie_provisioner::check::Status::Fail);
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// How `check` prints its findings.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
 }
 
 #[allow(clippy::print_stdout)]
@@ -183,6 +219,7 @@ async fn run(command: EnvCommand, spec: Spec) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         EnvCommand::Render { out, .. } => render_to(&spec, &out),
+        EnvCommand::Check { format, .. } => check(&cloud, &spec, format).await,
         EnvCommand::Status { .. } => {
             print!("{}", apply::status(&wanted, &observed));
             print_records(&observed);
@@ -223,6 +260,7 @@ fn spec_path(command: &EnvCommand) -> &std::path::Path {
     | EnvCommand::Apply { spec, .. }
     | EnvCommand::Status { spec }
     | EnvCommand::Render { spec, .. }
+    | EnvCommand::Check { spec, .. }
     | EnvCommand::Destroy { spec, .. }) = command;
     spec
 }

@@ -349,9 +349,12 @@ fn database(spec: &Spec, out: &mut Vec<Resource>) {
             .needs(&["private-a", "private-b"]),
     );
     let database = &spec.database;
+    let mut db = Resource::new(Kind::DbInstance, "db");
+    if spec.production {
+        db = db.rule(Rule::DeletionProtection);
+    }
     out.push(
-        Resource::new(Kind::DbInstance, "db")
-            .prop("identifier", format!("{}-db", spec.name))
+        db.prop("identifier", format!("{}-db", spec.name))
             .prop("engine", format!("mysql {}", database.engine_version))
             .prop("class", &database.instance_class)
             .prop(

@@ -15,6 +15,8 @@ pub enum Repair {
     DnsSupport,
     /// The VPC's DNS hostnames are off (instances get no DNS names).
     DnsHostnames,
+    /// The VPC's default security group allows traffic (as AWS makes it).
+    DefaultGroupOpen,
     /// The instance is stopped: start it.
     Start,
     /// The secret is scheduled for deletion: restore it.
@@ -30,6 +32,9 @@ impl fmt::Display for Repair {
             Self::Tags => "not tagged (created, then interrupted): tag it",
             Self::DnsSupport => "DNS support is off: turn it on",
             Self::DnsHostnames => "DNS hostnames are off: turn them on",
+            Self::DefaultGroupOpen => {
+                "its default security group allows traffic: remove every rule (CIS 5.4)"
+            }
             Self::Start => "stopped: start it",
             Self::Restore => "scheduled for deletion: restore it",
             Self::NewKey => {

@@ -53,6 +53,8 @@ pub enum Rule {
     /// A setting of a bucket: `versioning on`, `encrypted`, `public
     /// access blocked`.
     Bucket(BucketSetting),
+    /// The database refuses to be deleted: `deletion protection on`.
+    DeletionProtection,
 }
 
 /// What every bucket of the environment is set to.
@@ -115,6 +117,7 @@ impl fmt::Display for Rule {
             Self::VpnRoute { cidr } => write!(f, "route {cidr}"),
             Self::Grant { action, on } => write!(f, "allow {action} on {on}"),
             Self::Carries { role } => write!(f, "carries {role}"),
+            Self::DeletionProtection => f.write_str("deletion protection on"),
             Self::Bucket(BucketSetting::Versioning) => f.write_str("versioning on"),
             Self::Bucket(BucketSetting::Encryption) => f.write_str("encrypted at rest"),
             Self::Bucket(BucketSetting::PublicAccessBlocked) => {

@@ -37,6 +37,10 @@ pub struct Spec {
     pub database: Database,
     /// The product nodes (API gateways, the traffic-manager pair).
     pub nodes: Option<Nodes>,
+    /// A production environment: its database is protected from deletion
+    /// (and `env check` requires it). Default false.
+    #[serde(default)]
+    pub production: bool,
 }
 
 /// `[nodes]`: the machines the environment exists for (seed 000's pattern).

@@ -30,6 +30,7 @@ macro_rules! with_both_stores {
 mod agent_to_monitor;
 mod alerting;
 mod dashboard;
+mod env_check;
 mod hostile_input;
 mod product_database;
 mod product_nodes;

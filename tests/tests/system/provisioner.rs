@@ -1588,6 +1588,34 @@ async fn tamper(account: &Account, case: &str) {
                 .await
                 .unwrap();
         }
+        "default security group opened" => {
+            let groups = ec2
+                .describe_security_groups()
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("vpc-id")
+                        .values(&vpc)
+                        .build(),
+                )
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("group-name")
+                        .values("default")
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+            ec2.authorize_security_group_ingress()
+                .group_id(groups.security_groups()[0].group_id().unwrap())
+                .ip_protocol("tcp")
+                .from_port(443)
+                .to_port(443)
+                .cidr_ip("10.0.0.0/8")
+                .send()
+                .await
+                .unwrap();
+        }
         "node role given a wider policy" => {
             let iam = aws_sdk_iam::Client::new(&config);
             iam.put_role_policy()
@@ -1654,6 +1682,7 @@ async fn whatever_is_changed_behind_our_back_is_shown_and_repaired() {
         "dns record deleted",
         "ses identity deleted",
         "database secret scheduled for deletion",
+        "default security group opened",
         "node role given a wider policy",
         "instance profile emptied",
         "artifacts bucket opened to the public",

@@ -56,6 +56,7 @@ impl ResourceKind for DbInstance {
             .publicly_accessible(false)
             .multi_az(database.multi_az)
             .backup_retention_period(7)
+            .deletion_protection(need.resource.rules.contains(&Rule::DeletionProtection))
             .tags(tag(ENV_TAG, &cloud.environment))
             .tags(tag(ROLE_TAG, role))
             .tags(tag("Name", &format!("{}-{role}", cloud.environment)));
@@ -69,9 +70,42 @@ impl ResourceKind for DbInstance {
         Ok(made)
     }
 
+    async fn change(&self, cloud: &Cloud, change: &Change<'_>) -> Result<(), AwsError> {
+        for (on, rule) in change.each() {
+            if *rule != Rule::DeletionProtection {
+                continue;
+            }
+            let request = cloud
+                .rds
+                .modify_db_instance()
+                .db_instance_identifier(change.id)
+                .deletion_protection(on)
+                .apply_immediately(true);
+            call("ModifyDBInstance", Policy::standard(), || {
+                request.clone().send()
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
     async fn delete(&self, cloud: &Cloud, gone: &Gone<'_>) -> Result<Option<String>, AwsError> {
         // The snapshot outlives the environment: it is how its data comes
         // back (`aerie:env` tags are copied onto it).
+        if gone
+            .found
+            .resource
+            .rules
+            .contains(&Rule::DeletionProtection)
+        {
+            return Err(AwsError::other(
+                "DeleteDBInstance",
+                format!(
+                    "{} has deletion protection on (a production environment): set production = false in the spec and apply, then destroy",
+                    gone.id()
+                ),
+            ));
+        }
         let at = chrono::Utc::now();
         let snapshot = cloud
             .final_snapshot
@@ -92,6 +126,9 @@ impl ResourceKind for DbInstance {
 /// The database as the model has it.
 fn described(identifier: &str, status: &str, db: &Database) -> crate::model::Found {
     let mut f = found(Kind::DbInstance, "db", identifier, status);
+    if db.deletion_protection() == Some(true) {
+        f.resource.rules.insert(Rule::DeletionProtection);
+    }
     f.set("identifier", identifier);
     let version = db.engine_version().unwrap_or_default().split('.').take(2);
     let version = version.collect::<Vec<_>>().join(".");

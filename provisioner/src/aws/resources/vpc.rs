@@ -1,10 +1,13 @@
-//! The VPC: found by tag, created with DNS support and hostnames on; both
-//! are read back on every plan (a crash right after `CreateVpc` leaves
-//! them off) and turned on again when off.
+//! The VPC: found by tag, created with DNS support and hostnames on and its
+//! default security group emptied (nothing uses it; CIS 5.4); all three are
+//! read back on every plan (a crash right after `CreateVpc` leaves them
+//! undone) and done again when undone.
 
 use super::prelude::*;
 use crate::repair::Repair;
-use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName};
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, Filter, ResourceType, SecurityGroup, VpcAttributeName,
+};
 
 /// The environment's VPC.
 pub(super) struct Vpc;
@@ -29,6 +32,12 @@ impl ResourceKind for Vpc {
                     f.repairs.push(repair);
                 }
             }
+            if default_group(cloud, &f.id)
+                .await?
+                .is_some_and(|g| is_open(&g))
+            {
+                f.repairs.push(Repair::DefaultGroupOpen);
+            }
             seen.add(f);
         }
         Ok(())
@@ -43,11 +52,16 @@ impl ResourceKind for Vpc {
         let created = call("CreateVpc", Policy::standard(), || request.clone().send()).await?;
         let made = Made::id("CreateVpc", created.vpc().and_then(|v| v.vpc_id()))?;
         turn_on(cloud, &made.id, &[Repair::DnsSupport, Repair::DnsHostnames]).await?;
+        close_default_group(cloud, &made.id).await?;
         Ok(made)
     }
 
     async fn change(&self, cloud: &Cloud, change: &Change<'_>) -> Result<(), AwsError> {
-        turn_on(cloud, change.id, change.repairs).await
+        turn_on(cloud, change.id, change.repairs).await?;
+        if change.repairs.contains(&Repair::DefaultGroupOpen) {
+            close_default_group(cloud, change.id).await?;
+        }
+        Ok(())
     }
 
     async fn delete(&self, cloud: &Cloud, gone: &Gone<'_>) -> Result<Option<String>, AwsError> {
@@ -87,6 +101,56 @@ async fn turn_on(cloud: &Cloud, vpc: &str, repairs: &[Repair]) -> Result<(), Aws
         let hostnames = modify.enable_dns_hostnames(on());
         call("ModifyVpcAttribute", Policy::standard(), || {
             hostnames.clone().send()
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// The default security group of `vpc`.
+async fn default_group(cloud: &Cloud, vpc: &str) -> Result<Option<SecurityGroup>, AwsError> {
+    let filter = |name: &str, value: &str| Filter::builder().name(name).values(value).build();
+    let request = cloud
+        .ec2
+        .describe_security_groups()
+        .filters(filter("vpc-id", vpc))
+        .filters(filter("group-name", "default"));
+    let answer = call("DescribeSecurityGroups", Policy::standard(), || {
+        request.clone().send()
+    })
+    .await?;
+    Ok(answer.security_groups().first().cloned())
+}
+
+fn is_open(group: &SecurityGroup) -> bool {
+    !group.ip_permissions().is_empty() || !group.ip_permissions_egress().is_empty()
+}
+
+/// Removes every rule of `vpc`'s default security group.
+async fn close_default_group(cloud: &Cloud, vpc: &str) -> Result<(), AwsError> {
+    let Some(group) = default_group(cloud, vpc).await? else {
+        return Ok(());
+    };
+    let id = group.group_id().unwrap_or_default();
+    if !group.ip_permissions().is_empty() {
+        let request = cloud
+            .ec2
+            .revoke_security_group_ingress()
+            .group_id(id)
+            .set_ip_permissions(Some(group.ip_permissions().to_vec()));
+        call("RevokeSecurityGroupIngress", Policy::standard(), || {
+            request.clone().send()
+        })
+        .await?;
+    }
+    if !group.ip_permissions_egress().is_empty() {
+        let request = cloud
+            .ec2
+            .revoke_security_group_egress()
+            .group_id(id)
+            .set_ip_permissions(Some(group.ip_permissions_egress().to_vec()));
+        call("RevokeSecurityGroupEgress", Policy::standard(), || {
+            request.clone().send()
         })
         .await?;
     }
