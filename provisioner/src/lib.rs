@@ -5,6 +5,8 @@
 pub mod apply;
 pub mod aws;
 pub mod check;
+pub mod handover;
+pub mod history;
 pub mod model;
 pub mod plan;
 pub mod progress;

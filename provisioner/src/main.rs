@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use aerie_provisioner::apply;
 use aerie_provisioner::aws::Cloud;
 use aerie_provisioner::aws::preflight::{self, PreflightError};
+use aerie_provisioner::history::{History, Record};
 use aerie_provisioner::model::desired;
 use aerie_provisioner::plan::plan;
 use aerie_provisioner::spec::{DnsMode, Spec};
@@ -83,6 +84,22 @@ enum EnvCommand {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// The handover package (Markdown and a self-contained HTML page),
+    /// read from AWS, written to a folder.
+    Handover {
+        #[arg(long)]
+        spec: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The applies recorded for the environment, newest first; with
+    /// `--diff A..B`, what changed between two of them.
+    History {
+        #[arg(long)]
+        spec: PathBuf,
+        #[arg(long, value_name = "A..B")]
+        diff: Option<String>,
+    },
     /// Remove every resource tagged for the environment, and nothing else.
     Destroy {
         #[arg(long)]
@@ -109,6 +126,62 @@ async fn check(cloud: &Cloud, spec: &Spec, format: Format) -> anyhow::Result<Exi
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The folder of the environment's record of applies.
+fn history_dir(spec: &Spec) -> PathBuf {
+    spec.history
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("history"))
+}
+
+/// Commits what this apply did to the record; answers the commit.
+fn record(
+    spec: &Spec,
+    spec_file: &std::path::Path,
+    plan: &aerie_provisioner::plan::Plan,
+    handover: &aerie_provisioner::handover::Handover,
+) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(spec_file)
+        .with_context(|| format!("{}: cannot read it again", spec_file.display()))?;
+    let artifacts = aerie_provisioner::render::artifacts(spec)?;
+    let bundles = aerie_provisioner::render::bundles(spec)?;
+    let printed = plan.render();
+    let summary = printed.lines().last().unwrap_or_default();
+    let operator = History::operator();
+    let commit = History::new(&history_dir(spec), &spec.name).commit(&Record {
+        spec: &text,
+        artifacts: &artifacts,
+        bundles: &bundles,
+        plan: &printed,
+        summary,
+        operator: &operator,
+        handover: Some(handover),
+    })?;
+    Ok(commit)
+}
+
+/// Lists the recorded applies, or diffs two of them.
+#[allow(clippy::print_stdout)]
+fn history(spec: &Spec, diff: Option<&str>) -> anyhow::Result<ExitCode> {
+    let history = History::new(&history_dir(spec), &spec.name);
+    if let Some(range) = diff {
+        print!("{}", history.diff(range)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let entries = history.entries()?;
+    if entries.is_empty() {
+        println!(
+            "No apply is recorded for {} in {}.",
+            spec.name,
+            history.dir.display()
+        );
+    }
+    for entry in entries {
+        println!("{}  {}  {}", entry.commit, entry.date, entry.subject);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// How `check` prints its findings.
@@ -151,9 +224,12 @@ fn main() -> ExitCode {
 
 #[allow(clippy::print_stdout)]
 async fn run(command: EnvCommand, spec: Spec) -> anyhow::Result<ExitCode> {
-    if let EnvCommand::Render { out, .. } = &command {
-        // Rendering is pure: no AWS client, no call.
-        return render_to(&spec, out);
+    let spec_file = spec_path(&command).to_owned();
+    match &command {
+        // Rendering is pure, the record local: no AWS client, no call.
+        EnvCommand::Render { out, .. } => return render_to(&spec, out),
+        EnvCommand::History { diff, .. } => return history(&spec, diff.as_deref()),
+        _ => {}
     }
     let mut cloud = Cloud::connect(&spec.name, &spec.region).await;
     cloud.final_snapshot = spec.database.final_snapshot;
@@ -213,13 +289,32 @@ async fn run(command: EnvCommand, spec: Spec) -> anyhow::Result<ExitCode> {
                 write_mappings(&spec, &observed)?;
             }
             let (add, change, destroy) = plan.counts();
+            let package = aerie_provisioner::handover::build(&cloud, &spec, &observed).await?;
+            let commit = record(&spec, &spec_file, &plan, &package)?;
             println!("Apply complete: {add} added, {change} changed, {destroy} destroyed.");
+            println!("Recorded as {commit} in {}.", history_dir(&spec).display());
             print_records(&observed);
             print_monitor_token(&spec);
             Ok(ExitCode::SUCCESS)
         }
         EnvCommand::Render { out, .. } => render_to(&spec, &out),
+        EnvCommand::History { diff, .. } => history(&spec, diff.as_deref()),
         EnvCommand::Check { format, .. } => check(&cloud, &spec, format).await,
+        EnvCommand::Handover { out, .. } => {
+            let package = aerie_provisioner::handover::build(&cloud, &spec, &observed).await?;
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("{}: cannot create it", out.display()))?;
+            for (name, text) in [
+                ("handover.md", &package.markdown),
+                ("handover.html", &package.html),
+            ] {
+                let path = out.join(name);
+                std::fs::write(&path, text)
+                    .with_context(|| format!("{}: cannot write it", path.display()))?;
+            }
+            println!("Wrote handover.md and handover.html to {}.", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
         EnvCommand::Status { .. } => {
             print!("{}", apply::status(&wanted, &observed));
             print_records(&observed);
@@ -261,6 +356,8 @@ fn spec_path(command: &EnvCommand) -> &std::path::Path {
     | EnvCommand::Status { spec }
     | EnvCommand::Render { spec, .. }
     | EnvCommand::Check { spec, .. }
+    | EnvCommand::History { spec, .. }
+    | EnvCommand::Handover { spec, .. }
     | EnvCommand::Destroy { spec, .. }) = command;
     spec
 }

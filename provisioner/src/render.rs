@@ -23,6 +23,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/bastion/user-data.hbs"),
     ),
     (
+        "handover/handover.md",
+        include_str!("../../templates/handover/handover.md.hbs"),
+    ),
+    (
+        "handover/page.html",
+        include_str!("../../templates/handover/page.html.hbs"),
+    ),
+    (
         "cloud-init/node",
         include_str!("../../templates/cloud-init/node.hbs"),
     ),

@@ -37,10 +37,21 @@ pub struct Spec {
     pub database: Database,
     /// The product nodes (API gateways, the traffic-manager pair).
     pub nodes: Option<Nodes>,
+    /// Where the record of every apply is kept (`[history] dir`).
+    #[serde(default)]
+    pub history: HistorySection,
     /// A production environment: its database is protected from deletion
     /// (and `env check` requires it). Default false.
     #[serde(default)]
     pub production: bool,
+}
+
+/// `[history]`: the git repository recording every apply.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistorySection {
+    /// The repository's folder, relative to the spec's (default `history`).
+    pub dir: Option<PathBuf>,
 }
 
 /// `[nodes]`: the machines the environment exists for (seed 000's pattern).
@@ -238,6 +249,14 @@ impl Validate for Spec {
 
     /// The spec as read, its relative paths taken from the spec's folder, validated.
     fn validate(mut self, base: &Path) -> Result<Self, FieldError> {
+        self.history.dir = Some(
+            base.join(
+                self.history
+                    .dir
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("history")),
+            ),
+        );
         if let Some(mappings) = &self.dns.mappings_file {
             self.dns.mappings_file = Some(base.join(mappings));
         }

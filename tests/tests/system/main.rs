@@ -31,6 +31,8 @@ mod agent_to_monitor;
 mod alerting;
 mod dashboard;
 mod env_check;
+mod handover;
+mod history;
 mod hostile_input;
 mod product_database;
 mod product_nodes;
