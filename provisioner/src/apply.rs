@@ -13,6 +13,7 @@ use crate::model::Found;
 use crate::model::{Kind, Resource, Rule};
 use crate::plan::{Plan, Step};
 use crate::progress::{Progress, Report};
+use crate::rollout::Gate;
 use crate::spec::Spec;
 
 pub const PARALLEL: usize = 4;
@@ -39,6 +40,8 @@ pub enum ApplyError {
     Aws(#[from] AwsError),
     #[error(transparent)]
     Render(#[from] crate::render::RenderError),
+    #[error(transparent)]
+    Rollout(#[from] crate::rollout::RolloutError),
 }
 
 /// Runs `plan`, reporting each step as it starts and ends.
@@ -48,6 +51,7 @@ pub async fn apply(
     plan: &Plan,
     observed: &[Found],
     report: &dyn Report,
+    gate: Option<Gate<'_>>,
 ) -> Result<(), ApplyError> {
     let mut known = known_from(observed);
     let artifacts = crate::render::artifacts(spec)?;
@@ -74,27 +78,49 @@ pub async fn apply(
     };
     let mut running = FuturesUnordered::new();
     let mut started: BTreeSet<String> = BTreeSet::new();
-    let mut failure: Option<AwsError> = None;
+    let mut failure: Option<ApplyError> = None;
+    // The node replacements in flight (a rollout's, when gated).
+    let mut rolling: BTreeSet<String> = BTreeSet::new();
     loop {
         if failure.is_none() {
-            let ready: Vec<String> = pending
+            let mut ready: Vec<String> = pending
                 .iter()
                 .filter(|(role, step)| {
                     !started.contains(*role) && deps(step).iter().all(|d| !pending.contains_key(d))
                 })
                 .map(|(role, _)| role.clone())
                 .collect();
+            ready.sort_by_key(|role| crate::rollout::rank(role));
             for role in ready {
                 if running.len() >= PARALLEL {
                     break;
                 }
-                started.insert(role.clone());
                 let step = pending[&role];
+                let node = gate.is_some() && is_node_replacement(step);
+                if node && !may_roll(&role, &rolling, &pending, gate) {
+                    continue;
+                }
+                if node {
+                    rolling.insert(role.clone());
+                }
+                started.insert(role.clone());
                 let snapshot = known.clone();
                 let artifacts = &artifacts;
                 report.report(Progress::Working(format!("{} {role}", verb(step))));
                 running.push(async move {
-                    let result = run_step(cloud, spec, step, &snapshot, artifacts).await;
+                    let since = chrono::Utc::now();
+                    let result = run_step(cloud, spec, step, &snapshot, artifacts)
+                        .await
+                        .map_err(ApplyError::from);
+                    let result = match (result, gate) {
+                        (Ok(made), Some(gate)) if node => {
+                            crate::rollout::wait_healthy(&gate, &role, since)
+                                .await
+                                .map(|()| made)
+                                .map_err(ApplyError::from)
+                        }
+                        (result, _) => result,
+                    };
                     (role, result)
                 });
             }
@@ -102,6 +128,7 @@ pub async fn apply(
         let Some((role, result)) = running.next().await else {
             break;
         };
+        rolling.remove(&role);
         match result {
             Ok((id, address)) => {
                 let step = pending.remove(&role).expect("a pending step");
@@ -123,7 +150,7 @@ pub async fn apply(
     }
     if let Some(error) = failure {
         report.report(Progress::End { ok: false });
-        return Err(error.into());
+        return Err(error);
     }
     if !pending.is_empty() {
         report.report(Progress::End { ok: false });
@@ -154,6 +181,32 @@ pub async fn apply(
     }
     report.report(Progress::End { ok: true });
     Ok(())
+}
+
+/// A replacement of a product node (what a rollout gates).
+fn is_node_replacement(step: &Step) -> bool {
+    matches!(step, Step::Replace { desired, .. }
+        if desired.kind == Kind::Instance && crate::rollout::is_node(&desired.role))
+}
+
+/// Whether node `role` may be replaced now: no traffic manager is down
+/// while another is replaced, gateways wait for the traffic managers, and
+/// at most `max_unavailable` gateways are down at once.
+fn may_roll(
+    role: &str,
+    rolling: &BTreeSet<String>,
+    pending: &BTreeMap<String, &Step>,
+    gate: Option<Gate<'_>>,
+) -> bool {
+    let limit = gate.map_or(usize::MAX, |g| g.max_unavailable.max(1));
+    if role.starts_with("traffic-manager-") {
+        return rolling.is_empty();
+    }
+    let managers_waiting = pending
+        .iter()
+        .any(|(other, step)| other.starts_with("traffic-manager-") && is_node_replacement(step))
+        || rolling.iter().any(|r| r.starts_with("traffic-manager-"));
+    !managers_waiting && rolling.len() < limit
 }
 
 fn kind_of(step: &Step) -> Kind {

@@ -12,6 +12,7 @@ pub mod plan;
 pub mod progress;
 pub mod render;
 pub mod repair;
+pub mod rollout;
 pub mod rule;
 pub mod spec;
 pub mod topology;

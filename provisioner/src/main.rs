@@ -60,6 +60,8 @@ enum EnvCommand {
         /// Apply without asking (required: there is no prompt).
         #[arg(long)]
         yes: bool,
+        #[command(flatten)]
+        rollout: RolloutArgs,
     },
     /// Every resource of the environment with its AWS id and state.
     Status {
@@ -184,6 +186,53 @@ fn history(spec: &Spec, diff: Option<&str>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How replaced product nodes are rolled out.
+#[derive(Debug, clap::Args)]
+struct RolloutArgs {
+    /// How many gateways may be replaced at once (the traffic managers go
+    /// one at a time whatever this says).
+    #[arg(long, default_value_t = 1)]
+    max_unavailable: usize,
+    /// How long a replaced node has to report healthy through the monitor.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    health_timeout: std::time::Duration,
+    /// Replace nodes without waiting for them to report healthy (nodes
+    /// that cannot reach the monitor yet). The monitor is read with the
+    /// API token in AERIE_MONITOR_TOKEN otherwise.
+    #[arg(long)]
+    no_health_gate: bool,
+}
+
+/// The monitor the rollout asks, when the plan replaces nodes.
+fn monitor_health(
+    spec: &Spec,
+    args: &RolloutArgs,
+    rolling: bool,
+) -> anyhow::Result<Option<aerie_provisioner::rollout::Monitor>> {
+    if !rolling || args.no_health_gate {
+        return Ok(None);
+    }
+    let Some(nodes) = &spec.nodes else {
+        return Ok(None);
+    };
+    let Ok(token) = std::env::var("AERIE_MONITOR_TOKEN") else {
+        anyhow::bail!(
+            "the plan replaces product nodes, and each must report healthy through the monitor at {} before the next: set AERIE_MONITOR_TOKEN to an operator's or viewer's API token of that monitor, or pass --no-health-gate",
+            nodes.monitor.url
+        );
+    };
+    let mut http = reqwest::Client::builder();
+    if let Some(proxy) = &nodes.monitor.proxy {
+        http = http.proxy(reqwest::Proxy::all(proxy)?);
+    }
+    Ok(Some(aerie_provisioner::rollout::Monitor {
+        url: nodes.monitor.url.clone(),
+        environment: spec.name.clone(),
+        token,
+        http: http.build()?,
+    }))
+}
+
 /// How `check` prints its findings.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Format {
@@ -251,6 +300,7 @@ async fn run(command: EnvCommand, spec: Spec) -> anyhow::Result<ExitCode> {
         EnvCommand::Plan { .. } => {
             let plan = plan(&wanted, &observed);
             print!("{}", plan.render());
+            print_rollout(&plan);
             if !plan.refused.is_empty() {
                 return Ok(ExitCode::from(1));
             }
@@ -266,9 +316,10 @@ async fn run(command: EnvCommand, spec: Spec) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        EnvCommand::Apply { yes, .. } => {
+        EnvCommand::Apply { yes, rollout, .. } => {
             let plan = plan(&wanted, &observed);
             print!("{}", plan.render());
+            print_rollout(&plan);
             if !plan.refused.is_empty() {
                 println!("Not applied: the plan refuses what is listed under Refused.");
                 return Ok(ExitCode::from(1));
@@ -281,9 +332,26 @@ async fn run(command: EnvCommand, spec: Spec) -> anyhow::Result<ExitCode> {
                 println!("Not applied: run again with --yes to apply this plan.");
                 return Ok(ExitCode::from(1));
             }
-            apply::apply(&cloud, &spec, &plan, &observed, &cli::progress::Bar::new())
-                .await
-                .context("apply stopped (run it again to go on from here)")?;
+            let order = aerie_provisioner::rollout::order(&plan);
+            let monitor = monitor_health(&spec, &rollout, !order.is_empty())?;
+            let gate = monitor
+                .as_ref()
+                .map(|monitor| aerie_provisioner::rollout::Gate {
+                    health: monitor,
+                    timeout: rollout.health_timeout,
+                    every: std::time::Duration::from_secs(2),
+                    max_unavailable: rollout.max_unavailable,
+                });
+            apply::apply(
+                &cloud,
+                &spec,
+                &plan,
+                &observed,
+                &cli::progress::Bar::new(),
+                gate,
+            )
+            .await
+            .context("apply stopped (run it again to go on from here)")?;
             let observed = cloud.observe(&spec).await?;
             if spec.dns.mode == DnsMode::Customer {
                 write_mappings(&spec, &observed)?;
@@ -386,6 +454,18 @@ fn render_to(spec: &Spec, out: &std::path::Path) -> anyhow::Result<ExitCode> {
     }
     println!("Rendered {} files under {}.", written.len(), out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The order replaced nodes go in, when the plan replaces any.
+#[allow(clippy::print_stdout)]
+fn print_rollout(plan: &aerie_provisioner::plan::Plan) {
+    let order = aerie_provisioner::rollout::order(plan);
+    if !order.is_empty() {
+        println!(
+            "\nRolling replacement, each node healthy in the monitor before the next: {}.",
+            order.join(", ")
+        );
+    }
 }
 
 /// Where the nodes' agents ship, and where the token they present is kept

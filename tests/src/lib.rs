@@ -250,6 +250,14 @@ impl Agent {
         Self { dir, process }
     }
 
+    /// An agent run with `config` (its whole `agent.toml`).
+    pub fn start_with_config(config: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("agent.toml"), config).unwrap();
+        let process = Some(agent_process(dir.path()));
+        Self { dir, process }
+    }
+
     /// Kills the agent with SIGKILL.
     pub fn kill_hard(&mut self) {
         if let Some(process) = &mut self.process {

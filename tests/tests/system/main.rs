@@ -38,5 +38,6 @@ mod product_database;
 mod product_nodes;
 mod provisioner;
 mod quickstart;
+mod rollout;
 mod rsyslog_to_monitor;
 mod versions;

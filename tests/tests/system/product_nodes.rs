@@ -528,7 +528,7 @@ async fn a_new_product_version_replaces_the_nodes_and_keeps_the_old_bundles_as_v
         );
     }
     assert!(!plan.contains("instance bastion"), "{plan}");
-    let apply = account.aerie(&["env", "apply", "--yes"], &spec);
+    let apply = account.aerie(&["env", "apply", "--yes", "--no-health-gate"], &spec);
     assert!(apply.status.success(), "{}", text(&apply));
     let after = instances(&account).await;
     for role in ["gateway-1", "traffic-manager-2"] {
