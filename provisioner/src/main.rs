@@ -401,6 +401,21 @@ async fn run(command: EnvCommand, spec: Spec) -> anyhow::Result<ExitCode> {
                     found.id
                 );
             }
+            // A protected database refuses before anything is removed, so
+            // the environment is never left half destroyed around it.
+            if let Some(db) = observed.iter().find(|f| {
+                f.resource
+                    .rules
+                    .contains(&aerie_provisioner::rule::Rule::DeletionProtection)
+            }) {
+                eprintln!(
+                    "aerie: nothing destroyed: {} {} ({}) has deletion protection on (a production environment): set production = false in the spec and apply, then destroy",
+                    db.resource.kind.label(),
+                    db.resource.role,
+                    db.id
+                );
+                return Ok(ExitCode::from(1));
+            }
             if !yes {
                 println!(
                     "Not destroyed: run again with --yes to remove these {} resources.",

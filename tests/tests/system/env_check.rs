@@ -404,11 +404,18 @@ async fn a_production_database_refuses_destroy_until_production_is_turned_off_an
     let destroy = account.aerie(&["env", "destroy", "--yes"], &spec);
     assert!(!destroy.status.success(), "{}", text(&destroy));
     assert!(
-        text(&destroy).contains("deletion protection on"),
+        text(&destroy).contains(
+            "nothing destroyed: db-instance db (acme-prod-db) has deletion protection on"
+        ),
         "{}",
         text(&destroy)
     );
     assert_eq!(protected().await, Some(Some(true)), "the database is kept");
+    let plan = text(&account.aerie(&["env", "plan"], &spec));
+    assert!(
+        plan.starts_with("No changes."),
+        "nothing else was removed: {plan}"
+    );
 
     let relaxed = std::fs::read_to_string(&spec)
         .unwrap()

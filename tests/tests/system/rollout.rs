@@ -90,8 +90,20 @@ async fn ids(account: &Account) -> BTreeMap<String, String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rollout_goes_node_by_node_stops_at_an_unhealthy_one_and_resumes_after_the_fix() {
+/// An applied environment with three gateways shipping to a real monitor,
+/// an agent per node reporting its product's health, and a spec whose
+/// product version is then raised (every node to be replaced).
+struct Stage {
+    account: Account,
+    _monitor: Monitor,
+    _dir: tempfile::TempDir,
+    spec: std::path::PathBuf,
+    servers: BTreeMap<&'static str, HealthServer>,
+    _agents: Vec<Agent>,
+    before: BTreeMap<String, String>,
+}
+
+async fn stage() -> Stage {
     let account = Account::start().await;
     let monitor = Monitor::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -108,7 +120,6 @@ async fn a_rollout_goes_node_by_node_stops_at_an_unhealthy_one_and_resumes_after
     let apply = account.aerie(&["env", "apply", "--yes"], &spec);
     assert!(apply.status.success(), "{}", text(&apply));
     let before = ids(&account).await;
-
     // Each node's agent, reporting its product's health every second.
     let mut servers = BTreeMap::new();
     let mut agents = Vec::new();
@@ -121,39 +132,56 @@ async fn a_rollout_goes_node_by_node_stops_at_an_unhealthy_one_and_resumes_after
         )));
         servers.insert(role, server);
     }
-    servers["gateway-2"].status.store(500, Ordering::SeqCst);
-
-    // A new product version replaces every node.
     let upgraded = original.replace("product_version = \"2.0.0\"", "product_version = \"2.1.0\"");
     std::fs::write(&spec, &upgraded).unwrap();
-    let plan = text(&account.aerie(&["env", "plan"], &spec));
+    Stage {
+        account,
+        _monitor: monitor,
+        _dir: dir,
+        spec,
+        servers,
+        _agents: agents,
+        before,
+    }
+}
+
+/// `aerie env apply` gated by the monitor (a short timeout).
+fn rollout(stage: &Stage) -> std::process::Output {
+    let mut command = std::process::Command::new(aerie_system_tests::binary("aerie"));
+    command
+        .args(["env", "apply", "--yes", "--health-timeout", "8s", "--spec"])
+        .arg(&stage.spec);
+    for (key, value) in stage.account.moto.env(crate::provisioner::REGION) {
+        command.env(key, value);
+    }
+    command
+        .env("AWS_ENDPOINT_URL", stage.account.proxy.endpoint())
+        .env("AERIE_AWS_ATTEMPTS", "8")
+        .env("AERIE_MONITOR_TOKEN", OPERATOR_TOKEN);
+    command.output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_goes_node_by_node_stops_at_an_unhealthy_one_and_resumes_after_the_fix() {
+    let stage = stage().await;
+    let (account, before) = (&stage.account, &stage.before);
+    stage.servers["gateway-2"]
+        .status
+        .store(500, Ordering::SeqCst);
+    let plan = text(&account.aerie(&["env", "plan"], &stage.spec));
     assert!(
         plan.contains("Rolling replacement, each node healthy in the monitor before the next: traffic-manager-1, traffic-manager-2, gateway-1, gateway-2, gateway-3."),
         "{plan}"
     );
-    let rollout = |account: &Account| {
-        let mut command = std::process::Command::new(aerie_system_tests::binary("aerie"));
-        command
-            .args(["env", "apply", "--yes", "--health-timeout", "8s", "--spec"])
-            .arg(&spec);
-        for (key, value) in account.moto.env(crate::provisioner::REGION) {
-            command.env(key, value);
-        }
-        command
-            .env("AWS_ENDPOINT_URL", account.proxy.endpoint())
-            .env("AERIE_AWS_ATTEMPTS", "8")
-            .env("AERIE_MONITOR_TOKEN", OPERATOR_TOKEN);
-        command.output().unwrap()
-    };
     account.proxy.clear();
-    let stopped = rollout(&account);
+    let stopped = rollout(&stage);
     assert!(!stopped.status.success(), "{}", text(&stopped));
     let out = text(&stopped);
     assert!(
         out.contains("gateway-2 did not report healthy within 8s") && out.contains("HTTP 500"),
         "{out}"
     );
-    let during = ids(&account).await;
+    let during = ids(account).await;
     for role in [
         "traffic-manager-1",
         "traffic-manager-2",
@@ -181,10 +209,12 @@ async fn a_rollout_goes_node_by_node_stops_at_an_unhealthy_one_and_resumes_after
     );
 
     // Fixed: the next apply replaces only what is left.
-    servers["gateway-2"].status.store(200, Ordering::SeqCst);
-    let resumed = rollout(&account);
+    stage.servers["gateway-2"]
+        .status
+        .store(200, Ordering::SeqCst);
+    let resumed = rollout(&stage);
     assert!(resumed.status.success(), "{}", text(&resumed));
-    let after = ids(&account).await;
+    let after = ids(account).await;
     assert_eq!(
         after["gateway-2"], during["gateway-2"],
         "gateway-2 was replaced again"
@@ -198,5 +228,43 @@ async fn a_rollout_goes_node_by_node_stops_at_an_unhealthy_one_and_resumes_after
         6,
         "one of each node and the bastion: {after:?}"
     );
-    drop(agents);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_stopped_after_a_node_went_down_converges_with_one_of_each_node() {
+    let stage = stage().await;
+    let account = &stage.account;
+    // The run dies right after the first node is terminated, before its
+    // replacement is launched.
+    account.proxy.clear();
+    account.proxy.stop_after("TerminateInstances");
+    let killed = rollout(&stage);
+    assert!(!killed.status.success(), "{}", text(&killed));
+    assert_eq!(ids(account).await.len(), 5, "one node is down");
+    account.proxy.heal();
+    let again = rollout(&stage);
+    assert!(again.status.success(), "{}", text(&again));
+    // The rest in order, one by one (the first node, gone, is made anew).
+    let replaced: Vec<String> = text(&again)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("-/+ replaced instance "))
+        .map(|l| l.split(' ').next().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        replaced,
+        ["traffic-manager-2", "gateway-1", "gateway-2", "gateway-3"],
+        "{}",
+        text(&again)
+    );
+    let after = ids(account).await;
+    assert_eq!(
+        after.len(),
+        6,
+        "one of each node and the bastion: {after:?}"
+    );
+    for role in NODES {
+        assert_ne!(after[role], stage.before[role], "{role} was not replaced");
+    }
+    let plan = text(&account.aerie(&["env", "plan"], &stage.spec));
+    assert!(plan.starts_with("No changes."), "{plan}");
 }
