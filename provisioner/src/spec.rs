@@ -37,6 +37,9 @@ pub struct Spec {
     pub database: Database,
     /// The product nodes (API gateways, the traffic-manager pair).
     pub nodes: Option<Nodes>,
+    /// The backup policy (`[backup]`; every field has a default).
+    #[serde(default)]
+    pub backup: backup::Backup,
     /// Where the record of every apply is kept (`[history] dir`).
     #[serde(default)]
     pub history: HistorySection,
@@ -275,6 +278,7 @@ impl Spec {
         self.validate_vpn()?;
         self.validate_database()?;
         self.validate_nodes()?;
+        self.backup.validate(self.dr_region.as_deref())?;
         Ok(())
     }
 
@@ -682,6 +686,7 @@ impl Spec {
     }
 }
 
+pub mod backup;
 pub mod regions;
 
 #[cfg(test)]

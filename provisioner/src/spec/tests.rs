@@ -18,6 +18,71 @@ fn the_shipped_example_parses() {
 }
 
 #[test]
+fn a_bad_backup_policy_names_the_field_and_the_fix() {
+    let good = example();
+    for (from, to, field, fix) in [
+        (
+            "daily_at = \"02:00\"",
+            "daily_at = \"2am\"",
+            "backup.daily_at",
+            "HH:MM",
+        ),
+        (
+            "daily_at = \"02:00\"",
+            "daily_at = \"24:00\"",
+            "backup.daily_at",
+            "HH:MM",
+        ),
+        (
+            "keep_days = 7",
+            "keep_days = 0",
+            "backup.keep_days",
+            "1 to 3650",
+        ),
+        (
+            "expire_after_days = 90",
+            "expire_after_days = 30",
+            "backup.expire_after_days",
+            "after they move to Glacier",
+        ),
+        (
+            "expire_after_days = 90",
+            "expire_after_days = 60",
+            "backup.expire_after_days",
+            "three months",
+        ),
+        ("rpo = \"24h\"", "rpo = \"10m\"", "backup.rpo", "1h to 7d"),
+        (
+            "dr_region = \"eu-central-1\"\n",
+            "",
+            "backup.copy_to_dr",
+            "set dr_region",
+        ),
+    ] {
+        assert!(good.contains(from), "{from} is not in the example");
+        let error = parse(&good.replacen(from, to, 1)).unwrap_err().to_string();
+        assert!(
+            error.contains(field) && error.contains(fix),
+            "{to}: {error}"
+        );
+        assert!(error.contains("/specs/acme.toml"), "{error}");
+    }
+    // Without the section, the defaults.
+    let start = good.find("[backup]").unwrap();
+    let end = good.find("[history]").unwrap();
+    let without = format!("{}{}", &good[..start], &good[end..]);
+    let spec = parse(&without).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (
+            spec.backup.daily_time(),
+            spec.backup.keep_days,
+            spec.backup.expire_after_days
+        ),
+        (Some((2, 0)), 7, 90)
+    );
+}
+
+#[test]
 fn bad_specs_name_the_file_the_field_and_the_fix() {
     let good = example();
     let cases = [

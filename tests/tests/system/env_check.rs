@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::provisioner::{Account, REGION, env_filter, example, s3_of, text};
+use crate::provisioner::{Account, REGION, env_filter, example, role_filter, s3_of, text};
 
 /// The example as a production environment (its database protected).
 fn production(dir: &Path) -> PathBuf {
@@ -36,12 +36,7 @@ async fn instance_of(account: &Account, role: &str) -> aws_sdk_ec2::types::Insta
         .await
         .describe_instances()
         .filters(env_filter("acme-prod"))
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag:aerie:role")
-                .values(role)
-                .build(),
-        )
+        .filters(role_filter(role))
         .filters(
             aws_sdk_ec2::types::Filter::builder()
                 .name("instance-state-name")
@@ -59,12 +54,7 @@ async fn group_of(account: &Account, role: &str) -> String {
     let answer = ec2
         .describe_security_groups()
         .filters(env_filter("acme-prod"))
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag:aerie:role")
-                .values(role)
-                .build(),
-        )
+        .filters(role_filter(role))
         .send()
         .await
         .unwrap();
@@ -77,12 +67,7 @@ async fn subnet_of(account: &Account, role: &str) -> String {
         .await
         .describe_subnets()
         .filters(env_filter("acme-prod"))
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag:aerie:role")
-                .values(role)
-                .build(),
-        )
+        .filters(role_filter(role))
         .send()
         .await
         .unwrap();

@@ -637,3 +637,32 @@ async fn a_bucket_of_the_environment_s_name_that_is_someone_else_s_is_refused_an
     let tags = s3.get_bucket_tagging().bucket(BUCKET).send().await.unwrap();
     assert_eq!(tags.tag_set()[0].value(), "someone-else");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_iam_role_of_a_node_role_s_name_that_is_someone_else_s_is_refused_and_left_alone() {
+    let account = Account::start().await;
+    let iam = aws_sdk_iam::Client::new(&account.moto.sdk_config(REGION).await);
+    iam.create_role()
+        .role_name("aerie-acme-prod-gateway")
+        .assume_role_policy_document("{}")
+        .send()
+        .await
+        .unwrap();
+    let apply = account.aerie(&["env", "apply", "--yes"], &example());
+    assert!(!apply.status.success(), "{}", text(&apply));
+    assert!(
+        text(&apply).contains(
+            "an IAM role named aerie-acme-prod-gateway exists and is not tagged aerie:env=acme-prod"
+        ),
+        "{}",
+        text(&apply)
+    );
+    let destroy = account.aerie(&["env", "destroy", "--yes"], &example());
+    assert!(destroy.status.success(), "{}", text(&destroy));
+    let role = iam
+        .get_role()
+        .role_name("aerie-acme-prod-gateway")
+        .send()
+        .await;
+    assert!(role.is_ok(), "their role is gone");
+}

@@ -89,6 +89,14 @@ fn second_spec(dir: &Path) -> PathBuf {
     path
 }
 
+/// The EC2 filter for resources of `role`.
+pub(crate) fn role_filter(role: &str) -> aws_sdk_ec2::types::Filter {
+    aws_sdk_ec2::types::Filter::builder()
+        .name("tag:aerie:role")
+        .values(role)
+        .build()
+}
+
 pub(crate) fn env_filter(environment: &str) -> aws_sdk_ec2::types::Filter {
     aws_sdk_ec2::types::Filter::builder()
         .name("tag:aerie:env")
@@ -199,12 +207,7 @@ async fn the_example_applies_reapplies_with_no_changes_and_destroys_to_nothing()
     let instances = ec2
         .describe_instances()
         .filters(env_filter("acme-prod"))
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag:aerie:role")
-                .values("bastion")
-                .build(),
-        )
+        .filters(role_filter("bastion"))
         .send()
         .await
         .unwrap();
@@ -1239,12 +1242,7 @@ async fn bastion_as_aws_has_it(account: &Account) -> (String, String, String, St
     let reservations = ec2
         .describe_instances()
         .filters(env_filter("acme-prod"))
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag:aerie:role")
-                .values("bastion")
-                .build(),
-        )
+        .filters(role_filter("bastion"))
         .filters(
             aws_sdk_ec2::types::Filter::builder()
                 .name("instance-state-name")
@@ -1385,12 +1383,6 @@ async fn what_cannot_change_in_place_is_replaced_and_keeps_its_dns_name() {
 async fn tamper(account: &Account, case: &str) {
     let config = account.moto.sdk_config(REGION).await;
     let ec2 = aws_sdk_ec2::Client::new(&config);
-    let tagged = |role: &'static str| {
-        aws_sdk_ec2::types::Filter::builder()
-            .name("tag:aerie:role")
-            .values(role)
-            .build()
-    };
     let (vpc, bastion) = vpc_and_bastion(&ec2).await;
     let bastion_id = bastion.instance_id().unwrap().to_owned();
     let off = aws_sdk_ec2::types::AttributeBooleanValue::builder()
@@ -1400,7 +1392,7 @@ async fn tamper(account: &Account, case: &str) {
         "security group opened to the world" => {
             let groups = ec2
                 .describe_security_groups()
-                .filters(tagged("rds-sg"))
+                .filters(role_filter("rds-sg"))
                 .send()
                 .await
                 .unwrap();
@@ -1417,7 +1409,7 @@ async fn tamper(account: &Account, case: &str) {
         "default route removed" => {
             let tables = ec2
                 .describe_route_tables()
-                .filters(tagged("public-routes"))
+                .filters(role_filter("public-routes"))
                 .send()
                 .await
                 .unwrap();
@@ -1431,7 +1423,7 @@ async fn tamper(account: &Account, case: &str) {
         "subnet disassociated" => {
             let tables = ec2
                 .describe_route_tables()
-                .filters(tagged("private-routes"))
+                .filters(role_filter("private-routes"))
                 .send()
                 .await
                 .unwrap();
@@ -1449,7 +1441,7 @@ async fn tamper(account: &Account, case: &str) {
         "internet gateway detached" => {
             let gateways = ec2
                 .describe_internet_gateways()
-                .filters(tagged("igw"))
+                .filters(role_filter("igw"))
                 .send()
                 .await
                 .unwrap();
@@ -1467,7 +1459,7 @@ async fn tamper(account: &Account, case: &str) {
         "vpn gateway detached" => {
             let gateways = ec2
                 .describe_vpn_gateways()
-                .filters(tagged("vgw"))
+                .filters(role_filter("vgw"))
                 .send()
                 .await
                 .unwrap();

@@ -45,6 +45,34 @@ pub(super) fn tags(cloud: &Cloud, role: &str) -> Result<Vec<Tag>, AwsError> {
     .collect()
 }
 
+/// IAM tags as the (key, value) pairs `Cloud::role_in` reads.
+pub(super) fn pairs(tags: &[Tag]) -> Vec<(Option<&str>, Option<&str>)> {
+    tags.iter()
+        .map(|t| (Some(t.key()), Some(t.value())))
+        .collect()
+}
+
+/// A create's answer: made, or refused when one of that name exists (it
+/// was not found as the environment's, so it is someone else's).
+pub(super) fn created<T>(
+    cloud: &Cloud,
+    answer: Result<T, AwsError>,
+    what: &str,
+    name: &str,
+) -> Result<(), AwsError> {
+    match answer {
+        Ok(_) => Ok(()),
+        Err(error) if error.is("EntityAlreadyExists") => Err(AwsError::other(
+            &error.call,
+            format!(
+                "{what} named {name} exists and is not tagged {ENV_TAG}={}: remove it, Aerie will not take it over",
+                cloud.environment
+            ),
+        )),
+        Err(error) => Err(error),
+    }
+}
+
 #[async_trait::async_trait]
 impl ResourceKind for IamRole {
     async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError> {
@@ -57,11 +85,7 @@ impl ResourceKind for IamRole {
                 request.clone().send()
             })
             .await?;
-            let tags: Vec<(Option<&str>, Option<&str>)> = tags
-                .tags()
-                .iter()
-                .map(|t| (Some(t.key()), Some(t.value())))
-                .collect();
+            let tags = pairs(tags.tags());
             let Some(role) = cloud.role_in(&tags, "iam-role") else {
                 continue;
             };
@@ -82,19 +106,8 @@ impl ResourceKind for IamRole {
             .path(path(cloud))
             .assume_role_policy_document(TRUST)
             .set_tags(Some(tags(cloud, need.role())?));
-        match call("CreateRole", Policy::standard(), || request.clone().send()).await {
-            Ok(_) => {}
-            Err(error) if error.is("EntityAlreadyExists") => {
-                return Err(AwsError::other(
-                    "CreateRole",
-                    format!(
-                        "an IAM role named {name} exists and is not tagged {ENV_TAG}={}: remove it, Aerie will not take it over",
-                        cloud.environment
-                    ),
-                ));
-            }
-            Err(error) => return Err(error),
-        }
+        let answer = call("CreateRole", Policy::standard(), || request.clone().send()).await;
+        created(cloud, answer, "an IAM role", &name)?;
         put_policy(cloud, &name, &need.resource.rules, need.known).await?;
         Ok(Made::named(&name))
     }

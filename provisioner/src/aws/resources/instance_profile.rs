@@ -3,9 +3,8 @@
 //! `/aerie/<env>/`, the environment's only when tagged for it; its id is
 //! its name, which is what `RunInstances` is given.
 
-use super::iam_role::{path, tags};
+use super::iam_role::{created, pairs, path, tags};
 use super::prelude::*;
-use crate::aws::tags::ENV_TAG;
 
 /// An instance profile of the environment.
 pub(super) struct InstanceProfile;
@@ -33,10 +32,7 @@ impl ResourceKind for InstanceProfile {
                 .instance_profile()
                 .map(|p| p.tags())
                 .unwrap_or_default();
-            let tags: Vec<(Option<&str>, Option<&str>)> = tags
-                .iter()
-                .map(|t| (Some(t.key()), Some(t.value())))
-                .collect();
+            let tags = pairs(tags);
             let Some(role) = cloud.role_in(&tags, "instance-profile") else {
                 continue;
             };
@@ -60,23 +56,11 @@ impl ResourceKind for InstanceProfile {
             .instance_profile_name(&name)
             .path(path(cloud))
             .set_tags(Some(tags(cloud, need.role())?));
-        match call("CreateInstanceProfile", Policy::standard(), || {
+        let answer = call("CreateInstanceProfile", Policy::standard(), || {
             request.clone().send()
         })
-        .await
-        {
-            Ok(_) => {}
-            Err(error) if error.is("EntityAlreadyExists") => {
-                return Err(AwsError::other(
-                    "CreateInstanceProfile",
-                    format!(
-                        "an instance profile named {name} exists and is not tagged {ENV_TAG}={}: remove it, Aerie will not take it over",
-                        cloud.environment
-                    ),
-                ));
-            }
-            Err(error) => return Err(error),
-        }
+        .await;
+        created(cloud, answer, "an instance profile", &name)?;
         for rule in &need.resource.rules {
             carry(cloud, &name, rule, need.known, true).await?;
         }
