@@ -189,9 +189,9 @@ fn is_node_replacement(step: &Step) -> bool {
         if desired.kind == Kind::Instance && crate::rollout::is_node(&desired.role))
 }
 
-/// Whether node `role` may be replaced now: no traffic manager is down
-/// while another is replaced, gateways wait for the traffic managers, and
-/// at most `max_unavailable` gateways are down at once.
+/// Whether node `role` may be replaced now: in the rollout's order, no
+/// traffic manager down while another is replaced, gateways after the
+/// traffic managers, at most `max_unavailable` gateways down at once.
 fn may_roll(
     role: &str,
     rolling: &BTreeSet<String>,
@@ -199,6 +199,16 @@ fn may_roll(
     gate: Option<Gate<'_>>,
 ) -> bool {
     let limit = gate.map_or(usize::MAX, |g| g.max_unavailable.max(1));
+    // In the plan's order: never before a node that comes earlier and has
+    // not started yet.
+    let earlier_waiting = pending.iter().any(|(other, step)| {
+        is_node_replacement(step)
+            && crate::rollout::rank(other) < crate::rollout::rank(role)
+            && !rolling.contains(other)
+    });
+    if earlier_waiting {
+        return false;
+    }
     if role.starts_with("traffic-manager-") {
         return rolling.is_empty();
     }
