@@ -64,18 +64,6 @@ pub async fn apply(
         .partition(|s| matches!(s, Step::Remove(_)));
     let mut pending: BTreeMap<String, &Step> =
         work.iter().map(|s| (s.role().to_owned(), *s)).collect();
-    let deps = |step: &Step| -> Vec<String> {
-        match step {
-            Step::Add(resource)
-            | Step::Change {
-                desired: resource, ..
-            }
-            | Step::Replace {
-                desired: resource, ..
-            } => resource.deps.clone(),
-            Step::Remove(_) => Vec::new(),
-        }
-    };
     let mut running = FuturesUnordered::new();
     let mut started: BTreeSet<String> = BTreeSet::new();
     let mut failure: Option<ApplyError> = None;
@@ -163,6 +151,32 @@ pub async fn apply(
         )
         .into());
     }
+    remove_all(cloud, &removals, &known, report).await?;
+    report.report(Progress::End { ok: true });
+    Ok(())
+}
+
+/// The roles a step waits for.
+fn deps(step: &Step) -> &[String] {
+    match step {
+        Step::Add(resource)
+        | Step::Change {
+            desired: resource, ..
+        }
+        | Step::Replace {
+            desired: resource, ..
+        } => &resource.deps,
+        Step::Remove(_) => &[],
+    }
+}
+
+/// The plan's removals, last and in reverse dependency order.
+async fn remove_all(
+    cloud: &Cloud,
+    removals: &[&Step],
+    known: &Known,
+    report: &dyn Report,
+) -> Result<(), AwsError> {
     let mut removals: Vec<&Found> = removals
         .iter()
         .filter_map(|s| match s {
@@ -176,10 +190,9 @@ pub async fn apply(
             "removing {}",
             found.resource.role
         )));
-        let kept = cloud.delete(found, &known).await?;
+        let kept = cloud.delete(found, known).await?;
         report.report(Progress::Done(removed_line(found, kept.as_deref())));
     }
-    report.report(Progress::End { ok: true });
     Ok(())
 }
 

@@ -318,52 +318,7 @@ async fn run(command: EnvCommand, spec: Spec) -> anyhow::Result<ExitCode> {
         }
         EnvCommand::Apply { yes, rollout, .. } => {
             let plan = plan(&wanted, &observed);
-            print!("{}", plan.render());
-            print_rollout(&plan);
-            if !plan.refused.is_empty() {
-                println!("Not applied: the plan refuses what is listed under Refused.");
-                return Ok(ExitCode::from(1));
-            }
-            if plan.is_empty() {
-                print_records(&observed);
-                return Ok(ExitCode::SUCCESS);
-            }
-            if !yes {
-                println!("Not applied: run again with --yes to apply this plan.");
-                return Ok(ExitCode::from(1));
-            }
-            let order = aerie_provisioner::rollout::order(&plan);
-            let monitor = monitor_health(&spec, &rollout, !order.is_empty())?;
-            let gate = monitor
-                .as_ref()
-                .map(|monitor| aerie_provisioner::rollout::Gate {
-                    health: monitor,
-                    timeout: rollout.health_timeout,
-                    every: std::time::Duration::from_secs(2),
-                    max_unavailable: rollout.max_unavailable,
-                });
-            apply::apply(
-                &cloud,
-                &spec,
-                &plan,
-                &observed,
-                &cli::progress::Bar::new(),
-                gate,
-            )
-            .await
-            .context("apply stopped (run it again to go on from here)")?;
-            let observed = cloud.observe(&spec).await?;
-            if spec.dns.mode == DnsMode::Customer {
-                write_mappings(&spec, &observed)?;
-            }
-            let (add, change, destroy) = plan.counts();
-            let package = aerie_provisioner::handover::build(&cloud, &spec, &observed).await?;
-            let commit = record(&spec, &spec_file, &plan, &package)?;
-            println!("Apply complete: {add} added, {change} changed, {destroy} destroyed.");
-            println!("Recorded as {commit} in {}.", history_dir(&spec).display());
-            print_records(&observed);
-            print_monitor_token(&spec);
-            Ok(ExitCode::SUCCESS)
+            apply_env(&cloud, &spec, &spec_file, &observed, &plan, yes, &rollout).await
         }
         EnvCommand::Render { out, .. } => render_to(&spec, &out),
         EnvCommand::History { diff, .. } => history(&spec, diff.as_deref()),
@@ -430,6 +385,67 @@ async fn run(command: EnvCommand, spec: Spec) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `aerie env apply`: prints the plan, runs it (rolling replaced nodes
+/// out through the monitor), records it and says what the customer needs.
+#[allow(clippy::print_stdout)]
+async fn apply_env(
+    cloud: &Cloud,
+    spec: &Spec,
+    spec_file: &std::path::Path,
+    observed: &[aerie_provisioner::model::Found],
+    plan: &aerie_provisioner::plan::Plan,
+    yes: bool,
+    rollout: &RolloutArgs,
+) -> anyhow::Result<ExitCode> {
+    print!("{}", plan.render());
+    print_rollout(plan);
+    if !plan.refused.is_empty() {
+        println!("Not applied: the plan refuses what is listed under Refused.");
+        return Ok(ExitCode::from(1));
+    }
+    if plan.is_empty() {
+        print_records(observed);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !yes {
+        println!("Not applied: run again with --yes to apply this plan.");
+        return Ok(ExitCode::from(1));
+    }
+    let order = aerie_provisioner::rollout::order(plan);
+    let monitor = monitor_health(spec, rollout, !order.is_empty())?;
+    let gate = monitor
+        .as_ref()
+        .map(|monitor| aerie_provisioner::rollout::Gate {
+            health: monitor,
+            timeout: rollout.health_timeout,
+            every: std::time::Duration::from_secs(2),
+            max_unavailable: rollout.max_unavailable,
+        });
+    apply::apply(
+        cloud,
+        spec,
+        plan,
+        observed,
+        &cli::progress::Bar::new(),
+        gate,
+    )
+    .await
+    .context("apply stopped (run it again to go on from here)")?;
+    let observed = cloud.observe(spec).await?;
+    let observed = observed.as_slice();
+    if spec.dns.mode == DnsMode::Customer {
+        write_mappings(spec, observed)?;
+    }
+    let (add, change, destroy) = plan.counts();
+    let package = aerie_provisioner::handover::build(cloud, spec, observed).await?;
+    let commit = record(spec, spec_file, plan, &package)?;
+    println!("Apply complete: {add} added, {change} changed, {destroy} destroyed.");
+    println!("Recorded as {commit} in {}.", history_dir(spec).display());
+    print_records(observed);
+    print_monitor_token(spec);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The spec file `command` reads.

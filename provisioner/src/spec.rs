@@ -204,6 +204,29 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> FieldError {
     FieldError::new(field, message)
 }
 
+/// Where the nodes' agents ship: http(s) URLs for the monitor and proxy.
+fn validate_monitor(monitor: &NodeMonitor) -> Result<(), FieldError> {
+    let url = &monitor.url;
+    if !(url.starts_with("https://") || url.starts_with("http://"))
+        || url.contains(char::is_whitespace)
+    {
+        return Err(invalid(
+            "nodes.monitor.url",
+            format!("{url:?} is not an http(s) URL (e.g. \"https://monitor.ops.example:8443\")"),
+        ));
+    }
+    if let Some(proxy) = &monitor.proxy
+        && !proxy.starts_with("http://")
+        && !proxy.starts_with("https://")
+    {
+        return Err(invalid(
+            "nodes.monitor.proxy",
+            format!("{proxy:?} is not an http(s) URL (e.g. \"http://proxy.acme.example:3128\")"),
+        ));
+    }
+    Ok(())
+}
+
 /// Whether `ami` reads as an AMI id: `ami-` and 8 or 17 hex digits.
 fn is_ami(ami: &str) -> bool {
     ami.strip_prefix("ami-").is_some_and(|hex| {
@@ -552,29 +575,7 @@ impl Spec {
                 ));
             }
         }
-        let url = &nodes.monitor.url;
-        if !(url.starts_with("https://") || url.starts_with("http://"))
-            || url.contains(char::is_whitespace)
-        {
-            return Err(invalid(
-                "nodes.monitor.url",
-                format!(
-                    "{url:?} is not an http(s) URL (e.g. \"https://monitor.ops.example:8443\")"
-                ),
-            ));
-        }
-        if let Some(proxy) = &nodes.monitor.proxy
-            && !proxy.starts_with("http://")
-            && !proxy.starts_with("https://")
-        {
-            return Err(invalid(
-                "nodes.monitor.proxy",
-                format!(
-                    "{proxy:?} is not an http(s) URL (e.g. \"http://proxy.acme.example:3128\")"
-                ),
-            ));
-        }
-        Ok(())
+        validate_monitor(&nodes.monitor)
     }
 
     /// The bastion's type, image and disk.

@@ -119,6 +119,15 @@ impl Cloud {
         resources::of(resource.kind).change(self, &change).await
     }
 
+    /// Which of the environment's bucket settings bucket `name` has, as
+    /// the bucket kind reads them (`check` asks the same question).
+    pub async fn bucket_settings(
+        &self,
+        name: &str,
+    ) -> Result<Vec<crate::model::BucketSetting>, AwsError> {
+        resources::bucket_settings(self, name).await
+    }
+
     /// Deletes a resource found in AWS; answers what it kept, if anything
     /// (the database's final snapshot).
     pub async fn delete(&self, found: &Found, known: &Known) -> Result<Option<String>, AwsError> {

@@ -10,6 +10,7 @@ use aws_sdk_rds::types::DbInstance;
 
 use crate::aws::Cloud;
 use crate::aws::retry::{AwsError, Policy, call};
+use crate::model::BucketSetting;
 use crate::spec::Spec;
 
 /// One bucket of the environment as S3 has it.
@@ -262,37 +263,9 @@ async fn bucket(cloud: &Cloud, name: &str) -> Result<Option<BucketFacts>, AwsErr
         Err(error) if error.is("NoSuchTagSet") => Vec::new(),
         Err(error) => return Err(error),
     };
-    let request = cloud.s3.get_public_access_block().bucket(name);
-    let public_access_blocked = match call("GetPublicAccessBlock", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await
-    {
-        Ok(answer) => answer.public_access_block_configuration().is_some_and(|c| {
-            c.block_public_acls() == Some(true)
-                && c.ignore_public_acls() == Some(true)
-                && c.block_public_policy() == Some(true)
-                && c.restrict_public_buckets() == Some(true)
-        }),
-        Err(error) if error.is("NoSuchPublicAccessBlockConfiguration") => false,
-        Err(error) => return Err(error),
-    };
-    let request = cloud.s3.get_bucket_encryption().bucket(name);
-    let encrypted = match call("GetBucketEncryption", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await
-    {
-        Ok(answer) => answer
-            .server_side_encryption_configuration()
-            .is_some_and(|c| {
-                c.rules()
-                    .iter()
-                    .any(|r| r.apply_server_side_encryption_by_default().is_some())
-            }),
-        Err(error) if error.is("ServerSideEncryptionConfigurationNotFoundError") => false,
-        Err(error) => return Err(error),
-    };
+    let settings = cloud.bucket_settings(name).await?;
+    let public_access_blocked = settings.contains(&BucketSetting::PublicAccessBlocked);
+    let encrypted = settings.contains(&BucketSetting::Encryption);
     Ok(Some(BucketFacts {
         name: name.to_owned(),
         public_access_blocked,

@@ -49,6 +49,14 @@ fn covers(permission: &IpPermission, port: i32) -> bool {
 }
 
 pub(super) fn findings(facts: &Facts, spec: &Spec) -> Vec<Finding> {
+    let mut out = group_findings(facts, spec);
+    out.extend(address_findings(facts));
+    out
+}
+
+/// Each security group: closed when it is the default one, else no
+/// ingress from the whole internet and SSH from the bastion only.
+fn group_findings(facts: &Facts, spec: &Spec) -> Vec<Finding> {
     let mut out = Vec::new();
     let bastion_group = facts
         .groups
@@ -143,6 +151,12 @@ pub(super) fn findings(facts: &Facts, spec: &Spec) -> Vec<Finding> {
             out.push(Finding::of("sg-ssh-from-bastion-only", name, &ssh));
         }
     }
+    out
+}
+
+/// Public addresses: on the bastion only, never given by a private subnet.
+fn address_findings(facts: &Facts) -> Vec<Finding> {
+    let mut out = Vec::new();
     for instance in &facts.instances {
         let role = role_of(instance.tags());
         let name = format!(

@@ -145,7 +145,10 @@ async fn owner(cloud: &Cloud, name: &str) -> Result<Owner, AwsError> {
 }
 
 /// Which of the settings bucket `name` has.
-async fn settings(cloud: &Cloud, name: &str) -> Result<Vec<BucketSetting>, AwsError> {
+pub(in crate::aws) async fn settings(
+    cloud: &Cloud,
+    name: &str,
+) -> Result<Vec<BucketSetting>, AwsError> {
     let mut out = Vec::new();
     let request = cloud.s3.get_bucket_versioning().bucket(name);
     match call("GetBucketVersioning", Policy::standard(), || {

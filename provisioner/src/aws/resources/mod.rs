@@ -41,6 +41,8 @@ use crate::aws::{Cloud, Known};
 use crate::model::{Found, Kind, Resource, Rule};
 use crate::spec::Spec;
 
+pub(in crate::aws) use bucket::settings as bucket_settings;
+
 /// What every kind's file uses, imported at once.
 mod prelude {
     pub(super) use super::{Change, Gone, Made, Need, ResourceKind, Seen, found};
