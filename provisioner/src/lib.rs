@@ -4,7 +4,9 @@
 
 pub mod apply;
 pub mod aws;
+pub mod backup;
 pub mod check;
+pub mod clock;
 pub mod handover;
 pub mod history;
 pub mod model;

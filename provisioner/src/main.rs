@@ -44,6 +44,9 @@ enum Top {
     /// A customer environment: plan, apply, status, destroy.
     #[command(subcommand)]
     Env(EnvCommand),
+    /// The environment's backups: run, list, prune, fetch.
+    #[command(subcommand)]
+    Backup(cli::backup::BackupCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -233,7 +236,7 @@ fn monitor_health(
     }))
 }
 
-/// How `check` prints its findings.
+/// How `check` and `backup list` print.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Format {
     Text,
@@ -249,8 +252,12 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let Top::Env(command) = Cli::parse().command;
-    let spec = match Spec::load(spec_path(&command)) {
+    let command = Cli::parse().command;
+    let path = match &command {
+        Top::Env(command) => spec_path(command),
+        Top::Backup(command) => command.spec(),
+    };
+    let spec = match Spec::load(path) {
         Ok(spec) => spec,
         Err(error) => {
             eprintln!("aerie: {error}");
@@ -262,7 +269,11 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("a tokio runtime starts");
-    match runtime.block_on(run(command, spec)) {
+    let outcome = match command {
+        Top::Env(command) => runtime.block_on(run(command, spec)),
+        Top::Backup(command) => runtime.block_on(cli::backup::run(command, spec)),
+    };
+    match outcome {
         Ok(code) => code,
         Err(error) => {
             eprintln!("aerie: {}", aerie_common::error_chain(error.as_ref()));

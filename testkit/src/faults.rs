@@ -81,6 +81,7 @@ const MUTATING: &[&str] = &[
     "Verify",
     "Change",
     "Replace",
+    "Copy",
     "Start",
     "Stop",
     "secretsmanager.Create",

@@ -102,6 +102,30 @@ impl MotoServer {
             })
     }
 
+    /// Makes `model` (`s3::keyrestore`, `ec2::instance`, ...) move on only
+    /// after it has been read `times` times (moto's state manager), so a
+    /// test can watch a client wait for a status.
+    pub async fn hold_status(&self, model: &str, times: u32) -> Result<(), Error> {
+        let body = serde_json::json!({
+            "model_name": model,
+            "transition": { "progression": "manual", "times": times },
+        });
+        self.http
+            .post(format!(
+                "{}/moto-api/state-manager/set-transition",
+                self.endpoint
+            ))
+            .json(&body)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map(drop)
+            .map_err(|source| Error::Http {
+                what: format!("holding moto's {model} for {times} reads"),
+                source,
+            })
+    }
+
     /// moto's view of everything it holds (`GET /moto-api/data.json`); sent
     /// SES mail is under `ses.Message`.
     pub async fn data(&self) -> Result<serde_json::Value, Error> {

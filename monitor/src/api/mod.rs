@@ -8,6 +8,7 @@ mod body;
 mod bulk;
 mod checks;
 mod error;
+mod export;
 mod ingest;
 mod query;
 mod split;
@@ -30,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/hosts", get(query::hosts))
         .route("/api/v1/metrics", get(query::metrics))
         .route("/api/v1/logs", get(query::logs))
+        .route("/api/v1/logs/export", get(export::export))
         .route("/api/v1/apistats", get(query::api_stats))
         .route("/api/v1/usage", get(query::usage))
         .route("/api/v1/alerts", get(query::alerts))

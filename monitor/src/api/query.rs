@@ -17,7 +17,7 @@ use crate::timespec::parse_duration;
 
 /// Query parameters whose rejection is a JSON [`ApiError`] naming the problem.
 #[derive(Debug)]
-pub(super) struct Params<T>(T);
+pub(super) struct Params<T>(pub(super) T);
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Params<T> {
     type Rejection = ApiError;

@@ -5,9 +5,11 @@
 //! each resource (`resources/`, one file per kind). It never decides what to
 //! change (the plan does) and never prints.
 
+pub mod objects;
 pub mod preflight;
 mod resources;
 pub mod retry;
+pub mod snapshots;
 mod tags;
 
 use std::collections::BTreeMap;

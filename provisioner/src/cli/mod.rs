@@ -1,3 +1,4 @@
 //! What the `aerie` command draws: the library reports, this shows.
 
+pub(crate) mod backup;
 pub(crate) mod progress;

@@ -87,33 +87,48 @@ fn node_user_data(
     )
 }
 
-/// The bundle as a reproducible `.tar.gz`: files sorted by path, mode 0600
-/// (0700 for scripts), owner root, time zero.
+/// The bundle as a reproducible `.tar.gz`.
 fn archive(bundle: &Bundle) -> Archive {
+    pack(
+        bundle
+            .files
+            .iter()
+            .map(|(path, text)| (path.as_str(), text.as_bytes())),
+    )
+}
+
+/// Files as a reproducible `.tar.gz`, in the order given: mode 0600 (0700
+/// for scripts), owner root, time zero.
+pub fn pack<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Archive {
     let gzip = flate2::GzBuilder::new()
         .mtime(0)
         .write(Vec::new(), flate2::Compression::default());
     let mut tar = tar::Builder::new(gzip);
-    for (path, text) in &bundle.files {
+    for (path, bytes) in files {
         let mut header = tar::Header::new_gnu();
-        header.set_size(text.len() as u64);
+        header.set_size(bytes.len() as u64);
         header.set_mode(if path.ends_with(".sh") { 0o700 } else { 0o600 });
         header.set_mtime(0);
         header.set_uid(0);
         header.set_gid(0);
         header.set_cksum();
-        tar.append_data(&mut header, path, text.as_bytes())
+        tar.append_data(&mut header, path, bytes)
             .expect("writing to memory does not fail");
     }
     let bytes = tar
         .into_inner()
         .and_then(flate2::write::GzEncoder::finish)
         .expect("writing to memory does not fail");
-    let sha256 = Sha256::digest(&bytes)
+    let sha256 = sha256_hex(&bytes);
+    Archive { bytes, sha256 }
+}
+
+/// The hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect();
-    Archive { bytes, sha256 }
+        .collect()
 }
 
 #[cfg(test)]

@@ -29,11 +29,13 @@ macro_rules! with_both_stores {
 
 mod agent_to_monitor;
 mod alerting;
+mod backups;
 mod dashboard;
 mod env_check;
 mod handover;
 mod history;
 mod hostile_input;
+mod log_export;
 mod product_database;
 mod product_nodes;
 mod provisioner;

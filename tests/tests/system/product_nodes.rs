@@ -89,12 +89,7 @@ async fn user_data(ec2: &aws_sdk_ec2::Client, id: &str) -> String {
 
 /// S3 through the proxy (path-style, as a local S3 needs).
 async fn s3(account: &Account) -> aws_sdk_s3::Client {
-    let config = account.moto.sdk_config(REGION).await;
-    let config = aws_sdk_s3::config::Builder::from(&config)
-        .endpoint_url(account.proxy.endpoint())
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
+    account.s3(REGION).await
 }
 
 const BUCKET: &str = "aerie-acme-prod-eu-west-1-artifacts";

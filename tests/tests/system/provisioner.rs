@@ -36,6 +36,17 @@ impl Account {
     pub(crate) async fn ec2(&self) -> aws_sdk_ec2::Client {
         aws_sdk_ec2::Client::new(&self.moto.sdk_config(REGION).await)
     }
+
+    /// S3 of `region`, through the proxy (which mends moto's
+    /// `GetBucketVersioning` answer for the SDK).
+    pub(crate) async fn s3(&self, region: &str) -> aws_sdk_s3::Client {
+        let config = self.moto.sdk_config(region).await;
+        let config = aws_sdk_s3::config::Builder::from(&config)
+            .endpoint_url(self.proxy.endpoint())
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
 }
 
 pub(crate) fn text(output: &Output) -> String {

@@ -48,31 +48,7 @@ impl ResourceKind for Bucket {
 
     async fn create(&self, cloud: &Cloud, need: &Need<'_>) -> Result<Made, AwsError> {
         let name = need.prop("name");
-        let mut request = cloud.s3.create_bucket().bucket(&name);
-        if cloud.region != "us-east-1" {
-            let location = BucketLocationConstraint::from(cloud.region.as_str());
-            let configuration = CreateBucketConfiguration::builder().location_constraint(location);
-            request = request.create_bucket_configuration(configuration.build());
-        }
-        match call("CreateBucket", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await
-        {
-            Ok(_) => {}
-            // Ours from an interrupted run, unless tagged for another.
-            Err(error) if error.is("BucketAlreadyOwnedByYou") => {
-                if let Owner::Someone = owner(cloud, &name).await? {
-                    return Err(refused(cloud, &name));
-                }
-            }
-            Err(error) if error.is("BucketAlreadyExists") => return Err(refused(cloud, &name)),
-            Err(error) => return Err(error),
-        }
-        tag(cloud, &name, need.role()).await?;
-        for setting in BucketSetting::ALL {
-            set(cloud, &name, setting).await?;
-        }
+        secure(cloud, &name, need.role()).await?;
         Ok(Made::named(&name))
     }
 
@@ -92,6 +68,55 @@ impl ResourceKind for Bucket {
         empty(cloud, gone.id()).await?;
         let request = cloud.s3.delete_bucket().bucket(gone.id());
         gone.by("DeleteBucket", || request.clone().send()).await
+    }
+}
+
+/// Makes bucket `name` the environment's `role` bucket: created when
+/// missing (or taken back from an interrupted run), tagged, every setting
+/// on; a bucket of that name that is someone else's is refused. What is
+/// already right is only read, so running it again changes nothing.
+pub(in crate::aws) async fn secure(cloud: &Cloud, name: &str, role: &str) -> Result<(), AwsError> {
+    let tagged = match owner(cloud, name).await? {
+        Owner::Someone => return Err(refused(cloud, name)),
+        Owner::Us { tagged } => tagged,
+        Owner::Nobody => {
+            create(cloud, name).await?;
+            false
+        }
+    };
+    if !tagged {
+        tag(cloud, name, role).await?;
+    }
+    let have = settings(cloud, name).await?;
+    for setting in BucketSetting::ALL {
+        if !have.contains(&setting) {
+            set(cloud, name, setting).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `CreateBucket` in the cloud's region; one left by an interrupted run
+/// is taken back unless it is tagged for someone else.
+async fn create(cloud: &Cloud, name: &str) -> Result<(), AwsError> {
+    let mut request = cloud.s3.create_bucket().bucket(name);
+    if cloud.region != "us-east-1" {
+        let location = BucketLocationConstraint::from(cloud.region.as_str());
+        let configuration = CreateBucketConfiguration::builder().location_constraint(location);
+        request = request.create_bucket_configuration(configuration.build());
+    }
+    match call("CreateBucket", Policy::standard(), || {
+        request.clone().send()
+    })
+    .await
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.is("BucketAlreadyOwnedByYou") => match owner(cloud, name).await? {
+            Owner::Someone => Err(refused(cloud, name)),
+            _ => Ok(()),
+        },
+        Err(error) if error.is("BucketAlreadyExists") => Err(refused(cloud, name)),
+        Err(error) => Err(error),
     }
 }
 

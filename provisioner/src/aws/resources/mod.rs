@@ -41,7 +41,7 @@ use crate::aws::{Cloud, Known};
 use crate::model::{Found, Kind, Resource, Rule};
 use crate::spec::Spec;
 
-pub(in crate::aws) use bucket::settings as bucket_settings;
+pub(in crate::aws) use bucket::{secure as secure_bucket, settings as bucket_settings};
 
 /// What every kind's file uses, imported at once.
 mod prelude {

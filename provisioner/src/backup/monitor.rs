@@ -1,0 +1,161 @@
+//! What a backup run tells the monitor, and what it asks of it: the day's
+//! log export (gzip NDJSON in ECS names, from the monitor's store), the
+//! time of the last success (`aerie.backup.last_success.timestamp`, which
+//! the `backup_age` alert rule watches) and, on failure, an ERROR log
+//! event naming what failed (which a log rule alerts on).
+//!
+//! [`Monitor`] is a trait so the monitor itself can run backups headless
+//! with its own store behind it; [`HttpMonitor`] is the CLI's, over the
+//! monitor's API. Tokens are never logged or put in an error.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::BackupError;
+use aerie_wire::{Event, EventBody, IngestRequest};
+
+/// The metric a successful run reports (seconds since the epoch).
+pub const BACKUP_METRIC: &str = "aerie.backup.last_success.timestamp";
+/// The host name backup reports carry.
+pub const BACKUP_HOST: &str = "aerie-backup";
+/// The logger of a failed run's event.
+pub const BACKUP_LOGGER: &str = "aerie.backup";
+
+/// The monitor, as a backup run uses it.
+#[async_trait::async_trait]
+pub trait Monitor: Send + Sync {
+    /// Every log event of the environment on `day` (UTC), as gzip NDJSON;
+    /// `None` when this monitor cannot be asked for them (no API token).
+    async fn export_logs(&self, day: NaiveDate) -> Result<Option<Vec<u8>>, BackupError>;
+    /// Run `run` completed at `at`.
+    async fn succeeded(&self, run: &str, at: DateTime<Utc>) -> Result<(), BackupError>;
+    /// A run failed at `at`; `what` says what.
+    async fn failed(&self, what: &str, at: DateTime<Utc>) -> Result<(), BackupError>;
+}
+
+/// The monitor over HTTP: the query API (an operator's token) for the
+/// export, the ingest API (the environment's ingest token) for reports.
+#[derive(Clone)]
+pub struct HttpMonitor {
+    pub url: String,
+    pub environment: String,
+    /// An operator's API token (`AERIE_MONITOR_TOKEN`); without one, no
+    /// logs are exported.
+    pub api_token: Option<String>,
+    /// The environment's ingest token (from Secrets Manager).
+    pub ingest_token: String,
+    pub http: reqwest::Client,
+}
+
+impl std::fmt::Debug for HttpMonitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpMonitor")
+            .field("url", &self.url)
+            .field("environment", &self.environment)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpMonitor {
+    fn failed(&self, message: impl Into<String>, source: Option<reqwest::Error>) -> BackupError {
+        BackupError::Monitor {
+            url: self.url.clone(),
+            message: message.into(),
+            source: source.map(|e| Box::new(e.without_url()) as _),
+        }
+    }
+
+    fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.url.trim_end_matches('/'))
+    }
+
+    async fn ingest(&self, event: Event) -> Result<(), BackupError> {
+        let request = IngestRequest {
+            environment: self.environment.clone(),
+            host: BACKUP_HOST.to_owned(),
+            agent: concat!("aerie-backup/", env!("CARGO_PKG_VERSION")).to_owned(),
+            events: vec![event],
+        };
+        let answer = self
+            .http
+            .post(self.endpoint(aerie_wire::INGEST_PATH))
+            .bearer_auth(&self.ingest_token)
+            .json(&request)
+            .send()
+            .await
+            .map_err(|e| self.failed("the report was not delivered", Some(e)))?;
+        let status = answer.status();
+        let body: aerie_wire::IngestResponse = answer
+            .error_for_status()
+            .map_err(|e| self.failed(format!("ingest answered {status}"), Some(e)))?
+            .json()
+            .await
+            .map_err(|e| self.failed("ingest answered no account", Some(e)))?;
+        match body.rejected.first() {
+            Some(rejected) => Err(self.failed(
+                format!("ingest refused the report: {}", rejected.reason),
+                None,
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Monitor for HttpMonitor {
+    async fn export_logs(&self, day: NaiveDate) -> Result<Option<Vec<u8>>, BackupError> {
+        let Some(token) = &self.api_token else {
+            return Ok(None);
+        };
+        let day_text = day.to_string();
+        let answer = self
+            .http
+            .get(self.endpoint("/api/v1/logs/export"))
+            .query(&[("env", self.environment.as_str()), ("day", &day_text)])
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| self.failed("the log export was not answered", Some(e)))?;
+        let status = answer.status();
+        let answer = answer
+            .error_for_status()
+            .map_err(|e| self.failed(format!("the log export answered {status}"), Some(e)))?;
+        let bytes = answer
+            .bytes()
+            .await
+            .map_err(|e| self.failed("the log export broke off", Some(e)))?;
+        Ok(Some(bytes.to_vec()))
+    }
+
+    async fn succeeded(&self, run: &str, at: DateTime<Utc>) -> Result<(), BackupError> {
+        let id = aerie_wire::event_id(&[b"backup", self.environment.as_bytes(), run.as_bytes()]);
+        self.ingest(Event {
+            id,
+            timestamp: at,
+            body: EventBody::Metric {
+                name: BACKUP_METRIC.to_owned(),
+                value: at.timestamp() as f64,
+                labels: BTreeMap::new(),
+            },
+        })
+        .await
+    }
+
+    async fn failed(&self, what: &str, at: DateTime<Utc>) -> Result<(), BackupError> {
+        let stamp = at.to_rfc3339();
+        let id = aerie_wire::event_id(&[b"backup-failed", stamp.as_bytes(), what.as_bytes()]);
+        self.ingest(Event {
+            id,
+            timestamp: at,
+            body: EventBody::Log {
+                file: "aerie-backup".to_owned(),
+                level: Some("ERROR".to_owned()),
+                logger: Some(BACKUP_LOGGER.to_owned()),
+                message: format!("backup of {} failed: {what}", self.environment),
+                parsed: true,
+            },
+        })
+        .await
+    }
+}
