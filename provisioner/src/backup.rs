@@ -23,6 +23,7 @@ pub mod names;
 pub mod prune;
 pub mod retention;
 pub mod run;
+pub mod schedule;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -144,6 +145,10 @@ pub enum BackupError {
         region: String,
         state: String,
     },
+    #[error(
+        "{environment} has no database and no node in {region}: nothing to back up (apply the environment first)"
+    )]
+    Nothing { environment: String, region: String },
     #[error("{what} in {region} disappeared while the run waited for it")]
     Vanished { what: String, region: String },
     #[error("the monitor at {url}: {message}")]

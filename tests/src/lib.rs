@@ -108,6 +108,18 @@ impl Monitor {
         extra: impl FnOnce(&Path) -> String,
         env: Vec<(&'static str, String)>,
     ) -> Self {
+        Self::start_full(store, settings, "", extra, env).await
+    }
+
+    /// The same, with `environment` (keys such as `backup_spec`) added to
+    /// the environment's table.
+    pub async fn start_full(
+        store: StoreKind,
+        settings: &str,
+        environment: &str,
+        extra: impl FnOnce(&Path) -> String,
+        env: Vec<(&'static str, String)>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let store = match store {
@@ -118,7 +130,7 @@ impl Monitor {
         };
         let extra = extra(dir.path());
         let config = format!(
-            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n{settings}\n{store}\n[[environment]]\nname = \"{ENVIRONMENT}\"\ningest_token = \"{INGEST_TOKEN}\"\noperators = [\"oncall@acme.example\"]\n\n[[user]]\nname = \"ops\"\nrole = \"operator\"\ntoken = \"{OPERATOR_TOKEN}\"\n\n{extra}"
+            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\"\n{settings}\n{store}\n[[environment]]\nname = \"{ENVIRONMENT}\"\ningest_token = \"{INGEST_TOKEN}\"\noperators = [\"oncall@acme.example\"]\n{environment}\n[[user]]\nname = \"ops\"\nrole = \"operator\"\ntoken = \"{OPERATOR_TOKEN}\"\n\n{extra}"
         );
         std::fs::write(dir.path().join("monitor.toml"), config).unwrap();
         let mut monitor = Self {

@@ -1,5 +1,6 @@
-//! `[[environment]]`: each customer environment, its ingest token and who
-//! is told about its alerts.
+//! `[[environment]]`: each customer environment, its ingest token, who
+//! is told about its alerts and, optionally, the spec its daily backup
+//! follows.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ pub(super) struct RawEnvironment {
     customer_contacts: Vec<String>,
     #[serde(default)]
     notify_customer: bool,
+    backup_spec: Option<PathBuf>,
 }
 
 /// A customer environment whose agents send data.
@@ -35,6 +37,9 @@ pub struct Environment {
     /// The customer's contacts, told too when `notify_customer` is set.
     pub customer_contacts: Vec<String>,
     pub notify_customer: bool,
+    /// The environment's spec (`aerie env`'s file): when set, the monitor
+    /// runs its daily backup by the spec's `[backup]` policy.
+    pub backup_spec: Option<PathBuf>,
 }
 
 impl Environment {
@@ -114,7 +119,13 @@ pub(super) fn validate(
                 "notify_customer is set but no contact is listed",
             ));
         }
+        let backup_spec = raw.backup_spec.map(|path| base.join(path));
+        if let Some(path) = &backup_spec {
+            check_spec(path, &raw.name)
+                .map_err(|message| invalid(format!("{field}.backup_spec"), message))?;
+        }
         environments.push(Environment {
+            backup_spec,
             name: raw.name,
             customer: raw.customer,
             ingest_token: token,
@@ -124,4 +135,19 @@ pub(super) fn validate(
         });
     }
     Ok(environments)
+}
+
+/// Whether `path` is a valid spec of environment `name`.
+fn check_spec(path: &Path, name: &str) -> Result<(), String> {
+    use aerie_common::toml_file::TomlFile as _;
+    let spec = aerie_provisioner::spec::Spec::load(path).map_err(|e| e.to_string())?;
+    if spec.name == name {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is the spec of {:?}, not of {name:?}: name the spec of this environment",
+            path.display(),
+            spec.name
+        ))
+    }
 }

@@ -13,10 +13,16 @@ pub struct JobsConfig {
     pub usage_every: Duration,
     #[serde(default = "hour_1", with = "humantime_serde")]
     pub retention_every: Duration,
+    /// How often the backup job asks whether a backup is due.
+    #[serde(default = "minutes_15", with = "humantime_serde")]
+    pub backup_every: Duration,
 }
 
 pub(super) fn minutes_5() -> Duration {
     Duration::from_secs(300)
+}
+fn minutes_15() -> Duration {
+    Duration::from_secs(900)
 }
 fn hour_1() -> Duration {
     Duration::from_secs(3600)
@@ -27,6 +33,7 @@ impl Default for JobsConfig {
         Self {
             usage_every: minutes_5(),
             retention_every: hour_1(),
+            backup_every: minutes_15(),
         }
     }
 }

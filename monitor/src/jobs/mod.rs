@@ -1,9 +1,11 @@
-//! Periodic work as reconcilers (usage, retention, alert evaluation): each
+//! Periodic work as reconcilers (usage, retention, backups, alert
+//! evaluation): each
 //! job runs on a timer and on demand,
 //! looks at the world (the store) rather than at hints, and records a status
 //! that `GET /api/v1/jobs` shows. A failed run is logged and tried again at
 //! the next tick; it never stops the monitor.
 
+pub mod backup;
 pub mod retention;
 pub mod usage;
 
@@ -17,8 +19,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::Notify;
 
-/// Starts the monitor's jobs: usage summaries, retention, and alert
-/// evaluation when alerting is configured.
+/// Starts the monitor's jobs: usage summaries, retention, the daily
+/// backups of the environments that name their spec, and alert evaluation
+/// when alerting is configured.
 pub fn start(
     config: &crate::Config,
     store: Arc<dyn crate::store::Store>,
@@ -28,6 +31,7 @@ pub fn start(
     let mut jobs = Jobs::default();
     let environments: Vec<String> = config.environments.iter().map(|e| e.name.clone()).collect();
     let usage_store = Arc::clone(&store);
+    let backup_store = Arc::clone(&store);
     jobs.add("usage", config.jobs.usage_every, move || {
         let (store, ledger, environments) = (
             Arc::clone(&usage_store),
@@ -47,6 +51,19 @@ pub fn start(
             deleted.map_err(|e| Box::new(e) as JobError)
         }
     });
+    let backups: Vec<(String, std::path::PathBuf)> = config
+        .environments
+        .iter()
+        .filter_map(|e| Some((e.name.clone(), e.backup_spec.clone()?)))
+        .collect();
+    if !backups.is_empty() {
+        let store = Arc::clone(&backup_store);
+        let backups = Arc::new(backups);
+        jobs.add("backup", config.jobs.backup_every, move || {
+            let (store, backups) = (Arc::clone(&store), Arc::clone(&backups));
+            async move { backup::run(store, &backups).await }
+        });
+    }
     if let (Some(engine), Some(alerting)) = (alerts, &config.alerting) {
         jobs.add("alerts", alerting.evaluate_every, move || {
             let engine = Arc::clone(&engine);

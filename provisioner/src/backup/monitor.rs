@@ -129,33 +129,40 @@ impl Monitor for HttpMonitor {
     }
 
     async fn succeeded(&self, run: &str, at: DateTime<Utc>) -> Result<(), BackupError> {
-        let id = aerie_wire::event_id(&[b"backup", self.environment.as_bytes(), run.as_bytes()]);
-        self.ingest(Event {
-            id,
-            timestamp: at,
-            body: EventBody::Metric {
-                name: BACKUP_METRIC.to_owned(),
-                value: at.timestamp() as f64,
-                labels: BTreeMap::new(),
-            },
-        })
-        .await
+        self.ingest(success_event(&self.environment, run, at)).await
     }
 
     async fn failed(&self, what: &str, at: DateTime<Utc>) -> Result<(), BackupError> {
-        let stamp = at.to_rfc3339();
-        let id = aerie_wire::event_id(&[b"backup-failed", stamp.as_bytes(), what.as_bytes()]);
-        self.ingest(Event {
-            id,
-            timestamp: at,
-            body: EventBody::Log {
-                file: "aerie-backup".to_owned(),
-                level: Some("ERROR".to_owned()),
-                logger: Some(BACKUP_LOGGER.to_owned()),
-                message: format!("backup of {} failed: {what}", self.environment),
-                parsed: true,
-            },
-        })
-        .await
+        self.ingest(failure_event(&self.environment, what, at))
+            .await
+    }
+}
+
+/// The report of run `run`'s success at `at`: the time as the metric.
+pub fn success_event(environment: &str, run: &str, at: DateTime<Utc>) -> Event {
+    Event {
+        id: aerie_wire::event_id(&[b"backup", environment.as_bytes(), run.as_bytes()]),
+        timestamp: at,
+        body: EventBody::Metric {
+            name: BACKUP_METRIC.to_owned(),
+            value: at.timestamp() as f64,
+            labels: BTreeMap::new(),
+        },
+    }
+}
+
+/// The report of a failed run: an ERROR log event naming what failed.
+pub fn failure_event(environment: &str, what: &str, at: DateTime<Utc>) -> Event {
+    let stamp = at.to_rfc3339();
+    Event {
+        id: aerie_wire::event_id(&[b"backup-failed", stamp.as_bytes(), what.as_bytes()]),
+        timestamp: at,
+        body: EventBody::Log {
+            file: "aerie-backup".to_owned(),
+            level: Some("ERROR".to_owned()),
+            logger: Some(BACKUP_LOGGER.to_owned()),
+            message: format!("backup of {environment} failed: {what}"),
+            parsed: true,
+        },
     }
 }

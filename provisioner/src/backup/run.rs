@@ -214,7 +214,14 @@ async fn snapshot(
             }
         }
     }
-    for volume in cloud.node_volumes().await? {
+    let volumes = cloud.node_volumes().await?;
+    if made.is_empty() && volumes.is_empty() {
+        return Err(BackupError::Nothing {
+            environment: backups.environment.clone(),
+            region: cloud.region.clone(),
+        });
+    }
+    for volume in volumes {
         report.report(Progress::Working(format!("snapshot of {}", volume.id)));
         match existing.get(&(SnapshotKind::Volume, volume.id.clone())) {
             Some(found) => made.push(found.clone()),

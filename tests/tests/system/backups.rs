@@ -657,3 +657,232 @@ async fn fetch_brings_a_days_archive_back_from_glacier_through_a_restore_and_che
         text(&missing)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_archives_yesterdays_logs_from_the_monitor_reports_its_success_and_a_failed_run_mails_the_backup_alert()
+ {
+    use aerie_system_tests::{INGEST_TOKEN, Monitor, OPERATOR_TOKEN, StoreKind};
+    use aerie_testkit::{SmtpServer, wait_until};
+    use std::time::Duration;
+
+    let account = Account::start().await;
+    // The alert goes by SMTP: moto 5.2's /moto-api/data.json, where its
+    // SES mail is read, fails once an RDS instance exists.
+    let smtp = SmtpServer::start("alerts@acme.example", "right")
+        .await
+        .unwrap();
+    let monitor = Monitor::start_configured(
+        StoreKind::Embedded,
+        |dir| {
+            std::fs::write(
+                dir.join("rules.toml"),
+                "[[rule]]\nname = \"backup-failed\"\nkind = \"log\"\nseverity = \"critical\"\nquery = \"log.level:ERROR AND logger:aerie.backup\"\nwindow = \"1m\"\nsummary = \"A backup of {{environment}} failed\"\n",
+            )
+            .unwrap();
+            std::fs::write(dir.join("smtp-ca.pem"), smtp.certificate_pem()).unwrap();
+            format!(
+                "[alerting]\nrules_file = \"rules.toml\"\nevaluate_every = \"1s\"\ngroup_wait = \"1s\"\ngroup_interval = \"1s\"\nfrom = \"Aerie <aerie@ops.example>\"\ndashboard_url = \"http://monitor.example\"\n[alerting.smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"starttls\"\nusername = \"{}\"\npassword = \"right\"\nca_file = \"smtp-ca.pem\"\ntls_name = \"localhost\"\n",
+                smtp.port(),
+                smtp.user()
+            )
+        },
+        account.moto.env(REGION),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("acme.toml");
+    let text_of_spec = std::fs::read_to_string(example()).unwrap().replace(
+        "url = \"https://monitor.ops.example:8443\"",
+        &format!("url = \"{}\"", monitor.url()),
+    );
+    assert!(
+        text_of_spec.contains(&monitor.url()),
+        "the example's monitor line moved"
+    );
+    std::fs::write(&spec, text_of_spec).unwrap();
+    let apply = account.aerie(&["env", "apply", "--yes"], &spec);
+    assert!(apply.status.success(), "{}", text(&apply));
+    // The monitor knows the environment by the token in Secrets Manager.
+    aws_sdk_secretsmanager::Client::new(&account.moto.sdk_config(REGION).await)
+        .put_secret_value()
+        .secret_id(format!("aerie/{ENV}/ingest-token"))
+        .secret_string(INGEST_TOKEN)
+        .send()
+        .await
+        .unwrap();
+
+    // Two lines of yesterday, one of today.
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).date_naive();
+    let noon = yesterday.and_hms_opt(12, 0, 0).unwrap().and_utc();
+    let events: Vec<serde_json::Value> = [
+        (noon, "gateway started"),
+        (noon + chrono::Duration::minutes(5), "gateway serving"),
+        (chrono::Utc::now(), "today's line"),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (at, message))| {
+        serde_json::json!({
+            "id": format!("{i:032x}"), "@timestamp": at, "kind": "log",
+            "file": "/opt/wso2/repository/logs/wso2carbon.log", "level": "INFO",
+            "message": message, "parsed": true,
+        })
+    })
+    .collect();
+    let answer = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("{}/api/v1/ingest", monitor.url()))
+        .bearer_auth(INGEST_TOKEN)
+        .json(&serde_json::json!({
+            "environment": ENV, "host": "gateway-1", "agent": "test", "events": events,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+
+    let run = account.aerie_with_env(
+        &["backup", "run"],
+        &spec,
+        &[("AERIE_MONITOR_TOKEN", OPERATOR_TOKEN)],
+    );
+    assert!(run.status.success(), "{}", text(&run));
+    for region in [REGION, DR] {
+        let archived = keys(
+            &account,
+            region,
+            &bucket(region),
+            &format!("archives/{yesterday}/logs-"),
+        )
+        .await;
+        assert_eq!(archived.len(), 1, "{archived:?}");
+        let body = object(&account, region, &bucket(region), &archived[0]).await;
+        let mut lines = String::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_string(&mut lines)
+            .unwrap();
+        let mut messages: Vec<String> = lines
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["message"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        messages.sort();
+        assert_eq!(messages, ["gateway serving", "gateway started"]);
+    }
+    let reported = monitor
+        .get(&format!(
+            "/api/v1/metrics?env={ENV}&name=aerie.backup.last_success.timestamp&from=now-1h&step=1s"
+        ))
+        .await
+        .expect("the success is in the monitor");
+    let newest = reported["series"][0]["points"]
+        .as_array()
+        .and_then(|p| p.last())
+        .and_then(|p| p[1].as_f64())
+        .unwrap();
+    let age = chrono::Utc::now().timestamp() as f64 - newest;
+    assert!((0.0..600.0).contains(&age), "{reported}");
+
+    account
+        .proxy
+        .fail("CreateDBSnapshot", 1, 400, "SnapshotQuotaExceeded");
+    let failed = account.aerie_with_env(
+        &["backup", "run"],
+        &spec,
+        &[("AERIE_MONITOR_TOKEN", OPERATOR_TOKEN)],
+    );
+    assert!(!failed.status.success());
+    let mail = wait_until(
+        "the backup alert by mail",
+        Duration::from_secs(30),
+        async || {
+            smtp.messages()
+                .unwrap()
+                .into_iter()
+                .find(|m| m.data.contains("Subject: [FIRING") && m.data.contains("backup-failed"))
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\nmonitor:\n{}", monitor.log()));
+    assert!(
+        mail.data.contains("SnapshotQuotaExceeded"),
+        "the mail names what failed: {}",
+        mail.data
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_monitor_runs_the_daily_backup_as_its_job_once_per_slot() {
+    use aerie_system_tests::{Monitor, OPERATOR_TOKEN, StoreKind};
+    use aerie_testkit::wait_until;
+    use std::time::Duration;
+
+    let (account, spec) = applied().await;
+    // The monitor's AWS calls go through the proxy too.
+    let mut env = account.moto.env(REGION);
+    env.retain(|(key, _)| *key != "AWS_ENDPOINT_URL");
+    env.push(("AWS_ENDPOINT_URL", account.proxy.endpoint()));
+    let monitor = Monitor::start_full(
+        StoreKind::Embedded,
+        "",
+        &format!("backup_spec = \"{}\"\n", spec.display()),
+        |_| "[jobs]\nbackup_every = \"1h\"\n".to_owned(),
+        env,
+    )
+    .await;
+    // It runs at start: no backup exists yet, so one is due.
+    let status = wait_until(
+        "the backup job's first run",
+        Duration::from_secs(120),
+        async || {
+            let jobs = monitor.get("/api/v1/jobs").await?;
+            let backup = jobs["backup"].clone();
+            (backup["runs"].as_u64()? >= 1).then_some(backup)
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", monitor.log()));
+    assert!(
+        status["last_result"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("backed up acme-prod (run ")),
+        "{status}\n{}",
+        monitor.log()
+    );
+    let seen = snapshots(&account).await;
+    let runs: BTreeSet<&str> = seen.iter().map(|s| s.run.as_str()).collect();
+    assert_eq!(runs.len(), 1, "{seen:#?}");
+    assert!(
+        seen.iter().any(|s| s.region == DR),
+        "copied to the DR region"
+    );
+    assert_eq!(manifests(&account, DR).await.len(), 1);
+
+    // On demand, within the same slot: nothing is due, nothing is made.
+    let again: serde_json::Value = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("{}/api/v1/jobs/backup/run", monitor.url()))
+        .bearer_auth(OPERATOR_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["last_result"], "no backup due", "{again}");
+    assert_eq!(snapshots(&account).await, seen);
+    // The success is in the monitor's own store, where `backup_age` looks.
+    let reported = monitor
+        .get("/api/v1/metrics?env=acme-prod&name=aerie.backup.last_success.timestamp&from=now-1h&step=1s")
+        .await
+        .expect("the success metric");
+    assert_eq!(reported["series"][0]["host"], "aerie-backup", "{reported}");
+}

@@ -22,7 +22,18 @@ impl Account {
     }
 
     pub(crate) fn aerie(&self, args: &[&str], spec: &Path) -> Output {
+        self.aerie_with_env(args, spec, &[])
+    }
+
+    /// The same, with `env` set for the process.
+    pub(crate) fn aerie_with_env(
+        &self,
+        args: &[&str],
+        spec: &Path,
+        env: &[(&str, &str)],
+    ) -> Output {
         let mut command = Command::new(binary("aerie"));
+        command.envs(env.iter().copied());
         command.args(args).arg("--spec").arg(spec);
         for (key, value) in self.moto.env(REGION) {
             command.env(key, value);
