@@ -101,6 +101,39 @@ impl Backups {
         std::iter::once(&self.primary).chain(self.dr.as_ref())
     }
 
+    /// The ids of the runs in progress (their markers in the primary
+    /// bucket).
+    pub async fn open_runs(&self) -> Result<std::collections::BTreeSet<String>, BackupError> {
+        let bucket = self.bucket(&self.primary);
+        Ok(self
+            .primary
+            .list_objects(&bucket, names::IN_PROGRESS)
+            .await?
+            .into_iter()
+            .filter_map(|o| Some(o.key.strip_prefix(names::IN_PROGRESS)?.to_owned()))
+            .collect())
+    }
+
+    /// The id of the newest finished run (its manifest in the primary
+    /// bucket), if any.
+    pub async fn newest_finished(&self) -> Result<Option<String>, BackupError> {
+        let bucket = self.bucket(&self.primary);
+        Ok(self
+            .primary
+            .list_objects(&bucket, names::RUNS)
+            .await?
+            .into_iter()
+            .filter_map(|o| {
+                Some(
+                    o.key
+                        .strip_prefix(names::RUNS)?
+                        .strip_suffix(".json")?
+                        .to_owned(),
+                )
+            })
+            .max())
+    }
+
     /// The backup bucket's lifecycle: archives to Glacier and then expired,
     /// manifests (kept readable, in S3 Standard) expired with them.
     pub fn lifecycle(&self) -> Vec<Lifecycle> {

@@ -3,8 +3,6 @@
 //! class, open runs by marker), so it works from any machine. It reads and
 //! never changes anything.
 
-use std::collections::BTreeSet;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -34,14 +32,7 @@ pub struct Row {
 /// Every backup, newest run first.
 pub async fn list(backups: &Backups) -> Result<Vec<Row>, BackupError> {
     let mut rows = Vec::new();
-    let primary_bucket = backups.bucket(&backups.primary);
-    let open: BTreeSet<String> = backups
-        .primary
-        .list_objects(&primary_bucket, names::IN_PROGRESS)
-        .await?
-        .into_iter()
-        .filter_map(|o| Some(o.key.strip_prefix(names::IN_PROGRESS)?.to_owned()))
-        .collect();
+    let open = backups.open_runs().await?;
     let state = |run: &str, own: String| {
         if open.contains(run) {
             "in progress".to_owned()

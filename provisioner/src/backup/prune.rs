@@ -3,9 +3,6 @@
 //! decide, and removes what it says, nothing else. Archives and
 //! manifests are left to the bucket's lifecycle.
 
-use std::collections::BTreeSet;
-
-use super::names;
 use super::retention::{self, Decision};
 use super::{BackupError, Backups};
 use crate::aws::snapshots::Snapshot;
@@ -25,14 +22,7 @@ pub async fn prune(backups: &Backups, report: &dyn Report) -> Result<Pruned, Bac
         report.report(Progress::Working(format!("snapshots in {}", cloud.region)));
         snapshots.extend(cloud.backup_snapshots().await?);
     }
-    let bucket = backups.bucket(&backups.primary);
-    let open: BTreeSet<String> = backups
-        .primary
-        .list_objects(&bucket, names::IN_PROGRESS)
-        .await?
-        .into_iter()
-        .filter_map(|o| Some(o.key.strip_prefix(names::IN_PROGRESS)?.to_owned()))
-        .collect();
+    let open = backups.open_runs().await?;
     let decided = retention::decide(
         &snapshots,
         &backups.policy,

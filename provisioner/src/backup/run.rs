@@ -117,16 +117,12 @@ async fn attempt(
 /// more than one), else a new one, marked open before anything is made.
 async fn open(backups: &Backups) -> Result<Run, BackupError> {
     let bucket = backups.bucket(&backups.primary);
-    let open = backups
-        .primary
-        .list_objects(&bucket, names::IN_PROGRESS)
-        .await?;
-    let resumable = open
-        .iter()
-        .filter_map(|o| o.key.strip_prefix(names::IN_PROGRESS))
-        .filter_map(|id| Some((id.to_owned(), names::run_time(id)?)))
-        .min();
-    if let Some((id, started)) = resumable {
+    let resumable = backups
+        .open_runs()
+        .await?
+        .into_iter()
+        .find_map(|id| Some((names::run_time(&id)?, id)));
+    if let Some((started, id)) = resumable {
         return Ok(Run {
             id,
             started,
@@ -135,20 +131,7 @@ async fn open(backups: &Backups) -> Result<Run, BackupError> {
     }
     // A new run's id is later than every finished one's (two runs in one
     // second would otherwise share it).
-    let newest = backups
-        .primary
-        .list_objects(&bucket, names::RUNS)
-        .await?
-        .into_iter()
-        .filter_map(|o| {
-            Some(
-                o.key
-                    .strip_prefix(names::RUNS)?
-                    .strip_suffix(".json")?
-                    .to_owned(),
-            )
-        })
-        .max();
+    let newest = backups.newest_finished().await?;
     let mut started = backups.clock.now();
     while newest
         .as_ref()

@@ -27,23 +27,14 @@ pub fn latest_slot(policy: &Backup, now: DateTime<Utc>) -> DateTime<Utc> {
 /// Whether a run is due now: one is open (finish it), or none has
 /// finished since the latest slot.
 pub async fn due(backups: &Backups) -> Result<bool, BackupError> {
-    let bucket = backups.bucket(&backups.primary);
-    let open = backups
-        .primary
-        .list_objects(&bucket, names::IN_PROGRESS)
-        .await?;
-    if !open.is_empty() {
+    if !backups.open_runs().await?.is_empty() {
         return Ok(true);
     }
-    let newest = backups
-        .primary
-        .list_objects(&bucket, names::RUNS)
-        .await?
-        .into_iter()
-        .filter_map(|o| names::run_time(o.key.strip_prefix(names::RUNS)?.strip_suffix(".json")?))
-        .max();
+    let newest = backups.newest_finished().await?;
     let slot = latest_slot(&backups.policy, backups.clock.now());
-    Ok(newest.is_none_or(|finished| finished < slot))
+    Ok(newest
+        .and_then(|id| names::run_time(&id))
+        .is_none_or(|finished| finished < slot))
 }
 
 #[cfg(test)]

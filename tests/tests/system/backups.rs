@@ -479,8 +479,18 @@ fn backdated(of: &str, days: i64) -> Vec<(String, String)> {
 
 /// An EBS snapshot of `volume` in `region`, from a run `days` ago.
 async fn old_volume_snapshot(account: &Account, region: &str, volume: &str, days: i64) -> String {
+    tagged_volume_snapshot(account, region, volume, backdated(volume, days)).await
+}
+
+/// An EBS snapshot of `volume` in `region` with `tags`.
+async fn tagged_volume_snapshot(
+    account: &Account,
+    region: &str,
+    volume: &str,
+    tags: Vec<(String, String)>,
+) -> String {
     let ec2 = aws_sdk_ec2::Client::new(&account.moto.sdk_config(region).await);
-    let tags = backdated(volume, days).into_iter().fold(
+    let tags = tags.into_iter().fold(
         aws_sdk_ec2::types::TagSpecification::builder()
             .resource_type(aws_sdk_ec2::types::ResourceType::Snapshot),
         |spec, (k, v)| spec.tags(aws_sdk_ec2::types::Tag::builder().key(k).value(v).build()),
@@ -535,20 +545,13 @@ async fn prune_keeps_what_the_policy_says_never_the_newest_and_nothing_of_a_run_
         }
     }
     // A run in progress, 25 days old (its marker is in the bucket).
-    let stuck = old_volume_snapshot(&account, REGION, &volume_of[&(REGION, "a")], 25).await;
+    let volume = &volume_of[&(REGION, "a")];
+    let tags = backdated(volume, 25);
+    let stuck_run = tags[2].1.clone();
+    let stuck = tagged_volume_snapshot(&account, REGION, volume, tags).await;
     expect_kept.insert(stuck.clone());
     let s3 = account.s3(REGION).await;
-    s3.create_bucket()
-        .bucket(bucket(REGION))
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let stuck_run = backdated("x", 25)[2].1.clone();
+    account.create_bucket(&bucket(REGION)).await;
     s3.put_object()
         .bucket(bucket(REGION))
         .key(format!("in-progress/{stuck_run}"))

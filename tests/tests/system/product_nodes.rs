@@ -576,16 +576,7 @@ async fn a_bucket_of_the_environment_s_name_that_is_someone_else_s_is_refused_an
     let account = Account::start().await;
     let spec = example();
     let s3 = s3(&account).await;
-    s3.create_bucket()
-        .bucket(BUCKET)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    account.create_bucket(BUCKET).await;
     s3.put_bucket_tagging()
         .bucket(BUCKET)
         .tagging(

@@ -48,6 +48,22 @@ impl Account {
         aws_sdk_ec2::Client::new(&self.moto.sdk_config(REGION).await)
     }
 
+    /// Creates bucket `name` in the primary region, as someone might by hand.
+    pub(crate) async fn create_bucket(&self, name: &str) {
+        self.s3(REGION)
+            .await
+            .create_bucket()
+            .bucket(name)
+            .create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// S3 of `region`, through the proxy (which mends moto's
     /// `GetBucketVersioning` answer for the SDK).
     pub(crate) async fn s3(&self, region: &str) -> aws_sdk_s3::Client {
