@@ -121,8 +121,7 @@ pub(super) fn validate(
         }
         let backup_spec = raw.backup_spec.map(|path| base.join(path));
         if let Some(path) = &backup_spec {
-            check_spec(path, &raw.name)
-                .map_err(|message| invalid(format!("{field}.backup_spec"), message))?;
+            check_spec(path, &raw.name, &format!("{field}.backup_spec"))?;
         }
         environments.push(Environment {
             backup_spec,
@@ -137,17 +136,22 @@ pub(super) fn validate(
     Ok(environments)
 }
 
-/// Whether `path` is a valid spec of environment `name`.
-fn check_spec(path: &Path, name: &str) -> Result<(), String> {
+/// Checks that `path` is a valid spec of environment `name`; the error
+/// names `field`.
+fn check_spec(path: &Path, name: &str, field: &str) -> Result<(), FieldError> {
     use aerie_common::toml_file::TomlFile as _;
-    let spec = aerie_provisioner::spec::Spec::load(path).map_err(|e| e.to_string())?;
+    let spec = aerie_provisioner::spec::Spec::load(path)
+        .map_err(|error| invalid(field, error.to_string()))?;
     if spec.name == name {
         Ok(())
     } else {
-        Err(format!(
-            "{} is the spec of {:?}, not of {name:?}: name the spec of this environment",
-            path.display(),
-            spec.name
+        Err(invalid(
+            field,
+            format!(
+                "{} is the spec of {:?}, not of {name:?}: name the spec of this environment",
+                path.display(),
+                spec.name
+            ),
         ))
     }
 }

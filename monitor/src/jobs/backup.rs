@@ -33,7 +33,7 @@ pub async fn run(
         match backup(&store, name, path).await {
             Ok(Some(run)) => done.push(format!("{name} (run {run})")),
             Ok(None) => {}
-            Err(error) => failed.push(format!("{name}: {error}")),
+            Err(error) => failed.push(format!("{name}: {}", aerie_common::error_chain(&error))),
         }
     }
     if failed.is_empty() {
@@ -47,19 +47,24 @@ pub async fn run(
     }
 }
 
+/// Why one environment's backup did not run or failed.
+#[derive(Debug, thiserror::Error)]
+enum JobFailure {
+    #[error(transparent)]
+    Spec(#[from] aerie_common::toml_file::FileError),
+    #[error(transparent)]
+    Backup(#[from] BackupError),
+}
+
 /// Runs `name`'s backup when due; answers the run's id.
 async fn backup(
     store: &Arc<dyn Store>,
     name: &str,
     path: &std::path::Path,
-) -> Result<Option<String>, String> {
-    let spec = Spec::load(path).map_err(|e| e.to_string())?;
+) -> Result<Option<String>, JobFailure> {
+    let spec = Spec::load(path)?;
     let backups = Backups::connect(&spec).await;
-    let chain = |e: &BackupError| aerie_common::error_chain(e);
-    if !aerie_provisioner::backup::schedule::due(&backups)
-        .await
-        .map_err(|e| chain(&e))?
-    {
+    if !aerie_provisioner::backup::schedule::due(&backups).await? {
         return Ok(None);
     }
     let reports = StoreReports {
@@ -71,9 +76,7 @@ async fn backup(
             tracing::info!(environment = name, "{line}");
         }
     };
-    let manifest = aerie_provisioner::backup::run::run(&backups, Some(&reports), &report)
-        .await
-        .map_err(|e| chain(&e))?;
+    let manifest = aerie_provisioner::backup::run::run(&backups, Some(&reports), &report).await?;
     Ok(Some(manifest.run))
 }
 
