@@ -24,6 +24,7 @@ pub mod prune;
 pub mod retention;
 pub mod run;
 pub mod schedule;
+pub mod status;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,6 +7,7 @@ pub mod aws;
 pub mod backup;
 pub mod check;
 pub mod clock;
+pub mod dr;
 pub mod handover;
 pub mod history;
 pub mod model;

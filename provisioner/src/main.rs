@@ -47,6 +47,9 @@ enum Top {
     /// The environment's backups: run, list, prune, fetch.
     #[command(subcommand)]
     Backup(cli::backup::BackupCommand),
+    /// Disaster recovery by runbook: drill, restore, runs, show, resume.
+    #[command(subcommand)]
+    Dr(cli::dr::DrCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -256,6 +259,7 @@ fn main() -> ExitCode {
     let path = match &command {
         Top::Env(command) => spec_path(command),
         Top::Backup(command) => command.spec(),
+        Top::Dr(command) => command.spec(),
     };
     let spec = match Spec::load(path) {
         Ok(spec) => spec,
@@ -272,6 +276,7 @@ fn main() -> ExitCode {
     let outcome = match command {
         Top::Env(command) => runtime.block_on(run(command, spec)),
         Top::Backup(command) => runtime.block_on(cli::backup::run(command, spec)),
+        Top::Dr(command) => runtime.block_on(Box::pin(cli::dr::run(command, spec))),
     };
     match outcome {
         Ok(code) => code,

@@ -84,3 +84,47 @@ fn every_nodes_rendered_configuration_is_the_golden_one() {
         }
     }
 }
+
+#[test]
+fn the_dry_run_of_each_shipped_runbook_against_the_example_is_its_golden_file() {
+    use aerie_provisioner::dr::{SHIPPED, engine, runbook::Runbook};
+    let spec = example();
+    for (name, text) in SHIPPED {
+        let runbook = Runbook::parse(&here(&format!("../runbooks/{name}.toml")), text)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let run = "20261202-020000-000";
+        let prefix = if runbook.isolated {
+            format!("drill-{run}-")
+        } else {
+            String::new()
+        };
+        let shown = engine::dry_run(&runbook, &spec, run, &prefix);
+        assert_golden(
+            &here(&format!("tests/output/dr-{name}-dry-run.txt")),
+            &shown,
+        );
+        assert!(
+            !shown.contains("${"),
+            "every spec and run value is resolved: {shown}"
+        );
+    }
+}
+
+#[test]
+fn every_runbook_in_the_runbooks_folder_is_shipped_and_valid() {
+    let folder = here("../runbooks");
+    let mut files: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".toml").map(str::to_owned)
+        })
+        .collect();
+    files.sort();
+    let mut shipped: Vec<String> = aerie_provisioner::dr::SHIPPED
+        .iter()
+        .map(|(name, _)| (*name).to_owned())
+        .collect();
+    shipped.sort();
+    assert_eq!(files, shipped);
+}

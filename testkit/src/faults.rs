@@ -39,6 +39,12 @@ struct Shared {
     stop_after_mutating: Option<usize>,
     mutating_answered: usize,
     stopped: bool,
+    /// Once this many calls have come in, every later one is held
+    /// unanswered until [`FaultProxy::heal`]: the caller hangs, and the
+    /// test kills it at exactly that moment.
+    hold_after_calls: Option<usize>,
+    /// How many calls are being held.
+    held: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -179,9 +185,23 @@ impl FaultProxy {
         shared.stopped = false;
     }
 
+    /// Holds every call after the next `n` unanswered (see
+    /// [`FaultProxy::held`]), until [`FaultProxy::heal`].
+    pub fn hold_after_calls(&self, n: usize) {
+        let mut shared = self.shared.lock().expect("proxy lock");
+        let seen = shared.calls.len();
+        shared.hold_after_calls = Some(seen + n);
+    }
+
+    /// How many calls are held now.
+    pub fn held(&self) -> usize {
+        self.shared.lock().expect("proxy lock").held
+    }
+
     /// Forwards every call again.
     pub fn heal(&self) {
         let mut shared = self.shared.lock().expect("proxy lock");
+        shared.hold_after_calls = None;
         shared.stop_after = None;
         shared.stop_after_mutating = None;
         shared.mutating_answered = 0;
@@ -207,6 +227,39 @@ fn moto_compatible(call: &str, body: Bytes) -> Bytes {
         return Bytes::from(text);
     }
     body
+}
+
+/// Waits while calls are held (see [`FaultProxy::hold_after_calls`]).
+async fn hold(state: &ProxyState) {
+    let holding = |shared: &Shared| {
+        shared
+            .hold_after_calls
+            .is_some_and(|n| shared.calls.len() >= n)
+    };
+    {
+        let mut shared = state.shared.lock().expect("proxy lock");
+        if !holding(&shared) {
+            return;
+        }
+        shared.held += 1;
+    }
+    // Counted out however the wait ends: released, or its caller killed
+    // (the connection closes and this future is dropped).
+    struct Held<'a>(&'a Mutex<Shared>);
+    impl Drop for Held<'_> {
+        fn drop(&mut self) {
+            if let Ok(mut shared) = self.0.lock() {
+                shared.held -= 1;
+            }
+        }
+    }
+    let _held = Held(&state.shared);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if !holding(&state.shared.lock().expect("proxy lock")) {
+            return;
+        }
+    }
 }
 
 fn is_mutating(call: &str) -> bool {
@@ -307,6 +360,7 @@ async fn forward(
     body: Bytes,
 ) -> Response {
     let call = action(&method, &uri, &headers, &body);
+    hold(&state).await;
     let fault = {
         let mut shared = state.shared.lock().expect("proxy lock");
         if shared.stopped {

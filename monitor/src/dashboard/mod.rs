@@ -11,6 +11,7 @@
 //! viewer sees only their environments (another one is a 404, as in the
 //! API) and can change nothing (403).
 
+mod backups;
 mod chart;
 mod pages;
 
@@ -34,7 +35,7 @@ use crate::state::AppState;
 
 const COOKIE: &str = "aerie_session";
 
-const TEMPLATES: [(&str, &str); 9] = [
+const TEMPLATES: [(&str, &str); 10] = [
     (
         "layout",
         include_str!("../../../templates/dashboard/layout.hbs"),
@@ -70,6 +71,10 @@ const TEMPLATES: [(&str, &str); 9] = [
     (
         "apistats",
         include_str!("../../../templates/dashboard/apistats.hbs"),
+    ),
+    (
+        "backups",
+        include_str!("../../../templates/dashboard/backups.hbs"),
     ),
 ];
 
@@ -483,6 +488,7 @@ pub fn routes() -> Router<AppState> {
             post(pages::expire_silence),
         )
         .route("/env/{env}/apistats", get(pages::api_stats))
+        .route("/env/{env}/backups", get(backups::backups))
         .route(
             "/assets/aerie.css",
             get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS) }),

@@ -18,15 +18,15 @@ use crate::state::AppState;
 use crate::store::{Aggregation, LogQuery, MetricQuery, StoreError};
 use crate::timespec::{TimeSpecError, parse_duration, parse_time};
 
-fn page(status: StatusCode, name: &str, data: &Value) -> Response {
+pub(super) fn page(status: StatusCode, name: &str, data: &Value) -> Response {
     (status, secure_headers(), super::render(name, data)).into_response()
 }
 
-fn store_error(error: StoreError) -> PageError {
+pub(super) fn store_error(error: StoreError) -> PageError {
     PageError::Unavailable(format!("The store did not answer: {error}"))
 }
 
-fn merge(mut base: Value, extra: Value) -> Value {
+pub(super) fn merge(mut base: Value, extra: Value) -> Value {
     if let (Some(base), Value::Object(extra)) = (base.as_object_mut(), extra) {
         base.extend(extra);
     }
@@ -37,7 +37,7 @@ fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-fn local(at: DateTime<Utc>) -> String {
+pub(super) fn local(at: DateTime<Utc>) -> String {
     at.with_timezone(&chrono::Local)
         .format("%Y-%m-%d %H:%M:%S")
         .to_string()

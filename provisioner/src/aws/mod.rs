@@ -8,6 +8,7 @@
 pub mod objects;
 pub mod preflight;
 mod resources;
+pub mod restores;
 pub mod retry;
 pub mod snapshots;
 mod tags;

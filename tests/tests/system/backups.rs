@@ -821,25 +821,35 @@ async fn a_run_archives_yesterdays_logs_from_the_monitor_reports_its_success_and
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_monitor_runs_the_daily_backup_as_its_job_once_per_slot() {
-    use aerie_system_tests::{Monitor, OPERATOR_TOKEN, StoreKind};
+async fn the_monitor_runs_the_daily_backup_as_its_job_once_per_slot_and_its_backups_page_shows_the_last_good_ones_and_the_failure()
+ {
+    use aerie_system_tests::{Monitor, OPERATOR_TOKEN, StoreKind, password_hash};
     use aerie_testkit::wait_until;
     use std::time::Duration;
 
     let (account, spec) = applied().await;
+    // The job's first run meets a full snapshot quota.
+    account
+        .proxy
+        .fail("CreateDBSnapshot", 1, 400, "SnapshotQuotaExceeded");
     // The monitor's AWS calls go through the proxy too.
     let mut env = account.moto.env(REGION);
     env.retain(|(key, _)| *key != "AWS_ENDPOINT_URL");
     env.push(("AWS_ENDPOINT_URL", account.proxy.endpoint()));
+    let hash = password_hash("the backup reviewer's passphrase");
     let monitor = Monitor::start_full(
         StoreKind::Embedded,
         "",
         &format!("backup_spec = \"{}\"\n", spec.display()),
-        |_| "[jobs]\nbackup_every = \"1h\"\n".to_owned(),
+        |_| {
+            format!(
+                "[jobs]\nbackup_every = \"1h\"\n\n[[user]]\nname = \"admin\"\nrole = \"operator\"\npassword_hash = \"{hash}\"\n"
+            )
+        },
         env,
     )
     .await;
-    // It runs at start: no backup exists yet, so one is due.
+    // It runs at start: no backup exists yet, so one is due, and fails.
     let status = wait_until(
         "the backup job's first run",
         Duration::from_secs(120),
@@ -852,10 +862,33 @@ async fn the_monitor_runs_the_daily_backup_as_its_job_once_per_slot() {
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", monitor.log()));
     assert!(
-        status["last_result"]
+        status["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("SnapshotQuotaExceeded")),
+        "{status}\n{}",
+        monitor.log()
+    );
+    let run_now = async || -> serde_json::Value {
+        reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .post(format!("{}/api/v1/jobs/backup/run", monitor.url()))
+            .bearer_auth(OPERATOR_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+    // On demand: the open run is due and is finished.
+    let done = run_now().await;
+    assert!(
+        done["last_result"]
             .as_str()
             .is_some_and(|r| r.starts_with("backed up acme-prod (run ")),
-        "{status}\n{}",
+        "{done}\n{}",
         monitor.log()
     );
     let seen = snapshots(&account).await;
@@ -867,19 +900,8 @@ async fn the_monitor_runs_the_daily_backup_as_its_job_once_per_slot() {
     );
     assert_eq!(manifests(&account, DR).await.len(), 1);
 
-    // On demand, within the same slot: nothing is due, nothing is made.
-    let again: serde_json::Value = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .post(format!("{}/api/v1/jobs/backup/run", monitor.url()))
-        .bearer_auth(OPERATOR_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // Again, within the same slot: nothing is due, nothing is made.
+    let again = run_now().await;
     assert_eq!(again["last_result"], "no backup due", "{again}");
     assert_eq!(snapshots(&account).await, seen);
     // The success is in the monitor's own store, where `backup_age` looks.
@@ -888,4 +910,90 @@ async fn the_monitor_runs_the_daily_backup_as_its_job_once_per_slot() {
         .await
         .expect("the success metric");
     assert_eq!(reported["series"][0]["host"], "aerie-backup", "{reported}");
+
+    // The Backups page, in a browser.
+    let browser = aerie_testkit::Chromium::start().await.unwrap();
+    let client = browser.session().await.unwrap();
+    client
+        .goto(&format!("{}/login?next=/env/{ENV}/backups", monitor.url()))
+        .await
+        .unwrap();
+    let form = client.form(fantoccini::Locator::Css("form")).await.unwrap();
+    form.set_by_name("user", "admin").await.unwrap();
+    form.set_by_name("password", "the backup reviewer's passphrase")
+        .await
+        .unwrap();
+    form.submit().await.unwrap();
+    let table = client
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(fantoccini::Locator::Css("table#backups"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", monitor.log()))
+        .text()
+        .await
+        .unwrap();
+    aerie_testkit::screenshot(&client, "dashboard-backups")
+        .await
+        .unwrap();
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    let database = seen
+        .iter()
+        .find(|s| s.region == REGION && s.kind == "rds")
+        .expect("the database's snapshot");
+    let row_of = |of: &str| {
+        rows.iter()
+            .find(|r| r.contains(of))
+            .unwrap_or_else(|| panic!("no row of {of} in {table}"))
+    };
+    let db_row = row_of(&database.of);
+    assert!(
+        db_row.contains(&database.id) && db_row.contains("within") && db_row.contains(DR),
+        "{db_row}"
+    );
+    for volume in volumes(&account).await {
+        let row = row_of(&volume);
+        assert!(
+            row.contains("ebs-snapshot") && row.contains("within") && row.contains(DR),
+            "{row}"
+        );
+    }
+    assert!(
+        row_of("the environment's logs").contains("within"),
+        "{table}"
+    );
+    let schedule = client
+        .find(fantoccini::Locator::Css("#backup-schedule"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The example's slot is 02:00 UTC; the page shows local time.
+    let now = chrono::Utc::now();
+    let today = now.date_naive().and_hms_opt(2, 0, 0).unwrap().and_utc();
+    let next = if today > now {
+        today
+    } else {
+        today + chrono::Duration::days(1)
+    };
+    let next = next
+        .with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    assert!(
+        schedule.contains("RPO target 24 h")
+            && schedule.contains(&format!("next run {next}"))
+            && schedule.contains(&format!("copies to {DR}")),
+        "{schedule}"
+    );
+    let failures = client
+        .find(fantoccini::Locator::Css("table#backup-failures"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(failures.contains("SnapshotQuotaExceeded"), "{failures}");
+    client.close().await.unwrap();
 }

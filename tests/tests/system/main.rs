@@ -31,6 +31,7 @@ mod agent_to_monitor;
 mod alerting;
 mod backups;
 mod dashboard;
+mod dr;
 mod env_check;
 mod handover;
 mod history;

@@ -1,0 +1,497 @@
+//! `aerie dr` against moto_server with both regions on one server, through
+//! the fault proxy: the environment applied and backed up by the real
+//! binary, then drilled. moto keeps no data behind an RDS instance, so the
+//! restored database's endpoint is routed (`--connect-to`) to a real
+//! MariaDB server loaded with the product's databases and tables, and
+//! logged into with the master password from Secrets Manager.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use aerie_system_tests::binary;
+use aerie_testkit::{MariaDb, wait_until};
+use serde_json::Value;
+
+use crate::provisioner::{Account, REGION, example, text};
+
+const DR: &str = "eu-central-1";
+const ENV: &str = "acme-prod";
+
+/// The product's databases and tables, as `runbooks/drill.toml` checks them.
+const TABLES: [(&str, &[&str]); 3] = [
+    ("apimgt", &["AM_API", "AM_APPLICATION", "AM_SUBSCRIPTION"]),
+    ("usermgt", &["UM_USER", "UM_ROLE"]),
+    ("registry", &["REG_RESOURCE", "REG_PATH"]),
+];
+
+/// An environment applied and backed up, and the database server its
+/// restored database's endpoint leads to.
+struct Site {
+    account: Account,
+    spec: PathBuf,
+    database: MariaDb,
+    journal: tempfile::TempDir,
+}
+
+impl Site {
+    async fn start() -> Self {
+        let account = Account::start().await;
+        let spec = example();
+        let apply = account.aerie(&["env", "apply", "--yes"], &spec);
+        assert!(apply.status.success(), "{}", text(&apply));
+        let backup = account.aerie(&["backup", "run"], &spec);
+        assert!(backup.status.success(), "{}", text(&backup));
+        let database = MariaDb::start().await.unwrap();
+        let password = aws_sdk_secretsmanager::Client::new(&account.moto.sdk_config(REGION).await)
+            .get_secret_value()
+            .secret_id(format!("aerie/{ENV}/rds-master"))
+            .send()
+            .await
+            .unwrap()
+            .secret_string()
+            .unwrap()
+            .to_owned();
+        let mut sql = format!(
+            "CREATE USER 'aerieadmin'@'%' IDENTIFIED BY '{}';\nGRANT ALL ON *.* TO 'aerieadmin'@'%';\n",
+            password.replace('\\', "\\\\").replace('\'', "''")
+        );
+        for (db, tables) in TABLES {
+            sql.push_str(&format!("CREATE DATABASE {db};\n"));
+            for table in tables {
+                sql.push_str(&format!(
+                    "CREATE TABLE {db}.{table} (id INT PRIMARY KEY);\n"
+                ));
+            }
+        }
+        let loaded = database.root(&sql);
+        assert!(loaded.status.success(), "{}", text(&loaded));
+        Self {
+            account,
+            spec,
+            database,
+            journal: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn dr_args(&self, command: &[&str]) -> Vec<String> {
+        let mut args: Vec<String> = ["dr"]
+            .iter()
+            .chain(command)
+            .map(|s| (*s).to_owned())
+            .collect();
+        args.extend([
+            "--journal".to_owned(),
+            self.journal.path().display().to_string(),
+        ]);
+        if matches!(command.first(), Some(&"drill" | &"restore" | &"resume")) {
+            args.extend([
+                "--connect-to".to_owned(),
+                format!("*:3306=127.0.0.1:{}", self.database.port()),
+            ]);
+        }
+        args
+    }
+
+    /// `aerie dr COMMAND... --journal ... [--connect-to ...] --spec ...`.
+    fn dr(&self, command: &[&str]) -> Output {
+        let args = self.dr_args(command);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.account.aerie(&args, &self.spec)
+    }
+
+    /// The same, started and left running.
+    fn spawn(&self, command: &[&str]) -> std::process::Child {
+        let mut process = Command::new(binary("aerie"));
+        process
+            .args(self.dr_args(command))
+            .arg("--spec")
+            .arg(&self.spec)
+            .envs(self.account.moto.env(REGION))
+            .env("AWS_ENDPOINT_URL", self.account.proxy.endpoint())
+            .env("AERIE_AWS_ATTEMPTS", "8")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        process.spawn().unwrap()
+    }
+
+    fn drill(&self) -> (Output, Value) {
+        let out = self.dr(&["drill", "--format", "json"]);
+        let result =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+        (out, result)
+    }
+
+    async fn rds(&self, region: &str) -> aws_sdk_rds::Client {
+        aws_sdk_rds::Client::new(&self.account.moto.sdk_config(region).await)
+    }
+
+    /// The databases of `region`: identifier and status.
+    async fn databases(&self, region: &str) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .rds(region)
+            .await
+            .describe_db_instances()
+            .send()
+            .await
+            .unwrap()
+            .db_instances()
+            .iter()
+            .map(|db| {
+                (
+                    db.db_instance_identifier().unwrap().to_owned(),
+                    db.db_instance_status().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Every RDS snapshot of `region`, by identifier.
+    async fn snapshots(&self, region: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .rds(region)
+            .await
+            .describe_db_snapshots()
+            .send()
+            .await
+            .unwrap()
+            .db_snapshots()
+            .iter()
+            .map(|s| s.db_snapshot_identifier().unwrap().to_owned())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Every execution in the local journal: run and outcome.
+    fn journaled_runs(&self) -> Vec<(String, String)> {
+        std::fs::read_dir(self.journal.path())
+            .unwrap()
+            .filter_map(|entry| {
+                let path = entry.unwrap().path();
+                let run = path
+                    .file_name()?
+                    .to_str()?
+                    .strip_suffix(".json")?
+                    .to_owned();
+                let record: Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+                Some((run, record["outcome"].as_str()?.to_owned()))
+            })
+            .collect()
+    }
+
+    /// The execution `run` as the DR region's bucket holds it.
+    async fn journaled(&self, run: &str) -> Value {
+        let object = self
+            .account
+            .s3(DR)
+            .await
+            .get_object()
+            .bucket(format!("aerie-{ENV}-{DR}-backups"))
+            .key(format!("dr-runs/{run}.json"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("dr-runs/{run}.json: {e:?}"));
+        serde_json::from_slice(&object.body.collect().await.unwrap().into_bytes()).unwrap()
+    }
+
+    /// Nothing a drill made is left in the DR region.
+    async fn assert_clean(&self, when: &str) {
+        let left: Vec<(String, String)> = self
+            .databases(DR)
+            .await
+            .into_iter()
+            .filter(|(id, status)| id.contains("-drill-") && status != "deleted")
+            .collect();
+        assert!(left.is_empty(), "{when}: left in {DR}: {left:?}");
+        let groups: Vec<String> = self
+            .rds(DR)
+            .await
+            .describe_db_subnet_groups()
+            .send()
+            .await
+            .unwrap()
+            .db_subnet_groups()
+            .iter()
+            .filter_map(|g| g.db_subnet_group_name().map(str::to_owned))
+            .filter(|name| name.contains("-drill-"))
+            .collect();
+        assert!(groups.is_empty(), "{when}: left in {DR}: {groups:?}");
+    }
+}
+
+fn time(value: &Value) -> chrono::DateTime<chrono::Utc> {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a time: {value}"))
+        .parse()
+        .unwrap()
+}
+
+/// The DR-region copy of the database's backup says it was taken `hours`
+/// ago.
+async fn backdate(site: &Site, hours: i64) -> chrono::DateTime<chrono::Utc> {
+    let rds = site.rds(DR).await;
+    let snapshot = rds
+        .describe_db_snapshots()
+        .send()
+        .await
+        .unwrap()
+        .db_snapshots()
+        .iter()
+        .find(|s| s.tag_list().iter().any(|t| t.key() == Some("aerie:backup")))
+        .expect("a DR copy of the database's backup")
+        .clone();
+    let taken = (chrono::Utc::now() - chrono::Duration::hours(hours)).with_nanosecond_zero();
+    rds.add_tags_to_resource()
+        .resource_name(snapshot.db_snapshot_arn().unwrap())
+        .tags(
+            aws_sdk_rds::types::Tag::builder()
+                .key("aerie:taken")
+                .value(taken.to_rfc3339())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    taken
+}
+
+trait WholeSeconds {
+    fn with_nanosecond_zero(self) -> Self;
+}
+
+impl WholeSeconds for chrono::DateTime<chrono::Utc> {
+    fn with_nanosecond_zero(self) -> Self {
+        use chrono::Timelike as _;
+        self.with_nanosecond(0).unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_restores_the_backup_verifies_measures_rpo_and_rto_and_tears_down_leaving_the_primary_as_it_was()
+ {
+    let site = Site::start().await;
+    let taken = backdate(&site, 5).await;
+    let primary = (site.databases(REGION).await, site.snapshots(REGION).await);
+
+    // The dry run shows the steps and calls nothing.
+    site.account.proxy.clear();
+    let dry = site.dr(&["drill", "--dry-run"]);
+    assert!(dry.status.success(), "{}", text(&dry));
+    let shown = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        shown.contains("restore snapshot <point.snapshot> as database acme-prod-drill-"),
+        "{shown}"
+    );
+    assert_eq!(site.account.proxy.calls(), Vec::<String>::new());
+
+    let (out, result) = site.drill();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(result["outcome"], "succeeded", "{result:#}");
+    let run = result["run"].as_str().unwrap();
+    let started = time(&result["started"]);
+    // RPO: the drill's start minus when the restored backup was taken.
+    let rpo = result["rpo_seconds"].as_i64().unwrap();
+    assert_eq!(time(&result["recovery_point"]), taken);
+    assert!(
+        (rpo - (started - taken).num_seconds()).abs() <= 1
+            && (5 * 3600..5 * 3600 + 600).contains(&rpo),
+        "rpo {rpo}"
+    );
+    // The journal in the DR region: every step, and RTO from its times.
+    let journal = site.journaled(run).await;
+    let steps: Vec<&str> = journal["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["point", "subnets", "database", "verify"]);
+    assert!(
+        journal["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["outcome"] == "done"),
+        "{journal:#}"
+    );
+    let verified = time(&journal["steps"][3]["ended"]);
+    assert_eq!(
+        result["rto_seconds"].as_i64().unwrap(),
+        (verified - time(&journal["started"])).num_seconds()
+    );
+    assert_eq!(
+        journal["steps"][3]["outputs"]["checked"],
+        "3 databases, 7 tables"
+    );
+    let undone: Vec<&str> = journal["undo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(undone, ["database", "subnets"], "newest first");
+    let secret = std::fs::read_to_string(site.journal.path().join(format!("{run}.json"))).unwrap();
+    assert!(!secret.contains("password"), "{secret}");
+
+    site.assert_clean("after the drill").await;
+    assert_eq!(
+        (site.databases(REGION).await, site.snapshots(REGION).await),
+        primary,
+        "the primary region is as it was"
+    );
+    let runs = site.dr(&["runs"]);
+    assert!(text(&runs).contains(run), "{}", text(&runs));
+    let shown = site.dr(&["show", run]);
+    assert!(
+        text(&shown).contains("succeeded") && text(&shown).contains("verify-database"),
+        "{}",
+        text(&shown)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_at_each_step_is_torn_down_to_a_clean_slate_and_the_journal_names_the_step_and_the_error()
+ {
+    let site = Site::start().await;
+    for (step, expected) in [
+        ("point", "AccessDenied"),
+        ("database", "InsufficientDBInstanceCapacity"),
+        ("verify", "table registry.REG_PATH"),
+    ] {
+        match step {
+            // Every attempt (retries + 1) fails.
+            "point" => site
+                .account
+                .proxy
+                .fail("DescribeDBSnapshots", 3, 400, "AccessDenied"),
+            "database" => site.account.proxy.fail(
+                "RestoreDBInstanceFromDBSnapshot",
+                2,
+                400,
+                "InsufficientDBInstanceCapacity",
+            ),
+            _ => {
+                let dropped = site.database.root("DROP TABLE registry.REG_PATH;");
+                assert!(dropped.status.success(), "{}", text(&dropped));
+            }
+        }
+        let (out, result) = site.drill();
+        assert!(!out.status.success(), "{step}: {}", text(&out));
+        assert_eq!(result["outcome"], "failed", "{result:#}");
+        let journal = site.journaled(result["run"].as_str().unwrap()).await;
+        let last = journal["steps"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["step"], step, "{journal:#}");
+        assert_eq!(last["outcome"], "failed");
+        assert!(
+            last["error"].as_str().unwrap().contains(expected),
+            "{step}: {last:#}"
+        );
+        assert!(text(&out).contains(expected), "{}", text(&out));
+        site.assert_clean(&format!("after a failed {step}")).await;
+        site.account.proxy.heal();
+    }
+    // The database the verification found wanting was made, then undone.
+    let (out, result) = site.drill();
+    assert!(!out.status.success());
+    assert_eq!(result["undo"][0]["outcome"], "done", "{result:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_killed_at_any_call_is_continued_by_the_next_with_no_duplicate_and_nothing_left() {
+    let site = Site::start().await;
+    site.account.proxy.clear();
+    let (out, _) = site.drill();
+    assert!(out.status.success(), "{}", text(&out));
+    let total = site.account.proxy.calls().len();
+    assert!(total > 8, "{:?}", site.account.proxy.calls());
+
+    for moment in 1..total {
+        let before = site.journaled_runs();
+        site.account.proxy.clear();
+        site.account.proxy.hold_after_calls(moment);
+        let mut process = site.spawn(&["drill"]);
+        wait_until(
+            &format!("the drill to reach call {}", moment + 1),
+            Duration::from_secs(60),
+            async || (site.account.proxy.held() > 0).then_some(()),
+        )
+        .await
+        .unwrap();
+        process.kill().unwrap(); // SIGKILL
+        process.wait().unwrap();
+        site.account.proxy.heal();
+        let (out, result) = site.drill();
+        assert!(
+            out.status.success(),
+            "killed after call {moment} of {total}: {}",
+            text(&out)
+        );
+        assert_eq!(result["outcome"], "succeeded");
+        // The killed execution, if it had begun: continued unless it had
+        // already finished (killed while its last record went to S3).
+        let killed = site
+            .journaled_runs()
+            .into_iter()
+            .find(|(run, _)| !before.iter().any(|(seen, _)| seen == run));
+        let drills = match &killed {
+            Some((run, outcome)) if outcome != "succeeded" => {
+                assert_eq!(result["run"], run.as_str(), "the next drill continues it");
+                1
+            }
+            Some((_, _)) => 2,
+            None => 1,
+        };
+        let restores = site
+            .account
+            .proxy
+            .calls()
+            .iter()
+            .filter(|c| *c == "RestoreDBInstanceFromDBSnapshot")
+            .count();
+        assert!(
+            restores <= drills,
+            "killed after call {moment}: {restores} restores for {drills} drill(s)"
+        );
+        site.assert_clean(&format!("killed after call {moment}"))
+            .await;
+    }
+    // Every execution came to an end.
+    let runs = site.dr(&["runs", "--format", "json"]);
+    let runs: Vec<Value> = serde_json::from_slice(&runs.stdout).unwrap();
+    assert!(
+        runs.iter().all(|r| r["outcome"] == "succeeded"),
+        "{runs:#?}"
+    );
+}
+
+#[test]
+fn a_runbook_with_an_unknown_kind_is_refused_before_any_call_naming_the_file_step_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = dir.path().join("bad.toml");
+    std::fs::write(
+        &runbook,
+        "name = \"bad\"\ndescription = \"x\"\n[[step]]\nid = \"first\"\nkind = \"recovery-point\"\n[[step]]\nid = \"second\"\nkind = \"restore-everything\"\n",
+    )
+    .unwrap();
+    let out = Command::new(binary("aerie"))
+        .args(["dr", "drill", "--runbook"])
+        .arg(&runbook)
+        .arg("--spec")
+        .arg(example())
+        // Nowhere to call: a call would fail, not hang.
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains(&runbook.display().to_string())
+            && said.contains("step[1] (second).kind")
+            && said.contains("restore-database"),
+        "{said}"
+    );
+}
