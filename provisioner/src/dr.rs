@@ -16,6 +16,7 @@
 pub mod connect;
 pub mod engine;
 pub mod journal;
+pub mod report;
 pub mod runbook;
 pub mod scope;
 pub mod steps;

@@ -13,6 +13,7 @@
 
 mod backups;
 mod chart;
+mod dr;
 mod pages;
 
 use std::net::SocketAddr;
@@ -35,7 +36,7 @@ use crate::state::AppState;
 
 const COOKIE: &str = "aerie_session";
 
-const TEMPLATES: [(&str, &str); 10] = [
+const TEMPLATES: [(&str, &str); 11] = [
     (
         "layout",
         include_str!("../../../templates/dashboard/layout.hbs"),
@@ -76,6 +77,7 @@ const TEMPLATES: [(&str, &str); 10] = [
         "backups",
         include_str!("../../../templates/dashboard/backups.hbs"),
     ),
+    ("dr", include_str!("../../../templates/dashboard/dr.hbs")),
 ];
 
 const CSS: &str = include_str!("../../assets/aerie.css");
@@ -489,6 +491,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/env/{env}/apistats", get(pages::api_stats))
         .route("/env/{env}/backups", get(backups::backups))
+        .route("/env/{env}/dr", get(dr::dr))
         .route(
             "/assets/aerie.css",
             get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS) }),

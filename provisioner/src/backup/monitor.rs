@@ -71,11 +71,17 @@ impl HttpMonitor {
     }
 
     async fn ingest(&self, event: Event) -> Result<(), BackupError> {
+        self.send(BACKUP_HOST, vec![event]).await
+    }
+
+    /// Sends `events` of `host` through the ingest API; an event refused
+    /// is an error.
+    pub async fn send(&self, host: &str, events: Vec<Event>) -> Result<(), BackupError> {
         let request = IngestRequest {
             environment: self.environment.clone(),
-            host: BACKUP_HOST.to_owned(),
-            agent: concat!("aerie-backup/", env!("CARGO_PKG_VERSION")).to_owned(),
-            events: vec![event],
+            host: host.to_owned(),
+            agent: format!("{host}/{}", env!("CARGO_PKG_VERSION")),
+            events,
         };
         let answer = self
             .http

@@ -69,7 +69,7 @@ pub(crate) async fn run(command: BackupCommand, spec: Spec) -> anyhow::Result<Ex
     let backups = Backups::connect(&spec).await;
     match command {
         BackupCommand::Run { .. } => {
-            let monitor = monitor(&spec, &backups).await?;
+            let monitor = monitor(&spec, &backups.primary).await?;
             let monitor = monitor.as_ref().map(|m| m as &dyn backup::monitor::Monitor);
             let manifest = backup::run::run(&backups, monitor, &Bar::new())
                 .await
@@ -127,16 +127,15 @@ pub(crate) async fn run(command: BackupCommand, spec: Spec) -> anyhow::Result<Ex
 /// The monitor the run reports to and exports logs from: the spec's
 /// (`[nodes.monitor]`), with the environment's ingest token from Secrets
 /// Manager and an operator's API token from `AERIE_MONITOR_TOKEN`.
-async fn monitor(spec: &Spec, backups: &Backups) -> anyhow::Result<Option<HttpMonitor>> {
+pub(crate) async fn monitor(
+    spec: &Spec,
+    primary: &aerie_provisioner::aws::Cloud,
+) -> anyhow::Result<Option<HttpMonitor>> {
     let Some(nodes) = &spec.nodes else {
         return Ok(None);
     };
     let secret = aerie_provisioner::topology::ingest_token_secret_name(&spec.name);
-    let request = backups
-        .primary
-        .secrets
-        .get_secret_value()
-        .secret_id(&secret);
+    let request = primary.secrets.get_secret_value().secret_id(&secret);
     let answer = aerie_provisioner::aws::retry::call(
         "GetSecretValue",
         aerie_provisioner::aws::retry::Policy::standard(),

@@ -258,6 +258,9 @@ async fn go(
     };
     journal.save(&execution).await?;
     let outcome = engine::execute(&context, journal, runbook, &mut execution, report).await;
+    if execution.outcome.finished() {
+        report_to_monitor(&context, &execution).await;
+    }
     print_execution(&execution, options.format)?;
     match outcome {
         Ok(()) => Ok(ExitCode::SUCCESS),
@@ -265,6 +268,29 @@ async fn go(
             eprintln!("aerie: {}", aerie_common::error_chain(&error));
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+/// Tells the spec's monitor how the execution went (`dr::report`); a
+/// monitor that cannot be told is said on stderr and changes nothing else.
+async fn report_to_monitor(context: &Context, execution: &Execution) {
+    let targets = dr::report::Targets {
+        rpo: context.spec.backup.rpo,
+        rto: context.spec.backup.rto,
+    };
+    let sent = match super::backup::monitor(&context.spec, &context.primary).await {
+        Ok(Some(monitor)) => monitor
+            .send(dr::report::DR_HOST, dr::report::events(execution, &targets))
+            .await
+            .map_err(anyhow::Error::from),
+        Ok(None) => return,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = sent {
+        eprintln!(
+            "aerie: the result was not reported to the monitor: {}",
+            aerie_common::error_chain(error.as_ref())
+        );
     }
 }
 

@@ -36,6 +36,9 @@ pub struct Backup {
     /// the age of the last good backup against.
     #[serde(default = "default_rpo", with = "humantime_serde")]
     pub rpo: Duration,
+    /// The recovery time objective DR drills are measured against.
+    #[serde(default = "default_rto", with = "humantime_serde")]
+    pub rto: Duration,
 }
 
 impl Default for Backup {
@@ -48,6 +51,7 @@ impl Default for Backup {
             expire_after_days: default_expire_after_days(),
             copy_to_dr: default_copy_to_dr(),
             rpo: default_rpo(),
+            rto: default_rto(),
         }
     }
 }
@@ -78,6 +82,10 @@ fn default_copy_to_dr() -> bool {
 
 fn default_rpo() -> Duration {
     Duration::from_secs(24 * 3600)
+}
+
+fn default_rto() -> Duration {
+    Duration::from_secs(4 * 3600)
 }
 
 /// The customer may ask for the archives of any day of the last three
@@ -153,6 +161,15 @@ impl Backup {
                 format!(
                     "{}: the recovery point objective is 1h to 7d (e.g. \"24h\")",
                     humantime::format_duration(self.rpo)
+                ),
+            ));
+        }
+        if self.rto < Duration::from_secs(60) || self.rto > Duration::from_secs(7 * 24 * 3600) {
+            return Err(invalid(
+                "rto",
+                format!(
+                    "{}: the recovery time objective is 1m to 7d (e.g. \"4h\")",
+                    humantime::format_duration(self.rto)
                 ),
             ));
         }

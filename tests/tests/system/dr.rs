@@ -273,8 +273,43 @@ impl WholeSeconds for chrono::DateTime<chrono::Utc> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drill_restores_the_backup_verifies_measures_rpo_and_rto_and_tears_down_leaving_the_primary_as_it_was()
  {
-    let site = Site::start().await;
+    let mut site = Site::start().await;
     let taken = backdate(&site, 5).await;
+    // The real monitor the drill reports to, backing the environment up by
+    // this spec (the page's targets come from it).
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("acme.toml");
+    std::fs::copy(&site.spec, &spec).unwrap();
+    let hash = aerie_system_tests::password_hash("the drill reviewer's passphrase");
+    let monitor = aerie_system_tests::Monitor::start_full(
+        aerie_system_tests::StoreKind::Embedded,
+        "",
+        &format!("backup_spec = \"{}\"\n", spec.display()),
+        |_| {
+            format!(
+                "[jobs]\nbackup_every = \"24h\"\n\n[[user]]\nname = \"admin\"\nrole = \"operator\"\npassword_hash = \"{hash}\"\n"
+            )
+        },
+        site.account.moto.env(REGION),
+    )
+    .await;
+    let text_of_spec = std::fs::read_to_string(&spec).unwrap().replace(
+        "url = \"https://monitor.ops.example:8443\"",
+        &format!("url = \"{}\"", monitor.url()),
+    );
+    assert!(
+        text_of_spec.contains(&monitor.url()),
+        "the example's monitor line moved"
+    );
+    std::fs::write(&spec, text_of_spec).unwrap();
+    site.spec = spec;
+    aws_sdk_secretsmanager::Client::new(&site.account.moto.sdk_config(REGION).await)
+        .put_secret_value()
+        .secret_id(format!("aerie/{ENV}/ingest-token"))
+        .secret_string(aerie_system_tests::INGEST_TOKEN)
+        .send()
+        .await
+        .unwrap();
     let primary = (site.databases(REGION).await, site.snapshots(REGION).await);
 
     // The dry run shows the steps and calls nothing.
@@ -343,6 +378,71 @@ async fn a_drill_restores_the_backup_verifies_measures_rpo_and_rto_and_tears_dow
         primary,
         "the primary region is as it was"
     );
+    // The monitor has the figures, and its DR page shows them.
+    let reported = monitor
+        .get("/api/v1/metrics?env=acme-prod&name=aerie.dr.rpo.seconds&from=now-1h&step=1s")
+        .await
+        .expect("the RPO metric");
+    assert_eq!(
+        reported["series"][0]["points"][0][1].as_f64(),
+        Some(rpo as f64),
+        "{reported}"
+    );
+    let browser = aerie_testkit::Chromium::start().await.unwrap();
+    let client = browser.session().await.unwrap();
+    client
+        .goto(&format!("{}/login?next=/env/{ENV}/dr", monitor.url()))
+        .await
+        .unwrap();
+    let form = client.form(fantoccini::Locator::Css("form")).await.unwrap();
+    form.set_by_name("user", "admin").await.unwrap();
+    form.set_by_name("password", "the drill reviewer's passphrase")
+        .await
+        .unwrap();
+    form.submit().await.unwrap();
+    let history = client
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(fantoccini::Locator::Css("table#dr-runs"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", monitor.log()))
+        .text()
+        .await
+        .unwrap();
+    aerie_testkit::screenshot(&client, "dashboard-dr")
+        .await
+        .unwrap();
+    let row = history
+        .lines()
+        .find(|l| l.contains(run))
+        .unwrap_or_else(|| panic!("no row of {run}: {history}"));
+    assert!(
+        row.contains("met its targets") && row.contains("5h") && row.contains("within"),
+        "{row}"
+    );
+    let targets = client
+        .find(fantoccini::Locator::Css("#dr-targets"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        targets.contains("RPO 1day") && targets.contains("RTO 4h"),
+        "{targets}"
+    );
+    let steps_shown = client
+        .find(fantoccini::Locator::Css("table#dr-steps"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for step in ["point", "subnets", "database", "verify"] {
+        assert!(steps_shown.contains(step), "{steps_shown}");
+    }
+    client.close().await.unwrap();
+
     let runs = site.dr(&["runs"]);
     assert!(text(&runs).contains(run), "{}", text(&runs));
     let shown = site.dr(&["show", run]);
