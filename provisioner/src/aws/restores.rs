@@ -46,34 +46,45 @@ pub struct Restore<'a> {
 }
 
 impl Cloud {
-    /// The database `identifier` in this region, if there is one.
-    pub async fn restored_database(&self, identifier: &str) -> Result<Option<Restored>, AwsError> {
+    /// Database `identifier` of this region as AWS describes it, if
+    /// there is one.
+    pub(super) async fn describe_database(
+        &self,
+        identifier: &str,
+    ) -> Result<Option<aws_sdk_rds::types::DbInstance>, AwsError> {
         let request = self
             .rds
             .describe_db_instances()
             .db_instance_identifier(identifier);
-        let answer = match call("DescribeDBInstances", Policy::standard(), || {
+        match call("DescribeDBInstances", Policy::standard(), || {
             request.clone().send()
         })
         .await
         {
-            Ok(answer) => answer,
-            Err(error) if error.code.contains("NotFound") => return Ok(None),
-            Err(error) => return Err(error),
-        };
-        Ok(answer.db_instances().first().map(|db| Restored {
-            identifier: identifier.to_owned(),
-            status: db.db_instance_status().unwrap_or("unknown").to_owned(),
-            endpoint: db
-                .endpoint()
-                .and_then(|e| Some(format!("{}:{}", e.address()?, e.port().unwrap_or(3306)))),
-            run: db
-                .tag_list()
-                .iter()
-                .find(|t| t.key() == Some(DR_RUN_TAG))
-                .and_then(|t| t.value())
-                .map(str::to_owned),
-        }))
+            Ok(answer) => Ok(answer.db_instances().first().cloned()),
+            Err(error) if error.code.contains("NotFound") => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The database `identifier` in this region, if there is one.
+    pub async fn restored_database(&self, identifier: &str) -> Result<Option<Restored>, AwsError> {
+        Ok(self
+            .describe_database(identifier)
+            .await?
+            .map(|db| Restored {
+                identifier: identifier.to_owned(),
+                status: db.db_instance_status().unwrap_or("unknown").to_owned(),
+                endpoint: db
+                    .endpoint()
+                    .and_then(|e| Some(format!("{}:{}", e.address()?, e.port().unwrap_or(3306)))),
+                run: db
+                    .tag_list()
+                    .iter()
+                    .find(|t| t.key() == Some(DR_RUN_TAG))
+                    .and_then(|t| t.value())
+                    .map(str::to_owned),
+            }))
     }
 
     /// Restores `restore.snapshot` (a snapshot of this region) as a new

@@ -150,23 +150,10 @@ impl Cloud {
     /// The environment's database, when it exists and is not going.
     pub async fn database(&self) -> Result<Option<String>, AwsError> {
         let identifier = format!("{}-db", self.environment);
-        let request = self
-            .rds
-            .describe_db_instances()
-            .db_instance_identifier(&identifier);
-        let answer = match call("DescribeDBInstances", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await
-        {
-            Ok(answer) => answer,
-            Err(error) if error.code.contains("NotFound") => return Ok(None),
-            Err(error) => return Err(error),
-        };
-        Ok(answer
-            .db_instances()
-            .iter()
-            .find(|db| {
+        Ok(self
+            .describe_database(&identifier)
+            .await?
+            .filter(|db| {
                 self.owns(db.tag_list().iter().map(|t| (t.key(), t.value())))
                     && db.db_instance_status() != Some("deleting")
             })

@@ -914,25 +914,19 @@ async fn the_monitor_runs_the_daily_backup_as_its_job_once_per_slot_and_its_back
     // The Backups page, in a browser.
     let browser = aerie_testkit::Chromium::start().await.unwrap();
     let client = browser.session().await.unwrap();
-    client
-        .goto(&format!("{}/login?next=/env/{ENV}/backups", monitor.url()))
-        .await
-        .unwrap();
-    let form = client.form(fantoccini::Locator::Css("form")).await.unwrap();
-    form.set_by_name("user", "admin").await.unwrap();
-    form.set_by_name("password", "the backup reviewer's passphrase")
-        .await
-        .unwrap();
-    form.submit().await.unwrap();
-    let table = client
-        .wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(fantoccini::Locator::Css("table#backups"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", monitor.log()))
-        .text()
-        .await
-        .unwrap();
+    crate::browser::log_in(
+        &client,
+        &monitor.url(),
+        "admin",
+        "the backup reviewer's passphrase",
+    )
+    .await;
+    let table = crate::browser::read_page(
+        &client,
+        &format!("{}/env/{ENV}/backups", monitor.url()),
+        "table#backups",
+    )
+    .await;
     aerie_testkit::screenshot(&client, "dashboard-backups")
         .await
         .unwrap();
@@ -962,13 +956,7 @@ async fn the_monitor_runs_the_daily_backup_as_its_job_once_per_slot_and_its_back
         row_of("the environment's logs").contains("within"),
         "{table}"
     );
-    let schedule = client
-        .find(fantoccini::Locator::Css("#backup-schedule"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let schedule = crate::browser::element_text(&client, "#backup-schedule").await;
     // The example's slot is 02:00 UTC; the page shows local time.
     let now = chrono::Utc::now();
     let today = now.date_naive().and_hms_opt(2, 0, 0).unwrap().and_utc();
@@ -987,13 +975,7 @@ async fn the_monitor_runs_the_daily_backup_as_its_job_once_per_slot_and_its_back
             && schedule.contains(&format!("copies to {DR}")),
         "{schedule}"
     );
-    let failures = client
-        .find(fantoccini::Locator::Css("table#backup-failures"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let failures = crate::browser::element_text(&client, "table#backup-failures").await;
     assert!(failures.contains("SnapshotQuotaExceeded"), "{failures}");
     client.close().await.unwrap();
 }

@@ -11,6 +11,8 @@ use aerie_system_tests::{Agent, Monitor, StoreKind, product_log_line};
 use aerie_testkit::{Chromium, SmtpServer, screenshot, wait_until};
 use fantoccini::{Client, Locator};
 
+use crate::browser::{element_text, log_in};
+
 const ADMIN_PASSWORD: &str = "operator's long passphrase";
 const VIEWER_PASSWORD: &str = "acme sees acme only";
 
@@ -71,21 +73,6 @@ async fn setup(dashboard: &str) -> Setup {
     }
 }
 
-async fn log_in(client: &Client, base: &str, user: &str, password: &str) {
-    client.goto(&format!("{base}/login")).await.unwrap();
-    let form = client.form(Locator::Css("form")).await.unwrap();
-    form.set_by_name("user", user).await.unwrap();
-    form.set_by_name("password", password).await.unwrap();
-    form.submit().await.unwrap();
-    // The next page: logged in, or the form again with why not.
-    client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("header .who, main .error"))
-        .await
-        .unwrap();
-}
-
 /// The text of the page, once it has one (a form's submit does not wait
 /// for the next page).
 async fn text(client: &Client) -> String {
@@ -95,17 +82,6 @@ async fn text(client: &Client) -> String {
         .for_element(Locator::Css("main"))
         .await
         .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-/// The text of the element `css` (which must be there).
-async fn element_text(client: &Client, css: &str) -> String {
-    client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
         .text()
         .await
         .unwrap()

@@ -390,25 +390,19 @@ async fn a_drill_restores_the_backup_verifies_measures_rpo_and_rto_and_tears_dow
     );
     let browser = aerie_testkit::Chromium::start().await.unwrap();
     let client = browser.session().await.unwrap();
-    client
-        .goto(&format!("{}/login?next=/env/{ENV}/dr", monitor.url()))
-        .await
-        .unwrap();
-    let form = client.form(fantoccini::Locator::Css("form")).await.unwrap();
-    form.set_by_name("user", "admin").await.unwrap();
-    form.set_by_name("password", "the drill reviewer's passphrase")
-        .await
-        .unwrap();
-    form.submit().await.unwrap();
-    let history = client
-        .wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(fantoccini::Locator::Css("table#dr-runs"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", monitor.log()))
-        .text()
-        .await
-        .unwrap();
+    crate::browser::log_in(
+        &client,
+        &monitor.url(),
+        "admin",
+        "the drill reviewer's passphrase",
+    )
+    .await;
+    let history = crate::browser::read_page(
+        &client,
+        &format!("{}/env/{ENV}/dr", monitor.url()),
+        "table#dr-runs",
+    )
+    .await;
     aerie_testkit::screenshot(&client, "dashboard-dr")
         .await
         .unwrap();
@@ -420,24 +414,12 @@ async fn a_drill_restores_the_backup_verifies_measures_rpo_and_rto_and_tears_dow
         row.contains("met its targets") && row.contains("5h") && row.contains("within"),
         "{row}"
     );
-    let targets = client
-        .find(fantoccini::Locator::Css("#dr-targets"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let targets = crate::browser::element_text(&client, "#dr-targets").await;
     assert!(
         targets.contains("RPO 1day") && targets.contains("RTO 4h"),
         "{targets}"
     );
-    let steps_shown = client
-        .find(fantoccini::Locator::Css("table#dr-steps"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let steps_shown = crate::browser::element_text(&client, "table#dr-steps").await;
     for step in ["point", "subnets", "database", "verify"] {
         assert!(steps_shown.contains(step), "{steps_shown}");
     }

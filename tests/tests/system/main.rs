@@ -30,6 +30,7 @@ macro_rules! with_both_stores {
 mod agent_to_monitor;
 mod alerting;
 mod backups;
+mod browser;
 mod dashboard;
 mod dr;
 mod env_check;
