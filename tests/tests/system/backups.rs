@@ -912,24 +912,14 @@ async fn the_monitor_runs_the_daily_backup_as_its_job_once_per_slot_and_its_back
     assert_eq!(reported["series"][0]["host"], "aerie-backup", "{reported}");
 
     // The Backups page, in a browser.
-    let browser = aerie_testkit::Chromium::start().await.unwrap();
-    let client = browser.session().await.unwrap();
-    crate::browser::log_in(
-        &client,
+    let (_browser, client, table) = crate::browser::open_signed_in(
         &monitor.url(),
-        "admin",
-        "the backup reviewer's passphrase",
-    )
-    .await;
-    let table = crate::browser::read_page(
-        &client,
-        &format!("{}/env/{ENV}/backups", monitor.url()),
+        ("admin", "the backup reviewer's passphrase"),
+        &format!("/env/{ENV}/backups"),
         "table#backups",
+        "dashboard-backups",
     )
     .await;
-    aerie_testkit::screenshot(&client, "dashboard-backups")
-        .await
-        .unwrap();
     let rows: Vec<&str> = table.lines().skip(1).collect();
     let database = seen
         .iter()

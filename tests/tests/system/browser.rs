@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use aerie_testkit::Chromium;
 use fantoccini::{Client, Locator};
 
 /// Signs in as `user` through the form of the monitor at `base`.
@@ -44,4 +45,21 @@ pub(crate) async fn read_page(client: &Client, url: &str, css: &str) -> String {
         .text()
         .await
         .unwrap()
+}
+
+/// A browser signed in to the monitor at `base` as `user`, on page `path`:
+/// the text of `css` there, after a screenshot named `shot`.
+pub(crate) async fn open_signed_in(
+    base: &str,
+    (user, password): (&str, &str),
+    path: &str,
+    css: &str,
+    shot: &str,
+) -> (Chromium, Client, String) {
+    let browser = Chromium::start().await.unwrap();
+    let client = browser.session().await.unwrap();
+    log_in(&client, base, user, password).await;
+    let text = read_page(&client, &format!("{base}{path}"), css).await;
+    aerie_testkit::screenshot(&client, shot).await.unwrap();
+    (browser, client, text)
 }

@@ -388,24 +388,14 @@ async fn a_drill_restores_the_backup_verifies_measures_rpo_and_rto_and_tears_dow
         Some(rpo as f64),
         "{reported}"
     );
-    let browser = aerie_testkit::Chromium::start().await.unwrap();
-    let client = browser.session().await.unwrap();
-    crate::browser::log_in(
-        &client,
+    let (_browser, client, history) = crate::browser::open_signed_in(
         &monitor.url(),
-        "admin",
-        "the drill reviewer's passphrase",
-    )
-    .await;
-    let history = crate::browser::read_page(
-        &client,
-        &format!("{}/env/{ENV}/dr", monitor.url()),
+        ("admin", "the drill reviewer's passphrase"),
+        &format!("/env/{ENV}/dr"),
         "table#dr-runs",
+        "dashboard-dr",
     )
     .await;
-    aerie_testkit::screenshot(&client, "dashboard-dr")
-        .await
-        .unwrap();
     let row = history
         .lines()
         .find(|l| l.contains(run))
