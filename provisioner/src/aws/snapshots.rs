@@ -200,8 +200,9 @@ impl Cloud {
     /// Every backup snapshot of the environment in this region, of both
     /// kinds.
     pub async fn backup_snapshots(&self) -> Result<Vec<Snapshot>, AwsError> {
-        let mut out = self.database_snapshots().await?;
-        out.extend(self.volume_snapshots().await?);
+        let (mut out, volumes) =
+            futures_util::try_join!(self.database_snapshots(), self.volume_snapshots())?;
+        out.extend(volumes);
         Ok(out)
     }
 

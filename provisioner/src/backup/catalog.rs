@@ -32,7 +32,16 @@ pub struct Row {
 /// Every backup, newest run first.
 pub async fn list(backups: &Backups) -> Result<Vec<Row>, BackupError> {
     let mut rows = Vec::new();
-    let open = backups.open_runs().await?;
+    // Every listing at once: both regions' snapshots and archives, and the
+    // open runs.
+    let listings = futures_util::future::try_join_all(backups.regions().map(|cloud| async move {
+        let snapshots = cloud.backup_snapshots().await?;
+        let objects = cloud
+            .list_objects(&backups.bucket(cloud), names::ARCHIVES)
+            .await?;
+        Ok::<_, BackupError>((cloud, snapshots, objects))
+    }));
+    let (open, listings) = futures_util::try_join!(backups.open_runs(), listings)?;
     let state = |run: &str, own: String| {
         if open.contains(run) {
             "in progress".to_owned()
@@ -40,9 +49,9 @@ pub async fn list(backups: &Backups) -> Result<Vec<Row>, BackupError> {
             own
         }
     };
-    for cloud in backups.regions() {
+    for (cloud, snapshots, objects) in listings {
         let dr_copy = cloud.region != backups.primary.region;
-        for s in cloud.backup_snapshots().await? {
+        for s in snapshots {
             let own = if s.good() {
                 "good"
             } else if s.failed() {
@@ -71,8 +80,7 @@ pub async fn list(backups: &Backups) -> Result<Vec<Row>, BackupError> {
                 run: s.run,
             });
         }
-        let bucket = backups.bucket(cloud);
-        for object in cloud.list_objects(&bucket, names::ARCHIVES).await? {
+        for object in objects {
             let Some((day, what, run)) = names::parse_archive_key(&object.key) else {
                 continue;
             };
