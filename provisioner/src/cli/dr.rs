@@ -401,6 +401,14 @@ fn execution_text(execution: &Execution) -> String {
                     .map(|e| format!("  {e}"))
                     .unwrap_or_default()
             );
+            // What the step made or found: names, ids, endpoints (never a
+            // secret: no step outputs one).
+            for (name, value) in &record.outputs {
+                let value = value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_owned);
+                let _ = writeln!(out, "      {name} = {value}");
+            }
         }
     }
     if let Some(error) = &execution.error {
