@@ -10,7 +10,7 @@ use std::path::Path;
 
 use sha2::Digest as _;
 
-use crate::provisioner::{Account, REGION, env_filter, example, text};
+use crate::provisioner::{Account, REGION, env_filter, example, text, unpack};
 
 const DR: &str = "eu-central-1";
 const ENV: &str = "acme-prod";
@@ -135,20 +135,6 @@ async fn object(account: &Account, region: &str, bucket: &str, key: &str) -> Vec
         .await
         .unwrap();
     answer.body.collect().await.unwrap().into_bytes().to_vec()
-}
-
-/// Every file of a `.tar.gz`, by path.
-fn unpack(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
-    let gzip = flate2::read::GzDecoder::new(bytes);
-    let mut out = BTreeMap::new();
-    for entry in tar::Archive::new(gzip).entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let path = entry.path().unwrap().to_string_lossy().into_owned();
-        let mut body = Vec::new();
-        entry.read_to_end(&mut body).unwrap();
-        out.insert(path, body);
-    }
-    out
 }
 
 /// The environment applied, ready to be backed up.

@@ -6,11 +6,10 @@
 //! user-data, bundle or output.
 
 use std::collections::BTreeMap;
-use std::io::Read as _;
 
 use sha2::Digest as _;
 
-use crate::provisioner::{Account, REGION, env_filter, example, text};
+use crate::provisioner::{Account, REGION, env_filter, example, text, unpack_text as unpack};
 
 /// The environment's instances by `aerie:role`.
 async fn instances(account: &Account) -> BTreeMap<String, aws_sdk_ec2::types::Instance> {
@@ -93,20 +92,6 @@ async fn s3(account: &Account) -> aws_sdk_s3::Client {
 }
 
 const BUCKET: &str = "aerie-acme-prod-eu-west-1-artifacts";
-
-/// Every file of a `.tar.gz`, by path.
-fn unpack(bytes: &[u8]) -> BTreeMap<String, String> {
-    let mut files = BTreeMap::new();
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let path = entry.path().unwrap().to_string_lossy().into_owned();
-        let mut text = String::new();
-        entry.read_to_string(&mut text).unwrap();
-        files.insert(path, text);
-    }
-    files
-}
 
 /// Every value the environment keeps in Secrets Manager.
 async fn secret_values(account: &Account) -> Vec<(String, String)> {

@@ -1870,3 +1870,26 @@ async fn killed_part_way_through_destroy_the_next_destroy_removes_everything() {
         );
     }
 }
+
+/// Every file of a `.tar.gz`, by path.
+pub(crate) fn unpack(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    use std::io::Read as _;
+    let gzip = flate2::read::GzDecoder::new(bytes);
+    let mut out = std::collections::BTreeMap::new();
+    for entry in tar::Archive::new(gzip).entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut body = Vec::new();
+        entry.read_to_end(&mut body).unwrap();
+        out.insert(path, body);
+    }
+    out
+}
+
+/// The same, each file as text.
+pub(crate) fn unpack_text(bytes: &[u8]) -> std::collections::BTreeMap<String, String> {
+    unpack(bytes)
+        .into_iter()
+        .map(|(path, body)| (path, String::from_utf8(body).unwrap()))
+        .collect()
+}
