@@ -90,11 +90,7 @@ impl Context {
     /// The prefix of every name this execution gives (`drill-<run>-` for
     /// a drill, none for a real recovery).
     pub fn prefix(&self) -> String {
-        if self.isolated {
-            format!("drill-{}-", self.run)
-        } else {
-            String::new()
-        }
+        prefix(&self.run, self.isolated)
     }
 
     /// The database master password: the DR region's replica of the
@@ -118,6 +114,16 @@ impl Context {
             }
         }
         Err(DrError::Secret { name, source: last })
+    }
+}
+
+/// The prefix of every name run `run` gives: `drill-<run>-` when it is
+/// isolated, none for a real recovery.
+pub fn prefix(run: &str, isolated: bool) -> String {
+    if isolated {
+        format!("drill-{run}-")
+    } else {
+        String::new()
     }
 }
 

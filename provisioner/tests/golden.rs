@@ -93,12 +93,7 @@ fn the_dry_run_of_each_shipped_runbook_against_the_example_is_its_golden_file() 
         let runbook = Runbook::parse(&here(&format!("../runbooks/{name}.toml")), text)
             .unwrap_or_else(|e| panic!("{e}"));
         let run = "20261202-020000-000";
-        let prefix = if runbook.isolated {
-            format!("drill-{run}-")
-        } else {
-            String::new()
-        };
-        let shown = engine::dry_run(&runbook, &spec, run, &prefix);
+        let shown = engine::dry_run(&runbook, &spec, run);
         assert_golden(
             &here(&format!("tests/output/dr-{name}-dry-run.txt")),
             &shown,

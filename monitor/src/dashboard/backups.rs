@@ -72,26 +72,33 @@ pub(super) async fn backups(
     };
     data = match read(spec).await {
         Ok(status) => merge(data, status_json(&status)),
-        Err(message) => merge(data, json!({ "error": message })),
+        Err(error) => merge(data, json!({ "error": aerie_common::error_chain(&error) })),
     };
     Ok(page(StatusCode::OK, "backups", &data))
 }
 
+/// Why the page could not read the backups from AWS.
+#[derive(Debug, thiserror::Error)]
+enum Unread {
+    #[error("The backup spec could not be read")]
+    Spec(#[source] aerie_common::toml_file::FileError),
+    #[error("The backups could not be read from AWS")]
+    Aws(#[source] aerie_provisioner::backup::BackupError),
+    #[error(
+        "AWS did not list the backups within {}; reload the page to try again.",
+        humantime::format_duration(AWS_PATIENCE)
+    )]
+    Slow,
+}
+
 /// The environment's backups in AWS, or why they could not be read.
-async fn read(spec: &std::path::Path) -> Result<Status, String> {
-    let spec = Spec::load(spec).map_err(|e| format!("The backup spec could not be read: {e}"))?;
+async fn read(spec: &std::path::Path) -> Result<Status, Unread> {
+    let spec = Spec::load(spec).map_err(Unread::Spec)?;
     let backups = Backups::connect(&spec).await;
-    match tokio::time::timeout(AWS_PATIENCE, status::read(&backups)).await {
-        Ok(Ok(status)) => Ok(status),
-        Ok(Err(error)) => Err(format!(
-            "The backups could not be read from AWS: {}",
-            aerie_common::error_chain(&error)
-        )),
-        Err(_) => Err(format!(
-            "AWS did not list the backups within {}; reload the page to try again.",
-            humantime::format_duration(AWS_PATIENCE)
-        )),
-    }
+    tokio::time::timeout(AWS_PATIENCE, status::read(&backups))
+        .await
+        .map_err(|_| Unread::Slow)?
+        .map_err(Unread::Aws)
 }
 
 fn status_json(status: &Status) -> Value {

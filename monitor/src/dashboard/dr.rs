@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aerie_common::toml_file::TomlFile as _;
-use aerie_provisioner::dr::report::{DR_HOST, RESULT_METRIC, RPO_METRIC, RTO_METRIC, STEP_METRIC};
+use aerie_provisioner::dr::report::{
+    DR_HOST, RESULT_METRIC, RPO_METRIC, RTO_METRIC, STEP_METRIC, figure,
+};
 use aerie_provisioner::spec::Spec;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -91,7 +93,7 @@ pub(super) async fn dr(
     steps.sort_by(|a, b| a.0.cmp(&b.0));
     let figure = |seconds: Option<f64>, target: Option<Duration>| {
         json!({
-            "shown": seconds.map(|s| humantime::format_duration(Duration::from_secs(s.max(0.0) as u64)).to_string()),
+            "shown": seconds.map(|s| figure(s.max(0.0) as i64)),
             "within": match (seconds, target) {
                 (Some(s), Some(t)) => Some(s <= t.as_secs_f64()),
                 _ => None,

@@ -48,7 +48,7 @@ pub struct Restore<'a> {
 impl Cloud {
     /// Database `identifier` of this region as AWS describes it, if
     /// there is one.
-    pub(super) async fn describe_database(
+    pub(crate) async fn describe_database(
         &self,
         identifier: &str,
     ) -> Result<Option<aws_sdk_rds::types::DbInstance>, AwsError> {

@@ -31,6 +31,13 @@ pub struct Row {
 
 /// Every backup, newest run first.
 pub async fn list(backups: &Backups) -> Result<Vec<Row>, BackupError> {
+    Ok(list_open(backups).await?.0)
+}
+
+/// Every backup, newest run first, and the ids of the runs in progress.
+pub async fn list_open(
+    backups: &Backups,
+) -> Result<(Vec<Row>, std::collections::BTreeSet<String>), BackupError> {
     let mut rows = Vec::new();
     // Every listing at once: both regions' snapshots and archives, and the
     // open runs.
@@ -104,7 +111,7 @@ pub async fn list(backups: &Backups) -> Result<Vec<Row>, BackupError> {
     rows.sort_by(|a, b| {
         (&b.run, a.dr_copy, &a.what, &a.of).cmp(&(&a.run, b.dr_copy, &b.what, &b.of))
     });
-    Ok(rows)
+    Ok((rows, open))
 }
 
 /// The rows as a table for people.

@@ -31,10 +31,20 @@ pub async fn due(backups: &Backups) -> Result<bool, BackupError> {
         return Ok(true);
     }
     let newest = backups.newest_finished().await?;
-    let slot = latest_slot(&backups.policy, backups.clock.now());
-    Ok(newest
-        .and_then(|id| names::run_time(&id))
-        .is_none_or(|finished| finished < slot))
+    Ok(missed_slot(
+        &backups.policy,
+        backups.clock.now(),
+        newest.as_deref(),
+    ))
+}
+
+/// Whether `newest` (the newest finished run's id) is older than the
+/// latest slot at `now`, or there is none.
+pub fn missed_slot(policy: &Backup, now: DateTime<Utc>, newest: Option<&str>) -> bool {
+    let slot = latest_slot(policy, now);
+    newest
+        .and_then(names::run_time)
+        .is_none_or(|finished| finished < slot)
 }
 
 #[cfg(test)]

@@ -59,10 +59,12 @@ pub struct Kept {
 
 /// Reads the catalog and the schedule of `backups` now.
 pub async fn read(backups: &Backups) -> Result<Status, BackupError> {
-    let rows = catalog::list(backups).await?;
+    let ((rows, open), newest) =
+        futures_util::try_join!(catalog::list_open(backups), backups.newest_finished())?;
     let now = backups.clock.now();
-    let open: Vec<String> = backups.open_runs().await?.into_iter().collect();
-    let due = schedule::due(backups).await?;
+    // As `schedule::due` decides, from the listings already read.
+    let due = !open.is_empty() || schedule::missed_slot(&backups.policy, now, newest.as_deref());
+    let open: Vec<String> = open.into_iter().collect();
     Ok(summarize(
         &rows,
         &backups.policy,

@@ -202,19 +202,7 @@ async fn secrets(cloud: &Cloud, environment: &str) -> Result<Vec<(String, String
 }
 
 async fn database(cloud: &Cloud, environment: &str) -> Result<Option<DbInstance>, AwsError> {
-    let request = cloud
-        .rds
-        .describe_db_instances()
-        .db_instance_identifier(format!("{environment}-db"));
-    match call("DescribeDBInstances", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await
-    {
-        Ok(answer) => Ok(answer.db_instances().first().cloned()),
-        Err(error) if error.code.contains("NotFound") => Ok(None),
-        Err(error) => Err(error),
-    }
+    cloud.describe_database(&format!("{environment}-db")).await
 }
 
 async fn mail(cloud: &Cloud, domain: &str) -> Result<MailFacts, AwsError> {

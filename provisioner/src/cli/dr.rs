@@ -162,7 +162,8 @@ pub(crate) async fn run(command: DrCommand, spec: Spec) -> anyhow::Result<ExitCo
                 Path::new(&format!("run {run}'s runbook")),
                 &execution.runbook_text,
             )?;
-            go(spec, &options, &journal, &runbook, execution).await
+            let context = Context::connect(spec, run, execution.isolated).await?;
+            go(context, &options, &journal, &runbook, execution).await
         }
     }
 }
@@ -202,12 +203,7 @@ async fn start(
     };
     let run = dr::run_id(chrono::Utc::now());
     if dry_run {
-        let prefix = if runbook.isolated {
-            format!("drill-{run}-")
-        } else {
-            String::new()
-        };
-        print!("{}", engine::dry_run(&runbook, &spec, &run, &prefix));
+        print!("{}", engine::dry_run(&runbook, &spec, &run));
         return Ok(ExitCode::SUCCESS);
     }
     let journal = journal_of(&spec, &options.spec, options.journal.as_deref()).await?;
@@ -216,31 +212,33 @@ async fn start(
         .await?
         .into_iter()
         .find(|e| e.runbook == runbook.name && engine::resumable(e));
-    let execution = match unfinished {
+    let (context, execution) = match unfinished {
         Some(execution) => {
             eprintln!(
                 "Continuing run {} of {}, which stopped {}.",
                 execution.run, execution.runbook, execution.outcome
             );
-            execution
+            let context = Context::connect(spec, execution.run.clone(), execution.isolated).await?;
+            (context, execution)
         }
         None => {
-            let context = Context::connect(spec.clone(), run, runbook.isolated).await?;
-            engine::begin(&context, &runbook, &text)
+            let context = Context::connect(spec, run, runbook.isolated).await?;
+            let execution = engine::begin(&context, &runbook, &text);
+            (context, execution)
         }
     };
-    go(spec, options, &journal, &runbook, execution).await
+    go(context, options, &journal, &runbook, execution).await
 }
 
-/// Runs `execution` to its end and prints the result.
+/// Runs `execution` (by `context`, of its run) to its end and prints the
+/// result.
 async fn go(
-    spec: Spec,
+    mut context: Context,
     options: &RunOptions,
     journal: &Journal,
     runbook: &Runbook,
     mut execution: Execution,
 ) -> anyhow::Result<ExitCode> {
-    let mut context = Context::connect(spec, execution.run.clone(), execution.isolated).await?;
     let mut connect_to = ConnectTo::default();
     for rule in &options.connect_to {
         connect_to.add(rule)?;
@@ -256,7 +254,6 @@ async fn go(
         Format::Text => &bar,
         Format::Json => &to_stderr,
     };
-    journal.save(&execution).await?;
     let outcome = engine::execute(&context, journal, runbook, &mut execution, report).await;
     if execution.outcome.finished() {
         report_to_monitor(&context, &execution).await;
@@ -356,12 +353,7 @@ fn summary(execution: &Execution) -> serde_json::Value {
 }
 
 fn duration(seconds: Option<i64>) -> String {
-    seconds.map_or_else(
-        || "-".to_owned(),
-        |s| {
-            humantime::format_duration(std::time::Duration::from_secs(s.unsigned_abs())).to_string()
-        },
-    )
+    seconds.map_or_else(|| "-".to_owned(), dr::report::figure)
 }
 
 fn execution_text(execution: &Execution) -> String {

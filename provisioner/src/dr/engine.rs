@@ -214,14 +214,10 @@ async fn attempt(
 ) -> Result<Values, DrError> {
     loop {
         *attempts += 1;
-        let error =
-            match tokio::time::timeout(step.timeout, kind.run(context, &step.id, inputs)).await {
-                Ok(Ok(outputs)) => return Ok(outputs),
-                Ok(Err(error)) => error,
-                Err(_) => DrError::Timeout {
-                    after: step.timeout,
-                },
-            };
+        let error = match within(step.timeout, kind.run(context, &step.id, inputs)).await {
+            Ok(outputs) => return Ok(outputs),
+            Err(error) => error,
+        };
         if *attempts > step.retries {
             return Err(error);
         }
@@ -229,6 +225,16 @@ async fn attempt(
         let pause = Duration::from_secs(1 << (*attempts - 1).min(5)).min(MAX_BACKOFF);
         context.clock.sleep(pause).await;
     }
+}
+
+/// `work`'s result, or a timeout once `limit` has passed.
+async fn within<T>(
+    limit: Duration,
+    work: impl Future<Output = Result<T, DrError>>,
+) -> Result<T, DrError> {
+    tokio::time::timeout(limit, work)
+        .await
+        .unwrap_or(Err(DrError::Timeout { after: limit }))
 }
 
 /// Undoes every step that may have made something, newest first,
@@ -268,12 +274,7 @@ async fn undo_all(
         execution.undo.push(record.clone());
         journal.save(execution).await?;
         report.report(Progress::Working(format!("undoing {}", step.step)));
-        let result =
-            match tokio::time::timeout(timeout, kind.undo(context, &step.step, &step.inputs)).await
-            {
-                Ok(result) => result,
-                Err(_) => Err(DrError::Timeout { after: timeout }),
-            };
+        let result = within(timeout, kind.undo(context, &step.step, &step.inputs)).await;
         record.ended = Some(context.clock.now());
         let failed = result.err().map(|e| aerie_common::error_chain(&e));
         record.outcome = if failed.is_some() {
@@ -325,9 +326,9 @@ fn measure(execution: &mut Execution) {
 
 /// What running `runbook` would do, step by step, with every input known
 /// before it runs; it calls nothing.
-pub fn dry_run(runbook: &Runbook, spec: &Spec, run: &str, prefix: &str) -> String {
+pub fn dry_run(runbook: &Runbook, spec: &Spec, run: &str) -> String {
     use std::fmt::Write as _;
-    let scope = Scope::new(spec, run, prefix);
+    let scope = Scope::new(spec, run, &super::prefix(run, runbook.isolated));
     let mut out = String::new();
     let _ = writeln!(
         out,

@@ -137,10 +137,12 @@ pub fn events(execution: &Execution, targets: &Targets) -> Vec<Event> {
 }
 
 fn seconds(value: Option<i64>) -> String {
-    value.map_or_else(
-        || "not measured".to_owned(),
-        |s| humantime::format_duration(Duration::from_secs(s.unsigned_abs())).to_string(),
-    )
+    value.map_or_else(|| "not measured".to_owned(), figure)
+}
+
+/// A measured RPO or RTO for people (`5h 2s`).
+pub fn figure(seconds: i64) -> String {
+    humantime::format_duration(Duration::from_secs(seconds.unsigned_abs())).to_string()
 }
 
 #[cfg(test)]

@@ -247,8 +247,8 @@ pub fn references(text: &str) -> Result<Vec<(&str, &str)>, String> {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<Runbook, String> {
-        Runbook::parse(Path::new("runbooks/test.toml"), text).map_err(|e| e.to_string())
+    fn parse(text: &str) -> Result<Runbook, aerie_common::toml_file::FileError> {
+        Runbook::parse(Path::new("runbooks/test.toml"), text)
     }
 
     const GOOD: &str = r#"
@@ -279,7 +279,8 @@ with = { snapshot = "${point.snapshot}", identifier = "${spec.name}-${run.prefix
     fn an_unknown_step_kind_is_refused_naming_the_file_the_step_and_the_kinds() {
         let error =
             parse(&GOOD.replace("kind = \"recovery-point\"", "kind = \"restore-everything\""))
-                .unwrap_err();
+                .unwrap_err()
+                .to_string();
         assert!(error.contains("runbooks/test.toml"), "{error}");
         assert!(error.contains("step[0] (point).kind"), "{error}");
         assert!(error.contains("restore-database"), "{error}");
@@ -287,7 +288,9 @@ with = { snapshot = "${point.snapshot}", identifier = "${spec.name}-${run.prefix
 
     #[test]
     fn a_missing_input_is_refused_naming_the_step_and_the_field() {
-        let error = parse(&GOOD.replace("snapshot = \"${point.snapshot}\", ", "")).unwrap_err();
+        let error = parse(&GOOD.replace("snapshot = \"${point.snapshot}\", ", ""))
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("step[1] (database).with.snapshot"),
             "{error}"
@@ -297,19 +300,21 @@ with = { snapshot = "${point.snapshot}", identifier = "${spec.name}-${run.prefix
     #[test]
     fn a_reference_to_a_step_that_comes_later_or_not_at_all_is_refused() {
         let later = GOOD.replace("${point.snapshot}", "${database.endpoint}");
-        let error = parse(&later).unwrap_err();
+        let error = parse(&later).unwrap_err().to_string();
         assert!(error.contains("does not come earlier"), "{error}");
         let output = GOOD.replace("${point.snapshot}", "${point.endpoint}");
-        let error = parse(&output).unwrap_err();
+        let error = parse(&output).unwrap_err().to_string();
         assert!(error.contains("step point's outputs are"), "{error}");
         let spec = GOOD.replace("${spec.name}", "${spec.password}");
-        let error = parse(&spec).unwrap_err();
+        let error = parse(&spec).unwrap_err().to_string();
         assert!(error.contains("the spec's values are"), "{error}");
     }
 
     #[test]
     fn an_input_the_kind_does_not_take_is_refused() {
-        let error = parse(&GOOD.replace("with = {", "with = { colour = \"red\",")).unwrap_err();
+        let error = parse(&GOOD.replace("with = {", "with = { colour = \"red\","))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("with.colour"), "{error}");
     }
 }
