@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use aerie_system_tests::binary;
 use aerie_testkit::{MariaDb, wait_until};
+use chrono::Timelike as _;
 use serde_json::Value;
 
 use crate::provisioner::{Account, REGION, example, text};
@@ -43,15 +44,7 @@ impl Site {
         let backup = account.aerie(&["backup", "run"], &spec);
         assert!(backup.status.success(), "{}", text(&backup));
         let database = MariaDb::start().await.unwrap();
-        let password = aws_sdk_secretsmanager::Client::new(&account.moto.sdk_config(REGION).await)
-            .get_secret_value()
-            .secret_id(format!("aerie/{ENV}/rds-master"))
-            .send()
-            .await
-            .unwrap()
-            .secret_string()
-            .unwrap()
-            .to_owned();
+        let password = account.secret(&format!("aerie/{ENV}/rds-master")).await;
         let mut sql = format!(
             "CREATE USER 'aerieadmin'@'%' IDENTIFIED BY '{}';\nGRANT ALL ON *.* TO 'aerieadmin'@'%';\n",
             password.replace('\\', "\\\\").replace('\'', "''")
@@ -244,7 +237,9 @@ async fn backdate(site: &Site, hours: i64) -> chrono::DateTime<chrono::Utc> {
         .find(|s| s.tag_list().iter().any(|t| t.key() == Some("aerie:backup")))
         .expect("a DR copy of the database's backup")
         .clone();
-    let taken = (chrono::Utc::now() - chrono::Duration::hours(hours)).with_nanosecond_zero();
+    let taken = (chrono::Utc::now() - chrono::Duration::hours(hours))
+        .with_nanosecond(0)
+        .unwrap();
     rds.add_tags_to_resource()
         .resource_name(snapshot.db_snapshot_arn().unwrap())
         .tags(
@@ -257,17 +252,6 @@ async fn backdate(site: &Site, hours: i64) -> chrono::DateTime<chrono::Utc> {
         .await
         .unwrap();
     taken
-}
-
-trait WholeSeconds {
-    fn with_nanosecond_zero(self) -> Self;
-}
-
-impl WholeSeconds for chrono::DateTime<chrono::Utc> {
-    fn with_nanosecond_zero(self) -> Self {
-        use chrono::Timelike as _;
-        self.with_nanosecond(0).unwrap()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -44,6 +44,19 @@ impl Account {
         command.output().unwrap()
     }
 
+    /// The value of secret `name` in the primary region.
+    pub(crate) async fn secret(&self, name: &str) -> String {
+        aws_sdk_secretsmanager::Client::new(&self.moto.sdk_config(REGION).await)
+            .get_secret_value()
+            .secret_id(name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"))
+            .secret_string()
+            .unwrap()
+            .to_owned()
+    }
+
     pub(crate) async fn ec2(&self) -> aws_sdk_ec2::Client {
         aws_sdk_ec2::Client::new(&self.moto.sdk_config(REGION).await)
     }
@@ -277,16 +290,7 @@ async fn the_example_applies_reapplies_with_no_changes_and_destroys_to_nothing()
     let golden = workspace_root().join("provisioner/tests/output/acme-bastion-user-data.yaml");
     assert_eq!(user_data, std::fs::read_to_string(&golden).unwrap());
     // The RDS master password lives in Secrets Manager only.
-    let secrets = aws_sdk_secretsmanager::Client::new(&account.moto.sdk_config(REGION).await);
-    let password = secrets
-        .get_secret_value()
-        .secret_id("aerie/acme-prod/rds-master")
-        .send()
-        .await
-        .unwrap()
-        .secret_string()
-        .unwrap()
-        .to_owned();
+    let password = account.secret("aerie/acme-prod/rds-master").await;
     assert!(password.len() >= 24);
     assert!(!out.contains(&password) && !user_data.contains(&password));
     let rds = aws_sdk_rds::Client::new(&account.moto.sdk_config(REGION).await);
