@@ -14,11 +14,13 @@
 //! is read from Secrets Manager when a step needs it and kept nowhere.
 
 pub mod connect;
+pub mod converge;
 pub mod engine;
 pub mod journal;
 pub mod report;
 pub mod runbook;
 pub mod scope;
+pub mod site;
 pub mod steps;
 
 use std::sync::Arc;
@@ -34,7 +36,8 @@ pub use connect::ConnectTo;
 
 /// The runbooks shipped in `runbooks/`, built into the binary so `aerie dr`
 /// works from any folder: (name, text).
-pub const SHIPPED: [(&str, &str); 2] = [
+pub const SHIPPED: [(&str, &str); 3] = [
+    ("failover", include_str!("../../runbooks/failover.toml")),
     (
         "restore-database",
         include_str!("../../runbooks/restore-database.toml"),
@@ -87,10 +90,25 @@ impl Context {
         })
     }
 
-    /// The prefix of every name this execution gives (`drill-<run>-` for
-    /// a drill, none for a real recovery).
-    pub fn prefix(&self) -> String {
-        prefix(&self.run, self.isolated)
+    /// The name the DR site's resources carry: the environment's for a
+    /// real recovery, `<name>-drill-<run>` for a drill ([`site::name`]).
+    pub fn site(&self) -> String {
+        site::name(&self.spec.name, &self.run, self.isolated)
+    }
+
+    /// The spec of the DR site ([`site::spec`]).
+    pub fn site_spec(&self) -> Result<Spec, DrError> {
+        site::spec(&self.spec, &self.site()).ok_or_else(|| DrError::NoDrRegion {
+            environment: self.spec.name.clone(),
+        })
+    }
+
+    /// The DR region's clients, for the DR site's resources.
+    pub fn site_cloud(&self) -> Cloud {
+        Cloud {
+            environment: self.site(),
+            ..self.dr.clone()
+        }
     }
 
     /// The database master password: the DR region's replica of the
@@ -117,16 +135,6 @@ impl Context {
     }
 }
 
-/// The prefix of every name run `run` gives: `drill-<run>-` when it is
-/// isolated, none for a real recovery.
-pub fn prefix(run: &str, isolated: bool) -> String {
-    if isolated {
-        format!("drill-{run}-")
-    } else {
-        String::new()
-    }
-}
-
 /// A new execution's id: its start, UTC, to the millisecond.
 pub fn run_id(at: chrono::DateTime<chrono::Utc>) -> String {
     at.format("%Y%m%d-%H%M%S-%3f").to_string()
@@ -137,6 +145,10 @@ pub fn run_id(at: chrono::DateTime<chrono::Utc>) -> String {
 pub enum DrError {
     #[error(transparent)]
     Aws(#[from] AwsError),
+    #[error(transparent)]
+    Render(#[from] crate::render::RenderError),
+    #[error(transparent)]
+    Apply(#[from] crate::apply::ApplyError),
     #[error("{environment} has no dr_region in its spec: there is nowhere to recover to")]
     NoDrRegion { environment: String },
     #[error("step {step}: input {input} {problem}")]
@@ -181,6 +193,12 @@ pub enum DrError {
     },
     #[error("the database at {endpoint} has no {what}: the restored data is not complete")]
     Missing { endpoint: String, what: String },
+    #[error("{node} is not healthy at {url}: {problem}")]
+    Health {
+        node: String,
+        url: String,
+        problem: String,
+    },
     #[error("the step did not finish within {}", humantime::format_duration(*after))]
     Timeout { after: Duration },
     #[error("the journal at {place}")]

@@ -5,6 +5,7 @@
 //! each resource (`resources/`, one file per kind). It never decides what to
 //! change (the plan does) and never prints.
 
+pub mod recovery;
 pub mod objects;
 pub mod preflight;
 mod resources;
@@ -63,13 +64,25 @@ impl Cloud {
     /// Everything tagged for the environment (and, for the resources AWS
     /// cannot tag or find by tag, what the spec names).
     pub async fn observe(&self, spec: &crate::spec::Spec) -> Result<Vec<Found>, AwsError> {
+        self.observe_kinds(spec, &[]).await
+    }
+
+    /// The same for `kinds` only (all of them when empty), in the order
+    /// kinds are observed (a zone after its VPC, ...).
+    pub async fn observe_kinds(
+        &self,
+        spec: &crate::spec::Spec,
+        kinds: &[crate::model::Kind],
+    ) -> Result<Vec<Found>, AwsError> {
         let mut seen = Seen {
             spec,
             out: Vec::new(),
             roles: BTreeMap::new(),
         };
-        for (_, kind) in TABLE {
-            kind.observe(self, &mut seen).await?;
+        for (kind, observer) in TABLE {
+            if kinds.is_empty() || kinds.contains(kind) {
+                observer.observe(self, &mut seen).await?;
+            }
         }
         Ok(seen.out)
     }

@@ -41,6 +41,8 @@ pub struct Restore<'a> {
     pub instance_class: &'a str,
     /// The DB subnet group in this region; AWS's default when `None`.
     pub subnet_group: Option<&'a str>,
+    /// Its VPC security group; the VPC's default when `None`.
+    pub security_group: Option<&'a str>,
     /// Every tag the database gets.
     pub tags: Vec<(String, String)>,
 }
@@ -102,6 +104,7 @@ impl Cloud {
             .db_snapshot_identifier(restore.snapshot)
             .db_instance_class(restore.instance_class)
             .set_db_subnet_group_name(restore.subnet_group.map(str::to_owned))
+            .set_vpc_security_group_ids(restore.security_group.map(|g| vec![g.to_owned()]))
             .publicly_accessible(false)
             .set_tags(Some(tags));
         let made = call(

@@ -47,7 +47,8 @@ pub(crate) enum DrCommand {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Recover for real in the DR region (runbooks/restore-database.toml).
+    /// Fail over to the DR region for real (runbooks/failover.toml): the
+    /// environment brought up there from its backups and DNS pointed at it.
     Restore {
         #[command(flatten)]
         options: RunOptions,
@@ -123,7 +124,7 @@ pub(crate) async fn run(command: DrCommand, spec: Spec) -> anyhow::Result<ExitCo
                 spec,
                 &options,
                 runbook.as_deref(),
-                "restore-database",
+                "failover",
                 dry_run,
             ))
             .await
@@ -377,6 +378,26 @@ fn execution_text(execution: &Execution) -> String {
         duration(execution.rpo_seconds),
         duration(execution.rto_seconds)
     );
+    let repointed = execution
+        .steps
+        .iter()
+        .filter(|s| s.kind == "dns" && s.outcome == dr::journal::StepOutcome::Done)
+        .filter_map(|s| s.outputs.get("records")?.as_array());
+    for records in repointed {
+        let _ = writeln!(
+            out,
+            "DNS now points at the DR site in {}{}:",
+            execution.region,
+            if execution.isolated {
+                " (the drill's own zone)"
+            } else {
+                ""
+            }
+        );
+        for record in records.iter().filter_map(|r| r.as_str()) {
+            let _ = writeln!(out, "  {record}");
+        }
+    }
     for (what, records) in [("step", &execution.steps), ("undo", &execution.undo)] {
         for record in records.iter() {
             let _ = writeln!(

@@ -117,7 +117,7 @@ async fn steps_of(
     execution: &mut Execution,
     report: &dyn Report,
 ) -> Result<Option<(OnFailure, DrError)>, DrError> {
-    let mut scope = Scope::new(&context.spec, &context.run, &context.prefix());
+    let mut scope = Scope::new(&context.spec, &context.run, &context.site());
     let mut failure = None;
     for (i, step) in runbook.steps.iter().enumerate() {
         let kind = steps::kind(&step.kind).expect("a validated runbook names known kinds");
@@ -253,14 +253,13 @@ async fn undo_all(
             .undo
             .iter()
             .any(|u| u.step == step.step && u.outcome == StepOutcome::Done);
-        if !kind.mutating() || step.inputs.is_empty() || undone {
+        let written = runbook.steps.iter().find(|s| s.id == step.step);
+        // Inputs that never resolved: the step ran no call.
+        let unresolved = step.inputs.is_empty() && written.is_some_and(|s| !s.with.is_empty());
+        if !kind.mutating() || unresolved || undone {
             continue;
         }
-        let timeout = runbook
-            .steps
-            .iter()
-            .find(|s| s.id == step.step)
-            .map_or(kind.timeout(), |s| s.timeout);
+        let timeout = written.map_or(kind.timeout(), |s| s.timeout);
         execution.undo.retain(|u| u.step != step.step);
         let mut record = Record {
             outputs: Values::new(),
@@ -328,7 +327,11 @@ fn measure(execution: &mut Execution) {
 /// before it runs; it calls nothing.
 pub fn dry_run(runbook: &Runbook, spec: &Spec, run: &str) -> String {
     use std::fmt::Write as _;
-    let scope = Scope::new(spec, run, &super::prefix(run, runbook.isolated));
+    let scope = Scope::new(
+        spec,
+        run,
+        &super::site::name(&spec.name, run, runbook.isolated),
+    );
     let mut out = String::new();
     let _ = writeln!(
         out,

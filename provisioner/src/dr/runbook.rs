@@ -80,7 +80,7 @@ struct RawStep {
 }
 
 /// The `${run.*}` values every execution has.
-pub const RUN_VALUES: [&str; 2] = ["id", "prefix"];
+pub const RUN_VALUES: [&str; 2] = ["id", "site"];
 
 impl TomlFile for Runbook {
     type Raw = RawRunbook;
@@ -263,7 +263,7 @@ kind = "recovery-point"
 id = "database"
 kind = "restore-database"
 on_failure = "undo"
-with = { snapshot = "${point.snapshot}", identifier = "${spec.name}-${run.prefix}db" }
+with = { snapshot = "${point.snapshot}", identifier = "${run.site}-db" }
 "#;
 
     #[test]
@@ -305,7 +305,7 @@ with = { snapshot = "${point.snapshot}", identifier = "${spec.name}-${run.prefix
         let output = GOOD.replace("${point.snapshot}", "${point.endpoint}");
         let error = parse(&output).unwrap_err().to_string();
         assert!(error.contains("step point's outputs are"), "{error}");
-        let spec = GOOD.replace("${spec.name}", "${spec.password}");
+        let spec = GOOD.replace("${run.site}", "${spec.password}");
         let error = parse(&spec).unwrap_err().to_string();
         assert!(error.contains("the spec's values are"), "{error}");
     }

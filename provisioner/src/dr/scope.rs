@@ -1,5 +1,5 @@
 //! What a step's `${...}` references resolve to: the spec's values, the
-//! execution's own (`run.id`, `run.prefix`) and the outputs of the steps
+//! execution's own (`run.id`, `run.site`) and the outputs of the steps
 //! that ran before it. A dry run resolves what it can and shows the rest as
 //! `<step.output>`.
 
@@ -32,7 +32,7 @@ pub struct Unresolved(pub String);
 
 impl Scope {
     /// The spec's and the run's values.
-    pub fn new(spec: &Spec, run: &str, prefix: &str) -> Self {
+    pub fn new(spec: &Spec, run: &str, site: &str) -> Self {
         let mut values = BTreeMap::new();
         let mut put = |key: &str, value: String| {
             values.insert(key.to_owned(), value);
@@ -50,7 +50,7 @@ impl Scope {
         );
         put("spec.dns_zone", spec.dns.zone.clone());
         put("run.id", run.to_owned());
-        put("run.prefix", prefix.to_owned());
+        put("run.site", site.to_owned());
         Self { values }
     }
 
@@ -135,15 +135,15 @@ mod tests {
     #[test]
     fn references_resolve_inside_text_and_unknown_ones_are_shown_in_a_dry_run() {
         let mut scope = Scope::default();
-        scope.values.insert("run.prefix".into(), "drill-1-".into());
+        scope.values.insert("run.site".into(), "acme-drill-1".into());
         scope.add(
             "point",
             &BTreeMap::from([("snapshot".to_owned(), Value::from("snap-9"))]),
         );
-        let text = toml::Value::String("${run.prefix}db from ${point.snapshot}".into());
+        let text = toml::Value::String("${run.site}-db from ${point.snapshot}".into());
         assert_eq!(
             scope.resolve(&text).unwrap(),
-            Value::from("drill-1-db from snap-9")
+            Value::from("acme-drill-1-db from snap-9")
         );
         let later = toml::Value::String("${database.endpoint}".into());
         assert_eq!(

@@ -5,10 +5,15 @@
 //! file under `steps/` and one entry in [`KINDS`]; `runbooks/README.md`
 //! describes each for the people who write runbooks.
 
+mod dns;
+mod network;
+mod nodes;
 mod recovery_point;
 mod restore_database;
 mod subnet_group;
 mod verify_database;
+mod verify_health;
+mod volumes;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -46,11 +51,16 @@ pub trait StepKind: Send + Sync {
 }
 
 /// Every kind, by the name runbooks use.
-pub const KINDS: [(&str, &dyn StepKind); 4] = [
+pub const KINDS: [(&str, &dyn StepKind); 9] = [
     ("recovery-point", &recovery_point::RecoveryPoint),
+    ("network", &network::Network),
     ("subnet-group", &subnet_group::SubnetGroup),
     ("restore-database", &restore_database::RestoreDatabase),
     ("verify-database", &verify_database::VerifyDatabase),
+    ("volumes", &volumes::Volumes),
+    ("nodes", &nodes::Nodes),
+    ("dns", &dns::Dns),
+    ("verify-health", &verify_health::VerifyHealth),
 ];
 
 /// The kind called `name`.
@@ -77,5 +87,24 @@ fn text<'a>(inputs: &'a Values, step: &str, name: &str) -> Result<&'a str, DrErr
             input: name.to_owned(),
             problem: format!("should be text, not {other}"),
         }),
+    }
+}
+
+/// Input `name` as an object: given as one, or as the JSON text an
+/// earlier step's object output becomes in a reference.
+fn object(inputs: &Values, step: &str, name: &str) -> Result<serde_json::Map<String, Value>, DrError> {
+    let problem = |problem: String| DrError::Input {
+        step: step.to_owned(),
+        input: name.to_owned(),
+        problem,
+    };
+    match inputs.get(name) {
+        Some(Value::Object(map)) => Ok(map.clone()),
+        Some(Value::String(text)) => match serde_json::from_str(text) {
+            Ok(Value::Object(map)) => Ok(map),
+            _ => Err(problem(format!("should be a table, not {text:?}"))),
+        },
+        Some(other) => Err(problem(format!("should be a table, not {other}"))),
+        None => Err(problem("is missing".to_owned())),
     }
 }

@@ -25,7 +25,7 @@ const INPUTS: &[Input] = &[
     Input {
         name: "identifier",
         required: true,
-        doc: "the new database's identifier (a drill's carries `${run.prefix}`)",
+        doc: "the new database's identifier (a drill's carries `${run.site}`)",
     },
     Input {
         name: "instance_class",
@@ -36,6 +36,11 @@ const INPUTS: &[Input] = &[
         name: "subnet_group",
         required: false,
         doc: "the DB subnet group in the DR region (default: the region's default)",
+    },
+    Input {
+        name: "security_group",
+        required: false,
+        doc: "its VPC security group (default: the VPC's default)",
     },
 ];
 
@@ -100,10 +105,12 @@ impl StepKind for RestoreDatabase {
                     (DR_STEP_TAG.to_owned(), step.to_owned()),
                     ("Name".to_owned(), identifier.to_owned()),
                 ];
-                if !context.isolated {
-                    tags.push((ENV_TAG.to_owned(), context.spec.name.clone()));
-                    tags.push((ROLE_TAG.to_owned(), "database".to_owned()));
-                }
+                tags.push((ENV_TAG.to_owned(), context.site()));
+                tags.push((ROLE_TAG.to_owned(), "database".to_owned()));
+                let security_group = match inputs.get("security_group") {
+                    Some(_) => Some(text(inputs, step, "security_group")?),
+                    None => None,
+                };
                 context
                     .dr
                     .restore_database(&Restore {
@@ -111,6 +118,7 @@ impl StepKind for RestoreDatabase {
                         snapshot: text(inputs, step, "snapshot")?,
                         instance_class: class,
                         subnet_group,
+                        security_group,
                         tags,
                     })
                     .await?;

@@ -19,7 +19,7 @@ const INPUTS: &[Input] = &[
     Input {
         name: "name",
         required: true,
-        doc: "the group's name (a drill's carries `${run.prefix}`)",
+        doc: "the group's name (a drill's carries `${run.site}`)",
     },
     Input {
         name: "subnets",
