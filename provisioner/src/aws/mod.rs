@@ -5,9 +5,9 @@
 //! each resource (`resources/`, one file per kind). It never decides what to
 //! change (the plan does) and never prints.
 
-pub mod recovery;
 pub mod objects;
 pub mod preflight;
+pub mod recovery;
 mod resources;
 pub mod restores;
 pub mod retry;

@@ -102,7 +102,10 @@ impl Cloud {
             .availability_zone(volume.zone)
             .volume_type(VolumeType::Gp3)
             .tag_specifications(tags.build());
-        let made = call("CreateVolume", Policy::standard(), || request.clone().send()).await?;
+        let made = call("CreateVolume", Policy::standard(), || {
+            request.clone().send()
+        })
+        .await?;
         made.volume_id()
             .map(str::to_owned)
             .ok_or_else(|| AwsError::other("CreateVolume", "AWS answered no volume id"))
@@ -121,7 +124,10 @@ impl Cloud {
             .volume_id(volume)
             .instance_id(instance)
             .device(device);
-        call("AttachVolume", Policy::standard(), || request.clone().send()).await?;
+        call("AttachVolume", Policy::standard(), || {
+            request.clone().send()
+        })
+        .await?;
         Ok(())
     }
 
@@ -140,7 +146,10 @@ impl Cloud {
     /// The value of tag `key` on VPC `vpc`.
     pub async fn vpc_tag(&self, vpc: &str, key: &str) -> Result<Option<String>, AwsError> {
         let request = self.ec2.describe_vpcs().vpc_ids(vpc);
-        let answer = call("DescribeVpcs", Policy::standard(), || request.clone().send()).await?;
+        let answer = call("DescribeVpcs", Policy::standard(), || {
+            request.clone().send()
+        })
+        .await?;
         Ok(answer
             .vpcs()
             .first()
@@ -166,7 +175,9 @@ impl Cloud {
     pub async fn associate_zone(&self, zone: &str, vpc: &str) -> Result<(), AwsError> {
         let target = aws_sdk_route53::types::Vpc::builder()
             .vpc_id(vpc)
-            .vpc_region(aws_sdk_route53::types::VpcRegion::from(self.region.as_str()))
+            .vpc_region(aws_sdk_route53::types::VpcRegion::from(
+                self.region.as_str(),
+            ))
             .build();
         let request = self
             .route53

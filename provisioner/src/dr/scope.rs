@@ -135,7 +135,9 @@ mod tests {
     #[test]
     fn references_resolve_inside_text_and_unknown_ones_are_shown_in_a_dry_run() {
         let mut scope = Scope::default();
-        scope.values.insert("run.site".into(), "acme-drill-1".into());
+        scope
+            .values
+            .insert("run.site".into(), "acme-drill-1".into());
         scope.add(
             "point",
             &BTreeMap::from([("snapshot".to_owned(), Value::from("snap-9"))]),

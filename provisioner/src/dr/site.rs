@@ -62,6 +62,9 @@ mod tests {
             zone_in("eu-west-1b", "eu-west-1", "eu-central-1"),
             "eu-central-1b"
         );
-        assert_eq!(zone_in("elsewhere", "eu-west-1", "eu-central-1"), "elsewhere");
+        assert_eq!(
+            zone_in("elsewhere", "eu-west-1", "eu-central-1"),
+            "elsewhere"
+        );
     }
 }

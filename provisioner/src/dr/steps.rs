@@ -92,7 +92,11 @@ fn text<'a>(inputs: &'a Values, step: &str, name: &str) -> Result<&'a str, DrErr
 
 /// Input `name` as an object: given as one, or as the JSON text an
 /// earlier step's object output becomes in a reference.
-fn object(inputs: &Values, step: &str, name: &str) -> Result<serde_json::Map<String, Value>, DrError> {
+fn object(
+    inputs: &Values,
+    step: &str,
+    name: &str,
+) -> Result<serde_json::Map<String, Value>, DrError> {
     let problem = |problem: String| DrError::Input {
         step: step.to_owned(),
         input: name.to_owned(),

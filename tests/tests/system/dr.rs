@@ -10,7 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use aerie_system_tests::binary;
-use aerie_testkit::{MariaDb, wait_until};
+use aerie_testkit::{HealthServer, MariaDb, wait_until};
 use chrono::Timelike as _;
 use serde_json::Value;
 
@@ -26,12 +26,18 @@ const TABLES: [(&str, &[&str]); 3] = [
     ("registry", &["REG_RESOURCE", "REG_PATH"]),
 ];
 
-/// An environment applied and backed up, and the database server its
-/// restored database's endpoint leads to.
+/// The nodes' services ports (the product's 9443 plus each one's offset):
+/// the gateways', the first and the second traffic manager's.
+const SERVICES_PORTS: [u16; 3] = [9443, 9444, 9445];
+
+/// An environment applied and backed up, the database server its
+/// restored database's endpoint leads to, and the health URLs its
+/// recovered nodes' addresses lead to (one per services port).
 struct Site {
     account: Account,
     spec: PathBuf,
     database: MariaDb,
+    health: [HealthServer; 3],
     journal: tempfile::TempDir,
 }
 
@@ -59,10 +65,16 @@ impl Site {
         }
         let loaded = database.root(&sql);
         assert!(loaded.status.success(), "{}", text(&loaded));
+        let health = [
+            HealthServer::start().await.unwrap(),
+            HealthServer::start().await.unwrap(),
+            HealthServer::start().await.unwrap(),
+        ];
         Self {
             account,
             spec,
             database,
+            health,
             journal: tempfile::tempdir().unwrap(),
         }
     }
@@ -82,6 +94,12 @@ impl Site {
                 "--connect-to".to_owned(),
                 format!("*:3306=127.0.0.1:{}", self.database.port()),
             ]);
+            for (port, server) in SERVICES_PORTS.iter().zip(&self.health) {
+                args.extend([
+                    "--connect-to".to_owned(),
+                    format!("*:{port}=127.0.0.1:{}", server.port()),
+                ]);
+            }
         }
         args
     }
@@ -212,6 +230,66 @@ impl Site {
             .filter(|name| name.contains("-drill-"))
             .collect();
         assert!(groups.is_empty(), "{when}: left in {DR}: {groups:?}");
+        let ec2 = aws_sdk_ec2::Client::new(&self.account.moto.sdk_config(DR).await);
+        let drill = aws_sdk_ec2::types::Filter::builder()
+            .name("tag-key")
+            .values("aerie:env")
+            .build();
+        let is_drill = |tags: &[aws_sdk_ec2::types::Tag]| {
+            tags.iter().any(|t| {
+                t.key() == Some("aerie:env") && t.value().unwrap_or("").contains("-drill-")
+            })
+        };
+        let vpcs = ec2
+            .describe_vpcs()
+            .filters(drill.clone())
+            .send()
+            .await
+            .unwrap();
+        let vpcs: Vec<_> = vpcs.vpcs().iter().filter(|v| is_drill(v.tags())).collect();
+        assert!(vpcs.is_empty(), "{when}: VPCs left in {DR}: {vpcs:?}");
+        let volumes = ec2
+            .describe_volumes()
+            .filters(drill.clone())
+            .send()
+            .await
+            .unwrap();
+        let volumes: Vec<_> = volumes
+            .volumes()
+            .iter()
+            .filter(|v| is_drill(v.tags()))
+            .collect();
+        assert!(
+            volumes.is_empty(),
+            "{when}: volumes left in {DR}: {volumes:?}"
+        );
+        let instances = ec2
+            .describe_instances()
+            .filters(drill)
+            .send()
+            .await
+            .unwrap();
+        let live: Vec<_> = instances
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .filter(|i| is_drill(i.tags()))
+            .filter(|i| i.state().and_then(|s| s.name()).map(|n| n.as_str()) != Some("terminated"))
+            .map(|i| i.instance_id().unwrap_or_default())
+            .collect();
+        assert!(live.is_empty(), "{when}: instances left in {DR}: {live:?}");
+        let route53 = aws_sdk_route53::Client::new(&self.account.moto.sdk_config(REGION).await);
+        let zones = route53.list_hosted_zones().send().await.unwrap();
+        let named: Vec<_> = zones
+            .hosted_zones()
+            .iter()
+            .filter(|z| z.name().trim_end_matches('.') == "acme.internal")
+            .collect();
+        assert_eq!(
+            named.len(),
+            1,
+            "{when}: only the environment's zone: {named:?}"
+        );
     }
 }
 
@@ -253,6 +331,11 @@ async fn backdate(site: &Site, hours: i64) -> chrono::DateTime<chrono::Utc> {
         .unwrap();
     taken
 }
+
+/// The steps of the shipped drill (and failover), in order.
+const STEPS: [&str; 8] = [
+    "point", "network", "database", "verify", "volumes", "nodes", "dns", "health",
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drill_restores_the_backup_verifies_measures_rpo_and_rto_and_tears_down_leaving_the_primary_as_it_was()
@@ -328,7 +411,7 @@ async fn a_drill_restores_the_backup_verifies_measures_rpo_and_rto_and_tears_dow
         .iter()
         .map(|s| s["step"].as_str().unwrap())
         .collect();
-    assert_eq!(steps, ["point", "subnets", "database", "verify"]);
+    assert_eq!(steps, STEPS);
     assert!(
         journal["steps"]
             .as_array()
@@ -337,7 +420,7 @@ async fn a_drill_restores_the_backup_verifies_measures_rpo_and_rto_and_tears_dow
             .all(|s| s["outcome"] == "done"),
         "{journal:#}"
     );
-    let verified = time(&journal["steps"][3]["ended"]);
+    let verified = time(&journal["steps"][7]["ended"]);
     assert_eq!(
         result["rto_seconds"].as_i64().unwrap(),
         (verified - time(&journal["started"])).num_seconds()
@@ -352,7 +435,33 @@ async fn a_drill_restores_the_backup_verifies_measures_rpo_and_rto_and_tears_dow
         .iter()
         .map(|s| s["step"].as_str().unwrap())
         .collect();
-    assert_eq!(undone, ["database", "subnets"], "newest first");
+    assert_eq!(
+        undone,
+        ["dns", "nodes", "volumes", "database", "network"],
+        "newest first"
+    );
+    // Every node's health URL was asked, through the routes given.
+    assert!(
+        site.health.iter().all(|h| h.hits() > 0),
+        "a node's health was not checked"
+    );
+    assert_eq!(journal["steps"][7]["outputs"]["healthy"], "4 nodes");
+    let recovered = journal["steps"][5]["outputs"]["addresses"]
+        .as_object()
+        .unwrap()
+        .clone();
+    let names: Vec<&String> = recovered.keys().collect();
+    assert_eq!(
+        names,
+        [
+            "bastion",
+            "gateway-1",
+            "gateway-2",
+            "traffic-manager-1",
+            "traffic-manager-2"
+        ],
+        "{journal:#}"
+    );
     let secret = std::fs::read_to_string(site.journal.path().join(format!("{run}.json"))).unwrap();
     assert!(!secret.contains("password"), "{secret}");
 
@@ -394,7 +503,7 @@ async fn a_drill_restores_the_backup_verifies_measures_rpo_and_rto_and_tears_dow
         "{targets}"
     );
     let steps_shown = crate::browser::element_text(&client, "table#dr-steps").await;
-    for step in ["point", "subnets", "database", "verify"] {
+    for step in STEPS {
         assert!(steps_shown.contains(step), "{steps_shown}");
     }
     client.close().await.unwrap();
@@ -415,7 +524,10 @@ async fn a_failure_at_each_step_is_torn_down_to_a_clean_slate_and_the_journal_na
     let site = Site::start().await;
     for (step, expected) in [
         ("point", "AccessDenied"),
+        ("network", "VpcLimitExceeded"),
         ("database", "InsufficientDBInstanceCapacity"),
+        ("nodes", "InsufficientInstanceCapacity"),
+        ("health", "traffic-manager-2 is not healthy"),
         ("verify", "table registry.REG_PATH"),
     ] {
         match step {
@@ -424,12 +536,22 @@ async fn a_failure_at_each_step_is_torn_down_to_a_clean_slate_and_the_journal_na
                 .account
                 .proxy
                 .fail("DescribeDBSnapshots", 3, 400, "AccessDenied"),
+            "network" => site
+                .account
+                .proxy
+                .fail("CreateVpc", 3, 400, "VpcLimitExceeded"),
             "database" => site.account.proxy.fail(
                 "RestoreDBInstanceFromDBSnapshot",
                 2,
                 400,
                 "InsufficientDBInstanceCapacity",
             ),
+            "nodes" => {
+                site.account
+                    .proxy
+                    .fail("RunInstances", 3, 400, "InsufficientInstanceCapacity")
+            }
+            "health" => site.health[2].set_status(503),
             _ => {
                 let dropped = site.database.root("DROP TABLE registry.REG_PATH;");
                 assert!(dropped.status.success(), "{}", text(&dropped));
@@ -449,6 +571,7 @@ async fn a_failure_at_each_step_is_torn_down_to_a_clean_slate_and_the_journal_na
         assert!(text(&out).contains(expected), "{}", text(&out));
         site.assert_clean(&format!("after a failed {step}")).await;
         site.account.proxy.heal();
+        site.health[2].set_status(200);
     }
     // The database the verification found wanting was made, then undone.
     let (out, result) = site.drill();

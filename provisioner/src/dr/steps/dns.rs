@@ -32,7 +32,12 @@ const INPUTS: &[Input] = &[Input {
 
 const PART: Part<'static> = Part {
     make: &[Kind::HostedZone],
-    read: &[Kind::Vpc, Kind::Instance, Kind::DbInstance, Kind::HostedZone],
+    read: &[
+        Kind::Vpc,
+        Kind::Instance,
+        Kind::DbInstance,
+        Kind::HostedZone,
+    ],
     fit: |_| {},
 };
 

@@ -73,11 +73,18 @@ impl StepKind for Network {
         "make the DR site's network from the spec through the planner: VPC, subnets, gateways, routes, security groups, the bastion's key, the DB subnet group".to_owned()
     }
 
-    async fn run(&self, context: &Context, _step: &str, _inputs: &Values) -> Result<Values, DrError> {
+    async fn run(
+        &self,
+        context: &Context,
+        _step: &str,
+        _inputs: &Values,
+    ) -> Result<Values, DrError> {
         let site = context.site_spec()?;
         let cloud = context.site_cloud();
         let found = converge::converge(&cloud, &site, PART).await?;
-        let vpc = converge::id_of(&found, "vpc").unwrap_or_default().to_owned();
+        let vpc = converge::id_of(&found, "vpc")
+            .unwrap_or_default()
+            .to_owned();
         if !context.isolated && cloud.vpc_tag(&vpc, DR_RUN_TAG).await?.is_none() {
             cloud.tag_vpc(&vpc, DR_RUN_TAG, &context.run).await?;
         }

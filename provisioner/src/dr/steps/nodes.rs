@@ -149,7 +149,12 @@ async fn attach(
                 problem: format!("names {role}, which the spec has no instance of"),
             });
         };
-        let ids: Vec<&str> = ids.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let ids: Vec<&str> = ids
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         for (volume, device) in ids.iter().zip(DEVICES) {
             let attached = made.get(*volume).and_then(|v| v.attached_to.as_deref());
             if attached == Some(instance) {

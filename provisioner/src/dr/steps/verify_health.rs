@@ -48,7 +48,7 @@ impl StepKind for VerifyHealth {
     }
 
     fn retries(&self) -> u32 {
-        5
+        3
     }
 
     fn mutating(&self) -> bool {
@@ -67,7 +67,10 @@ impl StepKind for VerifyHealth {
         let template = text(inputs, step, "url")?;
         let site = context.site_spec()?;
         let Some(topology) = Topology::of(&site) else {
-            return Ok(Values::from([("healthy".to_owned(), Value::from("no nodes"))]));
+            return Ok(Values::from([(
+                "healthy".to_owned(),
+                Value::from("no nodes"),
+            )]));
         };
         let client = reqwest::Client::builder()
             .danger_accept_invalid_certs(true)
@@ -80,13 +83,14 @@ impl StepKind for VerifyHealth {
             })?;
         let mut checked = 0;
         for node in topology.nodes() {
-            let address = addresses.get(&node.role).and_then(Value::as_str).ok_or_else(|| {
-                DrError::Input {
+            let address = addresses
+                .get(&node.role)
+                .and_then(Value::as_str)
+                .ok_or_else(|| DrError::Input {
                     step: step.to_owned(),
                     input: "addresses".to_owned(),
                     problem: format!("has no address of {}", node.role),
-                }
-            })?;
+                })?;
             let port = node.ports().services;
             let (host, port) = context.connect_to.route(&format!("{address}:{port}"));
             let url = template

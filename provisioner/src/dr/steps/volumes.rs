@@ -114,7 +114,10 @@ impl StepKind for Volumes {
             .into_iter()
             .map(|(role, ids)| (role, Value::Array(ids)))
             .collect();
-        Ok(Values::from([("volumes".to_owned(), Value::Object(by_role))]))
+        Ok(Values::from([(
+            "volumes".to_owned(),
+            Value::Object(by_role),
+        )]))
     }
 
     async fn undo(&self, context: &Context, step: &str, _inputs: &Values) -> Result<(), DrError> {
