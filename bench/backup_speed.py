@@ -11,10 +11,14 @@ same server. Then, three times each, median reported:
   database and five volume snapshots per day in each region, made through
   the AWS API with backdated tags, plus the runs above).
 
-- drill: one whole `aerie dr drill` (runbooks/drill.toml: the newest DR
-  copy of the database restored in isolation, checked over SQL, torn
-  down), its database endpoint routed to a local MariaDB server holding
-  the product's tables (moto keeps no data behind an RDS instance).
+- drill: one whole `aerie dr drill` (runbooks/drill.toml: the failover in
+  isolation: the DR site's network through the planner, the newest DR
+  copy of the database restored and checked over SQL, the nodes' volumes
+  from their DR snapshot copies, the five instances launched, the drill's
+  own private zone, every node's health checked, all of it torn down), its
+  database endpoint routed to a local MariaDB server holding the product's
+  tables (moto keeps no data behind an RDS instance) and the nodes' health
+  URLs to local HTTPS servers answering 200.
 
 The goals (issue 17): a run under 30 s, list under 2 s; (issue 18) a drill
 under 60 s. moto answers at
@@ -232,13 +236,53 @@ def time_drills(aerie_run, endpoint, work):
             sql += f"CREATE DATABASE {db};\n" + "".join(f"CREATE TABLE {db}.{t} (id INT);\n" for t in tables)
         subprocess.run(["/usr/bin/mariadb", f"--socket={sock}", "--user=root"], input=sql, text=True, check=True)
         journal = os.path.join(work, "dr-runs")
-        return [
-            aerie_run("dr", "drill", "--journal", journal, "--connect-to", f"*:3306=127.0.0.1:{port}")[0]
-            for _ in range(RUNS)
-        ]
+        routes = ["--connect-to", f"*:3306=127.0.0.1:{port}"]
+        health = health_servers(work)
+        for services, (_, health_port) in zip((9443, 9444, 9445), health):
+            routes += ["--connect-to", f"*:{services}=127.0.0.1:{health_port}"]
+        try:
+            return [aerie_run("dr", "drill", "--journal", journal, *routes)[0] for _ in range(RUNS)]
+        finally:
+            for httpd, _ in health:
+                httpd.shutdown()
     finally:
         server.terminate()
         server.wait()
+
+
+def health_servers(work):
+    """Three HTTPS servers answering the product's health URL with 200
+    (the gateways', the first and the second traffic manager's), with a
+    self-signed certificate as the product has."""
+    import http.server
+    import ssl
+    import threading
+
+    cert, key = os.path.join(work, "health.pem"), os.path.join(work, "health.key")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-keyout", key, "-out", cert],
+        check=True, capture_output=True,
+    )
+
+    class Version(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"WSO2 API Manager\n")
+
+        def log_message(self, *args):
+            pass
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    servers = []
+    for _ in range(3):
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Version)
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        servers.append((httpd, httpd.server_address[1]))
+    return servers
 
 
 # What runbooks/drill.toml checks.
@@ -264,7 +308,7 @@ def report(run_times, list_times, listed, floor_times, drill_times, aerie):
         f"| `aerie backup run` (RDS + 5 EBS snapshots, artifacts archive, DR copies, manifests) | < 30 s | {run:.2f} s ({run / 30:.2f}x the goal) | {', '.join(f'{t:.2f}' for t in run_times)} |",
         f"| `aerie backup list` over {DAYS} days ({listed} rows, both regions) | < 2 s | {lst:.2f} s ({lst / 2:.2f}x the goal) | {', '.join(f'{t:.2f}' for t in list_times)} |",
         f"| the same listing calls with boto3, one after another (moto's own time: the floor) | - | {floor:.2f} s (list is {lst / floor:.2f}x it) | {', '.join(f'{t:.2f}' for t in floor_times)} |",
-        f"| `aerie dr drill` (recovery point, subnet group, restore, SQL check, teardown) | < 60 s | {drill:.2f} s ({drill / 60:.2f}x the goal) | {', '.join(f'{t:.2f}' for t in drill_times)} |",
+        f"| `aerie dr drill` (network, restore, SQL check, volumes, five nodes, zone, health checks, teardown) | < 60 s | {drill:.2f} s ({drill / 60:.2f}x the goal) | {', '.join(f'{t:.2f}' for t in drill_times)} |",
         "",
         f"`backup list` is {lst / floor:.2f}x the time moto_server itself takes to answer the same listing calls: its time is moto's (a Python server), not Aerie's ({lst - floor:+.2f} s beside it), so its goal is not reachable against moto on this machine.",
         "",

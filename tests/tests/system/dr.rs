@@ -546,10 +546,11 @@ async fn a_failure_at_each_step_is_torn_down_to_a_clean_slate_and_the_journal_na
                 400,
                 "InsufficientDBInstanceCapacity",
             ),
+            // The nodes launch in parallel: every launch of every attempt.
             "nodes" => {
                 site.account
                     .proxy
-                    .fail("RunInstances", 3, 400, "InsufficientInstanceCapacity")
+                    .fail("RunInstances", 100, 400, "InsufficientInstanceCapacity")
             }
             "health" => site.health[2].set_status(503),
             _ => {
@@ -585,10 +586,27 @@ async fn a_drill_killed_at_any_call_is_continued_by_the_next_with_no_duplicate_a
     site.account.proxy.clear();
     let (out, _) = site.drill();
     assert!(out.status.success(), "{}", text(&out));
-    let total = site.account.proxy.calls().len();
-    assert!(total > 8, "{:?}", site.account.proxy.calls());
+    let calls = site.account.proxy.calls();
+    let total = calls.len();
+    // The journal is saved before and after every step and undo: a kill
+    // just after each save (the first call of what follows) and halfway
+    // to the next save is a kill in every step and every undo, at its
+    // start and in its middle.
+    let saves: Vec<usize> = calls
+        .iter()
+        .enumerate()
+        .filter(|(_, call)| call.starts_with("s3:PUT") && call.contains("-backups/"))
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert!(saves.len() > 20, "{calls:?}");
+    let mut moments: Vec<usize> = saves
+        .windows(2)
+        .flat_map(|w| [w[0] + 1, (w[0] + w[1]) / 2])
+        .filter(|m| *m < total)
+        .collect();
+    moments.dedup();
 
-    for moment in 1..total {
+    for moment in moments {
         let before = site.journaled_runs();
         site.account.proxy.clear();
         site.account.proxy.hold_after_calls(moment);
@@ -624,17 +642,22 @@ async fn a_drill_killed_at_any_call_is_continued_by_the_next_with_no_duplicate_a
             Some((_, _)) => 2,
             None => 1,
         };
-        let restores = site
-            .account
-            .proxy
-            .calls()
-            .iter()
-            .filter(|c| *c == "RestoreDBInstanceFromDBSnapshot")
-            .count();
-        assert!(
-            restores <= drills,
-            "killed after call {moment}: {restores} restores for {drills} drill(s)"
-        );
+        let made = |name: &str| {
+            let calls = site.account.proxy.calls();
+            calls.iter().filter(|c| *c == name).count()
+        };
+        for (call, each) in [
+            ("RestoreDBInstanceFromDBSnapshot", 1),
+            ("CreateVpc", 1),
+            ("RunInstances", 5),
+            ("CreateVolume", 5),
+        ] {
+            let count = made(call);
+            assert!(
+                count <= each * drills,
+                "killed after call {moment}: {count} {call} for {drills} drill(s)"
+            );
+        }
         site.assert_clean(&format!("killed after call {moment}"))
             .await;
     }
@@ -673,4 +696,173 @@ fn a_runbook_with_an_unknown_kind_is_refused_before_any_call_naming_the_file_ste
             && said.contains("restore-database"),
         "{said}"
     );
+}
+
+/// The instances of `region` tagged for environment `env` and running:
+/// role, id, private IP, VPC.
+async fn running(ec2: &aws_sdk_ec2::Client, env: &str) -> Vec<(String, String, String, String)> {
+    let answer = ec2.describe_instances().send().await.unwrap();
+    let tag = |i: &aws_sdk_ec2::types::Instance, key: &str| {
+        i.tags()
+            .iter()
+            .find(|t| t.key() == Some(key))
+            .and_then(|t| t.value())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mut out: Vec<_> = answer
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter(|i| tag(i, "aerie:env") == env)
+        .filter(|i| i.state().and_then(|s| s.name()).map(|n| n.as_str()) == Some("running"))
+        .map(|i| {
+            (
+                tag(i, "aerie:role"),
+                i.instance_id().unwrap().to_owned(),
+                i.private_ip_address().unwrap_or_default().to_owned(),
+                i.vpc_id().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_brings_the_environment_up_in_the_dr_region_from_its_backups_and_points_its_names_there()
+ {
+    let site = Site::start().await;
+    let primary_ec2 = aws_sdk_ec2::Client::new(&site.account.moto.sdk_config(REGION).await);
+    let primary = running(&primary_ec2, ENV).await;
+    assert_eq!(primary.len(), 5, "{primary:?}");
+
+    let refused = site.dr(&["restore"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    let out = site.dr(&["restore", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = text(&out);
+
+    // The environment runs in the DR region: the same roles, in a VPC of
+    // its own there.
+    let ec2 = aws_sdk_ec2::Client::new(&site.account.moto.sdk_config(DR).await);
+    let recovered = running(&ec2, ENV).await;
+    let roles: Vec<&str> = recovered.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(
+        roles,
+        [
+            "bastion",
+            "gateway-1",
+            "gateway-2",
+            "traffic-manager-1",
+            "traffic-manager-2"
+        ]
+    );
+    let vpc = recovered[0].3.clone();
+    assert!(recovered.iter().all(|r| r.3 == vpc), "{recovered:?}");
+    // Each node carries a volume made from the DR copy of its backup.
+    let copies = ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .send()
+        .await
+        .unwrap();
+    for (role, instance, _, _) in &recovered {
+        let volumes = ec2
+            .describe_volumes()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("attachment.instance-id")
+                    .values(instance)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let restored = volumes
+            .volumes()
+            .iter()
+            .filter_map(|v| v.snapshot_id())
+            .filter_map(|id| {
+                copies
+                    .snapshots()
+                    .iter()
+                    .find(|s| s.snapshot_id() == Some(id))
+            })
+            .find(|s| {
+                let tags = s.tags();
+                tags.iter().any(|t| t.key() == Some("aerie:copy-of"))
+                    && tags
+                        .iter()
+                        .any(|t| t.key() == Some("aerie:role") && t.value() == Some(role))
+            });
+        assert!(
+            restored.is_some(),
+            "{role} has no volume from its backup's DR copy: {volumes:?}"
+        );
+    }
+    // The database is restored there.
+    let database = site
+        .rds(DR)
+        .await
+        .describe_db_instances()
+        .db_instance_identifier(format!("{ENV}-db"))
+        .send()
+        .await
+        .unwrap();
+    let endpoint = database.db_instances()[0]
+        .endpoint()
+        .and_then(|e| e.address())
+        .unwrap()
+        .to_owned();
+
+    // The environment's own zone now answers with the DR site's addresses
+    // and is associated with the DR VPC.
+    let route53 = aws_sdk_route53::Client::new(&site.account.moto.sdk_config(REGION).await);
+    let zones = route53.list_hosted_zones().send().await.unwrap();
+    let zone = zones
+        .hosted_zones()
+        .iter()
+        .find(|z| z.name().trim_end_matches('.') == "acme.internal")
+        .unwrap()
+        .id()
+        .trim_start_matches("/hostedzone/")
+        .to_owned();
+    let records = route53
+        .list_resource_record_sets()
+        .hosted_zone_id(&zone)
+        .send()
+        .await
+        .unwrap();
+    let value = |name: &str| {
+        records
+            .resource_record_sets()
+            .iter()
+            .find(|r| r.name().trim_end_matches('.') == name)
+            .and_then(|r| r.resource_records().first())
+            .map(|r| r.value().to_owned())
+            .unwrap_or_else(|| panic!("no record {name}: {records:?}"))
+    };
+    for (role, _, address, _) in &recovered {
+        assert_eq!(&value(&format!("{role}.acme.internal")), address, "{role}");
+        assert!(
+            said.contains(&format!("A {role}.acme.internal -> {address}")),
+            "{said}"
+        );
+    }
+    assert_eq!(value("db.acme.internal"), endpoint);
+    let associated = route53.get_hosted_zone().id(&zone).send().await.unwrap();
+    assert!(
+        associated
+            .vpcs()
+            .iter()
+            .any(|v| v.vpc_id() == Some(vpc.as_str())),
+        "{associated:?}"
+    );
+    assert!(
+        said.contains("DNS now points at the DR site in eu-central-1"),
+        "{said}"
+    );
+    // The primary region is as it was.
+    assert_eq!(running(&primary_ec2, ENV).await, primary);
 }
