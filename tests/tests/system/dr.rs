@@ -526,7 +526,9 @@ async fn a_failure_at_each_step_is_torn_down_to_a_clean_slate_and_the_journal_na
         ("point", "AccessDenied"),
         ("network", "VpcLimitExceeded"),
         ("database", "InsufficientDBInstanceCapacity"),
+        ("volumes", "VolumeLimitExceeded"),
         ("nodes", "InsufficientInstanceCapacity"),
+        ("dns", "TooManyHostedZones"),
         ("health", "traffic-manager-2 is not healthy"),
         ("verify", "table registry.REG_PATH"),
     ] {
@@ -551,6 +553,15 @@ async fn a_failure_at_each_step_is_torn_down_to_a_clean_slate_and_the_journal_na
                 site.account
                     .proxy
                     .fail("RunInstances", 100, 400, "InsufficientInstanceCapacity")
+            }
+            "volumes" => site
+                .account
+                .proxy
+                .fail("CreateVolume", 100, 400, "VolumeLimitExceeded"),
+            "dns" => {
+                site.account
+                    .proxy
+                    .fail("route53:POST /hostedzone", 3, 400, "TooManyHostedZones")
             }
             "health" => site.health[2].set_status(503),
             _ => {
