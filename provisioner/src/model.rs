@@ -125,6 +125,11 @@ impl Resource {
         self
     }
 
+    pub(crate) fn rules(mut self, rules: impl IntoIterator<Item = Rule>) -> Self {
+        self.rules.extend(rules);
+        self
+    }
+
     pub(crate) fn needs(mut self, roles: &[&str]) -> Self {
         self.deps.extend(roles.iter().map(|r| (*r).to_owned()));
         self
@@ -141,6 +146,14 @@ pub fn traffic_manager_ports() -> Vec<u16> {
         }
     }
     ports
+}
+
+/// Where a secret of the environment is kept besides its region: the DR
+/// region, so that a recovery there finds every secret with its value.
+pub fn replicas(spec: &Spec) -> Option<Rule> {
+    spec.dr_region.as_ref().map(|region| Rule::Replica {
+        region: region.clone(),
+    })
 }
 
 /// The Secrets Manager name of the RDS master password.
@@ -340,7 +353,8 @@ fn bastion(spec: &Spec, user_data: &str, out: &mut Vec<Resource>) {
 fn database(spec: &Spec, out: &mut Vec<Resource>) {
     out.push(
         Resource::new(Kind::Secret, "rds-master-password")
-            .prop("name", rds_secret_name(&spec.name)),
+            .prop("name", rds_secret_name(&spec.name))
+            .rules(replicas(spec)),
     );
     out.push(
         Resource::new(Kind::DbSubnetGroup, "db-subnets")

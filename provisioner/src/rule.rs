@@ -55,6 +55,9 @@ pub enum Rule {
     Bucket(BucketSetting),
     /// The database refuses to be deleted: `deletion protection on`.
     DeletionProtection,
+    /// A secret kept in another region too (the DR region), with the same
+    /// name and value: `replicated to eu-central-1`.
+    Replica { region: String },
 }
 
 /// What every bucket of the environment is set to.
@@ -118,6 +121,7 @@ impl fmt::Display for Rule {
             Self::Grant { action, on } => write!(f, "allow {action} on {on}"),
             Self::Carries { role } => write!(f, "carries {role}"),
             Self::DeletionProtection => f.write_str("deletion protection on"),
+            Self::Replica { region } => write!(f, "replicated to {region}"),
             Self::Bucket(BucketSetting::Versioning) => f.write_str("versioning on"),
             Self::Bucket(BucketSetting::Encryption) => f.write_str("encrypted at rest"),
             Self::Bucket(BucketSetting::PublicAccessBlocked) => {

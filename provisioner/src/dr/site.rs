@@ -20,8 +20,8 @@ pub fn name(environment: &str, run: &str, isolated: bool) -> String {
 
 /// `spec` as the DR site: the DR region (each availability zone moved to
 /// the same letter there), named `name`, without the VPN (the tunnel to
-/// the customer is theirs to point at the new gateway). `None` without a
-/// `dr_region`.
+/// the customer is theirs to point at the new gateway) and without a DR
+/// region of its own. `None` without a `dr_region`.
 pub fn spec(spec: &Spec, name: &str) -> Option<Spec> {
     let region = spec.dr_region.clone()?;
     let mut site = spec.clone();
@@ -30,6 +30,7 @@ pub fn spec(spec: &Spec, name: &str) -> Option<Spec> {
     }
     site.name = name.to_owned();
     site.region = region;
+    site.dr_region = None;
     site.vpn = None;
     Some(site)
 }

@@ -57,7 +57,11 @@ const NODE_ROLES: [(&str, &[&str]); 2] = [
 /// nodes; nothing without `[nodes]` but the secrets.
 pub(super) fn nodes(spec: &Spec, artifacts: &Artifacts, out: &mut Vec<Resource>) {
     for (role, name) in secrets(spec).into_iter().skip(1) {
-        out.push(Resource::new(Kind::Secret, role).prop("name", name));
+        out.push(
+            Resource::new(Kind::Secret, role)
+                .prop("name", name)
+                .rules(super::replicas(spec)),
+        );
     }
     let Some(topology) = Topology::of(spec) else {
         return;

@@ -46,15 +46,46 @@ impl Account {
 
     /// The value of secret `name` in the primary region.
     pub(crate) async fn secret(&self, name: &str) -> String {
-        aws_sdk_secretsmanager::Client::new(&self.moto.sdk_config(REGION).await)
+        self.secret_in(REGION, name)
+            .await
+            .unwrap_or_else(|| panic!("no secret {name} in {REGION}"))
+    }
+
+    /// Stops keeping secret `name` in the DR region, as someone deleting
+    /// it by hand must first (AWS refuses to delete a replicated secret);
+    /// one with no replica is left as it is.
+    pub(crate) async fn unreplicate(&self, name: &str) {
+        let secrets = aws_sdk_secretsmanager::Client::new(&self.moto.sdk_config(REGION).await);
+        let described = secrets.describe_secret().secret_id(name).send().await;
+        let Ok(described) = described else { return };
+        let regions: Vec<String> = described
+            .replication_status()
+            .iter()
+            .filter_map(|r| r.region().map(str::to_owned))
+            .collect();
+        if !regions.is_empty() {
+            secrets
+                .remove_regions_from_replication()
+                .secret_id(name)
+                .set_remove_replica_regions(Some(regions))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        }
+    }
+
+    /// The value of secret `name` in `region`, if it is there.
+    pub(crate) async fn secret_in(&self, region: &str, name: &str) -> Option<String> {
+        let answer = aws_sdk_secretsmanager::Client::new(&self.moto.sdk_config(region).await)
             .get_secret_value()
             .secret_id(name)
             .send()
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e:?}"))
-            .secret_string()
-            .unwrap()
-            .to_owned()
+            .await;
+        match answer {
+            Ok(value) => value.secret_string().map(str::to_owned),
+            Err(e) if format!("{e:?}").contains("ResourceNotFound") => None,
+            Err(e) => panic!("{name} in {region}: {e:?}"),
+        }
     }
 
     pub(crate) async fn ec2(&self) -> aws_sdk_ec2::Client {
@@ -915,6 +946,7 @@ async fn state_left_half_done_is_shown_and_repaired_in_place() {
         .send()
         .await
         .unwrap();
+    account.unreplicate("aerie/acme-prod/rds-master").await;
     secrets
         .delete_secret()
         .secret_id("aerie/acme-prod/rds-master")
@@ -1029,6 +1061,7 @@ async fn a_lost_secret_is_never_papered_over() {
         "aerie/acme-prod/rds-master",
         "aerie/acme-prod/bastion-ssh-key",
     ] {
+        account.unreplicate(name).await;
         secrets
             .delete_secret()
             .secret_id(name)
@@ -1614,6 +1647,7 @@ async fn tamper(account: &Account, case: &str) {
                 .unwrap();
         }
         "database secret scheduled for deletion" => {
+            account.unreplicate("aerie/acme-prod/rds-master").await;
             let secrets = aws_sdk_secretsmanager::Client::new(&config);
             secrets
                 .delete_secret()
@@ -1896,4 +1930,42 @@ pub(crate) fn unpack_text(bytes: &[u8]) -> std::collections::BTreeMap<String, St
         .into_iter()
         .map(|(path, body)| (path, String::from_utf8(body).unwrap()))
         .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_secret_is_kept_in_the_dr_region_with_its_value_and_goes_with_the_environment() {
+    let account = Account::start().await;
+    let spec = example();
+    let apply = account.aerie(&["env", "apply", "--yes"], &spec);
+    assert!(apply.status.success(), "{}", text(&apply));
+    let names = [
+        "aerie/acme-prod/rds-master",
+        "aerie/acme-prod/product-db",
+        "aerie/acme-prod/product-admin",
+        "aerie/acme-prod/ingest-token",
+    ];
+    for name in names {
+        let value = account.secret(name).await;
+        assert_eq!(
+            account.secret_in("eu-central-1", name).await.as_deref(),
+            Some(value.as_str()),
+            "{name} in the DR region"
+        );
+    }
+    let plan = account.aerie(&["env", "plan"], &spec);
+    assert!(
+        text(&plan).contains("No changes"),
+        "the replicas are seen: {}",
+        text(&plan)
+    );
+    let destroy = account.aerie(&["env", "destroy", "--yes"], &spec);
+    assert!(destroy.status.success(), "{}", text(&destroy));
+    for name in names {
+        assert_eq!(
+            account.secret_in("eu-central-1", name).await,
+            None,
+            "{name}"
+        );
+        assert_eq!(account.secret_in(REGION, name).await, None, "{name}");
+    }
 }

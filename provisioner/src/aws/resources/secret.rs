@@ -7,6 +7,9 @@
 //! restored (`RestoreSecret`), and a master password deleted for good is
 //! made again with a new value that is then set on the database too
 //! (`ModifyDBInstance`), so that the secret always opens the database.
+//! Its replicas (`replicated to <region>`, the DR region) are rules: added
+//! with `ReplicateSecretToRegions`, removed (and removed before the secret
+//! is deleted) with `RemoveRegionsFromReplication`.
 
 use super::prelude::*;
 use crate::aws::tags::{ENV_TAG, ROLE_TAG};
@@ -38,6 +41,13 @@ impl ResourceKind for Secret {
                 let arn = secret.arn().unwrap_or_default();
                 let mut f = found(Kind::Secret, role, arn, "available");
                 f.set("name", name);
+                for replica in secret.replication_status() {
+                    if let Some(region) = replica.region() {
+                        f.resource.rules.insert(Rule::Replica {
+                            region: region.to_owned(),
+                        });
+                    }
+                }
                 if secret.deleted_date().is_some() {
                     f.state = "scheduled for deletion".into();
                     f.repairs.push(Repair::Restore);
@@ -49,13 +59,18 @@ impl ResourceKind for Secret {
     }
 
     async fn create(&self, cloud: &Cloud, need: &Need<'_>) -> Result<Made, AwsError> {
+        let replicas = regions(need.resource.rules.iter());
+        let put = |value: String| async move {
+            let arn = put_secret(cloud, &need.prop("name"), &value, need.role()).await?;
+            replicate(cloud, &arn, &replicas).await?;
+            Ok::<_, AwsError>(arn)
+        };
         if need.role() == "ingest-token" {
-            let token = aerie_common::secret::token();
-            let arn = put_secret(cloud, &need.prop("name"), &token, need.role()).await?;
+            let arn = put(aerie_common::secret::token()).await?;
             return Ok(Made::named(&arn));
         }
         let password = aerie_common::secret::password(32);
-        let arn = put_secret(cloud, &need.prop("name"), &password, need.role()).await?;
+        let arn = put(password.clone()).await?;
         if need.role() != "rds-master-password" {
             // The product's passwords are set by the nodes from the secret
             // (the database bootstrap sets the user's on every run).
@@ -101,13 +116,66 @@ impl ResourceKind for Secret {
             })
             .await?;
         }
-        Ok(())
+        replicate(cloud, change.id, &regions(change.add.iter())).await?;
+        unreplicate(cloud, change.id, &regions(change.remove.iter())).await
     }
 
     async fn delete(&self, cloud: &Cloud, gone: &Gone<'_>) -> Result<Option<String>, AwsError> {
+        let replicas = regions(gone.found.resource.rules.iter());
+        unreplicate(cloud, gone.id(), &replicas).await?;
         delete_secret(cloud, gone.id()).await?;
         Ok(None)
     }
+}
+
+/// The regions of the `replicated to` rules among `rules`.
+fn regions<'a>(rules: impl Iterator<Item = &'a Rule>) -> Vec<String> {
+    rules
+        .filter_map(|rule| match rule {
+            Rule::Replica { region } => Some(region.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Keeps secret `id` in `regions` too (already there is fine).
+async fn replicate(cloud: &Cloud, id: &str, regions: &[String]) -> Result<(), AwsError> {
+    if regions.is_empty() {
+        return Ok(());
+    }
+    let replicas = regions.iter().map(|region| {
+        aws_sdk_secretsmanager::types::ReplicaRegionType::builder()
+            .region(region)
+            .build()
+    });
+    let request = cloud
+        .secrets
+        .replicate_secret_to_regions()
+        .secret_id(id)
+        .set_add_replica_regions(Some(replicas.collect()))
+        .force_overwrite_replica_secret(false);
+    call("ReplicateSecretToRegions", Policy::standard(), || {
+        request.clone().send()
+    })
+    .await?;
+    Ok(())
+}
+
+/// Stops keeping secret `id` in `regions`.
+async fn unreplicate(cloud: &Cloud, id: &str, regions: &[String]) -> Result<(), AwsError> {
+    if regions.is_empty() {
+        return Ok(());
+    }
+    let request = cloud
+        .secrets
+        .remove_regions_from_replication()
+        .secret_id(id)
+        .set_remove_replica_regions(Some(regions.to_vec()));
+    call("RemoveRegionsFromReplication", Policy::standard(), || {
+        request.clone().send()
+    })
+    .await?;
+    Ok(())
 }
 
 /// Creates secret `name` tagged for the environment; one left by an
