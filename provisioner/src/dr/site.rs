@@ -58,6 +58,27 @@ mod tests {
     }
 
     #[test]
+    fn the_dr_site_is_the_spec_in_the_dr_region_without_its_vpn_or_a_dr_region() {
+        use aerie_common::toml_file::TomlFile as _;
+        let example =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/acme.toml");
+        let spec = Spec::load(&example).unwrap();
+        assert!(spec.vpn.is_some(), "the example has a VPN");
+        let site = super::spec(&spec, "acme-prod-drill-1").unwrap();
+        assert_eq!(site.region, "eu-central-1");
+        assert_eq!(
+            site.network.availability_zones,
+            ["eu-central-1a", "eu-central-1b"]
+        );
+        assert_eq!(site.name, "acme-prod-drill-1");
+        assert!(site.vpn.is_none() && site.dr_region.is_none());
+        assert_eq!(site.network.vpc_cidr, spec.network.vpc_cidr);
+        let mut local = spec.clone();
+        local.dr_region = None;
+        assert!(super::spec(&local, "x").is_none());
+    }
+
+    #[test]
     fn zones_keep_their_letter_in_the_dr_region() {
         assert_eq!(
             zone_in("eu-west-1b", "eu-west-1", "eu-central-1"),
