@@ -11,6 +11,7 @@ pub mod auth;
 pub mod config;
 pub mod dashboard;
 pub mod jobs;
+pub mod metrics;
 pub mod notify;
 pub mod query;
 pub mod server;

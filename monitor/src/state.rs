@@ -28,6 +28,8 @@ pub struct AppState {
     /// [`BODIES_IN_FLIGHT`] at once, so that memory for bodies stays under
     /// that many times the batch limit however many clients send.
     pub bodies: Arc<Semaphore>,
+    /// The monitor's own counters (`GET /metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// How many large bodies are read and handled at once; the rest wait for a

@@ -73,13 +73,26 @@ pub async fn build(config: Config, store: Arc<dyn Store>) -> Result<AppState, Se
     let ledger =
         Arc::new(Ledger::open(config.data_dir.join("usage.json")).map_err(ServerError::Ledger)?);
     let config = Arc::new(config);
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let store: Arc<dyn Store> =
+        Arc::new(crate::metrics::TimedStore::new(store, Arc::clone(&metrics)));
+    let counted = |channel: Arc<dyn Channel>| -> Arc<dyn Channel> {
+        Arc::new(crate::metrics::CountedChannel::new(
+            channel,
+            Arc::clone(&metrics),
+        ))
+    };
     let alerts = match &config.alerting {
         Some(alerting) => {
-            let primary = channel(&alerting.channel)
-                .await
-                .map_err(ServerError::Channel)?;
+            let primary = counted(
+                channel(&alerting.channel)
+                    .await
+                    .map_err(ServerError::Channel)?,
+            );
             let fallback = match &alerting.fallback {
-                Some(fallback) => Some(channel(fallback).await.map_err(ServerError::Channel)?),
+                Some(fallback) => Some(counted(
+                    channel(fallback).await.map_err(ServerError::Channel)?,
+                )),
                 None => None,
             };
             let engine = Engine::new(
@@ -107,6 +120,7 @@ pub async fn build(config: Config, store: Arc<dyn Store>) -> Result<AppState, Se
         alerts,
         sessions: Arc::new(Sessions::new()),
         bodies: Arc::new(tokio::sync::Semaphore::new(crate::state::BODIES_IN_FLIGHT)),
+        metrics,
     })
 }
 
@@ -119,6 +133,7 @@ pub const SMALL_BODY: usize = 64 * 1024;
 pub fn app(state: AppState) -> Router {
     crate::api::routes()
         .merge(crate::dashboard::routes())
+        .route("/metrics", axum::routing::get(crate::metrics::scrape))
         .fallback(|| async {
             ApiError::NotFound("no such endpoint; see /api/v1/openapi.json".into())
         })
@@ -126,6 +141,10 @@ pub fn app(state: AppState) -> Router {
         // theirs themselves, after authenticating, up to the batch limit
         // (`api::body`).
         .layer(axum::extract::DefaultBodyLimit::max(SMALL_BODY))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
         .with_state(state)
 }
 

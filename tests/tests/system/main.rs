@@ -44,4 +44,5 @@ mod provisioner;
 mod quickstart;
 mod rollout;
 mod rsyslog_to_monitor;
+mod self_metrics;
 mod versions;

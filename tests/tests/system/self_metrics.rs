@@ -1,0 +1,69 @@
+//! The monitor's own metrics, scraped by a real Prometheus (Debian's,
+//! started by the harness) while the real agent ships to the monitor, and
+//! read back through Prometheus's query API.
+
+use std::time::Duration;
+
+use aerie_system_tests::{Agent, Monitor};
+use aerie_testkit::{Prometheus, wait_until};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_the_monitor_s_ingest_store_and_request_counters() {
+    let monitor = Monitor::start().await;
+    let logs = tempfile::tempdir().unwrap();
+    let line = "2026-12-02 10:00:00,000 [-] [main]  INFO {org.wso2.Bootstrap} - started\n";
+    std::fs::write(logs.path().join("app.log"), line.repeat(5)).unwrap();
+    let agent = Agent::start(&monitor.url(), &logs.path().join("*.log"), "1s");
+    let target = monitor.url().trim_start_matches("http://").to_owned();
+    let prometheus = Prometheus::start(&[target], "/metrics").await.unwrap();
+
+    // Every event the agent shipped was stored, and Prometheus has the count.
+    let stored = wait_until(
+        "the monitor's stored events in Prometheus",
+        Duration::from_secs(30),
+        async || {
+            let value = prometheus
+                .value("aerie_monitor_events_stored_total")
+                .await
+                .ok()??;
+            (value >= 5.0).then_some(value)
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\nagent:\n{}\nmonitor:\n{}", agent.log(), monitor.log()));
+    assert!(stored >= 5.0, "{stored}");
+    // The agent's requests, by their route and status.
+    let ingested = prometheus
+        .value(r#"aerie_monitor_http_requests_total{route="/api/v1/ingest",status="200"}"#)
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(ingested >= 1.0, "{ingested}");
+    // The store's write latency is a histogram with one observation per
+    // write.
+    let writes = prometheus
+        .value(r#"aerie_monitor_store_write_seconds_count{operation="write"}"#)
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(writes >= 1.0, "{writes}");
+    // A query through the API is timed as one.
+    let answer = monitor
+        .get("/api/v1/logs?env=acme-prod&q=Bootstrap&from=now-30d")
+        .await;
+    assert!(answer.is_some());
+    let queries = wait_until(
+        "the logs query timed",
+        Duration::from_secs(10),
+        async || {
+            let value = prometheus
+                .value(r#"aerie_monitor_store_query_seconds_count{operation="logs"}"#)
+                .await
+                .ok()??;
+            (value >= 1.0).then_some(value)
+        },
+    )
+    .await
+    .unwrap();
+    assert!(queries >= 1.0);
+}
