@@ -47,6 +47,15 @@ pub struct RawConfig {
     #[serde(default)]
     process: Vec<ProcessCheckConfig>,
     ntp: Option<NtpConfig>,
+    metrics: Option<MetricsConfig>,
+}
+
+/// `[metrics]`: the agent's own counters for Prometheus at `GET /metrics`
+/// on `listen` (a local address such as `127.0.0.1:9101`); off without it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    pub listen: std::net::SocketAddr,
 }
 
 fn default_interval() -> Duration {
@@ -98,6 +107,7 @@ pub struct Config {
     pub health: Vec<HealthCheckConfig>,
     pub process: Vec<ProcessCheckConfig>,
     pub ntp: Option<NtpConfig>,
+    pub metrics: Option<MetricsConfig>,
 }
 
 /// Read with the one loader: `Config::load(file)` and `Config::parse(file,
@@ -211,6 +221,7 @@ impl Validate for RawConfig {
             health: self.health,
             process: self.process,
             ntp: self.ntp,
+            metrics: self.metrics,
         })
     }
 }

@@ -1,10 +1,15 @@
-//! The agent's own counters, reported with its metrics as `aerie.agent.*`.
+//! The agent's own counters, reported with its metrics as `aerie.agent.*`
+//! (and to Prometheus by `metrics.rs` when `[metrics]` is set).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-#[derive(Debug, Default)]
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+
+#[derive(Debug)]
 struct Inner {
+    /// How long each delivered batch took to be taken, in seconds.
+    delivery: Histogram,
     events_read: AtomicU64,
     events_sent: AtomicU64,
     events_retried: AtomicU64,
@@ -15,6 +20,25 @@ struct Inner {
     files_taken_for_copies: AtomicU64,
     queued_bytes: AtomicU64,
     reading_paused: AtomicBool,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Self {
+            // 5 ms to about 160 s.
+            delivery: Histogram::new(exponential_buckets(0.005, 2.0, 16)),
+            events_read: AtomicU64::default(),
+            events_sent: AtomicU64::default(),
+            events_retried: AtomicU64::default(),
+            events_rejected: AtomicU64::default(),
+            read_errors: AtomicU64::default(),
+            truncated_lines: AtomicU64::default(),
+            invalid_utf8_lines: AtomicU64::default(),
+            files_taken_for_copies: AtomicU64::default(),
+            queued_bytes: AtomicU64::default(),
+            reading_paused: AtomicBool::default(),
+        }
+    }
 }
 
 /// Shared, cheap to clone.
@@ -52,6 +76,14 @@ impl Counters {
         self.0
             .files_taken_for_copies
             .fetch_add(1, Ordering::Relaxed);
+    }
+    /// A batch was taken by the destination `took` after it was sent.
+    pub fn observe_delivery(&self, took: std::time::Duration) {
+        self.0.delivery.observe(took.as_secs_f64());
+    }
+    /// The delivery latency histogram (shared: what it records is this).
+    pub fn delivery(&self) -> Histogram {
+        self.0.delivery.clone()
     }
     pub fn set_queued_bytes(&self, bytes: u64) {
         self.0.queued_bytes.store(bytes, Ordering::Relaxed);

@@ -33,6 +33,12 @@ pub enum StartError {
     Queue(#[from] QueueError),
     #[error("the sink has no HTTP client")]
     Sink(#[from] crate::sinks::http::ClientError),
+    #[error("[metrics] listen = \"{address}\" cannot be served: pick a free local port")]
+    Metrics {
+        address: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Runs until `shutdown` turns true.
@@ -52,6 +58,14 @@ pub async fn run(
     }
 
     let counters = Counters::default();
+    if let Some(metrics) = &config.metrics {
+        crate::metrics::serve(metrics.listen, counters.clone())
+            .await
+            .map_err(|source| StartError::Metrics {
+                address: metrics.listen,
+                source,
+            })?;
+    }
     let queue = Arc::new(SharedQueue::new(
         DiskQueue::open(&data_dir.join("queue"), config.queue.max_bytes.as_u64())?,
         counters.clone(),

@@ -1,21 +1,28 @@
-//! The monitor's own metrics, scraped by a real Prometheus (Debian's,
-//! started by the harness) while the real agent ships to the monitor, and
-//! read back through Prometheus's query API.
+//! The monitor's and the agent's own metrics, scraped by a real Prometheus
+//! (Debian's, started by the harness) while the real agent ships to the
+//! monitor, and read back through Prometheus's query API.
 
 use std::time::Duration;
 
-use aerie_system_tests::{Agent, Monitor};
+use aerie_system_tests::{Agent, ENVIRONMENT, INGEST_TOKEN, Monitor, free_port};
 use aerie_testkit::{Prometheus, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prometheus_scrapes_the_monitor_s_ingest_store_and_request_counters() {
+async fn prometheus_scrapes_the_monitor_s_and_the_agent_s_counters() {
     let monitor = Monitor::start().await;
     let logs = tempfile::tempdir().unwrap();
     let line = "2026-12-02 10:00:00,000 [-] [main]  INFO {org.wso2.Bootstrap} - started\n";
     std::fs::write(logs.path().join("app.log"), line.repeat(5)).unwrap();
-    let agent = Agent::start(&monitor.url(), &logs.path().join("*.log"), "1s");
+    let agent_metrics = format!("127.0.0.1:{}", free_port());
+    let agent = Agent::start_with_config(&format!(
+        "environment = \"{ENVIRONMENT}\"\nhost = \"this-host\"\ndata_dir = \"data\"\ninterval = \"1s\"\n[monitor]\nurl = \"{}\"\ntoken = \"{INGEST_TOKEN}\"\n[metrics]\nlisten = \"{agent_metrics}\"\n[[logs]]\nname = \"app\"\npaths = [\"{}\"]\n",
+        monitor.url(),
+        logs.path().join("*.log").display()
+    ));
     let target = monitor.url().trim_start_matches("http://").to_owned();
-    let prometheus = Prometheus::start(&[target], "/metrics").await.unwrap();
+    let prometheus = Prometheus::start(&[target, agent_metrics], "/metrics")
+        .await
+        .unwrap();
 
     // Every event the agent shipped was stored, and Prometheus has the count.
     let stored = wait_until(
@@ -66,4 +73,35 @@ async fn prometheus_scrapes_the_monitor_s_ingest_store_and_request_counters() {
     .await
     .unwrap();
     assert!(queries >= 1.0);
+
+    // The agent's side: what it sent is what the monitor stored (the
+    // monitor counts its own writes too), nothing dropped, every delivery
+    // timed.
+    let sent = wait_until(
+        "the agent's sent events",
+        Duration::from_secs(20),
+        async || {
+            let value = prometheus
+                .value("aerie_agent_events_sent_total")
+                .await
+                .ok()??;
+            (value >= 5.0).then_some(value)
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\nagent:\n{}", agent.log()));
+    assert!(sent >= 5.0);
+    assert_eq!(
+        prometheus
+            .value("aerie_agent_events_dropped_total")
+            .await
+            .unwrap(),
+        Some(0.0)
+    );
+    let deliveries = prometheus
+        .value("aerie_agent_delivery_seconds_count")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(deliveries >= 1.0, "{deliveries}");
 }

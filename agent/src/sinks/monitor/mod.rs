@@ -80,8 +80,10 @@ impl MonitorSink {
             let body = self.body(&batch.records);
             let mut attempt = 0u32;
             loop {
+                let started = std::time::Instant::now();
                 match self.send(&body).await {
                     Ok(answer) => {
+                        self.counters.observe_delivery(started.elapsed());
                         self.account(&answer, events);
                         ack(&queue, &batch).await;
                         limit = self.config.batch_max_events;
