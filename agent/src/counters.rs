@@ -11,6 +11,7 @@ struct Inner {
     /// How long each delivered batch took to be taken, in seconds.
     delivery: Histogram,
     events_read: AtomicU64,
+    events_queued: AtomicU64,
     events_sent: AtomicU64,
     events_retried: AtomicU64,
     events_rejected: AtomicU64,
@@ -28,6 +29,7 @@ impl Default for Inner {
             // 5 ms to about 160 s.
             delivery: Histogram::new(exponential_buckets(0.005, 2.0, 16)),
             events_read: AtomicU64::default(),
+            events_queued: AtomicU64::default(),
             events_sent: AtomicU64::default(),
             events_retried: AtomicU64::default(),
             events_rejected: AtomicU64::default(),
@@ -46,11 +48,15 @@ impl Default for Inner {
 pub struct Counters(Arc<Inner>);
 
 /// A point-in-time copy, in the order they are reported.
-pub type Snapshot = [(&'static str, f64); 10];
+pub type Snapshot = [(&'static str, f64); 11];
 
 impl Counters {
     pub fn add_read(&self, events: u64) {
         self.0.events_read.fetch_add(events, Ordering::Relaxed);
+    }
+    /// Events stored in the disk queue (what is read, once it is safe).
+    pub fn add_queued(&self, events: u64) {
+        self.0.events_queued.fetch_add(events, Ordering::Relaxed);
     }
     pub fn add_sent(&self, events: u64) {
         self.0.events_sent.fetch_add(events, Ordering::Relaxed);
@@ -97,6 +103,7 @@ impl Counters {
         let inner = &self.0;
         [
             ("aerie.agent.events.read", get(&inner.events_read)),
+            ("aerie.agent.events.queued", get(&inner.events_queued)),
             ("aerie.agent.events.sent", get(&inner.events_sent)),
             ("aerie.agent.events.retried", get(&inner.events_retried)),
             ("aerie.agent.events.rejected", get(&inner.events_rejected)),

@@ -1,6 +1,6 @@
 //! The agent's own counters for Prometheus: `GET /metrics` on the local
 //! address `[metrics] listen` names (nothing is served without it), in
-//! the OpenMetrics text format: events read, sent (shipped), retried,
+//! the OpenMetrics text format: events read, queued, sent (shipped), retried,
 //! rejected and dropped (always zero: the agent stops reading rather than
 //! drop), read errors, the queue's bytes, whether reading is paused, and
 //! the delivery latency histogram.

@@ -44,6 +44,7 @@ impl SharedQueue {
         loop {
             match queue.push(records) {
                 Ok(()) => {
+                    self.counters.add_queued(records.len() as u64);
                     self.counters.set_queued_bytes(queue.unacked_bytes());
                     self.counters.set_reading_paused(false);
                     drop(queue);

@@ -91,6 +91,12 @@ async fn prometheus_scrapes_the_monitor_s_and_the_agent_s_counters() {
     .await
     .unwrap_or_else(|e| panic!("{e}\nagent:\n{}", agent.log()));
     assert!(sent >= 5.0);
+    let queued = prometheus
+        .value("aerie_agent_events_queued_total")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(queued >= sent, "queued {queued}, sent {sent}");
     assert_eq!(
         prometheus
             .value("aerie_agent_events_dropped_total")
