@@ -3,16 +3,13 @@
 //! port, answering `GET /services/Version` with the status the test sets,
 //! and counting the requests. It stops when dropped.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
+use tokio::net::TcpListener;
 
 use crate::Error;
 
@@ -33,22 +30,7 @@ struct Shared {
 impl HealthServer {
     /// Starts one answering 200.
     pub async fn start() -> Result<Self, Error> {
-        let certified = rcgen::generate_simple_self_signed(vec![
-            "localhost".to_owned(),
-            "127.0.0.1".to_owned(),
-        ])
-        .map_err(|e| Error::Other(format!("making the health URL's certificate: {e}")))?;
-        let key =
-            rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .and_then(|b| {
-            b.with_no_client_auth()
-                .with_single_cert(vec![certified.cert.der().clone()], key)
-        })
-        .map_err(|e| Error::Other(format!("the health URL's TLS: {e}")))?;
+        let (_, acceptor) = crate::tls::self_signed()?;
         let tcp = TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(Error::NoFreePort)?;
@@ -60,10 +42,7 @@ impl HealthServer {
         let app = axum::Router::new()
             .route("/services/Version", get(answer))
             .with_state(state.clone());
-        let listener = Tls {
-            tcp,
-            acceptor: TlsAcceptor::from(Arc::new(config)),
-        };
+        let listener = crate::TlsListener::new(tcp, acceptor);
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -96,30 +75,4 @@ async fn answer(State(state): State<Arc<Shared>>) -> (StatusCode, &'static str) 
     let status = StatusCode::from_u16(state.status.load(Ordering::SeqCst))
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, "WSO2 API Manager-4.2.0\n")
-}
-
-/// TCP connections that finished a TLS handshake.
-struct Tls {
-    tcp: TcpListener,
-    acceptor: TlsAcceptor,
-}
-
-impl axum::serve::Listener for Tls {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Ok((stream, peer)) = self.tcp.accept().await else {
-                continue;
-            };
-            if let Ok(tls) = self.acceptor.accept(stream).await {
-                return (tls, peer);
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
-    }
 }

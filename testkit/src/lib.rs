@@ -31,6 +31,7 @@ mod proxy;
 mod refusals;
 mod service;
 mod smtp;
+mod tls;
 
 pub use chromium::{Chromium, screenshot};
 pub use error::Error;
@@ -47,3 +48,4 @@ pub use proxy::Tinyproxy;
 pub use refusals::assert_refused;
 pub use service::ServiceProcess;
 pub use smtp::{ReceivedMail, SmtpServer};
+pub use tls::{TlsListener, self_signed};

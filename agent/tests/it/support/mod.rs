@@ -314,52 +314,10 @@ pub fn logs_section(glob: &Path) -> String {
     )
 }
 
-/// A TLS listener for axum: accepts TCP, completes the handshake, and hands
-/// axum the encrypted stream. Failed handshakes are passed over.
-pub struct TlsListener {
-    tcp: tokio::net::TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Ok((stream, address)) = self.tcp.accept().await else {
-                continue;
-            };
-            if let Ok(tls) = self.acceptor.accept(stream).await {
-                return (tls, address);
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
-    }
-}
-
 /// A certificate for `localhost` and `127.0.0.1`: (PEM of the certificate,
 /// which is its own CA, and the acceptor that serves it).
 pub fn self_signed() -> (String, tokio_rustls::TlsAcceptor) {
-    let certified =
-        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-    let key =
-        rustls::pki_types::PrivateKeyDer::try_from(certified.signing_key.serialize_der()).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![certified.cert.der().clone()], key)
-    .unwrap();
-    (
-        certified.cert.pem(),
-        tokio_rustls::TlsAcceptor::from(Arc::new(config)),
-    )
+    aerie_testkit::self_signed().unwrap()
 }
 
 impl Receiver {
@@ -375,7 +333,7 @@ impl Receiver {
             .with_state(Arc::clone(&received));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            axum::serve(TlsListener { tcp, acceptor }, app)
+            axum::serve(aerie_testkit::TlsListener::new(tcp, acceptor), app)
                 .with_graceful_shutdown(async move {
                     let _ = stopped.await;
                 })
