@@ -1,5 +1,5 @@
 //! The monitor's own metrics, in the Prometheus text format at `GET
-//! /metrics`: HTTP requests by route and status, events stored and
+//! /metrics` (for an operator's token, as the rest of the API): HTTP requests by route and status, events stored and
 //! duplicates, store write and query latency, mails sent and failed,
 //! alerts by state, job runs. Counters live here and are counted where
 //! the work is done (`store.rs` wraps the store, `channel.rs` each mail
@@ -17,7 +17,7 @@ mod store;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -31,6 +31,7 @@ use prometheus_client::registry::Registry;
 pub use channel::CountedChannel;
 pub use store::TimedStore;
 
+use crate::api::ApiError;
 use crate::state::AppState;
 
 /// What a request is counted by.
@@ -192,13 +193,18 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     response
 }
 
-/// `GET /metrics`.
-pub async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
-    (
+/// `GET /metrics`, for an operator's token (Prometheus sends it as its
+/// `authorization` credentials): the counts span every environment.
+pub async fn scrape(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    crate::auth::tokens::operator(&state.config, &headers)?;
+    Ok((
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         state.metrics.render(&state),
-    )
+    ))
 }

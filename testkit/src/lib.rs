@@ -43,7 +43,7 @@ pub use moto::MotoServer;
 pub use osmem::OsmemServer;
 pub use paths::{artifact_dir, workspace_root};
 pub use poll::{pace, wait_until};
-pub use prometheus::Prometheus;
+pub use prometheus::{Prometheus, Scrape};
 pub use proxy::Tinyproxy;
 pub use refusals::assert_refused;
 pub use service::ServiceProcess;

@@ -12,6 +12,15 @@ use crate::service::{Launch, ServiceProcess};
 /// Where Debian installs it.
 const PROGRAM: &str = "/usr/bin/prometheus";
 
+/// What Prometheus scrapes: `host:port`, the path, and the bearer token
+/// it sends, if any.
+#[derive(Debug, Clone)]
+pub struct Scrape {
+    pub target: String,
+    pub path: String,
+    pub bearer: Option<String>,
+}
+
 /// A running Prometheus.
 #[derive(Debug)]
 pub struct Prometheus {
@@ -21,23 +30,28 @@ pub struct Prometheus {
 }
 
 impl Prometheus {
-    /// Starts one scraping `targets` (`host:port`) at `path` every second.
-    pub async fn start(targets: &[String], path: &str) -> Result<Self, Error> {
+    /// Starts one scraping each of `jobs` every second.
+    pub async fn start(jobs: &[Scrape]) -> Result<Self, Error> {
         let io = |what: &str| {
             let what = what.to_owned();
             move |source| Error::Io { what, source }
         };
         let dir = tempfile::tempdir().map_err(io("a folder for prometheus"))?;
         let config = dir.path().join("prometheus.yml");
-        let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: aerie\n    metrics_path: '{path}'\n    static_configs:\n      - targets: [{}]\n",
-                targets.join(", ")
-            ),
-        )
-        .map_err(io("prometheus.yml"))?;
+        let mut yaml =
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n".to_owned();
+        for (index, job) in jobs.iter().enumerate() {
+            yaml.push_str(&format!(
+                "  - job_name: job{index}\n    metrics_path: '{}'\n    static_configs:\n      - targets: ['{}']\n",
+                job.path, job.target
+            ));
+            if let Some(token) = &job.bearer {
+                yaml.push_str(&format!(
+                    "    authorization:\n      credentials: '{token}'\n"
+                ));
+            }
+        }
+        std::fs::write(&config, yaml).map_err(io("prometheus.yml"))?;
         let data = dir.path().join("data");
         let launch = Launch {
             service: "prometheus",

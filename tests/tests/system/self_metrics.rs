@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use aerie_system_tests::{Agent, ENVIRONMENT, INGEST_TOKEN, Monitor, free_port};
-use aerie_testkit::{Prometheus, wait_until};
+use aerie_system_tests::{Agent, ENVIRONMENT, INGEST_TOKEN, Monitor, OPERATOR_TOKEN, free_port};
+use aerie_testkit::{Prometheus, Scrape, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_the_monitor_s_and_the_agent_s_counters() {
@@ -20,9 +20,25 @@ async fn prometheus_scrapes_the_monitor_s_and_the_agent_s_counters() {
         logs.path().join("*.log").display()
     ));
     let target = monitor.url().trim_start_matches("http://").to_owned();
-    let prometheus = Prometheus::start(&[target, agent_metrics], "/metrics")
+    // Without an operator's token the monitor's counters are not given.
+    let anonymous = reqwest::get(format!("{}/metrics", monitor.url()))
         .await
         .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let prometheus = Prometheus::start(&[
+        Scrape {
+            target,
+            path: "/metrics".into(),
+            bearer: Some(OPERATOR_TOKEN.into()),
+        },
+        Scrape {
+            target: agent_metrics,
+            path: "/metrics".into(),
+            bearer: None,
+        },
+    ])
+    .await
+    .unwrap();
 
     // Every event the agent shipped was stored, and Prometheus has the count.
     let stored = wait_until(
