@@ -147,3 +147,48 @@ fn addresses(found: &[Found]) -> std::collections::BTreeMap<String, String> {
         .filter_map(|f| Some((f.resource.role.clone(), f.address.clone()?)))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Resource;
+
+    fn found(kind: Kind, role: &str, address: Option<&str>) -> Found {
+        Found {
+            resource: Resource::new(kind, role),
+            id: format!("{role}-id"),
+            state: "available".into(),
+            address: address.map(str::to_owned),
+            notes: Vec::new(),
+            repairs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_records_read_with_the_addresses_found_and_one_without_an_address_is_left_out() {
+        let mut zone = found(Kind::HostedZone, "private-zone", None);
+        for (kind, host) in [("A", "gateway-1"), ("CNAME", "db"), ("A", "gone")] {
+            zone.resource.rules.insert(Rule::Record {
+                kind: kind.into(),
+                name: format!("{host}.acme.internal"),
+                target: host.into(),
+            });
+        }
+        let found = [
+            zone,
+            found(Kind::Instance, "gateway-1", Some("10.20.3.7")),
+            found(
+                Kind::DbInstance,
+                "db",
+                Some("acme-prod-db.x.eu-central-1.rds.amazonaws.com"),
+            ),
+        ];
+        assert_eq!(
+            records_of(&found),
+            [
+                "A gateway-1.acme.internal -> 10.20.3.7",
+                "CNAME db.acme.internal -> acme-prod-db.x.eu-central-1.rds.amazonaws.com",
+            ]
+        );
+    }
+}

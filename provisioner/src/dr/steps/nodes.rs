@@ -165,3 +165,25 @@ async fn attach(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dr_node_is_launched_without_a_profile_or_waiting_for_its_bundle() {
+        let mut node = Resource::new(Kind::Instance, "gateway-1")
+            .prop("profile", "gateway-profile")
+            .prop("subnet", "private-a")
+            .needs(&[
+                "private-a",
+                "gateway-sg",
+                "gateway-profile",
+                "bundle-gateway-1",
+            ]);
+        without_profile(&mut node);
+        assert!(!node.props.contains_key("profile"));
+        assert_eq!(node.props["subnet"], "private-a");
+        assert_eq!(node.deps, ["private-a", "gateway-sg"]);
+    }
+}
