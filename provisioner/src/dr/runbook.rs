@@ -153,8 +153,9 @@ impl Validate for RawRunbook {
                         ),
                     ));
                 }
-                check_references(value, &outputs)
-                    .map_err(|message| FieldError::new(field(&format!("with.{name}")), message))?;
+                check_references(value, &outputs).map_err(|bad| {
+                    FieldError::new(field(&format!("with.{name}")), bad.to_string())
+                })?;
             }
             outputs.insert(raw.id.clone(), kind.outputs());
             steps.push(Step {
@@ -176,40 +177,64 @@ impl Validate for RawRunbook {
     }
 }
 
+/// Why a `${...}` reference of a step's input is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadReference {
+    #[error("{text:?}: a ${{ is not closed with }}")]
+    Unclosed { text: String },
+    #[error(
+        "${{{inner}}} is not a reference: write ${{step.output}}, ${{spec.value}} or ${{run.value}}"
+    )]
+    NotAReference { inner: String },
+    #[error(
+        "${{{step}.{name}}} refers to step {step:?}, which does not come earlier; a step can use only the outputs of the steps before it"
+    )]
+    NotEarlier { step: String, name: String },
+    #[error("${{{scope}.{name}}}: {scope} has no value {name:?}; {known}")]
+    Unknown {
+        scope: String,
+        name: String,
+        /// What it does have.
+        known: String,
+    },
+}
+
 /// Every `${a.b}` in `value` names something that exists by then.
 fn check_references(
     value: &toml::Value,
     outputs: &BTreeMap<String, &'static [&'static str]>,
-) -> Result<(), String> {
+) -> Result<(), BadReference> {
     match value {
         toml::Value::String(text) => {
-            for reference in references(text)? {
-                let (scope, name) = reference;
+            for (scope, name) in references(text)? {
                 let known = match scope {
                     "spec" => super::scope::SPEC_VALUES.contains(&name),
                     "run" => RUN_VALUES.contains(&name),
                     step => match outputs.get(step) {
                         Some(outputs) => outputs.contains(&name),
                         None => {
-                            return Err(format!(
-                                "${{{scope}.{name}}} refers to step {step:?}, which does not come earlier; a step can use only the outputs of the steps before it"
-                            ));
+                            return Err(BadReference::NotEarlier {
+                                step: step.to_owned(),
+                                name: name.to_owned(),
+                            });
                         }
                     },
                 };
                 if !known {
-                    return Err(format!(
-                        "${{{scope}.{name}}}: {scope} has no value {name:?}; {}",
-                        match scope {
+                    return Err(BadReference::Unknown {
+                        scope: scope.to_owned(),
+                        name: name.to_owned(),
+                        known: match scope {
                             "spec" => format!(
                                 "the spec's values are {}",
                                 super::scope::SPEC_VALUES.join(", ")
                             ),
                             "run" => format!("the run's values are {}", RUN_VALUES.join(", ")),
-                            step =>
-                                format!("step {step}'s outputs are {}", outputs[step].join(", ")),
-                        }
-                    ));
+                            step => {
+                                format!("step {step}'s outputs are {}", outputs[step].join(", "))
+                            }
+                        },
+                    });
                 }
             }
             Ok(())
@@ -223,19 +248,21 @@ fn check_references(
 }
 
 /// The `${scope.name}` references in `text`, in order.
-pub fn references(text: &str) -> Result<Vec<(&str, &str)>, String> {
+pub fn references(text: &str) -> Result<Vec<(&str, &str)>, BadReference> {
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         let after = &rest[start + 2..];
         let Some(end) = after.find('}') else {
-            return Err(format!("{text:?}: a ${{ is not closed with }}"));
+            return Err(BadReference::Unclosed {
+                text: text.to_owned(),
+            });
         };
         let inner = &after[..end];
         let Some((scope, name)) = inner.split_once('.') else {
-            return Err(format!(
-                "${{{inner}}} is not a reference: write ${{step.output}}, ${{spec.value}} or ${{run.value}}"
-            ));
+            return Err(BadReference::NotAReference {
+                inner: inner.to_owned(),
+            });
         };
         out.push((scope, name));
         rest = &after[end + 1..];
