@@ -47,15 +47,36 @@ pub struct RawConfig {
     #[serde(default)]
     process: Vec<ProcessCheckConfig>,
     ntp: Option<NtpConfig>,
-    metrics: Option<MetricsConfig>,
+    metrics: Option<RawMetricsConfig>,
+}
+
+/// `[metrics]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetricsConfig {
+    listen: String,
 }
 
 /// `[metrics]`: the agent's own counters for Prometheus at `GET /metrics`
 /// on `listen` (a local address such as `127.0.0.1:9101`); off without it.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize)]
 pub struct MetricsConfig {
     pub listen: std::net::SocketAddr,
+}
+
+impl RawMetricsConfig {
+    fn validate(self) -> Result<MetricsConfig, FieldError> {
+        let listen = self.listen.parse().map_err(|_| {
+            FieldError::new(
+                "metrics.listen",
+                format!(
+                    "{:?} is not an address to listen on: write IP:port, e.g. \"127.0.0.1:9101\" (a local address: the counters need no network)",
+                    self.listen
+                ),
+            )
+        })?;
+        Ok(MetricsConfig { listen })
+    }
 }
 
 fn default_interval() -> Duration {
@@ -221,7 +242,7 @@ impl Validate for RawConfig {
             health: self.health,
             process: self.process,
             ntp: self.ntp,
-            metrics: self.metrics,
+            metrics: self.metrics.map(RawMetricsConfig::validate).transpose()?,
         })
     }
 }

@@ -155,3 +155,22 @@ fn the_shipped_example_parses() {
     assert_eq!(config.environment, "acme-prod");
     assert!(!config.logs.is_empty() && config.access_log.is_some());
 }
+
+#[test]
+fn metrics_are_off_by_default_and_a_bad_listen_address_is_named_with_its_fix() {
+    assert!(parse(MINIMAL).unwrap().metrics.is_none());
+    let on = parse(&format!(
+        "{MINIMAL}[metrics]\nlisten = \"127.0.0.1:9101\"\n"
+    ))
+    .unwrap();
+    assert_eq!(on.metrics.unwrap().listen.port(), 9101);
+    let error = parse(&format!(
+        "{MINIMAL}[metrics]\nlisten = \"localhost-9101\"\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("metrics.listen") && error.contains("127.0.0.1:9101"),
+        "{error}"
+    );
+}
