@@ -18,7 +18,8 @@ use crate::spec::Spec;
 
 pub const PARALLEL: usize = 4;
 
-fn known_from(observed: &[Found]) -> Known {
+/// The ids and addresses of what was observed, by role.
+pub(crate) fn known_from(observed: &[Found]) -> Known {
     let mut known = Known::default();
     for found in observed {
         known

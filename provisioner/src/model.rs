@@ -226,6 +226,18 @@ pub fn named_hosts(spec: &Spec) -> Vec<String> {
     hosts
 }
 
+/// The DNS record of each named host (`<role>.<zone>`), pointing at its
+/// role: `A` for an instance's IP, `CNAME` for the database's endpoint.
+pub fn host_records(spec: &Spec) -> Vec<Rule> {
+    named_hosts(spec)
+        .into_iter()
+        .map(|host| {
+            let kind = if host == "db" { "CNAME" } else { "A" };
+            record(kind, &format!("{host}.{}", spec.dns.zone), &host)
+        })
+        .collect()
+}
+
 /// What stands for an instance's user-data in the plan: a hash of it, so
 /// that a change of what boots the instance (the sshd port, say) shows, and
 /// the user-data itself (long, and the operator's business only) does not.
@@ -388,12 +400,11 @@ fn naming(spec: &Spec, out: &mut Vec<Resource>) {
             .prop("name", &spec.dns.zone)
             .prop("vpc", "vpc")
             .needs(&["vpc"]);
-        for host in named_hosts(spec) {
-            // The database's address is an endpoint name, the others' an IP.
-            let kind = if host == "db" { "CNAME" } else { "A" };
-            zone = zone
-                .rule(record(kind, &format!("{host}.{}", spec.dns.zone), &host))
-                .needs(&[&host]);
+        for record in host_records(spec) {
+            if let Rule::Record { target, .. } = &record {
+                zone = zone.needs(&[target.as_str()]);
+            }
+            zone = zone.rule(record);
         }
         out.push(zone);
     }

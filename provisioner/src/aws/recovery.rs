@@ -5,12 +5,12 @@
 //! recovered network; the environment's private zone associated with the
 //! recovered VPC. It decides nothing: the DR steps do.
 
-use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification, VolumeType};
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, VolumeType};
 
 use super::Cloud;
 use super::restores::{DR_RUN_TAG, DR_STEP_TAG};
 use super::retry::{AwsError, Policy, call, removed};
-use super::tags::tag_of;
+use super::tags::{any_of, tag_of, tag_specification};
 
 /// A volume a recovery made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,11 +35,9 @@ pub struct NewVolume<'a> {
     pub tags: Vec<(String, String)>,
 }
 
+/// The EC2 filter on tag `key` = `value`.
 fn filter(key: &str, value: &str) -> Filter {
-    Filter::builder()
-        .name(format!("tag:{key}"))
-        .values(value)
-        .build()
+    any_of(&format!("tag:{key}"), &[value])
 }
 
 impl Cloud {
@@ -91,17 +89,14 @@ impl Cloud {
 
     /// Makes a gp3 volume from `volume.snapshot` (encrypted as it is).
     pub async fn volume_from_snapshot(&self, volume: &NewVolume<'_>) -> Result<String, AwsError> {
-        let tags = volume.tags.iter().fold(
-            TagSpecification::builder().resource_type(ResourceType::Volume),
-            |spec, (key, value)| spec.tags(Tag::builder().key(key).value(value).build()),
-        );
+        let tags = tag_specification(ResourceType::Volume, volume.tags.iter().cloned());
         let request = self
             .ec2
             .create_volume()
             .snapshot_id(volume.snapshot)
             .availability_zone(volume.zone)
             .volume_type(VolumeType::Gp3)
-            .tag_specifications(tags.build());
+            .tag_specifications(tags);
         let made = call("CreateVolume", Policy::standard(), || {
             request.clone().send()
         })

@@ -490,18 +490,9 @@ impl Cloud {
     }
 
     fn ec2_tags(&self, tags: &BackupTags) -> aws_sdk_ec2::types::TagSpecification {
-        let spec = aws_sdk_ec2::types::TagSpecification::builder()
-            .resource_type(aws_sdk_ec2::types::ResourceType::Snapshot);
-        tags.pairs(&self.environment)
-            .into_iter()
-            .fold(spec, |spec, (key, value)| {
-                spec.tags(
-                    aws_sdk_ec2::types::Tag::builder()
-                        .key(key)
-                        .value(value)
-                        .build(),
-                )
-            })
-            .build()
+        super::tags::tag_specification(
+            aws_sdk_ec2::types::ResourceType::Snapshot,
+            tags.pairs(&self.environment),
+        )
     }
 }

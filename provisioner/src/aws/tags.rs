@@ -96,6 +96,20 @@ impl Cloud {
     }
 }
 
+/// The tags `pairs` given to an EC2 resource of `kind` at creation.
+pub(super) fn tag_specification<K: Into<String>, V: Into<String>>(
+    kind: ResourceType,
+    pairs: impl IntoIterator<Item = (K, V)>,
+) -> TagSpecification {
+    pairs
+        .into_iter()
+        .fold(
+            TagSpecification::builder().resource_type(kind),
+            |spec, (key, value)| spec.tags(Tag::builder().key(key).value(value).build()),
+        )
+        .build()
+}
+
 /// An EC2 filter on `name` (a state) for any of `values`.
 pub(super) fn any_of(name: &str, values: &[&str]) -> Filter {
     values

@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::{Input, StepKind, Values};
 use crate::dr::converge::{self, Part};
 use crate::dr::{Context, DrError};
-use crate::model::{Found, Kind, Rule};
+use crate::model::{Found, Kind};
 use crate::spec::DnsMode;
 
 pub(super) struct Dns;
@@ -115,7 +115,7 @@ fn outputs(zone: &str, records: Vec<String>) -> Values {
 
 /// The zone's records as found: `A gateway-1.acme.internal -> 10.1.2.3`.
 fn records_of(found: &[Found]) -> Vec<String> {
-    let addresses = addresses(found);
+    let addresses = crate::apply::known_from(found).addresses;
     found
         .iter()
         .filter(|f| f.resource.kind == Kind::HostedZone)
@@ -128,30 +128,18 @@ fn records_of(found: &[Found]) -> Vec<String> {
 /// The records the spec's hosts need, with the addresses found (the
 /// customer's DNS: what they must change).
 fn desired_records(site: &crate::spec::Spec, found: &[Found]) -> Vec<String> {
-    let addresses = addresses(found);
-    crate::model::named_hosts(site)
-        .into_iter()
-        .map(|host| Rule::Record {
-            kind: if host == "db" { "CNAME" } else { "A" }.to_owned(),
-            name: format!("{host}.{}", site.dns.zone),
-            target: host,
-        })
-        .filter_map(|rule| crate::model::resolve_record(&rule, &addresses))
-        .map(|(kind, name, value)| format!("{kind} {name} -> {value}"))
-        .collect()
-}
-
-fn addresses(found: &[Found]) -> std::collections::BTreeMap<String, String> {
-    found
+    let addresses = crate::apply::known_from(found).addresses;
+    crate::model::host_records(site)
         .iter()
-        .filter_map(|f| Some((f.resource.role.clone(), f.address.clone()?)))
+        .filter_map(|rule| crate::model::resolve_record(rule, &addresses))
+        .map(|(kind, name, value)| format!("{kind} {name} -> {value}"))
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Resource;
+    use crate::model::{Resource, Rule};
 
     fn found(kind: Kind, role: &str, address: Option<&str>) -> Found {
         Found {
