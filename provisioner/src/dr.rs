@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::aws::Cloud;
-use crate::aws::retry::{AwsError, Policy, call};
+use crate::aws::retry::{AwsError, send};
 use crate::clock::{Clock, SystemClock};
 use crate::spec::Spec;
 
@@ -118,11 +118,7 @@ impl Context {
         let mut last = None;
         for cloud in [&self.dr, &self.primary] {
             let request = cloud.secrets.get_secret_value().secret_id(&name);
-            match call("GetSecretValue", Policy::standard(), || {
-                request.clone().send()
-            })
-            .await
-            {
+            match send("GetSecretValue", || request.clone().send()).await {
                 Ok(answer) => {
                     if let Some(text) = answer.secret_string() {
                         return Ok(text.to_owned());

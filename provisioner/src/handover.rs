@@ -10,7 +10,7 @@
 use serde::Serialize;
 
 use crate::aws::Cloud;
-use crate::aws::retry::{AwsError, Policy, call};
+use crate::aws::retry::{AwsError, send};
 use crate::model::Found;
 use crate::render::{RenderError, Templates};
 use crate::spec::Spec;
@@ -98,11 +98,7 @@ pub async fn build(
     let mut secrets = Vec::new();
     for (role, name) in names {
         let request = cloud.secrets.describe_secret().secret_id(&name);
-        let arn = match call("DescribeSecret", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await
-        {
+        let arn = match send("DescribeSecret", || request.clone().send()).await {
             Ok(secret) => secret.arn().unwrap_or_default().to_owned(),
             Err(error) if error.is("ResourceNotFoundException") => {
                 "missing: run aerie env apply".to_owned()
@@ -180,10 +176,7 @@ pub enum HandoverError {
 
 async fn public_ip(cloud: &Cloud, id: &str) -> Result<String, AwsError> {
     let request = cloud.ec2.describe_instances().instance_ids(id);
-    let answer = call("DescribeInstances", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await?;
+    let answer = send("DescribeInstances", || request.clone().send()).await?;
     Ok(answer
         .reservations()
         .iter()
@@ -195,10 +188,7 @@ async fn public_ip(cloud: &Cloud, id: &str) -> Result<String, AwsError> {
 
 async fn retention(cloud: &Cloud, id: &str) -> Result<String, AwsError> {
     let request = cloud.rds.describe_db_instances().db_instance_identifier(id);
-    let answer = call("DescribeDBInstances", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await?;
+    let answer = send("DescribeDBInstances", || request.clone().send()).await?;
     Ok(answer
         .db_instances()
         .first()
@@ -218,10 +208,7 @@ async fn vpn(cloud: &Cloud, observed: &[Found]) -> Result<Option<Vpn>, AwsError>
         .ec2
         .describe_vpn_connections()
         .vpn_connection_ids(&found.id);
-    let answer = call("DescribeVpnConnections", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await?;
+    let answer = send("DescribeVpnConnections", || request.clone().send()).await?;
     let Some(connection) = answer.vpn_connections().first() else {
         return Ok(None);
     };
@@ -249,10 +236,7 @@ async fn vpn(cloud: &Cloud, observed: &[Found]) -> Result<Option<Vpn>, AwsError>
         .ec2
         .describe_customer_gateways()
         .customer_gateway_ids(&customer_gateway);
-    let gateways = call("DescribeCustomerGateways", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await?;
+    let gateways = send("DescribeCustomerGateways", || request.clone().send()).await?;
     let gateway = gateways.customer_gateways().first();
     let routes: Vec<&str> = connection
         .routes()

@@ -6,6 +6,7 @@
 //! change (the plan does) and never prints.
 
 pub mod objects;
+mod pages;
 pub mod preflight;
 pub mod recovery;
 mod resources;

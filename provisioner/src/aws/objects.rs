@@ -15,7 +15,8 @@ use aws_sdk_s3::types::{
 use chrono::{DateTime, Utc};
 
 use super::Cloud;
-use super::retry::{AwsError, Policy, call, removed};
+use super::pages::all_pages;
+use super::retry::{AwsError, Policy, removed, send};
 
 /// The object metadata key holding an object's SHA-256 (hex).
 pub const SHA256_METADATA: &str = "sha256";
@@ -26,9 +27,9 @@ pub struct Lifecycle {
     /// The rule's id.
     pub id: String,
     pub prefix: String,
+    pub expire_after_days: i32,
     /// Days after which objects move to Glacier (`None`: never).
     pub glacier_after_days: Option<i32>,
-    pub expire_after_days: i32,
 }
 
 /// One object, as a listing or `HeadObject` describes it.
@@ -54,6 +55,25 @@ pub enum Restore {
 }
 
 impl Stored {
+    /// As a listing or `HeadObject` gives it (a missing class is
+    /// `STANDARD`, as S3 leaves it out for that one), with no checksum or
+    /// restore known yet.
+    fn new(
+        key: &str,
+        size: Option<i64>,
+        storage_class: Option<&str>,
+        modified: Option<&aws_sdk_s3::primitives::DateTime>,
+    ) -> Self {
+        Self {
+            key: key.to_owned(),
+            size: size.unwrap_or(0),
+            storage_class: storage_class.unwrap_or("STANDARD").to_owned(),
+            modified: modified.and_then(|t| DateTime::from_timestamp(t.secs(), 0)),
+            sha256: None,
+            restore: None,
+        }
+    }
+
     /// In an archive storage class: readable only after a restore.
     pub fn archived(&self) -> bool {
         matches!(self.storage_class.as_str(), "GLACIER" | "DEEP_ARCHIVE")
@@ -79,7 +99,7 @@ impl Cloud {
     /// Whether bucket `name` exists (and may be read).
     pub async fn bucket_exists(&self, name: &str) -> Result<bool, AwsError> {
         let request = self.s3.head_bucket().bucket(name);
-        match call("HeadBucket", Policy::standard(), || request.clone().send()).await {
+        match send("HeadBucket", || request.clone().send()).await {
             Ok(_) => Ok(true),
             Err(error)
                 if error.is("NotFound") || error.is("NoSuchBucket") || error.code == "HTTP 404" =>
@@ -93,12 +113,7 @@ impl Cloud {
     /// The lifecycle rules of bucket `name` (none: empty), in their order.
     pub async fn lifecycle(&self, name: &str) -> Result<Vec<Lifecycle>, AwsError> {
         let request = self.s3.get_bucket_lifecycle_configuration().bucket(name);
-        let answer = match call(
-            "GetBucketLifecycleConfiguration",
-            Policy::standard(),
-            || request.clone().send(),
-        )
-        .await
+        let answer = match send("GetBucketLifecycleConfiguration", || request.clone().send()).await
         {
             Ok(answer) => answer,
             Err(error) if error.is("NoSuchLifecycleConfiguration") => return Ok(Vec::new()),
@@ -159,12 +174,7 @@ impl Cloud {
             .put_bucket_lifecycle_configuration()
             .bucket(name)
             .lifecycle_configuration(configuration);
-        call(
-            "PutBucketLifecycleConfiguration",
-            Policy::standard(),
-            || request.clone().send(),
-        )
-        .await?;
+        send("PutBucketLifecycleConfiguration", || request.clone().send()).await?;
         Ok(())
     }
 
@@ -176,7 +186,7 @@ impl Cloud {
         body: Vec<u8>,
         sha256: &str,
     ) -> Result<(), AwsError> {
-        call("PutObject", Policy::standard(), || {
+        send("PutObject", || {
             self.s3
                 .put_object()
                 .bucket(bucket)
@@ -192,7 +202,7 @@ impl Cloud {
     /// The object at `key`, or `None` when there is none.
     pub async fn head_object(&self, bucket: &str, key: &str) -> Result<Option<Stored>, AwsError> {
         let request = self.s3.head_object().bucket(bucket).key(key);
-        let head = match call("HeadObject", Policy::standard(), || request.clone().send()).await {
+        let head = match send("HeadObject", || request.clone().send()).await {
             Ok(head) => head,
             Err(error) if error.is("NotFound") || error.is("NoSuchKey") => return Ok(None),
             Err(error) if error.code == "HTTP 404" => return Ok(None),
@@ -205,70 +215,43 @@ impl Cloud {
                 Restore::Done
             }
         });
+        let class = head.storage_class().map(|c| c.as_str());
+        let stored = Stored::new(key, head.content_length(), class, head.last_modified());
         Ok(Some(Stored {
-            key: key.to_owned(),
-            size: head.content_length().unwrap_or(0),
-            storage_class: head
-                .storage_class()
-                .map_or("STANDARD", |c| c.as_str())
-                .to_owned(),
-            modified: head
-                .last_modified()
-                .and_then(|t| DateTime::from_timestamp(t.secs(), 0)),
             sha256: head
                 .metadata()
                 .and_then(|m| m.get(SHA256_METADATA))
                 .cloned(),
             restore,
+            ..stored
         }))
     }
 
     /// Every object under `prefix`, with its size and storage class.
     pub async fn list_objects(&self, bucket: &str, prefix: &str) -> Result<Vec<Stored>, AwsError> {
-        let mut out = Vec::new();
-        let mut token = None;
-        loop {
-            let request = self
-                .s3
-                .list_objects_v2()
-                .bucket(bucket)
-                .prefix(prefix)
-                .set_continuation_token(token.clone());
-            let answer = match call("ListObjectsV2", Policy::standard(), || {
-                request.clone().send()
-            })
-            .await
-            {
+        all_pages(|token| async move {
+            let request = self.s3.list_objects_v2().bucket(bucket).prefix(prefix);
+            let request = request.set_continuation_token(token);
+            let answer = match send("ListObjectsV2", || request.clone().send()).await {
                 Ok(answer) => answer,
-                Err(error) if error.is("NoSuchBucket") => return Ok(out),
+                Err(error) if error.is("NoSuchBucket") => return Ok((Vec::new(), None)),
                 Err(error) => return Err(error),
             };
-            out.extend(answer.contents().iter().filter_map(|o| {
-                Some(Stored {
-                    key: o.key()?.to_owned(),
-                    size: o.size().unwrap_or(0),
-                    storage_class: o
-                        .storage_class()
-                        .map_or("STANDARD", |c| c.as_str())
-                        .to_owned(),
-                    modified: o
-                        .last_modified()
-                        .and_then(|t| DateTime::from_timestamp(t.secs(), 0)),
-                    sha256: None,
-                    restore: None,
-                })
-            }));
-            token = answer.next_continuation_token().map(str::to_owned);
-            if token.is_none() || answer.is_truncated() != Some(true) {
-                return Ok(out);
-            }
-        }
+            let found = answer.contents().iter().filter_map(|o| {
+                let class = o.storage_class().map(|c| c.as_str());
+                Some(Stored::new(o.key()?, o.size(), class, o.last_modified()))
+            });
+            let next = answer.next_continuation_token().map(str::to_owned);
+            let more = answer.is_truncated() == Some(true);
+            Ok((found.collect(), next.filter(|_| more)))
+        })
+        .await
     }
 
     /// The whole body of the object at `key`.
     pub async fn get_object(&self, bucket: &str, key: &str) -> Result<Vec<u8>, AwsError> {
         let request = self.s3.get_object().bucket(bucket).key(key);
-        let answer = call("GetObject", Policy::standard(), || request.clone().send()).await?;
+        let answer = send("GetObject", || request.clone().send()).await?;
         let body = answer
             .body
             .collect()
@@ -292,7 +275,7 @@ impl Cloud {
             .copy_source(from)
             .bucket(bucket)
             .key(key);
-        call("CopyObject", Policy::standard(), || request.clone().send()).await?;
+        send("CopyObject", || request.clone().send()).await?;
         Ok(())
     }
 
@@ -323,11 +306,7 @@ impl Cloud {
                     .glacier_job_parameters(job)
                     .build(),
             );
-        match call("RestoreObject", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await
-        {
+        match send("RestoreObject", || request.clone().send()).await {
             Ok(_) => Ok(()),
             Err(error) if error.is("RestoreAlreadyInProgress") => Ok(()),
             Err(error) => Err(error),

@@ -9,7 +9,7 @@
 use aws_sdk_ec2::types::{Filter, LocationType};
 
 use super::Cloud;
-use super::retry::{AwsError, Policy, call};
+use super::retry::{AwsError, send};
 use crate::spec::Spec;
 
 /// A field of the spec that this account's region cannot give.
@@ -36,12 +36,8 @@ pub enum PreflightError {
 /// Checks `spec` against the account's region; every problem at once.
 pub async fn check(cloud: &Cloud, spec: &Spec) -> Result<(), PreflightError> {
     let mut problems = Vec::new();
-    let policy = Policy::standard();
     let request = cloud.ec2.describe_availability_zones();
-    let answer = call("DescribeAvailabilityZones", policy, || {
-        request.clone().send()
-    })
-    .await?;
+    let answer = send("DescribeAvailabilityZones", || request.clone().send()).await?;
     let zones: Vec<&str> = answer
         .availability_zones()
         .iter()
@@ -100,7 +96,6 @@ async fn offered(
     field: &str,
     instance_type: &str,
 ) -> Result<Option<Unavailable>, AwsError> {
-    let policy = Policy::standard();
     let offered = Filter::builder()
         .name("instance-type")
         .values(instance_type)
@@ -110,10 +105,7 @@ async fn offered(
         .describe_instance_type_offerings()
         .location_type(LocationType::AvailabilityZone)
         .filters(offered);
-    let answer = call("DescribeInstanceTypeOfferings", policy, || {
-        request.clone().send()
-    })
-    .await?;
+    let answer = send("DescribeInstanceTypeOfferings", || request.clone().send()).await?;
     let offered_in: Vec<&str> = answer
         .instance_type_offerings()
         .iter()
@@ -144,11 +136,7 @@ async fn image(
     ami: &str,
 ) -> Result<Option<Unavailable>, AwsError> {
     let request = cloud.ec2.describe_images().image_ids(ami);
-    let missing = match call("DescribeImages", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await
-    {
+    let missing = match send("DescribeImages", || request.clone().send()).await {
         Ok(answer) => answer.images().is_empty(),
         Err(error) if error.code.starts_with("InvalidAMIID") => true,
         Err(error) => return Err(error),

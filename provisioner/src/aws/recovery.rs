@@ -9,7 +9,7 @@ use aws_sdk_ec2::types::{Filter, ResourceType, Tag, VolumeType};
 
 use super::Cloud;
 use super::restores::{DR_RUN_TAG, DR_STEP_TAG};
-use super::retry::{AwsError, Policy, call, removed};
+use super::retry::{AwsError, Policy, removed, send};
 use super::tags::{any_of, tag_of, tag_specification};
 
 /// A volume a recovery made.
@@ -52,10 +52,7 @@ impl Cloud {
             .describe_volumes()
             .filters(filter(DR_RUN_TAG, run))
             .filters(filter(DR_STEP_TAG, step));
-        let answer = call("DescribeVolumes", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        let answer = send("DescribeVolumes", || request.clone().send()).await?;
         let mut out: Vec<RestoredVolume> = answer
             .volumes()
             .iter()
@@ -75,10 +72,7 @@ impl Cloud {
             .ec2
             .describe_volumes()
             .set_volume_ids(Some(ids.iter().map(|id| (*id).to_owned()).collect()));
-        let answer = call("DescribeVolumes", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        let answer = send("DescribeVolumes", || request.clone().send()).await?;
         Ok(answer
             .volumes()
             .iter()
@@ -97,10 +91,7 @@ impl Cloud {
             .availability_zone(volume.zone)
             .volume_type(VolumeType::Gp3)
             .tag_specifications(tags);
-        let made = call("CreateVolume", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        let made = send("CreateVolume", || request.clone().send()).await?;
         made.volume_id()
             .map(str::to_owned)
             .ok_or_else(|| AwsError::other("CreateVolume", "AWS answered no volume id"))
@@ -119,10 +110,7 @@ impl Cloud {
             .volume_id(volume)
             .instance_id(instance)
             .device(device);
-        call("AttachVolume", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        send("AttachVolume", || request.clone().send()).await?;
         Ok(())
     }
 
@@ -141,10 +129,7 @@ impl Cloud {
     /// The value of tag `key` on VPC `vpc`.
     pub async fn vpc_tag(&self, vpc: &str, key: &str) -> Result<Option<String>, AwsError> {
         let request = self.ec2.describe_vpcs().vpc_ids(vpc);
-        let answer = call("DescribeVpcs", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        let answer = send("DescribeVpcs", || request.clone().send()).await?;
         Ok(answer
             .vpcs()
             .first()
@@ -159,7 +144,7 @@ impl Cloud {
             .create_tags()
             .resources(vpc)
             .tags(Tag::builder().key(key).value(value).build());
-        call("CreateTags", Policy::standard(), || request.clone().send()).await?;
+        send("CreateTags", || request.clone().send()).await?;
         Ok(())
     }
 }
@@ -179,11 +164,7 @@ impl Cloud {
             .associate_vpc_with_hosted_zone()
             .hosted_zone_id(zone)
             .vpc(target);
-        match call("AssociateVPCWithHostedZone", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await
-        {
+        match send("AssociateVPCWithHostedZone", || request.clone().send()).await {
             Err(error) if error.code == "ConflictingDomainExists" => Ok(()),
             other => other.map(|_| ()),
         }

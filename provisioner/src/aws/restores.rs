@@ -8,7 +8,7 @@
 //! to undo is the runbook engine's to decide (`crate::dr`).
 
 use super::Cloud;
-use super::retry::{AwsError, Policy, call, removed};
+use super::retry::{AwsError, Policy, lookup, removed, send};
 
 /// The execution that made a resource.
 pub const DR_RUN_TAG: &str = "aerie:dr-run";
@@ -58,15 +58,8 @@ impl Cloud {
             .rds
             .describe_db_instances()
             .db_instance_identifier(identifier);
-        match call("DescribeDBInstances", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await
-        {
-            Ok(answer) => Ok(answer.db_instances().first().cloned()),
-            Err(error) if error.code.contains("NotFound") => Ok(None),
-            Err(error) => Err(error),
-        }
+        let answer = lookup("DescribeDBInstances", || request.clone().send()).await?;
+        Ok(answer.and_then(|a| a.db_instances().first().cloned()))
     }
 
     /// The database `identifier` in this region, if there is one.
@@ -107,12 +100,7 @@ impl Cloud {
             .set_vpc_security_group_ids(restore.security_group.map(|g| vec![g.to_owned()]))
             .publicly_accessible(false)
             .set_tags(Some(tags));
-        let made = call(
-            "RestoreDBInstanceFromDBSnapshot",
-            Policy::standard(),
-            || request.clone().send(),
-        )
-        .await?;
+        let made = send("RestoreDBInstanceFromDBSnapshot", || request.clone().send()).await?;
         let db = made.db_instance().ok_or_else(|| {
             AwsError::other(
                 "RestoreDBInstanceFromDBSnapshot",
@@ -149,14 +137,9 @@ impl Cloud {
             .rds
             .describe_db_subnet_groups()
             .db_subnet_group_name(name);
-        let answer = match call("DescribeDBSubnetGroups", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await
-        {
-            Ok(answer) => answer,
-            Err(error) if error.code.contains("NotFound") => return Ok(None),
-            Err(error) => return Err(error),
+        let Some(answer) = lookup("DescribeDBSubnetGroups", || request.clone().send()).await?
+        else {
+            return Ok(None);
         };
         let Some(arn) = answer
             .db_subnet_groups()
@@ -166,10 +149,7 @@ impl Cloud {
             return Ok(None);
         };
         let request = self.rds.list_tags_for_resource().resource_name(arn);
-        let tags = call("ListTagsForResource", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        let tags = send("ListTagsForResource", || request.clone().send()).await?;
         Ok(Some(
             tags.tag_list()
                 .iter()
@@ -187,10 +167,7 @@ impl Cloud {
                 .values("true")
                 .build(),
         );
-        let vpcs = call("DescribeVpcs", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        let vpcs = send("DescribeVpcs", || request.clone().send()).await?;
         let Some(vpc) = vpcs.vpcs().first().and_then(|v| v.vpc_id()) else {
             return Ok(Vec::new());
         };
@@ -200,10 +177,7 @@ impl Cloud {
                 .values(vpc)
                 .build(),
         );
-        let subnets = call("DescribeSubnets", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        let subnets = send("DescribeSubnets", || request.clone().send()).await?;
         let mut out: Vec<String> = subnets
             .subnets()
             .iter()
@@ -227,10 +201,7 @@ impl Cloud {
             .db_subnet_group_description(format!("{name}: a DR restore's database"))
             .set_subnet_ids(Some(subnets.to_vec()))
             .set_tags(Some(tags.iter().map(|(k, v)| self.rds_tag(k, v)).collect()));
-        call("CreateDBSubnetGroup", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        send("CreateDBSubnetGroup", || request.clone().send()).await?;
         Ok(())
     }
 

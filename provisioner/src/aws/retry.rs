@@ -117,6 +117,16 @@ fn retryable(policy: &Policy, code: &str, message: &str, status: Option<u16>) ->
             ))
 }
 
+/// [`call`] with [`Policy::standard`]: how most calls are made.
+pub async fn send<T, E, F, Fut>(name: &str, make: F) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, aws_smithy_runtime_api::http::Response>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    call(name, Policy::standard(), make).await
+}
+
 /// Calls `make` until it succeeds, fails for good, or runs out of attempts.
 pub async fn call<T, E, F, Fut>(name: &str, policy: Policy, mut make: F) -> Result<T, AwsError>
 where
@@ -182,6 +192,20 @@ where
             message,
             source,
         });
+    }
+}
+
+/// [`send`], where an answer that it is not found is `None`.
+pub async fn lookup<T, E, F, Fut>(name: &str, make: F) -> Result<Option<T>, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, aws_smithy_runtime_api::http::Response>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match send(name, make).await {
+        Ok(answer) => Ok(Some(answer)),
+        Err(error) if error.code.contains("NotFound") => Ok(None),
+        Err(error) => Err(error),
     }
 }
 

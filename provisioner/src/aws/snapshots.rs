@@ -13,7 +13,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Cloud;
-use super::retry::{AwsError, Policy, call, removed};
+use super::pages::all_pages;
+use super::retry::{AwsError, Policy, removed, send};
 use super::tags::{ENV_TAG, ROLE_TAG, any_of, tag_of};
 
 /// The run a backup belongs to.
@@ -116,20 +117,50 @@ pub struct Volume {
     pub role: String,
 }
 
-/// What a backup snapshot's tags say.
-struct Tagged {
-    run: String,
-    of: String,
-    role: String,
-    taken: DateTime<Utc>,
-    copy_of: Option<String>,
+/// What AWS says of a snapshot besides its tags.
+struct Described<'a> {
+    kind: SnapshotKind,
+    /// (key, value)
+    tags: Vec<(Option<&'a str>, Option<&'a str>)>,
+    id: Option<&'a str>,
+    arn: Option<&'a str>,
+    size_gb: Option<i32>,
+    state: &'a str,
 }
 
-/// A snapshot's (key, value) tags read; `None` when it is not a backup of
-/// `environment`.
-fn from_tags(tags: &[(Option<&str>, Option<&str>)], environment: &str) -> Option<Tagged> {
+impl<'a> From<&'a aws_sdk_rds::types::DbSnapshot> for Described<'a> {
+    fn from(s: &'a aws_sdk_rds::types::DbSnapshot) -> Self {
+        Self {
+            kind: SnapshotKind::Database,
+            tags: s.tag_list().iter().map(|t| (t.key(), t.value())).collect(),
+            arn: s.db_snapshot_arn(),
+            id: s.db_snapshot_identifier(),
+            size_gb: s.allocated_storage(),
+            state: s.status().unwrap_or("unknown"),
+        }
+    }
+}
+
+impl<'a> From<&'a aws_sdk_ec2::types::Snapshot> for Described<'a> {
+    fn from(s: &'a aws_sdk_ec2::types::Snapshot) -> Self {
+        Self {
+            kind: SnapshotKind::Volume,
+            tags: s.tags().iter().map(|t| (t.key(), t.value())).collect(),
+            arn: None,
+            id: s.snapshot_id(),
+            size_gb: s.volume_size(),
+            state: s.state().map_or("unknown", |s| s.as_str()),
+        }
+    }
+}
+
+/// A snapshot from its (key, value) tags and what AWS says of it; `None`
+/// when it is not a backup of `environment`.
+fn snapshot(environment: &str, region: &str, described: Described<'_>) -> Option<Snapshot> {
     let get = |key: &str| {
-        tags.iter()
+        described
+            .tags
+            .iter()
             .find(|(k, _)| *k == Some(key))
             .and_then(|(_, v)| *v)
     };
@@ -137,11 +168,21 @@ fn from_tags(tags: &[(Option<&str>, Option<&str>)], environment: &str) -> Option
         return None;
     }
     let taken = DateTime::parse_from_rfc3339(get(TAKEN_TAG)?).ok()?;
-    Some(Tagged {
+    let role = match described.kind {
+        SnapshotKind::Database => None,
+        SnapshotKind::Volume => get(ROLE_TAG),
+    };
+    Some(Snapshot {
+        kind: described.kind,
+        id: described.id?.to_owned(),
+        arn: described.arn.map(str::to_owned),
+        region: region.to_owned(),
         run: get(BACKUP_TAG)?.to_owned(),
         of: get(OF_TAG)?.to_owned(),
-        role: get(ROLE_TAG).unwrap_or("database").to_owned(),
+        role: role.unwrap_or("database").to_owned(),
         taken: taken.with_timezone(&Utc),
+        size_gb: described.size_gb.map_or(0, i64::from),
+        state: described.state.to_owned(),
         copy_of: get(COPY_OF_TAG).map(str::to_owned),
     })
 }
@@ -171,10 +212,7 @@ impl Cloud {
                 "instance-state-name",
                 &["pending", "running", "stopping", "stopped"],
             ));
-        let answer = call("DescribeInstances", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        let answer = send("DescribeInstances", || request.clone().send()).await?;
         let mut volumes: Vec<Volume> = answer
             .reservations()
             .iter()
@@ -207,143 +245,69 @@ impl Cloud {
     }
 
     async fn database_snapshots(&self) -> Result<Vec<Snapshot>, AwsError> {
-        let mut out = Vec::new();
-        let mut marker = None;
-        loop {
-            let request = self
-                .rds
-                .describe_db_snapshots()
-                .snapshot_type("manual")
-                .set_marker(marker.clone());
-            let answer = call("DescribeDBSnapshots", Policy::standard(), || {
-                request.clone().send()
-            })
-            .await?;
-            out.extend(
-                answer
-                    .db_snapshots()
-                    .iter()
-                    .filter_map(|s| self.database_snapshot(s)),
-            );
-            marker = answer.marker().map(str::to_owned);
-            if marker.is_none() {
-                return Ok(out);
-            }
-        }
-    }
-
-    fn database_snapshot(&self, s: &aws_sdk_rds::types::DbSnapshot) -> Option<Snapshot> {
-        let tags: Vec<_> = s.tag_list().iter().map(|t| (t.key(), t.value())).collect();
-        let Tagged {
-            run,
-            of,
-            taken,
-            copy_of,
-            ..
-        } = from_tags(&tags, &self.environment)?;
-        Some(Snapshot {
-            kind: SnapshotKind::Database,
-            id: s.db_snapshot_identifier()?.to_owned(),
-            arn: s.db_snapshot_arn().map(str::to_owned),
-            region: self.region.clone(),
-            run,
-            of,
-            role: "database".to_owned(),
-            taken,
-            size_gb: s.allocated_storage().map_or(0, i64::from),
-            state: s.status().unwrap_or("unknown").to_owned(),
-            copy_of,
+        all_pages(|marker| async move {
+            let manual = self.rds.describe_db_snapshots().snapshot_type("manual");
+            let request = manual.set_marker(marker);
+            let answer = send("DescribeDBSnapshots", || request.clone().send()).await?;
+            Ok((
+                self.snapshots(answer.db_snapshots()),
+                answer.marker().map(str::to_owned),
+            ))
         })
+        .await
     }
 
     async fn volume_snapshots(&self) -> Result<Vec<Snapshot>, AwsError> {
-        let mut out = Vec::new();
-        let mut token = None;
-        loop {
-            let request = self
-                .ec2
-                .describe_snapshots()
-                .owner_ids("self")
-                .filters(self.env_filter())
-                .filters(any_of("tag-key", &[BACKUP_TAG]))
-                .set_next_token(token.clone());
-            let answer = call("DescribeSnapshots", Policy::standard(), || {
-                request.clone().send()
-            })
-            .await?;
-            out.extend(
-                answer
-                    .snapshots()
-                    .iter()
-                    .filter_map(|s| self.volume_snapshot(s)),
-            );
-            token = answer.next_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(out);
-            }
-        }
+        all_pages(|token| async move {
+            let request = self.ec2.describe_snapshots().set_next_token(token);
+            let request = request.owner_ids("self").filters(self.env_filter());
+            let request = request.filters(any_of("tag-key", &[BACKUP_TAG]));
+            let answer = send("DescribeSnapshots", || request.clone().send()).await?;
+            Ok((
+                self.snapshots(answer.snapshots()),
+                answer.next_token().map(str::to_owned),
+            ))
+        })
+        .await
     }
 
-    fn volume_snapshot(&self, s: &aws_sdk_ec2::types::Snapshot) -> Option<Snapshot> {
-        let tags: Vec<_> = s.tags().iter().map(|t| (t.key(), t.value())).collect();
-        let Tagged {
-            run,
-            of,
-            role,
-            taken,
-            copy_of,
-        } = from_tags(&tags, &self.environment)?;
-        Some(Snapshot {
-            kind: SnapshotKind::Volume,
-            id: s.snapshot_id()?.to_owned(),
-            arn: None,
-            region: self.region.clone(),
-            run,
-            of,
-            role,
-            taken,
-            size_gb: s.volume_size().map_or(0, i64::from),
-            state: s.state().map_or("unknown", |s| s.as_str()).to_owned(),
-            copy_of,
-        })
+    /// The backups of this environment among the snapshots AWS described.
+    fn snapshots<'a, T>(&self, described: &'a [T]) -> Vec<Snapshot>
+    where
+        &'a T: Into<Described<'a>>,
+    {
+        let found = described.iter().filter_map(|s| self.snapshot(s.into()));
+        found.collect()
+    }
+
+    /// A snapshot AWS described; `None` when it is not a backup of this
+    /// environment.
+    fn snapshot(&self, described: Described<'_>) -> Option<Snapshot> {
+        snapshot(&self.environment, &self.region, described)
     }
 
     /// One snapshot as it is now (`None`: gone).
     pub async fn snapshot_now(&self, snapshot: &Snapshot) -> Result<Option<Snapshot>, AwsError> {
-        match snapshot.kind {
+        let id = &snapshot.id;
+        let found = match snapshot.kind {
             SnapshotKind::Database => {
-                let request = self
-                    .rds
-                    .describe_db_snapshots()
-                    .db_snapshot_identifier(&snapshot.id);
-                match call("DescribeDBSnapshots", Policy::standard(), || {
-                    request.clone().send()
-                })
-                .await
-                {
-                    Ok(answer) => Ok(answer
-                        .db_snapshots()
+                let request = self.rds.describe_db_snapshots().db_snapshot_identifier(id);
+                let answer = send("DescribeDBSnapshots", || request.clone().send()).await;
+                answer.map(|a| {
+                    a.db_snapshots()
                         .iter()
-                        .find_map(|s| self.database_snapshot(s))),
-                    Err(error) if error.code.contains("NotFound") => Ok(None),
-                    Err(error) => Err(error),
-                }
+                        .find_map(|s| self.snapshot(s.into()))
+                })
             }
             SnapshotKind::Volume => {
-                let request = self.ec2.describe_snapshots().snapshot_ids(&snapshot.id);
-                match call("DescribeSnapshots", Policy::standard(), || {
-                    request.clone().send()
-                })
-                .await
-                {
-                    Ok(answer) => Ok(answer
-                        .snapshots()
-                        .iter()
-                        .find_map(|s| self.volume_snapshot(s))),
-                    Err(error) if error.code.contains("NotFound") => Ok(None),
-                    Err(error) => Err(error),
-                }
+                let request = self.ec2.describe_snapshots().snapshot_ids(id);
+                let answer = send("DescribeSnapshots", || request.clone().send()).await;
+                answer.map(|a| a.snapshots().iter().find_map(|s| self.snapshot(s.into())))
             }
+        };
+        match found {
+            Err(error) if error.code.contains("NotFound") => Ok(None),
+            found => found,
         }
     }
 
@@ -354,19 +318,11 @@ impl Cloud {
         identifier: &str,
         tags: &BackupTags,
     ) -> Result<Snapshot, AwsError> {
-        let request = self
-            .rds
-            .create_db_snapshot()
-            .db_instance_identifier(db)
-            .db_snapshot_identifier(identifier)
-            .set_tags(Some(self.rds_tags(tags)));
-        let made = call("CreateDBSnapshot", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
-        made.db_snapshot()
-            .and_then(|s| self.database_snapshot(s))
-            .ok_or_else(|| AwsError::other("CreateDBSnapshot", "AWS answered no snapshot"))
+        let request = self.rds.create_db_snapshot().db_instance_identifier(db);
+        let request = request.db_snapshot_identifier(identifier);
+        let request = request.set_tags(Some(self.rds_tags(tags)));
+        let made = send("CreateDBSnapshot", || request.clone().send()).await?;
+        self.made_database("CreateDBSnapshot", made.db_snapshot())
     }
 
     /// Copies `source` (a snapshot in another region, named by its ARN)
@@ -380,20 +336,26 @@ impl Cloud {
         tags: &BackupTags,
     ) -> Result<Snapshot, AwsError> {
         let arn = source.arn.as_deref().unwrap_or(&source.id);
-        let request = self
+        let copy = self
             .rds
             .copy_db_snapshot()
-            .source_db_snapshot_identifier(arn)
+            .source_db_snapshot_identifier(arn);
+        let copy = copy
             .target_db_snapshot_identifier(&source.id)
-            .kms_key_id(kms_key)
-            .set_tags(Some(self.rds_tags(tags)));
-        let made = call("CopyDBSnapshot", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
-        made.db_snapshot()
-            .and_then(|s| self.database_snapshot(s))
-            .ok_or_else(|| AwsError::other("CopyDBSnapshot", "AWS answered no snapshot"))
+            .kms_key_id(kms_key);
+        let copy = copy.set_tags(Some(self.rds_tags(tags)));
+        let made = send("CopyDBSnapshot", || copy.clone().send()).await?;
+        self.made_database("CopyDBSnapshot", made.db_snapshot())
+    }
+
+    /// The database snapshot call `call` answered it made.
+    fn made_database(
+        &self,
+        call: &str,
+        made: Option<&aws_sdk_rds::types::DbSnapshot>,
+    ) -> Result<Snapshot, AwsError> {
+        made.and_then(|s| self.snapshot(s.into()))
+            .ok_or_else(|| AwsError::other(call, "AWS answered no snapshot"))
     }
 
     /// Snapshots volume `volume`.
@@ -402,22 +364,14 @@ impl Cloud {
         volume: &str,
         tags: &BackupTags,
     ) -> Result<Snapshot, AwsError> {
-        let request = self
-            .ec2
-            .create_snapshot()
-            .volume_id(volume)
-            .description(format!("aerie backup {} of {volume}", tags.run))
-            .tag_specifications(self.ec2_tags(tags));
-        let made = call("CreateSnapshot", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
-        let id = made
-            .snapshot_id()
-            .ok_or_else(|| AwsError::other("CreateSnapshot", "AWS answered no snapshot id"))?;
+        let description = format!("aerie backup {} of {volume}", tags.run);
+        let request = self.ec2.create_snapshot().volume_id(volume);
+        let request = request.description(description);
+        let made = request.tag_specifications(self.ec2_tags(tags));
+        let made = send("CreateSnapshot", || made.clone().send()).await?;
         Ok(Snapshot {
             kind: SnapshotKind::Volume,
-            id: id.to_owned(),
+            id: made_id("CreateSnapshot", made.snapshot_id())?,
             arn: None,
             region: self.region.clone(),
             run: tags.run.clone(),
@@ -436,22 +390,15 @@ impl Cloud {
         source: &Snapshot,
         tags: &BackupTags,
     ) -> Result<Snapshot, AwsError> {
-        let request = self
-            .ec2
-            .copy_snapshot()
-            .source_region(&source.region)
-            .source_snapshot_id(&source.id)
-            .description(format!("aerie backup {} of {}", tags.run, tags.of))
+        let from = self.ec2.copy_snapshot().source_region(&source.region);
+        let from = from.source_snapshot_id(&source.id);
+        let description = format!("aerie backup {} of {}", tags.run, tags.of);
+        let copy = from
+            .description(description)
             .tag_specifications(self.ec2_tags(tags));
-        let made = call("CopySnapshot", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
-        let id = made
-            .snapshot_id()
-            .ok_or_else(|| AwsError::other("CopySnapshot", "AWS answered no snapshot id"))?;
+        let made = send("CopySnapshot", || copy.clone().send()).await?;
         Ok(Snapshot {
-            id: id.to_owned(),
+            id: made_id("CopySnapshot", made.snapshot_id())?,
             region: self.region.clone(),
             state: "pending".to_owned(),
             copy_of: Some(source.id.clone()),
@@ -461,23 +408,15 @@ impl Cloud {
 
     /// Deletes a backup snapshot of this region (gone already is fine).
     pub async fn delete_snapshot(&self, snapshot: &Snapshot) -> Result<(), AwsError> {
+        let (id, policy) = (&snapshot.id, Policy::standard());
         match snapshot.kind {
             SnapshotKind::Database => {
-                let request = self
-                    .rds
-                    .delete_db_snapshot()
-                    .db_snapshot_identifier(&snapshot.id);
-                removed("DeleteDBSnapshot", Policy::standard(), || {
-                    request.clone().send()
-                })
-                .await
+                let request = self.rds.delete_db_snapshot().db_snapshot_identifier(id);
+                removed("DeleteDBSnapshot", policy, || request.clone().send()).await
             }
             SnapshotKind::Volume => {
-                let request = self.ec2.delete_snapshot().snapshot_id(&snapshot.id);
-                removed("DeleteSnapshot", Policy::standard(), || {
-                    request.clone().send()
-                })
-                .await
+                let request = self.ec2.delete_snapshot().snapshot_id(id);
+                removed("DeleteSnapshot", policy, || request.clone().send()).await
             }
         }
     }
@@ -495,4 +434,10 @@ impl Cloud {
             tags.pairs(&self.environment),
         )
     }
+}
+
+/// The id of the EBS snapshot call `call` answered it made.
+fn made_id(call: &str, id: Option<&str>) -> Result<String, AwsError> {
+    id.map(str::to_owned)
+        .ok_or_else(|| AwsError::other(call, "AWS answered no snapshot id"))
 }

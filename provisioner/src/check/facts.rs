@@ -9,7 +9,7 @@ use aws_sdk_ec2::types::{Filter, Instance, SecurityGroup, Subnet, Volume};
 use aws_sdk_rds::types::DbInstance;
 
 use crate::aws::Cloud;
-use crate::aws::retry::{AwsError, Policy, call};
+use crate::aws::retry::{AwsError, send};
 use crate::model::BucketSetting;
 use crate::spec::Spec;
 
@@ -67,10 +67,7 @@ impl Facts {
             .ec2
             .describe_vpcs()
             .filters(filter("tag:aerie:env", &spec.name));
-        let vpcs = call("DescribeVpcs", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        let vpcs = send("DescribeVpcs", || request.clone().send()).await?;
         facts.vpc = vpcs
             .vpcs()
             .first()
@@ -97,16 +94,10 @@ impl Facts {
             .ec2
             .describe_security_groups()
             .filters(filter("vpc-id", vpc));
-        let groups = call("DescribeSecurityGroups", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        let groups = send("DescribeSecurityGroups", || request.clone().send()).await?;
         self.groups = groups.security_groups().to_vec();
         let request = cloud.ec2.describe_subnets().filters(filter("vpc-id", vpc));
-        let subnets = call("DescribeSubnets", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        let subnets = send("DescribeSubnets", || request.clone().send()).await?;
         self.subnets = subnets.subnets().to_vec();
         let live = Filter::builder()
             .name("instance-state-name")
@@ -120,10 +111,7 @@ impl Facts {
             .describe_instances()
             .filters(filter("vpc-id", vpc))
             .filters(live);
-        let answer = call("DescribeInstances", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        let answer = send("DescribeInstances", || request.clone().send()).await?;
         self.instances = answer
             .reservations()
             .iter()
@@ -135,20 +123,14 @@ impl Facts {
                 .ec2
                 .describe_volumes()
                 .filters(filter("attachment.instance-id", id));
-            let volumes = call("DescribeVolumes", Policy::standard(), || {
-                request.clone().send()
-            })
-            .await?;
+            let volumes = send("DescribeVolumes", || request.clone().send()).await?;
             self.volumes.extend(volumes.volumes().iter().cloned());
             let request = cloud
                 .ec2
                 .describe_instance_attribute()
                 .instance_id(id)
                 .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData);
-            let answer = call("DescribeInstanceAttribute", Policy::standard(), || {
-                request.clone().send()
-            })
-            .await?;
+            let answer = send("DescribeInstanceAttribute", || request.clone().send()).await?;
             let encoded = answer
                 .user_data()
                 .and_then(|v| v.value())
@@ -173,17 +155,13 @@ async fn secrets(cloud: &Cloud, environment: &str) -> Result<Vec<(String, String
     let mut token: Option<String> = None;
     loop {
         let request = cloud.secrets.list_secrets().set_next_token(token.clone());
-        let listed = call("ListSecrets", Policy::standard(), || request.clone().send()).await?;
+        let listed = send("ListSecrets", || request.clone().send()).await?;
         for secret in listed.secret_list() {
             let Some(name) = secret.name().filter(|n| n.starts_with(&prefix)) else {
                 continue;
             };
             let request = cloud.secrets.get_secret_value().secret_id(name);
-            match call("GetSecretValue", Policy::standard(), || {
-                request.clone().send()
-            })
-            .await
-            {
+            match send("GetSecretValue", || request.clone().send()).await {
                 Ok(value) => {
                     if let Some(text) = value.secret_string() {
                         out.push((name.to_owned(), text.to_owned()));
@@ -210,18 +188,13 @@ async fn mail(cloud: &Cloud, domain: &str) -> Result<MailFacts, AwsError> {
         .ses
         .get_identity_verification_attributes()
         .identities(domain);
-    let verification = call(
-        "GetIdentityVerificationAttributes",
-        Policy::standard(),
-        || request.clone().send(),
-    )
-    .await?;
-    let verification = verification.verification_attributes().get(domain);
-    let request = cloud.ses.get_identity_dkim_attributes().identities(domain);
-    let dkim = call("GetIdentityDkimAttributes", Policy::standard(), || {
+    let verification = send("GetIdentityVerificationAttributes", || {
         request.clone().send()
     })
     .await?;
+    let verification = verification.verification_attributes().get(domain);
+    let request = cloud.ses.get_identity_dkim_attributes().identities(domain);
+    let dkim = send("GetIdentityDkimAttributes", || request.clone().send()).await?;
     let dkim = dkim.dkim_attributes().get(domain);
     Ok(MailFacts {
         domain: domain.to_owned(),
@@ -237,11 +210,7 @@ async fn mail(cloud: &Cloud, domain: &str) -> Result<MailFacts, AwsError> {
 
 async fn bucket(cloud: &Cloud, name: &str) -> Result<Option<BucketFacts>, AwsError> {
     let request = cloud.s3.get_bucket_tagging().bucket(name);
-    let tags = match call("GetBucketTagging", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await
-    {
+    let tags = match send("GetBucketTagging", || request.clone().send()).await {
         Ok(tagging) => tagging
             .tag_set()
             .iter()

@@ -18,25 +18,18 @@ pub(super) async fn attach(
     gateway: Gateway,
     change: &Change<'_>,
 ) -> Result<(), AwsError> {
-    let policy = Policy::standard();
-    for rule in change.add {
-        let Rule::Attached { vpc } = rule else {
-            continue;
-        };
+    for vpc in attached(change.add) {
         let (id, vpc) = (change.id, change.known.id(vpc)?);
         match gateway {
             Gateway::Internet => {
                 let request = cloud.ec2.attach_internet_gateway().internet_gateway_id(id);
                 let request = request.vpc_id(vpc);
-                call("AttachInternetGateway", policy, || request.clone().send()).await?;
+                send("AttachInternetGateway", || request.clone().send()).await?;
             }
             Gateway::Vpn => {
-                let request = cloud
-                    .ec2
-                    .attach_vpn_gateway()
-                    .vpn_gateway_id(id)
-                    .vpc_id(vpc);
-                call("AttachVpnGateway", policy, || request.clone().send()).await?;
+                let request = cloud.ec2.attach_vpn_gateway().vpn_gateway_id(id);
+                let request = request.vpc_id(vpc);
+                send("AttachVpnGateway", || request.clone().send()).await?;
             }
         }
     }
@@ -51,10 +44,7 @@ pub(super) async fn detach(
     gone: &Gone<'_>,
 ) -> Result<(), AwsError> {
     let policy = Policy::destroying();
-    for rule in &gone.found.resource.rules {
-        let Rule::Attached { vpc } = rule else {
-            continue;
-        };
+    for vpc in attached(&gone.found.resource.rules) {
         let Some(vpc) = gone.known.ids.get(vpc) else {
             continue;
         };
@@ -71,4 +61,12 @@ pub(super) async fn detach(
         }
     }
     Ok(())
+}
+
+/// The VPCs (by role) of the `Attached` rules among `rules`.
+fn attached<'r>(rules: impl IntoIterator<Item = &'r Rule>) -> impl Iterator<Item = &'r String> {
+    rules.into_iter().filter_map(|rule| match rule {
+        Rule::Attached { vpc } => Some(vpc),
+        _ => None,
+    })
 }

@@ -5,6 +5,7 @@
 //! nothing that could be someone else's). Deleting it removes every
 //! version of every object first.
 
+use super::Bucket;
 use super::prelude::*;
 use crate::aws::tags::{ENV_TAG, ROLE_TAG};
 use crate::model::BucketSetting;
@@ -15,9 +16,6 @@ use aws_sdk_s3::types::{
     ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
     Tag, Tagging, VersioningConfiguration,
 };
-
-/// An S3 bucket of the environment.
-pub(super) struct Bucket;
 
 /// Whose a bucket of the environment's name is.
 enum Owner {
@@ -105,11 +103,7 @@ async fn create(cloud: &Cloud, name: &str) -> Result<(), AwsError> {
         let configuration = CreateBucketConfiguration::builder().location_constraint(location);
         request = request.create_bucket_configuration(configuration.build());
     }
-    match call("CreateBucket", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await
-    {
+    match send("CreateBucket", || request.clone().send()).await {
         Ok(_) => Ok(()),
         Err(error) if error.is("BucketAlreadyOwnedByYou") => match owner(cloud, name).await? {
             Owner::Someone => Err(refused(cloud, name)),
@@ -135,11 +129,7 @@ fn refused(cloud: &Cloud, name: &str) -> AwsError {
 /// untagged and empty), or someone else's.
 async fn owner(cloud: &Cloud, name: &str) -> Result<Owner, AwsError> {
     let request = cloud.s3.get_bucket_tagging().bucket(name);
-    match call("GetBucketTagging", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await
-    {
+    match send("GetBucketTagging", || request.clone().send()).await {
         Ok(tagging) => {
             let tags = tagging.tag_set().iter();
             let ours = cloud.owns(tags.map(|t| (Some(t.key()), Some(t.value()))));
@@ -152,10 +142,7 @@ async fn owner(cloud: &Cloud, name: &str) -> Result<Owner, AwsError> {
         Err(error) if error.is("NoSuchBucket") => Ok(Owner::Nobody),
         Err(error) if error.is("NoSuchTagSet") => {
             let request = cloud.s3.list_object_versions().bucket(name).max_keys(1);
-            let listed = call("ListObjectVersions", Policy::standard(), || {
-                request.clone().send()
-            })
-            .await?;
+            let listed = send("ListObjectVersions", || request.clone().send()).await?;
             let empty = listed.versions().is_empty() && listed.delete_markers().is_empty();
             Ok(if empty {
                 Owner::Us { tagged: false }
@@ -176,11 +163,7 @@ pub(in crate::aws) async fn settings(
 ) -> Result<Vec<BucketSetting>, AwsError> {
     let mut out = Vec::new();
     let request = cloud.s3.get_bucket_versioning().bucket(name);
-    match call("GetBucketVersioning", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await
-    {
+    match send("GetBucketVersioning", || request.clone().send()).await {
         Ok(versioning) if versioning.status() == Some(&BucketVersioningStatus::Enabled) => {
             out.push(BucketSetting::Versioning);
         }
@@ -188,11 +171,7 @@ pub(in crate::aws) async fn settings(
         Err(error) => return Err(error),
     }
     let request = cloud.s3.get_bucket_encryption().bucket(name);
-    match call("GetBucketEncryption", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await
-    {
+    match send("GetBucketEncryption", || request.clone().send()).await {
         Ok(encryption) => {
             let rules = encryption
                 .server_side_encryption_configuration()
@@ -209,11 +188,7 @@ pub(in crate::aws) async fn settings(
         Err(error) => return Err(error),
     }
     let request = cloud.s3.get_public_access_block().bucket(name);
-    match call("GetPublicAccessBlock", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await
-    {
+    match send("GetPublicAccessBlock", || request.clone().send()).await {
         Ok(answer) => {
             let all = answer.public_access_block_configuration().is_some_and(|c| {
                 c.block_public_acls() == Some(true)
@@ -248,10 +223,7 @@ async fn tag(cloud: &Cloud, name: &str, role: &str) -> Result<(), AwsError> {
         .build()
         .map_err(|e| AwsError::other("PutBucketTagging", e.to_string()))?;
     let request = cloud.s3.put_bucket_tagging().bucket(name).tagging(tagging);
-    call("PutBucketTagging", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await?;
+    send("PutBucketTagging", || request.clone().send()).await?;
     Ok(())
 }
 
@@ -265,10 +237,7 @@ async fn set(cloud: &Cloud, name: &str, setting: BucketSetting) -> Result<(), Aw
                 VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled);
             let request = cloud.s3.put_bucket_versioning().bucket(name);
             let request = request.versioning_configuration(versioning.build());
-            call("PutBucketVersioning", Policy::standard(), || {
-                request.clone().send()
-            })
-            .await?;
+            send("PutBucketVersioning", || request.clone().send()).await?;
         }
         BucketSetting::Encryption => {
             let default = ServerSideEncryptionByDefault::builder()
@@ -284,10 +253,7 @@ async fn set(cloud: &Cloud, name: &str, setting: BucketSetting) -> Result<(), Aw
                 .map_err(invalid)?;
             let request = cloud.s3.put_bucket_encryption().bucket(name);
             let request = request.server_side_encryption_configuration(configuration);
-            call("PutBucketEncryption", Policy::standard(), || {
-                request.clone().send()
-            })
-            .await?;
+            send("PutBucketEncryption", || request.clone().send()).await?;
         }
         BucketSetting::PublicAccessBlocked => {
             let block = PublicAccessBlockConfiguration::builder()
@@ -297,10 +263,7 @@ async fn set(cloud: &Cloud, name: &str, setting: BucketSetting) -> Result<(), Aw
                 .restrict_public_buckets(true);
             let request = cloud.s3.put_public_access_block().bucket(name);
             let request = request.public_access_block_configuration(block.build());
-            call("PutPublicAccessBlock", Policy::standard(), || {
-                request.clone().send()
-            })
-            .await?;
+            send("PutPublicAccessBlock", || request.clone().send()).await?;
         }
     }
     Ok(())
@@ -310,11 +273,7 @@ async fn set(cloud: &Cloud, name: &str, setting: BucketSetting) -> Result<(), Aw
 async fn empty(cloud: &Cloud, name: &str) -> Result<(), AwsError> {
     loop {
         let request = cloud.s3.list_object_versions().bucket(name);
-        let listed = match call("ListObjectVersions", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await
-        {
+        let listed = match send("ListObjectVersions", || request.clone().send()).await {
             Ok(listed) => listed,
             Err(error) if error.is("NoSuchBucket") => return Ok(()),
             Err(error) => return Err(error),

@@ -1,11 +1,9 @@
 //! The VPN customer gateway (the customer's public IP and BGP ASN).
 
+use super::CustomerGateway;
 use super::prelude::*;
 use crate::aws::tags::any_of;
 use aws_sdk_ec2::types::{GatewayType, ResourceType};
-
-/// The customer's end of the VPN, as AWS knows it.
-pub(super) struct CustomerGateway;
 
 #[async_trait::async_trait]
 impl ResourceKind for CustomerGateway {
@@ -13,9 +11,7 @@ impl ResourceKind for CustomerGateway {
         let live = any_of("state", &["pending", "available"]);
         let describe = cloud.ec2.describe_customer_gateways();
         let request = describe.filters(cloud.env_filter()).filters(live);
-        let answer = call("DescribeCustomerGateways", Policy::standard(), || {
-            request.clone().send()
-        });
+        let answer = send("DescribeCustomerGateways", || request.clone().send());
         let answer = answer.await?;
         let ours = cloud.ours(answer.customer_gateways(), |g| g.tags(), "cgw");
         for (role, cgw) in ours.filter(|(_, g)| !matches!(g.state(), Some("deleted" | "deleting")))
@@ -30,16 +26,14 @@ impl ResourceKind for CustomerGateway {
     }
 
     async fn create(&self, cloud: &Cloud, need: &Need<'_>) -> Result<Made, AwsError> {
+        let asn = need.prop("bgp_asn").parse().unwrap_or(65000);
         let tags = cloud.tags(ResourceType::CustomerGateway, need.role());
         let create = cloud.ec2.create_customer_gateway().tag_specifications(tags);
         let request = create
-            .bgp_asn(need.prop("bgp_asn").parse().unwrap_or(65000))
+            .bgp_asn(asn)
             .ip_address(need.prop("ip"))
             .r#type(GatewayType::Ipsec1);
-        let created = call("CreateCustomerGateway", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        let created = send("CreateCustomerGateway", || request.clone().send()).await?;
         let gateway = created.customer_gateway();
         Made::id(
             "CreateCustomerGateway",

@@ -1,33 +1,20 @@
 //! The RDS MySQL instance: encrypted, private; deleting it keeps a final
 //! snapshot unless the spec says otherwise.
 
+use super::DbInstance;
 use super::prelude::*;
 use crate::aws::tags::{ENV_TAG, ROLE_TAG};
 use aws_sdk_rds::types::DbInstance as Database;
-
-/// The environment's database.
-pub(super) struct DbInstance;
 
 #[async_trait::async_trait]
 impl ResourceKind for DbInstance {
     async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError> {
         let identifier = format!("{}-db", cloud.environment);
-        let describe = cloud.rds.describe_db_instances();
-        let request = describe.db_instance_identifier(&identifier);
-        let instances = match call("DescribeDBInstances", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await
-        {
-            Ok(instances) => instances,
-            Err(error) if error.code.contains("NotFound") => return Ok(()),
-            Err(error) => return Err(error),
-        };
-        for db in instances.db_instances() {
+        if let Some(db) = cloud.describe_database(&identifier).await? {
             let ours = cloud.owns(db.tag_list().iter().map(|t| (t.key(), t.value())));
             let status = db.db_instance_status().unwrap_or_default();
             if ours && status != "deleting" {
-                seen.out.push(described(&identifier, status, db));
+                seen.out.push(described(&identifier, status, &db));
             }
         }
         Ok(())
@@ -38,7 +25,7 @@ impl ResourceKind for DbInstance {
             (need.role(), need.prop("identifier"), &need.spec.database);
         let secret = crate::model::rds_secret_name(&cloud.environment);
         let get = cloud.secrets.get_secret_value().secret_id(secret);
-        let password = call("GetSecretValue", Policy::standard(), || get.clone().send()).await?;
+        let password = send("GetSecretValue", || get.clone().send()).await?;
         let tag = |key: &str, value: &str| cloud.rds_tag(key, value);
         let request = cloud
             .rds
@@ -60,10 +47,7 @@ impl ResourceKind for DbInstance {
             .tags(tag(ENV_TAG, &cloud.environment))
             .tags(tag(ROLE_TAG, role))
             .tags(tag("Name", &format!("{}-{role}", cloud.environment)));
-        let created = call("CreateDBInstance", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        let created = send("CreateDBInstance", || request.clone().send()).await?;
         let endpoint = created.db_instance().and_then(|d| d.endpoint());
         let mut made = Made::named(&identifier);
         made.address = endpoint.and_then(|e| e.address()).map(str::to_owned);
@@ -81,10 +65,7 @@ impl ResourceKind for DbInstance {
                 .db_instance_identifier(change.id)
                 .deletion_protection(on)
                 .apply_immediately(true);
-            call("ModifyDBInstance", Policy::standard(), || {
-                request.clone().send()
-            })
-            .await?;
+            send("ModifyDBInstance", || request.clone().send()).await?;
         }
         Ok(())
     }

@@ -2,11 +2,9 @@
 //! the environment's only when tagged for it: one of that name made by
 //! someone else is never changed or deleted.
 
+use super::DbSubnetGroup;
 use super::prelude::*;
 use crate::aws::tags::{ENV_TAG, ROLE_TAG};
-
-/// The subnets the database may live in.
-pub(super) struct DbSubnetGroup;
 
 #[async_trait::async_trait]
 impl ResourceKind for DbSubnetGroup {
@@ -14,23 +12,15 @@ impl ResourceKind for DbSubnetGroup {
         let name = format!("{}-db", cloud.environment);
         let describe = cloud.rds.describe_db_subnet_groups();
         let request = describe.db_subnet_group_name(&name);
-        let groups = match call("DescribeDBSubnetGroups", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await
-        {
-            Ok(groups) => groups,
-            Err(error) if error.code.contains("NotFound") => return Ok(()),
-            Err(error) => return Err(error),
+        let Some(groups) = lookup("DescribeDBSubnetGroups", || request.clone().send()).await?
+        else {
+            return Ok(());
         };
         for group in groups.db_subnet_groups() {
             // Found by name: ours only when tagged for the environment.
             let arn = group.db_subnet_group_arn().unwrap_or_default();
             let list = cloud.rds.list_tags_for_resource().resource_name(arn);
-            let tags = call("ListTagsForResource", Policy::standard(), || {
-                list.clone().send()
-            })
-            .await?;
+            let tags = send("ListTagsForResource", || list.clone().send()).await?;
             if !cloud.owns(tags.tag_list().iter().map(|t| (t.key(), t.value()))) {
                 continue;
             }
@@ -54,11 +44,7 @@ impl ResourceKind for DbSubnetGroup {
             .rds
             .describe_db_subnet_groups()
             .db_subnet_group_name(&name);
-        match call("DescribeDBSubnetGroups", Policy::standard(), || {
-            describe.clone().send()
-        })
-        .await
-        {
+        match send("DescribeDBSubnetGroups", || describe.clone().send()).await {
             Ok(found) if !found.db_subnet_groups().is_empty() => {
                 return Err(AwsError::other(
                     "CreateDBSubnetGroup",
@@ -82,10 +68,7 @@ impl ResourceKind for DbSubnetGroup {
             .tags(tag(ENV_TAG, &cloud.environment))
             .tags(tag(ROLE_TAG, role))
             .tags(tag("Name", &format!("{}-{role}", cloud.environment)));
-        call("CreateDBSubnetGroup", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        send("CreateDBSubnetGroup", || request.clone().send()).await?;
         Ok(Made::named(&name))
     }
 

@@ -1,19 +1,15 @@
 //! The Elastic IP the NAT gateway sends from.
 
+use super::ElasticIp;
 use super::prelude::*;
 use aws_sdk_ec2::types::{DomainType, ResourceType};
-
-/// An Elastic IP address of the environment.
-pub(super) struct ElasticIp;
 
 #[async_trait::async_trait]
 impl ResourceKind for ElasticIp {
     async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError> {
-        let request = cloud.ec2.describe_addresses().filters(cloud.env_filter());
-        let answer = call("DescribeAddresses", Policy::standard(), || {
-            request.clone().send()
-        });
-        let answer = answer.await?;
+        let filter = cloud.env_filter();
+        let request = cloud.ec2.describe_addresses().filters(filter);
+        let answer = send("DescribeAddresses", || request.clone().send()).await?;
         for (role, address) in cloud.ours(answer.addresses(), |a| a.tags(), "eip") {
             let allocation = address.allocation_id().unwrap_or_default();
             let mut f = found(Kind::ElasticIp, role, allocation, "allocated");
@@ -27,9 +23,7 @@ impl ResourceKind for ElasticIp {
         let tags = cloud.tags(ResourceType::ElasticIp, need.role());
         let allocate = cloud.ec2.allocate_address().domain(DomainType::Vpc);
         let request = allocate.tag_specifications(tags);
-        let allocated = call("AllocateAddress", Policy::standard(), || {
-            request.clone().send()
-        });
+        let allocated = send("AllocateAddress", || request.clone().send());
         Made::id("AllocateAddress", allocated.await?.allocation_id())
     }
 

@@ -8,6 +8,7 @@
 //! new for a new environment of the same name (Route53 never takes a
 //! reference twice).
 
+use super::HostedZone;
 use super::prelude::*;
 use crate::aws::tags::{ENV_TAG, ROLE_TAG};
 use crate::repair::Repair;
@@ -16,9 +17,6 @@ use aws_sdk_route53::types::{
     ResourceRecordSet, RrType, Tag, TagResourceType, Vpc, VpcRegion,
 };
 use std::collections::BTreeMap;
-
-/// The environment's private DNS zone.
-pub(super) struct HostedZone;
 
 #[async_trait::async_trait]
 impl ResourceKind for HostedZone {
@@ -78,9 +76,7 @@ impl ResourceKind for HostedZone {
             .caller_reference(&reference)
             .vpc(vpc.build())
             .hosted_zone_config(config.build());
-        let created = call("CreateHostedZone", Policy::standard(), || {
-            request.clone().send()
-        });
+        let created = send("CreateHostedZone", || request.clone().send());
         let made = match created.await {
             Ok(created) => {
                 let id = created
@@ -203,10 +199,7 @@ async fn tag(cloud: &Cloud, id: &str, role: &str) -> Result<(), AwsError> {
         .add_tags(tag(ENV_TAG, &cloud.environment))
         .add_tags(tag(ROLE_TAG, role))
         .add_tags(tag("Name", &format!("{}-{role}", cloud.environment)));
-    call("ChangeTagsForResource", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await?;
+    send("ChangeTagsForResource", || request.clone().send()).await?;
     Ok(())
 }
 

@@ -9,12 +9,11 @@
 
 use std::collections::BTreeSet;
 
+use super::IamRole;
 use super::prelude::*;
 use crate::aws::tags::{ENV_TAG, ROLE_TAG};
+use crate::model::Found;
 use aws_sdk_iam::types::Tag;
-
-/// An IAM role of the environment.
-pub(super) struct IamRole;
 
 /// The name of the one inline policy Aerie writes.
 const POLICY: &str = "aerie";
@@ -54,6 +53,16 @@ pub(super) fn pairs(tags: &[Tag]) -> Vec<(Option<&str>, Option<&str>)> {
 
 /// A create's answer: made, or refused when one of that name exists (it
 /// was not found as the environment's, so it is someone else's).
+/// An IAM role or instance profile named `name` with these tags, found when
+/// the tags say it is the environment's (its id and its `name` the name).
+pub(super) fn ours_named(cloud: &Cloud, tags: &[Tag], kind: Kind, name: &str) -> Option<Found> {
+    let tags = pairs(tags);
+    let role = cloud.role_in(&tags, kind.label())?;
+    let mut f = found(kind, role, name, "available");
+    f.set("name", name);
+    Some(f)
+}
+
 pub(super) fn created<T>(
     cloud: &Cloud,
     answer: Result<T, AwsError>,
@@ -77,20 +86,14 @@ pub(super) fn created<T>(
 impl ResourceKind for IamRole {
     async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError> {
         let request = cloud.iam.list_roles().path_prefix(path(cloud));
-        let listed = call("ListRoles", Policy::standard(), || request.clone().send()).await?;
+        let listed = send("ListRoles", || request.clone().send()).await?;
         let roles = listed.roles().iter().filter(|r| r.path() == path(cloud));
         for name in roles.map(|r| r.role_name()) {
             let request = cloud.iam.list_role_tags().role_name(name);
-            let tags = call("ListRoleTags", Policy::standard(), || {
-                request.clone().send()
-            })
-            .await?;
-            let tags = pairs(tags.tags());
-            let Some(role) = cloud.role_in(&tags, "iam-role") else {
+            let tags = send("ListRoleTags", || request.clone().send()).await?;
+            let Some(mut f) = ours_named(cloud, tags.tags(), Kind::IamRole, name) else {
                 continue;
             };
-            let mut f = found(Kind::IamRole, role, name, "available");
-            f.set("name", name);
             f.resource.rules = grants(cloud, seen, name).await?;
             seen.add(f);
         }
@@ -106,7 +109,7 @@ impl ResourceKind for IamRole {
             .path(path(cloud))
             .assume_role_policy_document(TRUST)
             .set_tags(Some(tags(cloud, need.role())?));
-        let answer = call("CreateRole", Policy::standard(), || request.clone().send()).await;
+        let answer = send("CreateRole", || request.clone().send()).await;
         created(cloud, answer, "an IAM role", &name)?;
         put_policy(cloud, &name, &need.resource.rules, need.known).await?;
         Ok(Made::named(&name))
@@ -117,43 +120,31 @@ impl ResourceKind for IamRole {
     }
 
     async fn delete(&self, cloud: &Cloud, gone: &Gone<'_>) -> Result<Option<String>, AwsError> {
-        let name = gone.id();
+        let (name, policy) = (gone.id(), Policy::destroying());
+        // What is attached to the role goes first: IAM refuses otherwise.
         let request = cloud.iam.list_role_policies().role_name(name);
-        let policies = call("ListRolePolicies", Policy::destroying(), || {
-            request.clone().send()
-        })
-        .await;
-        for policy in policies
+        let inline = call("ListRolePolicies", policy, || request.clone().send()).await;
+        for document in inline
             .map(|p| p.policy_names().to_vec())
             .unwrap_or_default()
         {
             let request = cloud.iam.delete_role_policy().role_name(name);
-            let request = request.policy_name(policy);
-            removed("DeleteRolePolicy", Policy::destroying(), || {
-                request.clone().send()
-            })
-            .await?;
+            let request = request.policy_name(document);
+            removed("DeleteRolePolicy", policy, || request.clone().send()).await?;
         }
         let request = cloud.iam.list_instance_profiles_for_role().role_name(name);
-        let profiles = call("ListInstanceProfilesForRole", Policy::destroying(), || {
+        let carried = call("ListInstanceProfilesForRole", policy, || {
             request.clone().send()
-        })
-        .await;
-        for profile in profiles
-            .map(|p| p.instance_profiles().to_vec())
-            .unwrap_or_default()
-        {
-            let request = cloud
+        });
+        let carried = carried.await.map(|p| p.instance_profiles().to_vec());
+        for profile in carried.unwrap_or_default() {
+            let remove = cloud
                 .iam
                 .remove_role_from_instance_profile()
                 .role_name(name);
-            let request = request.instance_profile_name(profile.instance_profile_name());
-            removed(
-                "RemoveRoleFromInstanceProfile",
-                Policy::destroying(),
-                || request.clone().send(),
-            )
-            .await?;
+            let request = remove.instance_profile_name(profile.instance_profile_name());
+            let call = "RemoveRoleFromInstanceProfile";
+            removed(call, policy, || request.clone().send()).await?;
         }
         let request = cloud.iam.delete_role().role_name(name);
         gone.by("DeleteRole", || request.clone().send()).await
@@ -164,20 +155,14 @@ impl ResourceKind for IamRole {
 async fn grants(cloud: &Cloud, seen: &Seen<'_>, name: &str) -> Result<BTreeSet<Rule>, AwsError> {
     let mut rules = BTreeSet::new();
     let request = cloud.iam.list_role_policies().role_name(name);
-    let listed = call("ListRolePolicies", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await?;
+    let listed = send("ListRolePolicies", || request.clone().send()).await?;
     for policy in listed.policy_names() {
         let request = cloud
             .iam
             .get_role_policy()
             .role_name(name)
             .policy_name(policy);
-        let answer = call("GetRolePolicy", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        let answer = send("GetRolePolicy", || request.clone().send()).await?;
         let document = answer.policy_document();
         // IAM answers the document URL-encoded.
         let document = percent_encoding::percent_decode_str(document).decode_utf8_lossy();
@@ -264,15 +249,9 @@ async fn put_policy(
         .role_name(name)
         .policy_name(POLICY)
         .policy_document(document);
-    call("PutRolePolicy", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await?;
+    send("PutRolePolicy", || request.clone().send()).await?;
     let request = cloud.iam.list_role_policies().role_name(name);
-    let listed = call("ListRolePolicies", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await?;
+    let listed = send("ListRolePolicies", || request.clone().send()).await?;
     for other in listed.policy_names().iter().filter(|p| *p != POLICY) {
         let request = cloud.iam.delete_role_policy().role_name(name);
         let request = request.policy_name(other);

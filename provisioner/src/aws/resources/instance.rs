@@ -4,6 +4,7 @@
 //! all made here. IMDSv2 is always required and the root volume always
 //! encrypted.
 
+use super::Instance;
 use super::prelude::*;
 use crate::aws::tags::any_of;
 use crate::repair::Repair;
@@ -14,18 +15,13 @@ use aws_sdk_ec2::types::{
 };
 use base64::Engine;
 
-/// An EC2 instance.
-pub(super) struct Instance;
-
 #[async_trait::async_trait]
 impl ResourceKind for Instance {
     async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError> {
         let live = ["pending", "running", "stopping", "stopped"];
         let describe = cloud.ec2.describe_instances().filters(cloud.env_filter());
         let request = describe.filters(any_of("instance-state-name", &live));
-        let answer = call("DescribeInstances", Policy::standard(), || {
-            request.clone().send()
-        });
+        let answer = send("DescribeInstances", || request.clone().send());
         let answer = answer.await?;
         let instances: Vec<Ec2Instance> = answer
             .reservations()
@@ -92,10 +88,7 @@ impl ResourceKind for Instance {
             let profile = IamInstanceProfileSpecification::builder().name(name);
             request.iam_instance_profile(profile.build())
         };
-        let ran = call("RunInstances", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        let ran = send("RunInstances", || request.clone().send()).await?;
         let instance = ran.instances().first();
         let mut made = Made::id("RunInstances", instance.and_then(|i| i.instance_id()))?;
         made.address = instance
@@ -107,10 +100,7 @@ impl ResourceKind for Instance {
     async fn change(&self, cloud: &Cloud, change: &Change<'_>) -> Result<(), AwsError> {
         if change.repairs.contains(&Repair::Start) {
             let request = cloud.ec2.start_instances().instance_ids(change.id);
-            call("StartInstances", Policy::standard(), || {
-                request.clone().send()
-            })
-            .await?;
+            send("StartInstances", || request.clone().send()).await?;
         }
         Ok(())
     }
@@ -126,9 +116,7 @@ impl ResourceKind for Instance {
 async fn user_data_print(cloud: &Cloud, id: &str) -> Result<String, AwsError> {
     let describe = cloud.ec2.describe_instance_attribute().instance_id(id);
     let request = describe.attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData);
-    let answer = call("DescribeInstanceAttribute", Policy::standard(), || {
-        request.clone().send()
-    });
+    let answer = send("DescribeInstanceAttribute", || request.clone().send());
     let encoded = answer
         .await?
         .user_data()

@@ -3,20 +3,15 @@
 //! `/aerie/<env>/`, the environment's only when tagged for it; its id is
 //! its name, which is what `RunInstances` is given.
 
-use super::iam_role::{created, pairs, path, tags};
+use super::InstanceProfile;
+use super::iam_role::{created, ours_named, path, tags};
 use super::prelude::*;
-
-/// An instance profile of the environment.
-pub(super) struct InstanceProfile;
 
 #[async_trait::async_trait]
 impl ResourceKind for InstanceProfile {
     async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError> {
         let request = cloud.iam.list_instance_profiles().path_prefix(path(cloud));
-        let listed = call("ListInstanceProfiles", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        let listed = send("ListInstanceProfiles", || request.clone().send()).await?;
         // The path filter is checked here too (moto ignores it).
         let ours = listed.instance_profiles().iter();
         for profile in ours.filter(|p| p.path() == path(cloud)) {
@@ -24,20 +19,14 @@ impl ResourceKind for InstanceProfile {
             // Only GetInstanceProfile answers a profile's tags.
             let request = cloud.iam.get_instance_profile();
             let request = request.instance_profile_name(name);
-            let answer = call("GetInstanceProfile", Policy::standard(), || {
-                request.clone().send()
-            })
-            .await?;
+            let answer = send("GetInstanceProfile", || request.clone().send()).await?;
             let tags = answer
                 .instance_profile()
                 .map(|p| p.tags())
                 .unwrap_or_default();
-            let tags = pairs(tags);
-            let Some(role) = cloud.role_in(&tags, "instance-profile") else {
+            let Some(mut f) = ours_named(cloud, tags, Kind::InstanceProfile, name) else {
                 continue;
             };
-            let mut f = found(Kind::InstanceProfile, role, name, "available");
-            f.set("name", name);
             for carried in profile.roles() {
                 f.resource.rules.insert(Rule::Carries {
                     role: seen.role_of(carried.role_name()),
@@ -49,17 +38,10 @@ impl ResourceKind for InstanceProfile {
     }
 
     async fn create(&self, cloud: &Cloud, need: &Need<'_>) -> Result<Made, AwsError> {
-        let name = need.prop("name");
-        let request = cloud
-            .iam
-            .create_instance_profile()
-            .instance_profile_name(&name)
-            .path(path(cloud))
-            .set_tags(Some(tags(cloud, need.role())?));
-        let answer = call("CreateInstanceProfile", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await;
+        let (name, tags) = (need.prop("name"), tags(cloud, need.role())?);
+        let request = cloud.iam.create_instance_profile().path(path(cloud));
+        let request = request.instance_profile_name(&name).set_tags(Some(tags));
+        let answer = send("CreateInstanceProfile", || request.clone().send()).await;
         created(cloud, answer, "an instance profile", &name)?;
         for rule in &need.resource.rules {
             carry(cloud, &name, rule, need.known, true).await?;
@@ -122,11 +104,7 @@ async fn carry(
     if add {
         let request = cloud.iam.add_role_to_instance_profile();
         let request = request.instance_profile_name(name).role_name(role);
-        match call("AddRoleToInstanceProfile", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await
-        {
+        match send("AddRoleToInstanceProfile", || request.clone().send()).await {
             // Added before an interruption: done.
             Err(error) if error.is("LimitExceeded") => Ok(()),
             other => other.map(|_| ()),

@@ -1,21 +1,16 @@
 //! The internet gateway, attached to the VPC (an attachment is a rule).
 
+use super::InternetGateway;
 use super::attachment::{Gateway, attach, detach};
 use super::prelude::*;
 use aws_sdk_ec2::types::ResourceType;
-
-/// The VPC's way out to the internet.
-pub(super) struct InternetGateway;
 
 #[async_trait::async_trait]
 impl ResourceKind for InternetGateway {
     async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError> {
         let describe = cloud.ec2.describe_internet_gateways();
         let request = describe.filters(cloud.env_filter());
-        let answer = call("DescribeInternetGateways", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        let answer = send("DescribeInternetGateways", || request.clone().send()).await?;
         for (role, gateway) in cloud.ours(answer.internet_gateways(), |g| g.tags(), "igw") {
             let id = gateway.internet_gateway_id().unwrap_or_default();
             let mut f = found(Kind::InternetGateway, role, id, "available");
@@ -31,15 +26,10 @@ impl ResourceKind for InternetGateway {
     async fn create(&self, cloud: &Cloud, need: &Need<'_>) -> Result<Made, AwsError> {
         let tags = cloud.tags(ResourceType::InternetGateway, need.role());
         let request = cloud.ec2.create_internet_gateway().tag_specifications(tags);
-        let created = call("CreateInternetGateway", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        let created = send("CreateInternetGateway", || request.clone().send()).await?;
         let gateway = created.internet_gateway();
-        Made::id(
-            "CreateInternetGateway",
-            gateway.and_then(|g| g.internet_gateway_id()),
-        )
+        let id = gateway.and_then(|g| g.internet_gateway_id());
+        Made::id("CreateInternetGateway", id)
     }
 
     async fn change(&self, cloud: &Cloud, change: &Change<'_>) -> Result<(), AwsError> {

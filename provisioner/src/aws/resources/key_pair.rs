@@ -4,34 +4,25 @@
 //! secret, or a deletion) means the private key is lost, and the key pair
 //! is made again under the same name with a new secret.
 
+use super::KeyPair;
 use super::prelude::*;
 use super::secret::{delete_secret, put_secret};
 use crate::model::ssh_key_secret_name;
 use crate::repair::Repair;
 use aws_sdk_ec2::types::ResourceType;
 
-/// The key pair instances are launched with (its name is its id).
-pub(super) struct KeyPair;
-
 #[async_trait::async_trait]
 impl ResourceKind for KeyPair {
     async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError> {
         let request = cloud.ec2.describe_key_pairs().filters(cloud.env_filter());
-        let keys = call("DescribeKeyPairs", Policy::standard(), || {
-            request.clone().send()
-        });
-        let keys = keys.await?;
+        let keys = send("DescribeKeyPairs", || request.clone().send()).await?;
         let ours: Vec<_> = cloud.ours(keys.key_pairs(), |k| k.tags(), "key").collect();
         for (role, key) in ours {
             let name = key.key_name().unwrap_or_default();
             let mut f = found(Kind::KeyPair, role, name, "available");
             let secret = ssh_key_secret_name(&cloud.environment);
             let request = cloud.secrets.describe_secret().secret_id(&secret);
-            match call("DescribeSecret", Policy::standard(), || {
-                request.clone().send()
-            })
-            .await
-            {
+            match send("DescribeSecret", || request.clone().send()).await {
                 Ok(found) if found.deleted_date().is_some() => f.repairs.push(Repair::Restore),
                 Ok(_) => {}
                 Err(error) if error.is("ResourceNotFoundException") => {
@@ -64,10 +55,7 @@ impl ResourceKind for KeyPair {
         if change.repairs.contains(&Repair::Restore) {
             let secret = ssh_key_secret_name(&cloud.environment);
             let request = cloud.secrets.restore_secret().secret_id(&secret);
-            call("RestoreSecret", Policy::standard(), || {
-                request.clone().send()
-            })
-            .await?;
+            send("RestoreSecret", || request.clone().send()).await?;
         }
         Ok(())
     }
@@ -85,15 +73,9 @@ impl ResourceKind for KeyPair {
 /// and nowhere else.
 async fn new_key(cloud: &Cloud, name: &str, role: &str) -> Result<(), AwsError> {
     let tags = cloud.tags(ResourceType::KeyPair, role);
-    let request = cloud
-        .ec2
-        .create_key_pair()
-        .key_name(name)
-        .tag_specifications(tags);
-    let created = call("CreateKeyPair", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await?;
+    let request = cloud.ec2.create_key_pair().key_name(name);
+    let request = request.tag_specifications(tags);
+    let created = send("CreateKeyPair", || request.clone().send()).await?;
     let material = created.key_material().unwrap_or_default();
     let secret = ssh_key_secret_name(&cloud.environment);
     put_secret(cloud, &secret, material, role).await?;
@@ -104,9 +86,6 @@ async fn new_key(cloud: &Cloud, name: &str, role: &str) -> Result<(), AwsError> 
         .put_secret_value()
         .secret_id(&secret)
         .secret_string(material);
-    call("PutSecretValue", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await?;
+    send("PutSecretValue", || request.clone().send()).await?;
     Ok(())
 }

@@ -43,11 +43,57 @@ use crate::spec::Spec;
 
 pub(in crate::aws) use bucket::{secure as secure_bucket, settings as bucket_settings};
 
+// The kinds: one unit type each, implemented in the file of its name.
+
+/// An S3 bucket of the environment.
+pub(super) struct Bucket;
+/// The customer's end of the VPN, as AWS knows it.
+pub(super) struct CustomerGateway;
+/// The environment's database.
+pub(super) struct DbInstance;
+/// The subnets the database may live in.
+pub(super) struct DbSubnetGroup;
+/// An Elastic IP address of the environment.
+pub(super) struct ElasticIp;
+/// The environment's private DNS zone.
+pub(super) struct HostedZone;
+/// An IAM role of the environment.
+pub(super) struct IamRole;
+/// An EC2 instance.
+pub(super) struct Instance;
+/// An instance profile of the environment.
+pub(super) struct InstanceProfile;
+/// The VPC's way out to the internet.
+pub(super) struct InternetGateway;
+/// The key pair instances are launched with (its name is its id).
+pub(super) struct KeyPair;
+/// The NAT gateway of the private subnets.
+pub(super) struct NatGateway;
+/// An object in one of the environment's buckets.
+pub(super) struct Object;
+/// A route table with its routes and subnet associations.
+pub(super) struct RouteTable;
+/// A secret in Secrets Manager (the database master password, the
+/// product's passwords, the ingest token).
+pub(super) struct Secret;
+/// A security group and its ingress rules.
+pub(super) struct SecurityGroup;
+/// The mail domain the environment sends from.
+pub(super) struct SesIdentity;
+/// A subnet in one availability zone.
+pub(super) struct Subnet;
+/// The environment's VPC.
+pub(super) struct Vpc;
+/// The site-to-site VPN between the VPN gateway and the customer gateway.
+pub(super) struct VpnConnection;
+/// The VPC's end of the customer's VPN.
+pub(super) struct VpnGateway;
+
 /// What every kind's file uses, imported at once.
 mod prelude {
     pub(super) use super::{Change, Gone, Made, Need, ResourceKind, Seen, found};
     pub(super) use crate::aws::Cloud;
-    pub(super) use crate::aws::retry::{AwsError, Policy, call, removed};
+    pub(super) use crate::aws::retry::{AwsError, Policy, call, lookup, removed, send};
     pub(super) use crate::model::{Kind, Rule};
 }
 
@@ -207,27 +253,27 @@ pub(super) trait ResourceKind: Send + Sync {
 
 /// Every kind, in the order they are observed (what refers to another comes after it).
 pub(super) const TABLE: &[(Kind, &dyn ResourceKind)] = &[
-    (Kind::Vpc, &vpc::Vpc),
-    (Kind::Subnet, &subnet::Subnet),
-    (Kind::InternetGateway, &internet_gateway::InternetGateway),
-    (Kind::ElasticIp, &elastic_ip::ElasticIp),
-    (Kind::NatGateway, &nat_gateway::NatGateway),
-    (Kind::VpnGateway, &vpn_gateway::VpnGateway),
-    (Kind::RouteTable, &route_table::RouteTable),
-    (Kind::SecurityGroup, &security_group::SecurityGroup),
-    (Kind::KeyPair, &key_pair::KeyPair),
-    (Kind::CustomerGateway, &customer_gateway::CustomerGateway),
-    (Kind::VpnConnection, &vpn_connection::VpnConnection),
-    (Kind::Secret, &secret::Secret),
-    (Kind::Bucket, &bucket::Bucket),
-    (Kind::Object, &object::Object),
-    (Kind::IamRole, &iam_role::IamRole),
-    (Kind::InstanceProfile, &instance_profile::InstanceProfile),
-    (Kind::Instance, &instance::Instance),
-    (Kind::DbSubnetGroup, &db_subnet_group::DbSubnetGroup),
-    (Kind::DbInstance, &db_instance::DbInstance),
-    (Kind::HostedZone, &hosted_zone::HostedZone),
-    (Kind::SesIdentity, &ses_identity::SesIdentity),
+    (Kind::Vpc, &Vpc),
+    (Kind::Subnet, &Subnet),
+    (Kind::InternetGateway, &InternetGateway),
+    (Kind::ElasticIp, &ElasticIp),
+    (Kind::NatGateway, &NatGateway),
+    (Kind::VpnGateway, &VpnGateway),
+    (Kind::RouteTable, &RouteTable),
+    (Kind::SecurityGroup, &SecurityGroup),
+    (Kind::KeyPair, &KeyPair),
+    (Kind::CustomerGateway, &CustomerGateway),
+    (Kind::VpnConnection, &VpnConnection),
+    (Kind::Secret, &Secret),
+    (Kind::Bucket, &Bucket),
+    (Kind::Object, &Object),
+    (Kind::IamRole, &IamRole),
+    (Kind::InstanceProfile, &InstanceProfile),
+    (Kind::Instance, &Instance),
+    (Kind::DbSubnetGroup, &DbSubnetGroup),
+    (Kind::DbInstance, &DbInstance),
+    (Kind::HostedZone, &HostedZone),
+    (Kind::SesIdentity, &SesIdentity),
 ];
 
 /// The implementation of `kind`.

@@ -3,12 +3,10 @@
 
 use std::time::Duration;
 
+use super::NatGateway;
 use super::prelude::*;
 use crate::aws::tags::any_of;
 use aws_sdk_ec2::types::ResourceType;
-
-/// The NAT gateway of the private subnets.
-pub(super) struct NatGateway;
 
 #[async_trait::async_trait]
 impl ResourceKind for NatGateway {
@@ -16,10 +14,7 @@ impl ResourceKind for NatGateway {
         let live = any_of("state", &["pending", "available", "failed"]);
         let request = cloud.ec2.describe_nat_gateways().filter(live);
         let request = request.filter(cloud.env_filter());
-        let answer = call("DescribeNatGateways", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        let answer = send("DescribeNatGateways", || request.clone().send()).await?;
         for (role, nat) in cloud.ours(answer.nat_gateways(), |n| n.tags(), "nat") {
             let state = nat.state().map(|s| s.as_str()).unwrap_or_default();
             if state == "failed" {
@@ -55,9 +50,7 @@ impl ResourceKind for NatGateway {
         let allocation = need.id_of(&need.prop("address"));
         let mut polls = 0;
         let created = loop {
-            let created = call("CreateNatGateway", Policy::standard(), || {
-                request.clone().send()
-            });
+            let created = send("CreateNatGateway", || request.clone().send());
             match created.await {
                 // The address still belongs to a NAT gateway deleted behind
                 // our back: AWS lets it go once that one is gone.
@@ -101,10 +94,7 @@ impl ResourceKind for NatGateway {
 /// held by a live gateway is an error (it is not ours to take).
 async fn let_go_of(cloud: &Cloud, allocation: &str) -> Result<(), AwsError> {
     let request = cloud.ec2.describe_addresses().allocation_ids(allocation);
-    let answer = call("DescribeAddresses", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await?;
+    let answer = send("DescribeAddresses", || request.clone().send()).await?;
     let Some(association) = answer.addresses().first().and_then(|a| a.association_id()) else {
         return Ok(()); // free already
     };
@@ -114,10 +104,7 @@ async fn let_go_of(cloud: &Cloud, allocation: &str) -> Result<(), AwsError> {
         .values("pending")
         .build();
     let request = cloud.ec2.describe_nat_gateways().filter(filter);
-    let live = call("DescribeNatGateways", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await?;
+    let live = send("DescribeNatGateways", || request.clone().send()).await?;
     let held = live.nat_gateways().iter().any(|nat| {
         nat.nat_gateway_addresses()
             .iter()
@@ -153,9 +140,7 @@ async fn wait_for(
 ) -> Result<Option<&'static str>, AwsError> {
     let request = cloud.ec2.describe_nat_gateways().nat_gateway_ids(id);
     for _ in 0..polls {
-        let answer = call("DescribeNatGateways", Policy::standard(), || {
-            request.clone().send()
-        });
+        let answer = send("DescribeNatGateways", || request.clone().send());
         let answer = match answer.await {
             Ok(answer) => answer,
             Err(error) if error.code.contains("NotFound") => return Ok(Some("deleted")),

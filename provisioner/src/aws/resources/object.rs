@@ -4,12 +4,10 @@
 //! (a delete marker, then the new version) and every earlier one is kept
 //! as an older version of its key.
 
+use super::Object;
 use super::prelude::*;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
-
-/// An object in one of the environment's buckets.
-pub(super) struct Object;
 
 /// The metadata key holding the bundle's digest.
 const DIGEST: &str = "aerie-sha256";
@@ -26,10 +24,7 @@ impl ResourceKind for Object {
             .list_objects_v2()
             .bucket(&bucket)
             .prefix("bundles/");
-        let listed = call("ListObjectsV2", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        let listed = send("ListObjectsV2", || request.clone().send()).await?;
         for key in listed.contents().iter().filter_map(|o| o.key()) {
             let Some(node) = key
                 .strip_prefix("bundles/")
@@ -38,7 +33,7 @@ impl ResourceKind for Object {
                 continue;
             };
             let head = cloud.s3.head_object().bucket(&bucket).key(key);
-            let head = call("HeadObject", Policy::standard(), || head.clone().send()).await?;
+            let head = send("HeadObject", || head.clone().send()).await?;
             let id = format!("{bucket}/{key}");
             let mut f = found(Kind::Object, &format!("bundle-{node}"), &id, "available");
             f.set("bucket", "artifacts");
@@ -57,7 +52,7 @@ impl ResourceKind for Object {
         })?;
         let bucket = need.id_of(&need.prop("bucket"));
         let key = need.prop("key");
-        call("PutObject", Policy::standard(), || {
+        send("PutObject", || {
             cloud
                 .s3
                 .put_object()

@@ -1,10 +1,8 @@
 //! Route tables: routes and subnet associations are rules that change in place.
 
+use super::RouteTable;
 use super::prelude::*;
 use aws_sdk_ec2::types::ResourceType;
-
-/// A route table with its routes and subnet associations.
-pub(super) struct RouteTable;
 
 #[async_trait::async_trait]
 impl ResourceKind for RouteTable {
@@ -13,9 +11,7 @@ impl ResourceKind for RouteTable {
             .ec2
             .describe_route_tables()
             .filters(cloud.env_filter());
-        let tables = call("DescribeRouteTables", Policy::standard(), || {
-            request.clone().send()
-        });
+        let tables = send("DescribeRouteTables", || request.clone().send());
         let tables = tables.await?;
         for (role, table) in cloud.ours(tables.route_tables(), |t| t.tags(), "routes") {
             let id = table.route_table_id().unwrap_or_default();
@@ -39,12 +35,11 @@ impl ResourceKind for RouteTable {
     }
 
     async fn create(&self, cloud: &Cloud, need: &Need<'_>) -> Result<Made, AwsError> {
+        let vpc = need.id_of("vpc");
         let tags = cloud.tags(ResourceType::RouteTable, need.role());
         let request = cloud.ec2.create_route_table().tag_specifications(tags);
-        let request = request.vpc_id(need.id_of("vpc"));
-        let created = call("CreateRouteTable", Policy::standard(), || {
-            request.clone().send()
-        });
+        let request = request.vpc_id(vpc);
+        let created = send("CreateRouteTable", || request.clone().send());
         let table = created.await?.route_table().cloned();
         Made::id(
             "CreateRouteTable",
@@ -59,10 +54,7 @@ impl ResourceKind for RouteTable {
                 Rule::Associate { subnet } if add => {
                     let associate = cloud.ec2.associate_route_table().route_table_id(change.id);
                     let request = associate.subnet_id(change.known.id(subnet)?);
-                    call("AssociateRouteTable", Policy::standard(), || {
-                        request.clone().send()
-                    })
-                    .await?;
+                    send("AssociateRouteTable", || request.clone().send()).await?;
                 }
                 Rule::Associate { subnet } => {
                     let subnet = change.known.ids.get(subnet).unwrap_or(subnet);

@@ -11,14 +11,11 @@
 //! with `ReplicateSecretToRegions`, removed (and removed before the secret
 //! is deleted) with `RemoveRegionsFromReplication`.
 
+use super::Secret;
 use super::prelude::*;
 use crate::aws::tags::{ENV_TAG, ROLE_TAG};
 use crate::repair::Repair;
 use aws_sdk_secretsmanager::types::Tag;
-
-/// A secret in Secrets Manager (the database master password, the
-/// product's passwords, the ingest token).
-pub(super) struct Secret;
 
 #[async_trait::async_trait]
 impl ResourceKind for Secret {
@@ -27,14 +24,8 @@ impl ResourceKind for Secret {
         // tagged for this environment.
         for (role, name) in crate::model::secrets(seen.spec) {
             let request = cloud.secrets.describe_secret().secret_id(&name);
-            let secret = match call("DescribeSecret", Policy::standard(), || {
-                request.clone().send()
-            })
-            .await
-            {
-                Ok(secret) => secret,
-                Err(error) if error.is("ResourceNotFoundException") => continue,
-                Err(error) => return Err(error),
+            let Some(secret) = lookup("DescribeSecret", || request.clone().send()).await? else {
+                continue;
             };
             let tags = secret.tags().iter().map(|t| (t.key(), t.value()));
             if cloud.owns(tags) {
@@ -79,20 +70,7 @@ impl ResourceKind for Secret {
         // A database that outlived its secret gets the new password: the
         // old one is lost with the secret.
         let identifier = format!("{}-db", cloud.environment);
-        let describe = cloud
-            .rds
-            .describe_db_instances()
-            .db_instance_identifier(&identifier);
-        let exists = match call("DescribeDBInstances", Policy::standard(), || {
-            describe.clone().send()
-        })
-        .await
-        {
-            Ok(answer) => !answer.db_instances().is_empty(),
-            Err(error) if error.code.contains("NotFound") => false,
-            Err(error) => return Err(error),
-        };
-        if exists {
+        if cloud.describe_database(&identifier).await?.is_some() {
             let modify = cloud
                 .rds
                 .modify_db_instance()
@@ -100,10 +78,7 @@ impl ResourceKind for Secret {
             let request = modify
                 .master_user_password(&password)
                 .apply_immediately(true);
-            call("ModifyDBInstance", Policy::standard(), || {
-                request.clone().send()
-            })
-            .await?;
+            send("ModifyDBInstance", || request.clone().send()).await?;
         }
         Ok(Made::named(&arn))
     }
@@ -111,10 +86,7 @@ impl ResourceKind for Secret {
     async fn change(&self, cloud: &Cloud, change: &Change<'_>) -> Result<(), AwsError> {
         if change.repairs.contains(&Repair::Restore) {
             let request = cloud.secrets.restore_secret().secret_id(change.id);
-            call("RestoreSecret", Policy::standard(), || {
-                request.clone().send()
-            })
-            .await?;
+            send("RestoreSecret", || request.clone().send()).await?;
         }
         replicate(cloud, change.id, &regions(change.add.iter())).await?;
         unreplicate(cloud, change.id, &regions(change.remove.iter())).await
@@ -154,10 +126,7 @@ async fn replicate(cloud: &Cloud, id: &str, regions: &[String]) -> Result<(), Aw
         .secret_id(id)
         .set_add_replica_regions(Some(replicas.collect()))
         .force_overwrite_replica_secret(false);
-    call("ReplicateSecretToRegions", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await?;
+    send("ReplicateSecretToRegions", || request.clone().send()).await?;
     Ok(())
 }
 
@@ -171,10 +140,7 @@ async fn unreplicate(cloud: &Cloud, id: &str, regions: &[String]) -> Result<(), 
         .remove_regions_from_replication()
         .secret_id(id)
         .set_remove_replica_regions(Some(regions.to_vec()));
-    call("RemoveRegionsFromReplication", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await?;
+    send("RemoveRegionsFromReplication", || request.clone().send()).await?;
     Ok(())
 }
 
@@ -195,11 +161,7 @@ pub(super) async fn put_secret(
         .tags(tag(ENV_TAG, &cloud.environment))
         .tags(tag(ROLE_TAG, role))
         .tags(tag("Name", &format!("{}-{role}", cloud.environment)));
-    match call("CreateSecret", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await
-    {
+    match send("CreateSecret", || request.clone().send()).await {
         Ok(created) => Ok(created.arn().unwrap_or_default().to_owned()),
         // Left by an interrupted run: keep it (its value may be in use);
         // one of that name that is not the environment's is not taken.
@@ -223,17 +185,13 @@ pub(super) async fn put_secret(
 /// The ARN of secret `id` when it exists and is tagged for this environment.
 async fn owned(cloud: &Cloud, id: &str) -> Result<Option<String>, AwsError> {
     let request = cloud.secrets.describe_secret().secret_id(id);
-    match call("DescribeSecret", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await
-    {
-        Ok(secret) => Ok(cloud
-            .owns(secret.tags().iter().map(|t| (t.key(), t.value())))
-            .then(|| secret.arn().unwrap_or(id).to_owned())),
-        Err(error) if error.is("ResourceNotFoundException") => Ok(None),
-        Err(error) => Err(error),
-    }
+    let secret = lookup("DescribeSecret", || request.clone().send()).await?;
+    Ok(secret.and_then(|secret| {
+        let tags = secret.tags().iter().map(|t| (t.key(), t.value()));
+        cloud
+            .owns(tags)
+            .then(|| secret.arn().unwrap_or(id).to_owned())
+    }))
 }
 
 /// Deletes secret `id` (a name or an ARN) at once, without a recovery

@@ -1,6 +1,7 @@
 //! Security groups: ingress rules change in place; rules naming other
 //! groups are revoked before a group is deleted.
 
+use super::SecurityGroup;
 use super::prelude::*;
 use crate::aws::Known;
 use crate::model::Source;
@@ -8,20 +9,13 @@ use aws_sdk_ec2::types::{
     IpPermission, IpRange, ResourceType, SecurityGroup as Group, UserIdGroupPair,
 };
 
-/// A security group and its ingress rules.
-pub(super) struct SecurityGroup;
-
 #[async_trait::async_trait]
 impl ResourceKind for SecurityGroup {
     async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError> {
-        let request = cloud
-            .ec2
-            .describe_security_groups()
-            .filters(cloud.env_filter());
-        let answer = call("DescribeSecurityGroups", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        let filter = cloud.env_filter();
+        let request = cloud.ec2.describe_security_groups().filters(filter);
+        let answer = send("DescribeSecurityGroups", || request.clone().send());
+        let answer = answer.await?;
         let groups: Vec<(&str, &Group)> = cloud
             .ours(answer.security_groups(), |g| g.tags(), "sg")
             .collect();
@@ -51,9 +45,7 @@ impl ResourceKind for SecurityGroup {
             .description(need.prop("description"))
             .vpc_id(need.id_of("vpc"))
             .tag_specifications(cloud.tags(ResourceType::SecurityGroup, role));
-        let created = call("CreateSecurityGroup", Policy::standard(), || {
-            request.clone().send()
-        });
+        let created = send("CreateSecurityGroup", || request.clone().send());
         Made::id("CreateSecurityGroup", created.await?.group_id())
     }
 

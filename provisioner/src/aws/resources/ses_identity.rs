@@ -11,11 +11,9 @@
 //! identity goes only with the last `created` claim. An adopted identity is
 //! never deleted.
 
+use super::SesIdentity;
 use super::prelude::*;
 use aws_sdk_ec2::types::{Filter, Tag};
-
-/// The mail domain the environment sends from.
-pub(super) struct SesIdentity;
 
 /// How an environment holds the identity.
 const CREATED: &str = "created";
@@ -139,10 +137,7 @@ async fn claims(cloud: &Cloud, domain: &str) -> Result<Vec<(String, String)>, Aw
     let key = claim_key(domain);
     let filter = Filter::builder().name("tag-key").values(&key).build();
     let request = cloud.ec2.describe_vpcs().filters(filter);
-    let answer = call("DescribeVpcs", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await?;
+    let answer = send("DescribeVpcs", || request.clone().send()).await?;
     let claimed = answer.vpcs().iter().filter_map(|vpc| {
         let claim = vpc.tags().iter().find(|t| t.key() == Some(key.as_str()))?;
         Some((vpc.vpc_id()?.to_owned(), claim.value()?.to_owned()))

@@ -3,23 +3,18 @@
 //! read back on every plan (a crash right after `CreateVpc` leaves them
 //! undone) and done again when undone.
 
+use super::Vpc;
 use super::prelude::*;
 use crate::repair::Repair;
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, Filter, ResourceType, SecurityGroup, VpcAttributeName,
 };
 
-/// The environment's VPC.
-pub(super) struct Vpc;
-
 #[async_trait::async_trait]
 impl ResourceKind for Vpc {
     async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError> {
         let request = cloud.ec2.describe_vpcs().filters(cloud.env_filter());
-        let vpcs = call("DescribeVpcs", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        let vpcs = send("DescribeVpcs", || request.clone().send()).await?;
         for (role, vpc) in cloud.ours(vpcs.vpcs(), |v| v.tags(), "vpc") {
             let state = vpc.state().map_or("unknown", |s| s.as_str());
             let mut f = found(Kind::Vpc, role, vpc.vpc_id().unwrap_or_default(), state);
@@ -49,7 +44,7 @@ impl ResourceKind for Vpc {
             .create_vpc()
             .cidr_block(need.prop("cidr"))
             .tag_specifications(cloud.tags(ResourceType::Vpc, need.role()));
-        let created = call("CreateVpc", Policy::standard(), || request.clone().send()).await?;
+        let created = send("CreateVpc", || request.clone().send()).await?;
         let made = Made::id("CreateVpc", created.vpc().and_then(|v| v.vpc_id()))?;
         turn_on(cloud, &made.id, &[Repair::DnsSupport, Repair::DnsHostnames]).await?;
         close_default_group(cloud, &made.id).await?;
@@ -74,9 +69,7 @@ impl ResourceKind for Vpc {
 async fn dns_on(cloud: &Cloud, vpc: &str, attribute: VpcAttributeName) -> Result<bool, AwsError> {
     let describe = cloud.ec2.describe_vpc_attribute().vpc_id(vpc);
     let request = describe.attribute(attribute.clone());
-    let answer = call("DescribeVpcAttribute", Policy::standard(), || {
-        request.clone().send()
-    });
+    let answer = send("DescribeVpcAttribute", || request.clone().send());
     let answer = answer.await?;
     let value = match attribute {
         VpcAttributeName::EnableDnsSupport => answer.enable_dns_support(),
@@ -92,17 +85,11 @@ async fn turn_on(cloud: &Cloud, vpc: &str, repairs: &[Repair]) -> Result<(), Aws
     let modify = cloud.ec2.modify_vpc_attribute().vpc_id(vpc);
     if repairs.contains(&Repair::DnsSupport) {
         let support = modify.clone().enable_dns_support(on());
-        call("ModifyVpcAttribute", Policy::standard(), || {
-            support.clone().send()
-        })
-        .await?;
+        send("ModifyVpcAttribute", || support.clone().send()).await?;
     }
     if repairs.contains(&Repair::DnsHostnames) {
         let hostnames = modify.enable_dns_hostnames(on());
-        call("ModifyVpcAttribute", Policy::standard(), || {
-            hostnames.clone().send()
-        })
-        .await?;
+        send("ModifyVpcAttribute", || hostnames.clone().send()).await?;
     }
     Ok(())
 }
@@ -115,10 +102,7 @@ async fn default_group(cloud: &Cloud, vpc: &str) -> Result<Option<SecurityGroup>
         .describe_security_groups()
         .filters(filter("vpc-id", vpc))
         .filters(filter("group-name", "default"));
-    let answer = call("DescribeSecurityGroups", Policy::standard(), || {
-        request.clone().send()
-    })
-    .await?;
+    let answer = send("DescribeSecurityGroups", || request.clone().send()).await?;
     Ok(answer.security_groups().first().cloned())
 }
 
@@ -132,27 +116,16 @@ async fn close_default_group(cloud: &Cloud, vpc: &str) -> Result<(), AwsError> {
         return Ok(());
     };
     let id = group.group_id().unwrap_or_default();
-    if !group.ip_permissions().is_empty() {
-        let request = cloud
-            .ec2
-            .revoke_security_group_ingress()
-            .group_id(id)
-            .set_ip_permissions(Some(group.ip_permissions().to_vec()));
-        call("RevokeSecurityGroupIngress", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+    let (ingress, egress) = (group.ip_permissions(), group.ip_permissions_egress());
+    if !ingress.is_empty() {
+        let request = cloud.ec2.revoke_security_group_ingress().group_id(id);
+        let request = request.set_ip_permissions(Some(ingress.to_vec()));
+        send("RevokeSecurityGroupIngress", || request.clone().send()).await?;
     }
-    if !group.ip_permissions_egress().is_empty() {
-        let request = cloud
-            .ec2
-            .revoke_security_group_egress()
-            .group_id(id)
-            .set_ip_permissions(Some(group.ip_permissions_egress().to_vec()));
-        call("RevokeSecurityGroupEgress", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+    if !egress.is_empty() {
+        let request = cloud.ec2.revoke_security_group_egress().group_id(id);
+        let request = request.set_ip_permissions(Some(egress.to_vec()));
+        send("RevokeSecurityGroupEgress", || request.clone().send()).await?;
     }
     Ok(())
 }

@@ -1,11 +1,9 @@
 //! The IPsec VPN connection; static routes are rules.
 
+use super::VpnConnection;
 use super::prelude::*;
 use crate::aws::tags::any_of;
 use aws_sdk_ec2::types::{ResourceType, VpnConnectionOptionsSpecification};
-
-/// The site-to-site VPN between the VPN gateway and the customer gateway.
-pub(super) struct VpnConnection;
 
 #[async_trait::async_trait]
 impl ResourceKind for VpnConnection {
@@ -13,9 +11,7 @@ impl ResourceKind for VpnConnection {
         let live = any_of("state", &["pending", "available"]);
         let describe = cloud.ec2.describe_vpn_connections().filters(live);
         let request = describe.filters(cloud.env_filter());
-        let answer = call("DescribeVpnConnections", Policy::standard(), || {
-            request.clone().send()
-        });
+        let answer = send("DescribeVpnConnections", || request.clone().send());
         let answer = answer.await?;
         for (role, connection) in cloud.ours(answer.vpn_connections(), |c| c.tags(), "vpn") {
             let state = connection.state().map(|s| s.as_str());
@@ -50,10 +46,7 @@ impl ResourceKind for VpnConnection {
             .r#type("ipsec.1")
             .options(options)
             .tag_specifications(tags);
-        let created = call("CreateVpnConnection", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        let created = send("CreateVpnConnection", || request.clone().send()).await?;
         let connection = created.vpn_connection();
         Made::id(
             "CreateVpnConnection",

@@ -1,23 +1,21 @@
 //! The VPN gateway, attached to the VPC (an attachment is a rule).
 
+use super::VpnGateway;
 use super::attachment::{Gateway, attach, detach};
 use super::prelude::*;
 use crate::aws::tags::any_of;
 use aws_sdk_ec2::types::{GatewayType, ResourceType};
 
-/// The VPC's end of the customer's VPN.
-pub(super) struct VpnGateway;
-
 #[async_trait::async_trait]
 impl ResourceKind for VpnGateway {
     async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError> {
         let live = any_of("state", &["pending", "available"]);
-        let request = cloud.ec2.describe_vpn_gateways().filters(live);
-        let request = request.filters(cloud.env_filter());
-        let answer = call("DescribeVpnGateways", Policy::standard(), || {
-            request.clone().send()
-        })
-        .await?;
+        let request = cloud
+            .ec2
+            .describe_vpn_gateways()
+            .filters(live)
+            .filters(cloud.env_filter());
+        let answer = send("DescribeVpnGateways", || request.clone().send()).await?;
         for (role, vgw) in cloud.ours(answer.vpn_gateways(), |g| g.tags(), "vgw") {
             if vgw
                 .state()
@@ -44,9 +42,7 @@ impl ResourceKind for VpnGateway {
         let tags = cloud.tags(ResourceType::VpnGateway, need.role());
         let create = cloud.ec2.create_vpn_gateway().tag_specifications(tags);
         let request = create.r#type(GatewayType::Ipsec1);
-        let created = call("CreateVpnGateway", Policy::standard(), || {
-            request.clone().send()
-        });
+        let created = send("CreateVpnGateway", || request.clone().send());
         let created = created.await?;
         Made::id(
             "CreateVpnGateway",
