@@ -8,7 +8,7 @@
 //! | handle | real implementation | installed by |
 //! |---|---|---|
 //! | [`MotoServer`] | `moto_server` (PyPI `moto[server]`), every AWS region on one server | `scripts/install-test-deps` (virtualenv `.venv`) |
-//! | [`OsmemServer`] | `osmem-server` (PyPI), Elasticsearch-compatible | the same |
+//! | [`OpenSearch`], [`OpenSearchCluster`] | OpenSearch 2.19 (Maven Central), in-process nodes started by `testkit/opensearch` | the same (Maven) |
 //! | [`SmtpServer`] | `aiosmtpd` (PyPI) with AUTH required after STARTTLS | the same |
 //! | [`Chromium`] | Debian `chromium` headless, driven through `chromedriver` | the same (apt) |
 //! | [`Tinyproxy`] | Debian `tinyproxy`, an HTTP proxy | the same (apt) |
@@ -23,7 +23,7 @@ mod golden;
 mod health;
 mod mariadb;
 mod moto;
-mod osmem;
+mod opensearch;
 mod paths;
 mod poll;
 mod prometheus;
@@ -40,7 +40,7 @@ pub use golden::assert_golden;
 pub use health::HealthServer;
 pub use mariadb::MariaDb;
 pub use moto::MotoServer;
-pub use osmem::OsmemServer;
+pub use opensearch::{OpenSearch, OpenSearchCluster};
 pub use paths::{artifact_dir, workspace_root};
 pub use poll::{pace, wait_until};
 pub use prometheus::{Prometheus, Scrape};

@@ -11,7 +11,7 @@ pub fn workspace_root() -> &'static Path {
         .expect("testkit has a parent folder")
 }
 
-/// The virtualenv holding moto_server, osmem-server and aiosmtpd
+/// The virtualenv holding moto_server and aiosmtpd
 /// (`AERIE_VENV`, or `.venv` at the repository root).
 pub(crate) fn venv() -> PathBuf {
     std::env::var_os("AERIE_VENV")

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use aerie_testkit::{Chromium, MotoServer, OsmemServer, SmtpServer, screenshot};
+use aerie_testkit::{
+    Chromium, MotoServer, OpenSearch, OpenSearchCluster, SmtpServer, screenshot, wait_until,
+};
 use anyhow::{Context, ensure};
 use serde_json::json;
 
@@ -73,15 +75,97 @@ async fn moto_keeps_each_regions_vpcs_apart() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn osmem_bulk_indexes_and_aggregates_by_date() -> anyhow::Result<()> {
+async fn an_opensearch_node_bulk_indexes_aggregates_by_date_and_deletes_by_query()
+-> anyhow::Result<()> {
+    use elasticsearch::{DeleteByQueryParts, Elasticsearch, http::transport::Transport};
+
+    let node = OpenSearch::start().await?;
+    bulk_indexes_and_aggregates_by_date(node.url()).await?;
+    let root: serde_json::Value = reqwest::get(node.url()).await?.json().await?;
+    assert_eq!(
+        root["version"]["distribution"], "opensearch",
+        "GET / answered {root}"
+    );
+
+    // delete-by-query comes from the reindex module: the launcher loads it.
+    let client = Elasticsearch::new(Transport::single_node(node.url())?);
+    let deleted: serde_json::Value = client
+        .delete_by_query(DeleteByQueryParts::Index(&["aerie-logs-test"]))
+        .refresh(true)
+        .body(json!({ "query": { "term": { "host.name": "gw-1" } } }))
+        .send()
+        .await?
+        .error_for_status_code()?
+        .json()
+        .await?;
+    assert_eq!(deleted["deleted"], 2, "delete_by_query answered {deleted}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_opensearch_cluster_of_two_keeps_a_replicated_document_when_one_node_is_killed()
+-> anyhow::Result<()> {
+    let mut cluster = OpenSearchCluster::start(2).await?;
+    let urls = cluster.urls();
+    let http = reqwest::Client::new();
+    let health: serde_json::Value = http
+        .get(format!("{}/_cluster/health", urls[1]))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(health["number_of_nodes"], 2, "health: {health}");
+
+    http.put(format!("{}/shared", urls[0]))
+        .json(&json!({ "settings": { "number_of_shards": 1, "number_of_replicas": 1 } }))
+        .send()
+        .await?
+        .error_for_status()?;
+    http.put(format!("{}/shared/_doc/1?refresh=true", urls[0]))
+        .json(&json!({ "message": "kept on both nodes" }))
+        .send()
+        .await?
+        .error_for_status()?;
+    let green = format!(
+        "{}/_cluster/health/shared?wait_for_status=green&timeout=60s",
+        urls[0]
+    );
+    let health: serde_json::Value = http.get(green).send().await?.json().await?;
+    assert_eq!(
+        health["status"], "green",
+        "the replica was never assigned: {health}"
+    );
+
+    cluster.node(0).kill_hard();
+    let read = async || {
+        let response = http
+            .get(format!("{}/shared/_doc/1", urls[1]))
+            .send()
+            .await
+            .ok()?;
+        let document: serde_json::Value = response.json().await.ok()?;
+        document["found"].as_bool()?.then_some(document)
+    };
+    let document = wait_until(
+        "the document from the surviving node",
+        Duration::from_secs(60),
+        read,
+    )
+    .await?;
+    assert_eq!(document["_source"]["message"], "kept on both nodes");
+    Ok(())
+}
+
+/// Creates an index on the search engine at `url`, bulk loads three lines,
+/// and reads them back sorted and bucketed by the hour.
+async fn bulk_indexes_and_aggregates_by_date(url: &str) -> anyhow::Result<()> {
     use elasticsearch::http::request::JsonBody;
     use elasticsearch::http::transport::Transport;
     use elasticsearch::indices::IndicesCreateParts;
     use elasticsearch::params::Refresh;
     use elasticsearch::{BulkParts, Elasticsearch, SearchParts};
 
-    let osmem = OsmemServer::start().await?;
-    let client = Elasticsearch::new(Transport::single_node(osmem.url())?);
+    let client = Elasticsearch::new(Transport::single_node(url)?);
 
     client
         .indices()

@@ -75,7 +75,7 @@ pub struct Monitor {
 #[derive(Debug, Clone)]
 pub enum StoreKind {
     Embedded,
-    /// Elasticsearch at this URL (osmem-server in tests).
+    /// Elasticsearch at this URL (a real OpenSearch node in tests).
     Elasticsearch(String),
 }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::support::*;
-use aerie_testkit::{OsmemServer, Tinyproxy, wait_until};
+use aerie_testkit::{OpenSearch, Tinyproxy, wait_until};
 
 fn append(path: &Path, seqs: std::ops::Range<u64>) {
     let mut file = std::io::BufWriter::new(
@@ -256,12 +256,12 @@ async fn a_refusing_proxy_gives_a_clear_error_and_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bulk_sink_lands_ecs_documents_and_a_rejected_item_blocks_nothing() {
-    let osmem = OsmemServer::start().await.unwrap();
+    let node = OpenSearch::start().await.unwrap();
     let today = chrono::Utc::now().format("%Y.%m.%d").to_string();
     let index = format!("aerie-logs-acme-prod-{today}");
     let http = reqwest::Client::new();
     // Unparsed lines carry tags: ["unparsed"]; a long field refuses them.
-    http.put(format!("{}/{index}", osmem.url()))
+    http.put(format!("{}/{index}", node.url()))
         .json(&serde_json::json!({ "mappings": { "properties": { "tags": { "type": "long" } } } }))
         .send()
         .await
@@ -286,14 +286,14 @@ async fn the_bulk_sink_lands_ecs_documents_and_a_rejected_item_blocks_nothing() 
     std::fs::write(&live, text).unwrap();
     let mut agent = Agent::new(&format!(
         "[elasticsearch]\nurl = \"{}\"\nbatch_max_events = 20\n\n{}",
-        osmem.url(),
+        node.url(),
         logs_section(&live)
     ));
     agent.start();
 
     let search = async || -> Option<serde_json::Value> {
         let answer: serde_json::Value = http
-            .post(format!("{}/{index}/_search", osmem.url()))
+            .post(format!("{}/{index}/_search", node.url()))
             .json(&serde_json::json!({ "size": 100, "sort": [{ "@timestamp": "asc" }] }))
             .send()
             .await
@@ -304,9 +304,13 @@ async fn the_bulk_sink_lands_ecs_documents_and_a_rejected_item_blocks_nothing() 
         let hits = answer["hits"]["hits"].as_array()?;
         (hits.len() >= 50).then(|| answer["hits"]["hits"].clone())
     };
-    let hits = wait_until("50 documents in osmem", Duration::from_secs(60), search)
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", agent.log()));
+    let hits = wait_until(
+        "50 documents in OpenSearch",
+        Duration::from_secs(60),
+        search,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", agent.log()));
     let hits = hits.as_array().unwrap();
     assert_eq!(hits.len(), 50, "only the parsed lines land");
     let first = &hits[0]["_source"];

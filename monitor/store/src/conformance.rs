@@ -1,5 +1,5 @@
 //! The conformance suite every store passes: written once, run against the
-//! embedded store and against Elasticsearch (osmem-server).
+//! embedded store and against Elasticsearch (a real OpenSearch node).
 
 use std::collections::BTreeMap;
 use std::future::Future;

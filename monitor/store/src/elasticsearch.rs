@@ -470,9 +470,9 @@ mod tests {
     use super::*;
 
     #[tokio::test(flavor = "multi_thread")]
-    async fn the_elasticsearch_store_passes_the_conformance_suite_against_osmem() {
-        let osmem = aerie_testkit::OsmemServer::start().await.unwrap();
-        let url = osmem.url().to_owned();
+    async fn the_elasticsearch_store_passes_the_conformance_suite_against_a_real_opensearch_node() {
+        let node = aerie_testkit::OpenSearch::start().await.unwrap();
+        let url = node.url().to_owned();
         crate::conformance::run(
             move || {
                 let url = url.clone();

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use aerie_system_tests::{Agent, ENVIRONMENT, Monitor, StoreKind, product_log_line};
-use aerie_testkit::OsmemServer;
+use aerie_testkit::OpenSearch;
 use aerie_testkit::wait_until;
 
 fn append(path: &std::path::Path, lines: impl IntoIterator<Item = String>) {

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use aerie_system_tests::{INGEST_TOKEN, Monitor, StoreKind, password_hash};
-use aerie_testkit::{OsmemServer, wait_until};
+use aerie_testkit::{OpenSearch, wait_until};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -3,8 +3,8 @@
 //! for the crate, so the test build links once.
 
 /// Each scenario of a module, once with the embedded store and once with
-/// Elasticsearch (osmem-server); the module imports `OsmemServer` and
-/// `StoreKind`.
+/// the Elasticsearch store on a real OpenSearch node; the module imports
+/// `OpenSearch` and `StoreKind`.
 macro_rules! with_both_stores {
     ($($scenario:ident),*) => {
         mod embedded {
@@ -19,8 +19,8 @@ macro_rules! with_both_stores {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
-                    let osmem = super::OsmemServer::start().await.unwrap();
-                    super::$scenario(super::StoreKind::Elasticsearch(osmem.url().to_owned())).await;
+                    let node = super::OpenSearch::start().await.unwrap();
+                    super::$scenario(super::StoreKind::Elasticsearch(node.url().to_owned())).await;
                 }
             )*
         }
