@@ -20,5 +20,6 @@ pub mod state;
 /// not recompile it.
 pub use aerie_store as store;
 pub mod timespec;
+pub mod tls;
 
 pub use config::Config;

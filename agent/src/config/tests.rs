@@ -124,6 +124,23 @@ fn bad_values_name_the_field_and_the_fix() {
             "queue.max_bytes",
             "at least 1 MiB",
         ),
+        (
+            format!("{MINIMAL}client_cert_file = \"agent.crt\"\n"),
+            "monitor.client_key_file",
+            "needs its key",
+        ),
+        (
+            format!("{MINIMAL}client_key_file = \"agent.key\"\n"),
+            "monitor.client_cert_file",
+            "needs its certificate",
+        ),
+        (
+            format!(
+                "{MINIMAL}client_cert_file = \"/nonexistent/agent.crt\"\nclient_key_file = \"/nonexistent/agent.key\"\n"
+            ),
+            "monitor.client_cert_file",
+            "/nonexistent/agent.crt: cannot read it",
+        ),
     ];
     aerie_testkit::assert_refused("/etc/aerie/agent.toml", &cases, parse);
 }

@@ -35,6 +35,16 @@ pub enum ClientError {
     },
     #[error("the HTTP client could not be built")]
     Build(#[source] reqwest::Error),
+    #[error("{}: cannot read it", path.display())]
+    ReadIdentity {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the client certificate and key are not a usable PEM pair (a certificate chain and its PKCS#8, PKCS#1 or SEC1 key)"
+    )]
+    Identity(#[source] reqwest::Error),
 }
 
 /// Why one delivery attempt failed (either sink).
@@ -66,6 +76,7 @@ pub enum DeliveryError {
 /// through `proxy` when given.
 pub fn http_client(
     ca_pem: Option<&[u8]>,
+    identity_pem: Option<&[u8]>,
     proxy: Option<&str>,
     timeout: Duration,
 ) -> Result<reqwest::Client, ClientError> {
@@ -73,6 +84,10 @@ pub fn http_client(
         .timeout(timeout)
         .connect_timeout(Duration::from_secs(10))
         .user_agent(concat!("aerie-agent/", env!("CARGO_PKG_VERSION")));
+    if let Some(pem) = identity_pem {
+        builder =
+            builder.identity(reqwest::Identity::from_pem(pem).map_err(ClientError::Identity)?);
+    }
     if let Some(pem) = ca_pem {
         for certificate in reqwest::Certificate::from_pem_bundle(pem).map_err(ClientError::Ca)? {
             builder = builder.add_root_certificate(certificate);
@@ -106,6 +121,22 @@ pub fn check_url(field: &str, url: &str) -> Result<(), FieldError> {
 }
 
 /// The PEM bundle at `path`, refused when it holds no certificate.
+/// The client certificate (with its chain) and key at these paths, as one
+/// PEM, checked by building it.
+pub fn read_identity(cert: &Path, key: &Path) -> Result<Vec<u8>, ClientError> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| ClientError::ReadIdentity {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let mut pem = read(cert)?;
+    pem.push(b'\n');
+    pem.extend(read(key)?);
+    reqwest::Identity::from_pem(&pem).map_err(ClientError::Identity)?;
+    Ok(pem)
+}
+
 pub fn read_ca(path: &Path) -> Result<Vec<u8>, ClientError> {
     let pem = std::fs::read(path).map_err(|source| ClientError::ReadCa {
         path: path.to_owned(),

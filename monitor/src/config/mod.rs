@@ -7,6 +7,7 @@ mod dashboard;
 mod environments;
 mod periodic;
 mod store;
+mod tls;
 mod users;
 
 pub use alerting::{AlertingConfig, ChannelConfig, RawSes};
@@ -19,6 +20,7 @@ pub use users::{Role, User};
 use alerting::RawAlerting;
 use environments::RawEnvironment;
 use store::RawStore;
+use tls::RawTls;
 use users::RawUser;
 
 use std::collections::HashSet;
@@ -38,6 +40,8 @@ use aerie_common::toml_file::Validate;
 pub struct RawConfig {
     #[serde(default = "default_listen")]
     listen: SocketAddr,
+    /// HTTPS on `listen` when present.
+    tls: Option<RawTls>,
     data_dir: PathBuf,
     #[serde(default)]
     store: RawStore,
@@ -73,6 +77,7 @@ fn default_max_batch() -> bytesize::ByteSize {
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
     pub listen: SocketAddr,
+    pub tls: Option<crate::tls::TlsConfig>,
     pub data_dir: PathBuf,
     pub store: StoreConfig,
     pub retention: Retention,
@@ -133,8 +138,10 @@ impl Validate for RawConfig {
         let environments = environments::validate(self.environments, base, &mut tokens)?;
         let users = users::validate(self.users, base, &mut tokens, &environments)?;
         let alerting = self.alerting.map(|raw| raw.validate(base)).transpose()?;
+        let tls = self.tls.map(|raw| raw.validate(base)).transpose()?;
         Ok(Config {
             listen: self.listen,
+            tls,
             data_dir: base.join(self.data_dir),
             store,
             retention: self.retention,

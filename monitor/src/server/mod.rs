@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
+use axum_server::tls_rustls::RustlsConfig;
 
 use crate::alerting::{AlertError, Engine};
 use crate::api::ApiError;
@@ -44,6 +45,8 @@ pub enum ServerError {
     Signal(#[source] std::io::Error),
     #[error("the server stopped")]
     Serve(#[source] std::io::Error),
+    #[error("HTTPS cannot start")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// The store the config names.
@@ -148,8 +151,9 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Opens the store, builds the monitor and serves it on `listener` until
-/// `stop` completes; SIGHUP reloads the alert rules.
+/// Opens the store, builds the monitor and serves it on `listener` (HTTPS
+/// when the config has `[tls]`) until `stop` completes; SIGHUP reloads the
+/// alert rules and the TLS files.
 pub async fn serve(
     config: Config,
     listener: tokio::net::TcpListener,
@@ -157,28 +161,78 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     let store = open_store(&config).await?;
     let address = listener.local_addr().map_err(ServerError::Serve)?;
-    tracing::info!(%address, environments = config.environments.len(), "monitor listening");
+    let tls = config.tls.clone();
+    tracing::info!(
+        %address,
+        https = tls.is_some(),
+        environments = config.environments.len(),
+        "monitor listening"
+    );
     let state = build(config, store).await?;
-    if let Some(engine) = state.alerts.clone() {
-        // SIGHUP reloads the rules, as daemons do; a bad file keeps the old ones.
-        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            .map_err(ServerError::Signal)?;
-        tokio::spawn(async move {
-            while hangup.recv().await.is_some() {
-                let _ = engine.reload();
-            }
-        });
-    }
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
+    let https = match &tls {
+        Some(files) => Some(RustlsConfig::from_config(crate::tls::server_config(files)?)),
+        None => None,
+    };
+    reload_on_hangup(&state, tls.zip(https.clone()))?;
+    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let Some(https) = https else {
+        return axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                stop.await;
+                tracing::info!("monitor stopping");
+            })
+            .await
+            .map_err(ServerError::Serve);
+    };
+    let handle = axum_server::Handle::new();
+    let stopping = handle.clone();
+    tokio::spawn(async move {
         stop.await;
         tracing::info!("monitor stopping");
-    })
-    .await
-    .map_err(ServerError::Serve)
+        stopping.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+    });
+    let listener = listener.into_std().map_err(ServerError::Serve)?;
+    axum_server::from_tcp_rustls(listener, https)
+        .map_err(ServerError::Serve)?
+        .handle(handle)
+        .serve(app)
+        .await
+        .map_err(ServerError::Serve)
+}
+
+/// SIGHUP, as daemons take it: the alert rules and the TLS files read
+/// again; a bad file keeps what is in use (and says so). Connections open
+/// keep their session; new ones get the new certificate.
+fn reload_on_hangup(
+    state: &AppState,
+    tls: Option<(crate::tls::TlsConfig, RustlsConfig)>,
+) -> Result<(), ServerError> {
+    let engine = state.alerts.clone();
+    if engine.is_none() && tls.is_none() {
+        return Ok(());
+    }
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(ServerError::Signal)?;
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            if let Some(engine) = &engine {
+                let _ = engine.reload();
+            }
+            if let Some((files, https)) = &tls {
+                match crate::tls::server_config(files) {
+                    Ok(config) => {
+                        https.reload_from_config(config);
+                        tracing::info!(cert = %files.cert_file.display(), "TLS certificate reloaded");
+                    }
+                    Err(error) => tracing::error!(
+                        error = %aerie_common::error_chain(&error),
+                        "TLS files not reloaded; the certificate in use stays"
+                    ),
+                }
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Why the mail channel `[alerting]` names could not be set up.

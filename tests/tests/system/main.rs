@@ -38,6 +38,7 @@ mod handover;
 mod history;
 mod hostile_input;
 mod log_export;
+mod monitor_tls;
 mod packages;
 mod product_database;
 mod product_nodes;

@@ -124,7 +124,10 @@ fn both_packages_install_into_a_fresh_root_with_their_users_hardened_units_and_w
             "{name} is root's"
         );
         assert!(r.join(format!("etc/aerie/{part}.example.toml")).exists());
-        assert_eq!(mode(&r.join(format!("etc/aerie/{part}.example.toml"))), 0o644);
+        assert_eq!(
+            mode(&r.join(format!("etc/aerie/{part}.example.toml"))),
+            0o644
+        );
         // The service user: no login, its home the state folder.
         let user = passwd
             .lines()

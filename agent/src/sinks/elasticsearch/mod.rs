@@ -48,6 +48,7 @@ impl ElasticsearchSink {
     ) -> Result<Self, ClientError> {
         let client = super::http::http_client(
             config.ca_pem.as_deref(),
+            None,
             config.proxy.as_deref(),
             config.timeout,
         )?;

@@ -7,7 +7,9 @@ use aerie_common::toml_file::FieldError;
 
 use crate::secret::Secret;
 use crate::secret::read_secret;
-use crate::sinks::http::{ClientError, check_url, error_chain, http_client, read_ca};
+use crate::sinks::http::{
+    ClientError, check_url, error_chain, http_client, read_ca, read_identity,
+};
 
 /// `[monitor]` as written.
 #[derive(Debug, Deserialize)]
@@ -17,6 +19,10 @@ pub struct RawMonitorConfig {
     token: Option<String>,
     token_file: Option<PathBuf>,
     ca_file: Option<PathBuf>,
+    /// A client certificate for a monitor that requires one (PEM, with its
+    /// chain), and its key; both or neither.
+    client_cert_file: Option<PathBuf>,
+    client_key_file: Option<PathBuf>,
     proxy: Option<String>,
     #[serde(default = "default_batch_events")]
     batch_max_events: usize,
@@ -49,6 +55,11 @@ pub struct MonitorConfig {
     pub ca_file: Option<PathBuf>,
     #[serde(skip)]
     pub ca_pem: Option<Vec<u8>>,
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
+    /// The certificate and key as one PEM; never printed.
+    #[serde(skip)]
+    pub identity_pem: Option<Vec<u8>>,
     pub proxy: Option<String>,
     pub batch_max_events: usize,
     pub batch_max_bytes: bytesize::ByteSize,
@@ -73,6 +84,27 @@ impl RawMonitorConfig {
             ),
             None => None,
         };
+        let client_cert_file = self.client_cert_file.map(|path| base.join(path));
+        let client_key_file = self.client_key_file.map(|path| base.join(path));
+        let identity_pem = match (&client_cert_file, &client_key_file) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(
+                read_identity(cert, key)
+                    .map_err(|e| FieldError::new("monitor.client_cert_file", error_chain(&e)))?,
+            ),
+            (Some(_), None) => {
+                return Err(FieldError::new(
+                    "monitor.client_key_file",
+                    "missing: a client certificate needs its key (client_key_file = \"/etc/aerie/agent.key\")",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(FieldError::new(
+                    "monitor.client_cert_file",
+                    "missing: a client key needs its certificate (client_cert_file = \"/etc/aerie/agent.crt\")",
+                ));
+            }
+        };
         if self.batch_max_events == 0 {
             return Err(FieldError::new(
                 "monitor.batch_max_events",
@@ -84,6 +116,9 @@ impl RawMonitorConfig {
             token,
             ca_file,
             ca_pem,
+            client_cert_file,
+            client_key_file,
+            identity_pem,
             proxy: self.proxy,
             batch_max_events: self.batch_max_events,
             batch_max_bytes: self.batch_max_bytes,
@@ -96,6 +131,11 @@ impl RawMonitorConfig {
 impl MonitorConfig {
     /// The HTTP client: rustls, the private CA if given, the proxy if given.
     pub fn client(&self) -> Result<reqwest::Client, ClientError> {
-        http_client(self.ca_pem.as_deref(), self.proxy.as_deref(), self.timeout)
+        http_client(
+            self.ca_pem.as_deref(),
+            self.identity_pem.as_deref(),
+            self.proxy.as_deref(),
+            self.timeout,
+        )
     }
 }
