@@ -135,22 +135,23 @@ fn append(path: &Path, messages: &[String]) {
     }
 }
 
-fn write_ca(dir: &Path, ca: &PrivateCa, name: &str) -> PathBuf {
-    let path = dir.join(name);
+/// A new CA named `name`, its certificate written to `dir/file`.
+fn new_ca(dir: &Path, name: &str, file: &str) -> (PrivateCa, PathBuf) {
+    let ca = PrivateCa::new(name).unwrap();
+    let path = dir.join(file);
     std::fs::write(&path, ca.pem()).unwrap();
-    path
+    (ca, path)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_agent_ships_to_the_monitor_over_https_through_a_private_ca() {
     let pki = tempfile::tempdir().unwrap();
-    let ca = PrivateCa::new("acme operations CA").unwrap();
+    let (ca, ca_file) = new_ca(pki.path(), "acme operations CA", "ca.pem");
     let (cert, key) = ca
         .server(&["127.0.0.1", "localhost"])
         .unwrap()
         .write(pki.path(), "monitor")
         .unwrap();
-    let ca_file = write_ca(pki.path(), &ca, "ca.pem");
     let monitor = HttpsMonitor::start(&cert, &key).await;
     let logs = tempfile::tempdir().unwrap();
     append(
@@ -189,55 +190,57 @@ async fn the_agent_ships_to_the_monitor_over_https_through_a_private_ca() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_certificate_and_an_untrusted_ca_are_named_in_the_agents_log() {
     let pki = tempfile::tempdir().unwrap();
-    let ca = PrivateCa::new("acme operations CA").unwrap();
-    let ca_file = write_ca(pki.path(), &ca, "ca.pem");
-    let stranger = PrivateCa::new("someone else's CA").unwrap();
-    let stranger_file = write_ca(pki.path(), &stranger, "stranger.pem");
+    let (ca, ca_file) = new_ca(pki.path(), "acme operations CA", "ca.pem");
+    let (_, stranger_file) = new_ca(pki.path(), "someone else's CA", "stranger.pem");
     let logs = tempfile::tempdir().unwrap();
     append(
         &logs.path().join("app.log"),
         &["never delivered".to_owned()],
     );
 
-    let (cert, key) = ca
-        .expired_server(&["127.0.0.1"])
-        .unwrap()
-        .write(pki.path(), "expired")
-        .unwrap();
-    let expired = HttpsMonitor::start(&cert, &key).await;
-    let agent_a = agent(&expired, &ca_file, logs.path());
-    wait_until(
-        "the agent to name the expired certificate",
-        Duration::from_secs(30),
-        async || {
-            let log = agent_a.log().to_lowercase();
-            (log.contains("certificate") && log.contains("expired")).then_some(())
-        },
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}\nagent:\n{}", agent_a.log()));
+    let cases = [
+        (
+            ca.expired_server(&["127.0.0.1"]),
+            &ca_file,
+            "the expired certificate",
+            "expired",
+        ),
+        (
+            ca.server(&["127.0.0.1"]),
+            &stranger_file,
+            "the unknown issuer",
+            "unknownissuer",
+        ),
+    ];
+    for (n, (issued, trusted, what, word)) in cases.into_iter().enumerate() {
+        let (cert, key) = issued
+            .unwrap()
+            .write(pki.path(), &format!("monitor-{n}"))
+            .unwrap();
+        let monitor = HttpsMonitor::start(&cert, &key).await;
+        let agent = agent(&monitor, trusted, logs.path());
+        log_names(
+            &agent,
+            &format!("the agent to name {what}"),
+            &["certificate", word],
+        )
+        .await;
+        let delivered = monitor.messages(&ca.pem(), "delivered").await;
+        assert!(
+            delivered.unwrap_or_default().is_empty(),
+            "{what}: a line went through"
+        );
+    }
+}
 
-    let (cert, key) = ca
-        .server(&["127.0.0.1"])
-        .unwrap()
-        .write(pki.path(), "valid")
-        .unwrap();
-    let valid = HttpsMonitor::start(&cert, &key).await;
-    let agent_b = agent(&valid, &stranger_file, logs.path());
-    wait_until(
-        "the agent to name the unknown issuer",
-        Duration::from_secs(30),
-        async || {
-            let log = agent_b.log().to_lowercase();
-            (log.contains("certificate") && log.contains("unknownissuer")).then_some(())
-        },
-    )
+/// Waits until `agent`'s log holds every one of `words` (lowercase).
+async fn log_names(agent: &Agent, what: &str, words: &[&str]) {
+    wait_until(what, Duration::from_secs(30), async || {
+        let log = agent.log().to_lowercase();
+        words.iter().all(|w| log.contains(w)).then_some(())
+    })
     .await
-    .unwrap_or_else(|e| panic!("{e}\nagent:\n{}", agent_b.log()));
-    assert_eq!(
-        valid.messages(&ca.pem(), "delivered").await,
-        Some(Vec::new())
-    );
+    .unwrap_or_else(|e| panic!("{e}\nagent:\n{}", agent.log()));
 }
 
 /// The certificate a new TLS connection to `port` is shown, trusting `ca`.
@@ -266,8 +269,7 @@ use rustls::pki_types::pem::PemObject;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_certificate_rotated_on_sighup_while_the_agent_ships_loses_nothing() {
     let pki = tempfile::tempdir().unwrap();
-    let ca = PrivateCa::new("acme operations CA").unwrap();
-    let ca_file = write_ca(pki.path(), &ca, "ca.pem");
+    let (ca, ca_file) = new_ca(pki.path(), "acme operations CA", "ca.pem");
     let first = ca.server(&["127.0.0.1"]).unwrap();
     let (cert, key) = first.write(pki.path(), "monitor").unwrap();
     let monitor = HttpsMonitor::start(&cert, &key).await;
@@ -376,10 +378,8 @@ fn a_key_others_may_read_keeps_the_monitor_from_starting_and_says_how_to_fix_it(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_monitor_requiring_client_certificates_takes_an_agent_with_one_and_refuses_one_without() {
     let pki = tempfile::tempdir().unwrap();
-    let ca = PrivateCa::new("acme operations CA").unwrap();
-    let ca_file = write_ca(pki.path(), &ca, "ca.pem");
-    let agents_ca = PrivateCa::new("acme agents CA").unwrap();
-    let agents_ca_file = write_ca(pki.path(), &agents_ca, "agents-ca.pem");
+    let (ca, ca_file) = new_ca(pki.path(), "acme operations CA", "ca.pem");
+    let (agents_ca, agents_ca_file) = new_ca(pki.path(), "acme agents CA", "agents-ca.pem");
     let (cert, key) = ca
         .server(&["127.0.0.1"])
         .unwrap()
@@ -397,16 +397,12 @@ async fn a_monitor_requiring_client_certificates_takes_an_agent_with_one_and_ref
         &["without a certificate".to_owned()],
     );
     let refused = agent(&monitor, &ca_file, without.path());
-    wait_until(
+    log_names(
+        &refused,
         "the agent to name the refusal",
-        Duration::from_secs(30),
-        async || {
-            let log = refused.log().to_lowercase();
-            (log.contains("certificate") && log.contains("cannot reach")).then_some(())
-        },
+        &["certificate", "cannot reach"],
     )
-    .await
-    .unwrap_or_else(|e| panic!("{e}\nagent:\n{}", refused.log()));
+    .await;
 
     let with = tempfile::tempdir().unwrap();
     append(
