@@ -65,6 +65,11 @@ impl HttpsMonitor {
         }
     }
 
+    /// `agent`'s log and this monitor's, for a failure message.
+    fn logs_with(&self, agent: &Agent) -> String {
+        format!("agent:\n{}\nmonitor:\n{}", agent.log(), self.process.log())
+    }
+
     fn url(&self) -> String {
         format!("https://127.0.0.1:{}", self.port)
     }
@@ -164,13 +169,7 @@ async fn the_agent_ships_to_the_monitor_over_https_through_a_private_ca() {
         (found == ["shipped over https"]).then_some(())
     })
     .await
-    .unwrap_or_else(|e| {
-        panic!(
-            "{e}\nagent:\n{}\nmonitor:\n{}",
-            agent.log(),
-            monitor.process.log()
-        )
-    });
+    .unwrap_or_else(|e| panic!("{e}\n{}", monitor.logs_with(&agent)));
 
     // Plain HTTP to the HTTPS port gets nothing.
     let plain = reqwest::Client::builder().no_proxy().build().unwrap();
@@ -317,13 +316,7 @@ async fn a_certificate_rotated_on_sighup_while_the_agent_ships_loses_nothing() {
         (found.len() > LINES).then_some(found)
     })
     .await
-    .unwrap_or_else(|e| {
-        panic!(
-            "{e}\nagent:\n{}\nmonitor:\n{}",
-            agent.log(),
-            monitor.process.log()
-        )
-    });
+    .unwrap_or_else(|e| panic!("{e}\n{}", monitor.logs_with(&agent)));
     lines.sort();
     let mut expected: Vec<String> = (0..LINES).map(|n| format!("rotation {n:03}")).collect();
     expected.push("rotation start".to_owned());
@@ -426,13 +419,7 @@ async fn a_monitor_requiring_client_certificates_takes_an_agent_with_one_and_ref
         },
     )
     .await
-    .unwrap_or_else(|e| {
-        panic!(
-            "{e}\nagent:\n{}\nmonitor:\n{}",
-            accepted.log(),
-            monitor.process.log()
-        )
-    });
+    .unwrap_or_else(|e| panic!("{e}\n{}", monitor.logs_with(&accepted)));
     // Every connection needs one: a query without a certificate gets nothing.
     assert_eq!(monitor.messages(&ca.pem(), "certificate").await, None);
     let found = monitor
