@@ -2,6 +2,7 @@
 //! the store it wraps unchanged, and its latency (and a write's stored and
 //! duplicate events) is counted in [`Metrics`]. It changes no answer.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,21 +27,33 @@ impl TimedStore {
         Self { inner, metrics }
     }
 
-    fn wrote(&self, started: Instant, outcome: &Result<WriteOutcome, StoreError>) {
+    /// A write, timed, with its stored and duplicate events counted.
+    async fn write_timed(
+        &self,
+        write: impl Future<Output = Result<WriteOutcome, StoreError>>,
+    ) -> Result<WriteOutcome, StoreError> {
+        let started = Instant::now();
+        let outcome = write.await;
         self.metrics.wrote("write", started);
-        if let Ok(outcome) = outcome {
+        if let Ok(outcome) = &outcome {
             self.metrics.stored(outcome.accepted, outcome.duplicates);
         }
+        outcome
+    }
+
+    /// Query `name`, timed.
+    async fn query_timed<T>(&self, name: &'static str, query: impl Future<Output = T>) -> T {
+        let started = Instant::now();
+        let answer = query.await;
+        self.metrics.queried(name, started);
+        answer
     }
 }
 
 #[async_trait::async_trait]
 impl Store for TimedStore {
     async fn write(&self, batch: &WriteBatch) -> Result<WriteOutcome, StoreError> {
-        let started = Instant::now();
-        let outcome = self.inner.write(batch).await;
-        self.wrote(started, &outcome);
-        outcome
+        self.write_timed(self.inner.write(batch)).await
     }
 
     async fn write_events(
@@ -49,31 +62,23 @@ impl Store for TimedStore {
         host: &str,
         events: &[EventRef<'_>],
     ) -> Result<WriteOutcome, StoreError> {
-        let started = Instant::now();
-        let outcome = self.inner.write_events(environment, host, events).await;
-        self.wrote(started, &outcome);
-        outcome
+        self.write_timed(self.inner.write_events(environment, host, events))
+            .await
     }
 
     async fn hosts(&self, environment: &str) -> Result<Vec<HostSeen>, StoreError> {
-        let started = Instant::now();
-        let answer = self.inner.hosts(environment).await;
-        self.metrics.queried("hosts", started);
-        answer
+        self.query_timed("hosts", self.inner.hosts(environment))
+            .await
     }
 
     async fn metric_names(&self, environment: &str) -> Result<Vec<String>, StoreError> {
-        let started = Instant::now();
-        let answer = self.inner.metric_names(environment).await;
-        self.metrics.queried("metric_names", started);
-        answer
+        self.query_timed("metric_names", self.inner.metric_names(environment))
+            .await
     }
 
     async fn metric_points(&self, query: &MetricQuery) -> Result<Vec<Point>, StoreError> {
-        let started = Instant::now();
-        let answer = self.inner.metric_points(query).await;
-        self.metrics.queried("metric_points", started);
-        answer
+        self.query_timed("metric_points", self.inner.metric_points(query))
+            .await
     }
 
     async fn metric_series(
@@ -82,10 +87,11 @@ impl Store for TimedStore {
         step_ms: i64,
         aggregation: Aggregation,
     ) -> Result<Vec<Series>, StoreError> {
-        let started = Instant::now();
-        let answer = self.inner.metric_series(query, step_ms, aggregation).await;
-        self.metrics.queried("metric_series", started);
-        answer
+        self.query_timed(
+            "metric_series",
+            self.inner.metric_series(query, step_ms, aggregation),
+        )
+        .await
     }
 
     async fn metric_window(
@@ -93,24 +99,20 @@ impl Store for TimedStore {
         query: &MetricQuery,
         aggregation: Aggregation,
     ) -> Result<Vec<SeriesValue>, StoreError> {
-        let started = Instant::now();
-        let answer = self.inner.metric_window(query, aggregation).await;
-        self.metrics.queried("metric_window", started);
-        answer
+        self.query_timed(
+            "metric_window",
+            self.inner.metric_window(query, aggregation),
+        )
+        .await
     }
 
     async fn logs(&self, query: &LogQuery) -> Result<LogPage, StoreError> {
-        let started = Instant::now();
-        let answer = self.inner.logs(query).await;
-        self.metrics.queried("logs", started);
-        answer
+        self.query_timed("logs", self.inner.logs(query)).await
     }
 
     async fn count_logs_by_host(&self, query: &LogQuery) -> Result<Vec<HostLogCount>, StoreError> {
-        let started = Instant::now();
-        let answer = self.inner.count_logs_by_host(query).await;
-        self.metrics.queried("count_logs_by_host", started);
-        answer
+        self.query_timed("count_logs_by_host", self.inner.count_logs_by_host(query))
+            .await
     }
 
     async fn api_stats(
@@ -119,10 +121,8 @@ impl Store for TimedStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<ApiStatsRecord>, StoreError> {
-        let started = Instant::now();
-        let answer = self.inner.api_stats(environment, from, to).await;
-        self.metrics.queried("api_stats", started);
-        answer
+        self.query_timed("api_stats", self.inner.api_stats(environment, from, to))
+            .await
     }
 
     async fn delete_older_than(
