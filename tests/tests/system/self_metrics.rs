@@ -41,16 +41,12 @@ async fn prometheus_scrapes_the_monitor_s_and_the_agent_s_counters() {
     .unwrap();
 
     // Every event the agent shipped was stored, and Prometheus has the count.
-    let stored = wait_until(
+    let stored = at_least(
+        &prometheus,
+        "aerie_monitor_events_stored_total",
+        5.0,
         "the monitor's stored events in Prometheus",
         Duration::from_secs(30),
-        async || {
-            let value = prometheus
-                .value("aerie_monitor_events_stored_total")
-                .await
-                .ok()??;
-            (value >= 5.0).then_some(value)
-        },
     )
     .await
     .unwrap_or_else(|e| panic!("{e}\nagent:\n{}\nmonitor:\n{}", agent.log(), monitor.log()));
@@ -75,16 +71,12 @@ async fn prometheus_scrapes_the_monitor_s_and_the_agent_s_counters() {
         .get("/api/v1/logs?env=acme-prod&q=Bootstrap&from=now-30d")
         .await;
     assert!(answer.is_some());
-    let queries = wait_until(
+    let queries = at_least(
+        &prometheus,
+        r#"aerie_monitor_store_query_seconds_count{operation="logs"}"#,
+        1.0,
         "the logs query timed",
         Duration::from_secs(10),
-        async || {
-            let value = prometheus
-                .value(r#"aerie_monitor_store_query_seconds_count{operation="logs"}"#)
-                .await
-                .ok()??;
-            (value >= 1.0).then_some(value)
-        },
     )
     .await
     .unwrap();
@@ -93,16 +85,12 @@ async fn prometheus_scrapes_the_monitor_s_and_the_agent_s_counters() {
     // The agent's side: what it sent is what the monitor stored (the
     // monitor counts its own writes too), nothing dropped, every delivery
     // timed.
-    let sent = wait_until(
+    let sent = at_least(
+        &prometheus,
+        "aerie_agent_events_sent_total",
+        5.0,
         "the agent's sent events",
         Duration::from_secs(20),
-        async || {
-            let value = prometheus
-                .value("aerie_agent_events_sent_total")
-                .await
-                .ok()??;
-            (value >= 5.0).then_some(value)
-        },
     )
     .await
     .unwrap_or_else(|e| panic!("{e}\nagent:\n{}", agent.log()));
@@ -126,4 +114,19 @@ async fn prometheus_scrapes_the_monitor_s_and_the_agent_s_counters() {
         .unwrap()
         .unwrap_or_default();
     assert!(deliveries >= 1.0, "{deliveries}");
+}
+
+/// Waits until Prometheus answers `query` with at least `minimum`; the value.
+async fn at_least(
+    prometheus: &Prometheus,
+    query: &str,
+    minimum: f64,
+    what: &str,
+    timeout: Duration,
+) -> Result<f64, aerie_testkit::Error> {
+    wait_until(what, timeout, async || {
+        let value = prometheus.value(query).await.ok()??;
+        (value >= minimum).then_some(value)
+    })
+    .await
 }
