@@ -12,6 +12,7 @@
 //! | [`SmtpServer`] | `aiosmtpd` (PyPI) with AUTH required after STARTTLS | the same |
 //! | [`Chromium`] | Debian `chromium` headless, driven through `chromedriver` | the same (apt) |
 //! | [`Tinyproxy`] | Debian `tinyproxy`, an HTTP proxy | the same (apt) |
+//! | [`WebhookReceiver`] | an HTTP server (axum) keeping what is posted to it, answering the status the test sets | nothing to install |
 //!
 //! A service that cannot start is an [`Error`] that says why and how to
 //! install what is missing: tests fail on it, they are never skipped.
@@ -33,6 +34,7 @@ mod refusals;
 mod service;
 mod smtp;
 mod tls;
+mod webhook;
 
 pub use chromium::{Chromium, screenshot};
 pub use error::Error;
@@ -51,3 +53,4 @@ pub use refusals::assert_refused;
 pub use service::ServiceProcess;
 pub use smtp::{ReceivedMail, SmtpServer};
 pub use tls::{TlsListener, self_signed};
+pub use webhook::{Delivery, WebhookReceiver};

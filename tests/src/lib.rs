@@ -194,6 +194,29 @@ impl Monitor {
             .unwrap_or_default()
     }
 
+    /// Sends one sample of metric `name` for `host`, stamped now, through
+    /// the ingest API as the environment's agent would.
+    pub async fn ingest_metric(&self, host: &str, name: &str, value: f64) {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let id = format!(
+            "test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let batch = serde_json::json!({ "environment": ENVIRONMENT, "host": host, "agent": "test", "events": [
+            { "id": id, "@timestamp": chrono::Utc::now().to_rfc3339(), "kind": "metric", "name": name, "value": value }
+        ]});
+        let response = self
+            .http
+            .post(format!("{}/api/v1/ingest", self.url()))
+            .bearer_auth(INGEST_TOKEN)
+            .json(&batch)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{response:?}");
+    }
+
     /// `GET path` as the operator; the JSON answer, or `None` on any failure.
     pub async fn get(&self, path_and_query: &str) -> Option<serde_json::Value> {
         let response = self

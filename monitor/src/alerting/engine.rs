@@ -19,7 +19,9 @@ use super::group::{DueGroup, Timing, due_groups};
 use super::history::History;
 use super::model::{Alert, CHANNEL_RULE, HistoryEntry, Silence, State, key, rfc3339};
 use super::observe::{Observation, observe};
-use super::outbox::{ChannelHealth, Outgoing, Via, alert_mail, group_hosts, group_mail};
+use super::outbox::{
+    ChannelHealth, Outgoing, Via, WEBHOOK_ATTEMPTS, alert_mail, group_hosts, group_mail,
+};
 use super::persist::{self, Saved};
 use super::rules::{self, Rule};
 use super::suppress::{Flapping, suppress};
@@ -52,6 +54,9 @@ impl RuleSet {
     }
 }
 
+/// The webhook channels, by environment and URL.
+pub type Webhooks = BTreeMap<(String, String), Arc<dyn Channel>>;
+
 /// The alert engine.
 #[derive(Debug)]
 pub struct Engine {
@@ -59,6 +64,7 @@ pub struct Engine {
     store: Arc<dyn Store>,
     channel: Arc<dyn Channel>,
     fallback: Option<Arc<dyn Channel>>,
+    webhooks: Webhooks,
     templates: Templates,
     /// Replaced whole by a reload; an evaluation works on the set it started with.
     rules: RwLock<Arc<RuleSet>>,
@@ -75,6 +81,7 @@ impl Engine {
         store: Arc<dyn Store>,
         channel: Arc<dyn Channel>,
         fallback: Option<Arc<dyn Channel>>,
+        webhooks: Webhooks,
         now: DateTime<Utc>,
     ) -> Result<Self, AlertError> {
         let alerting = config.alerting.as_ref().ok_or(AlertError::NotConfigured)?;
@@ -87,6 +94,7 @@ impl Engine {
             store,
             channel,
             fallback,
+            webhooks,
             templates: Templates::built_in(),
             rules: RwLock::new(Arc::new(rules)),
             dir,
@@ -350,24 +358,27 @@ impl Engine {
                 .outbox
                 .iter()
                 .filter(|o| o.next_attempt <= now && !o.to.is_empty())
-                .filter(|o| o.via == Via::Primary || self.fallback.is_some())
+                .filter(|o| self.channel_for(o).is_some())
                 .cloned()
                 .collect()
         };
         let mut sent = 0;
         for outgoing in due {
-            let channel = match outgoing.via {
-                Via::Primary => &self.channel,
-                Via::Fallback => self.fallback.as_ref().expect("filtered above"),
-            };
+            let channel = self.channel_for(&outgoing).expect("filtered above");
             let mail = Mail {
                 from: self.alerting().from.clone(),
                 to: outgoing.to.clone(),
                 subject: outgoing.subject.clone(),
                 text: outgoing.text.clone(),
                 html: outgoing.html.clone(),
+                alert: outgoing.alert.clone(),
             };
             let result = channel.send(&mail).await;
+            let what = if outgoing.via == Via::Webhook {
+                "post"
+            } else {
+                "mail"
+            };
             let mut saved = self.lock();
             let entries = |event: &str, message: String| -> Vec<HistoryEntry> {
                 outgoing
@@ -390,15 +401,23 @@ impl Engine {
                     saved.outbox.retain(|o| o.id != outgoing.id);
                     history.extend(entries(
                         "notified",
-                        format!("{} mail by {}", outgoing.kind, channel.describe()),
+                        format!("{} {what} by {}", outgoing.kind, channel.describe()),
                     ));
                     if outgoing.via == Via::Primary && saved.channel.failing_since.is_some() {
                         self.resolve_channel_alert(&mut saved, now, &mut history);
                     }
                 }
-                Err(error) => {
-                    let error = aerie_common::error_chain(&error);
-                    tracing::warn!(%error, rule = %outgoing.rule, hosts = ?outgoing.hosts, "alert mail not sent; will retry");
+                Err(failure) => {
+                    let mut error = aerie_common::error_chain(&failure);
+                    let given_up = outgoing.via == Via::Webhook
+                        && (failure.permanent || outgoing.attempts + 1 >= WEBHOOK_ATTEMPTS);
+                    if given_up {
+                        tracing::warn!(%error, rule = %outgoing.rule, hosts = ?outgoing.hosts, attempts = outgoing.attempts + 1, "webhook post not delivered; dropped");
+                        saved.outbox.retain(|o| o.id != outgoing.id);
+                        error.push_str("; not retried");
+                    } else {
+                        tracing::warn!(%error, rule = %outgoing.rule, hosts = ?outgoing.hosts, "alert {what} not sent; will retry");
+                    }
                     if let Some(waiting) = saved.outbox.iter_mut().find(|o| o.id == outgoing.id) {
                         waiting.failed(now);
                     }
@@ -415,7 +434,20 @@ impl Engine {
         Ok(sent)
     }
 
-    /// Renders a group's mail into the outbox, to the environment's recipients.
+    /// The channel an outgoing goes through; none for a webhook the config
+    /// no longer names, or the fallback when there is none.
+    fn channel_for(&self, outgoing: &Outgoing) -> Option<&Arc<dyn Channel>> {
+        match outgoing.via {
+            Via::Primary => Some(&self.channel),
+            Via::Fallback => self.fallback.as_ref(),
+            Via::Webhook => self
+                .webhooks
+                .get(&(outgoing.environment.clone(), outgoing.to.first()?.clone())),
+        }
+    }
+
+    /// Renders a group's mail into the outbox, to the environment's
+    /// recipients, and its post to each of the environment's webhooks.
     fn queue_group_mail(&self, saved: &mut Saved, group: &DueGroup, now: DateTime<Utc>) {
         let Some(environment) = self.config.environment(&group.environment) else {
             return;
@@ -423,15 +455,12 @@ impl Engine {
         let mail = group_mail(group, &self.alerting().dashboard_url);
         let kind = if mail.resolved { "resolved" } else { "firing" };
         let to = environment.recipients();
-        self.queue(
-            saved,
-            &mail,
-            Via::Primary,
-            group_hosts(group),
-            kind,
-            &to,
-            now,
-        );
+        let hosts = group_hosts(group);
+        self.queue(saved, &mail, Via::Primary, hosts.clone(), kind, &to, now);
+        for hook in &environment.webhooks {
+            let url = std::slice::from_ref(&hook.url);
+            self.queue(saved, &mail, Via::Webhook, hosts.clone(), kind, url, now);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -461,6 +490,7 @@ impl Engine {
                     attempts: 0,
                     next_attempt: now,
                     via,
+                    alert: mail.alert,
                 });
             }
             Err(error) => tracing::error!(%error, rule = %alert.rule, "alert mail not rendered"),

@@ -42,6 +42,6 @@ mod transition;
 #[cfg(test)]
 mod tests;
 
-pub use engine::Engine;
+pub use engine::{Engine, Webhooks};
 pub use error::AlertError;
 pub use model::{Alert, CHANNEL_RULE, HistoryEntry, Silence, State};

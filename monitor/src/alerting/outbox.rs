@@ -29,6 +29,9 @@ pub(crate) struct Outgoing {
     pub(crate) next_attempt: DateTime<Utc>,
     #[serde(default)]
     pub(crate) via: Via,
+    /// What the mail says, for the webhook's JSON.
+    #[serde(default)]
+    pub(crate) alert: AlertMail,
 }
 
 impl Outgoing {
@@ -50,7 +53,14 @@ pub(crate) enum Via {
     Primary,
     /// The other one: it carries only the alert that the primary is failing.
     Fallback,
+    /// One of the environment's webhooks, the one whose URL is the
+    /// outgoing's only `to`.
+    Webhook,
 }
+
+/// How many times a webhook delivery is tried before it is dropped (the
+/// backoff makes that about an hour); mail is retried until it goes.
+pub(crate) const WEBHOOK_ATTEMPTS: u32 = 12;
 
 /// How the primary channel has been doing.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -83,8 +93,13 @@ pub(crate) fn mail_item(alert: &Alert) -> MailItem {
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join(", "),
+        label_set: alert.labels.clone(),
         value: format_value(alert.value),
         since: rfc3339(alert.since),
+        ended: match (alert.state, alert.resolved_at) {
+            (State::Resolved, Some(at)) => rfc3339(at),
+            _ => String::new(),
+        },
         summary: alert.summary.clone(),
         detail: alert.detail.clone(),
     }

@@ -89,7 +89,15 @@ impl Harness {
         now: DateTime<Utc>,
     ) -> Engine {
         let channel: Arc<dyn Channel> = Arc::clone(mail) as _;
-        Engine::new(Arc::clone(config), Arc::clone(store), channel, None, now).unwrap()
+        Engine::new(
+            Arc::clone(config),
+            Arc::clone(store),
+            channel,
+            None,
+            Default::default(),
+            now,
+        )
+        .unwrap()
     }
 
     /// The engine as a restarted monitor would build it.
@@ -463,7 +471,15 @@ async fn a_no_data_rule_asks_the_store_twice_whatever_the_number_of_hosts() {
     });
     let store: Arc<dyn Store> = Arc::clone(&counting) as _;
     let channel: Arc<dyn Channel> = Arc::clone(&h.mail) as _;
-    let engine = Engine::new(Arc::clone(&h.config), store, channel, None, h.at(0)).unwrap();
+    let engine = Engine::new(
+        Arc::clone(&h.config),
+        store,
+        channel,
+        None,
+        Default::default(),
+        h.at(0),
+    )
+    .unwrap();
     engine.evaluate_at(h.at(10)).await.unwrap();
     assert_eq!(
         counting.calls.lock().unwrap().len(),

@@ -24,6 +24,25 @@ pub(super) struct RawEnvironment {
     #[serde(default)]
     notify_customer: bool,
     backup_spec: Option<PathBuf>,
+    #[serde(default)]
+    webhook: Vec<RawWebhook>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    url: String,
+    secret: Option<String>,
+    secret_file: Option<PathBuf>,
+}
+
+/// Where an environment's alerts are also posted, as Alertmanager webhook
+/// JSON signed with `secret`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Webhook {
+    /// An `http` or `https` URL.
+    pub url: String,
+    pub secret: Secret,
 }
 
 /// A customer environment whose agents send data.
@@ -40,6 +59,8 @@ pub struct Environment {
     /// The environment's spec (`aerie env`'s file): when set, the monitor
     /// runs its daily backup by the spec's `[backup]` policy.
     pub backup_spec: Option<PathBuf>,
+    /// Receivers of every alert notification besides the mail.
+    pub webhooks: Vec<Webhook>,
 }
 
 impl Environment {
@@ -123,8 +144,15 @@ pub(super) fn validate(
         if let Some(path) = &backup_spec {
             check_spec(path, &raw.name, &format!("{field}.backup_spec"))?;
         }
+        let webhooks = raw
+            .webhook
+            .into_iter()
+            .enumerate()
+            .map(|(n, hook)| webhook(hook, &format!("{field}.webhook[{n}]"), base))
+            .collect::<Result<Vec<_>, _>>()?;
         environments.push(Environment {
             backup_spec,
+            webhooks,
             name: raw.name,
             customer: raw.customer,
             ingest_token: token,
@@ -134,6 +162,47 @@ pub(super) fn validate(
         });
     }
     Ok(environments)
+}
+
+/// A webhook's URL checked and its secret read; errors name `field`.
+fn webhook(raw: RawWebhook, field: &str, base: &Path) -> Result<Webhook, FieldError> {
+    let url = reqwest::Url::parse(&raw.url).map_err(|error| {
+        invalid(
+            format!("{field}.url"),
+            format!(
+                "{:?} is not a URL ({error}): write it like \"https://hooks.example.com/aerie\"",
+                raw.url
+            ),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(invalid(
+            format!("{field}.url"),
+            format!("{:?}: use an http:// or https:// URL with a host", raw.url),
+        ));
+    }
+    if url.password().is_some() {
+        return Err(invalid(
+            format!("{field}.url"),
+            "carries a password: the receiver checks the signature made with secret_file instead",
+        ));
+    }
+    let secret = Secret::from_inline_or_file(
+        &format!("{field}.secret"),
+        raw.secret,
+        raw.secret_file,
+        base,
+    )?
+    .ok_or_else(|| {
+        invalid(
+            format!("{field}.secret_file"),
+            "missing: every webhook signs its bodies; name a file holding the shared secret",
+        )
+    })?;
+    Ok(Webhook {
+        url: raw.url,
+        secret,
+    })
 }
 
 /// Checks that `path` is a valid spec of environment `name`; the error

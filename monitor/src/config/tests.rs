@@ -78,12 +78,48 @@ fn bad_configs_name_the_field() {
             "retention.logs",
             "at least 1s",
         ),
+        (
+            with_webhook("url = \"hooks.acme.example/aerie\"\nsecret = \"s\""),
+            "environment[1].webhook[0].url",
+            "not a URL",
+        ),
+        (
+            with_webhook("url = \"ftp://hooks.acme.example/\"\nsecret = \"s\""),
+            "environment[1].webhook[0].url",
+            "http:// or https://",
+        ),
+        (
+            with_webhook("url = \"https://hooks.acme.example/aerie\""),
+            "environment[1].webhook[0].secret_file",
+            "missing",
+        ),
     ];
     aerie_testkit::assert_refused("/etc/aerie/monitor.toml", &cases, parse);
     let unknown = parse(&GOOD.replace("data_dir", "datadir"))
         .unwrap_err()
         .to_string();
     assert!(unknown.contains("unknown field `datadir`"), "{unknown}");
+}
+
+/// GOOD with a webhook of the second environment whose fields are `fields`.
+fn with_webhook(fields: &str) -> String {
+    GOOD.replace(
+        "ingest_token = \"globex-ingest\"",
+        &format!("ingest_token = \"globex-ingest\"\n[[environment.webhook]]\n{fields}"),
+    )
+}
+
+#[test]
+fn a_webhook_is_read_with_its_secret_and_never_printed() {
+    let config = parse(&with_webhook(
+        "url = \"https://hooks.globex.example/aerie\"\nsecret = \"hook-secret\"",
+    ))
+    .unwrap();
+    let hook = &config.environments[1].webhooks[0];
+    assert_eq!(hook.url, "https://hooks.globex.example/aerie");
+    assert_eq!(hook.secret.expose(), "hook-secret");
+    assert!(config.environments[0].webhooks.is_empty());
+    assert!(!config.to_masked_toml().contains("hook-secret"));
 }
 
 #[test]

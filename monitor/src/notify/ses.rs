@@ -91,10 +91,11 @@ mod tests {
                 .cloned()
                 .unwrap_or_default();
             found.push(crate::notify::conformance::Received {
-                to: to
-                    .iter()
-                    .filter_map(|t| t.as_str().map(str::to_owned))
-                    .collect(),
+                to: Some(
+                    to.iter()
+                        .filter_map(|t| t.as_str().map(str::to_owned))
+                        .collect(),
+                ),
                 raw: format!(
                     "Subject: {}\n\n{}\n{}",
                     message["subject"].as_str().unwrap_or_default(),

@@ -196,7 +196,7 @@ mod tests {
                 .unwrap()
                 .into_iter()
                 .map(|m| crate::notify::conformance::Received {
-                    to: m.rcpt_tos,
+                    to: Some(m.rcpt_tos),
                     raw: m.data,
                 })
                 .collect()

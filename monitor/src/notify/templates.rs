@@ -4,10 +4,11 @@
 //! mode: a template that names a value the mail does not have fails to
 //! render, loudly, rather than sending a mail with a hole in it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use handlebars::Handlebars;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Mail;
 
@@ -56,8 +57,11 @@ const BUILT_IN: [(&str, &str); 3] = [
     ),
 ];
 
-/// What an alert mail says.
-#[derive(Debug, Clone, Serialize)]
+/// What an alert mail says. It is kept in the outbox with the rendered
+/// mail, so it reads back too (an outbox saved before a field existed reads
+/// it empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AlertMail {
     /// `FIRING` or `RESOLVED`: firing while any alert of the mail fires.
     pub status: String,
@@ -85,14 +89,19 @@ pub struct AlertMail {
 }
 
 /// One alert of a group's mail.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MailItem {
     pub status: String,
     pub host: String,
     /// `mount=/, core=1`, or empty.
     pub labels: String,
+    /// The same labels as pairs.
+    pub label_set: BTreeMap<String, String>,
     pub value: String,
     pub since: String,
+    /// When it resolved (RFC 3339), or empty while it fires.
+    pub ended: String,
     pub summary: String,
     pub detail: String,
 }
@@ -191,6 +200,7 @@ impl Templates {
             subject: render("subject")?.trim().to_owned(),
             text: render("text")?,
             html: render("html")?,
+            alert: alert.clone(),
         })
     }
 }
@@ -215,8 +225,10 @@ pub fn sample() -> AlertMail {
             status: "FIRING".into(),
             host: "gw-1".into(),
             labels: String::new(),
+            label_set: BTreeMap::new(),
             value: "93.5".into(),
             since: "2026-11-21T10:00:00Z".into(),
+            ended: String::new(),
             summary: "JVM heap above 90% for 5m".into(),
             detail: String::new(),
         }],

@@ -103,6 +103,7 @@ pub async fn build(config: Config, store: Arc<dyn Store>) -> Result<AppState, Se
                 Arc::clone(&store),
                 primary,
                 fallback,
+                webhooks(&config),
                 chrono::Utc::now(),
             )?;
             Some(Arc::new(engine))
@@ -284,6 +285,26 @@ pub async fn channel(config: &ChannelConfig) -> Result<Arc<dyn Channel>, Channel
             Arc::new(crate::notify::ses::SesChannel::new(&sdk))
         }
     })
+}
+
+/// A channel for every webhook the environments name.
+fn webhooks(config: &Config) -> crate::alerting::Webhooks {
+    use crate::notify::webhook::WebhookChannel;
+    config
+        .environments
+        .iter()
+        .flat_map(|environment| {
+            environment.webhooks.iter().map(|hook| {
+                let url = hook.url.parse().expect("validated with the config");
+                let channel: Arc<dyn Channel> = Arc::new(WebhookChannel::new(
+                    url,
+                    hook.secret.clone(),
+                    std::time::Duration::from_secs(10),
+                ));
+                ((environment.name.clone(), hook.url.clone()), channel)
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

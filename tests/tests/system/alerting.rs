@@ -221,30 +221,6 @@ mod smtp {
         .unwrap();
     }
 
-    /// Sends one sample of `name` for `host` through the ingest API.
-    async fn ingest_metric(monitor_url: &str, host: &str, name: &str, value: f64) {
-        let batch = serde_json::json!({ "environment": "acme-prod", "host": host, "agent": "test", "events": [
-            { "id": uuid_like(), "@timestamp": chrono::Utc::now().to_rfc3339(), "kind": "metric", "name": name, "value": value }
-        ]});
-        let response = reqwest::Client::new()
-            .post(format!("{monitor_url}/api/v1/ingest"))
-            .bearer_auth(aerie_system_tests::INGEST_TOKEN)
-            .json(&batch)
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success(), "{response:?}");
-    }
-
-    fn uuid_like() -> String {
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        format!(
-            "test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        )
-    }
-
     async fn history(monitor: &Monitor) -> Vec<serde_json::Value> {
         monitor
             .get("/api/v1/alerts/history?env=acme-prod")
@@ -595,7 +571,9 @@ mod smtp {
             moto.env(region),
         )
         .await;
-        ingest_metric(&monitor.url(), "gw-1", "system.cpu.total.pct", 12.0).await;
+        monitor
+            .ingest_metric("gw-1", "system.cpu.total.pct", 12.0)
+            .await;
         let raised = wait_until(
             "the channel alert in SES",
             Duration::from_secs(40),
@@ -685,13 +663,13 @@ mod smtp {
 
         let now = chrono::Utc::now().timestamp() as f64;
         for (host, age_hours) in [("db-stale", 30.0), ("db-fresh", 1.0)] {
-            ingest_metric(
-                &monitor.url(),
-                host,
-                "aerie.backup.last_success.timestamp",
-                now - age_hours * 3600.0,
-            )
-            .await;
+            monitor
+                .ingest_metric(
+                    host,
+                    "aerie.backup.last_success.timestamp",
+                    now - age_hours * 3600.0,
+                )
+                .await;
         }
         // One mail: db-stale fires, and the environment-wide alert resolves.
         let mail = wait_for_subject(

@@ -48,3 +48,4 @@ mod rollout;
 mod rsyslog_to_monitor;
 mod self_metrics;
 mod versions;
+mod webhook;
