@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod counters;
+pub mod fuzz;
 pub mod metrics;
 pub mod queue;
 pub mod run;

@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod dashboard;
+pub mod fuzz;
 pub mod jobs;
 pub mod metrics;
 pub mod notify;

@@ -19,6 +19,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
     pub ledger: Arc<Ledger>,
+    /// The tenants' throttling decisions (environments with quotas).
+    pub throttle: Arc<crate::jobs::throttle::Throttle>,
     pub jobs: Arc<Jobs>,
     /// Present when `[alerting]` is configured.
     pub alerts: Option<Arc<Engine>>,

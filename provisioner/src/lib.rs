@@ -8,6 +8,7 @@ pub mod backup;
 pub mod check;
 pub mod clock;
 pub mod dr;
+pub mod fuzz;
 pub mod handover;
 pub mod history;
 pub mod model;

@@ -18,6 +18,7 @@
 //! install what is missing: tests fail on it, they are never skipped.
 
 mod chromium;
+mod corpus;
 mod error;
 mod faults;
 mod golden;
@@ -37,6 +38,7 @@ mod tls;
 mod webhook;
 
 pub use chromium::{Chromium, screenshot};
+pub use corpus::replay_corpus;
 pub use error::Error;
 pub use faults::FaultProxy;
 pub use golden::assert_golden;

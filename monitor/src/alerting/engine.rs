@@ -453,14 +453,52 @@ impl Engine {
             return;
         };
         let mail = group_mail(group, &self.alerting().dashboard_url);
+        self.queue_for(saved, environment, &mail, group_hosts(group), now);
+    }
+
+    /// Queues `mail` to the environment's recipients and each of its webhooks.
+    fn queue_for(
+        &self,
+        saved: &mut Saved,
+        environment: &crate::config::Environment,
+        mail: &AlertMail,
+        hosts: Vec<String>,
+        now: DateTime<Utc>,
+    ) {
         let kind = if mail.resolved { "resolved" } else { "firing" };
         let to = environment.recipients();
-        let hosts = group_hosts(group);
-        self.queue(saved, &mail, Via::Primary, hosts.clone(), kind, &to, now);
+        self.queue(saved, mail, Via::Primary, hosts.clone(), kind, &to, now);
         for hook in &environment.webhooks {
             let url = std::slice::from_ref(&hook.url);
-            self.queue(saved, &mail, Via::Webhook, hosts.clone(), kind, url, now);
+            self.queue(saved, mail, Via::Webhook, hosts.clone(), kind, url, now);
         }
+    }
+
+    /// Tells `alert`'s environment about an event the engine does not
+    /// evaluate itself (a tenant crossing its quota): a history entry, and
+    /// its mail (and webhook posts) in the outbox, sent with the next
+    /// evaluation's sends and retried like any other.
+    pub fn announce(&self, alert: &Alert, now: DateTime<Utc>) -> Result<(), AlertError> {
+        let Some(environment) = self.config.environment(&alert.environment) else {
+            return Ok(());
+        };
+        let mail = alert_mail(alert, &self.alerting().dashboard_url);
+        self.queue_for(
+            &mut self.lock(),
+            environment,
+            &mail,
+            vec![alert.host.clone()],
+            now,
+        );
+        self.save()?;
+        let event = if alert.state == State::Resolved {
+            "resolved"
+        } else {
+            "firing"
+        };
+        self.history
+            .record(&[alert.entry(now, event, alert.summary.clone())], now)?;
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]

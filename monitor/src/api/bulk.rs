@@ -34,7 +34,7 @@ pub(super) async fn health() -> Json<Value> {
 }
 
 /// One item of the answer, in the order of the request.
-enum Item {
+pub(crate) enum Item {
     Stored {
         action: String,
         index: String,
@@ -59,12 +59,60 @@ pub(super) async fn bulk(
     let environment = auth::environment_basic_or_bearer(&state.config, &headers)?;
     let limit = state.config.max_batch_bytes.as_u64();
     let body = super::body::read(&state.bodies, &headers, body, limit, "bulk request").await?;
-    let body = &body.bytes;
+    let (items, by_host) = parse_bulk(
+        &body.bytes,
+        &environment.name,
+        Utc::now(),
+        &state.config.retention,
+    )?;
+
+    // One durable write per host.
+    for (host, events) in by_host {
+        state
+            .store
+            .write(&WriteBatch {
+                environment: environment.name.clone(),
+                host,
+                events,
+            })
+            .await?;
+    }
+    let mut errors = false;
+    let answer: Vec<Value> = items
+        .into_iter()
+        .map(|item| match item {
+            Item::Stored { action, index, id } => {
+                json!({ action: { "_index": index, "_id": id, "status": 201, "result": "created" } })
+            }
+            Item::Refused { action, index, reason, error_type } => {
+                errors = true;
+                json!({ action: { "_index": index, "status": 400, "error": { "type": error_type, "reason": reason } } })
+            }
+        })
+        .collect();
+    Ok(Json(
+        json!({ "took": started.elapsed().as_millis() as u64, "errors": errors, "items": answer }),
+    ))
+}
+
+/// What a `_bulk` body asks, read: an answer item per action, in order,
+/// and the documents to store, by host.
+pub(crate) type Parsed = (Vec<Item>, BTreeMap<String, Vec<Event>>);
+
+/// Reads a `_bulk` body for `environment`, checking each document against
+/// `now` and the retention; pure (no store, no clock), and the fuzzing
+/// target `bulk_body`'s subject. An action line that does not read ends
+/// the request, as in Elasticsearch; a bad document is refused on its own.
+pub(crate) fn parse_bulk(
+    body: &[u8],
+    environment: &str,
+    now: DateTime<Utc>,
+    retention: &crate::config::Retention,
+) -> Result<Parsed, ApiError> {
     // Lines as bytes: a document that is not UTF-8 is that item's problem.
     let mut lines = body
         .split(|&b| b == b'\n')
         .filter(|line| !line.trim_ascii().is_empty());
-    let now = Utc::now();
     let mut items = Vec::new();
     let mut by_host: BTreeMap<String, Vec<Event>> = BTreeMap::new();
     while let Some(action_line) = lines.next() {
@@ -105,13 +153,14 @@ pub(super) async fn bulk(
             });
             continue;
         }
-        let checked = to_event(document_line, meta["_id"].as_str(), &environment.name, now)
-            .and_then(|(host, event)| {
+        let checked = to_event(document_line, meta["_id"].as_str(), environment, now).and_then(
+            |(host, event)| {
                 let event = EventRef::from(event);
-                check(&event, now, &state.config.retention).map_err(BadDocument::Invalid)?;
+                check(&event, now, retention).map_err(BadDocument::Invalid)?;
                 check_host(&host).map_err(BadDocument::Invalid)?;
                 Ok((host, event.into_owned()))
-            });
+            },
+        );
         match checked {
             Ok((host, event)) => {
                 items.push(Item::Stored {
@@ -129,34 +178,7 @@ pub(super) async fn bulk(
             }),
         }
     }
-
-    // One durable write per host.
-    for (host, events) in by_host {
-        state
-            .store
-            .write(&WriteBatch {
-                environment: environment.name.clone(),
-                host,
-                events,
-            })
-            .await?;
-    }
-    let mut errors = false;
-    let answer: Vec<Value> = items
-        .into_iter()
-        .map(|item| match item {
-            Item::Stored { action, index, id } => {
-                json!({ action: { "_index": index, "_id": id, "status": 201, "result": "created" } })
-            }
-            Item::Refused { action, index, reason, error_type } => {
-                errors = true;
-                json!({ action: { "_index": index, "status": 400, "error": { "type": error_type, "reason": reason } } })
-            }
-        })
-        .collect();
-    Ok(Json(
-        json!({ "took": started.elapsed().as_millis() as u64, "errors": errors, "items": answer }),
-    ))
+    Ok((items, by_host))
 }
 
 /// A field by dotted name: a flat key (`"host.name"`) or nested objects.

@@ -156,6 +156,59 @@ pub(super) async fn ingest(
         .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
     let body = super::body::read(&state.bodies, &headers, body, limit, "batch").await?;
     let json = read_body(&body.bytes, gzip, limit)?;
+    let Batch {
+        environment: batch_environment,
+        host,
+        events,
+        rejected,
+    } = parse_batch(&json, chrono::Utc::now(), &state.config.retention)?;
+    if batch_environment != environment.name {
+        return Err(ApiError::Forbidden(format!(
+            "this token writes to environment {:?}, not {:?}",
+            environment.name, batch_environment
+        )));
+    }
+    if !rejected.is_empty() {
+        tracing::warn!(environment = %environment.name, %host, rejected = rejected.len(), first = %rejected[0].reason, "rejected events");
+    }
+    let outcome = if events.is_empty() {
+        Default::default()
+    } else {
+        state
+            .store
+            .write_events(&environment.name, &host, &events)
+            .await?
+    };
+    // The events borrow from the unzipped body: both go back together.
+    give_back_events(events);
+    if let Cow::Owned(buffer) = json {
+        give_back(buffer);
+    }
+    Ok(Json(IngestResponse {
+        accepted: outcome.accepted,
+        duplicates: outcome.duplicates,
+        rejected,
+    }))
+}
+
+/// A batch read: whom it says it is from, its good events (borrowing from
+/// the JSON) and the ones refused, each with its place and reason.
+pub(crate) struct Batch<'a> {
+    pub(crate) environment: String,
+    pub(crate) host: String,
+    pub(crate) events: Vec<EventRef<'a>>,
+    pub(crate) rejected: Vec<Rejected>,
+}
+
+/// Reads an ingest batch's JSON and checks each event against `now` and
+/// the retention; pure (no store, no clock), and the fuzzing target
+/// `ingest_body`'s subject. A batch that cannot be read at all is an error;
+/// a bad event is refused on its own.
+pub(crate) fn parse_batch<'a>(
+    json: &'a [u8],
+    now: chrono::DateTime<chrono::Utc>,
+    retention: &crate::config::Retention,
+) -> Result<Batch<'a>, ApiError> {
     // Parse straight into events; only a batch with a malformed event pays
     // for judging each one on its own. `positions` maps events to their
     // place in the batch when some were left out.
@@ -163,7 +216,7 @@ pub(super) async fn ingest(
         capacity: (json.len() / SMALLEST_EVENT).min(1 << 20),
     };
     let mut rejected = Vec::new();
-    let mut reader = serde_json::Deserializer::from_slice(&json);
+    let mut reader = serde_json::Deserializer::from_slice(json);
     let typed = serde::de::DeserializeSeed::deserialize(seed, &mut reader)
         .and_then(|typed| reader.end().map(|()| typed));
     let (batch_environment, host, mut events, positions) = match typed {
@@ -175,7 +228,7 @@ pub(super) async fn ingest(
                 ApiError::BadRequest(format!("the body is not an ingest batch: {detail}"))
             };
             let (envelope, raw_events) =
-                split_events(&json).ok_or_else(|| not_a_batch(error.to_string()))?;
+                split_events(json).ok_or_else(|| not_a_batch(error.to_string()))?;
             let envelope: Envelope = serde_json::from_slice(&envelope)
                 .map_err(|error| not_a_batch(error.to_string()))?;
             let mut events = Vec::with_capacity(raw_events.len());
@@ -200,20 +253,13 @@ pub(super) async fn ingest(
             (envelope.environment, envelope.host, events, Some(positions))
         }
     };
-    if batch_environment != environment.name {
-        return Err(ApiError::Forbidden(format!(
-            "this token writes to environment {:?}, not {:?}",
-            environment.name, batch_environment
-        )));
-    }
     check_host(&host).map_err(|invalid| ApiError::BadRequest(invalid.to_string()))?;
 
-    let now = chrono::Utc::now();
     let mut at = 0;
     events.retain(|event| {
         let index = positions.as_ref().map_or(at, |positions| positions[at]);
         at += 1;
-        match check(event, now, &state.config.retention) {
+        match check(event, now, retention) {
             Ok(()) => true,
             Err(invalid) => {
                 rejected.push(Rejected {
@@ -226,27 +272,12 @@ pub(super) async fn ingest(
         }
     });
     rejected.sort_by_key(|rejected| rejected.index);
-    if !rejected.is_empty() {
-        tracing::warn!(environment = %environment.name, %host, rejected = rejected.len(), first = %rejected[0].reason, "rejected events");
-    }
-    let outcome = if events.is_empty() {
-        Default::default()
-    } else {
-        state
-            .store
-            .write_events(&environment.name, &host, &events)
-            .await?
-    };
-    // The events borrow from the unzipped body: both go back together.
-    give_back_events(events);
-    if let Cow::Owned(buffer) = json {
-        give_back(buffer);
-    }
-    Ok(Json(IngestResponse {
-        accepted: outcome.accepted,
-        duplicates: outcome.duplicates,
+    Ok(Batch {
+        environment: batch_environment,
+        host,
+        events,
         rejected,
-    }))
+    })
 }
 
 /// Buffers for unzipped batches and lists of events, kept for the next
@@ -298,7 +329,7 @@ fn give_back(buffer: Vec<u8>) {
 }
 
 /// The JSON of the body: the body itself, or unzipped into a kept buffer.
-fn read_body(body: &[u8], gzip: bool, limit: u64) -> Result<Cow<'_, [u8]>, ApiError> {
+pub(crate) fn read_body(body: &[u8], gzip: bool, limit: u64) -> Result<Cow<'_, [u8]>, ApiError> {
     let too_large = || {
         ApiError::PayloadTooLarge(format!(
             "the batch is larger than {limit} bytes: send smaller batches"

@@ -5,13 +5,14 @@
 //! internals (those go to the log).
 
 mod body;
-mod bulk;
+pub(crate) mod bulk;
 mod checks;
 mod error;
 mod export;
-mod ingest;
+pub(crate) mod ingest;
 mod query;
 mod split;
+mod throttle;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -34,6 +35,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/logs/export", get(export::export))
         .route("/api/v1/apistats", get(query::api_stats))
         .route("/api/v1/usage", get(query::usage))
+        .route(
+            "/api/v1/environments/{env}/throttle",
+            get(throttle::throttle),
+        )
         .route("/api/v1/alerts", get(query::alerts))
         .route("/api/v1/alerts/history", get(query::alert_history))
         .route("/api/v1/rules/reload", post(query::reload_rules))

@@ -26,6 +26,38 @@ pub(super) struct RawEnvironment {
     backup_spec: Option<PathBuf>,
     #[serde(default)]
     webhook: Vec<RawWebhook>,
+    #[serde(default)]
+    quota: Vec<RawQuota>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQuota {
+    tenant: String,
+    requests_per_month: Option<u64>,
+    bandwidth_per_month: Option<bytesize::ByteSize>,
+    #[serde(default = "eighty")]
+    warn_at_percent: u8,
+    message: Option<String>,
+}
+
+fn eighty() -> u8 {
+    80
+}
+
+/// A tenant's monthly quota (seed 001's throttling rules): a warning at
+/// `warn_at_percent` of a limit, a block at 100 % until the month ends.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Quota {
+    /// The tenant (`acme.com`, `carbon.super`), or `*` for every tenant
+    /// without a rule of its own.
+    pub tenant: String,
+    pub requests_per_month: Option<u64>,
+    pub bandwidth_per_month: Option<bytesize::ByteSize>,
+    pub warn_at_percent: u8,
+    /// What the gateways show a blocked tenant's callers, instead of the
+    /// default sentence.
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -61,6 +93,8 @@ pub struct Environment {
     pub backup_spec: Option<PathBuf>,
     /// Receivers of every alert notification besides the mail.
     pub webhooks: Vec<Webhook>,
+    /// Monthly quotas per tenant; none means nobody is ever throttled.
+    pub quotas: Vec<Quota>,
 }
 
 impl Environment {
@@ -150,9 +184,11 @@ pub(super) fn validate(
             .enumerate()
             .map(|(n, hook)| webhook(hook, &format!("{field}.webhook[{n}]"), base))
             .collect::<Result<Vec<_>, _>>()?;
+        let quotas = quotas(raw.quota, &field)?;
         environments.push(Environment {
             backup_spec,
             webhooks,
+            quotas,
             name: raw.name,
             customer: raw.customer,
             ingest_token: token,
@@ -162,6 +198,61 @@ pub(super) fn validate(
         });
     }
     Ok(environments)
+}
+
+/// The quotas of the environment at `field`, checked.
+fn quotas(raws: Vec<RawQuota>, field: &str) -> Result<Vec<Quota>, FieldError> {
+    let mut quotas: Vec<Quota> = Vec::new();
+    for (n, raw) in raws.into_iter().enumerate() {
+        let field = format!("{field}.quota[{n}]");
+        let tenant = raw.tenant.trim();
+        if tenant.is_empty() || tenant.contains(char::is_whitespace) {
+            return Err(invalid(
+                format!("{field}.tenant"),
+                format!(
+                    "{:?}: name the tenant as the gateway logs it (acme.com, carbon.super) or \"*\" for every other tenant",
+                    raw.tenant
+                ),
+            ));
+        }
+        if quotas.iter().any(|q| q.tenant == tenant) {
+            return Err(invalid(
+                format!("{field}.tenant"),
+                format!("{tenant:?} has a quota already: merge the two"),
+            ));
+        }
+        if raw.requests_per_month.is_none() && raw.bandwidth_per_month.is_none() {
+            return Err(invalid(
+                format!("{field}.requests_per_month"),
+                "missing: a quota needs requests_per_month, bandwidth_per_month or both",
+            ));
+        }
+        if raw.requests_per_month == Some(0)
+            || raw.bandwidth_per_month.is_some_and(|b| b.as_u64() == 0)
+        {
+            return Err(invalid(
+                format!("{field}.requests_per_month"),
+                "is zero: a limit of nothing blocks the tenant at once; remove the tenant from the gateways instead",
+            ));
+        }
+        if !(1..=99).contains(&raw.warn_at_percent) {
+            return Err(invalid(
+                format!("{field}.warn_at_percent"),
+                format!(
+                    "{}: give a percentage from 1 to 99 (80 by default)",
+                    raw.warn_at_percent
+                ),
+            ));
+        }
+        quotas.push(Quota {
+            tenant: tenant.to_owned(),
+            requests_per_month: raw.requests_per_month,
+            bandwidth_per_month: raw.bandwidth_per_month,
+            warn_at_percent: raw.warn_at_percent,
+            message: raw.message,
+        });
+    }
+    Ok(quotas)
 }
 
 /// A webhook's URL checked and its secret read; errors name `field`.

@@ -12,7 +12,7 @@ mod users;
 
 pub use alerting::{AlertingConfig, ChannelConfig, RawSes};
 pub use dashboard::DashboardConfig;
-pub use environments::Environment;
+pub use environments::{Environment, Quota, Webhook};
 pub use periodic::{JobsConfig, Retention};
 pub use store::StoreConfig;
 pub use users::{Role, User};

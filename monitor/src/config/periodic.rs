@@ -16,10 +16,17 @@ pub struct JobsConfig {
     /// How often the backup job asks whether a backup is due.
     #[serde(default = "minutes_15", with = "humantime_serde")]
     pub backup_every: Duration,
+    /// How often the throttle job recounts this month's usage of the
+    /// environments with quotas and decides.
+    #[serde(default = "minute_1", with = "humantime_serde")]
+    pub throttle_every: Duration,
 }
 
 pub(super) fn minutes_5() -> Duration {
     Duration::from_secs(300)
+}
+fn minute_1() -> Duration {
+    Duration::from_secs(60)
 }
 fn minutes_15() -> Duration {
     Duration::from_secs(900)
@@ -34,6 +41,7 @@ impl Default for JobsConfig {
             usage_every: minutes_5(),
             retention_every: hour_1(),
             backup_every: minutes_15(),
+            throttle_every: minute_1(),
         }
     }
 }

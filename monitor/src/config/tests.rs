@@ -93,6 +93,29 @@ fn bad_configs_name_the_field() {
             "environment[1].webhook[0].secret_file",
             "missing",
         ),
+        (
+            with_quota("tenant = \"acme.com\""),
+            "environment[1].quota[0].requests_per_month",
+            "needs requests_per_month, bandwidth_per_month or both",
+        ),
+        (
+            with_quota("tenant = \"acme.com\"\nrequests_per_month = 10\nwarn_at_percent = 100"),
+            "environment[1].quota[0].warn_at_percent",
+            "from 1 to 99",
+        ),
+        (
+            with_quota("tenant = \"\"\nrequests_per_month = 10"),
+            "environment[1].quota[0].tenant",
+            "as the gateway logs it",
+        ),
+        (
+            format!(
+                "{}\n[[environment.quota]]\ntenant = \"acme.com\"\nrequests_per_month = 5",
+                with_quota("tenant = \"acme.com\"\nrequests_per_month = 10")
+            ),
+            "environment[1].quota[1].tenant",
+            "has a quota already",
+        ),
     ];
     aerie_testkit::assert_refused("/etc/aerie/monitor.toml", &cases, parse);
     let unknown = parse(&GOOD.replace("data_dir", "datadir"))
@@ -107,6 +130,27 @@ fn with_webhook(fields: &str) -> String {
         "ingest_token = \"globex-ingest\"",
         &format!("ingest_token = \"globex-ingest\"\n[[environment.webhook]]\n{fields}"),
     )
+}
+
+/// GOOD with a quota of the second environment whose fields are `fields`.
+fn with_quota(fields: &str) -> String {
+    GOOD.replace(
+        "ingest_token = \"globex-ingest\"",
+        &format!("ingest_token = \"globex-ingest\"\n[[environment.quota]]\n{fields}"),
+    )
+}
+
+#[test]
+fn a_quota_reads_its_limits_with_a_warning_at_80_percent_by_default() {
+    let config = parse(&with_quota(
+        "tenant = \"*\"\nrequests_per_month = 1000000\nbandwidth_per_month = \"50 GB\"",
+    ))
+    .unwrap();
+    let quota = &config.environments[1].quotas[0];
+    assert_eq!(quota.tenant, "*");
+    assert_eq!(quota.requests_per_month, Some(1_000_000));
+    assert_eq!(quota.bandwidth_per_month, Some(bytesize::ByteSize::gb(50)));
+    assert_eq!(quota.warn_at_percent, 80);
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! Periodic work as reconcilers (usage, retention, backups, alert
-//! evaluation): each
+//! Periodic work as reconcilers (usage, throttling, retention, backups,
+//! alert evaluation): each
 //! job runs on a timer and on demand,
 //! looks at the world (the store) rather than at hints, and records a status
 //! that `GET /api/v1/jobs` shows. A failed run is logged and tried again at
@@ -7,6 +7,7 @@
 
 pub mod backup;
 pub mod retention;
+pub mod throttle;
 pub mod usage;
 
 use std::collections::BTreeMap;
@@ -20,18 +21,38 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 /// Starts the monitor's jobs: usage summaries, retention, the daily
-/// backups of the environments that name their spec, and alert evaluation
-/// when alerting is configured.
+/// backups of the environments that name their spec, throttling decisions
+/// for the environments with quotas, and alert evaluation when alerting is
+/// configured.
 pub fn start(
     config: &crate::Config,
     store: Arc<dyn crate::store::Store>,
     ledger: Arc<usage::Ledger>,
+    throttle: Arc<throttle::Throttle>,
     alerts: Option<Arc<crate::alerting::Engine>>,
 ) -> Jobs {
     let mut jobs = Jobs::default();
     let environments: Vec<String> = config.environments.iter().map(|e| e.name.clone()).collect();
     let usage_store = Arc::clone(&store);
     let backup_store = Arc::clone(&store);
+    if config.environments.iter().any(|e| !e.quotas.is_empty()) {
+        let (config, store, ledger) = (
+            Arc::new(config.clone()),
+            Arc::clone(&store),
+            Arc::clone(&ledger),
+        );
+        let engine = alerts.clone();
+        jobs.add("throttle", config.jobs.throttle_every, move || {
+            let (config, store, ledger) =
+                (Arc::clone(&config), Arc::clone(&store), Arc::clone(&ledger));
+            let (throttle, engine) = (Arc::clone(&throttle), engine.clone());
+            async move {
+                let decided =
+                    throttle::run(&config, &store, &ledger, &throttle, engine.as_deref()).await;
+                decided.map_err(|e| Box::new(e) as JobError)
+            }
+        });
+    }
     jobs.add("usage", config.jobs.usage_every, move || {
         let (store, ledger, environments) = (
             Arc::clone(&usage_store),

@@ -37,6 +37,8 @@ pub enum ServerError {
     },
     #[error("the usage ledger did not open")]
     Ledger(#[source] crate::jobs::usage::LedgerError),
+    #[error("the throttling decisions did not open")]
+    Throttle(#[source] crate::jobs::throttle::ThrottleError),
     #[error("the alert mail channel could not be set up")]
     Channel(#[source] ChannelError),
     #[error("alerting did not start")]
@@ -75,6 +77,10 @@ pub async fn build(config: Config, store: Arc<dyn Store>) -> Result<AppState, Se
     })?;
     let ledger =
         Arc::new(Ledger::open(config.data_dir.join("usage.json")).map_err(ServerError::Ledger)?);
+    let throttle = Arc::new(
+        crate::jobs::throttle::Throttle::open(config.data_dir.join("throttle.json"))
+            .map_err(ServerError::Throttle)?,
+    );
     let config = Arc::new(config);
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let store: Arc<dyn Store> =
@@ -114,12 +120,14 @@ pub async fn build(config: Config, store: Arc<dyn Store>) -> Result<AppState, Se
         &config,
         Arc::clone(&store),
         Arc::clone(&ledger),
+        Arc::clone(&throttle),
         alerts.clone(),
     ));
     Ok(AppState {
         config,
         store,
         ledger,
+        throttle,
         jobs,
         alerts,
         sessions: Arc::new(Sessions::new()),

@@ -403,6 +403,7 @@ async fn the_openapi_document_lists_every_route() {
         "/api/v1/metrics",
         "/api/v1/logs",
         "/api/v1/apistats",
+        "/api/v1/environments/{env}/throttle",
     ] {
         assert!(body["paths"][path].is_object(), "{path} is not documented");
     }

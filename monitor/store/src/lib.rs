@@ -11,6 +11,7 @@ mod aggregate;
 pub mod conformance;
 pub mod elasticsearch;
 pub mod embedded;
+pub mod fuzz;
 pub mod memory;
 
 use std::collections::BTreeMap;

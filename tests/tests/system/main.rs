@@ -47,5 +47,6 @@ mod quickstart;
 mod rollout;
 mod rsyslog_to_monitor;
 mod self_metrics;
+mod throttle;
 mod versions;
 mod webhook;
