@@ -218,6 +218,7 @@ fn node_data(
         "product_version": topology.product_version,
         "home": topology.home(),
         "bucket": crate::model::artifacts_bucket(spec),
+        "agent_package": topology.agent_package,
         "ingest_token_secret": crate::topology::ingest_token_secret_name(&spec.name),
         "secrets": crate::model::secrets(spec)
             .into_iter()

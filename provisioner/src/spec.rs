@@ -68,6 +68,10 @@ pub struct Nodes {
     /// The product's distribution: an object in the environment's
     /// artifacts bucket (default `dist/wso2am-<product_version>.zip`).
     pub distribution: Option<String>,
+    /// The agent's Debian package (`scripts/package`), an object in the
+    /// artifacts bucket (default `dist/aerie-agent_<this aerie's
+    /// version>_amd64.deb`).
+    pub agent_package: Option<String>,
     /// One or more.
     pub gateways: NodeGroup,
     /// Always two: an active/active pair, one per availability zone.
@@ -492,6 +496,16 @@ impl Spec {
                 "nodes.distribution",
                 format!(
                     "{key:?}: name the object's key in the artifacts bucket, e.g. \"dist/wso2am-2.0.0.zip\""
+                ),
+            ));
+        }
+        if let Some(key) = &nodes.agent_package
+            && (!key.ends_with(".deb") || !key.starts_with("dist/"))
+        {
+            return Err(invalid(
+                "nodes.agent_package",
+                format!(
+                    "{key:?}: name the .deb's key under dist/ in the artifacts bucket (the nodes may read only there), e.g. \"dist/aerie-agent_0.1.0_amd64.deb\" (scripts/package builds it)"
                 ),
             ));
         }

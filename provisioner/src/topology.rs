@@ -97,6 +97,8 @@ pub struct Topology {
     pub product_version: String,
     /// The distribution's key in the artifacts bucket.
     pub distribution: String,
+    /// The agent package's key in the artifacts bucket.
+    pub agent_package: String,
     pub admin_user: String,
     pub monitor_url: String,
     pub monitor_proxy: Option<String>,
@@ -132,6 +134,9 @@ impl Topology {
                 .distribution
                 .clone()
                 .unwrap_or_else(|| format!("dist/wso2am-{}.zip", nodes.product_version)),
+            agent_package: nodes.agent_package.clone().unwrap_or_else(|| {
+                format!("dist/aerie-agent_{}_amd64.deb", env!("CARGO_PKG_VERSION"))
+            }),
             admin_user: nodes.admin_user.clone(),
             monitor_url: nodes.monitor.url.clone(),
             monitor_proxy: nodes.monitor.proxy.clone(),

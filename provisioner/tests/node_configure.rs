@@ -159,3 +159,33 @@ fn a_traffic_manager_gets_its_offset_its_peer_as_member_and_keeps_the_carbon_nam
     );
     assert!(!jndi.contains("__SECRET("), "{jndi}");
 }
+
+#[test]
+fn every_node_s_boot_script_is_posix_sh_and_installs_the_agent_from_its_package() {
+    for bundle in aerie_provisioner::render::bundles(&example()).unwrap() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("configure.sh");
+        std::fs::write(&script, &bundle.files["configure.sh"]).unwrap();
+        let checked = Command::new("sh").arg("-n").arg(&script).output().unwrap();
+        assert!(
+            checked.status.success(),
+            "{}: {}",
+            bundle.role,
+            String::from_utf8_lossy(&checked.stderr)
+        );
+        let text = &bundle.files["configure.sh"];
+        assert!(
+            text.contains(&format!(
+                "package=\"dist/aerie-agent_{}_amd64.deb\"",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{}",
+            bundle.role
+        );
+        assert!(text.contains("apt-get install -y -q /var/cache/aerie/aerie-agent.deb"));
+        assert!(
+            !text.contains("/usr/local/bin/aerie-agent"),
+            "no loose binary any more"
+        );
+    }
+}

@@ -164,6 +164,14 @@ fn bad_specs_name_the_file_the_field_and_the_fix() {
             "bastion.instance_type",
             "not an EC2 instance type",
         ),
+        (
+            good.replace(
+                "# agent_package = \"dist/aerie-agent_0.1.0_amd64.deb\"",
+                "agent_package = \"packages/aerie-agent.deb\"",
+            ),
+            "nodes.agent_package",
+            "under dist/",
+        ),
     ];
     aerie_testkit::assert_refused("/specs/acme.toml", &cases, parse);
     let unknown = parse(&good.replace("ssh_port", "ssh_prot"))

@@ -12,14 +12,28 @@ export AWS_DEFAULT_REGION="eu-west-1"
 id wso2 >/dev/null 2>&1 || useradd --system --home-dir "$home" --shell /sbin/nologin wso2
 python3 "$bundle/configure.py" "$bundle" "$home"
 chown -R wso2: "$home"
-install -d -m 0750 /etc/aerie
+# The agent: its config and token first, then its package, whose
+# post-install gives both to the aerie-agent group (0640) and starts it. It
+# runs as the product's user (a drop-in): the JVM's hsperfdata file is that
+# user's alone, and so are the logs.
+install -d -m 0755 /etc/aerie
 install -m 0640 "$bundle/aerie-agent.toml" /etc/aerie/agent.toml
 umask 077
 aws secretsmanager get-secret-value --secret-id "aerie/acme-prod/ingest-token" --query SecretString --output text > /etc/aerie/agent.token
 umask 022
-if [ ! -x /usr/local/bin/aerie-agent ]; then
-  aws s3 cp --only-show-errors "s3://aerie-acme-prod-eu-west-1-artifacts/dist/aerie-agent" /usr/local/bin/aerie-agent
-  chmod 0755 /usr/local/bin/aerie-agent
+install -d /etc/systemd/system/aerie-agent.service.d
+cat > /etc/systemd/system/aerie-agent.service.d/product.conf <<UNIT
+[Service]
+User=wso2
+Group=wso2
+SupplementaryGroups=aerie-agent
+UNIT
+package="dist/aerie-agent_0.1.0_amd64.deb"
+wanted="$(basename "$package" .deb | cut -d_ -f2)"
+if [ "$(dpkg-query -W -f='${Version}' aerie-agent 2>/dev/null || true)" != "$wanted" ]; then
+  install -d -m 0700 /var/cache/aerie
+  aws s3 cp --only-show-errors "s3://aerie-acme-prod-eu-west-1-artifacts/$package" /var/cache/aerie/aerie-agent.deb
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q /var/cache/aerie/aerie-agent.deb
 fi
 cat > /etc/systemd/system/wso2am.service <<UNIT
 [Unit]
@@ -32,15 +46,7 @@ Restart=on-failure
 [Install]
 WantedBy=multi-user.target
 UNIT
-cat > /etc/systemd/system/aerie-agent.service <<UNIT
-[Unit]
-Description=aerie-agent (traffic-manager-2)
-After=network-online.target
-[Service]
-ExecStart=/usr/local/bin/aerie-agent run --config /etc/aerie/agent.toml
-Restart=on-failure
-[Install]
-WantedBy=multi-user.target
-UNIT
 systemctl daemon-reload
-systemctl enable --now wso2am.service aerie-agent.service
+systemctl enable --now wso2am.service
+systemctl enable aerie-agent.service
+systemctl restart aerie-agent.service
