@@ -30,7 +30,15 @@ pub struct ElasticsearchStore {
     client: Elasticsearch,
     url: String,
     prefix: String,
+    /// When each `environment/host` was last written to the hosts index:
+    /// a host heard from again within [`HOST_SEEN_EVERY`] is not written
+    /// (and refreshed) again, so a busy host costs one small write a
+    /// second, not one per request.
+    hosts_written: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
+
+/// How stale a host's `last_seen` may be: well under any host-down window.
+const HOST_SEEN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl std::fmt::Debug for ElasticsearchStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -95,6 +103,7 @@ impl ElasticsearchStore {
             client,
             url: url.to_owned(),
             prefix: prefix.to_owned(),
+            hosts_written: Default::default(),
         };
         store
             .client
@@ -209,18 +218,30 @@ impl Store for ElasticsearchStore {
         // The host is heard from before its events are searchable, so that a
         // reader never sees events from a host it does not know.
         let id = format!("{}/{}", batch.environment, batch.host);
-        self.client
-            .index(IndexParts::IndexId(&self.hosts_index(), &id))
-            .refresh(Refresh::True)
-            .body(json!({
-                "@timestamp": Utc::now().to_rfc3339(),
-                "service": { "environment": batch.environment },
-                "host": { "name": batch.host },
-            }))
-            .send()
-            .await
-            .and_then(|r| r.error_for_status_code())
-            .map_err(backend)?;
+        let due = self
+            .hosts_written
+            .lock()
+            .expect("hosts lock")
+            .get(&id)
+            .is_none_or(|at| at.elapsed() >= HOST_SEEN_EVERY);
+        if due {
+            self.client
+                .index(IndexParts::IndexId(&self.hosts_index(), &id))
+                .refresh(Refresh::True)
+                .body(json!({
+                    "@timestamp": Utc::now().to_rfc3339(),
+                    "service": { "environment": batch.environment },
+                    "host": { "name": batch.host },
+                }))
+                .send()
+                .await
+                .and_then(|r| r.error_for_status_code())
+                .map_err(backend)?;
+            self.hosts_written
+                .lock()
+                .expect("hosts lock")
+                .insert(id, std::time::Instant::now());
+        }
         let mut body: Vec<JsonBody<Value>> = Vec::with_capacity(batch.events.len() * 2);
         for event in &batch.events {
             let (kind, document) = ecs_document(event, &batch.environment, &batch.host);
