@@ -14,7 +14,10 @@ use crate::spec::Spec;
 
 mod artifacts;
 
-pub use artifacts::{Archive, Artifacts, USER_DATA_LIMIT, artifacts, bundle_key, pack, sha256_hex};
+pub use artifacts::{
+    Archive, Artifacts, USER_DATA_LIMIT, artifacts, bundle_key, pack, pack_files, sha256_file,
+    sha256_hex,
+};
 
 /// Every template, by the name it is rendered with.
 const TEMPLATES: &[(&str, &str)] = &[

@@ -199,6 +199,59 @@ impl Cloud {
         Ok(())
     }
 
+    /// Puts the file at `path` at `key`, read from disk as it goes (never
+    /// whole in memory), with its SHA-256 in the metadata.
+    pub async fn put_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &std::path::Path,
+        sha256: &str,
+    ) -> Result<(), AwsError> {
+        send("PutObject", || async {
+            let body = ByteStream::from_path(path)
+                .await
+                .map_err(aws_sdk_s3::error::SdkError::construction_failure)?;
+            self.s3
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .metadata(SHA256_METADATA, sha256)
+                .body(body)
+                .send()
+                .await
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Streams the body of the object at `key` into the file `to` (made or
+    /// replaced, synced), never holding it whole in memory; answers its size.
+    pub async fn download(
+        &self,
+        bucket: &str,
+        key: &str,
+        to: &std::path::Path,
+    ) -> Result<u64, AwsError> {
+        use tokio::io::AsyncWriteExt as _;
+        let failed = |error: &dyn std::fmt::Display| {
+            AwsError::other(
+                "GetObject",
+                format!("{bucket}/{key} to {}: {error}", to.display()),
+            )
+        };
+        let request = self.s3.get_object().bucket(bucket).key(key);
+        let mut answer = send("GetObject", || request.clone().send()).await?;
+        let mut file = tokio::fs::File::create(to).await.map_err(|e| failed(&e))?;
+        let mut size = 0;
+        while let Some(chunk) = answer.body.try_next().await.map_err(|e| failed(&e))? {
+            file.write_all(&chunk).await.map_err(|e| failed(&e))?;
+            size += chunk.len() as u64;
+        }
+        file.sync_all().await.map_err(|e| failed(&e))?;
+        Ok(size)
+    }
+
     /// The object at `key`, or `None` when there is none.
     pub async fn head_object(&self, bucket: &str, key: &str) -> Result<Option<Stored>, AwsError> {
         let request = self.s3.head_object().bucket(bucket).key(key);

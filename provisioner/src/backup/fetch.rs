@@ -2,8 +2,8 @@
 //! for the customer. The newest archive of that day is read from the
 //! primary region's backup bucket (the DR region's when the primary has
 //! none); one that has moved to Glacier is restored first, with the wait
-//! reported as it goes; the bytes are checked against the SHA-256 the run
-//! recorded before anything is written.
+//! reported as it goes; the bytes stream to disk and are checked against
+//! the SHA-256 the run recorded before the file takes its name.
 
 use std::path::{Path, PathBuf};
 
@@ -29,11 +29,22 @@ pub async fn fetch(
     let (cloud, bucket, key) = locate(backups, day, what).await?;
     let restored = restore(backups, cloud, &bucket, &key, report).await?;
     report.report(Progress::Working(format!("downloading {key}")));
-    let body = cloud.get_object(&bucket, &key).await?;
-    let got = crate::render::sha256_hex(&body);
+    let name = key.rsplit('/').next().unwrap_or(&key);
+    let path = out.join(format!("{day}-{name}"));
+    // Streamed to a file beside the final one, checked, then renamed: a
+    // wrong or partial download never takes the final name.
+    let partial = out.join(format!(".{day}-{name}.partial"));
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| BackupError::Io { path, source }
+    };
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let size = cloud.download(&bucket, &key, &partial).await?;
+    let (got, _) = crate::render::sha256_file(&partial).map_err(io(&partial))?;
     if let Some(want) = restored.sha256
         && want != got
     {
+        let _ = std::fs::remove_file(&partial);
         return Err(BackupError::Checksum {
             bucket,
             key,
@@ -41,18 +52,10 @@ pub async fn fetch(
             got,
         });
     }
-    let name = key.rsplit('/').next().unwrap_or(&key);
-    let path = out.join(format!("{day}-{name}"));
-    let io = |source| BackupError::Io {
-        path: path.clone(),
-        source,
-    };
-    std::fs::create_dir_all(out).map_err(io)?;
-    aerie_common::atomic_write(&path, &body).map_err(io)?;
+    std::fs::rename(&partial, &path).map_err(io(&path))?;
     report.report(Progress::Done(format!(
-        "= {} ({} bytes, sha256 {got}, from {bucket} in {})",
+        "= {} ({size} bytes, sha256 {got}, from {bucket} in {})",
         path.display(),
-        body.len(),
         cloud.region
     )));
     report.report(Progress::End { ok: true });

@@ -331,14 +331,21 @@ async fn archive(
             });
             continue;
         }
-        let body = match what {
-            Archived::Artifacts => artifacts(backups).await?,
+        let spool = tempfile::tempdir().map_err(|source| BackupError::Io {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+        let file = match what {
+            Archived::Artifacts => artifacts(backups, spool.path()).await?,
             Archived::Logs => match monitor {
-                Some(monitor) => monitor.export_logs(day).await?,
+                Some(monitor) => match monitor.export_logs(day).await? {
+                    Some(body) => Some(spooled(spool.path(), &body)?),
+                    None => None,
+                },
                 None => None,
             },
         };
-        let Some(body) = body else {
+        let Some(Spooled { path, sha256, size }) = file else {
             skipped.push(match what {
                 Archived::Artifacts => format!(
                     "artifacts: the environment has no artifacts bucket ({})",
@@ -350,9 +357,7 @@ async fn archive(
             });
             continue;
         };
-        let sha256 = crate::render::sha256_hex(&body);
-        let size = body.len() as u64;
-        cloud.put_object(&bucket, &key, body, &sha256).await?;
+        cloud.put_file(&bucket, &key, &path, &sha256).await?;
         report.report(Progress::Done(format!(
             "+ {} {key} ({size} bytes)",
             what.name()
@@ -368,21 +373,63 @@ async fn archive(
     Ok(out)
 }
 
-/// Every current object of the artifacts bucket as one `.tar.gz`, or
-/// `None` when the environment has no artifacts bucket.
-async fn artifacts(backups: &Backups) -> Result<Option<Vec<u8>>, BackupError> {
+/// An archive waiting on disk to be uploaded.
+struct Spooled {
+    path: std::path::PathBuf,
+    sha256: String,
+    size: u64,
+}
+
+/// `body` written into `dir` to be uploaded like the archives made there.
+fn spooled(dir: &std::path::Path, body: &[u8]) -> Result<Spooled, BackupError> {
+    let path = dir.join("logs.ndjson.gz");
+    std::fs::write(&path, body).map_err(|source| BackupError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(Spooled {
+        path,
+        sha256: crate::render::sha256_hex(body),
+        size: body.len() as u64,
+    })
+}
+
+/// Every current object of the artifacts bucket as one `.tar.gz` in
+/// `dir`, or `None` when the environment has no artifacts bucket. Objects
+/// stream to disk and into the archive one at a time: a product
+/// distribution of hundreds of megabytes never sits in memory.
+async fn artifacts(
+    backups: &Backups,
+    dir: &std::path::Path,
+) -> Result<Option<Spooled>, BackupError> {
     let cloud = &backups.primary;
     let bucket = &backups.artifacts_bucket;
     if !cloud.bucket_exists(bucket).await? {
         return Ok(None);
     }
     let mut files = Vec::new();
-    for object in cloud.list_objects(bucket, "").await? {
-        let body = cloud.get_object(bucket, &object.key).await?;
-        files.push((object.key, body));
+    for (n, object) in cloud
+        .list_objects(bucket, "")
+        .await?
+        .into_iter()
+        .enumerate()
+    {
+        let path = dir.join(format!("object-{n}"));
+        cloud.download(bucket, &object.key, &path).await?;
+        files.push((object.key, path));
     }
-    let archive = crate::render::pack(files.iter().map(|(k, b)| (k.as_str(), b.as_slice())));
-    Ok(Some(archive.bytes))
+    let path = dir.join("artifacts.tar.gz");
+    let packed = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || crate::render::pack_files(&files, &path))
+            .await
+            .expect("packing does not panic")
+    };
+    let (sha256, size) = packed.map_err(|source| BackupError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(Some(Spooled { path, sha256, size }))
 }
 
 /// Copies the run's snapshots and archives to the DR region: each only

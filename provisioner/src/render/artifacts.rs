@@ -105,14 +105,7 @@ pub fn pack<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Archive
         .write(Vec::new(), flate2::Compression::default());
     let mut tar = tar::Builder::new(gzip);
     for (path, bytes) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(if path.ends_with(".sh") { 0o700 } else { 0o600 });
-        header.set_mtime(0);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_cksum();
-        tar.append_data(&mut header, path, bytes)
+        tar.append_data(&mut header(path, bytes.len() as u64), path, bytes)
             .expect("writing to memory does not fail");
     }
     let bytes = tar
@@ -121,6 +114,67 @@ pub fn pack<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Archive
         .expect("writing to memory does not fail");
     let sha256 = sha256_hex(&bytes);
     Archive { bytes, sha256 }
+}
+
+/// A reproducible tar entry's header: no time, no owner, scripts
+/// executable by their owner only.
+fn header(path: &str, size: u64) -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(size);
+    header.set_mode(if path.ends_with(".sh") { 0o700 } else { 0o600 });
+    header.set_mtime(0);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_cksum();
+    header
+}
+
+/// The same `.tar.gz` as [`pack`], of files on disk (`(name in the
+/// archive, file)`), written to `out` as it goes, so that archives larger
+/// than memory (a product distribution) can be made; answers the archive's
+/// hex SHA-256 and size.
+pub fn pack_files(
+    files: &[(String, std::path::PathBuf)],
+    out: &std::path::Path,
+) -> std::io::Result<(String, u64)> {
+    let file = std::fs::File::create(out)?;
+    let gzip = flate2::GzBuilder::new().mtime(0).write(
+        std::io::BufWriter::new(file),
+        flate2::Compression::default(),
+    );
+    let mut tar = tar::Builder::new(gzip);
+    for (name, path) in files {
+        let source = std::fs::File::open(path)?;
+        let size = source.metadata()?.len();
+        tar.append_data(&mut header(name, size), name, source)?;
+    }
+    let written = tar.into_inner()?.finish()?;
+    written
+        .into_inner()
+        .map_err(|e| e.into_error())?
+        .sync_all()?;
+    sha256_file(out)
+}
+
+/// The hex SHA-256 and the size of the file at `path`, read in pieces.
+pub fn sha256_file(path: &std::path::Path) -> std::io::Result<(String, u64)> {
+    let mut digest = Sha256::new();
+    let (mut file, mut size) = (std::fs::File::open(path)?, 0);
+    let mut buffer = vec![0; 1 << 16];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        digest.update(&buffer[..n]);
+        size += n as u64;
+    }
+    let sha256 = digest
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok((sha256, size))
 }
 
 /// The hex SHA-256 of `bytes`.
@@ -140,6 +194,28 @@ mod tests {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/acme.toml");
         let text = std::fs::read_to_string(&path).unwrap();
         Spec::parse(&path, &text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn packing_files_from_disk_makes_the_same_archive_as_packing_them_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<(String, std::path::PathBuf)> =
+            [("dist/configure.sh", "echo hi\n"), ("bundles/a.txt", "a")]
+                .iter()
+                .map(|(name, text)| {
+                    let path = dir.path().join(name.replace('/', "_"));
+                    std::fs::write(&path, text).unwrap();
+                    ((*name).to_owned(), path)
+                })
+                .collect();
+        let out = dir.path().join("out.tar.gz");
+        let (sha256, size) = pack_files(&files, &out).unwrap();
+        let memory = pack([
+            ("dist/configure.sh", &b"echo hi\n"[..]),
+            ("bundles/a.txt", &b"a"[..]),
+        ]);
+        assert_eq!(std::fs::read(&out).unwrap(), memory.bytes);
+        assert_eq!((sha256, size), (memory.sha256, memory.bytes.len() as u64));
     }
 
     #[test]
