@@ -92,7 +92,10 @@ impl PerfData {
         }
         let mut at = reader.offset(24)?;
         let entries = reader.offset(28)?;
-        let mut counters = HashMap::with_capacity(entries);
+        // The count is the file's word: an entry takes at least 20 bytes,
+        // so room for more than the file can hold is never reserved (a
+        // corrupt count asked for 100 GB; found by fuzzing).
+        let mut counters = HashMap::with_capacity(entries.min(bytes.len() / 20));
         for _ in 0..entries {
             let length = reader.offset(at)?;
             let name_offset = reader.offset(at + 4)?;

@@ -236,7 +236,11 @@ pub(crate) fn parse(text: &str) -> Result<Expr, QuerySyntax> {
     if tokens.is_empty() {
         return Ok(Expr::All);
     }
-    let mut parser = Parser { tokens, at: 0 };
+    let mut parser = Parser {
+        tokens,
+        at: 0,
+        depth: 0,
+    };
     let expr = parser.or()?;
     match parser.tokens.get(parser.at) {
         None => Ok(expr),
@@ -245,12 +249,30 @@ pub(crate) fn parse(text: &str) -> Result<Expr, QuerySyntax> {
     }
 }
 
+/// How deep groups and NOTs may nest. Parsing, matching and dropping a
+/// query recurse once per level: a query of thousands of `(` (found by
+/// fuzzing) overflowed the stack and took the monitor down with it.
+const MAX_DEPTH: usize = 32;
+
 struct Parser {
     tokens: Vec<Token>,
     at: usize,
+    /// How many groups and NOTs enclose the current token.
+    depth: usize,
 }
 
 impl Parser {
+    /// One level deeper, or the error that says the query nests too deep.
+    fn deeper(&mut self) -> Result<(), QuerySyntax> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(QuerySyntax(format!(
+                "the query nests groups and NOTs more than {MAX_DEPTH} deep: write it flatter"
+            )));
+        }
+        Ok(())
+    }
+
     fn peek(&self) -> Option<&Token> {
         self.tokens.get(self.at)
     }
@@ -291,7 +313,10 @@ impl Parser {
         match self.peek() {
             Some(Token::Not | Token::Minus) => {
                 self.at += 1;
-                Ok(Expr::Not(Box::new(self.unary()?)))
+                self.deeper()?;
+                let inner = self.unary()?;
+                self.depth -= 1;
+                Ok(Expr::Not(Box::new(inner)))
             }
             _ => self.atom(),
         }
@@ -305,11 +330,13 @@ impl Parser {
                 if self.peek() == Some(&Token::Close) {
                     return Err(QuerySyntax("empty parentheses".into()));
                 }
+                self.deeper()?;
                 let inner = self.or()?;
                 if self.peek() != Some(&Token::Close) {
                     return Err(QuerySyntax("a '(' is never closed".into()));
                 }
                 self.at += 1;
+                self.depth -= 1;
                 Ok(inner)
             }
             Some(Token::Quoted(phrase)) => Ok(needle(phrase).map_or(Expr::All, Expr::Phrase)),
@@ -425,6 +452,17 @@ mod tests {
         assert!(line_matches("host.name:gw-1", m, "X"));
         assert!(line_matches("*", m, "X"));
         assert!(line_matches("", m, "X"));
+    }
+
+    #[test]
+    fn a_query_nested_deeper_than_the_limit_is_refused_not_a_crash() {
+        let nested = |levels: usize| format!("{}heap{}", "(".repeat(levels), ")".repeat(levels));
+        assert!(line_matches(&nested(MAX_DEPTH), "heap space", "X"));
+        let deep = parse(&nested(100_000)).unwrap_err().to_string();
+        assert!(deep.contains("more than 32 deep"), "{deep}");
+        let nots = parse(&"NOT ".repeat(100_000)).unwrap_err().to_string();
+        assert!(nots.contains("more than 32 deep"), "{nots}");
+        assert!(line_matches("NOT NOT heap", "heap", "X"));
     }
 
     #[test]
