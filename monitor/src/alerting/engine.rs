@@ -354,6 +354,10 @@ impl Engine {
         let due: Vec<Outgoing> = {
             let mut saved = self.lock();
             self.raise_channel_alert(&mut saved, now, &mut history);
+            // A post to a webhook the config no longer names goes nowhere.
+            saved
+                .outbox
+                .retain(|o| o.via != Via::Webhook || self.channel_for(o).is_some());
             saved
                 .outbox
                 .iter()
