@@ -30,7 +30,7 @@ fn now() -> DateTime<Utc> {
 pub fn ingest_body(data: &[u8]) {
     let gzip = data.starts_with(&[0x1f, 0x8b]);
     if let Ok(json) = ingest::read_body(data, gzip, 1 << 20) {
-        let _ = ingest::parse_batch(&json, now(), &Retention::default());
+        let _ = ingest::parse_batch(&json, "acme-prod", now(), &Retention::default());
     }
 }
 
@@ -74,7 +74,7 @@ mod tests {
             let data = seed(name);
             let json = super::ingest::read_body(&data, data.starts_with(&[0x1f, 0x8b]), 1 << 20)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
-            let batch = super::ingest::parse_batch(&json, super::now(), &retention)
+            let batch = super::ingest::parse_batch(&json, "acme-prod", super::now(), &retention)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(
                 (batch.events.len(), batch.rejected.len()),

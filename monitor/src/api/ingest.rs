@@ -157,17 +157,15 @@ pub(super) async fn ingest(
     let body = super::body::read(&state.bodies, &headers, body, limit, "batch").await?;
     let json = read_body(&body.bytes, gzip, limit)?;
     let Batch {
-        environment: batch_environment,
         host,
         events,
         rejected,
-    } = parse_batch(&json, chrono::Utc::now(), &state.config.retention)?;
-    if batch_environment != environment.name {
-        return Err(ApiError::Forbidden(format!(
-            "this token writes to environment {:?}, not {:?}",
-            environment.name, batch_environment
-        )));
-    }
+    } = parse_batch(
+        &json,
+        &environment.name,
+        chrono::Utc::now(),
+        &state.config.retention,
+    )?;
     if !rejected.is_empty() {
         tracing::warn!(environment = %environment.name, %host, rejected = rejected.len(), first = %rejected[0].reason, "rejected events");
     }
@@ -191,21 +189,22 @@ pub(super) async fn ingest(
     }))
 }
 
-/// A batch read: whom it says it is from, its good events (borrowing from
-/// the JSON) and the ones refused, each with its place and reason.
+/// A batch read: the host it is from, its good events (borrowing from the
+/// JSON) and the ones refused, each with its place and reason.
 pub(crate) struct Batch<'a> {
-    pub(crate) environment: String,
     pub(crate) host: String,
     pub(crate) events: Vec<EventRef<'a>>,
     pub(crate) rejected: Vec<Rejected>,
 }
 
-/// Reads an ingest batch's JSON and checks each event against `now` and
-/// the retention; pure (no store, no clock), and the fuzzing target
-/// `ingest_body`'s subject. A batch that cannot be read at all is an error;
-/// a bad event is refused on its own.
+/// Reads an ingest batch's JSON for the environment the token `writes_to`
+/// and checks each event against `now` and the retention; pure (no store,
+/// no clock), and the fuzzing target `ingest_body`'s subject. A batch that
+/// cannot be read at all, or names another environment, is an error; a bad
+/// event is refused on its own.
 pub(crate) fn parse_batch<'a>(
     json: &'a [u8],
+    writes_to: &str,
     now: chrono::DateTime<chrono::Utc>,
     retention: &crate::config::Retention,
 ) -> Result<Batch<'a>, ApiError> {
@@ -253,6 +252,11 @@ pub(crate) fn parse_batch<'a>(
             (envelope.environment, envelope.host, events, Some(positions))
         }
     };
+    if batch_environment != writes_to {
+        return Err(ApiError::Forbidden(format!(
+            "this token writes to environment {writes_to:?}, not {batch_environment:?}"
+        )));
+    }
     check_host(&host).map_err(|invalid| ApiError::BadRequest(invalid.to_string()))?;
 
     let mut at = 0;
@@ -273,7 +277,6 @@ pub(crate) fn parse_batch<'a>(
     });
     rejected.sort_by_key(|rejected| rejected.index);
     Ok(Batch {
-        environment: batch_environment,
         host,
         events,
         rejected,
