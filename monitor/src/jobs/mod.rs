@@ -25,7 +25,7 @@ use tokio::sync::Notify;
 /// for the environments with quotas, and alert evaluation when alerting is
 /// configured.
 pub fn start(
-    config: &crate::Config,
+    config: &Arc<crate::Config>,
     store: Arc<dyn crate::store::Store>,
     ledger: Arc<usage::Ledger>,
     throttle: Arc<throttle::Throttle>,
@@ -36,11 +36,7 @@ pub fn start(
     let usage_store = Arc::clone(&store);
     let backup_store = Arc::clone(&store);
     if config.environments.iter().any(|e| !e.quotas.is_empty()) {
-        let (config, store, ledger) = (
-            Arc::new(config.clone()),
-            Arc::clone(&store),
-            Arc::clone(&ledger),
-        );
+        let (config, store, ledger) = (Arc::clone(config), Arc::clone(&store), Arc::clone(&ledger));
         let engine = alerts.clone();
         jobs.add("throttle", config.jobs.throttle_every, move || {
             let (config, store, ledger) =

@@ -78,7 +78,12 @@ pub fn month_of(at: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
     (start, start + Months::new(1))
 }
 
-/// How far one limit is used, in percent, and its sentence.
+/// A month's name in the decisions (`2026-12`), from its first instant.
+fn month_name(start: DateTime<Utc>) -> String {
+    start.format("%Y-%m").to_string()
+}
+
+/// How far one limit is used, in percent.
 fn share(used: u64, limit: u64) -> f64 {
     used as f64 * 100.0 / limit as f64
 }
@@ -113,7 +118,7 @@ pub fn decide(
         .collect();
     Decisions {
         environment: environment.to_owned(),
-        month: month.format("%Y-%m").to_string(),
+        month: month_name(month),
         tenants: decisions,
     }
 }
@@ -240,15 +245,15 @@ impl Throttle {
     /// The decisions of `environment` as of the last run; none before the
     /// first run of a month (every tenant allowed).
     pub fn decisions(&self, environment: &str, now: DateTime<Utc>) -> Decisions {
-        let month = month_of(now).0;
+        let month = month_name(month_of(now).0);
         self.lock()
             .decisions
             .get(environment)
-            .filter(|d| d.month == month.format("%Y-%m").to_string())
+            .filter(|d| d.month == month)
             .cloned()
             .unwrap_or_else(|| Decisions {
                 environment: environment.to_owned(),
-                month: month.format("%Y-%m").to_string(),
+                month,
                 tenants: Vec::new(),
             })
     }
@@ -268,7 +273,7 @@ impl Throttle {
         now: DateTime<Utc>,
     ) -> Result<String, ThrottleError> {
         let (month, _) = month_of(now);
-        let month_name = month.format("%Y-%m").to_string();
+        let month_name = month_name(month);
         let mut rises = Vec::new();
         let mut counts = BTreeMap::<Verdict, usize>::new();
         {

@@ -169,20 +169,17 @@ pub fn sha256_file(path: &std::path::Path) -> std::io::Result<(String, u64)> {
         digest.update(&buffer[..n]);
         size += n as u64;
     }
-    let sha256 = digest
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Ok((sha256, size))
+    Ok((hex(&digest.finalize()), size))
 }
 
 /// The hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(bytes))
+}
+
+/// A digest written as lowercase hex.
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
