@@ -9,7 +9,6 @@
 //! `s3:METHOD /bucket[/key][?sub-resource]` for S3's.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
@@ -57,15 +56,8 @@ struct ProxyState {
 /// The fault-injecting proxy, on a free loopback port until dropped.
 #[derive(Debug)]
 pub struct FaultProxy {
-    address: SocketAddr,
+    served: crate::served::Served,
     shared: Arc<Mutex<Shared>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 /// Calls that change something, by the prefix of their action's name.
@@ -112,29 +104,13 @@ impl FaultProxy {
             http: reqwest::Client::new(),
             shared: Arc::clone(&shared),
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|source| Error::Io {
-                what: "binding the fault proxy".into(),
-                source,
-            })?;
-        let address = listener.local_addr().map_err(|source| Error::Io {
-            what: "the fault proxy's address".into(),
-            source,
-        })?;
         let app = axum::Router::new().fallback(forward).with_state(state);
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(Self {
-            address,
-            shared,
-            task,
-        })
+        let served = crate::served::Served::plain(app).await?;
+        Ok(Self { served, shared })
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.address)
+        format!("http://127.0.0.1:{}", self.served.port())
     }
 
     /// Fails the next `times` calls of `action` with `status` and AWS error `code`.

@@ -1,7 +1,7 @@
 //! A product node's health URL that a test controls: HTTPS with a
 //! self-signed certificate (as the product serves it) on a free loopback
 //! port, answering `GET /services/Version` with the status the test sets,
-//! and counting the requests. It stops when dropped.
+//! and counting the requests. It stops when dropped (`served.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
@@ -9,16 +9,14 @@ use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use tokio::net::TcpListener;
 
 use crate::Error;
 
 /// A running health URL.
 #[derive(Debug)]
 pub struct HealthServer {
-    port: u16,
+    served: crate::served::Served,
     state: Arc<Shared>,
-    task: tokio::task::JoinHandle<()>,
 }
 
 #[derive(Debug)]
@@ -31,10 +29,6 @@ impl HealthServer {
     /// Starts one answering 200.
     pub async fn start() -> Result<Self, Error> {
         let (_, acceptor) = crate::tls::self_signed()?;
-        let tcp = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(Error::NoFreePort)?;
-        let port = tcp.local_addr().map_err(Error::NoFreePort)?.port();
         let state = Arc::new(Shared {
             status: AtomicU16::new(200),
             hits: AtomicUsize::new(0),
@@ -42,15 +36,12 @@ impl HealthServer {
         let app = axum::Router::new()
             .route("/services/Version", get(answer))
             .with_state(state.clone());
-        let listener = crate::TlsListener::new(tcp, acceptor);
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(Self { port, state, task })
+        let served = crate::served::Served::tls(app, acceptor).await?;
+        Ok(Self { served, state })
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.served.port()
     }
 
     /// What it answers from now on.
@@ -61,12 +52,6 @@ impl HealthServer {
     /// How many requests it has answered.
     pub fn hits(&self) -> usize {
         self.state.hits.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for HealthServer {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 

@@ -32,6 +32,7 @@ mod poll;
 mod prometheus;
 mod proxy;
 mod refusals;
+mod served;
 mod service;
 mod smtp;
 mod tls;

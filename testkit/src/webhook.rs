@@ -1,6 +1,6 @@
 //! A webhook receiver that a test controls: plain HTTP on a free loopback
 //! port, keeping every request posted to it (headers and body) and answering
-//! with the status the test sets. It stops when dropped.
+//! with the status the test sets. It stops when dropped (`served.rs`).
 
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use tokio::net::TcpListener;
 
 use crate::Error;
 
@@ -35,9 +34,8 @@ impl Delivery {
 /// A running receiver.
 #[derive(Debug)]
 pub struct WebhookReceiver {
-    port: u16,
+    served: crate::served::Served,
     state: Arc<Shared>,
-    task: tokio::task::JoinHandle<()>,
 }
 
 #[derive(Debug)]
@@ -49,10 +47,6 @@ struct Shared {
 impl WebhookReceiver {
     /// Starts one answering 200 to a POST on any path.
     pub async fn start() -> Result<Self, Error> {
-        let tcp = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(Error::NoFreePort)?;
-        let port = tcp.local_addr().map_err(Error::NoFreePort)?.port();
         let state = Arc::new(Shared {
             status: AtomicU16::new(200),
             deliveries: Mutex::new(Vec::new()),
@@ -60,15 +54,13 @@ impl WebhookReceiver {
         let app = axum::Router::new()
             .fallback(axum::routing::post(keep))
             .with_state(state.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(tcp, app).await;
-        });
-        Ok(Self { port, state, task })
+        let served = crate::served::Served::plain(app).await?;
+        Ok(Self { served, state })
     }
 
     /// `http://127.0.0.1:<port><path>`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("http://127.0.0.1:{}{path}", self.served.port())
     }
 
     /// What it answers from now on.
@@ -83,12 +75,6 @@ impl WebhookReceiver {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
-    }
-}
-
-impl Drop for WebhookReceiver {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
