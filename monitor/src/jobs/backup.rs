@@ -10,6 +10,7 @@
 //! process. A failure is the job's error (shown by `GET /api/v1/jobs`); it
 //! never stops the other environments' backups.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use aerie_common::toml_file::TomlFile as _;
@@ -20,6 +21,7 @@ use aerie_provisioner::backup::{BackupError, Backups, Progress};
 use aerie_provisioner::spec::Spec;
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::query::export::DayExport;
 use crate::store::{Store, WriteBatch};
 
 /// The backups of `environments` (name, spec file) that are due.
@@ -112,11 +114,23 @@ impl StoreReports {
 
 #[async_trait::async_trait]
 impl Reports for StoreReports {
-    async fn export_logs(&self, day: NaiveDate) -> Result<Option<Vec<u8>>, BackupError> {
-        crate::query::export::day(&*self.store, &self.environment, day)
+    async fn export_logs(&self, day: NaiveDate, out: &Path) -> Result<bool, BackupError> {
+        use tokio::io::AsyncWriteExt as _;
+        let io = |source| BackupError::Io {
+            path: out.to_owned(),
+            source,
+        };
+        let mut file = tokio::fs::File::create(out).await.map_err(io)?;
+        let mut export = DayExport::new(&self.environment, day);
+        while let Some(bytes) = export
+            .next(&*self.store)
             .await
-            .map(Some)
-            .map_err(|e| self.failed("exporting the day's logs", e))
+            .map_err(|e| self.failed("exporting the day's logs", e))?
+        {
+            file.write_all(&bytes).await.map_err(io)?;
+        }
+        file.sync_all().await.map_err(io)?;
+        Ok(true)
     }
 
     async fn succeeded(&self, run: &str, at: DateTime<Utc>) -> Result<(), BackupError> {

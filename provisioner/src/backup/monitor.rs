@@ -9,6 +9,7 @@
 //! monitor's API. Tokens are never logged or put in an error.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -25,9 +26,10 @@ pub const BACKUP_LOGGER: &str = "aerie.backup";
 /// The monitor, as a backup run uses it.
 #[async_trait::async_trait]
 pub trait Monitor: Send + Sync {
-    /// Every log event of the environment on `day` (UTC), as gzip NDJSON;
-    /// `None` when this monitor cannot be asked for them (no API token).
-    async fn export_logs(&self, day: NaiveDate) -> Result<Option<Vec<u8>>, BackupError>;
+    /// Every log event of the environment on `day` (UTC), as gzip NDJSON
+    /// streamed into the file `out`; `false`, with nothing written, when
+    /// this monitor cannot be asked for them (no API token).
+    async fn export_logs(&self, day: NaiveDate, out: &Path) -> Result<bool, BackupError>;
     /// Run `run` completed at `at`.
     async fn succeeded(&self, run: &str, at: DateTime<Utc>) -> Result<(), BackupError>;
     /// A run failed at `at`; `what` says what.
@@ -110,9 +112,10 @@ impl HttpMonitor {
 
 #[async_trait::async_trait]
 impl Monitor for HttpMonitor {
-    async fn export_logs(&self, day: NaiveDate) -> Result<Option<Vec<u8>>, BackupError> {
+    async fn export_logs(&self, day: NaiveDate, out: &Path) -> Result<bool, BackupError> {
+        use tokio::io::AsyncWriteExt as _;
         let Some(token) = &self.api_token else {
-            return Ok(None);
+            return Ok(false);
         };
         let day_text = day.to_string();
         let answer = self
@@ -124,14 +127,23 @@ impl Monitor for HttpMonitor {
             .await
             .map_err(|e| self.failed("the log export was not answered", Some(e)))?;
         let status = answer.status();
-        let answer = answer
+        let mut answer = answer
             .error_for_status()
             .map_err(|e| self.failed(format!("the log export answered {status}"), Some(e)))?;
-        let bytes = answer
-            .bytes()
+        let io = |source| BackupError::Io {
+            path: out.to_owned(),
+            source,
+        };
+        let mut file = tokio::fs::File::create(out).await.map_err(io)?;
+        while let Some(chunk) = answer
+            .chunk()
             .await
-            .map_err(|e| self.failed("the log export broke off", Some(e)))?;
-        Ok(Some(bytes.to_vec()))
+            .map_err(|e| self.failed("the log export broke off", Some(e)))?
+        {
+            file.write_all(&chunk).await.map_err(io)?;
+        }
+        file.sync_all().await.map_err(io)?;
+        Ok(true)
     }
 
     async fn succeeded(&self, run: &str, at: DateTime<Utc>) -> Result<(), BackupError> {

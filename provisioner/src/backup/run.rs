@@ -338,10 +338,13 @@ async fn archive(
         let file = match what {
             Archived::Artifacts => artifacts(backups, spool.path()).await?,
             Archived::Logs => match monitor {
-                Some(monitor) => match monitor.export_logs(day).await? {
-                    Some(body) => Some(spooled(spool.path(), &body)?),
-                    None => None,
-                },
+                Some(monitor) => {
+                    let path = spool.path().join("logs.ndjson.gz");
+                    match monitor.export_logs(day, &path).await? {
+                        true => Some(spooled(path)?),
+                        false => None,
+                    }
+                }
                 None => None,
             },
         };
@@ -380,18 +383,14 @@ struct Spooled {
     size: u64,
 }
 
-/// `body` written into `dir` to be uploaded like the archives made there.
-fn spooled(dir: &std::path::Path, body: &[u8]) -> Result<Spooled, BackupError> {
-    let path = dir.join("logs.ndjson.gz");
-    std::fs::write(&path, body).map_err(|source| BackupError::Io {
+/// The file at `path`, measured to be uploaded like the archives made
+/// beside it.
+fn spooled(path: std::path::PathBuf) -> Result<Spooled, BackupError> {
+    let (sha256, size) = crate::render::sha256_file(&path).map_err(|source| BackupError::Io {
         path: path.clone(),
         source,
     })?;
-    Ok(Spooled {
-        path,
-        sha256: crate::render::sha256_hex(body),
-        size: body.len() as u64,
-    })
+    Ok(Spooled { path, sha256, size })
 }
 
 /// Every current object of the artifacts bucket as one `.tar.gz` in

@@ -139,3 +139,45 @@ async fn the_daily_export_holds_exactly_that_days_events_of_that_environment() {
         ["globex morning"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_of_several_store_pages_streams_every_event_once_newest_first() {
+    let monitor = Monitor::start().await;
+    let day = (Utc::now() - chrono::Duration::days(1)).date_naive();
+    let midnight = Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).unwrap());
+    // Two and a half store pages (the export reads 1,000 lines a query).
+    const LINES: i64 = 2_500;
+    let logs = tempfile::tempdir().unwrap();
+    let text: String = (0..LINES)
+        .map(|n| {
+            line_at(
+                midnight + chrono::Duration::seconds(n * 30),
+                &format!("line {n}"),
+            )
+        })
+        .collect();
+    std::fs::write(logs.path().join("wso2carbon.log"), text).unwrap();
+    let _agent = agent_for(&monitor, ENVIRONMENT, INGEST_TOKEN, logs.path());
+    wait_until("every line stored", Duration::from_secs(60), async || {
+        let stored = export(&monitor, ENVIRONMENT, day).await;
+        (stored.len() == LINES as usize).then_some(stored)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", monitor.log()));
+
+    let documents = export(&monitor, ENVIRONMENT, day).await;
+    let times: Vec<&str> = documents
+        .iter()
+        .map(|d| d["@timestamp"].as_str().unwrap())
+        .collect();
+    let mut newest_first = times.clone();
+    newest_first.sort_by(|a, b| b.cmp(a));
+    assert_eq!(times, newest_first, "the export is newest first");
+    let ids: std::collections::BTreeSet<&str> = documents
+        .iter()
+        .map(|d| d["event"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), LINES as usize, "no event twice, none missing");
+    assert_eq!(documents[0]["message"], format!("line {}", LINES - 1));
+    assert_eq!(documents[LINES as usize - 1]["message"], "line 0");
+}
