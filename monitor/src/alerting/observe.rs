@@ -121,19 +121,23 @@ async fn log_counts(
     window: Duration,
 ) -> Result<Vec<Observation>, StoreError> {
     let counts = store
-        .count_logs_by_host(&LogQuery {
-            environment: at.environment.into(),
-            host: None,
-            text: Some(query.to_owned()),
-            level: None,
-            file: None,
-            from: at.since(window),
-            to: at.now,
-            limit: 0,
-            cursor: None,
-        })
+        .count_logs(
+            &LogQuery {
+                environment: at.environment.into(),
+                host: None,
+                text: Some(query.to_owned()),
+                level: None,
+                file: None,
+                from: at.since(window),
+                to: at.now,
+                limit: 0,
+                cursor: None,
+            },
+            window,
+        )
         .await?;
     Ok(counts
+        .hosts
         .into_iter()
         .map(|count| Observation {
             holds: count.count > count_above,

@@ -32,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/hosts", get(query::hosts))
         .route("/api/v1/metrics", get(query::metrics))
         .route("/api/v1/logs", get(query::logs))
+        .route("/api/v1/logs/count", get(query::count_logs))
         .route("/api/v1/logs/export", get(export::export))
         .route("/api/v1/apistats", get(query::api_stats))
         .route("/api/v1/usage", get(query::usage))

@@ -1,4 +1,4 @@
-//! The query endpoints: hosts, metrics, logs, API statistics. Bearer token of
+//! The query endpoints: hosts, metrics, logs (pages and counts), API statistics. Bearer token of
 //! a user; an environment the user may not see is answered as not found.
 
 use axum::Json;
@@ -12,7 +12,7 @@ use super::{ApiError, AppState, auth};
 use crate::jobs::JobStatus;
 use crate::jobs::usage::{Period, UsageRow};
 use crate::query::{HostStatus, MetricError, TimeRange, host_status, logs, metrics};
-use crate::store::{Aggregation, ApiStatsRow, LogPage, LogQuery, MetricQuery, Series};
+use crate::store::{Aggregation, ApiStatsRow, LogCounts, LogPage, LogQuery, MetricQuery, Series};
 use crate::timespec::parse_duration;
 
 /// Query parameters whose rejection is a JSON [`ApiError`] naming the problem.
@@ -157,6 +157,59 @@ pub(super) async fn logs(
         })
         .await?;
     Ok(Json(page))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct CountParams {
+    env: String,
+    host: Option<String>,
+    q: Option<String>,
+    level: Option<String>,
+    file: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    step: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct CountAnswer {
+    step_ms: i64,
+    #[serde(flatten)]
+    counts: LogCounts,
+}
+
+/// `GET /api/v1/logs/count`: the lines a search finds, counted in all, per
+/// host and per step of time, without reading them out.
+pub(super) async fn count_logs(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Params(params): Params<CountParams>,
+) -> Result<Json<CountAnswer>, ApiError> {
+    let user = auth::user(&state.config, &headers)?;
+    let environment = auth::readable(&state.config, user, &params.env)?;
+    let range = range(params.from.as_deref(), params.to.as_deref(), "now-24h")?;
+    let step_ms = match params.step.as_deref() {
+        Some(step) => metrics::step_ms(step, &range)?,
+        None => logs::histogram_step_ms(&range),
+    };
+    let counts = state
+        .store
+        .count_logs(
+            &LogQuery {
+                environment: environment.name.clone(),
+                host: params.host,
+                text: params.q,
+                level: params.level,
+                file: params.file,
+                from: range.from,
+                to: range.to,
+                limit: 0,
+                cursor: None,
+            },
+            std::time::Duration::from_millis(step_ms.unsigned_abs()),
+        )
+        .await?;
+    Ok(Json(CountAnswer { step_ms, counts }))
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,6 +1,8 @@
-//! Line charts drawn on the server as SVG: no chart library, no script, a
-//! page that shows its data the moment it arrives. Each series is one
-//! `<polyline>`; the chart says how many points it holds in `data-points`.
+//! Charts drawn on the server as SVG: no chart library, no script, a page
+//! that shows its data the moment it arrives. A line chart's series are each
+//! one `<polyline>` and it says how many points it holds in `data-points`;
+//! the logs page's hit histogram is one `<rect class="bar">` per bucket
+//! with lines, its count in `data-count`.
 
 use std::fmt::Write;
 
@@ -183,6 +185,64 @@ pub(super) fn svg(title: &str, lines: &[Line], from_ms: i64, to_ms: i64, unit: U
             line.points.len(),
             coordinates.trim_end(),
             escape(&line.label)
+        );
+    }
+    out.push_str("</svg>");
+    out
+}
+
+/// The hit histogram of a log search over `[from_ms, to_ms]`: a bar per
+/// bucket of `step_ms` that has lines (`(start_ms, count)`).
+pub(super) fn bars(
+    title: &str,
+    buckets: &[(i64, u64)],
+    step_ms: i64,
+    from_ms: i64,
+    to_ms: i64,
+) -> String {
+    const TALL: f64 = 90.0;
+    let span = (to_ms - from_ms).max(1) as f64;
+    let top = nice_ceiling(
+        buckets.iter().map(|b| b.1).max().unwrap_or(0) as f64,
+        Unit::Plain,
+    );
+    let x = |ms: i64| {
+        LEFT + (ms.clamp(from_ms, to_ms) - from_ms) as f64 / span * (WIDTH - LEFT - RIGHT)
+    };
+    let y = |v: f64| TOP + (1.0 - v / top) * (TALL - TOP - BOTTOM);
+    let total: u64 = buckets.iter().map(|b| b.1).sum();
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        r#"<svg class="chart hits" viewBox="0 0 {WIDTH} {TALL}" role="img" aria-label="{}" data-total="{total}" preserveAspectRatio="none">"#,
+        escape(title)
+    );
+    for value in [0.0, top] {
+        let _ = write!(
+            out,
+            r##"<line class="grid" x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}"/><text class="axis" x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
+            WIDTH - RIGHT,
+            LEFT - 6.0,
+            y(value) + 4.0,
+            escape(&format(value, Unit::Plain)),
+            y = y(value),
+        );
+    }
+    for &(start, count) in buckets {
+        let (left, right) = (x(start), x(start + step_ms));
+        let when = chrono::DateTime::from_timestamp_millis(start)
+            .map(|t| {
+                t.with_timezone(&chrono::Local)
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        let _ = write!(
+            out,
+            r#"<rect class="bar" x="{left:.1}" y="{:.1}" width="{:.1}" height="{:.1}" data-start="{start}" data-count="{count}"><title>{when}: {count} lines</title></rect>"#,
+            y(count as f64),
+            (right - left - 1.0).max(1.0),
+            y(0.0) - y(count as f64),
         );
     }
     out.push_str("</svg>");

@@ -444,8 +444,16 @@ pub(super) async fn logs(
         limit: logs::DEFAULT_LIMIT,
         cursor: nonempty(&params.cursor),
     };
-    let result = state.store.logs(&query).await;
-    let page_of = match result {
+    let step_ms = logs::histogram_step_ms(&TimeRange {
+        from: range.from,
+        to: range.to,
+    });
+    let step = std::time::Duration::from_millis(step_ms.unsigned_abs());
+    let (result, counted) = tokio::join!(
+        state.store.logs(&query),
+        state.store.count_logs(&query, step)
+    );
+    let page_of = match result.and_then(|page_of| Ok((page_of, counted?))) {
         Ok(page_of) => page_of,
         Err(StoreError::BadQuery { query, reason }) => {
             let data = merge(
@@ -459,6 +467,18 @@ pub(super) async fn logs(
         }
         Err(error) => return Err(store_error(error)),
     };
+    let (page_of, counts) = page_of;
+    let histogram = chart::bars(
+        "Matching lines over time",
+        &counts
+            .buckets
+            .iter()
+            .map(|b| (b.start.timestamp_millis(), b.count))
+            .collect::<Vec<_>>(),
+        step_ms,
+        range.from.timestamp_millis(),
+        range.to.timestamp_millis(),
+    );
     let keep = |cursor: &str| {
         let mut pairs: Vec<(String, String)> = Vec::new();
         for (key, value) in [
@@ -489,6 +509,8 @@ pub(super) async fn logs(
             "picker": params.range.picker(&range.name),
             "lines": page_of.lines.iter().map(log_json).collect::<Vec<_>>(),
             "count": page_of.lines.len(),
+            "total": counts.total,
+            "histogram": histogram,
             "next": page_of.next_cursor.as_deref().map(|c| format!("/env/{env}/logs?{}", keep(c))),
             "first": params.cursor.is_some().then(|| format!("/env/{env}/logs?{}", keep(""))),
             "tail_url": format!("/env/{env}/logs/tail?{}", keep("")),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use aerie_store::{
-    Aggregation, ApiStatsRecord, DataKind, HostLogCount, HostSeen, LogPage, LogQuery, MetricQuery,
+    Aggregation, ApiStatsRecord, DataKind, HostSeen, LogCounts, LogPage, LogQuery, MetricQuery,
     Point, Series, SeriesValue, Store, StoreError, WriteBatch, WriteOutcome,
 };
 use aerie_wire::EventRef;
@@ -110,8 +110,12 @@ impl Store for TimedStore {
         self.query_timed("logs", self.inner.logs(query)).await
     }
 
-    async fn count_logs_by_host(&self, query: &LogQuery) -> Result<Vec<HostLogCount>, StoreError> {
-        self.query_timed("count_logs_by_host", self.inner.count_logs_by_host(query))
+    async fn count_logs(
+        &self,
+        query: &LogQuery,
+        bucket: std::time::Duration,
+    ) -> Result<LogCounts, StoreError> {
+        self.query_timed("count_logs", self.inner.count_logs(query, bucket))
             .await
     }
 

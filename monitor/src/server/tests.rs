@@ -644,3 +644,73 @@ async fn an_expired_token_is_refused_and_says_so() {
         .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_count_api_counts_what_the_search_finds_per_host_and_step_and_checks_its_step() {
+    let h = harness().await;
+    let at = |minutes_ago: i64, id: &str, message: &str| {
+        let time = chrono::Utc::now() - chrono::Duration::minutes(minutes_ago);
+        json!({ "id": id, "@timestamp": time.to_rfc3339(), "kind": "log", "file": "/a.log", "level": "ERROR", "logger": "X", "message": message, "parsed": true })
+    };
+    let events = json!([
+        at(50, "a", "connection refused by tm-1"),
+        at(40, "b", "connection refused by tm-2"),
+        at(5, "c", "request handled"),
+        at(3, "d", "connection refused by tm-1 again"),
+    ]);
+    let (status, body) = h
+        .ingest(
+            "acme-ingest",
+            "application/json",
+            batch("acme-prod", events),
+            false,
+        )
+        .await;
+    assert_eq!(
+        (status, &body["accepted"]),
+        (StatusCode::OK, &json!(4)),
+        "{body}"
+    );
+
+    let (status, body) = h
+        .get(
+            "ops-token",
+            "/api/v1/logs/count?env=acme-prod&q=refused&from=now-1h",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["total"], 3, "{body}");
+    assert_eq!(body["step_ms"], 60_000, "an hour in about sixty steps");
+    assert_eq!(body["hosts"][0]["host"], "gw-1");
+    assert_eq!(body["hosts"][0]["count"], 3);
+    assert_eq!(
+        body["hosts"][0]["newest"],
+        "connection refused by tm-1 again"
+    );
+    let buckets = body["buckets"].as_array().unwrap();
+    assert_eq!(
+        buckets.len(),
+        3,
+        "one a minute, only those with lines: {body}"
+    );
+    assert!(buckets.iter().all(|b| b["count"] == 1));
+
+    let (_, body) = h
+        .get(
+            "ops-token",
+            "/api/v1/logs/count?env=acme-prod&from=now-1h&step=1h",
+        )
+        .await;
+    assert_eq!(body["total"], 4, "no query counts every line: {body}");
+    let (status, body) = h
+        .get("ops-token", "/api/v1/logs/count?env=acme-prod&step=100ms")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_message(&body).contains("at least 1s"), "{body}");
+    let (status, body) = h
+        .get("ops-token", "/api/v1/logs/count?env=acme-prod&q=(refused")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _) = h.get("", "/api/v1/logs/count?env=acme-prod").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

@@ -283,6 +283,71 @@ pub async fn run(
         "{bad:?}"
     );
 
+    // Counts: in all, per host with its newest line, per time bucket.
+    store
+        .write(&batch(
+            "gw-2",
+            vec![log(
+                200,
+                4,
+                "INFO",
+                "request 200 handled for tenant acme.com",
+            )],
+        ))
+        .await
+        .unwrap();
+    let ten_minutes = std::time::Duration::from_secs(600);
+    let counts = store
+        .count_logs(&logs(Some("acme.com")), ten_minutes)
+        .await
+        .unwrap();
+    assert_eq!(counts.total, 26, "{counts:?}");
+    let hosts: Vec<(&str, u64, &str)> = counts
+        .hosts
+        .iter()
+        .map(|h| (h.host.as_str(), h.count, h.newest.as_str()))
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            ("gw-1", 25, "request 24 handled for tenant acme.com"),
+            ("gw-2", 1, "request 200 handled for tenant acme.com"),
+        ]
+    );
+    // The lines were 30..6 minutes old on gw-1 and 4 on gw-2: buckets
+    // start at multiples of ten minutes since the epoch, oldest first.
+    let mut expected: BTreeMap<i64, u64> = BTreeMap::new();
+    for minutes_ago in (6..=30).chain([4]) {
+        let micros = at(minutes_ago).timestamp_micros();
+        *expected
+            .entry(micros - micros.rem_euclid(600_000_000))
+            .or_default() += 1;
+    }
+    let buckets: Vec<(i64, u64)> = counts
+        .buckets
+        .iter()
+        .map(|b| (b.start.timestamp_micros(), b.count))
+        .collect();
+    assert_eq!(buckets, expected.into_iter().collect::<Vec<_>>());
+    let errors = store
+        .count_logs(
+            &LogQuery {
+                level: Some("error".into()),
+                ..logs(None)
+            },
+            ten_minutes,
+        )
+        .await
+        .unwrap();
+    assert_eq!((errors.total, errors.hosts.len()), (1, 1));
+    let bad = store
+        .count_logs(&logs(Some("tenant AND (unclosed")), ten_minutes)
+        .await;
+    assert!(
+        matches!(bad, Err(super::StoreError::BadQuery { .. })),
+        "{bad:?}"
+    );
+
     // API statistics come back for their window.
     let stats = |count, faults, minutes_ago| Event {
         id: event_id(&[b"stats", &(minutes_ago as u64).to_le_bytes()]),
@@ -322,7 +387,11 @@ pub async fn run(
         .await
         .unwrap();
     assert_eq!(removed, 10, "logs 30..21 minutes old");
-    assert_eq!(store.logs(&logs(None)).await.unwrap().lines.len(), 17);
+    assert_eq!(
+        store.logs(&logs(None)).await.unwrap().lines.len(),
+        18,
+        "17 of gw-1 and the one of gw-2"
+    );
     let removed = store
         .delete_older_than(DataKind::Metrics, at(9) - Duration::seconds(30))
         .await
@@ -346,7 +415,7 @@ pub async fn run(
         let store = open().await;
         assert_eq!(
             store.logs(&logs(None)).await.unwrap().lines.len(),
-            17,
+            18,
             "logs survive a restart"
         );
         assert_eq!(

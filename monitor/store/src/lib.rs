@@ -138,6 +138,114 @@ pub struct HostLogCount {
     pub newest: String,
 }
 
+/// How many lines began in one time bucket.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogBucket {
+    /// The bucket's start: a multiple of the bucket length since the epoch.
+    pub start: DateTime<Utc>,
+    pub count: u64,
+}
+
+/// Every line that matched a query, counted: in all, per host (with the
+/// newest line's message) and per time bucket (only buckets with lines,
+/// oldest first).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LogCounts {
+    pub total: u64,
+    pub hosts: Vec<HostLogCount>,
+    pub buckets: Vec<LogBucket>,
+}
+
+/// Counts lines as a store finds them, in any order: [`LogCounts`] when
+/// done. Counters of parts of the data merge.
+#[derive(Debug)]
+pub struct LogCounter {
+    /// The bucket length, µs.
+    width: i64,
+    total: u64,
+    /// Per host: the count, and the newest line's sort key and message.
+    hosts: BTreeMap<String, (u64, (i64, u64), String)>,
+    buckets: BTreeMap<i64, u64>,
+}
+
+impl LogCounter {
+    pub fn new(bucket: std::time::Duration) -> Self {
+        Self {
+            width: i64::try_from(bucket.as_micros()).unwrap_or(i64::MAX).max(1),
+            total: 0,
+            hosts: BTreeMap::new(),
+            buckets: BTreeMap::new(),
+        }
+    }
+
+    /// One line of `host` whose sort key is `key` (time in µs, then a
+    /// tie-breaker); `message` is asked for only when the line is the
+    /// host's newest so far (the first seen wins a tie).
+    pub fn add(&mut self, host: &str, key: (i64, u64), message: impl FnOnce() -> String) {
+        self.total += 1;
+        *self
+            .buckets
+            .entry(key.0 - key.0.rem_euclid(self.width))
+            .or_default() += 1;
+        match self.hosts.get_mut(host) {
+            Some((count, newest, text)) => {
+                *count += 1;
+                if key > *newest {
+                    *newest = key;
+                    *text = message();
+                }
+            }
+            None => {
+                self.hosts.insert(host.to_owned(), (1, key, message()));
+            }
+        }
+    }
+
+    /// Adds what `other` counted.
+    pub fn merge(&mut self, other: Self) {
+        self.total += other.total;
+        for (start, count) in other.buckets {
+            *self.buckets.entry(start).or_default() += count;
+        }
+        for (host, (count, key, text)) in other.hosts {
+            match self.hosts.get_mut(&host) {
+                Some(mine) => {
+                    mine.0 += count;
+                    if key > mine.1 {
+                        (mine.1, mine.2) = (key, text);
+                    }
+                }
+                None => {
+                    self.hosts.insert(host, (count, key, text));
+                }
+            }
+        }
+    }
+
+    pub fn finish(self) -> LogCounts {
+        LogCounts {
+            total: self.total,
+            hosts: self
+                .hosts
+                .into_iter()
+                .map(|(host, (count, _, newest))| HostLogCount {
+                    host,
+                    count,
+                    newest,
+                })
+                .collect(),
+            buckets: self
+                .buckets
+                .into_iter()
+                .map(|(start, count)| LogBucket {
+                    start: DateTime::from_timestamp_micros(start).unwrap_or_default(),
+                    count,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// One API statistics record as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiStatsRecord {
@@ -222,10 +330,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     }
     async fn logs(&self, query: &LogQuery) -> Result<LogPage, StoreError>;
     /// Every line matching `query` (its `limit` and `cursor` are ignored),
-    /// counted per host, with the newest line's message: what a log rule
-    /// compares. By default every page of [`Store::logs`] is read.
-    async fn count_logs_by_host(&self, query: &LogQuery) -> Result<Vec<HostLogCount>, StoreError> {
-        let mut counts: BTreeMap<String, HostLogCount> = BTreeMap::new();
+    /// counted in all, per host and per `bucket` of time: what a log rule
+    /// compares and the dashboard's hit histogram draws. By default every
+    /// page of [`Store::logs`] is read; a store that can count without
+    /// reading the lines does.
+    async fn count_logs(
+        &self,
+        query: &LogQuery,
+        bucket: std::time::Duration,
+    ) -> Result<LogCounts, StoreError> {
+        let mut counter = LogCounter::new(bucket);
         let mut page_query = LogQuery {
             limit: COUNT_PAGE,
             cursor: None,
@@ -234,19 +348,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         loop {
             let page = self.logs(&page_query).await?;
             for line in page.lines {
-                // Pages come newest first: the first line seen is the newest.
-                counts
-                    .entry(line.host.clone())
-                    .or_insert_with(|| HostLogCount {
-                        host: line.host,
-                        count: 0,
-                        newest: line.message,
-                    })
-                    .count += 1;
+                let key = (line.timestamp.timestamp_micros(), 0);
+                counter.add(&line.host, key, || line.message);
             }
             match page.next_cursor {
                 Some(cursor) => page_query.cursor = Some(cursor),
-                None => return Ok(counts.into_values().collect()),
+                None => return Ok(counter.finish()),
             }
         }
     }

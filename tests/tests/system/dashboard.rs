@@ -194,6 +194,23 @@ async fn browser_operator_sees_the_cpu_chart_and_finds_a_log_line() {
             .contains("q=ck7q2-needle"),
         "the search is in the URL"
     );
+    // The hit histogram counts what the search finds: the one line.
+    let bars = client
+        .find_all(Locator::Css("#hits rect.bar"))
+        .await
+        .unwrap();
+    let mut counted = 0;
+    for bar in &bars {
+        counted += bar
+            .attr("data-count")
+            .await
+            .unwrap()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap();
+    }
+    assert_eq!((bars.len(), counted), (1, 1), "one bar of one line");
+    assert_eq!(element_text(&client, "#total").await, "1");
     screenshot(&client, "dashboard-log-search").await.unwrap();
 
     // Live tail: a new matching line appears without a reload.

@@ -25,8 +25,8 @@ use tokio::sync::{mpsc, oneshot};
 use aerie_wire::{EventBody, EventRef};
 
 use super::{
-    Aggregation, ApiStatsRecord, DataKind, HostSeen, LogPage, LogQuery, MetricQuery, Point, Series,
-    StepSummary, Store, StoreError, WriteBatch, WriteOutcome, summarise_sorted,
+    Aggregation, ApiStatsRecord, DataKind, HostSeen, LogCounts, LogPage, LogQuery, MetricQuery,
+    Point, Series, StepSummary, Store, StoreError, WriteBatch, WriteOutcome, summarise_sorted,
 };
 use catalog::Catalog;
 use schema::{Fields, KIND_API_STATS};
@@ -272,6 +272,16 @@ impl EmbeddedStore {
 
 /// A log event's line for the log store (named functions, not closures: an
 /// async caller needs their lifetimes spelt out).
+/// The query's text as a parsed search; a syntax error is a
+/// [`StoreError::BadQuery`] saying what is wrong.
+fn parsed(query: &LogQuery) -> Result<logs::Expr, StoreError> {
+    let text = query.text.as_deref().unwrap_or_default();
+    logs::parse(text).map_err(|syntax| StoreError::BadQuery {
+        query: text.to_owned(),
+        reason: syntax.0,
+    })
+}
+
 fn line_of_event(event: &aerie_wire::Event) -> Option<logs::NewLine<'_>> {
     match &event.body {
         EventBody::Log {
@@ -437,11 +447,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn logs(&self, query: &LogQuery) -> Result<LogPage, StoreError> {
-        let text = query.text.as_deref().unwrap_or_default();
-        let expr = logs::parse(text).map_err(|syntax| StoreError::BadQuery {
-            query: text.to_owned(),
-            reason: syntax.0,
-        })?;
+        let expr = parsed(query)?;
         let below = match &query.cursor {
             Some(cursor) => {
                 Some(
@@ -470,6 +476,27 @@ impl Store for EmbeddedStore {
             lines: page.lines,
             next_cursor: page.next.map(logs::cursor),
         })
+    }
+
+    async fn count_logs(
+        &self,
+        query: &LogQuery,
+        bucket: std::time::Duration,
+    ) -> Result<LogCounts, StoreError> {
+        let expr = parsed(query)?;
+        let level = query.level.as_deref().map(str::to_ascii_uppercase);
+        let search = logs::Search {
+            environment: &query.environment,
+            host: query.host.as_deref(),
+            level: level.as_deref(),
+            file: query.file.as_deref(),
+            from: query.from.timestamp_micros(),
+            to: query.to.timestamp_micros(),
+            below: None,
+            limit: 0,
+            expr: &expr,
+        };
+        tokio::task::block_in_place(|| self.logs.count(&search, bucket)).map_err(backend)
     }
 
     async fn api_stats(

@@ -22,6 +22,7 @@
 //! time (the agent resends what its disk queue holds).
 
 mod chunk;
+mod filter;
 pub(crate) mod query;
 mod segment;
 #[cfg(test)]
@@ -32,13 +33,14 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use chrono::DateTime;
 
 use super::wal::{self, GroupCommit};
-use crate::LogLine;
+use crate::{LogCounter, LogCounts, LogLine};
 use chunk::{Builder, CHUNK_ROWS, Decoded, Id, Key, NewRow, RowRef, Span};
 pub(super) use query::{Expr, parse};
 pub(crate) use query::{line_matches, parse as parse_query};
@@ -440,9 +442,9 @@ impl LogStore {
         Ok(())
     }
 
-    /// The newest lines the search asks for (up to `limit`), and the key to
-    /// continue from when there are more.
-    pub(super) fn search(&self, search: &Search<'_>) -> Result<Page, EmbeddedError> {
+    /// The parts (head chunks and granules) whose time span and dictionary
+    /// fit the search, each with the key of its newest row, newest first.
+    fn parts(&self, search: &Search<'_>) -> Vec<(Key, Part)> {
         let fits = |span: &Span| {
             span.max_key.0 >= search.from
                 && span.min_key.0 <= search.to
@@ -474,9 +476,58 @@ impl LogStore {
             head.chain(granules).collect()
         };
         parts.sort_by_key(|(max_key, _)| std::cmp::Reverse(*max_key));
+        parts
+    }
 
+    /// Every line the search finds (whatever its `limit`), counted in all,
+    /// per host and per `bucket` of time. Parts are read on every core.
+    pub(super) fn count(
+        &self,
+        search: &Search<'_>,
+        bucket: std::time::Duration,
+    ) -> Result<LogCounts, EmbeddedError> {
+        let parts = self.parts(search);
+        let required = Required::of(search.expr);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let counted: Vec<Result<LogCounter, EmbeddedError>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads.min(parts.len()).max(1))
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut counter = LogCounter::new(bucket);
+                        loop {
+                            let at = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some((_, part)) = parts.get(at) else {
+                                return Ok(counter);
+                            };
+                            visit(part, search, &required, None, |row, _, line| {
+                                counter.add(line.host, row.key(), || {
+                                    String::from_utf8_lossy(row.message).into_owned()
+                                });
+                                ControlFlow::Continue(())
+                            })?;
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|worker| worker.join().expect("a counting thread does not panic"))
+                .collect()
+        });
+        let mut total = LogCounter::new(bucket);
+        for counter in counted {
+            total.merge(counter?);
+        }
+        Ok(total.finish())
+    }
+
+    /// The newest lines the search asks for (up to `limit`), and the key to
+    /// continue from when there are more.
+    pub(super) fn search(&self, search: &Search<'_>) -> Result<Page, EmbeddedError> {
+        let parts = self.parts(search);
         let limit = search.limit.max(1);
-        let required = search.expr.required_words();
+        let required = Required::of(search.expr);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut best: Vec<(Key, LogLine)> = Vec::with_capacity(limit + 1);
         let mut parts = parts.into_iter().peekable();
@@ -589,6 +640,28 @@ impl LogStore {
     }
 }
 
+/// The words every line a search finds holds (`Expr::required_words`):
+/// a part without one of them is passed over.
+struct Required {
+    /// Each word, to look for in a part's bytes.
+    finders: Vec<memchr::memmem::Finder<'static>>,
+    /// Each word's hash, to look up in a granule's token filter.
+    hashes: Vec<u64>,
+}
+
+impl Required {
+    fn of(expr: &Expr) -> Self {
+        let words = expr.required_words();
+        Self {
+            finders: words
+                .iter()
+                .map(|word| memchr::memmem::Finder::new(word).into_owned())
+                .collect(),
+            hashes: words.iter().map(|word| filter::token_hash(word)).collect(),
+        }
+    }
+}
+
 /// What a search reads: a chunk of the head or a segment's granule.
 enum Part {
     Head(Arc<Chunk>),
@@ -596,29 +669,74 @@ enum Part {
 }
 
 /// The newest lines of one part (up to `limit + 1`) that match `search` and
-/// sort after `floor`. A granule that lacks one of the `required` words (as
-/// lower-cased ASCII anywhere in its bytes) is passed over unread.
+/// sort after `floor`.
 fn scan(
     part: &Part,
     search: &Search<'_>,
-    required: &[memchr::memmem::Finder<'static>],
+    required: &Required,
     floor: Option<Key>,
     limit: usize,
 ) -> Result<Vec<(Key, LogLine)>, EmbeddedError> {
+    let mut found = Vec::new();
+    visit(part, search, required, floor, |row, dict, line| {
+        let text = |at: u16| dict.get(at as usize).copied();
+        found.push((
+            row.key(),
+            LogLine {
+                id: row.id.to_string(),
+                timestamp: DateTime::from_timestamp_micros(row.ts).unwrap_or_default(),
+                host: line.host.to_owned(),
+                file: text(row.file).unwrap_or_default().to_owned(),
+                level: line.level.map(str::to_owned),
+                logger: text(row.logger).map(str::to_owned),
+                message: String::from_utf8_lossy(row.message).into_owned(),
+            },
+        ));
+        // Rows are newest first: the first `limit + 1` matches are the part's.
+        if found.len() > limit {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })?;
+    Ok(found)
+}
+
+/// Shows `found` each row of one part that matches `search`, newest first,
+/// until it says to stop or a row sorts before `floor`. A granule whose
+/// token filter rules out one of the `required` words is passed over
+/// unread; a part that lacks one of them (as lower-cased ASCII anywhere in
+/// its bytes) undecoded.
+fn visit(
+    part: &Part,
+    search: &Search<'_>,
+    required: &Required,
+    floor: Option<Key>,
+    mut found: impl FnMut(&RowRef<'_>, &[&str], &query::Line<'_>) -> ControlFlow<()>,
+) -> Result<(), EmbeddedError> {
     let bytes = match part {
         Part::Head(chunk) => Cow::Borrowed(chunk.bytes()),
-        Part::Granule(segment, at) => Cow::Owned(segment.granule(*at)?),
+        Part::Granule(segment, at) => {
+            if !segment.may_hold(*at, &required.hashes)? {
+                return Ok(());
+            }
+            Cow::Owned(segment.granule(*at)?)
+        }
     };
-    if !required.is_empty() {
+    if !required.finders.is_empty() {
         let lower = bytes.to_ascii_lowercase();
-        if required.iter().any(|word| word.find(&lower).is_none()) {
-            return Ok(Vec::new());
+        if required
+            .finders
+            .iter()
+            .any(|word| word.find(&lower).is_none())
+        {
+            return Ok(());
         }
     }
     let decoded = chunk::decode(&bytes)?;
     let index = |value: &str| decoded.dict.iter().position(|e| *e == value);
     let Some(env) = index(search.environment) else {
-        return Ok(Vec::new());
+        return Ok(());
     };
     let host = search.host.map(index);
     let file = search.file.map(index);
@@ -634,11 +752,9 @@ fn scan(
     };
     let needs_text = search.expr.needs_text();
     let mut text = Vec::with_capacity(1024);
-    let mut found = Vec::new();
-    // Rows are newest first: the first `limit + 1` matches are the part's.
     for row in &decoded.rows {
         let key = row.key();
-        if found.len() > limit || floor.is_some_and(|floor| key < floor) {
+        if floor.is_some_and(|floor| key < floor) {
             break;
         }
         if row.ts > search.to
@@ -669,23 +785,11 @@ fn scan(
             level: dict(row.level),
             host: dict(row.host).unwrap_or_default(),
         };
-        if !search.expr.matches(&line) {
-            continue;
+        if search.expr.matches(&line) && found(row, &decoded.dict, &line).is_break() {
+            break;
         }
-        found.push((
-            key,
-            LogLine {
-                id: row.id.to_string(),
-                timestamp: DateTime::from_timestamp_micros(row.ts).unwrap_or_default(),
-                host: line.host.to_owned(),
-                file: dict(row.file).unwrap_or_default().to_owned(),
-                level: line.level.map(str::to_owned),
-                logger: dict(row.logger).map(str::to_owned),
-                message: String::from_utf8_lossy(row.message).into_owned(),
-            },
-        ));
     }
-    Ok(found)
+    Ok(())
 }
 
 /// The segment without its rows older than `cutoff`, written in its place;

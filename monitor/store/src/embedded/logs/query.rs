@@ -61,18 +61,18 @@ impl Expr {
     /// as plain lower-case ASCII: a granule without one of them is skipped.
     /// Words with other characters are left out (case folding beyond ASCII
     /// can change their bytes).
-    pub(super) fn required_words(&self) -> Vec<Finder<'static>> {
+    pub(super) fn required_words(&self) -> Vec<Vec<u8>> {
         let mut words = Vec::new();
         self.collect_required(&mut words);
         words
     }
 
-    fn collect_required(&self, out: &mut Vec<Finder<'static>>) {
+    fn collect_required(&self, out: &mut Vec<Vec<u8>>) {
         match self {
             Expr::Phrase(finder) => {
                 for word in finder.needle().split(|b| *b == b' ') {
                     if !word.is_empty() && word.is_ascii() {
-                        out.push(Finder::new(word).into_owned());
+                        out.push(word.to_vec());
                     }
                 }
             }
@@ -424,7 +424,7 @@ mod tests {
                 .unwrap()
                 .required_words()
                 .iter()
-                .map(|f| String::from_utf8(f.needle().to_vec()).unwrap())
+                .map(|word| String::from_utf8(word.clone()).unwrap())
                 .collect::<Vec<_>>()
         };
         assert_eq!(words("Heap AND \"acme.com\""), ["heap", "acme", "com"]);

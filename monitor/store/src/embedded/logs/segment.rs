@@ -6,13 +6,15 @@
 //! ```text
 //! "AERIELG1"
 //! granules (LZ4 blocks of chunks)
+//! each granule's token filter (`filter`), one after another
 //! the rows' id hashes, sorted, 16 bytes each (duplicate checks)
 //! meta (JSON: granule spans, offsets, CRCs)
 //! u64 meta offset, u32 meta length, u32 meta CRC, "AERIELG1"
 //! ```
 //!
 //! A segment is written to a `.tmp` file, synced, and renamed into place, so
-//! a segment file is whole or absent.
+//! a segment file is whole or absent. Segments written before token filters
+//! existed have none in their meta: their granules are read for every word.
 
 use crate::embedded::error::{EmbeddedError, io};
 use std::fs::File;
@@ -31,6 +33,17 @@ const FOOTER: usize = 8 + 4 + 4 + 8;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct GranuleMeta {
     pub span: Span,
+    offset: u64,
+    len: u32,
+    crc: u32,
+    /// The granule's token filter, if the segment has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    filter: Option<Extent>,
+}
+
+/// Where some bytes of the segment are, and their CRC.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct Extent {
     offset: u64,
     len: u32,
     crc: u32,
@@ -83,7 +96,10 @@ fn write_body(
     out.put(MAGIC)?;
     let mut metas = Vec::with_capacity(granules.len());
     let mut scratch = Vec::new();
+    let mut filters = Vec::with_capacity(granules.len());
     for (span, bytes) in granules {
+        let decoded = super::chunk::decode(bytes).map_err(std::io::Error::other)?;
+        filters.push(super::filter::of_chunk(&decoded));
         // As `compress_prepend_size`, into one buffer for all granules.
         let needed = 4 + lz4_flex::block::get_maximum_output_size(bytes.len());
         if scratch.len() < needed {
@@ -98,8 +114,17 @@ fn write_body(
             offset: out.at,
             len: compressed.len() as u32,
             crc: crc32fast::hash(compressed),
+            filter: None,
         });
         out.put(compressed)?;
+    }
+    for (granule, filter) in metas.iter_mut().zip(&filters) {
+        granule.filter = Some(Extent {
+            offset: out.at,
+            len: filter.len() as u32,
+            crc: crc32fast::hash(filter),
+        });
+        out.put(filter)?;
     }
     ids.sort_unstable();
     let ids_offset = out.at;
@@ -227,6 +252,31 @@ impl Segment {
         lz4_flex::block::decompress_size_prepended(&compressed).map_err(|error| {
             EmbeddedError::damaged(format!("{}: granule {at}: {error}", self.path.display()))
         })
+    }
+
+    /// Whether granule `at` may hold every token of `hashes`
+    /// ([`filter::token_hash`](super::filter::token_hash)): false only when
+    /// its filter rules one out; true when it has no filter.
+    pub(super) fn may_hold(&self, at: usize, hashes: &[u64]) -> Result<bool, EmbeddedError> {
+        let Some(extent) = self.meta.granules[at].filter else {
+            return Ok(true);
+        };
+        if hashes.is_empty() {
+            return Ok(true);
+        }
+        let mut filter = vec![0u8; extent.len as usize];
+        self.file
+            .read_exact_at(&mut filter, extent.offset)
+            .map_err(io(&self.path))?;
+        if crc32fast::hash(&filter) != extent.crc {
+            return Err(EmbeddedError::damaged(format!(
+                "{}: the token filter of granule {at} fails its checksum; the segment is damaged",
+                self.path.display()
+            )));
+        }
+        Ok(hashes
+            .iter()
+            .all(|&hash| super::filter::may_hold(&filter, hash)))
     }
 
     /// Whether a row with this id hash is here (reads the ids once).

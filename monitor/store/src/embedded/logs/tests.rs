@@ -386,3 +386,106 @@ fn retention_that_fails_on_one_segment_leaves_the_others_readable() {
         .unwrap();
     assert_eq!(page.lines.len(), 8, "the newer segments are still there");
 }
+
+#[test]
+fn a_search_for_a_word_passes_over_granules_whose_filter_rules_it_out_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = LogStore::open_with(dir.path(), 4).unwrap();
+        let old: Vec<_> = (0..4)
+            .map(|n| line(n, 10 + n as i64, "heap space ok"))
+            .collect();
+        write(&store, "gw-1", &old);
+        let new: Vec<_> = (4..8)
+            .map(|n| line(n, 10 + n as i64, "Connection refused by acme.com"))
+            .collect();
+        write(&store, "gw-1", &new);
+    }
+    assert_eq!(segments(dir.path()), 2);
+    // Damage the older segment's one granule (right after the magic).
+    let mut paths: Vec<_> = std::fs::read_dir(dir.path().join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    let mut bytes = std::fs::read(&paths[0]).unwrap();
+    bytes[b"AERIELG1".len() + 6] ^= 0xff;
+    std::fs::write(&paths[0], bytes).unwrap();
+
+    let store = LogStore::open_with(dir.path(), 4).unwrap();
+    // Its filter has neither word: the damaged granule is never read.
+    assert_eq!(all_pages(&store, "refused acme.com", 10), [17, 16, 15, 14]);
+    assert_eq!(search(&store, "\"refused by\"", 10, None).lines.len(), 4);
+    // A word it may hold makes the search read it, and find the damage.
+    let expr = parse("heap").unwrap();
+    let error = store
+        .search(&Search {
+            environment: "acme",
+            host: None,
+            level: None,
+            file: None,
+            from: i64::MIN,
+            to: i64::MAX,
+            below: None,
+            limit: 10,
+            expr: &expr,
+        })
+        .unwrap_err();
+    assert!(error.to_string().contains("damaged"), "{error}");
+}
+
+#[test]
+fn a_count_covers_segments_and_head_per_host_with_each_hosts_newest_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open_with(dir.path(), 4).unwrap();
+    // Ten lines on two hosts: two segments of four, two in the head.
+    for n in 0..10u64 {
+        let host = if n % 3 == 0 { "gw-2" } else { "gw-1" };
+        let word = if n % 2 == 0 { "refused" } else { "accepted" };
+        write(
+            &store,
+            host,
+            &[line(
+                n,
+                1_000_000 * n as i64,
+                &format!("connection {n} {word}"),
+            )],
+        );
+    }
+    assert_eq!(segments(dir.path()), 2);
+    let expr = parse("refused").unwrap();
+    let search = Search {
+        environment: "acme",
+        host: None,
+        level: None,
+        file: None,
+        from: i64::MIN,
+        to: i64::MAX,
+        below: None,
+        limit: 0,
+        expr: &expr,
+    };
+    let counts = store
+        .count(&search, std::time::Duration::from_secs(4))
+        .unwrap();
+    // Lines 0, 2, 4, 6, 8: gw-2 has 0 and 6, gw-1 has 2, 4 and 8.
+    assert_eq!(counts.total, 5);
+    let hosts: Vec<_> = counts
+        .hosts
+        .iter()
+        .map(|h| (h.host.as_str(), h.count, h.newest.as_str()))
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            ("gw-1", 3, "connection 8 refused"),
+            ("gw-2", 2, "connection 6 refused")
+        ]
+    );
+    let buckets: Vec<_> = counts
+        .buckets
+        .iter()
+        .map(|b| (b.start.timestamp(), b.count))
+        .collect();
+    assert_eq!(buckets, [(0, 2), (4, 2), (8, 1)]);
+}

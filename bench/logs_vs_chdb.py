@@ -1,0 +1,368 @@
+"""Benchmark: the monitor's embedded log store against ClickHouse 26 (chDB,
+from PyPI) with and without its text index, on the same lines, in one run,
+at several sizes (the growth table).
+
+- The corpus flatters no one: eight hosts whose batches arrive out of
+  order (each host's clock runs behind the one before by 40 s), a few very
+  frequent words in every line, a Zipf vocabulary of 200,000 words (many
+  appear once or a few times), and a unique `seqN` in each line.
+- Ingest: batches of 20,000 lines, to the monitor through its ingest API
+  (gzip JSON, de-duplicated by id, synced before the answer), to ClickHouse
+  through TSV files inserted into a MergeTree (`ORDER BY ts`). Lines per
+  CPU-second of the server (the monitor's process; chDB's, which is this
+  Python process, around the inserts only).
+- Queries, newest 100 matching lines, each timed QUERIES times per run and
+  the run repeated RUNS times; each figure is the median of the runs' p50
+  and p99, with their spread:
+  * rare term: a `seqN` found in exactly one line;
+  * level plus term: ERROR lines with a word of middling frequency;
+  * newest 100: no filter;
+  * count: the lines holding a word of middling frequency (the monitor's
+    `/api/v1/logs/count`, ClickHouse's `count()`).
+  The monitor is asked through HTTP (curl's time_total); chDB runs in this
+  process and pays no HTTP: the comparison leans its way.
+- Disk: the monitor's log directory against the tables' active parts.
+  Memory: the monitor's peak resident set (VmHWM).
+
+Usage: .venv-bench/bin/python bench/logs_vs_chdb.py  (bench/run logs makes the
+virtualenv and installs chDB). SIZES (default "1000000,10000000"), RUNS
+(default 3), QUERIES (default 30) from the environment."""
+
+import gzip
+import json
+import os
+import random
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import http.client
+import urllib.parse
+
+import chdb.session
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SIZES = [int(s) for s in os.environ.get("SIZES", "1000000,10000000").split(",")]
+RUNS = int(os.environ.get("RUNS", "3"))
+QUERIES = int(os.environ.get("QUERIES", "30"))
+BATCH = 20_000
+HOSTS = 8
+TOKEN = "bench-ingest"
+USER_TOKEN = "bench-operator"
+TICK = os.sysconf("SC_CLK_TCK")
+VOCABULARY = 200_000
+LEVELS = ["INFO"] * 17 + ["WARN", "WARN", "ERROR"]
+LOGGERS = ["ThrottleHandler", "APIKeyValidator", "DataPublisher", "JMSListener", "PassThroughHttpSender"]
+# Zipf weights over the vocabulary, as a cumulative table for random.choices.
+ZIPF = None
+
+
+def zipf_table():
+    global ZIPF
+    if ZIPF is None:
+        total, table = 0.0, []
+        for rank in range(1, VOCABULARY + 1):
+            total += 1.0 / rank ** 1.1
+            table.append(total)
+        ZIPF = table
+    return ZIPF
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def own_cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def peak_rss_mb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def du(path):
+    total = 0
+    for folder, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.path.getsize(os.path.join(folder, name))
+            except OSError:
+                pass
+    return total
+
+
+def request(port, method, path, body=None, headers=None, timeout=600):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    connection.request(method, path, body=body, headers=headers or {})
+    response = connection.getresponse()
+    data = response.read()
+    connection.close()
+    if response.status >= 300:
+        raise RuntimeError(f"{method} {path[:80]} answered {response.status}: {data[:300]!r}")
+    return data
+
+
+def timed_get(port, path):
+    args = ["curl", "-sS", "--fail-with-body", "-o", "-", "-w", "\n%{time_total}",
+            "-H", f"Authorization: Bearer {USER_TOKEN}", f"http://127.0.0.1:{port}{path}"]
+    done = subprocess.run(args, capture_output=True, check=True)
+    body, _, seconds = done.stdout.rpartition(b"\n")
+    return float(seconds), json.loads(body)
+
+
+def wait_http(port, path, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            request(port, "GET", path, timeout=2)
+            return
+        except Exception:
+            time.sleep(0.2)
+    sys.exit(f"nothing answered on port {port}{path}")
+
+
+BASE_MS = int(time.time() * 1000) - 20 * 24 * 3600 * 1000
+
+
+def batch(index, lines):
+    """Lines index*BATCH ..: (ms, host, level, logger, message). A batch is
+    one host's; hosts take turns, each behind the one before by 40 s."""
+    rng = random.Random(index)
+    host = index % HOSTS
+    rows = []
+    table = zipf_table()
+    for n in range(index * BATCH, min((index + 1) * BATCH, lines)):
+        words = " ".join(f"v{w}" for w in rng.choices(range(VOCABULARY), cum_weights=table, k=3))
+        message = (f"request seq{n} for tenant acme.com api pizzashack {words} "
+                   f"handled in {rng.randrange(1, 900)} ms")
+        rows.append((BASE_MS + n * 2 - host * 40_000, f"gw-{host}", LEVELS[rng.randrange(20)],
+                     LOGGERS[n % 5], message))
+    return rows
+
+
+def iso(ms):
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
+
+
+def monitor_body(rows):
+    events = ",".join(
+        '{"id":"l%d","@timestamp":"%s","kind":"log","file":"/opt/wso2/logs/wso2carbon.log","level":"%s","logger":"%s","message":"%s","parsed":true}'
+        % (hash((ms, message)) & 0x7FFFFFFFFFFFFFFF, iso(ms), level, logger, message)
+        for ms, _, level, logger, message in rows)
+    body = '{"environment":"bench","host":"%s","agent":"bench","events":[%s]}' % (rows[0][1], events)
+    return gzip.compress(body.encode(), 1)
+
+
+def parallel(jobs, worker, threads=2):
+    queue, lock, errors = list(jobs), threading.Lock(), []
+
+    def run():
+        while True:
+            with lock:
+                if not queue:
+                    return
+                job = queue.pop(0)
+            try:
+                worker(job)
+            except Exception as error:
+                errors.append(error)
+                return
+
+    pool = [threading.Thread(target=run) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def pct(samples):
+    samples = sorted(samples)
+    return (samples[len(samples) // 2] * 1000, samples[min(len(samples) - 1, int(0.99 * len(samples)))] * 1000)
+
+
+def middling_words(rows, rng, count):
+    """Words of the vocabulary found in about 0.01-0.1 % of the lines."""
+    seen = {}
+    for _, _, _, _, message in rows:
+        for word in message.split():
+            if word.startswith("v"):
+                seen[word] = seen.get(word, 0) + 1
+    total = len(rows)
+    fit = [w for w, c in seen.items() if total * 0.0001 <= c <= total * 0.001] or list(seen)
+    return rng.sample(fit, min(count, len(fit)))
+
+
+def one_size(lines, work):
+    batches = range((lines + BATCH - 1) // BATCH)
+    port = free_port()
+    data = f"{work}/monitor-{lines}"
+    with open(f"{data}.toml", "w") as f:
+        f.write(f'listen = "127.0.0.1:{port}"\ndata_dir = "{data}"\nmax_batch_bytes = "256 MiB"\n'
+                f'[jobs]\nusage_every = "1d"\nretention_every = "1d"\n'
+                f'[retention]\nlogs = "365d"\n'
+                f'[[environment]]\nname = "bench"\ningest_token = "{TOKEN}"\n'
+                f'[[user]]\nname = "ops"\nrole = "operator"\ntoken = "{USER_TOKEN}"\n')
+    monitor = subprocess.Popen([f"{ROOT}/target/release/aerie-monitor", "serve", "--config", f"{data}.toml"],
+                               stdout=open(f"{data}.log", "w"), stderr=subprocess.STDOUT)
+    wait_http(port, "/api/v1/openapi.json")
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json", "Content-Encoding": "gzip"}
+    session = chdb.session.Session(f"{work}/chdb-{lines}")
+    ch = lambda sql: session.query(sql, "JSONCompact")
+    ch("CREATE DATABASE IF NOT EXISTS b")
+    columns = "ts DateTime64(3), host LowCardinality(String), level LowCardinality(String), logger LowCardinality(String), message String"
+    ch(f"CREATE TABLE b.indexed ({columns}, INDEX tokens message TYPE text(tokenizer = splitByNonAlpha)) ENGINE = MergeTree ORDER BY ts")
+    ch(f"CREATE TABLE b.plain ({columns}) ENGINE = MergeTree ORDER BY ts")
+    out = {"lines": lines}
+    try:
+        # Bodies and TSV files are made before the clocks start.
+        bodies, tsvs, sample = [], [], []
+        for i in batches:
+            rows = batch(i, lines)
+            if i % 50 == 0:
+                sample.extend(rows)
+            bodies.append(monitor_body(rows))
+            path = f"{work}/batch-{i}.tsv"
+            with open(path, "w") as f:
+                f.writelines(f"{iso(ms)[:-1]}\t{host}\t{level}\t{logger}\t{message}\n"
+                             for ms, host, level, logger, message in rows)
+            tsvs.append(path)
+        before = cpu(monitor.pid)
+        parallel(range(len(bodies)), lambda i: request(port, "POST", "/api/v1/ingest", bodies[i], headers))
+        out["monitor_ingest_cpu"] = cpu(monitor.pid) - before
+        bodies.clear()
+        for table in ("indexed", "plain"):
+            before = own_cpu()
+            for path in tsvs:
+                ch(f"INSERT INTO b.{table} SELECT parseDateTime64BestEffort(c1, 3), c2, c3, c4, c5 FROM file('{path}', TSV)")
+            out[f"{table}_ingest_cpu"] = own_cpu() - before
+        for path in tsvs:
+            os.remove(path)
+        out["monitor_disk"] = du(f"{data}/logs") if os.path.isdir(f"{data}/logs") else du(data)
+        for table in ("indexed", "plain"):
+            answer = json.loads(ch(f"SELECT sum(bytes_on_disk) FROM system.parts WHERE database = 'b' AND table = '{table}' AND active").bytes())
+            out[f"{table}_disk"] = int(answer["data"][0][0])
+
+        rng = random.Random(lines)
+        frm = iso(BASE_MS - 3600_000)
+        kinds = {
+            "rare term": [(f"q=seq{n}", f"hasToken(message, 'seq{n}')") for n in rng.sample(range(lines), QUERIES)],
+            "level + term": [(f"level=ERROR&q={w}", f"level = 'ERROR' AND hasToken(message, '{w}')")
+                             for w in middling_words(sample, rng, QUERIES)],
+            "newest 100": [("", "1") for _ in range(QUERIES)],
+        }
+        count_words = middling_words(sample, rng, QUERIES)
+        figures = {}
+        for run in range(RUNS):
+            for kind, queries in kinds.items():
+                for engine in ("monitor", "indexed", "plain"):
+                    times = []
+                    for q, where in queries:
+                        if engine == "monitor":
+                            seconds, page = timed_get(port, f"/api/v1/logs?env=bench&from={frm}&limit=100&{q}")
+                            found = len(page["lines"])
+                        else:
+                            started = time.perf_counter()
+                            answer = ch(f"SELECT ts, host, message FROM b.{engine} WHERE {where} ORDER BY ts DESC LIMIT 100")
+                            seconds = time.perf_counter() - started
+                            found = len(json.loads(answer.bytes())["data"])
+                        times.append(seconds)
+                        if engine == "monitor":
+                            expected = found
+                        elif found != expected:
+                            raise SystemExit(f"{kind} {q}: the monitor found {expected} lines, ClickHouse ({engine}) {found}")
+                    figures.setdefault((kind, engine), []).append(pct(times))
+            for engine in ("monitor", "indexed", "plain"):
+                times = []
+                for word in count_words:
+                    if engine == "monitor":
+                        seconds, answer = timed_get(port, f"/api/v1/logs/count?env=bench&from={frm}&q={word}")
+                        found = answer["total"]
+                    else:
+                        started = time.perf_counter()
+                        answer = ch(f"SELECT count() FROM b.{engine} WHERE hasToken(message, '{word}')")
+                        seconds = time.perf_counter() - started
+                        found = int(json.loads(answer.bytes())["data"][0][0])
+                    times.append(seconds)
+                    if engine == "monitor":
+                        expected = found
+                    elif found != expected:
+                        raise SystemExit(f"count {word}: the monitor counted {expected}, ClickHouse ({engine}) {found}")
+                figures.setdefault(("count", engine), []).append(pct(times))
+        out["queries"] = {f"{kind}|{engine}": runs for (kind, engine), runs in figures.items()}
+        out["monitor_peak_rss_mb"] = peak_rss_mb(monitor.pid)
+    finally:
+        monitor.terminate()
+        monitor.wait()
+        del session
+    return out
+
+
+def median_spread(runs, at):
+    values = [r[at] for r in runs]
+    return statistics.median(values), min(values), max(values)
+
+
+def report(results):
+    lines = ["## Logs: the monitor's embedded store against ClickHouse 26 (chDB)", "",
+             f"Measured {time.strftime('%Y-%m-%d')} by `bench/logs_vs_chdb.py` on {os.cpu_count()} cores; "
+             f"chDB {chdb.__version__} (ClickHouse {chdb.session.Session().query('SELECT version()', 'CSV').bytes().decode().strip()[1:-1]}). "
+             f"Query figures are the median over {RUNS} runs of each run's p50 and p99 "
+             f"({QUERIES} queries each), spread in brackets; ratios are monitor / ClickHouse with the text index.", ""]
+    for r in results:
+        n = r["lines"]
+        lines += [f"### {n:,} lines", "",
+                  "| | monitor | CH 26 + text index | CH 26, no index | monitor / CH indexed |",
+                  "|---|---:|---:|---:|---:|"]
+        rate = lambda key: n / r[key] if r[key] else float("inf")
+        lines.append(f"| ingest, lines per CPU-second | {rate('monitor_ingest_cpu'):,.0f} | {rate('indexed_ingest_cpu'):,.0f} | "
+                     f"{rate('plain_ingest_cpu'):,.0f} | **{rate('monitor_ingest_cpu') / rate('indexed_ingest_cpu'):.2f}x** |")
+        lines.append(f"| disk, MB | {r['monitor_disk'] / 1e6:,.0f} | {r['indexed_disk'] / 1e6:,.0f} | {r['plain_disk'] / 1e6:,.0f} | "
+                     f"**{r['monitor_disk'] / r['indexed_disk']:.2f}x** ({r['monitor_disk'] / r['plain_disk']:.2f}x the unindexed) |")
+        for kind in ("rare term", "level + term", "newest 100", "count"):
+            for at, name in ((0, "p50"), (1, "p99")):
+                cells = []
+                for engine in ("monitor", "indexed", "plain"):
+                    m, lo, hi = median_spread(r["queries"][f"{kind}|{engine}"], at)
+                    cells.append((m, f"{m:.1f} ({lo:.1f}-{hi:.1f})"))
+                lines.append(f"| {kind} {name}, ms | {cells[0][1]} | {cells[1][1]} | {cells[2][1]} | "
+                             f"**{cells[0][0] / max(cells[1][0], 1e-9):.2f}x** |")
+        lines.append(f"| monitor peak memory, MB | {r['monitor_peak_rss_mb']:,.0f} | | | |")
+        lines.append("")
+    lines += ["Ingest above 1x is better for the monitor; every other ratio below 1x is.", ""]
+    return "\n".join(lines)
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="aerie-logs-bench-")
+    results = []
+    try:
+        for lines in SIZES:
+            print(f"{lines:,} lines ...", file=sys.stderr, flush=True)
+            results.append(one_size(lines, work))
+            json.dump(results, open(f"{ROOT}/bench/logs_vs_chdb.json", "w"), indent=1)
+    finally:
+        subprocess.run(["rm", "-rf", work])
+    text = report(results)
+    open(f"{ROOT}/bench/RESULTS-logs.md", "w").write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
