@@ -24,8 +24,8 @@ at several sizes (the growth table).
 - Disk: the monitor's log directory against the tables' active parts.
   Memory: the monitor's peak resident set (VmHWM).
 
-Usage: .venv-bench/bin/python bench/logs_vs_chdb.py  (bench/run logs makes the
-virtualenv and installs chDB). SIZES (default "1000000,10000000"), RUNS
+Usage: bench/run logs (it makes bench/.venv with chDB and builds the release
+monitor). SIZES (default "1000000,10000000"), RUNS
 (default 3), QUERIES (default 30) from the environment."""
 
 import gzip
@@ -136,7 +136,7 @@ def wait_http(port, path, timeout=60):
     sys.exit(f"nothing answered on port {port}{path}")
 
 
-BASE_MS = int(time.time() * 1000) - 20 * 24 * 3600 * 1000
+BASE_MS = int(time.time() * 1000) - 2 * 24 * 3600 * 1000
 
 
 def batch(index, lines):
@@ -226,9 +226,10 @@ def one_size(lines, work):
     session = chdb.session.Session(f"{work}/chdb-{lines}")
     ch = lambda sql: session.query(sql, "JSONCompact")
     ch("CREATE DATABASE IF NOT EXISTS b")
-    columns = "ts DateTime64(3), host LowCardinality(String), level LowCardinality(String), logger LowCardinality(String), message String"
+    columns = "ts DateTime64(3, 'UTC'), host LowCardinality(String), level LowCardinality(String), logger LowCardinality(String), message String"
     ch(f"CREATE TABLE b.indexed ({columns}, INDEX tokens message TYPE text(tokenizer = splitByNonAlpha)) ENGINE = MergeTree ORDER BY ts")
     ch(f"CREATE TABLE b.plain ({columns}) ENGINE = MergeTree ORDER BY ts")
+    structure = columns.replace("'", "\\'")
     out = {"lines": lines}
     try:
         # Bodies and TSV files are made before the clocks start.
@@ -237,20 +238,25 @@ def one_size(lines, work):
             rows = batch(i, lines)
             if i % 50 == 0:
                 sample.extend(rows)
-            bodies.append(monitor_body(rows))
+            bodies.append((monitor_body(rows), len(rows)))
             path = f"{work}/batch-{i}.tsv"
             with open(path, "w") as f:
-                f.writelines(f"{iso(ms)[:-1]}\t{host}\t{level}\t{logger}\t{message}\n"
+                f.writelines(f"{iso(ms)[:-1].replace('T', ' ')}\t{host}\t{level}\t{logger}\t{message}\n"
                              for ms, host, level, logger, message in rows)
             tsvs.append(path)
         before = cpu(monitor.pid)
-        parallel(range(len(bodies)), lambda i: request(port, "POST", "/api/v1/ingest", bodies[i], headers))
+        def ingest(i):
+            body, count = bodies[i]
+            answer = json.loads(request(port, "POST", "/api/v1/ingest", body, headers))
+            if answer.get("accepted") != count:
+                raise SystemExit(f"the monitor took {answer.get('accepted')} of {count} lines: {str(answer)[:300]}")
+        parallel(range(len(bodies)), ingest)
         out["monitor_ingest_cpu"] = cpu(monitor.pid) - before
         bodies.clear()
         for table in ("indexed", "plain"):
             before = own_cpu()
             for path in tsvs:
-                ch(f"INSERT INTO b.{table} SELECT parseDateTime64BestEffort(c1, 3), c2, c3, c4, c5 FROM file('{path}', TSV)")
+                ch(f"INSERT INTO b.{table} SELECT * FROM file('{path}', TSV, '{structure}')")
             out[f"{table}_ingest_cpu"] = own_cpu() - before
         for path in tsvs:
             os.remove(path)
@@ -268,12 +274,12 @@ def one_size(lines, work):
             "newest 100": [("", "1") for _ in range(QUERIES)],
         }
         count_words = middling_words(sample, rng, QUERIES)
-        figures = {}
+        figures, expected = {}, {}
         for run in range(RUNS):
             for kind, queries in kinds.items():
                 for engine in ("monitor", "indexed", "plain"):
                     times = []
-                    for q, where in queries:
+                    for at, (q, where) in enumerate(queries):
                         if engine == "monitor":
                             seconds, page = timed_get(port, f"/api/v1/logs?env=bench&from={frm}&limit=100&{q}")
                             found = len(page["lines"])
@@ -284,13 +290,13 @@ def one_size(lines, work):
                             found = len(json.loads(answer.bytes())["data"])
                         times.append(seconds)
                         if engine == "monitor":
-                            expected = found
-                        elif found != expected:
-                            raise SystemExit(f"{kind} {q}: the monitor found {expected} lines, ClickHouse ({engine}) {found}")
+                            expected[(kind, at)] = found
+                        elif found != expected[(kind, at)]:
+                            raise SystemExit(f"{kind} {q}: the monitor found {expected[(kind, at)]} lines, ClickHouse ({engine}) {found}")
                     figures.setdefault((kind, engine), []).append(pct(times))
             for engine in ("monitor", "indexed", "plain"):
                 times = []
-                for word in count_words:
+                for at, word in enumerate(count_words):
                     if engine == "monitor":
                         seconds, answer = timed_get(port, f"/api/v1/logs/count?env=bench&from={frm}&q={word}")
                         found = answer["total"]
@@ -301,9 +307,9 @@ def one_size(lines, work):
                         found = int(json.loads(answer.bytes())["data"][0][0])
                     times.append(seconds)
                     if engine == "monitor":
-                        expected = found
-                    elif found != expected:
-                        raise SystemExit(f"count {word}: the monitor counted {expected}, ClickHouse ({engine}) {found}")
+                        expected[("count", at)] = found
+                    elif found != expected[("count", at)]:
+                        raise SystemExit(f"count {word}: the monitor counted {expected[('count', at)]}, ClickHouse ({engine}) {found}")
                 figures.setdefault(("count", engine), []).append(pct(times))
         out["queries"] = {f"{kind}|{engine}": runs for (kind, engine), runs in figures.items()}
         out["monitor_peak_rss_mb"] = peak_rss_mb(monitor.pid)

@@ -723,7 +723,11 @@ fn visit(
             Cow::Owned(segment.granule(*at)?)
         }
     };
-    if !required.finders.is_empty() {
+    // The part lower-cased, when the search has required words: a part
+    // without one of them is not decoded, a row without one not normalized.
+    let lower = if required.finders.is_empty() {
+        None
+    } else {
         let lower = bytes.to_ascii_lowercase();
         if required
             .finders
@@ -732,8 +736,29 @@ fn visit(
         {
             return Ok(());
         }
-    }
+        Some(lower)
+    };
     let decoded = chunk::decode(&bytes)?;
+    let lower_dict: Vec<String> = match lower {
+        Some(_) => decoded
+            .dict
+            .iter()
+            .map(|e| e.to_ascii_lowercase())
+            .collect(),
+        None => Vec::new(),
+    };
+    // Whether a row's message or logger holds every required word.
+    let may_match = |row: &RowRef<'_>| {
+        let Some(lower) = &lower else {
+            return true;
+        };
+        let at = row.message.as_ptr() as usize - bytes.as_ptr() as usize;
+        let message = &lower[at..at + row.message.len()];
+        let logger = lower_dict.get(row.logger as usize).map(String::as_bytes);
+        required.finders.iter().all(|word| {
+            word.find(message).is_some() || logger.is_some_and(|l| word.find(l).is_some())
+        })
+    };
     let index = |value: &str| decoded.dict.iter().position(|e| *e == value);
     let Some(env) = index(search.environment) else {
         return Ok(());
@@ -764,6 +789,7 @@ fn visit(
             || !wanted(host, row.host)
             || !wanted(file, row.file)
             || !wanted(level, row.level)
+            || !may_match(row)
         {
             continue;
         }
