@@ -19,12 +19,14 @@ use elasticsearch::{BulkParts, DeleteByQueryParts, Elasticsearch, IndexParts, Se
 use serde_json::{Value, json};
 
 use super::{
-    ApiStatsRecord, DataKind, HostSeen, LogLine, LogPage, LogQuery, MetricQuery, Point, Store,
-    StoreError, WriteBatch, WriteOutcome,
+    ApiStatsRecord, DataKind, HostLogCount, HostSeen, LogBucket, LogCounts, LogLine, LogPage,
+    LogQuery, MetricQuery, Point, Store, StoreError, WriteBatch, WriteOutcome,
 };
 
 /// How many hits one search page brings back.
 const PAGE: usize = 5000;
+/// The most hosts a log count names (the terms aggregation's size).
+const MAX_HOSTS: usize = 10_000;
 
 pub struct ElasticsearchStore {
     client: Elasticsearch,
@@ -190,6 +192,33 @@ impl ElasticsearchStore {
     }
 }
 
+/// The bool query of a log search (everything but paging), and its text
+/// when it has one (to name it when Elasticsearch refuses it).
+fn log_search(query: &LogQuery) -> (Value, Option<&str>) {
+    let mut filters = vec![
+        of_environment(&query.environment),
+        range(query.from, query.to),
+    ];
+    if let Some(host) = &query.host {
+        filters.push(json!({ "term": { "host.name": host } }));
+    }
+    if let Some(level) = &query.level {
+        filters.push(json!({ "term": { "log.level": level.to_ascii_uppercase() } }));
+    }
+    if let Some(file) = &query.file {
+        filters.push(json!({ "term": { "log.file.path": file } }));
+    }
+    let mut must = Vec::new();
+    let text_query = query.text.as_deref().filter(|t| !t.trim().is_empty());
+    if let Some(text) = text_query {
+        must.push(json!({ "query_string": { "query": text, "fields": ["message", "message.words", "log.logger", "log.logger.words"], "default_operator": "AND" } }));
+    }
+    (
+        json!({ "bool": { "filter": filters, "must": must } }),
+        text_query,
+    )
+}
+
 /// Only `environment`'s documents: an index pattern alone is not enough,
 /// since `acme-*` also matches the indices of `acme-prod`.
 fn of_environment(environment: &str) -> Value {
@@ -350,19 +379,6 @@ impl Store for ElasticsearchStore {
     }
 
     async fn logs(&self, query: &LogQuery) -> Result<LogPage, StoreError> {
-        let mut filters = vec![
-            of_environment(&query.environment),
-            range(query.from, query.to),
-        ];
-        if let Some(host) = &query.host {
-            filters.push(json!({ "term": { "host.name": host } }));
-        }
-        if let Some(level) = &query.level {
-            filters.push(json!({ "term": { "log.level": level.to_ascii_uppercase() } }));
-        }
-        if let Some(file) = &query.file {
-            filters.push(json!({ "term": { "log.file.path": file } }));
-        }
         // The cursor is the last line's sort values: its sort key and id.
         let after = match &query.cursor {
             Some(cursor) => Some(
@@ -376,15 +392,11 @@ impl Store for ElasticsearchStore {
             ),
             None => None,
         };
-        let mut must = Vec::new();
-        let text_query = query.text.as_deref().filter(|t| !t.trim().is_empty());
-        if let Some(text) = text_query {
-            must.push(json!({ "query_string": { "query": text, "fields": ["message", "message.words", "log.logger", "log.logger.words"], "default_operator": "AND" } }));
-        }
+        let (search, text_query) = log_search(query);
         let limit = query.limit.max(1);
         let mut body = json!({
             "size": limit + 1,
-            "query": { "bool": { "filter": filters, "must": must } },
+            "query": search,
             "sort": [{ "aerie.sort": "desc" }, { "event.id": "desc" }],
         });
         if let Some(after) = after {
@@ -420,6 +432,72 @@ impl Store for ElasticsearchStore {
         Ok(LogPage {
             lines,
             next_cursor: if more { last } else { None },
+        })
+    }
+
+    async fn count_logs(
+        &self,
+        query: &LogQuery,
+        bucket: std::time::Duration,
+    ) -> Result<LogCounts, StoreError> {
+        let (search, text_query) = log_search(query);
+        let step_ms = u64::try_from(bucket.as_millis()).unwrap_or(u64::MAX).max(1);
+        let body = json!({
+            "size": 0,
+            "track_total_hits": true,
+            "query": search,
+            "aggs": {
+                "hosts": {
+                    "terms": { "field": "host.name", "size": MAX_HOSTS },
+                    "aggs": { "newest": { "top_hits": {
+                        "size": 1,
+                        "sort": [{ "aerie.sort": "desc" }],
+                        "_source": ["message"],
+                    } } },
+                },
+                "buckets": { "date_histogram": {
+                    "field": "@timestamp",
+                    "fixed_interval": format!("{step_ms}ms"),
+                    "min_doc_count": 1,
+                } },
+            },
+        });
+        let answer = self
+            .search(
+                &index_pattern(&self.prefix, "logs", &query.environment),
+                body,
+                text_query,
+            )
+            .await?;
+        let aggregations = &answer["aggregations"];
+        let list = |name: &str| {
+            aggregations[name]["buckets"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        };
+        let mut hosts: Vec<HostLogCount> = list("hosts")
+            .iter()
+            .map(|host| HostLogCount {
+                host: text(&host["key"]),
+                count: host["doc_count"].as_u64().unwrap_or(0),
+                newest: text(&host["newest"]["hits"]["hits"][0]["_source"]["message"]),
+            })
+            .collect();
+        hosts.sort_by(|a, b| a.host.cmp(&b.host));
+        Ok(LogCounts {
+            total: answer["hits"]["total"]["value"].as_u64().unwrap_or(0),
+            hosts,
+            buckets: list("buckets")
+                .iter()
+                .map(|bucket| LogBucket {
+                    start: bucket["key"]
+                        .as_i64()
+                        .and_then(DateTime::from_timestamp_millis)
+                        .unwrap_or_default(),
+                    count: bucket["doc_count"].as_u64().unwrap_or(0),
+                })
+                .collect(),
         })
     }
 

@@ -30,7 +30,7 @@ mod tests;
 
 use crate::embedded::error::{EmbeddedError, io};
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::ops::ControlFlow;
@@ -48,6 +48,11 @@ use segment::Segment;
 
 /// Rows kept in memory (and the WAL) before they are written as a segment.
 const HEAD_LIMIT: usize = 256 * 1024;
+
+/// Segments whose id hashes (16 bytes a row) duplicate checks keep in
+/// memory: 32 MiB with full segments. Late lines are checked against the
+/// newest segments; an old segment's list is read again when needed.
+const ID_LISTS: usize = 8;
 
 /// WAL frames (`wal`): the payload is a u8 kind, then a chunk or a cutoff
 /// (i64 µs).
@@ -146,6 +151,9 @@ struct State {
     /// Id hashes of the head's rows.
     head_ids: IdSet,
     segments: Vec<Arc<Segment>>,
+    /// Segments whose id hashes are in memory, least recently used first:
+    /// at most [`ID_LISTS`], so memory does not grow with the lines stored.
+    id_lists: VecDeque<Arc<Segment>>,
     /// No segment holds a line newer than this (µs): lines newer than every
     /// segment, the usual case, need no look at them for duplicates.
     /// Retention only lowers the true value, so it is never too low.
@@ -231,6 +239,7 @@ impl LogStore {
                 .max()
                 .unwrap_or(i64::MIN),
             segments: segments.into_iter().map(Arc::new).collect(),
+            id_lists: VecDeque::with_capacity(ID_LISTS + 1),
             next_seq: flushed,
             wal,
             wal_len: 0,
@@ -430,7 +439,10 @@ impl LogStore {
             }
         };
         state.segments_newest = state.segments_newest.max(segment.time_range().1);
-        state.segments.push(Arc::new(segment));
+        let segment = Arc::new(segment);
+        // Written with its ids in memory: late lines are checked against it.
+        state.used(&segment);
+        state.segments.push(segment);
         state.head_rows = 0;
         // Emptied, not replaced: it keeps its room for the next head.
         state.head_ids.clear();
@@ -622,6 +634,11 @@ impl LogStore {
         // On a failure the segments not yet looked at stay as they are.
         kept.extend(segments);
         state.segments = kept;
+        // Removed and rewritten segments' id lists go with them.
+        let State {
+            segments, id_lists, ..
+        } = &mut *state;
+        id_lists.retain(|held| segments.iter().any(|s| Arc::ptr_eq(s, held)));
         if let Some(error) = failed {
             return Err(error);
         }
@@ -850,23 +867,47 @@ fn rewrite(segment: &Segment, cutoff: i64) -> Result<(Segment, u64), EmbeddedErr
 
 impl State {
     /// Whether a segment with a granule covering `ts` holds the id hash.
-    fn in_segments(&self, hash: u128, ts: i64) -> Result<bool, EmbeddedError> {
+    fn in_segments(&mut self, hash: u128, ts: i64) -> Result<bool, EmbeddedError> {
         if ts > self.segments_newest {
             return Ok(false);
         }
-        for segment in &self.segments {
+        for at in 0..self.segments.len() {
+            let segment = &self.segments[at];
             let (min_ts, max_ts) = segment.time_range();
-            if (min_ts..=max_ts).contains(&ts)
-                && segment
+            if !(min_ts..=max_ts).contains(&ts)
+                || !segment
                     .granules()
                     .iter()
                     .any(|g| (g.span.min_key.0..=g.span.max_key.0).contains(&ts))
-                && segment.holds(hash)?
             {
+                continue;
+            }
+            let segment = Arc::clone(segment);
+            let (ids, _) = segment.ids()?;
+            self.used(&segment);
+            if ids.binary_search(&hash).is_ok() {
                 return Ok(true);
             }
         }
         Ok(false)
+    }
+
+    /// Notes that `segment`'s id hashes were just used (and are in
+    /// memory); the least recently used past [`ID_LISTS`] are forgotten.
+    fn used(&mut self, segment: &Arc<Segment>) {
+        if let Some(at) = self.id_lists.iter().position(|s| Arc::ptr_eq(s, segment)) {
+            if at + 1 != self.id_lists.len() {
+                let segment = self.id_lists.remove(at).expect("found above");
+                self.id_lists.push_back(segment);
+            }
+            return;
+        }
+        self.id_lists.push_back(Arc::clone(segment));
+        while self.id_lists.len() > ID_LISTS {
+            if let Some(oldest) = self.id_lists.pop_front() {
+                oldest.forget_ids();
+            }
+        }
     }
 
     /// Appends frames to the WAL; on failure cuts it back to where it was,

@@ -21,7 +21,7 @@ use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -68,7 +68,9 @@ pub(super) struct Segment {
     pub path: PathBuf,
     file: File,
     meta: Meta,
-    ids: OnceLock<Vec<u128>>,
+    /// The id hashes, once read (the store keeps a few segments' in
+    /// memory and has the others forget theirs).
+    ids: Mutex<Option<Arc<Vec<u128>>>>,
 }
 
 /// A buffered file that counts what was written to it.
@@ -168,14 +170,12 @@ impl Segment {
             write_body(out, flushed_through, granules, &mut ids)
         });
         let meta = written.map_err(io(path))?;
-        let ids_cell = OnceLock::new();
-        let _ = ids_cell.set(ids);
         Ok(Self {
             path: path.to_owned(),
             // The file was opened to write; reads need their own handle.
             file: File::open(path).map_err(io(path))?,
             meta,
-            ids: ids_cell,
+            ids: Mutex::new(Some(Arc::new(ids))),
         })
     }
 
@@ -215,7 +215,7 @@ impl Segment {
             path: path.to_owned(),
             file,
             meta,
-            ids: OnceLock::new(),
+            ids: Mutex::new(None),
         })
     }
 
@@ -279,10 +279,12 @@ impl Segment {
             .all(|&hash| super::filter::may_hold(&filter, hash)))
     }
 
-    /// Whether a row with this id hash is here (reads the ids once).
-    pub(super) fn holds(&self, id: u128) -> Result<bool, EmbeddedError> {
-        if let Some(ids) = self.ids.get() {
-            return Ok(ids.binary_search(&id).is_ok());
+    /// The rows' id hashes, sorted, and whether they were read from the
+    /// file just now (they stay in memory until [`Segment::forget_ids`]).
+    pub(super) fn ids(&self) -> Result<(Arc<Vec<u128>>, bool), EmbeddedError> {
+        let mut held = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ids) = held.as_ref() {
+            return Ok((Arc::clone(ids), false));
         }
         let mut bytes = vec![0u8; self.meta.ids_count as usize * 16];
         self.file
@@ -294,12 +296,25 @@ impl Segment {
                 self.path.display()
             )));
         }
-        let ids: Vec<u128> = bytes
-            .chunks_exact(16)
-            .map(|id| u128::from_le_bytes(id.try_into().expect("16")))
-            .collect();
-        let held = ids.binary_search(&id).is_ok();
-        let _ = self.ids.set(ids);
-        Ok(held)
+        let ids: Arc<Vec<u128>> = Arc::new(
+            bytes
+                .chunks_exact(16)
+                .map(|id| u128::from_le_bytes(id.try_into().expect("16")))
+                .collect(),
+        );
+        *held = Some(Arc::clone(&ids));
+        Ok((ids, true))
+    }
+
+    /// Whether the id hashes are in memory now.
+    #[cfg(test)]
+    pub(super) fn ids_in_memory(&self) -> bool {
+        self.ids.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
+    /// Lets the id hashes go from memory; the next [`Segment::ids`] reads
+    /// them again.
+    pub(super) fn forget_ids(&self) {
+        *self.ids.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 }

@@ -489,3 +489,28 @@ fn a_count_covers_segments_and_head_per_host_with_each_hosts_newest_line() {
         .collect();
     assert_eq!(buckets, [(0, 2), (4, 2), (8, 1)]);
 }
+
+#[test]
+fn duplicate_checks_keep_a_bounded_number_of_id_lists_in_memory_and_still_see_old_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open_with(dir.path(), 4).unwrap();
+    let segments_written = ID_LISTS * 2 + 1;
+    let lines: Vec<_> = (0..segments_written as u64 * 4)
+        .map(|n| line(n, 10 + n as i64, "x"))
+        .collect();
+    for part in lines.chunks(4) {
+        write(&store, "gw-1", part);
+    }
+    assert_eq!(segments(dir.path()), segments_written);
+    let in_memory = |store: &LogStore| {
+        let state = store.state();
+        assert!(state.id_lists.len() <= ID_LISTS);
+        state.segments.iter().filter(|s| s.ids_in_memory()).count()
+    };
+    assert_eq!(in_memory(&store), ID_LISTS, "the newest segments' lists");
+    // A line of the oldest segment, sent again, is still recognised: its
+    // list is read again, and another is let go.
+    assert_eq!(write(&store, "gw-1", &lines[..1]), (0, 1));
+    assert!(store.state().segments[0].ids_in_memory());
+    assert_eq!(in_memory(&store), ID_LISTS);
+}
