@@ -35,7 +35,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::DateTime;
 
@@ -114,9 +114,31 @@ impl std::fmt::Debug for LogStore {
 struct Chunk {
     span: Span,
     frame: Vec<u8>,
+    /// Its token filter, made by the first search with words.
+    filter: OnceLock<Vec<u8>>,
 }
 
 impl Chunk {
+    fn new(span: Span, frame: Vec<u8>) -> Self {
+        Self {
+            span,
+            frame,
+            filter: OnceLock::new(),
+        }
+    }
+
+    /// Whether the chunk may hold every token of `hashes`.
+    fn may_hold(&self, hashes: &[u64]) -> Result<bool, EmbeddedError> {
+        let filter = match self.filter.get() {
+            Some(filter) => filter,
+            None => {
+                let made = filter::of_chunk(&chunk::decode(self.bytes())?);
+                self.filter.get_or_init(|| made)
+            }
+        };
+        Ok(hashes.iter().all(|&hash| filter::may_hold(filter, hash)))
+    }
+
     fn bytes(&self) -> &[u8] {
         &self.frame[FRAME_HEADER..]
     }
@@ -369,7 +391,7 @@ impl LogStore {
                 }
                 if let Some((span, mut frame)) = builder.finish() {
                     seal(&mut frame, FRAME_CHUNK);
-                    chunks.push(Arc::new(Chunk { span, frame }));
+                    chunks.push(Arc::new(Chunk::new(span, frame)));
                 }
             }
             let frames: Vec<&[u8]> = chunks.iter().map(|chunk| chunk.frame.as_slice()).collect();
@@ -456,7 +478,13 @@ impl LogStore {
 
     /// The parts (head chunks and granules) whose time span and dictionary
     /// fit the search, each with the key of its newest row, newest first.
-    fn parts(&self, search: &Search<'_>) -> Vec<(Key, Part)> {
+    /// A part whose token filter rules out one of the `required` words is
+    /// left out unread.
+    fn parts(
+        &self,
+        search: &Search<'_>,
+        required: &Required,
+    ) -> Result<Vec<(Key, Part)>, EmbeddedError> {
         let fits = |span: &Span| {
             span.max_key.0 >= search.from
                 && span.min_key.0 <= search.to
@@ -487,8 +515,21 @@ impl LogStore {
             });
             head.chain(granules).collect()
         };
+        if !required.hashes.is_empty() {
+            let mut kept = Vec::with_capacity(parts.len());
+            for (key, part) in parts {
+                let may_hold = match &part {
+                    Part::Head(chunk) => chunk.may_hold(&required.hashes)?,
+                    Part::Granule(segment, at) => segment.may_hold(*at, &required.hashes)?,
+                };
+                if may_hold {
+                    kept.push((key, part));
+                }
+            }
+            parts = kept;
+        }
         parts.sort_by_key(|(max_key, _)| std::cmp::Reverse(*max_key));
-        parts
+        Ok(parts)
     }
 
     /// Every line the search finds (whatever its `limit`), counted in all,
@@ -498,8 +539,8 @@ impl LogStore {
         search: &Search<'_>,
         bucket: std::time::Duration,
     ) -> Result<LogCounts, EmbeddedError> {
-        let parts = self.parts(search);
         let required = Required::of(search.expr);
+        let parts = self.parts(search, &required)?;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let next = std::sync::atomic::AtomicUsize::new(0);
         let counted: Vec<Result<LogCounter, EmbeddedError>> = std::thread::scope(|scope| {
@@ -537,9 +578,9 @@ impl LogStore {
     /// The newest lines the search asks for (up to `limit`), and the key to
     /// continue from when there are more.
     pub(super) fn search(&self, search: &Search<'_>) -> Result<Page, EmbeddedError> {
-        let parts = self.parts(search);
-        let limit = search.limit.max(1);
         let required = Required::of(search.expr);
+        let parts = self.parts(search, &required)?;
+        let limit = search.limit.max(1);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut best: Vec<(Key, LogLine)> = Vec::with_capacity(limit + 1);
         let mut parts = parts.into_iter().peekable();
@@ -720,10 +761,10 @@ fn scan(
 }
 
 /// Shows `found` each row of one part that matches `search`, newest first,
-/// until it says to stop or a row sorts before `floor`. A granule whose
-/// token filter rules out one of the `required` words is passed over
-/// unread; a part that lacks one of them (as lower-cased ASCII anywhere in
-/// its bytes) undecoded.
+/// until it says to stop or a row sorts before `floor`. (Parts whose token
+/// filter rules out a `required` word are left out before: [`LogStore::parts`].)
+/// A part that lacks one of them (as lower-cased ASCII anywhere in its
+/// bytes) is not decoded, a row that lacks one not normalized.
 fn visit(
     part: &Part,
     search: &Search<'_>,
@@ -733,12 +774,7 @@ fn visit(
 ) -> Result<(), EmbeddedError> {
     let bytes = match part {
         Part::Head(chunk) => Cow::Borrowed(chunk.bytes()),
-        Part::Granule(segment, at) => {
-            if !segment.may_hold(*at, &required.hashes)? {
-                return Ok(());
-            }
-            Cow::Owned(segment.granule(*at)?)
-        }
+        Part::Granule(segment, at) => Cow::Owned(segment.granule(*at)?),
     };
     // The part lower-cased, when the search has required words: a part
     // without one of them is not decoded, a row without one not normalized.
@@ -944,7 +980,7 @@ impl State {
         self.head_rows += builder.len();
         if let Some((span, mut frame)) = builder.finish() {
             seal(&mut frame, FRAME_CHUNK);
-            self.head.push(Arc::new(Chunk { span, frame }));
+            self.head.push(Arc::new(Chunk::new(span, frame)));
         }
         dropped
     }
