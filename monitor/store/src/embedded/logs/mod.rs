@@ -516,17 +516,43 @@ impl LogStore {
             head.chain(granules).collect()
         };
         if !required.hashes.is_empty() {
-            let mut kept = Vec::with_capacity(parts.len());
-            for (key, part) in parts {
-                let may_hold = match &part {
-                    Part::Head(chunk) => chunk.may_hold(&required.hashes)?,
-                    Part::Granule(segment, at) => segment.may_hold(*at, &required.hashes)?,
-                };
-                if may_hold {
-                    kept.push((key, part));
-                }
+            // The filters are read on every core, a share of the parts each.
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let share = parts.len().div_ceil(threads).max(1);
+            let mut shares: Vec<Vec<(Key, Part)>> = Vec::with_capacity(threads);
+            while !parts.is_empty() {
+                let rest = parts.split_off(share.min(parts.len()));
+                shares.push(std::mem::replace(&mut parts, rest));
             }
-            parts = kept;
+            let kept: Vec<Result<Vec<(Key, Part)>, EmbeddedError>> = std::thread::scope(|scope| {
+                let workers: Vec<_> = shares
+                    .into_iter()
+                    .map(|share| {
+                        scope.spawn(move || {
+                            let mut kept = Vec::with_capacity(share.len());
+                            for (key, part) in share {
+                                let may_hold = match &part {
+                                    Part::Head(chunk) => chunk.may_hold(&required.hashes)?,
+                                    Part::Granule(segment, at) => {
+                                        segment.may_hold(*at, &required.hashes)?
+                                    }
+                                };
+                                if may_hold {
+                                    kept.push((key, part));
+                                }
+                            }
+                            Ok(kept)
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .map(|worker| worker.join().expect("a filter thread does not panic"))
+                    .collect()
+            });
+            for share in kept {
+                parts.extend(share?);
+            }
         }
         parts.sort_by_key(|(max_key, _)| std::cmp::Reverse(*max_key));
         Ok(parts)
