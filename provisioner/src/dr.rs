@@ -60,6 +60,8 @@ pub struct Context {
     /// How often a wait asks AWS again.
     pub poll: Duration,
     pub connect_to: ConnectTo,
+    /// What signs the database's TLS certificate, beside the public roots.
+    pub database_ca: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Context {
@@ -87,6 +89,7 @@ impl Context {
             clock: Arc::new(SystemClock),
             poll: Duration::from_secs(15),
             connect_to: ConnectTo::default(),
+            database_ca: None,
         })
     }
 
@@ -180,6 +183,14 @@ pub enum DrError {
         name: String,
         #[source]
         source: Option<AwsError>,
+    },
+    #[error(
+        "the database at {endpoint} offers no TLS connection that can be trusted: give --database-ca with the certificates that sign its certificate (for RDS, https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem)"
+    )]
+    DatabaseTls {
+        endpoint: String,
+        #[source]
+        source: mysql_async::Error,
     },
     #[error("the database at {endpoint}")]
     Sql {

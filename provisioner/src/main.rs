@@ -255,6 +255,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // The AWS SDK builds rustls with aws-lc-rs and the workspace with ring:
+    // with both in, clients that ask for the process's provider (the SQL
+    // check's TLS) need it named. Ring, as everywhere else in Aerie.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let command = Cli::parse().command;
     let path = match &command {
         Top::Env(command) => spec_path(command),

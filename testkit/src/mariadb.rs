@@ -1,6 +1,7 @@
 //! A real MariaDB server (Debian's `mariadb-server`): a fresh data folder of
 //! the test's own, on a free loopback port, stopped when the test ends. The
-//! test talks to it with the real `mariadb` client.
+//! test talks to it with the real `mariadb` client (over its socket). With
+//! [`MariaDb::start_tls`] TCP clients must use TLS.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -26,6 +27,16 @@ pub struct MariaDb {
 impl MariaDb {
     /// Initialises a data folder and starts the server on it.
     pub async fn start() -> Result<Self, Error> {
+        Self::start_with(None).await
+    }
+
+    /// As [`MariaDb::start`], with TLS on `certificate` (its name is what
+    /// clients check) and no connection over TCP without it.
+    pub async fn start_tls(certificate: &crate::Issued) -> Result<Self, Error> {
+        Self::start_with(Some(certificate)).await
+    }
+
+    async fn start_with(tls: Option<&crate::Issued>) -> Result<Self, Error> {
         for (tool, path) in [("mariadb-install-db", INSTALL_DB), ("mariadb", CLIENT)] {
             if !Path::new(path).exists() {
                 return Err(Error::NotInstalled {
@@ -48,6 +59,9 @@ impl MariaDb {
             .arg(format!("--user={user}"))
             .arg("--auth-root-authentication-method=normal")
             .arg("--skip-test-db")
+            // Its own temporary folder: installs running at once in the
+            // shared /tmp trip over each other's temporary tables.
+            .arg(format!("--tmpdir={}", dir.path().display()))
             .stdout(Stdio::null())
             .output()
             .map_err(|source| Error::Io {
@@ -66,6 +80,13 @@ impl MariaDb {
             fix: INSTALL_FIX,
             timeout: Duration::from_secs(60),
         };
+        let mut tls_args: Vec<std::ffi::OsString> = Vec::new();
+        if let Some(certificate) = tls {
+            let (cert, key) = certificate.write(dir.path(), "server")?;
+            tls_args.push(format!("--ssl-cert={}", cert.display()).into());
+            tls_args.push(format!("--ssl-key={}", key.display()).into());
+            tls_args.push("--require-secure-transport=ON".into());
+        }
         let socket_arg = socket.clone();
         let (process, port) = launch
             .start(
@@ -84,7 +105,11 @@ impl MariaDb {
                         format!("--user={user}").into(),
                         "--skip-name-resolve".into(),
                         "--innodb-buffer-pool-size=16M".into(),
+                        format!("--tmpdir={}", dir_of(&socket_arg).display()).into(),
                     ]
+                    .into_iter()
+                    .chain(tls_args.iter().cloned())
+                    .collect()
                 },
                 &[],
                 async |_port| socket_arg.exists(),

@@ -28,6 +28,12 @@ pub(crate) struct RunOptions {
     /// TO instead: a database endpoint reached through an SSH tunnel.
     #[arg(long = "connect-to", value_name = "FROM=TO")]
     connect_to: Vec<String>,
+    /// The PEM certificates that sign the database's TLS certificate (for
+    /// RDS, AWS's bundle from truststore.pki.rds.amazonaws.com); the SQL
+    /// check trusts them beside the public roots and never connects
+    /// without TLS.
+    #[arg(long = "database-ca", value_name = "FILE")]
+    database_ca: Option<PathBuf>,
     /// The local journal folder (default: `dr-runs/` beside the spec).
     #[arg(long)]
     journal: Option<PathBuf>,
@@ -245,6 +251,7 @@ async fn go(
         connect_to.add(rule)?;
     }
     context.connect_to = connect_to;
+    context.database_ca = options.database_ca.clone();
     let bar = Bar::new();
     let to_stderr = |progress: dr::Progress| {
         if let dr::Progress::Done(line) = progress {

@@ -2,15 +2,17 @@
 //! the fault proxy: the environment applied and backed up by the real
 //! binary, then drilled. moto keeps no data behind an RDS instance, so the
 //! restored database's endpoint is routed (`--connect-to`) to a real
-//! MariaDB server loaded with the product's databases and tables, and
-//! logged into with the master password from Secrets Manager.
+//! MariaDB server loaded with the product's databases and tables, serving
+//! TLS only, with a certificate for the DR region's RDS names from a CA of
+//! the test's (given as `--database-ca`), and logged into with the master
+//! password from Secrets Manager.
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use aerie_system_tests::binary;
-use aerie_testkit::{HealthServer, MariaDb, wait_until};
+use aerie_testkit::{HealthServer, MariaDb, PrivateCa, wait_until};
 use chrono::Timelike as _;
 use serde_json::Value;
 
@@ -37,6 +39,8 @@ struct Site {
     account: Account,
     spec: PathBuf,
     database: MariaDb,
+    /// The CA that signed the database's certificate (`--database-ca`).
+    database_ca: PathBuf,
     health: [HealthServer; 3],
     journal: tempfile::TempDir,
 }
@@ -49,7 +53,15 @@ impl Site {
         assert!(apply.status.success(), "{}", text(&apply));
         let backup = account.aerie(&["backup", "run"], &spec);
         assert!(backup.status.success(), "{}", text(&backup));
-        let database = MariaDb::start().await.unwrap();
+        // RDS's own scheme: one wildcard certificate per region's names.
+        let ca = PrivateCa::new("test RDS CA").unwrap();
+        let names = format!("*.aaaaaaaaaa.{DR}.rds.amazonaws.com");
+        let database = MariaDb::start_tls(&ca.server(&[&names]).unwrap())
+            .await
+            .unwrap();
+        let journal = tempfile::tempdir().unwrap();
+        let database_ca = journal.path().join("rds-ca.pem");
+        std::fs::write(&database_ca, ca.pem()).unwrap();
         let password = account.secret(&format!("aerie/{ENV}/rds-master")).await;
         let mut sql = format!(
             "CREATE USER 'aerieadmin'@'%' IDENTIFIED BY '{}';\nGRANT ALL ON *.* TO 'aerieadmin'@'%';\n",
@@ -74,8 +86,9 @@ impl Site {
             account,
             spec,
             database,
+            database_ca,
             health,
-            journal: tempfile::tempdir().unwrap(),
+            journal,
         }
     }
 
@@ -93,6 +106,8 @@ impl Site {
             args.extend([
                 "--connect-to".to_owned(),
                 format!("*:3306=127.0.0.1:{}", self.database.port()),
+                "--database-ca".to_owned(),
+                self.database_ca.display().to_string(),
             ]);
             for (port, server) in SERVICES_PORTS.iter().zip(&self.health) {
                 args.extend([
@@ -877,4 +892,28 @@ async fn a_restore_brings_the_environment_up_in_the_dr_region_from_its_backups_a
     );
     // The primary region is as it was.
     assert_eq!(running(&primary_ec2, ENV).await, primary);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_whose_certificate_the_given_ca_did_not_sign_fails_the_check_and_says_how_to_fix_it()
+ {
+    let site = Site::start().await;
+    std::fs::write(
+        &site.database_ca,
+        PrivateCa::new("another CA").unwrap().pem(),
+    )
+    .unwrap();
+    let (out, result) = site.drill();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert_eq!(result["outcome"], "failed", "{result:#}");
+    let journal = site.journaled(result["run"].as_str().unwrap()).await;
+    let last = journal["steps"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["step"], "verify", "{journal:#}");
+    let error = last["error"].as_str().unwrap();
+    assert!(
+        error.contains("no TLS connection that can be trusted") && error.contains("--database-ca"),
+        "{last:#}"
+    );
+    site.assert_clean("after a database that could not be trusted")
+        .await;
 }

@@ -6,8 +6,10 @@
 //! fails the step, named.
 //!
 //! The endpoint is usually private to the VPC: `--connect-to` maps it to a
-//! tunnel (an SSH port forward through the bastion). The connection is not
-//! TLS yet; use it only through such a tunnel.
+//! tunnel (an SSH port forward through the bastion). The connection is
+//! always TLS, its certificate checked against the endpoint's name (also
+//! through a tunnel) and trusted when `--database-ca` or a public root
+//! signs it; the password never crosses a connection that is not.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -19,6 +21,20 @@ use super::{Input, StepKind, Values, text};
 use crate::dr::{Context, DrError};
 
 pub(super) struct VerifyDatabase;
+
+/// Whether connecting failed for want of a TLS connection that can be
+/// trusted: no TLS offered, or a certificate refused (rustls' error comes
+/// wrapped in an I/O error).
+fn not_trusted(error: &mysql_async::Error) -> bool {
+    match error {
+        mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer)
+        | mysql_async::Error::Io(mysql_async::IoError::Tls(_)) => true,
+        mysql_async::Error::Io(mysql_async::IoError::Io(io)) => io
+            .get_ref()
+            .is_some_and(|inner| inner.is::<rustls::Error>()),
+        _ => false,
+    }
+}
 
 const INPUTS: &[Input] = &[
     Input {
@@ -90,17 +106,36 @@ impl StepKind for VerifyDatabase {
         };
         let password = context.master_password().await?;
         let (host, port) = context.connect_to.route(endpoint);
+        let name = endpoint.rsplit_once(':').map_or(endpoint, |(name, _)| name);
+        let mut tls = mysql_async::SslOpts::default();
+        if let Some(ca) = &context.database_ca {
+            tls = tls.with_root_certs(vec![ca.clone().into()]);
+        }
+        if host != name {
+            // Through a tunnel: the certificate is still the endpoint's.
+            tls = tls.with_danger_tls_hostname_override(Some(name.to_owned()));
+        }
         let opts = mysql_async::OptsBuilder::default()
             .ip_or_hostname(host.clone())
             .tcp_port(port)
             .prefer_socket(false)
+            .ssl_opts(Some(tls))
             .user(Some(user))
             .pass(Some(password));
         let sql = |source| DrError::Sql {
             endpoint: endpoint.to_owned(),
             source,
         };
-        let mut connection = mysql_async::Conn::new(opts).await.map_err(sql)?;
+        let mut connection =
+            mysql_async::Conn::new(opts)
+                .await
+                .map_err(|source| match not_trusted(&source) {
+                    true => DrError::DatabaseTls {
+                        endpoint: endpoint.to_owned(),
+                        source,
+                    },
+                    false => sql(source),
+                })?;
         let present: Vec<(String, String)> = connection
             .query("SELECT table_schema, table_name FROM information_schema.tables")
             .await
