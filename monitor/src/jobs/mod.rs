@@ -3,9 +3,12 @@
 //! job runs on a timer and on demand,
 //! looks at the world (the store) rather than at hints, and records a status
 //! that `GET /api/v1/jobs` shows. A failed run is logged and tried again at
-//! the next tick; it never stops the monitor.
+//! the next tick; it never stops the monitor. When several monitors share
+//! a store, only the holder of its lease (`leader`) runs them; the others
+//! stand by and say so in their status.
 
 pub mod backup;
+pub mod leader;
 pub mod retention;
 pub mod throttle;
 pub mod usage;
@@ -27,11 +30,15 @@ use tokio::sync::Notify;
 pub fn start(
     config: &Arc<crate::Config>,
     store: Arc<dyn crate::store::Store>,
+    leadership: Arc<leader::Leadership>,
     ledger: Arc<usage::Ledger>,
     throttle: Arc<throttle::Throttle>,
     alerts: Option<Arc<crate::alerting::Engine>>,
 ) -> Jobs {
-    let mut jobs = Jobs::default();
+    let mut jobs = Jobs {
+        jobs: BTreeMap::new(),
+        leadership: Some(leadership),
+    };
     let environments: Vec<String> = config.environments.iter().map(|e| e.name.clone()).collect();
     let usage_store = Arc::clone(&store);
     let backup_store = Arc::clone(&store);
@@ -120,6 +127,8 @@ struct Job {
 #[derive(Default)]
 pub struct Jobs {
     jobs: BTreeMap<&'static str, Arc<Job>>,
+    /// When set, jobs run only while this monitor leads.
+    leadership: Option<Arc<leader::Leadership>>,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -142,9 +151,10 @@ impl Jobs {
             run,
         });
         self.jobs.insert(name, Arc::clone(&job));
+        let leadership = self.leadership.clone();
         tokio::spawn(async move {
             loop {
-                Self::run_once(name, &job).await;
+                Self::run_once(name, &job, leadership.as_deref()).await;
                 tokio::select! {
                     () = tokio::time::sleep(every) => {}
                     () = job.wake.notified() => {}
@@ -153,7 +163,14 @@ impl Jobs {
         });
     }
 
-    async fn run_once(name: &str, job: &Job) {
+    async fn run_once(name: &str, job: &Job, leadership: Option<&leader::Leadership>) {
+        if leadership.is_some_and(|l| !l.leads()) {
+            let mut status = job.status.lock().expect("job status lock");
+            status.runs += 1;
+            status.last_run = Some(Utc::now());
+            status.last_result = Some("standing by: another monitor leads".to_owned());
+            return;
+        }
         let result = (job.run)().await;
         let now = Utc::now();
         let mut status = job.status.lock().expect("job status lock");

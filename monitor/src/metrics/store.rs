@@ -119,6 +119,10 @@ impl Store for TimedStore {
             .await
     }
 
+    async fn lead(&self, holder: &str, ttl: std::time::Duration) -> Result<bool, StoreError> {
+        self.query_timed("lead", self.inner.lead(holder, ttl)).await
+    }
+
     async fn api_stats(
         &self,
         environment: &str,

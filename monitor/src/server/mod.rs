@@ -116,9 +116,13 @@ pub async fn build(config: Config, store: Arc<dyn Store>) -> Result<AppState, Se
         }
         None => None,
     };
+    let leadership =
+        crate::jobs::leader::Leadership::start(Arc::clone(&store), crate::jobs::leader::LEASE)
+            .await;
     let jobs = Arc::new(crate::jobs::start(
         &config,
         Arc::clone(&store),
+        leadership,
         Arc::clone(&ledger),
         Arc::clone(&throttle),
         alerts.clone(),

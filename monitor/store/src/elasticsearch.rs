@@ -14,8 +14,11 @@ use elasticsearch::auth::Credentials;
 use elasticsearch::http::request::JsonBody;
 use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use elasticsearch::indices::IndicesPutIndexTemplateParts;
+use elasticsearch::params::OpType;
 use elasticsearch::params::Refresh;
-use elasticsearch::{BulkParts, DeleteByQueryParts, Elasticsearch, IndexParts, SearchParts};
+use elasticsearch::{
+    BulkParts, DeleteByQueryParts, Elasticsearch, GetParts, IndexParts, SearchParts,
+};
 use serde_json::{Value, json};
 
 use super::{
@@ -25,6 +28,8 @@ use super::{
 
 /// How many hits one search page brings back.
 const PAGE: usize = 5000;
+/// The id of the one lease the monitors share (in `<prefix>-leases`).
+const LEADER: &str = "leader";
 /// The most hosts a log count names (the terms aggregation's size).
 const MAX_HOSTS: usize = 10_000;
 
@@ -501,6 +506,56 @@ impl Store for ElasticsearchStore {
         })
     }
 
+    async fn lead(&self, holder: &str, ttl: std::time::Duration) -> Result<bool, StoreError> {
+        let index = format!("{}-leases", self.prefix);
+        let now = Utc::now().timestamp_millis();
+        let mine = json!({
+            "holder": holder,
+            "expires_ms": now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)),
+        });
+        let found = self
+            .client
+            .get(GetParts::IndexId(&index, LEADER))
+            .send()
+            .await
+            .map_err(backend)?;
+        let write = self.client.index(IndexParts::IndexId(&index, LEADER));
+        let write = match found.status_code().as_u16() {
+            404 => write.op_type(OpType::Create),
+            _ => {
+                let lease: Value = found
+                    .error_for_status_code()
+                    .map_err(backend)?
+                    .json()
+                    .await
+                    .map_err(backend)?;
+                let held_by = lease["_source"]["holder"].as_str().unwrap_or_default();
+                let expires = lease["_source"]["expires_ms"].as_i64().unwrap_or(0);
+                if held_by != holder && expires > now {
+                    return Ok(false);
+                }
+                // Renewed or taken over only if nobody wrote it since.
+                write
+                    .if_seq_no(lease["_seq_no"].as_i64().unwrap_or(-1))
+                    .if_primary_term(lease["_primary_term"].as_i64().unwrap_or(-1))
+            }
+        };
+        let written = write
+            .refresh(Refresh::True)
+            .body(mine)
+            .send()
+            .await
+            .map_err(backend)?;
+        match written.status_code().as_u16() {
+            // Another monitor wrote first.
+            409 => Ok(false),
+            _ => written
+                .error_for_status_code()
+                .map(|_| true)
+                .map_err(backend),
+        }
+    }
+
     async fn api_stats(
         &self,
         environment: &str,
@@ -586,5 +641,44 @@ mod tests {
             true,
         )
         .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn one_monitor_leads_until_its_lease_lapses_then_another_takes_over_and_a_race_has_one_winner()
+     {
+        let node = aerie_testkit::OpenSearch::start().await.unwrap();
+        let connect = || ElasticsearchStore::connect(node.url(), None, None, "aerie");
+        let (one, two) = (connect().await.unwrap(), connect().await.unwrap());
+        let ttl = std::time::Duration::from_millis(1500);
+        assert!(
+            one.lead("monitor-1", ttl).await.unwrap(),
+            "a free lease is taken"
+        );
+        assert!(
+            !two.lead("monitor-2", ttl).await.unwrap(),
+            "a held one is not"
+        );
+        assert!(
+            one.lead("monitor-1", ttl).await.unwrap(),
+            "its holder renews it"
+        );
+        assert!(!two.lead("monitor-2", ttl).await.unwrap());
+        // monitor-1 stops renewing: after the lease lapses monitor-2 has it.
+        tokio::time::sleep(ttl + std::time::Duration::from_millis(200)).await;
+        assert!(
+            two.lead("monitor-2", ttl).await.unwrap(),
+            "a lapsed lease is taken over"
+        );
+        assert!(
+            !one.lead("monitor-1", ttl).await.unwrap(),
+            "and its old holder knows"
+        );
+        // Two monitors at a lapsed lease at once: exactly one wins, each time.
+        for round in 0..5 {
+            tokio::time::sleep(ttl + std::time::Duration::from_millis(200)).await;
+            let (name_a, name_b) = (format!("a-{round}"), format!("b-{round}"));
+            let (a, b) = tokio::join!(one.lead(&name_a, ttl), two.lead(&name_b, ttl));
+            assert!(a.unwrap() ^ b.unwrap(), "round {round}: exactly one leads");
+        }
     }
 }

@@ -357,6 +357,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
             }
         }
     }
+    /// Whether `holder` leads the work that must happen once (alert
+    /// evaluation and mail, scheduled jobs) for the next `ttl`: the lease is
+    /// taken when free or lapsed and renewed when `holder` has it. A store
+    /// that one monitor owns always answers yes.
+    async fn lead(&self, holder: &str, ttl: std::time::Duration) -> Result<bool, StoreError> {
+        let _ = (holder, ttl);
+        Ok(true)
+    }
     /// API statistics records whose window ended within the range.
     async fn api_stats(
         &self,

@@ -37,6 +37,7 @@ mod env_check;
 mod handover;
 mod history;
 mod hostile_input;
+mod leadership;
 mod log_export;
 mod monitor_tls;
 mod packages;
