@@ -37,7 +37,12 @@ async fn of_two_monitors_on_one_cluster_one_runs_the_jobs_and_the_other_takes_ov
     let second = Monitor::start_with(store()).await;
 
     let by_first = run_usage(&first).await.unwrap();
-    assert_ne!(by_first, STANDING_BY, "the first monitor leads\n{}", first.log());
+    assert_ne!(
+        by_first,
+        STANDING_BY,
+        "the first monitor leads\n{}",
+        first.log()
+    );
     assert_eq!(
         run_usage(&second).await.as_deref(),
         Some(STANDING_BY),
@@ -47,16 +52,24 @@ async fn of_two_monitors_on_one_cluster_one_runs_the_jobs_and_the_other_takes_ov
 
     first.kill_hard();
     let killed = Instant::now();
-    wait_until("the second monitor leads", Duration::from_secs(40), async || {
-        run_usage(&second)
-            .await
-            .filter(|result| result != STANDING_BY)
-    })
+    wait_until(
+        "the second monitor leads",
+        Duration::from_secs(40),
+        async || {
+            run_usage(&second)
+                .await
+                .filter(|result| result != STANDING_BY)
+        },
+    )
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", second.log()));
     // The lease is 15 s, renewed every 5 s: the takeover comes after it
     // lapses and within the next renewal.
     let took = killed.elapsed();
     assert!(took < Duration::from_secs(25), "took {took:?}");
-    assert!(second.log().contains("this monitor leads"), "{}", second.log());
+    assert!(
+        second.log().contains("this monitor leads"),
+        "{}",
+        second.log()
+    );
 }

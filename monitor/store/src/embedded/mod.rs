@@ -282,6 +282,26 @@ fn parsed(query: &LogQuery) -> Result<logs::Expr, StoreError> {
     })
 }
 
+/// The query as the log store searches it, from below the key `below`
+/// (a page's cursor). Levels are compared in any case.
+fn search_of<'a>(
+    query: &'a LogQuery,
+    expr: &'a logs::Expr,
+    below: Option<(i64, u64)>,
+) -> logs::Search<'a> {
+    logs::Search {
+        environment: &query.environment,
+        host: query.host.as_deref(),
+        level: query.level.as_deref(),
+        file: query.file.as_deref(),
+        from: query.from.timestamp_micros(),
+        to: query.to.timestamp_micros(),
+        below,
+        limit: query.limit,
+        expr,
+    }
+}
+
 fn line_of_event(event: &aerie_wire::Event) -> Option<logs::NewLine<'_>> {
     match &event.body {
         EventBody::Log {
@@ -459,18 +479,7 @@ impl Store for EmbeddedStore {
             }
             None => None,
         };
-        let level = query.level.as_deref().map(str::to_ascii_uppercase);
-        let search = logs::Search {
-            environment: &query.environment,
-            host: query.host.as_deref(),
-            level: level.as_deref(),
-            file: query.file.as_deref(),
-            from: query.from.timestamp_micros(),
-            to: query.to.timestamp_micros(),
-            below,
-            limit: query.limit,
-            expr: &expr,
-        };
+        let search = search_of(query, &expr, below);
         let page = tokio::task::block_in_place(|| self.logs.search(&search)).map_err(backend)?;
         Ok(LogPage {
             lines: page.lines,
@@ -484,18 +493,7 @@ impl Store for EmbeddedStore {
         bucket: std::time::Duration,
     ) -> Result<LogCounts, StoreError> {
         let expr = parsed(query)?;
-        let level = query.level.as_deref().map(str::to_ascii_uppercase);
-        let search = logs::Search {
-            environment: &query.environment,
-            host: query.host.as_deref(),
-            level: level.as_deref(),
-            file: query.file.as_deref(),
-            from: query.from.timestamp_micros(),
-            to: query.to.timestamp_micros(),
-            below: None,
-            limit: 0,
-            expr: &expr,
-        };
+        let search = search_of(query, &expr, None);
         tokio::task::block_in_place(|| self.logs.count(&search, bucket)).map_err(backend)
     }
 

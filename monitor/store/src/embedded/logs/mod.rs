@@ -516,43 +516,18 @@ impl LogStore {
             head.chain(granules).collect()
         };
         if !required.hashes.is_empty() {
-            // The filters are read on every core, a share of the parts each.
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let share = parts.len().div_ceil(threads).max(1);
-            let mut shares: Vec<Vec<(Key, Part)>> = Vec::with_capacity(threads);
-            while !parts.is_empty() {
-                let rest = parts.split_off(share.min(parts.len()));
-                shares.push(std::mem::replace(&mut parts, rest));
-            }
-            let kept: Vec<Result<Vec<(Key, Part)>, EmbeddedError>> = std::thread::scope(|scope| {
-                let workers: Vec<_> = shares
-                    .into_iter()
-                    .map(|share| {
-                        scope.spawn(move || {
-                            let mut kept = Vec::with_capacity(share.len());
-                            for (key, part) in share {
-                                let may_hold = match &part {
-                                    Part::Head(chunk) => chunk.may_hold(&required.hashes)?,
-                                    Part::Granule(segment, at) => {
-                                        segment.may_hold(*at, &required.hashes)?
-                                    }
-                                };
-                                if may_hold {
-                                    kept.push((key, part));
-                                }
-                            }
-                            Ok(kept)
-                        })
-                    })
-                    .collect();
-                workers
-                    .into_iter()
-                    .map(|worker| worker.join().expect("a filter thread does not panic"))
-                    .collect()
+            // The filters are read on every core.
+            let may_hold = on_every_core(&parts, |(_, part)| match part {
+                Part::Head(chunk) => chunk.may_hold(&required.hashes),
+                Part::Granule(segment, at) => segment.may_hold(*at, &required.hashes),
             });
-            for share in kept {
-                parts.extend(share?);
+            let mut kept = Vec::with_capacity(parts.len());
+            for (part, may_hold) in parts.into_iter().zip(may_hold) {
+                if may_hold? {
+                    kept.push(part);
+                }
             }
+            parts = kept;
         }
         parts.sort_by_key(|(max_key, _)| std::cmp::Reverse(*max_key));
         Ok(parts)
@@ -567,32 +542,15 @@ impl LogStore {
     ) -> Result<LogCounts, EmbeddedError> {
         let required = Required::of(search.expr);
         let parts = self.parts(search, &required)?;
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let counted: Vec<Result<LogCounter, EmbeddedError>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..threads.min(parts.len()).max(1))
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut counter = LogCounter::new(bucket);
-                        loop {
-                            let at = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some((_, part)) = parts.get(at) else {
-                                return Ok(counter);
-                            };
-                            visit(part, search, &required, None, |row, _, line| {
-                                counter.add(line.host, row.key(), || {
-                                    String::from_utf8_lossy(row.message).into_owned()
-                                });
-                                ControlFlow::Continue(())
-                            })?;
-                        }
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .map(|worker| worker.join().expect("a counting thread does not panic"))
-                .collect()
+        let counted = on_every_core(&parts, |(_, part)| {
+            let mut counter = LogCounter::new(bucket);
+            visit(part, search, &required, None, |row, _, line| {
+                counter.add(line.host, row.key(), || {
+                    String::from_utf8_lossy(row.message).into_owned()
+                });
+                ControlFlow::Continue(())
+            })
+            .map(|()| counter)
         });
         let mut total = LogCounter::new(bucket);
         for counter in counted {
@@ -626,30 +584,7 @@ impl LogStore {
             if wave.is_empty() {
                 break;
             }
-            let found: Vec<Result<Vec<(Key, LogLine)>, EmbeddedError>> = if wave.len() == 1 {
-                vec![scan(&wave[0], search, &required, floor, limit)]
-            } else {
-                let next = std::sync::atomic::AtomicUsize::new(0);
-                let results = Mutex::new(Vec::with_capacity(wave.len()));
-                std::thread::scope(|scope| {
-                    for _ in 0..threads.min(wave.len()) {
-                        scope.spawn(|| {
-                            loop {
-                                let at = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                let Some(part) = wave.get(at) else {
-                                    return;
-                                };
-                                let found = scan(part, search, &required, floor, limit);
-                                results
-                                    .lock()
-                                    .unwrap_or_else(|p| p.into_inner())
-                                    .push(found);
-                            }
-                        });
-                    }
-                });
-                results.into_inner().unwrap_or_else(|p| p.into_inner())
-            };
+            let found = on_every_core(&wave, |part| scan(part, search, &required, floor, limit));
             for lines in found {
                 best.extend(lines?);
             }
@@ -722,6 +657,38 @@ impl LogStore {
         }
         Ok(removed + in_head)
     }
+}
+
+/// `work` done on each of `items`, on every core (each thread takes the
+/// next item left); the answers in the items' order.
+fn on_every_core<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if items.len() < 2 || threads < 2 {
+        return items.iter().map(work).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.min(items.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let at = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(at) else {
+                            return done;
+                        };
+                        done.push((at, work(item)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().expect("a store thread does not panic"))
+            .collect()
+    });
+    done.sort_by_key(|(at, _)| *at);
+    done.into_iter().map(|(_, answer)| answer).collect()
 }
 
 /// The words every line a search finds holds (`Expr::required_words`):

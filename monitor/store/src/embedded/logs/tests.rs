@@ -30,19 +30,28 @@ fn write(store: &LogStore, host: &str, lines: &[(String, String, i64)]) -> (u64,
     store.write("acme", host, &new).unwrap()
 }
 
+/// Every line of environment `acme` that `expr` matches.
+fn everything(expr: &Expr) -> Search<'_> {
+    Search {
+        environment: "acme",
+        host: None,
+        level: None,
+        file: None,
+        from: i64::MIN,
+        to: i64::MAX,
+        below: None,
+        limit: 0,
+        expr,
+    }
+}
+
 fn search(store: &LogStore, text: &str, limit: usize, below: Option<Key>) -> Page {
     let expr = parse(text).unwrap();
     store
         .search(&Search {
-            environment: "acme",
-            host: None,
-            level: None,
-            file: None,
-            from: i64::MIN,
-            to: i64::MAX,
             below,
             limit,
-            expr: &expr,
+            ..everything(&expr)
         })
         .unwrap()
 }
@@ -420,15 +429,8 @@ fn a_search_for_a_word_passes_over_granules_whose_filter_rules_it_out_unread() {
     let expr = parse("heap").unwrap();
     let error = store
         .search(&Search {
-            environment: "acme",
-            host: None,
-            level: None,
-            file: None,
-            from: i64::MIN,
-            to: i64::MAX,
-            below: None,
             limit: 10,
-            expr: &expr,
+            ..everything(&expr)
         })
         .unwrap_err();
     assert!(error.to_string().contains("damaged"), "{error}");
@@ -454,19 +456,8 @@ fn a_count_covers_segments_and_head_per_host_with_each_hosts_newest_line() {
     }
     assert_eq!(segments(dir.path()), 2);
     let expr = parse("refused").unwrap();
-    let search = Search {
-        environment: "acme",
-        host: None,
-        level: None,
-        file: None,
-        from: i64::MIN,
-        to: i64::MAX,
-        below: None,
-        limit: 0,
-        expr: &expr,
-    };
     let counts = store
-        .count(&search, std::time::Duration::from_secs(4))
+        .count(&everything(&expr), std::time::Duration::from_secs(4))
         .unwrap();
     // Lines 0, 2, 4, 6, 8: gw-2 has 0 and 6, gw-1 has 2, 4 and 8.
     assert_eq!(counts.total, 5);
