@@ -403,6 +403,22 @@ fn log_json(line: &crate::store::LogLine) -> Value {
     })
 }
 
+/// The logs page's hit histogram: the search's counts per step.
+fn hits(counts: &crate::store::LogCounts, step_ms: i64, range: &Range) -> String {
+    let buckets: Vec<(i64, u64)> = counts
+        .buckets
+        .iter()
+        .map(|b| (b.start.timestamp_millis(), b.count))
+        .collect();
+    chart::bars(
+        "Matching lines over time",
+        &buckets,
+        step_ms,
+        range.from.timestamp_millis(),
+        range.to.timestamp_millis(),
+    )
+}
+
 pub(super) async fn logs(
     State(state): State<AppState>,
     signed_in: SignedIn,
@@ -468,17 +484,7 @@ pub(super) async fn logs(
         Err(error) => return Err(store_error(error)),
     };
     let (page_of, counts) = page_of;
-    let histogram = chart::bars(
-        "Matching lines over time",
-        &counts
-            .buckets
-            .iter()
-            .map(|b| (b.start.timestamp_millis(), b.count))
-            .collect::<Vec<_>>(),
-        step_ms,
-        range.from.timestamp_millis(),
-        range.to.timestamp_millis(),
-    );
+    let histogram = hits(&counts, step_ms, &range);
     let keep = |cursor: &str| {
         let mut pairs: Vec<(String, String)> = Vec::new();
         for (key, value) in [
