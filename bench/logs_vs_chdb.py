@@ -35,17 +35,17 @@ import json
 import os
 import random
 import resource
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import http.client
-import urllib.parse
 
 import chdb.session
+
+# The helpers the monitor's other benchmark has: a free port, a process's
+# CPU seconds, an HTTP request, waiting for a server, two senders at once.
+from monitor_vs_peers import cpu, free_port, parallel, request, wait_http
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZES = [int(s) for s in os.environ.get("SIZES", "1000000,10000000").split(",")]
@@ -78,17 +78,6 @@ def zipf_table():
     return ZIPF
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
 def own_cpu():
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -112,34 +101,12 @@ def du(path):
     return total
 
 
-def request(port, method, path, body=None, headers=None, timeout=600):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    connection.request(method, path, body=body, headers=headers or {})
-    response = connection.getresponse()
-    data = response.read()
-    connection.close()
-    if response.status >= 300:
-        raise RuntimeError(f"{method} {path[:80]} answered {response.status}: {data[:300]!r}")
-    return data
-
-
 def timed_get(port, path):
     args = ["curl", "-sS", "--fail-with-body", "-o", "-", "-w", "\n%{time_total}",
             "-H", f"Authorization: Bearer {USER_TOKEN}", f"http://127.0.0.1:{port}{path}"]
     done = subprocess.run(args, capture_output=True, check=True)
     body, _, seconds = done.stdout.rpartition(b"\n")
     return float(seconds), json.loads(body)
-
-
-def wait_http(port, path, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            request(port, "GET", path, timeout=2)
-            return
-        except Exception:
-            time.sleep(0.2)
-    sys.exit(f"nothing answered on port {port}{path}")
 
 
 BASE_MS = int(time.time() * 1000) - 2 * 24 * 3600 * 1000
@@ -172,30 +139,6 @@ def monitor_body(rows):
         for ms, _, level, logger, message in rows)
     body = '{"environment":"bench","host":"%s","agent":"bench","events":[%s]}' % (rows[0][1], events)
     return gzip.compress(body.encode(), 1)
-
-
-def parallel(jobs, worker, threads=2):
-    queue, lock, errors = list(jobs), threading.Lock(), []
-
-    def run():
-        while True:
-            with lock:
-                if not queue:
-                    return
-                job = queue.pop(0)
-            try:
-                worker(job)
-            except Exception as error:
-                errors.append(error)
-                return
-
-    pool = [threading.Thread(target=run) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    if errors:
-        raise errors[0]
 
 
 def pct(samples):
