@@ -233,3 +233,11 @@ pub enum DrError {
         message: String,
     },
 }
+
+impl DrError {
+    /// Whether trying the step again cannot help: a database whose TLS
+    /// cannot be trusted stays so until someone gives `--database-ca`.
+    pub fn permanent(&self) -> bool {
+        matches!(self, Self::DatabaseTls { .. })
+    }
+}

@@ -203,8 +203,8 @@ async fn steps_of(
     Ok(failure)
 }
 
-/// Runs `step` until it succeeds or has used its retries, each attempt
-/// within its timeout.
+/// Runs `step` until it succeeds, has used its retries or fails in a way
+/// no retry mends, each attempt within its timeout.
 async fn attempt(
     context: &Context,
     step: &Step,
@@ -218,7 +218,7 @@ async fn attempt(
             Ok(outputs) => return Ok(outputs),
             Err(error) => error,
         };
-        if *attempts > step.retries {
+        if *attempts > step.retries || error.permanent() {
             return Err(error);
         }
         tracing::warn!(step = step.id, attempt = *attempts, error = %aerie_common::error_chain(&error), "retrying");

@@ -909,6 +909,10 @@ async fn a_database_whose_certificate_the_given_ca_did_not_sign_fails_the_check_
     let journal = site.journaled(result["run"].as_str().unwrap()).await;
     let last = journal["steps"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["step"], "verify", "{journal:#}");
+    assert_eq!(
+        last["attempts"], 1,
+        "no retry mends an untrusted certificate"
+    );
     let error = last["error"].as_str().unwrap();
     assert!(
         error.contains("no TLS connection that can be trusted") && error.contains("--database-ca"),
