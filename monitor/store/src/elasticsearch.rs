@@ -649,7 +649,11 @@ mod tests {
         let node = aerie_testkit::OpenSearch::start().await.unwrap();
         let connect = || ElasticsearchStore::connect(node.url(), None, None, "aerie");
         let (one, two) = (connect().await.unwrap(), connect().await.unwrap());
-        let ttl = std::time::Duration::from_millis(1500);
+        // Long enough that a busy machine never lets a held lease lapse
+        // between two questions; the lapse is asked for with `short`.
+        let ttl = std::time::Duration::from_secs(20);
+        let short = std::time::Duration::from_secs(1);
+        let lapse = short + std::time::Duration::from_millis(500);
         assert!(
             one.lead("monitor-1", ttl).await.unwrap(),
             "a free lease is taken"
@@ -663,22 +667,29 @@ mod tests {
             "its holder renews it"
         );
         assert!(!two.lead("monitor-2", ttl).await.unwrap());
-        // monitor-1 stops renewing: after the lease lapses monitor-2 has it.
-        tokio::time::sleep(ttl + std::time::Duration::from_millis(200)).await;
+        // monitor-1's last renewal is short and it stops: once the lease
+        // lapses monitor-2 has it.
+        assert!(one.lead("monitor-1", short).await.unwrap());
+        tokio::time::sleep(lapse).await;
         assert!(
-            two.lead("monitor-2", ttl).await.unwrap(),
+            two.lead("monitor-2", short).await.unwrap(),
             "a lapsed lease is taken over"
         );
-        assert!(
-            !one.lead("monitor-1", ttl).await.unwrap(),
-            "and its old holder knows"
-        );
-        // Two monitors at a lapsed lease at once: exactly one wins, each time.
-        for round in 0..5 {
-            tokio::time::sleep(ttl + std::time::Duration::from_millis(200)).await;
+        // Two monitors at a lapsed lease at once: exactly one wins, each
+        // time (the winner's lease outlasts the loser's question).
+        for round in 0..3 {
+            tokio::time::sleep(lapse).await;
             let (name_a, name_b) = (format!("a-{round}"), format!("b-{round}"));
             let (a, b) = tokio::join!(one.lead(&name_a, ttl), two.lead(&name_b, ttl));
-            assert!(a.unwrap() ^ b.unwrap(), "round {round}: exactly one leads");
+            let (a, b) = (a.unwrap(), b.unwrap());
+            assert!(a ^ b, "round {round}: exactly one leads");
+            // The round's winner shortens its lease for the next round.
+            let shortened = if a {
+                one.lead(&name_a, short).await
+            } else {
+                two.lead(&name_b, short).await
+            };
+            assert!(shortened.unwrap(), "round {round}: the winner renews");
         }
     }
 }
