@@ -912,7 +912,7 @@ impl State {
                 continue;
             }
             let segment = Arc::clone(segment);
-            let (ids, _) = segment.ids()?;
+            let ids = segment.ids()?;
             self.used(&segment);
             if ids.binary_search(&hash).is_ok() {
                 return Ok(true);

@@ -279,12 +279,12 @@ impl Segment {
             .all(|&hash| super::filter::may_hold(&filter, hash)))
     }
 
-    /// The rows' id hashes, sorted, and whether they were read from the
-    /// file just now (they stay in memory until [`Segment::forget_ids`]).
-    pub(super) fn ids(&self) -> Result<(Arc<Vec<u128>>, bool), EmbeddedError> {
+    /// The rows' id hashes, sorted, read from the file when not in memory
+    /// (they stay there until [`Segment::forget_ids`]).
+    pub(super) fn ids(&self) -> Result<Arc<Vec<u128>>, EmbeddedError> {
         let mut held = self.ids.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(ids) = held.as_ref() {
-            return Ok((Arc::clone(ids), false));
+            return Ok(Arc::clone(ids));
         }
         let mut bytes = vec![0u8; self.meta.ids_count as usize * 16];
         self.file
@@ -303,7 +303,7 @@ impl Segment {
                 .collect(),
         );
         *held = Some(Arc::clone(&ids));
-        Ok((ids, true))
+        Ok(ids)
     }
 
     /// Whether the id hashes are in memory now.
