@@ -54,6 +54,11 @@ impl ConnectTo {
     }
 }
 
+/// The host of a `host:port` endpoint (the whole text when it has no port).
+pub fn host_of(endpoint: &str) -> &str {
+    split(endpoint).map_or(endpoint, |(host, _)| host)
+}
+
 fn split(text: &str) -> Option<(&str, u16)> {
     let (host, port) = text.rsplit_once(':')?;
     Some((host, port.parse().ok()?)).filter(|(host, _)| !host.is_empty())

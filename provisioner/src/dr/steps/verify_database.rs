@@ -106,7 +106,7 @@ impl StepKind for VerifyDatabase {
         };
         let password = context.master_password().await?;
         let (host, port) = context.connect_to.route(endpoint);
-        let name = endpoint.rsplit_once(':').map_or(endpoint, |(name, _)| name);
+        let name = crate::dr::connect::host_of(endpoint);
         let mut tls = mysql_async::SslOpts::default();
         if let Some(ca) = &context.database_ca {
             tls = tls.with_root_certs(vec![ca.clone().into()]);
