@@ -170,6 +170,30 @@ pub enum DrError {
         region: String,
         by: String,
     },
+    #[error(
+        "the artifacts archive of backup {run} is not in {bucket} in {region} ({key}): the DR site's nodes would boot without their distributions; run `aerie backup run` (with copies to the DR region) first"
+    )]
+    NoArchive {
+        run: String,
+        bucket: String,
+        key: String,
+        region: String,
+    },
+    #[error(
+        "the artifacts archive {key} in {bucket} reads back with SHA-256 {got}, but the backup recorded {want}: the copy is damaged; restore from an older backup"
+    )]
+    ArchiveChecksum {
+        bucket: String,
+        key: String,
+        want: String,
+        got: String,
+    },
+    #[error("the artifacts archive at {}", path.display())]
+    Archive {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{what} in {region} disappeared while the step waited for it")]
     Vanished { what: String, region: String },
     #[error("{what} in {region} failed (AWS reports it {state})")]

@@ -13,7 +13,7 @@ mod nodes;
 use crate::spec::{DnsMode, Spec};
 
 pub use crate::rule::{BucketSetting, Rule, Source};
-pub use nodes::{artifacts_bucket, secrets};
+pub use nodes::{artifacts_bucket, iam_name, iam_path, secrets};
 
 /// The kinds of resources, in the order they are created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -365,7 +365,7 @@ fn bastion(spec: &Spec, user_data: &str, out: &mut Vec<Resource>) {
 fn database(spec: &Spec, out: &mut Vec<Resource>) {
     out.push(
         Resource::new(Kind::Secret, "rds-master-password")
-            .prop("name", rds_secret_name(&spec.name))
+            .prop("name", rds_secret_name(spec.secrets_of()))
             .rules(replicas(spec)),
     );
     out.push(

@@ -16,7 +16,7 @@ mod artifacts;
 
 pub use artifacts::{
     Archive, Artifacts, USER_DATA_LIMIT, artifacts, bundle_key, pack, pack_files, sha256_file,
-    sha256_hex,
+    sha256_hex, unpack_files,
 };
 
 /// Every template, by the name it is rendered with.
@@ -222,7 +222,7 @@ fn node_data(
         "home": topology.home(),
         "bucket": crate::model::artifacts_bucket(spec),
         "agent_package": topology.agent_package,
-        "ingest_token_secret": crate::topology::ingest_token_secret_name(&spec.name),
+        "ingest_token_secret": crate::topology::ingest_token_secret_name(spec.secrets_of()),
         "secrets": crate::model::secrets(spec)
             .into_iter()
             .map(|(role, name)| serde_json::json!({ "role": role, "name": name }))
@@ -235,8 +235,8 @@ fn node_data(
         "database_user": crate::topology::DATABASE_USER,
         "region": spec.region,
         "master_user": crate::topology::MASTER_USER,
-        "master_secret": crate::model::rds_secret_name(&spec.name),
-        "product_secret": crate::topology::product_secret_name(&spec.name),
+        "master_secret": crate::model::rds_secret_name(spec.secrets_of()),
+        "product_secret": crate::topology::product_secret_name(spec.secrets_of()),
         "databases": crate::topology::DATABASES
             .iter()
             .map(|(name, database)| serde_json::json!({ "name": name, "database": database }))

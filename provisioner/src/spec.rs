@@ -47,6 +47,11 @@ pub struct Spec {
     /// (and `env check` requires it). Default false.
     #[serde(default)]
     pub production: bool,
+    /// Set only on a DR site (`dr::site`), never read from a file: the
+    /// environment it recovers, whose secrets (replicated to the site's
+    /// region) its nodes read.
+    #[serde(skip)]
+    pub recovers: Option<String>,
 }
 
 /// `[history]`: the git repository recording every apply.
@@ -296,6 +301,12 @@ impl Validate for Spec {
 }
 
 impl Spec {
+    /// The environment whose secrets this one's nodes read: its own, or on
+    /// a DR site the environment it recovers.
+    pub fn secrets_of(&self) -> &str {
+        self.recovers.as_deref().unwrap_or(&self.name)
+    }
+
     fn check(&self) -> Result<(), FieldError> {
         self.validate_identity()?;
         self.validate_network()?;

@@ -41,17 +41,18 @@ fn filter(key: &str, value: &str) -> Filter {
 }
 
 impl Cloud {
-    /// The volumes step `step` of execution `run` made, not being deleted.
+    /// The volumes execution `run` made (only step `step`'s when given),
+    /// not being deleted.
     pub async fn restored_volumes(
         &self,
         run: &str,
-        step: &str,
+        step: Option<&str>,
     ) -> Result<Vec<RestoredVolume>, AwsError> {
-        let request = self
-            .ec2
-            .describe_volumes()
-            .filters(filter(DR_RUN_TAG, run))
-            .filters(filter(DR_STEP_TAG, step));
+        let request = self.ec2.describe_volumes().filters(filter(DR_RUN_TAG, run));
+        let request = match step {
+            Some(step) => request.filters(filter(DR_STEP_TAG, step)),
+            None => request,
+        };
         let answer = send("DescribeVolumes", || request.clone().send()).await?;
         let mut out: Vec<RestoredVolume> = answer
             .volumes()

@@ -21,7 +21,9 @@ pub fn name(environment: &str, run: &str, isolated: bool) -> String {
 /// `spec` as the DR site: the DR region (each availability zone moved to
 /// the same letter there), named `name`, without the VPN (the tunnel to
 /// the customer is theirs to point at the new gateway) and without a DR
-/// region of its own. `None` without a `dr_region`.
+/// region of its own, recovering `spec`'s environment (its nodes read that
+/// environment's secrets, replicated to the DR region; its IAM names and
+/// path carry the region). `None` without a `dr_region`.
 pub fn spec(spec: &Spec, name: &str) -> Option<Spec> {
     let region = spec.dr_region.clone()?;
     let mut site = spec.clone();
@@ -32,6 +34,7 @@ pub fn spec(spec: &Spec, name: &str) -> Option<Spec> {
     site.region = region;
     site.dr_region = None;
     site.vpn = None;
+    site.recovers = Some(spec.name.clone());
     Some(site)
 }
 
@@ -72,6 +75,8 @@ mod tests {
         );
         assert_eq!(site.name, "acme-prod-drill-1");
         assert!(site.vpn.is_none() && site.dr_region.is_none());
+        assert_eq!(site.recovers.as_deref(), Some("acme-prod"));
+        assert_eq!(site.secrets_of(), "acme-prod");
         assert_eq!(site.network.vpc_cidr, spec.network.vpc_cidr);
         let mut local = spec.clone();
         local.dr_region = None;

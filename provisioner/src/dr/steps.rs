@@ -5,6 +5,7 @@
 //! file under `steps/` and one entry in [`KINDS`]; `runbooks/README.md`
 //! describes each for the people who write runbooks.
 
+mod artifacts;
 mod dns;
 mod network;
 mod nodes;
@@ -51,13 +52,14 @@ pub trait StepKind: Send + Sync {
 }
 
 /// Every kind, by the name runbooks use.
-pub const KINDS: [(&str, &dyn StepKind); 9] = [
+pub const KINDS: [(&str, &dyn StepKind); 10] = [
     ("recovery-point", &recovery_point::RecoveryPoint),
     ("network", &network::Network),
     ("subnet-group", &subnet_group::SubnetGroup),
     ("restore-database", &restore_database::RestoreDatabase),
     ("verify-database", &verify_database::VerifyDatabase),
     ("volumes", &volumes::Volumes),
+    ("artifacts", &artifacts::Artifacts),
     ("nodes", &nodes::Nodes),
     ("dns", &dns::Dns),
     ("verify-health", &verify_health::VerifyHealth),

@@ -15,23 +15,71 @@ use crate::topology::Topology;
 /// The environment's secrets in Secrets Manager, by role: the database
 /// master password always; with `[nodes]` the product's database password,
 /// its administrator password and the agents' ingest token.
+///
+/// On a DR site they are the recovered environment's, replicated to the
+/// site's region under the same names.
 pub fn secrets(spec: &Spec) -> Vec<(&'static str, String)> {
-    let mut out = vec![("rds-master-password", rds_secret_name(&spec.name))];
+    let owner = spec.secrets_of();
+    let mut out = vec![("rds-master-password", rds_secret_name(owner))];
     if spec.nodes.is_some() {
         use crate::topology::{admin_secret_name, ingest_token_secret_name, product_secret_name};
         out.extend([
-            ("product-db-password", product_secret_name(&spec.name)),
-            ("admin-password", admin_secret_name(&spec.name)),
-            ("ingest-token", ingest_token_secret_name(&spec.name)),
+            ("product-db-password", product_secret_name(owner)),
+            ("admin-password", admin_secret_name(owner)),
+            ("ingest-token", ingest_token_secret_name(owner)),
         ]);
     }
     out
 }
 
 /// The name of the environment's artifacts bucket (S3 names are global:
-/// the environment and its region make it the environment's own).
+/// the environment and its region make it the environment's own). A
+/// drill's site, whose name carries the run, can pass S3's 63 characters:
+/// its name is then shortened with a digest of the whole ([`bounded`]).
 pub fn artifacts_bucket(spec: &Spec) -> String {
-    format!("aerie-{}-{}-artifacts", spec.name, spec.region)
+    bounded(
+        &format!("aerie-{}-{}", spec.name, spec.region),
+        "-artifacts",
+        63,
+    )
+}
+
+/// The IAM name of node role `kind`'s role and instance profile. IAM names
+/// are global, so a DR site's carry its region too: a recovery keeps the
+/// environment's name, and its roles must not be the primary's, whose
+/// policies name the primary region's bucket and secrets. Bounded by the
+/// 64 characters IAM allows a role's name.
+pub fn iam_name(spec: &Spec, kind: &str) -> String {
+    let stem = match spec.recovers {
+        Some(_) => format!("aerie-{}-{}", spec.name, spec.region),
+        None => format!("aerie-{}", spec.name),
+    };
+    bounded(&stem, &format!("-{kind}"), 64)
+}
+
+/// The IAM path the environment's roles and profiles live under:
+/// `/aerie/<env>/`, and on a DR site `/aerie/<env>/<region>/`, so neither
+/// side ever finds the other's.
+pub fn iam_path(spec: &Spec) -> String {
+    match spec.recovers {
+        Some(_) => format!("/aerie/{}/{}/", spec.name, spec.region),
+        None => format!("/aerie/{}/", spec.name),
+    }
+}
+
+/// `stem` + `suffix` when it fits in `max` characters; otherwise the
+/// stem cut short, then `-` and eight hex digits of the whole name's
+/// SHA-256, then the suffix: still the same for the same name, and two
+/// names that differ only past the cut still differ.
+fn bounded(stem: &str, suffix: &str, max: usize) -> String {
+    let whole = format!("{stem}{suffix}");
+    if whole.len() <= max {
+        return whole;
+    }
+    let digest = &crate::render::sha256_hex(whole.as_bytes())[..8];
+    let keep = max.saturating_sub(suffix.len() + 1 + digest.len());
+    let cut = stem[..keep.min(stem.len())].trim_end_matches('-');
+    format!("{cut}-{digest}{suffix}")
 }
 
 /// The node roles and the secrets each may read.
@@ -83,7 +131,7 @@ pub(super) fn nodes(spec: &Spec, artifacts: &Artifacts, out: &mut Vec<Resource>)
     for (kind, readable) in NODE_ROLES {
         let iam_role = format!("{kind}-role");
         let mut role = Resource::new(Kind::IamRole, &iam_role)
-            .prop("name", format!("aerie-{}-{kind}", spec.name))
+            .prop("name", iam_name(spec, kind))
             .rule(grant(
                 "s3:GetObject",
                 &format!("artifacts/bundles/{kind}-*"),
@@ -98,7 +146,7 @@ pub(super) fn nodes(spec: &Spec, artifacts: &Artifacts, out: &mut Vec<Resource>)
         out.push(role);
         out.push(
             Resource::new(Kind::InstanceProfile, &format!("{kind}-profile"))
-                .prop("name", format!("aerie-{}-{kind}", spec.name))
+                .prop("name", iam_name(spec, kind))
                 .rule(Rule::Carries {
                     role: iam_role.clone(),
                 })
@@ -151,5 +199,69 @@ fn grant(action: &str, on: &str) -> Rule {
     Rule::Grant {
         action: action.to_owned(),
         on: on.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> Spec {
+        use aerie_common::toml_file::TomlFile as _;
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/acme.toml");
+        Spec::load(&path).unwrap()
+    }
+
+    #[test]
+    fn a_name_past_aws_s_limit_is_cut_short_with_a_digest_and_stays_the_same() {
+        assert_eq!(
+            bounded("aerie-acme", "-artifacts", 63),
+            "aerie-acme-artifacts"
+        );
+        let long = "aerie-acme-prod-drill-20261203-101500-000-eu-central-1";
+        let short = bounded(long, "-artifacts", 63);
+        assert!(short.len() <= 63, "{short}");
+        assert!(short.starts_with("aerie-acme-prod-drill-20261203-101500-000-"));
+        assert!(
+            short.ends_with("-artifacts") && !short.contains("--"),
+            "{short}"
+        );
+        assert_eq!(short, bounded(long, "-artifacts", 63));
+        let other = bounded(&long.replace("000", "001"), "-artifacts", 63);
+        assert_ne!(short, other);
+    }
+
+    #[test]
+    fn a_dr_site_s_iam_names_and_path_carry_its_region_and_the_environment_s_do_not() {
+        let spec = example();
+        assert_eq!(iam_name(&spec, "gateway"), "aerie-acme-prod-gateway");
+        assert_eq!(iam_path(&spec), "/aerie/acme-prod/");
+        let site = crate::dr::site::spec(&spec, "acme-prod").unwrap();
+        assert_eq!(
+            iam_name(&site, "gateway"),
+            "aerie-acme-prod-eu-central-1-gateway"
+        );
+        assert_eq!(iam_path(&site), "/aerie/acme-prod/eu-central-1/");
+        let drill = crate::dr::site::spec(&spec, "acme-prod-drill-20261203-101500-000").unwrap();
+        let name = iam_name(&drill, "traffic-manager");
+        assert!(
+            name.len() <= 64 && name.ends_with("-traffic-manager"),
+            "{name}"
+        );
+        let bucket = artifacts_bucket(&drill);
+        assert!(bucket.len() <= 63, "{bucket}");
+        assert_ne!(bucket, artifacts_bucket(&spec));
+    }
+
+    #[test]
+    fn a_dr_site_s_nodes_read_the_recovered_environment_s_secrets() {
+        let spec = example();
+        let drill = crate::dr::site::spec(&spec, "acme-prod-drill-1").unwrap();
+        assert_eq!(secrets(&drill), secrets(&spec));
+        assert!(
+            secrets(&drill)
+                .iter()
+                .all(|(_, name)| name.starts_with("aerie/acme-prod/"))
+        );
     }
 }

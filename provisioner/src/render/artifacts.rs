@@ -156,6 +156,37 @@ pub fn pack_files(
     sha256_file(out)
 }
 
+/// The regular files of the `.tar.gz` at `archive` whose names start with
+/// `prefix`, each written to its own file in `dir` as it is read (never
+/// whole in memory); answers `(name in the archive, file)` in the
+/// archive's order. A name is never used as a path, so an entry named
+/// `../x` writes nowhere but `dir`.
+pub fn unpack_files(
+    archive: &std::path::Path,
+    prefix: &str,
+    dir: &std::path::Path,
+) -> std::io::Result<Vec<(String, std::path::PathBuf)>> {
+    let gzip = flate2::read::GzDecoder::new(std::io::BufReader::new(std::fs::File::open(archive)?));
+    let mut tar = tar::Archive::new(gzip);
+    let mut out = Vec::new();
+    for entry in tar.entries()? {
+        let mut entry = entry?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        if !name.starts_with(prefix) {
+            continue;
+        }
+        let path = dir.join(format!("entry-{}", out.len()));
+        let mut file = std::fs::File::create(&path)?;
+        std::io::copy(&mut entry, &mut file)?;
+        file.sync_all()?;
+        out.push((name, path));
+    }
+    Ok(out)
+}
+
 /// The hex SHA-256 and the size of the file at `path`, read in pieces.
 pub fn sha256_file(path: &std::path::Path) -> std::io::Result<(String, u64)> {
     let mut digest = Sha256::new();
@@ -213,6 +244,28 @@ mod tests {
         ]);
         assert_eq!(std::fs::read(&out).unwrap(), memory.bytes);
         assert_eq!((sha256, size), (memory.sha256, memory.bytes.len() as u64));
+    }
+
+    #[test]
+    fn unpacking_gives_back_the_files_under_the_prefix_each_in_a_file_of_the_folder_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("a.tar.gz");
+        std::fs::write(
+            &archive,
+            pack([
+                ("dist/wso2am.zip", &b"product"[..]),
+                ("bundles/gateway-1.tar.gz", &b"bundle"[..]),
+            ])
+            .bytes,
+        )
+        .unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let files = unpack_files(&archive, "dist/", &out).unwrap();
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["dist/wso2am.zip"]);
+        assert_eq!(std::fs::read(&files[0].1).unwrap(), b"product");
+        assert!(files.iter().all(|(_, path)| path.parent() == Some(&*out)));
     }
 
     #[test]

@@ -28,6 +28,10 @@ const TABLES: [(&str, &[&str]); 3] = [
     ("registry", &["REG_RESOURCE", "REG_PATH"]),
 ];
 
+/// The product distribution the operators put in the artifacts bucket,
+/// which a recovery restores from the backup's archive.
+const DISTRIBUTION: (&str, &[u8]) = ("dist/wso2am-2.0.0.zip", b"the product distribution");
+
 /// The nodes' services ports (the product's 9443 plus each one's offset):
 /// the gateways', the first and the second traffic manager's.
 const SERVICES_PORTS: [u16; 3] = [9443, 9444, 9445];
@@ -51,6 +55,16 @@ impl Site {
         let spec = example();
         let apply = account.aerie(&["env", "apply", "--yes"], &spec);
         assert!(apply.status.success(), "{}", text(&apply));
+        account
+            .s3(REGION)
+            .await
+            .put_object()
+            .bucket(format!("aerie-{ENV}-{REGION}-artifacts"))
+            .key(DISTRIBUTION.0)
+            .body(DISTRIBUTION.1.to_vec().into())
+            .send()
+            .await
+            .unwrap();
         let backup = account.aerie(&["backup", "run"], &spec);
         assert!(backup.status.success(), "{}", text(&backup));
         // RDS's own scheme: one wildcard certificate per region's names.
@@ -293,6 +307,38 @@ impl Site {
             .map(|i| i.instance_id().unwrap_or_default())
             .collect();
         assert!(live.is_empty(), "{when}: instances left in {DR}: {live:?}");
+        let buckets = self
+            .account
+            .s3(DR)
+            .await
+            .list_buckets()
+            .send()
+            .await
+            .unwrap();
+        let left: Vec<_> = buckets
+            .buckets()
+            .iter()
+            .filter_map(|b| b.name())
+            .filter(|name| name.contains("-drill-"))
+            .collect();
+        assert!(left.is_empty(), "{when}: buckets left: {left:?}");
+        let iam = aws_sdk_iam::Client::new(&self.account.moto.sdk_config(REGION).await);
+        let roles = iam.list_roles().send().await.unwrap();
+        let left: Vec<_> = roles
+            .roles()
+            .iter()
+            .filter(|r| r.path().contains("-drill-"))
+            .map(|r| r.role_name())
+            .collect();
+        assert!(left.is_empty(), "{when}: IAM roles left: {left:?}");
+        let profiles = iam.list_instance_profiles().send().await.unwrap();
+        let left: Vec<_> = profiles
+            .instance_profiles()
+            .iter()
+            .filter(|p| p.path().contains("-drill-"))
+            .map(|p| p.instance_profile_name())
+            .collect();
+        assert!(left.is_empty(), "{when}: instance profiles left: {left:?}");
         let route53 = aws_sdk_route53::Client::new(&self.account.moto.sdk_config(REGION).await);
         let zones = route53.list_hosted_zones().send().await.unwrap();
         let named: Vec<_> = zones
@@ -348,8 +394,16 @@ async fn backdate(site: &Site, hours: i64) -> chrono::DateTime<chrono::Utc> {
 }
 
 /// The steps of the shipped drill (and failover), in order.
-const STEPS: [&str; 8] = [
-    "point", "network", "database", "verify", "volumes", "nodes", "dns", "health",
+const STEPS: [&str; 9] = [
+    "point",
+    "network",
+    "database",
+    "verify",
+    "volumes",
+    "artifacts",
+    "nodes",
+    "dns",
+    "health",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -435,7 +489,7 @@ async fn a_drill_restores_the_backup_verifies_measures_rpo_and_rto_and_tears_dow
             .all(|s| s["outcome"] == "done"),
         "{journal:#}"
     );
-    let verified = time(&journal["steps"][7]["ended"]);
+    let verified = time(&journal["steps"][8]["ended"]);
     assert_eq!(
         result["rto_seconds"].as_i64().unwrap(),
         (verified - time(&journal["started"])).num_seconds()
@@ -452,7 +506,14 @@ async fn a_drill_restores_the_backup_verifies_measures_rpo_and_rto_and_tears_dow
         .collect();
     assert_eq!(
         undone,
-        ["dns", "nodes", "volumes", "database", "network"],
+        [
+            "dns",
+            "nodes",
+            "artifacts",
+            "volumes",
+            "database",
+            "network"
+        ],
         "newest first"
     );
     // Every node's health URL was asked, through the routes given.
@@ -460,8 +521,9 @@ async fn a_drill_restores_the_backup_verifies_measures_rpo_and_rto_and_tears_dow
         site.health.iter().all(|h| h.hits() > 0),
         "a node's health was not checked"
     );
-    assert_eq!(journal["steps"][7]["outputs"]["healthy"], "4 nodes");
-    let recovered = journal["steps"][5]["outputs"]["addresses"]
+    assert_eq!(journal["steps"][8]["outputs"]["healthy"], "4 nodes");
+    assert_eq!(journal["steps"][5]["outputs"]["distributions"], 1);
+    let recovered = journal["steps"][6]["outputs"]["addresses"]
         .as_object()
         .unwrap()
         .clone();
@@ -542,6 +604,7 @@ async fn a_failure_at_each_step_is_torn_down_to_a_clean_slate_and_the_journal_na
         ("network", "VpcLimitExceeded"),
         ("database", "InsufficientDBInstanceCapacity"),
         ("volumes", "VolumeLimitExceeded"),
+        ("artifacts", "AccessDenied"),
         ("nodes", "InsufficientInstanceCapacity"),
         ("dns", "TooManyHostedZones"),
         ("health", "traffic-manager-2 is not healthy"),
@@ -578,6 +641,15 @@ async fn a_failure_at_each_step_is_torn_down_to_a_clean_slate_and_the_journal_na
                     .proxy
                     .fail("route53:POST /hostedzone", 3, 400, "TooManyHostedZones")
             }
+            // Every attempt to read the backup's artifacts archive (the
+            // drill's first read of an object there), after the site's
+            // bucket was made.
+            "artifacts" => site.account.proxy.fail(
+                &format!("s3:GET /aerie-{ENV}-{DR}-backups/key"),
+                3,
+                403,
+                "AccessDenied",
+            ),
             "health" => site.health[2].set_status(503),
             _ => {
                 let dropped = site.database.root("DROP TABLE registry.REG_PATH;");
@@ -678,6 +750,8 @@ async fn a_drill_killed_at_any_call_is_continued_by_the_next_with_no_duplicate_a
             ("CreateVpc", 1),
             ("RunInstances", 5),
             ("CreateVolume", 5),
+            ("CreateRole", 2),
+            ("CreateInstanceProfile", 2),
         ] {
             let count = made(call);
             assert!(
@@ -695,6 +769,81 @@ async fn a_drill_killed_at_any_call_is_continued_by_the_next_with_no_duplicate_a
         runs.iter().all(|r| r["outcome"] == "succeeded"),
         "{runs:#?}"
     );
+}
+
+/// `runbooks/drill.toml` with every step followed by a second step of the
+/// same kind and inputs (`<id>-again`).
+fn each_step_twice() -> String {
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../runbooks/drill.toml"),
+    )
+    .unwrap();
+    let mut blocks = shipped.split("[[step]]");
+    let mut out = blocks.next().unwrap().to_owned();
+    for block in blocks {
+        let id = block
+            .lines()
+            .find_map(|l| l.strip_prefix("id = "))
+            .unwrap()
+            .trim_matches('"');
+        out.push_str("[[step]]");
+        out.push_str(block);
+        out.push_str("\n[[step]]");
+        out.push_str(&block.replacen(
+            &format!("id = \"{id}\""),
+            &format!("id = \"{id}-again\""),
+            1,
+        ));
+        out.push('\n');
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_step_run_a_second_time_finds_its_result_and_changes_nothing() {
+    let site = Site::start().await;
+    let runbook = site.journal.path().join("twice.toml");
+    std::fs::write(&runbook, each_step_twice()).unwrap();
+    site.account.proxy.clear();
+    let path = runbook.display().to_string();
+    let out = site.dr(&["drill", "--runbook", &path, "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let journal = site.journaled(result["run"].as_str().unwrap()).await;
+    let steps = journal["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2 * STEPS.len(), "{journal:#}");
+    for pair in steps.chunks(2) {
+        let (once, again) = (&pair[0], &pair[1]);
+        assert_eq!(
+            again["step"],
+            format!("{}-again", once["step"].as_str().unwrap())
+        );
+        assert_eq!(again["outcome"], "done", "{again:#}");
+        assert_eq!(once["outputs"], again["outputs"], "{}", once["step"]);
+    }
+    // What one drill makes, made once.
+    let calls = site.account.proxy.calls();
+    for (call, once) in [
+        ("CreateVpc", 1),
+        ("CreateSubnet", 4),
+        ("RestoreDBInstanceFromDBSnapshot", 1),
+        ("CreateVolume", 5),
+        ("CreateRole", 2),
+        ("CreateInstanceProfile", 2),
+        ("RunInstances", 5),
+        ("route53:POST /hostedzone", 1),
+    ] {
+        let made = calls.iter().filter(|c| *c == call).count();
+        assert_eq!(made, once, "{call}");
+    }
+    // CreateBucket of the drill's artifacts bucket (no key, no sub-resource).
+    let buckets = calls.iter().filter(|c| {
+        c.starts_with(&format!("s3:PUT /aerie-{ENV}-drill-"))
+            && !c.contains("/key")
+            && !c.contains('?')
+    });
+    assert_eq!(buckets.count(), 1, "{calls:?}");
+    site.assert_clean("after a drill of every step twice").await;
 }
 
 #[test]
@@ -827,6 +976,79 @@ async fn a_restore_brings_the_environment_up_in_the_dr_region_from_its_backups_a
             restored.is_some(),
             "{role} has no volume from its backup's DR copy: {volumes:?}"
         );
+    }
+    // The DR site's own artifacts bucket: the distribution restored from
+    // the backup's archive, and each node's bundle rendered for the DR
+    // region, where its user-data fetches it from.
+    let bucket = format!("aerie-{ENV}-{DR}-artifacts");
+    let object = async |key: &str| -> Vec<u8> {
+        let answer = site
+            .account
+            .s3(DR)
+            .await
+            .get_object()
+            .bucket(&bucket)
+            .key(key);
+        let answer = answer
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {e:?}"));
+        answer.body.collect().await.unwrap().into_bytes().to_vec()
+    };
+    assert_eq!(object(DISTRIBUTION.0).await, DISTRIBUTION.1);
+    let bundle = object("bundles/traffic-manager-1.tar.gz").await;
+    let configure = crate::provisioner::unpack_text(&bundle)["configure.sh"].clone();
+    assert!(
+        configure.contains(&format!("AWS_DEFAULT_REGION=\"{DR}\"")),
+        "{configure}"
+    );
+    // Each node's profile is the DR site's, whose role may read the
+    // secrets' replicas in the DR region and the site's bucket; the
+    // primary's roles still name the primary region.
+    let instances = ec2.describe_instances().send().await.unwrap();
+    let iam = aws_sdk_iam::Client::new(&site.account.moto.sdk_config(REGION).await);
+    for (role, instance, _, _) in recovered.iter().filter(|r| r.0 != "bastion") {
+        let kind = role
+            .trim_end_matches(char::is_numeric)
+            .trim_end_matches('-');
+        let described = instances
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .find(|i| i.instance_id() == Some(instance))
+            .unwrap();
+        let profile = described
+            .iam_instance_profile()
+            .and_then(|p| p.arn())
+            .unwrap_or_else(|| panic!("{role} has no instance profile"));
+        let name = format!("aerie-{ENV}-{DR}-{kind}");
+        assert!(profile.ends_with(&format!("/{name}")), "{role}: {profile}");
+        let data = crate::product_nodes::user_data(&ec2, instance).await;
+        assert!(
+            data.contains(&bucket) && data.contains(DR),
+            "{role}: {data}"
+        );
+        for (name, region, other) in [
+            (name.clone(), DR, REGION),
+            (format!("aerie-{ENV}-{kind}"), REGION, DR),
+        ] {
+            let policy = iam
+                .get_role_policy()
+                .role_name(&name)
+                .policy_name("aerie")
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            let document = percent_encoding::percent_decode_str(policy.policy_document())
+                .decode_utf8_lossy()
+                .into_owned();
+            assert!(
+                document.contains(&format!("arn:aws:secretsmanager:{region}:"))
+                    && document.contains(&format!("arn:aws:s3:::aerie-{ENV}-{region}-artifacts/"))
+                    && !document.contains(other),
+                "{name}: {document}"
+            );
+        }
     }
     // The database is restored there.
     let database = site

@@ -65,7 +65,7 @@ async fn role_of(ec2: &aws_sdk_ec2::Client, id: &str) -> String {
         .to_owned()
 }
 
-async fn user_data(ec2: &aws_sdk_ec2::Client, id: &str) -> String {
+pub(crate) async fn user_data(ec2: &aws_sdk_ec2::Client, id: &str) -> String {
     use base64::Engine as _;
     let answer = ec2
         .describe_instance_attribute()

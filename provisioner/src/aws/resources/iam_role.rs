@@ -4,8 +4,8 @@
 //! statements are the resource's rules (`allow s3:GetObject on
 //! artifacts/bundles/gateway-*`): a statement added or taken away behind
 //! Aerie's back shows in the plan, and apply writes the policy whole again.
-//! Found under the path `/aerie/<env>/`, the environment's only when tagged
-//! for it.
+//! Found under the environment's path (`model::iam_path`), the
+//! environment's only when tagged for it.
 
 use std::collections::BTreeSet;
 
@@ -20,11 +20,6 @@ const POLICY: &str = "aerie";
 
 /// Who may assume the role: EC2 instances (through their profile).
 const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-
-/// The path every IAM resource of the environment lives under.
-pub(super) fn path(cloud: &Cloud) -> String {
-    format!("/aerie/{}/", cloud.environment)
-}
 
 /// The environment's tags as IAM takes them.
 pub(super) fn tags(cloud: &Cloud, role: &str) -> Result<Vec<Tag>, AwsError> {
@@ -85,9 +80,10 @@ pub(super) fn created<T>(
 #[async_trait::async_trait]
 impl ResourceKind for IamRole {
     async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError> {
-        let request = cloud.iam.list_roles().path_prefix(path(cloud));
+        let path = crate::model::iam_path(seen.spec);
+        let request = cloud.iam.list_roles().path_prefix(&path);
         let listed = send("ListRoles", || request.clone().send()).await?;
-        let roles = listed.roles().iter().filter(|r| r.path() == path(cloud));
+        let roles = listed.roles().iter().filter(|r| r.path() == path);
         for name in roles.map(|r| r.role_name()) {
             let request = cloud.iam.list_role_tags().role_name(name);
             let tags = send("ListRoleTags", || request.clone().send()).await?;
@@ -106,7 +102,7 @@ impl ResourceKind for IamRole {
             .iam
             .create_role()
             .role_name(&name)
-            .path(path(cloud))
+            .path(crate::model::iam_path(need.spec))
             .assume_role_policy_document(TRUST)
             .set_tags(Some(tags(cloud, need.role())?));
         let answer = send("CreateRole", || request.clone().send()).await;

@@ -1,20 +1,22 @@
 //! The nodes' instance profiles, one per node role, each carrying that
-//! role's IAM role (its rule: `carries gateway-role`). Found under the path
-//! `/aerie/<env>/`, the environment's only when tagged for it; its id is
+//! role's IAM role (its rule: `carries gateway-role`). Found under the
+//! environment's path (`model::iam_path`), the environment's only when
+//! tagged for it; its id is
 //! its name, which is what `RunInstances` is given.
 
 use super::InstanceProfile;
-use super::iam_role::{created, ours_named, path, tags};
+use super::iam_role::{created, ours_named, tags};
 use super::prelude::*;
 
 #[async_trait::async_trait]
 impl ResourceKind for InstanceProfile {
     async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError> {
-        let request = cloud.iam.list_instance_profiles().path_prefix(path(cloud));
+        let path = crate::model::iam_path(seen.spec);
+        let request = cloud.iam.list_instance_profiles().path_prefix(&path);
         let listed = send("ListInstanceProfiles", || request.clone().send()).await?;
         // The path filter is checked here too (moto ignores it).
         let ours = listed.instance_profiles().iter();
-        for profile in ours.filter(|p| p.path() == path(cloud)) {
+        for profile in ours.filter(|p| p.path() == path) {
             let name = profile.instance_profile_name();
             // Only GetInstanceProfile answers a profile's tags.
             let request = cloud.iam.get_instance_profile();
@@ -39,7 +41,8 @@ impl ResourceKind for InstanceProfile {
 
     async fn create(&self, cloud: &Cloud, need: &Need<'_>) -> Result<Made, AwsError> {
         let (name, tags) = (need.prop("name"), tags(cloud, need.role())?);
-        let request = cloud.iam.create_instance_profile().path(path(cloud));
+        let request = cloud.iam.create_instance_profile();
+        let request = request.path(crate::model::iam_path(need.spec));
         let request = request.instance_profile_name(&name).set_tags(Some(tags));
         let answer = send("CreateInstanceProfile", || request.clone().send()).await;
         created(cloud, answer, "an instance profile", &name)?;

@@ -21,14 +21,16 @@ use aws_sdk_secretsmanager::types::Tag;
 impl ResourceKind for Secret {
     async fn observe(&self, cloud: &Cloud, seen: &mut Seen<'_>) -> Result<(), AwsError> {
         // Found by the names the environment gives them, Aerie's only when
-        // tagged for this environment.
+        // tagged for the environment they are of (on a DR site, the
+        // recovered one's replicas).
+        let owner = seen.spec.secrets_of();
         for (role, name) in crate::model::secrets(seen.spec) {
             let request = cloud.secrets.describe_secret().secret_id(&name);
             let Some(secret) = lookup("DescribeSecret", || request.clone().send()).await? else {
                 continue;
             };
-            let tags = secret.tags().iter().map(|t| (t.key(), t.value()));
-            if cloud.owns(tags) {
+            let mut tags = secret.tags().iter();
+            if tags.any(|t| t.key() == Some(ENV_TAG) && t.value() == Some(owner)) {
                 let arn = secret.arn().unwrap_or_default();
                 let mut f = found(Kind::Secret, role, arn, "available");
                 f.set("name", name);

@@ -1,13 +1,18 @@
 //! `nodes`: the environment's instances (the bastion and every product
 //! node) launched in the DR site by the planner, each with the user-data
-//! rendered for the DR site (`dr::site`), its subnet, security groups and
-//! key, waited for until running; then each node's restored volumes
-//! attached to it (`/dev/sdf`, `/dev/sdg`, ...). Found by tag like every
-//! apply and attached only when not yet, so running it twice changes
-//! nothing. The undo terminates the site's instances.
+//! rendered for the DR site (`dr::site`: the site's region and artifacts
+//! bucket, the recovered environment's secrets as replicated there), its
+//! subnet, security groups, key and instance profile, waited for until
+//! running; then each node's restored volumes attached to it (`/dev/sdf`,
+//! `/dev/sdg`, ...). The site's IAM roles and instance profiles are made
+//! with the nodes: their names and path carry the DR region
+//! (`model::iam_name`), and their policies name the site's bucket and the
+//! secrets' replicas in the DR region. The `artifacts` step comes first:
+//! the nodes boot from the bundles it puts in the site's bucket.
 //!
-//! The DR nodes get no instance profile: the roles of the environment's
-//! nodes name its own region's bucket and secrets.
+//! Found by tag like every apply and attached only when not yet, so
+//! running it twice changes nothing. The undo terminates the site's
+//! instances and removes its roles and profiles.
 
 use std::time::Duration;
 
@@ -16,7 +21,7 @@ use serde_json::{Map, Value};
 use super::{Input, StepKind, Values, object};
 use crate::dr::converge::{self, Part};
 use crate::dr::{Context, DrError};
-use crate::model::{Found, Kind, Resource};
+use crate::model::{Found, Kind};
 
 pub(super) struct Nodes;
 
@@ -26,26 +31,26 @@ const INPUTS: &[Input] = &[Input {
     doc: "each node's restored volumes (`${volumes.volumes}`), attached to it",
 }];
 
+/// What the step makes.
+const KINDS: [Kind; 3] = [Kind::IamRole, Kind::InstanceProfile, Kind::Instance];
+
 const PART: Part<'static> = Part {
-    make: &[Kind::Instance],
+    make: &KINDS,
     read: &[
         Kind::Vpc,
         Kind::Subnet,
         Kind::RouteTable,
         Kind::SecurityGroup,
         Kind::KeyPair,
+        Kind::Secret,
+        Kind::Bucket,
+        Kind::Object,
+        Kind::IamRole,
+        Kind::InstanceProfile,
         Kind::Instance,
     ],
-    fit: without_profile,
+    fit: |_| {},
 };
-
-/// The DR site's instance has no profile (and so waits for no bundle).
-fn without_profile(resource: &mut Resource) {
-    resource.props.remove("profile");
-    resource
-        .deps
-        .retain(|d| !d.ends_with("-profile") && !d.starts_with("bundle-"));
-}
 
 /// The devices restored volumes are attached as, in order.
 const DEVICES: [&str; 6] = [
@@ -76,7 +81,7 @@ impl StepKind for Nodes {
 
     fn describe(&self, inputs: &Values) -> String {
         format!(
-            "launch the bastion and every node in the DR site through the planner with the user-data rendered for it{}",
+            "make the DR site's IAM roles and instance profiles, and launch the bastion and every node there through the planner with the user-data rendered for it{}",
             if inputs.contains_key("volumes") {
                 ", and attach each node's restored volumes"
             } else {
@@ -118,7 +123,7 @@ impl StepKind for Nodes {
 
     async fn undo(&self, context: &Context, _step: &str, _inputs: &Values) -> Result<(), DrError> {
         let site = context.site_spec()?;
-        converge::tear_down(&context.site_cloud(), &site, &[Kind::Instance]).await?;
+        converge::tear_down(&context.site_cloud(), &site, &KINDS).await?;
         Ok(())
     }
 }
@@ -164,26 +169,4 @@ async fn attach(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_dr_node_is_launched_without_a_profile_or_waiting_for_its_bundle() {
-        let mut node = Resource::new(Kind::Instance, "gateway-1")
-            .prop("profile", "gateway-profile")
-            .prop("subnet", "private-a")
-            .needs(&[
-                "private-a",
-                "gateway-sg",
-                "gateway-profile",
-                "bundle-gateway-1",
-            ]);
-        without_profile(&mut node);
-        assert!(!node.props.contains_key("profile"));
-        assert_eq!(node.props["subnet"], "private-a");
-        assert_eq!(node.deps, ["private-a", "gateway-sg"]);
-    }
 }

@@ -1,8 +1,9 @@
 //! `volumes`: the nodes' volumes made again in the DR region from the DR
 //! copies of a backup run's EBS snapshots, each in the zone its node goes
-//! to, and waited for. Tagged with the execution and the step, so running
-//! it again finds them (one volume per snapshot, never two) and the undo
-//! removes only its own.
+//! to, and waited for. Tagged with the execution and the step. Running it
+//! again, or another step of the same inputs in the same execution, finds
+//! them: one volume per snapshot and execution, never two. The undo
+//! removes only its own step's.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{Input, StepKind, Values, text};
-use crate::aws::recovery::NewVolume;
+use crate::aws::recovery::{NewVolume, RestoredVolume};
 use crate::aws::restores::{DR_RUN_TAG, DR_STEP_TAG};
 use crate::aws::snapshots::SnapshotKind;
 use crate::aws::{ENV_TAG, ROLE_TAG};
@@ -64,7 +65,13 @@ impl StepKind for Volumes {
             .into_iter()
             .filter(|s| s.kind == SnapshotKind::Volume && s.run == backup && s.good())
             .collect();
-        let made = context.dr.restored_volumes(&context.run, step).await?;
+        let ours = |volumes: Vec<RestoredVolume>| -> Vec<RestoredVolume> {
+            volumes
+                .into_iter()
+                .filter(|v| snapshots.iter().any(|s| s.id == v.snapshot))
+                .collect()
+        };
+        let made = ours(context.dr.restored_volumes(&context.run, None).await?);
         for snapshot in &snapshots {
             if made.iter().any(|v| v.snapshot == snapshot.id) {
                 continue;
@@ -87,7 +94,7 @@ impl StepKind for Volumes {
                 .await?;
         }
         let volumes = loop {
-            let volumes = context.dr.restored_volumes(&context.run, step).await?;
+            let volumes = ours(context.dr.restored_volumes(&context.run, None).await?);
             if volumes.iter().all(|v| v.state != "creating") {
                 break volumes;
             }
@@ -121,7 +128,11 @@ impl StepKind for Volumes {
     }
 
     async fn undo(&self, context: &Context, step: &str, _inputs: &Values) -> Result<(), DrError> {
-        for volume in context.dr.restored_volumes(&context.run, step).await? {
+        for volume in context
+            .dr
+            .restored_volumes(&context.run, Some(step))
+            .await?
+        {
             context.dr.remove_volume(&volume).await?;
         }
         Ok(())
