@@ -267,7 +267,7 @@ impl FromRequestParts<AppState> for SignedIn {
         let now = Utc::now();
         let ttl = chrono::Duration::from_std(state.config.dashboard.session_ttl)
             .unwrap_or(chrono::Duration::hours(12));
-        let session = state.sessions.touch(id, ttl, now);
+        let session = state.sessions.touch(id, ttl, now).await;
         let Some(session) = session else {
             return Err(PageError::Login {
                 expired: true,
@@ -397,10 +397,10 @@ async fn login(
         )
             .into_response()
     };
-    if let Some(wait) =
-        state
-            .sessions
-            .login_wait(&key, dashboard.login_window, dashboard.max_login_failures)
+    if let Some(wait) = state
+        .sessions
+        .login_wait(&key, dashboard.login_window, dashboard.max_login_failures)
+        .await
     {
         tracing::warn!(user = %key.0, %client, "login refused: too many failures");
         return refuse(
@@ -425,14 +425,24 @@ async fn login(
         .await
         .unwrap_or(false);
     let Some(user) = user.filter(|_| verified) else {
-        state.sessions.failed(key.clone());
+        state.sessions.failed(key.clone()).await;
         tracing::warn!(user = %key.0, %client, "login failed");
         return refuse(StatusCode::UNAUTHORIZED, "Wrong user name or password.");
     };
-    state.sessions.succeeded(&key);
+    state.sessions.succeeded(&key).await;
     let ttl =
         chrono::Duration::from_std(dashboard.session_ttl).unwrap_or(chrono::Duration::hours(12));
-    let id = state.sessions.start(&user.name, ttl, Utc::now());
+    let id = match state.sessions.start(&user.name, ttl, Utc::now()).await {
+        Ok(id) => id,
+        Err(error) => {
+            let error = aerie_common::error_chain(&error);
+            tracing::error!(user = %user.name, %error, "no session could be kept in the store");
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The monitor cannot reach its store to keep your session. Try again shortly.",
+            );
+        }
+    };
     tracing::info!(user = %user.name, %client, "logged in");
     let secure = if over_tls(&headers) { "; Secure" } else { "" };
     let cookie = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict{secure}");
@@ -460,7 +470,7 @@ async fn logout(
 ) -> Result<Response, PageError> {
     signed_in.check_csrf(&form.csrf)?;
     if let Some(id) = cookie_value(&headers, COOKIE) {
-        state.sessions.end(id);
+        state.sessions.end(id).await;
     }
     let cookie = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     Ok((

@@ -67,6 +67,23 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> 
     })
 }
 
+/// Dashboard sessions: in the cluster when the monitors share an
+/// Elasticsearch store (any replica serves any session), else in memory.
+async fn sessions(config: &Config) -> Result<Sessions, ServerError> {
+    Ok(match &config.store {
+        StoreConfig::Embedded => Sessions::new(),
+        StoreConfig::Elasticsearch {
+            url,
+            username,
+            password,
+            index_prefix,
+        } => Sessions::shared(Arc::new(
+            ElasticsearchStore::connect(url, username.as_deref(), password.as_ref(), index_prefix)
+                .await?,
+        )),
+    })
+}
+
 /// The state of a running monitor: the usage ledger under the data
 /// directory, the alert engine when `[alerting]` is configured, and the
 /// periodic jobs started.
@@ -127,6 +144,7 @@ pub async fn build(config: Config, store: Arc<dyn Store>) -> Result<AppState, Se
         Arc::clone(&throttle),
         alerts.clone(),
     ));
+    let sessions = Arc::new(sessions(&config).await?);
     Ok(AppState {
         config,
         store,
@@ -134,7 +152,7 @@ pub async fn build(config: Config, store: Arc<dyn Store>) -> Result<AppState, Se
         throttle,
         jobs,
         alerts,
-        sessions: Arc::new(Sessions::new()),
+        sessions,
         bodies: Arc::new(tokio::sync::Semaphore::new(crate::state::BODIES_IN_FLIGHT)),
         metrics,
     })

@@ -7,6 +7,8 @@
 //! refused by Elasticsearch (409) and counted as a duplicate. Writes ask for
 //! a refresh, so what was acknowledged is also searchable.
 
+mod shared;
+
 use aerie_wire::Secret;
 use aerie_wire::ecs::{decode_labels, ecs_document, index_name, index_pattern};
 use chrono::{DateTime, Utc};
@@ -641,6 +643,14 @@ mod tests {
             true,
         )
         .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn two_monitors_share_state_through_a_real_opensearch_node_and_a_stale_write_loses() {
+        let node = aerie_testkit::OpenSearch::start().await.unwrap();
+        let connect = || ElasticsearchStore::connect(node.url(), None, None, "aerie");
+        let (one, two) = (connect().await.unwrap(), connect().await.unwrap());
+        crate::shared::conformance(&one, &two).await;
     }
 
     #[tokio::test(flavor = "multi_thread")]

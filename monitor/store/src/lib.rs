@@ -13,6 +13,7 @@ pub mod elasticsearch;
 pub mod embedded;
 pub mod fuzz;
 pub mod memory;
+pub mod shared;
 
 use std::collections::BTreeMap;
 

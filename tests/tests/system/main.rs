@@ -45,6 +45,7 @@ mod product_database;
 mod product_nodes;
 mod provisioner;
 mod quickstart;
+mod replicas;
 mod rollout;
 mod rsyslog_to_monitor;
 mod self_metrics;

@@ -1,0 +1,135 @@
+//! The monitors' shared state (`crate::shared`) in the cluster: index
+//! `<prefix>-shared`, a document `<kind>-<key>` per key holding
+//! `{"kind": kind, "doc": the document}`. A new document is written with
+//! `op_type=create`, a change only with the `if_seq_no` and
+//! `if_primary_term` it was read at; a 409 means another monitor wrote
+//! first. Reads are real-time `GET`s, so writes ask for no refresh; a prune
+//! (a delete-by-query on the kind and a time in the document) refreshes
+//! first, so it sees every write acknowledged before it.
+
+use chrono::{DateTime, Utc};
+use elasticsearch::indices::IndicesRefreshParts;
+use elasticsearch::params::OpType;
+use elasticsearch::{DeleteByQueryParts, DeleteParts, GetParts, IndexParts};
+use serde_json::{Value, json};
+
+use super::{ElasticsearchStore, backend};
+use crate::StoreError;
+use crate::shared::{SharedState, Version};
+
+impl ElasticsearchStore {
+    fn shared_index(&self) -> String {
+        format!("{}-shared", self.prefix)
+    }
+}
+
+/// The document id of `key` of `kind`.
+fn id(kind: &str, key: &str) -> String {
+    format!("{kind}-{key}")
+}
+
+#[async_trait::async_trait]
+impl SharedState for ElasticsearchStore {
+    async fn get(&self, kind: &str, key: &str) -> Result<Option<(Value, Version)>, StoreError> {
+        let (index, id) = (self.shared_index(), id(kind, key));
+        let found = self
+            .client
+            .get(GetParts::IndexId(&index, &id))
+            .send()
+            .await
+            .map_err(backend)?;
+        if found.status_code().as_u16() == 404 {
+            return Ok(None);
+        }
+        let document: Value = found
+            .error_for_status_code()
+            .map_err(backend)?
+            .json()
+            .await
+            .map_err(backend)?;
+        let version = Version {
+            seq_no: document["_seq_no"].as_i64().unwrap_or(-1),
+            primary_term: document["_primary_term"].as_i64().unwrap_or(-1),
+        };
+        Ok(Some((document["_source"]["doc"].clone(), version)))
+    }
+
+    async fn put(
+        &self,
+        kind: &str,
+        key: &str,
+        body: &Value,
+        read_at: Option<Version>,
+    ) -> Result<bool, StoreError> {
+        let (index, id) = (self.shared_index(), id(kind, key));
+        let write = self.client.index(IndexParts::IndexId(&index, &id));
+        let write = match read_at {
+            None => write.op_type(OpType::Create),
+            Some(version) => write
+                .if_seq_no(version.seq_no)
+                .if_primary_term(version.primary_term),
+        };
+        let written = write
+            .body(json!({ "kind": kind, "doc": body }))
+            .send()
+            .await
+            .map_err(backend)?;
+        match written.status_code().as_u16() {
+            409 => Ok(false),
+            _ => written
+                .error_for_status_code()
+                .map(|_| true)
+                .map_err(backend),
+        }
+    }
+
+    async fn remove(&self, kind: &str, key: &str) -> Result<(), StoreError> {
+        let (index, id) = (self.shared_index(), id(kind, key));
+        let removed = self
+            .client
+            .delete(DeleteParts::IndexId(&index, &id))
+            .send()
+            .await
+            .map_err(backend)?;
+        match removed.status_code().as_u16() {
+            404 => Ok(()),
+            _ => removed.error_for_status_code().map(|_| ()).map_err(backend),
+        }
+    }
+
+    async fn prune(
+        &self,
+        kind: &str,
+        field: &str,
+        before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let index = self.shared_index();
+        let query = json!({ "query": { "bool": { "filter": [
+            { "term": { "kind.keyword": kind } },
+            { "range": { format!("doc.{field}"): { "lt": before.to_rfc3339() } } },
+        ] } } });
+        // What was written since the last refresh must be seen.
+        self.client
+            .indices()
+            .refresh(IndicesRefreshParts::Index(&[&index]))
+            .allow_no_indices(true)
+            .ignore_unavailable(true)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status_code())
+            .map_err(backend)?;
+        let answer = self
+            .client
+            .delete_by_query(DeleteByQueryParts::Index(&[&index]))
+            .allow_no_indices(true)
+            .ignore_unavailable(true)
+            .refresh(true)
+            .body(query)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status_code())
+            .map_err(backend)?;
+        let answer: Value = answer.json().await.map_err(backend)?;
+        Ok(answer["deleted"].as_u64().unwrap_or(0))
+    }
+}

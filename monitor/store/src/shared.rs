@@ -1,0 +1,217 @@
+//! The state several monitor replicas share through their store: dashboard
+//! sessions and the login limiter's failures, kept as one small JSON
+//! document per key. A document is written only if nobody wrote it since
+//! it was read (optimistic concurrency: Elasticsearch's sequence number and
+//! primary term), so two monitors never overwrite each other's change
+//! unseen; the loser reads again and retries.
+//!
+//! Only a store several monitors share has this (the Elasticsearch store);
+//! a monitor of one machine keeps that state in its own memory. Keys are
+//! chosen by the callers and must never be secrets themselves (a session is
+//! named by a digest of its id, never by the id).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::StoreError;
+
+/// The version a document was read at, to write it only if it is still so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Version {
+    pub seq_no: i64,
+    pub primary_term: i64,
+}
+
+/// Documents of the monitors' shared state, by kind (`sessions`, `logins`)
+/// and key.
+#[async_trait::async_trait]
+pub trait SharedState: Send + Sync + std::fmt::Debug {
+    /// Document `key` of `kind` and the version it was read at, or `None`.
+    async fn get(&self, kind: &str, key: &str) -> Result<Option<(Value, Version)>, StoreError>;
+    /// Writes document `key` of `kind` if it is still at `read_at` (`None`:
+    /// only if there is none). `false`: another monitor wrote first, nothing
+    /// was written.
+    async fn put(
+        &self,
+        kind: &str,
+        key: &str,
+        body: &Value,
+        read_at: Option<Version>,
+    ) -> Result<bool, StoreError>;
+    /// Removes document `key` of `kind`; one already gone is fine.
+    async fn remove(&self, kind: &str, key: &str) -> Result<(), StoreError>;
+    /// Removes every document of `kind` whose time `field` (an RFC 3339
+    /// text at the top of the document) is before `before`; answers how
+    /// many.
+    async fn prune(
+        &self,
+        kind: &str,
+        field: &str,
+        before: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+}
+
+/// Shared state in this process's memory: what the conformance suite
+/// holds the Elasticsearch store's to, and the unit tests' stand-in.
+#[derive(Debug, Default)]
+pub struct MemoryShared {
+    documents: Mutex<HashMap<(String, String), (Value, Version)>>,
+}
+
+#[async_trait::async_trait]
+impl SharedState for MemoryShared {
+    async fn get(&self, kind: &str, key: &str) -> Result<Option<(Value, Version)>, StoreError> {
+        let documents = self.documents.lock().expect("shared state lock");
+        Ok(documents.get(&(kind.to_owned(), key.to_owned())).cloned())
+    }
+
+    async fn put(
+        &self,
+        kind: &str,
+        key: &str,
+        body: &Value,
+        read_at: Option<Version>,
+    ) -> Result<bool, StoreError> {
+        let mut documents = self.documents.lock().expect("shared state lock");
+        let slot = (kind.to_owned(), key.to_owned());
+        let now = documents.get(&slot).map(|(_, version)| *version);
+        if now != read_at {
+            return Ok(false);
+        }
+        let seq_no = now.map_or(0, |v| v.seq_no + 1);
+        let version = Version {
+            seq_no,
+            primary_term: 1,
+        };
+        documents.insert(slot, (body.clone(), version));
+        Ok(true)
+    }
+
+    async fn remove(&self, kind: &str, key: &str) -> Result<(), StoreError> {
+        let mut documents = self.documents.lock().expect("shared state lock");
+        documents.remove(&(kind.to_owned(), key.to_owned()));
+        Ok(())
+    }
+
+    async fn prune(
+        &self,
+        kind: &str,
+        field: &str,
+        before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut documents = self.documents.lock().expect("shared state lock");
+        let count = documents.len();
+        documents.retain(|(of, _), (body, _)| {
+            let at = body[field]
+                .as_str()
+                .and_then(|t| t.parse::<DateTime<Utc>>().ok());
+            of != kind || at.is_none_or(|at| at >= before)
+        });
+        Ok((count - documents.len()) as u64)
+    }
+}
+
+/// What every shared state must do, for the Elasticsearch store's test
+/// against a real node and the memory one's: `one` and `two` are two
+/// monitors' views of the same state.
+#[cfg(any(test, feature = "conformance"))]
+pub async fn conformance(one: &dyn SharedState, two: &dyn SharedState) {
+    use serde_json::json;
+    assert_eq!(one.get("sessions", "absent").await.unwrap(), None);
+    assert!(
+        one.put("sessions", "a", &json!({"user": "ops"}), None)
+            .await
+            .unwrap(),
+        "a new document is written"
+    );
+    assert!(
+        !two.put("sessions", "a", &json!({"user": "intruder"}), None)
+            .await
+            .unwrap(),
+        "a second create loses"
+    );
+    let (body, read_at) = two
+        .get("sessions", "a")
+        .await
+        .unwrap()
+        .expect("seen by the other");
+    assert_eq!(body, json!({"user": "ops"}));
+    assert_eq!(
+        one.get("logins", "a").await.unwrap(),
+        None,
+        "kinds are apart"
+    );
+    // Both read at the same version; the first write wins, the second
+    // is refused and changes nothing.
+    assert!(
+        two.put(
+            "sessions",
+            "a",
+            &json!({"user": "ops", "n": 2}),
+            Some(read_at)
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        !one.put(
+            "sessions",
+            "a",
+            &json!({"user": "ops", "n": 3}),
+            Some(read_at)
+        )
+        .await
+        .unwrap(),
+        "a write from a stale read is refused"
+    );
+    let (body, newer) = one.get("sessions", "a").await.unwrap().unwrap();
+    assert_eq!(body["n"], 2);
+    assert_ne!(newer, read_at);
+    two.remove("sessions", "a").await.unwrap();
+    two.remove("sessions", "a").await.unwrap();
+    assert_eq!(one.get("sessions", "a").await.unwrap(), None, "removed");
+    assert!(
+        one.put("sessions", "a", &json!({"user": "again"}), None)
+            .await
+            .unwrap(),
+        "a removed document can be made again"
+    );
+    // Pruning takes the kind's documents older than the time, and only those.
+    for (kind, key, at) in [
+        ("sessions", "old", "2030-01-01T00:00:00Z"),
+        ("sessions", "new", "2030-01-03T00:00:00Z"),
+        ("logins", "old", "2030-01-01T00:00:00Z"),
+    ] {
+        assert!(
+            one.put(kind, key, &json!({ "expires": at }), None)
+                .await
+                .unwrap()
+        );
+    }
+    let before = "2030-01-02T00:00:00Z".parse().unwrap();
+    assert_eq!(two.prune("sessions", "expires", before).await.unwrap(), 1);
+    assert_eq!(one.get("sessions", "old").await.unwrap(), None);
+    assert!(one.get("sessions", "new").await.unwrap().is_some());
+    assert!(
+        one.get("logins", "old").await.unwrap().is_some(),
+        "another kind stays"
+    );
+    assert!(
+        one.get("sessions", "a").await.unwrap().is_some(),
+        "no time, kept"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_memory_shared_state_passes_the_conformance_suite() {
+        let shared = MemoryShared::default();
+        conformance(&shared, &shared).await;
+    }
+}

@@ -1,0 +1,115 @@
+//! Two monitor replicas on one real OpenSearch node, as behind a load
+//! balancer: a dashboard session made by logging in through one is valid
+//! on the other, a logout through either ends it on both, and failed
+//! logins through one count on the other.
+
+use aerie_system_tests::{Monitor, StoreKind, password_hash};
+use aerie_testkit::OpenSearch;
+use reqwest::StatusCode;
+
+const PASSPHRASE: &str = "the replicas' reviewer passphrase";
+
+/// A client that keeps no cookies and follows no redirects: the test
+/// carries the session cookie from one replica to the other by hand.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn replica(node: &OpenSearch, hash: &str) -> Monitor {
+    let user = format!(
+        "[[user]]\nname = \"reviewer\"\nrole = \"operator\"\npassword_hash = \"{hash}\"\n\n[dashboard]\nmax_login_failures = 3\n"
+    );
+    Monitor::start_full(
+        StoreKind::Elasticsearch(node.url().to_owned()),
+        "",
+        "",
+        |_| user,
+        Vec::new(),
+    )
+    .await
+}
+
+/// Logs in through `monitor`: the status and the session cookie it set.
+async fn log_in(monitor: &Monitor, password: &str) -> (StatusCode, Option<String>) {
+    let answer = client()
+        .post(format!("{}/login", monitor.url()))
+        .form(&[("user", "reviewer"), ("password", password), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    let cookie = answer
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned);
+    (answer.status(), cookie)
+}
+
+/// The overview page through `monitor` with `cookie`: 200 when signed in,
+/// a redirect to the login page when not.
+async fn overview(monitor: &Monitor, cookie: &str) -> reqwest::Response {
+    client()
+        .get(format!("{}/", monitor.url()))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The CSRF token of the signed-in page.
+fn csrf_of(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    page[at..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_made_through_one_replica_is_valid_on_the_other_until_a_logout_through_either() {
+    let node = OpenSearch::start().await.unwrap();
+    let hash = password_hash(PASSPHRASE);
+    let (one, two) = (replica(&node, &hash).await, replica(&node, &hash).await);
+
+    let (status, cookie) = log_in(&one, PASSPHRASE).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{}", one.log());
+    let cookie = cookie.expect("a session cookie");
+    let page = overview(&two, &cookie).await;
+    assert_eq!(page.status(), StatusCode::OK, "{}", two.log());
+    let page = page.text().await.unwrap();
+    assert!(page.contains("reviewer"), "{page}");
+
+    // Logging out through the second ends the session on the first too.
+    let logout = client()
+        .post(format!("{}/logout", two.url()))
+        .header(reqwest::header::COOKIE, &cookie)
+        .form(&[("csrf", csrf_of(&page))])
+        .send()
+        .await
+        .unwrap();
+    assert!(logout.status().is_redirection(), "{}", logout.status());
+    let after = overview(&one, &cookie).await;
+    assert!(after.status().is_redirection(), "{}", after.status());
+    let to = after.headers()[reqwest::header::LOCATION].to_str().unwrap();
+    assert!(to.starts_with("/login"), "{to}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_through_one_replica_count_on_the_other() {
+    let node = OpenSearch::start().await.unwrap();
+    let hash = password_hash(PASSPHRASE);
+    let (one, two) = (replica(&node, &hash).await, replica(&node, &hash).await);
+    for (monitor, attempt) in [(&one, 1), (&two, 2), (&one, 3)] {
+        let (status, _) = log_in(monitor, "a wrong passphrase").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    // The limit (3) is reached across both: even the right passphrase
+    // waits, through either replica.
+    for monitor in [&two, &one] {
+        let (status, cookie) = log_in(monitor, PASSPHRASE).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(cookie, None);
+    }
+}
