@@ -7,6 +7,15 @@
 //! engine never reads the clock on its own, so tests drive it through
 //! minutes in milliseconds. The state lock is never held across a store
 //! query or a send.
+//!
+//! The state is kept in the data directory, or, when monitor replicas share
+//! an Elasticsearch store ([`Engine::shared_in`]), as one document of the
+//! cluster's shared state: read again before each evaluation and each
+//! answer about alerts and silences, and written only if no other replica
+//! wrote it since ([`Engine::update`]: on a conflict the change is made
+//! again on what is there now). So the replica that takes the lease over
+//! carries on with the alerts where the last leader left them, and a
+//! silence made through any replica holds on all.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -31,6 +40,7 @@ use crate::config::{AlertingConfig, Config};
 use crate::notify::templates::{AlertMail, Templates};
 use crate::notify::{Channel, Mail};
 use crate::store::Store;
+use crate::store::shared::{SharedState, Version};
 use aerie_common::toml_file::FileError;
 
 /// How long an ended silence is still listed.
@@ -70,8 +80,21 @@ pub struct Engine {
     rules: RwLock<Arc<RuleSet>>,
     dir: PathBuf,
     saved: Mutex<Saved>,
+    /// The cluster's shared state, when the state is kept there.
+    shared: Option<Arc<dyn SharedState>>,
+    /// The version of the shared document `saved` was read or written at.
+    version: Mutex<Option<Version>>,
+    /// Held across each read and write of the shared document, so a read
+    /// for an answer never lands between a write's making and its version
+    /// (which would pair an older state with the newer version, and the
+    /// next write would lose the change between them).
+    exchange: tokio::sync::Mutex<()>,
     history: History,
 }
+
+/// How many times a change is made again after another replica wrote the
+/// state first.
+const ATTEMPTS: usize = 8;
 
 impl Engine {
     /// The engine of a monitor whose config has `[alerting]`, with its state
@@ -99,9 +122,84 @@ impl Engine {
             rules: RwLock::new(Arc::new(rules)),
             dir,
             saved: Mutex::new(saved),
+            shared: None,
+            version: Mutex::new(None),
+            exchange: tokio::sync::Mutex::new(()),
             history,
             config,
         })
+    }
+
+    /// The same engine with its state in `shared`, the cluster several
+    /// monitor replicas share, instead of the data directory.
+    #[must_use]
+    pub fn shared_in(mut self, shared: Arc<dyn SharedState>) -> Self {
+        self.shared = Some(shared);
+        *self.lock() = Saved::default();
+        self
+    }
+
+    /// Reads the state again from the cluster (nothing to do when it is
+    /// kept in the data directory): what another replica changed is seen.
+    pub async fn refresh(&self) -> Result<(), AlertError> {
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
+        let _exchange = self.exchange.lock().await;
+        self.read_shared(&**shared).await
+    }
+
+    /// Reads the shared document into `saved` and `version`; the caller
+    /// holds `exchange`.
+    async fn read_shared(&self, shared: &dyn SharedState) -> Result<(), AlertError> {
+        let (saved, version) = match shared.get(persist::KIND, persist::KEY).await? {
+            Some((body, version)) => (persist::from_shared(body)?, Some(version)),
+            None => (Saved::default(), None),
+        };
+        *self.lock() = saved;
+        *self.version.lock().expect("alert state version lock") = version;
+        Ok(())
+    }
+
+    /// The engine with its state read again from the cluster, for an
+    /// answer about alerts or silences; a cluster that cannot be read is
+    /// logged and the state last read answers.
+    pub async fn fresh(&self) -> &Self {
+        if let Err(error) = self.refresh().await {
+            let error = aerie_common::error_chain(&error);
+            tracing::warn!(%error, "the alert state could not be read again; answering with the last one read");
+        }
+        self
+    }
+
+    /// Makes `change` to the state and saves it; answers what `change`
+    /// answered. In the cluster the state is written only if no replica
+    /// wrote it since it was read; otherwise it is read again and `change`
+    /// made again on it, so `change` must depend on nothing but the state.
+    async fn update<R>(&self, change: impl Fn(&mut Saved) -> R) -> Result<R, AlertError> {
+        let Some(shared) = &self.shared else {
+            let answer = change(&mut self.lock());
+            self.save()?;
+            return Ok(answer);
+        };
+        let _exchange = self.exchange.lock().await;
+        for _ in 0..ATTEMPTS {
+            let (answer, body) = {
+                let mut saved = self.lock();
+                let answer = change(&mut saved);
+                (answer, persist::to_shared(&saved))
+            };
+            let read_at = *self.version.lock().expect("alert state version lock");
+            let written = shared
+                .put(persist::KIND, persist::KEY, &body, read_at)
+                .await?;
+            if let Some(version) = written {
+                *self.version.lock().expect("alert state version lock") = Some(version);
+                return Ok(answer);
+            }
+            self.read_shared(&**shared).await?;
+        }
+        Err(AlertError::Contended { attempts: ATTEMPTS })
     }
 
     fn alerting(&self) -> &AlertingConfig {
@@ -168,7 +266,7 @@ impl Engine {
     }
 
     /// Adds a silence from `now`; answers it with its id.
-    pub fn silence(
+    pub async fn silence(
         &self,
         matchers: BTreeMap<String, String>,
         author: &str,
@@ -189,24 +287,28 @@ impl Engine {
             starts_at: now,
             ends_at,
         };
-        self.lock().silences.push(silence.clone());
-        self.save()?;
+        self.update(|saved| saved.silences.push(silence.clone()))
+            .await?;
         Ok(silence)
     }
 
     /// Ends a silence at `now`; `None` if there is no such silence.
-    pub fn expire(&self, id: &str, now: DateTime<Utc>) -> Result<Option<Silence>, AlertError> {
-        let expired = self
-            .lock()
-            .silences
-            .iter_mut()
-            .find(|s| s.id == id)
-            .map(|silence| {
-                silence.ends_at = silence.ends_at.min(now);
-                silence.clone()
-            });
-        self.save()?;
-        Ok(expired)
+    pub async fn expire(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Silence>, AlertError> {
+        self.update(|saved| {
+            saved
+                .silences
+                .iter_mut()
+                .find(|s| s.id == id)
+                .map(|silence| {
+                    silence.ends_at = silence.ends_at.min(now);
+                    silence.clone()
+                })
+        })
+        .await
     }
 
     /// History entries of `environment` since `from`, oldest first.
@@ -222,12 +324,11 @@ impl Engine {
     /// One evaluation of every rule at `now`, then the outbox. Answers a summary.
     pub async fn evaluate_at(&self, now: DateTime<Utc>) -> Result<String, AlertError> {
         let rules = self.current_rules();
+        self.refresh().await?;
         let observed = self.observe_all(&rules, now).await;
-        let history = {
-            let mut saved = self.lock();
-            self.advance(&mut saved, &rules, &observed, now)
-        };
-        self.save()?;
+        let history = self
+            .update(|saved| self.advance(saved, &rules, &observed, now))
+            .await?;
         self.history.record(&history, now)?;
         let sent = self.drain(now).await?;
         let saved = self.lock();
@@ -350,22 +451,24 @@ impl Engine {
     /// Sends what is due in the outbox; failures stay, with a later attempt.
     /// A primary channel failing for too long raises the channel alert.
     async fn drain(&self, now: DateTime<Utc>) -> Result<usize, AlertError> {
-        let mut history = Vec::new();
-        let due: Vec<Outgoing> = {
-            let mut saved = self.lock();
-            self.raise_channel_alert(&mut saved, now, &mut history);
-            // A post to a webhook the config no longer names goes nowhere.
-            saved
-                .outbox
-                .retain(|o| o.via != Via::Webhook || self.channel_for(o).is_some());
-            saved
-                .outbox
-                .iter()
-                .filter(|o| o.next_attempt <= now && !o.to.is_empty())
-                .filter(|o| self.channel_for(o).is_some())
-                .cloned()
-                .collect()
-        };
+        let (due, mut history) = self
+            .update(|saved| {
+                let mut history = Vec::new();
+                self.raise_channel_alert(saved, now, &mut history);
+                // A post to a webhook the config no longer names goes nowhere.
+                saved
+                    .outbox
+                    .retain(|o| o.via != Via::Webhook || self.channel_for(o).is_some());
+                let due: Vec<Outgoing> = saved
+                    .outbox
+                    .iter()
+                    .filter(|o| o.next_attempt <= now && !o.to.is_empty())
+                    .filter(|o| self.channel_for(o).is_some())
+                    .cloned()
+                    .collect();
+                (due, history)
+            })
+            .await?;
         let mut sent = 0;
         for outgoing in due {
             let channel = self.channel_for(&outgoing).expect("filtered above");
@@ -378,12 +481,36 @@ impl Engine {
                 alert: outgoing.alert.clone(),
             };
             let result = channel.send(&mail).await;
-            let what = if outgoing.via == Via::Webhook {
-                "post"
-            } else {
-                "mail"
-            };
-            let mut saved = self.lock();
+            if result.is_ok() {
+                sent += 1;
+            }
+            let entries = self
+                .update(|saved| self.settle(saved, &outgoing, &**channel, &result, now))
+                .await?;
+            history.extend(entries);
+        }
+        self.history.record(&history, now)?;
+        Ok(sent)
+    }
+
+    /// Records in the state what became of `outgoing`'s send: gone from
+    /// the outbox once sent (or given up), else tried again later; the
+    /// primary channel's health. Answers its history entries.
+    fn settle(
+        &self,
+        saved: &mut Saved,
+        outgoing: &Outgoing,
+        channel: &dyn Channel,
+        result: &Result<(), crate::notify::SendError>,
+        now: DateTime<Utc>,
+    ) -> Vec<HistoryEntry> {
+        let mut history = Vec::new();
+        let what = if outgoing.via == Via::Webhook {
+            "post"
+        } else {
+            "mail"
+        };
+        {
             let entries = |event: &str, message: String| -> Vec<HistoryEntry> {
                 outgoing
                     .hosts
@@ -401,18 +528,17 @@ impl Engine {
             };
             match result {
                 Ok(()) => {
-                    sent += 1;
                     saved.outbox.retain(|o| o.id != outgoing.id);
                     history.extend(entries(
                         "notified",
                         format!("{} {what} by {}", outgoing.kind, channel.describe()),
                     ));
                     if outgoing.via == Via::Primary && saved.channel.failing_since.is_some() {
-                        self.resolve_channel_alert(&mut saved, now, &mut history);
+                        self.resolve_channel_alert(saved, now, &mut history);
                     }
                 }
                 Err(failure) => {
-                    let mut error = aerie_common::error_chain(&failure);
+                    let mut error = aerie_common::error_chain(failure);
                     let given_up = outgoing.via == Via::Webhook
                         && (failure.permanent || outgoing.attempts + 1 >= WEBHOOK_ATTEMPTS);
                     if given_up {
@@ -433,9 +559,7 @@ impl Engine {
                 }
             }
         }
-        self.save()?;
-        self.history.record(&history, now)?;
-        Ok(sent)
+        history
     }
 
     /// The channel an outgoing goes through; none for a webhook the config
@@ -482,19 +606,14 @@ impl Engine {
     /// evaluate itself (a tenant crossing its quota): a history entry, and
     /// its mail (and webhook posts) in the outbox, sent with the next
     /// evaluation's sends and retried like any other.
-    pub fn announce(&self, alert: &Alert, now: DateTime<Utc>) -> Result<(), AlertError> {
+    pub async fn announce(&self, alert: &Alert, now: DateTime<Utc>) -> Result<(), AlertError> {
         let Some(environment) = self.config.environment(&alert.environment) else {
             return Ok(());
         };
         let mail = alert_mail(alert, &self.alerting().dashboard_url);
-        self.queue_for(
-            &mut self.lock(),
-            environment,
-            &mail,
-            vec![alert.host.clone()],
-            now,
-        );
-        self.save()?;
+        let hosts = vec![alert.host.clone()];
+        self.update(|saved| self.queue_for(saved, environment, &mail, hosts.clone(), now))
+            .await?;
         let event = if alert.state == State::Resolved {
             "resolved"
         } else {

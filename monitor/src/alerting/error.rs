@@ -25,6 +25,19 @@ pub enum AlertError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the alert state could not be read or written in the cluster")]
+    Store(#[from] crate::store::StoreError),
+    #[error(
+        "the alert state in the cluster (document alerts/state of the shared state) is not state this monitor can read: remove it to start afresh"
+    )]
+    SharedState {
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(
+        "the alert state was not saved: other monitors wrote it first {attempts} times in a row; the next evaluation tries again"
+    )]
+    Contended { attempts: usize },
     #[error("{} is not alert state this monitor can read: move it aside to start afresh", path.display())]
     State {
         path: PathBuf,

@@ -1,7 +1,9 @@
-//! The engine's state on disk (`alerts/state.json`): alerts, the outbox,
-//! silences, groups and the channel's health, replaced whole after every
-//! change and before any mail is sent, so a restart neither repeats a firing
-//! mail nor loses one waiting to go.
+//! The engine's state on disk (`alerts/state.json`), or in the cluster's
+//! shared state (document `alerts/state`) when monitor replicas share an
+//! Elasticsearch store: alerts, the outbox, silences, groups and the
+//! channel's health, replaced whole after every change and before any mail
+//! is sent, so a restart (or another replica taking over) neither repeats a
+//! firing mail nor loses one waiting to go.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -55,4 +57,18 @@ pub(crate) fn save(dir: &Path, saved: &Saved) -> Result<(), AlertError> {
     let path = path(dir);
     let json = serde_json::to_vec(saved).expect("alert state serializes");
     aerie_common::atomic_write(&path, &json).map_err(AlertError::io(&path, "write it"))
+}
+
+/// The shared-state document the engine's state is kept in.
+pub(crate) const KIND: &str = "alerts";
+pub(crate) const KEY: &str = "state";
+
+/// The state as the shared document holds it.
+pub(crate) fn to_shared(saved: &Saved) -> serde_json::Value {
+    serde_json::to_value(saved).expect("alert state serializes")
+}
+
+/// The shared document read back.
+pub(crate) fn from_shared(body: serde_json::Value) -> Result<Saved, AlertError> {
+    serde_json::from_value(body).map_err(|source| AlertError::SharedState { source })
 }

@@ -306,6 +306,7 @@ async fn a_silence_holds_mail_back_until_it_expires_then_the_alert_is_mailed() {
     let silence = h
         .engine
         .silence(matchers, "ops", "planned restart", h.at(300), h.at(0))
+        .await
         .unwrap();
     for seconds in [0, 20, 40, 200] {
         h.metric("gw-1", "jvm.heap.used.pct", 99.0, h.at(seconds))
@@ -316,7 +317,7 @@ async fn a_silence_holds_mail_back_until_it_expires_then_the_alert_is_mailed() {
     assert!(h.subjects().is_empty(), "silenced");
     let alert = h.engine.alerts(ENV).remove(0);
     assert_eq!(alert.silenced_by.as_deref(), Some(silence.id.as_str()));
-    h.engine.expire(&silence.id, h.at(210)).unwrap();
+    h.engine.expire(&silence.id, h.at(210)).await.unwrap();
     h.metric("gw-1", "jvm.heap.used.pct", 99.0, h.at(220)).await;
     h.evaluate(220).await;
     h.evaluate(240).await;
@@ -495,4 +496,114 @@ async fn a_no_data_rule_asks_the_store_twice_whatever_the_number_of_hosts() {
         .collect();
     silent.sort();
     assert_eq!(silent, ["gw-15", "gw-16", "gw-17", "gw-18", "gw-19"]);
+}
+
+#[tokio::test]
+async fn a_replica_taking_over_carries_the_pending_alert_on_and_it_is_mailed_once() {
+    let h = Harness::new(HEAP_HIGH);
+    let shared = Arc::new(crate::store::shared::MemoryShared::default());
+    let replica = || {
+        Harness::engine(&h.config, &h.store, &h.mail, h.at(0))
+            .shared_in(Arc::clone(&shared) as Arc<dyn crate::store::shared::SharedState>)
+    };
+    let (first, second) = (replica(), replica());
+    h.metric("gw-1", "jvm.heap.used.pct", 95.0, h.at(0)).await;
+    first.evaluate_at(h.at(0)).await.unwrap();
+    // The first leader is gone; the second carries on from the state it
+    // left: pending since 0 s, so firing at 20 s, not pending afresh.
+    for seconds in [20, 40, 60] {
+        h.metric("gw-1", "jvm.heap.used.pct", 95.0, h.at(seconds))
+            .await;
+        second.evaluate_at(h.at(seconds)).await.unwrap();
+        if seconds == 20 {
+            let alert = second.alerts(ENV).remove(0);
+            assert_eq!(alert.state, State::Firing, "{alert:?}");
+        }
+    }
+    assert_eq!(h.subjects().len(), 1, "{:?}", h.subjects());
+    // A silence made through the replica that stands by, whose state is
+    // stale, is written on what the leader saved and holds there.
+    let matchers = BTreeMap::from([("rule".to_owned(), "heap-high".to_owned())]);
+    let silence = first
+        .silence(matchers, "ops", "planned restart", h.at(600), h.at(70))
+        .await
+        .unwrap();
+    second.evaluate_at(h.at(80)).await.unwrap();
+    let held = second.fresh().await.silences();
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0].id, silence.id);
+    let alert = second.alerts(ENV).remove(0);
+    assert_eq!(alert.silenced_by.as_deref(), Some(silence.id.as_str()));
+    assert_eq!(first.fresh().await.alerts(ENV), second.alerts(ENV));
+}
+
+/// Shared state whose writes take a while, as a cluster's do.
+#[derive(Debug, Default)]
+struct SlowWrites(crate::store::shared::MemoryShared);
+
+#[async_trait::async_trait]
+impl crate::store::shared::SharedState for SlowWrites {
+    async fn get(
+        &self,
+        kind: &str,
+        key: &str,
+    ) -> Result<Option<(serde_json::Value, crate::store::shared::Version)>, crate::store::StoreError>
+    {
+        self.0.get(kind, key).await
+    }
+
+    async fn put(
+        &self,
+        kind: &str,
+        key: &str,
+        body: &serde_json::Value,
+        read_at: Option<crate::store::shared::Version>,
+    ) -> Result<Option<crate::store::shared::Version>, crate::store::StoreError> {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        self.0.put(kind, key, body, read_at).await
+    }
+
+    async fn remove(&self, kind: &str, key: &str) -> Result<(), crate::store::StoreError> {
+        self.0.remove(kind, key).await
+    }
+
+    async fn prune(
+        &self,
+        kind: &str,
+        field: &str,
+        before: DateTime<Utc>,
+    ) -> Result<u64, crate::store::StoreError> {
+        self.0.prune(kind, field, before).await
+    }
+}
+
+#[tokio::test]
+async fn answers_read_while_a_change_is_written_never_make_the_next_change_lose_it() {
+    let h = Harness::new(HEAP_HIGH);
+    let shared: Arc<dyn crate::store::shared::SharedState> = Arc::new(SlowWrites::default());
+    let replica =
+        || Harness::engine(&h.config, &h.store, &h.mail, h.at(0)).shared_in(Arc::clone(&shared));
+    let engine = replica();
+    let silence = |rule: &str| {
+        let matchers = BTreeMap::from([("rule".to_owned(), rule.to_owned())]);
+        engine.silence(matchers, "ops", "maintenance", h.at(600), h.at(0))
+    };
+    // Pages asking for the silences while the first one is being written
+    // (50 ms), and no longer.
+    let (first, ()) = tokio::join!(silence("heap-high"), async {
+        for _ in 0..4 {
+            engine.fresh().await;
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    });
+    first.unwrap();
+    silence("cpu-high").await.unwrap();
+    let kept: Vec<String> = replica()
+        .fresh()
+        .await
+        .silences()
+        .into_iter()
+        .map(|s| s.matchers["rule"].clone())
+        .collect();
+    assert_eq!(kept, ["heap-high", "cpu-high"]);
 }

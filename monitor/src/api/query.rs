@@ -293,7 +293,9 @@ pub(super) async fn alerts(
 ) -> Result<Json<Vec<crate::alerting::Alert>>, ApiError> {
     let user = auth::user(&state.config, &headers)?;
     let environment = auth::readable(&state.config, user, &params.env)?;
-    Ok(Json(engine(&state)?.alerts(&environment.name)))
+    Ok(Json(
+        engine(&state)?.fresh().await.alerts(&environment.name),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -319,7 +321,7 @@ pub(super) async fn silences(
     headers: HeaderMap,
 ) -> Result<Json<Vec<crate::alerting::Silence>>, ApiError> {
     let user = auth::user(&state.config, &headers)?;
-    let silences = engine(&state)?.silences();
+    let silences = engine(&state)?.fresh().await.silences();
     Ok(Json(
         silences
             .into_iter()
@@ -368,6 +370,7 @@ pub(super) async fn create_silence(
             .map_err(|_| ApiError::BadRequest("duration: too long".into()))?;
     let silence = engine(&state)?
         .silence(new.matchers, &user.name, &new.comment, ends_at, Utc::now())
+        .await
         .map_err(|e| ApiError::Unavailable(aerie_common::error_chain(&e)))?;
     Ok((axum::http::StatusCode::CREATED, Json(silence)))
 }
@@ -380,6 +383,7 @@ pub(super) async fn expire_silence(
     auth::operator(&state.config, &headers)?;
     engine(&state)?
         .expire(&id, Utc::now())
+        .await
         .map_err(|e| ApiError::Unavailable(aerie_common::error_chain(&e)))?
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no silence {id:?}")))

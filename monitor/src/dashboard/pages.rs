@@ -164,11 +164,10 @@ struct HostView {
 }
 
 async fn host_views(state: &AppState, environment: &str) -> Result<Vec<HostView>, PageError> {
-    let alerts = state
-        .alerts
-        .as_ref()
-        .map(|engine| engine.alerts(environment))
-        .unwrap_or_default();
+    let alerts = match &state.alerts {
+        Some(engine) => engine.fresh().await.alerts(environment),
+        None => Vec::new(),
+    };
     let hosts = host_status(
         &*state.store,
         environment,
@@ -593,6 +592,7 @@ async fn alerts_page(
         return Ok(page(StatusCode::OK, "alerts", &data));
     };
     let now = Utc::now();
+    let engine = engine.fresh().await;
     let mut current = engine.alerts(env);
     current.sort_by_key(|a| (a.state != crate::alerting::State::Firing, a.since));
     let alert_json = |a: &crate::alerting::Alert| {
@@ -740,6 +740,7 @@ pub(super) async fn create_silence(
             ends_at,
             now,
         )
+        .await
         .map_err(|e| PageError::Unavailable(aerie_common::error_chain(&e)))?;
     Ok(Redirect::to(&format!("/env/{}/alerts", environment.name)).into_response())
 }
@@ -753,7 +754,7 @@ pub(super) async fn expire_silence(
     let environment = readable(&state.config, &signed_in, &env)?;
     signed_in.must_operate()?;
     signed_in.check_csrf(&form.csrf)?;
-    let engine = engine(&state)?;
+    let engine = engine(&state)?.fresh().await;
     let belongs = engine
         .silences()
         .iter()
@@ -765,6 +766,7 @@ pub(super) async fn expire_silence(
     }
     engine
         .expire(&id, chrono::Utc::now())
+        .await
         .map_err(|e| PageError::Unavailable(aerie_common::error_chain(&e)))?;
     Ok(Redirect::to(&format!("/env/{}/alerts", environment.name)).into_response())
 }

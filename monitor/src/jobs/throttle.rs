@@ -265,7 +265,7 @@ impl Throttle {
     /// Decides for every environment with quotas from the ledger's usage of
     /// `now`'s month, saves, and announces each tenant that rose to warning
     /// or blocked (once per month and verdict) through `engine`, if any.
-    pub fn decide_all(
+    pub async fn decide_all(
         &self,
         config: &Config,
         ledger: &Ledger,
@@ -314,7 +314,7 @@ impl Throttle {
         for rise in &rises {
             tracing::warn!(environment = %rise.environment, tenant = %rise.host, decision = %rise.rule, "{}", rise.summary);
             if let Some(engine) = engine {
-                engine.announce(rise, now)?;
+                engine.announce(rise, now).await?;
             }
         }
         let mut summary = format!(
@@ -383,7 +383,9 @@ pub async fn run(
         .map(|e| e.name.clone())
         .collect();
     ledger.refresh(store, &environments).await?;
-    throttle.decide_all(config, ledger, engine, Utc::now())
+    throttle
+        .decide_all(config, ledger, engine, Utc::now())
+        .await
 }
 
 #[cfg(test)]
@@ -528,21 +530,25 @@ mod tests {
         Throttle::open(dir.join("throttle.json")).unwrap()
     }
 
-    #[test]
-    fn a_block_is_announced_once_survives_a_restart_and_lifts_with_the_new_month() {
+    #[tokio::test]
+    async fn a_block_is_announced_once_survives_a_restart_and_lifts_with_the_new_month() {
         let (dir, config, ledger) = setup(&[
             ("acme.com", "2026-12-01T10:00:00Z", 8),
             ("acme.com", "2026-12-02T10:00:00Z", 2),
         ]);
         let throttle = state(dir.path());
         let now = at("2026-12-15T12:00:00Z");
-        let first = throttle.decide_all(&config, &ledger, None, now).unwrap();
+        let first = throttle
+            .decide_all(&config, &ledger, None, now)
+            .await
+            .unwrap();
         assert_eq!(
             first,
             "0 allowed, 0 warned, 1 blocked; announced acme.com quota-blocked in acme-prod"
         );
         let again = state(dir.path())
             .decide_all(&config, &ledger, None, now)
+            .await
             .unwrap();
         assert_eq!(
             again, "0 allowed, 0 warned, 1 blocked",
@@ -557,7 +563,10 @@ mod tests {
         // January: December's usage no longer counts.
         let january = at("2027-01-01T00:05:00Z");
         assert!(read.decisions("acme-prod", january).tenants.is_empty());
-        let lifted = read.decide_all(&config, &ledger, None, january).unwrap();
+        let lifted = read
+            .decide_all(&config, &ledger, None, january)
+            .await
+            .unwrap();
         assert_eq!(lifted, "1 allowed, 0 warned, 0 blocked");
         assert_eq!(
             verdicts(&read.decisions("acme-prod", january)),
@@ -565,12 +574,15 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_warning_then_a_block_are_each_announced() {
+    #[tokio::test]
+    async fn a_warning_then_a_block_are_each_announced() {
         let (dir, config, ledger) = setup(&[("acme.com", "2026-12-01T10:00:00Z", 8)]);
         let throttle = state(dir.path());
         let now = at("2026-12-15T12:00:00Z");
-        let warned = throttle.decide_all(&config, &ledger, None, now).unwrap();
+        let warned = throttle
+            .decide_all(&config, &ledger, None, now)
+            .await
+            .unwrap();
         assert!(
             warned.ends_with("announced acme.com quota-warning in acme-prod"),
             "{warned}"
@@ -579,7 +591,10 @@ mod tests {
             ("acme.com", "2026-12-01T10:00:00Z", 8),
             ("acme.com", "2026-12-15T10:00:00Z", 5),
         ]);
-        let blocked = throttle.decide_all(&config, &more, None, now).unwrap();
+        let blocked = throttle
+            .decide_all(&config, &more, None, now)
+            .await
+            .unwrap();
         assert!(
             blocked.ends_with("announced acme.com quota-blocked in acme-prod"),
             "{blocked}"

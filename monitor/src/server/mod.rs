@@ -22,6 +22,7 @@ use crate::notify::Channel;
 use crate::state::AppState;
 use crate::store::elasticsearch::ElasticsearchStore;
 use crate::store::embedded::EmbeddedStore;
+use crate::store::shared::SharedState;
 use crate::store::{Store, StoreError};
 
 /// Why the monitor could not start or stopped.
@@ -67,17 +68,19 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> 
     })
 }
 
-/// Dashboard sessions: in the cluster when the monitors share an
-/// Elasticsearch store (any replica serves any session), else in memory.
-async fn sessions(config: &Config) -> Result<Sessions, ServerError> {
+/// The state monitor replicas share (dashboard sessions, the login
+/// limiter, the alert engine's state): the cluster's when the store is
+/// Elasticsearch; `None` with the embedded store, whose one monitor keeps
+/// it in memory and in its data directory.
+async fn shared_state(config: &Config) -> Result<Option<Arc<dyn SharedState>>, ServerError> {
     Ok(match &config.store {
-        StoreConfig::Embedded => Sessions::new(),
+        StoreConfig::Embedded => None,
         StoreConfig::Elasticsearch {
             url,
             username,
             password,
             index_prefix,
-        } => Sessions::shared(Arc::new(
+        } => Some(Arc::new(
             ElasticsearchStore::connect(url, username.as_deref(), password.as_ref(), index_prefix)
                 .await?,
         )),
@@ -108,6 +111,7 @@ pub async fn build(config: Config, store: Arc<dyn Store>) -> Result<AppState, Se
             Arc::clone(&metrics),
         ))
     };
+    let shared = shared_state(&config).await?;
     let alerts = match &config.alerting {
         Some(alerting) => {
             let primary = counted(
@@ -129,7 +133,10 @@ pub async fn build(config: Config, store: Arc<dyn Store>) -> Result<AppState, Se
                 webhooks(&config),
                 chrono::Utc::now(),
             )?;
-            Some(Arc::new(engine))
+            Some(Arc::new(match &shared {
+                Some(shared) => engine.shared_in(Arc::clone(shared)),
+                None => engine,
+            }))
         }
         None => None,
     };
@@ -144,7 +151,10 @@ pub async fn build(config: Config, store: Arc<dyn Store>) -> Result<AppState, Se
         Arc::clone(&throttle),
         alerts.clone(),
     ));
-    let sessions = Arc::new(sessions(&config).await?);
+    let sessions = Arc::new(match &shared {
+        Some(shared) => Sessions::shared(Arc::clone(shared)),
+        None => Sessions::new(),
+    });
     Ok(AppState {
         config,
         store,

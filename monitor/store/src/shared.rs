@@ -32,15 +32,15 @@ pub trait SharedState: Send + Sync + std::fmt::Debug {
     /// Document `key` of `kind` and the version it was read at, or `None`.
     async fn get(&self, kind: &str, key: &str) -> Result<Option<(Value, Version)>, StoreError>;
     /// Writes document `key` of `kind` if it is still at `read_at` (`None`:
-    /// only if there is none). `false`: another monitor wrote first, nothing
-    /// was written.
+    /// only if there is none); answers the version written. `None`: another
+    /// monitor wrote first, nothing was written.
     async fn put(
         &self,
         kind: &str,
         key: &str,
         body: &Value,
         read_at: Option<Version>,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Option<Version>, StoreError>;
     /// Removes document `key` of `kind`; one already gone is fine.
     async fn remove(&self, kind: &str, key: &str) -> Result<(), StoreError>;
     /// Removes every document of `kind` whose time `field` (an RFC 3339
@@ -74,12 +74,12 @@ impl SharedState for MemoryShared {
         key: &str,
         body: &Value,
         read_at: Option<Version>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Version>, StoreError> {
         let mut documents = self.documents.lock().expect("shared state lock");
         let slot = (kind.to_owned(), key.to_owned());
         let now = documents.get(&slot).map(|(_, version)| *version);
         if now != read_at {
-            return Ok(false);
+            return Ok(None);
         }
         let seq_no = now.map_or(0, |v| v.seq_no + 1);
         let version = Version {
@@ -87,7 +87,7 @@ impl SharedState for MemoryShared {
             primary_term: 1,
         };
         documents.insert(slot, (body.clone(), version));
-        Ok(true)
+        Ok(Some(version))
     }
 
     async fn remove(&self, kind: &str, key: &str) -> Result<(), StoreError> {
@@ -120,89 +120,49 @@ impl SharedState for MemoryShared {
 #[cfg(any(test, feature = "conformance"))]
 pub async fn conformance(one: &dyn SharedState, two: &dyn SharedState) {
     use serde_json::json;
+    let put = async |by: &dyn SharedState, key: &str, body: Value, at: Option<Version>| {
+        by.put("sessions", key, &body, at).await.unwrap()
+    };
     assert_eq!(one.get("sessions", "absent").await.unwrap(), None);
-    assert!(
-        one.put("sessions", "a", &json!({"user": "ops"}), None)
-            .await
-            .unwrap(),
-        "a new document is written"
-    );
-    assert!(
-        !two.put("sessions", "a", &json!({"user": "intruder"}), None)
-            .await
-            .unwrap(),
-        "a second create loses"
-    );
-    let (body, read_at) = two
-        .get("sessions", "a")
-        .await
-        .unwrap()
-        .expect("seen by the other");
+    let first = put(one, "a", json!({"user": "ops"}), None).await;
+    assert!(first.is_some(), "a new document is written");
+    let intruder = put(two, "a", json!({"user": "intruder"}), None).await;
+    assert_eq!(intruder, None, "a second create loses");
+    let (body, read_at) = two.get("sessions", "a").await.unwrap().unwrap();
     assert_eq!(body, json!({"user": "ops"}));
-    assert_eq!(
-        one.get("logins", "a").await.unwrap(),
-        None,
-        "kinds are apart"
-    );
-    // Both read at the same version; the first write wins, the second
-    // is refused and changes nothing.
-    assert!(
-        two.put(
-            "sessions",
-            "a",
-            &json!({"user": "ops", "n": 2}),
-            Some(read_at)
-        )
-        .await
-        .unwrap()
-    );
-    assert!(
-        !one.put(
-            "sessions",
-            "a",
-            &json!({"user": "ops", "n": 3}),
-            Some(read_at)
-        )
-        .await
-        .unwrap(),
-        "a write from a stale read is refused"
-    );
+    assert_eq!(Some(read_at), first, "the version written is the one read");
+    let other_kind = one.get("logins", "a").await.unwrap();
+    assert_eq!(other_kind, None, "kinds are apart");
+    // Both read at the same version; the first write wins, the second is
+    // refused and changes nothing.
+    let won = put(two, "a", json!({"user": "ops", "n": 2}), Some(read_at)).await;
+    assert!(won.is_some_and(|v| v != read_at));
+    let stale = put(one, "a", json!({"user": "ops", "n": 3}), Some(read_at)).await;
+    assert_eq!(stale, None, "a write from a stale read is refused");
     let (body, newer) = one.get("sessions", "a").await.unwrap().unwrap();
-    assert_eq!(body["n"], 2);
-    assert_ne!(newer, read_at);
+    assert_eq!((body["n"].as_i64(), Some(newer)), (Some(2), won));
     two.remove("sessions", "a").await.unwrap();
     two.remove("sessions", "a").await.unwrap();
     assert_eq!(one.get("sessions", "a").await.unwrap(), None, "removed");
-    assert!(
-        one.put("sessions", "a", &json!({"user": "again"}), None)
-            .await
-            .unwrap(),
-        "a removed document can be made again"
-    );
+    let again = put(one, "a", json!({"user": "again"}), None).await;
+    assert!(again.is_some(), "a removed document can be made again");
     // Pruning takes the kind's documents older than the time, and only those.
     for (kind, key, at) in [
         ("sessions", "old", "2030-01-01T00:00:00Z"),
         ("sessions", "new", "2030-01-03T00:00:00Z"),
         ("logins", "old", "2030-01-01T00:00:00Z"),
     ] {
-        assert!(
-            one.put(kind, key, &json!({ "expires": at }), None)
-                .await
-                .unwrap()
-        );
+        let written = one.put(kind, key, &json!({ "expires": at }), None).await;
+        assert!(written.unwrap().is_some());
     }
     let before = "2030-01-02T00:00:00Z".parse().unwrap();
     assert_eq!(two.prune("sessions", "expires", before).await.unwrap(), 1);
     assert_eq!(one.get("sessions", "old").await.unwrap(), None);
     assert!(one.get("sessions", "new").await.unwrap().is_some());
-    assert!(
-        one.get("logins", "old").await.unwrap().is_some(),
-        "another kind stays"
-    );
-    assert!(
-        one.get("sessions", "a").await.unwrap().is_some(),
-        "no time, kept"
-    );
+    let other = one.get("logins", "old").await.unwrap();
+    assert!(other.is_some(), "another kind stays");
+    let untimed = one.get("sessions", "a").await.unwrap();
+    assert!(untimed.is_some(), "no time, kept");
 }
 
 #[cfg(test)]

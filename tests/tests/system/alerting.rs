@@ -141,7 +141,7 @@ async fn an_out_of_memory_line_mails_once_through_ses_and_resolves() {
     );
 }
 
-mod smtp {
+pub(crate) mod smtp {
     use std::time::Duration;
 
     use aerie_system_tests::{Agent, Monitor, OPERATOR_TOKEN, StoreKind};
@@ -150,7 +150,7 @@ mod smtp {
     const ALWAYS: &str = "[[rule]]\nname = \"cpu-seen\"\nkind = \"metric\"\nmetric = \"system.cpu.total.pct\"\nop = \">=\"\nthreshold = 0.0\nwindow = \"5m\"\nsummary = \"{{host}} reports CPU\"\n";
 
     /// `[alerting]` through `smtp` with `password`, the given rules and repeat interval.
-    fn alerting(
+    pub(crate) fn alerting(
         dir: &std::path::Path,
         smtp: &SmtpServer,
         password: &str,
@@ -166,7 +166,7 @@ mod smtp {
         )
     }
 
-    fn subjects(smtp: &SmtpServer) -> Vec<String> {
+    pub(crate) fn subjects(smtp: &SmtpServer) -> Vec<String> {
         smtp.messages()
             .unwrap()
             .into_iter()
@@ -178,7 +178,7 @@ mod smtp {
             .collect()
     }
 
-    async fn wait_for_subject(
+    pub(crate) async fn wait_for_subject(
         smtp: &SmtpServer,
         monitor: &Monitor,
         prefix: &str,
@@ -205,7 +205,7 @@ mod smtp {
     }
 
     /// Waits until the alert job has run `runs` more times: time measured in evaluations.
-    async fn evaluations(monitor: &Monitor, runs: u64) {
+    pub(crate) async fn evaluations(monitor: &Monitor, runs: u64) {
         let now = || async {
             monitor
                 .get("/api/v1/jobs")

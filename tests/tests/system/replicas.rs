@@ -113,3 +113,107 @@ async fn failed_logins_through_one_replica_count_on_the_other() {
         assert_eq!(cookie, None);
     }
 }
+
+/// `cpu-seen` held pending for 20 s before it fires: time for the leader
+/// to be killed while it is pending.
+const PENDING_CPU: &str = "[[rule]]\nname = \"cpu-seen\"\nkind = \"metric\"\nmetric = \"system.cpu.total.pct\"\nop = \">=\"\nthreshold = 0.0\nwindow = \"5m\"\nfor = \"20s\"\nsummary = \"{{host}} reports CPU\"\n";
+
+/// Whether `monitor` runs the jobs (it leads) now.
+async fn leads(monitor: &Monitor) -> bool {
+    let jobs = monitor.get("/api/v1/jobs").await;
+    jobs.and_then(|j| j["alerts"]["last_result"].as_str().map(str::to_owned))
+        .is_some_and(|r| !r.starts_with("standing by"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_killed_while_an_alert_is_pending_the_other_replica_mails_it_once_and_silences_hold_on_both()
+ {
+    use crate::alerting::smtp::{alerting, evaluations, subjects, wait_for_subject};
+    use aerie_system_tests::{Agent, OPERATOR_TOKEN};
+    use aerie_testkit::{OpenSearchCluster, SmtpServer, wait_until};
+    use std::time::Duration;
+
+    let cluster = OpenSearchCluster::start(2).await.unwrap();
+    let smtp = SmtpServer::start("alerts@acme.example", "right")
+        .await
+        .unwrap();
+    // Each replica talks to its own node of the cluster.
+    let mut replicas = Vec::new();
+    for url in cluster.urls() {
+        let replica = Monitor::start_configured(
+            StoreKind::Elasticsearch(url),
+            |dir| alerting(dir, &smtp, "right", PENDING_CPU, "4h"),
+            Vec::new(),
+        )
+        .await;
+        replicas.push(replica);
+    }
+    // The real agent ships through either replica.
+    let logs = tempfile::tempdir().unwrap();
+    let _agents: Vec<Agent> = replicas
+        .iter()
+        .map(|r| Agent::start(&r.url(), &logs.path().join("*.log"), "1s"))
+        .collect();
+    let leader = wait_until("a leader", std::time::Duration::from_secs(30), async || {
+        for (index, replica) in replicas.iter().enumerate() {
+            if leads(replica).await {
+                return Some(index);
+            }
+        }
+        None
+    })
+    .await
+    .unwrap();
+    let other = 1 - leader;
+
+    // A silence made through the replica that stands by holds on the leader.
+    let created: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/silences", replicas[other].url()))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&serde_json::json!({ "matchers": { "rule": "backup-stale" }, "comment": "no backups in this test", "duration": "1h" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().expect("a silence").to_owned();
+    let listed = replicas[leader].get("/api/v1/silences").await.unwrap();
+    assert_eq!(listed[0]["id"], id.as_str(), "{listed}");
+
+    // The alert pending on the leader, which is then killed.
+    let pending = wait_until("the alert pending", Duration::from_secs(30), async || {
+        let alerts = replicas[leader].get("/api/v1/alerts?env=acme-prod").await?;
+        (alerts[0]["state"] == "pending").then(|| alerts[0].clone())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", replicas[leader].log()));
+    assert!(subjects(&smtp).is_empty(), "{:?}", subjects(&smtp));
+    replicas[leader].kill_hard();
+
+    // The other takes over within the lease and mails it, once.
+    wait_for_subject(
+        &smtp,
+        &replicas[other],
+        "[FIRING] cpu-seen",
+        1,
+        Duration::from_secs(60),
+    )
+    .await;
+    let alerts = replicas[other]
+        .get("/api/v1/alerts?env=acme-prod")
+        .await
+        .unwrap();
+    assert_eq!(alerts[0]["state"], "firing", "{alerts}");
+    assert_eq!(
+        alerts[0]["since"],
+        pending["since"],
+        "carried on, not begun afresh\n{}\n{}",
+        replicas[other].log(),
+        replicas[leader].log()
+    );
+    evaluations(&replicas[other], 5).await;
+    assert_eq!(subjects(&smtp).len(), 1, "{:?}", subjects(&smtp));
+    let listed = replicas[other].get("/api/v1/silences").await.unwrap();
+    assert_eq!(listed[0]["id"], id.as_str(), "{listed}");
+}

@@ -138,7 +138,7 @@ pub(super) async fn failed(
         let excess = failures.at.len().saturating_sub(FAILURES_KEPT);
         failures.at.drain(..excess);
         let body: Value = serde_json::to_value(&failures).map_err(bad)?;
-        if store.put(LOGINS, &name, &body, read_at).await? {
+        if store.put(LOGINS, &name, &body, read_at).await?.is_some() {
             return Ok(());
         }
     }

@@ -23,6 +23,14 @@ impl ElasticsearchStore {
     }
 }
 
+/// The version a `GET` or an index answer names.
+fn version_of(answer: &Value) -> Version {
+    Version {
+        seq_no: answer["_seq_no"].as_i64().unwrap_or(-1),
+        primary_term: answer["_primary_term"].as_i64().unwrap_or(-1),
+    }
+}
+
 /// The document id of `key` of `kind`.
 fn id(kind: &str, key: &str) -> String {
     format!("{kind}-{key}")
@@ -47,11 +55,10 @@ impl SharedState for ElasticsearchStore {
             .json()
             .await
             .map_err(backend)?;
-        let version = Version {
-            seq_no: document["_seq_no"].as_i64().unwrap_or(-1),
-            primary_term: document["_primary_term"].as_i64().unwrap_or(-1),
-        };
-        Ok(Some((document["_source"]["doc"].clone(), version)))
+        Ok(Some((
+            document["_source"]["doc"].clone(),
+            version_of(&document),
+        )))
     }
 
     async fn put(
@@ -60,7 +67,7 @@ impl SharedState for ElasticsearchStore {
         key: &str,
         body: &Value,
         read_at: Option<Version>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Version>, StoreError> {
         let (index, id) = (self.shared_index(), id(kind, key));
         let write = self.client.index(IndexParts::IndexId(&index, &id));
         let write = match read_at {
@@ -74,13 +81,16 @@ impl SharedState for ElasticsearchStore {
             .send()
             .await
             .map_err(backend)?;
-        match written.status_code().as_u16() {
-            409 => Ok(false),
-            _ => written
-                .error_for_status_code()
-                .map(|_| true)
-                .map_err(backend),
+        if written.status_code().as_u16() == 409 {
+            return Ok(None);
         }
+        let answer: Value = written
+            .error_for_status_code()
+            .map_err(backend)?
+            .json()
+            .await
+            .map_err(backend)?;
+        Ok(Some(version_of(&answer)))
     }
 
     async fn remove(&self, kind: &str, key: &str) -> Result<(), StoreError> {
