@@ -479,6 +479,7 @@ impl Engine {
                 text: outgoing.text.clone(),
                 html: outgoing.html.clone(),
                 alert: outgoing.alert.clone(),
+                key: format!("{}.{}", outgoing.environment, outgoing.id),
             };
             let result = channel.send(&mail).await;
             if result.is_ok() {

@@ -24,6 +24,13 @@ pub struct Mail {
     pub text: String,
     pub html: String,
     pub alert: templates::AlertMail,
+    /// The same for every attempt to send one outbox entry, from any
+    /// monitor replica (`<environment>.<outbox id>`; empty for a mail that
+    /// is not an outbox entry's): the SMTP channel sends it as the
+    /// Message-ID and a webhook as `X-Aerie-Delivery`, so a mail sent again
+    /// after a leader died between sending and recording it can be told
+    /// for the same one.
+    pub key: String,
 }
 
 /// Why a mail was not sent: the channel, and the cause from the mail

@@ -123,6 +123,17 @@ enum MessageError {
     Build(#[source] lettre::error::Error),
 }
 
+/// The Message-ID of the mail of outbox entry `key`, in the sender's
+/// domain: the same on every attempt, from every replica.
+fn message_id(key: &str, from: &str) -> String {
+    let domain = from
+        .rsplit_once('@')
+        .map_or("aerie.invalid", |(_, domain)| {
+            domain.trim_end_matches('>').trim()
+        });
+    format!("<aerie.{key}@{domain}>")
+}
+
 /// A lettre message with text and HTML alternatives.
 fn message(mail: &Mail) -> Result<Message, MessageError> {
     let mailbox = |role, address: &str| {
@@ -135,6 +146,9 @@ fn message(mail: &Mail) -> Result<Message, MessageError> {
     let mut builder = Message::builder()
         .from(mailbox("sender", &mail.from)?)
         .subject(&mail.subject);
+    if !mail.key.is_empty() {
+        builder = builder.message_id(Some(message_id(&mail.key, &mail.from)));
+    }
     for to in &mail.to {
         builder = builder.to(mailbox("recipient", to)?);
     }
@@ -183,6 +197,23 @@ mod tests {
             tls_name: Some("localhost".into()),
             timeout: Duration::from_secs(10),
         }
+    }
+
+    #[test]
+    fn an_outbox_entry_s_mail_carries_its_key_as_the_message_id_in_the_sender_s_domain() {
+        let mut mail = crate::notify::templates::Templates::built_in()
+            .render(
+                &crate::notify::templates::sample(),
+                "Aerie <alerts@ops.example>",
+                &["oncall@acme.example".to_owned()],
+            )
+            .unwrap();
+        mail.key = "acme-prod.7".into();
+        let raw = String::from_utf8(message(&mail).unwrap().formatted()).unwrap();
+        assert!(
+            raw.contains("Message-ID: <aerie.acme-prod.7@ops.example>"),
+            "{raw}"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -201,6 +201,7 @@ impl Templates {
             text: render("text")?,
             html: render("html")?,
             alert: alert.clone(),
+            key: String::new(),
         })
     }
 }

@@ -23,6 +23,9 @@ use super::{Channel, Mail, SendError};
 /// The header carrying the body's signature.
 pub const SIGNATURE_HEADER: &str = "X-Aerie-Signature-256";
 
+/// The header carrying the delivery's de-duplication key (`Mail::key`).
+pub const DELIVERY_HEADER: &str = "X-Aerie-Delivery";
+
 /// Alertmanager's `endsAt` of an alert that has not ended.
 const NOT_ENDED: &str = "0001-01-01T00:00:00Z";
 
@@ -163,6 +166,7 @@ impl Channel for WebhookChannel {
             .post(self.url.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(SIGNATURE_HEADER, signature(&self.secret, &body))
+            .header(DELIVERY_HEADER, &mail.key)
             .body(body)
             .send()
             .await

@@ -214,6 +214,9 @@ async fn the_leader_killed_while_an_alert_is_pending_the_other_replica_mails_it_
     );
     evaluations(&replicas[other], 5).await;
     assert_eq!(subjects(&smtp).len(), 1, "{:?}", subjects(&smtp));
+    // Its de-duplication key, the same from any replica, as its Message-ID.
+    let raw = smtp.messages().unwrap().remove(0).data;
+    assert!(raw.contains("Message-ID: <aerie.acme-prod."), "{raw}");
     let listed = replicas[other].get("/api/v1/silences").await.unwrap();
     assert_eq!(listed[0]["id"], id.as_str(), "{listed}");
 }

@@ -106,6 +106,9 @@ async fn a_firing_alert_is_posted_as_alertmanager_json_signed_with_the_webhooks_
     assert_eq!(post.path, "/hooks/acme");
     assert!(signed_by("acme shared secret", &post), "{:?}", post.headers);
     assert!(!signed_by("another secret", &post));
+    // Its de-duplication key: the environment and its outbox entry.
+    let key = post.header("x-aerie-delivery").unwrap_or_default();
+    assert!(key.starts_with("acme-prod."), "{:?}", post.headers);
     let body = post.json();
     assert_eq!(body["version"], "4", "{body}");
     assert_eq!(body["status"], "firing");
