@@ -134,6 +134,7 @@ impl Engine {
     /// monitor replicas share, instead of the data directory.
     #[must_use]
     pub fn shared_in(mut self, shared: Arc<dyn SharedState>) -> Self {
+        self.history = self.history.shared_in(Arc::clone(&shared));
         self.shared = Some(shared);
         *self.lock() = Saved::default();
         self
@@ -312,8 +313,12 @@ impl Engine {
     }
 
     /// History entries of `environment` since `from`, oldest first.
-    pub fn history(&self, environment: &str, from: DateTime<Utc>) -> Vec<HistoryEntry> {
-        self.history.since(environment, from)
+    pub async fn history(
+        &self,
+        environment: &str,
+        from: DateTime<Utc>,
+    ) -> Result<Vec<HistoryEntry>, AlertError> {
+        self.history.since(environment, from).await
     }
 
     /// One evaluation now.
@@ -329,7 +334,7 @@ impl Engine {
         let history = self
             .update(|saved| self.advance(saved, &rules, &observed, now))
             .await?;
-        self.history.record(&history, now)?;
+        self.history.record(&history, now).await?;
         let sent = self.drain(now).await?;
         let saved = self.lock();
         let firing = saved
@@ -490,7 +495,7 @@ impl Engine {
                 .await?;
             history.extend(entries);
         }
-        self.history.record(&history, now)?;
+        self.history.record(&history, now).await?;
         Ok(sent)
     }
 
@@ -621,7 +626,8 @@ impl Engine {
             "firing"
         };
         self.history
-            .record(&[alert.entry(now, event, alert.summary.clone())], now)?;
+            .record(&[alert.entry(now, event, alert.summary.clone())], now)
+            .await?;
         Ok(())
     }
 

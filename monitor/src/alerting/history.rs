@@ -5,23 +5,41 @@
 //! Queries are answered from memory, which holds only what is within the
 //! retention; the file is rewritten without the expired entries once they
 //! outnumber the live ones, so neither grows without bound.
+//!
+//! When monitor replicas share an Elasticsearch store ([`History::shared_in`])
+//! the history is kept in the cluster's shared state instead, one document
+//! per entry named by a digest of the entry (written again, it is still
+//! one), so every replica answers the same history and it outlives the
+//! leader that wrote it; expired entries are removed hourly.
 
 use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
 use super::error::AlertError;
 use super::model::HistoryEntry;
+use crate::store::shared::SharedState;
 
 #[derive(Debug)]
 pub(crate) struct History {
     path: PathBuf,
     retention: chrono::Duration,
     inner: Mutex<Inner>,
+    /// The cluster's shared state, when the history is kept there.
+    shared: Option<Arc<dyn SharedState>>,
+    /// When this monitor last removed expired entries from the cluster.
+    pruned: Mutex<Option<Instant>>,
 }
+
+/// The shared-state kind of history entries.
+const KIND: &str = "history";
+
+/// How often expired entries are removed from the cluster.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -62,6 +80,8 @@ impl History {
                 entries: entries.into(),
                 expired_in_file: 0,
             }),
+            shared: None,
+            pruned: Mutex::new(None),
         };
         let mut inner = history.inner.lock().expect("history lock");
         history.expire(&mut inner, now);
@@ -72,8 +92,35 @@ impl History {
         Ok(history)
     }
 
+    /// The same history kept in `shared`, the cluster several monitor
+    /// replicas share, instead of the data directory.
+    pub(crate) fn shared_in(mut self, shared: Arc<dyn SharedState>) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
     /// Entries of `environment` since `from`, oldest first.
-    pub(crate) fn since(&self, environment: &str, from: DateTime<Utc>) -> Vec<HistoryEntry> {
+    pub(crate) async fn since(
+        &self,
+        environment: &str,
+        from: DateTime<Utc>,
+    ) -> Result<Vec<HistoryEntry>, AlertError> {
+        if let Some(shared) = &self.shared {
+            let listed = shared
+                .list(KIND, "at", from, ("environment", environment))
+                .await?;
+            return listed
+                .into_iter()
+                .map(|body| {
+                    serde_json::from_value(body)
+                        .map_err(|source| AlertError::SharedState { source })
+                })
+                .collect();
+        }
+        Ok(self.since_in_memory(environment, from))
+    }
+
+    fn since_in_memory(&self, environment: &str, from: DateTime<Utc>) -> Vec<HistoryEntry> {
         let inner = self.inner.lock().expect("history lock");
         let start = inner.entries.partition_point(|e| e.at < from);
         inner
@@ -85,13 +132,16 @@ impl History {
     }
 
     /// Appends `entries` (made at `now`) and forgets what has expired.
-    pub(crate) fn record(
+    pub(crate) async fn record(
         &self,
         entries: &[HistoryEntry],
         now: DateTime<Utc>,
     ) -> Result<(), AlertError> {
         if entries.is_empty() {
             return Ok(());
+        }
+        if let Some(shared) = &self.shared {
+            return self.record_shared(&**shared, entries, now).await;
         }
         let mut text = String::new();
         for entry in entries {
@@ -113,6 +163,35 @@ impl History {
         self.expire(&mut inner, now);
         if inner.expired_in_file > inner.entries.len().max(1_000) {
             self.rewrite(&mut inner)?;
+        }
+        Ok(())
+    }
+
+    async fn record_shared(
+        &self,
+        shared: &dyn SharedState,
+        entries: &[HistoryEntry],
+        now: DateTime<Utc>,
+    ) -> Result<(), AlertError> {
+        for entry in entries {
+            let body = serde_json::to_value(entry).expect("history serializes");
+            let name = aerie_wire::event_id(&[body.to_string().as_bytes()]);
+            // Already there (written again after a retry) is as good.
+            shared.put(KIND, &name, &body, None).await?;
+        }
+        let due = {
+            let mut pruned = self.pruned.lock().expect("history prune lock");
+            let due = pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY);
+            if due {
+                *pruned = Some(Instant::now());
+            }
+            due
+        };
+        if due {
+            let cutoff = now
+                .checked_sub_signed(self.retention)
+                .unwrap_or(DateTime::<Utc>::MIN_UTC);
+            shared.prune(KIND, "at", cutoff).await?;
         }
         Ok(())
     }
@@ -157,18 +236,21 @@ mod tests {
 
     const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
 
-    #[test]
-    fn entries_older_than_the_retention_are_forgotten_in_memory_and_in_the_file() {
+    #[tokio::test]
+    async fn entries_older_than_the_retention_are_forgotten_in_memory_and_in_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let start: DateTime<Utc> = "2030-01-01T00:00:00Z".parse().unwrap();
         let history = History::open(dir.path(), 7 * DAY, start).unwrap();
         for day in 0..20 {
             let at = start + chrono::Duration::days(day);
             let entries: Vec<_> = (0..200).map(|_| entry(at, "firing")).collect();
-            history.record(&entries, at).unwrap();
+            history.record(&entries, at).await.unwrap();
         }
         let now = start + chrono::Duration::days(19);
-        let kept = history.since("acme-prod", DateTime::<Utc>::MIN_UTC);
+        let kept = history
+            .since("acme-prod", DateTime::<Utc>::MIN_UTC)
+            .await
+            .unwrap();
         assert!(kept.iter().all(|e| now - e.at <= chrono::Duration::days(7)));
         assert_eq!(kept.len(), 8 * 200);
         let lines = std::fs::read_to_string(dir.path().join("history.jsonl"))
@@ -181,7 +263,8 @@ mod tests {
         );
 
         let reopened = History::open(dir.path(), 7 * DAY, now).unwrap();
-        assert_eq!(reopened.since("acme-prod", DateTime::<Utc>::MIN_UTC), kept);
+        let again = reopened.since("acme-prod", DateTime::<Utc>::MIN_UTC).await;
+        assert_eq!(again.unwrap(), kept);
         let lines = std::fs::read_to_string(dir.path().join("history.jsonl"))
             .unwrap()
             .lines()
@@ -189,29 +272,39 @@ mod tests {
         assert_eq!(lines, kept.len(), "reopening drops the expired lines");
     }
 
-    #[test]
-    fn a_query_answers_one_environment_from_a_time_on_oldest_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let now: DateTime<Utc> = "2030-01-01T12:00:00Z".parse().unwrap();
-        let history = History::open(dir.path(), 7 * DAY, now).unwrap();
-        let mut other = entry(now, "firing");
-        other.environment = "globex".into();
-        history
-            .record(
-                &[
-                    entry(now - chrono::Duration::hours(2), "pending"),
-                    entry(now - chrono::Duration::hours(1), "firing"),
-                    other,
-                    entry(now, "resolved"),
-                ],
-                now,
-            )
-            .unwrap();
-        let events: Vec<String> = history
-            .since("acme-prod", now - chrono::Duration::minutes(90))
-            .into_iter()
-            .map(|e| e.event)
-            .collect();
-        assert_eq!(events, ["firing", "resolved"]);
+    #[tokio::test]
+    async fn a_query_answers_one_environment_from_a_time_on_oldest_first_from_a_file_or_the_cluster()
+     {
+        for shared in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let now: DateTime<Utc> = "2030-01-01T12:00:00Z".parse().unwrap();
+            let mut history = History::open(dir.path(), 7 * DAY, now).unwrap();
+            if shared {
+                let state = Arc::new(crate::store::shared::MemoryShared::default());
+                history = history.shared_in(state);
+            }
+            let mut other = entry(now, "firing");
+            other.environment = "globex".into();
+            history
+                .record(
+                    &[
+                        entry(now - chrono::Duration::hours(2), "pending"),
+                        entry(now - chrono::Duration::hours(1), "firing"),
+                        other,
+                        entry(now, "resolved"),
+                    ],
+                    now,
+                )
+                .await
+                .unwrap();
+            let events: Vec<String> = history
+                .since("acme-prod", now - chrono::Duration::minutes(90))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.event)
+                .collect();
+            assert_eq!(events, ["firing", "resolved"], "shared: {shared}");
+        }
     }
 }

@@ -312,7 +312,10 @@ pub(super) async fn alert_history(
     let user = auth::user(&state.config, &headers)?;
     let environment = auth::readable(&state.config, user, &params.env)?;
     let TimeRange { from, .. } = range(params.from.as_deref(), None, "now-7d")?;
-    Ok(Json(engine(&state)?.history(&environment.name, from)))
+    let history = engine(&state)?.history(&environment.name, from).await;
+    Ok(Json(history.map_err(|e| {
+        ApiError::Unavailable(aerie_common::error_chain(&e))
+    })?))
 }
 
 /// Silences whose environment matcher (if any) the user may read.

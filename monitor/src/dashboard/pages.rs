@@ -620,7 +620,10 @@ async fn alerts_page(
         })
         .map(alert_json)
         .collect();
-    let mut history = engine.history(env, now - chrono::Duration::days(7));
+    let mut history = engine
+        .history(env, now - chrono::Duration::days(7))
+        .await
+        .map_err(|e| PageError::Unavailable(aerie_common::error_chain(&e)))?;
     history.reverse();
     history.truncate(200);
     let silences: Vec<Value> = engine

@@ -123,6 +123,21 @@ impl ElasticsearchStore {
             .await
             .and_then(|r| r.error_for_status_code())
             .map_err(|e| backend(format!("installing the index template at {url}: {e}")))?;
+        store
+            .client
+            .indices()
+            .put_index_template(IndicesPutIndexTemplateParts::Name(&format!(
+                "{prefix}-shared"
+            )))
+            .body(Self::shared_template(prefix))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status_code())
+            .map_err(|e| {
+                backend(format!(
+                    "installing the shared index's template at {url}: {e}"
+                ))
+            })?;
         Ok(store)
     }
 

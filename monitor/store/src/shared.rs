@@ -52,7 +52,26 @@ pub trait SharedState: Send + Sync + std::fmt::Debug {
         field: &str,
         before: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
+    /// The documents of `kind` whose time `field` is `from` or later and
+    /// whose text field `equal.0` is `equal.1`, oldest first, at most
+    /// [`LISTED`]. Every write acknowledged before is seen.
+    async fn list(
+        &self,
+        kind: &str,
+        field: &str,
+        from: DateTime<Utc>,
+        equal: (&str, &str),
+    ) -> Result<Vec<Value>, StoreError>;
 }
+
+/// The most documents one [`SharedState::list`] answers.
+pub const LISTED: usize = 10_000;
+
+/// The fields a document may be pruned or listed by: the Elasticsearch
+/// store maps only these (its shared index maps nothing else, so no
+/// document can grow its mapping).
+pub const TIME_FIELDS: [&str; 2] = ["at", "expires"];
+pub const TEXT_FIELDS: [&str; 1] = ["environment"];
 
 /// Shared state in this process's memory: what the conformance suite
 /// holds the Elasticsearch store's to, and the unit tests' stand-in.
@@ -112,6 +131,26 @@ impl SharedState for MemoryShared {
         });
         Ok((count - documents.len()) as u64)
     }
+
+    async fn list(
+        &self,
+        kind: &str,
+        field: &str,
+        from: DateTime<Utc>,
+        equal: (&str, &str),
+    ) -> Result<Vec<Value>, StoreError> {
+        let documents = self.documents.lock().expect("shared state lock");
+        let at = |body: &Value| body[field].as_str()?.parse::<DateTime<Utc>>().ok();
+        let mut found: Vec<(DateTime<Utc>, Value)> = documents
+            .iter()
+            .filter(|((of, _), (body, _))| of == kind && body[equal.0] == equal.1)
+            .filter_map(|(_, (body, _))| Some((at(body)?, body.clone())))
+            .filter(|(time, _)| *time >= from)
+            .collect();
+        found.sort_by_key(|(time, _)| *time);
+        found.truncate(LISTED);
+        Ok(found.into_iter().map(|(_, body)| body).collect())
+    }
 }
 
 /// What every shared state must do, for the Elasticsearch store's test
@@ -163,6 +202,28 @@ pub async fn conformance(one: &dyn SharedState, two: &dyn SharedState) {
     assert!(other.is_some(), "another kind stays");
     let untimed = one.get("sessions", "a").await.unwrap();
     assert!(untimed.is_some(), "no time, kept");
+    // Listing: the kind's documents of one environment from a time, oldest
+    // first, at once after they were written.
+    for (key, environment, at) in [
+        ("3", "acme", "2030-01-03T00:00:00Z"),
+        ("1", "acme", "2030-01-01T00:00:00Z"),
+        ("2", "other", "2030-01-02T00:00:00Z"),
+        ("4", "acme", "2030-01-04T00:00:00Z"),
+    ] {
+        let body = json!({ "environment": environment, "at": at, "n": key });
+        assert!(
+            one.put("history", key, &body, None)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    let from = "2030-01-02T00:00:00Z".parse().unwrap();
+    let listed = two
+        .list("history", "at", from, ("environment", "acme"))
+        .await;
+    let keys: Vec<Value> = listed.unwrap().iter().map(|b| b["n"].clone()).collect();
+    assert_eq!(keys, [json!("3"), json!("4")]);
 }
 
 #[cfg(test)]

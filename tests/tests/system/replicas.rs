@@ -219,4 +219,17 @@ async fn the_leader_killed_while_an_alert_is_pending_the_other_replica_mails_it_
     assert!(raw.contains("Message-ID: <aerie.acme-prod."), "{raw}");
     let listed = replicas[other].get("/api/v1/silences").await.unwrap();
     assert_eq!(listed[0]["id"], id.as_str(), "{listed}");
+    // The history holds what the killed leader recorded, then the rest.
+    let history = replicas[other]
+        .get("/api/v1/alerts/history?env=acme-prod")
+        .await
+        .unwrap();
+    let events: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["rule"] == "cpu-seen")
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["pending", "firing", "notified"], "{history}");
 }

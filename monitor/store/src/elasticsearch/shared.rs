@@ -10,12 +10,12 @@
 use chrono::{DateTime, Utc};
 use elasticsearch::indices::IndicesRefreshParts;
 use elasticsearch::params::OpType;
-use elasticsearch::{DeleteByQueryParts, DeleteParts, GetParts, IndexParts};
+use elasticsearch::{DeleteByQueryParts, DeleteParts, GetParts, IndexParts, SearchParts};
 use serde_json::{Value, json};
 
 use super::{ElasticsearchStore, backend};
 use crate::StoreError;
-use crate::shared::{SharedState, Version};
+use crate::shared::{LISTED, SharedState, Version};
 
 impl ElasticsearchStore {
     fn shared_index(&self) -> String {
@@ -115,19 +115,11 @@ impl SharedState for ElasticsearchStore {
     ) -> Result<u64, StoreError> {
         let index = self.shared_index();
         let query = json!({ "query": { "bool": { "filter": [
-            { "term": { "kind.keyword": kind } },
+            { "term": { "kind": kind } },
             { "range": { format!("doc.{field}"): { "lt": before.to_rfc3339() } } },
         ] } } });
         // What was written since the last refresh must be seen.
-        self.client
-            .indices()
-            .refresh(IndicesRefreshParts::Index(&[&index]))
-            .allow_no_indices(true)
-            .ignore_unavailable(true)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status_code())
-            .map_err(backend)?;
+        self.refresh_shared(&index).await?;
         let answer = self
             .client
             .delete_by_query(DeleteByQueryParts::Index(&[&index]))
@@ -141,5 +133,82 @@ impl SharedState for ElasticsearchStore {
             .map_err(backend)?;
         let answer: Value = answer.json().await.map_err(backend)?;
         Ok(answer["deleted"].as_u64().unwrap_or(0))
+    }
+
+    async fn list(
+        &self,
+        kind: &str,
+        field: &str,
+        from: DateTime<Utc>,
+        equal: (&str, &str),
+    ) -> Result<Vec<Value>, StoreError> {
+        let index = self.shared_index();
+        self.refresh_shared(&index).await?;
+        let answer = self
+            .client
+            .search(SearchParts::Index(&[&index]))
+            .allow_no_indices(true)
+            .ignore_unavailable(true)
+            .body(json!({
+                "size": LISTED,
+                "query": { "bool": { "filter": [
+                    { "term": { "kind": kind } },
+                    { "term": { format!("doc.{}", equal.0): equal.1 } },
+                    { "range": { format!("doc.{field}"): { "gte": from.to_rfc3339() } } },
+                ] } },
+                "sort": [{ format!("doc.{field}"): "asc" }],
+            }))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status_code())
+            .map_err(backend)?;
+        let answer: Value = answer.json().await.map_err(backend)?;
+        let hits = answer["hits"]["hits"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        Ok(hits
+            .into_iter()
+            .map(|hit| hit["_source"]["doc"].clone())
+            .collect())
+    }
+}
+
+impl ElasticsearchStore {
+    /// Makes what was written to the shared index searchable.
+    async fn refresh_shared(&self, index: &str) -> Result<(), StoreError> {
+        self.client
+            .indices()
+            .refresh(IndicesRefreshParts::Index(&[index]))
+            .allow_no_indices(true)
+            .ignore_unavailable(true)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status_code())
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    /// The shared index's template: only the kind and the fields documents
+    /// are pruned and listed by are mapped (`crate::shared::TIME_FIELDS`,
+    /// `TEXT_FIELDS`), the rest kept in `_source` only, so that no document
+    /// (the alert state's keys among them) grows the mapping. Above the
+    /// store's own `<prefix>-*` template.
+    pub(super) fn shared_template(prefix: &str) -> Value {
+        let mut fields = serde_json::Map::new();
+        for field in crate::shared::TIME_FIELDS {
+            fields.insert(field.to_owned(), json!({ "type": "date" }));
+        }
+        for field in crate::shared::TEXT_FIELDS {
+            fields.insert(field.to_owned(), json!({ "type": "keyword" }));
+        }
+        json!({
+            "index_patterns": [format!("{prefix}-shared")],
+            "priority": 10,
+            "template": { "mappings": {
+                "dynamic": false,
+                "properties": { "kind": { "type": "keyword" }, "doc": { "properties": fields } },
+            } },
+        })
     }
 }
