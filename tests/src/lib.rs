@@ -77,6 +77,8 @@ pub enum StoreKind {
     Embedded,
     /// Elasticsearch at this URL (a real OpenSearch node in tests).
     Elasticsearch(String),
+    /// Elasticsearch through any of these nodes, the first preferred.
+    ElasticsearchNodes(Vec<String>),
 }
 
 impl Monitor {
@@ -126,6 +128,9 @@ impl Monitor {
             StoreKind::Embedded => "[store]\nkind = \"embedded\"\n".to_owned(),
             StoreKind::Elasticsearch(url) => {
                 format!("[store]\nkind = \"elasticsearch\"\nurl = \"{url}\"\n")
+            }
+            StoreKind::ElasticsearchNodes(urls) => {
+                format!("[store]\nkind = \"elasticsearch\"\nurl = {urls:?}\n")
             }
         };
         let extra = extra(dir.path());

@@ -13,13 +13,21 @@ pub(super) enum RawStore {
     #[default]
     Embedded,
     Elasticsearch {
-        url: String,
+        url: Urls,
         username: Option<String>,
         password: Option<String>,
         password_file: Option<PathBuf>,
         #[serde(default = "default_prefix")]
         index_prefix: String,
     },
+}
+
+/// `url`: one node's URL, or a list of the cluster's nodes.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum Urls {
+    One(String),
+    Many(Vec<String>),
 }
 
 fn default_prefix() -> String {
@@ -32,7 +40,9 @@ fn default_prefix() -> String {
 pub enum StoreConfig {
     Embedded,
     Elasticsearch {
-        url: String,
+        /// The cluster's nodes, in the order they are preferred: requests
+        /// go to the first that takes connections.
+        urls: Vec<String>,
         username: Option<String>,
         password: Option<Secret>,
         index_prefix: String,
@@ -50,7 +60,20 @@ impl RawStore {
                 password_file,
                 index_prefix,
             } => {
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                let urls = match url {
+                    Urls::One(url) => vec![url],
+                    Urls::Many(urls) => urls,
+                };
+                if urls.is_empty() {
+                    return Err(invalid(
+                        "store.url",
+                        "empty: name at least one of the cluster's nodes",
+                    ));
+                }
+                if let Some(url) = urls
+                    .iter()
+                    .find(|url| !(url.starts_with("http://") || url.starts_with("https://")))
+                {
                     return Err(invalid(
                         "store.url",
                         format!("{url:?} is not an http or https URL"),
@@ -65,7 +88,7 @@ impl RawStore {
                     ));
                 }
                 StoreConfig::Elasticsearch {
-                    url,
+                    urls,
                     username,
                     password,
                     index_prefix,

@@ -57,13 +57,18 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> 
     Ok(match &config.store {
         StoreConfig::Embedded => Arc::new(EmbeddedStore::open(&config.data_dir.join("embedded"))?),
         StoreConfig::Elasticsearch {
-            url,
+            urls,
             username,
             password,
             index_prefix,
         } => Arc::new(
-            ElasticsearchStore::connect(url, username.as_deref(), password.as_ref(), index_prefix)
-                .await?,
+            ElasticsearchStore::connect_nodes(
+                urls,
+                username.as_deref(),
+                password.as_ref(),
+                index_prefix,
+            )
+            .await?,
         ),
     })
 }
@@ -76,13 +81,18 @@ async fn shared_state(config: &Config) -> Result<Option<Arc<dyn SharedState>>, S
     Ok(match &config.store {
         StoreConfig::Embedded => None,
         StoreConfig::Elasticsearch {
-            url,
+            urls,
             username,
             password,
             index_prefix,
         } => Some(Arc::new(
-            ElasticsearchStore::connect(url, username.as_deref(), password.as_ref(), index_prefix)
-                .await?,
+            ElasticsearchStore::connect_nodes(
+                urls,
+                username.as_deref(),
+                password.as_ref(),
+                index_prefix,
+            )
+            .await?,
         )),
     })
 }

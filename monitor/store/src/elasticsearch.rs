@@ -7,6 +7,7 @@
 //! refused by Elasticsearch (409) and counted as a duplicate. Writes ask for
 //! a refresh, so what was acknowledged is also searchable.
 
+mod failover;
 mod shared;
 
 use aerie_wire::Secret;
@@ -14,7 +15,7 @@ use aerie_wire::ecs::{decode_labels, ecs_document, index_name, index_pattern};
 use chrono::{DateTime, Utc};
 use elasticsearch::auth::Credentials;
 use elasticsearch::http::request::JsonBody;
-use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
+use elasticsearch::http::transport::TransportBuilder;
 use elasticsearch::indices::IndicesPutIndexTemplateParts;
 use elasticsearch::params::OpType;
 use elasticsearch::params::Refresh;
@@ -100,9 +101,30 @@ impl ElasticsearchStore {
         password: Option<&Secret>,
         prefix: &str,
     ) -> Result<Self, StoreError> {
-        let parsed =
-            elasticsearch::http::Url::parse(url).map_err(|e| backend(format!("{url}: {e}")))?;
-        let mut transport = TransportBuilder::new(SingleNodeConnectionPool::new(parsed));
+        Self::connect_nodes(&[url.to_owned()], username, password, prefix).await
+    }
+
+    /// The store on a cluster reached through any of `urls` (its nodes, in
+    /// the order they are preferred): requests go to the first that takes
+    /// connections, and move on to the next when it stops (`failover`).
+    pub async fn connect_nodes(
+        urls: &[String],
+        username: Option<&str>,
+        password: Option<&Secret>,
+        prefix: &str,
+    ) -> Result<Self, StoreError> {
+        let parsed = urls
+            .iter()
+            .map(|url| {
+                elasticsearch::http::Url::parse(url).map_err(|e| backend(format!("{url}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if parsed.is_empty() {
+            return Err(backend("no Elasticsearch URL is given"));
+        }
+        let url = urls.join(", ");
+        let url = url.as_str();
+        let mut transport = TransportBuilder::new(failover::Failover::new(parsed));
         if let Some(username) = username {
             let password = password.map(|p| p.expose().to_owned()).unwrap_or_default();
             transport = transport.auth(Credentials::Basic(username.to_owned(), password));

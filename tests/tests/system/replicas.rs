@@ -233,3 +233,102 @@ async fn the_leader_killed_while_an_alert_is_pending_the_other_replica_mails_it_
         .collect();
     assert_eq!(events, ["pending", "firing", "notified"], "{history}");
 }
+
+/// The index in `urls` of the node that is not the cluster's elected
+/// manager (with two nodes, only that one can go without the cluster
+/// losing its manager).
+async fn not_the_manager(urls: &[String]) -> usize {
+    let http = client();
+    let get = async |url: String| -> serde_json::Value {
+        http.get(url).send().await.unwrap().json().await.unwrap()
+    };
+    let state = get(format!("{}/_cluster/state/cluster_manager_node", urls[0])).await;
+    let manager = state["cluster_manager_node"].as_str().unwrap().to_owned();
+    for (index, url) in urls.iter().enumerate() {
+        let local = get(format!("{url}/_nodes/_local")).await;
+        let id = local["nodes"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .next()
+            .unwrap()
+            .clone();
+        if id != manager {
+            return index;
+        }
+    }
+    panic!("every node is the manager: {state}");
+}
+
+/// How many lines of the test's log file the monitor holds.
+async fn lines(monitor: &Monitor) -> Option<u64> {
+    let counted = monitor
+        .get("/api/v1/logs/count?env=acme-prod&q=ReplicaCheck&from=now-1h")
+        .await?;
+    counted["total"].as_u64()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_one_opensearch_node_killed_ingest_and_queries_go_on_and_every_acknowledged_line_is_kept()
+ {
+    use aerie_system_tests::Agent;
+    use aerie_testkit::{OpenSearchCluster, wait_until};
+    use std::io::Write as _;
+    use std::time::Duration;
+
+    let mut cluster = OpenSearchCluster::start(2).await.unwrap();
+    let urls = cluster.urls();
+    let victim = not_the_manager(&urls).await;
+    // The monitor prefers the node that will be killed.
+    let nodes = vec![urls[victim].clone(), urls[1 - victim].clone()];
+    let monitor = Monitor::start_with(StoreKind::ElasticsearchNodes(nodes)).await;
+    let logs = tempfile::tempdir().unwrap();
+    let path = logs.path().join("app.log");
+    let _agent = Agent::start(&monitor.url(), &logs.path().join("*.log"), "1s");
+    let write = |from: usize, to: usize| {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap();
+        for n in from..to {
+            // The product's own line format, so each line is one event.
+            let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S,%3f");
+            writeln!(file, "[{now}]  INFO - ReplicaCheck line {n}").unwrap();
+        }
+    };
+    let held = async |count: u64, what: &str| {
+        wait_until(what, Duration::from_secs(90), async || {
+            lines(&monitor).await.filter(|n| *n >= count)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", monitor.log()))
+    };
+    write(0, 200);
+    assert_eq!(held(200, "the first 200 lines").await, 200);
+
+    // Every shard has its copy on the other node before one goes.
+    let health: serde_json::Value = client()
+        .get(format!(
+            "{}/_cluster/health?wait_for_status=green&timeout=60s",
+            urls[1 - victim]
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "green", "{health}");
+    cluster.node(victim).kill_hard();
+    write(200, 400);
+    // Every line the agent sent was acknowledged once and is there, once.
+    assert_eq!(held(400, "all 400 lines after the kill").await, 400);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(lines(&monitor).await, Some(400), "no line twice");
+    assert!(
+        monitor.log().contains("does not answer; using another"),
+        "{}",
+        monitor.log()
+    );
+}
