@@ -54,47 +54,39 @@ pub enum ServerError {
 
 /// The store the config names.
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
-    Ok(match &config.store {
-        StoreConfig::Embedded => Arc::new(EmbeddedStore::open(&config.data_dir.join("embedded"))?),
-        StoreConfig::Elasticsearch {
-            urls,
-            username,
-            password,
-            index_prefix,
-        } => Arc::new(
-            ElasticsearchStore::connect_nodes(
-                urls,
-                username.as_deref(),
-                password.as_ref(),
-                index_prefix,
-            )
-            .await?,
-        ),
+    Ok(match elasticsearch(config).await? {
+        Some(store) => Arc::new(store),
+        None => Arc::new(EmbeddedStore::open(&config.data_dir.join("embedded"))?),
     })
 }
 
 /// The state monitor replicas share (dashboard sessions, the login
-/// limiter, the alert engine's state): the cluster's when the store is
-/// Elasticsearch; `None` with the embedded store, whose one monitor keeps
-/// it in memory and in its data directory.
+/// limiter, the alert engine's state and history): the cluster's when the
+/// store is Elasticsearch; `None` with the embedded store, whose one
+/// monitor keeps it in memory and in its data directory.
 async fn shared_state(config: &Config) -> Result<Option<Arc<dyn SharedState>>, ServerError> {
-    Ok(match &config.store {
-        StoreConfig::Embedded => None,
-        StoreConfig::Elasticsearch {
-            urls,
-            username,
-            password,
-            index_prefix,
-        } => Some(Arc::new(
-            ElasticsearchStore::connect_nodes(
-                urls,
-                username.as_deref(),
-                password.as_ref(),
-                index_prefix,
-            )
-            .await?,
-        )),
-    })
+    let store = elasticsearch(config).await?;
+    Ok(store.map(|store| Arc::new(store) as Arc<dyn SharedState>))
+}
+
+/// A client of the Elasticsearch cluster the config names, if it names one.
+async fn elasticsearch(config: &Config) -> Result<Option<ElasticsearchStore>, ServerError> {
+    let StoreConfig::Elasticsearch {
+        urls,
+        username,
+        password,
+        index_prefix,
+    } = &config.store
+    else {
+        return Ok(None);
+    };
+    let store = ElasticsearchStore::connect_nodes(
+        urls,
+        username.as_deref(),
+        password.as_ref(),
+        index_prefix,
+    );
+    Ok(Some(store.await?))
 }
 
 /// The state of a running monitor: the usage ledger under the data

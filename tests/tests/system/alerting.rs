@@ -204,6 +204,21 @@ pub(crate) mod smtp {
         })
     }
 
+    /// A silence of rule `rule` for an hour made through `monitor`'s API by
+    /// the operator: the answer.
+    pub(crate) async fn silence(monitor: &Monitor, rule: &str, comment: &str) -> serde_json::Value {
+        reqwest::Client::new()
+            .post(format!("{}/api/v1/silences", monitor.url()))
+            .bearer_auth(OPERATOR_TOKEN)
+            .json(&serde_json::json!({ "matchers": { "rule": rule }, "comment": comment, "duration": "1h" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Waits until the alert job has run `runs` more times: time measured in evaluations.
     pub(crate) async fn evaluations(monitor: &Monitor, runs: u64) {
         let now = || async {
@@ -349,16 +364,7 @@ pub(crate) mod smtp {
         )
         .await;
 
-        let created: serde_json::Value = reqwest::Client::new()
-            .post(format!("{}/api/v1/silences", monitor.url()))
-            .bearer_auth(OPERATOR_TOKEN)
-            .json(&serde_json::json!({ "matchers": { "rule": "cpu-seen" }, "comment": "planned maintenance", "duration": "1h" }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let created = silence(&monitor, "cpu-seen", "planned maintenance").await;
         let id = created["id"].as_str().unwrap().to_owned();
         assert_eq!(created["author"], "ops");
         evaluations(&monitor, 2).await;

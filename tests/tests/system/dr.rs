@@ -1032,16 +1032,7 @@ async fn a_restore_brings_the_environment_up_in_the_dr_region_from_its_backups_a
             (name.clone(), DR, REGION),
             (format!("aerie-{ENV}-{kind}"), REGION, DR),
         ] {
-            let policy = iam
-                .get_role_policy()
-                .role_name(&name)
-                .policy_name("aerie")
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("{name}: {e:?}"));
-            let document = percent_encoding::percent_decode_str(policy.policy_document())
-                .decode_utf8_lossy()
-                .into_owned();
+            let document = crate::product_nodes::role_policy(&iam, &name).await;
             assert!(
                 document.contains(&format!("arn:aws:secretsmanager:{region}:"))
                     && document.contains(&format!("arn:aws:s3:::aerie-{ENV}-{region}-artifacts/"))

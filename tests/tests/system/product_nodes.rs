@@ -65,6 +65,21 @@ async fn role_of(ec2: &aws_sdk_ec2::Client, id: &str) -> String {
         .to_owned()
 }
 
+/// The one inline policy (`aerie`) of IAM role `name`, as a JSON text.
+pub(crate) async fn role_policy(iam: &aws_sdk_iam::Client, name: &str) -> String {
+    let policy = iam
+        .get_role_policy()
+        .role_name(name)
+        .policy_name("aerie")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    // IAM answers the document URL-encoded.
+    percent_encoding::percent_decode_str(policy.policy_document())
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 pub(crate) async fn user_data(ec2: &aws_sdk_ec2::Client, id: &str) -> String {
     use base64::Engine as _;
     let answer = ec2
@@ -296,16 +311,7 @@ async fn each_node_role_reads_exactly_its_secrets_and_bundles() {
             .await
             .unwrap();
         assert!(attached.attached_policies().is_empty());
-        let policy = iam
-            .get_role_policy()
-            .role_name(&name)
-            .policy_name("aerie")
-            .send()
-            .await
-            .unwrap();
-        let document = percent_encoding::percent_decode_str(policy.policy_document())
-            .decode_utf8_lossy()
-            .into_owned();
+        let document = role_policy(&iam, &name).await;
         let document: serde_json::Value = serde_json::from_str(&document).unwrap();
         let mut allowed: Vec<(String, String)> = document["Statement"]
             .as_array()

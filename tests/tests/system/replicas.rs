@@ -128,8 +128,8 @@ async fn leads(monitor: &Monitor) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_leader_killed_while_an_alert_is_pending_the_other_replica_mails_it_once_and_silences_hold_on_both()
  {
-    use crate::alerting::smtp::{alerting, evaluations, subjects, wait_for_subject};
-    use aerie_system_tests::{Agent, OPERATOR_TOKEN};
+    use crate::alerting::smtp::{alerting, evaluations, silence, subjects, wait_for_subject};
+    use aerie_system_tests::Agent;
     use aerie_testkit::{OpenSearchCluster, SmtpServer, wait_until};
     use std::time::Duration;
 
@@ -167,16 +167,7 @@ async fn the_leader_killed_while_an_alert_is_pending_the_other_replica_mails_it_
     let other = 1 - leader;
 
     // A silence made through the replica that stands by holds on the leader.
-    let created: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/api/v1/silences", replicas[other].url()))
-        .bearer_auth(OPERATOR_TOKEN)
-        .json(&serde_json::json!({ "matchers": { "rule": "backup-stale" }, "comment": "no backups in this test", "duration": "1h" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = silence(&replicas[other], "backup-stale", "no backups in this test").await;
     let id = created["id"].as_str().expect("a silence").to_owned();
     let listed = replicas[leader].get("/api/v1/silences").await.unwrap();
     assert_eq!(listed[0]["id"], id.as_str(), "{listed}");
