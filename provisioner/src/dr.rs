@@ -260,8 +260,12 @@ pub enum DrError {
 
 impl DrError {
     /// Whether trying the step again cannot help: a database whose TLS
-    /// cannot be trusted stays so until someone gives `--database-ca`.
+    /// cannot be trusted stays so until someone gives `--database-ca`, and
+    /// a backup's artifacts archive that is missing or damaged stays so.
     pub fn permanent(&self) -> bool {
-        matches!(self, Self::DatabaseTls { .. })
+        matches!(
+            self,
+            Self::DatabaseTls { .. } | Self::NoArchive { .. } | Self::ArchiveChecksum { .. }
+        )
     }
 }

@@ -1134,3 +1134,58 @@ async fn a_database_whose_certificate_the_given_ca_did_not_sign_fails_the_check_
     site.assert_clean("after a database that could not be trusted")
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_whose_artifacts_archive_is_damaged_or_missing_fails_at_that_step_saying_so() {
+    let site = Site::start().await;
+    let s3 = site.account.s3(DR).await;
+    let bucket = format!("aerie-{ENV}-{DR}-backups");
+    let listed = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix("archives/")
+        .send()
+        .await
+        .unwrap();
+    let key = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .find(|k| k.contains("/artifacts-"))
+        .expect("the backup's artifacts archive in the DR region")
+        .to_owned();
+    let head = s3.head_object().bucket(&bucket).key(&key).send().await;
+    let recorded = head.unwrap().metadata().unwrap()["sha256"].clone();
+    let failed_at_artifacts = async |when: &str, says: &[&str]| {
+        let (out, result) = site.drill();
+        assert!(!out.status.success(), "{when}: {}", text(&out));
+        let journal = site.journaled(result["run"].as_str().unwrap()).await;
+        let last = journal["steps"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["step"], "artifacts", "{when}: {journal:#}");
+        assert_eq!(last["attempts"], 1, "{when}: no retry mends it");
+        let error = last["error"].as_str().unwrap();
+        for said in says {
+            assert!(error.contains(said), "{when}: {said:?} in {error}");
+        }
+        site.assert_clean(when).await;
+    };
+
+    // Damaged: other bytes under the digest the backup recorded.
+    s3.put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .metadata("sha256", &recorded)
+        .body(b"not the archive".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    failed_at_artifacts("a damaged archive", &[&key, &recorded, "older backup"]).await;
+
+    s3.delete_object()
+        .bucket(&bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    failed_at_artifacts("a missing archive", &[&key, "aerie backup run"]).await;
+}
