@@ -38,7 +38,7 @@ use super::texts::RuleTexts;
 use super::transition::{kept, transition, unobserved};
 use crate::config::{AlertingConfig, Config};
 use crate::notify::templates::{AlertMail, Templates};
-use crate::notify::{Channel, Mail};
+use crate::notify::{Channel, Mail, SendError};
 use crate::store::Store;
 use crate::store::shared::{SharedState, Version};
 use aerie_common::toml_file::FileError;
@@ -82,19 +82,38 @@ pub struct Engine {
     saved: Mutex<Saved>,
     /// The cluster's shared state, when the state is kept there.
     shared: Option<Arc<dyn SharedState>>,
-    /// The version of the shared document `saved` was read or written at.
-    version: Mutex<Option<Version>>,
-    /// Held across each read and write of the shared document, so a read
-    /// for an answer never lands between a write's making and its version
-    /// (which would pair an older state with the newer version, and the
-    /// next write would lose the change between them).
-    exchange: tokio::sync::Mutex<()>,
+    /// The version of the shared document `saved` was read or written at,
+    /// held across each read and write of it, so a read for an answer never
+    /// lands between a write's making and its version (which would pair an
+    /// older state with the newer version, and the next write would lose
+    /// the change between them).
+    version: tokio::sync::Mutex<Option<Version>>,
     history: History,
 }
 
 /// How many times a change is made again after another replica wrote the
 /// state first.
 const ATTEMPTS: usize = 8;
+
+/// What became of one send.
+#[derive(Debug, PartialEq, Eq)]
+enum Sent {
+    Delivered,
+    /// Not delivered: why, and whether it is dropped rather than retried.
+    Failed {
+        error: String,
+        given_up: bool,
+    },
+}
+
+/// What an outgoing is, in a log line or history entry.
+fn what(outgoing: &Outgoing) -> &'static str {
+    if outgoing.via == Via::Webhook {
+        "post"
+    } else {
+        "mail"
+    }
+}
 
 impl Engine {
     /// The engine of a monitor whose config has `[alerting]`, with its state
@@ -123,8 +142,7 @@ impl Engine {
             dir,
             saved: Mutex::new(saved),
             shared: None,
-            version: Mutex::new(None),
-            exchange: tokio::sync::Mutex::new(()),
+            version: tokio::sync::Mutex::new(None),
             history,
             config,
         })
@@ -146,20 +164,19 @@ impl Engine {
         let Some(shared) = &self.shared else {
             return Ok(());
         };
-        let _exchange = self.exchange.lock().await;
-        self.read_shared(&**shared).await
+        let mut version = self.version.lock().await;
+        *version = self.read_shared(&**shared).await?;
+        Ok(())
     }
 
-    /// Reads the shared document into `saved` and `version`; the caller
-    /// holds `exchange`.
-    async fn read_shared(&self, shared: &dyn SharedState) -> Result<(), AlertError> {
+    /// Reads the shared document into `saved`; answers the version read.
+    async fn read_shared(&self, shared: &dyn SharedState) -> Result<Option<Version>, AlertError> {
         let (saved, version) = match shared.get(persist::KIND, persist::KEY).await? {
             Some((body, version)) => (persist::from_shared(body)?, Some(version)),
             None => (Saved::default(), None),
         };
         *self.lock() = saved;
-        *self.version.lock().expect("alert state version lock") = version;
-        Ok(())
+        Ok(version)
     }
 
     /// The engine with its state read again from the cluster, for an
@@ -183,22 +200,21 @@ impl Engine {
             self.save()?;
             return Ok(answer);
         };
-        let _exchange = self.exchange.lock().await;
+        let mut version = self.version.lock().await;
         for _ in 0..ATTEMPTS {
             let (answer, body) = {
                 let mut saved = self.lock();
                 let answer = change(&mut saved);
                 (answer, persist::to_shared(&saved))
             };
-            let read_at = *self.version.lock().expect("alert state version lock");
             let written = shared
-                .put(persist::KIND, persist::KEY, &body, read_at)
+                .put(persist::KIND, persist::KEY, &body, *version)
                 .await?;
-            if let Some(version) = written {
-                *self.version.lock().expect("alert state version lock") = Some(version);
+            if written.is_some() {
+                *version = written;
                 return Ok(answer);
             }
-            self.read_shared(&**shared).await?;
+            *version = self.read_shared(&**shared).await?;
         }
         Err(AlertError::Contended { attempts: ATTEMPTS })
     }
@@ -486,17 +502,37 @@ impl Engine {
                 alert: outgoing.alert.clone(),
                 key: format!("{}.{}", outgoing.environment, outgoing.id),
             };
-            let result = channel.send(&mail).await;
-            if result.is_ok() {
+            let outcome = self.judge(&outgoing, channel.send(&mail).await);
+            if outcome == Sent::Delivered {
                 sent += 1;
             }
             let entries = self
-                .update(|saved| self.settle(saved, &outgoing, &**channel, &result, now))
+                .update(|saved| self.settle(saved, &outgoing, &**channel, &outcome, now))
                 .await?;
             history.extend(entries);
         }
         self.history.record(&history, now).await?;
         Ok(sent)
+    }
+
+    /// What became of `outgoing`'s send, decided and logged once (the state
+    /// change it makes may be made again on a conflict; this is not).
+    fn judge(&self, outgoing: &Outgoing, result: Result<(), SendError>) -> Sent {
+        let failure = match result {
+            Ok(()) => return Sent::Delivered,
+            Err(failure) => failure,
+        };
+        let mut error = aerie_common::error_chain(&failure);
+        let given_up = outgoing.via == Via::Webhook
+            && (failure.permanent || outgoing.attempts + 1 >= WEBHOOK_ATTEMPTS);
+        if given_up {
+            tracing::warn!(%error, rule = %outgoing.rule, hosts = ?outgoing.hosts, attempts = outgoing.attempts + 1, "webhook post not delivered; dropped");
+            error.push_str("; not retried");
+        } else {
+            let what = what(outgoing);
+            tracing::warn!(%error, rule = %outgoing.rule, hosts = ?outgoing.hosts, "alert {what} not sent; will retry");
+        }
+        Sent::Failed { error, given_up }
     }
 
     /// Records in the state what became of `outgoing`'s send: gone from
@@ -507,65 +543,53 @@ impl Engine {
         saved: &mut Saved,
         outgoing: &Outgoing,
         channel: &dyn Channel,
-        result: &Result<(), crate::notify::SendError>,
+        sent: &Sent,
         now: DateTime<Utc>,
     ) -> Vec<HistoryEntry> {
-        let mut history = Vec::new();
-        let what = if outgoing.via == Via::Webhook {
-            "post"
-        } else {
-            "mail"
+        let entries = |event: &str, message: String| -> Vec<HistoryEntry> {
+            outgoing
+                .hosts
+                .iter()
+                .map(|host| HistoryEntry {
+                    at: now,
+                    environment: outgoing.environment.clone(),
+                    rule: outgoing.rule.clone(),
+                    host: host.clone(),
+                    event: event.into(),
+                    value: 0.0,
+                    message: message.clone(),
+                })
+                .collect()
         };
-        {
-            let entries = |event: &str, message: String| -> Vec<HistoryEntry> {
-                outgoing
-                    .hosts
-                    .iter()
-                    .map(|host| HistoryEntry {
-                        at: now,
-                        environment: outgoing.environment.clone(),
-                        rule: outgoing.rule.clone(),
-                        host: host.clone(),
-                        event: event.into(),
-                        value: 0.0,
-                        message: message.clone(),
-                    })
-                    .collect()
-            };
-            match result {
-                Ok(()) => {
+        match sent {
+            Sent::Delivered => {
+                saved.outbox.retain(|o| o.id != outgoing.id);
+                let by = format!(
+                    "{} {} by {}",
+                    outgoing.kind,
+                    what(outgoing),
+                    channel.describe()
+                );
+                let mut history = entries("notified", by);
+                if outgoing.via == Via::Primary && saved.channel.failing_since.is_some() {
+                    self.resolve_channel_alert(saved, now, &mut history);
+                }
+                history
+            }
+            Sent::Failed { error, given_up } => {
+                if *given_up {
                     saved.outbox.retain(|o| o.id != outgoing.id);
-                    history.extend(entries(
-                        "notified",
-                        format!("{} {what} by {}", outgoing.kind, channel.describe()),
-                    ));
-                    if outgoing.via == Via::Primary && saved.channel.failing_since.is_some() {
-                        self.resolve_channel_alert(saved, now, &mut history);
-                    }
                 }
-                Err(failure) => {
-                    let mut error = aerie_common::error_chain(failure);
-                    let given_up = outgoing.via == Via::Webhook
-                        && (failure.permanent || outgoing.attempts + 1 >= WEBHOOK_ATTEMPTS);
-                    if given_up {
-                        tracing::warn!(%error, rule = %outgoing.rule, hosts = ?outgoing.hosts, attempts = outgoing.attempts + 1, "webhook post not delivered; dropped");
-                        saved.outbox.retain(|o| o.id != outgoing.id);
-                        error.push_str("; not retried");
-                    } else {
-                        tracing::warn!(%error, rule = %outgoing.rule, hosts = ?outgoing.hosts, "alert {what} not sent; will retry");
-                    }
-                    if let Some(waiting) = saved.outbox.iter_mut().find(|o| o.id == outgoing.id) {
-                        waiting.failed(now);
-                    }
-                    if outgoing.via == Via::Primary {
-                        saved.channel.failing_since.get_or_insert(now);
-                        saved.channel.last_error.clone_from(&error);
-                    }
-                    history.extend(entries("notify_failed", error));
+                if let Some(waiting) = saved.outbox.iter_mut().find(|o| o.id == outgoing.id) {
+                    waiting.failed(now);
                 }
+                if outgoing.via == Via::Primary {
+                    saved.channel.failing_since.get_or_insert(now);
+                    saved.channel.last_error.clone_from(error);
+                }
+                entries("notify_failed", error.clone())
             }
         }
-        history
     }
 
     /// The channel an outgoing goes through; none for a webhook the config

@@ -16,13 +16,12 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
 use super::error::AlertError;
 use super::model::HistoryEntry;
-use crate::store::shared::SharedState;
+use crate::store::shared::{PruneClock, SharedState};
 
 #[derive(Debug)]
 pub(crate) struct History {
@@ -32,14 +31,11 @@ pub(crate) struct History {
     /// The cluster's shared state, when the history is kept there.
     shared: Option<Arc<dyn SharedState>>,
     /// When this monitor last removed expired entries from the cluster.
-    pruned: Mutex<Option<Instant>>,
+    pruned: PruneClock,
 }
 
 /// The shared-state kind of history entries.
 const KIND: &str = "history";
-
-/// How often expired entries are removed from the cluster.
-const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -81,7 +77,7 @@ impl History {
                 expired_in_file: 0,
             }),
             shared: None,
-            pruned: Mutex::new(None),
+            pruned: PruneClock::default(),
         };
         let mut inner = history.inner.lock().expect("history lock");
         history.expire(&mut inner, now);
@@ -179,15 +175,7 @@ impl History {
             // Already there (written again after a retry) is as good.
             shared.put(KIND, &name, &body, None).await?;
         }
-        let due = {
-            let mut pruned = self.pruned.lock().expect("history prune lock");
-            let due = pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY);
-            if due {
-                *pruned = Some(Instant::now());
-            }
-            due
-        };
-        if due {
+        if self.pruned.due() {
             let cutoff = now
                 .checked_sub_signed(self.retention)
                 .unwrap_or(DateTime::<Utc>::MIN_UTC);

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use crate::store::StoreError;
-use crate::store::shared::SharedState;
+use crate::store::shared::{PruneClock, SharedState};
 
 /// A logged-in user's session.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -39,12 +39,8 @@ pub struct Sessions {
     sessions: Mutex<HashMap<String, Session>>,
     failures: Mutex<HashMap<LoginKey, Vec<Instant>>>,
     /// When this monitor last removed expired sessions from the cluster.
-    pruned: Mutex<Option<Instant>>,
+    pruned: PruneClock,
 }
-
-/// How often a monitor removes the cluster's expired sessions (when one
-/// logs in): sessions never ended by a logout would otherwise stay.
-const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 impl Sessions {
     /// Sessions in this monitor's memory.
@@ -75,15 +71,10 @@ impl Sessions {
         };
         if let Some(store) = &self.shared {
             shared::start(&**store, &id, &session).await?;
-            let due = {
-                let mut pruned = self.pruned.lock().expect("prune lock");
-                let due = pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY);
-                if due {
-                    *pruned = Some(Instant::now());
-                }
-                due
-            };
-            if due && let Err(error) = shared::prune(&**store, now).await {
+            // Sessions never ended by a logout would otherwise stay.
+            if self.pruned.due()
+                && let Err(error) = shared::prune(&**store, now).await
+            {
                 let error = aerie_common::error_chain(&error);
                 tracing::warn!(%error, "expired sessions could not be removed from the store");
             }

@@ -52,22 +52,27 @@ pub enum ServerError {
     Tls(#[from] crate::tls::TlsError),
 }
 
-/// The store the config names.
-pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
+/// The store the config names, and the state monitor replicas share
+/// through it (dashboard sessions, the login limiter, the alert engine's
+/// state and history): the cluster's when the store is Elasticsearch, one
+/// client serving both; `None` with the embedded store, whose one monitor
+/// keeps that state in memory and in its data directory.
+pub async fn open_store(config: &Config) -> Result<(Arc<dyn Store>, Shared), ServerError> {
     Ok(match elasticsearch(config).await? {
-        Some(store) => Arc::new(store),
-        None => Arc::new(EmbeddedStore::open(&config.data_dir.join("embedded"))?),
+        Some(store) => {
+            let store = Arc::new(store);
+            let shared: Arc<dyn SharedState> = Arc::clone(&store) as _;
+            (store, Some(shared))
+        }
+        None => (
+            Arc::new(EmbeddedStore::open(&config.data_dir.join("embedded"))?),
+            None,
+        ),
     })
 }
 
-/// The state monitor replicas share (dashboard sessions, the login
-/// limiter, the alert engine's state and history): the cluster's when the
-/// store is Elasticsearch; `None` with the embedded store, whose one
-/// monitor keeps it in memory and in its data directory.
-async fn shared_state(config: &Config) -> Result<Option<Arc<dyn SharedState>>, ServerError> {
-    let store = elasticsearch(config).await?;
-    Ok(store.map(|store| Arc::new(store) as Arc<dyn SharedState>))
-}
+/// The state monitor replicas share, when they share a store.
+pub type Shared = Option<Arc<dyn SharedState>>;
 
 /// A client of the Elasticsearch cluster the config names, if it names one.
 async fn elasticsearch(config: &Config) -> Result<Option<ElasticsearchStore>, ServerError> {
@@ -92,7 +97,11 @@ async fn elasticsearch(config: &Config) -> Result<Option<ElasticsearchStore>, Se
 /// The state of a running monitor: the usage ledger under the data
 /// directory, the alert engine when `[alerting]` is configured, and the
 /// periodic jobs started.
-pub async fn build(config: Config, store: Arc<dyn Store>) -> Result<AppState, ServerError> {
+pub async fn build(
+    config: Config,
+    store: Arc<dyn Store>,
+    shared: Shared,
+) -> Result<AppState, ServerError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
         path: config.data_dir.clone(),
         source,
@@ -113,7 +122,6 @@ pub async fn build(config: Config, store: Arc<dyn Store>) -> Result<AppState, Se
             Arc::clone(&metrics),
         ))
     };
-    let shared = shared_state(&config).await?;
     let alerts = match &config.alerting {
         Some(alerting) => {
             let primary = counted(
@@ -202,7 +210,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let store = open_store(&config).await?;
+    let (store, shared) = open_store(&config).await?;
     let address = listener.local_addr().map_err(ServerError::Serve)?;
     let tls = config.tls.clone();
     tracing::info!(
@@ -211,7 +219,7 @@ pub async fn serve(
         environments = config.environments.len(),
         "monitor listening"
     );
-    let state = build(config, store).await?;
+    let state = build(config, store, shared).await?;
     let https = match &tls {
         Some(files) => Some(RustlsConfig::from_config(crate::tls::server_config(files)?)),
         None => None,

@@ -51,7 +51,7 @@ async fn harness() -> Harness {
     let config = crate::Config::parse(&dir.path().join("monitor.toml"), CONFIG).unwrap();
     let store = Arc::new(EmbeddedStore::open(&dir.path().join("store")).unwrap());
     Harness {
-        app: app(build(config, store).await.unwrap()),
+        app: app(build(config, store, None).await.unwrap()),
         _dir: dir,
     }
 }
@@ -569,7 +569,7 @@ async fn the_retention_job_deletes_what_is_older_than_its_kind_keeps() {
     };
     crate::store::Store::write(&*store, &written).await.unwrap();
     let h = Harness {
-        app: app(build(config, store).await.unwrap()),
+        app: app(build(config, store, None).await.unwrap()),
         _dir: dir,
     };
     // The job runs once at start, and may meet the old data then or in

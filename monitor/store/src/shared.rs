@@ -64,6 +64,27 @@ pub trait SharedState: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<Value>, StoreError>;
 }
 
+/// When this monitor last pruned a kind of document: due at once, then at
+/// most once per [`PRUNE_EVERY`], so the replicas between them prune often
+/// enough and none on every write.
+#[derive(Debug, Default)]
+pub struct PruneClock(Mutex<Option<std::time::Instant>>);
+
+/// How often a monitor prunes a kind of document.
+pub const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+impl PruneClock {
+    /// Whether a prune is due now; if so, it counts as done from now.
+    pub fn due(&self) -> bool {
+        let mut pruned = self.0.lock().expect("prune clock lock");
+        let due = pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY);
+        if due {
+            *pruned = Some(std::time::Instant::now());
+        }
+        due
+    }
+}
+
 /// The most documents one [`SharedState::list`] answers.
 pub const LISTED: usize = 10_000;
 
