@@ -53,7 +53,7 @@ pub use poll::{pace, wait_until};
 pub use prometheus::{Prometheus, Scrape};
 pub use proxy::Tinyproxy;
 pub use refusals::assert_refused;
-pub use service::ServiceProcess;
+pub use service::{ServiceProcess, free_port};
 pub use smtp::{ReceivedMail, SmtpServer};
 pub use tls::{TlsListener, self_signed};
 pub use webhook::{Delivery, WebhookReceiver};

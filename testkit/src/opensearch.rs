@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::Error;
 use crate::paths::{INSTALL_FIX, workspace_root};
 use crate::poll::probe;
-use crate::service::{Launch, ServiceProcess, free_port};
+use crate::service::{Launch, ServiceProcess, free_port, lost_its_port};
 
 /// The Java the launcher runs on (Debian's `openjdk-17-jdk-headless`).
 const JAVA: &str = "/usr/bin/java";
@@ -114,15 +114,24 @@ impl OpenSearch {
 impl OpenSearchCluster {
     /// Starts `nodes` nodes together (each waits for the others to form the
     /// cluster) and returns once every one sees them all.
+    /// A transport port taken by another program before its node bound it
+    /// starts the whole cluster again on new ports.
     pub async fn start(nodes: usize) -> Result<Self, Error> {
-        let cluster = (0..nodes)
-            .map(|_| free_port())
-            .collect::<Result<Vec<_>, _>>()?;
-        let starts = cluster
-            .iter()
-            .map(|&transport| OpenSearch::start_node(transport, &cluster));
-        let started = futures_util::future::try_join_all(starts).await?;
-        Ok(Self { nodes: started })
+        const ATTEMPTS: usize = 3;
+        for attempt in 1..=ATTEMPTS {
+            let cluster = (0..nodes)
+                .map(|_| free_port())
+                .collect::<Result<Vec<_>, _>>()?;
+            let starts = cluster
+                .iter()
+                .map(|&transport| OpenSearch::start_node(transport, &cluster));
+            match futures_util::future::try_join_all(starts).await {
+                Ok(started) => return Ok(Self { nodes: started }),
+                Err(error) if attempt < ATTEMPTS && lost_its_port(&error) => continue,
+                Err(error) => return Err(error),
+            }
+        }
+        unreachable!("the last attempt returns")
     }
 
     /// Every node's base URL.

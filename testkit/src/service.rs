@@ -2,6 +2,7 @@
 //! browser's helpers go with it), killed when the parent dies, output in a log
 //! file kept only when the test fails.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -57,11 +58,7 @@ impl Launch<'_> {
             let mut process = ServiceProcess::spawn(self.service, self.program, self.fix, command)?;
             match process.wait_ready(self.timeout, || ready(port)).await {
                 Ok(()) => return Ok((process, port)),
-                Err(Error::Exited { tail, .. })
-                    if attempt < ATTEMPTS && tail.to_lowercase().contains("in use") =>
-                {
-                    continue;
-                }
+                Err(error) if attempt < ATTEMPTS && lost_its_port(&error) => continue,
                 Err(error) => return Err(error),
             }
         }
@@ -237,12 +234,35 @@ impl Drop for ServiceProcess {
     }
 }
 
-/// A port on 127.0.0.1 that was free a moment ago.
-pub(crate) fn free_port() -> Result<u16, Error> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .map_err(Error::NoFreePort)
+/// A port on 127.0.0.1 that was free a moment ago and that this process has
+/// not handed out before: a cluster's nodes choose their ports one after
+/// another, and a port released by the kernel is often handed out again at
+/// once, so without the memory a node's HTTP port could be another's
+/// transport port.
+pub fn free_port() -> Result<u16, Error> {
+    static HANDED_OUT: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map(|addr| addr.port())
+            .map_err(Error::NoFreePort)?;
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        if handed_out.insert(port) {
+            return Ok(port);
+        }
+    }
+}
+
+/// Whether `error` is a service that exited because a port it was given was
+/// taken by then. Java prints the cause above a long stack trace, so the
+/// whole log is read, not only its tail.
+pub(crate) fn lost_its_port(error: &Error) -> bool {
+    let Error::Exited { log, tail, .. } = error else {
+        return false;
+    };
+    let text = std::fs::read_to_string(log).unwrap_or_else(|_| tail.clone());
+    let text = text.to_lowercase();
+    text.contains("address already in use") || text.contains("bindexception")
 }
 
 /// Asks the kernel to kill the child when the test process dies, so a test
@@ -287,6 +307,39 @@ mod tests {
             "{message}"
         );
         assert!(message.contains(INSTALL_FIX_FOR_TEST), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_port_lost_above_a_long_stack_trace_is_tried_again_on_another_port() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = format!(
+            "if [ -e {d}/first ]; then touch {d}/ready; exec sleep 30; fi; touch {d}/first; \
+             echo 'java.net.BindException: Address already in use' >&2; \
+             for i in $(seq 80); do echo \"\tat io.netty.Frame$i(Frame.java:$i)\" >&2; done; exit 1",
+            d = dir.path().display()
+        );
+        let launch = Launch {
+            service: "binder",
+            program: Path::new("/bin/sh"),
+            fix: INSTALL_FIX_FOR_TEST,
+            timeout: Duration::from_secs(10),
+        };
+        let ready = dir.path().join("ready");
+        let (_process, _port) = launch
+            .start(
+                |_| vec!["-c".into(), script.clone().into()],
+                &[],
+                async |_| ready.exists(),
+            )
+            .await
+            .expect("the second attempt binds");
+    }
+
+    #[test]
+    fn free_port_never_hands_out_the_same_port_twice() {
+        let ports: Vec<u16> = (0..200).map(|_| free_port().unwrap()).collect();
+        let distinct: BTreeSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len());
     }
 
     #[tokio::test]

@@ -5,7 +5,6 @@
 //! The binaries are the workspace's debug builds: `scripts/test` (cargo
 //! nextest over the whole workspace) builds them before any test runs.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -25,12 +24,10 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// A port on 127.0.0.1 that was free a moment ago and that this test has
+/// not been given before (the harness's servers share the memory).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    aerie_testkit::free_port().expect("no free port on 127.0.0.1")
 }
 
 /// A line in the product log format (`[2026-11-21 10:00:00,000]  INFO - text`)
