@@ -36,7 +36,19 @@ impl OpenSearch {
     /// Starts a single-node cluster and waits until it is green.
     pub async fn start() -> Result<Self, Error> {
         let transport = free_port()?;
-        Self::start_node(transport, &[transport]).await
+        Self::start_node(transport, &[transport], &[]).await
+    }
+
+    /// A single node whose write pool has one thread and a queue of one:
+    /// with a [`crate::WriteFlood`] beside it, it answers other writers
+    /// `429` as a busy cluster does.
+    pub async fn busy() -> Result<Self, Error> {
+        let settings = [
+            ("thread_pool.write.size", "1"),
+            ("thread_pool.write.queue_size", "1"),
+        ];
+        let transport = free_port()?;
+        Self::start_node(transport, &[transport], &settings).await
     }
 
     /// The base URL, e.g. `http://127.0.0.1:PORT`.
@@ -51,7 +63,11 @@ impl OpenSearch {
 
     /// Starts the node whose transport port is `transport`, in the cluster
     /// of the nodes on `cluster` (transport ports, its own among them).
-    async fn start_node(transport: u16, cluster: &[u16]) -> Result<Self, Error> {
+    async fn start_node(
+        transport: u16,
+        cluster: &[u16],
+        settings: &[(&str, &str)],
+    ) -> Result<Self, Error> {
         let jar = launcher_jar();
         if !jar.exists() {
             return Err(Error::NotInstalled {
@@ -84,7 +100,7 @@ impl OpenSearch {
         let (process, port) = launch
             .start(
                 |port| {
-                    vec![
+                    let mut args: Vec<std::ffi::OsString> = vec![
                         // A small heap: a test's node holds little.
                         "-Xms256m".into(),
                         "-Xmx256m".into(),
@@ -97,7 +113,9 @@ impl OpenSearch {
                         port.to_string().into(),
                         transport.to_string().into(),
                         seeds.clone().into(),
-                    ]
+                    ];
+                    args.extend(settings.iter().map(|(k, v)| format!("{k}={v}").into()));
+                    args
                 },
                 &[],
                 async |port| healthy(port, nodes).await,
@@ -124,7 +142,7 @@ impl OpenSearchCluster {
                 .collect::<Result<Vec<_>, _>>()?;
             let starts = cluster
                 .iter()
-                .map(|&transport| OpenSearch::start_node(transport, &cluster));
+                .map(|&transport| OpenSearch::start_node(transport, &cluster, &[]));
             match futures_util::future::try_join_all(starts).await {
                 Ok(started) => return Ok(Self { nodes: started }),
                 Err(error) if attempt < ATTEMPTS && lost_its_port(&error) => continue,

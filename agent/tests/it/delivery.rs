@@ -336,3 +336,68 @@ async fn the_bulk_sink_lands_ecs_documents_and_a_rejected_item_blocks_nothing() 
     .unwrap_or_else(|e| panic!("{e}\n{}", agent.log()));
     assert!(log.contains("mapper_parsing_exception"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_cluster_answering_429_slows_the_bulk_sink_and_every_line_lands_once() {
+    use aerie_testkit::{WriteFlood, write_rejections};
+    const LINES: u64 = 3000;
+    let node = OpenSearch::busy().await.unwrap();
+    let flood = WriteFlood::start(node.url(), 4);
+
+    let logs = tempfile::tempdir().unwrap();
+    let live = logs.path().join("app.log");
+    append_lines(&live, 0..LINES);
+    let mut agent = Agent::new(&format!(
+        "[elasticsearch]\nurl = \"{}\"\nbatch_max_events = 50\n\n{}",
+        node.url(),
+        logs_section(&live)
+    ));
+    agent.start();
+    // The cluster refuses some of the agent's own requests while it is busy.
+    let log = wait_until(
+        "the agent to be answered 429 by the busy cluster",
+        Duration::from_secs(90),
+        async || {
+            let log = agent.log();
+            (log.contains("429") && log.contains("rejected_execution_exception")).then_some(log)
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", agent.log()));
+    assert!(
+        !log.contains("elasticsearch rejected a document"),
+        "a busy cluster's 429 is retried, never a rejection:\n{log}"
+    );
+    assert!(write_rejections(node.url()).await > 0);
+    drop(flood);
+
+    let http = reqwest::Client::new();
+    let lines = wait_until(
+        "every line in OpenSearch",
+        Duration::from_secs(120),
+        async || {
+            let answer: serde_json::Value = http
+                .post(format!("{}/aerie-logs-*/_search", node.url()))
+                .json(&serde_json::json!({ "size": 10000, "_source": ["message"] }))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let hits = answer["hits"]["hits"].as_array()?;
+            (hits.len() as u64 >= LINES).then(|| {
+                hits.iter()
+                    .map(|hit| {
+                        let id = hit["_id"].as_str().unwrap_or_default().to_owned();
+                        let message = hit["_source"]["message"].as_str().unwrap_or_default();
+                        (id, message.to_owned())
+                    })
+                    .collect::<Vec<_>>()
+            })
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", agent.log()));
+    assert_every_line_once(&lines, LINES);
+}

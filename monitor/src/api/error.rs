@@ -24,7 +24,15 @@ pub enum ApiError {
     /// The store is unavailable: nothing was stored; the client may retry.
     #[error("{0}")]
     Unavailable(String),
+    /// The store is busy: the client should send the same again after
+    /// [`RETRY_AFTER_BUSY`] seconds (back-pressure, as Elasticsearch's own
+    /// `429`).
+    #[error("{0}")]
+    Busy(String),
 }
+
+/// What a `429` answer's `Retry-After` asks for, in seconds.
+const RETRY_AFTER_BUSY: &str = "1";
 
 impl ApiError {
     fn status(&self) -> StatusCode {
@@ -36,6 +44,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }
@@ -54,6 +63,12 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::BadQuery { .. } => Self::BadRequest(error.to_string()),
+            StoreError::Busy { .. } => {
+                tracing::warn!(error = %error, "store busy; the client is asked to retry");
+                Self::Busy(format!(
+                    "{error}; nothing was lost, send the same again shortly"
+                ))
+            }
             StoreError::Backend { .. } => {
                 let error = aerie_common::error_chain(&error);
                 tracing::error!(%error, "store failed");
@@ -74,6 +89,12 @@ impl IntoResponse for ApiError {
             Json(json!({ "error": { "status": status.as_u16(), "message": self.to_string() } })),
         )
             .into_response();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(RETRY_AFTER_BUSY),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

@@ -63,6 +63,32 @@ fn backend(error: impl Into<super::BoxError>) -> StoreError {
     StoreError::backend("elasticsearch", error)
 }
 
+fn busy(reason: &str) -> StoreError {
+    StoreError::Busy {
+        store: "elasticsearch",
+        reason: reason.to_owned(),
+    }
+}
+
+/// A write's response, or the error its status says: `429` (a full write
+/// queue or indexing pressure) is [`StoreError::Busy`], so the monitor
+/// passes the back-pressure on to its client instead of failing.
+async fn written(
+    response: Result<elasticsearch::http::response::Response, elasticsearch::Error>,
+) -> Result<elasticsearch::http::response::Response, StoreError> {
+    let response = response.map_err(backend)?;
+    if response.status_code() == elasticsearch::http::StatusCode::TOO_MANY_REQUESTS {
+        let answer: Value = response.json().await.unwrap_or_default();
+        return Err(busy(reason_of(&answer["error"])));
+    }
+    response.error_for_status_code().map_err(backend)
+}
+
+/// The `reason` of an Elasticsearch error object.
+fn reason_of(error: &Value) -> &str {
+    error["reason"].as_str().unwrap_or("no reason given")
+}
+
 fn mappings() -> Value {
     json!({
         "properties": {
@@ -298,7 +324,8 @@ impl Store for ElasticsearchStore {
             .get(&id)
             .is_none_or(|at| at.elapsed() >= HOST_SEEN_EVERY);
         if due {
-            self.client
+            let sent = self
+                .client
                 .index(IndexParts::IndexId(&self.hosts_index(), &id))
                 .refresh(Refresh::True)
                 .body(json!({
@@ -307,9 +334,8 @@ impl Store for ElasticsearchStore {
                     "host": { "name": batch.host },
                 }))
                 .send()
-                .await
-                .and_then(|r| r.error_for_status_code())
-                .map_err(backend)?;
+                .await;
+            written(sent).await?;
             self.hosts_written
                 .lock()
                 .expect("hosts lock")
@@ -322,33 +348,39 @@ impl Store for ElasticsearchStore {
             body.push(json!({ "create": { "_index": index, "_id": event.id } }).into());
             body.push(document.into());
         }
-        let response = self
+        let sent = self
             .client
             .bulk(BulkParts::None)
             .refresh(Refresh::True)
             .body(body)
             .send()
-            .await
-            .and_then(|r| r.error_for_status_code())
-            .map_err(backend)?;
-        let answer: Value = response.json().await.map_err(backend)?;
+            .await;
+        let answer: Value = written(sent).await?.json().await.map_err(backend)?;
+        // An item refused for a full queue makes the whole batch busy: sent
+        // again, its stored items come back as duplicates (`create` with the
+        // event's id) and the refused ones are stored.
         let mut outcome = WriteOutcome::default();
+        let mut busy_reason = None;
         for item in answer["items"].as_array().into_iter().flatten() {
             let result = &item["create"];
             match result["status"].as_u64() {
                 Some(200..=299) => outcome.accepted += 1,
                 Some(409) => outcome.duplicates += 1,
+                Some(429) => {
+                    busy_reason.get_or_insert_with(|| reason_of(&result["error"]).to_owned());
+                }
                 status => {
                     return Err(backend(format!(
                         "bulk item refused ({status:?}): {}",
-                        result["error"]["reason"]
-                            .as_str()
-                            .unwrap_or("no reason given")
+                        reason_of(&result["error"])
                     )));
                 }
             }
         }
-        Ok(outcome)
+        match busy_reason {
+            Some(reason) => Err(busy(&reason)),
+            None => Ok(outcome),
+        }
     }
 
     async fn hosts(&self, environment: &str) -> Result<Vec<HostSeen>, StoreError> {

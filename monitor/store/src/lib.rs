@@ -31,6 +31,11 @@ pub use aggregate::{
 pub enum StoreError {
     #[error("the query {query:?} is not valid: {reason}")]
     BadQuery { query: String, reason: String },
+    /// The store is busy (a cluster's write queue is full): nothing of the
+    /// request was lost, and the same request sent again a moment later is
+    /// stored once.
+    #[error("the {store} store is busy: {reason}")]
+    Busy { store: &'static str, reason: String },
     /// The store itself failed (a disk, a file it wrote, the cluster).
     #[error("the {store} store failed")]
     Backend {

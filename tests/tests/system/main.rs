@@ -29,6 +29,7 @@ macro_rules! with_both_stores {
 
 mod agent_to_monitor;
 mod alerting;
+mod back_pressure;
 mod backups;
 mod browser;
 mod dashboard;

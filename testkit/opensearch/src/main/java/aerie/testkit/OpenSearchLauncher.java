@@ -25,7 +25,8 @@ import org.opensearch.transport.Netty4Plugin;
  *
  * <p>Arguments: home folder, HTTP port, this node's transport port, and the
  * transport ports of every node of the cluster, comma-separated (only its
- * own: a single node).
+ * own: a single node); then any number of node settings as KEY=VALUE (a
+ * test that needs a small write queue, for example).
  */
 public final class OpenSearchLauncher {
     private OpenSearchLauncher() {}
@@ -38,8 +39,8 @@ public final class OpenSearchLauncher {
     }
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 4) {
-            System.err.println("usage: OpenSearchLauncher HOME HTTP_PORT TRANSPORT_PORT ALL_TRANSPORT_PORTS");
+        if (args.length < 4) {
+            System.err.println("usage: OpenSearchLauncher HOME HTTP_PORT TRANSPORT_PORT ALL_TRANSPORT_PORTS [KEY=VALUE...]");
             System.exit(2);
         }
         Path home = Path.of(args[0]);
@@ -66,6 +67,14 @@ public final class OpenSearchLauncher {
         } else {
             settings.putList("discovery.seed_hosts", cluster.stream().map(p -> "127.0.0.1:" + p).toList());
             settings.putList("cluster.initial_cluster_manager_nodes", cluster.stream().map(p -> "node-" + p).toList());
+        }
+        for (String setting : Arrays.asList(args).subList(4, args.length)) {
+            int equals = setting.indexOf('=');
+            if (equals < 1) {
+                System.err.println("a node setting must read KEY=VALUE, not " + setting);
+                System.exit(2);
+            }
+            settings.put(setting.substring(0, equals), setting.substring(equals + 1));
         }
         Environment environment = InternalSettingsPreparer.prepareEnvironment(
             settings.build(), Collections.emptyMap(), home.resolve("config"), () -> name);
