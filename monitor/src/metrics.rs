@@ -134,7 +134,7 @@ impl Metrics {
             }
         }
         now.register("alerts", "Current alerts, by state", alerts);
-        for (job, status) in state.jobs.statuses() {
+        for (job, status) in state.jobs.own_statuses() {
             let runs = ConstCounter::new(status.runs);
             now.sub_registry_with_label(("job".into(), job.into()))
                 .register("job_runs", "Runs of a periodic job", runs);

@@ -49,6 +49,18 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// What a request gets when state the monitor keeps (the usage ledger,
+    /// the throttle's decisions) cannot be read: `503`, its cause logged.
+    pub fn unavailable(error: impl std::error::Error) -> Self {
+        let error = aerie_common::error_chain(&error);
+        tracing::error!(%error, "kept state unavailable");
+        Self::Unavailable(
+            "the monitor's state is unavailable; nothing was changed, try again".into(),
+        )
+    }
+}
+
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
         match error {

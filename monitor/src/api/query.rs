@@ -248,6 +248,11 @@ pub(super) async fn usage(
     let period: Period = params.period.as_deref().unwrap_or("day").parse().map_err(
         |unknown: crate::jobs::usage::UnknownPeriod| ApiError::BadRequest(unknown.to_string()),
     )?;
+    state
+        .ledger
+        .load(&environment.name)
+        .await
+        .map_err(ApiError::unavailable)?;
     Ok(Json(state.ledger.rows(
         &environment.name,
         params.tenant.as_deref(),
@@ -260,7 +265,7 @@ pub(super) async fn jobs(
     headers: HeaderMap,
 ) -> Result<Json<std::collections::BTreeMap<&'static str, JobStatus>>, ApiError> {
     auth::operator(&state.config, &headers)?;
-    Ok(Json(state.jobs.statuses()))
+    Ok(Json(state.jobs.statuses().await))
 }
 
 /// Runs a job now and answers with its status once the run is recorded.

@@ -26,6 +26,11 @@ pub(super) async fn throttle(
             auth::readable(&state.config, user, &env)?
         }
     };
+    state
+        .throttle
+        .load(&environment.name)
+        .await
+        .map_err(ApiError::unavailable)?;
     let decisions = state
         .throttle
         .decisions(&environment.name, chrono::Utc::now());

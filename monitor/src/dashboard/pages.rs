@@ -821,6 +821,12 @@ pub(super) async fn api_stats(
     let rows = crate::query::api_stats(&*state.store, &environment.name, &shown)
         .await
         .map_err(store_error)?;
+    if let Err(error) = state.ledger.load(&environment.name).await {
+        return Err(PageError::Unavailable(format!(
+            "The usage ledger could not be read: {}",
+            aerie_common::error_chain(&error)
+        )));
+    }
     let usage = state
         .ledger
         .rows(&environment.name, tenant.as_deref(), period);

@@ -5,7 +5,9 @@
 //! that `GET /api/v1/jobs` shows. A failed run is logged and tried again at
 //! the next tick; it never stops the monitor. When several monitors share
 //! a store, only the holder of its lease (`leader`) runs them; the others
-//! stand by and say so in their status.
+//! stand by and say so in their status. With a shared store the leader
+//! records each run's status in the cluster (`jobs/<name>`), and a monitor
+//! standing by shows those, so every replica answers what the jobs did.
 
 pub mod backup;
 pub mod leader;
@@ -20,7 +22,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use crate::store::shared::SharedState;
 use tokio::sync::Notify;
 
 /// Starts the monitor's jobs: usage summaries, retention, the daily
@@ -30,6 +34,7 @@ use tokio::sync::Notify;
 pub fn start(
     config: &Arc<crate::Config>,
     store: Arc<dyn crate::store::Store>,
+    shared: Option<Arc<dyn SharedState>>,
     leadership: Arc<leader::Leadership>,
     ledger: Arc<usage::Ledger>,
     throttle: Arc<throttle::Throttle>,
@@ -38,6 +43,7 @@ pub fn start(
     let mut jobs = Jobs {
         jobs: BTreeMap::new(),
         leadership: Some(leadership),
+        shared,
     };
     let environments: Vec<String> = config.environments.iter().map(|e| e.name.clone()).collect();
     let usage_store = Arc::clone(&store);
@@ -101,7 +107,7 @@ pub fn start(
 }
 
 /// What a job last did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct JobStatus {
     pub runs: u64,
     pub last_run: Option<DateTime<Utc>>,
@@ -109,6 +115,37 @@ pub struct JobStatus {
     /// What the last successful run did, in a sentence.
     pub last_result: Option<String>,
     pub last_error: Option<String>,
+    /// The monitor (its lease holder name) that made this record.
+    #[serde(default)]
+    pub ran_by: Option<String>,
+    /// Whether the monitor answering stands by: the record is then the
+    /// leader's, read from the cluster.
+    #[serde(default)]
+    pub standing_by: bool,
+}
+
+/// Where a job keeps what must outlive a restart (the usage ledger, the
+/// throttle's decisions): this monitor's data directory, or the cluster
+/// its replicas share.
+#[derive(Debug)]
+enum Keep {
+    /// A JSON file under the data directory.
+    File(std::path::PathBuf),
+    /// Documents of the monitors' shared state.
+    Shared(Arc<dyn SharedState>),
+}
+
+/// The kind of the shared documents that hold the leader's job statuses.
+const SHARED_KIND: &str = "jobs";
+
+/// Records the leader's `status` of job `name` in the cluster; a failure is
+/// logged (the next run records again).
+async fn record(shared: &dyn SharedState, name: &str, status: &JobStatus) {
+    let body = serde_json::to_value(status).expect("a job status serializes");
+    if let Err(error) = crate::store::shared::overwrite(shared, SHARED_KIND, name, &body).await {
+        let error = aerie_common::error_chain(&error);
+        tracing::warn!(job = name, %error, "cannot record the job's status in the cluster");
+    }
 }
 
 /// Why a run of a job failed: the job's own error.
@@ -129,6 +166,8 @@ pub struct Jobs {
     jobs: BTreeMap<&'static str, Arc<Job>>,
     /// When set, jobs run only while this monitor leads.
     leadership: Option<Arc<leader::Leadership>>,
+    /// When set, the leader's statuses are recorded there.
+    shared: Option<Arc<dyn SharedState>>,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -152,9 +191,13 @@ impl Jobs {
         });
         self.jobs.insert(name, Arc::clone(&job));
         let leadership = self.leadership.clone();
+        let shared = self.shared.clone();
         tokio::spawn(async move {
             loop {
-                Self::run_once(name, &job, leadership.as_deref()).await;
+                let status = Self::run_once(name, &job, leadership.as_deref()).await;
+                if let (Some(shared), Some(status)) = (&shared, status) {
+                    record(shared.as_ref(), name, &status).await;
+                }
                 tokio::select! {
                     () = tokio::time::sleep(every) => {}
                     () = job.wake.notified() => {}
@@ -163,19 +206,28 @@ impl Jobs {
         });
     }
 
-    async fn run_once(name: &str, job: &Job, leadership: Option<&leader::Leadership>) {
+    /// Runs the job if this monitor leads; answers the status recorded, or
+    /// `None` when it stood by.
+    async fn run_once(
+        name: &str,
+        job: &Job,
+        leadership: Option<&leader::Leadership>,
+    ) -> Option<JobStatus> {
         if leadership.is_some_and(|l| !l.leads()) {
             let mut status = job.status.lock().expect("job status lock");
             status.runs += 1;
             status.last_run = Some(Utc::now());
             status.last_result = Some("standing by: another monitor leads".to_owned());
-            return;
+            status.standing_by = true;
+            return None;
         }
         let result = (job.run)().await;
         let now = Utc::now();
         let mut status = job.status.lock().expect("job status lock");
         status.runs += 1;
         status.last_run = Some(now);
+        status.ran_by = leadership.map(|l| l.holder().to_owned());
+        status.standing_by = false;
         match result {
             Ok(summary) => {
                 tracing::debug!(job = name, %summary, "job ran");
@@ -189,14 +241,52 @@ impl Jobs {
                 status.last_error = Some(error);
             }
         }
+        Some(status.clone())
     }
 
-    /// Every job's status.
-    pub fn statuses(&self) -> BTreeMap<&'static str, JobStatus> {
+    /// What each job did on this monitor (its own runs, also those it
+    /// stood by).
+    pub fn own_statuses(&self) -> BTreeMap<&'static str, JobStatus> {
         self.jobs
             .iter()
             .map(|(name, job)| (*name, job.status.lock().expect("job status lock").clone()))
             .collect()
+    }
+
+    /// Every job's status: this monitor's own while it leads (or when no
+    /// other monitor shares its store); the leader's, as recorded in the
+    /// cluster, while it stands by. A record that cannot be read gives this
+    /// monitor's own, which says it stands by.
+    pub async fn statuses(&self) -> BTreeMap<&'static str, JobStatus> {
+        let mut statuses = self.own_statuses();
+        let standing_by = self.leadership.as_ref().is_some_and(|l| !l.leads());
+        for status in statuses.values_mut() {
+            status.standing_by = standing_by;
+        }
+        let Some(shared) = self.shared.as_ref().filter(|_| standing_by) else {
+            return statuses;
+        };
+        for (name, status) in &mut statuses {
+            match shared.get(SHARED_KIND, name).await {
+                Ok(Some((body, _))) => match serde_json::from_value::<JobStatus>(body) {
+                    Ok(leader) => {
+                        *status = JobStatus {
+                            standing_by,
+                            ..leader
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(job = name, %error, "the leader's job status does not parse")
+                    }
+                },
+                Ok(None) => {}
+                Err(error) => {
+                    let error = aerie_common::error_chain(&error);
+                    tracing::warn!(job = name, %error, "cannot read the leader's job status");
+                }
+            }
+        }
+        statuses
     }
 
     /// Runs `name` now; answers once that run is recorded, with its status.

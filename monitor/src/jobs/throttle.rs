@@ -9,8 +9,11 @@
 //!
 //! Deciding is pure ([`decide`]: quotas, usage, month); the run keeps the
 //! decisions and what was announced in `throttle.json` under the data
-//! directory, so a restart neither forgets a block nor mails it again. The
-//! time is passed in; nothing here reads the clock.
+//! directory, so a restart neither forgets a block nor mails it again. With
+//! a store several monitors share they are kept in the cluster instead
+//! (`throttle/<environment>`), so a new leader neither forgets nor repeats
+//! either and every monitor answers the gateways the same. The time is
+//! passed in; nothing here reads the clock.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,9 +23,11 @@ use chrono::{DateTime, Datelike, Months, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::Keep;
 use super::usage::{Ledger, Period, Usage};
 use crate::alerting::{Alert, Engine, State};
 use crate::config::{Config, Quota};
+use crate::store::shared::SharedState;
 
 /// What the gateways do with a tenant's calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -204,6 +209,14 @@ pub enum ThrottleError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the throttle state in the cluster could not be read or written")]
+    Shared(#[from] crate::store::StoreError),
+    #[error("the throttle state of {environment} in the cluster is not valid")]
+    SharedParse {
+        environment: String,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("the usage could not be recounted")]
     Usage(#[from] super::usage::LedgerError),
     #[error("a decision could not be announced")]
@@ -219,11 +232,23 @@ struct Saved {
     announced: BTreeMap<String, BTreeMap<String, (String, Verdict)>>,
 }
 
-/// The decisions of every environment with quotas, kept on disk.
+/// The decisions of every environment with quotas, kept on disk or in the
+/// cluster.
 #[derive(Debug)]
 pub struct Throttle {
-    file: PathBuf,
+    keep: Keep,
     saved: Mutex<Saved>,
+}
+
+/// The kind of the throttle's shared documents, one per environment.
+const SHARED_KIND: &str = "throttle";
+
+/// One environment's part of [`Saved`], as kept in the cluster.
+#[derive(Debug, Serialize, Deserialize)]
+struct Environment {
+    environment: String,
+    decisions: Option<Decisions>,
+    announced: BTreeMap<String, (String, Verdict)>,
 }
 
 impl Throttle {
@@ -237,9 +262,82 @@ impl Throttle {
             Err(source) => return Err(ThrottleError::Read { path: file, source }),
         };
         Ok(Self {
-            file,
+            keep: Keep::File(file),
             saved: Mutex::new(saved),
         })
+    }
+
+    /// Decisions kept in the monitors' shared state.
+    pub fn shared(shared: Arc<dyn SharedState>) -> Self {
+        Self {
+            keep: Keep::Shared(shared),
+            saved: Mutex::default(),
+        }
+    }
+
+    /// Reads `environment`'s decisions and announcements again from the
+    /// cluster (on disk they are this monitor's own and always current).
+    pub async fn load(&self, environment: &str) -> Result<(), ThrottleError> {
+        let Keep::Shared(shared) = &self.keep else {
+            return Ok(());
+        };
+        let kept = match shared.get(SHARED_KIND, environment).await? {
+            Some((body, _)) => Some(serde_json::from_value::<Environment>(body).map_err(
+                |source| ThrottleError::SharedParse {
+                    environment: environment.to_owned(),
+                    source,
+                },
+            )?),
+            None => None,
+        };
+        let mut saved = self.lock();
+        let (decisions, announced) =
+            kept.map_or((None, None), |kept| (kept.decisions, Some(kept.announced)));
+        match decisions {
+            Some(decisions) => saved.decisions.insert(environment.to_owned(), decisions),
+            None => saved.decisions.remove(environment),
+        };
+        match announced {
+            Some(announced) => saved.announced.insert(environment.to_owned(), announced),
+            None => saved.announced.remove(environment),
+        };
+        Ok(())
+    }
+
+    /// Writes what the run decided: the whole file, or in the cluster one
+    /// document per environment of `environments`.
+    async fn save(&self, environments: &[&str]) -> Result<(), ThrottleError> {
+        let shared = match &self.keep {
+            Keep::File(file) => {
+                let json =
+                    serde_json::to_vec(&*self.lock()).expect("the throttle state serializes");
+                return aerie_common::atomic_write(file, &json).map_err(|source| {
+                    ThrottleError::Write {
+                        path: file.clone(),
+                        source,
+                    }
+                });
+            }
+            Keep::Shared(shared) => shared,
+        };
+        for environment in environments {
+            let body = {
+                let saved = self.lock();
+                serde_json::to_value(Environment {
+                    environment: (*environment).to_owned(),
+                    decisions: saved.decisions.get(*environment).cloned(),
+                    announced: saved
+                        .announced
+                        .get(*environment)
+                        .cloned()
+                        .unwrap_or_default(),
+                })
+                .expect("the throttle state serializes")
+            };
+            crate::store::shared::overwrite(shared.as_ref(), SHARED_KIND, environment, &body)
+                .await?;
+        }
+        Ok(())
     }
 
     /// The decisions of `environment` as of the last run; none before the
@@ -274,6 +372,15 @@ impl Throttle {
     ) -> Result<String, ThrottleError> {
         let (month, _) = month_of(now);
         let month_name = month_name(month);
+        let with_quotas: Vec<&str> = config
+            .environments
+            .iter()
+            .filter(|e| !e.quotas.is_empty())
+            .map(|e| e.name.as_str())
+            .collect();
+        for environment in &with_quotas {
+            self.load(environment).await?;
+        }
         let mut rises = Vec::new();
         let mut counts = BTreeMap::<Verdict, usize>::new();
         {
@@ -303,14 +410,8 @@ impl Throttle {
                 }
                 saved.decisions.insert(environment.name.clone(), decisions);
             }
-            let json = serde_json::to_vec(&*saved).expect("the throttle state serializes");
-            aerie_common::atomic_write(&self.file, &json).map_err(|source| {
-                ThrottleError::Write {
-                    path: self.file.clone(),
-                    source,
-                }
-            })?;
         }
+        self.save(&with_quotas).await?;
         for rise in &rises {
             tracing::warn!(environment = %rise.environment, tenant = %rise.host, decision = %rise.rule, "{}", rise.summary);
             if let Some(engine) = engine {

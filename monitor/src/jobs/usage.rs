@@ -7,6 +7,12 @@
 //! records are counted where they belong; older hours are left as they
 //! are), then derives days and months from the ledger's hours. A record
 //! counts in the hour its window ended.
+//!
+//! With a store several monitors share, the ledger lives in the cluster
+//! instead of the data directory: one document per environment and month
+//! (`usage/<environment>/<YYYY-MM>`), written by the leader after each
+//! run, read again by the leader before it (a new leader starts from what
+//! the last one recorded) and by any monitor before it answers.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,7 +21,9 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::Keep;
 use crate::store::Store;
+use crate::store::shared::SharedState;
 
 /// How far back each run recomputes hours.
 const RECOMPUTE: i64 = 48;
@@ -68,6 +76,12 @@ pub enum LedgerError {
     },
     #[error("the store did not give the API statistics")]
     Store(#[from] crate::store::StoreError),
+    #[error("the usage ledger's document {key} in the cluster is not valid")]
+    SharedParse {
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// One tenant's usage in one period.
@@ -91,11 +105,23 @@ pub struct UsageRow {
 /// environment → tenant → hour start → usage.
 type Hours = BTreeMap<String, BTreeMap<String, BTreeMap<DateTime<Utc>, Usage>>>;
 
-/// The hourly usage of every environment, on disk.
+/// The hourly usage of every environment, on disk or in the cluster.
 #[derive(Debug)]
 pub struct Ledger {
-    file: PathBuf,
+    keep: Keep,
     hours: Mutex<Hours>,
+}
+
+/// The kind of the ledger's shared documents.
+const SHARED_KIND: &str = "usage";
+
+/// One environment's hours of one month, as kept in the cluster.
+#[derive(Debug, Serialize, Deserialize)]
+struct Month {
+    environment: String,
+    /// The month's start: what the documents are listed by.
+    at: DateTime<Utc>,
+    tenants: BTreeMap<String, BTreeMap<DateTime<Utc>, Usage>>,
 }
 
 fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
@@ -130,9 +156,49 @@ impl Ledger {
             Err(source) => return Err(LedgerError::Read { path: file, source }),
         };
         Ok(Self {
-            file,
+            keep: Keep::File(file),
             hours: Mutex::new(hours),
         })
+    }
+
+    /// A ledger kept in the monitors' shared state.
+    pub fn shared(shared: Arc<dyn SharedState>) -> Self {
+        Self {
+            keep: Keep::Shared(shared),
+            hours: Mutex::default(),
+        }
+    }
+
+    /// Reads `environment`'s hours again from the cluster (a ledger on disk
+    /// is this monitor's own and always current).
+    pub async fn load(&self, environment: &str) -> Result<(), LedgerError> {
+        let Keep::Shared(shared) = &self.keep else {
+            return Ok(());
+        };
+        let documents = shared
+            .list(
+                SHARED_KIND,
+                "at",
+                DateTime::<Utc>::UNIX_EPOCH,
+                ("environment", environment),
+            )
+            .await?;
+        let mut tenants: BTreeMap<String, BTreeMap<DateTime<Utc>, Usage>> = BTreeMap::new();
+        for document in documents {
+            let month: Month =
+                serde_json::from_value(document).map_err(|source| LedgerError::SharedParse {
+                    key: format!("{SHARED_KIND}/{environment}"),
+                    source,
+                })?;
+            for (tenant, hours) in month.tenants {
+                tenants.entry(tenant).or_default().extend(hours);
+            }
+        }
+        self.hours
+            .lock()
+            .expect("ledger lock")
+            .insert(environment.to_owned(), tenants);
+        Ok(())
     }
 
     /// Recomputes the recent hours of `environments` from the store and saves.
@@ -145,6 +211,7 @@ impl Ledger {
         let from = hour_of(now) - Duration::hours(RECOMPUTE);
         let mut recomputed = 0;
         for environment in environments {
+            self.load(environment).await?;
             let records = store.api_stats(environment, from, now).await?;
             let mut fresh: BTreeMap<String, BTreeMap<DateTime<Utc>, Usage>> = BTreeMap::new();
             for record in records {
@@ -167,20 +234,60 @@ impl Ledger {
                 tenants.entry(tenant).or_default().extend(fresh);
             }
         }
-        self.save()?;
+        self.save(environments, start_of(Period::Month, from))
+            .await?;
         Ok(format!(
             "recomputed {recomputed} tenant-hours since {}",
             from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         ))
     }
 
-    fn save(&self) -> Result<(), LedgerError> {
-        let json = serde_json::to_vec(&*self.hours.lock().expect("ledger lock"))
-            .expect("the ledger serializes");
-        aerie_common::atomic_write(&self.file, &json).map_err(|source| LedgerError::Write {
-            path: self.file.clone(),
-            source,
-        })
+    /// Writes the ledger: the whole file, or in the cluster the months of
+    /// `environments` from `since` on (the older ones did not change).
+    async fn save(&self, environments: &[String], since: DateTime<Utc>) -> Result<(), LedgerError> {
+        let shared = match &self.keep {
+            Keep::File(file) => {
+                let json = serde_json::to_vec(&*self.hours.lock().expect("ledger lock"))
+                    .expect("the ledger serializes");
+                return aerie_common::atomic_write(file, &json).map_err(|source| {
+                    LedgerError::Write {
+                        path: file.clone(),
+                        source,
+                    }
+                });
+            }
+            Keep::Shared(shared) => shared,
+        };
+        for environment in environments {
+            for month in self.months(environment, since) {
+                let key = format!("{environment}/{}", month.at.format("%Y-%m"));
+                let body = serde_json::to_value(&month).expect("a ledger month serializes");
+                crate::store::shared::overwrite(shared.as_ref(), SHARED_KIND, &key, &body).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `environment`'s hours from the month of `since` on, by month.
+    fn months(&self, environment: &str, since: DateTime<Utc>) -> Vec<Month> {
+        let hours = self.hours.lock().expect("ledger lock");
+        let mut months: BTreeMap<DateTime<Utc>, Month> = BTreeMap::new();
+        for (tenant, tenant_hours) in hours.get(environment).into_iter().flatten() {
+            for (hour, usage) in tenant_hours.range(since..) {
+                let at = start_of(Period::Month, *hour);
+                let month = months.entry(at).or_insert_with(|| Month {
+                    environment: environment.to_owned(),
+                    at,
+                    tenants: BTreeMap::new(),
+                });
+                month
+                    .tenants
+                    .entry(tenant.clone())
+                    .or_default()
+                    .insert(*hour, usage.clone());
+            }
+        }
+        months.into_values().collect()
     }
 
     /// Usage of `environment` (one tenant, or all) per `period`, oldest first.

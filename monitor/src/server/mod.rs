@@ -17,6 +17,7 @@ use crate::alerting::{AlertError, Engine};
 use crate::api::ApiError;
 use crate::auth::Sessions;
 use crate::config::{ChannelConfig, Config, StoreConfig};
+use crate::jobs::throttle::Throttle;
 use crate::jobs::usage::Ledger;
 use crate::notify::Channel;
 use crate::state::AppState;
@@ -106,12 +107,17 @@ pub async fn build(
         path: config.data_dir.clone(),
         source,
     })?;
-    let ledger =
-        Arc::new(Ledger::open(config.data_dir.join("usage.json")).map_err(ServerError::Ledger)?);
-    let throttle = Arc::new(
-        crate::jobs::throttle::Throttle::open(config.data_dir.join("throttle.json"))
-            .map_err(ServerError::Throttle)?,
-    );
+    let (ledger, throttle) = match &shared {
+        Some(shared) => (
+            Ledger::shared(Arc::clone(shared)),
+            Throttle::shared(Arc::clone(shared)),
+        ),
+        None => (
+            Ledger::open(config.data_dir.join("usage.json")).map_err(ServerError::Ledger)?,
+            Throttle::open(config.data_dir.join("throttle.json")).map_err(ServerError::Throttle)?,
+        ),
+    };
+    let (ledger, throttle) = (Arc::new(ledger), Arc::new(throttle));
     let config = Arc::new(config);
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let store: Arc<dyn Store> =
@@ -156,6 +162,7 @@ pub async fn build(
     let jobs = Arc::new(crate::jobs::start(
         &config,
         Arc::clone(&store),
+        shared.clone(),
         leadership,
         Arc::clone(&ledger),
         Arc::clone(&throttle),

@@ -1,6 +1,7 @@
 //! The state several monitor replicas share through their store: dashboard
-//! sessions and the login limiter's failures, kept as one small JSON
-//! document per key. A document is written only if nobody wrote it since
+//! sessions and the login limiter's failures, the alert engine's state and
+//! history, the jobs' statuses, the usage ledger and the throttle's
+//! decisions, kept as one JSON document per key. A document is written only if nobody wrote it since
 //! it was read (optimistic concurrency: Elasticsearch's sequence number and
 //! primary term), so two monitors never overwrite each other's change
 //! unseen; the loser reads again and retries.
@@ -83,6 +84,30 @@ impl PruneClock {
         }
         due
     }
+}
+
+/// Writes `body` as document `key` of `kind` whatever version is there: for
+/// state only the lease holder writes, recomputed in full each time (a
+/// job's status, the usage ledger's months, the throttle's decisions). A
+/// write that loses a race with another holder's reads the version again
+/// and writes again: the last holder's write wins.
+pub async fn overwrite(
+    shared: &dyn SharedState,
+    kind: &str,
+    key: &str,
+    body: &Value,
+) -> Result<(), StoreError> {
+    const ATTEMPTS: usize = 8;
+    for _ in 0..ATTEMPTS {
+        let read_at = shared.get(kind, key).await?.map(|(_, version)| version);
+        if shared.put(kind, key, body, read_at).await?.is_some() {
+            return Ok(());
+        }
+    }
+    Err(StoreError::backend(
+        "shared state",
+        format!("{kind}/{key}: every write lost a race with another monitor's"),
+    ))
 }
 
 /// The most documents one [`SharedState::list`] answers.
@@ -245,6 +270,15 @@ pub async fn conformance(one: &dyn SharedState, two: &dyn SharedState) {
         .await;
     let keys: Vec<Value> = listed.unwrap().iter().map(|b| b["n"].clone()).collect();
     assert_eq!(keys, [json!("3"), json!("4")]);
+    // Overwriting takes whatever version is there, and makes a new one.
+    overwrite(one, "jobs", "usage", &json!({"runs": 1}))
+        .await
+        .unwrap();
+    overwrite(two, "jobs", "usage", &json!({"runs": 2}))
+        .await
+        .unwrap();
+    let (body, _) = one.get("jobs", "usage").await.unwrap().unwrap();
+    assert_eq!(body["runs"], 2);
 }
 
 #[cfg(test)]

@@ -121,8 +121,7 @@ const PENDING_CPU: &str = "[[rule]]\nname = \"cpu-seen\"\nkind = \"metric\"\nmet
 /// Whether `monitor` runs the jobs (it leads) now.
 async fn leads(monitor: &Monitor) -> bool {
     let jobs = monitor.get("/api/v1/jobs").await;
-    jobs.and_then(|j| j["alerts"]["last_result"].as_str().map(str::to_owned))
-        .is_some_and(|r| !r.starts_with("standing by"))
+    jobs.is_some_and(|j| j["alerts"]["standing_by"] == false)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -321,5 +320,89 @@ async fn with_one_opensearch_node_killed_ingest_and_queries_go_on_and_every_ackn
         monitor.log().contains("does not answer; using another"),
         "{}",
         monitor.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standby_answers_the_leaders_jobs_usage_and_throttle_and_a_new_leader_mails_no_block_twice()
+ {
+    use crate::throttle::{calls, decided, gateway_agent, mails, poll, throttling_monitor};
+    use aerie_system_tests::ENVIRONMENT;
+    use aerie_testkit::{SmtpServer, wait_until};
+    use std::time::Duration;
+
+    let node = OpenSearch::start().await.unwrap();
+    let smtp = SmtpServer::start("alerts@acme.example", "right")
+        .await
+        .unwrap();
+    let store = || StoreKind::Elasticsearch(node.url().to_owned());
+    let mut leader = throttling_monitor(store(), &smtp).await;
+    let standby = throttling_monitor(store(), &smtp).await;
+    let logs = tempfile::tempdir().unwrap();
+    let access = logs.path().join("http_access_2026.log");
+    let agent = gateway_agent(&leader, &access);
+    calls(&access, 10);
+    let (blocked, _) = decided(&leader, &agent, "blocked").await;
+    wait_until("the block mail", Duration::from_secs(30), async || {
+        mails(&smtp, "[FIRING] quota-blocked on acme.com").pop()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", leader.log()));
+
+    // The standby, which ran none of the jobs, answers what the leader did.
+    let (status, tag, body) = poll(&standby, None).await;
+    assert_eq!((status, tag.as_str()), (200, blocked.as_str()), "{body}");
+    let usage = standby
+        .get(&format!("/api/v1/usage?env={ENVIRONMENT}&period=month"))
+        .await
+        .unwrap();
+    assert_eq!(usage[0]["tenant"], "acme.com", "{usage}");
+    assert_eq!(usage[0]["requests"], 10, "{usage}");
+    let jobs = standby.get("/api/v1/jobs").await.unwrap();
+    let throttle = &jobs["throttle"];
+    assert_eq!(throttle["standing_by"], true, "{jobs}");
+    assert!(
+        throttle["last_result"]
+            .as_str()
+            .is_some_and(|r| r.contains("1 blocked")),
+        "{jobs}"
+    );
+    let led = leader.get("/api/v1/jobs").await.unwrap();
+    assert_eq!(led["throttle"]["standing_by"], false, "{led}");
+    assert_eq!(
+        throttle["ran_by"], led["throttle"]["ran_by"],
+        "{jobs}\n{led}"
+    );
+
+    // Killed, the leader hands over: the new one decides the same from the
+    // cluster's record and does not announce the block again.
+    leader.kill_hard();
+    let runs_as_leader = async || {
+        let jobs = standby.get("/api/v1/jobs").await?;
+        let throttle = &jobs["throttle"];
+        (throttle["standing_by"] == false).then(|| throttle["runs"].as_u64().unwrap_or(0))
+    };
+    let first = wait_until(
+        "the standby to lead",
+        Duration::from_secs(40),
+        runs_as_leader,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", standby.log()));
+    wait_until(
+        "three throttle runs by the new leader",
+        Duration::from_secs(30),
+        async || runs_as_leader().await.filter(|runs| *runs >= first + 3),
+    )
+    .await
+    .unwrap();
+    let (status, tag, _) = poll(&standby, None).await;
+    assert_eq!((status, tag.as_str()), (200, blocked.as_str()));
+    assert_eq!(
+        mails(&smtp, "[FIRING] quota-").len(),
+        1,
+        "{:?}\n{}",
+        mails(&smtp, ""),
+        standby.log()
     );
 }

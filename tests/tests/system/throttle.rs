@@ -10,7 +10,7 @@ use aerie_system_tests::{Agent, ENVIRONMENT, INGEST_TOKEN, Monitor, StoreKind};
 use aerie_testkit::{SmtpServer, wait_until};
 
 /// Appends `count` calls of tenant `acme.com`'s pizzashack API, stamped now.
-fn calls(file: &std::path::Path, count: usize) {
+pub(crate) fn calls(file: &std::path::Path, count: usize) {
     let now = chrono::Utc::now().format("%d/%b/%Y:%H:%M:%S %z");
     let lines: String = (0..count)
         .map(|_| format!("10.0.0.5 - - [{now}] \"GET /t/acme.com/pizzashack/1.0.0/menu HTTP/1.1\" 200 1532 \"-\" \"curl/8.5.0\" 23\n"))
@@ -25,7 +25,10 @@ fn calls(file: &std::path::Path, count: usize) {
 }
 
 /// The throttle endpoint as a gateway polls it: status, ETag and body.
-async fn poll(monitor: &Monitor, etag: Option<&str>) -> (u16, String, serde_json::Value) {
+pub(crate) async fn poll(
+    monitor: &Monitor,
+    etag: Option<&str>,
+) -> (u16, String, serde_json::Value) {
     let mut request = reqwest::Client::new()
         .get(format!(
             "{}/api/v1/environments/{ENVIRONMENT}/throttle",
@@ -43,7 +46,7 @@ async fn poll(monitor: &Monitor, etag: Option<&str>) -> (u16, String, serde_json
 }
 
 /// Waits until acme.com's decision is `decision`; its ETag and message.
-async fn decided(monitor: &Monitor, agent: &Agent, decision: &str) -> (String, String) {
+pub(crate) async fn decided(monitor: &Monitor, agent: &Agent, decision: &str) -> (String, String) {
     wait_until(
         &format!("acme.com {decision}"),
         Duration::from_secs(60),
@@ -67,7 +70,7 @@ async fn decided(monitor: &Monitor, agent: &Agent, decision: &str) -> (String, S
 }
 
 /// Mails whose subject starts with `prefix`: (recipients, subject).
-fn mails(smtp: &SmtpServer, prefix: &str) -> Vec<(Vec<String>, String)> {
+pub(crate) fn mails(smtp: &SmtpServer, prefix: &str) -> Vec<(Vec<String>, String)> {
     smtp.messages()
         .unwrap()
         .into_iter()
@@ -86,13 +89,11 @@ fn mails(smtp: &SmtpServer, prefix: &str) -> Vec<(Vec<String>, String)> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crossing_80_and_100_percent_of_a_quota_warns_then_blocks_with_a_mail_each() {
-    let smtp = SmtpServer::start("alerts@acme.example", "right")
-        .await
-        .unwrap();
-    let monitor = Monitor::start_full(
-        StoreKind::Embedded,
+/// A monitor on `store` with a quota of 10 calls a month for acme.com,
+/// deciding every second and mailing through `smtp`.
+pub(crate) async fn throttling_monitor(store: StoreKind, smtp: &SmtpServer) -> Monitor {
+    Monitor::start_full(
+        store,
         "",
         "customer_contacts = [\"it-ops@acme.example\"]\nnotify_customer = true\n[[environment.quota]]\ntenant = \"acme.com\"\nrequests_per_month = 10\nmessage = \"acme.com has used this month's 10 calls\"\n",
         |dir| {
@@ -107,15 +108,29 @@ async fn crossing_80_and_100_percent_of_a_quota_warns_then_blocks_with_a_mail_ea
         },
         Vec::new(),
     )
-    .await;
-    let logs = tempfile::tempdir().unwrap();
-    let access = logs.path().join("http_access_2026.log");
-    calls(&access, 0);
-    let agent = Agent::start_with_config(&format!(
+    .await
+}
+
+/// The real agent turning `access` (a gateway's access log) into API
+/// statistics for `monitor`.
+pub(crate) fn gateway_agent(monitor: &Monitor, access: &std::path::Path) -> Agent {
+    calls(access, 0);
+    Agent::start_with_config(&format!(
         "environment = \"{ENVIRONMENT}\"\nhost = \"gw-1\"\ndata_dir = \"data\"\ninterval = \"1s\"\n[monitor]\nurl = \"{}\"\ntoken = \"{INGEST_TOKEN}\"\n[access_log]\npaths = [\"{}\"]\nthreshold = 0\ninterval = \"1s\"\n",
         monitor.url(),
         access.display()
-    ));
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crossing_80_and_100_percent_of_a_quota_warns_then_blocks_with_a_mail_each() {
+    let smtp = SmtpServer::start("alerts@acme.example", "right")
+        .await
+        .unwrap();
+    let monitor = throttling_monitor(StoreKind::Embedded, &smtp).await;
+    let logs = tempfile::tempdir().unwrap();
+    let access = logs.path().join("http_access_2026.log");
+    let agent = gateway_agent(&monitor, &access);
 
     // Before any call: allowed, and polling again with the ETag is a 304.
     let (allowed, _) = decided(&monitor, &agent, "allowed").await;
