@@ -200,6 +200,11 @@ pub async fn scrape(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     crate::auth::tokens::operator(&state.config, &headers)?;
+    // A replica standing by holds the alert state it last read: read the
+    // cluster's again, so every replica's gauge is the leader's.
+    if let Some(engine) = &state.alerts {
+        engine.fresh().await;
+    }
     Ok((
         [(
             header::CONTENT_TYPE,

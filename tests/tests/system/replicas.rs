@@ -179,6 +179,9 @@ async fn the_leader_killed_while_an_alert_is_pending_the_other_replica_mails_it_
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", replicas[leader].log()));
     assert!(subjects(&smtp).is_empty(), "{:?}", subjects(&smtp));
+    // Prometheus scraping the replica that stands by sees it pending too.
+    let gauge = alert_gauge(&replicas[other]).await;
+    assert!(gauge.contains("{state=\"pending\"} 1"), "{gauge}");
     replicas[leader].kill_hard();
 
     // The other takes over within the lease and mails it, once.
@@ -405,4 +408,21 @@ async fn the_standby_answers_the_leaders_jobs_usage_and_throttle_and_a_new_leade
         mails(&smtp, ""),
         standby.log()
     );
+}
+
+/// The `aerie_monitor_alerts` lines of `monitor`'s `/metrics`.
+async fn alert_gauge(monitor: &Monitor) -> String {
+    let text = client()
+        .get(format!("{}/metrics", monitor.url()))
+        .bearer_auth(aerie_system_tests::OPERATOR_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|line| line.starts_with("aerie_monitor_alerts{"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

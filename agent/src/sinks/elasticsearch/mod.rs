@@ -12,7 +12,7 @@ mod config;
 use std::sync::Arc;
 
 use aerie_wire::Event;
-use aerie_wire::ecs::ecs_document;
+use aerie_wire::ecs::write_ecs_document;
 use serde_json::{Value, json};
 
 pub use config::{ElasticsearchConfig, RawElasticsearchConfig};
@@ -122,7 +122,9 @@ impl ElasticsearchSink {
 
     /// The action line and the ECS document of one event.
     fn bulk_lines(&self, event: &Event) -> (String, String) {
-        let (kind, document) = ecs_document(event, &self.environment, &self.host);
+        let mut document = Vec::with_capacity(512);
+        let kind = write_ecs_document(event, &self.environment, &self.host, &mut document);
+        let document = String::from_utf8(document).expect("serde_json writes UTF-8");
         let index = aerie_wire::ecs::index_name(
             &self.config.index_prefix,
             kind,
@@ -130,7 +132,7 @@ impl ElasticsearchSink {
             event.timestamp,
         );
         let action = json!({ "create": { "_index": index, "_id": event.id } });
-        (action.to_string(), document.to_string())
+        (action.to_string(), document)
     }
 
     async fn send(&self, lines: &[(String, String)]) -> Result<Vec<Outcome>, DeliveryError> {
