@@ -38,12 +38,8 @@ pub enum AlertError {
         "the alert state was not saved: other monitors wrote it first {attempts} times in a row; the next evaluation tries again"
     )]
     Contended { attempts: usize },
-    #[error("{} is not alert state this monitor can read: move it aside to start afresh", path.display())]
-    State {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
+    #[error("the alert state could not be read")]
+    State(#[from] aerie_common::JsonFileError),
 }
 
 impl AlertError {

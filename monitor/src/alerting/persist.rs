@@ -38,18 +38,7 @@ pub(crate) fn path(dir: &Path) -> PathBuf {
 
 /// The saved state, or a fresh one when there is none yet.
 pub(crate) fn load(dir: &Path) -> Result<Saved, AlertError> {
-    let path = path(dir);
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            serde_json::from_slice(&bytes).map_err(|source| AlertError::State { path, source })
-        }
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Saved::default()),
-        Err(source) => Err(AlertError::Io {
-            path,
-            action: "read it",
-            source,
-        }),
-    }
+    Ok(aerie_common::read_json_or_default(&path(dir))?)
 }
 
 /// Replaces the saved state durably.

@@ -191,18 +191,8 @@ fn allowed(tenant: &str) -> Decision {
 /// Why a throttle run could not finish.
 #[derive(Debug, thiserror::Error)]
 pub enum ThrottleError {
-    #[error("{}: cannot read the throttle state", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{}: the throttle state is not valid JSON", path.display())]
-    Parse {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
+    #[error("the throttle state could not be read")]
+    Read(#[from] aerie_common::JsonFileError),
     #[error("{}: cannot write the throttle state", path.display())]
     Write {
         path: PathBuf,
@@ -253,14 +243,7 @@ struct Environment {
 
 impl Throttle {
     pub fn open(file: PathBuf) -> Result<Self, ThrottleError> {
-        let saved = match std::fs::read(&file) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| ThrottleError::Parse {
-                path: file.clone(),
-                source,
-            })?,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Saved::default(),
-            Err(source) => return Err(ThrottleError::Read { path: file, source }),
-        };
+        let saved: Saved = aerie_common::read_json_or_default(&file)?;
         Ok(Self {
             keep: Keep::File(file),
             saved: Mutex::new(saved),

@@ -56,18 +56,8 @@ impl std::str::FromStr for Period {
 /// Why the usage ledger could not be read, refreshed or written.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    #[error("{}: cannot read the usage ledger", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{}: the usage ledger is not valid JSON", path.display())]
-    Parse {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
+    #[error("the usage ledger could not be read")]
+    Read(#[from] aerie_common::JsonFileError),
     #[error("{}: cannot write the usage ledger", path.display())]
     Write {
         path: PathBuf,
@@ -147,14 +137,7 @@ fn start_of(period: Period, hour: DateTime<Utc>) -> DateTime<Utc> {
 
 impl Ledger {
     pub fn open(file: PathBuf) -> Result<Self, LedgerError> {
-        let hours = match std::fs::read(&file) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| LedgerError::Parse {
-                path: file.clone(),
-                source,
-            })?,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Hours::new(),
-            Err(source) => return Err(LedgerError::Read { path: file, source }),
-        };
+        let hours: Hours = aerie_common::read_json_or_default(&file)?;
         Ok(Self {
             keep: Keep::File(file),
             hours: Mutex::new(hours),
