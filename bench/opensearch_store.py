@@ -187,6 +187,19 @@ def main():
         results["direct_wait"] = {"cpu": settled_cpu([node.pid]) - jvm, "wall": wall}
         peers.request(os_port, "DELETE", "/directwait-logs-*")
 
+        # Plain direct writes again, last: the JVM is still warming during
+        # the first, so the cheaper of the two is the baseline (the one less
+        # kind to the store).
+        peers.request(os_port, "DELETE", "/direct-logs-*")
+        jvm = settled_cpu([node.pid])
+        started = time.time()
+        straight_to_opensearch(os_port)
+        wall = time.time() - started
+        peers.request(os_port, "POST", "/direct-logs-bench-*/_refresh")
+        again = {"cpu": settled_cpu([node.pid]) - jvm, "wall": wall}
+        results["direct_runs"] = [results["direct"]["cpu"], again["cpu"]]
+        results["direct"] = min(results["direct"], again, key=lambda run: run["cpu"])
+
         mon, started = peers.cpu(embedded.pid), time.time()
         through_monitor(emb_port)
         results["embedded"] = {"cpu": peers.cpu(embedded.pid) - mon, "wall": time.time() - started}
@@ -224,13 +237,13 @@ def report(r):
         f"{LOG_LINES:,} product log lines, one OpenSearch 2.19.6 node (1 GB heap) from the test harness's launcher, "
         "the release monitor; one run, on this machine (2 cores). The JVM is warmed first with 200,000 lines "
         "thrown away, and each search path with 10 searches. Ingest order: direct, the store, direct with "
-        "`refresh=wait_for`; CPU-seconds are the monitor's and the JVM's own, counted until the JVM is idle again "
+        "`refresh=wait_for`, direct again; CPU-seconds are the monitor's and the JVM's own, counted until the JVM is idle again "
         "(the merges an ingest causes are its cost).",
         "",
         "| what | lines per CPU-second (whole system) | CPU-s | wall s |",
         "|---|---|---|---|",
         f"| monitor + Elasticsearch store (monitor {r['store']['monitor_cpu']:.1f} CPU-s of it) | {rate('store'):,.0f} | {r['store']['cpu']:.1f} | {r['store']['wall']:.1f} |",
-        f"| the same documents straight to OpenSearch with `_bulk` | {rate('direct'):,.0f} | {r['direct']['cpu']:.1f} | {r['direct']['wall']:.1f} |",
+        f"| the same documents straight to OpenSearch with `_bulk` (the cheaper of runs at {r['direct_runs'][0]:.1f} and {r['direct_runs'][1]:.1f} CPU-s) | {rate('direct'):,.0f} | {r['direct']['cpu']:.1f} | {r['direct']['wall']:.1f} |",
         f"| the same, `_bulk?refresh=wait_for` (searchable once answered, as the store's writes) | {rate('direct_wait'):,.0f} | {r['direct_wait']['cpu']:.1f} | {r['direct_wait']['wall']:.1f} |",
         f"| monitor + embedded store | {rate('embedded'):,.0f} | {r['embedded']['cpu']:.1f} | {r['embedded']['wall']:.1f} |",
         "",

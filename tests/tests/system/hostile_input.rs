@@ -322,9 +322,8 @@ async fn bulk_items(monitor: &Monitor, body: Vec<u8>) -> Vec<Value> {
     answer["items"].as_array().unwrap().clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bulk_items_are_held_to_the_ingest_rules_one_by_one() {
-    let monitor = monitor(StoreKind::Embedded).await;
+async fn bulk_items_are_held_to_the_ingest_rules_one_by_one(store: StoreKind) {
+    let monitor = monitor(store).await;
     let now = chrono::Utc::now().to_rfc3339();
     let long_id = "i".repeat(10_000);
     let big = "m".repeat(2 << 20);
@@ -438,5 +437,6 @@ async fn a_login_sends_on_only_within_the_dashboard() {
 
 with_both_stores!(
     two_environments_sending_the_same_ids_both_keep_their_events,
-    one_event_that_is_not_utf8_is_refused_alone_on_both_paths
+    one_event_that_is_not_utf8_is_refused_alone_on_both_paths,
+    bulk_items_are_held_to_the_ingest_rules_one_by_one
 );
