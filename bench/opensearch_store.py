@@ -81,6 +81,17 @@ def settled_cpu(pids, quiet=0.05, limit=180):
     return last
 
 
+def store_run(node, os_port, monitor, port):
+    """One ingest through the monitor into its Elasticsearch store."""
+    jvm, mon = settled_cpu([node.pid]), peers.cpu(monitor.pid)
+    started = time.time()
+    through_monitor(port)
+    wall = time.time() - started
+    peers.request(os_port, "POST", "/aerie-logs-bench-*/_refresh")
+    return {"cpu": settled_cpu([node.pid, monitor.pid]) - jvm - mon, "wall": wall,
+            "monitor_cpu": peers.cpu(monitor.pid) - mon}
+
+
 def through_monitor(port):
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json", "Content-Encoding": "gzip"}
     batches = range((LOG_LINES + peers.BATCH - 1) // peers.BATCH)
@@ -159,7 +170,7 @@ def main():
     try:
         # The JVM compiles its hot paths during the first minutes: a warm-up
         # load (thrown away) so that neither measured path pays for it.
-        straight_to_opensearch(os_port, "warmup", min(LOG_LINES, 200_000))
+        straight_to_opensearch(os_port, "warmup", LOG_LINES)
         peers.request(os_port, "DELETE", "/warmup-logs-*")
         copy_store_template(os_port)
         # The store's path between the two direct ones, so that neither
@@ -172,13 +183,7 @@ def main():
         peers.request(os_port, "POST", "/direct-logs-bench-*/_refresh")
         results["direct"] = {"cpu": settled_cpu([node.pid]) - jvm, "wall": wall}
 
-        jvm, mon = settled_cpu([node.pid]), peers.cpu(es_monitor.pid)
-        started = time.time()
-        through_monitor(es_port)
-        wall = time.time() - started
-        peers.request(os_port, "POST", "/aerie-logs-bench-*/_refresh")
-        results["store"] = {"cpu": settled_cpu([node.pid, es_monitor.pid]) - jvm - mon, "wall": wall,
-                            "monitor_cpu": peers.cpu(es_monitor.pid) - mon}
+        results["store"] = store_run(node, os_port, es_monitor, es_port)
 
         jvm = settled_cpu([node.pid])
         started = time.time()
@@ -187,9 +192,8 @@ def main():
         results["direct_wait"] = {"cpu": settled_cpu([node.pid]) - jvm, "wall": wall}
         peers.request(os_port, "DELETE", "/directwait-logs-*")
 
-        # Plain direct writes again, last: the JVM is still warming during
-        # the first, so the cheaper of the two is the baseline (the one less
-        # kind to the store).
+        # Plain direct writes and the store again: each path twice, its
+        # cheaper run counted (the JVM's own speed still moves between runs).
         peers.request(os_port, "DELETE", "/direct-logs-*")
         jvm = settled_cpu([node.pid])
         started = time.time()
@@ -199,6 +203,10 @@ def main():
         again = {"cpu": settled_cpu([node.pid]) - jvm, "wall": wall}
         results["direct_runs"] = [results["direct"]["cpu"], again["cpu"]]
         results["direct"] = min(results["direct"], again, key=lambda run: run["cpu"])
+        peers.request(os_port, "DELETE", "/aerie-logs-bench-*")
+        again = store_run(node, os_port, es_monitor, es_port)
+        results["store_runs"] = [results["store"]["cpu"], again["cpu"]]
+        results["store"] = min(results["store"], again, key=lambda run: run["cpu"])
 
         mon, started = peers.cpu(embedded.pid), time.time()
         through_monitor(emb_port)
@@ -235,14 +243,14 @@ def report(r):
         "## The Elasticsearch store on a real OpenSearch (bench/opensearch_store.py)",
         "",
         f"{LOG_LINES:,} product log lines, one OpenSearch 2.19.6 node (1 GB heap) from the test harness's launcher, "
-        "the release monitor; one run, on this machine (2 cores). The JVM is warmed first with 200,000 lines "
+        "the release monitor; one run, on this machine (2 cores). The JVM is warmed first with as many lines "
         "thrown away, and each search path with 10 searches. Ingest order: direct, the store, direct with "
-        "`refresh=wait_for`, direct again; CPU-seconds are the monitor's and the JVM's own, counted until the JVM is idle again "
+        "`refresh=wait_for`, direct again, the store again; CPU-seconds are the monitor's and the JVM's own, counted until the JVM is idle again "
         "(the merges an ingest causes are its cost).",
         "",
         "| what | lines per CPU-second (whole system) | CPU-s | wall s |",
         "|---|---|---|---|",
-        f"| monitor + Elasticsearch store (monitor {r['store']['monitor_cpu']:.1f} CPU-s of it) | {rate('store'):,.0f} | {r['store']['cpu']:.1f} | {r['store']['wall']:.1f} |",
+        f"| monitor + Elasticsearch store (monitor {r['store']['monitor_cpu']:.1f} CPU-s of it; the cheaper of runs at {r['store_runs'][0]:.1f} and {r['store_runs'][1]:.1f}) | {rate('store'):,.0f} | {r['store']['cpu']:.1f} | {r['store']['wall']:.1f} |",
         f"| the same documents straight to OpenSearch with `_bulk` (the cheaper of runs at {r['direct_runs'][0]:.1f} and {r['direct_runs'][1]:.1f} CPU-s) | {rate('direct'):,.0f} | {r['direct']['cpu']:.1f} | {r['direct']['wall']:.1f} |",
         f"| the same, `_bulk?refresh=wait_for` (searchable once answered, as the store's writes) | {rate('direct_wait'):,.0f} | {r['direct_wait']['cpu']:.1f} | {r['direct_wait']['wall']:.1f} |",
         f"| monitor + embedded store | {rate('embedded'):,.0f} | {r['embedded']['cpu']:.1f} | {r['embedded']['wall']:.1f} |",

@@ -88,6 +88,105 @@ async fn written(
     response.error_for_status_code().map_err(backend)
 }
 
+impl ElasticsearchStore {
+    /// Records that `batch`'s host was heard from now, at most once per
+    /// [`HOST_SEEN_EVERY`] for each host.
+    async fn hear_from(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        let id = format!("{}/{}", batch.environment, batch.host);
+        let due = self
+            .hosts_written
+            .lock()
+            .expect("hosts lock")
+            .get(&id)
+            .is_none_or(|at| at.elapsed() >= HOST_SEEN_EVERY);
+        if !due {
+            return Ok(());
+        }
+        let sent = self
+            .client
+            .index(IndexParts::IndexId(&self.hosts_index(), &id))
+            .refresh(Refresh::True)
+            .body(json!({
+                "@timestamp": Utc::now().to_rfc3339(),
+                "service": { "environment": batch.environment },
+                "host": { "name": batch.host },
+            }))
+            .send()
+            .await;
+        written(sent).await?;
+        self.hosts_written
+            .lock()
+            .expect("hosts lock")
+            .insert(id, std::time::Instant::now());
+        Ok(())
+    }
+
+    /// The NDJSON bulk body of `batch`, written straight from the events:
+    /// building a JSON tree per document and dropping it was most of the
+    /// store's CPU.
+    fn bulk_body(&self, batch: &WriteBatch) -> Result<Vec<u8>, StoreError> {
+        let mut body = Vec::with_capacity(batch.events.len() * 512);
+        let mut document = Vec::with_capacity(1024);
+        for event in &batch.events {
+            document.clear();
+            let kind = write_ecs_document(event, &batch.environment, &batch.host, &mut document);
+            let action = BulkAction {
+                create: Target {
+                    index: &index_name(&self.prefix, kind, &batch.environment, event.timestamp),
+                    id: &event.id,
+                },
+            };
+            serde_json::to_writer(&mut body, &action).map_err(backend)?;
+            body.push(b'\n');
+            body.extend_from_slice(&document);
+            body.push(b'\n');
+        }
+        Ok(body)
+    }
+}
+
+/// What became of `sent` documents by a bulk `answer`. An item refused for a
+/// full queue makes the whole batch busy: sent again, its stored items come
+/// back as duplicates (`create` with the event's id) and the refused ones
+/// are stored.
+fn outcome_of(answer: BulkAnswer, sent: usize) -> Result<WriteOutcome, StoreError> {
+    if answer.items.len() != sent {
+        return Err(backend(format!(
+            "the bulk answer holds {} items for {sent} documents",
+            answer.items.len()
+        )));
+    }
+    if !answer.errors {
+        return Ok(WriteOutcome {
+            accepted: sent as u64,
+            duplicates: 0,
+        });
+    }
+    let mut outcome = WriteOutcome::default();
+    let mut busy_reason = None;
+    for item in answer.items {
+        let reason = || item.create.error.as_ref().and_then(|e| e.reason.clone());
+        let reason = || reason().unwrap_or_else(|| "no reason given".to_owned());
+        match item.create.status {
+            200..=299 => outcome.accepted += 1,
+            409 => outcome.duplicates += 1,
+            429 => {
+                busy_reason.get_or_insert_with(reason);
+            }
+            status => {
+                return Err(backend(format!(
+                    "bulk item refused ({status}): {}",
+                    reason()
+                )));
+            }
+        }
+    }
+    match busy_reason {
+        Some(reason) => Err(busy(&reason)),
+        None => Ok(outcome),
+    }
+}
+
 /// A bulk request's action line for one document.
 #[derive(serde::Serialize)]
 struct BulkAction<'a> {
@@ -363,49 +462,7 @@ impl Store for ElasticsearchStore {
     async fn write(&self, batch: &WriteBatch) -> Result<WriteOutcome, StoreError> {
         // The host is heard from before its events are searchable, so that a
         // reader never sees events from a host it does not know.
-        let id = format!("{}/{}", batch.environment, batch.host);
-        let due = self
-            .hosts_written
-            .lock()
-            .expect("hosts lock")
-            .get(&id)
-            .is_none_or(|at| at.elapsed() >= HOST_SEEN_EVERY);
-        if due {
-            let sent = self
-                .client
-                .index(IndexParts::IndexId(&self.hosts_index(), &id))
-                .refresh(Refresh::True)
-                .body(json!({
-                    "@timestamp": Utc::now().to_rfc3339(),
-                    "service": { "environment": batch.environment },
-                    "host": { "name": batch.host },
-                }))
-                .send()
-                .await;
-            written(sent).await?;
-            self.hosts_written
-                .lock()
-                .expect("hosts lock")
-                .insert(id, std::time::Instant::now());
-        }
-        // One NDJSON body written straight from the events: building a JSON
-        // tree per document and dropping it was most of the store's CPU.
-        let mut body = Vec::with_capacity(batch.events.len() * 512);
-        let mut document = Vec::with_capacity(1024);
-        for event in &batch.events {
-            document.clear();
-            let kind = write_ecs_document(event, &batch.environment, &batch.host, &mut document);
-            let action = BulkAction {
-                create: Target {
-                    index: &index_name(&self.prefix, kind, &batch.environment, event.timestamp),
-                    id: &event.id,
-                },
-            };
-            serde_json::to_writer(&mut body, &action).map_err(backend)?;
-            body.push(b'\n');
-            body.extend_from_slice(&document);
-            body.push(b'\n');
-        }
+        self.hear_from(batch).await?;
         // `wait_for`, not `true`: the answer waits for the next scheduled
         // refresh (at most `refresh_interval`, which the template fixes)
         // instead of forcing one per request, each of which would cut a new
@@ -416,50 +473,12 @@ impl Store for ElasticsearchStore {
             .bulk(BulkParts::None)
             .refresh(Refresh::WaitFor)
             .filter_path(&["errors", "items.*.status", "items.*.error.reason"])
-            .body(vec![body])
+            .body(vec![self.bulk_body(batch)?])
             .send()
             .await;
         let bytes = written(sent).await?.bytes().await.map_err(backend)?;
         let answer: BulkAnswer = serde_json::from_slice(&bytes).map_err(backend)?;
-        if answer.items.len() != batch.events.len() {
-            return Err(backend(format!(
-                "the bulk answer holds {} items for {} documents",
-                answer.items.len(),
-                batch.events.len()
-            )));
-        }
-        if !answer.errors {
-            return Ok(WriteOutcome {
-                accepted: batch.events.len() as u64,
-                duplicates: 0,
-            });
-        }
-        // An item refused for a full queue makes the whole batch busy: sent
-        // again, its stored items come back as duplicates (`create` with the
-        // event's id) and the refused ones are stored.
-        let mut outcome = WriteOutcome::default();
-        let mut busy_reason = None;
-        for item in answer.items {
-            let reason = || item.create.error.as_ref().and_then(|e| e.reason.clone());
-            let reason = || reason().unwrap_or_else(|| "no reason given".to_owned());
-            match item.create.status {
-                200..=299 => outcome.accepted += 1,
-                409 => outcome.duplicates += 1,
-                429 => {
-                    busy_reason.get_or_insert_with(reason);
-                }
-                status => {
-                    return Err(backend(format!(
-                        "bulk item refused ({status}): {}",
-                        reason()
-                    )));
-                }
-            }
-        }
-        match busy_reason {
-            Some(reason) => Err(busy(&reason)),
-            None => Ok(outcome),
-        }
+        outcome_of(answer, batch.events.len())
     }
 
     async fn hosts(&self, environment: &str) -> Result<Vec<HostSeen>, StoreError> {
@@ -772,6 +791,52 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+
+    fn answer(text: &str) -> BulkAnswer {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn a_bulk_answer_counts_stored_and_held_items_and_a_full_queue_makes_the_batch_busy() {
+        let clean = answer(
+            r#"{"errors":false,"items":[{"create":{"status":201}},{"create":{"status":201}}]}"#,
+        );
+        assert_eq!(
+            outcome_of(clean, 2).unwrap(),
+            WriteOutcome {
+                accepted: 2,
+                duplicates: 0
+            }
+        );
+        let held = answer(
+            r#"{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":409,"error":{"reason":"exists"}}}]}"#,
+        );
+        assert_eq!(
+            outcome_of(held, 2).unwrap(),
+            WriteOutcome {
+                accepted: 1,
+                duplicates: 1
+            }
+        );
+        let full = answer(
+            r#"{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":429,"error":{"reason":"queue full"}}}]}"#,
+        );
+        let busy = outcome_of(full, 2).unwrap_err();
+        assert!(
+            matches!(&busy, StoreError::Busy { reason, .. } if reason == "queue full"),
+            "{busy:?}"
+        );
+        let refused = answer(
+            r#"{"errors":true,"items":[{"create":{"status":400,"error":{"reason":"mapper_parsing_exception"}}}]}"#,
+        );
+        let failed = outcome_of(refused, 1).unwrap_err();
+        assert!(matches!(failed, StoreError::Backend { .. }), "{failed:?}");
+        let short = answer(r#"{"errors":false,"items":[{"create":{"status":201}}]}"#);
+        assert!(
+            outcome_of(short, 2).is_err(),
+            "an answer missing items is not taken"
+        );
+    }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn the_elasticsearch_store_passes_the_conformance_suite_against_a_real_opensearch_node() {
