@@ -21,6 +21,7 @@ built by scripts/install-test-deps) with a 1 GB heap. Run through
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -233,6 +234,7 @@ def main():
         for process in (es_monitor, embedded, node):
             process.terminate()
             process.wait()
+        shutil.rmtree(work, ignore_errors=True)
     report(results)
 
 
