@@ -261,7 +261,7 @@ fn mappings() -> Value {
 }
 
 impl ElasticsearchStore {
-    /// Connects and installs the index template.
+    /// Connects, installs the index templates and makes the shared indices.
     pub async fn connect(
         url: &str,
         username: Option<&str>,
@@ -332,6 +332,7 @@ impl ElasticsearchStore {
                     "installing the shared index's template at {url}: {e}"
                 ))
             })?;
+        store.ensure_shared_indices().await?;
         Ok(store)
     }
 

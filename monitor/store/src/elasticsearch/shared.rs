@@ -8,8 +8,9 @@
 //! first, so it sees every write acknowledged before it.
 
 use chrono::{DateTime, Utc};
-use elasticsearch::indices::IndicesRefreshParts;
-use elasticsearch::params::OpType;
+use elasticsearch::cluster::ClusterHealthParts;
+use elasticsearch::indices::{IndicesCreateParts, IndicesRefreshParts};
+use elasticsearch::params::{OpType, WaitForStatus};
 use elasticsearch::{DeleteByQueryParts, DeleteParts, GetParts, IndexParts, SearchParts};
 use serde_json::{Value, json};
 
@@ -20,6 +21,56 @@ use crate::shared::{LISTED, SharedState, Version};
 impl ElasticsearchStore {
     fn shared_index(&self) -> String {
         format!("{}-shared", self.prefix)
+    }
+
+    /// Makes `index` unless another monitor has, and waits (up to 30 s)
+    /// until its primary shard is active. An index made by its first write
+    /// answers a read from another monitor in that moment with 503 (no
+    /// shard available), which a dashboard or API caller would see as the
+    /// monitor's state being unavailable.
+    pub(super) async fn ensure_index(&self, index: &str) -> Result<(), StoreError> {
+        let created = self
+            .client
+            .indices()
+            .create(IndicesCreateParts::Index(index))
+            .send()
+            .await
+            .map_err(backend)?;
+        if !created.status_code().is_success() {
+            let status = created.status_code();
+            let answer: Value = created.json().await.unwrap_or_default();
+            if answer["error"]["type"] != "resource_already_exists_exception" {
+                return Err(backend(format!(
+                    "making the index {index}: HTTP {status}: {answer}"
+                )));
+            }
+        }
+        let health: Value = self
+            .client
+            .cluster()
+            .health(ClusterHealthParts::Index(&[index]))
+            .wait_for_status(WaitForStatus::Yellow)
+            .timeout("30s")
+            .send()
+            .await
+            .and_then(|r| r.error_for_status_code())
+            .map_err(backend)?
+            .json()
+            .await
+            .map_err(backend)?;
+        if health["timed_out"] == true {
+            return Err(backend(format!(
+                "the index {index} has no active primary shard after 30 s (cluster status {}): check the cluster's health",
+                health["status"]
+            )));
+        }
+        Ok(())
+    }
+
+    /// Makes the shared index and the leases' (see [`Self::ensure_index`]).
+    pub(super) async fn ensure_shared_indices(&self) -> Result<(), StoreError> {
+        self.ensure_index(&self.shared_index()).await?;
+        self.ensure_index(&format!("{}-leases", self.prefix)).await
     }
 }
 
