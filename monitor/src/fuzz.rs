@@ -1,5 +1,5 @@
 //! Entry points for fuzzing what the monitor reads from outside itself: an
-//! ingest request's body (aerie-wire JSON, gzipped or not), an
+//! ingest request's body (aerie-wire JSON, gzipped, zstd or neither), an
 //! Elasticsearch `_bulk` body, and its own config file. Each takes any
 //! bytes and returns; a refusal is a fine answer, a panic is a bug.
 //! `fuzz/fuzz_targets/` runs them under libFuzzer (`scripts/fuzz`); the
@@ -25,11 +25,10 @@ fn now() -> DateTime<Utc> {
 }
 
 /// `ingest_body`: a batch as `POST /api/v1/ingest` reads it; a body
-/// starting with gzip's magic bytes is unzipped first, as with
-/// `Content-Encoding: gzip`.
+/// starting with gzip's or zstd's magic bytes is decompressed first, as
+/// with its `Content-Encoding`.
 pub fn ingest_body(data: &[u8]) {
-    let gzip = data.starts_with(&[0x1f, 0x8b]);
-    if let Ok(json) = ingest::read_body(data, gzip, 1 << 20) {
+    if let Ok(json) = ingest::read_body(data, ingest::Encoding::sniff(data), 1 << 20) {
         let _ = ingest::parse_batch(&json, "acme-prod", now(), &Retention::default());
     }
 }
@@ -72,8 +71,9 @@ mod tests {
         let retention = super::Retention::default();
         for name in ["ingest_body/batch", "ingest_body/batch.gz"] {
             let data = seed(name);
-            let json = super::ingest::read_body(&data, data.starts_with(&[0x1f, 0x8b]), 1 << 20)
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let json =
+                super::ingest::read_body(&data, super::ingest::Encoding::sniff(&data), 1 << 20)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
             let batch = super::ingest::parse_batch(&json, "acme-prod", super::now(), &retention)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(

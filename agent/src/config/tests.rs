@@ -22,7 +22,10 @@ fn a_minimal_config_gets_the_defaults() {
     let SinkConfig::Monitor(monitor) = &config.sink else {
         panic!("monitor sink")
     };
-    assert!(monitor.compression);
+    assert_eq!(
+        monitor.compression,
+        crate::sinks::monitor::Compression::Zstd
+    );
     assert_eq!(monitor.token.expose(), "s3cret-token");
 }
 

@@ -59,17 +59,50 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> QueueError + '_ {
 }
 
 /// A position in the queue: a segment and a byte offset in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Cursor {
     pub segment: u64,
     pub offset: u64,
 }
 
 /// Records peeked from the front of the queue, and where the next batch starts.
-#[derive(Debug)]
+/// The records lie one after another in one buffer: a batch of thousands is
+/// one allocation, not one per record.
+#[derive(Debug, Default)]
 pub struct Batch {
-    pub records: Vec<Vec<u8>>,
+    bytes: Vec<u8>,
+    /// Where each record ends in `bytes`.
+    ends: Vec<usize>,
     pub end: Cursor,
+}
+
+impl Batch {
+    /// Its records, oldest first.
+    pub fn records(&self) -> impl ExactSizeIterator<Item = &[u8]> {
+        (0..self.ends.len()).map(|index| {
+            let start = index.checked_sub(1).map_or(0, |before| self.ends[before]);
+            &self.bytes[start..self.ends[index]]
+        })
+    }
+
+    /// How many records it holds.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The bytes of all its records together.
+    pub fn bytes_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    fn push(&mut self, record: &[u8]) {
+        self.bytes.extend_from_slice(record);
+        self.ends.push(self.bytes.len());
+    }
 }
 
 /// The queue's state on disk and its budget.
@@ -234,8 +267,7 @@ impl DiskQueue {
     /// Up to `max_records` records (and about `max_bytes`, at least one) from
     /// the front, without removing them.
     pub fn peek(&self, max_records: usize, max_bytes: u64) -> Result<Batch, QueueError> {
-        let mut records = Vec::new();
-        let mut bytes = 0;
+        let mut batch = Batch::default();
         let mut at = self.acked;
         for (id, len) in &self.segments {
             if *id < at.segment {
@@ -252,21 +284,21 @@ impl DiskQueue {
             }
             let path = segment_path(&self.dir, *id);
             let end = read_records(&path, at.offset, *len, |record| {
-                if records.len() >= max_records
-                    || (!records.is_empty() && bytes + record.len() as u64 > max_bytes)
+                if batch.len() >= max_records
+                    || (!batch.is_empty() && (batch.bytes_len() + record.len()) as u64 > max_bytes)
                 {
                     return false;
                 }
-                bytes += record.len() as u64;
-                records.push(record.to_vec());
+                batch.push(record);
                 true
             })?;
             at.offset = end;
-            if records.len() >= max_records || end < *len {
+            if batch.len() >= max_records || end < *len {
                 break;
             }
         }
-        Ok(Batch { records, end: at })
+        batch.end = at;
+        Ok(batch)
     }
 
     /// Acknowledges everything before `end` (a [`Batch::end`]): persists the

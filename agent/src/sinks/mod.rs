@@ -32,7 +32,7 @@ pub(crate) async fn next_batch(
                 .expect("peek does not panic")
         };
         match peeked {
-            Ok(batch) if !batch.records.is_empty() => return Some(batch),
+            Ok(batch) if !batch.is_empty() => return Some(batch),
             Ok(_) => {
                 let mut shutdown = shutdown.clone();
                 tokio::select! {

@@ -32,25 +32,36 @@ impl SourceContext {
         self.stop.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Serializes and queues `events`, waiting while the queue is full. Large
-    /// reads go in parts of at most a quarter of the budget, so that a read
-    /// never needs more room than the queue can ever free.
+    /// Serializes and queues `events`, waiting while the queue is full (see
+    /// [`Self::queue_records`]).
     pub fn queue_events(&self, events: &[Event]) -> Result<(), crate::queue::QueueError> {
+        let records: Vec<Vec<u8>> = events
+            .iter()
+            .map(|event| serde_json::to_vec(event).expect("events serialize"))
+            .collect();
+        self.queue_records(&records)
+    }
+
+    /// Queues events already serialized, one record each, waiting while the
+    /// queue is full. Large reads go in parts of at most a quarter of the
+    /// budget, so that a read never needs more room than the queue can ever
+    /// free.
+    pub fn queue_records(&self, records: &[Vec<u8>]) -> Result<(), crate::queue::QueueError> {
         let part_limit = self.queue.budget() / 4;
-        let mut part: Vec<Vec<u8>> = Vec::new();
+        let mut start = 0;
         let mut part_bytes = 0u64;
-        for event in events {
-            let record = serde_json::to_vec(event).expect("events serialize");
-            if !part.is_empty() && part_bytes + record.len() as u64 > part_limit {
-                self.queue.push_blocking(&part, || self.stopping())?;
-                part.clear();
+        for (index, record) in records.iter().enumerate() {
+            if index > start && part_bytes + record.len() as u64 > part_limit {
+                self.queue
+                    .push_blocking(&records[start..index], || self.stopping())?;
+                start = index;
                 part_bytes = 0;
             }
             part_bytes += record.len() as u64;
-            part.push(record);
         }
-        self.queue.push_blocking(&part, || self.stopping())?;
-        self.counters.add_read(events.len() as u64);
+        self.queue
+            .push_blocking(&records[start..], || self.stopping())?;
+        self.counters.add_read(records.len() as u64);
         Ok(())
     }
 

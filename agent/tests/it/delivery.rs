@@ -197,6 +197,29 @@ fn agent_through_proxy(receiver: &Receiver, proxy: &Tinyproxy) -> (tempfile::Tem
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_go_as_zstd_by_default_and_as_gzip_or_plain_when_configured() {
+    for (setting, expected) in [
+        ("", "zstd"),
+        ("compression = \"gzip\"", "gzip"),
+        ("compression = false", ""),
+    ] {
+        let receiver = Receiver::start().await;
+        let logs = tempfile::tempdir().unwrap();
+        let live = logs.path().join("app.log");
+        let mut agent = Agent::new(&monitor_and_logs(&receiver.url(), setting, &live));
+        append(&live, 0..50);
+        agent.start();
+        let lines = receiver.wait_for_lines(50, Duration::from_secs(60)).await;
+        assert_every_line_once(&lines, 50);
+        let encodings = receiver.encodings();
+        assert!(
+            encodings.iter().all(|encoding| encoding == expected),
+            "with {setting:?}, expected every body as {expected:?}, got {encodings:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shipping_through_a_real_proxy_works() {
     let receiver = Receiver::start().await;
     let proxy = Tinyproxy::start().await.unwrap();

@@ -150,12 +150,9 @@ pub(super) async fn ingest(
         )));
     }
     let limit = state.config.max_batch_bytes.as_u64();
-    let gzip = headers
-        .get(axum::http::header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    let encoding = Encoding::of(&headers)?;
     let body = super::body::read(&state.bodies, &headers, body, limit, "batch").await?;
-    let json = read_body(&body.bytes, gzip, limit)?;
+    let json = read_body(&body.bytes, encoding, limit)?;
     let Batch {
         host,
         events,
@@ -331,8 +328,51 @@ fn give_back(buffer: Vec<u8>) {
     }
 }
 
-/// The JSON of the body: the body itself, or unzipped into a kept buffer.
-pub(crate) fn read_body(body: &[u8], gzip: bool, limit: u64) -> Result<Cow<'_, [u8]>, ApiError> {
+/// How an ingest body is compressed (`Content-Encoding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Encoding {
+    Identity,
+    Gzip,
+    Zstd,
+}
+
+impl Encoding {
+    /// The request's encoding; one the monitor cannot read is refused
+    /// (415) before its body is read.
+    fn of(headers: &HeaderMap) -> Result<Self, ApiError> {
+        let Some(value) = headers.get(axum::http::header::CONTENT_ENCODING) else {
+            return Ok(Self::Identity);
+        };
+        let value = value.to_str().unwrap_or("").trim();
+        match value.to_ascii_lowercase().as_str() {
+            "" | "identity" => Ok(Self::Identity),
+            "gzip" | "x-gzip" => Ok(Self::Gzip),
+            "zstd" => Ok(Self::Zstd),
+            _ => Err(ApiError::UnsupportedMediaType(format!(
+                "content encoding {value:?}: send the batch with zstd, gzip or no Content-Encoding"
+            ))),
+        }
+    }
+
+    /// The encoding a body's first bytes announce (for the fuzz entry).
+    pub(crate) fn sniff(body: &[u8]) -> Self {
+        if body.starts_with(&[0x1f, 0x8b]) {
+            Self::Gzip
+        } else if body.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Self::Zstd
+        } else {
+            Self::Identity
+        }
+    }
+}
+
+/// The JSON of the body: the body itself, or decompressed into a kept
+/// buffer, never past `limit` bytes.
+pub(crate) fn read_body(
+    body: &[u8],
+    encoding: Encoding,
+    limit: u64,
+) -> Result<Cow<'_, [u8]>, ApiError> {
     let too_large = || {
         ApiError::PayloadTooLarge(format!(
             "the batch is larger than {limit} bytes: send smaller batches"
@@ -341,8 +381,10 @@ pub(crate) fn read_body(body: &[u8], gzip: bool, limit: u64) -> Result<Cow<'_, [
     if body.len() as u64 > limit {
         return Err(too_large());
     }
-    if !gzip {
-        return Ok(Cow::Borrowed(body));
+    match encoding {
+        Encoding::Identity => return Ok(Cow::Borrowed(body)),
+        Encoding::Zstd => return unzstd(body, limit).map(Cow::Owned),
+        Encoding::Gzip => {}
     }
     // The gzip trailer holds the size (mod 2^32): one allocation, no regrowth.
     let size_hint = body.len().checked_sub(4).map_or(0, |at| {
@@ -376,6 +418,32 @@ pub(crate) fn read_body(body: &[u8], gzip: bool, limit: u64) -> Result<Cow<'_, [
         return Err(too_large());
     }
     Ok(Cow::Owned(json))
+}
+
+/// A zstd body, decompressed into a kept buffer (its frame's content size,
+/// when written and within the limit, sizes it at once).
+fn unzstd(body: &[u8], limit: u64) -> Result<Vec<u8>, ApiError> {
+    let mut json = BUFFERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .pop()
+        .unwrap_or_default();
+    json.clear();
+    if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(body) {
+        json.reserve(size.min(limit + 1) as usize);
+    }
+    let decoder = zstd::stream::read::Decoder::with_buffer(body)
+        .map_err(|error| ApiError::BadRequest(format!("the body is not valid zstd: {error}")))?;
+    decoder
+        .take(limit + 1)
+        .read_to_end(&mut json)
+        .map_err(|error| ApiError::BadRequest(format!("the body is not valid zstd: {error}")))?;
+    if json.len() as u64 > limit {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the batch is larger than {limit} bytes: send smaller batches"
+        )));
+    }
+    Ok(json)
 }
 
 #[cfg(test)]

@@ -83,6 +83,15 @@ impl Harness {
         self.send(request.body(Body::from(body)).unwrap()).await
     }
 
+    /// Posts `body` to the ingest API with `Content-Encoding: encoding`.
+    async fn ingest_encoded(&self, body: Vec<u8>, encoding: &str) -> (StatusCode, Value) {
+        let request = Request::post(aerie_wire::INGEST_PATH)
+            .header("authorization", "Bearer acme-ingest")
+            .header("content-type", "application/json")
+            .header("content-encoding", encoding);
+        self.send(request.body(Body::from(body)).unwrap()).await
+    }
+
     async fn get(&self, token: &str, uri: &str) -> (StatusCode, Value) {
         self.send(
             Request::get(uri)
@@ -259,6 +268,37 @@ async fn ingest_refuses_what_it_cannot_take_and_keeps_what_it_has() {
         1,
         "nothing stored was affected: {body}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_zstd_batch_is_stored_and_a_bad_or_unknown_encoding_is_refused_by_name() {
+    let h = harness().await;
+    let good = batch("acme-prod", json!([log_event("z1", "zstd line")]));
+    let (status, answer) = h
+        .ingest_encoded(zstd::encode_all(&good[..], 1).unwrap(), "zstd")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (_, body) = h
+        .get("ops-token", "/api/v1/logs?env=acme-prod&q=zstd")
+        .await;
+    assert_eq!(body["lines"][0]["message"], "zstd line", "{body}");
+
+    let (status, answer) = h.ingest_encoded(b"not zstd".to_vec(), "zstd").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        error_message(&answer).contains("not valid zstd"),
+        "{answer}"
+    );
+    let (status, answer) = h.ingest_encoded(good, "br").await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(
+        error_message(&answer).contains("\"br\"") && error_message(&answer).contains("zstd"),
+        "{answer}"
+    );
+    // A zstd bomb is cut at the limit, not expanded in full.
+    let bomb = zstd::encode_all(&vec![b' '; 10 * 1024 * 1024][..], 19).unwrap();
+    let (status, _) = h.ingest_encoded(bomb, "zstd").await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
 }
 
 #[tokio::test(flavor = "multi_thread")]

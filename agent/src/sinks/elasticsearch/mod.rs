@@ -65,8 +65,8 @@ impl ElasticsearchSink {
         while let Some(batch) =
             next_batch(&queue, self.config.batch_max_events, u64::MAX, &shutdown).await
         {
-            let mut lines: Vec<(String, String)> = Vec::with_capacity(batch.records.len());
-            for record in &batch.records {
+            let mut lines: Vec<(String, String)> = Vec::with_capacity(batch.len());
+            for record in batch.records() {
                 match serde_json::from_slice::<Event>(record) {
                     Ok(event) => lines.push(self.bulk_lines(&event)),
                     Err(error) => {

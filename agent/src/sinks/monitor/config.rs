@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use aerie_common::toml_file::FieldError;
 
+use super::compression::{Compression, RawCompression};
 use crate::secret::Secret;
 use crate::secret::read_secret;
 use crate::sinks::http::{
@@ -30,8 +31,8 @@ pub struct RawMonitorConfig {
     batch_max_bytes: bytesize::ByteSize,
     #[serde(default = "default_timeout", with = "humantime_serde")]
     timeout: Duration,
-    #[serde(default = "yes")]
-    compression: bool,
+    #[serde(default)]
+    compression: RawCompression,
 }
 
 fn default_batch_events() -> usize {
@@ -42,9 +43,6 @@ fn default_batch_bytes() -> bytesize::ByteSize {
 }
 fn default_timeout() -> Duration {
     crate::sinks::http::DEFAULT_TIMEOUT
-}
-fn yes() -> bool {
-    true
 }
 
 /// Where and how to reach the monitor.
@@ -65,7 +63,7 @@ pub struct MonitorConfig {
     pub batch_max_bytes: bytesize::ByteSize,
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
-    pub compression: bool,
+    pub compression: Compression,
 }
 
 impl RawMonitorConfig {
@@ -123,7 +121,7 @@ impl RawMonitorConfig {
             batch_max_events: self.batch_max_events,
             batch_max_bytes: self.batch_max_bytes,
             timeout: self.timeout,
-            compression: self.compression,
+            compression: self.compression.validate()?,
         })
     }
 }

@@ -6,20 +6,22 @@
 //! after a backoff until the monitor answers. Events the monitor rejects one
 //! by one (with a reason) are counted and logged, and the rest are stored.
 
+mod compression;
 mod config;
 
-use std::io::Write;
 use std::sync::Arc;
 
 use aerie_wire::{INGEST_PATH, IngestResponse};
 
+pub use compression::Compression;
+use compression::Encoder;
 pub use config::{MonitorConfig, RawMonitorConfig};
 
 use super::http::{ClientError, DeliveryError, error_chain};
 
 use super::{ack, backoff, next_batch, pause, worth_logging};
 use crate::counters::Counters;
-use crate::queue::SharedQueue;
+use crate::queue::{Batch, SharedQueue};
 
 /// The monitor sink.
 #[derive(Debug)]
@@ -68,6 +70,7 @@ impl MonitorSink {
     /// Delivers from the queue until shutdown.
     pub async fn run(self, queue: Arc<SharedQueue>, shutdown: tokio::sync::watch::Receiver<bool>) {
         let mut limit = self.config.batch_max_events;
+        let mut encoder = Encoder::new(self.config.compression);
         while let Some(batch) = next_batch(
             &queue,
             limit,
@@ -76,8 +79,8 @@ impl MonitorSink {
         )
         .await
         {
-            let events = batch.records.len() as u64;
-            let body = self.body(&batch.records);
+            let events = batch.len() as u64;
+            let body = self.body(&batch, &mut encoder);
             let mut attempt = 0u32;
             loop {
                 let started = std::time::Instant::now();
@@ -90,10 +93,9 @@ impl MonitorSink {
                         break;
                     }
                     Err(DeliveryError::Status { status, .. })
-                        if status == reqwest::StatusCode::PAYLOAD_TOO_LARGE
-                            && batch.records.len() > 1 =>
+                        if status == reqwest::StatusCode::PAYLOAD_TOO_LARGE && batch.len() > 1 =>
                     {
-                        limit = (batch.records.len() / 2).max(1);
+                        limit = (batch.len() / 2).max(1);
                         tracing::warn!(
                             events,
                             limit,
@@ -117,26 +119,18 @@ impl MonitorSink {
         }
     }
 
-    fn body(&self, records: &[Vec<u8>]) -> Vec<u8> {
-        let size = self.header.len() + records.iter().map(|r| r.len() + 1).sum::<usize>() + 2;
+    fn body(&self, batch: &Batch, encoder: &mut Encoder) -> Vec<u8> {
+        let size = self.header.len() + batch.bytes_len() + batch.len() + 2;
         let mut json = Vec::with_capacity(size);
         json.extend_from_slice(&self.header);
-        for (index, record) in records.iter().enumerate() {
+        for (index, record) in batch.records().enumerate() {
             if index > 0 {
                 json.push(b',');
             }
             json.extend_from_slice(record);
         }
         json.extend_from_slice(b"]}");
-        if !self.config.compression {
-            return json;
-        }
-        let mut encoder = flate2::write::GzEncoder::new(
-            Vec::with_capacity(size / 4),
-            flate2::Compression::fast(),
-        );
-        encoder.write_all(&json).expect("writing to memory");
-        encoder.finish().expect("writing to memory")
+        encoder.encode(json)
     }
 
     async fn send(&self, body: &[u8]) -> Result<IngestResponse, DeliveryError> {
@@ -147,8 +141,8 @@ impl MonitorSink {
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .timeout(self.config.timeout)
             .body(body.to_vec());
-        if self.config.compression {
-            request = request.header(reqwest::header::CONTENT_ENCODING, "gzip");
+        if let Some(encoding) = self.config.compression.content_encoding() {
+            request = request.header(reqwest::header::CONTENT_ENCODING, encoding);
         }
         let response = request
             .send()

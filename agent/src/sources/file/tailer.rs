@@ -343,7 +343,7 @@ impl Tailer {
             return Ok(Some(0));
         }
         let mut chunk = &self.buffer[..];
-        while let Some(newline) = chunk.iter().position(|byte| *byte == b'\n') {
+        while let Some(newline) = memchr::memchr(b'\n', chunk) {
             let (line, rest) = chunk.split_at(newline);
             let bytes: &[u8] = if watcher.partial.is_empty() {
                 line

@@ -25,6 +25,8 @@ struct Received {
     /// Every event, in arrival order, duplicates included.
     events: Vec<Event>,
     requests: usize,
+    /// Each request's `Content-Encoding` ("" for none), in arrival order.
+    encodings: Vec<String>,
 }
 
 /// The receiver's address stays the same across stop and start.
@@ -46,20 +48,28 @@ async fn ingest(
     if bearer != Some(&format!("Bearer {TOKEN}")) {
         return Err(StatusCode::UNAUTHORIZED);
     }
-    let gzip = headers.get("content-encoding").is_some_and(|v| v == "gzip");
-    let json = if gzip {
-        let mut text = Vec::new();
-        flate2::read::GzDecoder::new(&body[..])
-            .read_to_end(&mut text)
-            .map_err(|_| StatusCode::BAD_REQUEST)?;
-        text
-    } else {
-        body.to_vec()
+    let encoding = headers
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let json = match encoding.as_str() {
+        "gzip" => {
+            let mut text = Vec::new();
+            flate2::read::GzDecoder::new(&body[..])
+                .read_to_end(&mut text)
+                .map_err(|_| StatusCode::BAD_REQUEST)?;
+            text
+        }
+        "zstd" => zstd::decode_all(&body[..]).map_err(|_| StatusCode::BAD_REQUEST)?,
+        "" => body.to_vec(),
+        _ => return Err(StatusCode::UNSUPPORTED_MEDIA_TYPE),
     };
     let request: IngestRequest =
         serde_json::from_slice(&json).map_err(|_| StatusCode::BAD_REQUEST)?;
     let mut received = received.lock().unwrap();
     received.requests += 1;
+    received.encodings.push(encoding);
     let accepted = request.events.len() as u64;
     received.events.extend(request.events);
     Ok(axum::Json(IngestResponse {
@@ -115,6 +125,11 @@ impl Receiver {
             let _ = stop.send(());
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
         }
+    }
+
+    /// Each request's `Content-Encoding` ("" for none), in arrival order.
+    pub fn encodings(&self) -> Vec<String> {
+        self.received.lock().unwrap().encodings.clone()
     }
 
     pub fn events(&self) -> Vec<Event> {
