@@ -156,3 +156,68 @@ async fn access_logs_become_per_api_statistics() {
     let orders = totals[&("orders/2.0".to_owned(), "carbon.super".to_owned())];
     assert_eq!((orders.0, orders.1, orders.2), (7, 0, 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traffic_on_loopback_shows_in_the_interval_it_crossed() {
+    use std::io::{Read, Write};
+    const SENT: usize = 8 << 20;
+    let receiver = Receiver::start().await;
+    let mut agent = Agent::new(&format!(
+        "[monitor]\nurl = \"{}\"\ntoken = \"{TOKEN}\"\n",
+        receiver.url()
+    ));
+    agent.start();
+    let grown = |name: &str| {
+        receiver
+            .events()
+            .into_iter()
+            .filter_map(|event| match event.body {
+                EventBody::Metric {
+                    name: found,
+                    value,
+                    labels,
+                } if found == name && labels.get("interface").map(String::as_str) == Some("lo") => {
+                    Some(value)
+                }
+                _ => None,
+            })
+            .collect::<Vec<f64>>()
+    };
+    wait_until(
+        "a first loopback sample",
+        Duration::from_secs(20),
+        async || (!grown("system.network.in.bytes").is_empty()).then_some(()),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", agent.log()));
+    // 8 MiB through a loopback connection, at once.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let reader = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut all = Vec::new();
+        stream.read_to_end(&mut all).unwrap();
+        all.len()
+    });
+    std::net::TcpStream::connect(address)
+        .unwrap()
+        .write_all(&vec![7u8; SENT])
+        .unwrap();
+    assert_eq!(reader.join().unwrap(), SENT);
+    // Within a sample or split over two, the bytes show both ways on lo.
+    wait_until(
+        "the traffic in the loopback samples",
+        Duration::from_secs(20),
+        async || {
+            let samples = grown("system.network.in.bytes");
+            let out = grown("system.network.out.bytes");
+            let largest_two = |mut values: Vec<f64>| {
+                values.sort_by(f64::total_cmp);
+                values.iter().rev().take(2).sum::<f64>()
+            };
+            (largest_two(samples) >= SENT as f64 && largest_two(out) >= SENT as f64).then_some(())
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", agent.log()));
+}

@@ -4,13 +4,14 @@
 //! from an NTP server.
 
 mod checks;
+mod net_dev;
 mod ntp;
 
 use std::time::Duration;
 
 use aerie_wire::Event;
 use chrono::Utc;
-use sysinfo::{Disks, Networks, ProcessRefreshKind, ProcessesToUpdate, RefreshKind, System};
+use sysinfo::{DiskRefreshKind, Disks, ProcessRefreshKind, ProcessesToUpdate, RefreshKind, System};
 
 pub use checks::{HealthCheckConfig, ProcessCheckConfig};
 pub use ntp::{NtpConfig, clock_offset};
@@ -23,7 +24,7 @@ pub struct HostMetrics {
     host: String,
     system: System,
     disks: Disks,
-    networks: Networks,
+    networks: net_dev::NetDev,
 }
 
 fn percent(part: f64, whole: f64) -> f64 {
@@ -42,7 +43,7 @@ impl HostMetrics {
             host: host.to_owned(),
             system,
             disks: Disks::new_with_refreshed_list()?,
-            networks: Networks::new_with_refreshed_list()?,
+            networks: net_dev::NetDev::new(),
         })
     }
 
@@ -89,7 +90,11 @@ impl HostMetrics {
         push("system.swap.used.bytes", swap_used, &[]);
         push("system.swap.used.pct", percent(swap_used, swap_total), &[]);
 
-        self.disks.refresh(true);
+        // Usage and I/O only: a disk's kind (sysfs lookups) is read once.
+        self.disks.refresh_specifics(
+            true,
+            DiskRefreshKind::nothing().with_storage().with_io_usage(),
+        );
         for disk in &self.disks {
             let mount = disk.mount_point().display().to_string();
             let total = disk.total_space() as f64;
@@ -114,24 +119,14 @@ impl HostMetrics {
             );
         }
 
-        self.networks.refresh(true);
-        for (interface, data) in &self.networks {
-            let interface = interface.to_string_lossy();
-            let labels = [("interface", interface.as_ref())];
-            push("system.network.in.bytes", data.received() as f64, &labels);
-            push(
-                "system.network.out.bytes",
-                data.transmitted() as f64,
-                &labels,
-            );
-            push(
-                "system.network.in.errors",
-                data.errors_on_received() as f64,
-                &labels,
-            );
+        for (interface, grown) in self.networks.sample() {
+            let labels = [("interface", interface.as_str())];
+            push("system.network.in.bytes", grown.in_bytes as f64, &labels);
+            push("system.network.out.bytes", grown.out_bytes as f64, &labels);
+            push("system.network.in.errors", grown.in_errors as f64, &labels);
             push(
                 "system.network.out.errors",
-                data.errors_on_transmitted() as f64,
+                grown.out_errors as f64,
                 &labels,
             );
         }
