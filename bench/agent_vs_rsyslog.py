@@ -17,6 +17,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EVENTS = int(os.environ.get("EVENTS", "1000000"))
 IDLE_SECONDS = int(os.environ.get("IDLE_SECONDS", "60"))
+# Seconds a program is given to start before its idle cost is counted.
+STARTUP = 3
 REPEATS = int(os.environ.get("REPEATS", "3"))
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -27,9 +29,14 @@ def free_port():
         return s.getsockname()[1]
 
 
-def cpu_seconds(pid):
+def cpu_split(pid):
+    """(user, system) CPU seconds of `pid` so far."""
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
+def cpu_seconds(pid):
+    return sum(cpu_split(pid))
 
 
 def peak_rss_mib(pid):
@@ -69,24 +76,63 @@ def measure_median(name, command, count_file, column, work, before=None):
         runs.append(measure(name, command, count_file, column, work))
     runs.sort(key=lambda run: run["cpu"])
     median = dict(runs[len(runs) // 2])
-    median["all_cpu"] = ", ".join(f"{run['cpu']:.2f}" for run in runs)
+    median["all_cpu"] = ", ".join(f"{run['cpu']:.2f} ({run['user']:.2f} user, {run['sys']:.2f} system)" for run in runs)
     return median
 
 
 def measure(name, command, count_file, column, work):
     log = open(os.path.join(work, f"{name}.log"), "w")
+    # Write out what earlier runs left dirty: a journal commit forced by
+    # one fsync would otherwise write it on this run's account.
+    os.sync()
     started = time.time()
     base = int(open(count_file).read().split()[column])
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     done = wait_count(count_file, column, base + EVENTS)
     wall = time.time() - started
-    cpu = cpu_seconds(process.pid)
+    user, system = cpu_split(process.pid)
+    cpu = user + system
     rss = peak_rss_mib(process.pid)
+    print(f"{name}: {cpu:.2f} CPU-s ({user:.2f} user, {system:.2f} system), {wall:.2f} s wall, {rss:.1f} MiB peak RSS", flush=True)
     process.terminate()
     process.wait(timeout=30)
     if not done:
         sys.exit(f"{name} did not deliver {EVENTS} events; see {log.name}")
-    return {"wall": wall, "cpu": cpu, "rss": rss, "eps_cpu": EVENTS / cpu}
+    return {"wall": wall, "cpu": cpu, "user": user, "sys": system, "rss": rss, "eps_cpu": EVENTS / cpu}
+
+
+def measure_idle(command, scrape, work, name):
+    """CPU and RSS of `command` left idle for IDLE_SECONDS after a start-up
+    of STARTUP seconds (scraped every 10 s when `scrape` is a URL). CPU is
+    perf's task-clock for every thread, counted each second: exact to the
+    nanosecond, where /proc's clock ticks (10 ms) are coarser than a minute
+    of an idle agent's work. Answers the idle share of a core, and the share
+    over the whole run with start-up."""
+    counts = os.path.join(work, f"idle-{name}.perf")
+    os.sync()  # see measure()
+    process = subprocess.Popen(["perf", "stat", "-I", "1000", "-x,", "-e", "task-clock", "-o", counts, "--", *command],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(STARTUP)
+    child = int(subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()[0])
+    for _ in range(IDLE_SECONDS // 10):
+        if scrape:
+            subprocess.run(["curl", "-s", "-o", "/dev/null", scrape], check=False)
+        time.sleep(10)
+    rss = rss_mib(child)
+    os.kill(child, 15)
+    process.wait(timeout=30)
+    intervals = []
+    for line in open(counts):
+        fields = line.strip().split(",")
+        if len(fields) > 3 and fields[3] == "task-clock":
+            # "<not counted>": the program had ended within that second.
+            msec = float(fields[1]) if fields[1].replace(".", "", 1).isdigit() else 0.0
+            intervals.append((float(fields[0]), msec))
+    idle = [(at, msec) for at, msec in intervals if STARTUP < at <= STARTUP + IDLE_SECONDS]
+    span = idle[-1][0] - STARTUP
+    whole = intervals[-1][0]
+    return {"cpu_pct": 100 * sum(msec for _, msec in idle) / 1000 / span,
+            "whole_pct": 100 * sum(msec for _, msec in intervals) / 1000 / whole, "rss": rss}
 
 
 def main():
@@ -154,16 +200,7 @@ token = "bench"
             ("aerie-agent", [agent, "run", "--config", idle_conf], None),
             ("node-exporter", ["prometheus-node-exporter", f"--web.listen-address=127.0.0.1:{exporter_port}"], f"http://127.0.0.1:{exporter_port}/metrics"),
         ]:
-            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(2)
-            start_cpu = cpu_seconds(process.pid)
-            for _ in range(IDLE_SECONDS // 10):
-                if scrape:
-                    subprocess.run(["curl", "-s", "-o", "/dev/null", scrape], check=False)
-                time.sleep(10)
-            idle[name] = {"cpu_pct": 100 * (cpu_seconds(process.pid) - start_cpu) / IDLE_SECONDS, "rss": rss_mib(process.pid)}
-            process.terminate()
-            process.wait(timeout=30)
+            idle[name] = measure_idle(command, scrape, work, name)
     finally:
         sink.terminate()
 
@@ -184,26 +221,29 @@ file and delivered to the same local null sink, one shipper after the other in o
 - rsyslog: `imfile` with `startmsg.regex="^\\["` (joins the stack traces), `omfwd` over TCP; no parsing.
 - aerie-agent (release build): tails the file, joins the stack traces, parses every event
   (timestamp, level, logger, message), gives it a stable id, serializes it as JSON, writes it to
-  its disk queue (fsync before the file position advances), batches, gzips and POSTs it.
+  its disk queue (fsync before the file position advances), batches, compresses it (zstd, its
+  default) and POSTs it.
 
-| | events per CPU-second | CPU seconds | wall seconds | peak RSS (MiB) |
-|---|---:|---:|---:|---:|
-| rsyslog | {r['eps_cpu']:,.0f} | {r['cpu']:.2f} | {r['wall']:.2f} | {r['rss']:.1f} |
-| aerie-agent | {a['eps_cpu']:,.0f} | {a['cpu']:.2f} | {a['wall']:.2f} | {a['rss']:.1f} |
-| **agent / rsyslog** | **{a['eps_cpu'] / r['eps_cpu']:.2f}x** | {a['cpu'] / r['cpu']:.2f}x | {a['wall'] / r['wall']:.2f}x | {a['rss'] / r['rss']:.2f}x |
+| | events per CPU-second | CPU seconds | of which user | of which system | wall seconds | peak RSS (MiB) |
+|---|---:|---:|---:|---:|---:|---:|
+| rsyslog | {r['eps_cpu']:,.0f} | {r['cpu']:.2f} | {r['user']:.2f} | {r['sys']:.2f} | {r['wall']:.2f} | {r['rss']:.1f} |
+| aerie-agent | {a['eps_cpu']:,.0f} | {a['cpu']:.2f} | {a['user']:.2f} | {a['sys']:.2f} | {a['wall']:.2f} | {a['rss']:.1f} |
+| **agent / rsyslog** | **{a['eps_cpu'] / r['eps_cpu']:.2f}x** | {a['cpu'] / r['cpu']:.2f}x | {a['user'] / max(r['user'], 1e-9):.2f}x | {a['sys'] / max(r['sys'], 1e-9):.2f}x | {a['wall'] / r['wall']:.2f}x | {a['rss'] / r['rss']:.2f}x |
 
 Goal: at least 2x rsyslog's events per CPU-second.
 
 ### Idle cost at a 10 s interval: aerie-agent against prometheus-node-exporter
 
 Over {IDLE_SECONDS} s: the agent collecting and shipping host metrics every 10 s (no log files);
-node-exporter scraped every 10 s.
+node-exporter scraped every 10 s. CPU is perf's task-clock for every thread, counted each
+second (exact, where /proc's 10 ms clock ticks are too coarse for this): idle is after the
+first {STARTUP} s; the whole run includes start-up.
 
-| | CPU (% of one core) | RSS (MiB) |
-|---|---:|---:|
-| node-exporter | {idle['node-exporter']['cpu_pct']:.2f} | {idle['node-exporter']['rss']:.1f} |
-| aerie-agent | {idle['aerie-agent']['cpu_pct']:.2f} | {idle['aerie-agent']['rss']:.1f} |
-| **agent / node-exporter** | **{idle['aerie-agent']['cpu_pct'] / max(idle['node-exporter']['cpu_pct'], 1e-9):.2f}x** | {idle['aerie-agent']['rss'] / idle['node-exporter']['rss']:.2f}x |
+| | idle CPU (% of one core) | whole run, with start-up | RSS (MiB) |
+|---|---:|---:|---:|
+| node-exporter | {idle['node-exporter']['cpu_pct']:.3f} | {idle['node-exporter']['whole_pct']:.3f} | {idle['node-exporter']['rss']:.1f} |
+| aerie-agent | {idle['aerie-agent']['cpu_pct']:.3f} | {idle['aerie-agent']['whole_pct']:.3f} | {idle['aerie-agent']['rss']:.1f} |
+| **agent / node-exporter** | **{idle['aerie-agent']['cpu_pct'] / max(idle['node-exporter']['cpu_pct'], 1e-9):.2f}x** | {idle['aerie-agent']['whole_pct'] / max(idle['node-exporter']['whole_pct'], 1e-9):.2f}x | {idle['aerie-agent']['rss'] / idle['node-exporter']['rss']:.2f}x |
 """
     text += f"""
 Each shipper ran {REPEATS} times from a fresh start (no saved position); the table shows the run

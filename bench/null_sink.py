@@ -1,11 +1,13 @@
 """The null sink both shippers deliver to: it counts events and throws them
 away. On one port it speaks raw TCP (rsyslog's omfwd: one message per line);
-on another the agent's ingest API (gzip JSON; answers that all were stored).
+on another the agent's ingest API (zstd or gzip JSON; answers that all were stored).
 It writes the running count to a file, so the runner knows when all arrived."""
 
 import asyncio
 import sys
 import zlib
+
+import zstandard  # bench/run installs it in bench/.venv
 
 counts = {"tcp": 0, "http": 0}
 
@@ -29,16 +31,18 @@ async def serve_http(reader, writer):
     while True:
         head = await reader.readuntil(b"\r\n\r\n")
         length = 0
-        gzip = False
+        encoding = b""
         for line in head.split(b"\r\n"):
             name, _, value = line.partition(b":")
             if name.lower() == b"content-length":
                 length = int(value)
-            if name.lower() == b"content-encoding" and b"gzip" in value:
-                gzip = True
+            if name.lower() == b"content-encoding":
+                encoding = value.strip().lower()
         body = await reader.readexactly(length)
-        if gzip:
+        if encoding == b"gzip":
             body = zlib.decompress(body, 16 + zlib.MAX_WBITS)
+        elif encoding == b"zstd":
+            body = zstandard.ZstdDecompressor().decompressobj().decompress(body)
         counts["http"] += body.count(b'"kind":"log"')
         answer = b'{"accepted":0,"duplicates":0,"rejected":[]}'
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
