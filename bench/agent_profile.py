@@ -19,7 +19,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from agent_vs_rsyslog import ROOT, free_port, wait_count  # noqa: E402
+from agent_vs_rsyslog import ROOT, agent_config, free_port, rsyslog_config, wait_count  # noqa: E402
 
 EVENTS = int(os.environ.get("PROFILE_EVENTS", "100000"))
 # A build with line tables and symbols (bench/run agent makes it).
@@ -115,35 +115,10 @@ def main():
                              str(tcp_port), str(http_port), count_file])
     time.sleep(1)
     try:
-        rsyslog_work = os.path.join(work, "rsyslog-work")
-        os.makedirs(rsyslog_work)
-        rsyslog_conf = os.path.join(work, "rsyslog.conf")
-        with open(rsyslog_conf, "w") as f:
-            f.write(f'''global(workDirectory="{rsyslog_work}")
-module(load="imfile")
-input(type="imfile" file="{data}" tag="bench" startmsg.regex="^\\\\[" readTimeout="1" ruleset="forward")
-ruleset(name="forward") {{
-  action(type="omfwd" target="127.0.0.1" port="{tcp_port}" protocol="tcp")
-}}
-''')
+        rsyslog_conf = rsyslog_config(work, data, tcp_port)
         rsyslog_out = callgrind("rsyslog", ["rsyslogd", "-n", "-f", rsyslog_conf, "-i", os.path.join(work, "rsyslog.pid")],
                                 count_file, 0, work)
-        agent_conf = os.path.join(work, "agent.toml")
-        with open(agent_conf, "w") as f:
-            f.write(f'''environment = "bench"
-host = "bench"
-data_dir = "{work}/agent-data"
-interval = "10s"
-[monitor]
-url = "http://127.0.0.1:{http_port}"
-token = "bench"
-[jvm]
-enabled = false
-[[logs]]
-name = "bench"
-paths = ["{data}"]
-timezone = "+00:00"
-''')
+        agent_conf = agent_config(work, data, http_port)
         agent_out = callgrind("aerie-agent", [AGENT, "run", "--config", agent_conf], count_file, 1, work)
     finally:
         sink.terminate()

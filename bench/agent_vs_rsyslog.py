@@ -135,37 +135,29 @@ def measure_idle(command, scrape, work, name):
             "whole_pct": 100 * sum(msec for _, msec in intervals) / 1000 / whole, "rss": rss}
 
 
-def main():
-    agent = os.path.join(ROOT, "target", "release", "aerie-agent")
-    work = tempfile.mkdtemp(prefix="aerie-bench-")
-    data = os.path.join(work, "events.log")
-    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gen_logs.py"), data, str(EVENTS)], check=True)
-    size_mib = os.path.getsize(data) / (1 << 20)
-    tcp_port, http_port = free_port(), free_port()
-    count_file = os.path.join(work, "counts")
-    sink = subprocess.Popen([sys.executable, os.path.join(ROOT, "bench", "null_sink.py"), str(tcp_port), str(http_port), count_file])
-    time.sleep(1)
-    try:
-        rsyslog_conf = os.path.join(work, "rsyslog.conf")
-        os.makedirs(os.path.join(work, "rsyslog-work"))
-        open(count_file, "w").write("0 0\n")
-        with open(rsyslog_conf, "w") as f:
-            f.write(f'''global(workDirectory="{work}/rsyslog-work")
+def rsyslog_config(work, data, tcp_port):
+    """rsyslog following `data` (joining stack traces) into the null sink's
+    TCP port; answers the config file (its work folder made)."""
+    rsyslog_work = os.path.join(work, "rsyslog-work")
+    os.makedirs(rsyslog_work, exist_ok=True)
+    conf = os.path.join(work, "rsyslog.conf")
+    with open(conf, "w") as f:
+        f.write(f'''global(workDirectory="{rsyslog_work}")
 module(load="imfile")
 input(type="imfile" file="{data}" tag="bench" startmsg.regex="^\\\\[" readTimeout="1" ruleset="forward")
 ruleset(name="forward") {{
   action(type="omfwd" target="127.0.0.1" port="{tcp_port}" protocol="tcp")
 }}
 ''')
-        rsyslog_work = os.path.join(work, "rsyslog-work")
-        rsyslog = measure_median(
-            "rsyslog", ["rsyslogd", "-n", "-f", rsyslog_conf, "-i", os.path.join(work, "rsyslog.pid")], count_file, 0, work,
-            before=lambda: [os.remove(os.path.join(rsyslog_work, f)) for f in os.listdir(rsyslog_work)],
-        )
+    return conf
 
-        agent_conf = os.path.join(work, "agent.toml")
-        with open(agent_conf, "w") as f:
-            f.write(f'''environment = "bench"
+
+def agent_config(work, data, http_port):
+    """aerie-agent following `data` into the null sink's ingest port;
+    answers the config file."""
+    conf = os.path.join(work, "agent.toml")
+    with open(conf, "w") as f:
+        f.write(f'''environment = "bench"
 host = "bench"
 data_dir = "{work}/agent-data"
 interval = "10s"
@@ -179,6 +171,29 @@ name = "bench"
 paths = ["{data}"]
 timezone = "+00:00"
 ''')
+    return conf
+
+
+def main():
+    agent = os.path.join(ROOT, "target", "release", "aerie-agent")
+    work = tempfile.mkdtemp(prefix="aerie-bench-")
+    data = os.path.join(work, "events.log")
+    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gen_logs.py"), data, str(EVENTS)], check=True)
+    size_mib = os.path.getsize(data) / (1 << 20)
+    tcp_port, http_port = free_port(), free_port()
+    count_file = os.path.join(work, "counts")
+    sink = subprocess.Popen([sys.executable, os.path.join(ROOT, "bench", "null_sink.py"), str(tcp_port), str(http_port), count_file])
+    time.sleep(1)
+    try:
+        open(count_file, "w").write("0 0\n")
+        rsyslog_conf = rsyslog_config(work, data, tcp_port)
+        rsyslog_work = os.path.join(work, "rsyslog-work")
+        rsyslog = measure_median(
+            "rsyslog", ["rsyslogd", "-n", "-f", rsyslog_conf, "-i", os.path.join(work, "rsyslog.pid")], count_file, 0, work,
+            before=lambda: [os.remove(os.path.join(rsyslog_work, f)) for f in os.listdir(rsyslog_work)],
+        )
+
+        agent_conf = agent_config(work, data, http_port)
         aerie = measure_median(
             "aerie-agent", [agent, "run", "--config", agent_conf], count_file, 1, work,
             before=lambda: subprocess.run(["rm", "-rf", os.path.join(work, "agent-data")], check=True),

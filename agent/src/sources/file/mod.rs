@@ -14,7 +14,6 @@ pub use config::{DEFAULT_TIME_FORMAT, LogFormat, LogsConfig};
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,28 +36,6 @@ struct Pending {
     last_line: Instant,
 }
 
-/// Hashes a file's fingerprint as itself: it is already a hash of the
-/// file's first line, and the pending map is looked up for every line read,
-/// where SipHash was 3 % of the agent's instructions per event.
-#[derive(Debug, Default)]
-struct Fingerprints(u64);
-
-impl Hasher for Fingerprints {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
-}
-
 /// Turns lines into log events.
 #[derive(Debug)]
 pub struct LogEvents {
@@ -69,7 +46,9 @@ pub struct LogEvents {
     zone: Zone,
     multiline_timeout: Duration,
     counters: Counters,
-    pending: HashMap<u64, Pending, BuildHasherDefault<Fingerprints>>,
+    /// By fingerprint, a hash already: looked up for every line read,
+    /// where SipHash was 3 % of the agent's instructions per event.
+    pending: HashMap<u64, Pending, aerie_common::BuildPrehashed>,
     /// The last path seen and its text: lines come in runs from one file,
     /// and each event names its file.
     path: Option<(PathBuf, Arc<str>)>,

@@ -146,26 +146,7 @@ impl Chunk {
 
 /// The set of id hashes in the head: they are hashes already, so the set
 /// need not hash them again.
-type IdSet = HashSet<u128, std::hash::BuildHasherDefault<IdHasher>>;
-
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-        }
-    }
-
-    fn write_u128(&mut self, value: u128) {
-        self.0 = (value as u64) ^ ((value >> 64) as u64);
-    }
-}
+type IdSet = HashSet<u128, aerie_common::BuildPrehashed>;
 
 struct State {
     head: Vec<Arc<Chunk>>,
