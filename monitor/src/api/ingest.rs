@@ -381,20 +381,29 @@ pub(crate) fn read_body(
     if body.len() as u64 > limit {
         return Err(too_large());
     }
-    match encoding {
+    let decompress = match encoding {
         Encoding::Identity => return Ok(Cow::Borrowed(body)),
-        Encoding::Zstd => return unzstd(body, limit).map(Cow::Owned),
-        Encoding::Gzip => {}
-    }
-    // The gzip trailer holds the size (mod 2^32): one allocation, no regrowth.
-    let size_hint = body.len().checked_sub(4).map_or(0, |at| {
-        u32::from_le_bytes(body[at..].try_into().expect("4")) as u64
-    });
+        Encoding::Gzip => gunzip,
+        Encoding::Zstd => unzstd,
+    };
     let mut json = BUFFERS
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .pop()
         .unwrap_or_default();
+    decompress(body, limit, &mut json)?;
+    if json.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(Cow::Owned(json))
+}
+
+/// A gzip body, decompressed into `json` (at most `limit` + 1 bytes).
+fn gunzip(body: &[u8], limit: u64, json: &mut Vec<u8>) -> Result<(), ApiError> {
+    // The gzip trailer holds the size (mod 2^32): one allocation, no regrowth.
+    let size_hint = body.len().checked_sub(4).map_or(0, |at| {
+        u32::from_le_bytes(body[at..].try_into().expect("4")) as u64
+    });
     // libdeflate unzips a whole body at once, about 1.6 times as fast as a
     // stream; it needs the size, which the trailer gives. A body it cannot
     // take (a lying trailer, several gzip members) goes through flate2.
@@ -405,45 +414,35 @@ pub(crate) fn read_body(
         }
         if let Ok(n) = libdeflater::Decompressor::new().gzip_decompress(body, &mut json[..size]) {
             json.truncate(n);
-            return Ok(Cow::Owned(json));
+            return Ok(());
         }
     }
     json.clear();
     json.reserve(size_hint.min(limit + 1) as usize);
     flate2::read::GzDecoder::new(body)
         .take(limit + 1)
-        .read_to_end(&mut json)
+        .read_to_end(json)
         .map_err(|error| ApiError::BadRequest(format!("the body is not valid gzip: {error}")))?;
-    if json.len() as u64 > limit {
-        return Err(too_large());
-    }
-    Ok(Cow::Owned(json))
+    Ok(())
 }
 
-/// A zstd body, decompressed into a kept buffer (its frame's content size,
-/// when written and within the limit, sizes it at once).
-fn unzstd(body: &[u8], limit: u64) -> Result<Vec<u8>, ApiError> {
-    let mut json = BUFFERS
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .pop()
-        .unwrap_or_default();
+/// A zstd body, decompressed into `json` (at most `limit` + 1 bytes; its
+/// frame's content size, when written and within the limit, sizes it at
+/// once).
+fn unzstd(body: &[u8], limit: u64, json: &mut Vec<u8>) -> Result<(), ApiError> {
+    let not_zstd = |error: std::io::Error| {
+        ApiError::BadRequest(format!("the body is not valid zstd: {error}"))
+    };
     json.clear();
     if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(body) {
         json.reserve(size.min(limit + 1) as usize);
     }
-    let decoder = zstd::stream::read::Decoder::with_buffer(body)
-        .map_err(|error| ApiError::BadRequest(format!("the body is not valid zstd: {error}")))?;
-    decoder
+    zstd::stream::read::Decoder::with_buffer(body)
+        .map_err(not_zstd)?
         .take(limit + 1)
-        .read_to_end(&mut json)
-        .map_err(|error| ApiError::BadRequest(format!("the body is not valid zstd: {error}")))?;
-    if json.len() as u64 > limit {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "the batch is larger than {limit} bytes: send smaller batches"
-        )));
-    }
-    Ok(json)
+        .read_to_end(json)
+        .map_err(not_zstd)?;
+    Ok(())
 }
 
 #[cfg(test)]
