@@ -68,16 +68,20 @@ impl Compression {
 }
 
 /// Compresses bodies one after another, reusing its working memory.
-pub(super) struct Encoder {
-    compression: Compression,
-    zstd: Option<zstd::bulk::Compressor<'static>>,
+pub(super) enum Encoder {
+    None,
+    Gzip,
+    Zstd(zstd::bulk::Compressor<'static>),
 }
 
 impl std::fmt::Debug for Encoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Encoder")
-            .field("compression", &self.compression)
-            .finish_non_exhaustive()
+        let name = match self {
+            Self::None => "None",
+            Self::Gzip => "Gzip",
+            Self::Zstd(_) => "Zstd",
+        };
+        f.write_str(name)
     }
 }
 
@@ -89,19 +93,21 @@ const ZSTD_LEVEL: i32 = -1;
 
 impl Encoder {
     pub(super) fn new(compression: Compression) -> Self {
-        let zstd = (compression == Compression::Zstd).then(|| {
-            zstd::bulk::Compressor::new(ZSTD_LEVEL).expect("zstd makes a context at its fast level")
-        });
-        Self { compression, zstd }
+        match compression {
+            Compression::None => Self::None,
+            Compression::Gzip => Self::Gzip,
+            Compression::Zstd => Self::Zstd(
+                zstd::bulk::Compressor::new(ZSTD_LEVEL)
+                    .expect("zstd makes a context at its fast level"),
+            ),
+        }
     }
 
     /// `json` compressed (or as it is, with no compression).
     pub(super) fn encode(&mut self, json: Vec<u8>) -> Vec<u8> {
-        match (self.compression, &mut self.zstd) {
-            (Compression::Zstd, Some(zstd)) => {
-                zstd.compress(&json).expect("compressing into memory")
-            }
-            (Compression::Gzip, _) => {
+        match self {
+            Self::None => json,
+            Self::Gzip => {
                 let mut encoder = flate2::write::GzEncoder::new(
                     Vec::with_capacity(json.len() / 4),
                     flate2::Compression::fast(),
@@ -109,7 +115,7 @@ impl Encoder {
                 encoder.write_all(&json).expect("writing to memory");
                 encoder.finish().expect("writing to memory")
             }
-            _ => json,
+            Self::Zstd(zstd) => zstd.compress(&json).expect("compressing into memory"),
         }
     }
 }
