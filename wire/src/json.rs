@@ -90,8 +90,10 @@ fn needs_escape(word: u64) -> u64 {
         | zero_byte(word ^ (ONES * u64::from(b'\\')))
 }
 
+/// Lower-case hex digits, as serde_json writes `\u00XX` and ids are written.
+pub(crate) const HEX: &[u8; 16] = b"0123456789abcdef";
+
 fn escape(out: &mut Vec<u8>, byte: u8) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let short = match byte {
         b'"' => b'"',
         b'\\' => b'\\',
@@ -115,15 +117,12 @@ fn escape(out: &mut Vec<u8>, byte: u8) {
 pub(crate) fn write_timestamp(out: &mut Vec<u8>, time: &DateTime<Utc>) {
     // Read once: each accessor of a `DateTime` works out its local time again.
     let time = time.naive_utc();
-    let year = time.year();
     let nanos = time.nanosecond();
-    let Ok(year) = u32::try_from(year) else {
+    let year = u32::try_from(time.year()).ok().filter(|year| *year <= 9999);
+    let Some(year) = year.filter(|_| nanos < 1_000_000_000) else {
+        // A year before 0 or of five digits, or a leap second: chrono's own form.
         return chrono_form(out, &time.and_utc());
     };
-    if year > 9999 || nanos >= 1_000_000_000 {
-        // A year of five digits, or a leap second: chrono's own form.
-        return chrono_form(out, &time.and_utc());
-    }
     out.push(b'"');
     digits(out, year, 4);
     out.push(b'-');

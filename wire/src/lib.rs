@@ -230,7 +230,6 @@ pub struct EventId([u8; 32]);
 impl EventId {
     /// The id of the event that `parts` identify (see [`event_id`]).
     pub fn of(parts: &[&[u8]]) -> Self {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         // The hash of the parts, each after its length, as one run of
         // bytes: hashed in one call when they fit on the stack (a log
         // line's host, file and offset do), which is several times
@@ -253,8 +252,8 @@ impl EventId {
         let hash = xxhash_rust::xxh3::xxh3_128(bytes).to_be_bytes();
         let mut hex = [0u8; 32];
         for (pair, byte) in hex.chunks_exact_mut(2).zip(hash) {
-            pair[0] = HEX[usize::from(byte >> 4)];
-            pair[1] = HEX[usize::from(byte & 0xf)];
+            pair[0] = json::HEX[usize::from(byte >> 4)];
+            pair[1] = json::HEX[usize::from(byte & 0xf)];
         }
         Self(hex)
     }
