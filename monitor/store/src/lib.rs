@@ -189,10 +189,7 @@ impl LogCounter {
     /// host's newest so far (the first seen wins a tie).
     pub fn add(&mut self, host: &str, key: (i64, u64), message: impl FnOnce() -> String) {
         self.total += 1;
-        *self
-            .buckets
-            .entry(key.0 - key.0.rem_euclid(self.width))
-            .or_default() += 1;
+        *self.buckets.entry(self.bucket_of(key.0)).or_default() += 1;
         match self.hosts.get_mut(host) {
             Some((count, newest, text)) => {
                 *count += 1;
@@ -205,6 +202,44 @@ impl LogCounter {
                 self.hosts.insert(host.to_owned(), (1, key, message()));
             }
         }
+    }
+
+    /// `count` lines of `host`, all in the bucket of `ts` (µs), counted
+    /// without reading them: the host's newest line comes from
+    /// [`LogCounter::offer_newest`].
+    pub fn add_many(&mut self, host: &str, ts: i64, count: u64) {
+        if count == 0 {
+            return;
+        }
+        self.total += count;
+        *self.buckets.entry(self.bucket_of(ts)).or_default() += count;
+        match self.hosts.get_mut(host) {
+            Some((held, _, _)) => *held += count,
+            None => {
+                self.hosts
+                    .insert(host.to_owned(), (count, (i64::MIN, 0), String::new()));
+            }
+        }
+    }
+
+    /// The sort key of `host`'s newest line seen so far.
+    pub fn newest_key(&self, host: &str) -> Option<(i64, u64)> {
+        self.hosts.get(host).map(|(_, key, _)| *key)
+    }
+
+    /// A line of `host` already counted (by [`LogCounter::add_many`]) that
+    /// may be its newest.
+    pub fn offer_newest(&mut self, host: &str, key: (i64, u64), message: impl FnOnce() -> String) {
+        if let Some((_, newest, text)) = self.hosts.get_mut(host)
+            && key > *newest
+        {
+            *newest = key;
+            *text = message();
+        }
+    }
+
+    fn bucket_of(&self, ts: i64) -> i64 {
+        ts - ts.rem_euclid(self.width)
     }
 
     /// Adds what `other` counted.

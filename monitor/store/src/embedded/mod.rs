@@ -8,6 +8,7 @@ mod error;
 pub(crate) mod logs;
 mod schema;
 mod tsdb;
+mod varint;
 mod wal;
 mod writer;
 

@@ -1,19 +1,22 @@
 //! The embedded store's logs, kept the way log stores that ingest fast do
-//! (ClickHouse, Loki): rows in compressed chunks, scanned at query time,
-//! rather than an inverted index that costs most of the work at write time.
+//! (ClickHouse, Loki): rows in compressed chunks, with a term index per
+//! chunk and per segment that says which rows hold each word and field.
 //!
 //! - A write is checked for ids already held, given sequence numbers,
 //!   encoded as chunks of rows (`chunk`), appended to the write-ahead log,
 //!   kept in memory (the head), and answered once the WAL is synced; writes
-//!   that arrive together share one sync.
+//!   that arrive together share one sync. Each new chunk's term index
+//!   (`terms`) is made as it is stored.
 //! - Every [`HEAD_LIMIT`] rows the head becomes a segment (`segment`): its
 //!   rows sorted newest first into LZ4-compressed granules, with each
 //!   granule's time span and dictionary (environments, hosts, files, levels)
-//!   in the segment's index, and the rows' id hashes for duplicate checks.
-//!   Then the WAL is emptied.
-//! - A search takes the granules (and head chunks) whose time span and
-//!   dictionary fit the query, newest first, and scans their rows until it
-//!   has a page: the newest lines, and where the next page starts.
+//!   in the segment's meta, the chunks' term indexes merged into one, and
+//!   the rows' id hashes for duplicate checks. Then the WAL is emptied.
+//! - A search asks each part's term index which rows can match (`plan`),
+//!   takes the granules (and head chunks) with such a row whose time span
+//!   fits, newest first, and reads only those rows until it has a page:
+//!   the newest lines, and where the next page starts. A count the index
+//!   answers exactly reads no row it need not show.
 //! - Retention drops whole segments, rewrites one that straddles the
 //!   cutoff, and records the cutoff in the WAL for the head.
 //!
@@ -22,9 +25,10 @@
 //! time (the agent resends what its disk queue holds).
 
 mod chunk;
-mod filter;
+mod plan;
 pub(crate) mod query;
 mod segment;
+mod terms;
 #[cfg(test)]
 mod tests;
 
@@ -38,13 +42,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::DateTime;
+use roaring::RoaringBitmap;
 
 use super::wal::{self, GroupCommit};
 use crate::{LogCounter, LogCounts, LogLine};
 use chunk::{Builder, CHUNK_ROWS, Decoded, Id, Key, NewRow, RowRef, Span};
+use plan::Candidates;
 pub(super) use query::{Expr, parse};
 pub(crate) use query::{line_matches, parse as parse_query};
 use segment::Segment;
+use terms::Terms;
 
 /// Rows kept in memory (and the WAL) before they are written as a segment.
 const HEAD_LIMIT: usize = 256 * 1024;
@@ -73,7 +80,7 @@ pub(super) struct NewLine<'a> {
 }
 
 /// Which lines, newest first.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub(super) struct Search<'a> {
     pub environment: &'a str,
     pub host: Option<&'a str>,
@@ -114,8 +121,9 @@ impl std::fmt::Debug for LogStore {
 struct Chunk {
     span: Span,
     frame: Vec<u8>,
-    /// Its token filter, made by the first search with words.
-    filter: OnceLock<Vec<u8>>,
+    /// Its term index, made when it is stored (or, for chunks replayed from
+    /// the WAL, by the first search).
+    index: OnceLock<Vec<u8>>,
 }
 
 impl Chunk {
@@ -123,20 +131,19 @@ impl Chunk {
         Self {
             span,
             frame,
-            filter: OnceLock::new(),
+            index: OnceLock::new(),
         }
     }
 
-    /// Whether the chunk may hold every token of `hashes`.
-    fn may_hold(&self, hashes: &[u64]) -> Result<bool, EmbeddedError> {
-        let filter = match self.filter.get() {
-            Some(filter) => filter,
-            None => {
-                let made = filter::of_chunk(&chunk::decode(self.bytes())?);
-                self.filter.get_or_init(|| made)
-            }
-        };
-        Ok(hashes.iter().all(|&hash| filter::may_hold(filter, hash)))
+    /// The chunk's term index, made if it is not yet.
+    fn index(&self) -> Result<&Vec<u8>, EmbeddedError> {
+        if let Some(index) = self.index.get() {
+            return Ok(index);
+        }
+        let mut builder = terms::Builder::default();
+        builder.add(&chunk::decode(self.bytes())?);
+        let made = builder.finish();
+        Ok(self.index.get_or_init(|| made))
     }
 
     fn bytes(&self) -> &[u8] {
@@ -387,13 +394,19 @@ impl LogStore {
                 )));
             }
             state.head_rows += accepted.len();
-            state.head.extend(chunks);
+            state.head.extend(chunks.iter().cloned());
             if state.head_rows >= self.head_limit {
                 self.flush(&mut state)?;
             }
             let stored = accepted.len() as u64;
-            (state.wal_written, stored)
+            (state.wal_written, stored, chunks)
         };
+        // Indexed out of the lock, so that other writers go on meanwhile. A
+        // chunk that cannot be indexed fails the first search that reads
+        // it, which says why; the write itself is kept.
+        for chunk in &written.2 {
+            let _ = chunk.index();
+        }
         Ok((written.1, lines.len() as u64 - written.1, written.0))
     }
 
@@ -430,9 +443,17 @@ impl LogStore {
                         .map(|(span, bytes)| (span.clone(), bytes.as_slice())),
                 )
                 .collect();
+            // Rows are numbered in the granules' order: whole chunks first.
+            let mut index = terms::Builder::default();
+            for chunk in &whole {
+                index.add_index(&Terms::open(chunk.index()?)?)?;
+            }
+            for (_, bytes) in &merged {
+                index.add(&chunk::decode(bytes)?);
+            }
             let through = state.next_seq;
             let path = self.dir.join("segments").join(format!("{through:020}.seg"));
-            Segment::write(&path, through, granules, ids)
+            Segment::write(&path, through, granules, &index.finish(), ids)
         })();
         let segment = match written {
             Ok(segment) => segment,
@@ -458,14 +479,11 @@ impl LogStore {
     }
 
     /// The parts (head chunks and granules) whose time span and dictionary
-    /// fit the search, each with the key of its newest row, newest first.
-    /// A part whose token filter rules out one of the `required` words is
-    /// left out unread.
-    fn parts(
-        &self,
-        search: &Search<'_>,
-        required: &Required,
-    ) -> Result<Vec<(Key, Part)>, EmbeddedError> {
+    /// fit the search and whose term index lets a row through, each with
+    /// those rows, newest first. Indexes are read on every core. With
+    /// `per_host`, parts the index answers exactly have their rows counted
+    /// per host ([`Part::per_host`]).
+    fn parts(&self, search: &Search<'_>, per_host: bool) -> Result<Vec<Part>, EmbeddedError> {
         let fits = |span: &Span| {
             span.max_key.0 >= search.from
                 && span.min_key.0 <= search.to
@@ -477,55 +495,111 @@ impl LogStore {
                     .level
                     .is_none_or(|level| span.dict.iter().any(|e| e.eq_ignore_ascii_case(level)))
         };
-        let mut parts: Vec<(Key, Part)> = {
+        let (head, segments): (Vec<Arc<Chunk>>, Vec<Arc<Segment>>) = {
             let state = self.state();
-            let head = state
-                .head
-                .iter()
-                .filter(|chunk| fits(&chunk.span))
-                .map(|chunk| (chunk.span.max_key, Part::Head(Arc::clone(chunk))));
-            let granules = state.segments.iter().flat_map(|segment| {
-                segment
-                    .granules()
+            (
+                state
+                    .head
                     .iter()
-                    .enumerate()
-                    .filter(|(_, granule)| fits(&granule.span))
-                    .map(|(at, granule)| {
-                        (granule.span.max_key, Part::Granule(Arc::clone(segment), at))
-                    })
-            });
-            head.chain(granules).collect()
+                    .filter(|chunk| fits(&chunk.span))
+                    .cloned()
+                    .collect(),
+                state
+                    .segments
+                    .iter()
+                    .filter(|segment| segment.granules().iter().any(|g| fits(&g.span)))
+                    .cloned()
+                    .collect(),
+            )
         };
-        if !required.hashes.is_empty() {
-            // The filters are read on every core.
-            let may_hold = on_every_core(&parts, |(_, part)| match part {
-                Part::Head(chunk) => chunk.may_hold(&required.hashes),
-                Part::Granule(segment, at) => segment.may_hold(*at, &required.hashes),
-            });
-            let mut kept = Vec::with_capacity(parts.len());
-            for (part, may_hold) in parts.into_iter().zip(may_hold) {
-                if may_hold? {
-                    kept.push(part);
+        let from_head = on_every_core(&head, |chunk| {
+            let terms = Terms::open(chunk.index()?)?;
+            let candidates = plan::candidates(&terms, search)?;
+            let hosts = hosts_of(&terms, &candidates, per_host)?;
+            let place = Place::Head(Arc::clone(chunk));
+            Ok(narrow(place, &chunk.span, 0, &candidates, hosts.as_deref())
+                .into_iter()
+                .collect())
+        });
+        let from_segments = on_every_core(&segments, |segment| {
+            let (candidates, hosts) = match segment.index() {
+                Some(index) => {
+                    let terms = Terms::open(&index)?;
+                    if u64::from(terms.rows) != segment.rows() {
+                        return Err(EmbeddedError::damaged(format!(
+                            "{}: its term index counts {} rows, its granules {}; the segment is damaged",
+                            segment.path.display(),
+                            terms.rows,
+                            segment.rows()
+                        )));
+                    }
+                    let candidates = plan::candidates(&terms, search)?;
+                    let hosts = hosts_of(&terms, &candidates, per_host)?;
+                    (candidates, hosts)
                 }
+                None => {
+                    let everything = Candidates {
+                        rows: None,
+                        exact: false,
+                    };
+                    (everything, None)
+                }
+            };
+            let mut parts = Vec::new();
+            let mut first_row = 0;
+            for (at, granule) in segment.granules().iter().enumerate() {
+                if fits(&granule.span) {
+                    let place = Place::Granule(Arc::clone(segment), at);
+                    parts.extend(narrow(
+                        place,
+                        &granule.span,
+                        first_row,
+                        &candidates,
+                        hosts.as_deref(),
+                    ));
+                }
+                first_row += granule.span.rows;
             }
-            parts = kept;
+            Ok(parts)
+        });
+        let mut parts = Vec::new();
+        for found in from_head.into_iter().chain(from_segments) {
+            let found: Vec<Part> = found?;
+            parts.extend(found);
         }
-        parts.sort_by_key(|(max_key, _)| std::cmp::Reverse(*max_key));
+        parts.sort_by_key(|part| std::cmp::Reverse(part.max_key));
         Ok(parts)
     }
 
     /// Every line the search finds (whatever its `limit`), counted in all,
-    /// per host and per `bucket` of time. Parts are read on every core.
+    /// per host and per `bucket` of time. A part the term index answered
+    /// exactly, inside the search's time and one bucket, is counted from
+    /// the index; its rows are read only for a host's newest line. The
+    /// others' rows are read, on every core.
     pub(super) fn count(
         &self,
         search: &Search<'_>,
         bucket: std::time::Duration,
     ) -> Result<LogCounts, EmbeddedError> {
-        let required = Required::of(search.expr);
-        let parts = self.parts(search, &required)?;
-        let counted = on_every_core(&parts, |(_, part)| {
+        let parts = self.parts(search, true)?;
+        let mut total = LogCounter::new(bucket);
+        let width = i64::try_from(bucket.as_micros()).unwrap_or(i64::MAX).max(1);
+        let start_of = |ts: i64| ts - ts.rem_euclid(width);
+        let (counted, read): (Vec<Part>, Vec<Part>) = parts.into_iter().partition(|part| {
+            let (oldest, newest) = part.times;
+            part.per_host.is_some()
+                && oldest >= search.from
+                && newest <= search.to
+                && start_of(oldest) == start_of(newest)
+        });
+        for part in &counted {
+            for (host, count) in part.per_host.iter().flatten() {
+                total.add_many(host, part.times.0, *count);
+            }
+        }
+        let visited = on_every_core(&read, |part| {
             let mut counter = LogCounter::new(bucket);
-            visit(part, search, &required, None, |row, _, line| {
+            visit(part, search, None, |row, _, line| {
                 counter.add(line.host, row.key(), || {
                     String::from_utf8_lossy(row.message).into_owned()
                 });
@@ -533,9 +607,51 @@ impl LogStore {
             })
             .map(|()| counter)
         });
-        let mut total = LogCounter::new(bucket);
-        for counter in counted {
+        for counter in visited {
             total.merge(counter?);
+        }
+        // Each host's newest line among the parts counted unread: the parts
+        // are newest first, so a host's first one that holds a line newer
+        // than any seen is read, until none left can.
+        let hosts: Vec<&str> = {
+            let mut hosts: Vec<&str> = counted
+                .iter()
+                .flat_map(|part| part.per_host.iter().flatten())
+                .map(|(host, _)| host.as_str())
+                .collect();
+            hosts.sort_unstable();
+            hosts.dedup();
+            hosts
+        };
+        let newest = on_every_core(&hosts, |host| {
+            let mut found: Option<(Key, String)> = None;
+            let of_host = Search {
+                host: Some(host),
+                ..*search
+            };
+            let seen = total.newest_key(host);
+            for part in &counted {
+                let floor = found.as_ref().map(|(key, _)| *key).max(seen);
+                if floor.is_some_and(|floor| part.max_key <= floor) {
+                    break;
+                }
+                if !part.per_host.iter().flatten().any(|(h, _)| h == host) {
+                    continue;
+                }
+                visit(part, &of_host, floor, |row, _, _| {
+                    if found.as_ref().is_none_or(|(key, _)| row.key() > *key) {
+                        let message = String::from_utf8_lossy(row.message).into_owned();
+                        found = Some((row.key(), message));
+                    }
+                    ControlFlow::Break(())
+                })?;
+            }
+            Ok::<_, EmbeddedError>(found)
+        });
+        for (host, found) in hosts.iter().zip(newest) {
+            if let Some((key, message)) = found? {
+                total.offer_newest(host, key, || message);
+            }
         }
         Ok(total.finish())
     }
@@ -543,8 +659,7 @@ impl LogStore {
     /// The newest lines the search asks for (up to `limit`), and the key to
     /// continue from when there are more.
     pub(super) fn search(&self, search: &Search<'_>) -> Result<Page, EmbeddedError> {
-        let required = Required::of(search.expr);
-        let parts = self.parts(search, &required)?;
+        let parts = self.parts(search, false)?;
         let limit = search.limit.max(1);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut best: Vec<(Key, LogLine)> = Vec::with_capacity(limit + 1);
@@ -555,17 +670,17 @@ impl LogStore {
             let floor = (best.len() > limit).then(|| best[limit].0);
             let mut wave = Vec::with_capacity(threads * 2);
             while wave.len() < threads * 2
-                && let Some((max_key, _)) = parts.peek()
+                && let Some(part) = parts.peek()
             {
-                if floor.is_some_and(|floor| *max_key < floor) {
+                if floor.is_some_and(|floor| part.max_key < floor) {
                     break;
                 }
-                wave.extend(parts.next().map(|(_, part)| part));
+                wave.extend(parts.next());
             }
             if wave.is_empty() {
                 break;
             }
-            let found = on_every_core(&wave, |part| scan(part, search, &required, floor, limit));
+            let found = on_every_core(&wave, |part| scan(part, search, floor, limit));
             for lines in found {
                 best.extend(lines?);
             }
@@ -672,32 +787,89 @@ fn on_every_core<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -
     done.into_iter().map(|(_, answer)| answer).collect()
 }
 
-/// The words every line a search finds holds (`Expr::required_words`):
-/// a part without one of them is passed over.
-struct Required {
-    /// Each word, to look for in a part's bytes.
-    finders: Vec<memchr::memmem::Finder<'static>>,
-    /// Each word's hash, to look up in a granule's token filter.
-    hashes: Vec<u64>,
-}
-
-impl Required {
-    fn of(expr: &Expr) -> Self {
-        let words = expr.required_words();
-        Self {
-            finders: words
-                .iter()
-                .map(|word| memchr::memmem::Finder::new(word).into_owned())
-                .collect(),
-            hashes: words.iter().map(|word| filter::token_hash(word)).collect(),
-        }
-    }
-}
-
-/// What a search reads: a chunk of the head or a segment's granule.
-enum Part {
+/// Where a part's rows are: a chunk of the head or a segment's granule.
+enum Place {
     Head(Arc<Chunk>),
     Granule(Arc<Segment>, usize),
+}
+
+/// What a search reads: a place and which of its rows can match.
+struct Part {
+    place: Place,
+    /// The key of the place's newest row.
+    max_key: Key,
+    /// The rows (numbered in the place, newest first) the term index lets
+    /// through, in order; `None`: every row.
+    rows: Option<Vec<u32>>,
+    /// Whether every row let through matches, so that rows are not checked.
+    exact: bool,
+    /// The oldest and newest row times (µs).
+    times: (i64, i64),
+    /// When the index answered exactly and was asked to: how many rows
+    /// let through each host has.
+    per_host: Option<Vec<(String, u64)>>,
+}
+
+/// Each host of an index and which of the candidates are its rows, when
+/// `wanted` and the candidates are exact (else a count reads the rows).
+type HostRows = Vec<(String, RoaringBitmap)>;
+
+fn hosts_of(
+    terms: &Terms<'_>,
+    candidates: &Candidates,
+    wanted: bool,
+) -> Result<Option<HostRows>, EmbeddedError> {
+    let (true, true, Some(rows)) = (wanted, candidates.exact, &candidates.rows) else {
+        return Ok(None);
+    };
+    let mut hosts = Vec::new();
+    for (term, host_rows) in terms.with_prefix(&[terms::Field::Host as u8])? {
+        let Ok(host) = std::str::from_utf8(&term[1..]) else {
+            return Ok(None);
+        };
+        if !terms::whole(&term) {
+            // Cut: two hosts may share the term.
+            return Ok(None);
+        }
+        hosts.push((host.to_owned(), host_rows & rows));
+    }
+    Ok(Some(hosts))
+}
+
+/// The part at `place` (with `span`, its rows numbered from `first_row` in
+/// the index), narrowed to the candidates; `None` when none of its rows is
+/// one.
+fn narrow(
+    place: Place,
+    span: &Span,
+    first_row: u32,
+    candidates: &Candidates,
+    hosts: Option<&[(String, RoaringBitmap)]>,
+) -> Option<Part> {
+    let range = first_row..first_row + span.rows;
+    let per_host = hosts.map(|hosts| {
+        hosts
+            .iter()
+            .map(|(host, rows)| (host.clone(), rows.range_cardinality(range.clone())))
+            .filter(|(_, count)| *count > 0)
+            .collect()
+    });
+    let rows = match &candidates.rows {
+        None => None,
+        Some(all) => match all.range_cardinality(range.clone()) {
+            0 => return None,
+            held if held == u64::from(span.rows) => None,
+            _ => Some(all.range(range).map(|row| row - first_row).collect()),
+        },
+    };
+    Some(Part {
+        place,
+        max_key: span.max_key,
+        rows,
+        exact: candidates.exact,
+        times: (span.min_key.0, span.max_key.0),
+        per_host,
+    })
 }
 
 /// The newest lines of one part (up to `limit + 1`) that match `search` and
@@ -705,12 +877,11 @@ enum Part {
 fn scan(
     part: &Part,
     search: &Search<'_>,
-    required: &Required,
     floor: Option<Key>,
     limit: usize,
 ) -> Result<Vec<(Key, LogLine)>, EmbeddedError> {
     let mut found = Vec::new();
-    visit(part, search, required, floor, |row, dict, line| {
+    visit(part, search, floor, |row, dict, line| {
         let text = |at: u16| dict.get(at as usize).copied();
         found.push((
             row.key(),
@@ -735,56 +906,27 @@ fn scan(
 }
 
 /// Shows `found` each row of one part that matches `search`, newest first,
-/// until it says to stop or a row sorts before `floor`. (Parts whose token
-/// filter rules out a `required` word are left out before: [`LogStore::parts`].)
-/// A part that lacks one of them (as lower-cased ASCII anywhere in its
-/// bytes) is not decoded, a row that lacks one not normalized.
+/// until it says to stop or a row sorts before `floor`. Only the rows the
+/// part's term index let through are looked at, and they are not matched
+/// again when it answered exactly.
 fn visit(
     part: &Part,
     search: &Search<'_>,
-    required: &Required,
     floor: Option<Key>,
     mut found: impl FnMut(&RowRef<'_>, &[&str], &query::Line<'_>) -> ControlFlow<()>,
 ) -> Result<(), EmbeddedError> {
-    let bytes = match part {
-        Part::Head(chunk) => Cow::Borrowed(chunk.bytes()),
-        Part::Granule(segment, at) => Cow::Owned(segment.granule(*at)?),
-    };
-    // The part lower-cased, when the search has required words: a part
-    // without one of them is not decoded, a row without one not normalized.
-    let lower = if required.finders.is_empty() {
-        None
-    } else {
-        let lower = bytes.to_ascii_lowercase();
-        if required
-            .finders
-            .iter()
-            .any(|word| word.find(&lower).is_none())
-        {
-            return Ok(());
-        }
-        Some(lower)
+    let bytes = match &part.place {
+        Place::Head(chunk) => Cow::Borrowed(chunk.bytes()),
+        Place::Granule(segment, at) => Cow::Owned(segment.granule(*at)?),
     };
     let decoded = chunk::decode(&bytes)?;
-    let lower_dict: Vec<String> = match lower {
-        Some(_) => decoded
-            .dict
+    let candidates: Vec<&RowRef<'_>> = match &part.rows {
+        None => decoded.rows.iter().collect(),
+        Some(rows) => rows
             .iter()
-            .map(|e| e.to_ascii_lowercase())
-            .collect(),
-        None => Vec::new(),
-    };
-    // Whether a row's message or logger holds every required word.
-    let may_match = |row: &RowRef<'_>| {
-        let Some(lower) = &lower else {
-            return true;
-        };
-        let at = row.message.as_ptr() as usize - bytes.as_ptr() as usize;
-        let message = &lower[at..at + row.message.len()];
-        let logger = lower_dict.get(row.logger as usize).map(String::as_bytes);
-        required.finders.iter().all(|word| {
-            word.find(message).is_some() || logger.is_some_and(|l| word.find(l).is_some())
-        })
+            .map(|&at| decoded.rows.get(at as usize))
+            .collect::<Option<_>>()
+            .ok_or("a term index names a row its chunk does not hold")?,
     };
     let index = |value: &str| decoded.dict.iter().position(|e| *e == value);
     let Some(env) = index(search.environment) else {
@@ -802,9 +944,9 @@ fn visit(
         None => true,
         Some(want) => want == Some(have as usize),
     };
-    let needs_text = search.expr.needs_text();
+    let needs_text = !part.exact && search.expr.needs_text();
     let mut text = Vec::with_capacity(1024);
-    for row in &decoded.rows {
+    for row in candidates {
         let key = row.key();
         if floor.is_some_and(|floor| key < floor) {
             break;
@@ -816,7 +958,6 @@ fn visit(
             || !wanted(host, row.host)
             || !wanted(file, row.file)
             || !wanted(level, row.level)
-            || !may_match(row)
         {
             continue;
         }
@@ -838,7 +979,8 @@ fn visit(
             level: dict(row.level),
             host: dict(row.host).unwrap_or_default(),
         };
-        if search.expr.matches(&line) && found(row, &decoded.dict, &line).is_break() {
+        if (part.exact || search.expr.matches(&line)) && found(row, &decoded.dict, &line).is_break()
+        {
             break;
         }
     }
@@ -867,11 +1009,21 @@ fn rewrite(segment: &Segment, cutoff: i64) -> Result<(Segment, u64), EmbeddedErr
     let gone = segment.rows() - rows.len() as u64;
     let ids = rows.iter().map(|(row, dict)| row.id_key(dict)).collect();
     let granules = granules_of(rows);
+    let mut index = terms::Builder::default();
+    for (_, bytes) in &granules {
+        index.add(&chunk::decode(bytes)?);
+    }
     let granules = granules
         .iter()
         .map(|(span, bytes)| (span.clone(), bytes.as_slice()))
         .collect();
-    let rewritten = Segment::write(&segment.path, segment.flushed_through(), granules, ids)?;
+    let rewritten = Segment::write(
+        &segment.path,
+        segment.flushed_through(),
+        granules,
+        &index.finish(),
+        ids,
+    )?;
     Ok((rewritten, gone))
 }
 

@@ -57,30 +57,6 @@ impl Expr {
         }
     }
 
-    /// Words every matching line holds (from phrases that must match), each
-    /// as plain lower-case ASCII: a granule without one of them is skipped.
-    /// Words with other characters are left out (case folding beyond ASCII
-    /// can change their bytes).
-    pub(super) fn required_words(&self) -> Vec<Vec<u8>> {
-        let mut words = Vec::new();
-        self.collect_required(&mut words);
-        words
-    }
-
-    fn collect_required(&self, out: &mut Vec<Vec<u8>>) {
-        match self {
-            Expr::Phrase(finder) => {
-                for word in finder.needle().split(|b| *b == b' ') {
-                    if !word.is_empty() && word.is_ascii() {
-                        out.push(word.to_vec());
-                    }
-                }
-            }
-            Expr::And(all) => all.iter().for_each(|expr| expr.collect_required(out)),
-            _ => {}
-        }
-    }
-
     /// Whether matching needs the line's text (else it is never built).
     pub(super) fn needs_text(&self) -> bool {
         match self {
@@ -415,22 +391,6 @@ mod tests {
             "words, not substrings"
         );
         assert!(!line_matches("eap", m, "X"), "whole words only");
-    }
-
-    #[test]
-    fn words_a_match_must_hold_are_known_before_reading() {
-        let words = |q: &str| {
-            parse(q)
-                .unwrap()
-                .required_words()
-                .iter()
-                .map(|word| String::from_utf8(word.clone()).unwrap())
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(words("Heap AND \"acme.com\""), ["heap", "acme", "com"]);
-        assert!(words("heap OR space").is_empty());
-        assert_eq!(words("heap -space"), ["heap"]);
-        assert!(words("größe").is_empty());
     }
 
     #[test]

@@ -6,17 +6,19 @@
 //! ```text
 //! "AERIELG1"
 //! granules (LZ4 blocks of chunks)
-//! each granule's token filter (`filter`), one after another
+//! the term index of all the granules' rows (`terms`)
 //! the rows' id hashes, sorted, 16 bytes each (duplicate checks)
-//! meta (JSON: granule spans, offsets, CRCs)
+//! meta (JSON: granule spans, offsets, CRCs, where the index is)
 //! u64 meta offset, u32 meta length, u32 meta CRC, "AERIELG1"
 //! ```
 //!
 //! A segment is written to a `.tmp` file, synced, and renamed into place, so
-//! a segment file is whole or absent. Segments written before token filters
-//! existed have none in their meta: their granules are read for every word.
+//! a segment file is whole or absent. Segments written before the term
+//! index existed have none in their meta (and per-granule token filters,
+//! no longer read): every granule of theirs is read for every search.
 
 use crate::embedded::error::{EmbeddedError, io};
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -36,17 +38,13 @@ pub(super) struct GranuleMeta {
     offset: u64,
     len: u32,
     crc: u32,
-    /// The granule's token filter, if the segment has them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    filter: Option<Extent>,
 }
 
-/// Where some bytes of the segment are, and their CRC.
+/// Where some bytes of the segment are.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Extent {
     offset: u64,
-    len: u32,
-    crc: u32,
+    len: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -61,6 +59,9 @@ struct Meta {
     ids_count: u64,
     ids_crc: u32,
     granules: Vec<GranuleMeta>,
+    /// The term index, if the segment has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    index: Option<Extent>,
 }
 
 #[derive(Debug)]
@@ -86,22 +87,20 @@ impl Counted<'_> {
     }
 }
 
-/// The segment's bytes: the compressed granules, the sorted id hashes, the
-/// meta and the footer. Answers the meta.
+/// The segment's bytes: the compressed granules, the term index, the
+/// sorted id hashes, the meta and the footer. Answers the meta.
 fn write_body(
     out: &mut std::io::BufWriter<File>,
     flushed_through: u64,
     granules: Vec<(Span, &[u8])>,
+    index: &[u8],
     ids: &mut [u128],
 ) -> std::io::Result<Meta> {
     let mut out = Counted { out, at: 0 };
     out.put(MAGIC)?;
     let mut metas = Vec::with_capacity(granules.len());
     let mut scratch = Vec::new();
-    let mut filters = Vec::with_capacity(granules.len());
     for (span, bytes) in granules {
-        let decoded = super::chunk::decode(bytes).map_err(std::io::Error::other)?;
-        filters.push(super::filter::of_chunk(&decoded));
         // As `compress_prepend_size`, into one buffer for all granules.
         let needed = 4 + lz4_flex::block::get_maximum_output_size(bytes.len());
         if scratch.len() < needed {
@@ -116,18 +115,14 @@ fn write_body(
             offset: out.at,
             len: compressed.len() as u32,
             crc: crc32fast::hash(compressed),
-            filter: None,
         });
         out.put(compressed)?;
     }
-    for (granule, filter) in metas.iter_mut().zip(&filters) {
-        granule.filter = Some(Extent {
-            offset: out.at,
-            len: filter.len() as u32,
-            crc: crc32fast::hash(filter),
-        });
-        out.put(filter)?;
-    }
+    let index_extent = Extent {
+        offset: out.at,
+        len: index.len() as u64,
+    };
+    out.put(index)?;
     ids.sort_unstable();
     let ids_offset = out.at;
     let mut ids_crc = crc32fast::Hasher::new();
@@ -145,6 +140,7 @@ fn write_body(
         ids_count: ids.len() as u64,
         ids_crc: ids_crc.finalize(),
         granules: metas,
+        index: Some(index_extent),
     };
     let json = serde_json::to_vec(&meta).expect("segment meta serializes");
     let mut footer = Vec::with_capacity(FOOTER);
@@ -158,16 +154,18 @@ fn write_body(
 }
 
 impl Segment {
-    /// Writes granules (uncompressed chunks, with their spans) and the rows'
-    /// id hashes as the segment `path`, durably.
+    /// Writes granules (uncompressed chunks, with their spans), the term
+    /// index of their rows (`terms::Builder::finish`) and the rows' id
+    /// hashes as the segment `path`, durably.
     pub(super) fn write(
         path: &Path,
         flushed_through: u64,
         granules: Vec<(Span, &[u8])>,
+        index: &[u8],
         mut ids: Vec<u128>,
     ) -> Result<Self, EmbeddedError> {
         let written = aerie_common::atomic_write_with(path, |out| {
-            write_body(out, flushed_through, granules, &mut ids)
+            write_body(out, flushed_through, granules, index, &mut ids)
         });
         let meta = written.map_err(io(path))?;
         Ok(Self {
@@ -254,29 +252,12 @@ impl Segment {
         })
     }
 
-    /// Whether granule `at` may hold every token of `hashes`
-    /// ([`filter::token_hash`](super::filter::token_hash)): false only when
-    /// its filter rules one out; true when it has no filter.
-    pub(super) fn may_hold(&self, at: usize, hashes: &[u64]) -> Result<bool, EmbeddedError> {
-        let Some(extent) = self.meta.granules[at].filter else {
-            return Ok(true);
-        };
-        if hashes.is_empty() {
-            return Ok(true);
-        }
-        let mut filter = vec![0u8; extent.len as usize];
-        self.file
-            .read_exact_at(&mut filter, extent.offset)
-            .map_err(io(&self.path))?;
-        if crc32fast::hash(&filter) != extent.crc {
-            return Err(EmbeddedError::damaged(format!(
-                "{}: the token filter of granule {at} fails its checksum; the segment is damaged",
-                self.path.display()
-            )));
-        }
-        Ok(hashes
-            .iter()
-            .all(|&hash| super::filter::may_hold(&filter, hash)))
+    /// The term index of the segment's rows, when it has one.
+    pub(super) fn index(&self) -> Option<SegmentIndex<'_>> {
+        self.meta.index.map(|extent| SegmentIndex {
+            segment: self,
+            extent,
+        })
     }
 
     /// The rows' id hashes, sorted, read from the file when not in memory
@@ -316,5 +297,36 @@ impl Segment {
     /// them again.
     pub(super) fn forget_ids(&self) {
         *self.ids.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+/// A segment's term index, read from its file as lookups need it.
+pub(super) struct SegmentIndex<'a> {
+    segment: &'a Segment,
+    extent: Extent,
+}
+
+impl super::terms::IndexBytes for SegmentIndex<'_> {
+    fn len(&self) -> u64 {
+        self.extent.len
+    }
+
+    fn read(&self, at: u64, len: usize) -> Result<Cow<'_, [u8]>, EmbeddedError> {
+        if at + len as u64 > self.extent.len {
+            return Err(EmbeddedError::damaged(format!(
+                "{}: a read past its end",
+                self.describe()
+            )));
+        }
+        let mut bytes = vec![0u8; len];
+        self.segment
+            .file
+            .read_exact_at(&mut bytes, self.extent.offset + at)
+            .map_err(io(&self.segment.path))?;
+        Ok(Cow::Owned(bytes))
+    }
+
+    fn describe(&self) -> String {
+        format!("{}: term index", self.segment.path.display())
     }
 }

@@ -397,7 +397,7 @@ fn retention_that_fails_on_one_segment_leaves_the_others_readable() {
 }
 
 #[test]
-fn a_search_for_a_word_passes_over_granules_whose_filter_rules_it_out_unread() {
+fn a_search_for_a_word_passes_over_granules_whose_term_index_rules_it_out_unread() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = LogStore::open_with(dir.path(), 4).unwrap();
@@ -422,7 +422,7 @@ fn a_search_for_a_word_passes_over_granules_whose_filter_rules_it_out_unread() {
     std::fs::write(&paths[0], bytes).unwrap();
 
     let store = LogStore::open_with(dir.path(), 4).unwrap();
-    // Its filter has neither word: the damaged granule is never read.
+    // Its term index has neither word: the damaged granule is never read.
     assert_eq!(all_pages(&store, "refused acme.com", 10), [17, 16, 15, 14]);
     assert_eq!(search(&store, "\"refused by\"", 10, None).lines.len(), 4);
     // A word it may hold makes the search read it, and find the damage.
@@ -504,4 +504,158 @@ fn duplicate_checks_keep_a_bounded_number_of_id_lists_in_memory_and_still_see_ol
     assert_eq!(write(&store, "gw-1", &lines[..1]), (0, 1));
     assert!(store.state().segments[0].ids_in_memory());
     assert_eq!(in_memory(&store), ID_LISTS);
+}
+
+/// A line of the mixed corpus below: (host, level, message, µs).
+type Mixed = (String, &'static str, String, i64);
+
+/// 600 lines on three hosts, in writes of 1 to 40 lines (head chunks,
+/// whole and merged granules, segments of 100 rows), with common, rare
+/// and unique words, three levels, and times that go back and forth.
+fn mixed_store(dir: &Path) -> (LogStore, Vec<Mixed>) {
+    let store = LogStore::open_with(dir, 100).unwrap();
+    let mut state = 7u64;
+    let mut next = move |below: u64| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % below
+    };
+    let words = ["heap", "space", "refused", "acme", "pizzashack", "timeout"];
+    let levels = ["INFO", "WARN", "ERROR"];
+    let mut lines = Vec::new();
+    let mut n = 0u64;
+    while n < 600 {
+        let host = format!("gw-{}", next(3));
+        let size = 1 + next(40);
+        let mut batch = Vec::new();
+        let mut new = Vec::new();
+        for _ in 0..size.min(600 - n) {
+            let message = format!(
+                "{} {} line{n} {}",
+                words[next(6) as usize],
+                words[next(6) as usize],
+                if next(50) == 0 { "rare" } else { "" }
+            );
+            let ts = 1_000_000 * (n as i64 % 97) + next(1000) as i64;
+            let level = levels[next(3) as usize];
+            let (id, _, _) = line(n, ts, "");
+            batch.push((id, message.clone(), ts, level));
+            lines.push((host.clone(), level, message, ts));
+            n += 1;
+        }
+        for (id, message, ts, level) in &batch {
+            new.push(NewLine {
+                ts: *ts,
+                file: "/var/log/app.log",
+                level: Some(level),
+                logger: Some("ThrottleHandler"),
+                id,
+                message,
+            });
+        }
+        store.write("acme", &host, &new).unwrap();
+    }
+    (store, lines)
+}
+
+#[test]
+fn counts_and_searches_through_the_term_index_agree_with_reading_every_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, lines) = mixed_store(dir.path());
+    assert!(segments(dir.path()) >= 5);
+    let queries = [
+        "heap",
+        "rare",
+        "line17",
+        "heap -space",
+        "refused OR rare",
+        "\"space heap\"",
+        "logger:throttlehandler timeout",
+        "host:gw-1 acme",
+        "level:error",
+        "NOT acme",
+        "*",
+        "absent",
+    ];
+    for text in queries {
+        let expr = parse(text).unwrap();
+        for (level, host) in [(None, None), (Some("warn"), None), (None, Some("gw-2"))] {
+            let matching: Vec<&Mixed> = lines
+                .iter()
+                .filter(|(h, l, message, _)| {
+                    level.is_none_or(|level: &str| l.eq_ignore_ascii_case(level))
+                        && host.is_none_or(|host| h == host)
+                        && line_matches(&expr, message, Some("ThrottleHandler"), Some(l), h)
+                })
+                .collect();
+            let search = Search {
+                level,
+                host,
+                limit: 7,
+                ..everything(&expr)
+            };
+            // Every page, newest first.
+            let mut found = Vec::new();
+            let mut below = None;
+            loop {
+                let page = store.search(&Search { below, ..search }).unwrap();
+                found.extend(page.lines.iter().map(|l| l.message.clone()));
+                match page.next {
+                    Some(next) => below = Some(next),
+                    None => break,
+                }
+            }
+            let mut expected: Vec<&Mixed> = matching.clone();
+            expected.sort_by_key(|(_, _, _, ts)| std::cmp::Reverse(*ts));
+            let mut found_sorted = found.clone();
+            found_sorted.sort();
+            let mut expected_messages: Vec<String> =
+                expected.iter().map(|(_, _, m, _)| m.clone()).collect();
+            expected_messages.sort();
+            assert_eq!(found_sorted, expected_messages, "{text} {level:?} {host:?}");
+            for bucket in [1, 7, 3600] {
+                let counts = store
+                    .count(&search, std::time::Duration::from_secs(bucket))
+                    .unwrap();
+                let context = format!("{text} {level:?} {host:?} per {bucket} s");
+                assert_eq!(counts.total, matching.len() as u64, "{context}");
+                let mut buckets = std::collections::BTreeMap::new();
+                let mut hosts = std::collections::BTreeMap::new();
+                for (h, _, message, ts) in &matching {
+                    let width = bucket as i64 * 1_000_000;
+                    *buckets.entry(ts - ts.rem_euclid(width)).or_insert(0u64) += 1;
+                    let entry = hosts
+                        .entry(h.clone())
+                        .or_insert((0u64, i64::MIN, String::new()));
+                    entry.0 += 1;
+                    if *ts > entry.1 {
+                        (entry.1, entry.2) = (*ts, message.clone());
+                    }
+                }
+                let got: Vec<(i64, u64)> = counts
+                    .buckets
+                    .iter()
+                    .map(|b| (b.start.timestamp_micros(), b.count))
+                    .collect();
+                assert_eq!(got, buckets.into_iter().collect::<Vec<_>>(), "{context}");
+                for host in &counts.hosts {
+                    let (count, newest_ts, _) = &hosts[&host.host];
+                    assert_eq!(host.count, *count, "{context} {}", host.host);
+                    // Two lines may share the newest time: either is the newest.
+                    let newest_of_host: Vec<&String> = matching
+                        .iter()
+                        .filter(|(h, _, _, ts)| *h == host.host && ts == newest_ts)
+                        .map(|(_, _, m, _)| m)
+                        .collect();
+                    assert!(
+                        newest_of_host.contains(&&host.newest),
+                        "{context} {}",
+                        host.host
+                    );
+                }
+                assert_eq!(counts.hosts.len(), hosts.len(), "{context}");
+            }
+        }
+    }
 }

@@ -55,28 +55,6 @@ pub(super) fn day_of(millis: i64) -> i64 {
     millis.div_euclid(86_400_000)
 }
 
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-fn get_varint(bytes: &[u8], at: &mut usize) -> u64 {
-    let mut value = 0u64;
-    let mut shift = 0;
-    loop {
-        let byte = bytes[*at];
-        *at += 1;
-        value |= u64::from(byte & 0x7F) << shift;
-        if byte < 0x80 {
-            return value;
-        }
-        shift += 7;
-    }
-}
-
 fn read_u32(bytes: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(bytes[at..at + 4].try_into().expect("four bytes"))
 }
@@ -116,7 +94,7 @@ impl Block {
             let (min_ts, max_ts) = (points[0].0, points[points.len() - 1].0);
             let mut previous = min_ts;
             for (ts, _) in points {
-                put_varint(&mut data, (ts - previous) as u64);
+                crate::embedded::varint::put(&mut data, (ts - previous) as u64);
                 previous = *ts;
             }
             let ts_len = (data_start + data.len()) as u64 - offset;
@@ -245,7 +223,13 @@ impl Block {
         let mut at = 0;
         let mut ts = entry.min_ts;
         for value in values.chunks_exact(8) {
-            ts += get_varint(times, &mut at) as i64;
+            let Some(delta) = crate::embedded::varint::get(times, &mut at) else {
+                return Err(EmbeddedError::damaged(format!(
+                    "{}: a block's times end early; the file is damaged",
+                    self.path.display()
+                )));
+            };
+            ts += delta as i64;
             if ts > to {
                 break;
             }

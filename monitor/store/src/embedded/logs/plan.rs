@@ -1,0 +1,205 @@
+//! Which rows of a part a search can match, read from the part's term index
+//! (`terms`): its words and fields as sets of rows, joined as the query
+//! joins them. The answer may hold rows that do not match (a phrase's words
+//! in another order, a word cut at the index's length) unless it is called
+//! exact; it never leaves out a row that matches.
+
+use roaring::RoaringBitmap;
+
+use super::Search;
+use super::query::Expr;
+use super::terms::{Field, Terms, field_term, whole};
+use crate::embedded::error::EmbeddedError;
+
+/// The rows a search can match.
+#[derive(Debug)]
+pub(super) struct Candidates {
+    /// `None`: any row (the index rules none out).
+    pub rows: Option<RoaringBitmap>,
+    /// Whether every row in `rows` matches, so that rows need not be read
+    /// to be counted.
+    pub exact: bool,
+}
+
+/// The rows of the part indexed by `terms` that can match `search`.
+pub(super) fn candidates(
+    terms: &Terms<'_>,
+    search: &Search<'_>,
+) -> Result<Candidates, EmbeddedError> {
+    let mut fields = vec![field_term(Field::Environment, search.environment)];
+    fields.extend(search.host.map(|host| field_term(Field::Host, host)));
+    fields.extend(search.level.map(|level| field_term(Field::Level, level)));
+    fields.extend(search.file.map(|file| field_term(Field::File, file)));
+    let mut exact = true;
+    let mut rows: Option<RoaringBitmap> = None;
+    for term in &fields {
+        exact &= whole(term);
+        rows = Some(intersect(rows, terms.rows_of(term)?));
+    }
+    let (of_expr, expr_exact) = of(search.expr, terms)?;
+    let rows = match of_expr {
+        Some(of_expr) => Some(intersect(rows, of_expr)),
+        None => rows,
+    };
+    Ok(Candidates {
+        rows,
+        exact: exact && expr_exact,
+    })
+}
+
+fn intersect(rows: Option<RoaringBitmap>, with: RoaringBitmap) -> RoaringBitmap {
+    match rows {
+        Some(mut rows) => {
+            rows &= with;
+            rows
+        }
+        None => with,
+    }
+}
+
+/// The rows `expr` can match (`None`: any), and whether exactly those.
+fn of(expr: &Expr, terms: &Terms<'_>) -> Result<(Option<RoaringBitmap>, bool), EmbeddedError> {
+    Ok(match expr {
+        Expr::All => (None, true),
+        Expr::Phrase(finder) | Expr::Logger(finder) => {
+            let words: Vec<&[u8]> = finder
+                .needle()
+                .split(|b| *b == b' ')
+                .filter(|word| !word.is_empty())
+                .collect();
+            let mut rows = None;
+            for word in &words {
+                rows = Some(intersect(rows, terms.rows_of(word)?));
+            }
+            // One whole word in the message or the logger is what the
+            // index holds; the words of a phrase may stand in another
+            // order, and a logger's words may be in the message instead.
+            let exact = matches!(expr, Expr::Phrase(_)) && words.len() == 1 && whole(words[0]);
+            (rows, exact)
+        }
+        Expr::Level(level) => {
+            let term = field_term(Field::Level, level);
+            (Some(terms.rows_of(&term)?), whole(&term))
+        }
+        Expr::Host(host) => {
+            let term = field_term(Field::Host, host);
+            (Some(terms.rows_of(&term)?), whole(&term))
+        }
+        Expr::And(all) => {
+            let (mut rows, mut exact) = (None, true);
+            for expr in all {
+                let (of_expr, of_exact) = of(expr, terms)?;
+                exact &= of_exact;
+                if let Some(of_expr) = of_expr {
+                    rows = Some(intersect(rows, of_expr));
+                }
+            }
+            (rows, exact)
+        }
+        Expr::Or(any) => {
+            let (mut rows, mut exact) = (Some(RoaringBitmap::new()), true);
+            for expr in any {
+                let (of_expr, of_exact) = of(expr, terms)?;
+                exact &= of_exact;
+                rows = match (rows, of_expr) {
+                    (Some(mut rows), Some(of_expr)) => {
+                        rows |= of_expr;
+                        Some(rows)
+                    }
+                    _ => None,
+                };
+            }
+            (rows, exact)
+        }
+        Expr::Not(inner) => match of(inner, terms)? {
+            (rows, true) => {
+                let mut every = RoaringBitmap::new();
+                every.insert_range(0..terms.rows);
+                if let Some(rows) = rows {
+                    every -= rows;
+                } else {
+                    every.clear();
+                }
+                (Some(every), true)
+            }
+            (_, false) => (None, false),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embedded::logs::chunk::{self, Builder as ChunkBuilder, Id, NewRow};
+    use crate::embedded::logs::{query, terms};
+
+    /// An index of these (host, level, message) rows, row n the n-th.
+    fn index(rows: &[(&str, &str, &str)]) -> Vec<u8> {
+        let mut chunk = ChunkBuilder::default();
+        for (at, (host, level, message)) in rows.iter().enumerate() {
+            chunk.push(&NewRow {
+                ts: 1000 - at as i64,
+                seq: at as u64,
+                env: "acme",
+                host,
+                file: "/f",
+                level: Some(level),
+                logger: Some("ThrottleHandler"),
+                id: Id::of("x"),
+                message: message.as_bytes(),
+            });
+        }
+        let bytes = chunk.finish().unwrap().1;
+        let mut builder = terms::Builder::default();
+        builder.add(&chunk::decode(&bytes).unwrap());
+        builder.finish()
+    }
+
+    fn plan(bytes: &Vec<u8>, q: &str, level: Option<&str>) -> (Option<Vec<u32>>, bool) {
+        let terms = Terms::open(bytes).unwrap();
+        let expr = query::parse(q).unwrap();
+        let search = Search {
+            environment: "acme",
+            host: None,
+            level,
+            file: None,
+            from: i64::MIN,
+            to: i64::MAX,
+            below: None,
+            limit: 10,
+            expr: &expr,
+        };
+        let found = candidates(&terms, &search).unwrap();
+        (found.rows.map(|r| r.into_iter().collect()), found.exact)
+    }
+
+    const ROWS: &[(&str, &str, &str)] = &[
+        ("gw-1", "ERROR", "heap space exhausted"),
+        ("gw-2", "INFO", "space heap"),
+        ("gw-1", "INFO", "request handled"),
+    ];
+
+    #[test]
+    fn words_and_fields_are_exact_and_phrases_are_not() {
+        let bytes = index(ROWS);
+        assert_eq!(plan(&bytes, "heap", None), (Some(vec![0, 1]), true));
+        assert_eq!(plan(&bytes, "heap", Some("error")), (Some(vec![0]), true));
+        assert_eq!(
+            plan(&bytes, "\"heap space\"", None),
+            (Some(vec![0, 1]), false)
+        );
+        assert_eq!(
+            plan(&bytes, "heap OR handled", None),
+            (Some(vec![0, 1, 2]), true)
+        );
+        assert_eq!(plan(&bytes, "-heap", None), (Some(vec![2]), true));
+        assert_eq!(plan(&bytes, "host:gw-1 heap", None), (Some(vec![0]), true));
+        assert_eq!(plan(&bytes, "missing", None), (Some(vec![]), true));
+        assert_eq!(plan(&bytes, "*", None), (Some(vec![0, 1, 2]), true));
+        assert!(!plan(&bytes, "logger:throttlehandler", None).1);
+        assert_eq!(
+            plan(&bytes, "NOT \"heap space\"", None),
+            (Some(vec![0, 1, 2]), false)
+        );
+    }
+}

@@ -1,0 +1,643 @@
+//! A part's term index: for every word its lines hold, and for every level,
+//! host, environment and file, the rows that hold it. A search reads the
+//! rows its words and fields allow and decompresses only the granules that
+//! have one; a count the index answers exactly reads no row at all
+//! (ClickHouse's text index, Lucene's postings, kept per segment).
+//!
+//! Terms are the search's own tokens ([`normalize_into`]) of the message and
+//! of the logger, and a row's fields as a [`Field`] byte before the value
+//! (levels lower-cased); a term is cut at [`MAX_TERM`] bytes. Rows are
+//! numbered from 0 in the part's order (a segment's granules one after
+//! another, each newest first).
+//!
+//! ```text
+//! postings, one term's after another:
+//!   0                                   every row
+//!   1, varint count, varint first row, varint gaps
+//!   2, a roaring bitmap (its portable form)
+//! blocks of up to BLOCK terms, sorted: varint offset of the block's first
+//!   postings; per term u8 prefix shared with the term before, u8 length
+//!   of the rest, the rest, varint postings length; u32 CRC of the block
+//! table, per block: u8 length of its first term, the term, u32 offset
+//! u32 CRC of the table, u32 rows, u32 blocks, u32 table length,
+//!   u64 postings length
+//! ```
+//!
+//! The index must never leave out a row that holds a term: a search would
+//! miss the line. Blocks and the table carry CRCs; postings are checked as
+//! they are read (rows in order and in range, a bitmap that parses).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use roaring::RoaringBitmap;
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
+
+use super::chunk::Decoded;
+use super::query::normalize_into;
+use crate::embedded::error::EmbeddedError;
+use crate::embedded::varint;
+
+/// Bytes of a term kept: a longer token is indexed by its start, and a
+/// search for a word this long or longer is not answered exactly.
+pub(super) const MAX_TERM: usize = 128;
+/// Terms in a block: the table holds one per block.
+const BLOCK: usize = 128;
+const TRAILER: usize = 4 * 4 + 8;
+/// Postings forms.
+const EVERY_ROW: u8 = 0;
+const LIST: u8 = 1;
+const BITMAP: u8 = 2;
+
+/// A row's fields, as the byte that starts their terms (never in a token).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Field {
+    Level = 1,
+    Host = 2,
+    Environment = 3,
+    File = 4,
+}
+
+/// The term of a field's value.
+pub(super) fn field_term(field: Field, value: &str) -> Vec<u8> {
+    let mut term = Vec::with_capacity(1 + value.len());
+    term.push(field as u8);
+    match field {
+        Field::Level => term.extend(value.bytes().map(|b| b.to_ascii_lowercase())),
+        _ => term.extend_from_slice(value.as_bytes()),
+    }
+    term.truncate(MAX_TERM);
+    term
+}
+
+/// Whether a search for `term` is answered exactly by the index (it was
+/// not cut).
+pub(super) fn whole(term: &[u8]) -> bool {
+    term.len() < MAX_TERM
+}
+
+fn cut(term: &[u8]) -> &[u8] {
+    &term[..term.len().min(MAX_TERM)]
+}
+
+/// Each term's rows, as they are gathered.
+type Gathered = HashMap<Vec<u8>, Vec<u32>, Xxh3DefaultBuilder>;
+
+/// Gathers the terms of rows, then writes the index.
+#[derive(Default)]
+pub(super) struct Builder {
+    postings: Gathered,
+    rows: u32,
+}
+
+fn put(postings: &mut Gathered, term: &[u8], row: u32) {
+    match postings.get_mut(term) {
+        Some(rows) => {
+            if rows.last() != Some(&row) {
+                rows.push(row);
+            }
+        }
+        None => {
+            postings.insert(term.to_vec(), vec![row]);
+        }
+    }
+}
+
+impl Builder {
+    /// Adds a chunk's rows, numbered after the rows added before.
+    pub(super) fn add(&mut self, decoded: &Decoded<'_>) {
+        let tokens_of = |text: &str| {
+            let mut tokens = Vec::new();
+            normalize_into(text.as_bytes(), &mut tokens);
+            tokens
+        };
+        let dict_tokens: Vec<Vec<u8>> = decoded.dict.iter().map(|e| tokens_of(e)).collect();
+        let field_terms = |field| -> Vec<Vec<u8>> {
+            decoded
+                .dict
+                .iter()
+                .map(|value| field_term(field, value))
+                .collect()
+        };
+        let fields = [Field::Level, Field::Host, Field::Environment, Field::File].map(field_terms);
+        let mut text = Vec::with_capacity(1024);
+        for (at, row) in decoded.rows.iter().enumerate() {
+            let number = self.rows + at as u32;
+            text.clear();
+            normalize_into(row.message, &mut text);
+            let logger = dict_tokens.get(row.logger as usize).map_or(&[][..], |t| t);
+            for token in text
+                .split(|b| *b == b' ')
+                .chain(logger.split(|b| *b == b' '))
+            {
+                if !token.is_empty() {
+                    put(&mut self.postings, cut(token), number);
+                }
+            }
+            let values = [row.level, row.host, row.env, row.file];
+            for (terms, value) in fields.iter().zip(values) {
+                if let Some(term) = terms.get(value as usize) {
+                    put(&mut self.postings, term, number);
+                }
+            }
+        }
+        self.rows += decoded.rows.len() as u32;
+    }
+
+    /// Adds the rows of another index (a head chunk's, as it becomes a
+    /// granule), numbered after the rows added before: cheaper than
+    /// reading the rows' words again.
+    pub(super) fn add_index(&mut self, terms: &Terms<'_>) -> Result<(), EmbeddedError> {
+        let base = self.rows;
+        terms.for_each(|term, rows| {
+            let gathered = match self.postings.get_mut(term) {
+                Some(gathered) => gathered,
+                None => self.postings.entry(term.to_vec()).or_default(),
+            };
+            gathered.extend(rows.iter().map(|row| base + row));
+        })?;
+        self.rows += terms.rows;
+        Ok(())
+    }
+
+    /// The index's bytes.
+    pub(super) fn finish(self) -> Vec<u8> {
+        let rows = self.rows;
+        let mut terms: Vec<(Vec<u8>, Vec<u32>)> = self.postings.into_iter().collect();
+        terms.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut postings = Vec::new();
+        let mut blocks = Vec::new();
+        let mut table = Vec::new();
+        for block in terms.chunks(BLOCK) {
+            let start = blocks.len();
+            table.push(block[0].0.len() as u8);
+            table.extend_from_slice(&block[0].0);
+            table.extend_from_slice(&(start as u32).to_le_bytes());
+            varint::put(&mut blocks, postings.len() as u64);
+            let mut previous: &[u8] = &[];
+            for (term, rows_of) in block {
+                let shared = previous
+                    .iter()
+                    .zip(term)
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                blocks.push(shared as u8);
+                blocks.push((term.len() - shared) as u8);
+                blocks.extend_from_slice(&term[shared..]);
+                let before = postings.len();
+                encode(rows_of, rows, &mut postings);
+                varint::put(&mut blocks, (postings.len() - before) as u64);
+                previous = term;
+            }
+            let crc = crc32fast::hash(&blocks[start..]);
+            blocks.extend_from_slice(&crc.to_le_bytes());
+        }
+        let blocks_count = terms.len().div_ceil(BLOCK) as u32;
+        let mut out = postings;
+        let postings_len = out.len() as u64;
+        out.extend_from_slice(&blocks);
+        out.extend_from_slice(&table);
+        out.extend_from_slice(&crc32fast::hash(&table).to_le_bytes());
+        out.extend_from_slice(&rows.to_le_bytes());
+        out.extend_from_slice(&blocks_count.to_le_bytes());
+        out.extend_from_slice(&(table.len() as u32).to_le_bytes());
+        out.extend_from_slice(&postings_len.to_le_bytes());
+        out
+    }
+}
+
+/// Appends the postings of `rows` (sorted, of `total` rows) in their
+/// smallest form.
+fn encode(rows: &[u32], total: u32, out: &mut Vec<u8>) {
+    if rows.len() == total as usize {
+        out.push(EVERY_ROW);
+        return;
+    }
+    let start = out.len();
+    out.push(LIST);
+    varint::put(out, rows.len() as u64);
+    let mut previous = 0;
+    for (at, &row) in rows.iter().enumerate() {
+        varint::put(out, u64::from(if at == 0 { row } else { row - previous }));
+        previous = row;
+    }
+    if rows.len() > 256 {
+        let mut bitmap =
+            RoaringBitmap::from_sorted_iter(rows.iter().copied()).expect("rows are sorted");
+        bitmap.optimize();
+        if 1 + bitmap.serialized_size() < out.len() - start {
+            out.truncate(start);
+            out.push(BITMAP);
+            bitmap
+                .serialize_into(&mut *out)
+                .expect("a Vec takes every write");
+        }
+    }
+}
+
+/// Where an index's bytes are read from: memory (a head chunk's) or a
+/// segment's file.
+pub(super) trait IndexBytes {
+    fn len(&self) -> u64;
+    fn read(&self, at: u64, len: usize) -> Result<Cow<'_, [u8]>, EmbeddedError>;
+    /// What the index is, for errors ("<segment path>: term index").
+    fn describe(&self) -> String;
+}
+
+impl IndexBytes for Vec<u8> {
+    fn len(&self) -> u64 {
+        self.as_slice().len() as u64
+    }
+
+    fn read(&self, at: u64, len: usize) -> Result<Cow<'_, [u8]>, EmbeddedError> {
+        let at = at as usize;
+        self.get(at..at + len)
+            .map(Cow::Borrowed)
+            .ok_or_else(|| "a term index is cut short".into())
+    }
+
+    fn describe(&self) -> String {
+        "a head chunk's term index".into()
+    }
+}
+
+/// An index opened for lookups.
+pub(super) struct Terms<'a> {
+    bytes: &'a dyn IndexBytes,
+    pub rows: u32,
+    postings_len: u64,
+    blocks_len: u64,
+    /// The table's bytes, and where each entry starts in them.
+    table: Vec<u8>,
+    entries: Vec<u32>,
+}
+
+impl<'a> Terms<'a> {
+    pub(super) fn open(bytes: &'a dyn IndexBytes) -> Result<Self, EmbeddedError> {
+        let damaged = |what: &str| EmbeddedError::damaged(format!("{}: {what}", bytes.describe()));
+        let len = bytes.len();
+        if len < TRAILER as u64 {
+            return Err(damaged("too short"));
+        }
+        let trailer = bytes.read(len - TRAILER as u64, TRAILER)?;
+        let u32_at = |at: usize| u32::from_le_bytes(trailer[at..at + 4].try_into().expect("4"));
+        let (table_crc, rows, blocks, table_len) = (u32_at(0), u32_at(4), u32_at(8), u32_at(12));
+        let postings_len = u64::from_le_bytes(trailer[16..24].try_into().expect("8"));
+        let Some(blocks_len) = (len - TRAILER as u64)
+            .checked_sub(u64::from(table_len))
+            .and_then(|rest| rest.checked_sub(postings_len))
+        else {
+            return Err(damaged("its parts do not fit its length"));
+        };
+        let table = bytes
+            .read(postings_len + blocks_len, table_len as usize)?
+            .into_owned();
+        if crc32fast::hash(&table) != table_crc {
+            return Err(damaged("its table fails its checksum"));
+        }
+        let mut entries = Vec::with_capacity(blocks as usize);
+        let mut at = 0;
+        while at < table.len() {
+            entries.push(at as u32);
+            at += 1 + table[at] as usize + 4;
+        }
+        if at != table.len() || entries.len() != blocks as usize {
+            return Err(damaged("its table does not hold its blocks"));
+        }
+        Ok(Self {
+            bytes,
+            rows,
+            postings_len,
+            blocks_len,
+            table,
+            entries,
+        })
+    }
+
+    fn damaged(&self, what: &str) -> EmbeddedError {
+        EmbeddedError::damaged(format!("{}: {what}", self.bytes.describe()))
+    }
+
+    /// Block `at`'s first term and offset.
+    fn entry(&self, at: usize) -> (&[u8], u64) {
+        let start = self.entries[at] as usize;
+        let len = self.table[start] as usize;
+        let term = &self.table[start + 1..start + 1 + len];
+        let offset = &self.table[start + 1 + len..start + 1 + len + 4];
+        (
+            term,
+            u64::from(u32::from_le_bytes(offset.try_into().expect("4"))),
+        )
+    }
+
+    /// Block `at`'s bytes, checked.
+    fn block(&self, at: usize) -> Result<Cow<'_, [u8]>, EmbeddedError> {
+        let (_, start) = self.entry(at);
+        let end = if at + 1 < self.entries.len() {
+            self.entry(at + 1).1
+        } else {
+            self.blocks_len
+        };
+        if end < start + 4 || end > self.blocks_len {
+            return Err(self.damaged("a block's bounds are wrong"));
+        }
+        let block = self
+            .bytes
+            .read(self.postings_len + start, (end - start) as usize)?;
+        let (body, crc) = block.split_at(block.len() - 4);
+        if crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().expect("4")) {
+            return Err(self.damaged("a block fails its checksum"));
+        }
+        Ok(block)
+    }
+
+    /// Walks the terms of block `at` in order, with where each one's
+    /// postings are; stops when `seen` answers false.
+    fn walk(
+        &self,
+        at: usize,
+        mut seen: impl FnMut(&[u8], u64, usize) -> Result<bool, EmbeddedError>,
+    ) -> Result<bool, EmbeddedError> {
+        let block = self.block(at)?;
+        let body = &block[..block.len() - 4];
+        let bad = || self.damaged("a block's terms are malformed");
+        let mut cursor = 0;
+        let mut offset = varint::get(body, &mut cursor).ok_or_else(bad)?;
+        let mut term = Vec::with_capacity(MAX_TERM);
+        while cursor < body.len() {
+            let shared = body[cursor] as usize;
+            let rest = *body.get(cursor + 1).ok_or_else(bad)? as usize;
+            let suffix = body.get(cursor + 2..cursor + 2 + rest).ok_or_else(bad)?;
+            if shared > term.len() {
+                return Err(bad());
+            }
+            term.truncate(shared);
+            term.extend_from_slice(suffix);
+            cursor += 2 + rest;
+            let len = varint::get(body, &mut cursor).ok_or_else(bad)? as usize;
+            if !seen(&term, offset, len)? {
+                return Ok(false);
+            }
+            offset += len as u64;
+        }
+        Ok(true)
+    }
+
+    fn postings(&self, offset: u64, len: usize) -> Result<RoaringBitmap, EmbeddedError> {
+        if offset + len as u64 > self.postings_len {
+            return Err(self.damaged("a term's rows lie outside the index"));
+        }
+        let bytes = self.bytes.read(offset, len)?;
+        decode(&bytes, self.rows).ok_or_else(|| self.damaged("a term's rows are malformed"))
+    }
+
+    /// The rows that hold `term` (cut as the index cuts terms); empty when
+    /// none does.
+    pub(super) fn rows_of(&self, term: &[u8]) -> Result<RoaringBitmap, EmbeddedError> {
+        let term = cut(term);
+        let block = self.entries_before(term);
+        let Some(block) = block.checked_sub(1) else {
+            return Ok(RoaringBitmap::new());
+        };
+        let mut found = None;
+        self.walk(block, |have, offset, len| {
+            match have.cmp(term) {
+                std::cmp::Ordering::Less => return Ok(true),
+                std::cmp::Ordering::Equal => found = Some((offset, len)),
+                std::cmp::Ordering::Greater => {}
+            }
+            Ok(false)
+        })?;
+        match found {
+            Some((offset, len)) => self.postings(offset, len),
+            None => Ok(RoaringBitmap::new()),
+        }
+    }
+
+    /// Every term that starts with `prefix` and its rows.
+    pub(super) fn with_prefix(
+        &self,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, RoaringBitmap)>, EmbeddedError> {
+        let mut located = Vec::new();
+        let first = self.entries_before(prefix).saturating_sub(1);
+        for block in first..self.entries.len() {
+            let more = self.walk(block, |term, offset, len| {
+                if term.starts_with(prefix) {
+                    located.push((term.to_vec(), offset, len));
+                    Ok(true)
+                } else {
+                    Ok(term < prefix)
+                }
+            })?;
+            if !more {
+                break;
+            }
+        }
+        located
+            .into_iter()
+            .map(|(term, offset, len)| Ok((term, self.postings(offset, len)?)))
+            .collect()
+    }
+
+    /// How many blocks start at or before `term`.
+    fn entries_before(&self, term: &[u8]) -> usize {
+        let (mut low, mut high) = (0, self.entries.len());
+        while low < high {
+            let middle = (low + high) / 2;
+            if self.entry(middle).0 <= term {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
+        }
+        low
+    }
+
+    /// Every term and its rows, in order.
+    pub(super) fn for_each(
+        &self,
+        mut each: impl FnMut(&[u8], &RoaringBitmap),
+    ) -> Result<(), EmbeddedError> {
+        for block in 0..self.entries.len() {
+            self.walk(block, |term, offset, len| {
+                each(term, &self.postings(offset, len)?);
+                Ok(true)
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Postings written by [`encode`], for an index of `rows` rows.
+fn decode(bytes: &[u8], rows: u32) -> Option<RoaringBitmap> {
+    let (&form, body) = bytes.split_first()?;
+    let decoded = match form {
+        EVERY_ROW if body.is_empty() => {
+            let mut every = RoaringBitmap::new();
+            every.insert_range(0..rows);
+            every
+        }
+        LIST => {
+            let mut at = 0;
+            let count = varint::get(body, &mut at)?;
+            let mut row = 0u64;
+            let mut list = Vec::with_capacity(count.min(u64::from(rows)) as usize);
+            for n in 0..count {
+                let gap = varint::get(body, &mut at)?;
+                if n > 0 && gap == 0 {
+                    return None;
+                }
+                row += gap;
+                list.push(u32::try_from(row).ok().filter(|row| *row < rows)?);
+            }
+            if at != body.len() {
+                return None;
+            }
+            RoaringBitmap::from_sorted_iter(list).ok()?
+        }
+        BITMAP => {
+            let bitmap = RoaringBitmap::deserialize_from(body).ok()?;
+            if bitmap.max().is_some_and(|max| max >= rows) {
+                return None;
+            }
+            bitmap
+        }
+        _ => return None,
+    };
+    Some(decoded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embedded::logs::chunk::{self, Builder as ChunkBuilder, Id, NewRow};
+
+    fn chunk_of(rows: &[(&str, &str, Option<&str>)]) -> Vec<u8> {
+        let mut builder = ChunkBuilder::default();
+        for (at, (host, message, level)) in rows.iter().enumerate() {
+            builder.push(&NewRow {
+                ts: 1000 - at as i64,
+                seq: at as u64,
+                env: "acme",
+                host,
+                file: "/f",
+                level: *level,
+                logger: Some("ThrottleHandler"),
+                id: Id::of("x"),
+                message: message.as_bytes(),
+            });
+        }
+        builder.finish().unwrap().1
+    }
+
+    fn index_of(chunks: &[Vec<u8>]) -> Vec<u8> {
+        let mut builder = Builder::default();
+        for bytes in chunks {
+            builder.add(&chunk::decode(bytes).unwrap());
+        }
+        builder.finish()
+    }
+
+    fn rows(bitmap: RoaringBitmap) -> Vec<u32> {
+        bitmap.into_iter().collect()
+    }
+
+    #[test]
+    fn every_word_and_field_finds_exactly_its_rows() {
+        let bytes = index_of(&[
+            chunk_of(&[
+                ("gw-1", "Heap space low", Some("warn")),
+                ("gw-2", "request handled", None),
+            ]),
+            chunk_of(&[("gw-1", "heap dump written; heap full", Some("ERROR"))]),
+        ]);
+        let terms = Terms::open(&bytes).unwrap();
+        assert_eq!(terms.rows, 3);
+        assert_eq!(rows(terms.rows_of(b"heap").unwrap()), [0, 2]);
+        assert_eq!(rows(terms.rows_of(b"handled").unwrap()), [1]);
+        assert_eq!(rows(terms.rows_of(b"throttlehandler").unwrap()), [0, 1, 2]);
+        assert!(terms.rows_of(b"missing").unwrap().is_empty());
+        assert!(terms.rows_of(b"").unwrap().is_empty());
+        let level = |l| rows(terms.rows_of(&field_term(Field::Level, l)).unwrap());
+        assert_eq!(level("WARN"), [0]);
+        assert_eq!(level("error"), [2]);
+        let host = |h| rows(terms.rows_of(&field_term(Field::Host, h)).unwrap());
+        assert_eq!(host("gw-1"), [0, 2]);
+        assert!(host("gw-3").is_empty());
+        let hosts: Vec<(Vec<u8>, Vec<u32>)> = terms
+            .with_prefix(&[Field::Host as u8])
+            .unwrap()
+            .into_iter()
+            .map(|(term, bitmap)| (term[1..].to_vec(), rows(bitmap)))
+            .collect();
+        assert_eq!(
+            hosts,
+            [(b"gw-1".to_vec(), vec![0, 2]), (b"gw-2".to_vec(), vec![1])]
+        );
+    }
+
+    #[test]
+    fn many_terms_and_every_postings_form_read_back() {
+        // 3000 rows: a word in every row, one in every third, one per row,
+        // and enough terms for many blocks.
+        let messages: Vec<String> = (0..3000)
+            .map(|n| {
+                let third = if n % 3 == 0 { "third" } else { "" };
+                format!("always seq{n} {third}")
+            })
+            .collect();
+        let rows_in: Vec<(&str, &str, Option<&str>)> = messages
+            .iter()
+            .map(|m| ("gw-1", m.as_str(), None))
+            .collect();
+        let bytes = index_of(&[chunk_of(&rows_in)]);
+        let terms = Terms::open(&bytes).unwrap();
+        assert_eq!(terms.rows_of(b"always").unwrap().len(), 3000);
+        let third = rows(terms.rows_of(b"third").unwrap());
+        assert_eq!(third, (0..3000).step_by(3).collect::<Vec<u32>>());
+        for n in [0u32, 1, 127, 128, 1999, 2999] {
+            assert_eq!(
+                rows(terms.rows_of(format!("seq{n}").as_bytes()).unwrap()),
+                [n]
+            );
+        }
+        let mut seen = 0;
+        terms.for_each(|_, _| seen += 1).unwrap();
+        // The words, the logger's, and the host, environment and file (the
+        // rows have no level).
+        assert_eq!(seen, 3000 + 3 + 3);
+        // Merged after itself, every row appears twice as far on.
+        let mut merged = Builder::default();
+        merged.add_index(&terms).unwrap();
+        merged.add_index(&terms).unwrap();
+        let bytes = merged.finish();
+        let twice = Terms::open(&bytes).unwrap();
+        assert_eq!(rows(twice.rows_of(b"seq5").unwrap()), [5, 3005]);
+        assert_eq!(twice.rows_of(b"always").unwrap().len(), 6000);
+    }
+
+    #[test]
+    fn a_damaged_index_is_refused_by_name() {
+        let bytes = index_of(&[chunk_of(&[("gw-1", "heap space", None)])]);
+        let mut broken = bytes.clone();
+        let last_block_byte = broken.len() - TRAILER - 10;
+        broken[last_block_byte] ^= 0xff;
+        let failed = Terms::open(&broken)
+            .and_then(|terms| terms.rows_of(b"heap"))
+            .unwrap_err()
+            .to_string();
+        assert!(failed.contains("term index"), "{failed}");
+        assert!(Terms::open(&bytes[..10].to_vec()).is_err());
+    }
+
+    #[test]
+    fn long_words_are_found_by_their_start_and_not_called_whole() {
+        let long = "x".repeat(300);
+        let bytes = index_of(&[chunk_of(&[("gw-1", &long, None)])]);
+        let terms = Terms::open(&bytes).unwrap();
+        assert_eq!(rows(terms.rows_of(long.as_bytes()).unwrap()), [0]);
+        assert!(!whole(long.as_bytes()));
+        assert!(whole(b"heap"));
+    }
+}

@@ -1,0 +1,55 @@
+//! LEB128 variable-length integers, as the embedded store's files write
+//! small numbers (time deltas, row gaps, lengths): seven bits a byte, the
+//! high bit set on every byte but the last. Reading never panics: bytes cut
+//! short or a number longer than 64 bits answer `None`.
+
+/// Appends `value` to `out`.
+pub(crate) fn put(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// The number at `bytes[*at..]`; moves `at` past it.
+pub(crate) fn get(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let mut value = 0u64;
+    let mut shift = 0;
+    loop {
+        let byte = *bytes.get(*at)?;
+        *at += 1;
+        if shift > 63 {
+            return None;
+        }
+        value |= u64::from(byte & 0x7F) << shift;
+        if byte < 0x80 {
+            return Some(value);
+        }
+        shift += 7;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_back_as_written_and_cut_bytes_are_refused() {
+        let numbers = [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX];
+        let mut bytes = Vec::new();
+        for n in numbers {
+            put(&mut bytes, n);
+        }
+        let mut at = 0;
+        for n in numbers {
+            assert_eq!(get(&bytes, &mut at), Some(n));
+        }
+        assert_eq!(at, bytes.len());
+        assert_eq!(
+            get(&bytes[..bytes.len() - 1], &mut (bytes.len() - 10)),
+            None
+        );
+        assert_eq!(get(&[0xff; 11], &mut 0), None, "longer than 64 bits");
+    }
+}
