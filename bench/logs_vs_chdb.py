@@ -101,6 +101,32 @@ def du(path):
     return total
 
 
+def segment_parts(folder):
+    """The monitor's segment bytes by what they hold: (granules, term
+    index, id hashes, the rest), read from each segment's meta."""
+    granules = index = ids = total = 0
+    for name in os.listdir(folder) if os.path.isdir(folder) else []:
+        if not name.endswith(".seg"):
+            continue
+        with open(os.path.join(folder, name), "rb") as f:
+            data = f.read()
+        total += len(data)
+        meta_at = int.from_bytes(data[-24:-16], "little")
+        meta_len = int.from_bytes(data[-16:-12], "little")
+        meta = json.loads(data[meta_at:meta_at + meta_len])
+        granules += sum(g["len"] for g in meta["granules"])
+        index += (meta.get("index") or {}).get("len", 0)
+        ids += meta["ids_count"] * 16
+    return granules, index, ids, total - granules - index - ids
+
+
+def rss_mb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def timed_get(port, path):
     args = ["curl", "-sS", "--fail-with-body", "-o", "-", "-w", "\n%{time_total}",
             "-H", f"Authorization: Bearer {USER_TOKEN}", f"http://127.0.0.1:{port}{path}"]
@@ -210,6 +236,7 @@ def one_size(lines, work):
         for path in tsvs:
             os.remove(path)
         out["monitor_disk"] = du(f"{data}/logs") if os.path.isdir(f"{data}/logs") else du(data)
+        out["monitor_disk_parts"] = segment_parts(f"{data}/logs/segments")
         for table in ("indexed", "plain"):
             answer = json.loads(ch(f"SELECT sum(bytes_on_disk) FROM system.parts WHERE database = 'b' AND table = '{table}' AND active").bytes())
             out[f"{table}_disk"] = int(answer["data"][0][0])
@@ -262,6 +289,7 @@ def one_size(lines, work):
                 figures.setdefault(("count", engine), []).append(pct(times))
         out["queries"] = {f"{kind}|{engine}": runs for (kind, engine), runs in figures.items()}
         out["monitor_peak_rss_mb"] = peak_rss_mb(monitor.pid)
+        out["monitor_rss_mb"] = rss_mb(monitor.pid)
     finally:
         monitor.terminate()
         monitor.wait()
@@ -299,7 +327,12 @@ def report(results):
                 lines.append(f"| {kind} {name}, ms | {cells[0][1]} | {cells[1][1]} | {cells[2][1]} | "
                              f"**{cells[0][0] / max(cells[1][0], 1e-9):.2f}x** |")
         lines.append(f"| monitor peak memory, MB | {r['monitor_peak_rss_mb']:,.0f} | | | |")
+        lines.append(f"| monitor memory after the queries, MB | {r.get('monitor_rss_mb', 0):,.0f} | | | |")
         lines.append("")
+        if r.get("monitor_disk_parts"):
+            granules, index, ids, rest = (b / 1e6 for b in r["monitor_disk_parts"])
+            lines += [f"The monitor's segments hold {granules:,.0f} MB of granules (LZ4), {index:,.0f} MB of term index, "
+                      f"{ids:,.0f} MB of id hashes and {rest:,.0f} MB of meta; the rest of its disk is the WAL.", ""]
     lines += ["Ingest above 1x is better for the monitor; every other ratio below 1x is.", ""]
     return "\n".join(lines)
 

@@ -66,7 +66,10 @@ impl<'a> Id<'a> {
     /// What duplicates are recognised by: the id within its environment.
     /// Ids are unique within an environment only; the same id sent by two
     /// environments is two events, so the environment is part of the key.
-    pub(super) fn key(&self, environment: &str) -> u128 {
+    /// It is the lower half of the 128-bit hash (segments written before
+    /// kept all of it): a new line is taken for a held one by chance about
+    /// once in 10^19 / (lines it is checked against).
+    pub(super) fn key(&self, environment: &str) -> u64 {
         let mut hasher = xxhash_rust::xxh3::Xxh3::new();
         hasher.update(environment.as_bytes());
         // A byte no environment name holds ends the name.
@@ -75,7 +78,7 @@ impl<'a> Id<'a> {
             Id::Hex(value) => hasher.update(&value.to_le_bytes()),
             Id::Text(text) => hasher.update(text.as_bytes()),
         }
-        hasher.digest128()
+        hasher.digest128() as u64
     }
 }
 
@@ -110,7 +113,7 @@ impl RowRef<'_> {
 
     /// The row's duplicate key ([`Id::key`]), its environment read from
     /// the chunk's dictionary `dict`.
-    pub(super) fn id_key(&self, dict: &[&str]) -> u128 {
+    pub(super) fn id_key(&self, dict: &[&str]) -> u64 {
         let environment = dict.get(self.env as usize).copied().unwrap_or_default();
         self.id.key(environment)
     }

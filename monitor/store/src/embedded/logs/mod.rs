@@ -56,8 +56,8 @@ use terms::Terms;
 /// Rows kept in memory (and the WAL) before they are written as a segment.
 const HEAD_LIMIT: usize = 256 * 1024;
 
-/// Segments whose id hashes (16 bytes a row) duplicate checks keep in
-/// memory: 32 MiB with full segments. Late lines are checked against the
+/// Segments whose id hashes (8 bytes a row) duplicate checks keep in
+/// memory: 16 MiB with full segments. Late lines are checked against the
 /// newest segments; an old segment's list is read again when needed.
 const ID_LISTS: usize = 8;
 
@@ -153,7 +153,7 @@ impl Chunk {
 
 /// The set of id hashes in the head: they are hashes already, so the set
 /// need not hash them again.
-type IdSet = HashSet<u128, aerie_common::BuildPrehashed>;
+type IdSet = HashSet<u64, aerie_common::BuildPrehashed>;
 
 struct State {
     head: Vec<Arc<Chunk>>,
@@ -329,7 +329,7 @@ impl LogStore {
         let written = {
             let mut state = self.state();
             let mut accepted: Vec<(usize, u64)> = Vec::with_capacity(lines.len());
-            let keys: Vec<u128> = ids.iter().map(|id| id.key(environment)).collect();
+            let keys: Vec<u64> = ids.iter().map(|id| id.key(environment)).collect();
             for (index, (line, &hash)) in lines.iter().zip(&keys).enumerate() {
                 if !state.head_ids.insert(hash) {
                     continue;
@@ -423,7 +423,7 @@ impl LogStore {
         let (whole, small): (Vec<&Arc<Chunk>>, Vec<&Arc<Chunk>>) = head
             .iter()
             .partition(|chunk| chunk.span.rows as usize >= CHUNK_ROWS / 2);
-        let ids: Vec<u128> = state.head_ids.iter().copied().collect();
+        let ids: Vec<u64> = state.head_ids.iter().copied().collect();
         let written = (|| {
             let decoded: Vec<Decoded<'_>> = small
                 .iter()
@@ -1029,7 +1029,7 @@ fn rewrite(segment: &Segment, cutoff: i64) -> Result<(Segment, u64), EmbeddedErr
 
 impl State {
     /// Whether a segment with a granule covering `ts` holds the id hash.
-    fn in_segments(&mut self, hash: u128, ts: i64) -> Result<bool, EmbeddedError> {
+    fn in_segments(&mut self, hash: u64, ts: i64) -> Result<bool, EmbeddedError> {
         if ts > self.segments_newest {
             return Ok(false);
         }

@@ -7,7 +7,8 @@
 //! "AERIELG1"
 //! granules (LZ4 blocks of chunks)
 //! the term index of all the granules' rows (`terms`)
-//! the rows' id hashes, sorted, 16 bytes each (duplicate checks)
+//! the rows' id hashes, sorted, 8 bytes each (duplicate checks; 16 in
+//!   segments written before, of which the lower 8 are read)
 //! meta (JSON: granule spans, offsets, CRCs, where the index is)
 //! u64 meta offset, u32 meta length, u32 meta CRC, "AERIELG1"
 //! ```
@@ -57,11 +58,18 @@ struct Meta {
     max_ts: i64,
     ids_offset: u64,
     ids_count: u64,
+    /// Bytes per id hash: 8, or 16 in segments written before (absent).
+    #[serde(default = "sixteen")]
+    id_bytes: usize,
     ids_crc: u32,
     granules: Vec<GranuleMeta>,
     /// The term index, if the segment has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     index: Option<Extent>,
+}
+
+fn sixteen() -> usize {
+    16
 }
 
 #[derive(Debug)]
@@ -71,7 +79,7 @@ pub(super) struct Segment {
     meta: Meta,
     /// The id hashes, once read (the store keeps a few segments' in
     /// memory and has the others forget theirs).
-    ids: Mutex<Option<Arc<Vec<u128>>>>,
+    ids: Mutex<Option<Arc<Vec<u64>>>>,
 }
 
 /// A buffered file that counts what was written to it.
@@ -94,7 +102,7 @@ fn write_body(
     flushed_through: u64,
     granules: Vec<(Span, &[u8])>,
     index: &[u8],
-    ids: &mut [u128],
+    ids: &mut [u64],
 ) -> std::io::Result<Meta> {
     let mut out = Counted { out, at: 0 };
     out.put(MAGIC)?;
@@ -138,6 +146,7 @@ fn write_body(
         max_ts: metas.iter().map(|g| g.span.max_key.0).max().unwrap_or(0),
         ids_offset,
         ids_count: ids.len() as u64,
+        id_bytes: 8,
         ids_crc: ids_crc.finalize(),
         granules: metas,
         index: Some(index_extent),
@@ -162,7 +171,7 @@ impl Segment {
         flushed_through: u64,
         granules: Vec<(Span, &[u8])>,
         index: &[u8],
-        mut ids: Vec<u128>,
+        mut ids: Vec<u64>,
     ) -> Result<Self, EmbeddedError> {
         let written = aerie_common::atomic_write_with(path, |out| {
             write_body(out, flushed_through, granules, index, &mut ids)
@@ -262,12 +271,19 @@ impl Segment {
 
     /// The rows' id hashes, sorted, read from the file when not in memory
     /// (they stay there until [`Segment::forget_ids`]).
-    pub(super) fn ids(&self) -> Result<Arc<Vec<u128>>, EmbeddedError> {
+    pub(super) fn ids(&self) -> Result<Arc<Vec<u64>>, EmbeddedError> {
         let mut held = self.ids.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(ids) = held.as_ref() {
             return Ok(Arc::clone(ids));
         }
-        let mut bytes = vec![0u8; self.meta.ids_count as usize * 16];
+        let width = self.meta.id_bytes;
+        if width != 8 && width != 16 {
+            return Err(EmbeddedError::damaged(format!(
+                "{}: id hashes of {width} bytes; the segment is damaged or from another version",
+                self.path.display()
+            )));
+        }
+        let mut bytes = vec![0u8; self.meta.ids_count as usize * width];
         self.file
             .read_exact_at(&mut bytes, self.meta.ids_offset)
             .map_err(io(&self.path))?;
@@ -277,12 +293,15 @@ impl Segment {
                 self.path.display()
             )));
         }
-        let ids: Arc<Vec<u128>> = Arc::new(
-            bytes
-                .chunks_exact(16)
-                .map(|id| u128::from_le_bytes(id.try_into().expect("16")))
-                .collect(),
-        );
+        // The lower half of an old 16-byte hash is its first 8 bytes.
+        let mut ids: Vec<u64> = bytes
+            .chunks_exact(width)
+            .map(|id| u64::from_le_bytes(id[..8].try_into().expect("8")))
+            .collect();
+        if width == 16 {
+            ids.sort_unstable();
+        }
+        let ids = Arc::new(ids);
         *held = Some(Arc::clone(&ids));
         Ok(ids)
     }
