@@ -443,17 +443,22 @@ impl LogStore {
                         .map(|(span, bytes)| (span.clone(), bytes.as_slice())),
                 )
                 .collect();
-            // Rows are numbered in the granules' order: whole chunks first.
-            let mut index = terms::Builder::default();
-            for chunk in &whole {
-                index.add_index(&Terms::open(chunk.index()?)?)?;
-            }
+            // Rows are numbered in the granules' order: the whole chunks'
+            // indexes, then one of the merged granules, merged in turn.
+            let mut of_merged = terms::Builder::default();
             for (_, bytes) in &merged {
-                index.add(&chunk::decode(bytes)?);
+                of_merged.add(&chunk::decode(bytes)?);
             }
+            let of_merged = of_merged.finish();
+            let mut parts = Vec::with_capacity(whole.len() + 1);
+            for chunk in &whole {
+                parts.push(Terms::open(chunk.index()?)?);
+            }
+            parts.push(Terms::open(&of_merged)?);
+            let index = terms::merge(&parts)?;
             let through = state.next_seq;
             let path = self.dir.join("segments").join(format!("{through:020}.seg"));
-            Segment::write(&path, through, granules, &index.finish(), ids)
+            Segment::write(&path, through, granules, &index, ids)
         })();
         let segment = match written {
             Ok(segment) => segment,

@@ -30,8 +30,8 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use aerie_common::BuildPrehashed;
 use roaring::RoaringBitmap;
-use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::chunk::Decoded;
 use super::query::normalize_into;
@@ -80,30 +80,80 @@ fn cut(term: &[u8]) -> &[u8] {
     &term[..term.len().min(MAX_TERM)]
 }
 
-/// Each term's rows, as they are gathered.
-type Gathered = HashMap<Vec<u8>, Vec<u32>, Xxh3DefaultBuilder>;
+/// No term (the end of a chain of terms that share a hash).
+const NO_TERM: u32 = u32::MAX;
 
-/// Gathers the terms of rows, then writes the index.
+/// Gathers the terms of rows, then writes the index. Terms are interned:
+/// a map from each term's hash to its number, the bytes of all in one
+/// buffer, so that a token costs a hash and a lookup, not an allocation.
 #[derive(Default)]
 pub(super) struct Builder {
-    postings: Gathered,
+    /// The first term with each hash.
+    by_hash: HashMap<u64, u32, BuildPrehashed>,
+    /// Term `t`'s bytes are `bytes[starts[t]..starts[t + 1]]`.
+    bytes: Vec<u8>,
+    starts: Vec<u32>,
+    /// The next term with the same hash as `t` ([`NO_TERM`]: none).
+    same_hash: Vec<u32>,
+    /// Term `t`'s rows: the first, then the others.
+    first_row: Vec<u32>,
+    other_rows: Vec<Vec<u32>>,
     rows: u32,
 }
 
-fn put(postings: &mut Gathered, term: &[u8], row: u32) {
-    match postings.get_mut(term) {
-        Some(rows) => {
-            if rows.last() != Some(&row) {
-                rows.push(row);
+impl Builder {
+    fn term(&self, at: u32) -> &[u8] {
+        let at = at as usize;
+        &self.bytes[self.starts[at] as usize..self.starts[at + 1] as usize]
+    }
+
+    /// The number of `term`, which is added if new.
+    fn intern(&mut self, term: &[u8]) -> (u32, bool) {
+        let hash = xxhash_rust::xxh3::xxh3_64(term);
+        let mut link = None;
+        if let Some(&first) = self.by_hash.get(&hash) {
+            let mut at = first;
+            loop {
+                if self.term(at) == term {
+                    return (at, false);
+                }
+                match self.same_hash[at as usize] {
+                    NO_TERM => break,
+                    next => at = next,
+                }
+            }
+            link = Some(at);
+        }
+        if self.starts.is_empty() {
+            self.starts.push(0);
+        }
+        let at = self.same_hash.len() as u32;
+        self.bytes.extend_from_slice(term);
+        self.starts.push(self.bytes.len() as u32);
+        self.same_hash.push(NO_TERM);
+        match link {
+            Some(last) => self.same_hash[last as usize] = at,
+            None => {
+                self.by_hash.insert(hash, at);
             }
         }
-        None => {
-            postings.insert(term.to_vec(), vec![row]);
+        (at, true)
+    }
+
+    fn put(&mut self, term: &[u8], row: u32) {
+        let (at, new) = self.intern(term);
+        if new {
+            self.first_row.push(row);
+            self.other_rows.push(Vec::new());
+            return;
+        }
+        let at = at as usize;
+        let others = &mut self.other_rows[at];
+        if others.last().copied().unwrap_or(self.first_row[at]) != row {
+            others.push(row);
         }
     }
-}
 
-impl Builder {
     /// Adds a chunk's rows, numbered after the rows added before.
     pub(super) fn add(&mut self, decoded: &Decoded<'_>) {
         let tokens_of = |text: &str| {
@@ -131,79 +181,226 @@ impl Builder {
                 .chain(logger.split(|b| *b == b' '))
             {
                 if !token.is_empty() {
-                    put(&mut self.postings, cut(token), number);
+                    self.put(cut(token), number);
                 }
             }
             let values = [row.level, row.host, row.env, row.file];
             for (terms, value) in fields.iter().zip(values) {
                 if let Some(term) = terms.get(value as usize) {
-                    put(&mut self.postings, term, number);
+                    self.put(term, number);
                 }
             }
         }
         self.rows += decoded.rows.len() as u32;
     }
 
-    /// Adds the rows of another index (a head chunk's, as it becomes a
-    /// granule), numbered after the rows added before: cheaper than
-    /// reading the rows' words again.
-    pub(super) fn add_index(&mut self, terms: &Terms<'_>) -> Result<(), EmbeddedError> {
-        let base = self.rows;
-        terms.for_each(|term, rows| {
-            let gathered = match self.postings.get_mut(term) {
-                Some(gathered) => gathered,
-                None => self.postings.entry(term.to_vec()).or_default(),
-            };
-            gathered.extend(rows.iter().map(|row| base + row));
-        })?;
-        self.rows += terms.rows;
-        Ok(())
-    }
-
     /// The index's bytes.
     pub(super) fn finish(self) -> Vec<u8> {
-        let rows = self.rows;
-        let mut terms: Vec<(Vec<u8>, Vec<u32>)> = self.postings.into_iter().collect();
-        terms.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let mut postings = Vec::new();
-        let mut blocks = Vec::new();
-        let mut table = Vec::new();
-        for block in terms.chunks(BLOCK) {
-            let start = blocks.len();
-            table.push(block[0].0.len() as u8);
-            table.extend_from_slice(&block[0].0);
-            table.extend_from_slice(&(start as u32).to_le_bytes());
-            varint::put(&mut blocks, postings.len() as u64);
-            let mut previous: &[u8] = &[];
-            for (term, rows_of) in block {
-                let shared = previous
-                    .iter()
-                    .zip(term)
-                    .take_while(|(a, b)| a == b)
-                    .count();
-                blocks.push(shared as u8);
-                blocks.push((term.len() - shared) as u8);
-                blocks.extend_from_slice(&term[shared..]);
-                let before = postings.len();
-                encode(rows_of, rows, &mut postings);
-                varint::put(&mut blocks, (postings.len() - before) as u64);
-                previous = term;
-            }
-            let crc = crc32fast::hash(&blocks[start..]);
-            blocks.extend_from_slice(&crc.to_le_bytes());
+        let mut order: Vec<u32> = (0..self.same_hash.len() as u32).collect();
+        order.sort_unstable_by(|a, b| self.term(*a).cmp(self.term(*b)));
+        let mut writer = Writer::new(self.rows);
+        let mut rows = Vec::new();
+        for at in order {
+            rows.clear();
+            rows.push(self.first_row[at as usize]);
+            rows.extend_from_slice(&self.other_rows[at as usize]);
+            writer.push(self.term(at), &rows);
         }
-        let blocks_count = terms.len().div_ceil(BLOCK) as u32;
-        let mut out = postings;
+        writer.finish()
+    }
+}
+
+/// Writes an index from its terms, given in order with their rows.
+struct Writer {
+    rows: u32,
+    postings: Vec<u8>,
+    blocks: Vec<u8>,
+    table: Vec<u8>,
+    /// Terms in the open block, and where it starts in `blocks`.
+    in_block: usize,
+    block_start: usize,
+    previous: Vec<u8>,
+    blocks_count: u32,
+}
+
+impl Writer {
+    fn new(rows: u32) -> Self {
+        Self {
+            rows,
+            postings: Vec::new(),
+            blocks: Vec::new(),
+            table: Vec::new(),
+            in_block: 0,
+            block_start: 0,
+            previous: Vec::with_capacity(MAX_TERM),
+            blocks_count: 0,
+        }
+    }
+
+    /// Adds `term` (after every term added before) and its rows, sorted.
+    fn push(&mut self, term: &[u8], rows: &[u32]) {
+        if self.in_block == BLOCK {
+            self.close_block();
+        }
+        if self.in_block == 0 {
+            self.block_start = self.blocks.len();
+            self.table.push(term.len() as u8);
+            self.table.extend_from_slice(term);
+            self.table
+                .extend_from_slice(&(self.block_start as u32).to_le_bytes());
+            varint::put(&mut self.blocks, self.postings.len() as u64);
+            self.previous.clear();
+            self.blocks_count += 1;
+        }
+        let shared = self
+            .previous
+            .iter()
+            .zip(term)
+            .take_while(|(a, b)| a == b)
+            .count();
+        self.blocks.push(shared as u8);
+        self.blocks.push((term.len() - shared) as u8);
+        self.blocks.extend_from_slice(&term[shared..]);
+        let before = self.postings.len();
+        encode(rows, self.rows, &mut self.postings);
+        varint::put(&mut self.blocks, (self.postings.len() - before) as u64);
+        self.previous.clear();
+        self.previous.extend_from_slice(term);
+        self.in_block += 1;
+    }
+
+    fn close_block(&mut self) {
+        let crc = crc32fast::hash(&self.blocks[self.block_start..]);
+        self.blocks.extend_from_slice(&crc.to_le_bytes());
+        self.in_block = 0;
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        if self.in_block > 0 {
+            self.close_block();
+        }
+        let mut out = self.postings;
         let postings_len = out.len() as u64;
-        out.extend_from_slice(&blocks);
-        out.extend_from_slice(&table);
-        out.extend_from_slice(&crc32fast::hash(&table).to_le_bytes());
-        out.extend_from_slice(&rows.to_le_bytes());
-        out.extend_from_slice(&blocks_count.to_le_bytes());
-        out.extend_from_slice(&(table.len() as u32).to_le_bytes());
+        out.extend_from_slice(&self.blocks);
+        out.extend_from_slice(&self.table);
+        out.extend_from_slice(&crc32fast::hash(&self.table).to_le_bytes());
+        out.extend_from_slice(&self.rows.to_le_bytes());
+        out.extend_from_slice(&self.blocks_count.to_le_bytes());
+        out.extend_from_slice(&(self.table.len() as u32).to_le_bytes());
         out.extend_from_slice(&postings_len.to_le_bytes());
         out
     }
+}
+
+/// One index as one after another of its terms, a block at a time, for a
+/// merge.
+struct Cursor<'a, 'b> {
+    terms: &'a Terms<'b>,
+    /// The number of its first row in the merged index.
+    base: u32,
+    block: usize,
+    /// The open block's terms and where their postings are.
+    entries: Vec<(Vec<u8>, u64, usize)>,
+    at: usize,
+}
+
+impl<'a, 'b> Cursor<'a, 'b> {
+    fn new(terms: &'a Terms<'b>, base: u32) -> Result<Self, EmbeddedError> {
+        let mut cursor = Self {
+            terms,
+            base,
+            block: 0,
+            entries: Vec::with_capacity(BLOCK),
+            at: 0,
+        };
+        cursor.load()?;
+        Ok(cursor)
+    }
+
+    /// Reads the next block with a term, if any.
+    fn load(&mut self) -> Result<(), EmbeddedError> {
+        self.entries.clear();
+        self.at = 0;
+        while self.entries.is_empty() && self.block < self.terms.entries.len() {
+            self.terms.walk(self.block, |term, offset, len| {
+                self.entries.push((term.to_vec(), offset, len));
+                Ok(true)
+            })?;
+            self.block += 1;
+        }
+        Ok(())
+    }
+
+    fn term(&self) -> Option<&[u8]> {
+        self.entries
+            .get(self.at)
+            .map(|(term, _, _)| term.as_slice())
+    }
+
+    /// Appends the current term's rows, numbered in the merged index, and
+    /// moves on.
+    fn take_rows(&mut self, out: &mut Vec<u32>) -> Result<(), EmbeddedError> {
+        let (_, offset, len) = self.entries[self.at];
+        let bytes = self.terms.bytes_of(offset, len)?;
+        let start = out.len();
+        decode_into(&bytes, self.terms.rows, out)
+            .ok_or_else(|| self.terms.damaged("a term's rows are malformed"))?;
+        for row in &mut out[start..] {
+            *row += self.base;
+        }
+        self.at += 1;
+        if self.at == self.entries.len() {
+            self.load()?;
+        }
+        Ok(())
+    }
+}
+
+/// The index of the rows of `parts`' indexes, one part's rows after
+/// another's: each term's rows gathered from every part that has it.
+/// Reads each part a block at a time, so that a segment's index is made
+/// from its chunks' without holding every term in memory.
+pub(super) fn merge(parts: &[Terms<'_>]) -> Result<Vec<u8>, EmbeddedError> {
+    let mut cursors = Vec::with_capacity(parts.len());
+    let mut base = 0u32;
+    for terms in parts {
+        cursors.push(Cursor::new(terms, base)?);
+        base += terms.rows;
+    }
+    let mut writer = Writer::new(base);
+    // The cursors by their current term, smallest first; ties in the
+    // parts' order, so that rows stay sorted.
+    let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<(Vec<u8>, usize)>> = cursors
+        .iter()
+        .enumerate()
+        .filter_map(|(at, cursor)| {
+            cursor
+                .term()
+                .map(|term| std::cmp::Reverse((term.to_vec(), at)))
+        })
+        .collect();
+    let mut rows = Vec::new();
+    while let Some(std::cmp::Reverse((term, at))) = heap.pop() {
+        rows.clear();
+        let mut next = Some(at);
+        while let Some(at) = next {
+            let cursor = &mut cursors[at];
+            cursor.take_rows(&mut rows)?;
+            if let Some(following) = cursor.term() {
+                heap.push(std::cmp::Reverse((following.to_vec(), at)));
+            }
+            next = match heap.peek() {
+                Some(std::cmp::Reverse((same, at))) if *same == term => {
+                    let at = *at;
+                    heap.pop();
+                    Some(at)
+                }
+                _ => None,
+            };
+        }
+        writer.push(&term, &rows);
+    }
+    Ok(writer.finish())
 }
 
 /// Appends the postings of `rows` (sorted, of `total` rows) in their
@@ -383,11 +580,15 @@ impl<'a> Terms<'a> {
         Ok(true)
     }
 
-    fn postings(&self, offset: u64, len: usize) -> Result<RoaringBitmap, EmbeddedError> {
+    fn bytes_of(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, EmbeddedError> {
         if offset + len as u64 > self.postings_len {
             return Err(self.damaged("a term's rows lie outside the index"));
         }
-        let bytes = self.bytes.read(offset, len)?;
+        self.bytes.read(offset, len)
+    }
+
+    fn postings(&self, offset: u64, len: usize) -> Result<RoaringBitmap, EmbeddedError> {
+        let bytes = self.bytes_of(offset, len)?;
         decode(&bytes, self.rows).ok_or_else(|| self.damaged("a term's rows are malformed"))
     }
 
@@ -453,59 +654,62 @@ impl<'a> Terms<'a> {
         }
         low
     }
-
-    /// Every term and its rows, in order.
-    pub(super) fn for_each(
-        &self,
-        mut each: impl FnMut(&[u8], &RoaringBitmap),
-    ) -> Result<(), EmbeddedError> {
-        for block in 0..self.entries.len() {
-            self.walk(block, |term, offset, len| {
-                each(term, &self.postings(offset, len)?);
-                Ok(true)
-            })?;
-        }
-        Ok(())
-    }
 }
 
 /// Postings written by [`encode`], for an index of `rows` rows.
 fn decode(bytes: &[u8], rows: u32) -> Option<RoaringBitmap> {
     let (&form, body) = bytes.split_first()?;
-    let decoded = match form {
+    match form {
         EVERY_ROW if body.is_empty() => {
             let mut every = RoaringBitmap::new();
             every.insert_range(0..rows);
-            every
+            Some(every)
         }
         LIST => {
-            let mut at = 0;
-            let count = varint::get(body, &mut at)?;
-            let mut row = 0u64;
-            let mut list = Vec::with_capacity(count.min(u64::from(rows)) as usize);
-            for n in 0..count {
-                let gap = varint::get(body, &mut at)?;
-                if n > 0 && gap == 0 {
-                    return None;
-                }
-                row += gap;
-                list.push(u32::try_from(row).ok().filter(|row| *row < rows)?);
-            }
-            if at != body.len() {
-                return None;
-            }
-            RoaringBitmap::from_sorted_iter(list).ok()?
+            let mut list = Vec::new();
+            read_list(body, rows, &mut list)?;
+            RoaringBitmap::from_sorted_iter(list).ok()
         }
-        BITMAP => {
-            let bitmap = RoaringBitmap::deserialize_from(body).ok()?;
-            if bitmap.max().is_some_and(|max| max >= rows) {
-                return None;
-            }
-            bitmap
-        }
+        BITMAP => read_bitmap(body, rows),
+        _ => None,
+    }
+}
+
+/// As [`decode`], the rows appended to `out` (no bitmap is made for a
+/// list, the usual form).
+fn decode_into(bytes: &[u8], rows: u32, out: &mut Vec<u32>) -> Option<()> {
+    let (&form, body) = bytes.split_first()?;
+    match form {
+        EVERY_ROW if body.is_empty() => out.extend(0..rows),
+        LIST => read_list(body, rows, out)?,
+        BITMAP => out.extend(&read_bitmap(body, rows)?),
         _ => return None,
-    };
-    Some(decoded)
+    }
+    Some(())
+}
+
+fn read_list(body: &[u8], rows: u32, out: &mut Vec<u32>) -> Option<()> {
+    let mut at = 0;
+    let count = varint::get(body, &mut at)?;
+    out.reserve(count.min(u64::from(rows)) as usize);
+    let mut row = 0u64;
+    for n in 0..count {
+        let gap = varint::get(body, &mut at)?;
+        if n > 0 && gap == 0 {
+            return None;
+        }
+        row += gap;
+        out.push(u32::try_from(row).ok().filter(|row| *row < rows)?);
+    }
+    (at == body.len()).then_some(())
+}
+
+fn read_bitmap(body: &[u8], rows: u32) -> Option<RoaringBitmap> {
+    let bitmap = RoaringBitmap::deserialize_from(body).ok()?;
+    match bitmap.max() {
+        Some(max) if max >= rows => None,
+        _ => Some(bitmap),
+    }
 }
 
 #[cfg(test)]
@@ -602,19 +806,30 @@ mod tests {
                 [n]
             );
         }
-        let mut seen = 0;
-        terms.for_each(|_, _| seen += 1).unwrap();
-        // The words, the logger's, and the host, environment and file (the
-        // rows have no level).
-        assert_eq!(seen, 3000 + 3 + 3);
-        // Merged after itself, every row appears twice as far on.
-        let mut merged = Builder::default();
-        merged.add_index(&terms).unwrap();
-        merged.add_index(&terms).unwrap();
-        let bytes = merged.finish();
-        let twice = Terms::open(&bytes).unwrap();
-        assert_eq!(rows(twice.rows_of(b"seq5").unwrap()), [5, 3005]);
-        assert_eq!(twice.rows_of(b"always").unwrap().len(), 6000);
+        // Merged with another index after itself, every row appears again
+        // as far on as it has rows; the other's words are found too.
+        let other = index_of(&[chunk_of(&[("gw-2", "always other", None)])]);
+        let other = Terms::open(&other).unwrap();
+        let bytes = merge(&[terms, other]).unwrap();
+        let merged = Terms::open(&bytes).unwrap();
+        assert_eq!(merged.rows, 3001);
+        assert_eq!(rows(merged.rows_of(b"seq5").unwrap()), [5]);
+        assert_eq!(rows(merged.rows_of(b"other").unwrap()), [3000]);
+        assert_eq!(merged.rows_of(b"always").unwrap().len(), 3001);
+        assert_eq!(
+            merged
+                .rows_of(&field_term(Field::Host, "gw-2"))
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            merged
+                .rows_of(&field_term(Field::Host, "gw-1"))
+                .unwrap()
+                .len(),
+            3000
+        );
     }
 
     #[test]
