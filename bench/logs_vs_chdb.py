@@ -116,7 +116,7 @@ def segment_parts(folder):
         meta = json.loads(data[meta_at:meta_at + meta_len])
         granules += sum(g["len"] for g in meta["granules"])
         index += (meta.get("index") or {}).get("len", 0)
-        ids += meta["ids_count"] * 16
+        ids += meta["ids_count"] * meta.get("id_bytes", 16)
     return granules, index, ids, total - granules - index - ids
 
 

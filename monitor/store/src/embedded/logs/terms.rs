@@ -11,13 +11,14 @@
 //! another, each newest first).
 //!
 //! ```text
-//! postings, one term's after another:
-//!   0                                   every row
-//!   1, varint count, varint first row, varint gaps
-//!   2, a roaring bitmap (its portable form)
+//! postings of the terms in more than one row but not in all, one after
+//!   another: varint first row and varint gaps, or a roaring bitmap (its
+//!   portable form)
 //! blocks of up to BLOCK terms, sorted: varint offset of the block's first
 //!   postings; per term u8 prefix shared with the term before, u8 length
-//!   of the rest, the rest, varint postings length; u32 CRC of the block
+//!   of the rest, the rest, varint (value << 2 | form): form 0 one row
+//!   (the value), 1 every row, 2 gaps (the value: their length), 3 a
+//!   bitmap (its length); u32 CRC of the block
 //! table, per block: u8 length of its first term, the term, u32 offset
 //! u32 CRC of the table, u32 rows, u32 blocks, u32 table length,
 //!   u64 postings length
@@ -44,10 +45,18 @@ pub(super) const MAX_TERM: usize = 128;
 /// Terms in a block: the table holds one per block.
 const BLOCK: usize = 128;
 const TRAILER: usize = 4 * 4 + 8;
-/// Postings forms.
-const EVERY_ROW: u8 = 0;
-const LIST: u8 = 1;
-const BITMAP: u8 = 2;
+/// Where a term's rows are, as a block says.
+#[derive(Debug, Clone, Copy)]
+enum Posted {
+    /// In one row, this one (most terms: ids, numbers, rare words).
+    One(u32),
+    Every,
+    /// Gaps (the first row, then each one's distance from the one before)
+    /// at this offset and length of the postings.
+    Gaps(u64, usize),
+    /// A roaring bitmap at this offset and length.
+    Bitmap(u64, usize),
+}
 
 /// A row's fields, as the byte that starts their terms (never in a token).
 #[derive(Debug, Clone, Copy)]
@@ -261,9 +270,8 @@ impl Writer {
         self.blocks.push(shared as u8);
         self.blocks.push((term.len() - shared) as u8);
         self.blocks.extend_from_slice(&term[shared..]);
-        let before = self.postings.len();
-        encode(rows, self.rows, &mut self.postings);
-        varint::put(&mut self.blocks, (self.postings.len() - before) as u64);
+        let word = encode(rows, self.rows, &mut self.postings);
+        varint::put(&mut self.blocks, word);
         self.previous.clear();
         self.previous.extend_from_slice(term);
         self.in_block += 1;
@@ -299,8 +307,8 @@ struct Cursor<'a, 'b> {
     /// The number of its first row in the merged index.
     base: u32,
     block: usize,
-    /// The open block's terms and where their postings are.
-    entries: Vec<(Vec<u8>, u64, usize)>,
+    /// The open block's terms and where their rows are.
+    entries: Vec<(Vec<u8>, Posted)>,
     at: usize,
 }
 
@@ -322,8 +330,8 @@ impl<'a, 'b> Cursor<'a, 'b> {
         self.entries.clear();
         self.at = 0;
         while self.entries.is_empty() && self.block < self.terms.entries.len() {
-            self.terms.walk(self.block, |term, offset, len| {
-                self.entries.push((term.to_vec(), offset, len));
+            self.terms.walk(self.block, |term, posted| {
+                self.entries.push((term.to_vec(), posted));
                 Ok(true)
             })?;
             self.block += 1;
@@ -332,19 +340,15 @@ impl<'a, 'b> Cursor<'a, 'b> {
     }
 
     fn term(&self) -> Option<&[u8]> {
-        self.entries
-            .get(self.at)
-            .map(|(term, _, _)| term.as_slice())
+        self.entries.get(self.at).map(|(term, _)| term.as_slice())
     }
 
     /// Appends the current term's rows, numbered in the merged index, and
     /// moves on.
     fn take_rows(&mut self, out: &mut Vec<u32>) -> Result<(), EmbeddedError> {
-        let (_, offset, len) = self.entries[self.at];
-        let bytes = self.terms.bytes_of(offset, len)?;
+        let (_, posted) = self.entries[self.at];
         let start = out.len();
-        decode_into(&bytes, self.terms.rows, out)
-            .ok_or_else(|| self.terms.damaged("a term's rows are malformed"))?;
+        self.terms.rows_into(posted, out)?;
         for row in &mut out[start..] {
             *row += self.base;
         }
@@ -403,33 +407,37 @@ pub(super) fn merge(parts: &[Terms<'_>]) -> Result<Vec<u8>, EmbeddedError> {
     Ok(writer.finish())
 }
 
-/// Appends the postings of `rows` (sorted, of `total` rows) in their
-/// smallest form.
-fn encode(rows: &[u32], total: u32, out: &mut Vec<u8>) {
+/// The block's word for `rows` (sorted, of `total` rows) in their smallest
+/// form; gaps or a bitmap are appended to `postings`.
+fn encode(rows: &[u32], total: u32, postings: &mut Vec<u8>) -> u64 {
     if rows.len() == total as usize {
-        out.push(EVERY_ROW);
-        return;
+        return 1;
     }
-    let start = out.len();
-    out.push(LIST);
-    varint::put(out, rows.len() as u64);
+    if let [row] = rows {
+        return u64::from(*row) << 2;
+    }
+    let start = postings.len();
     let mut previous = 0;
     for (at, &row) in rows.iter().enumerate() {
-        varint::put(out, u64::from(if at == 0 { row } else { row - previous }));
+        varint::put(
+            postings,
+            u64::from(if at == 0 { row } else { row - previous }),
+        );
         previous = row;
     }
     if rows.len() > 256 {
         let mut bitmap =
             RoaringBitmap::from_sorted_iter(rows.iter().copied()).expect("rows are sorted");
         bitmap.optimize();
-        if 1 + bitmap.serialized_size() < out.len() - start {
-            out.truncate(start);
-            out.push(BITMAP);
+        if bitmap.serialized_size() < postings.len() - start {
+            postings.truncate(start);
             bitmap
-                .serialize_into(&mut *out)
+                .serialize_into(&mut *postings)
                 .expect("a Vec takes every write");
+            return (((postings.len() - start) as u64) << 2) | 3;
         }
     }
+    (((postings.len() - start) as u64) << 2) | 2
 }
 
 /// Where an index's bytes are read from: memory (a head chunk's) or a
@@ -548,12 +556,12 @@ impl<'a> Terms<'a> {
         Ok(block)
     }
 
-    /// Walks the terms of block `at` in order, with where each one's
-    /// postings are; stops when `seen` answers false.
+    /// Walks the terms of block `at` in order, with where each one's rows
+    /// are; stops when `seen` answers false.
     fn walk(
         &self,
         at: usize,
-        mut seen: impl FnMut(&[u8], u64, usize) -> Result<bool, EmbeddedError>,
+        mut seen: impl FnMut(&[u8], Posted) -> Result<bool, EmbeddedError>,
     ) -> Result<bool, EmbeddedError> {
         let block = self.block(at)?;
         let body = &block[..block.len() - 4];
@@ -571,11 +579,20 @@ impl<'a> Terms<'a> {
             term.truncate(shared);
             term.extend_from_slice(suffix);
             cursor += 2 + rest;
-            let len = varint::get(body, &mut cursor).ok_or_else(bad)? as usize;
-            if !seen(&term, offset, len)? {
+            let word = varint::get(body, &mut cursor).ok_or_else(bad)?;
+            let value = word >> 2;
+            let posted = match word & 3 {
+                0 => Posted::One(u32::try_from(value).map_err(|_| bad())?),
+                1 => Posted::Every,
+                2 => Posted::Gaps(offset, value as usize),
+                _ => Posted::Bitmap(offset, value as usize),
+            };
+            if word & 2 != 0 {
+                offset += value;
+            }
+            if !seen(&term, posted)? {
                 return Ok(false);
             }
-            offset += len as u64;
         }
         Ok(true)
     }
@@ -587,9 +604,39 @@ impl<'a> Terms<'a> {
         self.bytes.read(offset, len)
     }
 
-    fn postings(&self, offset: u64, len: usize) -> Result<RoaringBitmap, EmbeddedError> {
-        let bytes = self.bytes_of(offset, len)?;
-        decode(&bytes, self.rows).ok_or_else(|| self.damaged("a term's rows are malformed"))
+    /// The rows at `posted`, checked: in range and in order.
+    fn bitmap(&self, posted: Posted) -> Result<RoaringBitmap, EmbeddedError> {
+        let bad = || self.damaged("a term's rows are malformed");
+        Ok(match posted {
+            Posted::Bitmap(offset, len) => {
+                read_bitmap(&self.bytes_of(offset, len)?, self.rows).ok_or_else(bad)?
+            }
+            Posted::Every => {
+                let mut every = RoaringBitmap::new();
+                every.insert_range(0..self.rows);
+                every
+            }
+            Posted::One(_) | Posted::Gaps(..) => {
+                let mut rows = Vec::new();
+                self.rows_into(posted, &mut rows)?;
+                RoaringBitmap::from_sorted_iter(rows).map_err(|_| bad())?
+            }
+        })
+    }
+
+    /// Appends the rows at `posted` to `out`, checked.
+    fn rows_into(&self, posted: Posted, out: &mut Vec<u32>) -> Result<(), EmbeddedError> {
+        let bad = || self.damaged("a term's rows are malformed");
+        match posted {
+            Posted::One(row) if row < self.rows => out.push(row),
+            Posted::One(_) => return Err(bad()),
+            Posted::Every => out.extend(0..self.rows),
+            Posted::Gaps(offset, len) => {
+                read_gaps(&self.bytes_of(offset, len)?, self.rows, out).ok_or_else(bad)?
+            }
+            Posted::Bitmap(..) => out.extend(&self.bitmap(posted)?),
+        }
+        Ok(())
     }
 
     /// The rows that hold `term` (cut as the index cuts terms); empty when
@@ -601,16 +648,16 @@ impl<'a> Terms<'a> {
             return Ok(RoaringBitmap::new());
         };
         let mut found = None;
-        self.walk(block, |have, offset, len| {
+        self.walk(block, |have, posted| {
             match have.cmp(term) {
                 std::cmp::Ordering::Less => return Ok(true),
-                std::cmp::Ordering::Equal => found = Some((offset, len)),
+                std::cmp::Ordering::Equal => found = Some(posted),
                 std::cmp::Ordering::Greater => {}
             }
             Ok(false)
         })?;
         match found {
-            Some((offset, len)) => self.postings(offset, len),
+            Some(posted) => self.bitmap(posted),
             None => Ok(RoaringBitmap::new()),
         }
     }
@@ -623,9 +670,9 @@ impl<'a> Terms<'a> {
         let mut located = Vec::new();
         let first = self.entries_before(prefix).saturating_sub(1);
         for block in first..self.entries.len() {
-            let more = self.walk(block, |term, offset, len| {
+            let more = self.walk(block, |term, posted| {
                 if term.starts_with(prefix) {
-                    located.push((term.to_vec(), offset, len));
+                    located.push((term.to_vec(), posted));
                     Ok(true)
                 } else {
                     Ok(term < prefix)
@@ -637,7 +684,7 @@ impl<'a> Terms<'a> {
         }
         located
             .into_iter()
-            .map(|(term, offset, len)| Ok((term, self.postings(offset, len)?)))
+            .map(|(term, posted)| Ok((term, self.bitmap(posted)?)))
             .collect()
     }
 
@@ -656,52 +703,22 @@ impl<'a> Terms<'a> {
     }
 }
 
-/// Postings written by [`encode`], for an index of `rows` rows.
-fn decode(bytes: &[u8], rows: u32) -> Option<RoaringBitmap> {
-    let (&form, body) = bytes.split_first()?;
-    match form {
-        EVERY_ROW if body.is_empty() => {
-            let mut every = RoaringBitmap::new();
-            every.insert_range(0..rows);
-            Some(every)
-        }
-        LIST => {
-            let mut list = Vec::new();
-            read_list(body, rows, &mut list)?;
-            RoaringBitmap::from_sorted_iter(list).ok()
-        }
-        BITMAP => read_bitmap(body, rows),
-        _ => None,
-    }
-}
-
-/// As [`decode`], the rows appended to `out` (no bitmap is made for a
-/// list, the usual form).
-fn decode_into(bytes: &[u8], rows: u32, out: &mut Vec<u32>) -> Option<()> {
-    let (&form, body) = bytes.split_first()?;
-    match form {
-        EVERY_ROW if body.is_empty() => out.extend(0..rows),
-        LIST => read_list(body, rows, out)?,
-        BITMAP => out.extend(&read_bitmap(body, rows)?),
-        _ => return None,
-    }
-    Some(())
-}
-
-fn read_list(body: &[u8], rows: u32, out: &mut Vec<u32>) -> Option<()> {
+/// Appends gaps written by [`encode`] as rows to `out`: each in order and
+/// below `rows`.
+fn read_gaps(body: &[u8], rows: u32, out: &mut Vec<u32>) -> Option<()> {
     let mut at = 0;
-    let count = varint::get(body, &mut at)?;
-    out.reserve(count.min(u64::from(rows)) as usize);
     let mut row = 0u64;
-    for n in 0..count {
+    let mut first = true;
+    while at < body.len() {
         let gap = varint::get(body, &mut at)?;
-        if n > 0 && gap == 0 {
+        if !first && gap == 0 {
             return None;
         }
+        first = false;
         row += gap;
         out.push(u32::try_from(row).ok().filter(|row| *row < rows)?);
     }
-    (at == body.len()).then_some(())
+    Some(())
 }
 
 fn read_bitmap(body: &[u8], rows: u32) -> Option<RoaringBitmap> {
@@ -783,12 +800,13 @@ mod tests {
 
     #[test]
     fn many_terms_and_every_postings_form_read_back() {
-        // 3000 rows: a word in every row, one in every third, one per row,
-        // and enough terms for many blocks.
+        // 3000 rows: a word in every row, one in every third, one in the
+        // first half, one per row, and enough terms for many blocks.
         let messages: Vec<String> = (0..3000)
             .map(|n| {
                 let third = if n % 3 == 0 { "third" } else { "" };
-                format!("always seq{n} {third}")
+                let half = if n < 1500 { "firsthalf" } else { "" };
+                format!("always seq{n} {third} {half}")
             })
             .collect();
         let rows_in: Vec<(&str, &str, Option<&str>)> = messages
@@ -800,6 +818,29 @@ mod tests {
         assert_eq!(terms.rows_of(b"always").unwrap().len(), 3000);
         let third = rows(terms.rows_of(b"third").unwrap());
         assert_eq!(third, (0..3000).step_by(3).collect::<Vec<u32>>());
+        // One run of rows: a bitmap is smaller than their gaps.
+        let half = rows(terms.rows_of(b"firsthalf").unwrap());
+        assert_eq!(half, (0..1500).collect::<Vec<u32>>());
+        let mut forms = std::collections::BTreeMap::new();
+        for block in 0..terms.entries.len() {
+            terms
+                .walk(block, |term, posted| {
+                    let form = format!("{posted:?}");
+                    forms.insert(term.to_vec(), form.split('(').next().unwrap().to_owned());
+                    Ok(true)
+                })
+                .unwrap();
+        }
+        let form = |term: &[u8]| forms[term].as_str();
+        assert_eq!(
+            [
+                form(b"always"),
+                form(b"seq5"),
+                form(b"third"),
+                form(b"firsthalf")
+            ],
+            ["Every", "One", "Gaps", "Bitmap"]
+        );
         for n in [0u32, 1, 127, 128, 1999, 2999] {
             assert_eq!(
                 rows(terms.rows_of(format!("seq{n}").as_bytes()).unwrap()),
