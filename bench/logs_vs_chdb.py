@@ -236,7 +236,7 @@ def one_size(lines, work):
         for path in tsvs:
             os.remove(path)
         out["monitor_disk"] = du(f"{data}/logs") if os.path.isdir(f"{data}/logs") else du(data)
-        out["monitor_disk_parts"] = segment_parts(f"{data}/logs/segments")
+        out["monitor_disk_parts"] = segment_parts(f"{data}/embedded/logs/segments")
         for table in ("indexed", "plain"):
             answer = json.loads(ch(f"SELECT sum(bytes_on_disk) FROM system.parts WHERE database = 'b' AND table = '{table}' AND active").bytes())
             out[f"{table}_disk"] = int(answer["data"][0][0])

@@ -527,45 +527,7 @@ impl LogStore {
                 .collect())
         });
         let from_segments = on_every_core(&segments, |segment| {
-            let (candidates, hosts) = match segment.index() {
-                Some(index) => {
-                    let terms = Terms::open(&index)?;
-                    if u64::from(terms.rows) != segment.rows() {
-                        return Err(EmbeddedError::damaged(format!(
-                            "{}: its term index counts {} rows, its granules {}; the segment is damaged",
-                            segment.path.display(),
-                            terms.rows,
-                            segment.rows()
-                        )));
-                    }
-                    let candidates = plan::candidates(&terms, search)?;
-                    let hosts = hosts_of(&terms, &candidates, per_host)?;
-                    (candidates, hosts)
-                }
-                None => {
-                    let everything = Candidates {
-                        rows: None,
-                        exact: false,
-                    };
-                    (everything, None)
-                }
-            };
-            let mut parts = Vec::new();
-            let mut first_row = 0;
-            for (at, granule) in segment.granules().iter().enumerate() {
-                if fits(&granule.span) {
-                    let place = Place::Granule(Arc::clone(segment), at);
-                    parts.extend(narrow(
-                        place,
-                        &granule.span,
-                        first_row,
-                        &candidates,
-                        hosts.as_deref(),
-                    ));
-                }
-                first_row += granule.span.rows;
-            }
-            Ok(parts)
+            segment_parts(segment, search, per_host, &fits)
         });
         let mut parts = Vec::new();
         for found in from_head.into_iter().chain(from_segments) {
@@ -615,49 +577,7 @@ impl LogStore {
         for counter in visited {
             total.merge(counter?);
         }
-        // Each host's newest line among the parts counted unread: the parts
-        // are newest first, so a host's first one that holds a line newer
-        // than any seen is read, until none left can.
-        let hosts: Vec<&str> = {
-            let mut hosts: Vec<&str> = counted
-                .iter()
-                .flat_map(|part| part.per_host.iter().flatten())
-                .map(|(host, _)| host.as_str())
-                .collect();
-            hosts.sort_unstable();
-            hosts.dedup();
-            hosts
-        };
-        let newest = on_every_core(&hosts, |host| {
-            let mut found: Option<(Key, String)> = None;
-            let of_host = Search {
-                host: Some(host),
-                ..*search
-            };
-            let seen = total.newest_key(host);
-            for part in &counted {
-                let floor = found.as_ref().map(|(key, _)| *key).max(seen);
-                if floor.is_some_and(|floor| part.max_key <= floor) {
-                    break;
-                }
-                if !part.per_host.iter().flatten().any(|(h, _)| h == host) {
-                    continue;
-                }
-                visit(part, &of_host, floor, |row, _, _| {
-                    if found.as_ref().is_none_or(|(key, _)| row.key() > *key) {
-                        let message = String::from_utf8_lossy(row.message).into_owned();
-                        found = Some((row.key(), message));
-                    }
-                    ControlFlow::Break(())
-                })?;
-            }
-            Ok::<_, EmbeddedError>(found)
-        });
-        for (host, found) in hosts.iter().zip(newest) {
-            if let Some((key, message)) = found? {
-                total.offer_newest(host, key, || message);
-            }
-        }
+        newest_of_hosts(&counted, search, &mut total)?;
         Ok(total.finish())
     }
 
@@ -875,6 +795,105 @@ fn narrow(
         times: (span.min_key.0, span.max_key.0),
         per_host,
     })
+}
+
+/// The parts of `segment` whose span `fits` and whose term index lets a row
+/// of `search` through (every granule that fits, for a segment without an
+/// index).
+fn segment_parts(
+    segment: &Arc<Segment>,
+    search: &Search<'_>,
+    per_host: bool,
+    fits: &dyn Fn(&Span) -> bool,
+) -> Result<Vec<Part>, EmbeddedError> {
+    let (candidates, hosts) = match segment.index() {
+        Some(index) => {
+            let terms = Terms::open(&index)?;
+            if u64::from(terms.rows) != segment.rows() {
+                return Err(EmbeddedError::damaged(format!(
+                    "{}: its term index counts {} rows, its granules {}; the segment is damaged",
+                    segment.path.display(),
+                    terms.rows,
+                    segment.rows()
+                )));
+            }
+            let candidates = plan::candidates(&terms, search)?;
+            let hosts = hosts_of(&terms, &candidates, per_host)?;
+            (candidates, hosts)
+        }
+        None => {
+            let everything = Candidates {
+                rows: None,
+                exact: false,
+            };
+            (everything, None)
+        }
+    };
+    let mut parts = Vec::new();
+    let mut first_row = 0;
+    for (at, granule) in segment.granules().iter().enumerate() {
+        if fits(&granule.span) {
+            let place = Place::Granule(Arc::clone(segment), at);
+            parts.extend(narrow(
+                place,
+                &granule.span,
+                first_row,
+                &candidates,
+                hosts.as_deref(),
+            ));
+        }
+        first_row += granule.span.rows;
+    }
+    Ok(parts)
+}
+
+/// Offers `total` each host's newest line among `counted`, parts counted
+/// from the index unread: the parts are newest first, so a host's first
+/// one that can hold a line newer than any seen is read, until none left
+/// can. Hosts are looked for on every core.
+fn newest_of_hosts(
+    counted: &[Part],
+    search: &Search<'_>,
+    total: &mut LogCounter,
+) -> Result<(), EmbeddedError> {
+    let mut hosts: Vec<&str> = counted
+        .iter()
+        .flat_map(|part| part.per_host.iter().flatten())
+        .map(|(host, _)| host.as_str())
+        .collect();
+    hosts.sort_unstable();
+    hosts.dedup();
+    let newest = on_every_core(&hosts, |host| {
+        let mut found: Option<(Key, String)> = None;
+        let of_host = Search {
+            host: Some(host),
+            ..*search
+        };
+        let seen = total.newest_key(host);
+        for part in counted {
+            let floor = found.as_ref().map(|(key, _)| *key).max(seen);
+            if floor.is_some_and(|floor| part.max_key <= floor) {
+                break;
+            }
+            if !part.per_host.iter().flatten().any(|(h, _)| h == host) {
+                continue;
+            }
+            visit(part, &of_host, floor, |row, _, _| {
+                if found.as_ref().is_none_or(|(key, _)| row.key() > *key) {
+                    let message = String::from_utf8_lossy(row.message).into_owned();
+                    found = Some((row.key(), message));
+                }
+                ControlFlow::Break(())
+            })?;
+        }
+        Ok::<_, EmbeddedError>(found)
+    });
+    for (host, found) in hosts.iter().zip(newest) {
+        if let Some((key, message)) = found? {
+            total.offer_newest(host, key, || message);
+        }
+    }
+    Ok(())
 }
 
 /// The newest lines of one part (up to `limit + 1`) that match `search` and
