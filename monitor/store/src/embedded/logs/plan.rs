@@ -130,44 +130,25 @@ fn of(expr: &Expr, terms: &Terms<'_>) -> Result<(Option<RoaringBitmap>, bool), E
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::embedded::logs::chunk::{self, Builder as ChunkBuilder, Id, NewRow};
-    use crate::embedded::logs::{query, terms};
+    use crate::embedded::logs::query;
+    use crate::embedded::logs::terms::tests::{chunk_of, index_of};
+    use crate::embedded::logs::tests::everything;
 
     /// An index of these (host, level, message) rows, row n the n-th.
     fn index(rows: &[(&str, &str, &str)]) -> Vec<u8> {
-        let mut chunk = ChunkBuilder::default();
-        for (at, (host, level, message)) in rows.iter().enumerate() {
-            chunk.push(&NewRow {
-                ts: 1000 - at as i64,
-                seq: at as u64,
-                env: "acme",
-                host,
-                file: "/f",
-                level: Some(level),
-                logger: Some("ThrottleHandler"),
-                id: Id::of("x"),
-                message: message.as_bytes(),
-            });
-        }
-        let bytes = chunk.finish().unwrap().1;
-        let mut builder = terms::Builder::default();
-        builder.add(&chunk::decode(&bytes).unwrap());
-        builder.finish()
+        let rows: Vec<(&str, &str, Option<&str>)> = rows
+            .iter()
+            .map(|(host, level, message)| (*host, *message, Some(*level)))
+            .collect();
+        index_of(&[chunk_of(&rows)])
     }
 
     fn plan(bytes: &Vec<u8>, q: &str, level: Option<&str>) -> (Option<Vec<u32>>, bool) {
         let terms = Terms::open(bytes).unwrap();
         let expr = query::parse(q).unwrap();
         let search = Search {
-            environment: "acme",
-            host: None,
             level,
-            file: None,
-            from: i64::MIN,
-            to: i64::MAX,
-            below: None,
-            limit: 10,
-            expr: &expr,
+            ..everything(&expr)
         };
         let found = candidates(&terms, &search).unwrap();
         (found.rows.map(|r| r.into_iter().collect()), found.exact)

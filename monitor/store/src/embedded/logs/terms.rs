@@ -730,11 +730,12 @@ fn read_bitmap(body: &[u8], rows: u32) -> Option<RoaringBitmap> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::embedded::logs::chunk::{self, Builder as ChunkBuilder, Id, NewRow};
 
-    fn chunk_of(rows: &[(&str, &str, Option<&str>)]) -> Vec<u8> {
+    /// A chunk of (host, message, level) rows, newest first in that order.
+    pub(in crate::embedded::logs) fn chunk_of(rows: &[(&str, &str, Option<&str>)]) -> Vec<u8> {
         let mut builder = ChunkBuilder::default();
         for (at, (host, message, level)) in rows.iter().enumerate() {
             builder.push(&NewRow {
@@ -752,7 +753,8 @@ mod tests {
         builder.finish().unwrap().1
     }
 
-    fn index_of(chunks: &[Vec<u8>]) -> Vec<u8> {
+    /// The index of these chunks' rows, one chunk's after another's.
+    pub(in crate::embedded::logs) fn index_of(chunks: &[Vec<u8>]) -> Vec<u8> {
         let mut builder = Builder::default();
         for bytes in chunks {
             builder.add(&chunk::decode(bytes).unwrap());

@@ -31,7 +31,7 @@ fn write(store: &LogStore, host: &str, lines: &[(String, String, i64)]) -> (u64,
 }
 
 /// Every line of environment `acme` that `expr` matches.
-fn everything(expr: &Expr) -> Search<'_> {
+pub(super) fn everything(expr: &Expr) -> Search<'_> {
     Search {
         environment: "acme",
         host: None,
