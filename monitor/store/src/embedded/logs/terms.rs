@@ -1,8 +1,9 @@
 //! A part's term index: for every word its lines hold, and for every level,
 //! host, environment and file, the rows that hold it. A search reads the
 //! rows its words and fields allow and decompresses only the granules that
-//! have one; a count the index answers exactly reads no row at all
-//! (ClickHouse's text index, Lucene's postings, kept per segment).
+//! have one; a count the index answers exactly reads only each host's
+//! newest line (ClickHouse's text index, Lucene's postings, kept per
+//! segment).
 //!
 //! Terms are the search's own tokens ([`normalize_into`]) of the message and
 //! of the logger, and a row's fields as a [`Field`] byte before the value
