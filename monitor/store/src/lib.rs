@@ -208,11 +208,25 @@ impl LogCounter {
     /// without reading them: the host's newest line comes from
     /// [`LogCounter::offer_newest`].
     pub fn add_many(&mut self, host: &str, ts: i64, count: u64) {
+        self.add_to_host(host, count);
+        self.add_to_bucket(ts, count);
+    }
+
+    /// `count` lines in the bucket of `ts` (µs), already counted in all and
+    /// per host by [`LogCounter::add_to_host`].
+    pub fn add_to_bucket(&mut self, ts: i64, count: u64) {
+        if count > 0 {
+            *self.buckets.entry(self.bucket_of(ts)).or_default() += count;
+        }
+    }
+
+    /// `count` lines of `host`, counted in all and for the host; their
+    /// buckets come from [`LogCounter::add_to_bucket`].
+    pub fn add_to_host(&mut self, host: &str, count: u64) {
         if count == 0 {
             return;
         }
         self.total += count;
-        *self.buckets.entry(self.bucket_of(ts)).or_default() += count;
         match self.hosts.get_mut(host) {
             Some((held, _, _)) => *held += count,
             None => {

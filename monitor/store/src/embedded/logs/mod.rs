@@ -552,18 +552,38 @@ impl LogStore {
         let mut total = LogCounter::new(bucket);
         let width = i64::try_from(bucket.as_micros()).unwrap_or(i64::MAX).max(1);
         let start_of = |ts: i64| ts - ts.rem_euclid(width);
-        let (counted, read): (Vec<Part>, Vec<Part>) = parts.into_iter().partition(|part| {
-            let (oldest, newest) = part.times;
-            part.per_host.is_some()
-                && oldest >= search.from
-                && newest <= search.to
-                && start_of(oldest) == start_of(newest)
-        });
+        let inside = |part: &Part| {
+            part.per_host.is_some() && part.times.0 >= search.from && part.times.1 <= search.to
+        };
+        let (mut counted, rest): (Vec<Part>, Vec<Part>) = parts
+            .into_iter()
+            .partition(|part| inside(part) && start_of(part.times.0) == start_of(part.times.1));
         for part in &counted {
             for (host, count) in part.per_host.iter().flatten() {
                 total.add_many(host, part.times.0, *count);
             }
         }
+        // A granule that straddles a bucket boundary: its time marks say
+        // each row's bucket, unless a boundary falls between two marks
+        // around a row that matches.
+        let (marked, mut read): (Vec<Part>, Vec<Part>) = rest
+            .into_iter()
+            .partition(|part| inside(part) && matches!(part.place, Place::Granule(..)));
+        let by_marks = on_every_core(&marked, |part| buckets_by_marks(part, width));
+        for (part, buckets) in marked.into_iter().zip(by_marks) {
+            let Some(buckets) = buckets? else {
+                read.push(part);
+                continue;
+            };
+            for (host, count) in part.per_host.iter().flatten() {
+                total.add_to_host(host, *count);
+            }
+            for (start, count) in buckets {
+                total.add_to_bucket(start, count);
+            }
+            counted.push(part);
+        }
+        counted.sort_by_key(|part| std::cmp::Reverse(part.max_key));
         let visited = on_every_core(&read, |part| {
             let mut counter = LogCounter::new(bucket);
             visit(part, search, None, |row, _, line| {
@@ -845,6 +865,42 @@ fn segment_parts(
         first_row += granule.span.rows;
     }
     Ok(parts)
+}
+
+/// The rows of `part` (a segment's granule) per bucket of `width` µs, from
+/// the granule's time marks alone: `None` when the segment has none, or
+/// when a boundary falls between the marks around one of the rows.
+fn buckets_by_marks(part: &Part, width: i64) -> Result<Option<Vec<(i64, u64)>>, EmbeddedError> {
+    let Place::Granule(segment, at) = &part.place else {
+        return Ok(None);
+    };
+    let Some(marks) = segment.marks(*at)? else {
+        return Ok(None);
+    };
+    let start_of = |ts: i64| ts - ts.rem_euclid(width);
+    let mut buckets: Vec<(i64, u64)> = Vec::new();
+    let mut place = |row: u32| {
+        // Rows are newest first: row `row` is no newer than the mark
+        // before it and no older than the next (or the granule's oldest).
+        let block = row as usize / segment::MARK_EVERY;
+        let newer = marks.get(block).copied()?;
+        let older = marks.get(block + 1).copied().unwrap_or(part.times.0);
+        let start = start_of(newer);
+        if start != start_of(older) {
+            return None;
+        }
+        match buckets.last_mut() {
+            Some((last, count)) if *last == start => *count += 1,
+            _ => buckets.push((start, 1)),
+        }
+        Some(())
+    };
+    let rows = segment.granules()[*at].span.rows;
+    let placed = match &part.rows {
+        Some(rows) => rows.iter().try_for_each(|&row| place(row)),
+        None => (0..rows).try_for_each(place),
+    };
+    Ok(placed.map(|()| buckets))
 }
 
 /// Offers `total` each host's newest line among `counted`, parts counted

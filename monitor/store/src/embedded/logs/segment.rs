@@ -7,6 +7,7 @@
 //! "AERIELG1"
 //! granules (LZ4 blocks of chunks)
 //! the term index of all the granules' rows (`terms`)
+//! each granule's time marks: the time (i64 µs) of every MARK_EVERY-th row
 //! the rows' id hashes, sorted, 8 bytes each (duplicate checks; 16 in
 //!   segments written before, of which the lower 8 are read)
 //! meta (JSON: granule spans, offsets, CRCs, where the index is)
@@ -31,6 +32,10 @@ use serde::{Deserialize, Serialize};
 use super::chunk::Span;
 
 const MAGIC: &[u8; 8] = b"AERIELG1";
+/// Rows between two time marks: a count that straddles a bucket boundary
+/// learns each row's bucket from the marks around it, unless the marks
+/// themselves straddle it.
+pub(super) const MARK_EVERY: usize = 64;
 const FOOTER: usize = 8 + 4 + 4 + 8;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -66,6 +71,9 @@ struct Meta {
     /// The term index, if the segment has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     index: Option<Extent>,
+    /// The granules' time marks, if the segment has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    marks: Option<Extent>,
 }
 
 fn sixteen() -> usize {
@@ -108,7 +116,12 @@ fn write_body(
     out.put(MAGIC)?;
     let mut metas = Vec::with_capacity(granules.len());
     let mut scratch = Vec::new();
+    let mut marks = Vec::new();
     for (span, bytes) in granules {
+        let decoded = super::chunk::decode(bytes).map_err(std::io::Error::other)?;
+        for row in decoded.rows.iter().step_by(MARK_EVERY) {
+            marks.extend_from_slice(&row.ts.to_le_bytes());
+        }
         // As `compress_prepend_size`, into one buffer for all granules.
         let needed = 4 + lz4_flex::block::get_maximum_output_size(bytes.len());
         if scratch.len() < needed {
@@ -131,6 +144,11 @@ fn write_body(
         len: index.len() as u64,
     };
     out.put(index)?;
+    let marks_extent = Extent {
+        offset: out.at,
+        len: marks.len() as u64,
+    };
+    out.put(&marks)?;
     ids.sort_unstable();
     let ids_offset = out.at;
     let mut ids_crc = crc32fast::Hasher::new();
@@ -150,6 +168,7 @@ fn write_body(
         ids_crc: ids_crc.finalize(),
         granules: metas,
         index: Some(index_extent),
+        marks: Some(marks_extent),
     };
     let json = serde_json::to_vec(&meta).expect("segment meta serializes");
     let mut footer = Vec::with_capacity(FOOTER);
@@ -259,6 +278,43 @@ impl Segment {
         lz4_flex::block::decompress_size_prepended(&compressed).map_err(|error| {
             EmbeddedError::damaged(format!("{}: granule {at}: {error}", self.path.display()))
         })
+    }
+
+    /// The time marks of granule `at` (the times of its rows 0,
+    /// [`MARK_EVERY`], 2 × [`MARK_EVERY`] ...), when the segment has them.
+    pub(super) fn marks(&self, at: usize) -> Result<Option<Vec<i64>>, EmbeddedError> {
+        let Some(extent) = self.meta.marks else {
+            return Ok(None);
+        };
+        let marks_of = |granule: &GranuleMeta| (granule.span.rows as usize).div_ceil(MARK_EVERY);
+        let before: usize = self.meta.granules[..at].iter().map(marks_of).sum();
+        let granule = &self.meta.granules[at];
+        let count = marks_of(granule);
+        let damaged = || {
+            EmbeddedError::damaged(format!(
+                "{}: the time marks of granule {at} are wrong; the segment is damaged",
+                self.path.display()
+            ))
+        };
+        if ((before + count) * 8) as u64 > extent.len {
+            return Err(damaged());
+        }
+        let mut bytes = vec![0u8; count * 8];
+        self.file
+            .read_exact_at(&mut bytes, extent.offset + before as u64 * 8)
+            .map_err(io(&self.path))?;
+        let marks: Vec<i64> = bytes
+            .chunks_exact(8)
+            .map(|mark| i64::from_le_bytes(mark.try_into().expect("8")))
+            .collect();
+        // Rows are newest first: marks fall, within the granule's span.
+        let (oldest, newest) = (granule.span.min_key.0, granule.span.max_key.0);
+        if marks.windows(2).any(|pair| pair[0] < pair[1])
+            || marks.iter().any(|mark| !(oldest..=newest).contains(mark))
+        {
+            return Err(damaged());
+        }
+        Ok(Some(marks))
     }
 
     /// The term index of the segment's rows, when it has one.

@@ -749,3 +749,58 @@ fn a_segment_from_before_the_term_index_is_searched_counted_and_still_knows_its_
     assert_eq!(write(&store, "gw-1", &[line(6, 106, "heap new")]), (1, 0));
     assert_eq!(all_pages(&store, "heap", 10), [106, 104, 102, 100]);
 }
+
+#[test]
+fn a_count_across_bucket_boundaries_places_rows_by_the_time_marks_without_reading_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let limit = CHUNK_ROWS * 2;
+    // Two whole granules a millisecond a row, eight seconds each; "pick" in
+    // the middle of every second.
+    let granule = |first: u64, start: i64| -> Vec<_> {
+        (0..CHUNK_ROWS as u64)
+            .map(|n| {
+                let word = if n % 1000 == 500 { "pick" } else { "other" };
+                line(first + n, start + 1000 * n as i64, &format!("{word} {n}"))
+            })
+            .collect()
+    };
+    {
+        let store = LogStore::open_with(dir.path(), limit).unwrap();
+        write(&store, "gw-1", &granule(0, 0));
+        write(&store, "gw-1", &granule(10_000, 100_000_000));
+    }
+    assert_eq!(segments(dir.path()), 1);
+    // Damage the older granule (the first, right after the magic).
+    let path = std::fs::read_dir(dir.path().join("segments"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[b"AERIELG1".len() + 6] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+
+    let store = LogStore::open_with(dir.path(), limit).unwrap();
+    let second = std::time::Duration::from_secs(1);
+    let expr = parse("pick").unwrap();
+    let counts = store.count(&everything(&expr), second).unwrap();
+    assert_eq!(counts.total, 16);
+    let buckets: Vec<(i64, u64)> = counts
+        .buckets
+        .iter()
+        .map(|b| (b.start.timestamp(), b.count))
+        .collect();
+    let expected: Vec<(i64, u64)> = (0..8).chain(100..108).map(|s| (s, 1)).collect();
+    assert_eq!(buckets, expected);
+    assert_eq!(counts.hosts.len(), 1);
+    assert_eq!(
+        (counts.hosts[0].count, counts.hosts[0].newest.as_str()),
+        (16, "pick 7500")
+    );
+    // Every row of the older granule, some beside a boundary: it is read,
+    // and its damage found.
+    let expr = parse("other").unwrap();
+    let error = store.count(&everything(&expr), second).unwrap_err();
+    assert!(error.to_string().contains("damaged"), "{error}");
+}
