@@ -70,6 +70,24 @@ fn all_pages(store: &LogStore, text: &str, limit: usize) -> Vec<i64> {
     }
 }
 
+/// A byte of a segment's first granule (right after the magic).
+const FIRST_GRANULE_BYTE: usize = b"AERIELG1".len() + 6;
+
+/// The path of the one segment in the store at `dir`.
+fn only_segment(dir: &Path) -> PathBuf {
+    let mut paths = std::fs::read_dir(dir.join("segments")).unwrap();
+    let path = paths.next().unwrap().unwrap().path();
+    assert!(paths.next().is_none(), "one segment");
+    path
+}
+
+/// Damages the file at `path` by flipping the bits of byte `at`.
+fn flip(path: &Path, at: usize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[at] ^= 0xff;
+    std::fs::write(path, bytes).unwrap();
+}
+
 fn segments(dir: &Path) -> usize {
     std::fs::read_dir(dir.join("segments"))
         .unwrap()
@@ -293,16 +311,9 @@ fn a_damaged_segment_is_refused_with_its_path() {
         let lines: Vec<_> = (0..4).map(|n| line(n, n as i64, "x")).collect();
         write(&store, "gw-1", &lines);
     }
-    let path = std::fs::read_dir(dir.path().join("segments"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let mut bytes = std::fs::read(&path).unwrap();
-    let at = bytes.len() - 30;
-    bytes[at] ^= 0xff;
-    std::fs::write(&path, bytes).unwrap();
+    let path = only_segment(dir.path());
+    let at = std::fs::metadata(&path).unwrap().len() as usize - 30;
+    flip(&path, at);
     let error = LogStore::open_with(dir.path(), 4).unwrap_err();
     let error = error.to_string();
     assert!(error.contains(&path.display().to_string()), "{error}");
@@ -417,9 +428,7 @@ fn a_search_for_a_word_passes_over_granules_whose_term_index_rules_it_out_unread
         .map(|e| e.unwrap().path())
         .collect();
     paths.sort();
-    let mut bytes = std::fs::read(&paths[0]).unwrap();
-    bytes[b"AERIELG1".len() + 6] ^= 0xff;
-    std::fs::write(&paths[0], bytes).unwrap();
+    flip(&paths[0], FIRST_GRANULE_BYTE);
 
     let store = LogStore::open_with(dir.path(), 4).unwrap();
     // Its term index has neither word: the damaged granule is never read.
@@ -771,15 +780,7 @@ fn a_count_across_bucket_boundaries_places_rows_by_the_time_marks_without_readin
     }
     assert_eq!(segments(dir.path()), 1);
     // Damage the older granule (the first, right after the magic).
-    let path = std::fs::read_dir(dir.path().join("segments"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let mut bytes = std::fs::read(&path).unwrap();
-    bytes[b"AERIELG1".len() + 6] ^= 0xff;
-    std::fs::write(&path, bytes).unwrap();
+    flip(&only_segment(dir.path()), FIRST_GRANULE_BYTE);
 
     let store = LogStore::open_with(dir.path(), limit).unwrap();
     let second = std::time::Duration::from_secs(1);
