@@ -189,7 +189,7 @@ impl LogCounter {
     /// host's newest so far (the first seen wins a tie).
     pub fn add(&mut self, host: &str, key: (i64, u64), message: impl FnOnce() -> String) {
         self.total += 1;
-        *self.buckets.entry(self.bucket_of(key.0)).or_default() += 1;
+        *self.buckets.entry(self.bucket_start(key.0)).or_default() += 1;
         match self.hosts.get_mut(host) {
             Some((count, newest, text)) => {
                 *count += 1;
@@ -216,7 +216,7 @@ impl LogCounter {
     /// per host by [`LogCounter::add_to_host`].
     pub fn add_to_bucket(&mut self, ts: i64, count: u64) {
         if count > 0 {
-            *self.buckets.entry(self.bucket_of(ts)).or_default() += count;
+            *self.buckets.entry(self.bucket_start(ts)).or_default() += count;
         }
     }
 
@@ -252,7 +252,8 @@ impl LogCounter {
         }
     }
 
-    fn bucket_of(&self, ts: i64) -> i64 {
+    /// The start (µs) of the bucket that holds `ts`.
+    pub fn bucket_start(&self, ts: i64) -> i64 {
         ts - ts.rem_euclid(self.width)
     }
 

@@ -550,14 +550,12 @@ impl LogStore {
     ) -> Result<LogCounts, EmbeddedError> {
         let parts = self.parts(search, true)?;
         let mut total = LogCounter::new(bucket);
-        let width = i64::try_from(bucket.as_micros()).unwrap_or(i64::MAX).max(1);
-        let start_of = |ts: i64| ts - ts.rem_euclid(width);
         let inside = |part: &Part| {
             part.per_host.is_some() && part.times.0 >= search.from && part.times.1 <= search.to
         };
-        let (mut counted, rest): (Vec<Part>, Vec<Part>) = parts
-            .into_iter()
-            .partition(|part| inside(part) && start_of(part.times.0) == start_of(part.times.1));
+        let (mut counted, rest): (Vec<Part>, Vec<Part>) = parts.into_iter().partition(|part| {
+            inside(part) && total.bucket_start(part.times.0) == total.bucket_start(part.times.1)
+        });
         for part in &counted {
             for (host, count) in part.per_host.iter().flatten() {
                 total.add_many(host, part.times.0, *count);
@@ -569,7 +567,7 @@ impl LogStore {
         let (marked, mut read): (Vec<Part>, Vec<Part>) = rest
             .into_iter()
             .partition(|part| inside(part) && matches!(part.place, Place::Granule(..)));
-        let by_marks = on_every_core(&marked, |part| buckets_by_marks(part, width));
+        let by_marks = on_every_core(&marked, |part| buckets_by_marks(part, &total));
         for (part, buckets) in marked.into_iter().zip(by_marks) {
             let Some(buckets) = buckets? else {
                 read.push(part);
@@ -867,17 +865,20 @@ fn segment_parts(
     Ok(parts)
 }
 
-/// The rows of `part` (a segment's granule) per bucket of `width` µs, from
+/// The rows of `part` (a segment's granule) per bucket of `counter`, from
 /// the granule's time marks alone: `None` when the segment has none, or
 /// when a boundary falls between the marks around one of the rows.
-fn buckets_by_marks(part: &Part, width: i64) -> Result<Option<Vec<(i64, u64)>>, EmbeddedError> {
+fn buckets_by_marks(
+    part: &Part,
+    counter: &LogCounter,
+) -> Result<Option<Vec<(i64, u64)>>, EmbeddedError> {
     let Place::Granule(segment, at) = &part.place else {
         return Ok(None);
     };
     let Some(marks) = segment.marks(*at)? else {
         return Ok(None);
     };
-    let start_of = |ts: i64| ts - ts.rem_euclid(width);
+    let start_of = |ts: i64| counter.bucket_start(ts);
     let mut buckets: Vec<(i64, u64)> = Vec::new();
     let mut place = |row: u32| {
         // Rows are newest first: row `row` is no newer than the mark
