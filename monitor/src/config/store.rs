@@ -2,16 +2,19 @@
 
 use std::path::{Path, PathBuf};
 
+use aerie_store::embedded::LogMemory;
 use aerie_wire::Secret;
 use serde::{Deserialize, Serialize};
 
 use super::{FieldError, invalid};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case", tag = "kind")]
 pub(super) enum RawStore {
-    #[default]
-    Embedded,
+    Embedded {
+        log_head_lines: Option<usize>,
+        log_id_lists: Option<usize>,
+    },
     Elasticsearch {
         url: Urls,
         username: Option<String>,
@@ -30,6 +33,19 @@ pub(super) enum Urls {
     Many(Vec<String>),
 }
 
+impl Default for RawStore {
+    fn default() -> Self {
+        RawStore::Embedded {
+            log_head_lines: None,
+            log_id_lists: None,
+        }
+    }
+}
+
+/// The bounds of `log_head_lines`: a granule's lines at least (fewer make
+/// a segment of less than one granule), and a head of at most 4 GiB or so.
+const HEAD_LINES: std::ops::RangeInclusive<usize> = 8192..=16 * 1024 * 1024;
+
 fn default_prefix() -> String {
     "aerie".into()
 }
@@ -38,7 +54,15 @@ fn default_prefix() -> String {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum StoreConfig {
-    Embedded,
+    /// What the logs keep in memory is bounded by these, not by the lines
+    /// stored ([`LogMemory`]).
+    Embedded {
+        /// Lines held in memory (and the WAL) before they are written as a
+        /// segment.
+        log_head_lines: usize,
+        /// Segments whose id hashes stay in memory for duplicate checks.
+        log_id_lists: usize,
+    },
     Elasticsearch {
         /// The cluster's nodes, in the order they are preferred: requests
         /// go to the first that takes connections.
@@ -49,10 +73,60 @@ pub enum StoreConfig {
     },
 }
 
+impl StoreConfig {
+    /// What the embedded store's logs keep in memory (the defaults for
+    /// another store).
+    pub fn log_memory(&self) -> LogMemory {
+        match self {
+            StoreConfig::Embedded {
+                log_head_lines,
+                log_id_lists,
+            } => LogMemory {
+                head_lines: *log_head_lines,
+                id_lists: *log_id_lists,
+            },
+            StoreConfig::Elasticsearch { .. } => LogMemory::default(),
+        }
+    }
+}
+
 impl RawStore {
     pub(super) fn validate(self, base: &Path) -> Result<StoreConfig, FieldError> {
         Ok(match self {
-            RawStore::Embedded => StoreConfig::Embedded,
+            RawStore::Embedded {
+                log_head_lines,
+                log_id_lists,
+            } => {
+                let defaults = LogMemory::default();
+                let log_head_lines = log_head_lines.unwrap_or(defaults.head_lines);
+                if !HEAD_LINES.contains(&log_head_lines) {
+                    return Err(invalid(
+                        "store.log_head_lines",
+                        format!(
+                            "{log_head_lines} is outside {}..={}: the head holds at least \
+                             one granule and at most 16 Mi lines (the default is {})",
+                            HEAD_LINES.start(),
+                            HEAD_LINES.end(),
+                            defaults.head_lines
+                        ),
+                    ));
+                }
+                let log_id_lists = log_id_lists.unwrap_or(defaults.id_lists);
+                if log_id_lists == 0 {
+                    return Err(invalid(
+                        "store.log_id_lists",
+                        format!(
+                            "0: keep at least the newest segment's id hashes in memory \
+                             (the default is {})",
+                            defaults.id_lists
+                        ),
+                    ));
+                }
+                StoreConfig::Embedded {
+                    log_head_lines,
+                    log_id_lists,
+                }
+            }
             RawStore::Elasticsearch {
                 url,
                 username,

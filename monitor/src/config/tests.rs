@@ -28,7 +28,10 @@ fn a_good_config_gets_defaults_and_masks_tokens() {
     let config = parse(GOOD).unwrap();
     assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
     assert_eq!(config.retention.logs, Duration::from_secs(14 * 86400));
-    assert!(matches!(config.store, StoreConfig::Embedded));
+    assert_eq!(
+        config.store.log_memory(),
+        aerie_store::embedded::LogMemory::default()
+    );
     assert!(config.users[1].can_read("acme-prod") && !config.users[1].can_read("globex-prod"));
     assert!(config.users[0].can_read("globex-prod"));
     let printed = config.to_masked_toml();
@@ -40,6 +43,21 @@ fn a_good_config_gets_defaults_and_masks_tokens() {
     ] {
         assert!(!printed.contains(token), "{printed}");
     }
+}
+
+#[test]
+fn the_logs_memory_is_what_the_store_section_says() {
+    let config = parse(&format!(
+        "{GOOD}\n[store]\nkind = \"embedded\"\nlog_head_lines = 65536\nlog_id_lists = 2\n"
+    ))
+    .unwrap();
+    let memory = config.store.log_memory();
+    assert_eq!((memory.head_lines, memory.id_lists), (65536, 2));
+    let printed = config.to_masked_toml();
+    assert!(
+        printed.contains("log_head_lines = 65536") && printed.contains("log_id_lists = 2"),
+        "{printed}"
+    );
 }
 
 #[test]
@@ -115,6 +133,16 @@ fn bad_configs_name_the_field() {
             ),
             "environment[1].quota[1].tenant",
             "has a quota already",
+        ),
+        (
+            format!("{GOOD}\n[store]\nkind = \"embedded\"\nlog_head_lines = 100\n"),
+            "store.log_head_lines",
+            "at least one granule",
+        ),
+        (
+            format!("{GOOD}\n[store]\nkind = \"embedded\"\nlog_id_lists = 0\n"),
+            "store.log_id_lists",
+            "at least the newest segment",
         ),
     ];
     aerie_testkit::assert_refused("/etc/aerie/monitor.toml", &cases, parse);

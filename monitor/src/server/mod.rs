@@ -66,7 +66,10 @@ pub async fn open_store(config: &Config) -> Result<(Arc<dyn Store>, Shared), Ser
             (store, Some(shared))
         }
         None => (
-            Arc::new(EmbeddedStore::open(&config.data_dir.join("embedded"))?),
+            Arc::new(EmbeddedStore::open_with(
+                &config.data_dir.join("embedded"),
+                config.store.log_memory(),
+            )?),
             None,
         ),
     })

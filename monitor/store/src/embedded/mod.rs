@@ -6,6 +6,7 @@
 mod catalog;
 mod error;
 pub(crate) mod logs;
+pub use logs::LogMemory;
 mod schema;
 mod tsdb;
 mod varint;
@@ -75,8 +76,15 @@ fn backend(error: impl Into<super::BoxError>) -> StoreError {
 }
 
 impl EmbeddedStore {
-    /// Opens the store in `dir` (created if needed).
+    /// Opens the store in `dir` (created if needed), with the logs' default
+    /// memory.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(dir, LogMemory::default())
+    }
+
+    /// Opens the store in `dir` (created if needed), the logs keeping
+    /// `memory` in memory.
+    pub fn open_with(dir: &Path, memory: LogMemory) -> Result<Self, StoreError> {
         let index_dir = dir.join("index");
         std::fs::create_dir_all(&index_dir)
             .map_err(|e| backend(format!("{}: {e}", index_dir.display())))?;
@@ -99,7 +107,7 @@ impl EmbeddedStore {
             .map_err(backend)?;
         let catalog = Arc::new(Catalog::load(dir.join("hosts.json")).map_err(backend)?);
         let metrics = tsdb::MetricStore::open(&dir.join("metrics")).map_err(backend)?;
-        let logs = logs::LogStore::open(&dir.join("logs")).map_err(backend)?;
+        let logs = logs::LogStore::open(&dir.join("logs"), memory).map_err(backend)?;
         let (commands, receiver) = mpsc::channel(256);
         let (thread_reader, thread_fields, thread_catalog) =
             (reader.clone(), fields.clone(), Arc::clone(&catalog));

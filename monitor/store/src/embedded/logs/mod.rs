@@ -53,13 +53,38 @@ pub(crate) use query::{line_matches, parse as parse_query};
 use segment::Segment;
 use terms::Terms;
 
-/// Rows kept in memory (and the WAL) before they are written as a segment.
+/// Rows kept in memory (and the WAL) before they are written as a segment,
+/// unless configured otherwise ([`LogMemory::head_lines`]).
 const HEAD_LIMIT: usize = 256 * 1024;
 
 /// Segments whose id hashes (8 bytes a row) duplicate checks keep in
-/// memory: 16 MiB with full segments. Late lines are checked against the
-/// newest segments; an old segment's list is read again when needed.
+/// memory, unless configured otherwise ([`LogMemory::id_lists`]): 16 MiB
+/// with full segments. Late lines are checked against the newest segments;
+/// an old segment's list is read again when needed.
 const ID_LISTS: usize = 8;
+
+/// What the logs keep in memory, whatever the number of lines stored: the
+/// head (up to `head_lines` lines with their term indexes and id hashes)
+/// and the id hashes of up to `id_lists` segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogMemory {
+    /// Lines kept in memory (and the WAL) before they are written as a
+    /// segment: fewer make smaller segments, so more of them to read.
+    pub head_lines: usize,
+    /// Segments whose id hashes (8 bytes a line) stay in memory for
+    /// duplicate checks; older ones are read again when a late line needs
+    /// them.
+    pub id_lists: usize,
+}
+
+impl Default for LogMemory {
+    fn default() -> Self {
+        Self {
+            head_lines: HEAD_LIMIT,
+            id_lists: ID_LISTS,
+        }
+    }
+}
 
 /// WAL frames (`wal`): the payload is a u8 kind, then a chunk or a cutoff
 /// (i64 µs).
@@ -162,8 +187,9 @@ struct State {
     head_ids: IdSet,
     segments: Vec<Arc<Segment>>,
     /// Segments whose id hashes are in memory, least recently used first:
-    /// at most [`ID_LISTS`], so memory does not grow with the lines stored.
+    /// at most `id_limit`, so memory does not grow with the lines stored.
     id_lists: VecDeque<Arc<Segment>>,
+    id_limit: usize,
     /// No segment holds a line newer than this (µs): lines newer than every
     /// segment, the usual case, need no look at them for duplicates.
     /// Retention only lowers the true value, so it is never too low.
@@ -206,11 +232,8 @@ impl LogStore {
     /// Opens the store in `dir` (created if needed): the segments, then the
     /// WAL replayed into the head. A WAL frame cut short by a crash was
     /// never acknowledged and is dropped.
-    pub(super) fn open(dir: &Path) -> Result<Self, EmbeddedError> {
-        Self::open_with(dir, HEAD_LIMIT)
-    }
-
-    fn open_with(dir: &Path, head_limit: usize) -> Result<Self, EmbeddedError> {
+    pub(super) fn open(dir: &Path, memory: LogMemory) -> Result<Self, EmbeddedError> {
+        let head_limit = memory.head_lines.max(1);
         let segments_dir = dir.join("segments");
         std::fs::create_dir_all(&segments_dir).map_err(io(&segments_dir))?;
         let mut segments = Vec::new();
@@ -249,7 +272,8 @@ impl LogStore {
                 .max()
                 .unwrap_or(i64::MIN),
             segments: segments.into_iter().map(Arc::new).collect(),
-            id_lists: VecDeque::with_capacity(ID_LISTS + 1),
+            id_lists: VecDeque::with_capacity(memory.id_lists + 1),
+            id_limit: memory.id_lists,
             next_seq: flushed,
             wal,
             wal_len: 0,
@@ -1136,7 +1160,7 @@ impl State {
     }
 
     /// Notes that `segment`'s id hashes were just used (and are in
-    /// memory); the least recently used past [`ID_LISTS`] are forgotten.
+    /// memory); the least recently used past `id_limit` are forgotten.
     fn used(&mut self, segment: &Arc<Segment>) {
         if let Some(at) = self.id_lists.iter().position(|s| Arc::ptr_eq(s, segment)) {
             if at + 1 != self.id_lists.len() {
@@ -1146,7 +1170,7 @@ impl State {
             return;
         }
         self.id_lists.push_back(Arc::clone(segment));
-        while self.id_lists.len() > ID_LISTS {
+        while self.id_lists.len() > self.id_limit {
             if let Some(oldest) = self.id_lists.pop_front() {
                 oldest.forget_ids();
             }

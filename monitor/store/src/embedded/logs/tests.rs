@@ -11,6 +11,14 @@ fn line(n: u64, ts: i64, message: &str) -> (String, String, i64) {
     (id, message.to_owned(), ts)
 }
 
+/// A store's memory with a head of `lines` lines.
+fn head(lines: usize) -> LogMemory {
+    LogMemory {
+        head_lines: lines,
+        ..LogMemory::default()
+    }
+}
+
 fn write(store: &LogStore, host: &str, lines: &[(String, String, i64)]) -> (u64, u64) {
     let new: Vec<NewLine<'_>> = lines
         .iter()
@@ -104,7 +112,7 @@ fn segments(dir: &Path) -> usize {
 #[test]
 fn lines_come_back_newest_first_across_head_and_segments_with_every_line_once() {
     let dir = tempfile::tempdir().unwrap();
-    let store = LogStore::open_with(dir.path(), 100).unwrap();
+    let store = LogStore::open(dir.path(), head(100)).unwrap();
     // Two hosts whose batches interleave in time, as concurrent agents do.
     for batch in 0..10i64 {
         for (host, offset) in [("gw-1", 0), ("gw-2", 1)] {
@@ -137,14 +145,14 @@ fn a_resent_line_is_a_duplicate_in_the_head_in_a_segment_and_after_a_restart() {
         .map(|n| line(n, 5_000 + n as i64, "hello"))
         .collect();
     {
-        let store = LogStore::open_with(dir.path(), 40).unwrap();
+        let store = LogStore::open(dir.path(), head(40)).unwrap();
         assert_eq!(write(&store, "gw-1", &lines[..30]), (30, 0));
         assert_eq!(write(&store, "gw-1", &lines[..30]), (0, 30), "in the head");
         assert_eq!(write(&store, "gw-1", &lines[20..]), (20, 10));
         assert_eq!(segments(dir.path()), 1);
         assert_eq!(write(&store, "gw-1", &lines[..5]), (0, 5), "in a segment");
     }
-    let store = LogStore::open_with(dir.path(), 40).unwrap();
+    let store = LogStore::open(dir.path(), head(40)).unwrap();
     assert_eq!(write(&store, "gw-1", &lines), (0, 50), "across a restart");
     assert_eq!(all_pages(&store, "hello", 100).len(), 50);
     let dup = [lines[3].clone(), lines[3].clone()];
@@ -161,7 +169,7 @@ fn a_resent_line_is_a_duplicate_in_the_head_in_a_segment_and_after_a_restart() {
 fn what_was_acknowledged_survives_a_restart_and_a_torn_wal_tail_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = LogStore::open_with(dir.path(), 1_000).unwrap();
+        let store = LogStore::open(dir.path(), head(1_000)).unwrap();
         write(
             &store,
             "gw-1",
@@ -175,12 +183,12 @@ fn what_was_acknowledged_survives_a_restart_and_a_torn_wal_tail_is_dropped() {
     let whole = bytes.len();
     bytes.extend_from_slice(&[200, 0, 0, 0, 1, 2, 3, 4, FRAME_CHUNK, 9, 9]);
     std::fs::write(&wal, &bytes).unwrap();
-    let store = LogStore::open_with(dir.path(), 1_000).unwrap();
+    let store = LogStore::open(dir.path(), head(1_000)).unwrap();
     assert_eq!(std::fs::metadata(&wal).unwrap().len() as usize, whole);
     assert_eq!(all_pages(&store, "", 10), [30, 20, 10]);
     write(&store, "gw-1", &[line(4, 40, "fourth")]);
     drop(store);
-    let store = LogStore::open_with(dir.path(), 1_000).unwrap();
+    let store = LogStore::open(dir.path(), head(1_000)).unwrap();
     assert_eq!(
         all_pages(&store, "", 10),
         [40, 30, 20, 10],
@@ -193,7 +201,7 @@ fn a_crash_after_a_segment_is_written_but_before_the_wal_is_emptied_counts_nothi
     let dir = tempfile::tempdir().unwrap();
     let wal = dir.path().join("wal");
     {
-        let store = LogStore::open_with(dir.path(), 10).unwrap();
+        let store = LogStore::open(dir.path(), head(10)).unwrap();
         let lines: Vec<_> = (0..6).map(|n| line(n, 100 + n as i64, "a")).collect();
         write(&store, "gw-1", &lines);
         let before_flush = std::fs::read(&wal).unwrap();
@@ -205,7 +213,7 @@ fn a_crash_after_a_segment_is_written_but_before_the_wal_is_emptied_counts_nothi
         let mut frames = before_flush;
         let second = {
             let scratch = tempfile::tempdir().unwrap();
-            let other = LogStore::open_with(scratch.path(), 1_000).unwrap();
+            let other = LogStore::open(scratch.path(), head(1_000)).unwrap();
             other.state().next_seq = 6;
             write(&other, "gw-1", &more);
             std::fs::read(scratch.path().join("wal")).unwrap()
@@ -214,7 +222,7 @@ fn a_crash_after_a_segment_is_written_but_before_the_wal_is_emptied_counts_nothi
         drop(store);
         std::fs::write(&wal, frames).unwrap();
     }
-    let store = LogStore::open_with(dir.path(), 10).unwrap();
+    let store = LogStore::open(dir.path(), head(10)).unwrap();
     assert_eq!(all_pages(&store, "a", 100).len(), 12);
     assert_eq!(write(&store, "gw-1", &[line(3, 103, "a")]), (0, 1));
 }
@@ -223,7 +231,7 @@ fn a_crash_after_a_segment_is_written_but_before_the_wal_is_emptied_counts_nothi
 fn retention_drops_and_rewrites_segments_and_cuts_the_head_durably() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = LogStore::open_with(dir.path(), 20).unwrap();
+        let store = LogStore::open(dir.path(), head(20)).unwrap();
         for start in [0u64, 20, 40] {
             let lines: Vec<_> = (start..start + 20)
                 .map(|n| line(n, n as i64 * 100, "tick"))
@@ -245,7 +253,7 @@ fn retention_drops_and_rewrites_segments_and_cuts_the_head_durably() {
             [6_900, 6_800, 6_700, 6_600, 6_500]
         );
     }
-    let store = LogStore::open_with(dir.path(), 20).unwrap();
+    let store = LogStore::open(dir.path(), head(20)).unwrap();
     assert_eq!(
         all_pages(&store, "", 100),
         [6_900, 6_800, 6_700, 6_600, 6_500],
@@ -257,7 +265,7 @@ fn retention_drops_and_rewrites_segments_and_cuts_the_head_durably() {
 #[test]
 fn filters_narrow_by_host_level_file_time_and_text() {
     let dir = tempfile::tempdir().unwrap();
-    let store = LogStore::open_with(dir.path(), 8).unwrap();
+    let store = LogStore::open(dir.path(), head(8)).unwrap();
     write(
         &store,
         "gw-1",
@@ -307,14 +315,14 @@ fn filters_narrow_by_host_level_file_time_and_text() {
 fn a_damaged_segment_is_refused_with_its_path() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = LogStore::open_with(dir.path(), 4).unwrap();
+        let store = LogStore::open(dir.path(), head(4)).unwrap();
         let lines: Vec<_> = (0..4).map(|n| line(n, n as i64, "x")).collect();
         write(&store, "gw-1", &lines);
     }
     let path = only_segment(dir.path());
     let at = std::fs::metadata(&path).unwrap().len() as usize - 30;
     flip(&path, at);
-    let error = LogStore::open_with(dir.path(), 4).unwrap_err();
+    let error = LogStore::open(dir.path(), head(4)).unwrap_err();
     let error = error.to_string();
     assert!(error.contains(&path.display().to_string()), "{error}");
     assert!(error.contains("damaged"), "{error}");
@@ -324,7 +332,7 @@ fn a_damaged_segment_is_refused_with_its_path() {
 fn a_failed_duplicate_check_keeps_nothing_so_the_resent_lines_are_stored() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = LogStore::open_with(dir.path(), 4).unwrap();
+        let store = LogStore::open(dir.path(), head(4)).unwrap();
         let lines: Vec<_> = (0..4).map(|n| line(n, 10 + n as i64, "old")).collect();
         write(&store, "gw-1", &lines);
     }
@@ -341,7 +349,7 @@ fn a_failed_duplicate_check_keeps_nothing_so_the_resent_lines_are_stored() {
     let meta_offset = u64::from_le_bytes(bytes[footer..footer + 8].try_into().unwrap()) as usize;
     bytes[meta_offset - 1] ^= 0xff;
     std::fs::write(&path, bytes).unwrap();
-    let store = LogStore::open_with(dir.path(), 4).unwrap();
+    let store = LogStore::open(dir.path(), head(4)).unwrap();
     let new = [
         line(100, 1_000, "new"),
         line(101, 12, "inside the old span"),
@@ -370,7 +378,7 @@ fn a_failed_duplicate_check_keeps_nothing_so_the_resent_lines_are_stored() {
 #[test]
 fn retention_that_fails_on_one_segment_leaves_the_others_readable() {
     let dir = tempfile::tempdir().unwrap();
-    let store = LogStore::open_with(dir.path(), 4).unwrap();
+    let store = LogStore::open(dir.path(), head(4)).unwrap();
     for start in [10i64, 20, 30] {
         let lines: Vec<_> = (0..4)
             .map(|i| line((start + i) as u64, start + i, "tick"))
@@ -411,7 +419,7 @@ fn retention_that_fails_on_one_segment_leaves_the_others_readable() {
 fn a_search_for_a_word_passes_over_granules_whose_term_index_rules_it_out_unread() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = LogStore::open_with(dir.path(), 4).unwrap();
+        let store = LogStore::open(dir.path(), head(4)).unwrap();
         let old: Vec<_> = (0..4)
             .map(|n| line(n, 10 + n as i64, "heap space ok"))
             .collect();
@@ -430,7 +438,7 @@ fn a_search_for_a_word_passes_over_granules_whose_term_index_rules_it_out_unread
     paths.sort();
     flip(&paths[0], FIRST_GRANULE_BYTE);
 
-    let store = LogStore::open_with(dir.path(), 4).unwrap();
+    let store = LogStore::open(dir.path(), head(4)).unwrap();
     // Its term index has neither word: the damaged granule is never read.
     assert_eq!(all_pages(&store, "refused acme.com", 10), [17, 16, 15, 14]);
     assert_eq!(search(&store, "\"refused by\"", 10, None).lines.len(), 4);
@@ -448,7 +456,7 @@ fn a_search_for_a_word_passes_over_granules_whose_term_index_rules_it_out_unread
 #[test]
 fn a_count_covers_segments_and_head_per_host_with_each_hosts_newest_line() {
     let dir = tempfile::tempdir().unwrap();
-    let store = LogStore::open_with(dir.path(), 4).unwrap();
+    let store = LogStore::open(dir.path(), head(4)).unwrap();
     // Ten lines on two hosts: two segments of four, two in the head.
     for n in 0..10u64 {
         let host = if n % 3 == 0 { "gw-2" } else { "gw-1" };
@@ -491,10 +499,15 @@ fn a_count_covers_segments_and_head_per_host_with_each_hosts_newest_line() {
 }
 
 #[test]
-fn duplicate_checks_keep_a_bounded_number_of_id_lists_in_memory_and_still_see_old_ids() {
+fn duplicate_checks_keep_the_configured_number_of_id_lists_in_memory_and_still_see_old_ids() {
     let dir = tempfile::tempdir().unwrap();
-    let store = LogStore::open_with(dir.path(), 4).unwrap();
-    let segments_written = ID_LISTS * 2 + 1;
+    const LISTS: usize = 3;
+    let memory = LogMemory {
+        head_lines: 4,
+        id_lists: LISTS,
+    };
+    let store = LogStore::open(dir.path(), memory).unwrap();
+    let segments_written = LISTS * 2 + 1;
     let lines: Vec<_> = (0..segments_written as u64 * 4)
         .map(|n| line(n, 10 + n as i64, "x"))
         .collect();
@@ -504,15 +517,15 @@ fn duplicate_checks_keep_a_bounded_number_of_id_lists_in_memory_and_still_see_ol
     assert_eq!(segments(dir.path()), segments_written);
     let in_memory = |store: &LogStore| {
         let state = store.state();
-        assert!(state.id_lists.len() <= ID_LISTS);
+        assert!(state.id_lists.len() <= LISTS);
         state.segments.iter().filter(|s| s.ids_in_memory()).count()
     };
-    assert_eq!(in_memory(&store), ID_LISTS, "the newest segments' lists");
+    assert_eq!(in_memory(&store), LISTS, "the newest segments' lists");
     // A line of the oldest segment, sent again, is still recognised: its
     // list is read again, and another is let go.
     assert_eq!(write(&store, "gw-1", &lines[..1]), (0, 1));
     assert!(store.state().segments[0].ids_in_memory());
-    assert_eq!(in_memory(&store), ID_LISTS);
+    assert_eq!(in_memory(&store), LISTS);
 }
 
 /// A line of the mixed corpus below: (host, level, message, µs).
@@ -522,7 +535,7 @@ type Mixed = (String, &'static str, String, i64);
 /// whole and merged granules, segments of 100 rows), with common, rare
 /// and unique words, three levels, and times that go back and forth.
 fn mixed_store(dir: &Path) -> (LogStore, Vec<Mixed>) {
-    let store = LogStore::open_with(dir, 100).unwrap();
+    let store = LogStore::open(dir, head(100)).unwrap();
     let mut state = 7u64;
     let mut next = move |below: u64| {
         state = state
@@ -746,7 +759,7 @@ fn a_segment_from_before_the_term_index_is_searched_counted_and_still_knows_its_
         &dir.path().join("segments").join("00000000000000000006.seg"),
         &old,
     );
-    let store = LogStore::open_with(dir.path(), 4).unwrap();
+    let store = LogStore::open(dir.path(), head(4)).unwrap();
     assert_eq!(all_pages(&store, "heap", 2), [104, 102, 100]);
     let expr = parse("heap").unwrap();
     let counts = store
@@ -774,7 +787,7 @@ fn a_count_across_bucket_boundaries_places_rows_by_the_time_marks_without_readin
             .collect()
     };
     {
-        let store = LogStore::open_with(dir.path(), limit).unwrap();
+        let store = LogStore::open(dir.path(), head(limit)).unwrap();
         write(&store, "gw-1", &granule(0, 0));
         write(&store, "gw-1", &granule(10_000, 100_000_000));
     }
@@ -782,7 +795,7 @@ fn a_count_across_bucket_boundaries_places_rows_by_the_time_marks_without_readin
     // Damage the older granule (the first, right after the magic).
     flip(&only_segment(dir.path()), FIRST_GRANULE_BYTE);
 
-    let store = LogStore::open_with(dir.path(), limit).unwrap();
+    let store = LogStore::open(dir.path(), head(limit)).unwrap();
     let second = std::time::Duration::from_secs(1);
     let expr = parse("pick").unwrap();
     let counts = store.count(&everything(&expr), second).unwrap();
