@@ -14,6 +14,7 @@ pub(super) enum RawStore {
     Embedded {
         log_head_lines: Option<usize>,
         log_id_lists: Option<usize>,
+        log_index_cache: Option<bytesize::ByteSize>,
     },
     Elasticsearch {
         url: Urls,
@@ -38,6 +39,7 @@ impl Default for RawStore {
         RawStore::Embedded {
             log_head_lines: None,
             log_id_lists: None,
+            log_index_cache: None,
         }
     }
 }
@@ -62,6 +64,8 @@ pub enum StoreConfig {
         log_head_lines: usize,
         /// Segments whose id hashes stay in memory for duplicate checks.
         log_id_lists: usize,
+        /// Memory for segments' index summaries kept between searches.
+        log_index_cache: bytesize::ByteSize,
     },
     Elasticsearch {
         /// The cluster's nodes, in the order they are preferred: requests
@@ -81,9 +85,11 @@ impl StoreConfig {
             StoreConfig::Embedded {
                 log_head_lines,
                 log_id_lists,
+                log_index_cache,
             } => LogMemory {
                 head_lines: *log_head_lines,
                 id_lists: *log_id_lists,
+                index_cache: usize::try_from(log_index_cache.as_u64()).unwrap_or(usize::MAX),
             },
             StoreConfig::Elasticsearch { .. } => LogMemory::default(),
         }
@@ -96,6 +102,7 @@ impl RawStore {
             RawStore::Embedded {
                 log_head_lines,
                 log_id_lists,
+                log_index_cache,
             } => {
                 let defaults = LogMemory::default();
                 let log_head_lines = log_head_lines.unwrap_or(defaults.head_lines);
@@ -122,9 +129,12 @@ impl RawStore {
                         ),
                     ));
                 }
+                let log_index_cache =
+                    log_index_cache.unwrap_or(bytesize::ByteSize::b(defaults.index_cache as u64));
                 StoreConfig::Embedded {
                     log_head_lines,
                     log_id_lists,
+                    log_index_cache,
                 }
             }
             RawStore::Elasticsearch {

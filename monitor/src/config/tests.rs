@@ -48,11 +48,15 @@ fn a_good_config_gets_defaults_and_masks_tokens() {
 #[test]
 fn the_logs_memory_is_what_the_store_section_says() {
     let config = parse(&format!(
-        "{GOOD}\n[store]\nkind = \"embedded\"\nlog_head_lines = 65536\nlog_id_lists = 2\n"
+        "{GOOD}\n[store]\nkind = \"embedded\"\nlog_head_lines = 65536\nlog_id_lists = 2\n\
+         log_index_cache = \"8 MiB\"\n"
     ))
     .unwrap();
     let memory = config.store.log_memory();
-    assert_eq!((memory.head_lines, memory.id_lists), (65536, 2));
+    assert_eq!(
+        (memory.head_lines, memory.id_lists, memory.index_cache),
+        (65536, 2, 8 << 20)
+    );
     let printed = config.to_masked_toml();
     assert!(
         printed.contains("log_head_lines = 65536") && printed.contains("log_id_lists = 2"),

@@ -337,6 +337,12 @@ impl<'a> Reader<'a> {
 
 /// Reads a chunk written by [`Builder`].
 pub(super) fn decode(bytes: &[u8]) -> Result<Decoded<'_>, EmbeddedError> {
+    decode_first(bytes, usize::MAX)
+}
+
+/// The dictionary and the first `wanted` rows of a chunk (all of them, when
+/// it holds fewer), read no further.
+pub(super) fn decode_first(bytes: &[u8], wanted: usize) -> Result<Decoded<'_>, EmbeddedError> {
     let mut reader = Reader { bytes, at: 0 };
     let rows_len = reader.u32()? as usize;
     let count = reader.u32()? as usize;
@@ -350,8 +356,8 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Decoded<'_>, EmbeddedError> {
         let len = dict_reader.u16()? as usize;
         dict.push(dict_reader.text(len)?);
     }
-    let mut rows = Vec::with_capacity(count.min(CHUNK_ROWS * 4));
-    for _ in 0..count {
+    let mut rows = Vec::with_capacity(count.min(wanted).min(CHUNK_ROWS * 4));
+    for _ in 0..count.min(wanted) {
         let ts = reader.u64()? as i64;
         let seq = reader.u64()?;
         let (env, host, file) = (reader.u16()?, reader.u16()?, reader.u16()?);
@@ -379,7 +385,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Decoded<'_>, EmbeddedError> {
             message,
         });
     }
-    if reader.at != 8 + rows_len {
+    if wanted >= count && reader.at != 8 + rows_len {
         return Err(EmbeddedError::damaged(
             "a chunk's rows do not fill their length",
         ));

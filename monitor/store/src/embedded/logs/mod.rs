@@ -13,6 +13,8 @@
 //!   in the segment's meta, the chunks' term indexes merged into one, and
 //!   the rows' id hashes for duplicate checks. Then the WAL is emptied.
 //! - A search asks each part's term index which rows can match (`plan`),
+//!   starting from the segment's summary (its block table and each row's
+//!   host, `summaries`), kept in memory within a budget,
 //!   takes the granules (and head chunks) with such a row whose time span
 //!   fits, newest first, and reads only those rows until it has a page:
 //!   the newest lines, and where the next page starts. A count the index
@@ -28,6 +30,7 @@ mod chunk;
 mod plan;
 pub(crate) mod query;
 mod segment;
+mod summaries;
 mod terms;
 #[cfg(test)]
 mod tests;
@@ -42,7 +45,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::DateTime;
-use roaring::RoaringBitmap;
 
 use super::wal::{self, GroupCommit};
 use crate::{LogCounter, LogCounts, LogLine};
@@ -51,6 +53,7 @@ use plan::Candidates;
 pub(super) use query::{Expr, parse};
 pub(crate) use query::{line_matches, parse as parse_query};
 use segment::Segment;
+use summaries::{HostOfRow, Summaries};
 use terms::Terms;
 
 /// Rows kept in memory (and the WAL) before they are written as a segment,
@@ -62,6 +65,11 @@ const HEAD_LIMIT: usize = 256 * 1024;
 /// with full segments. Late lines are checked against the newest segments;
 /// an old segment's list is read again when needed.
 const ID_LISTS: usize = 8;
+
+/// Bytes of segments' index summaries (block tables and hosts' rows, about
+/// 0.4 MB a full segment) kept between searches, unless configured
+/// otherwise ([`LogMemory::index_cache`]): enough for 40M lines.
+const INDEX_CACHE: usize = 64 * 1024 * 1024;
 
 /// What the logs keep in memory, whatever the number of lines stored: the
 /// head (up to `head_lines` lines with their term indexes and id hashes)
@@ -75,6 +83,9 @@ pub struct LogMemory {
     /// duplicate checks; older ones are read again when a late line needs
     /// them.
     pub id_lists: usize,
+    /// Bytes of segments' index summaries kept between searches, the
+    /// newest segments' first; a search reads an older segment's again.
+    pub index_cache: usize,
 }
 
 impl Default for LogMemory {
@@ -82,6 +93,7 @@ impl Default for LogMemory {
         Self {
             head_lines: HEAD_LIMIT,
             id_lists: ID_LISTS,
+            index_cache: INDEX_CACHE,
         }
     }
 }
@@ -131,6 +143,7 @@ pub(super) struct LogStore {
     dir: PathBuf,
     head_limit: usize,
     state: Mutex<State>,
+    summaries: Summaries,
     sync: GroupCommit,
 }
 
@@ -149,6 +162,8 @@ struct Chunk {
     /// Its term index, made when it is stored (or, for chunks replayed from
     /// the WAL, by the first search).
     index: OnceLock<Vec<u8>>,
+    /// Its rows' hosts, made by the first count that asks.
+    hosts: OnceLock<Option<HostOfRow>>,
 }
 
 impl Chunk {
@@ -157,6 +172,7 @@ impl Chunk {
             span,
             frame,
             index: OnceLock::new(),
+            hosts: OnceLock::new(),
         }
     }
 
@@ -169,6 +185,15 @@ impl Chunk {
         builder.add(&chunk::decode(self.bytes())?);
         let made = builder.finish();
         Ok(self.index.get_or_init(|| made))
+    }
+
+    /// Its rows' hosts (from `terms`, its index), made if they are not yet.
+    fn hosts(&self, terms: &Terms<'_>) -> Result<Option<&HostOfRow>, EmbeddedError> {
+        if let Some(hosts) = self.hosts.get() {
+            return Ok(hosts.as_ref());
+        }
+        let made = summaries::host_rows(terms)?.and_then(|hosts| HostOfRow::new(hosts, terms.rows));
+        Ok(self.hosts.get_or_init(|| made).as_ref())
     }
 
     fn bytes(&self) -> &[u8] {
@@ -316,6 +341,7 @@ impl LogStore {
             dir: dir.to_owned(),
             head_limit,
             state: Mutex::new(state),
+            summaries: Summaries::new(memory.index_cache),
             sync,
         })
     }
@@ -544,14 +570,21 @@ impl LogStore {
         let from_head = on_every_core(&head, |chunk| {
             let terms = Terms::open(chunk.index()?)?;
             let candidates = plan::candidates(&terms, search)?;
-            let hosts = hosts_of(&terms, &candidates, per_host)?;
+            let hosts = match counted_per_host(per_host, &candidates) {
+                true => chunk.hosts(&terms)?,
+                false => None,
+            };
+            let bounds = [0, chunk.span.rows];
+            let per_host = hosts
+                .and_then(|hosts| per_place(hosts, &candidates, &bounds))
+                .map(|mut places| places.remove(0));
             let place = Place::Head(Arc::clone(chunk));
-            Ok(narrow(place, &chunk.span, 0, &candidates, hosts.as_deref())
+            Ok(narrow(place, &chunk.span, 0, &candidates, per_host)
                 .into_iter()
                 .collect())
         });
         let from_segments = on_every_core(&segments, |segment| {
-            segment_parts(segment, search, per_host, &fits)
+            segment_parts(segment, &self.summaries, search, per_host, &fits)
         });
         let mut parts = Vec::new();
         for found in from_head.into_iter().chain(from_segments) {
@@ -581,8 +614,8 @@ impl LogStore {
             inside(part) && total.bucket_start(part.times.0) == total.bucket_start(part.times.1)
         });
         for part in &counted {
-            for (host, count) in part.per_host.iter().flatten() {
-                total.add_many(host, part.times.0, *count);
+            for counted in part.per_host.iter().flatten() {
+                total.add_many(&counted.host, part.times.0, counted.rows);
             }
         }
         // A granule that straddles a bucket boundary: its time marks say
@@ -597,8 +630,8 @@ impl LogStore {
                 read.push(part);
                 continue;
             };
-            for (host, count) in part.per_host.iter().flatten() {
-                total.add_to_host(host, *count);
+            for counted in part.per_host.iter().flatten() {
+                total.add_to_host(&counted.host, counted.rows);
             }
             for (start, count) in buckets {
                 total.add_to_bucket(start, count);
@@ -619,7 +652,7 @@ impl LogStore {
         for counter in visited {
             total.merge(counter?);
         }
-        newest_of_hosts(&counted, search, &mut total)?;
+        newest_of_hosts(&counted, &mut total)?;
         Ok(total.finish())
     }
 
@@ -628,7 +661,7 @@ impl LogStore {
     pub(super) fn search(&self, search: &Search<'_>) -> Result<Page, EmbeddedError> {
         let parts = self.parts(search, false)?;
         let limit = search.limit.max(1);
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = cores();
         let mut best: Vec<(Key, LogLine)> = Vec::with_capacity(limit + 1);
         let mut parts = parts.into_iter().peekable();
         // Parts are read newest first, a few per thread at a time; a search
@@ -722,10 +755,16 @@ impl LogStore {
     }
 }
 
+/// The cores the store may use (asked once: the question reads files).
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// `work` done on each of `items`, on every core (each thread takes the
 /// next item left); the answers in the items' order.
 fn on_every_core<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cores();
     if items.len() < 2 || threads < 2 {
         return items.iter().map(work).collect();
     }
@@ -774,33 +813,61 @@ struct Part {
     times: (i64, i64),
     /// When the index answered exactly and was asked to: how many rows
     /// let through each host has.
-    per_host: Option<Vec<(String, u64)>>,
+    per_host: Option<Vec<HostCount>>,
 }
 
-/// Each host of an index and which of the candidates are its rows, when
-/// `wanted` and the candidates are exact (else a count reads the rows).
-type HostRows = Vec<(String, RoaringBitmap)>;
+/// How many of a part's rows let through are one host's, and the newest.
+#[derive(Debug, Clone)]
+struct HostCount {
+    host: Arc<str>,
+    rows: u64,
+    /// The newest one's row in the part.
+    newest: u32,
+}
 
-fn hosts_of(
-    terms: &Terms<'_>,
+/// Whether a part's rows are counted per host from the index: when asked
+/// and the index answers exactly.
+fn counted_per_host(wanted: bool, candidates: &Candidates) -> bool {
+    wanted && candidates.exact && candidates.rows.is_some()
+}
+
+/// How many of the candidates each host has in each place of an index,
+/// and its newest, the places' rows starting at `bounds` (ascending; the
+/// last is where the index ends); `None` when a candidate has no host.
+/// Hosts without any in a place are left out of its list.
+fn per_place(
+    hosts: &HostOfRow,
     candidates: &Candidates,
-    wanted: bool,
-) -> Result<Option<HostRows>, EmbeddedError> {
-    let (true, true, Some(rows)) = (wanted, candidates.exact, &candidates.rows) else {
-        return Ok(None);
-    };
-    let mut hosts = Vec::new();
-    for (term, host_rows) in terms.with_prefix(&[terms::Field::Host as u8])? {
-        let Ok(host) = std::str::from_utf8(&term[1..]) else {
-            return Ok(None);
-        };
-        if !terms::whole(&term) {
-            // Cut: two hosts may share the term.
-            return Ok(None);
+    bounds: &[u32],
+) -> Option<Vec<Vec<HostCount>>> {
+    let places = bounds.len().saturating_sub(1);
+    let mut counts: Vec<Vec<HostCount>> = vec![Vec::new(); places];
+    let rows = candidates.rows.as_ref()?;
+    let mut place = 0;
+    // Each host's place in `counts[place]`, while it is being filled.
+    let mut slot = vec![usize::MAX; hosts.names.len()];
+    for row in rows {
+        while place < places && row >= bounds[place + 1] {
+            slot.fill(usize::MAX);
+            place += 1;
         }
-        hosts.push((host.to_owned(), host_rows & rows));
+        let Some(counted) = counts.get_mut(place) else {
+            break;
+        };
+        let host = hosts.of(row)?;
+        match counted.get_mut(slot[host]) {
+            Some(count) => count.rows += 1,
+            None => {
+                slot[host] = counted.len();
+                counted.push(HostCount {
+                    host: Arc::clone(&hosts.names[host]),
+                    rows: 1,
+                    newest: row - bounds[place],
+                });
+            }
+        }
     }
-    Ok(Some(hosts))
+    Some(counts)
 }
 
 /// The part at `place` (with `span`, its rows numbered from `first_row` in
@@ -811,16 +878,9 @@ fn narrow(
     span: &Span,
     first_row: u32,
     candidates: &Candidates,
-    hosts: Option<&[(String, RoaringBitmap)]>,
+    per_host: Option<Vec<HostCount>>,
 ) -> Option<Part> {
     let range = first_row..first_row + span.rows;
-    let per_host = hosts.map(|hosts| {
-        hosts
-            .iter()
-            .map(|(host, rows)| (host.clone(), rows.range_cardinality(range.clone())))
-            .filter(|(_, count)| *count > 0)
-            .collect()
-    });
     let rows = match &candidates.rows {
         None => None,
         Some(all) => match all.range_cardinality(range.clone()) {
@@ -841,16 +901,19 @@ fn narrow(
 
 /// The parts of `segment` whose span `fits` and whose term index lets a row
 /// of `search` through (every granule that fits, for a segment without an
-/// index).
+/// index). Its index's summary comes from (or goes to) `summaries`.
 fn segment_parts(
     segment: &Arc<Segment>,
+    summaries: &Summaries,
     search: &Search<'_>,
     per_host: bool,
     fits: &dyn Fn(&Span) -> bool,
 ) -> Result<Vec<Part>, EmbeddedError> {
-    let (candidates, hosts) = match segment.index() {
+    let granules = segment.granules();
+    let (candidates, mut per_host) = match segment.index() {
         Some(index) => {
-            let terms = Terms::open(&index)?;
+            let summary = summaries.of(segment, &index)?;
+            let terms = Terms::with_table(&index, Arc::clone(&summary.table));
             if u64::from(terms.rows) != segment.rows() {
                 return Err(EmbeddedError::damaged(format!(
                     "{}: its term index counts {} rows, its granules {}; the segment is damaged",
@@ -860,8 +923,19 @@ fn segment_parts(
                 )));
             }
             let candidates = plan::candidates(&terms, search)?;
-            let hosts = hosts_of(&terms, &candidates, per_host)?;
-            (candidates, hosts)
+            let per_host = match (counted_per_host(per_host, &candidates), &summary.hosts) {
+                (true, Some(hosts)) => {
+                    let bounds: Vec<u32> = std::iter::once(0)
+                        .chain(granules.iter().scan(0, |end, granule| {
+                            *end += granule.span.rows;
+                            Some(*end)
+                        }))
+                        .collect();
+                    per_place(hosts, &candidates, &bounds).map(Vec::into_iter)
+                }
+                _ => None,
+            };
+            (candidates, per_host)
         }
         None => {
             let everything = Candidates {
@@ -873,16 +947,11 @@ fn segment_parts(
     };
     let mut parts = Vec::new();
     let mut first_row = 0;
-    for (at, granule) in segment.granules().iter().enumerate() {
+    for (at, granule) in granules.iter().enumerate() {
+        let hosts = per_host.as_mut().and_then(Iterator::next);
         if fits(&granule.span) {
             let place = Place::Granule(Arc::clone(segment), at);
-            parts.extend(narrow(
-                place,
-                &granule.span,
-                first_row,
-                &candidates,
-                hosts.as_deref(),
-            ));
+            parts.extend(narrow(place, &granule.span, first_row, &candidates, hosts));
         }
         first_row += granule.span.rows;
     }
@@ -929,52 +998,124 @@ fn buckets_by_marks(
 }
 
 /// Offers `total` each host's newest line among `counted`, parts counted
-/// from the index unread: the parts are newest first, so a host's first
-/// one that can hold a line newer than any seen is read, until none left
-/// can. Hosts are looked for on every core.
-fn newest_of_hosts(
-    counted: &[Part],
-    search: &Search<'_>,
-    total: &mut LogCounter,
-) -> Result<(), EmbeddedError> {
-    let mut hosts: Vec<&str> = counted
+/// from the index unread, which know each host's newest row. Each host's
+/// first part (the parts are newest first) usually holds its newest line:
+/// those are read together, on every core, up to the rows wanted. Then the
+/// parts in order are, for the hosts that have seen no line as new as the
+/// part's newest, until no part left can hold a newer line of any host.
+fn newest_of_hosts(counted: &[Part], total: &mut LogCounter) -> Result<(), EmbeddedError> {
+    let mut found: Vec<Newest> = Vec::new();
+    for counted in counted
         .iter()
         .flat_map(|part| part.per_host.iter().flatten())
-        .map(|(host, _)| host.as_str())
-        .collect();
-    hosts.sort_unstable();
-    hosts.dedup();
-    let newest = on_every_core(&hosts, |host| {
-        let mut found: Option<(Key, String)> = None;
-        let of_host = Search {
-            host: Some(host),
-            ..*search
-        };
-        let seen = total.newest_key(host);
-        for part in counted {
-            let floor = found.as_ref().map(|(key, _)| *key).max(seen);
-            if floor.is_some_and(|floor| part.max_key <= floor) {
-                break;
-            }
-            if !part.per_host.iter().flatten().any(|(h, _)| h == host) {
-                continue;
-            }
-            visit(part, &of_host, floor, |row, _, _| {
-                if found.as_ref().is_none_or(|(key, _)| row.key() > *key) {
-                    let message = String::from_utf8_lossy(row.message).into_owned();
-                    found = Some((row.key(), message));
-                }
-                ControlFlow::Break(())
-            })?;
+    {
+        if !found.iter().any(|newest| newest.host == counted.host) {
+            found.push(Newest {
+                floor: total.newest_key(&counted.host),
+                host: Arc::clone(&counted.host),
+                message: None,
+            });
         }
-        Ok::<_, EmbeddedError>(found)
-    });
-    for (host, found) in hosts.iter().zip(newest) {
-        if let Some((key, message)) = found? {
-            total.offer_newest(host, key, || message);
+    }
+    let holds = |part: &Part, host: &str| {
+        let mut hosts = part.per_host.iter().flatten();
+        hosts.any(|counted| &*counted.host == host)
+    };
+    let mut first: Vec<usize> = Vec::new();
+    for newest in &found {
+        let at = counted.iter().position(|part| holds(part, &newest.host));
+        if let Some(at) = at.filter(|at| !first.contains(at)) {
+            first.push(at);
+        }
+    }
+    let read = on_every_core(&first, |&at| Newest::read(&counted[at], &found));
+    for answer in read {
+        let (wanted, rows) = answer?;
+        Newest::take(&mut found, wanted, rows);
+    }
+    for (at, part) in counted.iter().enumerate() {
+        if found.iter().all(|newest| !newest.older_than(part)) {
+            break;
+        }
+        if !first.contains(&at) {
+            let (wanted, rows) = Newest::read(part, &found)?;
+            Newest::take(&mut found, wanted, rows);
+        }
+    }
+    for newest in found {
+        if let (Some(key), Some(message)) = (newest.floor, newest.message) {
+            total.offer_newest(&newest.host, key, || message);
         }
     }
     Ok(())
+}
+
+/// A host's newest line found so far.
+struct Newest {
+    host: Arc<str>,
+    /// The newest key seen.
+    floor: Option<Key>,
+    message: Option<String>,
+}
+
+/// Which host (its place among those looked for) each row read is.
+type Wanted = Vec<usize>;
+
+impl Newest {
+    /// Whether `part` can hold a line newer than the newest seen.
+    fn older_than(&self, part: &Part) -> bool {
+        self.floor.is_none_or(|floor| part.max_key > floor)
+    }
+
+    /// Of the hosts in `found` that `part` can hold a newer line of, their
+    /// newest rows there.
+    fn read(part: &Part, found: &[Newest]) -> Result<(Wanted, Vec<(Key, String)>), EmbeddedError> {
+        let (wanted, rows): (Wanted, Vec<u32>) = part
+            .per_host
+            .iter()
+            .flatten()
+            .filter_map(|counted| {
+                let at = found
+                    .iter()
+                    .position(|newest| newest.host == counted.host)?;
+                found[at].older_than(part).then_some((at, counted.newest))
+            })
+            .unzip();
+        if rows.is_empty() {
+            return Ok((wanted, Vec::new()));
+        }
+        Ok((wanted, rows_at(part, &rows)?))
+    }
+
+    fn take(found: &mut [Newest], wanted: Wanted, rows: Vec<(Key, String)>) {
+        for (at, (key, line)) in wanted.into_iter().zip(rows) {
+            let newest = &mut found[at];
+            if newest.floor.is_none_or(|floor| key > floor) {
+                newest.floor = Some(key);
+                newest.message = Some(line);
+            }
+        }
+    }
+}
+
+/// The key and message of each of `rows` (numbered in the part), reading
+/// the part only up to the last of them.
+fn rows_at(part: &Part, rows: &[u32]) -> Result<Vec<(Key, String)>, EmbeddedError> {
+    let bytes = match &part.place {
+        Place::Head(chunk) => Cow::Borrowed(chunk.bytes()),
+        Place::Granule(segment, at) => Cow::Owned(segment.granule(*at)?),
+    };
+    let last = rows.iter().max().map_or(0, |row| *row as usize + 1);
+    let decoded = chunk::decode_first(&bytes, last)?;
+    rows.iter()
+        .map(|&at| {
+            let row = decoded
+                .rows
+                .get(at as usize)
+                .ok_or("a term index names a row its chunk does not hold")?;
+            Ok((row.key(), String::from_utf8_lossy(row.message).into_owned()))
+        })
+        .collect()
 }
 
 /// The newest lines of one part (up to `limit + 1`) that match `search` and

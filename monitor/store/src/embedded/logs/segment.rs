@@ -30,6 +30,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use super::chunk::Span;
+use super::summaries::Summary;
 
 const MAGIC: &[u8; 8] = b"AERIELG1";
 /// Rows between two time marks: a count that straddles a bucket boundary
@@ -88,6 +89,8 @@ pub(super) struct Segment {
     /// The id hashes, once read (the store keeps a few segments' in
     /// memory and has the others forget theirs).
     ids: Mutex<Option<Arc<Vec<u64>>>>,
+    /// The summary of its term index, while the store's cache holds it.
+    summary: Mutex<Option<Arc<Summary>>>,
 }
 
 /// A buffered file that counts what was written to it.
@@ -202,6 +205,7 @@ impl Segment {
             file: File::open(path).map_err(io(path))?,
             meta,
             ids: Mutex::new(Some(Arc::new(ids))),
+            summary: Mutex::new(None),
         })
     }
 
@@ -242,6 +246,7 @@ impl Segment {
             file,
             meta,
             ids: Mutex::new(None),
+            summary: Mutex::new(None),
         })
     }
 
@@ -372,6 +377,22 @@ impl Segment {
     /// them again.
     pub(super) fn forget_ids(&self) {
         *self.ids.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// The summary of its term index, if it holds one.
+    pub(super) fn summary(&self) -> Option<Arc<Summary>> {
+        self.summary
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(super) fn hold_summary(&self, summary: Arc<Summary>) {
+        *self.summary.lock().unwrap_or_else(|p| p.into_inner()) = Some(summary);
+    }
+
+    pub(super) fn forget_summary(&self) {
+        *self.summary.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 }
 

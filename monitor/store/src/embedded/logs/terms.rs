@@ -31,6 +31,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use aerie_common::BuildPrehashed;
 use roaring::RoaringBitmap;
@@ -330,7 +331,7 @@ impl<'a, 'b> Cursor<'a, 'b> {
     fn load(&mut self) -> Result<(), EmbeddedError> {
         self.entries.clear();
         self.at = 0;
-        while self.entries.is_empty() && self.block < self.terms.entries.len() {
+        while self.entries.is_empty() && self.block < self.terms.table.entries.len() {
             self.terms.walk(self.block, |term, posted| {
                 self.entries.push((term.to_vec(), posted));
                 Ok(true)
@@ -467,19 +468,22 @@ impl IndexBytes for Vec<u8> {
     }
 }
 
-/// An index opened for lookups.
-pub(super) struct Terms<'a> {
-    bytes: &'a dyn IndexBytes,
-    pub rows: u32,
+/// An index's block table, read once: the first term and offset of each
+/// block, which a lookup needs before it reads any block. A segment's is
+/// kept between searches ([`Terms::with_table`]).
+#[derive(Debug)]
+pub(super) struct Table {
+    rows: u32,
     postings_len: u64,
     blocks_len: u64,
     /// The table's bytes, and where each entry starts in them.
-    table: Vec<u8>,
+    bytes: Vec<u8>,
     entries: Vec<u32>,
 }
 
-impl<'a> Terms<'a> {
-    pub(super) fn open(bytes: &'a dyn IndexBytes) -> Result<Self, EmbeddedError> {
+impl Table {
+    /// The table of the index in `bytes`, checked.
+    pub(super) fn read(bytes: &dyn IndexBytes) -> Result<Self, EmbeddedError> {
         let damaged = |what: &str| EmbeddedError::damaged(format!("{}: {what}", bytes.describe()));
         let len = bytes.len();
         if len < TRAILER as u64 {
@@ -511,13 +515,39 @@ impl<'a> Terms<'a> {
             return Err(damaged("its table does not hold its blocks"));
         }
         Ok(Self {
-            bytes,
             rows,
             postings_len,
             blocks_len,
-            table,
+            bytes: table,
             entries,
         })
+    }
+
+    /// Bytes it takes in memory.
+    pub(super) fn size(&self) -> usize {
+        self.bytes.capacity() + self.entries.capacity() * 4
+    }
+}
+
+/// An index opened for lookups.
+pub(super) struct Terms<'a> {
+    bytes: &'a dyn IndexBytes,
+    pub rows: u32,
+    table: Arc<Table>,
+}
+
+impl<'a> Terms<'a> {
+    pub(super) fn open(bytes: &'a dyn IndexBytes) -> Result<Self, EmbeddedError> {
+        Ok(Self::with_table(bytes, Arc::new(Table::read(bytes)?)))
+    }
+
+    /// The index in `bytes`, whose table was read before.
+    pub(super) fn with_table(bytes: &'a dyn IndexBytes, table: Arc<Table>) -> Self {
+        Self {
+            bytes,
+            rows: table.rows,
+            table,
+        }
     }
 
     fn damaged(&self, what: &str) -> EmbeddedError {
@@ -526,10 +556,10 @@ impl<'a> Terms<'a> {
 
     /// Block `at`'s first term and offset.
     fn entry(&self, at: usize) -> (&[u8], u64) {
-        let start = self.entries[at] as usize;
-        let len = self.table[start] as usize;
-        let term = &self.table[start + 1..start + 1 + len];
-        let offset = &self.table[start + 1 + len..start + 1 + len + 4];
+        let start = self.table.entries[at] as usize;
+        let len = self.table.bytes[start] as usize;
+        let term = &self.table.bytes[start + 1..start + 1 + len];
+        let offset = &self.table.bytes[start + 1 + len..start + 1 + len + 4];
         (
             term,
             u64::from(u32::from_le_bytes(offset.try_into().expect("4"))),
@@ -539,17 +569,17 @@ impl<'a> Terms<'a> {
     /// Block `at`'s bytes, checked.
     fn block(&self, at: usize) -> Result<Cow<'_, [u8]>, EmbeddedError> {
         let (_, start) = self.entry(at);
-        let end = if at + 1 < self.entries.len() {
+        let end = if at + 1 < self.table.entries.len() {
             self.entry(at + 1).1
         } else {
-            self.blocks_len
+            self.table.blocks_len
         };
-        if end < start + 4 || end > self.blocks_len {
+        if end < start + 4 || end > self.table.blocks_len {
             return Err(self.damaged("a block's bounds are wrong"));
         }
         let block = self
             .bytes
-            .read(self.postings_len + start, (end - start) as usize)?;
+            .read(self.table.postings_len + start, (end - start) as usize)?;
         let (body, crc) = block.split_at(block.len() - 4);
         if crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().expect("4")) {
             return Err(self.damaged("a block fails its checksum"));
@@ -599,7 +629,7 @@ impl<'a> Terms<'a> {
     }
 
     fn bytes_of(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, EmbeddedError> {
-        if offset + len as u64 > self.postings_len {
+        if offset + len as u64 > self.table.postings_len {
             return Err(self.damaged("a term's rows lie outside the index"));
         }
         self.bytes.read(offset, len)
@@ -670,7 +700,7 @@ impl<'a> Terms<'a> {
     ) -> Result<Vec<(Vec<u8>, RoaringBitmap)>, EmbeddedError> {
         let mut located = Vec::new();
         let first = self.entries_before(prefix).saturating_sub(1);
-        for block in first..self.entries.len() {
+        for block in first..self.table.entries.len() {
             let more = self.walk(block, |term, posted| {
                 if term.starts_with(prefix) {
                     located.push((term.to_vec(), posted));
@@ -691,7 +721,7 @@ impl<'a> Terms<'a> {
 
     /// How many blocks start at or before `term`.
     fn entries_before(&self, term: &[u8]) -> usize {
-        let (mut low, mut high) = (0, self.entries.len());
+        let (mut low, mut high) = (0, self.table.entries.len());
         while low < high {
             let middle = (low + high) / 2;
             if self.entry(middle).0 <= term {
@@ -825,7 +855,7 @@ pub(super) mod tests {
         let half = rows(terms.rows_of(b"firsthalf").unwrap());
         assert_eq!(half, (0..1500).collect::<Vec<u32>>());
         let mut forms = std::collections::BTreeMap::new();
-        for block in 0..terms.entries.len() {
+        for block in 0..terms.table.entries.len() {
             terms
                 .walk(block, |term, posted| {
                     let form = format!("{posted:?}");

@@ -505,6 +505,7 @@ fn duplicate_checks_keep_the_configured_number_of_id_lists_in_memory_and_still_s
     let memory = LogMemory {
         head_lines: 4,
         id_lists: LISTS,
+        ..LogMemory::default()
     };
     let store = LogStore::open(dir.path(), memory).unwrap();
     let segments_written = LISTS * 2 + 1;
@@ -579,6 +580,67 @@ fn mixed_store(dir: &Path) -> (LogStore, Vec<Mixed>) {
         store.write("acme", &host, &new).unwrap();
     }
     (store, lines)
+}
+
+#[test]
+fn index_summaries_stay_within_their_budget_newest_segments_first_and_counts_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = mixed_store(dir.path());
+    let expr = parse("refused").unwrap();
+    let search = everything(&expr);
+    let bucket = std::time::Duration::from_secs(10);
+    let counted = |store: &LogStore| {
+        let counts = store.count(&search, bucket).unwrap();
+        let hosts: Vec<_> = (counts.hosts.iter())
+            .map(|h| (h.host.clone(), h.count, h.newest.clone()))
+            .collect();
+        let buckets: Vec<_> = counts.buckets.iter().map(|b| (b.start, b.count)).collect();
+        (counts.total, hosts, buckets)
+    };
+    let expected = counted(&store);
+    let mut newest: Vec<u64> = store
+        .state()
+        .segments
+        .iter()
+        .map(|s| s.flushed_through())
+        .collect();
+    newest.sort_unstable_by(|a, b| b.cmp(a));
+    let held = store.summaries.held();
+    assert_eq!(
+        held.len(),
+        newest.len(),
+        "the default budget holds them all"
+    );
+    drop(store);
+
+    let two: usize = held[..2].iter().map(|(_, size)| size).sum();
+    for (budget, kept) in [(two, 2), (0, 0)] {
+        let memory = LogMemory {
+            head_lines: 100,
+            index_cache: budget,
+            ..LogMemory::default()
+        };
+        let store = LogStore::open(dir.path(), memory).unwrap();
+        assert_eq!(counted(&store), expected, "with a budget of {budget} bytes");
+        assert_eq!(counted(&store), expected, "again, from what is held");
+        let held: Vec<u64> = store.summaries.held().iter().map(|(f, _)| *f).collect();
+        assert_eq!(held, newest[..kept], "with a budget of {budget} bytes");
+    }
+}
+
+#[test]
+fn a_segment_that_retention_deletes_lets_its_index_summary_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = mixed_store(dir.path());
+    let expr = parse("refused").unwrap();
+    store
+        .count(&everything(&expr), std::time::Duration::from_secs(10))
+        .unwrap();
+    let before = store.summaries.held().len();
+    assert_eq!(before, store.state().segments.len());
+    store.delete_older_than(i64::MAX).unwrap();
+    assert!(store.state().segments.is_empty());
+    assert_eq!(store.summaries.held(), []);
 }
 
 #[test]

@@ -1,0 +1,180 @@
+//! The segments' index summaries kept in memory between searches: a
+//! segment's term-index block table and each host's rows, which every
+//! search and count of the segment asks before anything else.
+//!
+//! Within a byte budget ([`LogMemory::index_cache`](super::LogMemory)) the
+//! newest segments' summaries are kept, since searches start from the
+//! newest lines; a segment past the budget has its summary read again by
+//! each search that needs it. The cache must never keep a segment alive: a
+//! segment that retention deletes takes its summary with it.
+
+use std::sync::{Arc, Mutex, Weak};
+
+use roaring::RoaringBitmap;
+
+use super::segment::Segment;
+use super::terms::{self, IndexBytes, Table, Terms};
+use crate::embedded::error::EmbeddedError;
+
+/// Each host of an index and its rows.
+pub(super) type HostRows = Vec<(Arc<str>, RoaringBitmap)>;
+
+/// The host of each row of an index: a count per host is one pass over the
+/// rows it counts, whatever the number of hosts.
+#[derive(Debug)]
+pub(super) struct HostOfRow {
+    pub names: Vec<Arc<str>>,
+    /// For each row, its host's place in `names`; [`u8::MAX`] or
+    /// [`u16::MAX`] when no host term holds the row.
+    of_row: Ordinals,
+}
+
+#[derive(Debug)]
+enum Ordinals {
+    Byte(Vec<u8>),
+    Wide(Vec<u16>),
+}
+
+impl HostOfRow {
+    /// From each host's rows, of an index of `rows` rows; `None` with more
+    /// hosts than a u16 numbers.
+    pub(super) fn new(hosts: HostRows, rows: u32) -> Option<Self> {
+        let mut of_row = match hosts.len() {
+            0..255 => Ordinals::Byte(vec![u8::MAX; rows as usize]),
+            255..65535 => Ordinals::Wide(vec![u16::MAX; rows as usize]),
+            _ => return None,
+        };
+        for (at, (_, host_rows)) in hosts.iter().enumerate() {
+            for row in host_rows {
+                match &mut of_row {
+                    Ordinals::Byte(of_row) => of_row[row as usize] = at as u8,
+                    Ordinals::Wide(of_row) => of_row[row as usize] = at as u16,
+                }
+            }
+        }
+        let names = hosts.into_iter().map(|(name, _)| name).collect();
+        Some(Self { names, of_row })
+    }
+
+    /// The place in `names` of the host of `row`, if a host holds it.
+    pub(super) fn of(&self, row: u32) -> Option<usize> {
+        let at = match &self.of_row {
+            Ordinals::Byte(of_row) => usize::from(*of_row.get(row as usize)?),
+            Ordinals::Wide(of_row) => usize::from(*of_row.get(row as usize)?),
+        };
+        (at < self.names.len()).then_some(at)
+    }
+
+    fn size(&self) -> usize {
+        let names: usize = self.names.iter().map(|name| name.len() + 16).sum();
+        names
+            + match &self.of_row {
+                Ordinals::Byte(of_row) => of_row.len(),
+                Ordinals::Wide(of_row) => of_row.len() * 2,
+            }
+    }
+}
+
+/// What a search asks a segment's term index first.
+#[derive(Debug)]
+pub(super) struct Summary {
+    pub table: Arc<Table>,
+    /// Each row's host; `None` when a host's term was cut (two hosts may
+    /// share it) or is not UTF-8, so that rows must be read to tell.
+    pub hosts: Option<HostOfRow>,
+}
+
+impl Summary {
+    fn read(index: &dyn IndexBytes) -> Result<Self, EmbeddedError> {
+        let table = Arc::new(Table::read(index)?);
+        let terms = Terms::with_table(index, Arc::clone(&table));
+        let hosts = host_rows(&terms)?.and_then(|hosts| HostOfRow::new(hosts, terms.rows));
+        Ok(Self { table, hosts })
+    }
+
+    /// Bytes it takes in memory, about.
+    fn size(&self) -> usize {
+        self.table.size() + self.hosts.as_ref().map_or(0, HostOfRow::size)
+    }
+}
+
+/// Each host of `terms` and its rows; `None` when a host's term was cut or
+/// is not UTF-8.
+pub(super) fn host_rows(terms: &Terms<'_>) -> Result<Option<HostRows>, EmbeddedError> {
+    let mut hosts = Vec::new();
+    for (term, rows) in terms.with_prefix(&[terms::Field::Host as u8])? {
+        let (true, Ok(host)) = (terms::whole(&term), std::str::from_utf8(&term[1..])) else {
+            return Ok(None);
+        };
+        hosts.push((Arc::from(host), rows));
+    }
+    Ok(Some(hosts))
+}
+
+/// The summaries held, within a budget.
+#[derive(Debug)]
+pub(super) struct Summaries {
+    budget: usize,
+    /// The segments holding one, newest first, with its size.
+    held: Mutex<Vec<(Weak<Segment>, u64, usize)>>,
+}
+
+impl Summaries {
+    pub(super) fn new(budget: usize) -> Self {
+        Self {
+            budget,
+            held: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The summary of `segment`, whose term index is `index`: the one it
+    /// holds, or read (and held if the budget allows).
+    pub(super) fn of(
+        &self,
+        segment: &Arc<Segment>,
+        index: &dyn IndexBytes,
+    ) -> Result<Arc<Summary>, EmbeddedError> {
+        if let Some(held) = segment.summary() {
+            return Ok(held);
+        }
+        let summary = Arc::new(Summary::read(index)?);
+        self.offer(segment, &summary);
+        Ok(summary)
+    }
+
+    /// Has `segment` hold `summary` unless that takes the summaries past
+    /// the budget; older segments' make room for it.
+    fn offer(&self, segment: &Arc<Segment>, summary: &Arc<Summary>) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.retain(|(segment, ..)| segment.strong_count() > 0);
+        let this = Arc::downgrade(segment);
+        if held.iter().any(|(other, ..)| Weak::ptr_eq(other, &this)) {
+            return;
+        }
+        let newer = segment.flushed_through();
+        let at = held.partition_point(|(_, flushed, _)| *flushed > newer);
+        held.insert(at, (this, newer, summary.size()));
+        segment.hold_summary(Arc::clone(summary));
+        let mut total: usize = held.iter().map(|(.., size)| size).sum();
+        while total > self.budget {
+            let Some((oldest, _, size)) = held.pop() else {
+                break;
+            };
+            total -= size;
+            if let Some(oldest) = oldest.upgrade() {
+                oldest.forget_summary();
+            }
+        }
+    }
+
+    /// The segments (their `flushed_through`) that hold a summary now,
+    /// newest first, with its size.
+    #[cfg(test)]
+    pub(super) fn held(&self) -> Vec<(u64, usize)> {
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.iter()
+            .filter(|(segment, ..)| segment.upgrade().is_some_and(|s| s.summary().is_some()))
+            .map(|(_, flushed, size)| (*flushed, *size))
+            .collect()
+    }
+}
