@@ -10,7 +10,8 @@ use std::path::Path;
 /// synced, renamed over `path`, then the directory is synced so the rename
 /// itself survives a crash.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    atomic_write_with(path, |out| out.write_all(bytes))
+    // No buffer: the bytes are written in one call.
+    replace(path, 0, |out| out.write_all(bytes))
 }
 
 /// The same for a file written piece by piece (a store segment): `write`
@@ -18,6 +19,15 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// succeeds. Answers what `write` answered.
 pub fn atomic_write_with<T>(
     path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    replace(path, 1 << 20, write)
+}
+
+/// Both of the above, through a buffer of `buffer` bytes.
+fn replace<T>(
+    path: &Path,
+    buffer: usize,
     write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<T>,
 ) -> std::io::Result<T> {
     let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
@@ -28,7 +38,7 @@ pub fn atomic_write_with<T>(
         .write(true)
         .truncate(true)
         .open(&tmp)?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut out = BufWriter::with_capacity(buffer, file);
     let written = match write(&mut out) {
         Ok(written) => written,
         Err(error) => {

@@ -3,6 +3,7 @@
 //! A file of a JVM that is gone or half-written is skipped and counted.
 
 mod hsperfdata;
+mod listing;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -48,7 +49,7 @@ impl Default for JvmConfig {
 #[derive(Debug)]
 pub struct JvmMetrics {
     host: String,
-    root: PathBuf,
+    files: listing::Listing,
     counters: Counters,
     /// Files already reported unreadable (reported once each).
     reported: HashSet<PathBuf>,
@@ -58,7 +59,7 @@ impl JvmMetrics {
     pub fn new(host: &str, config: &JvmConfig, counters: Counters) -> Self {
         Self {
             host: host.to_owned(),
-            root: config.hsperfdata_root.clone(),
+            files: listing::Listing::new(&config.hsperfdata_root),
             counters,
             reported: HashSet::new(),
         }
@@ -69,7 +70,7 @@ impl JvmMetrics {
     pub fn collect(&mut self) -> Vec<Event> {
         let now = Utc::now();
         let mut events = Vec::new();
-        for path in perf_files(&self.root) {
+        for path in self.files.files() {
             let Some(pid) = path
                 .file_name()
                 .and_then(|name| name.to_str())
@@ -108,27 +109,4 @@ impl JvmMetrics {
         }
         events
     }
-}
-
-/// `<root>/hsperfdata_*/<pid>` files.
-fn perf_files(root: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter(|entry| {
-            entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with("hsperfdata_")
-        })
-        .filter_map(|entry| std::fs::read_dir(entry.path()).ok())
-        .flat_map(|files| files.flatten().map(|file| file.path()))
-        .filter(|path| {
-            path.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
-        })
-        .collect()
 }
