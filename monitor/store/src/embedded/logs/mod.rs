@@ -66,14 +66,16 @@ const HEAD_LIMIT: usize = 256 * 1024;
 /// an old segment's list is read again when needed.
 const ID_LISTS: usize = 8;
 
-/// Bytes of segments' index summaries (block tables and hosts' rows, about
-/// 0.4 MB a full segment) kept between searches, unless configured
-/// otherwise ([`LogMemory::index_cache`]): enough for 40M lines.
+/// Bytes of segments' index summaries (block table, and a byte naming each
+/// row's host: about 0.3 MiB a segment of 256k lines) kept between
+/// searches, unless configured otherwise ([`LogMemory::index_cache`]):
+/// enough for about 50M lines.
 const INDEX_CACHE: usize = 64 * 1024 * 1024;
 
 /// What the logs keep in memory, whatever the number of lines stored: the
-/// head (up to `head_lines` lines with their term indexes and id hashes)
-/// and the id hashes of up to `id_lists` segments.
+/// head (up to `head_lines` lines with their term indexes and id hashes),
+/// the id hashes of up to `id_lists` segments, and up to `index_cache`
+/// bytes of segments' index summaries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogMemory {
     /// Lines kept in memory (and the WAL) before they are written as a
