@@ -4,9 +4,12 @@
 //! source only once it is on disk (fsync), and only then may a source advance
 //! its own position (a file offset). The sink peeks a batch from the front,
 //! delivers it, and acknowledges it; only then is the queue's read cursor
-//! moved and persisted. A crash at any moment therefore leaves every event
-//! either still in its source (read again) or in the queue (sent again), and
-//! stable event ids make the second copy recognisable.
+//! moved. The cursor is written to disk at most every [`CURSOR_EVERY`] (as
+//! Filebeat flushes its registry), before any segment behind it is deleted,
+//! and when the queue is closed. A crash at any moment therefore leaves
+//! every event either still in its source (read again) or in the queue
+//! (sent again, at most [`CURSOR_EVERY`] of delivered records), and stable
+//! event ids make the second copy recognisable.
 //!
 //! On disk: numbered segment files of records `[len: u32 LE][crc32: u32 LE][bytes]`
 //! and a `cursor` file naming the first unacknowledged record. A record torn by
@@ -25,10 +28,16 @@ use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use segment::{HEADER_LEN, read_records, valid_prefix_len};
+
+/// The longest the cursor on disk lags the acknowledged one: an idle agent
+/// acknowledges a batch every interval, and each write of the cursor costs
+/// two fsyncs.
+pub const CURSOR_EVERY: Duration = Duration::from_secs(60);
 
 /// Errors of the disk queue; each names the file involved.
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +125,8 @@ pub struct DiskQueue {
     writer: BufWriter<File>,
     /// The first unacknowledged record.
     acked: Cursor,
+    /// The cursor on disk, and when it was written.
+    written: (Cursor, Instant),
 }
 
 impl DiskQueue {
@@ -194,6 +205,7 @@ impl DiskQueue {
             segments,
             writer: BufWriter::new(file),
             acked,
+            written: (acked, Instant::now()),
         })
     }
 
@@ -301,19 +313,45 @@ impl DiskQueue {
         Ok(batch)
     }
 
-    /// Acknowledges everything before `end` (a [`Batch::end`]): persists the
-    /// cursor and deletes segments wholly behind it.
+    /// Acknowledges everything before `end` (a [`Batch::end`]), and deletes
+    /// segments wholly behind it once the cursor on disk is past them. The
+    /// cursor is written when a segment is to go or [`CURSOR_EVERY`] has
+    /// passed since it last was.
     pub fn ack(&mut self, end: Cursor) -> Result<(), QueueError> {
-        let cursor_path = self.dir.join("cursor");
-        let json = serde_json::to_vec(&end).expect("a cursor serializes");
-        aerie_common::atomic_write(&cursor_path, &json).map_err(io_error(&cursor_path))?;
         self.acked = end;
+        let behind = self.segments.len() > 1 && self.segments[0].0 < end.segment;
+        if behind || self.written.1.elapsed() >= CURSOR_EVERY {
+            self.write_cursor()?;
+        }
         while self.segments.len() > 1 && self.segments[0].0 < end.segment {
             let (id, _) = self.segments.pop_front().expect("checked length");
             let path = segment_path(&self.dir, id);
             fs::remove_file(&path).map_err(io_error(&path))?;
         }
         Ok(())
+    }
+}
+
+impl DiskQueue {
+    /// Writes the acknowledged cursor to disk, durably.
+    fn write_cursor(&mut self) -> Result<(), QueueError> {
+        let cursor_path = self.dir.join("cursor");
+        let json = serde_json::to_vec(&self.acked).expect("a cursor serializes");
+        aerie_common::atomic_write(&cursor_path, &json).map_err(io_error(&cursor_path))?;
+        self.written = (self.acked, Instant::now());
+        Ok(())
+    }
+}
+
+impl Drop for DiskQueue {
+    /// Writes the cursor if it moved since it was last written, so that a
+    /// queue closed in order sends nothing twice.
+    fn drop(&mut self) {
+        if self.written.0 != self.acked
+            && let Err(error) = self.write_cursor()
+        {
+            tracing::warn!(%error, "cannot write the disk queue's cursor; its last records since will be sent again");
+        }
     }
 }
 

@@ -41,6 +41,41 @@ fn acknowledged_records_are_not_sent_again_after_reopening() {
 }
 
 #[test]
+fn after_a_crash_records_delivered_since_the_cursor_was_written_come_again_and_no_others() {
+    let dir = tempfile::tempdir().unwrap();
+    // Segments of three 48-byte records.
+    let mut queue = DiskQueue::open_with_segment_limit(dir.path(), 1 << 20, 100).unwrap();
+    for n in 1..=5u8 {
+        queue.push(&[[n; 40]]).unwrap();
+    }
+    assert_eq!(segment_files(dir.path()), 2);
+    // Past the first segment: the cursor is written before it goes.
+    let batch = queue.peek(4, u64::MAX).unwrap();
+    queue.ack(batch.end).unwrap();
+    assert_eq!(segment_files(dir.path()), 1);
+    // Within the segment, soon after: the cursor moves in memory only.
+    let batch = queue.peek(1, u64::MAX).unwrap();
+    assert_eq!(owned(&batch), [vec![5u8; 40]]);
+    queue.ack(batch.end).unwrap();
+    std::mem::forget(queue); // a crash: no Drop
+    let queue = DiskQueue::open_with_segment_limit(dir.path(), 1 << 20, 100).unwrap();
+    assert_eq!(records(&queue), [vec![5u8; 40]]);
+}
+
+fn segment_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "seg")
+        })
+        .count()
+}
+
+#[test]
 fn a_full_queue_refuses_a_push_whole_and_keeps_what_it_has() {
     let dir = tempfile::tempdir().unwrap();
     let mut queue = DiskQueue::open(dir.path(), 64).unwrap();
