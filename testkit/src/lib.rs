@@ -49,7 +49,7 @@ pub use health::HealthServer;
 pub use mariadb::MariaDb;
 pub use moto::MotoServer;
 pub use opensearch::{OpenSearch, OpenSearchCluster};
-pub use paths::{artifact_dir, workspace_root};
+pub use paths::{artifact_dir, files_named, workspace_root};
 pub use pki::{Issued, PrivateCa};
 pub use poll::{pace, wait_until};
 pub use prometheus::{Prometheus, Scrape};

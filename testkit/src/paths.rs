@@ -24,6 +24,17 @@ pub(crate) fn log_dir() -> PathBuf {
     workspace_root().join("target").join("testkit-logs")
 }
 
+/// How many files in `dir` are named `*.<extension>` (a store's segments).
+pub fn files_named(dir: &Path, extension: &str) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|error| panic!("{}: {error}", dir.display()))
+        .filter(|entry| {
+            let entry = entry.as_ref().expect("a directory entry");
+            entry.path().extension().is_some_and(|x| x == extension)
+        })
+        .count()
+}
+
 /// Where tests put what a person should be able to look at afterwards
 /// (screenshots, rendered reports): `target/test-artifacts`.
 pub fn artifact_dir() -> PathBuf {

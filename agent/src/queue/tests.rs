@@ -63,16 +63,7 @@ fn after_a_crash_records_delivered_since_the_cursor_was_written_come_again_and_n
 }
 
 fn segment_files(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "seg")
-        })
-        .count()
+    aerie_testkit::files_named(dir, "seg")
 }
 
 #[test]
@@ -180,9 +171,7 @@ proptest! {
             prop_assert_eq!(queue.unacked_bytes(), used);
         }
         prop_assert_eq!(records(&queue), Vec::from(model));
-        let segments = std::fs::read_dir(dir.path()).unwrap().filter(|e| {
-            e.as_ref().unwrap().path().extension().is_some_and(|x| x == "seg")
-        }).count() as u64;
+        let segments = segment_files(dir.path()) as u64;
         // Acknowledged segments are deleted: what stays on disk is bounded by the budget.
         prop_assert!(segments <= budget / 512 + 2, "{} segments left", segments);
     }

@@ -97,16 +97,7 @@ fn flip(path: &Path, at: usize) {
 }
 
 fn segments(dir: &Path) -> usize {
-    std::fs::read_dir(dir.join("segments"))
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "seg")
-        })
-        .count()
+    aerie_testkit::files_named(&dir.join("segments"), "seg")
 }
 
 #[test]
