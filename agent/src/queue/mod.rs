@@ -330,9 +330,7 @@ impl DiskQueue {
         }
         Ok(())
     }
-}
 
-impl DiskQueue {
     /// Writes the acknowledged cursor to disk, durably.
     fn write_cursor(&mut self) -> Result<(), QueueError> {
         let cursor_path = self.dir.join("cursor");
@@ -350,7 +348,7 @@ impl Drop for DiskQueue {
         if self.written.0 != self.acked
             && let Err(error) = self.write_cursor()
         {
-            tracing::warn!(%error, "cannot write the disk queue's cursor; its last records since will be sent again");
+            tracing::warn!(%error, "cannot write the disk queue's cursor; the records delivered since it was last written will be sent again");
         }
     }
 }
