@@ -194,7 +194,7 @@ impl Chunk {
         if let Some(hosts) = self.hosts.get() {
             return Ok(hosts.as_ref());
         }
-        let made = summaries::host_rows(terms)?.and_then(|hosts| HostOfRow::new(hosts, terms.rows));
+        let made = HostOfRow::of_index(terms)?;
         Ok(self.hosts.get_or_init(|| made).as_ref())
     }
 
@@ -818,6 +818,16 @@ struct Part {
     per_host: Option<Vec<HostCount>>,
 }
 
+impl Part {
+    /// The chunk its rows are in: the head's, or its granule uncompressed.
+    fn bytes(&self) -> Result<Cow<'_, [u8]>, EmbeddedError> {
+        Ok(match &self.place {
+            Place::Head(chunk) => Cow::Borrowed(chunk.bytes()),
+            Place::Granule(segment, at) => Cow::Owned(segment.granule(*at)?),
+        })
+    }
+}
+
 /// How many of a part's rows let through are one host's, and the newest.
 #[derive(Debug, Clone)]
 struct HostCount {
@@ -1103,10 +1113,7 @@ impl Newest {
 /// The key and message of each of `rows` (numbered in the part), reading
 /// the part only up to the last of them.
 fn rows_at(part: &Part, rows: &[u32]) -> Result<Vec<(Key, String)>, EmbeddedError> {
-    let bytes = match &part.place {
-        Place::Head(chunk) => Cow::Borrowed(chunk.bytes()),
-        Place::Granule(segment, at) => Cow::Owned(segment.granule(*at)?),
-    };
+    let bytes = part.bytes()?;
     let last = rows.iter().max().map_or(0, |row| *row as usize + 1);
     let decoded = chunk::decode_first(&bytes, last)?;
     rows.iter()
@@ -1163,10 +1170,7 @@ fn visit(
     floor: Option<Key>,
     mut found: impl FnMut(&RowRef<'_>, &[&str], &query::Line<'_>) -> ControlFlow<()>,
 ) -> Result<(), EmbeddedError> {
-    let bytes = match &part.place {
-        Place::Head(chunk) => Cow::Borrowed(chunk.bytes()),
-        Place::Granule(segment, at) => Cow::Owned(segment.granule(*at)?),
-    };
+    let bytes = part.bytes()?;
     let decoded = chunk::decode(&bytes)?;
     let candidates: Vec<&RowRef<'_>> = match &part.rows {
         None => decoded.rows.iter().collect(),

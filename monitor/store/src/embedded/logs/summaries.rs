@@ -17,7 +17,7 @@ use super::terms::{self, IndexBytes, Table, Terms};
 use crate::embedded::error::EmbeddedError;
 
 /// Each host of an index and its rows.
-pub(super) type HostRows = Vec<(Arc<str>, RoaringBitmap)>;
+type HostRows = Vec<(Arc<str>, RoaringBitmap)>;
 
 /// The host of each row of an index: a count per host is one pass over the
 /// rows it counts, whatever the number of hosts.
@@ -36,9 +36,16 @@ enum Ordinals {
 }
 
 impl HostOfRow {
+    /// The host of each row of the index `terms`; `None` when a host's term
+    /// was cut (two hosts may share it) or is not UTF-8, or with more hosts
+    /// than a u16 numbers, so that rows must be read to tell.
+    pub(super) fn of_index(terms: &Terms<'_>) -> Result<Option<Self>, EmbeddedError> {
+        Ok(host_rows(terms)?.and_then(|hosts| Self::new(hosts, terms.rows)))
+    }
+
     /// From each host's rows, of an index of `rows` rows; `None` with more
     /// hosts than a u16 numbers.
-    pub(super) fn new(hosts: HostRows, rows: u32) -> Option<Self> {
+    fn new(hosts: HostRows, rows: u32) -> Option<Self> {
         let mut of_row = match hosts.len() {
             0..255 => Ordinals::Byte(vec![u8::MAX; rows as usize]),
             255..65535 => Ordinals::Wide(vec![u16::MAX; rows as usize]),
@@ -88,7 +95,7 @@ impl Summary {
     fn read(index: &dyn IndexBytes) -> Result<Self, EmbeddedError> {
         let table = Arc::new(Table::read(index)?);
         let terms = Terms::with_table(index, Arc::clone(&table));
-        let hosts = host_rows(&terms)?.and_then(|hosts| HostOfRow::new(hosts, terms.rows));
+        let hosts = HostOfRow::of_index(&terms)?;
         Ok(Self { table, hosts })
     }
 
@@ -100,7 +107,7 @@ impl Summary {
 
 /// Each host of `terms` and its rows; `None` when a host's term was cut or
 /// is not UTF-8.
-pub(super) fn host_rows(terms: &Terms<'_>) -> Result<Option<HostRows>, EmbeddedError> {
+fn host_rows(terms: &Terms<'_>) -> Result<Option<HostRows>, EmbeddedError> {
     let mut hosts = Vec::new();
     for (term, rows) in terms.with_prefix(&[terms::Field::Host as u8])? {
         let (true, Ok(host)) = (terms::whole(&term), std::str::from_utf8(&term[1..])) else {
