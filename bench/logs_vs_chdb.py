@@ -331,7 +331,7 @@ def report(results):
         lines.append("")
         if r.get("monitor_disk_parts"):
             granules, index, ids, rest = (b / 1e6 for b in r["monitor_disk_parts"])
-            lines += [f"The monitor's segments hold {granules:,.0f} MB of granules (LZ4), {index:,.0f} MB of term index, "
+            lines += [f"The monitor's segments hold {granules:,.0f} MB of granules, {index:,.0f} MB of term index, "
                       f"{ids:,.0f} MB of id hashes and {rest:,.0f} MB of meta; the rest of its disk is the WAL.", ""]
     lines += ["Ingest above 1x is better for the monitor; every other ratio below 1x is.", ""]
     return "\n".join(lines)

@@ -8,7 +8,8 @@
 //!   that arrive together share one sync. Each new chunk's term index
 //!   (`terms`) is made as it is stored.
 //! - Every [`HEAD_LIMIT`] rows the head becomes a segment (`segment`): its
-//!   rows sorted newest first into LZ4-compressed granules, with each
+//!   rows sorted newest first into granules stored as zstd-compressed
+//!   columns (`columns`), with each
 //!   granule's time span and dictionary (environments, hosts, files, levels)
 //!   in the segment's meta, the chunks' term indexes merged into one, and
 //!   the rows' id hashes for duplicate checks. Then the WAL is emptied.
@@ -27,6 +28,7 @@
 //! time (the agent resends what its disk queue holds).
 
 mod chunk;
+mod columns;
 mod plan;
 pub(crate) mod query;
 mod segment;

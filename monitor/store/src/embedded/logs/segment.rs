@@ -1,11 +1,13 @@
 //! A segment: the head's rows written once, immutable, in granules of up to
-//! [`CHUNK_ROWS`](super::chunk::CHUNK_ROWS) rows, each a chunk compressed with
-//! LZ4 and read on its own, so a search reads only the granules its time
-//! range and filters need, newest first.
+//! [`CHUNK_ROWS`](super::chunk::CHUNK_ROWS) rows, each a chunk stored as
+//! zstd-compressed columns ([`super::columns`]) and read on its own, so a
+//! search reads only the granules its time range and filters need, newest
+//! first.
 //!
 //! ```text
 //! "AERIELG1"
-//! granules (LZ4 blocks of chunks)
+//! granules (zstd-compressed columns; LZ4 blocks of chunks in segments
+//!   written before, whose meta names no granule form)
 //! the term index of all the granules' rows (`terms`)
 //! each granule's time marks: the time (i64 µs) of every MARK_EVERY-th row
 //! the rows' id hashes, sorted, 8 bytes each (duplicate checks; 16 in
@@ -30,6 +32,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use super::chunk::Span;
+use super::columns::{Packer, unpack};
 use super::summaries::Summary;
 
 const MAGIC: &[u8; 8] = b"AERIELG1";
@@ -75,6 +78,20 @@ struct Meta {
     /// The granules' time marks, if the segment has them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     marks: Option<Extent>,
+    #[serde(default)]
+    granule_form: GranuleForm,
+}
+
+/// How a segment's granules are stored.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum GranuleForm {
+    /// LZ4 blocks of chunks, their length before: segments written before
+    /// granules were columns.
+    #[default]
+    Lz4Rows,
+    /// [`super::columns`].
+    ZstdColumns,
 }
 
 fn sixteen() -> usize {
@@ -118,29 +135,22 @@ fn write_body(
     let mut out = Counted { out, at: 0 };
     out.put(MAGIC)?;
     let mut metas = Vec::with_capacity(granules.len());
-    let mut scratch = Vec::new();
+    let mut packer = Packer::new()?;
+    let mut compressed = Vec::new();
     let mut marks = Vec::new();
     for (span, bytes) in granules {
         let decoded = super::chunk::decode(bytes).map_err(std::io::Error::other)?;
         for row in decoded.rows.iter().step_by(MARK_EVERY) {
             marks.extend_from_slice(&row.ts.to_le_bytes());
         }
-        // As `compress_prepend_size`, into one buffer for all granules.
-        let needed = 4 + lz4_flex::block::get_maximum_output_size(bytes.len());
-        if scratch.len() < needed {
-            scratch.resize(needed, 0);
-        }
-        scratch[..4].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
-        let len = lz4_flex::block::compress_into(bytes, &mut scratch[4..])
-            .map_err(std::io::Error::other)?;
-        let compressed = &scratch[..4 + len];
+        packer.pack(&decoded, &mut compressed)?;
         metas.push(GranuleMeta {
             span,
             offset: out.at,
             len: compressed.len() as u32,
-            crc: crc32fast::hash(compressed),
+            crc: crc32fast::hash(&compressed),
         });
-        out.put(compressed)?;
+        out.put(&compressed)?;
     }
     let index_extent = Extent {
         offset: out.at,
@@ -172,6 +182,7 @@ fn write_body(
         granules: metas,
         index: Some(index_extent),
         marks: Some(marks_extent),
+        granule_form: GranuleForm::ZstdColumns,
     };
     let json = serde_json::to_vec(&meta).expect("segment meta serializes");
     let mut footer = Vec::with_capacity(FOOTER);
@@ -280,9 +291,14 @@ impl Segment {
                 self.path.display()
             )));
         }
-        lz4_flex::block::decompress_size_prepended(&compressed).map_err(|error| {
+        let damaged = |error: &dyn std::fmt::Display| {
             EmbeddedError::damaged(format!("{}: granule {at}: {error}", self.path.display()))
-        })
+        };
+        match self.meta.granule_form {
+            GranuleForm::Lz4Rows => lz4_flex::block::decompress_size_prepended(&compressed)
+                .map_err(|error| damaged(&error)),
+            GranuleForm::ZstdColumns => unpack(&compressed).map_err(|error| damaged(&error)),
+        }
     }
 
     /// The time marks of granule `at` (the times of its rows 0,

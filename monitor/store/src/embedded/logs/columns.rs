@@ -1,0 +1,301 @@
+//! A granule as a segment stores it: the chunk's rows turned into columns
+//! and compressed with zstd, so that what repeats sits together (times a
+//! few microseconds apart, the same host row after row, the words of one
+//! message next to the next one's). ClickHouse's MergeTree parts keep each
+//! column apart for the same reason. A granule of the product's logs takes
+//! about 24 bytes a line this way, against 55 as LZ4-compressed rows.
+//!
+//! Columns live only on disk: [`unpack`] gives back the chunk [`pack`] was
+//! given, byte for byte, and everything that reads rows reads the chunk
+//! ([`super::chunk`]). This module must never change a row.
+//!
+//! ```text
+//! u32 rows, then the byte lengths of five sections: u32 times, u32
+//!   sequence numbers, u32 ids, u32 message lengths, u32 messages
+//! times: per row, varint zigzag of its time (µs) less the row before's
+//!   (the first row's less 0)
+//! sequence numbers: the same
+//! fields: per column (environment, host, file, level, logger) a u16 per row
+//! ids: per row as the chunk has it (u8 1 + 16 bytes, or u8 0 + u8 length
+//!   + text)
+//! message lengths: varint per row
+//! messages: one after another
+//! the chunk's dictionary, as it is
+//! ```
+//!
+//! The whole is one zstd frame (level 1), after a u32 of its length
+//! uncompressed.
+
+use super::chunk::{Decoded, Id};
+use crate::embedded::error::EmbeddedError;
+use crate::embedded::varint;
+
+/// zstd's level: its fastest positive one. Higher levels saved 1 % more of
+/// the product's logs for twice the time.
+const LEVEL: i32 = 1;
+const FIELDS: usize = 5;
+const HEADER: usize = 4 + 5 * 4;
+
+/// Compresses granules one after another, with one zstd context.
+pub(super) struct Packer {
+    zstd: zstd::bulk::Compressor<'static>,
+    columns: Vec<u8>,
+}
+
+impl Packer {
+    pub(super) fn new() -> std::io::Result<Self> {
+        Ok(Self {
+            zstd: zstd::bulk::Compressor::new(LEVEL)?,
+            columns: Vec::new(),
+        })
+    }
+
+    /// The stored form of the chunk `decoded` was read from, into `out`
+    /// (cleared first).
+    pub(super) fn pack(&mut self, decoded: &Decoded<'_>, out: &mut Vec<u8>) -> std::io::Result<()> {
+        columns_into(decoded, &mut self.columns);
+        out.clear();
+        out.extend_from_slice(&(self.columns.len() as u32).to_le_bytes());
+        out.resize(4 + zstd::zstd_safe::compress_bound(self.columns.len()), 0);
+        let len = self.zstd.compress_to_buffer(&self.columns, &mut out[4..])?;
+        out.truncate(4 + len);
+        Ok(())
+    }
+}
+
+fn zigzag(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
+}
+
+fn unzigzag(value: u64) -> i64 {
+    ((value >> 1) as i64) ^ -((value & 1) as i64)
+}
+
+/// The columns of `decoded`'s rows, uncompressed, into `out`.
+fn columns_into(decoded: &Decoded<'_>, out: &mut Vec<u8>) {
+    let rows = &decoded.rows;
+    out.clear();
+    out.extend_from_slice(&(rows.len() as u32).to_le_bytes());
+    out.resize(HEADER, 0);
+    // Writes one section and its length into the header.
+    let section = |out: &mut Vec<u8>, at: usize, write: &dyn Fn(&mut Vec<u8>)| {
+        let start = out.len();
+        write(out);
+        let len = (out.len() - start) as u32;
+        out[4 + 4 * at..8 + 4 * at].copy_from_slice(&len.to_le_bytes());
+    };
+    section(out, 0, &|out| {
+        let mut last = 0i64;
+        for row in rows {
+            varint::put(out, zigzag(row.ts.wrapping_sub(last)));
+            last = row.ts;
+        }
+    });
+    section(out, 1, &|out| {
+        let mut last = 0u64;
+        for row in rows {
+            varint::put(out, zigzag(row.seq.wrapping_sub(last) as i64));
+            last = row.seq;
+        }
+    });
+    for field in 0..FIELDS {
+        for row in rows {
+            let value = [row.env, row.host, row.file, row.level, row.logger][field];
+            out.extend_from_slice(&value.to_le_bytes());
+        }
+    }
+    section(out, 2, &|out| {
+        for row in rows {
+            match row.id {
+                Id::Hex(value) => {
+                    out.push(1);
+                    out.extend_from_slice(&value.to_le_bytes());
+                }
+                Id::Text(text) => {
+                    out.push(0);
+                    out.push(text.len() as u8);
+                    out.extend_from_slice(text.as_bytes());
+                }
+            }
+        }
+    });
+    section(out, 3, &|out| {
+        for row in rows {
+            varint::put(out, row.message.len() as u64);
+        }
+    });
+    section(out, 4, &|out| {
+        for row in rows {
+            out.extend_from_slice(row.message);
+        }
+    });
+    out.extend_from_slice(&(decoded.dict.len() as u16).to_le_bytes());
+    for entry in &decoded.dict {
+        out.extend_from_slice(&(entry.len() as u16).to_le_bytes());
+        out.extend_from_slice(entry.as_bytes());
+    }
+}
+
+/// The chunk a stored granule holds ([`Packer::pack`]'s `out`).
+pub(super) fn unpack(stored: &[u8]) -> Result<Vec<u8>, EmbeddedError> {
+    let damaged = |what: &str| EmbeddedError::damaged(format!("a granule's columns {what}"));
+    let (len, frame) = stored
+        .split_first_chunk::<4>()
+        .ok_or_else(|| damaged("are cut short"))?;
+    let columns = zstd::bulk::decompress(frame, u32::from_le_bytes(*len) as usize)
+        .map_err(|error| damaged(&format!("do not decompress: {error}")))?;
+    chunk_of(&columns).ok_or_else(|| damaged("do not fit their lengths"))
+}
+
+/// Reads one section after another.
+struct Sections<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Sections<'a> {
+    fn take(&mut self, len: usize) -> Option<&'a [u8]> {
+        let section = self.bytes.get(self.at..self.at.checked_add(len)?)?;
+        self.at += len;
+        Some(section)
+    }
+
+    fn u32(&mut self) -> Option<usize> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?) as usize)
+    }
+}
+
+/// The chunk (rows, then dictionary) of uncompressed columns; `None` when
+/// a section is shorter or longer than its rows need.
+fn chunk_of(columns: &[u8]) -> Option<Vec<u8>> {
+    let mut sections = Sections {
+        bytes: columns,
+        at: 0,
+    };
+    let rows = sections.u32()?;
+    let lens: Vec<usize> = (0..5).map(|_| sections.u32()).collect::<Option<_>>()?;
+    let times = sections.take(lens[0])?;
+    let seqs = sections.take(lens[1])?;
+    let fields = sections.take(rows.checked_mul(2 * FIELDS)?)?;
+    let ids = sections.take(lens[2])?;
+    let lengths = sections.take(lens[3])?;
+    let messages = sections.take(lens[4])?;
+    let dict = &columns[sections.at..];
+    // A row's fixed part: time, sequence number, five fields, message length.
+    let fixed = 8 + 8 + 2 * FIELDS + 4;
+    let rows_len = rows * fixed + ids.len() + messages.len();
+    let mut chunk = Vec::with_capacity(8 + rows_len + dict.len());
+    chunk.extend_from_slice(&(rows_len as u32).to_le_bytes());
+    chunk.extend_from_slice(&(rows as u32).to_le_bytes());
+    let (mut time_at, mut seq_at, mut id_at, mut len_at, mut message_at) = (0, 0, 0, 0, 0usize);
+    let (mut ts, mut seq) = (0i64, 0u64);
+    for row in 0..rows {
+        ts = ts.wrapping_add(unzigzag(varint::get(times, &mut time_at)?));
+        seq = seq.wrapping_add(unzigzag(varint::get(seqs, &mut seq_at)?) as u64);
+        chunk.extend_from_slice(&ts.to_le_bytes());
+        chunk.extend_from_slice(&seq.to_le_bytes());
+        for field in 0..FIELDS {
+            let at = 2 * (field * rows + row);
+            chunk.extend_from_slice(&fields[at..at + 2]);
+        }
+        let id_len = match *ids.get(id_at)? {
+            1 => 17,
+            _ => 2 + usize::from(*ids.get(id_at + 1)?),
+        };
+        chunk.extend_from_slice(ids.get(id_at..id_at + id_len)?);
+        id_at += id_len;
+        let len = varint::get(lengths, &mut len_at)? as usize;
+        chunk.extend_from_slice(&(len as u32).to_le_bytes());
+        chunk.extend_from_slice(messages.get(message_at..message_at.checked_add(len)?)?);
+        message_at += len;
+    }
+    let whole = (time_at, seq_at, id_at, len_at, message_at)
+        == (
+            times.len(),
+            seqs.len(),
+            ids.len(),
+            lengths.len(),
+            messages.len(),
+        );
+    if !whole || chunk.len() != 8 + rows_len {
+        return None;
+    }
+    chunk.extend_from_slice(dict);
+    Some(chunk)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embedded::logs::chunk::{Builder, NewRow, decode};
+
+    fn chunk_of_rows() -> Vec<u8> {
+        let mut builder = Builder::default();
+        let ids = ["0123456789abcdef0123456789abcdef", "resent-7", ""];
+        for n in 0..300i64 {
+            builder.push(&NewRow {
+                // Out of order, and one far in the past: deltas of both signs.
+                ts: if n == 7 {
+                    -5
+                } else {
+                    1_700_000_000_000_000 - n * 997 + (n % 3) * 5_000
+                },
+                seq: (1000 - n) as u64 * 3,
+                env: "acme",
+                host: ["gw-1", "gw-2", "tm-1"][n as usize % 3],
+                file: "/var/log/app.log",
+                level: (n % 5 != 0).then_some("INFO"),
+                logger: (n % 2 == 0).then_some("Handler"),
+                id: Id::of(ids[n as usize % 3]),
+                message: if n % 4 == 0 {
+                    "ünïcode".as_bytes()
+                } else {
+                    b""
+                },
+            });
+        }
+        builder.finish().unwrap().1
+    }
+
+    #[test]
+    fn a_chunk_comes_back_from_its_columns_byte_for_byte() {
+        let chunk = chunk_of_rows();
+        let mut packer = Packer::new().unwrap();
+        let mut stored = Vec::new();
+        packer.pack(&decode(&chunk).unwrap(), &mut stored).unwrap();
+        assert_eq!(unpack(&stored).unwrap(), chunk);
+        assert!(
+            stored.len() < chunk.len() / 4,
+            "{} of {}",
+            stored.len(),
+            chunk.len()
+        );
+        // The packer's buffers are reused: a second granule is its own.
+        let mut single = Builder::default();
+        single.push(&NewRow::from_ref(
+            &decode(&chunk).unwrap().rows[5],
+            &decode(&chunk).unwrap().dict,
+        ));
+        let single = single.finish().unwrap().1;
+        packer.pack(&decode(&single).unwrap(), &mut stored).unwrap();
+        assert_eq!(unpack(&stored).unwrap(), single);
+    }
+
+    #[test]
+    fn damaged_columns_are_refused_not_misread() {
+        let chunk = chunk_of_rows();
+        let mut stored = Vec::new();
+        Packer::new()
+            .unwrap()
+            .pack(&decode(&chunk).unwrap(), &mut stored)
+            .unwrap();
+        assert!(unpack(&stored[..stored.len() - 1]).is_err(), "cut");
+        assert!(unpack(&stored[..3]).is_err(), "no length");
+        let columns = zstd::bulk::decompress(&stored[4..], chunk.len() * 2).unwrap();
+        for (what, at, value) in [("more rows", 0, 0x01), ("longer times", 4, 0x7f)] {
+            let mut wrong = columns.clone();
+            wrong[at] = wrong[at].wrapping_add(value);
+            assert!(chunk_of(&wrong).is_none(), "{what}");
+        }
+    }
+}
