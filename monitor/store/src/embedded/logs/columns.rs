@@ -147,6 +147,39 @@ pub(super) fn unpack(stored: &[u8]) -> Result<Vec<u8>, EmbeddedError> {
     chunk_of(&columns).ok_or_else(|| damaged("do not fit their lengths"))
 }
 
+/// The time (µs) of each row of a stored granule, in order, decompressing
+/// no further than the times (the first section): a count learns each
+/// row's bucket from them without the rest of the granule.
+pub(super) fn times(stored: &[u8]) -> Result<Vec<i64>, EmbeddedError> {
+    use std::io::Read;
+    let damaged = |what: &str| EmbeddedError::damaged(format!("a granule's times {what}"));
+    let frame = stored.get(4..).ok_or_else(|| damaged("are cut short"))?;
+    let mut decoder = zstd::stream::read::Decoder::with_buffer(frame)
+        .map_err(|error| damaged(&format!("do not decompress: {error}")))?;
+    let mut header = [0u8; HEADER];
+    let mut section = Vec::new();
+    let read = decoder.read_exact(&mut header).and_then(|()| {
+        let len = u32::from_le_bytes(header[4..8].try_into().expect("4"));
+        decoder
+            .by_ref()
+            .take(u64::from(len))
+            .read_to_end(&mut section)
+    });
+    read.map_err(|error| damaged(&format!("do not decompress: {error}")))?;
+    let rows = u32::from_le_bytes(header[..4].try_into().expect("4")) as usize;
+    let mut times = Vec::with_capacity(rows.min(section.len()));
+    let (mut at, mut ts) = (0, 0i64);
+    for _ in 0..rows {
+        let delta = varint::get(&section, &mut at).ok_or_else(|| damaged("are cut short"))?;
+        ts = ts.wrapping_add(unzigzag(delta));
+        times.push(ts);
+    }
+    if at != section.len() {
+        return Err(damaged("do not fit their length"));
+    }
+    Ok(times)
+}
+
 /// Reads one section after another.
 struct Sections<'a> {
     bytes: &'a [u8],
@@ -264,6 +297,9 @@ mod tests {
         let mut stored = Vec::new();
         packer.pack(&decode(&chunk).unwrap(), &mut stored).unwrap();
         assert_eq!(unpack(&stored).unwrap(), chunk);
+        let decoded = decode(&chunk).unwrap();
+        let each: Vec<i64> = decoded.rows.iter().map(|row| row.ts).collect();
+        assert_eq!(times(&stored).unwrap(), each);
         assert!(
             stored.len() < chunk.len() / 4,
             "{} of {}",
@@ -291,6 +327,7 @@ mod tests {
             .unwrap();
         assert!(unpack(&stored[..stored.len() - 1]).is_err(), "cut");
         assert!(unpack(&stored[..3]).is_err(), "no length");
+        assert!(times(&stored[..40]).is_err(), "times cut");
         let columns = zstd::bulk::decompress(&stored[4..], chunk.len() * 2).unwrap();
         for (what, at, value) in [("more rows", 0, 0x01), ("longer times", 4, 0x7f)] {
             let mut wrong = columns.clone();

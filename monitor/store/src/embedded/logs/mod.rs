@@ -623,13 +623,13 @@ impl LogStore {
             }
         }
         // A granule that straddles a bucket boundary: its time marks say
-        // each row's bucket, unless a boundary falls between two marks
-        // around a row that matches.
+        // each row's bucket or, when a boundary falls between two marks
+        // around a row that matches, its rows' times do.
         let (marked, mut read): (Vec<Part>, Vec<Part>) = rest
             .into_iter()
             .partition(|part| inside(part) && matches!(part.place, Place::Granule(..)));
-        let by_marks = on_every_core(&marked, |part| buckets_by_marks(part, &total));
-        for (part, buckets) in marked.into_iter().zip(by_marks) {
+        let bucketed = on_every_core(&marked, |part| buckets_of_granule(part, &total));
+        for (part, buckets) in marked.into_iter().zip(bucketed) {
             let Some(buckets) = buckets? else {
                 read.push(part);
                 continue;
@@ -972,43 +972,62 @@ fn segment_parts(
     Ok(parts)
 }
 
-/// The rows of `part` (a segment's granule) per bucket of `counter`, from
-/// the granule's time marks alone: `None` when the segment has none, or
-/// when a boundary falls between the marks around one of the rows.
-fn buckets_by_marks(
+/// The rows of `part` (a segment's granule) per bucket of `counter`: from
+/// the granule's time marks alone, or when a boundary falls between the
+/// marks around one of the rows, from the rows' times (read without the
+/// rest of the granule). `None` when the segment has neither: a segment
+/// written before either, whose granules are read.
+fn buckets_of_granule(
     part: &Part,
     counter: &LogCounter,
 ) -> Result<Option<Vec<(i64, u64)>>, EmbeddedError> {
     let Place::Granule(segment, at) = &part.place else {
         return Ok(None);
     };
-    let Some(marks) = segment.marks(*at)? else {
+    let start_of = |ts: i64| counter.bucket_start(ts);
+    let rows = segment.granules()[*at].span.rows;
+    // Each row's bucket, by `place` (`None`: not known without its time).
+    let tally = |place: &dyn Fn(u32) -> Option<i64>| {
+        let mut buckets: Vec<(i64, u64)> = Vec::new();
+        let mut add = |row: u32| {
+            let start = place(row)?;
+            match buckets.last_mut() {
+                Some((last, count)) if *last == start => *count += 1,
+                _ => buckets.push((start, 1)),
+            }
+            Some(())
+        };
+        let placed = match &part.rows {
+            Some(rows) => rows.iter().try_for_each(|&row| add(row)),
+            None => (0..rows).try_for_each(add),
+        };
+        placed.map(|()| buckets)
+    };
+    if let Some(marks) = segment.marks(*at)? {
+        let by_marks = tally(&|row| {
+            // Rows are newest first: row `row` is no newer than the mark
+            // before it and no older than the next (or the granule's oldest).
+            let block = row as usize / segment::MARK_EVERY;
+            let newer = marks.get(block).copied()?;
+            let older = marks.get(block + 1).copied().unwrap_or(part.times.0);
+            let start = start_of(newer);
+            (start == start_of(older)).then_some(start)
+        });
+        if by_marks.is_some() {
+            return Ok(by_marks);
+        }
+    }
+    let Some(times) = segment.times(*at)? else {
         return Ok(None);
     };
-    let start_of = |ts: i64| counter.bucket_start(ts);
-    let mut buckets: Vec<(i64, u64)> = Vec::new();
-    let mut place = |row: u32| {
-        // Rows are newest first: row `row` is no newer than the mark
-        // before it and no older than the next (or the granule's oldest).
-        let block = row as usize / segment::MARK_EVERY;
-        let newer = marks.get(block).copied()?;
-        let older = marks.get(block + 1).copied().unwrap_or(part.times.0);
-        let start = start_of(newer);
-        if start != start_of(older) {
-            return None;
-        }
-        match buckets.last_mut() {
-            Some((last, count)) if *last == start => *count += 1,
-            _ => buckets.push((start, 1)),
-        }
-        Some(())
-    };
-    let rows = segment.granules()[*at].span.rows;
-    let placed = match &part.rows {
-        Some(rows) => rows.iter().try_for_each(|&row| place(row)),
-        None => (0..rows).try_for_each(place),
-    };
-    Ok(placed.map(|()| buckets))
+    let by_times = tally(&|row| times.get(row as usize).copied().map(start_of));
+    match by_times {
+        Some(buckets) => Ok(Some(buckets)),
+        None => Err(EmbeddedError::damaged(format!(
+            "{}: granule {at} has fewer times than rows; the segment is damaged",
+            segment.path.display()
+        ))),
+    }
 }
 
 /// Offers `total` each host's newest line among `counted`, parts counted

@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use super::chunk::Span;
-use super::columns::{Packer, unpack};
+use super::columns::{self, Packer, unpack};
 use super::summaries::Summary;
 
 const MAGIC: &[u8; 8] = b"AERIELG1";
@@ -280,6 +280,31 @@ impl Segment {
 
     /// The chunk of granule `at`, uncompressed.
     pub(super) fn granule(&self, at: usize) -> Result<Vec<u8>, EmbeddedError> {
+        let compressed = self.stored(at)?;
+        let damaged = |error: &dyn std::fmt::Display| {
+            EmbeddedError::damaged(format!("{}: granule {at}: {error}", self.path.display()))
+        };
+        match self.meta.granule_form {
+            GranuleForm::Lz4Rows => lz4_flex::block::decompress_size_prepended(&compressed)
+                .map_err(|error| damaged(&error)),
+            GranuleForm::ZstdColumns => unpack(&compressed).map_err(|error| damaged(&error)),
+        }
+    }
+
+    /// The time of each row of granule `at`, in order, read without the
+    /// rest of its rows; `None` for a segment whose granules are rows.
+    pub(super) fn times(&self, at: usize) -> Result<Option<Vec<i64>>, EmbeddedError> {
+        if let GranuleForm::Lz4Rows = self.meta.granule_form {
+            return Ok(None);
+        }
+        let times = columns::times(&self.stored(at)?).map_err(|error| {
+            EmbeddedError::damaged(format!("{}: granule {at}: {error}", self.path.display()))
+        })?;
+        Ok(Some(times))
+    }
+
+    /// Granule `at` as stored, its checksum checked.
+    fn stored(&self, at: usize) -> Result<Vec<u8>, EmbeddedError> {
         let meta = &self.meta.granules[at];
         let mut compressed = vec![0u8; meta.len as usize];
         self.file
@@ -291,14 +316,7 @@ impl Segment {
                 self.path.display()
             )));
         }
-        let damaged = |error: &dyn std::fmt::Display| {
-            EmbeddedError::damaged(format!("{}: granule {at}: {error}", self.path.display()))
-        };
-        match self.meta.granule_form {
-            GranuleForm::Lz4Rows => lz4_flex::block::decompress_size_prepended(&compressed)
-                .map_err(|error| damaged(&error)),
-            GranuleForm::ZstdColumns => unpack(&compressed).map_err(|error| damaged(&error)),
-        }
+        Ok(compressed)
     }
 
     /// The time marks of granule `at` (the times of its rows 0,
