@@ -18,7 +18,11 @@ at several sizes (the growth table).
   * level plus term: ERROR lines with a word of middling frequency;
   * newest 100: no filter;
   * count: the lines holding a word of middling frequency (the monitor's
-    `/api/v1/logs/count`, ClickHouse's `count()`).
+    `/api/v1/logs/count`, ClickHouse's `count()`);
+  * count per host and bucket: the same, ClickHouse asked for what the
+    monitor's answer holds (per host with its newest line, per time bucket
+    of the monitor's step: one query with two grouping sets). The monitor's
+    figures are the same requests as for the count.
   The monitor is asked through HTTP (curl's time_total); chDB runs in this
   process and pays no HTTP: the comparison leans its way. ClickHouse's query
   condition cache is off, so that a query asked again in the next run
@@ -167,6 +171,12 @@ def monitor_body(rows):
     return gzip.compress(body.encode(), 1)
 
 
+# The count rows: ClickHouse's count() alone, and the same answer as the
+# monitor's count API gives (per host, with each host's newest line, and per
+# time bucket of the monitor's step).
+COUNTS = ("count", "count per host and bucket")
+
+
 def pct(samples):
     samples = sorted(samples)
     return (samples[len(samples) // 2] * 1000, samples[min(len(samples) - 1, int(0.99 * len(samples)))] * 1000)
@@ -270,23 +280,44 @@ def one_size(lines, work):
                         elif found != expected[(kind, at)]:
                             raise SystemExit(f"{kind} {q}: the monitor found {expected[(kind, at)]} lines, ClickHouse ({engine}) {found}")
                     figures.setdefault((kind, engine), []).append(pct(times))
-            for engine in ("monitor", "indexed", "plain"):
-                times = []
-                for at, word in enumerate(count_words):
-                    if engine == "monitor":
-                        seconds, answer = timed_get(port, f"/api/v1/logs/count?env=bench&from={frm}&q={word}")
-                        found = answer["total"]
-                    else:
+            # The monitor answers both count rows with one request: the
+            # total, per host (with its newest line) and per time bucket.
+            times = []
+            for at, word in enumerate(count_words):
+                seconds, answer = timed_get(port, f"/api/v1/logs/count?env=bench&from={frm}&q={word}")
+                times.append(seconds)
+                expected[("count", at)] = (answer["total"], {h["host"]: h["count"] for h in answer["hosts"]},
+                                           sorted(b["count"] for b in answer["buckets"]), answer["step_ms"])
+            for kind in COUNTS:
+                figures.setdefault((kind, "monitor"), []).append(pct(times))
+            for engine in ("indexed", "plain"):
+                for kind in COUNTS:
+                    times = []
+                    for at, word in enumerate(count_words):
+                        total, hosts, buckets, step = expected[("count", at)]
+                        where = f"hasToken(message, '{word}')"
+                        if kind == "count":
+                            query = f"SELECT count() FROM b.{engine} WHERE {where} {NO_CACHE}"
+                        else:
+                            query = (f"SELECT host, intDiv(toUnixTimestamp64Milli(ts), {step}) AS bucket, count(), "
+                                     f"argMax(message, ts) FROM b.{engine} WHERE {where} "
+                                     f"GROUP BY GROUPING SETS ((host), (bucket)) {NO_CACHE}")
                         started = time.perf_counter()
-                        answer = ch(f"SELECT count() FROM b.{engine} WHERE hasToken(message, '{word}') {NO_CACHE}")
+                        answer = ch(query)
                         seconds = time.perf_counter() - started
-                        found = int(json.loads(answer.bytes())["data"][0][0])
-                    times.append(seconds)
-                    if engine == "monitor":
-                        expected[("count", at)] = found
-                    elif found != expected[("count", at)]:
-                        raise SystemExit(f"count {word}: the monitor counted {expected[('count', at)]}, ClickHouse ({engine}) {found}")
-                figures.setdefault(("count", engine), []).append(pct(times))
+                        times.append(seconds)
+                        rows = json.loads(answer.bytes())["data"]
+                        if kind == "count":
+                            wrong = int(rows[0][0]) != total
+                        else:
+                            # A grouping set leaves the other key at its default.
+                            by_host = {row[0]: int(row[2]) for row in rows if row[0] != ""}
+                            by_bucket = sorted(int(row[2]) for row in rows if row[0] == "")
+                            wrong = by_host != hosts or by_bucket != buckets
+                        if wrong:
+                            raise SystemExit(f"{kind} {word}: the monitor counted {expected[('count', at)]}, "
+                                             f"ClickHouse ({engine}) {rows[:20]}")
+                    figures.setdefault((kind, engine), []).append(pct(times))
         out["queries"] = {f"{kind}|{engine}": runs for (kind, engine), runs in figures.items()}
         out["monitor_peak_rss_mb"] = peak_rss_mb(monitor.pid)
         out["monitor_rss_mb"] = rss_mb(monitor.pid)
@@ -318,7 +349,7 @@ def report(results):
                      f"{rate('plain_ingest_cpu'):,.0f} | **{rate('monitor_ingest_cpu') / rate('indexed_ingest_cpu'):.2f}x** |")
         lines.append(f"| disk, MB | {r['monitor_disk'] / 1e6:,.0f} | {r['indexed_disk'] / 1e6:,.0f} | {r['plain_disk'] / 1e6:,.0f} | "
                      f"**{r['monitor_disk'] / r['indexed_disk']:.2f}x** ({r['monitor_disk'] / r['plain_disk']:.2f}x the unindexed) |")
-        for kind in ("rare term", "level + term", "newest 100", "count"):
+        for kind in ("rare term", "level + term", "newest 100", *COUNTS):
             for at, name in ((0, "p50"), (1, "p99")):
                 cells = []
                 for engine in ("monitor", "indexed", "plain"):
