@@ -92,21 +92,42 @@ pub(crate) fn line_matches(
     })
 }
 
+/// Each ASCII byte as a token holds it (letters lower-cased), or 0 for a
+/// byte that separates tokens.
+const TOKEN_BYTE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut byte = 0;
+    while byte < 128 {
+        let b = byte as u8;
+        if b.is_ascii_alphanumeric() {
+            table[byte] = b.to_ascii_lowercase();
+        }
+        byte += 1;
+    }
+    table
+};
+
 /// Appends the tokens of `text` to `out`: runs of letters and digits,
 /// lower-cased, each followed by one space (the caller writes the first).
 /// Text that is not UTF-8 is read with replacement characters.
 pub(super) fn normalize_into(text: &[u8], out: &mut Vec<u8>) {
     let mut in_token = false;
     if text.is_ascii() {
+        // Without a branch per byte (this runs over every line stored and
+        // every line a search reads): each byte writes its token byte or a
+        // space, and the space is kept only after a token.
+        let start = out.len();
+        out.resize(start + text.len() + 1, 0);
+        let written = &mut out[start..];
+        let mut at = 0;
         for &byte in text {
-            if byte.is_ascii_alphanumeric() {
-                out.push(byte.to_ascii_lowercase());
-                in_token = true;
-            } else if in_token {
-                out.push(b' ');
-                in_token = false;
-            }
+            let token = TOKEN_BYTE[byte as usize];
+            let is_token = token != 0;
+            written[at] = if is_token { token } else { b' ' };
+            at += usize::from(is_token | in_token);
+            in_token = is_token;
         }
+        out.truncate(start + at);
     } else {
         let mut buffer = [0u8; 4];
         for c in String::from_utf8_lossy(text).chars() {
@@ -423,6 +444,30 @@ mod tests {
         let nots = parse(&"NOT ".repeat(100_000)).unwrap_err().to_string();
         assert!(nots.contains("more than 32 deep"), "{nots}");
         assert!(line_matches("NOT NOT heap", "heap", "X"));
+    }
+
+    #[test]
+    fn tokens_are_runs_of_letters_and_digits_lower_cased_each_followed_by_one_space() {
+        let tokens = |text: &str| {
+            let mut out = b"before ".to_vec();
+            normalize_into(text.as_bytes(), &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            tokens("GET /api/v1?X=42 -- ok"),
+            "before get api v1 x 42 ok "
+        );
+        assert_eq!(tokens("  Tail"), "before tail ");
+        assert_eq!(tokens("Head.  "), "before head ");
+        assert_eq!(tokens("...;;"), "before ");
+        assert_eq!(tokens(""), "before ");
+        assert_eq!(tokens("a"), "before a ");
+        // Every ASCII byte: only letters and digits make tokens.
+        let all: String = (0u8..128).map(char::from).collect();
+        assert_eq!(
+            tokens(&all),
+            "before 0123456789 abcdefghijklmnopqrstuvwxyz abcdefghijklmnopqrstuvwxyz "
+        );
     }
 
     #[test]
