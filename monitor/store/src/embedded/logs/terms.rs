@@ -151,13 +151,20 @@ impl Builder {
         (at, true)
     }
 
-    fn put(&mut self, term: &[u8], row: u32) {
+    /// Adds `row` to the rows of `term`; answers the term's number.
+    fn put(&mut self, term: &[u8], row: u32) -> u32 {
         let (at, new) = self.intern(term);
         if new {
             self.first_row.push(row);
             self.other_rows.push(Vec::new());
-            return;
+        } else {
+            self.put_at(at, row);
         }
+        at
+    }
+
+    /// Adds `row` to the rows of term number `at`.
+    fn put_at(&mut self, at: u32, row: u32) {
         let at = at as usize;
         let others = &mut self.other_rows[at];
         if others.last().copied().unwrap_or(self.first_row[at]) != row {
@@ -165,40 +172,68 @@ impl Builder {
         }
     }
 
+    /// Adds `row` to the rows of each of `terms`, the terms of dictionary
+    /// entry `entry`; `numbers` remembers the entry's terms' numbers, so
+    /// that the rows after the first that use it hash nothing.
+    fn put_entry(
+        &mut self,
+        terms: &[Vec<u8>],
+        numbers: &mut [Option<Vec<u32>>],
+        entry: usize,
+        row: u32,
+    ) {
+        match numbers.get(entry) {
+            Some(Some(known)) => {
+                for &at in known {
+                    self.put_at(at, row);
+                }
+            }
+            Some(None) => {
+                let known = terms.iter().map(|term| self.put(term, row)).collect();
+                numbers[entry] = Some(known);
+            }
+            None => {}
+        }
+    }
+
     /// Adds a chunk's rows, numbered after the rows added before.
     pub(super) fn add(&mut self, decoded: &Decoded<'_>) {
-        let tokens_of = |text: &str| {
+        // Per dictionary entry, the terms it gives as a logger, and as
+        // each field.
+        let logger_terms = |value: &str| -> Vec<Vec<u8>> {
             let mut tokens = Vec::new();
-            normalize_into(text.as_bytes(), &mut tokens);
-            tokens
+            normalize_into(value.as_bytes(), &mut tokens);
+            let tokens = tokens
+                .split(|b| *b == b' ')
+                .filter(|token| !token.is_empty());
+            tokens.map(|token| cut(token).to_vec()).collect()
         };
-        let dict_tokens: Vec<Vec<u8>> = decoded.dict.iter().map(|e| tokens_of(e)).collect();
-        let field_terms = |field| -> Vec<Vec<u8>> {
-            decoded
-                .dict
-                .iter()
-                .map(|value| field_term(field, value))
-                .collect()
-        };
-        let fields = [Field::Level, Field::Host, Field::Environment, Field::File].map(field_terms);
+        let fields = [Field::Level, Field::Host, Field::Environment, Field::File];
+        let of_entry: Vec<[Vec<Vec<u8>>; 5]> = decoded
+            .dict
+            .iter()
+            .map(|value| {
+                let field = |at: usize| vec![field_term(fields[at], value)];
+                [logger_terms(value), field(0), field(1), field(2), field(3)]
+            })
+            .collect();
+        let mut numbers: [Vec<Option<Vec<u32>>>; 5] =
+            std::array::from_fn(|_| vec![None; decoded.dict.len()]);
         let mut text = Vec::with_capacity(1024);
         for (at, row) in decoded.rows.iter().enumerate() {
             let number = self.rows + at as u32;
             text.clear();
             normalize_into(row.message, &mut text);
-            let logger = dict_tokens.get(row.logger as usize).map_or(&[][..], |t| t);
-            for token in text
-                .split(|b| *b == b' ')
-                .chain(logger.split(|b| *b == b' '))
-            {
+            for token in text.split(|b| *b == b' ') {
                 if !token.is_empty() {
                     self.put(cut(token), number);
                 }
             }
-            let values = [row.level, row.host, row.env, row.file];
-            for (terms, value) in fields.iter().zip(values) {
-                if let Some(term) = terms.get(value as usize) {
-                    self.put(term, number);
+            let values = [row.logger, row.level, row.host, row.env, row.file];
+            for (kind, value) in values.into_iter().enumerate() {
+                let entry = value as usize;
+                if let Some(terms) = of_entry.get(entry) {
+                    self.put_entry(&terms[kind], &mut numbers[kind], entry, number);
                 }
             }
         }
@@ -207,11 +242,25 @@ impl Builder {
 
     /// The index's bytes.
     pub(super) fn finish(self) -> Vec<u8> {
-        let mut order: Vec<u32> = (0..self.same_hash.len() as u32).collect();
-        order.sort_unstable_by(|a, b| self.term(*a).cmp(self.term(*b)));
+        // Sorted by their first eight bytes as a number, then by the rest
+        // where those are equal: most comparisons touch no term.
+        let prefix = |term: &[u8]| {
+            let mut first = [0u8; 8];
+            let len = term.len().min(8);
+            first[..len].copy_from_slice(&term[..len]);
+            u64::from_be_bytes(first)
+        };
+        let mut order: Vec<(u64, u32)> = (0..self.same_hash.len() as u32)
+            .map(|at| (prefix(self.term(at)), at))
+            .collect();
+        order.sort_unstable_by(|(a_prefix, a), (b_prefix, b)| {
+            a_prefix
+                .cmp(b_prefix)
+                .then_with(|| self.term(*a).cmp(self.term(*b)))
+        });
         let mut writer = Writer::new(self.rows);
         let mut rows = Vec::new();
-        for at in order {
+        for (_, at) in order {
             rows.clear();
             rows.push(self.first_row[at as usize]);
             rows.extend_from_slice(&self.other_rows[at as usize]);
