@@ -873,6 +873,10 @@ fn per_place(
             Some(count) => count.rows += 1,
             None => {
                 slot[host] = counted.len();
+                if counted.capacity() == 0 {
+                    // Room for every host at once, not grown one at a time.
+                    counted.reserve_exact(hosts.names.len());
+                }
                 counted.push(HostCount {
                     host: Arc::clone(&hosts.names[host]),
                     rows: 1,
