@@ -82,6 +82,25 @@ impl<'a> Id<'a> {
     }
 }
 
+impl Id<'_> {
+    /// Appends the id as a chunk stores it: u8 1 and 16 bytes, or u8 0, a
+    /// u8 length and the text (its first 255 bytes).
+    pub(super) fn write_to(&self, out: &mut Vec<u8>) {
+        match self {
+            Id::Hex(value) => {
+                out.push(1);
+                out.extend_from_slice(&value.to_le_bytes());
+            }
+            Id::Text(text) => {
+                let kept = &text.as_bytes()[..text.len().min(255)];
+                out.push(0);
+                out.push(kept.len() as u8);
+                out.extend_from_slice(kept);
+            }
+        }
+    }
+}
+
 impl std::fmt::Display for Id<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -248,17 +267,7 @@ impl Builder {
         for index in [env, host, file, level, logger] {
             out.extend_from_slice(&index.to_le_bytes());
         }
-        match row.id {
-            Id::Hex(value) => {
-                out.push(1);
-                out.extend_from_slice(&value.to_le_bytes());
-            }
-            Id::Text(text) => {
-                out.push(0);
-                out.push(text.len().min(255) as u8);
-                out.extend_from_slice(&text.as_bytes()[..text.len().min(255)]);
-            }
-        }
+        row.id.write_to(out);
         out.extend_from_slice(&(row.message.len() as u32).to_le_bytes());
         out.extend_from_slice(row.message);
         let key = (row.ts, row.seq);

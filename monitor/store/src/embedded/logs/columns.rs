@@ -26,7 +26,7 @@
 //! The whole is one zstd frame (level 1), after a u32 of its length
 //! uncompressed.
 
-use super::chunk::{Decoded, Id};
+use super::chunk::Decoded;
 use crate::embedded::error::EmbeddedError;
 use crate::embedded::varint;
 
@@ -106,17 +106,7 @@ fn columns_into(decoded: &Decoded<'_>, out: &mut Vec<u8>) {
     }
     section(out, 2, &|out| {
         for row in rows {
-            match row.id {
-                Id::Hex(value) => {
-                    out.push(1);
-                    out.extend_from_slice(&value.to_le_bytes());
-                }
-                Id::Text(text) => {
-                    out.push(0);
-                    out.push(text.len() as u8);
-                    out.extend_from_slice(text.as_bytes());
-                }
-            }
+            row.id.write_to(out);
         }
     });
     section(out, 3, &|out| {
@@ -260,7 +250,7 @@ fn chunk_of(columns: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::embedded::logs::chunk::{Builder, NewRow, decode};
+    use crate::embedded::logs::chunk::{Builder, Id, NewRow, decode};
 
     fn chunk_of_rows() -> Vec<u8> {
         let mut builder = Builder::default();

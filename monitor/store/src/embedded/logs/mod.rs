@@ -9,10 +9,10 @@
 //!   (`terms`) is made as it is stored.
 //! - Every [`HEAD_LIMIT`] rows the head becomes a segment (`segment`): its
 //!   rows sorted newest first into granules stored as zstd-compressed
-//!   columns (`columns`), with each
-//!   granule's time span and dictionary (environments, hosts, files, levels)
-//!   in the segment's meta, the chunks' term indexes merged into one, and
-//!   the rows' id hashes for duplicate checks. Then the WAL is emptied.
+//!   columns (`columns`), with each granule's time span and dictionary
+//!   (environments, hosts, files, levels) in the segment's meta, the
+//!   chunks' term indexes merged into one, and the rows' id hashes for
+//!   duplicate checks. Then the WAL is emptied.
 //! - A search asks each part's term index which rows can match (`plan`),
 //!   starting from the segment's summary (its block table and each row's
 //!   host, `summaries`), kept in memory within a budget,

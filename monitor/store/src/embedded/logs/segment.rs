@@ -281,14 +281,17 @@ impl Segment {
     /// The chunk of granule `at`, uncompressed.
     pub(super) fn granule(&self, at: usize) -> Result<Vec<u8>, EmbeddedError> {
         let compressed = self.stored(at)?;
-        let damaged = |error: &dyn std::fmt::Display| {
-            EmbeddedError::damaged(format!("{}: granule {at}: {error}", self.path.display()))
-        };
         match self.meta.granule_form {
             GranuleForm::Lz4Rows => lz4_flex::block::decompress_size_prepended(&compressed)
-                .map_err(|error| damaged(&error)),
-            GranuleForm::ZstdColumns => unpack(&compressed).map_err(|error| damaged(&error)),
+                .map_err(|error| self.damaged_granule(at, &error)),
+            GranuleForm::ZstdColumns => {
+                unpack(&compressed).map_err(|error| self.damaged_granule(at, &error))
+            }
         }
+    }
+
+    fn damaged_granule(&self, at: usize, error: &dyn std::fmt::Display) -> EmbeddedError {
+        EmbeddedError::damaged(format!("{}: granule {at}: {error}", self.path.display()))
     }
 
     /// The time of each row of granule `at`, in order, read without the
@@ -297,10 +300,10 @@ impl Segment {
         if let GranuleForm::Lz4Rows = self.meta.granule_form {
             return Ok(None);
         }
-        let times = columns::times(&self.stored(at)?).map_err(|error| {
-            EmbeddedError::damaged(format!("{}: granule {at}: {error}", self.path.display()))
-        })?;
-        Ok(Some(times))
+        let times = columns::times(&self.stored(at)?);
+        Ok(Some(
+            times.map_err(|error| self.damaged_granule(at, &error))?,
+        ))
     }
 
     /// Granule `at` as stored, its checksum checked.
