@@ -344,6 +344,18 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// A chunk's dictionary, `bytes` starting where it does.
+pub(super) fn read_dict(bytes: &[u8]) -> Result<Vec<&str>, EmbeddedError> {
+    let mut reader = Reader { bytes, at: 0 };
+    let entries = reader.u16()?;
+    let mut dict = Vec::with_capacity(entries as usize);
+    for _ in 0..entries {
+        let len = reader.u16()? as usize;
+        dict.push(reader.text(len)?);
+    }
+    Ok(dict)
+}
+
 /// Reads a chunk written by [`Builder`].
 pub(super) fn decode(bytes: &[u8]) -> Result<Decoded<'_>, EmbeddedError> {
     decode_first(bytes, usize::MAX)
@@ -355,16 +367,7 @@ pub(super) fn decode_first(bytes: &[u8], wanted: usize) -> Result<Decoded<'_>, E
     let mut reader = Reader { bytes, at: 0 };
     let rows_len = reader.u32()? as usize;
     let count = reader.u32()? as usize;
-    let mut dict_reader = Reader {
-        bytes,
-        at: 8 + rows_len,
-    };
-    let entries = dict_reader.u16()?;
-    let mut dict = Vec::with_capacity(entries as usize);
-    for _ in 0..entries {
-        let len = dict_reader.u16()? as usize;
-        dict.push(dict_reader.text(len)?);
-    }
+    let dict = read_dict(bytes.get(8 + rows_len..).unwrap_or_default())?;
     let mut rows = Vec::with_capacity(count.min(wanted).min(CHUNK_ROWS * 4));
     for _ in 0..count.min(wanted) {
         let ts = reader.u64()? as i64;

@@ -26,7 +26,7 @@
 //! The whole is one zstd frame (level 1), after a u32 of its length
 //! uncompressed.
 
-use super::chunk::Decoded;
+use super::chunk::{Decoded, Id, RowRef};
 use crate::embedded::error::EmbeddedError;
 use crate::embedded::varint;
 
@@ -126,15 +126,15 @@ fn columns_into(decoded: &Decoded<'_>, out: &mut Vec<u8>) {
     }
 }
 
-/// The chunk a stored granule holds ([`Packer::pack`]'s `out`).
-pub(super) fn unpack(stored: &[u8]) -> Result<Vec<u8>, EmbeddedError> {
+/// The columns of a stored granule ([`Packer::pack`]'s `out`),
+/// decompressed; [`decode_first`] reads their rows.
+pub(super) fn decompress(stored: &[u8]) -> Result<Vec<u8>, EmbeddedError> {
     let damaged = |what: &str| EmbeddedError::damaged(format!("a granule's columns {what}"));
     let (len, frame) = stored
         .split_first_chunk::<4>()
         .ok_or_else(|| damaged("are cut short"))?;
-    let columns = zstd::bulk::decompress(frame, u32::from_le_bytes(*len) as usize)
-        .map_err(|error| damaged(&format!("do not decompress: {error}")))?;
-    chunk_of(&columns).ok_or_else(|| damaged("do not fit their lengths"))
+    zstd::bulk::decompress(frame, u32::from_le_bytes(*len) as usize)
+        .map_err(|error| damaged(&format!("do not decompress: {error}")))
 }
 
 /// The time (µs) of each row of a stored granule, in order, decompressing
@@ -188,49 +188,74 @@ impl<'a> Sections<'a> {
     }
 }
 
-/// The chunk (rows, then dictionary) of uncompressed columns; `None` when
-/// a section is shorter or longer than its rows need.
-fn chunk_of(columns: &[u8]) -> Option<Vec<u8>> {
+/// The dictionary and the first `wanted` rows (all of them, when there are
+/// fewer) of decompressed columns, borrowed from them as
+/// [`chunk::decode_first`](super::chunk::decode_first) borrows from a chunk.
+pub(super) fn decode_first(columns: &[u8], wanted: usize) -> Result<Decoded<'_>, EmbeddedError> {
+    read(columns, wanted)
+        .ok_or_else(|| EmbeddedError::damaged("a granule's columns do not fit their lengths"))?
+}
+
+fn read(columns: &[u8], wanted: usize) -> Option<Result<Decoded<'_>, EmbeddedError>> {
     let mut sections = Sections {
         bytes: columns,
         at: 0,
     };
-    let rows = sections.u32()?;
+    let count = sections.u32()?;
     let lens: Vec<usize> = (0..5).map(|_| sections.u32()).collect::<Option<_>>()?;
     let times = sections.take(lens[0])?;
     let seqs = sections.take(lens[1])?;
-    let fields = sections.take(rows.checked_mul(2 * FIELDS)?)?;
+    let fields = sections.take(count.checked_mul(2 * FIELDS)?)?;
     let ids = sections.take(lens[2])?;
     let lengths = sections.take(lens[3])?;
     let messages = sections.take(lens[4])?;
-    let dict = &columns[sections.at..];
-    // A row's fixed part: time, sequence number, five fields, message length.
-    let fixed = 8 + 8 + 2 * FIELDS + 4;
-    let rows_len = rows * fixed + ids.len() + messages.len();
-    let mut chunk = Vec::with_capacity(8 + rows_len + dict.len());
-    chunk.extend_from_slice(&(rows_len as u32).to_le_bytes());
-    chunk.extend_from_slice(&(rows as u32).to_le_bytes());
+    let dict = match super::chunk::read_dict(&columns[sections.at..]) {
+        Ok(dict) => dict,
+        Err(error) => return Some(Err(error)),
+    };
+    let field = |field: usize, row: usize| {
+        let at = 2 * (field * count + row);
+        u16::from_le_bytes([fields[at], fields[at + 1]])
+    };
+    let rows_wanted = count.min(wanted);
+    let mut rows = Vec::with_capacity(rows_wanted);
     let (mut time_at, mut seq_at, mut id_at, mut len_at, mut message_at) = (0, 0, 0, 0, 0usize);
     let (mut ts, mut seq) = (0i64, 0u64);
-    for row in 0..rows {
+    for row in 0..rows_wanted {
         ts = ts.wrapping_add(unzigzag(varint::get(times, &mut time_at)?));
         seq = seq.wrapping_add(unzigzag(varint::get(seqs, &mut seq_at)?) as u64);
-        chunk.extend_from_slice(&ts.to_le_bytes());
-        chunk.extend_from_slice(&seq.to_le_bytes());
-        for field in 0..FIELDS {
-            let at = 2 * (field * rows + row);
-            chunk.extend_from_slice(&fields[at..at + 2]);
-        }
-        let id_len = match *ids.get(id_at)? {
-            1 => 17,
-            _ => 2 + usize::from(*ids.get(id_at + 1)?),
+        let id = match *ids.get(id_at)? {
+            1 => {
+                let value = ids.get(id_at + 1..id_at + 17)?;
+                id_at += 17;
+                Id::Hex(u128::from_le_bytes(value.try_into().ok()?))
+            }
+            _ => {
+                let len = usize::from(*ids.get(id_at + 1)?);
+                let text = ids.get(id_at + 2..id_at + 2 + len)?;
+                id_at += 2 + len;
+                match std::str::from_utf8(text) {
+                    Ok(text) => Id::Text(text),
+                    Err(_) => {
+                        return Some(Err("a granule holds an id that is not UTF-8".into()));
+                    }
+                }
+            }
         };
-        chunk.extend_from_slice(ids.get(id_at..id_at + id_len)?);
-        id_at += id_len;
         let len = varint::get(lengths, &mut len_at)? as usize;
-        chunk.extend_from_slice(&(len as u32).to_le_bytes());
-        chunk.extend_from_slice(messages.get(message_at..message_at.checked_add(len)?)?);
+        let message = messages.get(message_at..message_at.checked_add(len)?)?;
         message_at += len;
+        rows.push(RowRef {
+            ts,
+            seq,
+            env: field(0, row),
+            host: field(1, row),
+            file: field(2, row),
+            level: field(3, row),
+            logger: field(4, row),
+            id,
+            message,
+        });
     }
     let whole = (time_at, seq_at, id_at, len_at, message_at)
         == (
@@ -240,17 +265,16 @@ fn chunk_of(columns: &[u8]) -> Option<Vec<u8>> {
             lengths.len(),
             messages.len(),
         );
-    if !whole || chunk.len() != 8 + rows_len {
+    if wanted >= count && !whole {
         return None;
     }
-    chunk.extend_from_slice(dict);
-    Some(chunk)
+    Some(Ok(Decoded { dict, rows }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::embedded::logs::chunk::{Builder, Id, NewRow, decode};
+    use crate::embedded::logs::chunk::{Builder, NewRow, decode};
 
     fn chunk_of_rows() -> Vec<u8> {
         let mut builder = Builder::default();
@@ -280,14 +304,36 @@ mod tests {
         builder.finish().unwrap().1
     }
 
+    /// Each row with its strings, as `decoded` holds them.
+    fn rows_of<'a>(decoded: &'a Decoded<'a>) -> Vec<NewRow<'a>> {
+        let rows = decoded.rows.iter();
+        rows.map(|row| NewRow::from_ref(row, &decoded.dict))
+            .collect()
+    }
+
+    /// The rows of a stored granule, as text to compare.
+    fn stored_rows(stored: &[u8], wanted: usize) -> Result<String, EmbeddedError> {
+        let columns = decompress(stored)?;
+        let decoded = decode_first(&columns, wanted)?;
+        Ok(format!("{:?}", rows_of(&decoded)))
+    }
+
     #[test]
-    fn a_chunk_comes_back_from_its_columns_byte_for_byte() {
+    fn a_chunks_rows_come_back_from_its_columns_as_they_were() {
         let chunk = chunk_of_rows();
+        let decoded = decode(&chunk).unwrap();
         let mut packer = Packer::new().unwrap();
         let mut stored = Vec::new();
-        packer.pack(&decode(&chunk).unwrap(), &mut stored).unwrap();
-        assert_eq!(unpack(&stored).unwrap(), chunk);
-        let decoded = decode(&chunk).unwrap();
+        packer.pack(&decoded, &mut stored).unwrap();
+        let rows = rows_of(&decoded);
+        assert_eq!(
+            stored_rows(&stored, usize::MAX).unwrap(),
+            format!("{rows:?}")
+        );
+        assert_eq!(
+            stored_rows(&stored, 7).unwrap(),
+            format!("{:?}", &rows[..7])
+        );
         let each: Vec<i64> = decoded.rows.iter().map(|row| row.ts).collect();
         assert_eq!(times(&stored).unwrap(), each);
         assert!(
@@ -298,13 +344,13 @@ mod tests {
         );
         // The packer's buffers are reused: a second granule is its own.
         let mut single = Builder::default();
-        single.push(&NewRow::from_ref(
-            &decode(&chunk).unwrap().rows[5],
-            &decode(&chunk).unwrap().dict,
-        ));
+        single.push(&rows[5]);
         let single = single.finish().unwrap().1;
         packer.pack(&decode(&single).unwrap(), &mut stored).unwrap();
-        assert_eq!(unpack(&stored).unwrap(), single);
+        assert_eq!(
+            stored_rows(&stored, usize::MAX).unwrap(),
+            format!("{:?}", [rows[5]])
+        );
     }
 
     #[test]
@@ -315,14 +361,14 @@ mod tests {
             .unwrap()
             .pack(&decode(&chunk).unwrap(), &mut stored)
             .unwrap();
-        assert!(unpack(&stored[..stored.len() - 1]).is_err(), "cut");
-        assert!(unpack(&stored[..3]).is_err(), "no length");
+        assert!(decompress(&stored[..stored.len() - 1]).is_err(), "cut");
+        assert!(decompress(&stored[..3]).is_err(), "no length");
         assert!(times(&stored[..40]).is_err(), "times cut");
-        let columns = zstd::bulk::decompress(&stored[4..], chunk.len() * 2).unwrap();
+        let columns = decompress(&stored).unwrap();
         for (what, at, value) in [("more rows", 0, 0x01), ("longer times", 4, 0x7f)] {
             let mut wrong = columns.clone();
             wrong[at] = wrong[at].wrapping_add(value);
-            assert!(chunk_of(&wrong).is_none(), "{what}");
+            assert!(decode_first(&wrong, usize::MAX).is_err(), "{what}");
         }
     }
 }

@@ -54,7 +54,7 @@ use chunk::{Builder, CHUNK_ROWS, Decoded, Id, Key, NewRow, RowRef, Span};
 use plan::Candidates;
 pub(super) use query::{Expr, parse};
 pub(crate) use query::{line_matches, parse as parse_query};
-use segment::Segment;
+use segment::{Granule, Segment};
 use summaries::{HostOfRow, Summaries};
 use terms::Terms;
 
@@ -821,11 +821,11 @@ struct Part {
 }
 
 impl Part {
-    /// The chunk its rows are in: the head's, or its granule uncompressed.
-    fn bytes(&self) -> Result<Cow<'_, [u8]>, EmbeddedError> {
+    /// Its rows: the head's chunk, or its granule uncompressed.
+    fn rows(&self) -> Result<Granule<'_>, EmbeddedError> {
         Ok(match &self.place {
-            Place::Head(chunk) => Cow::Borrowed(chunk.bytes()),
-            Place::Granule(segment, at) => Cow::Owned(segment.granule(*at)?),
+            Place::Head(chunk) => Granule::Chunk(Cow::Borrowed(chunk.bytes())),
+            Place::Granule(segment, at) => segment.granule(*at)?,
         })
     }
 }
@@ -1138,9 +1138,9 @@ impl Newest {
 /// The key and message of each of `rows` (numbered in the part), reading
 /// the part only up to the last of them.
 fn rows_at(part: &Part, rows: &[u32]) -> Result<Vec<(Key, String)>, EmbeddedError> {
-    let bytes = part.bytes()?;
+    let held = part.rows()?;
     let last = rows.iter().max().map_or(0, |row| *row as usize + 1);
-    let decoded = chunk::decode_first(&bytes, last)?;
+    let decoded = held.decode_first(last)?;
     rows.iter()
         .map(|&at| {
             let row = decoded
@@ -1195,8 +1195,8 @@ fn visit(
     floor: Option<Key>,
     mut found: impl FnMut(&RowRef<'_>, &[&str], &query::Line<'_>) -> ControlFlow<()>,
 ) -> Result<(), EmbeddedError> {
-    let bytes = part.bytes()?;
-    let decoded = chunk::decode(&bytes)?;
+    let held = part.rows()?;
+    let decoded = held.decode()?;
     let candidates: Vec<&RowRef<'_>> = match &part.rows {
         None => decoded.rows.iter().collect(),
         Some(rows) => rows
@@ -1267,12 +1267,12 @@ fn visit(
 /// The segment without its rows older than `cutoff`, written in its place;
 /// and how many rows went.
 fn rewrite(segment: &Segment, cutoff: i64) -> Result<(Segment, u64), EmbeddedError> {
-    let chunks: Vec<Vec<u8>> = (0..segment.granules().len())
+    let granules: Vec<Granule<'_>> = (0..segment.granules().len())
         .map(|at| segment.granule(at))
         .collect::<Result<_, _>>()?;
-    let decoded: Vec<Decoded<'_>> = chunks
+    let decoded: Vec<Decoded<'_>> = granules
         .iter()
-        .map(|bytes| chunk::decode(bytes))
+        .map(Granule::decode)
         .collect::<Result<_, _>>()?;
     let rows: Vec<Sourced<'_>> = decoded
         .iter()

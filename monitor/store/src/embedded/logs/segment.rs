@@ -31,8 +31,8 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use super::chunk::Span;
-use super::columns::{self, Packer, unpack};
+use super::chunk::{Decoded, Span};
+use super::columns::{self, Packer};
 use super::summaries::Summary;
 
 const MAGIC: &[u8; 8] = b"AERIELG1";
@@ -80,6 +80,27 @@ struct Meta {
     marks: Option<Extent>,
     #[serde(default)]
     granule_form: GranuleForm,
+}
+
+/// Rows to read: a chunk (a head's, or a granule of a segment written
+/// before granules were columns) or a granule's columns, uncompressed.
+pub(super) enum Granule<'a> {
+    Chunk(Cow<'a, [u8]>),
+    Columns(Vec<u8>),
+}
+
+impl Granule<'_> {
+    pub(super) fn decode(&self) -> Result<Decoded<'_>, EmbeddedError> {
+        self.decode_first(usize::MAX)
+    }
+
+    /// The dictionary and the first `wanted` rows, read no further.
+    pub(super) fn decode_first(&self, wanted: usize) -> Result<Decoded<'_>, EmbeddedError> {
+        match self {
+            Granule::Chunk(chunk) => super::chunk::decode_first(chunk, wanted),
+            Granule::Columns(columns) => columns::decode_first(columns, wanted),
+        }
+    }
 }
 
 /// How a segment's granules are stored.
@@ -278,15 +299,16 @@ impl Segment {
         (self.meta.min_ts, self.meta.max_ts)
     }
 
-    /// The chunk of granule `at`, uncompressed.
-    pub(super) fn granule(&self, at: usize) -> Result<Vec<u8>, EmbeddedError> {
+    /// Granule `at`, uncompressed.
+    pub(super) fn granule(&self, at: usize) -> Result<Granule<'static>, EmbeddedError> {
         let compressed = self.stored(at)?;
         match self.meta.granule_form {
             GranuleForm::Lz4Rows => lz4_flex::block::decompress_size_prepended(&compressed)
+                .map(|chunk| Granule::Chunk(Cow::Owned(chunk)))
                 .map_err(|error| self.damaged_granule(at, &error)),
-            GranuleForm::ZstdColumns => {
-                unpack(&compressed).map_err(|error| self.damaged_granule(at, &error))
-            }
+            GranuleForm::ZstdColumns => columns::decompress(&compressed)
+                .map(Granule::Columns)
+                .map_err(|error| self.damaged_granule(at, &error)),
         }
     }
 
