@@ -5,9 +5,10 @@
 //! column apart for the same reason. A granule of the product's logs takes
 //! about 24 bytes a line this way, against 55 as LZ4-compressed rows.
 //!
-//! Columns live only on disk: [`unpack`] gives back the chunk [`pack`] was
-//! given, byte for byte, and everything that reads rows reads the chunk
-//! ([`super::chunk`]). This module must never change a row.
+//! [`decode_first`] reads the rows straight from the columns, as
+//! [`super::chunk::decode_first`] reads them from a chunk: the same rows
+//! [`Packer::pack`] was given, whatever reads them. This module must never
+//! change a row.
 //!
 //! ```text
 //! u32 rows, then the byte lengths of five sections: u32 times, u32
