@@ -82,7 +82,24 @@ impl<'a> Id<'a> {
     }
 }
 
-impl Id<'_> {
+impl<'a> Id<'a> {
+    /// The id at `bytes[*at..]` as [`Id::write_to`] wrote it; moves `at`
+    /// past it.
+    pub(super) fn read_from(bytes: &'a [u8], at: &mut usize) -> Result<Self, EmbeddedError> {
+        let mut reader = Reader { bytes, at: *at };
+        let id = match reader.u8()? {
+            1 => Id::Hex(u128::from_le_bytes(
+                reader.take(16)?.try_into().expect("16"),
+            )),
+            _ => {
+                let len = reader.u8()? as usize;
+                Id::Text(reader.text(len)?)
+            }
+        };
+        *at = reader.at;
+        Ok(id)
+    }
+
     /// Appends the id as a chunk stores it: u8 1 and 16 bytes, or u8 0, a
     /// u8 length and the text (its first 255 bytes).
     pub(super) fn write_to(&self, out: &mut Vec<u8>) {
@@ -284,11 +301,7 @@ impl Builder {
         let rows_len = (bytes.len() - self.prefix - 8) as u32;
         bytes[self.prefix..self.prefix + 4].copy_from_slice(&rows_len.to_le_bytes());
         bytes[self.prefix + 4..self.prefix + 8].copy_from_slice(&self.count.to_le_bytes());
-        bytes.extend_from_slice(&(self.dict.len() as u16).to_le_bytes());
-        for entry in &self.dict {
-            bytes.extend_from_slice(&(entry.len() as u16).to_le_bytes());
-            bytes.extend_from_slice(entry.as_bytes());
-        }
+        write_dict(&self.dict, &mut bytes);
         Some((
             Span {
                 rows: self.count,
@@ -344,6 +357,16 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Appends a chunk's dictionary: u16 entries, per entry u16 length, UTF-8.
+pub(super) fn write_dict<S: AsRef<str>>(dict: &[S], out: &mut Vec<u8>) {
+    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    for entry in dict {
+        let entry = entry.as_ref();
+        out.extend_from_slice(&(entry.len() as u16).to_le_bytes());
+        out.extend_from_slice(entry.as_bytes());
+    }
+}
+
 /// A chunk's dictionary, `bytes` starting where it does.
 pub(super) fn read_dict(bytes: &[u8]) -> Result<Vec<&str>, EmbeddedError> {
     let mut reader = Reader { bytes, at: 0 };
@@ -374,15 +397,7 @@ pub(super) fn decode_first(bytes: &[u8], wanted: usize) -> Result<Decoded<'_>, E
         let seq = reader.u64()?;
         let (env, host, file) = (reader.u16()?, reader.u16()?, reader.u16()?);
         let (level, logger) = (reader.u16()?, reader.u16()?);
-        let id = match reader.u8()? {
-            1 => Id::Hex(u128::from_le_bytes(
-                reader.take(16)?.try_into().expect("16"),
-            )),
-            _ => {
-                let len = reader.u8()? as usize;
-                Id::Text(reader.text(len)?)
-            }
-        };
+        let id = Id::read_from(bytes, &mut reader.at)?;
         let len = reader.u32()? as usize;
         let message = reader.take(len)?;
         rows.push(RowRef {

@@ -120,11 +120,7 @@ fn columns_into(decoded: &Decoded<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(row.message);
         }
     });
-    out.extend_from_slice(&(decoded.dict.len() as u16).to_le_bytes());
-    for entry in &decoded.dict {
-        out.extend_from_slice(&(entry.len() as u16).to_le_bytes());
-        out.extend_from_slice(entry.as_bytes());
-    }
+    super::chunk::write_dict(&decoded.dict, out);
 }
 
 /// The columns of a stored granule ([`Packer::pack`]'s `out`),
@@ -193,27 +189,21 @@ impl<'a> Sections<'a> {
 /// fewer) of decompressed columns, borrowed from them as
 /// [`chunk::decode_first`](super::chunk::decode_first) borrows from a chunk.
 pub(super) fn decode_first(columns: &[u8], wanted: usize) -> Result<Decoded<'_>, EmbeddedError> {
-    read(columns, wanted)
-        .ok_or_else(|| EmbeddedError::damaged("a granule's columns do not fit their lengths"))?
-}
-
-fn read(columns: &[u8], wanted: usize) -> Option<Result<Decoded<'_>, EmbeddedError>> {
+    let cut = || EmbeddedError::damaged("a granule's columns do not fit their lengths");
     let mut sections = Sections {
         bytes: columns,
         at: 0,
     };
-    let count = sections.u32()?;
-    let lens: Vec<usize> = (0..5).map(|_| sections.u32()).collect::<Option<_>>()?;
-    let times = sections.take(lens[0])?;
-    let seqs = sections.take(lens[1])?;
-    let fields = sections.take(count.checked_mul(2 * FIELDS)?)?;
-    let ids = sections.take(lens[2])?;
-    let lengths = sections.take(lens[3])?;
-    let messages = sections.take(lens[4])?;
-    let dict = match super::chunk::read_dict(&columns[sections.at..]) {
-        Ok(dict) => dict,
-        Err(error) => return Some(Err(error)),
-    };
+    let count = sections.u32().ok_or_else(cut)?;
+    let lens: Vec<usize> = (0..5)
+        .map(|_| sections.u32())
+        .collect::<Option<_>>()
+        .ok_or_else(cut)?;
+    let fields_len = count.checked_mul(2 * FIELDS).ok_or_else(cut)?;
+    let mut section = |len: usize| sections.take(len).ok_or_else(cut);
+    let (times, seqs, fields) = (section(lens[0])?, section(lens[1])?, section(fields_len)?);
+    let (ids, lengths, messages) = (section(lens[2])?, section(lens[3])?, section(lens[4])?);
+    let dict = super::chunk::read_dict(&columns[sections.at..])?;
     let field = |field: usize, row: usize| {
         let at = 2 * (field * count + row);
         u16::from_le_bytes([fields[at], fields[at + 1]])
@@ -223,28 +213,16 @@ fn read(columns: &[u8], wanted: usize) -> Option<Result<Decoded<'_>, EmbeddedErr
     let (mut time_at, mut seq_at, mut id_at, mut len_at, mut message_at) = (0, 0, 0, 0, 0usize);
     let (mut ts, mut seq) = (0i64, 0u64);
     for row in 0..rows_wanted {
-        ts = ts.wrapping_add(unzigzag(varint::get(times, &mut time_at)?));
-        seq = seq.wrapping_add(unzigzag(varint::get(seqs, &mut seq_at)?) as u64);
-        let id = match *ids.get(id_at)? {
-            1 => {
-                let value = ids.get(id_at + 1..id_at + 17)?;
-                id_at += 17;
-                Id::Hex(u128::from_le_bytes(value.try_into().ok()?))
-            }
-            _ => {
-                let len = usize::from(*ids.get(id_at + 1)?);
-                let text = ids.get(id_at + 2..id_at + 2 + len)?;
-                id_at += 2 + len;
-                match std::str::from_utf8(text) {
-                    Ok(text) => Id::Text(text),
-                    Err(_) => {
-                        return Some(Err("a granule holds an id that is not UTF-8".into()));
-                    }
-                }
-            }
-        };
-        let len = varint::get(lengths, &mut len_at)? as usize;
-        let message = messages.get(message_at..message_at.checked_add(len)?)?;
+        let time_delta = varint::get(times, &mut time_at).ok_or_else(cut)?;
+        let seq_delta = varint::get(seqs, &mut seq_at).ok_or_else(cut)?;
+        ts = ts.wrapping_add(unzigzag(time_delta));
+        seq = seq.wrapping_add(unzigzag(seq_delta) as u64);
+        let id = Id::read_from(ids, &mut id_at)?;
+        let len = varint::get(lengths, &mut len_at).ok_or_else(cut)? as usize;
+        let message = message_at
+            .checked_add(len)
+            .and_then(|end| messages.get(message_at..end))
+            .ok_or_else(cut)?;
         message_at += len;
         rows.push(RowRef {
             ts,
@@ -267,9 +245,9 @@ fn read(columns: &[u8], wanted: usize) -> Option<Result<Decoded<'_>, EmbeddedErr
             messages.len(),
         );
     if wanted >= count && !whole {
-        return None;
+        return Err(cut());
     }
-    Some(Ok(Decoded { dict, rows }))
+    Ok(Decoded { dict, rows })
 }
 
 #[cfg(test)]
