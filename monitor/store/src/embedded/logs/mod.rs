@@ -759,42 +759,19 @@ impl LogStore {
     }
 }
 
-/// The cores the store may use (asked once: the question reads files).
+/// The threads of the pool the store reads on: one a core.
 fn cores() -> usize {
-    static CORES: OnceLock<usize> = OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    rayon::current_num_threads()
 }
 
-/// `work` done on each of `items`, on every core (each thread takes the
-/// next item left); the answers in the items' order.
-fn on_every_core<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = cores();
-    if items.len() < 2 || threads < 2 {
+/// `work` done on each of `items`, on rayon's pool (a thread a core, kept
+/// between queries); the answers in the items' order.
+fn on_every_core<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
+    use rayon::iter::{IntoParallelRefIterator, ParallelIterator};
+    if items.len() < 2 {
         return items.iter().map(work).collect();
     }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads.min(items.len()))
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let at = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(item) = items.get(at) else {
-                            return done;
-                        };
-                        done.push((at, work(item)));
-                    }
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|worker| worker.join().expect("a store thread does not panic"))
-            .collect()
-    });
-    done.sort_by_key(|(at, _)| *at);
-    done.into_iter().map(|(_, answer)| answer).collect()
+    items.par_iter().map(work).collect()
 }
 
 /// Where a part's rows are: a chunk of the head or a segment's granule.
