@@ -578,14 +578,8 @@ impl LogStore {
                 true => chunk.hosts(&terms)?,
                 false => None,
             };
-            let bounds = [0, chunk.span.rows];
-            let per_host = hosts
-                .and_then(|hosts| per_place(hosts, &candidates, &bounds))
-                .map(|mut places| places.remove(0));
-            let place = Place::Head(Arc::clone(chunk));
-            Ok(narrow(place, &chunk.span, 0, &candidates, per_host)
-                .into_iter()
-                .collect())
+            let place = |_| Some(Place::Head(Arc::clone(chunk)));
+            Ok(parts_of(&[&chunk.span], place, &candidates, hosts))
         });
         let from_segments = on_every_core(&segments, |segment| {
             segment_parts(segment, &self.summaries, search, per_host, &fits)
@@ -822,76 +816,84 @@ fn counted_per_host(wanted: bool, candidates: &Candidates) -> bool {
     wanted && candidates.exact && candidates.rows.is_some()
 }
 
-/// How many of the candidates each host has in each place of an index,
-/// and its newest, the places' rows starting at `bounds` (ascending; the
-/// last is where the index ends); `None` when a candidate has no host.
-/// Hosts without any in a place are left out of its list.
-fn per_place(
-    hosts: &HostOfRow,
+/// The parts at the places with `spans` (their rows numbered one after
+/// another in the index that gave `candidates`) that hold a candidate,
+/// each narrowed to its candidates; `place` says where the `at`th span's
+/// rows are, or `None` to leave it out. With `hosts`, the candidates of
+/// each part are counted per host, unless one of them has no host.
+fn parts_of(
+    spans: &[&Span],
+    place: impl Fn(usize) -> Option<Place>,
     candidates: &Candidates,
-    bounds: &[u32],
-) -> Option<Vec<Vec<HostCount>>> {
-    let places = bounds.len().saturating_sub(1);
-    let mut counts: Vec<Vec<HostCount>> = vec![Vec::new(); places];
-    let rows = candidates.rows.as_ref()?;
-    let mut place = 0;
-    // Each host's place in `counts[place]`, while it is being filled.
-    let mut slot = vec![usize::MAX; hosts.names.len()];
-    for row in rows {
-        while place < places && row >= bounds[place + 1] {
-            slot.fill(usize::MAX);
-            place += 1;
+    hosts: Option<&HostOfRow>,
+) -> Vec<Part> {
+    let part = |at: usize, span: &Span, rows: Option<Vec<u32>>, per_host| {
+        Some(Part {
+            place: place(at)?,
+            max_key: span.max_key,
+            rows,
+            exact: candidates.exact,
+            times: (span.min_key.0, span.max_key.0),
+            per_host,
+        })
+    };
+    let Some(all) = &candidates.rows else {
+        let every = spans.iter().enumerate();
+        return every
+            .filter_map(|(at, span)| part(at, span, None, None))
+            .collect();
+    };
+    let rows: Vec<u32> = all.iter().collect();
+    // Each candidate's host, looked up in one pass of independent reads.
+    let host_of: Option<Vec<usize>> = hosts.and_then(|hosts| {
+        let of: Vec<Option<usize>> = rows.iter().map(|&row| hosts.of(row)).collect();
+        of.into_iter().collect()
+    });
+    let mut parts = Vec::new();
+    let (mut first_row, mut taken) = (0u32, 0usize);
+    for (at, span) in spans.iter().enumerate() {
+        let end = first_row + span.rows;
+        let held = rows[taken..].partition_point(|&row| row < end);
+        let (its, from) = (&rows[taken..taken + held], taken);
+        taken += held;
+        if held > 0 {
+            let per_host = host_of.as_ref().zip(hosts).map(|(host_of, hosts)| {
+                count_per_host(&host_of[from..from + held], its, first_row, hosts)
+            });
+            let rows = (held != span.rows as usize)
+                .then(|| its.iter().map(|row| row - first_row).collect());
+            parts.extend(part(at, span, rows, per_host));
         }
-        let Some(counted) = counts.get_mut(place) else {
-            break;
-        };
-        let host = hosts.of(row)?;
+        first_row = end;
+    }
+    parts
+}
+
+/// How many of a part's `rows` (numbered in the index, its first being
+/// `first_row`), whose hosts are `host_of`, each host has, and its newest.
+fn count_per_host(
+    host_of: &[usize],
+    rows: &[u32],
+    first_row: u32,
+    hosts: &HostOfRow,
+) -> Vec<HostCount> {
+    let mut counted: Vec<HostCount> = Vec::with_capacity(hosts.names.len());
+    // Each host's place in `counted`.
+    let mut slot = vec![usize::MAX; hosts.names.len()];
+    for (&host, &row) in host_of.iter().zip(rows) {
         match counted.get_mut(slot[host]) {
             Some(count) => count.rows += 1,
             None => {
                 slot[host] = counted.len();
-                if counted.capacity() == 0 {
-                    // Room for every host at once, not grown one at a time.
-                    counted.reserve_exact(hosts.names.len());
-                }
                 counted.push(HostCount {
                     host: Arc::clone(&hosts.names[host]),
                     rows: 1,
-                    newest: row - bounds[place],
+                    newest: row - first_row,
                 });
             }
         }
     }
-    Some(counts)
-}
-
-/// The part at `place` (with `span`, its rows numbered from `first_row` in
-/// the index), narrowed to the candidates; `None` when none of its rows is
-/// one.
-fn narrow(
-    place: Place,
-    span: &Span,
-    first_row: u32,
-    candidates: &Candidates,
-    per_host: Option<Vec<HostCount>>,
-) -> Option<Part> {
-    let range = first_row..first_row + span.rows;
-    let rows = match &candidates.rows {
-        None => None,
-        Some(all) => match all.range_cardinality(range.clone()) {
-            0 => return None,
-            held if held == u64::from(span.rows) => None,
-            _ => Some(all.range(range).map(|row| row - first_row).collect()),
-        },
-    };
-    Some(Part {
-        place,
-        max_key: span.max_key,
-        rows,
-        exact: candidates.exact,
-        times: (span.min_key.0, span.max_key.0),
-        per_host,
-    })
+    counted
 }
 
 /// The parts of `segment` whose span `fits` and whose term index lets a row
@@ -904,53 +906,31 @@ fn segment_parts(
     per_host: bool,
     fits: &dyn Fn(&Span) -> bool,
 ) -> Result<Vec<Part>, EmbeddedError> {
-    let granules = segment.granules();
-    let (candidates, mut per_host) = match segment.index() {
-        Some(index) => {
-            let summary = summaries.of(segment, &index)?;
-            let terms = Terms::with_table(&index, Arc::clone(&summary.table));
-            if u64::from(terms.rows) != segment.rows() {
-                return Err(EmbeddedError::damaged(format!(
-                    "{}: its term index counts {} rows, its granules {}; the segment is damaged",
-                    segment.path.display(),
-                    terms.rows,
-                    segment.rows()
-                )));
-            }
-            let candidates = plan::candidates(&terms, search)?;
-            let per_host = match (counted_per_host(per_host, &candidates), &summary.hosts) {
-                (true, Some(hosts)) => {
-                    let bounds: Vec<u32> = std::iter::once(0)
-                        .chain(granules.iter().scan(0, |end, granule| {
-                            *end += granule.span.rows;
-                            Some(*end)
-                        }))
-                        .collect();
-                    per_place(hosts, &candidates, &bounds).map(Vec::into_iter)
-                }
-                _ => None,
-            };
-            (candidates, per_host)
-        }
-        None => {
-            let everything = Candidates {
-                rows: None,
-                exact: false,
-            };
-            (everything, None)
-        }
+    let spans: Vec<&Span> = segment.granules().iter().map(|g| &g.span).collect();
+    let place = |at: usize| fits(spans[at]).then(|| Place::Granule(Arc::clone(segment), at));
+    let Some(index) = segment.index() else {
+        let everything = Candidates {
+            rows: None,
+            exact: false,
+        };
+        return Ok(parts_of(&spans, place, &everything, None));
     };
-    let mut parts = Vec::new();
-    let mut first_row = 0;
-    for (at, granule) in granules.iter().enumerate() {
-        let hosts = per_host.as_mut().and_then(Iterator::next);
-        if fits(&granule.span) {
-            let place = Place::Granule(Arc::clone(segment), at);
-            parts.extend(narrow(place, &granule.span, first_row, &candidates, hosts));
-        }
-        first_row += granule.span.rows;
+    let summary = summaries.of(segment, &index)?;
+    let terms = Terms::with_table(&index, Arc::clone(&summary.table));
+    if u64::from(terms.rows) != segment.rows() {
+        return Err(EmbeddedError::damaged(format!(
+            "{}: its term index counts {} rows, its granules {}; the segment is damaged",
+            segment.path.display(),
+            terms.rows,
+            segment.rows()
+        )));
     }
-    Ok(parts)
+    let candidates = plan::candidates(&terms, search)?;
+    let hosts = match counted_per_host(per_host, &candidates) {
+        true => summary.hosts.as_ref(),
+        false => None,
+    };
+    Ok(parts_of(&spans, place, &candidates, hosts))
 }
 
 /// The rows of `part` (a segment's granule) per bucket of `counter`: from
