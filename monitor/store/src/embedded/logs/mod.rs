@@ -136,6 +136,29 @@ pub(super) struct Search<'a> {
     pub expr: &'a Expr,
 }
 
+impl Search<'_> {
+    /// Whether a place whose rows span `span` may hold a line of the
+    /// search's time (and before its `below`).
+    fn in_time(&self, span: &Span) -> bool {
+        span.max_key.0 >= self.from
+            && span.min_key.0 <= self.to
+            && self.below.is_none_or(|below| span.min_key < below)
+    }
+
+    /// Whether a place whose rows span `span` may hold a line of the
+    /// search: in its time, and its dictionary holds the environment, host,
+    /// file and level asked for.
+    fn fits(&self, span: &Span) -> bool {
+        self.in_time(span)
+            && span.index_of(self.environment).is_some()
+            && self.host.is_none_or(|host| span.index_of(host).is_some())
+            && self.file.is_none_or(|file| span.index_of(file).is_some())
+            && self
+                .level
+                .is_none_or(|level| span.dict.iter().any(|e| e.eq_ignore_ascii_case(level)))
+    }
+}
+
 /// A page of lines, newest first, and the key of the last if more follow.
 #[derive(Debug)]
 pub(super) struct Page {
@@ -543,30 +566,19 @@ impl LogStore {
     /// `per_host`, parts the index answers exactly have their rows counted
     /// per host ([`Part::per_host`]).
     fn parts(&self, search: &Search<'_>, per_host: bool) -> Result<Vec<Part>, EmbeddedError> {
-        let fits = |span: &Span| {
-            span.max_key.0 >= search.from
-                && span.min_key.0 <= search.to
-                && search.below.is_none_or(|below| span.min_key < below)
-                && span.index_of(search.environment).is_some()
-                && search.host.is_none_or(|host| span.index_of(host).is_some())
-                && search.file.is_none_or(|file| span.index_of(file).is_some())
-                && search
-                    .level
-                    .is_none_or(|level| span.dict.iter().any(|e| e.eq_ignore_ascii_case(level)))
-        };
         let (head, segments): (Vec<Arc<Chunk>>, Vec<Arc<Segment>>) = {
             let state = self.state();
             (
                 state
                     .head
                     .iter()
-                    .filter(|chunk| fits(&chunk.span))
+                    .filter(|chunk| search.fits(&chunk.span))
                     .cloned()
                     .collect(),
                 state
                     .segments
                     .iter()
-                    .filter(|segment| segment.granules().iter().any(|g| fits(&g.span)))
+                    .filter(|segment| segment.granules().iter().any(|g| search.fits(&g.span)))
                     .cloned()
                     .collect(),
             )
@@ -582,14 +594,14 @@ impl LogStore {
             Ok(parts_of(&[&chunk.span], place, &candidates, hosts))
         });
         let from_segments = on_every_core(&segments, |segment| {
-            segment_parts(segment, &self.summaries, search, per_host, &fits)
+            segment_parts(segment, &self.summaries, search, per_host)
         });
         let mut parts = Vec::new();
         for found in from_head.into_iter().chain(from_segments) {
             let found: Vec<Part> = found?;
             parts.extend(found);
         }
-        parts.sort_by_key(|part| std::cmp::Reverse(part.max_key));
+        parts.sort_unstable_by_key(|part| std::cmp::Reverse(part.max_key));
         Ok(parts)
     }
 
@@ -636,7 +648,7 @@ impl LogStore {
             }
             counted.push(part);
         }
-        counted.sort_by_key(|part| std::cmp::Reverse(part.max_key));
+        counted.sort_unstable_by_key(|part| std::cmp::Reverse(part.max_key));
         let visited = on_every_core(&read, |part| {
             let mut counter = LogCounter::new(bucket);
             visit(part, search, None, |row, _, line| {
@@ -896,24 +908,32 @@ fn count_per_host(
     counted
 }
 
-/// The parts of `segment` whose span `fits` and whose term index lets a row
-/// of `search` through (every granule that fits, for a segment without an
-/// index). Its index's summary comes from (or goes to) `summaries`.
+/// The parts of `segment` whose term index lets a row of `search` through,
+/// in the search's time (every granule that [fits](Search::fits), for a
+/// segment without an index: an index rules out the rest, so granules'
+/// dictionaries are not asked). Its index's summary comes from (or goes
+/// to) `summaries`.
 fn segment_parts(
     segment: &Arc<Segment>,
     summaries: &Summaries,
     search: &Search<'_>,
     per_host: bool,
-    fits: &dyn Fn(&Span) -> bool,
 ) -> Result<Vec<Part>, EmbeddedError> {
     let spans: Vec<&Span> = segment.granules().iter().map(|g| &g.span).collect();
-    let place = |at: usize| fits(spans[at]).then(|| Place::Granule(Arc::clone(segment), at));
     let Some(index) = segment.index() else {
         let everything = Candidates {
             rows: None,
             exact: false,
         };
+        let place = |at: usize| {
+            let fits = search.fits(spans[at]);
+            fits.then(|| Place::Granule(Arc::clone(segment), at))
+        };
         return Ok(parts_of(&spans, place, &everything, None));
+    };
+    let place = |at: usize| {
+        let in_time = search.in_time(spans[at]);
+        in_time.then(|| Place::Granule(Arc::clone(segment), at))
     };
     let summary = summaries.of(segment, &index)?;
     let terms = Terms::with_table(&index, Arc::clone(&summary.table));
