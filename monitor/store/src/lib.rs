@@ -236,9 +236,12 @@ impl LogCounter {
         }
     }
 
-    /// The sort key of `host`'s newest line seen so far.
-    pub fn newest_key(&self, host: &str) -> Option<(i64, u64)> {
-        self.hosts.get(host).map(|(_, key, _)| *key)
+    /// Each host counted and the sort key of its newest line seen so far
+    /// (`(i64::MIN, 0)` when its lines were counted unread).
+    pub fn newest_keys(&self) -> impl Iterator<Item = (&str, (i64, u64))> {
+        self.hosts
+            .iter()
+            .map(|(host, (_, key, _))| (host.as_str(), *key))
     }
 
     /// A line of `host` already counted (by [`LogCounter::add_many`]) that

@@ -420,6 +420,54 @@ pub(super) fn decode_first(bytes: &[u8], wanted: usize) -> Result<Decoded<'_>, E
     Ok(Decoded { dict, rows })
 }
 
+/// The key and message of each of `rows` (row numbers, ascending) of a
+/// chunk: the rows before and between are stepped over, not decoded.
+pub(super) fn keys_and_messages<'a>(
+    bytes: &'a [u8],
+    rows: &[u32],
+) -> Result<Vec<(Key, &'a [u8])>, EmbeddedError> {
+    let mut reader = Reader { bytes, at: 0 };
+    let count = {
+        reader.u32()?;
+        reader.u32()?
+    };
+    let mut found = Vec::with_capacity(rows.len());
+    let mut wanted = rows.iter().peekable();
+    for row in 0..count {
+        let Some(&&next) = wanted.peek() else {
+            break;
+        };
+        if row == next {
+            wanted.next();
+            let key = (reader.u64()? as i64, reader.u64()?);
+            reader.take(2 * 5)?;
+            skip_id(&mut reader)?;
+            let len = reader.u32()? as usize;
+            found.push((key, reader.take(len)?));
+        } else {
+            reader.take(8 + 8 + 2 * 5)?;
+            skip_id(&mut reader)?;
+            let len = reader.u32()? as usize;
+            reader.take(len)?;
+        }
+    }
+    match wanted.next() {
+        Some(row) => Err(EmbeddedError::damaged(format!(
+            "a term index names row {row}, which its chunk of {count} rows does not hold"
+        ))),
+        None => Ok(found),
+    }
+}
+
+/// Steps over an id as [`Id::write_to`] wrote it.
+fn skip_id(reader: &mut Reader<'_>) -> Result<(), EmbeddedError> {
+    let len = match reader.u8()? {
+        1 => 16,
+        _ => usize::from(reader.u8()?),
+    };
+    reader.take(len).map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -476,6 +524,44 @@ mod tests {
         assert!(
             decode(&bytes[..bytes.len() - 1]).is_err(),
             "a cut chunk is refused"
+        );
+    }
+
+    #[test]
+    fn the_rows_asked_for_are_read_and_those_between_stepped_over() {
+        let mut builder = Builder::default();
+        let ids: Vec<String> = (0..6)
+            .map(|n| match n % 2 {
+                0 => format!("{n:032x}"),
+                _ => format!("resent-{n}"),
+            })
+            .collect();
+        let messages: Vec<String> = (0..6).map(|n| format!("line {n}")).collect();
+        for n in (0..6).rev() {
+            builder.push(&NewRow {
+                ts: n,
+                seq: n as u64,
+                env: "acme",
+                host: "gw-1",
+                file: "/f",
+                level: None,
+                logger: None,
+                id: Id::of(&ids[n as usize]),
+                message: messages[n as usize].as_bytes(),
+            });
+        }
+        let (_, bytes) = builder.finish().unwrap();
+        let found = keys_and_messages(&bytes, &[0, 3, 5]).unwrap();
+        let expected: Vec<(Key, &[u8])> = vec![
+            ((5, 5), b"line 5"),
+            ((2, 2), b"line 2"),
+            ((0, 0), b"line 0"),
+        ];
+        assert_eq!(found, expected);
+        let error = keys_and_messages(&bytes, &[1, 6]).unwrap_err();
+        assert!(
+            error.to_string().contains("row 6"),
+            "a row past the chunk is named: {error}"
         );
     }
 

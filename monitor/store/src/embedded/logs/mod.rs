@@ -1018,28 +1018,31 @@ fn buckets_of_granule(
 /// parts in order are, for the hosts that have seen no line as new as the
 /// part's newest, until no part left can hold a newer line of any host.
 fn newest_of_hosts(counted: &[Part], total: &mut LogCounter) -> Result<(), EmbeddedError> {
-    let mut found: Vec<Newest> = Vec::new();
-    for counted in counted
-        .iter()
-        .flat_map(|part| part.per_host.iter().flatten())
-    {
-        if !found.iter().any(|newest| newest.host == counted.host) {
-            found.push(Newest {
-                floor: total.newest_key(&counted.host),
-                host: Arc::clone(&counted.host),
-                message: None,
-            });
-        }
-    }
-    let holds = |part: &Part, host: &str| {
-        let mut hosts = part.per_host.iter().flatten();
-        hosts.any(|counted| &*counted.host == host)
-    };
+    let mut found: Vec<Newest> = total
+        .newest_keys()
+        .map(|(host, floor)| Newest {
+            host: Arc::from(host),
+            floor: Some(floor),
+            message: None,
+        })
+        .collect();
+    // Each host's first part, looked for only as far as a part that every
+    // host has a first part before or can hold no newer line of.
+    let mut placed = vec![false; found.len()];
     let mut first: Vec<usize> = Vec::new();
-    for newest in &found {
-        let at = counted.iter().position(|part| holds(part, &newest.host));
-        if let Some(at) = at.filter(|at| !first.contains(at)) {
-            first.push(at);
+    for (at, part) in counted.iter().enumerate() {
+        let mut hosts = found.iter().zip(&placed);
+        if hosts.all(|(newest, placed)| *placed || !newest.older_than(part)) {
+            break;
+        }
+        for counted in part.per_host.iter().flatten() {
+            let host = found.iter().position(|newest| newest.host == counted.host);
+            if let Some(host) = host.filter(|&host| !placed[host]) {
+                placed[host] = true;
+                if first.last() != Some(&at) {
+                    first.push(at);
+                }
+            }
         }
     }
     let read = on_every_core(&first, |&at| Newest::read(&counted[at], &found));
@@ -1115,18 +1118,16 @@ impl Newest {
 /// The key and message of each of `rows` (numbered in the part), reading
 /// the part only up to the last of them.
 fn rows_at(part: &Part, rows: &[u32]) -> Result<Vec<(Key, String)>, EmbeddedError> {
+    let mut ascending = rows.to_vec();
+    ascending.sort_unstable();
+    ascending.dedup();
     let held = part.rows()?;
-    let last = rows.iter().max().map_or(0, |row| *row as usize + 1);
-    let decoded = held.decode_first(last)?;
-    rows.iter()
-        .map(|&at| {
-            let row = decoded
-                .rows
-                .get(at as usize)
-                .ok_or("a term index names a row its chunk does not hold")?;
-            Ok((row.key(), String::from_utf8_lossy(row.message).into_owned()))
-        })
-        .collect()
+    let found = held.keys_and_messages(&ascending)?;
+    let line = |row| {
+        let (key, message) = found[ascending.binary_search(row).expect("every row is sought")];
+        (key, String::from_utf8_lossy(message).into_owned())
+    };
+    Ok(rows.iter().map(line).collect())
 }
 
 /// The newest lines of one part (up to `limit + 1`) that match `search` and

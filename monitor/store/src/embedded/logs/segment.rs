@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use super::chunk::{Decoded, Span};
+use super::chunk::{Decoded, Key, Span};
 use super::columns::{self, Packer};
 use super::summaries::Summary;
 
@@ -100,6 +100,25 @@ impl Granule<'_> {
             Granule::Chunk(chunk) => super::chunk::decode_first(chunk, wanted),
             Granule::Columns(columns) => columns::decode_first(columns, wanted),
         }
+    }
+
+    /// The key and message of each of `rows` (row numbers, ascending), read
+    /// no further than the last.
+    pub(super) fn keys_and_messages(
+        &self,
+        rows: &[u32],
+    ) -> Result<Vec<(Key, &[u8])>, EmbeddedError> {
+        if let Granule::Chunk(chunk) = self {
+            return super::chunk::keys_and_messages(chunk, rows);
+        }
+        let last = rows.last().map_or(0, |row| *row as usize + 1);
+        let decoded = self.decode_first(last)?;
+        rows.iter()
+            .map(|&at| match decoded.rows.get(at as usize) {
+                Some(row) => Ok((row.key(), row.message)),
+                None => Err("a term index names a row its granule does not hold".into()),
+            })
+            .collect()
     }
 }
 
