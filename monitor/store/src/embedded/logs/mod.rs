@@ -562,7 +562,7 @@ impl LogStore {
 
     /// The parts (head chunks and granules) whose time span and dictionary
     /// fit the search and whose term index lets a row through, each with
-    /// those rows, newest first. Indexes are read on every core. With
+    /// those rows, in no order. Indexes are read on every core. With
     /// `per_host`, parts the index answers exactly have their rows counted
     /// per host ([`Part::per_host`]).
     fn parts(&self, search: &Search<'_>, per_host: bool) -> Result<Vec<Part>, EmbeddedError> {
@@ -601,7 +601,6 @@ impl LogStore {
             let found: Vec<Part> = found?;
             parts.extend(found);
         }
-        parts.sort_unstable_by_key(|part| std::cmp::Reverse(part.max_key));
         Ok(parts)
     }
 
@@ -648,7 +647,6 @@ impl LogStore {
             }
             counted.push(part);
         }
-        counted.sort_unstable_by_key(|part| std::cmp::Reverse(part.max_key));
         let visited = on_every_core(&read, |part| {
             let mut counter = LogCounter::new(bucket);
             visit(part, search, None, |row, _, line| {
@@ -669,7 +667,8 @@ impl LogStore {
     /// The newest lines the search asks for (up to `limit`), and the key to
     /// continue from when there are more.
     pub(super) fn search(&self, search: &Search<'_>) -> Result<Page, EmbeddedError> {
-        let parts = self.parts(search, false)?;
+        let mut parts = self.parts(search, false)?;
+        parts.sort_by_key(|part| std::cmp::Reverse(part.max_key));
         let limit = search.limit.max(1);
         let threads = cores();
         let mut best: Vec<(Key, LogLine)> = Vec::with_capacity(limit + 1);
@@ -1013,11 +1012,20 @@ fn buckets_of_granule(
 
 /// Offers `total` each host's newest line among `counted`, parts counted
 /// from the index unread, which know each host's newest row. Each host's
-/// first part (the parts are newest first) usually holds its newest line:
+/// first part (newest first) usually holds its newest line:
 /// those are read together, on every core, up to the rows wanted. Then the
 /// parts in order are, for the hosts that have seen no line as new as the
 /// part's newest, until no part left can hold a newer line of any host.
 fn newest_of_hosts(counted: &[Part], total: &mut LogCounter) -> Result<(), EmbeddedError> {
+    // The parts newest first, taken from a heap as far as they are needed
+    // (usually a few of thousands), not all sorted.
+    let mut heap: std::collections::BinaryHeap<(Key, usize)> = counted
+        .iter()
+        .enumerate()
+        .map(|(at, part)| (part.max_key, at))
+        .collect();
+    let mut newest_first = std::iter::from_fn(|| heap.pop().map(|(_, at)| &counted[at]));
+    let mut taken: Vec<&Part> = Vec::new();
     let mut found: Vec<Newest> = total
         .newest_keys()
         .map(|(host, floor)| Newest {
@@ -1030,11 +1038,13 @@ fn newest_of_hosts(counted: &[Part], total: &mut LogCounter) -> Result<(), Embed
     // host has a first part before or can hold no newer line of.
     let mut placed = vec![false; found.len()];
     let mut first: Vec<usize> = Vec::new();
-    for (at, part) in counted.iter().enumerate() {
+    for part in newest_first.by_ref() {
+        taken.push(part);
         let mut hosts = found.iter().zip(&placed);
         if hosts.all(|(newest, placed)| *placed || !newest.older_than(part)) {
             break;
         }
+        let at = taken.len() - 1;
         for counted in part.per_host.iter().flatten() {
             let host = found.iter().position(|newest| newest.host == counted.host);
             if let Some(host) = host.filter(|&host| !placed[host]) {
@@ -1045,12 +1055,13 @@ fn newest_of_hosts(counted: &[Part], total: &mut LogCounter) -> Result<(), Embed
             }
         }
     }
-    let read = on_every_core(&first, |&at| Newest::read(&counted[at], &found));
+    let read = on_every_core(&first, |&at| Newest::read(taken[at], &found));
     for answer in read {
         let (wanted, rows) = answer?;
         Newest::take(&mut found, wanted, rows);
     }
-    for (at, part) in counted.iter().enumerate() {
+    let rest = newest_first.map(|part| (usize::MAX, part));
+    for (at, part) in taken.iter().copied().enumerate().chain(rest) {
         if found.iter().all(|newest| !newest.older_than(part)) {
             break;
         }
