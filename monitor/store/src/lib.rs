@@ -204,14 +204,6 @@ impl LogCounter {
         }
     }
 
-    /// `count` lines of `host`, all in the bucket of `ts` (µs), counted
-    /// without reading them: the host's newest line comes from
-    /// [`LogCounter::offer_newest`].
-    pub fn add_many(&mut self, host: &str, ts: i64, count: u64) {
-        self.add_to_host(host, count);
-        self.add_to_bucket(ts, count);
-    }
-
     /// `count` lines in the bucket of `ts` (µs), already counted in all and
     /// per host by [`LogCounter::add_to_host`].
     pub fn add_to_bucket(&mut self, ts: i64, count: u64) {
@@ -220,8 +212,10 @@ impl LogCounter {
         }
     }
 
-    /// `count` lines of `host`, counted in all and for the host; their
-    /// buckets come from [`LogCounter::add_to_bucket`].
+    /// `count` lines of `host`, counted in all and for the host without
+    /// reading them (their newest line comes from
+    /// [`LogCounter::offer_newest`]); their buckets come from
+    /// [`LogCounter::add_to_bucket`].
     pub fn add_to_host(&mut self, host: &str, count: u64) {
         if count == 0 {
             return;
@@ -244,7 +238,7 @@ impl LogCounter {
             .map(|(host, (_, key, _))| (host.as_str(), *key))
     }
 
-    /// A line of `host` already counted (by [`LogCounter::add_many`]) that
+    /// A line of `host` already counted (by [`LogCounter::add_to_host`]) that
     /// may be its newest.
     pub fn offer_newest(&mut self, host: &str, key: (i64, u64), message: impl FnOnce() -> String) {
         if let Some((_, newest, text)) = self.hosts.get_mut(host)

@@ -622,10 +622,14 @@ impl LogStore {
         let (mut counted, rest): (Vec<Part>, Vec<Part>) = parts.into_iter().partition(|part| {
             inside(part) && total.bucket_start(part.times.0) == total.bucket_start(part.times.1)
         });
+        let mut hosts = HostTally::default();
         for part in &counted {
+            let mut rows = 0;
             for counted in part.per_host.iter().flatten() {
-                total.add_many(&counted.host, part.times.0, counted.rows);
+                hosts.add(&counted.host, counted.rows);
+                rows += counted.rows;
             }
+            total.add_to_bucket(part.times.0, rows);
         }
         // A granule that straddles a bucket boundary: its time marks say
         // each row's bucket or, when a boundary falls between two marks
@@ -640,12 +644,15 @@ impl LogStore {
                 continue;
             };
             for counted in part.per_host.iter().flatten() {
-                total.add_to_host(&counted.host, counted.rows);
+                hosts.add(&counted.host, counted.rows);
             }
             for (start, count) in buckets {
                 total.add_to_bucket(start, count);
             }
             counted.push(part);
+        }
+        for (host, rows) in hosts.counted {
+            total.add_to_host(&host, rows);
         }
         let visited = on_every_core(&read, |part| {
             let mut counter = LogCounter::new(bucket);
@@ -819,6 +826,48 @@ struct HostCount {
     rows: u64,
     /// The newest one's row in the part.
     newest: u32,
+}
+
+/// Rows counted per host, for parts whose hosts' names are the `Arc`s of
+/// their index's summary: a name is compared as text once per `Arc` (a
+/// segment's), then found by its address, not once per part and host.
+#[derive(Default)]
+struct HostTally {
+    counted: Vec<(Arc<str>, u64)>,
+    /// Names seen lately, each with its place in `counted`.
+    seen: Vec<(Arc<str>, usize)>,
+}
+
+impl HostTally {
+    /// Names remembered by their address, at most.
+    const SEEN: usize = 64;
+
+    fn add(&mut self, host: &Arc<str>, rows: u64) {
+        // The latest first: a segment's parts come one after another.
+        let seen = self
+            .seen
+            .iter()
+            .rev()
+            .find(|(seen, _)| Arc::ptr_eq(seen, host));
+        let at = match seen {
+            Some(&(_, at)) => at,
+            None => {
+                let at = match self.counted.iter().position(|(name, _)| name == host) {
+                    Some(at) => at,
+                    None => {
+                        self.counted.push((Arc::clone(host), 0));
+                        self.counted.len() - 1
+                    }
+                };
+                if self.seen.len() == Self::SEEN {
+                    self.seen.clear();
+                }
+                self.seen.push((Arc::clone(host), at));
+                at
+            }
+        };
+        self.counted[at].1 += rows;
+    }
 }
 
 /// Whether a part's rows are counted per host from the index: when asked
