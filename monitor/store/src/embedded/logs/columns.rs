@@ -27,7 +27,7 @@
 //! The whole is one zstd frame (level 1), after a u32 of its length
 //! uncompressed.
 
-use super::chunk::{Decoded, Id, RowRef};
+use super::chunk::{Decoded, Id, Key, RowRef};
 use crate::embedded::error::EmbeddedError;
 use crate::embedded::varint;
 
@@ -165,6 +165,90 @@ pub(super) fn times(stored: &[u8]) -> Result<Vec<i64>, EmbeddedError> {
         return Err(damaged("do not fit their length"));
     }
     Ok(times)
+}
+
+/// The key and message of each of `rows` (row numbers, ascending) of a
+/// stored granule, decompressing no further than the last one's message:
+/// a host's newest line is read without the rest of its granule.
+pub(super) fn keys_and_messages(
+    stored: &[u8],
+    rows: &[u32],
+) -> Result<Vec<(Key, Vec<u8>)>, EmbeddedError> {
+    use std::io::Read;
+    let damaged = |what: &str| EmbeddedError::damaged(format!("a granule's columns {what}"));
+    let cut = || damaged("do not fit their lengths");
+    let frame = stored.get(4..).ok_or_else(|| damaged("are cut short"))?;
+    let mut decoder = zstd::stream::read::Decoder::with_buffer(frame)
+        .map_err(|error| damaged(&format!("do not decompress: {error}")))?;
+    // The next `len` bytes, or with `keep` false, passed over.
+    let mut next = |len: usize, keep: bool| -> Result<Vec<u8>, EmbeddedError> {
+        let mut section = Vec::with_capacity(if keep { len } else { 0 });
+        let mut taken = decoder.by_ref().take(len as u64);
+        let read = match keep {
+            true => taken.read_to_end(&mut section),
+            false => std::io::copy(&mut taken, &mut std::io::sink()).map(|n| n as usize),
+        };
+        let read = read.map_err(|error| damaged(&format!("do not decompress: {error}")))?;
+        (read == len).then_some(section).ok_or_else(cut)
+    };
+    let header = next(HEADER, true)?;
+    let mut sections = Sections {
+        bytes: &header,
+        at: 0,
+    };
+    let count = sections.u32().ok_or_else(cut)?;
+    let lens: Vec<usize> = (0..5)
+        .map(|_| sections.u32())
+        .collect::<Option<_>>()
+        .ok_or_else(cut)?;
+    let Some(&last) = rows.last() else {
+        return Ok(Vec::new());
+    };
+    let wanted = last as usize + 1;
+    if wanted > count {
+        return Err(damaged(&format!(
+            "hold {count} rows, not row {last} that a term index names"
+        )));
+    }
+    // Each wanted row's running sum of a section of varints.
+    let sums = |section: &[u8]| -> Result<Vec<u64>, EmbeddedError> {
+        let (mut at, mut sum) = (0, 0u64);
+        let mut sums = Vec::with_capacity(wanted);
+        for _ in 0..wanted {
+            sum = sum.wrapping_add(varint::get(section, &mut at).ok_or_else(cut)?);
+            sums.push(sum);
+        }
+        Ok(sums)
+    };
+    let undelta = |section: &[u8]| -> Result<Vec<i64>, EmbeddedError> {
+        let (mut at, mut value) = (0, 0i64);
+        let mut values = Vec::with_capacity(wanted);
+        for _ in 0..wanted {
+            let delta = varint::get(section, &mut at).ok_or_else(cut)?;
+            value = value.wrapping_add(unzigzag(delta));
+            values.push(value);
+        }
+        Ok(values)
+    };
+    let times = undelta(&next(lens[0], true)?)?;
+    let seqs = undelta(&next(lens[1], true)?)?;
+    let fields_len = count.checked_mul(2 * FIELDS).ok_or_else(cut)?;
+    next(fields_len, false)?;
+    next(lens[2], false)?;
+    let ends = sums(&next(lens[3], true)?)?;
+    let end = ends[wanted - 1] as usize;
+    if end > lens[4] {
+        return Err(cut());
+    }
+    let messages = next(end, true)?;
+    rows.iter()
+        .map(|&row| {
+            let row = row as usize;
+            let start = row.checked_sub(1).map_or(0, |before| ends[before] as usize);
+            let message = messages.get(start..ends[row] as usize).ok_or_else(cut)?;
+            Ok(((times[row], seqs[row] as u64), message.to_vec()))
+        })
+        .collect()
 }
 
 /// Reads one section after another.
@@ -330,6 +414,28 @@ mod tests {
             stored_rows(&stored, usize::MAX).unwrap(),
             format!("{:?}", [rows[5]])
         );
+    }
+
+    #[test]
+    fn the_rows_asked_for_are_read_without_the_rest_of_the_granule() {
+        let chunk = chunk_of_rows();
+        let decoded = decode(&chunk).unwrap();
+        let mut stored = Vec::new();
+        Packer::new().unwrap().pack(&decoded, &mut stored).unwrap();
+        let asked = [0u32, 4, 7, 120, 299];
+        let expected: Vec<(Key, Vec<u8>)> = asked
+            .iter()
+            .map(|&row| {
+                let row = &decoded.rows[row as usize];
+                (row.key(), row.message.to_vec())
+            })
+            .collect();
+        assert_eq!(keys_and_messages(&stored, &asked).unwrap(), expected);
+        assert_eq!(keys_and_messages(&stored, &[]).unwrap(), Vec::new());
+        let error = keys_and_messages(&stored, &[3, 300]).unwrap_err();
+        assert!(error.to_string().contains("row 300"), "{error}");
+        let cut = keys_and_messages(&stored[..stored.len() / 2], &[299]);
+        assert!(cut.is_err(), "a cut granule is refused");
     }
 
     #[test]

@@ -1181,11 +1181,20 @@ fn rows_at(part: &Part, rows: &[u32]) -> Result<Vec<(Key, String)>, EmbeddedErro
     let mut ascending = rows.to_vec();
     ascending.sort_unstable();
     ascending.dedup();
-    let held = part.rows()?;
-    let found = held.keys_and_messages(&ascending)?;
+    let found: Vec<(Key, Cow<'_, [u8]>)> = match &part.place {
+        Place::Head(chunk) => chunk::keys_and_messages(chunk.bytes(), &ascending)?
+            .into_iter()
+            .map(|(key, message)| (key, Cow::Borrowed(message)))
+            .collect(),
+        Place::Granule(segment, at) => segment
+            .keys_and_messages(*at, &ascending)?
+            .into_iter()
+            .map(|(key, message)| (key, Cow::Owned(message)))
+            .collect(),
+    };
     let line = |row| {
-        let (key, message) = found[ascending.binary_search(row).expect("every row is sought")];
-        (key, String::from_utf8_lossy(message).into_owned())
+        let (key, message) = &found[ascending.binary_search(row).expect("every row is sought")];
+        (*key, String::from_utf8_lossy(message).into_owned())
     };
     Ok(rows.iter().map(line).collect())
 }

@@ -101,25 +101,6 @@ impl Granule<'_> {
             Granule::Columns(columns) => columns::decode_first(columns, wanted),
         }
     }
-
-    /// The key and message of each of `rows` (row numbers, ascending), read
-    /// no further than the last.
-    pub(super) fn keys_and_messages(
-        &self,
-        rows: &[u32],
-    ) -> Result<Vec<(Key, &[u8])>, EmbeddedError> {
-        if let Granule::Chunk(chunk) = self {
-            return super::chunk::keys_and_messages(chunk, rows);
-        }
-        let last = rows.last().map_or(0, |row| *row as usize + 1);
-        let decoded = self.decode_first(last)?;
-        rows.iter()
-            .map(|&at| match decoded.rows.get(at as usize) {
-                Some(row) => Ok((row.key(), row.message)),
-                None => Err("a term index names a row its granule does not hold".into()),
-            })
-            .collect()
-    }
 }
 
 /// How a segment's granules are stored.
@@ -329,6 +310,30 @@ impl Segment {
                 .map(Granule::Columns)
                 .map_err(|error| self.damaged_granule(at, &error)),
         }
+    }
+
+    /// The key and message of each of `rows` (row numbers, ascending) of
+    /// granule `at`, decompressed no further than the last one's message
+    /// when the granule is columns.
+    pub(super) fn keys_and_messages(
+        &self,
+        at: usize,
+        rows: &[u32],
+    ) -> Result<Vec<(Key, Vec<u8>)>, EmbeddedError> {
+        let found = match self.meta.granule_form {
+            GranuleForm::Lz4Rows => {
+                let granule = self.granule(at)?;
+                let decoded =
+                    granule.decode_first(rows.last().map_or(0, |row| *row as usize + 1))?;
+                let row = |&row: &u32| match decoded.rows.get(row as usize) {
+                    Some(row) => Ok((row.key(), row.message.to_vec())),
+                    None => Err("a term index names a row its granule does not hold".into()),
+                };
+                rows.iter().map(row).collect()
+            }
+            GranuleForm::ZstdColumns => columns::keys_and_messages(&self.stored(at)?, rows),
+        };
+        found.map_err(|error| self.damaged_granule(at, &error))
     }
 
     fn damaged_granule(&self, at: usize, error: &dyn std::fmt::Display) -> EmbeddedError {
