@@ -11,8 +11,10 @@
 //!   rows sorted newest first into granules stored as zstd-compressed
 //!   columns (`columns`), with each granule's time span and dictionary
 //!   (environments, hosts, files, levels) in the segment's meta, the
-//!   chunks' term indexes merged into one, and the rows' id hashes for
-//!   duplicate checks. Then the WAL is emptied.
+//!   chunks' term indexes merged into one; the rows' id hashes for
+//!   duplicate checks stay in memory, and are made again from the
+//!   granules' ids when a segment's have been let go. Then the WAL is
+//!   emptied.
 //! - A search asks each part's term index which rows can match (`plan`),
 //!   starting from the segment's summary (its block table and each row's
 //!   host, `summaries`), kept in memory within a budget,
@@ -65,7 +67,7 @@ const HEAD_LIMIT: usize = 256 * 1024;
 /// Segments whose id hashes (8 bytes a row) duplicate checks keep in
 /// memory, unless configured otherwise ([`LogMemory::id_lists`]): 16 MiB
 /// with full segments. Late lines are checked against the newest segments;
-/// an old segment's list is read again when needed.
+/// an old segment's list is made again from its granules' ids when needed.
 const ID_LISTS: usize = 8;
 
 /// Bytes of segments' index summaries (block table, and a byte naming each
@@ -84,8 +86,8 @@ pub struct LogMemory {
     /// segment: fewer make smaller segments, so more of them to read.
     pub head_lines: usize,
     /// Segments whose id hashes (8 bytes a line) stay in memory for
-    /// duplicate checks; older ones are read again when a late line needs
-    /// them.
+    /// duplicate checks; older ones are made again from their granules'
+    /// ids when a late line needs them.
     pub id_lists: usize,
     /// Bytes of segments' index summaries kept between searches, the
     /// newest segments' first; a search reads an older segment's again.

@@ -10,8 +10,9 @@
 //!   written before, whose meta names no granule form)
 //! the term index of all the granules' rows (`terms`)
 //! each granule's time marks: the time (i64 µs) of every MARK_EVERY-th row
-//! the rows' id hashes, sorted, 8 bytes each (duplicate checks; 16 in
-//!   segments written before, of which the lower 8 are read)
+//! in segments written before: the rows' id hashes, sorted, 8 bytes each
+//!   (16 in older ones, of which the lower 8 are read); the granules'
+//!   ids are hashed instead when a duplicate check needs a segment's
 //! meta (JSON: granule spans, offsets, CRCs, where the index is)
 //! u64 meta offset, u32 meta length, u32 meta CRC, "AERIELG1"
 //! ```
@@ -67,7 +68,8 @@ struct Meta {
     max_ts: i64,
     ids_offset: u64,
     ids_count: u64,
-    /// Bytes per id hash: 8, or 16 in segments written before (absent).
+    /// Bytes per id hash stored: 0, none (the granules' ids are hashed
+    /// when needed), or 8 or 16 in segments written before (absent: 16).
     #[serde(default = "sixteen")]
     id_bytes: usize,
     ids_crc: u32,
@@ -144,14 +146,13 @@ impl Counted<'_> {
     }
 }
 
-/// The segment's bytes: the compressed granules, the term index, the
-/// sorted id hashes, the meta and the footer. Answers the meta.
+/// The segment's bytes: the compressed granules, the term index, the time
+/// marks, the meta and the footer. Answers the meta.
 fn write_body(
     out: &mut std::io::BufWriter<File>,
     flushed_through: u64,
     granules: Vec<(Span, &[u8])>,
     index: &[u8],
-    ids: &mut [u64],
 ) -> std::io::Result<Meta> {
     let mut out = Counted { out, at: 0 };
     out.put(MAGIC)?;
@@ -183,23 +184,16 @@ fn write_body(
         len: marks.len() as u64,
     };
     out.put(&marks)?;
-    ids.sort_unstable();
-    let ids_offset = out.at;
-    let mut ids_crc = crc32fast::Hasher::new();
-    for id in ids.iter() {
-        let bytes = id.to_le_bytes();
-        ids_crc.update(&bytes);
-        out.put(&bytes)?;
-    }
+    let rows = metas.iter().map(|g| u64::from(g.span.rows)).sum();
     let meta = Meta {
         flushed_through,
-        rows: metas.iter().map(|g| u64::from(g.span.rows)).sum(),
+        rows,
         min_ts: metas.iter().map(|g| g.span.min_key.0).min().unwrap_or(0),
         max_ts: metas.iter().map(|g| g.span.max_key.0).max().unwrap_or(0),
-        ids_offset,
-        ids_count: ids.len() as u64,
-        id_bytes: 8,
-        ids_crc: ids_crc.finalize(),
+        ids_offset: out.at,
+        ids_count: rows,
+        id_bytes: 0,
+        ids_crc: 0,
         granules: metas,
         index: Some(index_extent),
         marks: Some(marks_extent),
@@ -217,9 +211,9 @@ fn write_body(
 }
 
 impl Segment {
-    /// Writes granules (uncompressed chunks, with their spans), the term
-    /// index of their rows (`terms::Builder::finish`) and the rows' id
-    /// hashes as the segment `path`, durably.
+    /// Writes granules (uncompressed chunks, with their spans) and the term
+    /// index of their rows (`terms::Builder::finish`) as the segment
+    /// `path`, durably; the rows' id hashes are held in memory.
     pub(super) fn write(
         path: &Path,
         flushed_through: u64,
@@ -228,8 +222,9 @@ impl Segment {
         mut ids: Vec<u64>,
     ) -> Result<Self, EmbeddedError> {
         let written = aerie_common::atomic_write_with(path, |out| {
-            write_body(out, flushed_through, granules, index, &mut ids)
+            write_body(out, flushed_through, granules, index)
         });
+        ids.sort_unstable();
         let meta = written.map_err(io(path))?;
         Ok(Self {
             path: path.to_owned(),
@@ -413,13 +408,36 @@ impl Segment {
         })
     }
 
-    /// The rows' id hashes, sorted, read from the file when not in memory
+    /// The rows' id hashes, sorted, made from the granules' ids (or read
+    /// from the file of a segment written before) when not in memory
     /// (they stay there until [`Segment::forget_ids`]).
     pub(super) fn ids(&self) -> Result<Arc<Vec<u64>>, EmbeddedError> {
         let mut held = self.ids.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(ids) = held.as_ref() {
             return Ok(Arc::clone(ids));
         }
+        let ids = Arc::new(match self.meta.id_bytes {
+            0 => self.hashed_ids()?,
+            _ => self.stored_ids()?,
+        });
+        *held = Some(Arc::clone(&ids));
+        Ok(ids)
+    }
+
+    /// The hashes of the granules' ids, sorted.
+    fn hashed_ids(&self) -> Result<Vec<u64>, EmbeddedError> {
+        let mut ids = Vec::with_capacity(self.meta.rows as usize);
+        for at in 0..self.meta.granules.len() {
+            let granule = self.granule(at)?;
+            let decoded = granule.decode()?;
+            ids.extend(decoded.rows.iter().map(|row| row.id_key(&decoded.dict)));
+        }
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// The id hashes a segment written before holds, sorted.
+    fn stored_ids(&self) -> Result<Vec<u64>, EmbeddedError> {
         let width = self.meta.id_bytes;
         if width != 8 && width != 16 {
             return Err(EmbeddedError::damaged(format!(
@@ -445,8 +463,6 @@ impl Segment {
         if width == 16 {
             ids.sort_unstable();
         }
-        let ids = Arc::new(ids);
-        *held = Some(Arc::clone(&ids));
         Ok(ids)
     }
 

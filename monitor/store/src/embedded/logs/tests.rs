@@ -327,8 +327,9 @@ fn a_failed_duplicate_check_keeps_nothing_so_the_resent_lines_are_stored() {
         let lines: Vec<_> = (0..4).map(|n| line(n, 10 + n as i64, "old")).collect();
         write(&store, "gw-1", &lines);
     }
-    // Damage the segment's id list (just before its index); the segment
-    // still opens, and the damage shows when a duplicate check reads it.
+    // Damage the segment's granule (just after its magic), whose ids make
+    // its id list; the segment still opens, and the damage shows when a
+    // duplicate check needs the list.
     let path = std::fs::read_dir(dir.path().join("segments"))
         .unwrap()
         .next()
@@ -336,9 +337,7 @@ fn a_failed_duplicate_check_keeps_nothing_so_the_resent_lines_are_stored() {
         .unwrap()
         .path();
     let mut bytes = std::fs::read(&path).unwrap();
-    let footer = bytes.len() - 24;
-    let meta_offset = u64::from_le_bytes(bytes[footer..footer + 8].try_into().unwrap()) as usize;
-    bytes[meta_offset - 1] ^= 0xff;
+    bytes[8 + 4] ^= 0xff;
     std::fs::write(&path, bytes).unwrap();
     let store = LogStore::open(dir.path(), head(4)).unwrap();
     let new = [
