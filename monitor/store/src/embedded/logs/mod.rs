@@ -882,7 +882,7 @@ fn counted_per_host(wanted: bool, candidates: &Candidates) -> bool {
 /// another in the index that gave `candidates`) that hold a candidate,
 /// each narrowed to its candidates; `place` says where the `at`th span's
 /// rows are, or `None` to leave it out. With `hosts`, the candidates of
-/// each part are counted per host, unless one of them has no host.
+/// each part are counted per host, unless one of its has no host.
 fn parts_of(
     spans: &[&Span],
     place: impl Fn(usize) -> Option<Place>,
@@ -905,44 +905,55 @@ fn parts_of(
             .filter_map(|(at, span)| part(at, span, None, None))
             .collect();
     };
-    let rows: Vec<u32> = all.iter().collect();
-    // Each candidate's host, looked up in one pass of independent reads.
-    let host_of: Option<Vec<usize>> = hosts.and_then(|hosts| {
-        let of: Vec<Option<usize>> = rows.iter().map(|&row| hosts.of(row)).collect();
-        of.into_iter().collect()
-    });
+    // Few candidates are listed once and split among the spans; many are
+    // asked of the bitmap span by span, so that a span whose rows all are
+    // candidates is not listed.
+    let rows: u64 = spans.iter().map(|span| u64::from(span.rows)).sum();
+    let listed: Option<Vec<u32>> = (all.len() * 8 < rows).then(|| all.iter().collect());
     let mut parts = Vec::new();
     let (mut first_row, mut taken) = (0u32, 0usize);
     for (at, span) in spans.iter().enumerate() {
-        let end = first_row + span.rows;
-        let held = rows[taken..].partition_point(|&row| row < end);
-        let (its, from) = (&rows[taken..taken + held], taken);
-        taken += held;
-        if held > 0 {
-            let per_host = host_of.as_ref().zip(hosts).map(|(host_of, hosts)| {
-                count_per_host(&host_of[from..from + held], its, first_row, hosts)
-            });
-            let rows = (held != span.rows as usize)
-                .then(|| its.iter().map(|row| row - first_row).collect());
-            parts.extend(part(at, span, rows, per_host));
+        let range = first_row..first_row + span.rows;
+        first_row = range.end;
+        let its: Cow<'_, [u32]> = match &listed {
+            Some(listed) => {
+                let held = listed[taken..].partition_point(|&row| row < range.end);
+                taken += held;
+                Cow::Borrowed(&listed[taken - held..taken])
+            }
+            None if all.range_cardinality(range.clone()) == u64::from(span.rows) => {
+                let per_host =
+                    hosts.and_then(|hosts| count_per_host(range.clone(), range.start, hosts));
+                parts.extend(part(at, span, None, per_host));
+                continue;
+            }
+            None => Cow::Owned(all.range(range.clone()).collect()),
+        };
+        if its.is_empty() {
+            continue;
         }
-        first_row = end;
+        let per_host =
+            hosts.and_then(|hosts| count_per_host(its.iter().copied(), range.start, hosts));
+        let every = its.len() == span.rows as usize;
+        let rows = (!every).then(|| its.iter().map(|row| row - range.start).collect());
+        parts.extend(part(at, span, rows, per_host));
     }
     parts
 }
 
 /// How many of a part's `rows` (numbered in the index, its first being
-/// `first_row`), whose hosts are `host_of`, each host has, and its newest.
+/// `first_row`) each host has, and its newest; `None` when a row has no
+/// host.
 fn count_per_host(
-    host_of: &[usize],
-    rows: &[u32],
+    rows: impl IntoIterator<Item = u32>,
     first_row: u32,
     hosts: &HostOfRow,
-) -> Vec<HostCount> {
+) -> Option<Vec<HostCount>> {
     let mut counted: Vec<HostCount> = Vec::with_capacity(hosts.names.len());
     // Each host's place in `counted`.
     let mut slot = vec![usize::MAX; hosts.names.len()];
-    for (&host, &row) in host_of.iter().zip(rows) {
+    for row in rows {
+        let host = hosts.of(row)?;
         match counted.get_mut(slot[host]) {
             Some(count) => count.rows += 1,
             None => {
@@ -955,7 +966,7 @@ fn count_per_host(
             }
         }
     }
-    counted
+    Some(counted)
 }
 
 /// The parts of `segment` whose term index lets a row of `search` through,
