@@ -196,11 +196,7 @@ pub(super) fn keys_and_messages(
         bytes: &header,
         at: 0,
     };
-    let count = sections.u32().ok_or_else(cut)?;
-    let lens: Vec<usize> = (0..5)
-        .map(|_| sections.u32())
-        .collect::<Option<_>>()
-        .ok_or_else(cut)?;
+    let (count, lens) = sections.header().ok_or_else(cut)?;
     let Some(&last) = rows.last() else {
         return Ok(Vec::new());
     };
@@ -267,6 +263,16 @@ impl<'a> Sections<'a> {
     fn u32(&mut self) -> Option<usize> {
         Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?) as usize)
     }
+
+    /// The rows, then the byte lengths of the five sections.
+    fn header(&mut self) -> Option<(usize, [usize; 5])> {
+        let rows = self.u32()?;
+        let mut lens = [0; 5];
+        for len in &mut lens {
+            *len = self.u32()?;
+        }
+        Some((rows, lens))
+    }
 }
 
 /// The dictionary and the first `wanted` rows (all of them, when there are
@@ -278,11 +284,7 @@ pub(super) fn decode_first(columns: &[u8], wanted: usize) -> Result<Decoded<'_>,
         bytes: columns,
         at: 0,
     };
-    let count = sections.u32().ok_or_else(cut)?;
-    let lens: Vec<usize> = (0..5)
-        .map(|_| sections.u32())
-        .collect::<Option<_>>()
-        .ok_or_else(cut)?;
+    let (count, lens) = sections.header().ok_or_else(cut)?;
     let fields_len = count.checked_mul(2 * FIELDS).ok_or_else(cut)?;
     let mut section = |len: usize| sections.take(len).ok_or_else(cut);
     let (times, seqs, fields) = (section(lens[0])?, section(lens[1])?, section(fields_len)?);
