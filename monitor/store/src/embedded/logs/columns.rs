@@ -154,17 +154,24 @@ pub(super) fn times(stored: &[u8]) -> Result<Vec<i64>, EmbeddedError> {
     });
     read.map_err(|error| damaged(&format!("do not decompress: {error}")))?;
     let rows = u32::from_le_bytes(header[..4].try_into().expect("4")) as usize;
-    let mut times = Vec::with_capacity(rows.min(section.len()));
-    let (mut at, mut ts) = (0, 0i64);
-    for _ in 0..rows {
-        let delta = varint::get(&section, &mut at).ok_or_else(|| damaged("are cut short"))?;
-        ts = ts.wrapping_add(unzigzag(delta));
-        times.push(ts);
-    }
+    let mut at = 0;
+    let times = undelta(&section, rows, &mut at).ok_or_else(|| damaged("are cut short"))?;
     if at != section.len() {
         return Err(damaged("do not fit their length"));
     }
     Ok(times)
+}
+
+/// The first `rows` values of a section of zigzag varint deltas (times,
+/// sequence numbers), read from `at`, which is left after them.
+fn undelta(section: &[u8], rows: usize, at: &mut usize) -> Option<Vec<i64>> {
+    let mut values = Vec::with_capacity(rows.min(section.len()));
+    let mut value = 0i64;
+    for _ in 0..rows {
+        value = value.wrapping_add(unzigzag(varint::get(section, at)?));
+        values.push(value);
+    }
+    Some(values)
 }
 
 /// The key and message of each of `rows` (row numbers, ascending) of a
@@ -216,16 +223,7 @@ pub(super) fn keys_and_messages(
         }
         Ok(sums)
     };
-    let undelta = |section: &[u8]| -> Result<Vec<i64>, EmbeddedError> {
-        let (mut at, mut value) = (0, 0i64);
-        let mut values = Vec::with_capacity(wanted);
-        for _ in 0..wanted {
-            let delta = varint::get(section, &mut at).ok_or_else(cut)?;
-            value = value.wrapping_add(unzigzag(delta));
-            values.push(value);
-        }
-        Ok(values)
-    };
+    let undelta = |section: &[u8]| undelta(section, wanted, &mut 0).ok_or_else(cut);
     let times = undelta(&next(lens[0], true)?)?;
     let seqs = undelta(&next(lens[1], true)?)?;
     let fields_len = count.checked_mul(2 * FIELDS).ok_or_else(cut)?;
