@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use super::chunk::{self, Key};
+use super::chunk::{self, Key, Span};
 use super::segment;
 use super::summaries::HostOfRow;
 use super::{LogStore, Part, Place, Search, on_every_core, visit};
@@ -21,36 +21,42 @@ impl LogStore {
     /// Every line the search finds (whatever its `limit`), counted in all,
     /// per host and per `bucket` of time. A part the term index answered
     /// exactly, inside the search's time and one bucket, is counted from
-    /// the index; its rows are read only for a host's newest line. The
-    /// others' rows are read, on every core.
+    /// the index as the index is read ([`Folded`]); its rows are read only
+    /// for a host's newest line. The others' rows are read, on every core.
     pub(in crate::embedded) fn count(
         &self,
         search: &Search<'_>,
         bucket: std::time::Duration,
     ) -> Result<LogCounts, EmbeddedError> {
-        let parts = self.parts(search, true)?;
         let mut total = LogCounter::new(bucket);
-        let inside = |part: &Part| {
-            part.per_host.is_some() && part.times.0 >= search.from && part.times.1 <= search.to
+        let inside = |(oldest, newest): (i64, i64)| oldest >= search.from && newest <= search.to;
+        let one_bucket = |span: &Span| {
+            let (oldest, newest) = (span.min_key.0, span.max_key.0);
+            let start = total.bucket_start(oldest);
+            let one = inside((oldest, newest)) && start == total.bucket_start(newest);
+            one.then_some(start)
         };
-        let (mut counted, rest): (Vec<Part>, Vec<Part>) = parts.into_iter().partition(|part| {
-            inside(part) && total.bucket_start(part.times.0) == total.bucket_start(part.times.1)
-        });
+        let (parts, folded) = self.parts(search, Some(&one_bucket))?;
         let mut hosts = HostTally::default();
-        for part in &counted {
-            let mut rows = 0;
-            for counted in part.per_host.iter().flatten() {
-                hosts.add(&counted.host, counted.rows);
-                rows += counted.rows;
+        let mut latest: Vec<Latest> = Vec::new();
+        for folded in folded {
+            for (host, rows) in &folded.hosts {
+                hosts.add(host, *rows);
             }
-            total.add_to_bucket(part.times.0, rows);
+            for (start, rows) in folded.buckets {
+                total.add_to_bucket(start, rows);
+            }
+            latest.extend(folded.newest);
         }
-        // A granule that straddles a bucket boundary: its time marks say
-        // each row's bucket or, when a boundary falls between two marks
-        // around a row that matches, its rows' times do.
-        let (marked, mut read): (Vec<Part>, Vec<Part>) = rest
-            .into_iter()
-            .partition(|part| inside(part) && matches!(part.place, Place::Granule(..)));
+        // A granule counted per host but not folded straddles a bucket
+        // boundary: its time marks say each row's bucket or, when a
+        // boundary falls between two marks around a row that matches, its
+        // rows' times do.
+        let (marked, mut read): (Vec<Part>, Vec<Part>) = parts.into_iter().partition(|part| {
+            part.per_host.is_some()
+                && inside(part.times)
+                && matches!(part.place, Place::Granule(..))
+        });
         let bucketed = on_every_core(&marked, |part| buckets_of_granule(part, &total));
         for (part, buckets) in marked.into_iter().zip(bucketed) {
             let Some(buckets) = buckets? else {
@@ -63,7 +69,7 @@ impl LogStore {
             for (start, count) in buckets {
                 total.add_to_bucket(start, count);
             }
-            counted.push(part);
+            latest.push(Latest::from(part));
         }
         for (host, rows) in hosts.counted {
             total.add_to_host(&host, rows);
@@ -81,7 +87,7 @@ impl LogStore {
         for counter in visited {
             total.merge(counter?);
         }
-        newest_of_hosts(&counted, &mut total)?;
+        newest_of_hosts(&latest, &mut total)?;
         Ok(total.finish())
     }
 }
@@ -137,32 +143,178 @@ impl HostTally {
     }
 }
 
-/// How many of a part's `rows` (numbered in the index, its first being
-/// `first_row`) each host has, and its newest; `None` when a row has no
-/// host.
-pub(super) fn count_per_host(
-    rows: impl IntoIterator<Item = u32>,
-    first_row: u32,
-    hosts: &HostOfRow,
-) -> Option<Vec<HostCount>> {
-    let mut counted: Vec<HostCount> = Vec::with_capacity(hosts.names.len());
-    // Each host's place in `counted`.
-    let mut slot = vec![usize::MAX; hosts.names.len()];
-    for row in rows {
-        let host = hosts.of(row)?;
-        match counted.get_mut(slot[host]) {
-            Some(count) => count.rows += 1,
-            None => {
-                slot[host] = counted.len();
-                counted.push(HostCount {
-                    host: Arc::clone(&hosts.names[host]),
-                    rows: 1,
-                    newest: row - first_row,
-                });
-            }
+/// The one bucket of the search's time that a span's rows all fall in, if
+/// they do.
+pub(super) type OneBucket<'a> = dyn Fn(&Span) -> Option<i64> + Sync + 'a;
+
+/// How a count asks an index's places: each part's candidates counted per
+/// host of `hosts`, and those of a part that `bucket` gives one bucket
+/// folded into the index's [`Folded`] instead of kept as a part.
+#[derive(Clone, Copy)]
+pub(super) struct Counting<'a> {
+    pub hosts: &'a HostOfRow,
+    pub bucket: &'a OneBucket<'a>,
+}
+
+/// What a count takes from an index's parts that the index answers
+/// exactly, inside the search's time and one bucket, as the index is read
+/// and instead of the parts: their rows per host and per bucket, and the
+/// places of each host's newest row among them, to read that line. Their
+/// rows are never listed nor kept.
+#[derive(Default)]
+pub(super) struct Folded {
+    hosts: Vec<(Arc<str>, u64)>,
+    buckets: Vec<(i64, u64)>,
+    newest: Vec<Latest>,
+}
+
+/// What became of a part's candidates when a count took them.
+pub(super) enum Counted {
+    /// Added to the index's [`Folded`]: the part is not kept.
+    Folded,
+    /// Counted per host, the part kept with its counts.
+    PerHost(Vec<HostCount>),
+    /// A row has no host: the part is kept, to be read.
+    Unknown,
+}
+
+/// The parts of one index folded so far ([`Folded`]), by their hosts'
+/// places in the index's names.
+pub(super) struct Fold<'a> {
+    counting: Counting<'a>,
+    /// The part being taken: each host's place, rows and newest row (in
+    /// the part), and each host's place in it ([`usize::MAX`]: none yet).
+    part: Vec<(usize, u64, u32)>,
+    slot: Vec<usize>,
+    rows: Vec<u64>,
+    /// Per host: the key of the newest part holding one of its rows, that
+    /// part's place among the spans and the row.
+    newest: Vec<Option<(Key, usize, u32)>>,
+    buckets: Vec<(i64, u64)>,
+}
+
+impl<'a> Fold<'a> {
+    pub(super) fn new(counting: Counting<'a>) -> Self {
+        let hosts = counting.hosts.names.len();
+        Self {
+            counting,
+            part: Vec::new(),
+            slot: vec![usize::MAX; hosts],
+            rows: vec![0; hosts],
+            newest: vec![None; hosts],
+            buckets: Vec::new(),
         }
     }
-    Some(counted)
+
+    /// Takes the `rows` (numbered in the index, the first of the part's
+    /// being `first_row`) of the part at `span`, the `at`th of the index.
+    pub(super) fn take(
+        &mut self,
+        at: usize,
+        span: &Span,
+        rows: impl IntoIterator<Item = u32>,
+        first_row: u32,
+    ) -> Counted {
+        for &(host, ..) in &self.part {
+            self.slot[host] = usize::MAX;
+        }
+        self.part.clear();
+        let hosts = self.counting.hosts;
+        for row in rows {
+            let Some(host) = hosts.of(row) else {
+                return Counted::Unknown;
+            };
+            match self.part.get_mut(self.slot[host]) {
+                Some((_, count, _)) => *count += 1,
+                None => {
+                    self.slot[host] = self.part.len();
+                    // Rows are newest first: a host's first is its newest.
+                    self.part.push((host, 1, row - first_row));
+                }
+            }
+        }
+        let Some(start) = (self.counting.bucket)(span) else {
+            let counts = self.part.iter().map(|&(host, rows, newest)| HostCount {
+                host: Arc::clone(&hosts.names[host]),
+                rows,
+                newest,
+            });
+            return Counted::PerHost(counts.collect());
+        };
+        let mut all = 0;
+        for &(host, rows, row) in &self.part {
+            all += rows;
+            self.rows[host] += rows;
+            let newest = &mut self.newest[host];
+            if newest.is_none_or(|(key, ..)| span.max_key > key) {
+                *newest = Some((span.max_key, at, row));
+            }
+        }
+        match self.buckets.last_mut() {
+            Some((last, count)) if *last == start => *count += all,
+            _ => self.buckets.push((start, all)),
+        }
+        Counted::Folded
+    }
+
+    /// What was folded, the parts at `spans` (the index's, as taken) being
+    /// at `place`.
+    pub(super) fn finish(self, spans: &[&Span], place: impl Fn(usize) -> Option<Place>) -> Folded {
+        let names = &self.counting.hosts.names;
+        let hosts = self.rows.iter().enumerate().filter(|(_, rows)| **rows > 0);
+        let hosts = hosts.map(|(host, rows)| (Arc::clone(&names[host]), *rows));
+        let mut newest: Vec<(usize, usize, u32)> = (self.newest.iter().enumerate())
+            .filter_map(|(host, newest)| newest.map(|(_, at, row)| (at, host, row)))
+            .collect();
+        newest.sort_unstable();
+        let mut latest: Vec<(usize, Latest)> = Vec::new();
+        for (at, host, row) in newest {
+            if latest.last().is_none_or(|(last, _)| *last != at) {
+                // A folded part is in the search's time: its place is known.
+                let Some(place) = place(at) else { continue };
+                let max_key = spans[at].max_key;
+                let hosts = Vec::new();
+                latest.push((
+                    at,
+                    Latest {
+                        place,
+                        max_key,
+                        hosts,
+                    },
+                ));
+            }
+            if let Some((_, last)) = latest.last_mut() {
+                last.hosts.push((Arc::clone(&names[host]), row));
+            }
+        }
+        Folded {
+            hosts: hosts.collect(),
+            buckets: self.buckets,
+            newest: latest.into_iter().map(|(_, latest)| latest).collect(),
+        }
+    }
+}
+
+/// A place holding some hosts' newest rows among those a count took: where
+/// their newest lines are read.
+pub(super) struct Latest {
+    place: Place,
+    max_key: Key,
+    /// Each host and its newest row (numbered in the place).
+    hosts: Vec<(Arc<str>, u32)>,
+}
+
+impl From<Part> for Latest {
+    fn from(part: Part) -> Self {
+        let hosts = part.per_host.into_iter().flatten();
+        Self {
+            place: part.place,
+            max_key: part.max_key,
+            hosts: hosts
+                .map(|counted| (counted.host, counted.newest))
+                .collect(),
+        }
+    }
 }
 
 /// The rows of `part` (a segment's granule) per bucket of `counter`: from
@@ -229,7 +381,7 @@ fn buckets_of_granule(
 /// those are read together, on every core, up to the rows wanted. Then the
 /// parts in order are, for the hosts that have seen no line as new as the
 /// part's newest, until no part left can hold a newer line of any host.
-fn newest_of_hosts(counted: &[Part], total: &mut LogCounter) -> Result<(), EmbeddedError> {
+fn newest_of_hosts(counted: &[Latest], total: &mut LogCounter) -> Result<(), EmbeddedError> {
     // The parts newest first, taken from a heap as far as they are needed
     // (usually a few of thousands), not all sorted.
     let mut heap: std::collections::BinaryHeap<(Key, usize)> = counted
@@ -238,7 +390,7 @@ fn newest_of_hosts(counted: &[Part], total: &mut LogCounter) -> Result<(), Embed
         .map(|(at, part)| (part.max_key, at))
         .collect();
     let mut newest_first = std::iter::from_fn(|| heap.pop().map(|(_, at)| &counted[at]));
-    let mut taken: Vec<&Part> = Vec::new();
+    let mut taken: Vec<&Latest> = Vec::new();
     let mut found: Vec<Newest> = total
         .newest_keys()
         .map(|(host, floor)| Newest {
@@ -258,8 +410,8 @@ fn newest_of_hosts(counted: &[Part], total: &mut LogCounter) -> Result<(), Embed
             break;
         }
         let at = taken.len() - 1;
-        for counted in part.per_host.iter().flatten() {
-            let host = found.iter().position(|newest| newest.host == counted.host);
+        for (name, _) in &part.hosts {
+            let host = found.iter().position(|newest| newest.host == *name);
             if let Some(host) = host.filter(|&host| !placed[host]) {
                 placed[host] = true;
                 if first.last() != Some(&at) {
@@ -304,28 +456,28 @@ type Wanted = Vec<usize>;
 
 impl Newest {
     /// Whether `part` can hold a line newer than the newest seen.
-    fn older_than(&self, part: &Part) -> bool {
+    fn older_than(&self, part: &Latest) -> bool {
         self.floor.is_none_or(|floor| part.max_key > floor)
     }
 
     /// Of the hosts in `found` that `part` can hold a newer line of, their
     /// newest rows there.
-    fn read(part: &Part, found: &[Newest]) -> Result<(Wanted, Vec<(Key, String)>), EmbeddedError> {
+    fn read(
+        part: &Latest,
+        found: &[Newest],
+    ) -> Result<(Wanted, Vec<(Key, String)>), EmbeddedError> {
         let (wanted, rows): (Wanted, Vec<u32>) = part
-            .per_host
+            .hosts
             .iter()
-            .flatten()
-            .filter_map(|counted| {
-                let at = found
-                    .iter()
-                    .position(|newest| newest.host == counted.host)?;
-                found[at].older_than(part).then_some((at, counted.newest))
+            .filter_map(|(host, row)| {
+                let at = found.iter().position(|newest| newest.host == *host)?;
+                found[at].older_than(part).then_some((at, *row))
             })
             .unzip();
         if rows.is_empty() {
             return Ok((wanted, Vec::new()));
         }
-        Ok((wanted, rows_at(part, &rows)?))
+        Ok((wanted, rows_at(&part.place, &rows)?))
     }
 
     fn take(found: &mut [Newest], wanted: Wanted, rows: Vec<(Key, String)>) {
@@ -339,13 +491,13 @@ impl Newest {
     }
 }
 
-/// The key and message of each of `rows` (numbered in the part), reading
-/// the part only up to the last of them.
-fn rows_at(part: &Part, rows: &[u32]) -> Result<Vec<(Key, String)>, EmbeddedError> {
+/// The key and message of each of `rows` (numbered in the place), reading
+/// the place only up to the last of them.
+fn rows_at(place: &Place, rows: &[u32]) -> Result<Vec<(Key, String)>, EmbeddedError> {
     let mut ascending = rows.to_vec();
     ascending.sort_unstable();
     ascending.dedup();
-    let found: Vec<(Key, Cow<'_, [u8]>)> = match &part.place {
+    let found: Vec<(Key, Cow<'_, [u8]>)> = match place {
         Place::Head(chunk) => chunk::keys_and_messages(chunk.bytes(), &ascending)?
             .into_iter()
             .map(|(key, message)| (key, Cow::Borrowed(message)))

@@ -54,7 +54,7 @@ use chrono::DateTime;
 use super::wal::{self, GroupCommit};
 use crate::LogLine;
 use chunk::{Builder, CHUNK_ROWS, Decoded, Id, Key, NewRow, RowRef, Span};
-use count::{HostCount, count_per_host};
+use count::{Counted, Counting, Fold, Folded, HostCount, OneBucket};
 use plan::Candidates;
 pub(super) use query::{Expr, parse};
 pub(crate) use query::{line_matches, parse as parse_query};
@@ -566,10 +566,15 @@ impl LogStore {
 
     /// The parts (head chunks and granules) whose time span and dictionary
     /// fit the search and whose term index lets a row through, each with
-    /// those rows, in no order. Indexes are read on every core. With
-    /// `per_host`, parts the index answers exactly have their rows counted
-    /// per host ([`Part::per_host`]).
-    fn parts(&self, search: &Search<'_>, per_host: bool) -> Result<Vec<Part>, EmbeddedError> {
+    /// those rows, in no order. Indexes are read on every core. For a count
+    /// (`bucket`), parts the index answers exactly have their rows counted
+    /// per host ([`Part::per_host`]), and are folded instead of kept when
+    /// `bucket` gives them one bucket ([`Counting`]).
+    fn parts(
+        &self,
+        search: &Search<'_>,
+        bucket: Option<&OneBucket<'_>>,
+    ) -> Result<(Vec<Part>, Vec<Folded>), EmbeddedError> {
         let (head, segments): (Vec<Arc<Chunk>>, Vec<Arc<Segment>>) = {
             let state = self.state();
             (
@@ -590,28 +595,32 @@ impl LogStore {
         let from_head = on_every_core(&head, |chunk| {
             let terms = Terms::open(chunk.index()?)?;
             let candidates = plan::candidates(&terms, search)?;
-            let hosts = match counted_per_host(per_host, &candidates) {
+            let hosts = match counted_per_host(bucket.is_some(), &candidates) {
                 true => chunk.hosts(&terms)?,
                 false => None,
             };
+            let counting = hosts
+                .zip(bucket)
+                .map(|(hosts, bucket)| Counting { hosts, bucket });
             let place = |_| Some(Place::Head(Arc::clone(chunk)));
-            Ok(parts_of(&[&chunk.span], place, &candidates, hosts))
+            Ok(parts_of(&[&chunk.span], place, &candidates, counting))
         });
         let from_segments = on_every_core(&segments, |segment| {
-            segment_parts(segment, &self.summaries, search, per_host)
+            segment_parts(segment, &self.summaries, search, bucket)
         });
-        let mut parts = Vec::new();
+        let (mut parts, mut folded) = (Vec::new(), Vec::new());
         for found in from_head.into_iter().chain(from_segments) {
-            let found: Vec<Part> = found?;
+            let (found, its_folded): (Vec<Part>, Folded) = found?;
             parts.extend(found);
+            folded.push(its_folded);
         }
-        Ok(parts)
+        Ok((parts, folded))
     }
 
     /// The newest lines the search asks for (up to `limit`), and the key to
     /// continue from when there are more.
     pub(super) fn search(&self, search: &Search<'_>) -> Result<Page, EmbeddedError> {
-        let mut parts = self.parts(search, false)?;
+        let (mut parts, _) = self.parts(search, None)?;
         parts.sort_by_key(|part| std::cmp::Reverse(part.max_key));
         let limit = search.limit.max(1);
         let threads = cores();
@@ -765,14 +774,15 @@ fn counted_per_host(wanted: bool, candidates: &Candidates) -> bool {
 /// The parts at the places with `spans` (their rows numbered one after
 /// another in the index that gave `candidates`) that hold a candidate,
 /// each narrowed to its candidates; `place` says where the `at`th span's
-/// rows are, or `None` to leave it out. With `hosts`, the candidates of
-/// each part are counted per host, unless one of its has no host.
+/// rows are, or `None` to leave it out. With `counting`, the candidates of
+/// each part are counted per host (unless one of its has no host), and
+/// those of a part in one bucket folded instead of kept.
 fn parts_of(
     spans: &[&Span],
     place: impl Fn(usize) -> Option<Place>,
     candidates: &Candidates,
-    hosts: Option<&HostOfRow>,
-) -> Vec<Part> {
+    counting: Option<Counting<'_>>,
+) -> (Vec<Part>, Folded) {
     let part = |at: usize, span: &Span, rows: Option<Vec<u32>>, per_host| {
         Some(Part {
             place: place(at)?,
@@ -785,9 +795,8 @@ fn parts_of(
     };
     let Some(all) = &candidates.rows else {
         let every = spans.iter().enumerate();
-        return every
-            .filter_map(|(at, span)| part(at, span, None, None))
-            .collect();
+        let parts = every.filter_map(|(at, span)| part(at, span, None, None));
+        return (parts.collect(), Folded::default());
     };
     // Few candidates are listed once and split among the spans; many are
     // asked of the bitmap span by span, so that a span whose rows all are
@@ -795,47 +804,52 @@ fn parts_of(
     let rows: u64 = spans.iter().map(|span| u64::from(span.rows)).sum();
     let listed: Option<Vec<u32>> = (all.len() * 8 < rows).then(|| all.iter().collect());
     let mut parts = Vec::new();
+    let mut fold = counting.map(Fold::new);
     let (mut first_row, mut taken) = (0u32, 0usize);
     for (at, span) in spans.iter().enumerate() {
         let range = first_row..first_row + span.rows;
         first_row = range.end;
-        let its: Cow<'_, [u32]> = match &listed {
+        // `None`: every row of the span.
+        let its: Option<Cow<'_, [u32]>> = match &listed {
             Some(listed) => {
                 let held = listed[taken..].partition_point(|&row| row < range.end);
                 taken += held;
-                Cow::Borrowed(&listed[taken - held..taken])
+                Some(Cow::Borrowed(&listed[taken - held..taken]))
             }
-            None if all.range_cardinality(range.clone()) == u64::from(span.rows) => {
-                let per_host =
-                    hosts.and_then(|hosts| count_per_host(range.clone(), range.start, hosts));
-                parts.extend(part(at, span, None, per_host));
-                continue;
-            }
-            None => Cow::Owned(all.range(range.clone()).collect()),
+            None if all.range_cardinality(range.clone()) == u64::from(span.rows) => None,
+            None => Some(Cow::Owned(all.range(range.clone()).collect())),
         };
-        if its.is_empty() {
+        if its.as_ref().is_some_and(|its| its.is_empty()) {
             continue;
         }
-        let per_host =
-            hosts.and_then(|hosts| count_per_host(its.iter().copied(), range.start, hosts));
-        let every = its.len() == span.rows as usize;
-        let rows = (!every).then(|| its.iter().map(|row| row - range.start).collect());
+        let counted = fold.as_mut().map(|fold| match &its {
+            Some(its) => fold.take(at, span, its.iter().copied(), range.start),
+            None => fold.take(at, span, range.clone(), range.start),
+        });
+        let per_host = match counted {
+            Some(Counted::Folded) => continue,
+            Some(Counted::PerHost(counts)) => Some(counts),
+            Some(Counted::Unknown) | None => None,
+        };
+        let some = its.filter(|its| its.len() != span.rows as usize);
+        let rows = some.map(|its| its.iter().map(|row| row - range.start).collect());
         parts.extend(part(at, span, rows, per_host));
     }
-    parts
+    let folded = fold.map(|fold| fold.finish(spans, &place));
+    (parts, folded.unwrap_or_default())
 }
 
 /// The parts of `segment` whose term index lets a row of `search` through,
 /// in the search's time (every granule that [fits](Search::fits), for a
 /// segment without an index: an index rules out the rest, so granules'
-/// dictionaries are not asked). Its index's summary comes from (or goes
-/// to) `summaries`.
+/// dictionaries are not asked), and for a count what it folded of them.
+/// Its index's summary comes from (or goes to) `summaries`.
 fn segment_parts(
     segment: &Arc<Segment>,
     summaries: &Summaries,
     search: &Search<'_>,
-    per_host: bool,
-) -> Result<Vec<Part>, EmbeddedError> {
+    bucket: Option<&OneBucket<'_>>,
+) -> Result<(Vec<Part>, Folded), EmbeddedError> {
     let spans: Vec<&Span> = segment.granules().iter().map(|g| &g.span).collect();
     let Some(index) = segment.index() else {
         let everything = Candidates {
@@ -863,11 +877,14 @@ fn segment_parts(
         )));
     }
     let candidates = plan::candidates(&terms, search)?;
-    let hosts = match counted_per_host(per_host, &candidates) {
+    let hosts = match counted_per_host(bucket.is_some(), &candidates) {
         true => summary.hosts.as_ref(),
         false => None,
     };
-    Ok(parts_of(&spans, place, &candidates, hosts))
+    let counting = hosts
+        .zip(bucket)
+        .map(|(hosts, bucket)| Counting { hosts, bucket });
+    Ok(parts_of(&spans, place, &candidates, counting))
 }
 
 /// The newest lines of one part (up to `limit + 1`) that match `search` and
