@@ -489,7 +489,8 @@ impl Store for EmbeddedStore {
             None => None,
         };
         let search = search_of(query, &expr, below);
-        let page = tokio::task::block_in_place(|| self.logs.search(&search)).map_err(backend)?;
+        let page = tokio::task::block_in_place(|| logs::in_pool(|| self.logs.search(&search)))
+            .map_err(backend)?;
         Ok(LogPage {
             lines: page.lines,
             next_cursor: page.next.map(logs::cursor),
@@ -503,7 +504,8 @@ impl Store for EmbeddedStore {
     ) -> Result<LogCounts, StoreError> {
         let expr = parsed(query)?;
         let search = search_of(query, &expr, None);
-        tokio::task::block_in_place(|| self.logs.count(&search, bucket)).map_err(backend)
+        tokio::task::block_in_place(|| logs::in_pool(|| self.logs.count(&search, bucket)))
+            .map_err(backend)
     }
 
     async fn api_stats(
