@@ -34,15 +34,18 @@ pub(super) fn candidates(
     let mut rows: Option<RoaringBitmap> = None;
     for term in &fields {
         exact &= whole(term);
-        rows = Some(intersect(rows, terms.rows_of(term)?));
+        if let Some(found) = terms.rows_unless_every(term)? {
+            rows = Some(intersect(rows, found));
+        }
     }
     let (of_expr, expr_exact) = of(search.expr, terms)?;
-    let rows = match of_expr {
-        Some(of_expr) => Some(intersect(rows, of_expr)),
-        None => rows,
+    let rows = match (rows, of_expr) {
+        (rows, Some(of_expr)) => intersect(rows, of_expr),
+        (Some(rows), None) => rows,
+        (None, None) => terms.every_row(),
     };
     Ok(Candidates {
-        rows,
+        rows: Some(rows),
         exact: exact && expr_exact,
     })
 }
@@ -113,8 +116,7 @@ fn of(expr: &Expr, terms: &Terms<'_>) -> Result<(Option<RoaringBitmap>, bool), E
         }
         Expr::Not(inner) => match of(inner, terms)? {
             (rows, true) => {
-                let mut every = RoaringBitmap::new();
-                every.insert_range(0..terms.rows);
+                let mut every = terms.every_row();
                 if let Some(rows) = rows {
                     every -= rows;
                 } else {

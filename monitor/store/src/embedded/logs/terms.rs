@@ -691,11 +691,7 @@ impl<'a> Terms<'a> {
             Posted::Bitmap(offset, len) => {
                 read_bitmap(&self.bytes_of(offset, len)?, self.rows).ok_or_else(bad)?
             }
-            Posted::Every => {
-                let mut every = RoaringBitmap::new();
-                every.insert_range(0..self.rows);
-                every
-            }
+            Posted::Every => self.every_row(),
             Posted::One(_) | Posted::Gaps(..) => {
                 let mut rows = Vec::new();
                 self.rows_into(posted, &mut rows)?;
@@ -722,10 +718,40 @@ impl<'a> Terms<'a> {
     /// The rows that hold `term` (cut as the index cuts terms); empty when
     /// none does.
     pub(super) fn rows_of(&self, term: &[u8]) -> Result<RoaringBitmap, EmbeddedError> {
+        match self.posted(term)? {
+            Some(posted) => self.bitmap(posted),
+            None => Ok(RoaringBitmap::new()),
+        }
+    }
+
+    /// The rows that hold `term`, as [`Terms::rows_of`] says, or `None`
+    /// when every row does: a set that an intersection with changes
+    /// nothing is not made (a segment's environment, most often).
+    pub(super) fn rows_unless_every(
+        &self,
+        term: &[u8],
+    ) -> Result<Option<RoaringBitmap>, EmbeddedError> {
+        match self.posted(term)? {
+            Some(Posted::Every) => Ok(None),
+            Some(posted) => self.bitmap(posted).map(Some),
+            None => Ok(Some(RoaringBitmap::new())),
+        }
+    }
+
+    /// Every row of the index.
+    pub(super) fn every_row(&self) -> RoaringBitmap {
+        let mut every = RoaringBitmap::new();
+        every.insert_range(0..self.rows);
+        every
+    }
+
+    /// Where the rows of `term` (cut as the index cuts terms) are; `None`
+    /// when no row holds it.
+    fn posted(&self, term: &[u8]) -> Result<Option<Posted>, EmbeddedError> {
         let term = cut(term);
         let block = self.entries_before(term);
         let Some(block) = block.checked_sub(1) else {
-            return Ok(RoaringBitmap::new());
+            return Ok(None);
         };
         let mut found = None;
         self.walk(block, |have, posted| {
@@ -736,10 +762,7 @@ impl<'a> Terms<'a> {
             }
             Ok(false)
         })?;
-        match found {
-            Some(posted) => self.bitmap(posted),
-            None => Ok(RoaringBitmap::new()),
-        }
+        Ok(found)
     }
 
     /// Every term that starts with `prefix` and its rows.
