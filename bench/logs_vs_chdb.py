@@ -27,7 +27,10 @@ at several sizes (the growth table).
   process and pays no HTTP: the comparison leans its way. ClickHouse's query
   condition cache is off, so that a query asked again in the next run
   scans as it did the first time (the monitor keeps no such cache).
-- Disk: the monitor's log directory against the tables' active parts.
+- Disk: the monitor's log directory against the tables' active parts; and,
+  for a like-for-like figure, a third ClickHouse table without an index
+  that also holds each line's id (the monitor keeps ids to drop a line
+  sent again), only stored, never timed or asked.
   Memory: the monitor's peak resident set (VmHWM).
 
 Usage: bench/run logs (it makes bench/.venv with chDB and builds the release
@@ -162,10 +165,15 @@ def iso(ms):
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
 
 
+def line_id(ms, message):
+    """A line's id, as the monitor is sent it."""
+    return "l%d" % (hash((ms, message)) & 0x7FFFFFFFFFFFFFFF)
+
+
 def monitor_body(rows):
     events = ",".join(
-        '{"id":"l%d","@timestamp":"%s","kind":"log","file":"/opt/wso2/logs/wso2carbon.log","level":"%s","logger":"%s","message":"%s","parsed":true}'
-        % (hash((ms, message)) & 0x7FFFFFFFFFFFFFFF, iso(ms), level, logger, message)
+        '{"id":"%s","@timestamp":"%s","kind":"log","file":"/opt/wso2/logs/wso2carbon.log","level":"%s","logger":"%s","message":"%s","parsed":true}'
+        % (line_id(ms, message), iso(ms), level, logger, message)
         for ms, _, level, logger, message in rows)
     body = '{"environment":"bench","host":"%s","agent":"bench","events":[%s]}' % (rows[0][1], events)
     return gzip.compress(body.encode(), 1)
@@ -214,11 +222,12 @@ def one_size(lines, work):
     columns = "ts DateTime64(3, 'UTC'), host LowCardinality(String), level LowCardinality(String), logger LowCardinality(String), message String"
     ch(f"CREATE TABLE b.indexed ({columns}, INDEX tokens message TYPE text(tokenizer = splitByNonAlpha)) ENGINE = MergeTree ORDER BY ts")
     ch(f"CREATE TABLE b.plain ({columns}) ENGINE = MergeTree ORDER BY ts")
+    ch(f"CREATE TABLE b.with_ids ({columns}, id String) ENGINE = MergeTree ORDER BY ts")
     structure = columns.replace("'", "\\'")
     out = {"lines": lines}
     try:
         # Bodies and TSV files are made before the clocks start.
-        bodies, tsvs, sample = [], [], []
+        bodies, tsvs, with_ids, sample = [], [], [], []
         for i in batches:
             rows = batch(i, lines)
             if i % 50 == 0:
@@ -229,6 +238,11 @@ def one_size(lines, work):
                 f.writelines(f"{iso(ms)[:-1].replace('T', ' ')}\t{host}\t{level}\t{logger}\t{message}\n"
                              for ms, host, level, logger, message in rows)
             tsvs.append(path)
+            path = f"{work}/batch-{i}-ids.tsv"
+            with open(path, "w") as f:
+                f.writelines(f"{iso(ms)[:-1].replace('T', ' ')}\t{host}\t{level}\t{logger}\t{message}\t{line_id(ms, message)}\n"
+                             for ms, host, level, logger, message in rows)
+            with_ids.append(path)
         before = cpu(monitor.pid)
         def ingest(i):
             body, count = bodies[i]
@@ -243,11 +257,13 @@ def one_size(lines, work):
             for path in tsvs:
                 ch(f"INSERT INTO b.{table} SELECT * FROM file('{path}', TSV, '{structure}')")
             out[f"{table}_ingest_cpu"] = own_cpu() - before
-        for path in tsvs:
+        for path in with_ids:
+            ch(f"INSERT INTO b.with_ids SELECT * FROM file('{path}', TSV, '{structure}, id String')")
+        for path in tsvs + with_ids:
             os.remove(path)
         out["monitor_disk"] = du(f"{data}/logs") if os.path.isdir(f"{data}/logs") else du(data)
         out["monitor_disk_parts"] = segment_parts(f"{data}/embedded/logs/segments")
-        for table in ("indexed", "plain"):
+        for table in ("indexed", "plain", "with_ids"):
             answer = json.loads(ch(f"SELECT sum(bytes_on_disk) FROM system.parts WHERE database = 'b' AND table = '{table}' AND active").bytes())
             out[f"{table}_disk"] = int(answer["data"][0][0])
 
@@ -364,6 +380,10 @@ def report(results):
             granules, index, ids, rest = (b / 1e6 for b in r["monitor_disk_parts"])
             lines += [f"The monitor's segments hold {granules:,.0f} MB of granules, {index:,.0f} MB of term index, "
                       f"{ids:,.0f} MB of id hashes and {rest:,.0f} MB of meta; the rest of its disk is the WAL.", ""]
+        if r.get("with_ids_disk"):
+            lines += [f"ClickHouse without an index, holding each line's id as well (as the monitor does, to drop a line "
+                      f"sent again): {r['with_ids_disk'] / 1e6:,.0f} MB; the monitor's disk is "
+                      f"**{r['monitor_disk'] / r['with_ids_disk']:.2f}x** that.", ""]
     lines += ["Ingest above 1x is better for the monitor; every other ratio below 1x is.", ""]
     return "\n".join(lines)
 
