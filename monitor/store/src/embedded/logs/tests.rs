@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use super::*;
 
 /// A line `n` at `ts` µs; ids are the agent's form (32 hex digits) for
@@ -489,6 +491,72 @@ fn a_count_covers_segments_and_head_per_host_with_each_hosts_newest_line() {
 }
 
 #[test]
+fn a_count_folds_a_segments_granules_and_finds_each_hosts_newest_line_in_the_granule_that_holds_it()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let rows = 2 * CHUNK_ROWS + 100;
+    // The segment is written when the lines below reach the head's limit.
+    let store = LogStore::open(dir.path(), head(rows - 10)).unwrap();
+    // One segment of three granules, a line a second: gw-1 writes every
+    // line but the newest few, gw-2 only the oldest hundred (its newest
+    // line is in the oldest granule), gw-3 one line in the middle one.
+    let mut expected: BTreeMap<&str, (u64, String)> = BTreeMap::new();
+    for (host, range) in [
+        ("gw-2", 0..100),
+        ("gw-3", CHUNK_ROWS + 50..CHUNK_ROWS + 51),
+        ("gw-1", 100..rows - 10),
+    ] {
+        let lines: Vec<_> = range
+            .clone()
+            .filter(|n| *n != CHUNK_ROWS + 50 || host == "gw-3")
+            .map(|n| {
+                let word = if n % 7 == 0 || host == "gw-3" {
+                    "needle"
+                } else {
+                    "hay"
+                };
+                line(
+                    n as u64,
+                    1_000_000 * n as i64,
+                    &format!("{host} line {n} {word}"),
+                )
+            })
+            .collect();
+        for (_, message, _) in lines.iter().filter(|(_, m, _)| m.ends_with("needle")) {
+            let entry = expected.entry(host).or_default();
+            entry.0 += 1;
+            entry.1 = message.clone();
+        }
+        write(&store, host, &lines);
+    }
+    // The head fills up with the last lines: these stay in it.
+    write(
+        &store,
+        "gw-1",
+        &[line(9_999_999, 1_000_000 * rows as i64, "gw-1 late hay")],
+    );
+    assert_eq!(segments(dir.path()), 1);
+    let expr = parse("needle").unwrap();
+    // One bucket holds every line (the parts are folded), then buckets of
+    // a minute (granules straddle their boundaries).
+    for bucket in [1_000_000, 60] {
+        let counts = store
+            .count(&everything(&expr), std::time::Duration::from_secs(bucket))
+            .unwrap();
+        let found: BTreeMap<&str, (u64, String)> = counts
+            .hosts
+            .iter()
+            .map(|h| (h.host.as_str(), (h.count, h.newest.clone())))
+            .collect();
+        assert_eq!(found, expected, "buckets of {bucket} s");
+        let total: u64 = expected.values().map(|(count, _)| count).sum();
+        assert_eq!(counts.total, total, "buckets of {bucket} s");
+        let in_buckets: u64 = counts.buckets.iter().map(|b| b.count).sum();
+        assert_eq!(in_buckets, total, "buckets of {bucket} s");
+    }
+}
+
+#[test]
 fn duplicate_checks_keep_the_configured_number_of_id_lists_in_memory_and_still_see_old_ids() {
     let dir = tempfile::tempdir().unwrap();
     const LISTS: usize = 3;
@@ -694,8 +762,8 @@ fn counts_and_searches_through_the_term_index_agree_with_reading_every_line() {
                     .unwrap();
                 let context = format!("{text} {level:?} {host:?} per {bucket} s");
                 assert_eq!(counts.total, matching.len() as u64, "{context}");
-                let mut buckets = std::collections::BTreeMap::new();
-                let mut hosts = std::collections::BTreeMap::new();
+                let mut buckets = BTreeMap::new();
+                let mut hosts = BTreeMap::new();
                 for (h, _, message, ts) in &matching {
                     let width = bucket as i64 * 1_000_000;
                     *buckets.entry(ts - ts.rem_euclid(width)).or_insert(0u64) += 1;
