@@ -38,6 +38,7 @@ monitor). SIZES (default "1000000,10000000"), RUNS
 (default 3), QUERIES (default 30) from the environment."""
 
 import gzip
+import hashlib
 import json
 import os
 import random
@@ -166,8 +167,10 @@ def iso(ms):
 
 
 def line_id(ms, message):
-    """A line's id, as the monitor is sent it."""
-    return "l%d" % (hash((ms, message)) & 0x7FFFFFFFFFFFFFFF)
+    """A line's id in the form the agent sends it: 32 hex digits of a
+    128-bit hash (the agent's is xxh3 of host, file and offset), so that
+    the disk figures hold ids as large and as random as a real one's."""
+    return hashlib.blake2b(b"%d %s" % (ms, message.encode()), digest_size=16).hexdigest()
 
 
 def monitor_body(rows):
