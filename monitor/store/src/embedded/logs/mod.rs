@@ -191,7 +191,7 @@ struct Chunk {
     span: Span,
     frame: Vec<u8>,
     /// Its term index, made when it is stored (or, for chunks replayed from
-    /// the WAL, by the first search).
+    /// the WAL, when the store opens).
     index: OnceLock<Vec<u8>>,
     /// Its rows' hosts, made by the first count that asks.
     hosts: OnceLock<Option<HostOfRow>>,
@@ -368,11 +368,22 @@ impl LogStore {
                 state.wal.try_clone().map_err(io(&wal_path))?,
             )],
         );
+        // What the first search would otherwise make or read: the term
+        // indexes of the chunks replayed from the WAL (60 ms for a full
+        // head), and the segments' index summaries.
+        let summaries = Summaries::new(memory.index_cache);
+        let newest_first: Vec<Arc<Segment>> = state.segments.iter().rev().cloned().collect();
+        in_pool(|| {
+            // A chunk whose index cannot be made is left for the search
+            // that reads it to report.
+            on_every_core(&state.head, |chunk| chunk.index().is_ok());
+            summaries.warm(&newest_first);
+        });
         Ok(Self {
             dir: dir.to_owned(),
             head_limit,
             state: Mutex::new(state),
-            summaries: Summaries::new(memory.index_cache),
+            summaries,
             sync,
         })
     }
@@ -552,6 +563,8 @@ impl LogStore {
         let segment = Arc::new(segment);
         // Written with its ids in memory: late lines are checked against it.
         state.used(&segment);
+        // And its index's summary, for the next search.
+        self.summaries.warm(std::slice::from_ref(&segment));
         state.segments.push(segment);
         state.head_rows = 0;
         // Emptied, not replaced: it keeps its room for the next head.

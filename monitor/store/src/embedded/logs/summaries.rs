@@ -4,8 +4,9 @@
 //!
 //! Within a byte budget ([`LogMemory::index_cache`](super::LogMemory)) the
 //! newest segments' summaries are kept, since searches start from the
-//! newest lines; a segment past the budget has its summary read again by
-//! each search that needs it. The cache must never keep a segment alive: a
+//! newest lines. They are read when the store opens and as each segment is
+//! written, so the first search does not pay for them all; a segment past
+//! the budget has its summary read again by each search that needs it. The cache must never keep a segment alive: a
 //! segment that retention deletes takes its summary with it.
 
 use std::sync::{Arc, Mutex, Weak};
@@ -149,14 +150,37 @@ impl Summaries {
         Ok(summary)
     }
 
+    /// Reads and holds the summaries of `segments`, newest first, until
+    /// the budget is full, a core's worth at a time: so that the first
+    /// search after the store opens or writes a segment does not read them
+    /// all (a millisecond or more each; 0.2 s at 30M lines). A summary that
+    /// cannot be read is left for the search that needs it to report.
+    pub(super) fn warm(&self, newest_first: &[Arc<Segment>]) {
+        for batch in newest_first.chunks(super::cores().max(1)) {
+            let read = super::on_every_core(batch, |segment| {
+                let index = segment.index()?;
+                Summary::read(&index).ok()
+            });
+            for (segment, summary) in batch.iter().zip(read) {
+                let Some(summary) = summary else {
+                    continue;
+                };
+                if !self.offer(segment, &Arc::new(summary)) {
+                    return;
+                }
+            }
+        }
+    }
+
     /// Has `segment` hold `summary` unless that takes the summaries past
-    /// the budget; older segments' make room for it.
-    fn offer(&self, segment: &Arc<Segment>, summary: &Arc<Summary>) {
+    /// the budget; older segments' make room for it. Answers whether the
+    /// segment holds it.
+    fn offer(&self, segment: &Arc<Segment>, summary: &Arc<Summary>) -> bool {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         held.retain(|(segment, ..)| segment.strong_count() > 0);
         let this = Arc::downgrade(segment);
         if held.iter().any(|(other, ..)| Weak::ptr_eq(other, &this)) {
-            return;
+            return true;
         }
         let newer = segment.flushed_through();
         let at = held.partition_point(|(_, flushed, _)| *flushed > newer);
@@ -172,6 +196,7 @@ impl Summaries {
                 oldest.forget_summary();
             }
         }
+        segment.summary().is_some()
     }
 
     /// The segments (their `flushed_through`) that hold a summary now,

@@ -687,6 +687,47 @@ fn index_summaries_stay_within_their_budget_newest_segments_first_and_counts_agr
 }
 
 #[test]
+fn summaries_and_the_replayed_heads_indexes_are_made_before_the_first_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = mixed_store(dir.path());
+    write(&store, "gw-9", &[line(9_999, 5, "late words")]);
+    let mut newest: Vec<u64> = (store.state().segments.iter())
+        .map(|s| s.flushed_through())
+        .collect();
+    newest.sort_unstable_by(|a, b| b.cmp(a));
+    assert!(newest.len() >= 5);
+    let held = store.summaries.held();
+    let held_now: Vec<u64> = held.iter().map(|(f, _)| *f).collect();
+    assert_eq!(
+        held_now, newest,
+        "each segment's summary is held as it is written"
+    );
+    drop(store);
+
+    let two: usize = held[..2].iter().map(|(_, size)| size).sum();
+    for (budget, kept) in [(usize::MAX, newest.len()), (two, 2)] {
+        let memory = LogMemory {
+            head_lines: 100,
+            index_cache: budget,
+            ..LogMemory::default()
+        };
+        let store = LogStore::open(dir.path(), memory).unwrap();
+        let held: Vec<u64> = store.summaries.held().iter().map(|(f, _)| *f).collect();
+        assert_eq!(
+            held,
+            newest[..kept],
+            "opened with a budget of {budget} bytes"
+        );
+        let state = store.state();
+        assert!(!state.head.is_empty(), "the WAL holds the late line");
+        assert!(
+            state.head.iter().all(|chunk| chunk.index.get().is_some()),
+            "the replayed head's term indexes are made as the store opens"
+        );
+    }
+}
+
+#[test]
 fn a_segment_that_retention_deletes_lets_its_index_summary_go() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = mixed_store(dir.path());
