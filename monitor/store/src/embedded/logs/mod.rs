@@ -29,6 +29,7 @@
 //! time span covers the event's time: a resent event carries its original
 //! time (the agent resends what its disk queue holds).
 
+mod ahead;
 mod chunk;
 mod columns;
 mod count;
@@ -53,6 +54,7 @@ use chrono::DateTime;
 
 use super::wal::{self, GroupCommit};
 use crate::LogLine;
+use ahead::Ahead;
 use chunk::{Builder, CHUNK_ROWS, Decoded, Id, Key, NewRow, RowRef, Span};
 use count::{Counted, Counting, Fold, Folded, HostCount, OneBucket};
 use plan::Candidates;
@@ -618,8 +620,10 @@ impl LogStore {
             let place = |_| Some(Place::Head(Arc::clone(chunk)));
             Ok(parts_of(&[&chunk.span], place, &candidates, counting))
         });
-        let from_segments = on_every_core(&segments, |segment| {
-            segment_parts(segment, &self.summaries, search, bucket)
+        let ahead = ahead::look_up(&segments, &self.summaries, search);
+        let segments: Vec<(Arc<Segment>, Ahead)> = segments.into_iter().zip(ahead).collect();
+        let from_segments = on_every_core(&segments, |(segment, ahead)| {
+            segment_parts(segment, &self.summaries, search, bucket, ahead)
         });
         let (mut parts, mut folded) = (Vec::new(), Vec::new());
         for found in from_head.into_iter().chain(from_segments) {
@@ -864,12 +868,14 @@ fn parts_of(
 /// in the search's time (every granule that [fits](Search::fits), for a
 /// segment without an index: an index rules out the rest, so granules'
 /// dictionaries are not asked), and for a count what it folded of them.
-/// Its index's summary comes from (or goes to) `summaries`.
+/// Its index's summary and the search's lookups come from `ahead` when it
+/// holds them; the summary otherwise from (or goes to) `summaries`.
 fn segment_parts(
     segment: &Arc<Segment>,
     summaries: &Summaries,
     search: &Search<'_>,
     bucket: Option<&OneBucket<'_>>,
+    ahead: &Ahead,
 ) -> Result<(Vec<Part>, Folded), EmbeddedError> {
     let spans: Vec<&Span> = segment.granules().iter().map(|g| &g.span).collect();
     let Some(index) = segment.index() else {
@@ -887,8 +893,11 @@ fn segment_parts(
         let in_time = search.in_time(spans[at]);
         in_time.then(|| Place::Granule(Arc::clone(segment), at))
     };
-    let summary = summaries.of(segment, &index)?;
-    let terms = Terms::with_table(&index, Arc::clone(&summary.table));
+    let summary = match &ahead.summary {
+        Some(summary) => Arc::clone(summary),
+        None => summaries.of(segment, &index)?,
+    };
+    let terms = Terms::with_table(&index, Arc::clone(&summary.table)).with_found(&ahead.found);
     if u64::from(terms.rows) != segment.rows() {
         return Err(EmbeddedError::damaged(format!(
             "{}: its term index counts {} rows, its granules {}; the segment is damaged",

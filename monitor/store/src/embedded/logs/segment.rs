@@ -524,4 +524,19 @@ impl super::terms::IndexBytes for SegmentIndex<'_> {
     fn describe(&self) -> String {
         format!("{}: term index", self.segment.path.display())
     }
+
+    fn read_ahead(&self, at: u64, len: usize) {
+        if at + len as u64 > self.extent.len {
+            return;
+        }
+        // Advice only: when the kernel does not take it, the read that
+        // follows waits for the bytes as it would have.
+        rustix::fs::fadvise(
+            &self.segment.file,
+            self.extent.offset + at,
+            std::num::NonZeroU64::new(len as u64),
+            rustix::fs::Advice::WillNeed,
+        )
+        .ok();
+    }
 }

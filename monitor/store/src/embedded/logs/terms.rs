@@ -498,6 +498,10 @@ pub(super) trait IndexBytes {
     fn read(&self, at: u64, len: usize) -> Result<Cow<'_, [u8]>, EmbeddedError>;
     /// What the index is, for errors ("<segment path>: term index").
     fn describe(&self) -> String;
+    /// Asks for `len` bytes at `at` to be read ahead, without waiting for
+    /// them: a read of them that follows finds them in memory or on their
+    /// way. Bytes in memory already need nothing.
+    fn read_ahead(&self, _at: u64, _len: usize) {}
 }
 
 impl IndexBytes for Vec<u8> {
@@ -578,12 +582,28 @@ impl Table {
     }
 }
 
+/// Where some terms' rows are, looked up before ([`Terms::look_up`]), each
+/// term cut as the index cuts terms: a lookup of one of them reads no block.
+#[derive(Debug, Default)]
+pub(super) struct Found(Vec<(Vec<u8>, Option<Posted>)>);
+
+impl Found {
+    fn get(&self, term: &[u8]) -> Option<Option<Posted>> {
+        let found = self.0.iter().find(|(found, _)| found.as_slice() == term);
+        found.map(|(_, posted)| *posted)
+    }
+}
+
 /// An index opened for lookups.
 pub(super) struct Terms<'a> {
     bytes: &'a dyn IndexBytes,
     pub rows: u32,
     table: Arc<Table>,
+    found: &'a Found,
 }
+
+/// No term looked up before.
+static NOTHING_FOUND: Found = Found(Vec::new());
 
 impl<'a> Terms<'a> {
     pub(super) fn open(bytes: &'a dyn IndexBytes) -> Result<Self, EmbeddedError> {
@@ -596,7 +616,46 @@ impl<'a> Terms<'a> {
             bytes,
             rows: table.rows,
             table,
+            found: &NOTHING_FOUND,
         }
+    }
+
+    /// The index, with the terms in `found` looked up already.
+    pub(super) fn with_found(self, found: &'a Found) -> Self {
+        Self { found, ..self }
+    }
+
+    /// Asks for the blocks that lookups of `terms` read to be read ahead.
+    pub(super) fn read_blocks_ahead(&self, terms: &[Vec<u8>]) {
+        for term in terms {
+            let Some(at) = self.entries_before(cut(term)).checked_sub(1) else {
+                continue;
+            };
+            if let Ok((start, end)) = self.block_bounds(at) {
+                let len = (end - start) as usize;
+                self.bytes.read_ahead(self.table.postings_len + start, len);
+            }
+        }
+    }
+
+    /// Where the rows of each of `terms` are, their blocks read; the rows
+    /// are asked to be read ahead.
+    pub(super) fn look_up(&self, terms: &[Vec<u8>]) -> Result<Found, EmbeddedError> {
+        let mut found = Found::default();
+        for term in terms {
+            let term = cut(term);
+            if found.get(term).is_some() {
+                continue;
+            }
+            let posted = self.posted(term)?;
+            if let Some(Posted::Gaps(offset, len) | Posted::Bitmap(offset, len)) = posted
+                && offset + len as u64 <= self.table.postings_len
+            {
+                self.bytes.read_ahead(offset, len);
+            }
+            found.0.push((term.to_vec(), posted));
+        }
+        Ok(found)
     }
 
     fn damaged(&self, what: &str) -> EmbeddedError {
@@ -615,8 +674,8 @@ impl<'a> Terms<'a> {
         )
     }
 
-    /// Block `at`'s bytes, checked.
-    fn block(&self, at: usize) -> Result<Cow<'_, [u8]>, EmbeddedError> {
+    /// Where block `at` starts and ends among the blocks, checked.
+    fn block_bounds(&self, at: usize) -> Result<(u64, u64), EmbeddedError> {
         let (_, start) = self.entry(at);
         let end = if at + 1 < self.table.entries.len() {
             self.entry(at + 1).1
@@ -626,6 +685,12 @@ impl<'a> Terms<'a> {
         if end < start + 4 || end > self.table.blocks_len {
             return Err(self.damaged("a block's bounds are wrong"));
         }
+        Ok((start, end))
+    }
+
+    /// Block `at`'s bytes, checked.
+    fn block(&self, at: usize) -> Result<Cow<'_, [u8]>, EmbeddedError> {
+        let (start, end) = self.block_bounds(at)?;
         let block = self
             .bytes
             .read(self.table.postings_len + start, (end - start) as usize)?;
@@ -749,6 +814,9 @@ impl<'a> Terms<'a> {
     /// when no row holds it.
     fn posted(&self, term: &[u8]) -> Result<Option<Posted>, EmbeddedError> {
         let term = cut(term);
+        if let Some(found) = self.found.get(term) {
+            return Ok(found);
+        }
         let block = self.entries_before(term);
         let Some(block) = block.checked_sub(1) else {
             return Ok(None);
