@@ -57,6 +57,11 @@ impl LogStore {
                 && inside(part.times)
                 && matches!(part.place, Place::Granule(..))
         });
+        for part in &marked {
+            if let Place::Granule(segment, at) = &part.place {
+                segment.read_marks_ahead(*at);
+            }
+        }
         let bucketed = on_every_core(&marked, |part| buckets_of_granule(part, &total));
         for (part, buckets) in marked.into_iter().zip(bucketed) {
             let Some(buckets) = buckets? else {
@@ -419,6 +424,9 @@ fn newest_of_hosts(counted: &[Latest], total: &mut LogCounter) -> Result<(), Emb
                 }
             }
         }
+    }
+    for &at in &first {
+        taken[at].place.read_ahead();
     }
     let read = on_every_core(&first, |&at| Newest::read(taken[at], &found));
     for answer in read {

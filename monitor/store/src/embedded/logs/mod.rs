@@ -642,24 +642,38 @@ impl LogStore {
         let limit = search.limit.max(1);
         let threads = cores();
         let mut best: Vec<(Key, LogLine)> = Vec::with_capacity(limit + 1);
-        let mut parts = parts.into_iter().peekable();
         // Parts are read newest first, a few per thread at a time; a search
         // stops once its page is full and no part left can hold a newer line.
+        let wave_size = threads * 2;
+        let (mut next, mut asked) = (0, 0);
         loop {
             let floor = (best.len() > limit).then(|| best[limit].0);
-            let mut wave = Vec::with_capacity(threads * 2);
-            while wave.len() < threads * 2
-                && let Some(part) = parts.peek()
+            let start = next;
+            while next - start < wave_size
+                && let Some(part) = parts.get(next)
             {
                 if floor.is_some_and(|floor| part.max_key < floor) {
                     break;
                 }
-                wave.extend(parts.next());
+                next += 1;
             }
+            let wave = &parts[start..next];
             if wave.is_empty() {
                 break;
             }
-            let found = on_every_core(&wave, |part| scan(part, search, floor, limit));
+            // The wave's granules are asked for at once, so that reads of
+            // those not in memory overlap; once a search needs a second
+            // wave, the next one's are asked for too, to come in while this
+            // one is scanned.
+            let ahead_to = match start {
+                0 => next,
+                _ => (next + wave_size).min(parts.len()),
+            };
+            for part in &parts[asked.max(start)..ahead_to.max(asked)] {
+                part.place.read_ahead();
+            }
+            asked = asked.max(ahead_to);
+            let found = on_every_core(wave, |part| scan(part, search, floor, limit));
             for lines in found {
                 best.extend(lines?);
             }
@@ -778,6 +792,15 @@ struct Part {
     /// When the index answered exactly and was asked to: how many rows
     /// let through each host has.
     per_host: Option<Vec<HostCount>>,
+}
+
+impl Place {
+    /// Asks for its granule to be read ahead (a head's chunk is in memory).
+    fn read_ahead(&self) {
+        if let Place::Granule(segment, at) = self {
+            segment.read_granule_ahead(*at);
+        }
+    }
 }
 
 impl Part {

@@ -347,6 +347,45 @@ impl Segment {
         ))
     }
 
+    /// Where in the file the time marks of granule `at` are: `None` when
+    /// the segment has none, `Some(None)` when they lie outside its marks.
+    fn marks_extent(&self, at: usize) -> Option<Option<(u64, usize)>> {
+        let extent = self.meta.marks?;
+        let marks_of = |granule: &GranuleMeta| (granule.span.rows as usize).div_ceil(MARK_EVERY);
+        let before: usize = self.meta.granules[..at].iter().map(marks_of).sum();
+        let count = marks_of(&self.meta.granules[at]);
+        let inside = ((before + count) * 8) as u64 <= extent.len;
+        Some(inside.then(|| (extent.offset + before as u64 * 8, count * 8)))
+    }
+
+    /// Asks for granule `at` to be read ahead ([`Segment::read_ahead`]).
+    pub(super) fn read_granule_ahead(&self, at: usize) {
+        if let Some(granule) = self.meta.granules.get(at) {
+            self.read_ahead(granule.offset, granule.len as usize);
+        }
+    }
+
+    /// Asks for the time marks of granule `at` to be read ahead.
+    pub(super) fn read_marks_ahead(&self, at: usize) {
+        if let Some(Some((offset, len))) = self.marks_extent(at) {
+            self.read_ahead(offset, len);
+        }
+    }
+
+    /// Asks the kernel for `len` bytes at `offset` of the file to be read
+    /// ahead, without waiting: a read of them that follows finds them in
+    /// memory or on their way. Advice only: when the kernel does not take
+    /// it, that read waits for the bytes as it would have.
+    pub(super) fn read_ahead(&self, offset: u64, len: usize) {
+        rustix::fs::fadvise(
+            &self.file,
+            offset,
+            std::num::NonZeroU64::new(len as u64),
+            rustix::fs::Advice::WillNeed,
+        )
+        .ok();
+    }
+
     /// Granule `at` as stored, its checksum checked.
     fn stored(&self, at: usize) -> Result<Vec<u8>, EmbeddedError> {
         let meta = &self.meta.granules[at];
@@ -366,26 +405,22 @@ impl Segment {
     /// The time marks of granule `at` (the times of its rows 0,
     /// [`MARK_EVERY`], 2 × [`MARK_EVERY`] ...), when the segment has them.
     pub(super) fn marks(&self, at: usize) -> Result<Option<Vec<i64>>, EmbeddedError> {
-        let Some(extent) = self.meta.marks else {
-            return Ok(None);
-        };
-        let marks_of = |granule: &GranuleMeta| (granule.span.rows as usize).div_ceil(MARK_EVERY);
-        let before: usize = self.meta.granules[..at].iter().map(marks_of).sum();
-        let granule = &self.meta.granules[at];
-        let count = marks_of(granule);
         let damaged = || {
             EmbeddedError::damaged(format!(
                 "{}: the time marks of granule {at} are wrong; the segment is damaged",
                 self.path.display()
             ))
         };
-        if ((before + count) * 8) as u64 > extent.len {
-            return Err(damaged());
-        }
-        let mut bytes = vec![0u8; count * 8];
+        let (offset, len) = match self.marks_extent(at) {
+            Some(Some(extent)) => extent,
+            Some(None) => return Err(damaged()),
+            None => return Ok(None),
+        };
+        let mut bytes = vec![0u8; len];
         self.file
-            .read_exact_at(&mut bytes, extent.offset + before as u64 * 8)
+            .read_exact_at(&mut bytes, offset)
             .map_err(io(&self.path))?;
+        let granule = &self.meta.granules[at];
         let marks: Vec<i64> = bytes
             .chunks_exact(8)
             .map(|mark| i64::from_le_bytes(mark.try_into().expect("8")))
@@ -526,17 +561,8 @@ impl super::terms::IndexBytes for SegmentIndex<'_> {
     }
 
     fn read_ahead(&self, at: u64, len: usize) {
-        if at + len as u64 > self.extent.len {
-            return;
+        if at + len as u64 <= self.extent.len {
+            self.segment.read_ahead(self.extent.offset + at, len);
         }
-        // Advice only: when the kernel does not take it, the read that
-        // follows waits for the bytes as it would have.
-        rustix::fs::fadvise(
-            &self.segment.file,
-            self.extent.offset + at,
-            std::num::NonZeroU64::new(len as u64),
-            rustix::fs::Advice::WillNeed,
-        )
-        .ok();
     }
 }
