@@ -4,9 +4,10 @@
 //! reads a block, then the rows the block points to: both would be waited
 //! for, once per segment. Here every segment's blocks are asked for first,
 //! then read, each asking for its terms' rows; the search then finds them
-//! read. On a store whose pages the machine has let go (this one's host
-//! reclaims page cache not touched for a while, however much is free), a
-//! count of a word at 30M lines waited for about 230 reads in turn.
+//! read. On a store whose pages the machine has let go (a cloud VM's host
+//! may reclaim page cache not touched for a while, however much memory is
+//! free), a count of a word at 30M lines waited for about 230 reads in
+//! turn.
 //!
 //! It must never change what a search finds: it only asks the kernel to
 //! read ahead, and looks terms up as the search would itself. A lookup
