@@ -664,15 +664,16 @@ impl LogStore {
             // The wave's granules are asked for at once, so that reads of
             // those not in memory overlap; once a search needs a second
             // wave, the next one's are asked for too, to come in while this
-            // one is scanned.
+            // one is scanned. `asked` never passes `ahead_to`: each wave
+            // ends at or after the one before.
             let ahead_to = match start {
                 0 => next,
                 _ => (next + wave_size).min(parts.len()),
             };
-            for part in &parts[asked.max(start)..ahead_to.max(asked)] {
+            for part in &parts[asked..ahead_to] {
                 part.place.read_ahead();
             }
-            asked = asked.max(ahead_to);
+            asked = ahead_to;
             let found = on_every_core(wave, |part| scan(part, search, floor, limit));
             for lines in found {
                 best.extend(lines?);

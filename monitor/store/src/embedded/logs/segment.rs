@@ -376,7 +376,7 @@ impl Segment {
     /// ahead, without waiting: a read of them that follows finds them in
     /// memory or on their way. Advice only: when the kernel does not take
     /// it, that read waits for the bytes as it would have.
-    pub(super) fn read_ahead(&self, offset: u64, len: usize) {
+    fn read_ahead(&self, offset: u64, len: usize) {
         rustix::fs::fadvise(
             &self.file,
             offset,

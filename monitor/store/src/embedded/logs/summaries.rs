@@ -6,8 +6,9 @@
 //! newest segments' summaries are kept, since searches start from the
 //! newest lines. They are read when the store opens and as each segment is
 //! written, so the first search does not pay for them all; a segment past
-//! the budget has its summary read again by each search that needs it. The cache must never keep a segment alive: a
-//! segment that retention deletes takes its summary with it.
+//! the budget has its summary read again by each search that needs it. The
+//! cache must never keep a segment alive: a segment that retention deletes
+//! takes its summary with it.
 
 use std::sync::{Arc, Mutex, Weak};
 
