@@ -62,7 +62,8 @@ pub enum StoreConfig {
         /// Lines held in memory (and the WAL) before they are written as a
         /// segment.
         log_head_lines: usize,
-        /// Segments whose id hashes stay in memory for duplicate checks.
+        /// Segments whose id hashes stay in memory for duplicate checks (a
+        /// merged segment counts as the segments it merged).
         log_id_lists: usize,
         /// Memory for segments' index summaries kept between searches.
         log_index_cache: bytesize::ByteSize,
@@ -90,6 +91,7 @@ impl StoreConfig {
                 head_lines: *log_head_lines,
                 id_lists: *log_id_lists,
                 index_cache: usize::try_from(log_index_cache.as_u64()).unwrap_or(usize::MAX),
+                ..LogMemory::default()
             },
             StoreConfig::Elasticsearch { .. } => LogMemory::default(),
         }

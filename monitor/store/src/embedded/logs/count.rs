@@ -183,6 +183,10 @@ pub(super) enum Counted {
     Unknown,
 }
 
+/// A part that may hold a host's newest row: its newest key, its place
+/// among the index's spans, and the host's newest row in it.
+type Candidate = (Key, usize, u32);
+
 /// The parts of one index folded so far ([`Folded`]), by their hosts'
 /// places in the index's names.
 pub(super) struct Fold<'a> {
@@ -192,9 +196,14 @@ pub(super) struct Fold<'a> {
     part: Vec<(usize, u64, u32)>,
     slot: Vec<usize>,
     rows: Vec<u64>,
-    /// Per host: the key of the newest part holding one of its rows, that
-    /// part's place among the spans and the row.
-    newest: Vec<Option<(Key, usize, u32)>>,
+    /// Per host: a key its newest row is at least as new as (the newest
+    /// oldest key of the parts holding one of its rows), and the parts
+    /// that may hold a row newer than that, each's newest key, place among
+    /// the spans and the host's newest row there. Parts overlap in time (a
+    /// merged segment's sources do, and one host's whole chunk and a
+    /// granule of several hosts' lines may), so the part with the newest
+    /// span need not hold the host's newest row.
+    newest: Vec<(Key, Vec<Candidate>)>,
     buckets: Vec<(i64, u64)>,
 }
 
@@ -206,7 +215,7 @@ impl<'a> Fold<'a> {
             part: Vec::new(),
             slot: vec![usize::MAX; hosts],
             rows: vec![0; hosts],
-            newest: vec![None; hosts],
+            newest: vec![((i64::MIN, 0), Vec::new()); hosts],
             buckets: Vec::new(),
         }
     }
@@ -250,9 +259,14 @@ impl<'a> Fold<'a> {
         for &(host, rows, row) in &self.part {
             all += rows;
             self.rows[host] += rows;
-            let newest = &mut self.newest[host];
-            if newest.is_none_or(|(key, ..)| span.max_key > key) {
-                *newest = Some((span.max_key, at, row));
+            let (floor, candidates) = &mut self.newest[host];
+            *floor = span.min_key.max(*floor);
+            if span.max_key >= *floor {
+                candidates.push((span.max_key, at, row));
+                // Those the floor has passed since go now and then.
+                if candidates.len() >= 64 && candidates.len().is_power_of_two() {
+                    candidates.retain(|(newest, ..)| newest >= floor);
+                }
             }
         }
         match self.buckets.last_mut() {
@@ -268,9 +282,11 @@ impl<'a> Fold<'a> {
         let names = &self.counting.hosts.names;
         let hosts = self.rows.iter().enumerate().filter(|(_, rows)| **rows > 0);
         let hosts = hosts.map(|(host, rows)| (Arc::clone(&names[host]), *rows));
-        let mut newest: Vec<(usize, usize, u32)> = (self.newest.iter().enumerate())
-            .filter_map(|(host, newest)| newest.map(|(_, at, row)| (at, host, row)))
-            .collect();
+        let mut newest: Vec<(usize, usize, u32)> = Vec::new();
+        for (host, (floor, candidates)) in self.newest.iter().enumerate() {
+            let newer = candidates.iter().filter(|(newest, ..)| newest >= floor);
+            newest.extend(newer.map(|&(_, at, row)| (at, host, row)));
+        }
         newest.sort_unstable();
         let mut latest: Vec<(usize, Latest)> = Vec::new();
         for (at, host, row) in newest {

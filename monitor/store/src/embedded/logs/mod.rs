@@ -15,6 +15,9 @@
 //!   duplicate checks stay in memory, and are made again from the
 //!   granules' ids when a segment's have been let go. Then the WAL is
 //!   emptied.
+//! - Every [`MERGE_SEGMENTS`] such segments one after another are merged
+//!   into one, on a thread of its own (`merge`), so that a search looks its
+//!   terms up in fewer segments.
 //! - A search asks each part's term index which rows can match (`plan`),
 //!   starting from the segment's summary (its block table and each row's
 //!   host, `summaries`), kept in memory within a budget,
@@ -33,6 +36,7 @@ mod ahead;
 mod chunk;
 mod columns;
 mod count;
+mod merge;
 mod plan;
 pub(crate) mod query;
 mod segment;
@@ -69,10 +73,15 @@ use terms::Terms;
 const HEAD_LIMIT: usize = 256 * 1024;
 
 /// Segments whose id hashes (8 bytes a row) duplicate checks keep in
-/// memory, unless configured otherwise ([`LogMemory::id_lists`]): 16 MiB
-/// with full segments. Late lines are checked against the newest segments;
+/// memory, unless configured otherwise ([`LogMemory::id_lists`]), a merged
+/// segment counting as the segments it merged: 16 MiB with full segments. Late lines are checked against the newest segments;
 /// an old segment's list is made again from its granules' ids when needed.
 const ID_LISTS: usize = 8;
+
+/// Segments of a head's lines merged into one, unless configured otherwise
+/// ([`LogMemory::merge_segments`]): 117 segments at 30M lines become 30,
+/// and the merge holds one term index of about 15 MiB in memory.
+const MERGE_SEGMENTS: usize = 4;
 
 /// Bytes of segments' index summaries (block table, and a byte naming each
 /// row's host: about 0.3 MiB a segment of 256k lines) kept between
@@ -82,20 +91,26 @@ const INDEX_CACHE: usize = 64 * 1024 * 1024;
 
 /// What the logs keep in memory, whatever the number of lines stored: the
 /// head (up to `head_lines` lines with their term indexes and id hashes),
-/// the id hashes of up to `id_lists` segments, and up to `index_cache`
-/// bytes of segments' index summaries.
+/// the id hashes of up to `id_lists` heads' worth of segments, up to
+/// `index_cache` bytes of segments' index summaries, and while segments
+/// are merged, the merged one's term index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogMemory {
     /// Lines kept in memory (and the WAL) before they are written as a
     /// segment: fewer make smaller segments, so more of them to read.
     pub head_lines: usize,
     /// Segments whose id hashes (8 bytes a line) stay in memory for
-    /// duplicate checks; older ones are made again from their granules'
-    /// ids when a late line needs them.
+    /// duplicate checks, a merged segment counting as many as it merged;
+    /// older ones are made again from their granules' ids when a late line
+    /// needs them.
     pub id_lists: usize,
     /// Bytes of segments' index summaries kept between searches, the
     /// newest segments' first; a search reads an older segment's again.
     pub index_cache: usize,
+    /// Segments of about a head's lines merged into one once there are
+    /// this many one after another (fewer than 2: none), so that a search
+    /// looks its terms up in fewer segments.
+    pub merge_segments: usize,
 }
 
 impl Default for LogMemory {
@@ -104,6 +119,7 @@ impl Default for LogMemory {
             head_lines: HEAD_LIMIT,
             id_lists: ID_LISTS,
             index_cache: INDEX_CACHE,
+            merge_segments: MERGE_SEGMENTS,
         }
     }
 }
@@ -175,9 +191,18 @@ pub(super) struct Page {
 pub(super) struct LogStore {
     dir: PathBuf,
     head_limit: usize,
-    state: Mutex<State>,
-    summaries: Summaries,
+    state: Arc<Mutex<State>>,
+    summaries: Arc<Summaries>,
     sync: GroupCommit,
+    merger: merge::Merger,
+}
+
+impl Drop for LogStore {
+    /// Waits for a merge under way: a store opened again on the same
+    /// directory must find it done or not begun.
+    fn drop(&mut self) {
+        self.merger.finish();
+    }
 }
 
 impl std::fmt::Debug for LogStore {
@@ -245,9 +270,11 @@ struct State {
     head_ids: IdSet,
     segments: Vec<Arc<Segment>>,
     /// Segments whose id hashes are in memory, least recently used first:
-    /// at most `id_limit`, so memory does not grow with the lines stored.
+    /// at most `id_limit` heads' worth, so memory does not grow with the
+    /// lines stored.
     id_lists: VecDeque<Arc<Segment>>,
     id_limit: usize,
+    head_limit: usize,
     /// No segment holds a line newer than this (µs): lines newer than every
     /// segment, the usual case, need no look at them for duplicates.
     /// Retention only lowers the true value, so it is never too low.
@@ -303,6 +330,10 @@ impl LogStore {
                 _ => {}
             }
         }
+        for at in merge::leftovers(&segments).into_iter().rev() {
+            let leftover = segments.remove(at);
+            std::fs::remove_file(&leftover.path).map_err(io(&leftover.path))?;
+        }
         segments.sort_by_key(Segment::flushed_through);
         let flushed = segments
             .iter()
@@ -332,6 +363,7 @@ impl LogStore {
             segments: segments.into_iter().map(Arc::new).collect(),
             id_lists: VecDeque::with_capacity(memory.id_lists + 1),
             id_limit: memory.id_lists,
+            head_limit,
             next_seq: flushed,
             wal,
             wal_len: 0,
@@ -373,7 +405,7 @@ impl LogStore {
         // What the first search would otherwise make or read: the term
         // indexes of the chunks replayed from the WAL (60 ms for a full
         // head), and the segments' index summaries.
-        let summaries = Summaries::new(memory.index_cache);
+        let summaries = Arc::new(Summaries::new(memory.index_cache));
         let newest_first: Vec<Arc<Segment>> = state.segments.iter().rev().cloned().collect();
         in_pool(|| {
             // A chunk whose index cannot be made is left for the search
@@ -381,12 +413,22 @@ impl LogStore {
             on_every_core(&state.head, |chunk| chunk.index().is_ok());
             summaries.warm(&newest_first);
         });
+        let state = Arc::new(Mutex::new(state));
+        let policy = merge::Policy {
+            segments: memory.merge_segments,
+            head_lines: head_limit,
+        };
+        let merger = merge::Merger::new(policy, dir, &state, &summaries);
+        // Segments written before merging was, or left unmerged when the
+        // store stopped.
+        merger.when_due();
         Ok(Self {
             dir: dir.to_owned(),
             head_limit,
-            state: Mutex::new(state),
+            state,
             summaries,
             sync,
+            merger,
         })
     }
 
@@ -489,12 +531,16 @@ impl LogStore {
             }
             state.head_rows += accepted.len();
             state.head.extend(chunks.iter().cloned());
-            if state.head_rows >= self.head_limit {
+            let flushed = state.head_rows >= self.head_limit;
+            if flushed {
                 self.flush(&mut state)?;
             }
             let stored = accepted.len() as u64;
-            (state.wal_written, stored, chunks)
+            (state.wal_written, stored, chunks, flushed)
         };
+        if written.3 {
+            self.merger.when_due();
+        }
         // Indexed out of the lock, so that other writers go on meanwhile. A
         // chunk that cannot be indexed fails the first search that reads
         // it, which says why; the write itself is kept.
@@ -1121,7 +1167,8 @@ impl State {
     }
 
     /// Notes that `segment`'s id hashes were just used (and are in
-    /// memory); the least recently used past `id_limit` are forgotten.
+    /// memory); the least recently used past `id_limit` heads' worth are
+    /// forgotten, though never the one just used.
     fn used(&mut self, segment: &Arc<Segment>) {
         if let Some(at) = self.id_lists.iter().position(|s| Arc::ptr_eq(s, segment)) {
             if at + 1 != self.id_lists.len() {
@@ -1131,8 +1178,13 @@ impl State {
             return;
         }
         self.id_lists.push_back(Arc::clone(segment));
-        while self.id_lists.len() > self.id_limit {
+        // A segment counts as the heads it holds: a merged one as many as
+        // it merged.
+        let heads = |segment: &Arc<Segment>| (segment.rows() / self.head_limit as u64).max(1);
+        let mut held: u64 = self.id_lists.iter().map(heads).sum();
+        while held > self.id_limit as u64 && self.id_lists.len() > 1 {
             if let Some(oldest) = self.id_lists.pop_front() {
+                held -= heads(&oldest);
                 oldest.forget_ids();
             }
         }

@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use super::chunk::{Decoded, Key, Span};
 use super::columns::{self, Packer};
 use super::summaries::Summary;
+use super::terms::Terms;
 
 const MAGIC: &[u8; 8] = b"AERIELG1";
 /// Rows between two time marks: a count that straddles a bucket boundary
@@ -82,6 +83,10 @@ struct Meta {
     marks: Option<Extent>,
     #[serde(default)]
     granule_form: GranuleForm,
+    /// The `flushed_through` of the segments merged into this one: a file
+    /// of one of them left by a crash is a copy of some of these rows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    merged: Vec<u64>,
 }
 
 /// Rows to read: a chunk (a head's, or a granule of a segment written
@@ -174,40 +179,63 @@ fn write_body(
         });
         out.put(&compressed)?;
     }
-    let index_extent = Extent {
-        offset: out.at,
-        len: index.len() as u64,
-    };
-    out.put(index)?;
-    let marks_extent = Extent {
-        offset: out.at,
-        len: marks.len() as u64,
-    };
-    out.put(&marks)?;
-    let rows = metas.iter().map(|g| u64::from(g.span.rows)).sum();
-    let meta = Meta {
+    let ends = Ends {
         flushed_through,
-        rows,
-        min_ts: metas.iter().map(|g| g.span.min_key.0).min().unwrap_or(0),
-        max_ts: metas.iter().map(|g| g.span.max_key.0).max().unwrap_or(0),
-        ids_offset: out.at,
-        ids_count: rows,
-        id_bytes: 0,
-        ids_crc: 0,
-        granules: metas,
-        index: Some(index_extent),
-        marks: Some(marks_extent),
-        granule_form: GranuleForm::ZstdColumns,
+        index,
+        marks: &marks,
+        merged: Vec::new(),
     };
-    let json = serde_json::to_vec(&meta).expect("segment meta serializes");
-    let mut footer = Vec::with_capacity(FOOTER);
-    footer.extend_from_slice(&out.at.to_le_bytes());
-    footer.extend_from_slice(&(json.len() as u32).to_le_bytes());
-    footer.extend_from_slice(&crc32fast::hash(&json).to_le_bytes());
-    footer.extend_from_slice(MAGIC);
-    out.put(&json)?;
-    out.put(&footer)?;
-    Ok(meta)
+    ends.write(&mut out, metas)
+}
+
+/// What a segment's file holds after its granules.
+struct Ends<'a> {
+    flushed_through: u64,
+    index: &'a [u8],
+    marks: &'a [u8],
+    merged: Vec<u64>,
+}
+
+impl Ends<'_> {
+    /// Writes the term index, the time marks, the meta of `granules` (those
+    /// written before to `out`) and the footer; answers the meta.
+    fn write(self, out: &mut Counted<'_>, granules: Vec<GranuleMeta>) -> std::io::Result<Meta> {
+        let index_extent = Extent {
+            offset: out.at,
+            len: self.index.len() as u64,
+        };
+        out.put(self.index)?;
+        let marks_extent = Extent {
+            offset: out.at,
+            len: self.marks.len() as u64,
+        };
+        out.put(self.marks)?;
+        let rows = granules.iter().map(|g| u64::from(g.span.rows)).sum();
+        let meta = Meta {
+            flushed_through: self.flushed_through,
+            rows,
+            min_ts: granules.iter().map(|g| g.span.min_key.0).min().unwrap_or(0),
+            max_ts: granules.iter().map(|g| g.span.max_key.0).max().unwrap_or(0),
+            ids_offset: out.at,
+            ids_count: rows,
+            id_bytes: 0,
+            ids_crc: 0,
+            granules,
+            index: Some(index_extent),
+            marks: Some(marks_extent),
+            granule_form: GranuleForm::ZstdColumns,
+            merged: self.merged,
+        };
+        let json = serde_json::to_vec(&meta).expect("segment meta serializes");
+        let mut footer = Vec::with_capacity(FOOTER);
+        footer.extend_from_slice(&out.at.to_le_bytes());
+        footer.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        footer.extend_from_slice(&crc32fast::hash(&json).to_le_bytes());
+        footer.extend_from_slice(MAGIC);
+        out.put(&json)?;
+        out.put(&footer)?;
+        Ok(meta)
+    }
 }
 
 impl Segment {
@@ -232,6 +260,94 @@ impl Segment {
             file: File::open(path).map_err(io(path))?,
             meta,
             ids: Mutex::new(Some(Arc::new(ids))),
+            summary: Mutex::new(None),
+        })
+    }
+
+    /// Whether [`Segment::merge`] takes it: its granules are columns, with
+    /// a term index and time marks (segments written before have not).
+    pub(super) fn mergeable(&self) -> bool {
+        matches!(self.meta.granule_form, GranuleForm::ZstdColumns)
+            && self.meta.index.is_some()
+            && self.meta.marks.is_some()
+    }
+
+    /// The `flushed_through` of the segments merged into this one.
+    pub(super) fn merged(&self) -> &[u64] {
+        &self.meta.merged
+    }
+
+    /// Writes `sources`, oldest first and each [mergeable], as one segment
+    /// `path`, durably: their granules and time marks copied as they are
+    /// (checksums checked), their term indexes merged a block at a time, one
+    /// source's rows after another's. The rows' id hashes are held in
+    /// memory when every source holds its own. The sources are left as
+    /// they are.
+    ///
+    /// [mergeable]: Segment::mergeable
+    pub(super) fn merge(path: &Path, sources: &[Arc<Segment>]) -> Result<Self, EmbeddedError> {
+        let mut indexes = Vec::with_capacity(sources.len());
+        let mut marks = Vec::new();
+        for source in sources {
+            let (Some(index), Some(extent), true) =
+                (source.index(), source.meta.marks, source.mergeable())
+            else {
+                return Err(EmbeddedError::damaged(format!(
+                    "{}: written before segments were merged, so it cannot be",
+                    source.path.display()
+                )));
+            };
+            indexes.push(index);
+            let mut bytes = vec![0u8; extent.len as usize];
+            source
+                .file
+                .read_exact_at(&mut bytes, extent.offset)
+                .map_err(io(&source.path))?;
+            marks.extend_from_slice(&bytes);
+        }
+        let terms: Vec<Terms<'_>> = indexes
+            .iter()
+            .map(|index| Terms::open(index))
+            .collect::<Result<_, _>>()?;
+        let index = super::terms::merge(&terms)?;
+        let ends = Ends {
+            flushed_through: sources
+                .iter()
+                .map(|s| s.flushed_through())
+                .max()
+                .unwrap_or(0),
+            index: &index,
+            marks: &marks,
+            merged: sources.iter().map(|s| s.flushed_through()).collect(),
+        };
+        let written = aerie_common::atomic_write_with(path, |out| {
+            let mut out = Counted { out, at: 0 };
+            out.put(MAGIC)?;
+            let mut granules = Vec::new();
+            for source in sources {
+                for (at, granule) in source.meta.granules.iter().enumerate() {
+                    let stored = source.stored(at).map_err(std::io::Error::other)?;
+                    granules.push(GranuleMeta {
+                        offset: out.at,
+                        ..granule.clone()
+                    });
+                    out.put(&stored)?;
+                }
+            }
+            ends.write(&mut out, granules)
+        });
+        let meta = written.map_err(io(path))?;
+        let held: Option<Vec<Arc<Vec<u64>>>> = sources.iter().map(|s| s.held_ids()).collect();
+        let ids = held.map(|held| {
+            let mut ids: Vec<u64> = held.iter().flat_map(|ids| ids.iter().copied()).collect();
+            ids.sort_unstable();
+            Arc::new(ids)
+        });
+        Ok(Self {
+            path: path.to_owned(),
+            file: File::open(path).map_err(io(path))?,
+            meta,
+            ids: Mutex::new(ids),
             summary: Mutex::new(None),
         })
     }
@@ -502,9 +618,13 @@ impl Segment {
     }
 
     /// Whether the id hashes are in memory now.
-    #[cfg(test)]
-    pub(super) fn ids_in_memory(&self) -> bool {
-        self.ids.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    pub(super) fn holds_ids(&self) -> bool {
+        self.held_ids().is_some()
+    }
+
+    /// The id hashes, if they are in memory.
+    fn held_ids(&self) -> Option<Arc<Vec<u64>>> {
+        self.ids.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Lets the id hashes go from memory; the next [`Segment::ids`] reads

@@ -13,10 +13,12 @@ fn line(n: u64, ts: i64, message: &str) -> (String, String, i64) {
     (id, message.to_owned(), ts)
 }
 
-/// A store's memory with a head of `lines` lines.
+/// A store's memory with a head of `lines` lines, whose segments are not
+/// merged (a merge runs on a thread of its own, whenever it is due).
 fn head(lines: usize) -> LogMemory {
     LogMemory {
         head_lines: lines,
+        merge_segments: 0,
         ..LogMemory::default()
     }
 }
@@ -561,9 +563,8 @@ fn duplicate_checks_keep_the_configured_number_of_id_lists_in_memory_and_still_s
     let dir = tempfile::tempdir().unwrap();
     const LISTS: usize = 3;
     let memory = LogMemory {
-        head_lines: 4,
         id_lists: LISTS,
-        ..LogMemory::default()
+        ..head(4)
     };
     let store = LogStore::open(dir.path(), memory).unwrap();
     let segments_written = LISTS * 2 + 1;
@@ -577,13 +578,13 @@ fn duplicate_checks_keep_the_configured_number_of_id_lists_in_memory_and_still_s
     let in_memory = |store: &LogStore| {
         let state = store.state();
         assert!(state.id_lists.len() <= LISTS);
-        state.segments.iter().filter(|s| s.ids_in_memory()).count()
+        state.segments.iter().filter(|s| s.holds_ids()).count()
     };
     assert_eq!(in_memory(&store), LISTS, "the newest segments' lists");
     // A line of the oldest segment, sent again, is still recognised: its
     // list is read again, and another is let go.
     assert_eq!(write(&store, "gw-1", &lines[..1]), (0, 1));
-    assert!(store.state().segments[0].ids_in_memory());
+    assert!(store.state().segments[0].holds_ids());
     assert_eq!(in_memory(&store), LISTS);
 }
 
@@ -594,7 +595,12 @@ type Mixed = (String, &'static str, String, i64);
 /// whole and merged granules, segments of 100 rows), with common, rare
 /// and unique words, three levels, and times that go back and forth.
 fn mixed_store(dir: &Path) -> (LogStore, Vec<Mixed>) {
-    let store = LogStore::open(dir, head(100)).unwrap();
+    mixed_store_in(dir, head(100))
+}
+
+/// [`mixed_store`], in a store of `memory`.
+fn mixed_store_in(dir: &Path, memory: LogMemory) -> (LogStore, Vec<Mixed>) {
+    let store = LogStore::open(dir, memory).unwrap();
     let mut state = 7u64;
     let mut next = move |below: u64| {
         state = state
@@ -674,9 +680,8 @@ fn index_summaries_stay_within_their_budget_newest_segments_first_and_counts_agr
     let two: usize = held[..2].iter().map(|(_, size)| size).sum();
     for (budget, kept) in [(two, 2), (0, 0)] {
         let memory = LogMemory {
-            head_lines: 100,
             index_cache: budget,
-            ..LogMemory::default()
+            ..head(100)
         };
         let store = LogStore::open(dir.path(), memory).unwrap();
         assert_eq!(counted(&store), expected, "with a budget of {budget} bytes");
@@ -707,9 +712,8 @@ fn summaries_and_the_replayed_heads_indexes_are_made_before_the_first_search() {
     let two: usize = held[..2].iter().map(|(_, size)| size).sum();
     for (budget, kept) in [(usize::MAX, newest.len()), (two, 2)] {
         let memory = LogMemory {
-            head_lines: 100,
             index_cache: budget,
-            ..LogMemory::default()
+            ..head(100)
         };
         let store = LogStore::open(dir.path(), memory).unwrap();
         let held: Vec<u64> = store.summaries.held().iter().map(|(f, _)| *f).collect();
@@ -747,6 +751,12 @@ fn counts_and_searches_through_the_term_index_agree_with_reading_every_line() {
     let dir = tempfile::tempdir().unwrap();
     let (store, lines) = mixed_store(dir.path());
     assert!(segments(dir.path()) >= 5);
+    agrees_with_reading_every_line(&store, &lines);
+}
+
+/// Checks that every page of searches of many kinds, and their counts in
+/// buckets of several widths, find what reading every one of `lines` does.
+fn agrees_with_reading_every_line(store: &LogStore, lines: &[Mixed]) {
     let queries = [
         "heap",
         "rare",
@@ -978,4 +988,127 @@ fn a_count_across_bucket_boundaries_places_rows_by_the_time_marks_without_readin
     let expr = parse("other").unwrap();
     let error = store.count(&everything(&expr), second).unwrap_err();
     assert!(error.to_string().contains("damaged"), "{error}");
+}
+
+/// The mixed corpus in a store whose segments of 100 lines are merged
+/// three at a time, its merges done.
+fn merged_store(dir: &Path) -> (LogStore, Vec<Mixed>) {
+    let memory = LogMemory {
+        merge_segments: 3,
+        ..head(100)
+    };
+    let (store, lines) = mixed_store_in(dir, memory);
+    store.merger.finish();
+    (store, lines)
+}
+
+/// The segments' files in `dir`, by name.
+fn segment_files(dir: &Path) -> std::collections::BTreeSet<String> {
+    let names = std::fs::read_dir(dir.join("segments")).unwrap();
+    names
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn merged_segments_answer_every_search_and_count_as_reading_every_line_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, lines) = merged_store(dir.path());
+    let merged = (store.state().segments.iter())
+        .filter(|segment| !segment.merged().is_empty())
+        .count();
+    assert!(merged >= 1, "segments of 100 lines, merged three at a time");
+    assert!(
+        store.merger.due().is_none(),
+        "no run is left due: {:?}",
+        store.state().segments
+    );
+    assert_eq!(
+        segments(dir.path()),
+        store.state().segments.len(),
+        "the merged segments' sources are deleted"
+    );
+    agrees_with_reading_every_line(&store, &lines);
+    drop(store);
+    let store = LogStore::open(dir.path(), head(100)).unwrap();
+    agrees_with_reading_every_line(&store, &lines);
+}
+
+#[test]
+fn a_merge_cut_short_by_a_crash_before_its_sources_went_keeps_every_line_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, lines) = mixed_store(dir.path());
+    drop(store);
+    let sources = tempfile::tempdir().unwrap();
+    let unmerged = segment_files(dir.path());
+    for name in &unmerged {
+        let from = dir.path().join("segments").join(name);
+        std::fs::copy(from, sources.path().join(name)).unwrap();
+    }
+    let merging = LogMemory {
+        merge_segments: 3,
+        ..head(100)
+    };
+    let store = LogStore::open(dir.path(), merging).unwrap();
+    store.merger.finish();
+    drop(store);
+    let merged = segment_files(dir.path());
+    assert!(merged.len() < unmerged.len(), "{merged:?}");
+    // A crash after the merged segments were renamed into place, before
+    // their sources were deleted: the sources are back.
+    for name in &unmerged {
+        let to = dir.path().join("segments").join(name);
+        std::fs::copy(sources.path().join(name), to).unwrap();
+    }
+    let store = LogStore::open(dir.path(), head(100)).unwrap();
+    assert_eq!(
+        segment_files(dir.path()),
+        merged,
+        "the sources left are deleted"
+    );
+    agrees_with_reading_every_line(&store, &lines);
+}
+
+#[test]
+fn a_line_sent_again_after_its_segment_was_merged_is_still_recognised() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, lines) = merged_store(dir.path());
+    let oldest = Arc::clone(&store.state().segments[0]);
+    assert!(!oldest.merged().is_empty());
+    assert!(oldest.holds_ids(), "its sources' ids, carried over");
+    // The first line written (n = 0), sent again as the agent would.
+    let (host, level, message, ts) = &lines[0];
+    let (id, _, _) = line(0, *ts, "");
+    let again = |store: &LogStore| {
+        let new = NewLine {
+            ts: *ts,
+            file: "/var/log/app.log",
+            level: Some(level),
+            logger: Some("ThrottleHandler"),
+            id: &id,
+            message,
+        };
+        store.write("acme", host, &[new]).unwrap()
+    };
+    assert_eq!(again(&store), (0, 1));
+    oldest.forget_ids();
+    assert_eq!(again(&store), (0, 1), "with its ids made again");
+    drop((oldest, store));
+    let store = LogStore::open(dir.path(), head(100)).unwrap();
+    assert_eq!(again(&store), (0, 1), "after a restart");
+}
+
+#[test]
+fn retention_cuts_a_merged_segment_like_any_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, lines) = merged_store(dir.path());
+    let cutoff = 40_000_000;
+    let kept: Vec<Mixed> = (lines.iter())
+        .filter(|(.., ts)| *ts >= cutoff)
+        .cloned()
+        .collect();
+    assert!(!kept.is_empty() && kept.len() < lines.len());
+    let gone = store.delete_older_than(cutoff).unwrap();
+    assert_eq!(gone, (lines.len() - kept.len()) as u64);
+    agrees_with_reading_every_line(&store, &kept);
 }
