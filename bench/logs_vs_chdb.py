@@ -10,7 +10,9 @@ at several sizes (the growth table).
   (gzip JSON, de-duplicated by id, synced before the answer), to ClickHouse
   through TSV files inserted into a MergeTree (`ORDER BY ts`). Lines per
   CPU-second of the server (the monitor's process; chDB's, which is this
-  Python process, around the inserts only).
+  Python process, around the inserts only), each counted until the work
+  its ingest left running (the monitor's segment merges, ClickHouse's part
+  merges) is done.
 - Queries, newest 100 matching lines, each timed QUERIES times per run and
   the run repeated RUNS times; each figure is the median of the runs' p50
   and p99, with their spread:
@@ -89,6 +91,21 @@ def zipf_table():
 def own_cpu():
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def settled(read_cpu):
+    """The CPU time `read_cpu` gives once the work an ingest left running
+    (the monitor's segment merges, ClickHouse's part merges) is done: when
+    two seconds in a row add less than a fiftieth of a core each; at most
+    two minutes. Each engine's ingest figure counts what it left."""
+    quiet, deadline = 0, time.time() + 120
+    last = read_cpu()
+    while quiet < 2 and time.time() < deadline:
+        time.sleep(1)
+        now = read_cpu()
+        quiet = quiet + 1 if now - last < 0.02 else 0
+        last = now
+    return last
 
 
 def peak_rss_mb(pid):
@@ -253,13 +270,13 @@ def one_size(lines, work):
             if answer.get("accepted") != count:
                 raise SystemExit(f"the monitor took {answer.get('accepted')} of {count} lines: {str(answer)[:300]}")
         parallel(range(len(bodies)), ingest)
-        out["monitor_ingest_cpu"] = cpu(monitor.pid) - before
+        out["monitor_ingest_cpu"] = settled(lambda: cpu(monitor.pid)) - before
         bodies.clear()
         for table in ("indexed", "plain"):
             before = own_cpu()
             for path in tsvs:
                 ch(f"INSERT INTO b.{table} SELECT * FROM file('{path}', TSV, '{structure}')")
-            out[f"{table}_ingest_cpu"] = own_cpu() - before
+            out[f"{table}_ingest_cpu"] = settled(own_cpu) - before
         for path in with_ids:
             ch(f"INSERT INTO b.with_ids SELECT * FROM file('{path}', TSV, '{structure}, id String')")
         for path in tsvs + with_ids:

@@ -15,6 +15,7 @@ pub(super) enum RawStore {
         log_head_lines: Option<usize>,
         log_id_lists: Option<usize>,
         log_index_cache: Option<bytesize::ByteSize>,
+        log_merge_segments: Option<usize>,
     },
     Elasticsearch {
         url: Urls,
@@ -40,6 +41,7 @@ impl Default for RawStore {
             log_head_lines: None,
             log_id_lists: None,
             log_index_cache: None,
+            log_merge_segments: None,
         }
     }
 }
@@ -47,6 +49,10 @@ impl Default for RawStore {
 /// The bounds of `log_head_lines`: a granule's lines at least (fewer make
 /// a segment of less than one granule), and a head of at most 4 GiB or so.
 const HEAD_LINES: std::ops::RangeInclusive<usize> = 8192..=16 * 1024 * 1024;
+
+/// The bounds of `log_merge_segments` other than 0: a merge holds the
+/// merged segment's term index in memory, about 15 MiB a head of 256k lines.
+const MERGE_SEGMENTS: std::ops::RangeInclusive<usize> = 2..=64;
 
 fn default_prefix() -> String {
     "aerie".into()
@@ -67,6 +73,8 @@ pub enum StoreConfig {
         log_id_lists: usize,
         /// Memory for segments' index summaries kept between searches.
         log_index_cache: bytesize::ByteSize,
+        /// Segments of a head merged into one at a time (0: never).
+        log_merge_segments: usize,
     },
     Elasticsearch {
         /// The cluster's nodes, in the order they are preferred: requests
@@ -87,11 +95,12 @@ impl StoreConfig {
                 log_head_lines,
                 log_id_lists,
                 log_index_cache,
+                log_merge_segments,
             } => LogMemory {
                 head_lines: *log_head_lines,
                 id_lists: *log_id_lists,
                 index_cache: usize::try_from(log_index_cache.as_u64()).unwrap_or(usize::MAX),
-                ..LogMemory::default()
+                merge_segments: *log_merge_segments,
             },
             StoreConfig::Elasticsearch { .. } => LogMemory::default(),
         }
@@ -105,6 +114,7 @@ impl RawStore {
                 log_head_lines,
                 log_id_lists,
                 log_index_cache,
+                log_merge_segments,
             } => {
                 let defaults = LogMemory::default();
                 let log_head_lines = log_head_lines.unwrap_or(defaults.head_lines);
@@ -133,10 +143,24 @@ impl RawStore {
                 }
                 let log_index_cache =
                     log_index_cache.unwrap_or(bytesize::ByteSize::b(defaults.index_cache as u64));
+                let log_merge_segments = log_merge_segments.unwrap_or(defaults.merge_segments);
+                if !(log_merge_segments == 0 || MERGE_SEGMENTS.contains(&log_merge_segments)) {
+                    return Err(invalid(
+                        "store.log_merge_segments",
+                        format!(
+                            "{log_merge_segments} is neither 0 (never merge) nor within {}..={}: \
+                             a merge takes at least two segments (the default is {})",
+                            MERGE_SEGMENTS.start(),
+                            MERGE_SEGMENTS.end(),
+                            defaults.merge_segments
+                        ),
+                    ));
+                }
                 StoreConfig::Embedded {
                     log_head_lines,
                     log_id_lists,
                     log_index_cache,
+                    log_merge_segments,
                 }
             }
             RawStore::Elasticsearch {

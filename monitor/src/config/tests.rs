@@ -49,13 +49,18 @@ fn a_good_config_gets_defaults_and_masks_tokens() {
 fn the_logs_memory_is_what_the_store_section_says() {
     let config = parse(&format!(
         "{GOOD}\n[store]\nkind = \"embedded\"\nlog_head_lines = 65536\nlog_id_lists = 2\n\
-         log_index_cache = \"8 MiB\"\n"
+         log_index_cache = \"8 MiB\"\nlog_merge_segments = 0\n"
     ))
     .unwrap();
     let memory = config.store.log_memory();
     assert_eq!(
-        (memory.head_lines, memory.id_lists, memory.index_cache),
-        (65536, 2, 8 << 20)
+        (
+            memory.head_lines,
+            memory.id_lists,
+            memory.index_cache,
+            memory.merge_segments
+        ),
+        (65536, 2, 8 << 20, 0)
     );
     let printed = config.to_masked_toml();
     assert!(
@@ -147,6 +152,11 @@ fn bad_configs_name_the_field() {
             format!("{GOOD}\n[store]\nkind = \"embedded\"\nlog_id_lists = 0\n"),
             "store.log_id_lists",
             "at least the newest segment",
+        ),
+        (
+            format!("{GOOD}\n[store]\nkind = \"embedded\"\nlog_merge_segments = 1\n"),
+            "store.log_merge_segments",
+            "a merge takes at least two segments",
         ),
     ];
     aerie_testkit::assert_refused("/etc/aerie/monitor.toml", &cases, parse);

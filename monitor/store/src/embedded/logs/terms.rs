@@ -358,8 +358,10 @@ struct Cursor<'a, 'b> {
     /// The number of its first row in the merged index.
     base: u32,
     block: usize,
-    /// The open block's terms and where their rows are.
-    entries: Vec<(Vec<u8>, Posted)>,
+    /// The open block's terms, one after another, and each's end there
+    /// and where its rows are.
+    terms_bytes: Vec<u8>,
+    entries: Vec<(usize, Posted)>,
     at: usize,
 }
 
@@ -369,6 +371,7 @@ impl<'a, 'b> Cursor<'a, 'b> {
             terms,
             base,
             block: 0,
+            terms_bytes: Vec::new(),
             entries: Vec::with_capacity(BLOCK),
             at: 0,
         };
@@ -379,10 +382,12 @@ impl<'a, 'b> Cursor<'a, 'b> {
     /// Reads the next block with a term, if any.
     fn load(&mut self) -> Result<(), EmbeddedError> {
         self.entries.clear();
+        self.terms_bytes.clear();
         self.at = 0;
         while self.entries.is_empty() && self.block < self.terms.table.entries.len() {
             self.terms.walk(self.block, |term, posted| {
-                self.entries.push((term.to_vec(), posted));
+                self.terms_bytes.extend_from_slice(term);
+                self.entries.push((self.terms_bytes.len(), posted));
                 Ok(true)
             })?;
             self.block += 1;
@@ -391,7 +396,12 @@ impl<'a, 'b> Cursor<'a, 'b> {
     }
 
     fn term(&self) -> Option<&[u8]> {
-        self.entries.get(self.at).map(|(term, _)| term.as_slice())
+        let (end, _) = self.entries.get(self.at)?;
+        let start = match self.at {
+            0 => 0,
+            at => self.entries[at - 1].0,
+        };
+        Some(&self.terms_bytes[start..*end])
     }
 
     /// Appends the current term's rows, numbered in the merged index, and
@@ -423,39 +433,52 @@ pub(super) fn merge(parts: &[Terms<'_>]) -> Result<Vec<u8>, EmbeddedError> {
         base += terms.rows;
     }
     let mut writer = Writer::new(base);
-    // The cursors by their current term, smallest first; ties in the
-    // parts' order, so that rows stay sorted.
-    let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<(Vec<u8>, usize)>> = cursors
-        .iter()
-        .enumerate()
-        .filter_map(|(at, cursor)| {
-            cursor
-                .term()
-                .map(|term| std::cmp::Reverse((term.to_vec(), at)))
-        })
+    // The places of the cursors with a term left, as a binary heap by
+    // their current term, smallest first; ties in the parts' order, so that
+    // rows stay sorted. Terms are compared where the cursors hold them.
+    let mut heap: Vec<usize> = (0..cursors.len())
+        .filter(|&at| cursors[at].term().is_some())
         .collect();
-    let mut rows = Vec::new();
-    while let Some(std::cmp::Reverse((term, at))) = heap.pop() {
+    for at in (0..heap.len() / 2).rev() {
+        sift_down(&mut heap, at, &cursors);
+    }
+    let (mut term, mut rows) = (Vec::new(), Vec::new());
+    while let Some(&first) = heap.first() {
+        term.clear();
+        term.extend_from_slice(cursors[first].term().unwrap_or_default());
         rows.clear();
-        let mut next = Some(at);
-        while let Some(at) = next {
-            let cursor = &mut cursors[at];
-            cursor.take_rows(&mut rows)?;
-            if let Some(following) = cursor.term() {
-                heap.push(std::cmp::Reverse((following.to_vec(), at)));
+        while let Some(&at) = heap.first() {
+            if cursors[at].term() != Some(term.as_slice()) {
+                break;
             }
-            next = match heap.peek() {
-                Some(std::cmp::Reverse((same, at))) if *same == term => {
-                    let at = *at;
-                    heap.pop();
-                    Some(at)
-                }
-                _ => None,
-            };
+            cursors[at].take_rows(&mut rows)?;
+            if cursors[at].term().is_none() {
+                heap.swap_remove(0);
+            }
+            sift_down(&mut heap, 0, &cursors);
         }
         writer.push(&term, &rows);
     }
     Ok(writer.finish())
+}
+
+/// Moves the cursor at `heap[at]` down the heap until neither cursor below
+/// it has a smaller term.
+fn sift_down(heap: &mut [usize], mut at: usize, cursors: &[Cursor<'_, '_>]) {
+    let key = |place: usize| (cursors[place].term(), place);
+    loop {
+        let mut least = at;
+        for child in [2 * at + 1, 2 * at + 2] {
+            if child < heap.len() && key(heap[child]) < key(heap[least]) {
+                least = child;
+            }
+        }
+        if least == at {
+            return;
+        }
+        heap.swap(at, least);
+        at = least;
+    }
 }
 
 /// The block's word for `rows` (sorted, of `total` rows) in their smallest
