@@ -74,8 +74,9 @@ const HEAD_LIMIT: usize = 256 * 1024;
 
 /// Segments whose id hashes (8 bytes a row) duplicate checks keep in
 /// memory, unless configured otherwise ([`LogMemory::id_lists`]), a merged
-/// segment counting as the segments it merged: 16 MiB with full segments. Late lines are checked against the newest segments;
-/// an old segment's list is made again from its granules' ids when needed.
+/// segment counting as the segments it merged: 16 MiB with full segments.
+/// Late lines are checked against the newest segments; an old segment's
+/// list is made again from its granules' ids when needed.
 const ID_LISTS: usize = 8;
 
 /// Segments of a head's lines merged into one, unless configured otherwise
@@ -462,7 +463,7 @@ impl LogStore {
         lines: &[NewLine<'_>],
     ) -> Result<(u64, u64, u64), EmbeddedError> {
         let ids: Vec<Id<'_>> = lines.iter().map(|line| Id::of(line.id)).collect();
-        let written = {
+        let (wal_written, stored, chunks, flushed) = {
             let mut state = self.state();
             let mut accepted: Vec<(usize, u64)> = Vec::with_capacity(lines.len());
             let keys: Vec<u64> = ids.iter().map(|id| id.key(environment)).collect();
@@ -538,16 +539,16 @@ impl LogStore {
             let stored = accepted.len() as u64;
             (state.wal_written, stored, chunks, flushed)
         };
-        if written.3 {
+        if flushed {
             self.merger.when_due();
         }
         // Indexed out of the lock, so that other writers go on meanwhile. A
         // chunk that cannot be indexed fails the first search that reads
         // it, which says why; the write itself is kept.
-        for chunk in &written.2 {
+        for chunk in &chunks {
             let _ = chunk.index();
         }
-        Ok((written.1, lines.len() as u64 - written.1, written.0))
+        Ok((stored, lines.len() as u64 - stored, wal_written))
     }
 
     /// Syncs the WAL unless a sync since `written` did.

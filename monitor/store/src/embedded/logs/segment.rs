@@ -298,12 +298,7 @@ impl Segment {
                 )));
             };
             indexes.push(index);
-            let mut bytes = vec![0u8; extent.len as usize];
-            source
-                .file
-                .read_exact_at(&mut bytes, extent.offset)
-                .map_err(io(&source.path))?;
-            marks.extend_from_slice(&bytes);
+            marks.extend_from_slice(&source.read_at(extent.offset, extent.len as usize)?);
         }
         let terms: Vec<Terms<'_>> = indexes
             .iter()
@@ -502,13 +497,19 @@ impl Segment {
         .ok();
     }
 
+    /// The `len` bytes of the file at `offset`.
+    fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>, EmbeddedError> {
+        let mut bytes = vec![0u8; len];
+        self.file
+            .read_exact_at(&mut bytes, offset)
+            .map_err(io(&self.path))?;
+        Ok(bytes)
+    }
+
     /// Granule `at` as stored, its checksum checked.
     fn stored(&self, at: usize) -> Result<Vec<u8>, EmbeddedError> {
         let meta = &self.meta.granules[at];
-        let mut compressed = vec![0u8; meta.len as usize];
-        self.file
-            .read_exact_at(&mut compressed, meta.offset)
-            .map_err(io(&self.path))?;
+        let compressed = self.read_at(meta.offset, meta.len as usize)?;
         if crc32fast::hash(&compressed) != meta.crc {
             return Err(EmbeddedError::damaged(format!(
                 "{}: granule {at} fails its checksum; the segment is damaged",
@@ -532,10 +533,7 @@ impl Segment {
             Some(None) => return Err(damaged()),
             None => return Ok(None),
         };
-        let mut bytes = vec![0u8; len];
-        self.file
-            .read_exact_at(&mut bytes, offset)
-            .map_err(io(&self.path))?;
+        let bytes = self.read_at(offset, len)?;
         let granule = &self.meta.granules[at];
         let marks: Vec<i64> = bytes
             .chunks_exact(8)
@@ -596,10 +594,7 @@ impl Segment {
                 self.path.display()
             )));
         }
-        let mut bytes = vec![0u8; self.meta.ids_count as usize * width];
-        self.file
-            .read_exact_at(&mut bytes, self.meta.ids_offset)
-            .map_err(io(&self.path))?;
+        let bytes = self.read_at(self.meta.ids_offset, self.meta.ids_count as usize * width)?;
         if crc32fast::hash(&bytes) != self.meta.ids_crc {
             return Err(EmbeddedError::damaged(format!(
                 "{}: the id list fails its checksum; the segment is damaged",
@@ -668,11 +663,7 @@ impl super::terms::IndexBytes for SegmentIndex<'_> {
                 self.describe()
             )));
         }
-        let mut bytes = vec![0u8; len];
-        self.segment
-            .file
-            .read_exact_at(&mut bytes, self.extent.offset + at)
-            .map_err(io(&self.segment.path))?;
+        let bytes = self.segment.read_at(self.extent.offset + at, len)?;
         Ok(Cow::Owned(bytes))
     }
 
