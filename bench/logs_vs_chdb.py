@@ -8,11 +8,15 @@ at several sizes (the growth table).
   appear once or a few times), and a unique `seqN` in each line.
 - Ingest: batches of 20,000 lines, to the monitor through its ingest API
   (gzip JSON, de-duplicated by id, synced before the answer), to ClickHouse
-  through TSV files inserted into a MergeTree (`ORDER BY ts`). Lines per
-  CPU-second of the server (the monitor's process; chDB's, which is this
-  Python process, around the inserts only), each counted until the work
-  its ingest left running (the monitor's segment merges, ClickHouse's part
-  merges) is done.
+  through TSV files inserted into a MergeTree (`ORDER BY ts`), each batch
+  offered on a fixed schedule (ARRIVAL lines a second). Each engine ingests
+  RUNS times into new files, each time in a new process (the monitor's
+  server; a Python process of its own running chDB), and each figure is the
+  median of the runs with their spread: lines per CPU-second of that
+  process, counted until the work its ingest left running (the monitor's
+  segment merges, ClickHouse's part merges) is done; lines per second of
+  wall time; the process's peak resident set (VmHWM) above what it held
+  when ready to ingest; disk.
 - Queries, newest 100 matching lines, each timed QUERIES times per run and
   the run repeated RUNS times; each figure is the median of the runs' p50
   and p99, with their spread:
@@ -33,11 +37,13 @@ at several sizes (the growth table).
   for a like-for-like figure, a third ClickHouse table without an index
   that also holds each line's id (the monitor keeps ids to drop a line
   sent again), only stored, never timed or asked.
-  Memory: the monitor's peak resident set (VmHWM).
+  The queries ask the last run's files; the monitor's peak memory with
+  them and its memory after them are that run's.
 
 Usage: bench/run logs (it makes bench/.venv with chDB and builds the release
 monitor). SIZES (default "1000000,10000000"), RUNS
-(default 3), QUERIES (default 30) from the environment."""
+(default 3), QUERIES (default 30), ARRIVAL (default 250000) from the
+environment."""
 
 import gzip
 import hashlib
@@ -60,6 +66,12 @@ from monitor_vs_peers import cpu, free_port, parallel, request, wait_http
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZES = [int(s) for s in os.environ.get("SIZES", "1000000,10000000").split(",")]
 RUNS = int(os.environ.get("RUNS", "3"))
+# Lines offered per second to each engine during an ingest: batches are sent
+# on this schedule (one every BATCH / ARRIVAL seconds), not as fast as an
+# engine takes them, so that memory is measured under a steady load. An
+# engine slower than this falls behind and takes them as fast as it can; the
+# report gives each one's lines per second of wall time.
+ARRIVAL = int(os.environ.get("ARRIVAL", "250000"))
 QUERIES = int(os.environ.get("QUERIES", "30"))
 BATCH = 20_000
 HOSTS = 8
@@ -106,6 +118,62 @@ def settled(read_cpu):
         quiet = quiet + 1 if now - last < 0.02 else 0
         last = now
     return last
+
+
+def on_schedule(index, started):
+    """Waits until batch `index` is due: ARRIVAL lines a second from `started`."""
+    delay = started + index * BATCH / ARRIVAL - time.time()
+    if delay > 0:
+        time.sleep(delay)
+
+
+COLUMNS = ("ts DateTime64(3, 'UTC'), host LowCardinality(String), level LowCardinality(String), "
+           "logger LowCardinality(String), message String")
+TABLES = {
+    "indexed": f"({COLUMNS}, INDEX tokens message TYPE text(tokenizer = splitByNonAlpha)) ENGINE = MergeTree ORDER BY ts",
+    "plain": f"({COLUMNS}) ENGINE = MergeTree ORDER BY ts",
+    "with_ids": f"({COLUMNS}, id String) ENGINE = MergeTree ORDER BY ts",
+}
+
+
+def ch_ingest(folder, table, listing):
+    """In a process of its own (`logs_vs_chdb.py ch-ingest FOLDER TABLE
+    LISTING`), so that its memory is ClickHouse's alone: makes `table` in the
+    chDB session at `folder` and inserts the TSV files named in `listing` on
+    the ARRIVAL schedule (the with_ids table, for its disk alone, at once).
+    Prints its CPU seconds until its merges are done, its wall seconds, its
+    peak and starting resident set and the table's bytes on disk, as JSON."""
+    session = chdb.session.Session(folder)
+    ch = lambda sql: session.query(sql, "JSONCompact")
+    ch("CREATE DATABASE IF NOT EXISTS b")
+    ch(f"CREATE TABLE b.{table} {TABLES[table]}")
+    structure = COLUMNS.replace("'", "\\'") + (", id String" if table == "with_ids" else "")
+    paths = open(listing).read().split()
+    start_mb = rss_mb(os.getpid())
+    before, started = own_cpu(), time.time()
+    for at, path in enumerate(paths):
+        if table != "with_ids":
+            on_schedule(at, started)
+        ch(f"INSERT INTO b.{table} SELECT * FROM file('{path}', TSV, '{structure}')")
+    wall = time.time() - started
+    used = settled(own_cpu) - before
+    answer = json.loads(ch(f"SELECT sum(bytes_on_disk) FROM system.parts WHERE database = 'b' AND table = '{table}' AND active").bytes())
+    print(json.dumps({"cpu": used, "wall": wall, "peak_mb": peak_rss_mb(os.getpid()), "start_mb": start_mb,
+                      "disk": int(answer["data"][0][0])}))
+    session.close()
+
+
+def ch_ingest_run(folder, table, paths):
+    """Runs `ch_ingest` in a child process; what it printed."""
+    listing = f"{folder}.{table}.list"
+    with open(listing, "w") as f:
+        f.write("\n".join(paths))
+    done = subprocess.run([sys.executable, os.path.abspath(__file__), "ch-ingest", folder, table, listing],
+                          capture_output=True, text=True)
+    os.remove(listing)
+    if done.returncode != 0:
+        raise SystemExit(f"chDB ingest of {table} failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def peak_rss_mb(pid):
@@ -222,10 +290,9 @@ def middling_words(rows, rng, count):
     return rng.sample(fit, min(count, len(fit)))
 
 
-def one_size(lines, work):
-    batches = range((lines + BATCH - 1) // BATCH)
+def start_monitor(data):
+    """A monitor of its own at `data`, ready: (its process, its port)."""
     port = free_port()
-    data = f"{work}/monitor-{lines}"
     with open(f"{data}.toml", "w") as f:
         f.write(f'listen = "127.0.0.1:{port}"\ndata_dir = "{data}"\nmax_batch_bytes = "256 MiB"\n'
                 f'[jobs]\nusage_every = "1d"\nretention_every = "1d"\n'
@@ -235,16 +302,43 @@ def one_size(lines, work):
     monitor = subprocess.Popen([f"{ROOT}/target/release/aerie-monitor", "serve", "--config", f"{data}.toml"],
                                stdout=open(f"{data}.log", "w"), stderr=subprocess.STDOUT)
     wait_http(port, "/api/v1/openapi.json")
+    return monitor, port
+
+
+def monitor_ingest(data, bodies):
+    """One ingest of `bodies` into a new monitor at `data`, on the ARRIVAL
+    schedule: (its figures as `ch_ingest` prints them, the monitor, still
+    running, and its port)."""
+    monitor, port = start_monitor(data)
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json", "Content-Encoding": "gzip"}
-    session = chdb.session.Session(f"{work}/chdb-{lines}")
-    ch = lambda sql: session.query(sql, "JSONCompact")
-    ch("CREATE DATABASE IF NOT EXISTS b")
-    columns = "ts DateTime64(3, 'UTC'), host LowCardinality(String), level LowCardinality(String), logger LowCardinality(String), message String"
-    ch(f"CREATE TABLE b.indexed ({columns}, INDEX tokens message TYPE text(tokenizer = splitByNonAlpha)) ENGINE = MergeTree ORDER BY ts")
-    ch(f"CREATE TABLE b.plain ({columns}) ENGINE = MergeTree ORDER BY ts")
-    ch(f"CREATE TABLE b.with_ids ({columns}, id String) ENGINE = MergeTree ORDER BY ts")
-    structure = columns.replace("'", "\\'")
-    out = {"lines": lines}
+    start_mb = rss_mb(monitor.pid)
+    before, started = cpu(monitor.pid), time.time()
+
+    def ingest(i):
+        on_schedule(i, started)
+        body, count = bodies[i]
+        answer = json.loads(request(port, "POST", "/api/v1/ingest", body, headers))
+        if answer.get("accepted") != count:
+            raise SystemExit(f"the monitor took {answer.get('accepted')} of {count} lines: {str(answer)[:300]}")
+    parallel(range(len(bodies)), ingest)
+    wall = time.time() - started
+    used = settled(lambda: cpu(monitor.pid)) - before
+    figures = {"cpu": used, "wall": wall, "peak_mb": peak_rss_mb(monitor.pid), "start_mb": start_mb,
+               "disk": du(data), "parts": segment_parts(f"{data}/embedded/logs/segments")}
+    return figures, monitor, port
+
+
+def stop(process):
+    process.terminate()
+    process.wait()
+
+
+def one_size(lines, work):
+    """Each engine's ingest RUNS times, each into new files; the queries
+    over the last run's."""
+    batches = range((lines + BATCH - 1) // BATCH)
+    out = {"lines": lines, "ingest": {"monitor": [], "indexed": [], "plain": []}}
+    monitor = session = None
     try:
         # Bodies and TSV files are made before the clocks start.
         bodies, tsvs, with_ids, sample = [], [], [], []
@@ -263,29 +357,25 @@ def one_size(lines, work):
                 f.writelines(f"{iso(ms)[:-1].replace('T', ' ')}\t{host}\t{level}\t{logger}\t{message}\t{line_id(ms, message)}\n"
                              for ms, host, level, logger, message in rows)
             with_ids.append(path)
-        before = cpu(monitor.pid)
-        def ingest(i):
-            body, count = bodies[i]
-            answer = json.loads(request(port, "POST", "/api/v1/ingest", body, headers))
-            if answer.get("accepted") != count:
-                raise SystemExit(f"the monitor took {answer.get('accepted')} of {count} lines: {str(answer)[:300]}")
-        parallel(range(len(bodies)), ingest)
-        out["monitor_ingest_cpu"] = settled(lambda: cpu(monitor.pid)) - before
+        for run in range(RUNS):
+            last = run == RUNS - 1
+            data, folder = f"{work}/monitor-{lines}-{run}", f"{work}/chdb-{lines}-{run}"
+            figures, monitor, port = monitor_ingest(data, bodies)
+            out["ingest"]["monitor"].append(figures)
+            if not last:
+                stop(monitor)
+                subprocess.run(["rm", "-rf", data])
+            for table in ("indexed", "plain"):
+                out["ingest"][table].append(ch_ingest_run(folder, table, tsvs))
+            if not last:
+                subprocess.run(["rm", "-rf", folder])
+            print(f"  ingest run {run + 1} of {RUNS} done", file=sys.stderr, flush=True)
         bodies.clear()
-        for table in ("indexed", "plain"):
-            before = own_cpu()
-            for path in tsvs:
-                ch(f"INSERT INTO b.{table} SELECT * FROM file('{path}', TSV, '{structure}')")
-            out[f"{table}_ingest_cpu"] = settled(own_cpu) - before
-        for path in with_ids:
-            ch(f"INSERT INTO b.with_ids SELECT * FROM file('{path}', TSV, '{structure}, id String')")
+        out["with_ids_disk"] = ch_ingest_run(folder, "with_ids", with_ids)["disk"]
         for path in tsvs + with_ids:
             os.remove(path)
-        out["monitor_disk"] = du(f"{data}/logs") if os.path.isdir(f"{data}/logs") else du(data)
-        out["monitor_disk_parts"] = segment_parts(f"{data}/embedded/logs/segments")
-        for table in ("indexed", "plain", "with_ids"):
-            answer = json.loads(ch(f"SELECT sum(bytes_on_disk) FROM system.parts WHERE database = 'b' AND table = '{table}' AND active").bytes())
-            out[f"{table}_disk"] = int(answer["data"][0][0])
+        session = chdb.session.Session(folder)
+        ch = lambda sql: session.query(sql, "JSONCompact")
 
         rng = random.Random(lines)
         frm = iso(BASE_MS - 3600_000)
@@ -358,14 +448,17 @@ def one_size(lines, work):
         out["monitor_peak_rss_mb"] = peak_rss_mb(monitor.pid)
         out["monitor_rss_mb"] = rss_mb(monitor.pid)
     finally:
-        monitor.terminate()
-        monitor.wait()
-        del session
+        if monitor is not None:
+            stop(monitor)
+        if session is not None:
+            session.close()
     return out
 
 
 def median_spread(runs, at):
-    values = [r[at] for r in runs]
+    """The median, least and most of the runs' figures (each run's `at`th
+    when `at` is not None)."""
+    values = [r if at is None else r[at] for r in runs]
     return statistics.median(values), min(values), max(values)
 
 
@@ -373,18 +466,30 @@ def report(results):
     lines = ["## Logs: the monitor's embedded store against ClickHouse 26 (chDB)", "",
              f"Measured {time.strftime('%Y-%m-%d')} by `bench/logs_vs_chdb.py` on {os.cpu_count()} cores; "
              f"chDB {chdb.__version__} (ClickHouse {chdb.session.Session().query('SELECT version()', 'CSV').bytes().decode().strip()[1:-1]}). "
-             f"Query figures are the median over {RUNS} runs of each run's p50 and p99 "
-             f"({QUERIES} queries each), spread in brackets; ratios are monitor / ClickHouse with the text index.", ""]
+             f"Each engine ingests each size {RUNS} times, into new files each time, its batches of {BATCH:,} lines "
+             f"offered at {ARRIVAL:,} lines a second; the ingest, memory and disk figures are the median of those runs. "
+             f"Query figures are the median over {RUNS} runs, over the last ingest's files, of each run's p50 and p99 "
+             f"({QUERIES} queries each). Spread in brackets; ratios are monitor / ClickHouse with the text index.", ""]
     for r in results:
         n = r["lines"]
         lines += [f"### {n:,} lines", "",
                   "| | monitor | CH 26 + text index | CH 26, no index | monitor / CH indexed |",
                   "|---|---:|---:|---:|---:|"]
-        rate = lambda key: n / r[key] if r[key] else float("inf")
-        lines.append(f"| ingest, lines per CPU-second | {rate('monitor_ingest_cpu'):,.0f} | {rate('indexed_ingest_cpu'):,.0f} | "
-                     f"{rate('plain_ingest_cpu'):,.0f} | **{rate('monitor_ingest_cpu') / rate('indexed_ingest_cpu'):.2f}x** |")
-        lines.append(f"| disk, MB | {r['monitor_disk'] / 1e6:,.0f} | {r['indexed_disk'] / 1e6:,.0f} | {r['plain_disk'] / 1e6:,.0f} | "
-                     f"**{r['monitor_disk'] / r['indexed_disk']:.2f}x** ({r['monitor_disk'] / r['plain_disk']:.2f}x the unindexed) |")
+        runs = r["ingest"]
+        engines = ("monitor", "indexed", "plain")
+        # Each engine's runs' median, least and most of `figure`.
+        spread = lambda engine, figure: median_spread([figure(run) for run in runs[engine]], None)
+        def row(label, figure, digits=0, ratio=None):
+            cells = [spread(engine, figure) for engine in engines]
+            text = [f"{m:,.{digits}f} ({lo:,.{digits}f}-{hi:,.{digits}f})" for m, lo, hi in cells]
+            ratio = ratio or (lambda a, b: a / b)
+            lines.append(f"| {label} | {text[0]} | {text[1]} | {text[2]} | **{ratio(cells[0][0], cells[1][0]):.2f}x** |")
+            return cells
+        row("ingest, lines per CPU-second", lambda run: n / run["cpu"])
+        row(f"ingest, lines per second (offered {ARRIVAL:,})", lambda run: n / run["wall"])
+        row("peak memory while ingesting, MB above the process's start", lambda run: run["peak_mb"] - run["start_mb"])
+        disk = row("disk, MB", lambda run: run["disk"] / 1e6)
+        plain_disk = disk[2][0]
         for kind in ("rare term", "level + term", "newest 100", *COUNTS):
             for at, name in ((0, "p50"), (1, "p99")):
                 cells = []
@@ -393,18 +498,24 @@ def report(results):
                     cells.append((m, f"{m:.1f} ({lo:.1f}-{hi:.1f})"))
                 lines.append(f"| {kind} {name}, ms | {cells[0][1]} | {cells[1][1]} | {cells[2][1]} | "
                              f"**{cells[0][0] / max(cells[1][0], 1e-9):.2f}x** |")
-        lines.append(f"| monitor peak memory, MB | {r['monitor_peak_rss_mb']:,.0f} | | | |")
+        lines.append(f"| monitor peak memory with the queries (last run), MB | {r['monitor_peak_rss_mb']:,.0f} | | | |")
         lines.append(f"| monitor memory after the queries, MB | {r.get('monitor_rss_mb', 0):,.0f} | | | |")
         lines.append("")
-        if r.get("monitor_disk_parts"):
-            granules, index, ids, rest = (b / 1e6 for b in r["monitor_disk_parts"])
+        starts = [statistics.median(run["start_mb"] for run in runs[engine]) for engine in engines]
+        lines += [f"Each process's resident set when it was ready to ingest, left out of the peak above: the monitor "
+                  f"{starts[0]:,.0f} MB, the chDB process (Python and ClickHouse's library) {starts[1]:,.0f} MB "
+                  f"and {starts[2]:,.0f} MB.", ""]
+        monitor_disk = disk[0][0] * 1e6
+        if runs["monitor"][-1].get("parts"):
+            granules, index, ids, rest = (b / 1e6 for b in runs["monitor"][-1]["parts"])
             lines += [f"The monitor's segments hold {granules:,.0f} MB of granules, {index:,.0f} MB of term index, "
                       f"{ids:,.0f} MB of id hashes and {rest:,.0f} MB of meta; the rest of its disk is the WAL.", ""]
         if r.get("with_ids_disk"):
             lines += [f"ClickHouse without an index, holding each line's id as well (as the monitor does, to drop a line "
                       f"sent again): {r['with_ids_disk'] / 1e6:,.0f} MB; the monitor's disk is "
-                      f"**{r['monitor_disk'] / r['with_ids_disk']:.2f}x** that.", ""]
-    lines += ["Ingest above 1x is better for the monitor; every other ratio below 1x is.", ""]
+                      f"**{monitor_disk / r['with_ids_disk']:.2f}x** that, and "
+                      f"**{monitor_disk / 1e6 / plain_disk:.2f}x** ClickHouse's without an index or ids.", ""]
+    lines += ["The ingest rows above 1x are better for the monitor; every other ratio below 1x is.", ""]
     return "\n".join(lines)
 
 
@@ -424,4 +535,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["ch-ingest"]:
+        ch_ingest(*sys.argv[2:5])
+    else:
+        main()
