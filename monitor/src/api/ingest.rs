@@ -117,8 +117,15 @@ impl<'de> serde::de::Visitor<'de> for EventsSeed {
     }
 }
 
-/// The smallest an event's JSON is, near enough, for sizing the list.
-const SMALLEST_EVENT: usize = 96;
+/// About the size of an agent's event in a batch's JSON, for sizing the list
+/// of events: a batch of smaller ones grows its list (a copy of it), where
+/// sizing every list for the smallest event (96 bytes) reserved three times
+/// the room a batch of log lines takes, and the kept lists held it.
+const TYPICAL_EVENT: usize = 256;
+
+/// The most bytes of room a list of events keeps for the next request: a
+/// list a very large batch grew is dropped with it.
+const KEPT_LIST_BYTES: usize = 16 << 20;
 
 /// The envelope with its events cut out (`split`), so each is judged on
 /// its own.
@@ -218,7 +225,7 @@ pub(crate) fn parse_batch<'a>(
     // for judging each one on its own. `positions` maps events to their
     // place in the batch when some were left out.
     let seed = EnvelopeSeed {
-        capacity: (json.len() / SMALLEST_EVENT).min(1 << 20),
+        capacity: json.len() / TYPICAL_EVENT,
     };
     let mut rejected = Vec::new();
     let typed = match std::str::from_utf8(json) {
@@ -310,7 +317,7 @@ fn take_event_list<'a>() -> Vec<EventRef<'a>> {
 }
 
 fn give_back_events(events: Vec<EventRef<'_>>) {
-    if events.capacity() <= 1 << 20 {
+    if events.capacity() * std::mem::size_of::<EventRef<'_>>() <= KEPT_LIST_BYTES {
         let list = relabel(events);
         let mut lists = EVENT_LISTS.lock().unwrap_or_else(|p| p.into_inner());
         if lists.len() < 4 {
