@@ -149,7 +149,7 @@ def ch_ingest(folder, table, listing):
     ch(f"CREATE TABLE b.{table} {TABLES[table]}")
     structure = COLUMNS.replace("'", "\\'") + (", id String" if table == "with_ids" else "")
     paths = open(listing).read().split()
-    start_mb = rss_mb(os.getpid())
+    start_mb = status_mb(os.getpid(), "VmRSS")
     before, started = own_cpu(), time.time()
     for at, path in enumerate(paths):
         if table != "with_ids":
@@ -158,7 +158,7 @@ def ch_ingest(folder, table, listing):
     wall = time.time() - started
     used = settled(own_cpu) - before
     answer = json.loads(ch(f"SELECT sum(bytes_on_disk) FROM system.parts WHERE database = 'b' AND table = '{table}' AND active").bytes())
-    print(json.dumps({"cpu": used, "wall": wall, "peak_mb": peak_rss_mb(os.getpid()), "start_mb": start_mb,
+    print(json.dumps({"cpu": used, "wall": wall, "peak_mb": status_mb(os.getpid(), "VmHWM"), "start_mb": start_mb,
                       "disk": int(answer["data"][0][0])}))
     session.close()
 
@@ -176,9 +176,11 @@ def ch_ingest_run(folder, table, paths):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def peak_rss_mb(pid):
+def status_mb(pid, field):
+    """A memory `field` of the process's /proc status (VmHWM: its peak
+    resident set; VmRSS: its resident set now), in MB."""
     for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -211,13 +213,6 @@ def segment_parts(folder):
         index += (meta.get("index") or {}).get("len", 0)
         ids += meta["ids_count"] * meta.get("id_bytes", 16)
     return granules, index, ids, total - granules - index - ids
-
-
-def rss_mb(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def timed_get(port, path):
@@ -271,6 +266,8 @@ def monitor_body(rows):
 # monitor's count API gives (per host, with each host's newest line, and per
 # time bucket of the monitor's step).
 COUNTS = ("count", "count per host and bucket")
+# The engines, in the report's columns.
+ENGINES = ("monitor", "indexed", "plain")
 
 
 def pct(samples):
@@ -311,7 +308,7 @@ def monitor_ingest(data, bodies):
     running, and its port)."""
     monitor, port = start_monitor(data)
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json", "Content-Encoding": "gzip"}
-    start_mb = rss_mb(monitor.pid)
+    start_mb = status_mb(monitor.pid, "VmRSS")
     before, started = cpu(monitor.pid), time.time()
 
     def ingest(i):
@@ -323,7 +320,7 @@ def monitor_ingest(data, bodies):
     parallel(range(len(bodies)), ingest)
     wall = time.time() - started
     used = settled(lambda: cpu(monitor.pid)) - before
-    figures = {"cpu": used, "wall": wall, "peak_mb": peak_rss_mb(monitor.pid), "start_mb": start_mb,
+    figures = {"cpu": used, "wall": wall, "peak_mb": status_mb(monitor.pid, "VmHWM"), "start_mb": start_mb,
                "disk": du(data), "parts": segment_parts(f"{data}/embedded/logs/segments")}
     return figures, monitor, port
 
@@ -337,7 +334,7 @@ def one_size(lines, work):
     """Each engine's ingest RUNS times, each into new files; the queries
     over the last run's."""
     batches = range((lines + BATCH - 1) // BATCH)
-    out = {"lines": lines, "ingest": {"monitor": [], "indexed": [], "plain": []}}
+    out = {"lines": lines, "ingest": {engine: [] for engine in ENGINES}}
     monitor = session = None
     try:
         # Bodies and TSV files are made before the clocks start.
@@ -389,7 +386,7 @@ def one_size(lines, work):
         figures, expected = {}, {}
         for run in range(RUNS):
             for kind, queries in kinds.items():
-                for engine in ("monitor", "indexed", "plain"):
+                for engine in ENGINES:
                     times = []
                     for at, (q, where) in enumerate(queries):
                         if engine == "monitor":
@@ -445,8 +442,8 @@ def one_size(lines, work):
                                              f"ClickHouse ({engine}) {rows[:20]}")
                     figures.setdefault((kind, engine), []).append(pct(times))
         out["queries"] = {f"{kind}|{engine}": runs for (kind, engine), runs in figures.items()}
-        out["monitor_peak_rss_mb"] = peak_rss_mb(monitor.pid)
-        out["monitor_rss_mb"] = rss_mb(monitor.pid)
+        out["monitor_peak_rss_mb"] = status_mb(monitor.pid, "VmHWM")
+        out["monitor_rss_mb"] = status_mb(monitor.pid, "VmRSS")
     finally:
         if monitor is not None:
             stop(monitor)
@@ -476,36 +473,33 @@ def report(results):
                   "| | monitor | CH 26 + text index | CH 26, no index | monitor / CH indexed |",
                   "|---|---:|---:|---:|---:|"]
         runs = r["ingest"]
-        engines = ("monitor", "indexed", "plain")
-        # Each engine's runs' median, least and most of `figure`.
-        spread = lambda engine, figure: median_spread([figure(run) for run in runs[engine]], None)
-        def row(label, figure, digits=0, ratio=None):
-            cells = [spread(engine, figure) for engine in engines]
-            text = [f"{m:,.{digits}f} ({lo:,.{digits}f}-{hi:,.{digits}f})" for m, lo, hi in cells]
-            ratio = ratio or (lambda a, b: a / b)
-            lines.append(f"| {label} | {text[0]} | {text[1]} | {text[2]} | **{ratio(cells[0][0], cells[1][0]):.2f}x** |")
-            return cells
-        row("ingest, lines per CPU-second", lambda run: n / run["cpu"])
-        row(f"ingest, lines per second (offered {ARRIVAL:,})", lambda run: n / run["wall"])
-        row("peak memory while ingesting, MB above the process's start", lambda run: run["peak_mb"] - run["start_mb"])
-        disk = row("disk, MB", lambda run: run["disk"] / 1e6)
-        plain_disk = disk[2][0]
+
+        def row(label, cells, form):
+            """A table row of each engine's (median, least, most) in `form`,
+            and the monitor's median over ClickHouse-with-index's; the
+            medians."""
+            text = [f"{m:{form}} ({lo:{form}}-{hi:{form}})" for m, lo, hi in cells]
+            lines.append(f"| {label} | {text[0]} | {text[1]} | {text[2]} | "
+                         f"**{cells[0][0] / max(cells[1][0], 1e-9):.2f}x** |")
+            return [m for m, _, _ in cells]
+
+        def ingest_row(label, figure):
+            return row(label, [median_spread([figure(run) for run in runs[engine]], None) for engine in ENGINES], ",.0f")
+
+        ingest_row("ingest, lines per CPU-second", lambda run: n / run["cpu"])
+        ingest_row(f"ingest, lines per second (offered {ARRIVAL:,})", lambda run: n / run["wall"])
+        ingest_row("peak memory while ingesting, MB above the process's start", lambda run: run["peak_mb"] - run["start_mb"])
+        monitor_disk, _, plain_disk = ingest_row("disk, MB", lambda run: run["disk"] / 1e6)
         for kind in ("rare term", "level + term", "newest 100", *COUNTS):
             for at, name in ((0, "p50"), (1, "p99")):
-                cells = []
-                for engine in ("monitor", "indexed", "plain"):
-                    m, lo, hi = median_spread(r["queries"][f"{kind}|{engine}"], at)
-                    cells.append((m, f"{m:.1f} ({lo:.1f}-{hi:.1f})"))
-                lines.append(f"| {kind} {name}, ms | {cells[0][1]} | {cells[1][1]} | {cells[2][1]} | "
-                             f"**{cells[0][0] / max(cells[1][0], 1e-9):.2f}x** |")
+                row(f"{kind} {name}, ms", [median_spread(r["queries"][f"{kind}|{engine}"], at) for engine in ENGINES], ".1f")
         lines.append(f"| monitor peak memory with the queries (last run), MB | {r['monitor_peak_rss_mb']:,.0f} | | | |")
         lines.append(f"| monitor memory after the queries, MB | {r.get('monitor_rss_mb', 0):,.0f} | | | |")
         lines.append("")
-        starts = [statistics.median(run["start_mb"] for run in runs[engine]) for engine in engines]
+        starts = [statistics.median(run["start_mb"] for run in runs[engine]) for engine in ENGINES]
         lines += [f"Each process's resident set when it was ready to ingest, left out of the peak above: the monitor "
                   f"{starts[0]:,.0f} MB, the chDB process (Python and ClickHouse's library) {starts[1]:,.0f} MB "
                   f"and {starts[2]:,.0f} MB.", ""]
-        monitor_disk = disk[0][0] * 1e6
         if runs["monitor"][-1].get("parts"):
             granules, index, ids, rest = (b / 1e6 for b in runs["monitor"][-1]["parts"])
             lines += [f"The monitor's segments hold {granules:,.0f} MB of granules, {index:,.0f} MB of term index, "
@@ -513,8 +507,8 @@ def report(results):
         if r.get("with_ids_disk"):
             lines += [f"ClickHouse without an index, holding each line's id as well (as the monitor does, to drop a line "
                       f"sent again): {r['with_ids_disk'] / 1e6:,.0f} MB; the monitor's disk is "
-                      f"**{monitor_disk / r['with_ids_disk']:.2f}x** that, and "
-                      f"**{monitor_disk / 1e6 / plain_disk:.2f}x** ClickHouse's without an index or ids.", ""]
+                      f"**{monitor_disk / (r['with_ids_disk'] / 1e6):.2f}x** that, and "
+                      f"**{monitor_disk / plain_disk:.2f}x** ClickHouse's without an index or ids.", ""]
     lines += ["The ingest rows above 1x are better for the monitor; every other ratio below 1x is.", ""]
     return "\n".join(lines)
 
