@@ -68,6 +68,10 @@ impl Drop for EmbeddedStore {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        // The times hosts were last heard from since the last save.
+        if let Err(error) = self.catalog.save() {
+            tracing::warn!(%error, "cannot save the host catalog");
+        }
     }
 }
 
@@ -230,7 +234,7 @@ impl EmbeddedStore {
             outcome.duplicates += duplicates;
         }
         if others.len() == metrics {
-            if let Err(error) = self.catalog.save() {
+            if let Err(error) = self.catalog.save_due() {
                 tracing::warn!(%error, "cannot save the host catalog");
             }
             return Ok(outcome);

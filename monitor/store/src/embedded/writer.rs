@@ -90,7 +90,7 @@ pub(super) fn run(
                 catalog.saw(&batch.environment, &batch.host, now);
             }
         }
-        if let Err(error) = catalog.save() {
+        if let Err(error) = catalog.save_due() {
             tracing::warn!(%error, "cannot save the host catalog");
         }
         let committed = match failed {
