@@ -26,13 +26,19 @@ type HostRows = Vec<(Arc<str>, RoaringBitmap)>;
 #[derive(Debug)]
 pub(super) struct HostOfRow {
     pub names: Vec<Arc<str>>,
-    /// For each row, its host's place in `names`; [`u8::MAX`] or
-    /// [`u16::MAX`] when no host term holds the row.
+    /// For each row, its host's place in `names`; all ones (in its width)
+    /// when no host term holds the row.
     of_row: Ordinals,
 }
 
+/// A place per row in as few bits as the hosts need: an environment's
+/// hosts are usually a few gateways and traffic managers, and the newest
+/// segments' lists are kept in memory ([`Summaries`]) and read at rows far
+/// apart by a count, so that their size is both memory and cache misses.
 #[derive(Debug)]
 enum Ordinals {
+    /// Two rows a byte, the first in the low half: up to 15 hosts.
+    Nibble(Vec<u8>),
     Byte(Vec<u8>),
     Wide(Vec<u16>),
 }
@@ -49,15 +55,22 @@ impl HostOfRow {
     /// hosts than a u16 numbers.
     fn new(hosts: HostRows, rows: u32) -> Option<Self> {
         let mut of_row = match hosts.len() {
-            0..255 => Ordinals::Byte(vec![u8::MAX; rows as usize]),
+            0..15 => Ordinals::Nibble(vec![u8::MAX; (rows as usize).div_ceil(2)]),
+            15..255 => Ordinals::Byte(vec![u8::MAX; rows as usize]),
             255..65535 => Ordinals::Wide(vec![u16::MAX; rows as usize]),
             _ => return None,
         };
         for (at, (_, host_rows)) in hosts.iter().enumerate() {
             for row in host_rows {
+                let row = row as usize;
                 match &mut of_row {
-                    Ordinals::Byte(of_row) => of_row[row as usize] = at as u8,
-                    Ordinals::Wide(of_row) => of_row[row as usize] = at as u16,
+                    Ordinals::Nibble(of_row) => {
+                        let shift = (row % 2) * 4;
+                        let byte = &mut of_row[row / 2];
+                        *byte = (*byte & !(0xf << shift)) | ((at as u8) << shift);
+                    }
+                    Ordinals::Byte(of_row) => of_row[row] = at as u8,
+                    Ordinals::Wide(of_row) => of_row[row] = at as u16,
                 }
             }
         }
@@ -68,6 +81,10 @@ impl HostOfRow {
     /// The place in `names` of the host of `row`, if a host holds it.
     pub(super) fn of(&self, row: u32) -> Option<usize> {
         let at = match &self.of_row {
+            Ordinals::Nibble(of_row) => {
+                let byte = *of_row.get(row as usize / 2)?;
+                usize::from((byte >> ((row % 2) * 4)) & 0xf)
+            }
             Ordinals::Byte(of_row) => usize::from(*of_row.get(row as usize)?),
             Ordinals::Wide(of_row) => usize::from(*of_row.get(row as usize)?),
         };
@@ -78,7 +95,7 @@ impl HostOfRow {
         let names: usize = self.names.iter().map(|name| name.len() + 16).sum();
         names
             + match &self.of_row {
-                Ordinals::Byte(of_row) => of_row.len(),
+                Ordinals::Nibble(of_row) | Ordinals::Byte(of_row) => of_row.len(),
                 Ordinals::Wide(of_row) => of_row.len() * 2,
             }
     }
@@ -209,5 +226,44 @@ impl Summaries {
             .filter(|(segment, ..)| segment.upgrade().is_some_and(|s| s.summary().is_some()))
             .map(|(_, flushed, size)| (*flushed, *size))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `hosts` hosts over `rows` rows, row `r` the host `r % (hosts + 1)`'s
+    /// or, when that is `hosts`, no host's.
+    fn made(hosts: usize, rows: u32) -> HostOfRow {
+        let names = (0..hosts).map(|at| (Arc::from(format!("gw-{at}")), RoaringBitmap::new()));
+        let mut host_rows: HostRows = names.collect();
+        for row in 0..rows {
+            if let Some((_, its)) = host_rows.get_mut(row as usize % (hosts + 1)) {
+                its.insert(row);
+            }
+        }
+        HostOfRow::new(host_rows, rows).expect("a host count a u16 numbers")
+    }
+
+    #[test]
+    fn each_row_names_its_host_and_a_row_of_none_names_none_at_every_width() {
+        for hosts in [1, 8, 14, 15, 254, 255, 300] {
+            let rows = 2 * hosts as u32 + 7;
+            let of_rows = made(hosts, rows);
+            for row in 0..rows {
+                let expected = Some(row as usize % (hosts + 1)).filter(|&at| at < hosts);
+                assert_eq!(of_rows.of(row), expected, "{hosts} hosts, row {row}");
+            }
+            assert_eq!(of_rows.of(rows), None, "{hosts} hosts: a row past the last");
+        }
+    }
+
+    #[test]
+    fn up_to_fourteen_hosts_take_half_a_byte_a_row() {
+        let (few, more) = (made(14, 1000), made(15, 1000));
+        let names = |of_rows: &HostOfRow| of_rows.names.iter().map(|n| n.len() + 16).sum::<usize>();
+        assert_eq!(few.size() - names(&few), 500);
+        assert_eq!(more.size() - names(&more), 1000);
     }
 }
