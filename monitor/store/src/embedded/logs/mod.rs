@@ -242,7 +242,7 @@ impl Chunk {
         }
         let mut builder = terms::Builder::default();
         builder.add(&chunk::decode(self.bytes())?);
-        let made = builder.finish();
+        let made = builder.finish().into_bytes();
         Ok(self.index.get_or_init(|| made))
     }
 
@@ -590,7 +590,7 @@ impl LogStore {
             for (_, bytes) in &merged {
                 of_merged.add(&chunk::decode(bytes)?);
             }
-            let of_merged = of_merged.finish();
+            let of_merged = of_merged.finish().into_bytes();
             let mut parts = Vec::with_capacity(whole.len() + 1);
             for chunk in &whole {
                 parts.push(Terms::open(chunk.index()?)?);

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use super::chunk::{Decoded, Key, Span};
 use super::columns::{self, Packer};
 use super::summaries::Summary;
-use super::terms::Terms;
+use super::terms::{Terms, Written};
 
 const MAGIC: &[u8; 8] = b"AERIELG1";
 /// Rows between two time marks: a count that straddles a bucket boundary
@@ -157,7 +157,7 @@ fn write_body(
     out: &mut std::io::BufWriter<File>,
     flushed_through: u64,
     granules: Vec<(Span, &[u8])>,
-    index: &[u8],
+    index: &Written,
 ) -> std::io::Result<Meta> {
     let mut out = Counted { out, at: 0 };
     out.put(MAGIC)?;
@@ -191,7 +191,7 @@ fn write_body(
 /// What a segment's file holds after its granules.
 struct Ends<'a> {
     flushed_through: u64,
-    index: &'a [u8],
+    index: &'a Written,
     marks: &'a [u8],
     merged: Vec<u64>,
 }
@@ -204,7 +204,9 @@ impl Ends<'_> {
             offset: out.at,
             len: self.index.len() as u64,
         };
-        out.put(self.index)?;
+        for piece in self.index.pieces() {
+            out.put(piece)?;
+        }
         let marks_extent = Extent {
             offset: out.at,
             len: self.marks.len() as u64,
@@ -246,7 +248,7 @@ impl Segment {
         path: &Path,
         flushed_through: u64,
         granules: Vec<(Span, &[u8])>,
-        index: &[u8],
+        index: &Written,
         mut ids: Vec<u64>,
     ) -> Result<Self, EmbeddedError> {
         let written = aerie_common::atomic_write_with(path, |out| {

@@ -240,8 +240,8 @@ impl Builder {
         self.rows += decoded.rows.len() as u32;
     }
 
-    /// The index's bytes.
-    pub(super) fn finish(self) -> Vec<u8> {
+    /// The index.
+    pub(super) fn finish(self) -> Written {
         // Sorted by their first eight bytes as a number, then by the rest
         // where those are equal: most comparisons touch no term.
         let prefix = |term: &[u8]| {
@@ -334,20 +334,52 @@ impl Writer {
         self.in_block = 0;
     }
 
-    fn finish(mut self) -> Vec<u8> {
+    fn finish(mut self) -> Written {
         if self.in_block > 0 {
             self.close_block();
         }
-        let mut out = self.postings;
-        let postings_len = out.len() as u64;
-        out.extend_from_slice(&self.blocks);
-        out.extend_from_slice(&self.table);
-        out.extend_from_slice(&crc32fast::hash(&self.table).to_le_bytes());
-        out.extend_from_slice(&self.rows.to_le_bytes());
-        out.extend_from_slice(&self.blocks_count.to_le_bytes());
-        out.extend_from_slice(&(self.table.len() as u32).to_le_bytes());
-        out.extend_from_slice(&postings_len.to_le_bytes());
-        out
+        let postings_len = self.postings.len() as u64;
+        let mut rest = self.blocks;
+        rest.reserve_exact(self.table.len() + 24);
+        rest.extend_from_slice(&self.table);
+        rest.extend_from_slice(&crc32fast::hash(&self.table).to_le_bytes());
+        rest.extend_from_slice(&self.rows.to_le_bytes());
+        rest.extend_from_slice(&self.blocks_count.to_le_bytes());
+        rest.extend_from_slice(&(self.table.len() as u32).to_le_bytes());
+        rest.extend_from_slice(&postings_len.to_le_bytes());
+        Written {
+            postings: self.postings,
+            rest,
+        }
+    }
+}
+
+/// An index as written: its postings, then its blocks, table and tail,
+/// kept in two pieces so that a segment's file takes them one after the
+/// other, never copied into one (a merged segment's index is tens of
+/// megabytes, and joining them held it twice).
+pub(super) struct Written {
+    postings: Vec<u8>,
+    rest: Vec<u8>,
+}
+
+impl Written {
+    /// Its bytes, in the order they are stored.
+    pub(super) fn pieces(&self) -> [&[u8]; 2] {
+        [&self.postings, &self.rest]
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.postings.len() + self.rest.len()
+    }
+
+    /// Its bytes in one buffer, for an index read where it is made (a
+    /// chunk's in the head).
+    pub(super) fn into_bytes(self) -> Vec<u8> {
+        let mut bytes = self.postings;
+        bytes.reserve_exact(self.rest.len());
+        bytes.extend_from_slice(&self.rest);
+        bytes
     }
 }
 
@@ -425,7 +457,7 @@ impl<'a, 'b> Cursor<'a, 'b> {
 /// another's: each term's rows gathered from every part that has it.
 /// Reads each part a block at a time, so that a segment's index is made
 /// from its chunks' without holding every term in memory.
-pub(super) fn merge(parts: &[Terms<'_>]) -> Result<Vec<u8>, EmbeddedError> {
+pub(super) fn merge(parts: &[Terms<'_>]) -> Result<Written, EmbeddedError> {
     let mut cursors = Vec::with_capacity(parts.len());
     let mut base = 0u32;
     for terms in parts {
@@ -953,7 +985,7 @@ pub(super) mod tests {
         for bytes in chunks {
             builder.add(&chunk::decode(bytes).unwrap());
         }
-        builder.finish()
+        builder.finish().into_bytes()
     }
 
     fn rows(bitmap: RoaringBitmap) -> Vec<u32> {
@@ -1047,7 +1079,7 @@ pub(super) mod tests {
         // as far on as it has rows; the other's words are found too.
         let other = index_of(&[chunk_of(&[("gw-2", "always other", None)])]);
         let other = Terms::open(&other).unwrap();
-        let bytes = merge(&[terms, other]).unwrap();
+        let bytes = merge(&[terms, other]).unwrap().into_bytes();
         let merged = Terms::open(&bytes).unwrap();
         assert_eq!(merged.rows, 3001);
         assert_eq!(rows(merged.rows_of(b"seq5").unwrap()), [5]);
