@@ -34,7 +34,7 @@ pub(super) struct Catalog {
 }
 
 /// How long the times hosts were last heard from may go unsaved.
-pub(super) const SAVE_EVERY: Duration = Duration::from_secs(5);
+const SAVE_EVERY: Duration = Duration::from_secs(5);
 
 impl Catalog {
     pub(super) fn load(file: PathBuf) -> Result<Self, EmbeddedError> {
