@@ -453,27 +453,31 @@ async fn the_openapi_document_lists_every_route() {
 async fn bulk_takes_basic_or_bearer_auth_and_refuses_items_one_by_one() {
     use base64::Engine;
     let h = harness().await;
-    let body = concat!(
-        "{\"index\":{\"_index\":\"app\"}}\n",
-        "{\"@timestamp\":\"2026-11-21T10:00:00Z\",\"host.name\":\"gw-7\",\"message\":\"bulk line one\",\"log\":{\"level\":\"warn\"}}\n",
-        "{\"create\":{\"_index\":\"app\",\"_id\":\"given-id\"}}\n",
-        "{\"@timestamp\":\"2026-11-21T10:00:01Z\",\"host\":\"gw-7\",\"msg\":\"bulk line two\"}\n",
-        "{\"index\":{}}\n",
-        "{\"@timestamp\":\"2026-11-21T10:00:02Z\",\"host\":\"gw-7\"}\n",
-        "{\"delete\":{\"_index\":\"app\",\"_id\":\"x\"}}\n",
-    );
+    // An hour ago, within the logs' retention whenever the test runs.
+    let hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    let at = |seconds: i64| (hour_ago + chrono::Duration::seconds(seconds)).to_rfc3339();
+    let body = [
+        "{\"index\":{\"_index\":\"app\"}}\n".to_owned(),
+        format!("{{\"@timestamp\":\"{}\",\"host.name\":\"gw-7\",\"message\":\"bulk line one\",\"log\":{{\"level\":\"warn\"}}}}\n", at(0)),
+        "{\"create\":{\"_index\":\"app\",\"_id\":\"given-id\"}}\n".to_owned(),
+        format!("{{\"@timestamp\":\"{}\",\"host\":\"gw-7\",\"msg\":\"bulk line two\"}}\n", at(1)),
+        "{\"index\":{}}\n".to_owned(),
+        format!("{{\"@timestamp\":\"{}\",\"host\":\"gw-7\"}}\n", at(2)),
+        "{\"delete\":{\"_index\":\"app\",\"_id\":\"x\"}}\n".to_owned(),
+    ]
+    .concat();
     let basic = base64::engine::general_purpose::STANDARD.encode("anyone:acme-ingest");
     let request = Request::post("/app/_bulk")
         .header("authorization", format!("Basic {basic}"))
         .header("content-type", "application/x-ndjson")
-        .body(Body::from(body))
+        .body(Body::from(body.clone()))
         .unwrap();
     let (status, answer) = h.send(request).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["errors"], true);
     let items = answer["items"].as_array().unwrap();
     assert_eq!(items.len(), 4);
-    assert_eq!(items[0]["index"]["status"], 201);
+    assert_eq!(items[0]["index"]["status"], 201, "{answer}");
     assert_eq!(items[1]["create"]["_id"], "given-id");
     assert!(
         items[2]["index"]["error"]["reason"]
@@ -493,7 +497,10 @@ async fn bulk_takes_basic_or_bearer_auth_and_refuses_items_one_by_one() {
     let (_, logs) = h
         .get(
             "ops-token",
-            "/api/v1/logs?env=acme-prod&q=bulk&from=2026-11-21T00:00:00Z",
+            &format!(
+                "/api/v1/logs?env=acme-prod&q=bulk&from={}",
+                (hour_ago - chrono::Duration::minutes(1)).format("%Y-%m-%dT%H:%M:%SZ")
+            ),
         )
         .await;
     let lines = logs["lines"].as_array().unwrap();
