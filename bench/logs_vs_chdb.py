@@ -7,7 +7,8 @@ at several sizes (the growth table).
   frequent words in every line, a Zipf vocabulary of 200,000 words (many
   appear once or a few times), and a unique `seqN` in each line.
 - Ingest: batches of 20,000 lines, to the monitor through its ingest API
-  (gzip JSON, de-duplicated by id, synced before the answer), to ClickHouse
+  (JSON compressed as the agent compresses it by default, zstd at level
+  -1; de-duplicated by id, synced before the answer), to ClickHouse
   through TSV files inserted into a MergeTree (`ORDER BY ts`), each batch
   offered on a fixed schedule (ARRIVAL lines a second). Each engine ingests
   RUNS times into new files, each time in a new process (the monitor's
@@ -36,7 +37,8 @@ at several sizes (the growth table).
 - Disk: the monitor's log directory against the tables' active parts; and,
   for a like-for-like figure, a third ClickHouse table without an index
   that also holds each line's id (the monitor keeps ids to drop a line
-  sent again), only stored, never timed or asked.
+  sent again; it keeps an agent's line's origin, which spells its id),
+  only stored, never timed or asked.
   The queries ask the last run's files; the monitor's peak memory with
   them and its memory after them are that run's.
 
@@ -45,8 +47,6 @@ monitor). SIZES (default "1000000,10000000"), RUNS
 (default 3), QUERIES (default 30), ARRIVAL (default 250000) from the
 environment."""
 
-import gzip
-import hashlib
 import json
 import os
 import random
@@ -58,6 +58,8 @@ import tempfile
 import time
 
 import chdb.session
+import xxhash
+import zstandard
 
 # The helpers the monitor's other benchmark has: a free port, a process's
 # CPU seconds, an HTTP request, waiting for a server, two senders at once.
@@ -246,20 +248,32 @@ def iso(ms):
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
 
 
-def line_id(ms, message):
-    """A line's id in the form the agent sends it: 32 hex digits of a
-    128-bit hash (the agent's is xxh3 of host, file and offset), so that
-    the disk figures hold ids as large and as random as a real one's."""
-    return hashlib.blake2b(b"%d %s" % (ms, message.encode()), digest_size=16).hexdigest()
+def origins(index, rows):
+    """Where the agent read each line of batch `index` (a host's file, its
+    fingerprint and the line's byte offset) and the id it sends for it:
+    32 hex digits of xxh3-128 of host, fingerprint and offset, each after
+    its length (aerie_wire::Origin::id). A file's lines follow one another:
+    each offset is the one before plus the line as the product writes it;
+    a host's next batch starts further on than its lines could reach."""
+    host = rows[0][1] if rows else ""
+    fingerprint = xxhash.xxh3_64_intdigest(f"{host} wso2carbon.log".encode())
+    offset = (index // HOSTS) * BATCH * 1024
+    out = []
+    for ms, host, level, logger, message in rows:
+        parts = [host.encode(), fingerprint.to_bytes(8, "little"), offset.to_bytes(8, "little")]
+        hashed = b"".join(len(part).to_bytes(8, "little") + part for part in parts)
+        out.append((fingerprint, offset, "%032x" % xxhash.xxh3_128_intdigest(hashed)))
+        offset += len(f"TID: [-1234] [] [{iso(ms)}] {level} {{{logger}}} - {message}\n")
+    return out
 
 
-def monitor_body(rows):
+def monitor_body(index, rows):
     events = ",".join(
-        '{"id":"%s","@timestamp":"%s","kind":"log","file":"/opt/wso2/logs/wso2carbon.log","level":"%s","logger":"%s","message":"%s","parsed":true}'
-        % (line_id(ms, message), iso(ms), level, logger, message)
-        for ms, _, level, logger, message in rows)
+        '{"id":"%s","@timestamp":"%s","kind":"log","file":"/opt/wso2/logs/wso2carbon.log","level":"%s","logger":"%s","message":"%s","parsed":true,"origin":{"fingerprint":%d,"offset":%d}}'
+        % (line_id, iso(ms), level, logger, message, fingerprint, offset)
+        for (ms, _, level, logger, message), (fingerprint, offset, line_id) in zip(rows, origins(index, rows)))
     body = '{"environment":"bench","host":"%s","agent":"bench","events":[%s]}' % (rows[0][1], events)
-    return gzip.compress(body.encode(), 1)
+    return zstandard.ZstdCompressor(level=-1).compress(body.encode())
 
 
 # The count rows: ClickHouse's count() alone, and the same answer as the
@@ -307,7 +321,7 @@ def monitor_ingest(data, bodies):
     schedule: (its figures as `ch_ingest` prints them, the monitor, still
     running, and its port)."""
     monitor, port = start_monitor(data)
-    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json", "Content-Encoding": "gzip"}
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json", "Content-Encoding": "zstd"}
     start_mb = status_mb(monitor.pid, "VmRSS")
     before, started = cpu(monitor.pid), time.time()
 
@@ -343,7 +357,7 @@ def one_size(lines, work):
             rows = batch(i, lines)
             if i % 50 == 0:
                 sample.extend(rows)
-            bodies.append((monitor_body(rows), len(rows)))
+            bodies.append((monitor_body(i, rows), len(rows)))
             path = f"{work}/batch-{i}.tsv"
             with open(path, "w") as f:
                 f.writelines(f"{iso(ms)[:-1].replace('T', ' ')}\t{host}\t{level}\t{logger}\t{message}\n"
@@ -351,8 +365,8 @@ def one_size(lines, work):
             tsvs.append(path)
             path = f"{work}/batch-{i}-ids.tsv"
             with open(path, "w") as f:
-                f.writelines(f"{iso(ms)[:-1].replace('T', ' ')}\t{host}\t{level}\t{logger}\t{message}\t{line_id(ms, message)}\n"
-                             for ms, host, level, logger, message in rows)
+                f.writelines(f"{iso(ms)[:-1].replace('T', ' ')}\t{host}\t{level}\t{logger}\t{message}\t{line_id}\n"
+                             for (ms, host, level, logger, message), (_, _, line_id) in zip(rows, origins(i, rows)))
             with_ids.append(path)
         for run in range(RUNS):
             last = run == RUNS - 1

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use std::borrow::Cow;
 
-use crate::{Event, EventBody, EventRef, LogRef};
+use crate::{Event, EventBody, EventRef, LogRef, Origin};
 
 #[derive(Clone, Copy, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -47,6 +47,8 @@ enum Key {
     Message,
     #[serde(rename = "parsed")]
     Parsed,
+    #[serde(rename = "origin")]
+    Origin,
     #[serde(rename = "api")]
     Api,
     #[serde(rename = "tenant")]
@@ -85,6 +87,7 @@ struct Slots<'de> {
     logger: Option<Option<Text<'de>>>,
     message: Option<Text<'de>>,
     parsed: Option<bool>,
+    origin: Option<Option<Origin>>,
     api: Option<Text<'de>>,
     tenant: Option<Text<'de>>,
     window_start: Option<DateTime<Utc>>,
@@ -238,6 +241,7 @@ impl<'de> Visitor<'de> for EventVisitor {
                 Key::Logger => fill(&mut map, &mut s.logger, "logger")?,
                 Key::Message => fill(&mut map, &mut s.message, "message")?,
                 Key::Parsed => fill(&mut map, &mut s.parsed, "parsed")?,
+                Key::Origin => fill(&mut map, &mut s.origin, "origin")?,
                 Key::Api => fill(&mut map, &mut s.api, "api")?,
                 Key::Tenant => fill(&mut map, &mut s.tenant, "tenant")?,
                 Key::WindowStart => fill(&mut map, &mut s.window_start, "window_start")?,
@@ -261,6 +265,7 @@ impl<'de> Visitor<'de> for EventVisitor {
                 logger: s.logger.flatten().map(|t| t.0),
                 message: required(s.message, "message")?.0,
                 parsed: required(s.parsed, "parsed")?,
+                origin: s.origin.flatten(),
                 id: required(s.id, "id")?.0,
                 timestamp: required(s.timestamp, "@timestamp")?.0,
             }));
@@ -328,6 +333,7 @@ mod tests {
                 logger,
                 message,
                 parsed,
+                ..
             } => {
                 assert_eq!(
                     (file.as_str(), level.as_deref(), logger, message.as_str()),
@@ -406,5 +412,31 @@ mod tests {
             r#"{"id":"a","@timestamp":"2026-11-21T10:00:00Z","kind":"log","file":"/f","level":null,"message":"m","parsed":false}"#,
         );
         assert!(null_level.is_ok());
+        let origin = parse(
+            r#"{"id":"a","@timestamp":"2026-11-21T10:00:00Z","kind":"log","file":"/f","message":"m","parsed":false,"origin":{"fingerprint":1,"offset":-2}}"#,
+        );
+        assert!(origin.unwrap_err().to_string().contains("-2"));
+    }
+
+    #[test]
+    fn a_log_lines_origin_reads_back_when_sent_and_is_none_when_not() {
+        let line = |origin: &str| {
+            let event = parse(&format!(
+                r#"{{"id":"a","@timestamp":"2026-11-21T10:00:00Z","kind":"log","file":"/f","message":"m","parsed":false{origin}}}"#
+            ))
+            .unwrap();
+            match event.body {
+                crate::EventBody::Log { origin, .. } => origin,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            line(r#","origin":{"fingerprint":18446744073709551615,"offset":12}"#),
+            Some(crate::Origin {
+                fingerprint: u64::MAX,
+                offset: 12
+            })
+        );
+        assert_eq!(line(""), None);
     }
 }

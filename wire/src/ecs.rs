@@ -67,6 +67,7 @@ pub fn ecs_document(event: &Event, environment: &str, host: &str) -> (&'static s
             logger,
             message,
             parsed,
+            origin,
         } => {
             document["event"]["dataset"] = json!("aerie.log");
             document["message"] = json!(message);
@@ -76,6 +77,9 @@ pub fn ecs_document(event: &Event, environment: &str, host: &str) -> (&'static s
             }
             if let Some(logger) = logger {
                 document["log"]["logger"] = json!(logger);
+            }
+            if let Some(origin) = origin {
+                document["log"]["offset"] = json!(origin.offset);
             }
             if !parsed {
                 document["tags"] = json!(["unparsed"]);
@@ -138,6 +142,7 @@ pub fn write_ecs_document(
         logger,
         message,
         parsed,
+        origin,
     } = &event.body
     else {
         let (kind, document) = ecs_document(event, environment, host);
@@ -182,6 +187,8 @@ pub fn write_ecs_document(
         level: Option<&'a str>,
         #[serde(skip_serializing_if = "Option::is_none")]
         logger: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        offset: Option<u64>,
     }
     #[derive(serde::Serialize)]
     struct Service<'a> {
@@ -203,6 +210,7 @@ pub fn write_ecs_document(
             file: Path { path: file },
             level: level.as_deref(),
             logger: logger.as_deref(),
+            offset: origin.map(|origin| origin.offset),
         },
         message,
         service: Service { environment },
@@ -271,6 +279,10 @@ mod tests {
                 logger: logger.map(str::to_owned),
                 message: "line with \u{1f} and \"quotes\" and ünïcode\n\tat frame".into(),
                 parsed,
+                origin: parsed.then_some(crate::Origin {
+                    fingerprint: 7,
+                    offset: 1 << 33,
+                }),
             },
         };
         let events = [
@@ -312,6 +324,7 @@ mod tests {
                 logger: None,
                 message: "m".into(),
                 parsed: false,
+                origin: None,
             },
         };
         assert!(

@@ -35,10 +35,19 @@ impl LogRef<'_> {
         out.extend_from_slice(b",\"message\":");
         write_str(out, &self.message);
         out.extend_from_slice(if self.parsed {
-            b",\"parsed\":true}"
+            b",\"parsed\":true"
         } else {
-            b",\"parsed\":false}"
+            b",\"parsed\":false"
         });
+        if let Some(origin) = &self.origin {
+            let mut number = itoa::Buffer::new();
+            out.extend_from_slice(b",\"origin\":{\"fingerprint\":");
+            out.extend_from_slice(number.format(origin.fingerprint).as_bytes());
+            out.extend_from_slice(b",\"offset\":");
+            out.extend_from_slice(number.format(origin.offset).as_bytes());
+            out.push(b'}');
+        }
+        out.push(b'}');
     }
 }
 
@@ -192,6 +201,10 @@ mod tests {
             logger: Some(text("ThrottleHandler")),
             message: text(message),
             parsed: true,
+            origin: Some(crate::Origin {
+                fingerprint: u64::MAX,
+                offset: 1 << 40,
+            }),
         }
     }
 
@@ -235,6 +248,7 @@ mod tests {
             logger in proptest::option::of(awkward_text()),
             parsed in any::<bool>(),
             timestamp in any_time(),
+            origin in proptest::option::of((any::<u64>(), any::<u64>())),
         ) {
             let log = LogRef {
                 id: text("5f0e1d2c3b4a59687766554433221100"),
@@ -244,6 +258,7 @@ mod tests {
                 logger: logger.as_deref().map(text),
                 message: text(&message),
                 parsed,
+                origin: origin.map(|(fingerprint, offset)| crate::Origin { fingerprint, offset }),
             };
             prop_assert_eq!(String::from_utf8(written(&log)).unwrap(), String::from_utf8(serde_record(&log)).unwrap());
         }

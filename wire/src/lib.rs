@@ -89,6 +89,10 @@ pub enum EventBody {
         /// Whether the line matched the product log format. When it did not,
         /// the timestamp is the time the agent read it.
         parsed: bool,
+        /// Where in its file the line starts, when the sender read it from
+        /// one (see [`Origin`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        origin: Option<Origin>,
     },
     /// Per-API, per-tenant request statistics over a window (seeds 002/003).
     ApiStats {
@@ -126,6 +130,41 @@ pub struct LogRef<'a> {
     pub logger: Option<std::borrow::Cow<'a, str>>,
     pub message: std::borrow::Cow<'a, str>,
     pub parsed: bool,
+    pub origin: Option<Origin>,
+}
+
+/// Where a log line was read: its file's fingerprint (the agent's hash of
+/// the file's first line, which names the file across renames) and the
+/// byte offset the line starts at (ECS `log.offset`). An agent's log line id
+/// is [`Origin::id`] of its host and origin, so a receiver that keeps the
+/// origin (a few bytes, close to the line before's) can give the id back
+/// without keeping its 128 random bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Origin {
+    pub fingerprint: u64,
+    pub offset: u64,
+}
+
+impl Origin {
+    /// The id of the line read at this origin on `host`: [`event_id`] of
+    /// the host, the fingerprint and the offset (each little-endian).
+    pub fn id(&self, host: &str) -> EventId {
+        EventId::of(&[
+            host.as_bytes(),
+            &self.fingerprint.to_le_bytes(),
+            &self.offset.to_le_bytes(),
+        ])
+    }
+
+    /// [`Origin::id`] as the 128-bit number its hex digits spell.
+    pub fn hash(&self, host: &str) -> u128 {
+        hash_parts(&[
+            host.as_bytes(),
+            &self.fingerprint.to_le_bytes(),
+            &self.offset.to_le_bytes(),
+        ])
+    }
 }
 
 impl EventRef<'_> {
@@ -154,6 +193,7 @@ impl EventRef<'_> {
                     logger: log.logger.map(std::borrow::Cow::into_owned),
                     message: log.message.into_owned(),
                     parsed: log.parsed,
+                    origin: log.origin,
                 },
             },
             EventRef::Other(event) => event,
@@ -170,6 +210,7 @@ impl From<Event> for EventRef<'static> {
                 logger,
                 message,
                 parsed,
+                origin,
             } => EventRef::Log(LogRef {
                 id: event.id.into(),
                 timestamp: event.timestamp,
@@ -178,6 +219,7 @@ impl From<Event> for EventRef<'static> {
                 logger: logger.map(Into::into),
                 message: message.into(),
                 parsed,
+                origin,
             }),
             body => EventRef::Other(Event { body, ..event }),
         }
@@ -230,26 +272,7 @@ pub struct EventId([u8; 32]);
 impl EventId {
     /// The id of the event that `parts` identify (see [`event_id`]).
     pub fn of(parts: &[&[u8]]) -> Self {
-        // The hash of the parts, each after its length, as one run of
-        // bytes: hashed in one call when they fit on the stack (a log
-        // line's host, file and offset do), which is several times
-        // cheaper for so few bytes than the streaming hasher.
-        let mut stack = [0u8; 256];
-        let len: usize = parts.iter().map(|part| 8 + part.len()).sum();
-        let mut heap = Vec::new();
-        let bytes: &mut [u8] = if len <= stack.len() {
-            &mut stack[..len]
-        } else {
-            heap.resize(len, 0);
-            &mut heap
-        };
-        let mut at = 0;
-        for part in parts {
-            bytes[at..at + 8].copy_from_slice(&(part.len() as u64).to_le_bytes());
-            bytes[at + 8..at + 8 + part.len()].copy_from_slice(part);
-            at += 8 + part.len();
-        }
-        let hash = xxhash_rust::xxh3::xxh3_128(bytes).to_be_bytes();
+        let hash = hash_parts(parts).to_be_bytes();
         let mut hex = [0u8; 32];
         for (pair, byte) in hex.chunks_exact_mut(2).zip(hash) {
             pair[0] = json::HEX[usize::from(byte >> 4)];
@@ -261,6 +284,31 @@ impl EventId {
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("hex digits")
     }
+}
+
+/// The 128-bit XXH3 of `parts`, each after its length: what [`event_id`]
+/// spells in hex.
+fn hash_parts(parts: &[&[u8]]) -> u128 {
+    // The hash of the parts, each after its length, as one run of
+    // bytes: hashed in one call when they fit on the stack (a log
+    // line's host, file and offset do), which is several times
+    // cheaper for so few bytes than the streaming hasher.
+    let mut stack = [0u8; 256];
+    let len: usize = parts.iter().map(|part| 8 + part.len()).sum();
+    let mut heap = Vec::new();
+    let bytes: &mut [u8] = if len <= stack.len() {
+        &mut stack[..len]
+    } else {
+        heap.resize(len, 0);
+        &mut heap
+    };
+    let mut at = 0;
+    for part in parts {
+        bytes[at..at + 8].copy_from_slice(&(part.len() as u64).to_le_bytes());
+        bytes[at + 8..at + 8 + part.len()].copy_from_slice(part);
+        at += 8 + part.len();
+    }
+    xxhash_rust::xxh3::xxh3_128(bytes)
 }
 
 #[cfg(test)]
@@ -291,6 +339,22 @@ mod tests {
         assert_ne!(event_id(&[b"a", b"bc"]), event_id(&[b"ab", b"c"]));
         assert_ne!(event_id(&[b"a", b"bc"]), event_id(&[b"a", b"bd"]));
         assert_eq!(event_id(&[b"x"]).len(), 32);
+    }
+
+    #[test]
+    fn a_lines_id_is_the_id_of_its_host_fingerprint_and_offset_and_spells_its_hash() {
+        let origin = Origin {
+            fingerprint: 0x0123_4567_89ab_cdef,
+            offset: 4096,
+        };
+        let id = event_id(&[
+            b"gw-1",
+            &origin.fingerprint.to_le_bytes(),
+            &origin.offset.to_le_bytes(),
+        ]);
+        assert_eq!(origin.id("gw-1").as_str(), id);
+        assert_eq!(format!("{:032x}", origin.hash("gw-1")), id);
+        assert_ne!(origin.id("gw-2").as_str(), id);
     }
 
     #[test]

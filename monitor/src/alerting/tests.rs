@@ -138,6 +138,7 @@ impl Harness {
                     logger: Some("ThrottleDataPublisher".into()),
                     message: message.into(),
                     parsed: true,
+                    origin: None,
                 },
             })
             .collect();

@@ -267,6 +267,7 @@ fn to_event(
             logger: first_text(&document, &["log.logger", "logger"]).map(str::to_owned),
             message: message.to_owned(),
             parsed: true,
+            origin: None,
         },
     };
     Ok((host, event))

@@ -122,6 +122,7 @@ mod tests {
             logger: None,
             message: "x".repeat(message_len).into(),
             parsed: false,
+            origin: None,
         })
     }
 

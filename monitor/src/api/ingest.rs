@@ -480,6 +480,7 @@ mod tests {
             logger: None,
             message: text.as_str().into(),
             parsed: false,
+            origin: None,
         }));
         let again: Vec<EventRef<'static>> = relabel(list);
         assert!(again.is_empty());

@@ -92,6 +92,7 @@ fn document(line: &LogLine, environment: &str) -> serde_json::Value {
             logger: line.logger.clone(),
             message: line.message.clone(),
             parsed: true,
+            origin: None,
         },
     };
     let (_, mut document) = aerie_wire::ecs::ecs_document(&event, environment, &line.host);

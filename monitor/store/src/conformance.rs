@@ -46,6 +46,7 @@ fn log(n: u64, minutes_ago: i64, level: &str, message: &str) -> Event {
             logger: Some("ThrottleHandler".into()),
             message: message.into(),
             parsed: true,
+            origin: None,
         },
     }
 }

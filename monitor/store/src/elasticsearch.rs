@@ -245,7 +245,9 @@ fn mappings() -> Value {
             "log": { "properties": {
                 "level": { "type": "keyword" },
                 "logger": { "type": "text", "fields": { "words": { "type": "text", "analyzer": "simple" } } },
-                "file": { "properties": { "path": { "type": "keyword" } } }
+                "file": { "properties": { "path": { "type": "keyword" } } },
+                // ECS `log.offset`: where the line starts in its file.
+                "offset": { "type": "long" }
             } },
             "metric": { "properties": { "name": { "type": "keyword" }, "value": { "type": "double" } } },
             "aerie": { "properties": {

@@ -181,6 +181,7 @@ pub fn failure_event(environment: &str, what: &str, at: DateTime<Utc>) -> Event 
             logger: Some(BACKUP_LOGGER.to_owned()),
             message: format!("backup of {environment} failed: {what}"),
             parsed: true,
+            origin: None,
         },
     }
 }

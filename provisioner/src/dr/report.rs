@@ -131,6 +131,7 @@ pub fn events(execution: &Execution, targets: &Targets) -> Vec<Event> {
             logger: Some(DR_LOGGER.to_owned()),
             message,
             parsed: true,
+            origin: None,
         },
     });
     out

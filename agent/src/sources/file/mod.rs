@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aerie_wire::{EventId, LogRef};
+use aerie_wire::{LogRef, Origin};
 
 pub use checkpoint::Checkpoints;
 pub use parse::{Zone, pattern_line, product_line};
@@ -103,11 +103,11 @@ impl LogEvents {
         let Some(mut pending) = self.pending.remove(&fingerprint) else {
             return;
         };
-        let id = EventId::of(&[
-            self.host.as_bytes(),
-            &fingerprint.to_le_bytes(),
-            &pending.offset.to_le_bytes(),
-        ]);
+        let origin = Origin {
+            fingerprint,
+            offset: pending.offset,
+        };
+        let id = origin.id(&self.host);
         let parsed = match (self.format, &self.pattern) {
             (LogFormat::Product, _) => product_line(&pending.text, self.zone),
             (LogFormat::Pattern, Some((regex, time_format))) => {
@@ -124,6 +124,7 @@ impl LogEvents {
                 logger: present(parsed.logger),
                 message: Cow::Borrowed(parsed.message),
                 parsed: true,
+                origin: Some(origin),
             },
             None => LogRef {
                 id: Cow::Borrowed(id.as_str()),
@@ -133,6 +134,7 @@ impl LogEvents {
                 logger: None,
                 message: Cow::Borrowed(&pending.text),
                 parsed: false,
+                origin: Some(origin),
             },
         };
         let mut record = Vec::with_capacity(pending.text.len() + pending.path.len() + 160);

@@ -322,6 +322,7 @@ fn line_of_event(event: &aerie_wire::Event) -> Option<logs::NewLine<'_>> {
             level,
             logger,
             message,
+            origin,
             ..
         } => Some(logs::NewLine {
             ts: event.timestamp.timestamp_micros(),
@@ -329,6 +330,7 @@ fn line_of_event(event: &aerie_wire::Event) -> Option<logs::NewLine<'_>> {
             level: level.as_deref(),
             logger: logger.as_deref(),
             id: &event.id,
+            origin: *origin,
             message,
         }),
         _ => None,
@@ -343,6 +345,7 @@ fn line_of_ref<'a>(event: &'a EventRef<'_>) -> Option<logs::NewLine<'a>> {
             level: log.level.as_deref(),
             logger: log.logger.as_deref(),
             id: &log.id,
+            origin: log.origin,
             message: &log.message,
         }),
         EventRef::Other(_) => None,

@@ -5,8 +5,9 @@
 //! ```text
 //! u32 length of the rows, u32 rows, per row: i64 µs, u64 seq, u16 env,
 //!   host, file, level, logger (u16::MAX: none), id (u8 0 + u8 length +
-//!   text, or u8 1 + 16 bytes for 32 lower-case hex digits), u32 message
-//!   length, message
+//!   text, u8 1 + 16 bytes for 32 lower-case hex digits, or u8 2 + those 16
+//!   bytes + u64 fingerprint + u64 offset for an id its origin spells), u32
+//!   message length, message
 //! u16 entries, per entry: u16 length, UTF-8
 //! ```
 //!
@@ -14,6 +15,7 @@
 //! that becomes its WAL frame, with no copy.
 
 use crate::embedded::error::EmbeddedError;
+use aerie_wire::Origin;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
@@ -45,22 +47,34 @@ impl Span {
 }
 
 /// An event id as stored: the agent's ids are 32 hex digits (128 bits),
-/// kept as the number; any other text is kept as it is.
+/// kept as the number, with the line's origin when the id is its
+/// [`Origin::hash`] (a granule keeps only the origin then, and works the id
+/// out again from it and the row's host); any other text is kept as it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Id<'a> {
     Hex(u128),
+    Located { value: u128, origin: Origin },
     Text(&'a str),
 }
 
 impl<'a> Id<'a> {
     pub(super) fn of(text: &'a str) -> Self {
-        if text.len() == 32
-            && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-            && let Ok(value) = u128::from_str_radix(text, 16)
-        {
-            return Id::Hex(value);
+        match lower_hex_128(text.as_bytes()) {
+            Some(value) => Id::Hex(value),
+            None => Id::Text(text),
         }
-        Id::Text(text)
+    }
+
+    /// The id `text` of a line from `host` that says it was read at
+    /// `origin`: [`Id::Located`] when the id is what that origin spells,
+    /// else as [`Id::of`] (a sender's origin is a hint, never trusted).
+    pub(super) fn of_line(text: &'a str, host: &str, origin: Option<Origin>) -> Self {
+        match (Id::of(text), origin) {
+            (Id::Hex(value), Some(origin)) if origin.hash(host) == value => {
+                Id::Located { value, origin }
+            }
+            (id, _) => id,
+        }
     }
 
     /// What duplicates are recognised by: the id within its environment.
@@ -75,7 +89,7 @@ impl<'a> Id<'a> {
         // A byte no environment name holds ends the name.
         hasher.update(&[0xff]);
         match self {
-            Id::Hex(value) => hasher.update(&value.to_le_bytes()),
+            Id::Hex(value) | Id::Located { value, .. } => hasher.update(&value.to_le_bytes()),
             Id::Text(text) => hasher.update(text.as_bytes()),
         }
         hasher.digest128() as u64
@@ -88,9 +102,14 @@ impl<'a> Id<'a> {
     pub(super) fn read_from(bytes: &'a [u8], at: &mut usize) -> Result<Self, EmbeddedError> {
         let mut reader = Reader { bytes, at: *at };
         let id = match reader.u8()? {
-            1 => Id::Hex(u128::from_le_bytes(
-                reader.take(16)?.try_into().expect("16"),
-            )),
+            1 => Id::Hex(reader.u128()?),
+            2 => Id::Located {
+                value: reader.u128()?,
+                origin: Origin {
+                    fingerprint: reader.u64()?,
+                    offset: reader.u64()?,
+                },
+            },
             _ => {
                 let len = reader.u8()? as usize;
                 Id::Text(reader.text(len)?)
@@ -100,13 +119,20 @@ impl<'a> Id<'a> {
         Ok(id)
     }
 
-    /// Appends the id as a chunk stores it: u8 1 and 16 bytes, or u8 0, a
-    /// u8 length and the text (its first 255 bytes).
+    /// Appends the id as a chunk stores it: u8 1 and 16 bytes; u8 2, 16
+    /// bytes and the origin's two u64s; or u8 0, a u8 length and the text
+    /// (its first 255 bytes).
     pub(super) fn write_to(&self, out: &mut Vec<u8>) {
         match self {
             Id::Hex(value) => {
                 out.push(1);
                 out.extend_from_slice(&value.to_le_bytes());
+            }
+            Id::Located { value, origin } => {
+                out.push(2);
+                out.extend_from_slice(&value.to_le_bytes());
+                out.extend_from_slice(&origin.fingerprint.to_le_bytes());
+                out.extend_from_slice(&origin.offset.to_le_bytes());
             }
             Id::Text(text) => {
                 let kept = &text.as_bytes()[..text.len().min(255)];
@@ -118,10 +144,37 @@ impl<'a> Id<'a> {
     }
 }
 
+/// The number 32 lower-case hex digits spell, or `None` for anything
+/// else: each digit's value looked up in [`NIBBLES`] with no branch, what
+/// is not a digit marked by a high bit that the end checks once (it is
+/// asked for every line stored; `u128::from_str_radix` took three times as
+/// long).
+fn lower_hex_128(digits: &[u8]) -> Option<u128> {
+    let digits: &[u8; 32] = digits.try_into().ok()?;
+    let (mut value, mut marks) = (0u128, 0u8);
+    for &digit in digits {
+        let nibble = NIBBLES[usize::from(digit)];
+        marks |= nibble;
+        value = value << 4 | u128::from(nibble & 0xf);
+    }
+    (marks < 0x10).then_some(value)
+}
+
+/// Each byte's value as a lower-case hex digit; 0x10 for any other byte.
+const NIBBLES: [u8; 256] = {
+    let mut table = [0x10u8; 256];
+    let mut digit = 0;
+    while digit < 16 {
+        table[b"0123456789abcdef"[digit] as usize] = digit as u8;
+        digit += 1;
+    }
+    table
+};
+
 impl std::fmt::Display for Id<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Id::Hex(value) => write!(f, "{value:032x}"),
+            Id::Hex(value) | Id::Located { value, .. } => write!(f, "{value:032x}"),
             Id::Text(text) => f.write_str(text),
         }
     }
@@ -347,6 +400,10 @@ impl<'a> Reader<'a> {
         Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4")))
     }
 
+    fn u128(&mut self) -> Result<u128, EmbeddedError> {
+        Ok(u128::from_le_bytes(self.take(16)?.try_into().expect("16")))
+    }
+
     fn u64(&mut self) -> Result<u64, EmbeddedError> {
         Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8")))
     }
@@ -463,6 +520,7 @@ pub(super) fn keys_and_messages<'a>(
 fn skip_id(reader: &mut Reader<'_>) -> Result<(), EmbeddedError> {
     let len = match reader.u8()? {
         1 => 16,
+        2 => 32,
         _ => usize::from(reader.u8()?),
     };
     reader.take(len).map(|_| ())
@@ -572,6 +630,24 @@ mod tests {
             Id::Text(_)
         ));
         assert!(matches!(Id::of("0123456789abcdef"), Id::Text(_)));
+        assert!(matches!(
+            Id::of("0123456789abcdef0123456789abcdeg"),
+            Id::Text(_)
+        ));
+        assert!(matches!(
+            Id::of("+123456789abcdef0123456789abcdef"),
+            Id::Text(_)
+        ));
+        for hex in [
+            "0123456789abcdef0123456789abcdef",
+            "ffffffffffffffffffffffffffffffff",
+            "00000000000000000000000000000000",
+            "f00000000000000000000000000000a1",
+        ] {
+            let value = u128::from_str_radix(hex, 16).unwrap();
+            assert_eq!(Id::of(hex), Id::Hex(value));
+            assert_eq!(Id::of(hex).to_string(), hex);
+        }
         assert_eq!(Id::of("x").key("acme"), Id::of("x").key("acme"));
         assert_ne!(Id::of("x").key("acme"), Id::of("y").key("acme"));
     }

@@ -18,7 +18,11 @@
 //! sequence numbers: the same
 //! fields: per column (environment, host, file, level, logger) a u16 per row
 //! ids: per row as the chunk has it (u8 1 + 16 bytes, or u8 0 + u8 length
-//!   + text)
+//!   + text), except an id its origin spells: u8 2, varint the number of
+//!   its file within the granule (numbered as they first come, by host and
+//!   fingerprint), the fingerprint (u64) when the file comes first, and the
+//!   varint zigzag of its offset less the offset of the file's row before
+//!   (0 for the first); the id is the origin's hash with the row's host
 //! message lengths: varint per row
 //! messages: one after another
 //! the chunk's dictionary, as it is
@@ -30,6 +34,7 @@
 use super::chunk::{Decoded, Id, Key, RowRef};
 use crate::embedded::error::EmbeddedError;
 use crate::embedded::varint;
+use aerie_wire::Origin;
 
 /// zstd's level: its fastest positive one. Higher levels saved 1 % more of
 /// the product's logs for twice the time.
@@ -61,6 +66,56 @@ impl Packer {
         let len = self.zstd.compress_to_buffer(&self.columns, &mut out[4..])?;
         out.truncate(4 + len);
         Ok(())
+    }
+}
+
+/// The form byte of an id a granule keeps as its origin.
+const LOCATED: u8 = 2;
+
+/// The files a granule's origins name, numbered as they first come, each
+/// with the offset of its row before: an origin is kept as its file's
+/// number and its distance from that row (about a line's length).
+#[derive(Default)]
+struct Files {
+    /// (host, fingerprint, offset of the file's row before).
+    seen: Vec<(u16, u64, u64)>,
+}
+
+impl Files {
+    fn put(&mut self, out: &mut Vec<u8>, host: u16, origin: Origin) {
+        out.push(LOCATED);
+        let found = self
+            .seen
+            .iter()
+            .position(|&(h, fingerprint, _)| h == host && fingerprint == origin.fingerprint);
+        let number = found.unwrap_or(self.seen.len());
+        varint::put(out, number as u64);
+        if found.is_none() {
+            out.extend_from_slice(&origin.fingerprint.to_le_bytes());
+            self.seen.push((host, origin.fingerprint, 0));
+        }
+        let before = &mut self.seen[number].2;
+        varint::put(out, zigzag(origin.offset.wrapping_sub(*before) as i64));
+        *before = origin.offset;
+    }
+
+    /// The origin [`Files::put`] wrote at `bytes[*at..]` (after its form
+    /// byte); moves `at` past it.
+    fn get(&mut self, bytes: &[u8], at: &mut usize) -> Option<Origin> {
+        let number = usize::try_from(varint::get(bytes, at)?).ok()?;
+        if number == self.seen.len() {
+            let fingerprint = bytes.get(*at..*at + 8)?;
+            *at += 8;
+            let fingerprint = u64::from_le_bytes(fingerprint.try_into().ok()?);
+            self.seen.push((0, fingerprint, 0));
+        }
+        let (_, fingerprint, before) = self.seen.get_mut(number)?;
+        let offset = before.wrapping_add(unzigzag(varint::get(bytes, at)?) as u64);
+        *before = offset;
+        Some(Origin {
+            fingerprint: *fingerprint,
+            offset,
+        })
     }
 }
 
@@ -106,8 +161,12 @@ fn columns_into(decoded: &Decoded<'_>, out: &mut Vec<u8>) {
         }
     }
     section(out, 2, &|out| {
+        let mut files = Files::default();
         for row in rows {
-            row.id.write_to(out);
+            match row.id {
+                Id::Located { origin, .. } => files.put(out, row.host, origin),
+                id => id.write_to(out),
+            }
         }
     });
     section(out, 3, &|out| {
@@ -296,12 +355,26 @@ pub(super) fn decode_first(columns: &[u8], wanted: usize) -> Result<Decoded<'_>,
     let mut rows = Vec::with_capacity(rows_wanted);
     let (mut time_at, mut seq_at, mut id_at, mut len_at, mut message_at) = (0, 0, 0, 0, 0usize);
     let (mut ts, mut seq) = (0i64, 0u64);
+    let mut files = Files::default();
     for row in 0..rows_wanted {
         let time_delta = varint::get(times, &mut time_at).ok_or_else(cut)?;
         let seq_delta = varint::get(seqs, &mut seq_at).ok_or_else(cut)?;
         ts = ts.wrapping_add(unzigzag(time_delta));
         seq = seq.wrapping_add(unzigzag(seq_delta) as u64);
-        let id = Id::read_from(ids, &mut id_at)?;
+        let id = match ids.get(id_at) {
+            Some(&LOCATED) => {
+                id_at += 1;
+                let origin = files.get(ids, &mut id_at).ok_or_else(cut)?;
+                let host = dict.get(usize::from(field(1, row))).ok_or_else(|| {
+                    EmbeddedError::damaged("a granule's row names a host its dictionary lacks")
+                })?;
+                Id::Located {
+                    value: origin.hash(host),
+                    origin,
+                }
+            }
+            _ => Id::read_from(ids, &mut id_at)?,
+        };
         let len = varint::get(lengths, &mut len_at).ok_or_else(cut)? as usize;
         let message = message_at
             .checked_add(len)
@@ -339,10 +412,29 @@ mod tests {
     use super::*;
     use crate::embedded::logs::chunk::{Builder, NewRow, decode};
 
+    /// The id of row `n` of host `host`: a line read at an origin (two
+    /// files a host, offsets now ahead, now behind the file's row before)
+    /// one time in two, else a hex id, a text one or none.
+    fn id_of(n: i64, host: &str) -> Id<'static> {
+        let texts = ["0123456789abcdef0123456789abcdef", "resent-7", ""];
+        if n % 2 == 1 {
+            let origin = Origin {
+                fingerprint: 0xfeed_0000 + (n as u64 / 2) % 2,
+                offset: (1u64 << 33) - (n as u64) * 120 + (n as u64 % 7) * 500,
+            };
+            return Id::of_line(
+                origin.id(host).as_str().to_owned().leak(),
+                host,
+                Some(origin),
+            );
+        }
+        Id::of(texts[n as usize / 2 % 3])
+    }
+
     fn chunk_of_rows() -> Vec<u8> {
         let mut builder = Builder::default();
-        let ids = ["0123456789abcdef0123456789abcdef", "resent-7", ""];
         for n in 0..300i64 {
+            let host = ["gw-1", "gw-2", "tm-1"][n as usize % 3];
             builder.push(&NewRow {
                 // Out of order, and one far in the past: deltas of both signs.
                 ts: if n == 7 {
@@ -352,11 +444,11 @@ mod tests {
                 },
                 seq: (1000 - n) as u64 * 3,
                 env: "acme",
-                host: ["gw-1", "gw-2", "tm-1"][n as usize % 3],
+                host,
                 file: "/var/log/app.log",
                 level: (n % 5 != 0).then_some("INFO"),
                 logger: (n % 2 == 0).then_some("Handler"),
-                id: Id::of(ids[n as usize % 3]),
+                id: id_of(n, host),
                 message: if n % 4 == 0 {
                     "ünïcode".as_bytes()
                 } else {
@@ -413,6 +505,54 @@ mod tests {
         assert_eq!(
             stored_rows(&stored, usize::MAX).unwrap(),
             format!("{:?}", [rows[5]])
+        );
+    }
+
+    #[test]
+    fn a_line_read_at_an_origin_keeps_its_id_in_a_few_bytes_not_sixteen() {
+        let granule = |located: bool| {
+            let mut builder = Builder::default();
+            for n in 0..8192u64 {
+                let host = ["gw-1", "gw-2"][n as usize % 2];
+                let origin = Origin {
+                    fingerprint: 0xfeed + n % 2,
+                    offset: 1_000_000 - n * 90 - n % 13,
+                };
+                let id = origin.id(host).as_str().to_owned().leak();
+                builder.push(&NewRow {
+                    ts: 1_700_000_000_000_000 - n as i64 * 100,
+                    seq: 100_000 - n,
+                    env: "acme",
+                    host,
+                    file: "/var/log/app.log",
+                    level: None,
+                    logger: None,
+                    id: Id::of_line(id, host, located.then_some(origin)),
+                    message: b"",
+                });
+            }
+            let chunk = builder.finish().unwrap().1;
+            let mut stored = Vec::new();
+            Packer::new()
+                .unwrap()
+                .pack(&decode(&chunk).unwrap(), &mut stored)
+                .unwrap();
+            let back = decompress(&stored).unwrap();
+            let ids: Vec<String> = decode_first(&back, usize::MAX)
+                .unwrap()
+                .rows
+                .iter()
+                .map(|row| row.id.to_string())
+                .collect();
+            (stored.len(), ids)
+        };
+        let (hex_bytes, hex_ids) = granule(false);
+        let (located_bytes, located_ids) = granule(true);
+        assert_eq!(located_ids, hex_ids, "the same ids come back");
+        assert!(hex_bytes > 8192 * 16, "{hex_bytes}");
+        assert!(
+            located_bytes < 8192 * 3,
+            "{located_bytes} bytes for 8192 ids"
         );
     }
 

@@ -140,6 +140,8 @@ pub(super) struct NewLine<'a> {
     pub level: Option<&'a str>,
     pub logger: Option<&'a str>,
     pub id: &'a str,
+    /// Where the sender read it, if it says (see [`Id::of_line`]).
+    pub origin: Option<aerie_wire::Origin>,
     pub message: &'a str,
 }
 
@@ -462,7 +464,10 @@ impl LogStore {
         host: &str,
         lines: &[NewLine<'_>],
     ) -> Result<(u64, u64, u64), EmbeddedError> {
-        let ids: Vec<Id<'_>> = lines.iter().map(|line| Id::of(line.id)).collect();
+        let ids: Vec<Id<'_>> = lines
+            .iter()
+            .map(|line| Id::of_line(line.id, host, line.origin))
+            .collect();
         let (wal_written, stored, chunks, flushed) = {
             let mut state = self.state();
             let mut accepted: Vec<(usize, u64)> = Vec::with_capacity(lines.len());

@@ -36,6 +36,7 @@ fn write(store: &LogStore, host: &str, lines: &[(String, String, i64)]) -> (u64,
             }),
             logger: Some("Handler"),
             id,
+            origin: None,
             message,
         })
         .collect();
@@ -158,6 +159,77 @@ fn a_resent_line_is_a_duplicate_in_the_head_in_a_segment_and_after_a_restart() {
         (1, 1),
         "a repeat within a batch"
     );
+}
+
+#[test]
+fn a_line_read_at_an_origin_comes_back_with_its_id_after_merges_and_is_a_duplicate_when_resent() {
+    let dir = tempfile::tempdir().unwrap();
+    let memory = LogMemory {
+        merge_segments: 3,
+        ..head(50)
+    };
+    let store = LogStore::open(dir.path(), memory).unwrap();
+    // Two hosts' lines as an agent reads them: each file's offsets grow by
+    // the length of the line before. The last host says an origin that
+    // does not spell its lines' ids: the hint is passed over.
+    let hosts = ["gw-1", "gw-2", "tm-1"];
+    let mut sent = Vec::new();
+    for n in 0..330u64 {
+        let host = hosts[n as usize % 3];
+        let origin = aerie_wire::Origin {
+            fingerprint: 0xf00d + n % 2,
+            offset: n * 97,
+        };
+        let id = match host {
+            "tm-1" => format!("{:032x}", u128::from(n) << 64 | 5),
+            _ => origin.id(host).as_str().to_owned(),
+        };
+        let message = format!("request {n} done");
+        sent.push((host, id, origin, 1_000 + n as i64 * 10, message));
+    }
+    let write_all = |store: &LogStore| {
+        let mut totals = (0, 0);
+        for batch in sent.chunks(30) {
+            for host in hosts {
+                let new: Vec<NewLine<'_>> = batch
+                    .iter()
+                    .filter(|line| line.0 == host)
+                    .map(|(_, id, origin, ts, message)| NewLine {
+                        ts: *ts,
+                        file: "/var/log/app.log",
+                        level: None,
+                        logger: None,
+                        id,
+                        origin: Some(*origin),
+                        message,
+                    })
+                    .collect();
+                let (stored, duplicates) = store.write("acme", host, &new).unwrap();
+                totals = (totals.0 + stored, totals.1 + duplicates);
+            }
+        }
+        totals
+    };
+    assert_eq!(write_all(&store), (330, 0));
+    store.merger.finish();
+    assert!(segments(dir.path()) < 330 / 50, "merged");
+    let page = search(&store, "request", 1000, None);
+    let mut back: Vec<(String, String)> = page
+        .lines
+        .iter()
+        .map(|line| (line.host.clone(), line.id.clone()))
+        .collect();
+    let mut expected: Vec<(String, String)> = sent
+        .iter()
+        .map(|(host, id, ..)| ((*host).to_owned(), id.clone()))
+        .collect();
+    back.sort();
+    expected.sort();
+    assert_eq!(back, expected);
+    assert_eq!(write_all(&store), (0, 330), "sent again");
+    drop(store);
+    let store = LogStore::open(dir.path(), head(50)).unwrap();
+    assert_eq!(write_all(&store), (0, 330), "after a restart");
 }
 
 #[test]
@@ -356,6 +428,7 @@ fn a_failed_duplicate_check_keeps_nothing_so_the_resent_lines_are_stored() {
             level: None,
             logger: None,
             id,
+            origin: None,
             message,
         })
         .collect();
@@ -593,7 +666,8 @@ type Mixed = (String, &'static str, String, i64);
 
 /// 600 lines on three hosts, in writes of 1 to 40 lines (head chunks,
 /// whole and merged granules, segments of 100 rows), with common, rare
-/// and unique words, three levels, and times that go back and forth.
+/// and unique words, three levels, times that go back and forth, and ids
+/// of every form (hex, text, spelled by the line's origin).
 fn mixed_store(dir: &Path) -> (LogStore, Vec<Mixed>) {
     mixed_store_in(dir, head(100))
 }
@@ -626,18 +700,30 @@ fn mixed_store_in(dir: &Path, memory: LogMemory) -> (LogStore, Vec<Mixed>) {
             );
             let ts = 1_000_000 * (n as i64 % 97) + next(1000) as i64;
             let level = levels[next(3) as usize];
-            let (id, _, _) = line(n, ts, "");
-            batch.push((id, message.clone(), ts, level));
+            // One line in four as an agent reads it: its id what its
+            // origin spells.
+            let (id, origin) = match n % 4 {
+                2 => {
+                    let origin = aerie_wire::Origin {
+                        fingerprint: 0xbeef,
+                        offset: n * 80,
+                    };
+                    (origin.id(&host).as_str().to_owned(), Some(origin))
+                }
+                _ => (line(n, ts, "").0, None),
+            };
+            batch.push((id, message.clone(), ts, level, origin));
             lines.push((host.clone(), level, message, ts));
             n += 1;
         }
-        for (id, message, ts, level) in &batch {
+        for (id, message, ts, level, origin) in &batch {
             new.push(NewLine {
                 ts: *ts,
                 file: "/var/log/app.log",
                 level: Some(level),
                 logger: Some("ThrottleHandler"),
                 id,
+                origin: *origin,
                 message,
             });
         }
@@ -876,6 +962,7 @@ fn write_old_segment(path: &Path, lines: &[(String, String, i64)]) {
         match Id::of(id) {
             Id::Hex(value) => hasher.update(&value.to_le_bytes()),
             Id::Text(text) => hasher.update(text.as_bytes()),
+            Id::Located { .. } => unreachable!("Id::of never answers an origin"),
         }
         ids.push(hasher.digest128());
     }
@@ -1086,6 +1173,7 @@ fn a_line_sent_again_after_its_segment_was_merged_is_still_recognised() {
             level: Some(level),
             logger: Some("ThrottleHandler"),
             id: &id,
+            origin: None,
             message,
         };
         store.write("acme", host, &[new]).unwrap()
