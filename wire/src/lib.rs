@@ -150,11 +150,7 @@ impl Origin {
     /// The id of the line read at this origin on `host`: [`event_id`] of
     /// the host, the fingerprint and the offset (each little-endian).
     pub fn id(&self, host: &str) -> EventId {
-        EventId::of(&[
-            host.as_bytes(),
-            &self.fingerprint.to_le_bytes(),
-            &self.offset.to_le_bytes(),
-        ])
+        EventId::spelling(self.hash(host))
     }
 
     /// [`Origin::id`] as the 128-bit number its hex digits spell.
@@ -272,7 +268,12 @@ pub struct EventId([u8; 32]);
 impl EventId {
     /// The id of the event that `parts` identify (see [`event_id`]).
     pub fn of(parts: &[&[u8]]) -> Self {
-        let hash = hash_parts(parts).to_be_bytes();
+        Self::spelling(hash_parts(parts))
+    }
+
+    /// The 32 lower-case hex digits of `hash`.
+    fn spelling(hash: u128) -> Self {
+        let hash = hash.to_be_bytes();
         let mut hex = [0u8; 32];
         for (pair, byte) in hex.chunks_exact_mut(2).zip(hash) {
             pair[0] = json::HEX[usize::from(byte >> 4)];

@@ -46,6 +46,10 @@ impl Span {
     }
 }
 
+/// The form byte of an [`Id::Located`], in a chunk and in a granule's
+/// columns alike.
+pub(super) const LOCATED: u8 = 2;
+
 /// An event id as stored: the agent's ids are 32 hex digits (128 bits),
 /// kept as the number, with the line's origin when the id is its
 /// [`Origin::hash`] (a granule keeps only the origin then, and works the id
@@ -103,7 +107,7 @@ impl<'a> Id<'a> {
         let mut reader = Reader { bytes, at: *at };
         let id = match reader.u8()? {
             1 => Id::Hex(reader.u128()?),
-            2 => Id::Located {
+            LOCATED => Id::Located {
                 value: reader.u128()?,
                 origin: Origin {
                     fingerprint: reader.u64()?,
@@ -129,7 +133,7 @@ impl<'a> Id<'a> {
                 out.extend_from_slice(&value.to_le_bytes());
             }
             Id::Located { value, origin } => {
-                out.push(2);
+                out.push(LOCATED);
                 out.extend_from_slice(&value.to_le_bytes());
                 out.extend_from_slice(&origin.fingerprint.to_le_bytes());
                 out.extend_from_slice(&origin.offset.to_le_bytes());
@@ -520,7 +524,7 @@ pub(super) fn keys_and_messages<'a>(
 fn skip_id(reader: &mut Reader<'_>) -> Result<(), EmbeddedError> {
     let len = match reader.u8()? {
         1 => 16,
-        2 => 32,
+        LOCATED => 32,
         _ => usize::from(reader.u8()?),
     };
     reader.take(len).map(|_| ())

@@ -31,7 +31,7 @@
 //! The whole is one zstd frame (level 1), after a u32 of its length
 //! uncompressed.
 
-use super::chunk::{Decoded, Id, Key, RowRef};
+use super::chunk::{Decoded, Id, Key, LOCATED, RowRef};
 use crate::embedded::error::EmbeddedError;
 use crate::embedded::varint;
 use aerie_wire::Origin;
@@ -68,9 +68,6 @@ impl Packer {
         Ok(())
     }
 }
-
-/// The form byte of an id a granule keeps as its origin.
-const LOCATED: u8 = 2;
 
 /// The files a granule's origins name, numbered as they first come, each
 /// with the offset of its row before: an origin is kept as its file's
