@@ -33,6 +33,7 @@
 //! time (the agent resends what its disk queue holds).
 
 mod ahead;
+mod blocks;
 mod chunk;
 mod columns;
 mod count;

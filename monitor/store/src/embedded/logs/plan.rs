@@ -222,6 +222,10 @@ mod tests {
             "a watched index".into()
         }
 
+        fn form(&self) -> crate::embedded::logs::blocks::BlockForm {
+            self.bytes.form()
+        }
+
         fn read_ahead(&self, at: u64, len: usize) {
             self.ahead.borrow_mut().push((at, len));
         }

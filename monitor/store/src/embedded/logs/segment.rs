@@ -32,6 +32,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use super::blocks::BlockForm;
 use super::chunk::{Decoded, Key, Span};
 use super::columns::{self, Packer};
 use super::summaries::Summary;
@@ -83,6 +84,10 @@ struct Meta {
     marks: Option<Extent>,
     #[serde(default)]
     granule_form: GranuleForm,
+    /// The form of the term index's blocks (absent: written before they
+    /// were packed).
+    #[serde(default)]
+    index_form: BlockForm,
     /// The `flushed_through` of the segments merged into this one: a file
     /// of one of them left by a crash is a copy of some of these rows.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -226,6 +231,7 @@ impl Ends<'_> {
             index: Some(index_extent),
             marks: Some(marks_extent),
             granule_form: GranuleForm::ZstdColumns,
+            index_form: BlockForm::Packed,
             merged: self.merged,
         };
         let json = serde_json::to_vec(&meta).expect("segment meta serializes");
@@ -671,6 +677,10 @@ impl super::terms::IndexBytes for SegmentIndex<'_> {
 
     fn describe(&self) -> String {
         format!("{}: term index", self.segment.path.display())
+    }
+
+    fn form(&self) -> BlockForm {
+        self.segment.meta.index_form
     }
 
     fn read_ahead(&self, at: u64, len: usize) {

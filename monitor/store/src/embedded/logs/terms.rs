@@ -15,11 +15,9 @@
 //! postings of the terms in more than one row but not in all, one after
 //!   another: varint first row and varint gaps, or a roaring bitmap (its
 //!   portable form)
-//! blocks of up to BLOCK terms, sorted: varint offset of the block's first
-//!   postings; per term u8 prefix shared with the term before, u8 length
-//!   of the rest, the rest, varint (value << 2 | form): form 0 one row
-//!   (the value), 1 every row, 2 gaps (the value: their length), 3 a
-//!   bitmap (its length); u32 CRC of the block
+//! blocks of up to BLOCK terms, sorted, each in its form (`blocks`: packed
+//!   and compressed, or prefixed in segments written before) and a u32
+//!   CRC of it
 //! table, per block: u8 length of its first term, the term, u32 offset
 //! u32 CRC of the table, u32 rows, u32 blocks, u32 table length,
 //!   u64 postings length
@@ -36,6 +34,7 @@ use std::sync::Arc;
 use aerie_common::BuildPrehashed;
 use roaring::RoaringBitmap;
 
+use super::blocks::{self, BlockForm, BlockWriter, Posted};
 use super::chunk::Decoded;
 use super::query::normalize_into;
 use crate::embedded::error::EmbeddedError;
@@ -47,18 +46,6 @@ pub(super) const MAX_TERM: usize = 128;
 /// Terms in a block: the table holds one per block.
 const BLOCK: usize = 128;
 const TRAILER: usize = 4 * 4 + 8;
-/// Where a term's rows are, as a block says.
-#[derive(Debug, Clone, Copy)]
-enum Posted {
-    /// In one row, this one (most terms: ids, numbers, rare words).
-    One(u32),
-    Every,
-    /// Gaps (the first row, then each one's distance from the one before)
-    /// at this offset and length of the postings.
-    Gaps(u64, usize),
-    /// A roaring bitmap at this offset and length.
-    Bitmap(u64, usize),
-}
 
 /// A row's fields, as the byte that starts their terms (never in a token).
 #[derive(Debug, Clone, Copy)]
@@ -279,7 +266,7 @@ struct Writer {
     /// Terms in the open block, and where it starts in `blocks`.
     in_block: usize,
     block_start: usize,
-    previous: Vec<u8>,
+    block: BlockWriter,
     blocks_count: u32,
 }
 
@@ -292,7 +279,7 @@ impl Writer {
             table: Vec::new(),
             in_block: 0,
             block_start: 0,
-            previous: Vec::with_capacity(MAX_TERM),
+            block: BlockWriter::new(),
             blocks_count: 0,
         }
     }
@@ -308,27 +295,16 @@ impl Writer {
             self.table.extend_from_slice(term);
             self.table
                 .extend_from_slice(&(self.block_start as u32).to_le_bytes());
-            varint::put(&mut self.blocks, self.postings.len() as u64);
-            self.previous.clear();
+            self.block.open(self.postings.len() as u64);
             self.blocks_count += 1;
         }
-        let shared = self
-            .previous
-            .iter()
-            .zip(term)
-            .take_while(|(a, b)| a == b)
-            .count();
-        self.blocks.push(shared as u8);
-        self.blocks.push((term.len() - shared) as u8);
-        self.blocks.extend_from_slice(&term[shared..]);
         let word = encode(rows, self.rows, &mut self.postings);
-        varint::put(&mut self.blocks, word);
-        self.previous.clear();
-        self.previous.extend_from_slice(term);
+        self.block.push(term, word);
         self.in_block += 1;
     }
 
     fn close_block(&mut self) {
+        self.block.seal(&mut self.blocks);
         let crc = crc32fast::hash(&self.blocks[self.block_start..]);
         self.blocks.extend_from_slice(&crc.to_le_bytes());
         self.in_block = 0;
@@ -553,6 +529,8 @@ pub(super) trait IndexBytes {
     fn read(&self, at: u64, len: usize) -> Result<Cow<'_, [u8]>, EmbeddedError>;
     /// What the index is, for errors ("<segment path>: term index").
     fn describe(&self) -> String;
+    /// The form its blocks are written in.
+    fn form(&self) -> BlockForm;
     /// Asks for `len` bytes at `at` to be read ahead, without waiting for
     /// them: a read of them that follows finds them in memory or on their
     /// way. Bytes in memory already need nothing.
@@ -574,6 +552,10 @@ impl IndexBytes for Vec<u8> {
     fn describe(&self) -> String {
         "a head chunk's term index".into()
     }
+
+    fn form(&self) -> BlockForm {
+        BlockForm::Packed
+    }
 }
 
 /// An index's block table, read once: the first term and offset of each
@@ -581,6 +563,7 @@ impl IndexBytes for Vec<u8> {
 /// kept between searches ([`Terms::with_table`]).
 #[derive(Debug)]
 pub(super) struct Table {
+    form: BlockForm,
     rows: u32,
     postings_len: u64,
     blocks_len: u64,
@@ -623,6 +606,7 @@ impl Table {
             return Err(damaged("its table does not hold its blocks"));
         }
         Ok(Self {
+            form: bytes.form(),
             rows,
             postings_len,
             blocks_len,
@@ -761,40 +745,11 @@ impl<'a> Terms<'a> {
     fn walk(
         &self,
         at: usize,
-        mut seen: impl FnMut(&[u8], Posted) -> Result<bool, EmbeddedError>,
+        seen: impl FnMut(&[u8], Posted) -> Result<bool, EmbeddedError>,
     ) -> Result<bool, EmbeddedError> {
         let block = self.block(at)?;
-        let body = &block[..block.len() - 4];
         let bad = || self.damaged("a block's terms are malformed");
-        let mut cursor = 0;
-        let mut offset = varint::get(body, &mut cursor).ok_or_else(bad)?;
-        let mut term = Vec::with_capacity(MAX_TERM);
-        while cursor < body.len() {
-            let shared = body[cursor] as usize;
-            let rest = *body.get(cursor + 1).ok_or_else(bad)? as usize;
-            let suffix = body.get(cursor + 2..cursor + 2 + rest).ok_or_else(bad)?;
-            if shared > term.len() {
-                return Err(bad());
-            }
-            term.truncate(shared);
-            term.extend_from_slice(suffix);
-            cursor += 2 + rest;
-            let word = varint::get(body, &mut cursor).ok_or_else(bad)?;
-            let value = word >> 2;
-            let posted = match word & 3 {
-                0 => Posted::One(u32::try_from(value).map_err(|_| bad())?),
-                1 => Posted::Every,
-                2 => Posted::Gaps(offset, value as usize),
-                _ => Posted::Bitmap(offset, value as usize),
-            };
-            if word & 2 != 0 {
-                offset += value;
-            }
-            if !seen(&term, posted)? {
-                return Ok(false);
-            }
-        }
-        Ok(true)
+        blocks::walk(self.table.form, &block[..block.len() - 4], bad, seen)
     }
 
     fn bytes_of(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, EmbeddedError> {

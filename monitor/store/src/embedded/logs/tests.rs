@@ -1200,3 +1200,89 @@ fn retention_cuts_a_merged_segment_like_any_other() {
     assert_eq!(gone, (lines.len() - kept.len()) as u64);
     agrees_with_reading_every_line(&store, &kept);
 }
+
+/// Copies the files of folder `from` (and its folders') into `to`.
+fn copy_folder(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_folder(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Every line the store holds, read page by page, as the mixed corpus
+/// lists them.
+fn every_line(store: &LogStore) -> Vec<Mixed> {
+    let expr = parse("*").unwrap();
+    let mut lines = Vec::new();
+    let mut below = None;
+    loop {
+        let page = store
+            .search(&Search {
+                below,
+                limit: 100,
+                ..everything(&expr)
+            })
+            .unwrap();
+        for line in &page.lines {
+            let level = ["INFO", "WARN", "ERROR"]
+                .into_iter()
+                .find(|level| line.level.as_deref() == Some(*level))
+                .expect("a level of the mixed corpus");
+            let ts = line.timestamp.timestamp_micros();
+            lines.push((line.host.clone(), level, line.message.clone(), ts));
+        }
+        match page.next {
+            Some(next) => below = Some(next),
+            None => return lines,
+        }
+    }
+}
+
+fn index_form_in_meta(segment: &Path) -> bool {
+    let bytes = std::fs::read(segment).unwrap();
+    memchr::memmem::find(&bytes, b"\"index_form\":\"packed\"").is_some()
+}
+
+#[test]
+fn a_store_written_before_blocks_were_packed_answers_every_search_and_merges_into_packed_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/logs-before-packed-blocks");
+    copy_folder(&fixture, dir.path());
+    let before: Vec<PathBuf> = std::fs::read_dir(dir.path().join("segments"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(before.len(), 5);
+    assert!(
+        before.iter().all(|segment| !index_form_in_meta(segment)),
+        "the fixture's segments have prefixed blocks"
+    );
+    let lines = {
+        let store = LogStore::open(dir.path(), head(100)).unwrap();
+        let lines = every_line(&store);
+        assert_eq!(lines.len(), 600, "every line of the mixed corpus");
+        agrees_with_reading_every_line(&store, &lines);
+        lines
+    };
+
+    let memory = LogMemory {
+        merge_segments: 3,
+        ..head(100)
+    };
+    let store = LogStore::open(dir.path(), memory).unwrap();
+    store.merger.finish();
+    let merged: Vec<PathBuf> = (store.state().segments.iter())
+        .filter(|segment| !segment.merged().is_empty())
+        .map(|segment| segment.path.clone())
+        .collect();
+    assert!(!merged.is_empty(), "three of the five segments are merged");
+    assert!(merged.iter().all(|segment| index_form_in_meta(segment)));
+    agrees_with_reading_every_line(&store, &lines);
+    assert_eq!(every_line(&store).len(), 600);
+}
