@@ -1,7 +1,9 @@
 //! LEB128 variable-length integers, as the embedded store's files write
 //! small numbers (time deltas, row gaps, lengths): seven bits a byte, the
 //! high bit set on every byte but the last. Reading never panics: bytes cut
-//! short or a number longer than 64 bits answer `None`.
+//! short or a number longer than 64 bits answer `None`. A signed number
+//! (a delta) is zigzagged first, so that a small one of either sign is
+//! short.
 
 /// Appends `value` to `out`.
 pub(crate) fn put(out: &mut Vec<u8>, mut value: u64) {
@@ -10,6 +12,17 @@ pub(crate) fn put(out: &mut Vec<u8>, mut value: u64) {
         value >>= 7;
     }
     out.push(value as u8);
+}
+
+/// `value` as a number a varint keeps short whatever its sign: 0, -1, 1,
+/// -2 ... as 0, 1, 2, 3 ...
+pub(crate) fn zigzag(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
+}
+
+/// The signed number [`zigzag`] made `value` of.
+pub(crate) fn unzigzag(value: u64) -> i64 {
+    ((value >> 1) as i64) ^ -((value & 1) as i64)
 }
 
 /// The number at `bytes[*at..]`; moves `at` past it.

@@ -120,7 +120,7 @@ impl BlockWriter {
                 let row = (word >> 2) as u32;
                 let distance = i64::from(row) - i64::from(self.previous_row);
                 self.previous_row = row;
-                zigzag(distance) << 2
+                varint::zigzag(distance) << 2
             }
             _ => word,
         };
@@ -147,14 +147,6 @@ impl BlockWriter {
             out.extend_from_slice(&self.body);
         }
     }
-}
-
-fn zigzag(n: i64) -> u64 {
-    ((n << 1) ^ (n >> 63)) as u64
-}
-
-fn unzigzag(n: u64) -> i64 {
-    (n >> 1) as i64 ^ -((n & 1) as i64)
 }
 
 thread_local! {
@@ -242,7 +234,7 @@ pub(super) fn walk<E>(
             0 => {
                 let row = match form {
                     BlockForm::Prefixed => i64::try_from(value).map_err(|_| bad())?,
-                    BlockForm::Packed => previous_row + unzigzag(value),
+                    BlockForm::Packed => previous_row + varint::unzigzag(value),
                 };
                 previous_row = row;
                 Posted::One(u32::try_from(row).map_err(|_| bad())?)

@@ -92,7 +92,10 @@ impl Files {
             self.seen.push((host, origin.fingerprint, 0));
         }
         let before = &mut self.seen[number].2;
-        varint::put(out, zigzag(origin.offset.wrapping_sub(*before) as i64));
+        varint::put(
+            out,
+            varint::zigzag(origin.offset.wrapping_sub(*before) as i64),
+        );
         *before = origin.offset;
     }
 
@@ -107,21 +110,13 @@ impl Files {
             self.seen.push((0, fingerprint, 0));
         }
         let (_, fingerprint, before) = self.seen.get_mut(number)?;
-        let offset = before.wrapping_add(unzigzag(varint::get(bytes, at)?) as u64);
+        let offset = before.wrapping_add(varint::unzigzag(varint::get(bytes, at)?) as u64);
         *before = offset;
         Some(Origin {
             fingerprint: *fingerprint,
             offset,
         })
     }
-}
-
-fn zigzag(value: i64) -> u64 {
-    ((value << 1) ^ (value >> 63)) as u64
-}
-
-fn unzigzag(value: u64) -> i64 {
-    ((value >> 1) as i64) ^ -((value & 1) as i64)
 }
 
 /// The columns of `decoded`'s rows, uncompressed, into `out`.
@@ -140,14 +135,14 @@ fn columns_into(decoded: &Decoded<'_>, out: &mut Vec<u8>) {
     section(out, 0, &|out| {
         let mut last = 0i64;
         for row in rows {
-            varint::put(out, zigzag(row.ts.wrapping_sub(last)));
+            varint::put(out, varint::zigzag(row.ts.wrapping_sub(last)));
             last = row.ts;
         }
     });
     section(out, 1, &|out| {
         let mut last = 0u64;
         for row in rows {
-            varint::put(out, zigzag(row.seq.wrapping_sub(last) as i64));
+            varint::put(out, varint::zigzag(row.seq.wrapping_sub(last) as i64));
             last = row.seq;
         }
     });
@@ -224,7 +219,7 @@ fn undelta(section: &[u8], rows: usize, at: &mut usize) -> Option<Vec<i64>> {
     let mut values = Vec::with_capacity(rows.min(section.len()));
     let mut value = 0i64;
     for _ in 0..rows {
-        value = value.wrapping_add(unzigzag(varint::get(section, at)?));
+        value = value.wrapping_add(varint::unzigzag(varint::get(section, at)?));
         values.push(value);
     }
     Some(values)
@@ -356,8 +351,8 @@ pub(super) fn decode_first(columns: &[u8], wanted: usize) -> Result<Decoded<'_>,
     for row in 0..rows_wanted {
         let time_delta = varint::get(times, &mut time_at).ok_or_else(cut)?;
         let seq_delta = varint::get(seqs, &mut seq_at).ok_or_else(cut)?;
-        ts = ts.wrapping_add(unzigzag(time_delta));
-        seq = seq.wrapping_add(unzigzag(seq_delta) as u64);
+        ts = ts.wrapping_add(varint::unzigzag(time_delta));
+        seq = seq.wrapping_add(varint::unzigzag(seq_delta) as u64);
         let id = match ids.get(id_at) {
             Some(&LOCATED) => {
                 id_at += 1;
