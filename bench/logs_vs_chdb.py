@@ -24,12 +24,12 @@ at several sizes (the growth table).
   * rare term: a `seqN` found in exactly one line;
   * level plus term: ERROR lines with a word of middling frequency;
   * newest 100: no filter;
-  * count: the lines holding a word of middling frequency (the monitor's
-    `/api/v1/logs/count`, ClickHouse's `count()`);
-  * count per host and bucket: the same, ClickHouse asked for what the
-    monitor's answer holds (per host with its newest line, per time bucket
-    of the monitor's step: one query with two grouping sets). The monitor's
-    figures are the same requests as for the count.
+  * count: the lines holding a word of middling frequency, in all (the
+    monitor's `/api/v1/logs/count?by=`, ClickHouse's `count()`);
+  * count per host and bucket: the same, as the monitor's count API
+    answers by default (per host with its newest line, per time bucket of
+    its step), ClickHouse asked for the same (one query with two grouping
+    sets).
   The monitor is asked through HTTP (curl's time_total); chDB runs in this
   process and pays no HTTP: the comparison leans its way. ClickHouse's query
   condition cache is off, so that a query asked again in the next run
@@ -276,9 +276,9 @@ def monitor_body(index, rows):
     return zstandard.ZstdCompressor(level=-1).compress(body.encode())
 
 
-# The count rows: ClickHouse's count() alone, and the same answer as the
-# monitor's count API gives (per host, with each host's newest line, and per
-# time bucket of the monitor's step).
+# The count rows: the total alone (the monitor's count API asked `by=`,
+# ClickHouse's count()), and the count API's default answer (per host, with
+# each host's newest line, and per time bucket of the monitor's step).
 COUNTS = ("count", "count per host and bucket")
 # The engines, in the report's columns.
 ENGINES = ("monitor", "indexed", "plain")
@@ -417,21 +417,27 @@ def one_size(lines, work):
                         elif found != expected[(kind, at)]:
                             raise SystemExit(f"{kind} {q}: the monitor found {expected[(kind, at)]} lines, ClickHouse ({engine}) {found}")
                     figures.setdefault((kind, engine), []).append(pct(times))
-            # The monitor answers both count rows with one request: the
-            # total, per host (with its newest line) and per time bucket.
-            times = []
-            for at, word in enumerate(count_words):
-                seconds, answer = timed_get(port, f"/api/v1/logs/count?env=bench&from={frm}&q={word}")
-                times.append(seconds)
-                expected[("count", at)] = (answer["total"], {h["host"]: h["count"] for h in answer["hosts"]},
-                                           sorted(b["count"] for b in answer["buckets"]), answer["step_ms"])
-            for kind in COUNTS:
+            # The monitor's count API, asked for the total alone, then for
+            # the total, per host (with its newest line) and per time bucket.
+            for kind, by in zip(COUNTS, ("&by=", "")):
+                times = []
+                for at, word in enumerate(count_words):
+                    seconds, answer = timed_get(port, f"/api/v1/logs/count?env=bench&from={frm}&q={word}{by}")
+                    times.append(seconds)
+                    if kind == "count":
+                        expected[("count", at)] = answer["total"]
+                        continue
+                    if answer["total"] != expected[("count", at)]:
+                        raise SystemExit(f"count {word}: the monitor counted {expected[('count', at)]} in all, "
+                                         f"{answer['total']} per host and bucket")
+                    expected[(kind, at)] = (answer["total"], {h["host"]: h["count"] for h in answer["hosts"]},
+                                            sorted(b["count"] for b in answer["buckets"]), answer["step_ms"])
                 figures.setdefault((kind, "monitor"), []).append(pct(times))
             for engine in ("indexed", "plain"):
                 for kind in COUNTS:
                     times = []
                     for at, word in enumerate(count_words):
-                        total, hosts, buckets, step = expected[("count", at)]
+                        total, hosts, buckets, step = expected[(COUNTS[1], at)]
                         where = f"hasToken(message, '{word}')"
                         if kind == "count":
                             query = f"SELECT count() FROM b.{engine} WHERE {where} {NO_CACHE}"
@@ -452,7 +458,7 @@ def one_size(lines, work):
                             by_bucket = sorted(int(row[2]) for row in rows if row[0] == "")
                             wrong = by_host != hosts or by_bucket != buckets
                         if wrong:
-                            raise SystemExit(f"{kind} {word}: the monitor counted {expected[('count', at)]}, "
+                            raise SystemExit(f"{kind} {word}: the monitor counted {expected[(COUNTS[1], at)]}, "
                                              f"ClickHouse ({engine}) {rows[:20]}")
                     figures.setdefault((kind, engine), []).append(pct(times))
         out["queries"] = {f"{kind}|{engine}": runs for (kind, engine), runs in figures.items()}

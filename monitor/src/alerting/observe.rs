@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::model::rfc3339;
 use super::rules::{Condition, Rule};
-use crate::store::{Aggregation, LogQuery, MetricQuery, Store, StoreError};
+use crate::store::{Aggregation, CountBy, LogQuery, MetricQuery, Store, StoreError};
 
 /// What one evaluation saw for one host and label set.
 #[derive(Debug, Clone, PartialEq)]
@@ -133,7 +133,11 @@ async fn log_counts(
                 limit: 0,
                 cursor: None,
             },
-            window,
+            // The window is the rule's one bucket: none asked.
+            CountBy {
+                hosts: true,
+                buckets: None,
+            },
         )
         .await?;
     Ok(counts

@@ -12,7 +12,9 @@ use super::{ApiError, AppState, auth};
 use crate::jobs::JobStatus;
 use crate::jobs::usage::{Period, UsageRow};
 use crate::query::{HostStatus, MetricError, TimeRange, host_status, logs, metrics};
-use crate::store::{Aggregation, ApiStatsRow, LogCounts, LogPage, LogQuery, MetricQuery, Series};
+use crate::store::{
+    Aggregation, ApiStatsRow, CountBy, LogCounts, LogPage, LogQuery, MetricQuery, Series,
+};
 use crate::timespec::parse_duration;
 
 /// Query parameters whose rejection is a JSON [`ApiError`] naming the problem.
@@ -169,6 +171,9 @@ pub(super) struct CountParams {
     from: Option<String>,
     to: Option<String>,
     step: Option<String>,
+    /// What the count is broken down by besides the total: `host`,
+    /// `bucket`, both (comma-separated; when absent) or nothing (empty).
+    by: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -178,8 +183,9 @@ pub(super) struct CountAnswer {
     counts: LogCounts,
 }
 
-/// `GET /api/v1/logs/count`: the lines a search finds, counted in all, per
-/// host and per step of time, without reading them out.
+/// `GET /api/v1/logs/count`: the lines a search finds, counted in all and
+/// (as `by` asks, both by default) per host and per step of time, without
+/// reading them out.
 pub(super) async fn count_logs(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -192,6 +198,8 @@ pub(super) async fn count_logs(
         Some(step) => metrics::step_ms(step, &range)?,
         None => logs::histogram_step_ms(&range),
     };
+    let step = std::time::Duration::from_millis(step_ms.unsigned_abs());
+    let by = count_by(params.by.as_deref(), step)?;
     let counts = state
         .store
         .count_logs(
@@ -206,10 +214,32 @@ pub(super) async fn count_logs(
                 limit: 0,
                 cursor: None,
             },
-            std::time::Duration::from_millis(step_ms.unsigned_abs()),
+            by,
         )
         .await?;
     Ok(Json(CountAnswer { step_ms, counts }))
+}
+
+/// The breakdown a count's `by` names (see [`CountParams::by`]), buckets
+/// being `step` long.
+fn count_by(by: Option<&str>, step: std::time::Duration) -> Result<CountBy, ApiError> {
+    let Some(by) = by else {
+        return Ok(CountBy::hosts_and_buckets(step));
+    };
+    let mut asked = CountBy::TOTAL;
+    for name in by.split(',').map(str::trim).filter(|name| !name.is_empty()) {
+        match name {
+            "host" => asked.hosts = true,
+            "bucket" => asked.buckets = Some(step),
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "by: {other:?} is not a breakdown of a count; use host, bucket, both \
+                     (by=host,bucket) or none (by=) for the total alone"
+                )));
+            }
+        }
+    }
+    Ok(asked)
 }
 
 #[derive(Debug, Deserialize)]

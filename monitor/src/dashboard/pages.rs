@@ -15,7 +15,7 @@ use super::chart::{self, Line, Unit};
 use super::{PageError, SignedIn, readable, secure_headers};
 use crate::query::{RangeError, TimeRange, host_status, logs, metrics};
 use crate::state::AppState;
-use crate::store::{Aggregation, LogQuery, MetricQuery, StoreError};
+use crate::store::{Aggregation, CountBy, LogQuery, MetricQuery, StoreError};
 use crate::timespec::{TimeSpecError, parse_duration, parse_time};
 
 pub(super) fn page(status: StatusCode, name: &str, data: &Value) -> Response {
@@ -463,11 +463,13 @@ pub(super) async fn logs(
         from: range.from,
         to: range.to,
     });
-    let step = std::time::Duration::from_millis(step_ms.unsigned_abs());
-    let (result, counted) = tokio::join!(
-        state.store.logs(&query),
-        state.store.count_logs(&query, step)
-    );
+    // The histogram and total: no host's count nor newest line is shown.
+    let by = CountBy {
+        hosts: false,
+        buckets: Some(std::time::Duration::from_millis(step_ms.unsigned_abs())),
+    };
+    let (result, counted) =
+        tokio::join!(state.store.logs(&query), state.store.count_logs(&query, by));
     let page_of = match result.and_then(|page_of| Ok((page_of, counted?))) {
         Ok(page_of) => page_of,
         Err(StoreError::BadQuery { query, reason }) => {

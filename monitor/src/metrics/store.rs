@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use aerie_store::{
-    Aggregation, ApiStatsRecord, DataKind, HostSeen, LogCounts, LogPage, LogQuery, MetricQuery,
-    Point, Series, SeriesValue, Store, StoreError, WriteBatch, WriteOutcome,
+    Aggregation, ApiStatsRecord, CountBy, DataKind, HostSeen, LogCounts, LogPage, LogQuery,
+    MetricQuery, Point, Series, SeriesValue, Store, StoreError, WriteBatch, WriteOutcome,
 };
 use aerie_wire::EventRef;
 use chrono::{DateTime, Utc};
@@ -110,12 +110,8 @@ impl Store for TimedStore {
         self.query_timed("logs", self.inner.logs(query)).await
     }
 
-    async fn count_logs(
-        &self,
-        query: &LogQuery,
-        bucket: std::time::Duration,
-    ) -> Result<LogCounts, StoreError> {
-        self.query_timed("count_logs", self.inner.count_logs(query, bucket))
+    async fn count_logs(&self, query: &LogQuery, by: CountBy) -> Result<LogCounts, StoreError> {
+        self.query_timed("count_logs", self.inner.count_logs(query, by))
             .await
     }
 

@@ -693,7 +693,8 @@ async fn an_expired_token_is_refused_and_says_so() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_count_api_counts_what_the_search_finds_per_host_and_step_and_checks_its_step() {
+async fn the_count_api_counts_what_the_search_finds_per_host_and_step_as_asked_and_checks_its_step()
+{
     let h = harness().await;
     let at = |minutes_ago: i64, id: &str, message: &str| {
         let time = chrono::Utc::now() - chrono::Duration::minutes(minutes_ago);
@@ -741,6 +742,35 @@ async fn the_count_api_counts_what_the_search_finds_per_host_and_step_and_checks
         "one a minute, only those with lines: {body}"
     );
     assert!(buckets.iter().all(|b| b["count"] == 1));
+    // Asked by host alone, or for the total alone, the rest is left out.
+    let (status, body) = h
+        .get(
+            "ops-token",
+            "/api/v1/logs/count?env=acme-prod&q=refused&from=now-1h&by=host",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (&body["total"], &body["hosts"][0]["count"]),
+        (&json!(3), &json!(3))
+    );
+    assert_eq!(body["buckets"], json!([]), "{body}");
+    let (_, body) = h
+        .get(
+            "ops-token",
+            "/api/v1/logs/count?env=acme-prod&q=refused&from=now-1h&by=",
+        )
+        .await;
+    assert_eq!(body["total"], 3, "{body}");
+    assert_eq!((&body["hosts"], &body["buckets"]), (&json!([]), &json!([])));
+    let (status, body) = h
+        .get("ops-token", "/api/v1/logs/count?env=acme-prod&by=tenant")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        error_message(&body).contains("\"tenant\" is not a breakdown"),
+        "{body}"
+    );
 
     let (_, body) = h
         .get(

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use aerie_wire::{Event, EventBody, event_id};
 use chrono::{DateTime, Duration, Utc};
 
-use super::{DataKind, LogQuery, MetricQuery, Store, WriteBatch, sum_api_stats};
+use super::{CountBy, DataKind, LogQuery, MetricQuery, Store, WriteBatch, sum_api_stats};
 
 /// One "now" for the whole suite, so that "9 minutes ago" means the same
 /// moment when writing and when querying.
@@ -298,8 +298,9 @@ pub async fn run(
         .await
         .unwrap();
     let ten_minutes = std::time::Duration::from_secs(600);
+    let all = CountBy::hosts_and_buckets(ten_minutes);
     let counts = store
-        .count_logs(&logs(Some("acme.com")), ten_minutes)
+        .count_logs(&logs(Some("acme.com")), all)
         .await
         .unwrap();
     assert_eq!(counts.total, 26, "{counts:?}");
@@ -330,19 +331,37 @@ pub async fn run(
         .map(|b| (b.start.timestamp_micros(), b.count))
         .collect();
     assert_eq!(buckets, expected.into_iter().collect::<Vec<_>>());
+    // Asked for less, a count gives the same figures and nothing else.
+    let asked = |hosts, buckets| CountBy { hosts, buckets };
+    for (by, hosts, buckets) in [
+        (CountBy::TOTAL, vec![], vec![]),
+        (asked(true, None), counts.hosts.clone(), vec![]),
+        (
+            asked(false, Some(ten_minutes)),
+            vec![],
+            counts.buckets.clone(),
+        ),
+    ] {
+        let partial = store.count_logs(&logs(Some("acme.com")), by).await.unwrap();
+        assert_eq!(
+            (partial.total, partial.hosts, partial.buckets),
+            (counts.total, hosts, buckets),
+            "counted by {by:?}"
+        );
+    }
     let errors = store
         .count_logs(
             &LogQuery {
                 level: Some("error".into()),
                 ..logs(None)
             },
-            ten_minutes,
+            all,
         )
         .await
         .unwrap();
     assert_eq!((errors.total, errors.hosts.len()), (1, 1));
     let bad = store
-        .count_logs(&logs(Some("tenant AND (unclosed")), ten_minutes)
+        .count_logs(&logs(Some("tenant AND (unclosed")), CountBy::TOTAL)
         .await;
     assert!(
         matches!(bad, Err(super::StoreError::BadQuery { .. })),

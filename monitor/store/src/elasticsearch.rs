@@ -25,8 +25,8 @@ use elasticsearch::{
 use serde_json::{Value, json};
 
 use super::{
-    ApiStatsRecord, DataKind, HostLogCount, HostSeen, LogBucket, LogCounts, LogLine, LogPage,
-    LogQuery, MetricQuery, Point, Store, StoreError, WriteBatch, WriteOutcome,
+    ApiStatsRecord, CountBy, DataKind, HostLogCount, HostSeen, LogBucket, LogCounts, LogLine,
+    LogPage, LogQuery, MetricQuery, Point, Store, StoreError, WriteBatch, WriteOutcome,
 };
 
 /// How many hits one search page brings back.
@@ -612,32 +612,40 @@ impl Store for ElasticsearchStore {
         })
     }
 
-    async fn count_logs(
-        &self,
-        query: &LogQuery,
-        bucket: std::time::Duration,
-    ) -> Result<LogCounts, StoreError> {
+    async fn count_logs(&self, query: &LogQuery, by: CountBy) -> Result<LogCounts, StoreError> {
         let (search, text_query) = log_search(query);
-        let step_ms = u64::try_from(bucket.as_millis()).unwrap_or(u64::MAX).max(1);
-        let body = json!({
-            "size": 0,
-            "track_total_hits": true,
-            "query": search,
-            "aggs": {
-                "hosts": {
+        // Only what was asked is aggregated: a top hit per host costs the
+        // cluster a fetch per shard and host.
+        let mut aggs = serde_json::Map::new();
+        if by.hosts {
+            aggs.insert(
+                "hosts".into(),
+                json!({
                     "terms": { "field": "host.name", "size": MAX_HOSTS },
                     "aggs": { "newest": { "top_hits": {
                         "size": 1,
                         "sort": [{ "aerie.sort": "desc" }],
                         "_source": ["message"],
                     } } },
-                },
-                "buckets": { "date_histogram": {
+                }),
+            );
+        }
+        if let Some(bucket) = by.buckets {
+            let step_ms = u64::try_from(bucket.as_millis()).unwrap_or(u64::MAX).max(1);
+            aggs.insert(
+                "buckets".into(),
+                json!({ "date_histogram": {
                     "field": "@timestamp",
                     "fixed_interval": format!("{step_ms}ms"),
                     "min_doc_count": 1,
-                } },
-            },
+                } }),
+            );
+        }
+        let body = json!({
+            "size": 0,
+            "track_total_hits": true,
+            "query": search,
+            "aggs": aggs,
         });
         let answer = self
             .search(

@@ -12,6 +12,7 @@ pub mod conformance;
 pub mod elasticsearch;
 pub mod embedded;
 pub mod fuzz;
+mod log_counts;
 pub mod memory;
 pub mod shared;
 
@@ -25,6 +26,7 @@ pub use aggregate::{
     Aggregation, ApiStatsRow, Series, SeriesValue, StepSummary, UnknownAggregation, bucket_series,
     step_start, sum_api_stats, summarise_sorted, summarise_window,
 };
+pub use log_counts::{CountBy, HostLogCount, LogBucket, LogCounter, LogCounts};
 
 /// Why a store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -136,169 +138,6 @@ pub struct LogPage {
     pub next_cursor: Option<String>,
 }
 
-/// How many log lines of one host matched a query, and the newest of them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HostLogCount {
-    pub host: String,
-    pub count: u64,
-    pub newest: String,
-}
-
-/// How many lines began in one time bucket.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LogBucket {
-    /// The bucket's start: a multiple of the bucket length since the epoch.
-    pub start: DateTime<Utc>,
-    pub count: u64,
-}
-
-/// Every line that matched a query, counted: in all, per host (with the
-/// newest line's message) and per time bucket (only buckets with lines,
-/// oldest first).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct LogCounts {
-    pub total: u64,
-    pub hosts: Vec<HostLogCount>,
-    pub buckets: Vec<LogBucket>,
-}
-
-/// Counts lines as a store finds them, in any order: [`LogCounts`] when
-/// done. Counters of parts of the data merge.
-#[derive(Debug)]
-pub struct LogCounter {
-    /// The bucket length, µs.
-    width: i64,
-    total: u64,
-    /// Per host: the count, and the newest line's sort key and message.
-    hosts: BTreeMap<String, (u64, (i64, u64), String)>,
-    buckets: BTreeMap<i64, u64>,
-}
-
-impl LogCounter {
-    pub fn new(bucket: std::time::Duration) -> Self {
-        Self {
-            width: i64::try_from(bucket.as_micros()).unwrap_or(i64::MAX).max(1),
-            total: 0,
-            hosts: BTreeMap::new(),
-            buckets: BTreeMap::new(),
-        }
-    }
-
-    /// One line of `host` whose sort key is `key` (time in µs, then a
-    /// tie-breaker); `message` is asked for only when the line is the
-    /// host's newest so far (the first seen wins a tie).
-    pub fn add(&mut self, host: &str, key: (i64, u64), message: impl FnOnce() -> String) {
-        self.total += 1;
-        *self.buckets.entry(self.bucket_start(key.0)).or_default() += 1;
-        match self.hosts.get_mut(host) {
-            Some((count, newest, text)) => {
-                *count += 1;
-                if key > *newest {
-                    *newest = key;
-                    *text = message();
-                }
-            }
-            None => {
-                self.hosts.insert(host.to_owned(), (1, key, message()));
-            }
-        }
-    }
-
-    /// `count` lines in the bucket of `ts` (µs), already counted in all and
-    /// per host by [`LogCounter::add_to_host`].
-    pub fn add_to_bucket(&mut self, ts: i64, count: u64) {
-        if count > 0 {
-            *self.buckets.entry(self.bucket_start(ts)).or_default() += count;
-        }
-    }
-
-    /// `count` lines of `host`, counted in all and for the host without
-    /// reading them (their newest line comes from
-    /// [`LogCounter::offer_newest`]); their buckets come from
-    /// [`LogCounter::add_to_bucket`].
-    pub fn add_to_host(&mut self, host: &str, count: u64) {
-        if count == 0 {
-            return;
-        }
-        self.total += count;
-        match self.hosts.get_mut(host) {
-            Some((held, _, _)) => *held += count,
-            None => {
-                self.hosts
-                    .insert(host.to_owned(), (count, (i64::MIN, 0), String::new()));
-            }
-        }
-    }
-
-    /// Each host counted and the sort key of its newest line seen so far
-    /// (`(i64::MIN, 0)` when its lines were counted unread).
-    pub fn newest_keys(&self) -> impl Iterator<Item = (&str, (i64, u64))> {
-        self.hosts
-            .iter()
-            .map(|(host, (_, key, _))| (host.as_str(), *key))
-    }
-
-    /// A line of `host` already counted (by [`LogCounter::add_to_host`]) that
-    /// may be its newest.
-    pub fn offer_newest(&mut self, host: &str, key: (i64, u64), message: impl FnOnce() -> String) {
-        if let Some((_, newest, text)) = self.hosts.get_mut(host)
-            && key > *newest
-        {
-            *newest = key;
-            *text = message();
-        }
-    }
-
-    /// The start (µs) of the bucket that holds `ts`.
-    pub fn bucket_start(&self, ts: i64) -> i64 {
-        ts - ts.rem_euclid(self.width)
-    }
-
-    /// Adds what `other` counted.
-    pub fn merge(&mut self, other: Self) {
-        self.total += other.total;
-        for (start, count) in other.buckets {
-            *self.buckets.entry(start).or_default() += count;
-        }
-        for (host, (count, key, text)) in other.hosts {
-            match self.hosts.get_mut(&host) {
-                Some(mine) => {
-                    mine.0 += count;
-                    if key > mine.1 {
-                        (mine.1, mine.2) = (key, text);
-                    }
-                }
-                None => {
-                    self.hosts.insert(host, (count, key, text));
-                }
-            }
-        }
-    }
-
-    pub fn finish(self) -> LogCounts {
-        LogCounts {
-            total: self.total,
-            hosts: self
-                .hosts
-                .into_iter()
-                .map(|(host, (count, _, newest))| HostLogCount {
-                    host,
-                    count,
-                    newest,
-                })
-                .collect(),
-            buckets: self
-                .buckets
-                .into_iter()
-                .map(|(start, count)| LogBucket {
-                    start: DateTime::from_timestamp_micros(start).unwrap_or_default(),
-                    count,
-                })
-                .collect(),
-        }
-    }
-}
-
 /// One API statistics record as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiStatsRecord {
@@ -383,16 +222,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     }
     async fn logs(&self, query: &LogQuery) -> Result<LogPage, StoreError>;
     /// Every line matching `query` (its `limit` and `cursor` are ignored),
-    /// counted in all, per host and per `bucket` of time: what a log rule
-    /// compares and the dashboard's hit histogram draws. By default every
-    /// page of [`Store::logs`] is read; a store that can count without
-    /// reading the lines does.
-    async fn count_logs(
-        &self,
-        query: &LogQuery,
-        bucket: std::time::Duration,
-    ) -> Result<LogCounts, StoreError> {
-        let mut counter = LogCounter::new(bucket);
+    /// counted in all and, as `by` asks, per host and per bucket of time:
+    /// what a log rule compares (per host) and the dashboard's hit
+    /// histogram draws (per bucket). By default every page of
+    /// [`Store::logs`] is read; a store that can count without reading the
+    /// lines does.
+    async fn count_logs(&self, query: &LogQuery, by: CountBy) -> Result<LogCounts, StoreError> {
+        let mut counter = LogCounter::new(by);
         let mut page_query = LogQuery {
             limit: COUNT_PAGE,
             cursor: None,

@@ -27,8 +27,9 @@ use tokio::sync::{mpsc, oneshot};
 use aerie_wire::{EventBody, EventRef};
 
 use super::{
-    Aggregation, ApiStatsRecord, DataKind, HostSeen, LogCounts, LogPage, LogQuery, MetricQuery,
-    Point, Series, StepSummary, Store, StoreError, WriteBatch, WriteOutcome, summarise_sorted,
+    Aggregation, ApiStatsRecord, CountBy, DataKind, HostSeen, LogCounts, LogPage, LogQuery,
+    MetricQuery, Point, Series, StepSummary, Store, StoreError, WriteBatch, WriteOutcome,
+    summarise_sorted,
 };
 use catalog::Catalog;
 use schema::{Fields, KIND_API_STATS};
@@ -504,14 +505,10 @@ impl Store for EmbeddedStore {
         })
     }
 
-    async fn count_logs(
-        &self,
-        query: &LogQuery,
-        bucket: std::time::Duration,
-    ) -> Result<LogCounts, StoreError> {
+    async fn count_logs(&self, query: &LogQuery, by: CountBy) -> Result<LogCounts, StoreError> {
         let expr = parsed(query)?;
         let search = search_of(query, &expr, None);
-        tokio::task::block_in_place(|| logs::in_pool(|| self.logs.count(&search, bucket)))
+        tokio::task::block_in_place(|| logs::in_pool(|| self.logs.count(&search, by)))
             .map_err(backend)
     }
 

@@ -15,7 +15,7 @@ use super::segment;
 use super::summaries::HostOfRow;
 use super::{LogStore, Part, Place, Search, on_every_core, visit};
 use crate::embedded::error::EmbeddedError;
-use crate::{LogCounter, LogCounts};
+use crate::{CountBy, LogCounter, LogCounts};
 
 impl LogStore {
     /// Every line the search finds (whatever its `limit`), counted in all,
@@ -26,17 +26,22 @@ impl LogStore {
     pub(in crate::embedded) fn count(
         &self,
         search: &Search<'_>,
-        bucket: std::time::Duration,
+        by: CountBy,
     ) -> Result<LogCounts, EmbeddedError> {
-        let mut total = LogCounter::new(bucket);
+        let mut total = LogCounter::new(by);
         let inside = |(oldest, newest): (i64, i64)| oldest >= search.from && newest <= search.to;
+        // Without buckets asked, a span in the search's time is in one.
         let one_bucket = |span: &Span| {
             let (oldest, newest) = (span.min_key.0, span.max_key.0);
             let start = total.bucket_start(oldest);
             let one = inside((oldest, newest)) && start == total.bucket_start(newest);
-            one.then_some(start)
+            one.then_some(start.unwrap_or(0))
         };
-        let (parts, folded) = self.parts(search, Some(&one_bucket))?;
+        let asked = Asked {
+            bucket: &one_bucket,
+            by_host: by.hosts,
+        };
+        let (parts, folded) = self.parts(search, Some(asked))?;
         let mut hosts = HostTally::default();
         let mut latest: Vec<Latest> = Vec::new();
         for folded in folded {
@@ -80,7 +85,7 @@ impl LogStore {
             total.add_to_host(&host, rows);
         }
         let visited = on_every_core(&read, |part| {
-            let mut counter = LogCounter::new(bucket);
+            let mut counter = LogCounter::new(by);
             visit(part, search, None, |row, _, line| {
                 counter.add(line.host, row.key(), || {
                     String::from_utf8_lossy(row.message).into_owned()
@@ -92,7 +97,9 @@ impl LogStore {
         for counter in visited {
             total.merge(counter?);
         }
-        newest_of_hosts(&latest, &mut total)?;
+        if by.hosts {
+            newest_of_hosts(&latest, &mut total)?;
+        }
         Ok(total.finish())
     }
 }
@@ -151,6 +158,37 @@ impl HostTally {
 /// The one bucket of the search's time that a span's rows all fall in, if
 /// they do.
 pub(super) type OneBucket<'a> = dyn Fn(&Span) -> Option<i64> + Sync + 'a;
+
+/// What a count asks of every index: the one bucket of a span, and
+/// whether rows are counted per host.
+#[derive(Clone, Copy)]
+pub(super) struct Asked<'a> {
+    pub bucket: &'a OneBucket<'a>,
+    pub by_host: bool,
+}
+
+impl<'a> Asked<'a> {
+    /// How the candidates of an index that answered exactly are counted:
+    /// per host of its rows (`hosts`, asked only when hosts are; `None`
+    /// when they are not known, so that rows are read), or all as one
+    /// nameless host's ([`HostOfRow::anyone`]).
+    pub(super) fn counting<'h>(
+        self,
+        hosts: impl FnOnce() -> Result<Option<&'h HostOfRow>, EmbeddedError>,
+    ) -> Result<Option<Counting<'h>>, EmbeddedError>
+    where
+        'a: 'h,
+    {
+        let hosts = match self.by_host {
+            true => hosts()?,
+            false => Some(HostOfRow::anyone()),
+        };
+        Ok(hosts.map(|hosts| Counting {
+            hosts,
+            bucket: self.bucket,
+        }))
+    }
+}
 
 /// How a count asks an index's places: each part's candidates counted per
 /// host of `hosts`, and those of a part that `bucket` gives one bucket
@@ -350,7 +388,8 @@ fn buckets_of_granule(
     let Place::Granule(segment, at) = &part.place else {
         return Ok(None);
     };
-    let start_of = |ts: i64| counter.bucket_start(ts);
+    // Without buckets asked, every row is in one.
+    let start_of = |ts: i64| counter.bucket_start(ts).unwrap_or(0);
     let rows = segment.granules()[*at].span.rows;
     // Each row's bucket, by `place` (`None`: not known without its time).
     let tally = |place: &dyn Fn(u32) -> Option<i64>| {

@@ -61,7 +61,7 @@ use super::wal::{self, GroupCommit};
 use crate::LogLine;
 use ahead::Ahead;
 use chunk::{Builder, CHUNK_ROWS, Decoded, Id, Key, NewRow, RowRef, Span};
-use count::{Counted, Counting, Fold, Folded, HostCount, OneBucket};
+use count::{Asked, Counted, Counting, Fold, Folded, HostCount};
 use plan::Candidates;
 pub(super) use query::{Expr, parse};
 pub(crate) use query::{line_matches, parse as parse_query};
@@ -641,7 +641,7 @@ impl LogStore {
     fn parts(
         &self,
         search: &Search<'_>,
-        bucket: Option<&OneBucket<'_>>,
+        asked: Option<Asked<'_>>,
     ) -> Result<(Vec<Part>, Vec<Folded>), EmbeddedError> {
         let (head, segments): (Vec<Arc<Chunk>>, Vec<Arc<Segment>>) = {
             let state = self.state();
@@ -663,20 +663,19 @@ impl LogStore {
         let from_head = on_every_core(&head, |chunk| {
             let terms = Terms::open(chunk.index()?)?;
             let candidates = plan::candidates(&terms, search)?;
-            let hosts = match counted_per_host(bucket.is_some(), &candidates) {
-                true => chunk.hosts(&terms)?,
-                false => None,
+            let counting = match asked {
+                Some(asked) if counted_from_index(&candidates) => {
+                    asked.counting(|| chunk.hosts(&terms))?
+                }
+                _ => None,
             };
-            let counting = hosts
-                .zip(bucket)
-                .map(|(hosts, bucket)| Counting { hosts, bucket });
             let place = |_| Some(Place::Head(Arc::clone(chunk)));
             Ok(parts_of(&[&chunk.span], place, &candidates, counting))
         });
         let ahead = ahead::look_up(&segments, &self.summaries, search);
         let segments: Vec<(Arc<Segment>, Ahead)> = segments.into_iter().zip(ahead).collect();
         let from_segments = on_every_core(&segments, |(segment, ahead)| {
-            segment_parts(segment, &self.summaries, search, bucket, ahead)
+            segment_parts(segment, &self.summaries, search, asked, ahead)
         });
         let (mut parts, mut folded) = (Vec::new(), Vec::new());
         for found in from_head.into_iter().chain(from_segments) {
@@ -867,10 +866,10 @@ impl Part {
     }
 }
 
-/// Whether a part's rows are counted per host from the index: when asked
-/// and the index answers exactly.
-fn counted_per_host(wanted: bool, candidates: &Candidates) -> bool {
-    wanted && candidates.exact && candidates.rows.is_some()
+/// Whether a count's rows are counted from the index (per host when
+/// asked): when the index answers exactly.
+fn counted_from_index(candidates: &Candidates) -> bool {
+    candidates.exact && candidates.rows.is_some()
 }
 
 /// The parts at the places with `spans` (their rows numbered one after
@@ -951,7 +950,7 @@ fn segment_parts(
     segment: &Arc<Segment>,
     summaries: &Summaries,
     search: &Search<'_>,
-    bucket: Option<&OneBucket<'_>>,
+    asked: Option<Asked<'_>>,
     ahead: &Ahead,
 ) -> Result<(Vec<Part>, Folded), EmbeddedError> {
     let spans: Vec<&Span> = segment.granules().iter().map(|g| &g.span).collect();
@@ -984,13 +983,12 @@ fn segment_parts(
         )));
     }
     let candidates = plan::candidates(&terms, search)?;
-    let hosts = match counted_per_host(bucket.is_some(), &candidates) {
-        true => summary.hosts.as_ref(),
-        false => None,
+    let counting = match asked {
+        Some(asked) if counted_from_index(&candidates) => {
+            asked.counting(|| Ok(summary.hosts.as_ref()))?
+        }
+        _ => None,
     };
-    let counting = hosts
-        .zip(bucket)
-        .map(|(hosts, bucket)| Counting { hosts, bucket });
     Ok(parts_of(&spans, place, &candidates, counting))
 }
 

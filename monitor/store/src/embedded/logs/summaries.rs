@@ -10,7 +10,7 @@
 //! cache must never keep a segment alive: a segment that retention deletes
 //! takes its summary with it.
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use roaring::RoaringBitmap;
 
@@ -41,6 +41,8 @@ enum Ordinals {
     Nibble(Vec<u8>),
     Byte(Vec<u8>),
     Wide(Vec<u16>),
+    /// Every row the one host's: see [`HostOfRow::anyone`].
+    Anyone,
 }
 
 impl HostOfRow {
@@ -71,6 +73,7 @@ impl HostOfRow {
                     }
                     Ordinals::Byte(of_row) => of_row[row] = at as u8,
                     Ordinals::Wide(of_row) => of_row[row] = at as u16,
+                    Ordinals::Anyone => {}
                 }
             }
         }
@@ -78,9 +81,21 @@ impl HostOfRow {
         Some(Self { names, of_row })
     }
 
+    /// Every row of any index taken as one nameless host's: how a count
+    /// not asked per host counts the rows the index answers for, without
+    /// looking up a row's host.
+    pub(super) fn anyone() -> &'static HostOfRow {
+        static ANYONE: LazyLock<HostOfRow> = LazyLock::new(|| HostOfRow {
+            names: vec![Arc::from("")],
+            of_row: Ordinals::Anyone,
+        });
+        &ANYONE
+    }
+
     /// The place in `names` of the host of `row`, if a host holds it.
     pub(super) fn of(&self, row: u32) -> Option<usize> {
         let at = match &self.of_row {
+            Ordinals::Anyone => 0,
             Ordinals::Nibble(of_row) => {
                 let byte = *of_row.get(row as usize / 2)?;
                 usize::from((byte >> ((row % 2) * 4)) & 0xf)
@@ -97,6 +112,7 @@ impl HostOfRow {
             + match &self.of_row {
                 Ordinals::Nibble(of_row) | Ordinals::Byte(of_row) => of_row.len(),
                 Ordinals::Wide(of_row) => of_row.len() * 2,
+                Ordinals::Anyone => 0,
             }
     }
 }

@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use crate::{CountBy, LogCounts};
 
 /// A line `n` at `ts` µs; ids are the agent's form (32 hex digits) for
 /// even `n` and free text for odd, to exercise both.
@@ -541,7 +542,10 @@ fn a_count_covers_segments_and_head_per_host_with_each_hosts_newest_line() {
     assert_eq!(segments(dir.path()), 2);
     let expr = parse("refused").unwrap();
     let counts = store
-        .count(&everything(&expr), std::time::Duration::from_secs(4))
+        .count(
+            &everything(&expr),
+            CountBy::hosts_and_buckets(std::time::Duration::from_secs(4)),
+        )
         .unwrap();
     // Lines 0, 2, 4, 6, 8: gw-2 has 0 and 6, gw-1 has 2, 4 and 8.
     assert_eq!(counts.total, 5);
@@ -616,7 +620,10 @@ fn a_count_folds_a_segments_granules_and_finds_each_hosts_newest_line_in_the_gra
     // a minute (granules straddle their boundaries).
     for bucket in [1_000_000, 60] {
         let counts = store
-            .count(&everything(&expr), std::time::Duration::from_secs(bucket))
+            .count(
+                &everything(&expr),
+                CountBy::hosts_and_buckets(std::time::Duration::from_secs(bucket)),
+            )
             .unwrap();
         let found: BTreeMap<&str, (u64, String)> = counts
             .hosts
@@ -740,7 +747,9 @@ fn index_summaries_stay_within_their_budget_newest_segments_first_and_counts_agr
     let search = everything(&expr);
     let bucket = std::time::Duration::from_secs(10);
     let counted = |store: &LogStore| {
-        let counts = store.count(&search, bucket).unwrap();
+        let counts = store
+            .count(&search, CountBy::hosts_and_buckets(bucket))
+            .unwrap();
         let hosts: Vec<_> = (counts.hosts.iter())
             .map(|h| (h.host.clone(), h.count, h.newest.clone()))
             .collect();
@@ -823,7 +832,10 @@ fn a_segment_that_retention_deletes_lets_its_index_summary_go() {
     let (store, _) = mixed_store(dir.path());
     let expr = parse("refused").unwrap();
     store
-        .count(&everything(&expr), std::time::Duration::from_secs(10))
+        .count(
+            &everything(&expr),
+            CountBy::hosts_and_buckets(std::time::Duration::from_secs(10)),
+        )
         .unwrap();
     let before = store.summaries.held().len();
     assert_eq!(before, store.state().segments.len());
@@ -895,7 +907,10 @@ fn agrees_with_reading_every_line(store: &LogStore, lines: &[Mixed]) {
             assert_eq!(found_sorted, expected_messages, "{text} {level:?} {host:?}");
             for bucket in [1, 7, 3600] {
                 let counts = store
-                    .count(&search, std::time::Duration::from_secs(bucket))
+                    .count(
+                        &search,
+                        CountBy::hosts_and_buckets(std::time::Duration::from_secs(bucket)),
+                    )
                     .unwrap();
                 let context = format!("{text} {level:?} {host:?} per {bucket} s");
                 assert_eq!(counts.total, matching.len() as u64, "{context}");
@@ -934,6 +949,28 @@ fn agrees_with_reading_every_line(store: &LogStore, lines: &[Mixed]) {
                     );
                 }
                 assert_eq!(counts.hosts.len(), hosts.len(), "{context}");
+                // Asked for less, the same figures and nothing else.
+                let width = std::time::Duration::from_secs(bucket);
+                let per_host = |counts: &LogCounts| -> Vec<(String, u64)> {
+                    (counts.hosts.iter().map(|h| (h.host.clone(), h.count))).collect()
+                };
+                for (by_host, by_bucket) in [(false, false), (true, false), (false, true)] {
+                    let by = CountBy {
+                        hosts: by_host,
+                        buckets: by_bucket.then_some(width),
+                    };
+                    let partial = store.count(&search, by).unwrap();
+                    let context = format!("{context}, by {by:?}");
+                    assert_eq!(partial.total, counts.total, "{context}");
+                    let hosts = if by_host { per_host(&counts) } else { vec![] };
+                    assert_eq!(per_host(&partial), hosts, "{context}");
+                    let buckets = if by_bucket {
+                        counts.buckets.clone()
+                    } else {
+                        vec![]
+                    };
+                    assert_eq!(partial.buckets, buckets, "{context}");
+                }
             }
         }
     }
@@ -1021,7 +1058,10 @@ fn a_segment_from_before_the_term_index_is_searched_counted_and_still_knows_its_
     assert_eq!(all_pages(&store, "heap", 2), [104, 102, 100]);
     let expr = parse("heap").unwrap();
     let counts = store
-        .count(&everything(&expr), std::time::Duration::from_secs(60))
+        .count(
+            &everything(&expr),
+            CountBy::hosts_and_buckets(std::time::Duration::from_secs(60)),
+        )
         .unwrap();
     assert_eq!(counts.total, 3);
     // Sent again, each old line is known; a new one is not.
@@ -1056,7 +1096,9 @@ fn a_count_across_bucket_boundaries_places_rows_by_the_time_marks_without_readin
     let store = LogStore::open(dir.path(), head(limit)).unwrap();
     let second = std::time::Duration::from_secs(1);
     let expr = parse("pick").unwrap();
-    let counts = store.count(&everything(&expr), second).unwrap();
+    let counts = store
+        .count(&everything(&expr), CountBy::hosts_and_buckets(second))
+        .unwrap();
     assert_eq!(counts.total, 16);
     let buckets: Vec<(i64, u64)> = counts
         .buckets
@@ -1073,7 +1115,9 @@ fn a_count_across_bucket_boundaries_places_rows_by_the_time_marks_without_readin
     // Every row of the older granule, some beside a boundary: it is read,
     // and its damage found.
     let expr = parse("other").unwrap();
-    let error = store.count(&everything(&expr), second).unwrap_err();
+    let error = store
+        .count(&everything(&expr), CountBy::hosts_and_buckets(second))
+        .unwrap_err();
     assert!(error.to_string().contains("damaged"), "{error}");
 }
 
