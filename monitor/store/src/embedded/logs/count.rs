@@ -258,13 +258,19 @@ impl<'a> Fold<'a> {
         }
     }
 
+    /// The hosts of the index's rows.
+    pub(super) fn hosts(&self) -> &'a HostOfRow {
+        self.counting.hosts
+    }
+
     /// Takes the `rows` (numbered in the index, the first of the part's
-    /// being `first_row`) of the part at `span`, the `at`th of the index.
+    /// being `first_row`), each with its host's place ([`HostOfRow::of`]),
+    /// of the part at `span`, the `at`th of the index.
     pub(super) fn take(
         &mut self,
         at: usize,
         span: &Span,
-        rows: impl IntoIterator<Item = u32>,
+        rows: impl IntoIterator<Item = (Option<usize>, u32)>,
         first_row: u32,
     ) -> Counted {
         for &(host, ..) in &self.part {
@@ -272,8 +278,8 @@ impl<'a> Fold<'a> {
         }
         self.part.clear();
         let hosts = self.counting.hosts;
-        for row in rows {
-            let Some(host) = hosts.of(row) else {
+        for (host, row) in rows {
+            let Some(host) = host else {
                 return Counted::Unknown;
             };
             match self.part.get_mut(self.slot[host]) {

@@ -904,6 +904,15 @@ fn parts_of(
     // candidates is not listed.
     let rows: u64 = spans.iter().map(|span| u64::from(span.rows)).sum();
     let listed: Option<Vec<u32>> = (all.len() * 8 < rows).then(|| all.iter().collect());
+    // For a count, the hosts of the rows listed are looked up all at once:
+    // rows far apart are each a cache miss, and in one loop the processor
+    // has many in flight, where part by part it had a few.
+    let hosts_of_listed: Vec<Option<usize>> = match (&listed, &counting) {
+        (Some(listed), Some(counting)) => {
+            (listed.iter()).map(|&row| counting.hosts.of(row)).collect()
+        }
+        _ => Vec::new(),
+    };
     let mut parts = Vec::new();
     let mut fold = counting.map(Fold::new);
     let (mut first_row, mut taken) = (0u32, 0usize);
@@ -923,9 +932,27 @@ fn parts_of(
         if its.as_ref().is_some_and(|its| its.is_empty()) {
             continue;
         }
-        let counted = fold.as_mut().map(|fold| match &its {
-            Some(its) => fold.take(at, span, its.iter().copied(), range.start),
-            None => fold.take(at, span, range.clone(), range.start),
+        let counted = fold.as_mut().map(|fold| {
+            let hosts = fold.hosts();
+            match (&its, &listed) {
+                (Some(its), Some(_)) => {
+                    let of_its = &hosts_of_listed[taken - its.len()..taken];
+                    fold.take(
+                        at,
+                        span,
+                        of_its.iter().copied().zip(its.iter().copied()),
+                        range.start,
+                    )
+                }
+                (Some(its), None) => {
+                    let of_its = its.iter().map(|&row| (hosts.of(row), row));
+                    fold.take(at, span, of_its, range.start)
+                }
+                (None, _) => {
+                    let of_all = range.clone().map(|row| (hosts.of(row), row));
+                    fold.take(at, span, of_all, range.start)
+                }
+            }
         });
         let per_host = match counted {
             Some(Counted::Folded) => continue,
