@@ -91,16 +91,6 @@ impl LogCounter {
         }
     }
 
-    /// What this counter was asked to count.
-    pub fn by(&self) -> CountBy {
-        CountBy {
-            hosts: self.by_host,
-            buckets: self
-                .width
-                .map(|width| Duration::from_micros(width.unsigned_abs())),
-        }
-    }
-
     /// One line of `host` whose sort key is `key` (time in µs, then a
     /// tie-breaker); `message` is asked for only when the line is the
     /// host's newest so far (the first seen wins a tie), and hosts are
