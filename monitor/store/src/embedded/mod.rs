@@ -37,8 +37,11 @@ use schema::{Fields, KIND_API_STATS};
 /// Segments of a size merged together.
 const MERGE_AT: usize = 16;
 
-/// Log events handed to the log store at a time.
-const LOG_PART: usize = 4096;
+/// Log events handed to the log store at a time: four of its largest
+/// chunks. A batch up to this size becomes chunks as even as can be (an
+/// agent's 20,000 lines three chunks of 6,667, not four of 4,096 and one
+/// too small to be a granule, encoded and indexed again with the head).
+const LOG_PART: usize = 32 * 1024;
 
 /// The embedded store.
 pub struct EmbeddedStore {

@@ -247,6 +247,14 @@ impl<'a> NewRow<'a> {
 /// Rows at most in one chunk: its dictionary indexes fit in a u16.
 pub(super) const CHUNK_ROWS: usize = 8192;
 
+/// Rows in each chunk of `rows` rows split into as few chunks as can hold
+/// them, as even as can be: 9,000 rows are two chunks of 4,500, each big
+/// enough to become a granule as it is, not 8,192 and 808, whose small
+/// chunk is encoded and indexed again when the head becomes a segment.
+pub(super) fn even_chunk(rows: usize) -> usize {
+    rows.div_ceil(rows.div_ceil(CHUNK_ROWS).max(1)).max(1)
+}
+
 /// Encodes rows, given newest first, into a chunk.
 pub(super) struct Builder {
     dict: Vec<String>,
@@ -533,6 +541,15 @@ fn skip_id(reader: &mut Reader<'_>) -> Result<(), EmbeddedError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_is_split_into_the_fewest_chunks_as_even_as_can_be() {
+        for (rows, each) in [(0, 1), (1, 1), (8192, 8192), (8193, 4097), (9000, 4500)] {
+            assert_eq!(even_chunk(rows), each, "{rows} rows");
+        }
+        assert_eq!(even_chunk(20_000), 6667);
+        assert_eq!(20_000usize.div_ceil(even_chunk(20_000)), 3);
+    }
 
     #[test]
     fn rows_round_trip_with_their_dictionary() {

@@ -499,7 +499,7 @@ impl LogStore {
             // Newest first: (time, sequence) descending.
             accepted.sort_by(|a, b| (lines[b.0].ts, b.1).cmp(&(lines[a.0].ts, a.1)));
             let mut chunks = Vec::new();
-            for part in accepted.chunks(CHUNK_ROWS) {
+            for part in accepted.chunks(chunk::even_chunk(accepted.len())) {
                 // A row is its message and at most 60 bytes more.
                 let bytes = part
                     .iter()

@@ -78,6 +78,16 @@ fn cut(term: &[u8]) -> &[u8] {
     &term[..term.len().min(MAX_TERM)]
 }
 
+/// A term's first eight bytes as a number, in the terms' order: terms
+/// compared by it first, then by the rest where it is equal, are compared
+/// as bytes, and most comparisons touch no term.
+fn prefix(term: &[u8]) -> u64 {
+    let mut first = [0u8; 8];
+    let len = term.len().min(8);
+    first[..len].copy_from_slice(&term[..len]);
+    u64::from_be_bytes(first)
+}
+
 /// No term (the end of a chain of terms that share a hash).
 const NO_TERM: u32 = u32::MAX;
 
@@ -231,12 +241,6 @@ impl Builder {
     pub(super) fn finish(self) -> Written {
         // Sorted by their first eight bytes as a number, then by the rest
         // where those are equal: most comparisons touch no term.
-        let prefix = |term: &[u8]| {
-            let mut first = [0u8; 8];
-            let len = term.len().min(8);
-            first[..len].copy_from_slice(&term[..len]);
-            u64::from_be_bytes(first)
-        };
         let mut order: Vec<(u64, u32)> = (0..self.same_hash.len() as u32)
             .map(|at| (prefix(self.term(at)), at))
             .collect();
@@ -371,6 +375,8 @@ struct Cursor<'a, 'b> {
     terms_bytes: Vec<u8>,
     entries: Vec<(usize, Posted)>,
     at: usize,
+    /// The current term's [`prefix`] (`u64::MAX` past the last).
+    prefix: u64,
 }
 
 impl<'a, 'b> Cursor<'a, 'b> {
@@ -382,6 +388,7 @@ impl<'a, 'b> Cursor<'a, 'b> {
             terms_bytes: Vec::new(),
             entries: Vec::with_capacity(BLOCK),
             at: 0,
+            prefix: u64::MAX,
         };
         cursor.load()?;
         Ok(cursor)
@@ -400,7 +407,18 @@ impl<'a, 'b> Cursor<'a, 'b> {
             })?;
             self.block += 1;
         }
+        self.settle();
         Ok(())
+    }
+
+    /// Notes the current term's prefix.
+    fn settle(&mut self) {
+        self.prefix = self.term().map_or(u64::MAX, prefix);
+    }
+
+    /// Its current term with its prefix, to compare by.
+    fn key(&self) -> (u64, Option<&[u8]>) {
+        (self.prefix, self.term())
     }
 
     fn term(&self) -> Option<&[u8]> {
@@ -424,6 +442,8 @@ impl<'a, 'b> Cursor<'a, 'b> {
         self.at += 1;
         if self.at == self.entries.len() {
             self.load()?;
+        } else {
+            self.settle();
         }
         Ok(())
     }
@@ -454,9 +474,10 @@ pub(super) fn merge(parts: &[Terms<'_>]) -> Result<Written, EmbeddedError> {
     while let Some(&first) = heap.first() {
         term.clear();
         term.extend_from_slice(cursors[first].term().unwrap_or_default());
+        let key = (cursors[first].prefix, Some(term.as_slice()));
         rows.clear();
         while let Some(&at) = heap.first() {
-            if cursors[at].term() != Some(term.as_slice()) {
+            if cursors[at].key() != key {
                 break;
             }
             cursors[at].take_rows(&mut rows)?;
@@ -473,7 +494,7 @@ pub(super) fn merge(parts: &[Terms<'_>]) -> Result<Written, EmbeddedError> {
 /// Moves the cursor at `heap[at]` down the heap until neither cursor below
 /// it has a smaller term.
 fn sift_down(heap: &mut [usize], mut at: usize, cursors: &[Cursor<'_, '_>]) {
-    let key = |place: usize| (cursors[place].term(), place);
+    let key = |place: usize| (cursors[place].key(), place);
     loop {
         let mut least = at;
         for child in [2 * at + 1, 2 * at + 2] {
