@@ -94,6 +94,9 @@ const NO_TERM: u32 = u32::MAX;
 /// Gathers the terms of rows, then writes the index. Terms are interned:
 /// a map from each term's hash to its number, the bytes of all in one
 /// buffer, so that a token costs a hash and a lookup, not an allocation.
+/// Each row's terms' numbers are kept one row after another, and sorted
+/// into each term's rows when the index is written (no list per term to
+/// grow, so a token's row is one write at the end of one list).
 #[derive(Default)]
 pub(super) struct Builder {
     /// The first term with each hash.
@@ -103,9 +106,12 @@ pub(super) struct Builder {
     starts: Vec<u32>,
     /// The next term with the same hash as `t` ([`NO_TERM`]: none).
     same_hash: Vec<u32>,
-    /// Term `t`'s rows: the first, then the others.
-    first_row: Vec<u32>,
-    other_rows: Vec<Vec<u32>>,
+    /// The last row that term `t` was added to.
+    last_row: Vec<u32>,
+    /// The numbers of the terms of each row, one row after another: row
+    /// `r`'s end at `row_ends[r]`.
+    posted: Vec<u32>,
+    row_ends: Vec<u32>,
     rows: u32,
 }
 
@@ -148,25 +154,31 @@ impl Builder {
         (at, true)
     }
 
-    /// Adds `row` to the rows of `term`; answers the term's number.
+    /// Adds `row` (the row being added) to the rows of `term`; answers
+    /// the term's number.
     fn put(&mut self, term: &[u8], row: u32) -> u32 {
         let (at, new) = self.intern(term);
         if new {
-            self.first_row.push(row);
-            self.other_rows.push(Vec::new());
+            self.last_row.push(row);
+            self.posted.push(at);
         } else {
             self.put_at(at, row);
         }
         at
     }
 
-    /// Adds `row` to the rows of term number `at`.
+    /// Adds `row` (the row being added) to the rows of term number `at`.
     fn put_at(&mut self, at: u32, row: u32) {
-        let at = at as usize;
-        let others = &mut self.other_rows[at];
-        if others.last().copied().unwrap_or(self.first_row[at]) != row {
-            others.push(row);
+        let last = &mut self.last_row[at as usize];
+        if *last != row {
+            *last = row;
+            self.posted.push(at);
         }
+    }
+
+    /// Marks the end of the row being added.
+    fn end_row(&mut self) {
+        self.row_ends.push(self.posted.len() as u32);
     }
 
     /// Adds `row` to the rows of each of `terms`, the terms of dictionary
@@ -233,6 +245,7 @@ impl Builder {
                     self.put_entry(&terms[kind], &mut numbers[kind], entry, number);
                 }
             }
+            self.end_row();
         }
         self.rows += decoded.rows.len() as u32;
     }
@@ -249,13 +262,30 @@ impl Builder {
                 .cmp(b_prefix)
                 .then_with(|| self.term(*a).cmp(self.term(*b)))
         });
+        // Each term's rows, one term after another (a counting sort of the
+        // rows' terms): term `t`'s from `firsts[t]`.
+        let mut firsts = vec![0u32; order.len() + 1];
+        for &at in &self.posted {
+            firsts[at as usize + 1] += 1;
+        }
+        for at in 1..firsts.len() {
+            firsts[at] += firsts[at - 1];
+        }
+        let mut rows = vec![0u32; self.posted.len()];
+        let mut next = firsts.clone();
+        let mut start = 0;
+        for (row, &end) in self.row_ends.iter().enumerate() {
+            for &at in &self.posted[start as usize..end as usize] {
+                rows[next[at as usize] as usize] = row as u32;
+                next[at as usize] += 1;
+            }
+            start = end;
+        }
         let mut writer = Writer::new(self.rows);
-        let mut rows = Vec::new();
         for (_, at) in order {
-            rows.clear();
-            rows.push(self.first_row[at as usize]);
-            rows.extend_from_slice(&self.other_rows[at as usize]);
-            writer.push(self.term(at), &rows);
+            let at = at as usize;
+            let its = &rows[firsts[at] as usize..firsts[at + 1] as usize];
+            writer.push(self.term(at as u32), its);
         }
         writer.finish()
     }
