@@ -251,7 +251,7 @@ impl Builder {
     }
 
     /// The index.
-    pub(super) fn finish(self) -> Written {
+    pub(super) fn finish(mut self) -> Written {
         // Sorted by their first eight bytes as a number, then by the rest
         // where those are equal: most comparisons touch no term.
         let mut order: Vec<(u64, u32)> = (0..self.same_hash.len() as u32)
@@ -281,6 +281,8 @@ impl Builder {
             }
             start = end;
         }
+        // Let go before the index is written: a head's are megabytes.
+        drop(std::mem::take(&mut self.posted));
         let mut writer = Writer::new(self.rows);
         for (_, at) in order {
             let at = at as usize;
