@@ -109,10 +109,10 @@ pub(super) struct Builder {
     /// The last row that term `t` was added to.
     last_row: Vec<u32>,
     /// The numbers of the terms of each row, one row after another: row
-    /// `r`'s end at `row_ends[r]`.
+    /// `r`'s end at `row_ends[r]`, so the row being added is the
+    /// `row_ends.len()`th.
     posted: Vec<u32>,
     row_ends: Vec<u32>,
-    rows: u32,
 }
 
 impl Builder {
@@ -154,21 +154,27 @@ impl Builder {
         (at, true)
     }
 
-    /// Adds `row` (the row being added) to the rows of `term`; answers
-    /// the term's number.
-    fn put(&mut self, term: &[u8], row: u32) -> u32 {
+    /// The rows added so far, and so the number of the row being added.
+    fn rows(&self) -> u32 {
+        self.row_ends.len() as u32
+    }
+
+    /// Adds the row being added to the rows of `term`; answers the term's
+    /// number.
+    fn put(&mut self, term: &[u8]) -> u32 {
         let (at, new) = self.intern(term);
         if new {
-            self.last_row.push(row);
+            self.last_row.push(self.rows());
             self.posted.push(at);
         } else {
-            self.put_at(at, row);
+            self.put_at(at);
         }
         at
     }
 
-    /// Adds `row` (the row being added) to the rows of term number `at`.
-    fn put_at(&mut self, at: u32, row: u32) {
+    /// Adds the row being added to the rows of term number `at`.
+    fn put_at(&mut self, at: u32) {
+        let row = self.rows();
         let last = &mut self.last_row[at as usize];
         if *last != row {
             *last = row;
@@ -181,24 +187,18 @@ impl Builder {
         self.row_ends.push(self.posted.len() as u32);
     }
 
-    /// Adds `row` to the rows of each of `terms`, the terms of dictionary
-    /// entry `entry`; `numbers` remembers the entry's terms' numbers, so
-    /// that the rows after the first that use it hash nothing.
-    fn put_entry(
-        &mut self,
-        terms: &[Vec<u8>],
-        numbers: &mut [Option<Vec<u32>>],
-        entry: usize,
-        row: u32,
-    ) {
+    /// Adds the row being added to the rows of each of `terms`, the terms
+    /// of dictionary entry `entry`; `numbers` remembers the entry's terms'
+    /// numbers, so that the rows after the first that use it hash nothing.
+    fn put_entry(&mut self, terms: &[Vec<u8>], numbers: &mut [Option<Vec<u32>>], entry: usize) {
         match numbers.get(entry) {
             Some(Some(known)) => {
                 for &at in known {
-                    self.put_at(at, row);
+                    self.put_at(at);
                 }
             }
             Some(None) => {
-                let known = terms.iter().map(|term| self.put(term, row)).collect();
+                let known = terms.iter().map(|term| self.put(term)).collect();
                 numbers[entry] = Some(known);
             }
             None => {}
@@ -229,25 +229,23 @@ impl Builder {
         let mut numbers: [Vec<Option<Vec<u32>>>; 5] =
             std::array::from_fn(|_| vec![None; decoded.dict.len()]);
         let mut text = Vec::with_capacity(1024);
-        for (at, row) in decoded.rows.iter().enumerate() {
-            let number = self.rows + at as u32;
+        for row in &decoded.rows {
             text.clear();
             normalize_into(row.message, &mut text);
             for token in text.split(|b| *b == b' ') {
                 if !token.is_empty() {
-                    self.put(cut(token), number);
+                    self.put(cut(token));
                 }
             }
             let values = [row.logger, row.level, row.host, row.env, row.file];
             for (kind, value) in values.into_iter().enumerate() {
                 let entry = value as usize;
                 if let Some(terms) = of_entry.get(entry) {
-                    self.put_entry(&terms[kind], &mut numbers[kind], entry, number);
+                    self.put_entry(&terms[kind], &mut numbers[kind], entry);
                 }
             }
             self.end_row();
         }
-        self.rows += decoded.rows.len() as u32;
     }
 
     /// The index.
@@ -283,7 +281,7 @@ impl Builder {
         }
         // Let go before the index is written: a head's are megabytes.
         drop(std::mem::take(&mut self.posted));
-        let mut writer = Writer::new(self.rows);
+        let mut writer = Writer::new(self.rows());
         for (_, at) in order {
             let at = at as usize;
             let its = &rows[firsts[at] as usize..firsts[at + 1] as usize];
