@@ -37,12 +37,6 @@ use schema::{Fields, KIND_API_STATS};
 /// Segments of a size merged together.
 const MERGE_AT: usize = 16;
 
-/// Log events handed to the log store at a time: four of its largest
-/// chunks. A batch up to this size becomes chunks as even as can be (an
-/// agent's 20,000 lines three chunks of 6,667, not four of 4,096 and one
-/// too small to be a granule, encoded and indexed again with the head).
-const LOG_PART: usize = 32 * 1024;
-
 /// The embedded store.
 pub struct EmbeddedStore {
     index: Index,
@@ -271,10 +265,10 @@ impl EmbeddedStore {
         mut lines: std::iter::Peekable<impl Iterator<Item = logs::NewLine<'e>>>,
     ) -> Result<(u64, u64), StoreError> {
         let (mut stored, mut duplicates, mut mark) = (0, 0, 0);
-        let mut part = Vec::with_capacity(LOG_PART);
+        let mut part = Vec::with_capacity(logs::APPEND_LINES);
         while lines.peek().is_some() {
             part.clear();
-            part.extend(lines.by_ref().take(LOG_PART));
+            part.extend(lines.by_ref().take(logs::APPEND_LINES));
             let (new, repeated, written) =
                 tokio::task::block_in_place(|| self.logs.append(environment, host, &part))
                     .map_err(backend)?;

@@ -69,6 +69,12 @@ use segment::{Granule, Segment};
 use summaries::{HostOfRow, Summaries};
 use terms::Terms;
 
+/// Lines best handed to [`LogStore::append`] at a time: four of its largest
+/// chunks. A batch up to this size becomes chunks as even as can be (an
+/// agent's 20,000 lines three chunks of 6,667, not four of 4,096 and one
+/// too small to be a granule, encoded and indexed again with the head).
+pub(super) const APPEND_LINES: usize = 4 * CHUNK_ROWS;
+
 /// Rows kept in memory (and the WAL) before they are written as a segment,
 /// unless configured otherwise ([`LogMemory::head_lines`]).
 const HEAD_LIMIT: usize = 256 * 1024;
