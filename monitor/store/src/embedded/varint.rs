@@ -14,6 +14,11 @@ pub(crate) fn put(out: &mut Vec<u8>, mut value: u64) {
     out.push(value as u8);
 }
 
+/// Bytes [`put`] writes for `value`.
+pub(crate) fn len(value: u64) -> usize {
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
+}
+
 /// `value` as a number a varint keeps short whatever its sign: 0, -1, 1,
 /// -2 ... as 0, 1, 2, 3 ...
 pub(crate) fn zigzag(value: i64) -> u64 {
@@ -56,7 +61,9 @@ mod tests {
         }
         let mut at = 0;
         for n in numbers {
+            let before = at;
             assert_eq!(get(&bytes, &mut at), Some(n));
+            assert_eq!(at - before, len(n), "{n} takes len({n}) bytes");
         }
         assert_eq!(at, bytes.len());
         assert_eq!(

@@ -385,6 +385,24 @@ pub(super) struct Decoded<'a> {
     pub rows: Vec<RowRef<'a>>,
 }
 
+impl Decoded<'_> {
+    /// The key and message of each of `rows` (row numbers a term index
+    /// named); a row it does not hold is damage.
+    pub(super) fn keys_and_messages(
+        &self,
+        rows: &[u32],
+    ) -> Result<Vec<(Key, Vec<u8>)>, EmbeddedError> {
+        let row = |&row: &u32| match self.rows.get(row as usize) {
+            Some(row) => Ok((row.key(), row.message.to_vec())),
+            None => Err(EmbeddedError::damaged(format!(
+                "it holds {} rows, not row {row} that a term index names",
+                self.rows.len()
+            ))),
+        };
+        rows.iter().map(row).collect()
+    }
+}
+
 struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,

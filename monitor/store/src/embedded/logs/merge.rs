@@ -47,7 +47,13 @@ impl Policy {
         }
         let mut run = 0;
         for (at, segment) in segments.iter().enumerate() {
-            run = if self.takes(segment) { run + 1 } else { 0 };
+            // A run's segments store their granules alike.
+            let alike = at > 0 && segment.stored_like(&segments[at - 1]);
+            run = match self.takes(segment) {
+                true if alike => run + 1,
+                true => 1,
+                false => 0,
+            };
             if run == self.segments {
                 return Some(segments[at + 1 - run..=at].to_vec());
             }

@@ -37,11 +37,13 @@ mod blocks;
 mod chunk;
 mod columns;
 mod count;
+mod gaps;
 mod merge;
 mod plan;
 pub(crate) mod query;
 mod segment;
 mod summaries;
+mod templates;
 mod terms;
 #[cfg(test)]
 mod tests;

@@ -226,6 +226,10 @@ mod tests {
             self.bytes.form()
         }
 
+        fn gaps(&self) -> crate::embedded::logs::gaps::GapsForm {
+            self.bytes.gaps()
+        }
+
         fn read_ahead(&self, at: u64, len: usize) {
             self.ahead.borrow_mut().push((at, len));
         }

@@ -6,8 +6,9 @@
 //!
 //! ```text
 //! "AERIELG1"
-//! granules (zstd-compressed columns; LZ4 blocks of chunks in segments
-//!   written before, whose meta names no granule form)
+//! granules (zstd-compressed columns, messages as templates; in segments
+//!   written before, messages as text, or LZ4 blocks of chunks when the
+//!   meta names no granule form)
 //! the term index of all the granules' rows (`terms`)
 //! each granule's time marks: the time (i64 µs) of every MARK_EVERY-th row
 //! in segments written before: the rows' id hashes, sorted, 8 bytes each
@@ -34,7 +35,8 @@ use serde::{Deserialize, Serialize};
 
 use super::blocks::BlockForm;
 use super::chunk::{Decoded, Key, Span};
-use super::columns::{self, Packer};
+use super::columns::{self, Messages, Packer};
+use super::gaps::GapsForm;
 use super::summaries::Summary;
 use super::terms::{Terms, Written};
 
@@ -88,6 +90,10 @@ struct Meta {
     /// were packed).
     #[serde(default)]
     index_form: BlockForm,
+    /// The form of the term index's gaps (absent: written before they
+    /// were Rice codes).
+    #[serde(default)]
+    gaps_form: GapsForm,
     /// The `flushed_through` of the segments merged into this one: a file
     /// of one of them left by a crash is a copy of some of these rows.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -116,15 +122,18 @@ impl Granule<'_> {
 }
 
 /// How a segment's granules are stored.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 enum GranuleForm {
     /// LZ4 blocks of chunks, their length before: segments written before
     /// granules were columns.
     #[default]
     Lz4Rows,
-    /// [`super::columns`].
+    /// [`super::columns`], messages as text: segments written before
+    /// messages were templates.
     ZstdColumns,
+    /// [`super::columns`], messages as templates and numbers.
+    ZstdTemplates,
 }
 
 fn sixteen() -> usize {
@@ -189,6 +198,7 @@ fn write_body(
         index,
         marks: &marks,
         merged: Vec::new(),
+        granule_form: GranuleForm::ZstdTemplates,
     };
     ends.write(&mut out, metas)
 }
@@ -199,6 +209,8 @@ struct Ends<'a> {
     index: &'a Written,
     marks: &'a [u8],
     merged: Vec<u64>,
+    /// How the granules written before them are stored.
+    granule_form: GranuleForm,
 }
 
 impl Ends<'_> {
@@ -230,8 +242,9 @@ impl Ends<'_> {
             granules,
             index: Some(index_extent),
             marks: Some(marks_extent),
-            granule_form: GranuleForm::ZstdColumns,
+            granule_form: self.granule_form,
             index_form: BlockForm::Packed,
+            gaps_form: GapsForm::Rice,
             merged: self.merged,
         };
         let json = serde_json::to_vec(&meta).expect("segment meta serializes");
@@ -275,9 +288,17 @@ impl Segment {
     /// Whether [`Segment::merge`] takes it: its granules are columns, with
     /// a term index and time marks (segments written before have not).
     pub(super) fn mergeable(&self) -> bool {
-        matches!(self.meta.granule_form, GranuleForm::ZstdColumns)
-            && self.meta.index.is_some()
+        matches!(
+            self.meta.granule_form,
+            GranuleForm::ZstdColumns | GranuleForm::ZstdTemplates
+        ) && self.meta.index.is_some()
             && self.meta.marks.is_some()
+    }
+
+    /// Whether its granules are stored as `other`'s are: a merged
+    /// segment's granules, copied as they are, are all of one form.
+    pub(super) fn stored_like(&self, other: &Segment) -> bool {
+        self.meta.granule_form == other.meta.granule_form
     }
 
     /// The `flushed_through` of the segments merged into this one.
@@ -305,6 +326,13 @@ impl Segment {
                     source.path.display()
                 )));
             };
+            if !source.stored_like(&sources[0]) {
+                return Err(EmbeddedError::damaged(format!(
+                    "{}: its granules are stored otherwise than {}'s, so the two are not merged",
+                    source.path.display(),
+                    sources[0].path.display()
+                )));
+            }
             indexes.push(index);
             marks.extend_from_slice(&source.read_at(extent.offset, extent.len as usize)?);
         }
@@ -322,6 +350,9 @@ impl Segment {
             index: &index,
             marks: &marks,
             merged: sources.iter().map(|s| s.flushed_through()).collect(),
+            granule_form: sources
+                .first()
+                .map_or(GranuleForm::ZstdTemplates, |s| s.meta.granule_form),
         };
         let written = aerie_common::atomic_write_with(path, |out| {
             let mut out = Counted { out, at: 0 };
@@ -420,7 +451,10 @@ impl Segment {
             GranuleForm::Lz4Rows => lz4_flex::block::decompress_size_prepended(&compressed)
                 .map(|chunk| Granule::Chunk(Cow::Owned(chunk)))
                 .map_err(|error| self.damaged_granule(at, &error)),
-            GranuleForm::ZstdColumns => columns::decompress(&compressed)
+            GranuleForm::ZstdColumns => columns::decompress(&compressed, Messages::Text)
+                .map(Granule::Columns)
+                .map_err(|error| self.damaged_granule(at, &error)),
+            GranuleForm::ZstdTemplates => columns::decompress(&compressed, Messages::Templates)
                 .map(Granule::Columns)
                 .map_err(|error| self.damaged_granule(at, &error)),
         }
@@ -439,13 +473,14 @@ impl Segment {
                 let granule = self.granule(at)?;
                 let decoded =
                     granule.decode_first(rows.last().map_or(0, |row| *row as usize + 1))?;
-                let row = |&row: &u32| match decoded.rows.get(row as usize) {
-                    Some(row) => Ok((row.key(), row.message.to_vec())),
-                    None => Err("a term index names a row its granule does not hold".into()),
-                };
-                rows.iter().map(row).collect()
+                decoded.keys_and_messages(rows)
             }
-            GranuleForm::ZstdColumns => columns::keys_and_messages(&self.stored(at)?, rows),
+            GranuleForm::ZstdColumns => {
+                columns::keys_and_messages(&self.stored(at)?, rows, Messages::Text)
+            }
+            GranuleForm::ZstdTemplates => {
+                columns::keys_and_messages(&self.stored(at)?, rows, Messages::Templates)
+            }
         };
         found.map_err(|error| self.damaged_granule(at, &error))
     }
@@ -681,6 +716,10 @@ impl super::terms::IndexBytes for SegmentIndex<'_> {
 
     fn form(&self) -> BlockForm {
         self.segment.meta.index_form
+    }
+
+    fn gaps(&self) -> GapsForm {
+        self.segment.meta.gaps_form
     }
 
     fn read_ahead(&self, at: u64, len: usize) {

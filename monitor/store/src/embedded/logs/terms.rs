@@ -13,8 +13,8 @@
 //!
 //! ```text
 //! postings of the terms in more than one row but not in all, one after
-//!   another: varint first row and varint gaps, or a roaring bitmap (its
-//!   portable form)
+//!   another: Rice codes of their gaps (`gaps`; a varint each in segments
+//!   written before), or a roaring bitmap (its portable form)
 //! blocks of up to BLOCK terms, sorted, each in its form (`blocks`: packed
 //!   and compressed, or prefixed in segments written before) and a u32
 //!   CRC of it
@@ -36,6 +36,7 @@ use roaring::RoaringBitmap;
 
 use super::blocks::{self, BlockForm, BlockWriter, Posted};
 use super::chunk::Decoded;
+use super::gaps::{self, GapsForm};
 use super::query::normalize_into;
 use crate::embedded::error::EmbeddedError;
 use crate::embedded::varint;
@@ -550,14 +551,7 @@ fn encode(rows: &[u32], total: u32, postings: &mut Vec<u8>) -> u64 {
         return u64::from(*row) << 2;
     }
     let start = postings.len();
-    let mut previous = 0;
-    for (at, &row) in rows.iter().enumerate() {
-        varint::put(
-            postings,
-            u64::from(if at == 0 { row } else { row - previous }),
-        );
-        previous = row;
-    }
+    gaps::put(rows, postings);
     if rows.len() > 256 {
         let mut bitmap =
             RoaringBitmap::from_sorted_iter(rows.iter().copied()).expect("rows are sorted");
@@ -582,6 +576,8 @@ pub(super) trait IndexBytes {
     fn describe(&self) -> String;
     /// The form its blocks are written in.
     fn form(&self) -> BlockForm;
+    /// The form its terms' gaps are written in.
+    fn gaps(&self) -> GapsForm;
     /// Asks for `len` bytes at `at` to be read ahead, without waiting for
     /// them: a read of them that follows finds them in memory or on their
     /// way. Bytes in memory already need nothing.
@@ -607,6 +603,10 @@ impl IndexBytes for Vec<u8> {
     fn form(&self) -> BlockForm {
         BlockForm::Packed
     }
+
+    fn gaps(&self) -> GapsForm {
+        GapsForm::Rice
+    }
 }
 
 /// An index's block table, read once: the first term and offset of each
@@ -615,6 +615,7 @@ impl IndexBytes for Vec<u8> {
 #[derive(Debug)]
 pub(super) struct Table {
     form: BlockForm,
+    gaps: GapsForm,
     rows: u32,
     postings_len: u64,
     blocks_len: u64,
@@ -658,6 +659,7 @@ impl Table {
         }
         Ok(Self {
             form: bytes.form(),
+            gaps: bytes.gaps(),
             rows,
             postings_len,
             blocks_len,
@@ -834,7 +836,12 @@ impl<'a> Terms<'a> {
             Posted::One(_) => return Err(bad()),
             Posted::Every => out.extend(0..self.rows),
             Posted::Gaps(offset, len) => {
-                read_gaps(&self.bytes_of(offset, len)?, self.rows, out).ok_or_else(bad)?
+                let body = self.bytes_of(offset, len)?;
+                let read = match self.table.gaps {
+                    GapsForm::Varint => read_varint_gaps(&body, self.rows, out),
+                    GapsForm::Rice => gaps::read(&body, self.rows, out),
+                };
+                read.ok_or_else(bad)?
             }
             Posted::Bitmap(..) => out.extend(&self.bitmap(posted)?),
         }
@@ -937,7 +944,9 @@ impl<'a> Terms<'a> {
 
 /// Appends gaps written by [`encode`] as rows to `out`: each in order and
 /// below `rows`.
-fn read_gaps(body: &[u8], rows: u32, out: &mut Vec<u32>) -> Option<()> {
+/// Rows as an index written before wrote them: a varint of the first, then
+/// of each one's distance from the one before.
+fn read_varint_gaps(body: &[u8], rows: u32, out: &mut Vec<u32>) -> Option<()> {
     let mut at = 0;
     let mut row = 0u64;
     let mut first = true;

@@ -1329,4 +1329,33 @@ fn a_store_written_before_blocks_were_packed_answers_every_search_and_merges_int
     assert!(merged.iter().all(|segment| index_form_in_meta(segment)));
     agrees_with_reading_every_line(&store, &lines);
     assert_eq!(every_line(&store).len(), 600);
+
+    // Segments written now keep their messages as templates, and are
+    // merged with one another, never with the two old ones left.
+    let new: Vec<_> = (0..400u64)
+        .map(|n| line(10_000 + n, 200_000_000 + n as i64, &format!("took {n} ms")))
+        .collect();
+    for batch in new.chunks(50) {
+        write(&store, "gw-1", batch);
+    }
+    store.merger.finish();
+    let templates = |segment: &Path| {
+        let bytes = std::fs::read(segment).unwrap();
+        memchr::memmem::find(&bytes, b"\"granule_form\":\"zstd-templates\"").is_some()
+    };
+    let state = store.state();
+    let merged_templates = (state.segments.iter())
+        .filter(|segment| !segment.merged().is_empty() && templates(&segment.path))
+        .count();
+    drop(state);
+    assert_eq!(
+        merged_templates, 1,
+        "the first three new segments are merged"
+    );
+    assert_eq!(every_line(&store).len(), 1000);
+    let took = store
+        .search(&everything(&parse("took 399").unwrap()))
+        .unwrap();
+    assert_eq!(took.lines.len(), 1);
+    assert_eq!(took.lines[0].message, "took 399 ms");
 }
