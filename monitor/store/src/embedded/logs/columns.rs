@@ -26,14 +26,16 @@
 //!   its file within the granule (numbered as they first come, by host and
 //!   fingerprint), the fingerprint (u64) when the file comes first, and the
 //!   varint zigzag of its offset less the offset of the file's row before
-//!   (0 for the first); the id is the origin's hash with the row's host
+//!   (0 for the first) plus its message's length; the id is the origin's
+//!   hash with the row's host
 //! templates, numbers: the messages, as `templates` writes them
 //! the chunk's dictionary, as it is
 //! ```
 //!
 //! Granules written before messages were templates ([`Messages::Text`])
-//! have no template column, and message lengths (a varint per row) and the
-//! messages one after another in place of the templates and numbers.
+//! have no template column, an origin's distance without its message's
+//! length, and message lengths (a varint per row) and the messages one
+//! after another in place of the templates and numbers.
 //!
 //! The whole is one zstd frame (level 1), after a u32 of its length
 //! uncompressed.
@@ -102,7 +104,10 @@ impl Packer {
 
 /// The files a granule's origins name, numbered as they first come, each
 /// with the offset of its row before: an origin is kept as its file's
-/// number and its distance from that row (about a line's length).
+/// number and its distance from that row, about a line's length. Rows are
+/// newest first, so that distance is less the row's own line; with its
+/// message's length added (`shift`), what is left is the rest of the line
+/// (time, level, logger), much the same from line to line.
 #[derive(Default)]
 struct Files {
     /// (host, fingerprint, offset of the file's row before).
@@ -110,7 +115,7 @@ struct Files {
 }
 
 impl Files {
-    fn put(&mut self, out: &mut Vec<u8>, host: u16, origin: Origin) {
+    fn put(&mut self, out: &mut Vec<u8>, host: u16, origin: Origin, shift: u64) {
         out.push(LOCATED);
         let found = self
             .seen
@@ -123,10 +128,8 @@ impl Files {
             self.seen.push((host, origin.fingerprint, 0));
         }
         let before = &mut self.seen[number].2;
-        varint::put(
-            out,
-            varint::zigzag(origin.offset.wrapping_sub(*before) as i64),
-        );
+        let distance = origin.offset.wrapping_sub(*before).wrapping_add(shift);
+        varint::put(out, varint::zigzag(distance as i64));
         *before = origin.offset;
     }
 
@@ -190,7 +193,9 @@ fn columns_into(decoded: &Decoded<'_>, split: &[Vec<u8>; 3], out: &mut Vec<u8>) 
         let mut files = Files::default();
         for row in rows {
             match row.id {
-                Id::Located { origin, .. } => files.put(out, row.host, origin),
+                Id::Located { origin, .. } => {
+                    files.put(out, row.host, origin, row.message.len() as u64)
+                }
                 id => id.write_to(out),
             }
         }
@@ -230,6 +235,8 @@ fn as_text(columns: &[u8]) -> Option<Vec<u8>> {
     let dict = &columns[sections.at..];
     let (mut lengths, mut messages) = (Vec::with_capacity(2 * count), Vec::new());
     templates::join(templates, numbers, of_row, &mut lengths, &mut messages)?;
+    let ids = unshifted(ids, &lengths)?;
+    let ids = ids.as_slice();
     let mut out = Vec::with_capacity(HEADER + columns.len() + messages.len());
     out.extend_from_slice(&(count as u32).to_le_bytes());
     for len in [
@@ -365,6 +372,37 @@ pub(super) fn keys_and_messages(
             Ok(((times[row], seqs[row] as u64), message.to_vec()))
         })
         .collect()
+}
+
+/// The ids section of columns with templates as granules with messages as
+/// text have it: each origin's distance from its file's row before without
+/// its message's length (its varint in `lengths`, a row's after another's).
+fn unshifted(ids: &[u8], lengths: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(ids.len());
+    let (mut at, mut length_at, mut files) = (0, 0, 0u64);
+    while at < ids.len() {
+        let length = varint::get(lengths, &mut length_at)?;
+        let start = at;
+        if ids[at] != LOCATED {
+            Id::read_from(ids, &mut at).ok()?;
+            out.extend_from_slice(&ids[start..at]);
+            continue;
+        }
+        at += 1;
+        let file = varint::get(ids, &mut at)?;
+        if file == files {
+            // A file's first row: its fingerprint follows.
+            at += 8;
+            files += 1;
+        }
+        out.extend_from_slice(ids.get(start..at)?);
+        let shifted = varint::unzigzag(varint::get(ids, &mut at)?) as u64;
+        varint::put(
+            &mut out,
+            varint::zigzag(shifted.wrapping_sub(length) as i64),
+        );
+    }
+    Some(out)
 }
 
 /// Reads one section after another.

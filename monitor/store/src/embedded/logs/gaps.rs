@@ -48,7 +48,7 @@ pub(super) fn put(rows: &[u32], out: &mut Vec<u8>) {
         rows.windows(2)
             .map(|pair| pair[1].wrapping_sub(pair[0]).wrapping_sub(1))
     };
-    let k = best_k(gaps, rest.len(), rows[rows.len() - 1] - first);
+    let k = best_k(gaps(), rest.len(), rows[rows.len() - 1] - first);
     out.push(k as u8);
     let mut bits = BitWriter {
         out,
@@ -68,22 +68,24 @@ pub(super) fn put(rows: &[u32], out: &mut Vec<u8>) {
     bits.finish();
 }
 
-/// Bits the codes of `gaps` take with parameter `k`.
-fn cost(gaps: impl Iterator<Item = u32>, k: u32) -> u64 {
-    gaps.map(|gap| match gap >> k {
-        quotient if quotient >= ESCAPE => u64::from(ESCAPE + WHOLE),
-        quotient => u64::from(quotient + 1 + k),
-    })
-    .sum()
-}
-
 /// The parameter that codes `count` gaps summing to at most `spread` in
-/// the fewest bits: the mean gap's bit length, or one either side.
-fn best_k<I: Iterator<Item = u32>>(gaps: impl Fn() -> I, count: usize, spread: u32) -> u32 {
+/// the fewest bits: the mean gap's bit length, or one either side, each
+/// costed in one pass over the gaps.
+fn best_k(gaps: impl Iterator<Item = u32>, count: usize, spread: u32) -> u32 {
     let mean = u64::from(spread) / count.max(1) as u64;
-    let near = (64 - mean.leading_zeros()).min(31);
-    let candidates = near.saturating_sub(1)..=(near + 1).min(31);
-    candidates.min_by_key(|&k| cost(gaps(), k)).unwrap_or(near)
+    let near = (64 - mean.leading_zeros()).clamp(1, 30);
+    let candidates = [near - 1, near, near + 1];
+    let mut costs = [0u64; 3];
+    for gap in gaps {
+        for (cost, k) in costs.iter_mut().zip(candidates) {
+            *cost += match gap >> k {
+                quotient if quotient >= ESCAPE => u64::from(ESCAPE + WHOLE),
+                quotient => u64::from(quotient + 1 + k),
+            };
+        }
+    }
+    let cheapest = (0..3).min_by_key(|&at| costs[at]).unwrap_or(1);
+    candidates[cheapest]
 }
 
 struct BitWriter<'a> {
