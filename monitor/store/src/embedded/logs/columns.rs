@@ -41,6 +41,7 @@
 //! uncompressed.
 
 use super::chunk::{Decoded, Id, Key, LOCATED, RowRef};
+pub(super) use super::templates::Wanted;
 use super::templates::{self, Splitter};
 use crate::embedded::error::EmbeddedError;
 use crate::embedded::varint;
@@ -207,8 +208,13 @@ fn columns_into(decoded: &Decoded<'_>, split: &[Vec<u8>; 3], out: &mut Vec<u8>) 
 
 /// The columns of a stored granule ([`Packer::pack`]'s `out`, or one
 /// written before with `messages` as text), decompressed, with the
-/// messages as text; [`decode_first`] reads their rows.
-pub(super) fn decompress(stored: &[u8], messages: Messages) -> Result<Vec<u8>, EmbeddedError> {
+/// messages as text (of the rows `wanted` when they are templates, the
+/// others' empty); [`decode_first`] reads their rows.
+pub(super) fn decompress(
+    stored: &[u8],
+    messages: Messages,
+    wanted: Wanted<'_>,
+) -> Result<Vec<u8>, EmbeddedError> {
     let damaged = |what: &str| EmbeddedError::damaged(format!("a granule's columns {what}"));
     let (len, frame) = stored
         .split_first_chunk::<4>()
@@ -217,12 +223,15 @@ pub(super) fn decompress(stored: &[u8], messages: Messages) -> Result<Vec<u8>, E
         .map_err(|error| damaged(&format!("do not decompress: {error}")))?;
     match messages {
         Messages::Text => Ok(columns),
-        Messages::Templates => as_text(&columns).ok_or_else(|| damaged("do not fit their lengths")),
+        Messages::Templates => {
+            as_text(&columns, wanted).ok_or_else(|| damaged("do not fit their lengths"))
+        }
     }
 }
 
-/// Columns whose messages are templates, with the messages as text.
-fn as_text(columns: &[u8]) -> Option<Vec<u8>> {
+/// Columns whose messages are templates, with the messages as text (those
+/// of the rows `wanted`).
+fn as_text(columns: &[u8], wanted: Wanted<'_>) -> Option<Vec<u8>> {
     let mut sections = Sections {
         bytes: columns,
         at: 0,
@@ -234,8 +243,15 @@ fn as_text(columns: &[u8]) -> Option<Vec<u8>> {
     let (ids, templates, numbers) = (take(lens[2])?, take(lens[3])?, take(lens[4])?);
     let dict = &columns[sections.at..];
     let (mut lengths, mut messages) = (Vec::with_capacity(2 * count), Vec::new());
-    templates::join(templates, numbers, of_row, &mut lengths, &mut messages)?;
-    let ids = unshifted(ids, &lengths)?;
+    let sizes = templates::join(
+        templates,
+        numbers,
+        of_row,
+        wanted,
+        &mut lengths,
+        &mut messages,
+    )?;
+    let ids = unshifted(ids, &sizes)?;
     let ids = ids.as_slice();
     let mut out = Vec::with_capacity(HEADER + columns.len() + messages.len());
     out.extend_from_slice(&(count as u32).to_le_bytes());
@@ -303,23 +319,37 @@ pub(super) fn keys_and_messages(
     rows: &[u32],
     messages: Messages,
 ) -> Result<Vec<(Key, Vec<u8>)>, EmbeddedError> {
-    use std::io::Read;
-    if messages == Messages::Templates {
-        // A row's numbers sit with its template's, after every row's
-        // template: the granule is read whole.
-        let columns = decompress(stored, messages)?;
-        let wanted = rows.last().map_or(0, |&last| last as usize + 1);
-        return decode_first(&columns, wanted)?.keys_and_messages(rows);
+    let damaged = |what: &str| EmbeddedError::damaged(format!("a granule's columns {what}"));
+    match messages {
+        Messages::Text => {
+            let frame = stored.get(4..).ok_or_else(|| damaged("are cut short"))?;
+            let decoder = zstd::stream::read::Decoder::with_buffer(frame)
+                .map_err(|error| damaged(&format!("do not decompress: {error}")))?;
+            keys_and_messages_of(decoder, rows)
+        }
+        Messages::Templates => {
+            // A row's numbers sit with its template's, after every row's
+            // template: the granule is decompressed whole, and only the
+            // messages of `rows` made again.
+            let columns = decompress(stored, messages, Wanted::Rows(rows))?;
+            keys_and_messages_of(columns.as_slice(), rows)
+        }
     }
+}
+
+/// [`keys_and_messages`] of the columns (messages as text) that `source`
+/// reads, read no further than the last row's message.
+fn keys_and_messages_of(
+    mut source: impl std::io::Read,
+    rows: &[u32],
+) -> Result<Vec<(Key, Vec<u8>)>, EmbeddedError> {
+    use std::io::Read;
     let damaged = |what: &str| EmbeddedError::damaged(format!("a granule's columns {what}"));
     let cut = || damaged("do not fit their lengths");
-    let frame = stored.get(4..).ok_or_else(|| damaged("are cut short"))?;
-    let mut decoder = zstd::stream::read::Decoder::with_buffer(frame)
-        .map_err(|error| damaged(&format!("do not decompress: {error}")))?;
     // The next `len` bytes, or with `keep` false, passed over.
     let mut next = |len: usize, keep: bool| -> Result<Vec<u8>, EmbeddedError> {
         let mut section = Vec::with_capacity(if keep { len } else { 0 });
-        let mut taken = decoder.by_ref().take(len as u64);
+        let mut taken = source.by_ref().take(len as u64);
         let read = match keep {
             true => taken.read_to_end(&mut section),
             false => std::io::copy(&mut taken, &mut std::io::sink()).map(|n| n as usize),
@@ -376,12 +406,13 @@ pub(super) fn keys_and_messages(
 
 /// The ids section of columns with templates as granules with messages as
 /// text have it: each origin's distance from its file's row before without
-/// its message's length (its varint in `lengths`, a row's after another's).
-fn unshifted(ids: &[u8], lengths: &[u8]) -> Option<Vec<u8>> {
+/// its message's length (`sizes`, a row's after another's).
+fn unshifted(ids: &[u8], sizes: &[usize]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(ids.len());
-    let (mut at, mut length_at, mut files) = (0, 0, 0u64);
+    let (mut at, mut files) = (0, 0u64);
+    let mut sizes = sizes.iter();
     while at < ids.len() {
-        let length = varint::get(lengths, &mut length_at)?;
+        let length = *sizes.next()? as u64;
         let start = at;
         if ids[at] != LOCATED {
             Id::read_from(ids, &mut at).ok()?;
@@ -571,7 +602,7 @@ mod tests {
 
     /// A stored granule as one written before messages were templates.
     fn with_text(stored: &[u8]) -> Vec<u8> {
-        let columns = decompress(stored, Messages::Templates).unwrap();
+        let columns = decompress(stored, Messages::Templates, Wanted::Every).unwrap();
         let mut old = (columns.len() as u32).to_le_bytes().to_vec();
         old.extend_from_slice(&zstd::bulk::compress(&columns, LEVEL).unwrap());
         old
@@ -579,7 +610,7 @@ mod tests {
 
     /// The rows of a stored granule, as text to compare.
     fn stored_rows(stored: &[u8], wanted: usize) -> Result<String, EmbeddedError> {
-        let columns = decompress(stored, Messages::Templates)?;
+        let columns = decompress(stored, Messages::Templates, Wanted::Every)?;
         let decoded = decode_first(&columns, wanted)?;
         Ok(format!("{:?}", rows_of(&decoded)))
     }
@@ -648,7 +679,7 @@ mod tests {
                 .unwrap()
                 .pack(&decode(&chunk).unwrap(), &mut stored)
                 .unwrap();
-            let back = decompress(&stored, Messages::Templates).unwrap();
+            let back = decompress(&stored, Messages::Templates, Wanted::Every).unwrap();
             let ids: Vec<String> = decode_first(&back, usize::MAX)
                 .unwrap()
                 .rows
@@ -705,8 +736,8 @@ mod tests {
         let rows =
             |columns: &[u8]| format!("{:?}", rows_of(&decode_first(columns, usize::MAX).unwrap()));
         assert_eq!(
-            rows(&decompress(&old, Messages::Text).unwrap()),
-            rows(&decompress(&stored, Messages::Templates).unwrap())
+            rows(&decompress(&old, Messages::Text, Wanted::Every).unwrap()),
+            rows(&decompress(&stored, Messages::Templates, Wanted::Every).unwrap())
         );
         assert_eq!(times(&old).unwrap(), times(&stored).unwrap());
     }
@@ -721,19 +752,22 @@ mod tests {
             .unwrap();
         let templates = Messages::Templates;
         assert!(
-            decompress(&stored[..stored.len() - 1], templates).is_err(),
+            decompress(&stored[..stored.len() - 1], templates, Wanted::Every).is_err(),
             "cut"
         );
-        assert!(decompress(&stored[..3], templates).is_err(), "no length");
+        assert!(
+            decompress(&stored[..3], templates, Wanted::Every).is_err(),
+            "no length"
+        );
         assert!(times(&stored[..40]).is_err(), "times cut");
-        let columns = decompress(&stored, templates).unwrap();
+        let columns = decompress(&stored, templates, Wanted::Every).unwrap();
         for (what, at, value) in [("more rows", 0, 0x01), ("longer times", 4, 0x7f)] {
             let mut wrong = columns.clone();
             wrong[at] = wrong[at].wrapping_add(value);
             assert!(decode_first(&wrong, usize::MAX).is_err(), "{what}");
         }
-        let as_stored = decompress(&stored, Messages::Text).unwrap();
-        assert!(as_text(&as_stored).is_some());
+        let as_stored = decompress(&stored, Messages::Text, Wanted::Every).unwrap();
+        assert!(as_text(&as_stored, Wanted::Every).is_some());
         for (what, at) in [
             ("more rows", 0),
             ("longer times", 4),
@@ -741,7 +775,7 @@ mod tests {
         ] {
             let mut wrong = as_stored.clone();
             wrong[at] = wrong[at].wrapping_add(1);
-            assert!(as_text(&wrong).is_none(), "{what}");
+            assert!(as_text(&wrong, Wanted::Every).is_none(), "{what}");
         }
     }
 }

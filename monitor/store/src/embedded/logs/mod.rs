@@ -63,6 +63,7 @@ use super::wal::{self, GroupCommit};
 use crate::LogLine;
 use ahead::Ahead;
 use chunk::{Builder, CHUNK_ROWS, Decoded, Id, Key, NewRow, RowRef, Span};
+use columns::Wanted;
 use count::{Asked, Counted, Counting, Fold, Folded, HostCount};
 use plan::Candidates;
 pub(super) use query::{Expr, parse};
@@ -869,7 +870,10 @@ impl Part {
     fn rows(&self) -> Result<Granule<'_>, EmbeddedError> {
         Ok(match &self.place {
             Place::Head(chunk) => Granule::Chunk(Cow::Borrowed(chunk.bytes())),
-            Place::Granule(segment, at) => segment.granule(*at)?,
+            Place::Granule(segment, at) => {
+                let wanted = self.rows.as_deref().map_or(Wanted::Every, Wanted::Rows);
+                segment.granule(*at, wanted)?
+            }
         })
     }
 }
@@ -1143,7 +1147,7 @@ fn visit(
 /// and how many rows went.
 fn rewrite(segment: &Segment, cutoff: i64) -> Result<(Segment, u64), EmbeddedError> {
     let granules: Vec<Granule<'_>> = (0..segment.granules().len())
-        .map(|at| segment.granule(at))
+        .map(|at| segment.granule(at, Wanted::Every))
         .collect::<Result<_, _>>()?;
     let decoded: Vec<Decoded<'_>> = granules
         .iter()

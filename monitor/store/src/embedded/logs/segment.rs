@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use super::blocks::BlockForm;
 use super::chunk::{Decoded, Key, Span};
-use super::columns::{self, Messages, Packer};
+use super::columns::{self, Messages, Packer, Wanted};
 use super::gaps::GapsForm;
 use super::summaries::Summary;
 use super::terms::{Terms, Written};
@@ -444,19 +444,25 @@ impl Segment {
         (self.meta.min_ts, self.meta.max_ts)
     }
 
-    /// Granule `at`, uncompressed.
-    pub(super) fn granule(&self, at: usize) -> Result<Granule<'static>, EmbeddedError> {
+    /// Granule `at`, uncompressed, with the messages of the rows `wanted`
+    /// (the others' may come back empty).
+    pub(super) fn granule(
+        &self,
+        at: usize,
+        wanted: Wanted<'_>,
+    ) -> Result<Granule<'static>, EmbeddedError> {
         let compressed = self.stored(at)?;
+        let columns = |messages| {
+            columns::decompress(&compressed, messages, wanted)
+                .map(Granule::Columns)
+                .map_err(|error| self.damaged_granule(at, &error))
+        };
         match self.meta.granule_form {
             GranuleForm::Lz4Rows => lz4_flex::block::decompress_size_prepended(&compressed)
                 .map(|chunk| Granule::Chunk(Cow::Owned(chunk)))
                 .map_err(|error| self.damaged_granule(at, &error)),
-            GranuleForm::ZstdColumns => columns::decompress(&compressed, Messages::Text)
-                .map(Granule::Columns)
-                .map_err(|error| self.damaged_granule(at, &error)),
-            GranuleForm::ZstdTemplates => columns::decompress(&compressed, Messages::Templates)
-                .map(Granule::Columns)
-                .map_err(|error| self.damaged_granule(at, &error)),
+            GranuleForm::ZstdColumns => columns(Messages::Text),
+            GranuleForm::ZstdTemplates => columns(Messages::Templates),
         }
     }
 
@@ -470,7 +476,7 @@ impl Segment {
     ) -> Result<Vec<(Key, Vec<u8>)>, EmbeddedError> {
         let found = match self.meta.granule_form {
             GranuleForm::Lz4Rows => {
-                let granule = self.granule(at)?;
+                let granule = self.granule(at, Wanted::Every)?;
                 let decoded =
                     granule.decode_first(rows.last().map_or(0, |row| *row as usize + 1))?;
                 decoded.keys_and_messages(rows)
@@ -620,7 +626,8 @@ impl Segment {
     fn hashed_ids(&self) -> Result<Vec<u64>, EmbeddedError> {
         let mut ids = Vec::with_capacity(self.meta.rows as usize);
         for at in 0..self.meta.granules.len() {
-            let granule = self.granule(at)?;
+            // The ids alone: no message is made again.
+            let granule = self.granule(at, Wanted::Rows(&[]))?;
             let decoded = granule.decode()?;
             ids.extend(decoded.rows.iter().map(|row| row.id_key(&decoded.dict)));
         }

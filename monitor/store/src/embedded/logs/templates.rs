@@ -231,22 +231,35 @@ struct Template {
     pieces: std::ops::Range<usize>,
     /// Rows of the granule with it.
     rows: usize,
+    /// Bytes of its text, without its numbers.
+    text_len: usize,
     /// Where its numbers start in the granule's values: place `p` of its
     /// row `i` (counted among its rows) is at `first + p * rows + i`.
     first: usize,
 }
 
+/// Which rows' messages are made again: a search that the term index
+/// narrowed to a few rows of a granule makes only theirs.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Wanted<'a> {
+    Every,
+    /// These rows' (sorted); the others' messages come back empty.
+    Rows(&'a [u32]),
+}
+
 /// The messages of `of_row` (a u16 per row) from their `templates` and
 /// `numbers` sections: each message's length appended as a varint to
-/// `lengths`, its bytes to `messages`. `None` when the sections do not
-/// hold together (a damaged granule).
+/// `lengths`, its bytes to `messages`, those not `wanted` empty. Answers
+/// every row's message length, made again or not; `None` when the
+/// sections do not hold together (a damaged granule).
 pub(super) fn join(
     templates: &[u8],
     numbers: &[u8],
     of_row: &[u8],
+    wanted: Wanted<'_>,
     lengths: &mut Vec<u8>,
     messages: &mut Vec<u8>,
-) -> Option<()> {
+) -> Option<Vec<usize>> {
     let of_row: Vec<usize> = of_row
         .chunks_exact(2)
         .map(|two| usize::from(u16::from_le_bytes([two[0], two[1]])))
@@ -278,10 +291,12 @@ pub(super) fn join(
         if escaped {
             return None;
         }
+        let text_len = text.len() - first.checked_sub(1).map_or(0, |before| ends[before]);
         ends.push(text.len());
         read.push(Template {
             pieces: first..ends.len(),
             rows: 0,
+            text_len,
             first: 0,
         });
     }
@@ -293,27 +308,43 @@ pub(super) fn join(
     }
     let values = read_numbers(numbers, &mut read)?;
     let mut seen = vec![0usize; read.len()];
-    for &template in &of_row {
+    let mut sizes = Vec::with_capacity(of_row.len());
+    let listed: &[u32] = match wanted {
+        Wanted::Every => &[],
+        Wanted::Rows(rows) => rows,
+    };
+    let mut rows_wanted = listed.iter().peekable();
+    for (at, &template) in of_row.iter().enumerate() {
         let its = &read[template];
         let row = seen[template];
         seen[template] += 1;
+        let mut numbers =
+            (0..its.pieces.len() - 1).map(|place| values[its.first + place * its.rows + row]);
+        if let Wanted::Rows(_) = wanted
+            && rows_wanted.next_if_eq(&&(at as u32)).is_none()
+        {
+            let digits = numbers.map(|value| value.checked_ilog10().map_or(1, |log| log + 1));
+            sizes.push(its.text_len + digits.sum::<u32>() as usize);
+            lengths.push(0);
+            continue;
+        }
         let start = messages.len();
         let mut piece_start = its
             .pieces
             .start
             .checked_sub(1)
             .map_or(0, |before| ends[before]);
-        for (place, piece) in its.pieces.clone().enumerate() {
+        for piece in its.pieces.clone() {
             messages.extend_from_slice(&text[piece_start..ends[piece]]);
             piece_start = ends[piece];
-            if piece + 1 < its.pieces.end {
-                let value = values[its.first + place * its.rows + row];
+            if let Some(value) = numbers.next() {
                 messages.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
             }
         }
+        sizes.push(messages.len() - start);
         varint::put(lengths, (messages.len() - start) as u64);
     }
-    Some(())
+    Some(sizes)
 }
 
 /// Every value of the `numbers` section, placing each template's first.
@@ -350,6 +381,8 @@ mod tests {
     use proptest::prelude::*;
 
     /// The messages back from their split.
+    /// The messages back from their split, every one made again; checks
+    /// that their lengths are told alike when none is.
     fn round_trip(messages: &[&[u8]]) -> (Vec<Vec<u8>>, usize) {
         let (mut of_row, mut templates, mut numbers) = (Vec::new(), Vec::new(), Vec::new());
         Splitter::default()
@@ -361,7 +394,25 @@ mod tests {
             )
             .unwrap();
         let (mut lengths, mut joined) = (Vec::new(), Vec::new());
-        join(&templates, &numbers, &of_row, &mut lengths, &mut joined).unwrap();
+        let sizes = join(
+            &templates,
+            &numbers,
+            &of_row,
+            Wanted::Every,
+            &mut lengths,
+            &mut joined,
+        );
+        let unmade = join(
+            &templates,
+            &numbers,
+            &of_row,
+            Wanted::Rows(&[]),
+            &mut Vec::new(),
+            &mut Vec::new(),
+        );
+        let lens: Vec<usize> = messages.iter().map(|message| message.len()).collect();
+        assert_eq!(sizes.as_ref(), Some(&lens));
+        assert_eq!(unmade, sizes, "lengths told without the messages");
         let (mut at, mut start) = (0, 0);
         let mut back = Vec::new();
         while at < lengths.len() {
@@ -408,6 +459,33 @@ mod tests {
     }
 
     #[test]
+    fn only_the_rows_wanted_are_made_again_the_others_empty() {
+        let messages: Vec<&[u8]> = vec![b"a 1", b"b 2", b"a 3", b"c", b"a 5"];
+        let (mut of_row, mut templates, mut numbers) = (Vec::new(), Vec::new(), Vec::new());
+        Splitter::default()
+            .split(
+                messages.iter().copied(),
+                &mut of_row,
+                &mut templates,
+                &mut numbers,
+            )
+            .unwrap();
+        let (mut lengths, mut joined) = (Vec::new(), Vec::new());
+        let wanted = Wanted::Rows(&[2, 4]);
+        let sizes = join(
+            &templates,
+            &numbers,
+            &of_row,
+            wanted,
+            &mut lengths,
+            &mut joined,
+        );
+        assert_eq!(lengths, [0, 0, 3, 0, 3]);
+        assert_eq!(joined, b"a 3a 5");
+        assert_eq!(sizes, Some(vec![3, 3, 3, 1, 3]), "every row's length");
+    }
+
+    #[test]
     fn the_digits_of_a_hex_id_are_no_numbers() {
         let messages: Vec<&[u8]> = vec![b"trace 3f2a9b1c done", b"span 12ab-9c7e in 3d"];
         let (mut of_row, mut templates, mut numbers) = (Vec::new(), Vec::new(), Vec::new());
@@ -436,7 +514,16 @@ mod tests {
             )
             .unwrap();
         let joins = |templates: &[u8], numbers: &[u8], of_row: &[u8]| {
-            join(templates, numbers, of_row, &mut Vec::new(), &mut Vec::new()).is_some()
+            let every = Wanted::Every;
+            join(
+                templates,
+                numbers,
+                of_row,
+                every,
+                &mut Vec::new(),
+                &mut Vec::new(),
+            )
+            .is_some()
         };
         assert!(joins(&templates, &numbers, &of_row));
         assert!(
@@ -480,7 +567,8 @@ mod tests {
             numbers in proptest::collection::vec(prop_oneof![0u8..4, any::<u8>()], 0..30),
             of_row in proptest::collection::vec(0u8..3, 0..8),
         ) {
-            let _ = join(&templates, &numbers, &of_row, &mut Vec::new(), &mut Vec::new());
+            let every = Wanted::Every;
+            let _ = join(&templates, &numbers, &of_row, every, &mut Vec::new(), &mut Vec::new());
         }
     }
 }
