@@ -1288,25 +1288,26 @@ fn every_line(store: &LogStore) -> Vec<Mixed> {
     }
 }
 
-fn index_form_in_meta(segment: &Path) -> bool {
+/// Whether the meta of `segment` says `field` (as JSON, `"name":"value"`).
+fn meta_says(segment: &Path, field: &str) -> bool {
     let bytes = std::fs::read(segment).unwrap();
-    memchr::memmem::find(&bytes, b"\"index_form\":\"packed\"").is_some()
+    memchr::memmem::find(&bytes, field.as_bytes()).is_some()
 }
 
-#[test]
-fn a_store_written_before_blocks_were_packed_answers_every_search_and_merges_into_packed_blocks() {
+/// The store of `fixture` (five segments of the mixed corpus, as an
+/// earlier version wrote them): opened, it answers every search and count
+/// as reading every line does; opened to merge three segments at a time,
+/// the merged one's meta says each of `merged_says` and it answers the
+/// same; lines written then are merged with one another, never with the
+/// two old segments left.
+fn old_store_answers_and_merges(fixture: &str, merged_says: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/logs-before-packed-blocks");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(fixture);
     copy_folder(&fixture, dir.path());
-    let before: Vec<PathBuf> = std::fs::read_dir(dir.path().join("segments"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .collect();
-    assert_eq!(before.len(), 5);
-    assert!(
-        before.iter().all(|segment| !index_form_in_meta(segment)),
-        "the fixture's segments have prefixed blocks"
-    );
+    let before = std::fs::read_dir(dir.path().join("segments")).unwrap();
+    assert_eq!(before.count(), 5);
     let lines = {
         let store = LogStore::open(dir.path(), head(100)).unwrap();
         let lines = every_line(&store);
@@ -1325,8 +1326,13 @@ fn a_store_written_before_blocks_were_packed_answers_every_search_and_merges_int
         .filter(|segment| !segment.merged().is_empty())
         .map(|segment| segment.path.clone())
         .collect();
-    assert!(!merged.is_empty(), "three of the five segments are merged");
-    assert!(merged.iter().all(|segment| index_form_in_meta(segment)));
+    assert_eq!(merged.len(), 1, "three of the five segments are merged");
+    for field in merged_says {
+        assert!(
+            meta_says(&merged[0], field),
+            "the merged segment's meta says {field}"
+        );
+    }
     agrees_with_reading_every_line(&store, &lines);
     assert_eq!(every_line(&store).len(), 600);
 
@@ -1339,13 +1345,10 @@ fn a_store_written_before_blocks_were_packed_answers_every_search_and_merges_int
         write(&store, "gw-1", batch);
     }
     store.merger.finish();
-    let templates = |segment: &Path| {
-        let bytes = std::fs::read(segment).unwrap();
-        memchr::memmem::find(&bytes, b"\"granule_form\":\"zstd-templates\"").is_some()
-    };
     let state = store.state();
     let merged_templates = (state.segments.iter())
-        .filter(|segment| !segment.merged().is_empty() && templates(&segment.path))
+        .filter(|segment| !segment.merged().is_empty())
+        .filter(|segment| meta_says(&segment.path, r#""granule_form":"zstd-templates""#))
         .count();
     drop(state);
     assert_eq!(
@@ -1358,4 +1361,40 @@ fn a_store_written_before_blocks_were_packed_answers_every_search_and_merges_int
         .unwrap();
     assert_eq!(took.lines.len(), 1);
     assert_eq!(took.lines[0].message, "took 399 ms");
+}
+
+#[test]
+fn a_store_written_before_blocks_were_packed_answers_every_search_and_merges_into_packed_blocks() {
+    let fixture = "logs-before-packed-blocks";
+    let segments = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(fixture)
+        .join("segments");
+    for segment in std::fs::read_dir(segments).unwrap() {
+        let segment = segment.unwrap().path();
+        assert!(
+            !meta_says(&segment, "index_form"),
+            "the fixture's blocks are prefixed"
+        );
+    }
+    old_store_answers_and_merges(fixture, &[r#""index_form":"packed""#]);
+}
+
+#[test]
+fn a_store_written_before_messages_were_templates_answers_every_search_and_merges_its_own_kind() {
+    let fixture = "logs-before-templates";
+    let segments = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(fixture)
+        .join("segments");
+    for segment in std::fs::read_dir(segments).unwrap() {
+        let segment = segment.unwrap().path();
+        assert!(meta_says(&segment, r#""granule_form":"zstd-columns""#));
+        assert!(
+            !meta_says(&segment, "gaps_form"),
+            "the fixture's gaps are varints"
+        );
+    }
+    let merged_says = [r#""granule_form":"zstd-columns""#, r#""gaps_form":"rice""#];
+    old_store_answers_and_merges(fixture, &merged_says);
 }
