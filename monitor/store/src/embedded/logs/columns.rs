@@ -600,6 +600,16 @@ mod tests {
             .collect()
     }
 
+    /// The stored granule of `chunk`.
+    fn packed(chunk: &[u8]) -> Vec<u8> {
+        let mut stored = Vec::new();
+        Packer::new()
+            .unwrap()
+            .pack(&decode(chunk).unwrap(), &mut stored)
+            .unwrap();
+        stored
+    }
+
     /// A stored granule as one written before messages were templates.
     fn with_text(stored: &[u8]) -> Vec<u8> {
         let columns = decompress(stored, Messages::Templates, Wanted::Every).unwrap();
@@ -726,12 +736,7 @@ mod tests {
 
     #[test]
     fn a_granule_written_before_messages_were_templates_reads_the_same() {
-        let chunk = chunk_of_rows();
-        let mut stored = Vec::new();
-        Packer::new()
-            .unwrap()
-            .pack(&decode(&chunk).unwrap(), &mut stored)
-            .unwrap();
+        let stored = packed(&chunk_of_rows());
         let old = with_text(&stored);
         let rows =
             |columns: &[u8]| format!("{:?}", rows_of(&decode_first(columns, usize::MAX).unwrap()));
@@ -744,12 +749,7 @@ mod tests {
 
     #[test]
     fn damaged_columns_are_refused_not_misread() {
-        let chunk = chunk_of_rows();
-        let mut stored = Vec::new();
-        Packer::new()
-            .unwrap()
-            .pack(&decode(&chunk).unwrap(), &mut stored)
-            .unwrap();
+        let stored = packed(&chunk_of_rows());
         let templates = Messages::Templates;
         assert!(
             decompress(&stored[..stored.len() - 1], templates, Wanted::Every).is_err(),

@@ -380,19 +380,20 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// The messages back from their split.
+    /// Each row's template, the templates and the numbers of `messages`.
+    fn split_all(messages: &[&[u8]]) -> [Vec<u8>; 3] {
+        let (mut of_row, mut templates, mut numbers) = (Vec::new(), Vec::new(), Vec::new());
+        let messages = messages.iter().copied();
+        Splitter::default()
+            .split(messages, &mut of_row, &mut templates, &mut numbers)
+            .unwrap();
+        [of_row, templates, numbers]
+    }
+
     /// The messages back from their split, every one made again; checks
     /// that their lengths are told alike when none is.
     fn round_trip(messages: &[&[u8]]) -> (Vec<Vec<u8>>, usize) {
-        let (mut of_row, mut templates, mut numbers) = (Vec::new(), Vec::new(), Vec::new());
-        Splitter::default()
-            .split(
-                messages.iter().copied(),
-                &mut of_row,
-                &mut templates,
-                &mut numbers,
-            )
-            .unwrap();
+        let [of_row, templates, numbers] = split_all(messages);
         let (mut lengths, mut joined) = (Vec::new(), Vec::new());
         let sizes = join(
             &templates,
@@ -461,15 +462,7 @@ mod tests {
     #[test]
     fn only_the_rows_wanted_are_made_again_the_others_empty() {
         let messages: Vec<&[u8]> = vec![b"a 1", b"b 2", b"a 3", b"c", b"a 5"];
-        let (mut of_row, mut templates, mut numbers) = (Vec::new(), Vec::new(), Vec::new());
-        Splitter::default()
-            .split(
-                messages.iter().copied(),
-                &mut of_row,
-                &mut templates,
-                &mut numbers,
-            )
-            .unwrap();
+        let [of_row, templates, numbers] = split_all(&messages);
         let (mut lengths, mut joined) = (Vec::new(), Vec::new());
         let wanted = Wanted::Rows(&[2, 4]);
         let sizes = join(
@@ -488,15 +481,7 @@ mod tests {
     #[test]
     fn the_digits_of_a_hex_id_are_no_numbers() {
         let messages: Vec<&[u8]> = vec![b"trace 3f2a9b1c done", b"span 12ab-9c7e in 3d"];
-        let (mut of_row, mut templates, mut numbers) = (Vec::new(), Vec::new(), Vec::new());
-        Splitter::default()
-            .split(
-                messages.iter().copied(),
-                &mut of_row,
-                &mut templates,
-                &mut numbers,
-            )
-            .unwrap();
+        let [_, _, numbers] = split_all(&messages);
         assert_eq!(numbers, [0], "no place for a number");
         assert_eq!(round_trip(&messages).0, messages);
     }
@@ -504,15 +489,7 @@ mod tests {
     #[test]
     fn damaged_sections_are_refused_not_misread() {
         let messages: Vec<&[u8]> = vec![b"a 1 b 2", b"a 3 b 4", b"c"];
-        let (mut of_row, mut templates, mut numbers) = (Vec::new(), Vec::new(), Vec::new());
-        Splitter::default()
-            .split(
-                messages.iter().copied(),
-                &mut of_row,
-                &mut templates,
-                &mut numbers,
-            )
-            .unwrap();
+        let [of_row, templates, numbers] = split_all(&messages);
         let joins = |templates: &[u8], numbers: &[u8], of_row: &[u8]| {
             let every = Wanted::Every;
             join(

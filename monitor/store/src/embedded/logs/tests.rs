@@ -1294,6 +1294,15 @@ fn meta_says(segment: &Path, field: &str) -> bool {
     memchr::memmem::find(&bytes, field.as_bytes()).is_some()
 }
 
+/// The segment files of `fixture`.
+fn fixture_segments(fixture: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(fixture);
+    let files = std::fs::read_dir(dir.join("segments")).unwrap();
+    files.map(|file| file.unwrap().path()).collect()
+}
+
 /// The store of `fixture` (five segments of the mixed corpus, as an
 /// earlier version wrote them): opened, it answers every search and count
 /// as reading every line does; opened to merge three segments at a time,
@@ -1366,12 +1375,7 @@ fn old_store_answers_and_merges(fixture: &str, merged_says: &[&str]) {
 #[test]
 fn a_store_written_before_blocks_were_packed_answers_every_search_and_merges_into_packed_blocks() {
     let fixture = "logs-before-packed-blocks";
-    let segments = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(fixture)
-        .join("segments");
-    for segment in std::fs::read_dir(segments).unwrap() {
-        let segment = segment.unwrap().path();
+    for segment in fixture_segments(fixture) {
         assert!(
             !meta_says(&segment, "index_form"),
             "the fixture's blocks are prefixed"
@@ -1383,12 +1387,7 @@ fn a_store_written_before_blocks_were_packed_answers_every_search_and_merges_int
 #[test]
 fn a_store_written_before_messages_were_templates_answers_every_search_and_merges_its_own_kind() {
     let fixture = "logs-before-templates";
-    let segments = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(fixture)
-        .join("segments");
-    for segment in std::fs::read_dir(segments).unwrap() {
-        let segment = segment.unwrap().path();
+    for segment in fixture_segments(fixture) {
         assert!(meta_says(&segment, r#""granule_form":"zstd-columns""#));
         assert!(
             !meta_says(&segment, "gaps_form"),
