@@ -57,7 +57,18 @@ pub(super) const LOCATED: u8 = 2;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Id<'a> {
     Hex(u128),
-    Located { value: u128, origin: Origin },
+    Located {
+        value: u128,
+        origin: Origin,
+    },
+    /// An [`Id::Located`] read back from a granule, which keeps only the
+    /// origin: its value is worked out from the origin and the row's
+    /// `host` when it is asked for ([`Id::hashed`]), so that a search or a
+    /// count, which shows few ids or none, hashes no other row's.
+    Kept {
+        origin: Origin,
+        host: &'a str,
+    },
     Text(&'a str),
 }
 
@@ -81,6 +92,18 @@ impl<'a> Id<'a> {
         }
     }
 
+    /// The id with its value worked out: [`Id::Kept`] becomes the
+    /// [`Id::Located`] it was stored as; any other is as it is.
+    pub(super) fn hashed(self) -> Self {
+        match self {
+            Id::Kept { origin, host } => Id::Located {
+                value: origin.hash(host),
+                origin,
+            },
+            id => id,
+        }
+    }
+
     /// What duplicates are recognised by: the id within its environment.
     /// Ids are unique within an environment only; the same id sent by two
     /// environments is two events, so the environment is part of the key.
@@ -94,6 +117,7 @@ impl<'a> Id<'a> {
         hasher.update(&[0xff]);
         match self {
             Id::Hex(value) | Id::Located { value, .. } => hasher.update(&value.to_le_bytes()),
+            Id::Kept { origin, host } => hasher.update(&origin.hash(host).to_le_bytes()),
             Id::Text(text) => hasher.update(text.as_bytes()),
         }
         hasher.digest128() as u64
@@ -138,6 +162,7 @@ impl<'a> Id<'a> {
                 out.extend_from_slice(&origin.fingerprint.to_le_bytes());
                 out.extend_from_slice(&origin.offset.to_le_bytes());
             }
+            Id::Kept { .. } => self.hashed().write_to(out),
             Id::Text(text) => {
                 let kept = &text.as_bytes()[..text.len().min(255)];
                 out.push(0);
@@ -179,6 +204,7 @@ impl std::fmt::Display for Id<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Id::Hex(value) | Id::Located { value, .. } => write!(f, "{value:032x}"),
+            Id::Kept { origin, host } => write!(f, "{:032x}", origin.hash(host)),
             Id::Text(text) => f.write_str(text),
         }
     }
@@ -227,7 +253,7 @@ pub(super) struct NewRow<'a> {
 }
 
 impl<'a> NewRow<'a> {
-    /// The row `row` of a chunk with dictionary `dict`.
+    /// The row `row` of a chunk with dictionary `dict`, its id hashed.
     pub(super) fn from_ref(row: &RowRef<'a>, dict: &[&'a str]) -> Self {
         let text = |at: u16| dict.get(at as usize).copied();
         NewRow {
@@ -238,7 +264,7 @@ impl<'a> NewRow<'a> {
             file: text(row.file).unwrap_or_default(),
             level: text(row.level),
             logger: text(row.logger),
-            id: row.id,
+            id: row.id.hashed(),
             message: row.message,
         }
     }

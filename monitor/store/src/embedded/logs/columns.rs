@@ -194,7 +194,7 @@ fn columns_into(decoded: &Decoded<'_>, split: &[Vec<u8>; 3], out: &mut Vec<u8>) 
         let mut files = Files::default();
         for row in rows {
             match row.id {
-                Id::Located { origin, .. } => {
+                Id::Located { origin, .. } | Id::Kept { origin, .. } => {
                     files.put(out, row.host, origin, row.message.len() as u64)
                 }
                 id => id.write_to(out),
@@ -500,10 +500,7 @@ pub(super) fn decode_first(columns: &[u8], wanted: usize) -> Result<Decoded<'_>,
                 let host = dict.get(usize::from(field(1, row))).ok_or_else(|| {
                     EmbeddedError::damaged("a granule's row names a host its dictionary lacks")
                 })?;
-                Id::Located {
-                    value: origin.hash(host),
-                    origin,
-                }
+                Id::Kept { origin, host }
             }
             _ => Id::read_from(ids, &mut id_at)?,
         };

@@ -999,7 +999,7 @@ fn write_old_segment(path: &Path, lines: &[(String, String, i64)]) {
         match Id::of(id) {
             Id::Hex(value) => hasher.update(&value.to_le_bytes()),
             Id::Text(text) => hasher.update(text.as_bytes()),
-            Id::Located { .. } => unreachable!("Id::of never answers an origin"),
+            Id::Located { .. } | Id::Kept { .. } => unreachable!("Id::of never answers an origin"),
         }
         ids.push(hasher.digest128());
     }
