@@ -865,6 +865,8 @@ fn agrees_with_reading_every_line(store: &LogStore, lines: &[Mixed]) {
         "logger:throttlehandler timeout",
         "host:gw-1 acme",
         "level:error",
+        "host:gw-2 OR level:error",
+        "NOT level:error",
         "NOT acme",
         "*",
         "absent",
