@@ -552,7 +552,7 @@ fn encode(rows: &[u32], total: u32, postings: &mut Vec<u8>) -> u64 {
     }
     let start = postings.len();
     gaps::put(rows, postings);
-    if rows.len() > 256 {
+    if rows.len() > 256 && bitmap_floor(rows) < postings.len() - start {
         let mut bitmap =
             RoaringBitmap::from_sorted_iter(rows.iter().copied()).expect("rows are sorted");
         bitmap.optimize();
@@ -565,6 +565,29 @@ fn encode(rows: &[u32], total: u32, postings: &mut Vec<u8>) -> u64 {
         }
     }
     (((postings.len() - start) as u64) << 2) | 2
+}
+
+/// The fewest bytes a roaring bitmap of `rows` (sorted, distinct, at least
+/// one) takes: for each container (rows sharing their upper 16 bits), the
+/// least of an array (2 bytes a row), a bitmap (8 KiB) and runs (2 bytes,
+/// and 4 a run), headers left out. A term whose gaps take no more is not
+/// made a bitmap to be weighed: most terms' gaps are the smaller.
+fn bitmap_floor(rows: &[u32]) -> usize {
+    let container = |count: usize, runs: usize| (2 * count).min(8192).min(2 + 4 * runs);
+    let (mut floor, mut count, mut runs) = (0, 0, 0);
+    let mut last: Option<u32> = None;
+    for &row in rows {
+        if last.is_some_and(|last| last >> 16 != row >> 16) {
+            floor += container(count, runs);
+            (count, runs) = (0, 0);
+        }
+        if last.is_none_or(|last| row != last.wrapping_add(1) || row >> 16 != last >> 16) {
+            runs += 1;
+        }
+        count += 1;
+        last = Some(row);
+    }
+    floor + container(count, runs)
 }
 
 /// Where an index's bytes are read from: memory (a head chunk's) or a
@@ -1005,6 +1028,27 @@ pub(super) mod tests {
 
     fn rows(bitmap: RoaringBitmap) -> Vec<u32> {
         bitmap.into_iter().collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Within the headers (at most 49 bytes for five containers) of it.
+        #[test]
+        fn a_bitmap_takes_its_floor_and_its_headers(
+            rows in proptest::collection::btree_set(0u32..300_000, 1..5_000),
+            runs in proptest::collection::vec((0u32..300_000, 1u32..20_000), 0..4),
+        ) {
+            let mut rows = rows;
+            for (start, len) in runs {
+                rows.extend(start..start.saturating_add(len));
+            }
+            let rows: Vec<u32> = rows.into_iter().collect();
+            let mut bitmap = RoaringBitmap::from_sorted_iter(rows.iter().copied()).unwrap();
+            bitmap.optimize();
+            let floor = bitmap_floor(&rows);
+            proptest::prop_assert!(floor <= bitmap.serialized_size(), "{floor}");
+            proptest::prop_assert!(floor + 49 >= bitmap.serialized_size(), "{floor}");
+        }
     }
 
     #[test]
