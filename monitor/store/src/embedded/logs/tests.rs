@@ -1296,12 +1296,16 @@ fn meta_says(segment: &Path, field: &str) -> bool {
     memchr::memmem::find(&bytes, field.as_bytes()).is_some()
 }
 
+/// The folder of the store fixture `fixture`.
+fn fixture_dir(fixture: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(fixture)
+}
+
 /// The segment files of `fixture`.
 fn fixture_segments(fixture: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(fixture);
-    let files = std::fs::read_dir(dir.join("segments")).unwrap();
+    let files = std::fs::read_dir(fixture_dir(fixture).join("segments")).unwrap();
     files.map(|file| file.unwrap().path()).collect()
 }
 
@@ -1313,10 +1317,7 @@ fn fixture_segments(fixture: &str) -> Vec<PathBuf> {
 /// two old segments left.
 fn old_store_answers_and_merges(fixture: &str, merged_says: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(fixture);
-    copy_folder(&fixture, dir.path());
+    copy_folder(&fixture_dir(fixture), dir.path());
     let before = std::fs::read_dir(dir.path().join("segments")).unwrap();
     assert_eq!(before.count(), 5);
     let lines = {
